@@ -1,1 +1,45 @@
-fn main(){}
+//! `hipfrac`: the command-line front end. Parses arguments, validates them, calls a library,
+//! and maps failures to exit codes:
+//!
+//! * 0 — everything succeeded;
+//! * 1 — the command ran but some inputs failed or the dataset has errors (a summary says which);
+//! * 2 — the command line itself is wrong (clap's usage errors) or a fatal error stopped it.
+
+mod cli;
+mod convert;
+mod dataset;
+mod deid;
+mod inputs;
+mod labels;
+mod progress;
+
+use clap::Parser;
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let cli = cli::Cli::parse();
+    let outcome = match cli.command {
+        cli::Command::Convert(args) => convert::run(args),
+        cli::Command::Deid(args) => deid::run(args),
+        cli::Command::Dataset(cli::DatasetCommand::Check(args)) => dataset::check(args),
+        cli::Command::Dataset(cli::DatasetCommand::Split(args)) => dataset::split(args),
+        cli::Command::Labels(cli::LabelsCommand::Convert(args)) => labels::convert(args),
+        cli::Command::Labels(cli::LabelsCommand::List) => labels::list(),
+    };
+    match outcome {
+        Ok(Outcome::Success) => ExitCode::SUCCESS,
+        Ok(Outcome::SomeFailed) => ExitCode::from(1),
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// How a command that ran to its end went.
+pub enum Outcome {
+    /// Everything succeeded.
+    Success,
+    /// Some inputs failed (already reported).
+    SomeFailed,
+}

@@ -1,1 +1,22 @@
+//! hipfrac-dicom: radiographs in and out.
+//!
+//! * [`read_radiograph`]: a DICOM file (any transfer syntax dicom-rs decodes: native, RLE,
+//!   JPEG baseline/extended/lossless, JPEG-LS, JPEG 2000) or a PNG (8- or 16-bit grey) →
+//!   [`hipfrac_core::Radiograph`] of stored values plus metadata.
+//! * [`display`]: the DICOM greyscale pipeline — Modality LUT (rescale or table), VOI LUT
+//!   (window with the DICOM formulas, or a table), MONOCHROME1 inversion — to 8 bits, and
+//!   modality values to 16 bits.
+//! * [`png_io`]: PNG writing (atomic) and reading.
+//! * [`deid`]: de-identification after the PS3.15 Basic Application Level Confidentiality
+//!   Profile with keyed pseudonyms.
 
+pub mod atomic;
+pub mod convert;
+pub mod deid;
+pub mod display;
+mod error;
+pub mod png_io;
+mod read;
+
+pub use error::{Error, Result};
+pub use read::{is_dicom_file, read_dicom, read_radiograph, MAX_PIXELS};

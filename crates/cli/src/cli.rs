@@ -1,0 +1,192 @@
+//! The command line. Doc comments here are the `--help` text.
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+
+/// hipfrac finds and classifies hip fractures on AP hip radiographs (research software).
+///
+/// Five labels: DF displaced femoral-neck, VF valgus-impacted femoral-neck, SF stable
+/// intertrochanteric, UF unstable intertrochanteric, none (no visible fracture).
+///
+/// Exit codes: 0 success; 1 some inputs failed or the dataset has errors (see the summary);
+/// 2 wrong command line or a fatal error.
+#[derive(Debug, Parser)]
+#[command(name = "hipfrac", version, about, long_about)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Convert DICOM radiographs to PNG (+ a JSON sidecar of the metadata).
+    ///
+    /// 8-bit output goes through the DICOM display pipeline: Modality LUT (rescale or table),
+    /// VOI LUT (the file's window, an explicit one, or an automatic percentile window),
+    /// MONOCHROME1 inverted so bone is always bright. 16-bit output keeps modality values
+    /// (the sidecar says how to get them back). Folders are searched recursively; files that
+    /// are not DICOM are skipped with a note. A file that fails is reported and skipped; the
+    /// run then ends with exit code 1.
+    Convert(ConvertArgs),
+    /// De-identify DICOM files (PS3.15 Basic Application Level Confidentiality Profile).
+    ///
+    /// Identifying attributes are removed, emptied or replaced; UIDs are replaced by new ones
+    /// derived from the key, so the same original UID always maps to the same new UID; the
+    /// Patient ID (and name) become a keyed pseudonym, so one patient keeps one ID across
+    /// files and patient-level splits still work. Pixel data are copied byte for byte. A
+    /// warning is printed for images with burned-in annotation.
+    Deid(DeidArgs),
+    /// Check or split a labelled dataset (images + LabelImg Pascal VOC XML).
+    #[command(subcommand)]
+    Dataset(DatasetCommand),
+    /// Convert annotations between LabelImg VOC XML, YOLO txt and COCO json.
+    #[command(subcommand)]
+    Labels(LabelsCommand),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Bits {
+    #[value(name = "8")]
+    Eight,
+    #[value(name = "16")]
+    Sixteen,
+}
+
+#[derive(Debug, Args)]
+pub struct ConvertArgs {
+    /// DICOM files or folders (searched recursively).
+    #[arg(required = true)]
+    pub inputs: Vec<PathBuf>,
+    /// Output folder (created if needed). Folder inputs keep their sub-folder layout.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// PNG bit depth: 8 (displayed grey) or 16 (modality values).
+    #[arg(long, value_enum, default_value = "8")]
+    pub bits: Bits,
+    /// VOI for 8-bit output: `file` (the file's first window, else its VOI LUT, else auto),
+    /// `file:N` (window N), `lut:N` (VOI LUT N), `auto` (0.5–99.5th percentile), or `C,W`
+    /// (centre,width in modality units, e.g. `511,1024`).
+    #[arg(long, default_value = "file", allow_hyphen_values = true)]
+    pub window: String,
+    /// Do not write the JSON sidecar.
+    #[arg(long)]
+    pub no_sidecar: bool,
+    /// Replace outputs that already exist (by default they are left alone and reported).
+    #[arg(long)]
+    pub overwrite: bool,
+    /// Worker threads (default: all cores).
+    #[arg(long)]
+    pub jobs: Option<usize>,
+}
+
+#[derive(Debug, Args)]
+pub struct DeidArgs {
+    /// DICOM files or folders (searched recursively).
+    #[arg(required = true)]
+    pub inputs: Vec<PathBuf>,
+    /// Output folder; files keep their relative layout and name.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Secret key file for pseudonyms and UIDs. Created (random, 256 bits, mode 0600) when it
+    /// does not exist; never overwritten. Keep it secret and keep it: the same key gives the
+    /// same pseudonyms next time.
+    #[arg(long)]
+    pub key: PathBuf,
+    /// Keep patient sex, age, size and weight (PS3.15 Retain Patient Characteristics Option).
+    #[arg(long)]
+    pub keep_patient_characteristics: bool,
+    /// Replace outputs that already exist.
+    #[arg(long)]
+    pub overwrite: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DatasetCommand {
+    /// Check a dataset folder: every VOC XML against its image (missing images, extra
+    /// images, boxes outside or degenerate, size mismatch, unknown labels, duplicate images),
+    /// then print counts per class and per patient like the paper's Table I. Exit 1 on errors.
+    Check(CheckArgs),
+    /// Split a dataset into train/validation/test by patient (no patient in two splits),
+    /// stratified by class, and write CSV manifests.
+    Split(SplitArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// Dataset folder: images (PNG or DICOM) with LabelImg VOC XML beside them (same stem).
+    pub dir: PathBuf,
+    /// Label map file (`name = CODE` per line) for other label names.
+    #[arg(long)]
+    pub label_map: Option<PathBuf>,
+    /// Also write the report as JSON here.
+    #[arg(long)]
+    pub json: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct SplitArgs {
+    /// Dataset folder (as for `dataset check`).
+    pub dir: PathBuf,
+    /// Train, validation and test fractions.
+    #[arg(long, default_value = "0.8,0.1,0.1")]
+    pub ratios: String,
+    /// Random seed; the same seed and data give the same split.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Hold out every image of this site (Institution Name, or the manifest's site column)
+    /// as the external test set.
+    #[arg(long)]
+    pub external_site: Option<String>,
+    /// Where to write the manifests (default: DIR/splits).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Label map file (`name = CODE` per line).
+    #[arg(long)]
+    pub label_map: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    Voc,
+    Yolo,
+    Coco,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum LabelsCommand {
+    /// Convert annotations: VOC folder ⇄ COCO json ⇄ YOLO folder.
+    ///
+    /// YOLO has no image sizes, so reading YOLO needs the images (`--images`).
+    Convert(LabelsConvertArgs),
+    /// List the five labels with their accepted names.
+    List,
+}
+
+#[derive(Debug, Args)]
+pub struct LabelsConvertArgs {
+    /// Input format.
+    #[arg(long)]
+    pub from: Format,
+    /// Input: a folder (VOC, YOLO) or a .json file (COCO).
+    pub input: PathBuf,
+    /// Output format.
+    #[arg(long)]
+    pub to: Format,
+    /// Output: a folder (VOC, YOLO) or a .json file (COCO).
+    pub output: PathBuf,
+    /// Folder of the images (needed to read YOLO: image sizes).
+    #[arg(long)]
+    pub images: Option<PathBuf>,
+    /// Label map file (`name = CODE` per line).
+    #[arg(long)]
+    pub label_map: Option<PathBuf>,
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn command_line_is_consistent() {
+        use clap::CommandFactory;
+        super::Cli::command().debug_assert();
+    }
+}

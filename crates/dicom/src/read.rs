@@ -1,0 +1,369 @@
+//! DICOM and PNG → [`Radiograph`].
+
+use crate::{png_io, Error, Result};
+use dicom_dictionary_std::tags;
+use dicom_object::{DefaultDicomObject, InMemDicomObject, OpenFileOptions};
+use dicom_pixeldata::PixelDecoder;
+use hipfrac_core::{
+    Laterality, LutData, ModalityLut, Photometric, Pixels, Radiograph, RadiographMeta,
+    VoiFunction, Window,
+};
+use std::io::Read;
+use std::path::Path;
+
+/// The largest image accepted, in pixels (64 megapixels: a 43 cm detector at 0.05 mm is
+/// ~74 MP would be refused, every CR/DX plate in use is far below). Checked from the header
+/// before any pixel buffer is allocated.
+pub const MAX_PIXELS: u64 = 64 * 1024 * 1024;
+
+/// True when the file carries the DICOM Part 10 magic (`DICM` after the 128-byte preamble).
+pub fn is_dicom_file(path: &Path) -> bool {
+    let mut head = [0u8; 132];
+    std::fs::File::open(path)
+        .and_then(|mut f| f.read_exact(&mut head))
+        .map(|_| &head[128..132] == b"DICM")
+        .unwrap_or(false)
+}
+
+/// Reads a DICOM file or a PNG (decided by content, not by name).
+pub fn read_radiograph(path: &Path) -> Result<Radiograph> {
+    let mut head = [0u8; 8];
+    let n = std::fs::File::open(path)
+        .and_then(|mut f| f.read(&mut head))
+        .map_err(|e| Error::io(path, e))?;
+    if n == 8 && head == *b"\x89PNG\r\n\x1a\n" {
+        png_io::read_png(path)
+    } else {
+        read_dicom(path)
+    }
+}
+
+/// Reads a single-frame greyscale DICOM image (the first frame of a multi-frame one).
+pub fn read_dicom(path: &Path) -> Result<Radiograph> {
+    let object = open(path)?;
+    let meta = read_meta(path, &object)?;
+    let pixels = decode_pixels(path, &object, &meta)?;
+    Ok(Radiograph { meta, pixels })
+}
+
+fn open(path: &Path) -> Result<DefaultDicomObject> {
+    if !path.is_file() {
+        return Err(Error::io(
+            path,
+            std::io::Error::new(std::io::ErrorKind::NotFound, "no such file"),
+        ));
+    }
+    OpenFileOptions::new()
+        .open_file(path)
+        .map_err(|e| Error::Parse {
+            path: path.to_path_buf(),
+            reason: error_chain(&e),
+        })
+}
+
+fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    text
+}
+
+pub(crate) fn string(object: &InMemDicomObject, tag: dicom_core::Tag) -> Option<String> {
+    let element = object.element_opt(tag).ok().flatten()?;
+    let text = element.to_str().ok()?;
+    let trimmed = text.trim_matches(|c: char| c == '\0' || c.is_whitespace());
+    (!trimmed.is_empty()).then(|| trimmed.to_string())
+}
+
+fn int(object: &InMemDicomObject, tag: dicom_core::Tag) -> Option<i64> {
+    object.element_opt(tag).ok().flatten()?.to_int::<i64>().ok()
+}
+
+fn floats(object: &InMemDicomObject, tag: dicom_core::Tag) -> Vec<f64> {
+    object
+        .element_opt(tag)
+        .ok()
+        .flatten()
+        .and_then(|e| e.to_multi_float64().ok())
+        .unwrap_or_default()
+}
+
+fn required_int(path: &Path, object: &InMemDicomObject, tag: dicom_core::Tag, name: &str) -> Result<i64> {
+    int(object, tag).ok_or_else(|| Error::unsupported(path, format!("missing or invalid {name} {tag}")))
+}
+
+fn read_meta(path: &Path, object: &DefaultDicomObject) -> Result<RadiographMeta> {
+    if object.element_opt(tags::PIXEL_DATA).ok().flatten().is_none() {
+        return Err(Error::unsupported(path, "no pixel data (7FE0,0010): not an image"));
+    }
+    let rows = required_int(path, object, tags::ROWS, "Rows")?;
+    let columns = required_int(path, object, tags::COLUMNS, "Columns")?;
+    if rows <= 0 || columns <= 0 {
+        return Err(Error::unsupported(path, format!("image size {columns}×{rows} is empty")));
+    }
+    if (rows as u64) * (columns as u64) > MAX_PIXELS {
+        return Err(Error::unsupported(
+            path,
+            format!(
+                "header claims {columns}×{rows} pixels, more than the {} megapixel limit; refused before decoding",
+                MAX_PIXELS / (1024 * 1024)
+            ),
+        ));
+    }
+    let samples = int(object, tags::SAMPLES_PER_PIXEL).unwrap_or(1);
+    if samples != 1 {
+        return Err(Error::unsupported(
+            path,
+            format!("{samples} samples per pixel: a colour image, not a greyscale radiograph"),
+        ));
+    }
+    let photometric = match string(object, tags::PHOTOMETRIC_INTERPRETATION).as_deref() {
+        Some("MONOCHROME1") => Photometric::Monochrome1,
+        Some("MONOCHROME2") => Photometric::Monochrome2,
+        other => {
+            return Err(Error::unsupported(
+                path,
+                format!("photometric interpretation {other:?} is not MONOCHROME1/2"),
+            ))
+        }
+    };
+    let bits_allocated = required_int(path, object, tags::BITS_ALLOCATED, "Bits Allocated")?;
+    if bits_allocated != 8 && bits_allocated != 16 {
+        return Err(Error::unsupported(
+            path,
+            format!("{bits_allocated} bits allocated (8 or 16 supported)"),
+        ));
+    }
+    let bits_stored = int(object, tags::BITS_STORED).unwrap_or(bits_allocated);
+    if !(1..=bits_allocated).contains(&bits_stored) {
+        return Err(Error::unsupported(
+            path,
+            format!("bits stored {bits_stored} does not fit bits allocated {bits_allocated}"),
+        ));
+    }
+    let signed = int(object, tags::PIXEL_REPRESENTATION).unwrap_or(0) == 1;
+
+    let slope = floats(object, tags::RESCALE_SLOPE).first().copied().unwrap_or(1.0);
+    let intercept = floats(object, tags::RESCALE_INTERCEPT).first().copied().unwrap_or(0.0);
+    let modality_lut = lut_sequence(path, object, tags::MODALITY_LUT_SEQUENCE, signed)?
+        .into_iter()
+        .next()
+        .map(ModalityLut::Table)
+        .unwrap_or(ModalityLut::Rescale {
+            slope: if slope == 0.0 { 1.0 } else { slope },
+            intercept,
+        });
+
+    let centers = floats(object, tags::WINDOW_CENTER);
+    let widths = floats(object, tags::WINDOW_WIDTH);
+    let explanations: Vec<String> = string(object, tags::WINDOW_CENTER_WIDTH_EXPLANATION)
+        .map(|s| s.split('\\').map(|p| p.trim().to_string()).collect())
+        .unwrap_or_default();
+    let windows = centers
+        .iter()
+        .zip(&widths)
+        .enumerate()
+        .filter(|(_, (_, w))| **w > 0.0)
+        .map(|(i, (&center, &width))| Window {
+            center,
+            width,
+            explanation: explanations.get(i).filter(|s| !s.is_empty()).cloned(),
+        })
+        .collect();
+    let voi_function = match string(object, tags::VOILUT_FUNCTION).as_deref() {
+        Some("LINEAR_EXACT") => VoiFunction::LinearExact,
+        Some("SIGMOID") => VoiFunction::Sigmoid,
+        _ => VoiFunction::Linear,
+    };
+    let voi_luts = lut_sequence(path, object, tags::VOILUT_SEQUENCE, signed)?;
+
+    let (pixel_spacing_mm, pixel_spacing_source) = [
+        (tags::PIXEL_SPACING, "PixelSpacing"),
+        (tags::IMAGER_PIXEL_SPACING, "ImagerPixelSpacing"),
+    ]
+    .iter()
+    .find_map(|(tag, name)| {
+        let v = floats(object, *tag);
+        (v.len() == 2 && v[0] > 0.0 && v[1] > 0.0).then(|| (Some([v[0], v[1]]), Some(name.to_string())))
+    })
+    .unwrap_or((None, None));
+
+    let laterality = string(object, tags::IMAGE_LATERALITY)
+        .or_else(|| string(object, tags::LATERALITY))
+        .and_then(|s| Laterality::from_dicom(&s));
+
+    Ok(RadiographMeta {
+        rows: rows as u32,
+        columns: columns as u32,
+        bits_stored: bits_stored as u16,
+        photometric,
+        modality_lut,
+        rescale_type: string(object, tags::RESCALE_TYPE),
+        windows,
+        voi_function,
+        voi_luts,
+        pixel_spacing_mm,
+        pixel_spacing_source,
+        modality: string(object, tags::MODALITY),
+        sop_class_uid: string(object, tags::SOP_CLASS_UID),
+        sop_instance_uid: string(object, tags::SOP_INSTANCE_UID),
+        study_instance_uid: string(object, tags::STUDY_INSTANCE_UID),
+        series_instance_uid: string(object, tags::SERIES_INSTANCE_UID),
+        patient_id: string(object, tags::PATIENT_ID),
+        laterality,
+        body_part: string(object, tags::BODY_PART_EXAMINED),
+        institution: string(object, tags::INSTITUTION_NAME),
+        transfer_syntax: Some(
+            object
+                .meta()
+                .transfer_syntax
+                .trim_end_matches('\0')
+                .to_string(),
+        ),
+    })
+}
+
+/// Reads the items of a Modality or VOI LUT Sequence. Items without a usable descriptor or
+/// data (as in files with empty sequence items) are skipped.
+fn lut_sequence(
+    path: &Path,
+    object: &InMemDicomObject,
+    tag: dicom_core::Tag,
+    signed: bool,
+) -> Result<Vec<LutData>> {
+    let Some(items) = object
+        .element_opt(tag)
+        .ok()
+        .flatten()
+        .and_then(|e| e.items())
+    else {
+        return Ok(Vec::new());
+    };
+    let mut luts = Vec::new();
+    for item in items {
+        let Some(descriptor) = item
+            .element_opt(tags::LUT_DESCRIPTOR)
+            .ok()
+            .flatten()
+            .and_then(|e| e.to_multi_int::<i64>().ok())
+        else {
+            continue;
+        };
+        let Some(words) = item
+            .element_opt(tags::LUT_DATA)
+            .ok()
+            .flatten()
+            .and_then(|e| e.to_multi_int::<i64>().ok())
+        else {
+            continue;
+        };
+        if descriptor.len() != 3 || words.is_empty() {
+            continue;
+        }
+        let entries = if descriptor[0] == 0 { 65536 } else { descriptor[0] as usize };
+        // The first mapped value is stored as US even for signed pixels (PS3.3 C.11.1.1).
+        let mut first_mapped = descriptor[1];
+        if signed && first_mapped > 32767 {
+            first_mapped -= 65536;
+        }
+        let bits = descriptor[2] as u16;
+        if !(1..=16).contains(&bits) {
+            return Err(Error::unsupported(path, format!("LUT descriptor bits {bits} out of range")));
+        }
+        let mut data: Vec<u16> = words.iter().map(|&w| w as u16).collect();
+        // 8-bit entries may come packed two to a 16-bit word.
+        if bits == 8 && data.len() * 2 == entries {
+            data = data.iter().flat_map(|w| [w & 0xff, w >> 8]).collect();
+        }
+        if data.len() < entries {
+            return Err(Error::unsupported(
+                path,
+                format!("LUT has {} entries, its descriptor says {entries}", data.len()),
+            ));
+        }
+        data.truncate(entries);
+        luts.push(LutData {
+            first_mapped: first_mapped as i32,
+            bits,
+            data,
+            explanation: string(item, tags::LUT_EXPLANATION),
+        });
+    }
+    Ok(luts)
+}
+
+fn decode_pixels(path: &Path, object: &DefaultDicomObject, meta: &RadiographMeta) -> Result<Pixels> {
+    let transfer_syntax = meta.transfer_syntax.clone().unwrap_or_default();
+    let decode_error = |reason: String| Error::Decode {
+        path: path.to_path_buf(),
+        transfer_syntax: transfer_syntax.clone(),
+        reason,
+    };
+    // Decoders are C libraries and third-party Rust; a malformed stream must become an error
+    // naming the file, never a crash of a whole batch.
+    let decoded = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        object.decode_pixel_data_frame(0)
+    }))
+    .map_err(|panic| {
+        let what = panic
+            .downcast_ref::<String>()
+            .cloned()
+            .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+            .unwrap_or_else(|| "decoder panicked".into());
+        decode_error(format!("decoder failed: {what}"))
+    })?
+    .map_err(|e| decode_error(error_chain(&e)))?;
+
+    let count = meta.rows as usize * meta.columns as usize;
+    let bytes = decoded.data();
+    let bits_allocated = decoded.bits_allocated();
+    let high_bit = decoded.high_bit();
+    let bits_stored = meta.bits_stored;
+    let signed = decoded.pixel_representation() == dicom_pixeldata::PixelRepresentation::Signed;
+    let bytes_per_sample = if bits_allocated <= 8 { 1 } else { 2 };
+    if bytes.len() < count * bytes_per_sample {
+        return Err(decode_error(format!(
+            "pixel data holds {} bytes, {} expected for {}×{} at {} bits",
+            bytes.len(),
+            count * bytes_per_sample,
+            meta.columns,
+            meta.rows,
+            bits_allocated
+        )));
+    }
+    // Stored value = bits [high_bit - bits_stored + 1 ..= high_bit] of each sample.
+    let shift = (high_bit + 1).saturating_sub(bits_stored) as u32;
+    let mask: u32 = if bits_stored >= 16 { 0xffff } else { (1u32 << bits_stored) - 1 };
+    let raw = |i: usize| -> u32 {
+        let sample = if bytes_per_sample == 1 {
+            bytes[i] as u32
+        } else {
+            u16::from_ne_bytes([bytes[2 * i], bytes[2 * i + 1]]) as u32
+        };
+        (sample >> shift) & mask
+    };
+    Ok(if signed {
+        let sign_bit = 1u32 << (bits_stored - 1);
+        Pixels::Signed(
+            (0..count)
+                .map(|i| {
+                    let v = raw(i);
+                    if v & sign_bit != 0 {
+                        (v as i32 - (1i32 << bits_stored)) as i16
+                    } else {
+                        v as i16
+                    }
+                })
+                .collect(),
+        )
+    } else {
+        Pixels::Unsigned((0..count).map(|i| raw(i) as u16).collect())
+    })
+}

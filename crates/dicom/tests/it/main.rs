@@ -1,0 +1,5 @@
+//! Integration tests of hipfrac-dicom. Conformance tests read ../shared/data/dicom and skip
+//! with a message when it is absent; everything else builds its inputs in code.
+
+mod conformance;
+mod support;

@@ -1,0 +1,18 @@
+use sha2::{Digest, Sha256};
+use std::path::PathBuf;
+
+/// ../shared/data/dicom relative to the workspace root, when present.
+pub fn shared_dicom() -> Option<PathBuf> {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/dicom");
+    if root.is_dir() {
+        Some(root)
+    } else {
+        eprintln!("SKIP: {} is absent; conformance test not run", root.display());
+        None
+    }
+}
+
+/// First 16 hex digits of sha256 over little-endian 16-bit stored values.
+pub fn sha16(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))[..16].to_string()
+}
