@@ -1,1 +1,98 @@
+//! hipfrac-data: annotations and datasets.
+//!
+//! * [`voc`]: LabelImg Pascal VOC XML, read and written in LabelImg's own layout.
+//! * [`yolo`]: YOLO txt (one file per image) with `classes.txt`.
+//! * [`coco`]: COCO detection json.
+//! * [`LabelMap`]: other label names → the five labels.
+//! * [`check`]: `hipfrac dataset check` — a dataset folder checked and counted (Table I).
+//! * [`split`]: patient-level, class-stratified train/validation/test split with an optional
+//!   external-site hold-out.
+//! * [`manifest`]: the CSV manifest the split writes and later steps read.
+//!
+//! All formats meet in [`Annotation`], whose boxes follow `hipfrac_core::BBox`'s convention.
 
+pub mod check;
+pub mod coco;
+mod error;
+mod images;
+mod label_map;
+pub mod manifest;
+pub mod split;
+pub mod voc;
+pub mod yolo;
+
+pub use error::{Error, Result};
+pub use images::{image_info, is_image_file, ImageInfo};
+pub use label_map::LabelMap;
+
+use hipfrac_core::{BBox, Label};
+use serde::{Deserialize, Serialize};
+
+/// One labelled box.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Object {
+    /// What it is.
+    pub label: Label,
+    /// Where, `[x_min, y_min, x_max, y_max)` in image pixels.
+    pub bbox: BBox,
+    /// VOC `truncated`.
+    #[serde(default)]
+    pub truncated: bool,
+    /// VOC `difficult` (e.g. an uncertain type).
+    #[serde(default)]
+    pub difficult: bool,
+}
+
+/// The annotation of one image, whatever format it came from.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Annotation {
+    /// Image file name (a plain name, no folders).
+    pub filename: String,
+    /// Image width in pixels.
+    pub width: u32,
+    /// Image height in pixels.
+    pub height: u32,
+    /// Channels (1 for radiographs).
+    pub depth: u32,
+    /// The boxes; none means "no visible fracture".
+    pub objects: Vec<Object>,
+}
+
+impl Annotation {
+    /// The image-level label: the label of the first fracture box, or "no visible fracture"
+    /// when there is none.
+    pub fn image_label(&self) -> Label {
+        self.objects
+            .iter()
+            .map(|o| o.label)
+            .find(|l| l.fracture().is_some())
+            .unwrap_or(Label::NoFracture)
+    }
+}
+
+/// Rejects names that are not a plain file name (folders, `..`, absolute paths, NUL), so an
+/// annotation can never point outside its dataset folder.
+pub(crate) fn check_plain_filename(name: &str) -> std::result::Result<(), String> {
+    let bad = name.is_empty()
+        || name == "."
+        || name == ".."
+        || name.contains(['/', '\\', '\0'])
+        || name.starts_with('~')
+        || (name.len() >= 2 && name.as_bytes()[1] == b':');
+    if bad {
+        Err(format!("filename {name:?} is not a plain file name inside the dataset folder"))
+    } else {
+        Ok(())
+    }
+}
+
+/// A number as VOC/YOLO text: integers without a decimal point, other values with up to
+/// nine decimals, so integer boxes survive a trip through normalised YOLO coordinates.
+pub(crate) fn format_number(value: f64) -> String {
+    let rounded = (value * 1e9).round() / 1e9;
+    if (rounded - rounded.round()).abs() < 1e-6 {
+        format!("{}", rounded.round() as i64)
+    } else {
+        format!("{rounded}")
+    }
+}

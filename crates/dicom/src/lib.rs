@@ -19,4 +19,4 @@ pub mod png_io;
 mod read;
 
 pub use error::{Error, Result};
-pub use read::{is_dicom_file, read_dicom, read_radiograph, MAX_PIXELS};
+pub use read::{is_dicom_file, read_dicom, read_dicom_header, read_radiograph, MAX_PIXELS};

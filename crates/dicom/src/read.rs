@@ -40,20 +40,29 @@ pub fn read_radiograph(path: &Path) -> Result<Radiograph> {
 
 /// Reads a single-frame greyscale DICOM image (the first frame of a multi-frame one).
 pub fn read_dicom(path: &Path) -> Result<Radiograph> {
-    let object = open(path)?;
-    let meta = read_meta(path, &object)?;
+    let object = open(path, false)?;
+    let meta = read_meta(path, &object, true)?;
     let pixels = decode_pixels(path, &object, &meta)?;
     Ok(Radiograph { meta, pixels })
 }
 
-fn open(path: &Path) -> Result<DefaultDicomObject> {
+/// Reads only the header of a DICOM image (everything before the pixel data): size,
+/// photometric, windows, UIDs, patient. Cheap enough to scan an archive.
+pub fn read_dicom_header(path: &Path) -> Result<RadiographMeta> {
+    let object = open(path, true)?;
+    read_meta(path, &object, false)
+}
+
+fn open(path: &Path, header_only: bool) -> Result<DefaultDicomObject> {
     if !path.is_file() {
         return Err(Error::io(
             path,
             std::io::Error::new(std::io::ErrorKind::NotFound, "no such file"),
         ));
     }
-    OpenFileOptions::new()
+    let options = OpenFileOptions::new();
+    let options = if header_only { options.read_until(tags::PIXEL_DATA) } else { options };
+    options
         .open_file(path)
         .map_err(|e| Error::Parse {
             path: path.to_path_buf(),
@@ -99,8 +108,8 @@ fn required_int(path: &Path, object: &InMemDicomObject, tag: dicom_core::Tag, na
     int(object, tag).ok_or_else(|| Error::unsupported(path, format!("missing or invalid {name} {tag}")))
 }
 
-fn read_meta(path: &Path, object: &DefaultDicomObject) -> Result<RadiographMeta> {
-    if object.element_opt(tags::PIXEL_DATA).ok().flatten().is_none() {
+fn read_meta(path: &Path, object: &DefaultDicomObject, require_pixels: bool) -> Result<RadiographMeta> {
+    if require_pixels && object.element_opt(tags::PIXEL_DATA).ok().flatten().is_none() {
         return Err(Error::unsupported(path, "no pixel data (7FE0,0010): not an image"));
     }
     let rows = required_int(path, object, tags::ROWS, "Rows")?;

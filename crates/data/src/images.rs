@@ -1,0 +1,56 @@
+use crate::{Error, Result};
+use hipfrac_dicom::png_io::png_header;
+use std::path::Path;
+
+/// What a dataset needs to know of an image without decoding its pixels.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ImageInfo {
+    /// Width in pixels.
+    pub width: u32,
+    /// Height in pixels.
+    pub height: u32,
+    /// Patient ID (DICOM header, or the `hipfrac convert` sidecar of a PNG).
+    pub patient_id: Option<String>,
+    /// Site (Institution Name, from the DICOM header or the sidecar).
+    pub institution: Option<String>,
+}
+
+/// True for the image files a dataset may hold: PNG, or DICOM (by extension or magic).
+pub fn is_image_file(path: &Path) -> bool {
+    match path.extension().and_then(|e| e.to_str()).map(|e| e.to_ascii_lowercase()) {
+        Some(ext) if ext == "png" || ext == "dcm" || ext == "dicom" => true,
+        Some(ext) if ext == "xml" || ext == "json" || ext == "txt" || ext == "csv" || ext == "md" => false,
+        _ => hipfrac_dicom::is_dicom_file(path),
+    }
+}
+
+/// Size (and patient/site where known) of a PNG or DICOM image, from headers only.
+pub fn image_info(path: &Path) -> Result<ImageInfo> {
+    let mut head = [0u8; 8];
+    {
+        use std::io::Read;
+        let mut file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+        let _ = file.read(&mut head).map_err(|e| Error::io(path, e))?;
+    }
+    if head == *b"\x89PNG\r\n\x1a\n" {
+        let (width, height, _) = png_header(path)?;
+        let mut info = ImageInfo { width, height, ..Default::default() };
+        // A sidecar written by `hipfrac convert` carries the DICOM metadata.
+        let sidecar = path.with_extension("json");
+        if let Ok(text) = std::fs::read_to_string(&sidecar) {
+            if let Ok(value) = serde_json::from_str::<serde_json::Value>(&text) {
+                let meta = &value["meta"];
+                info.patient_id = meta["patient_id"].as_str().map(str::to_string);
+                info.institution = meta["institution"].as_str().map(str::to_string);
+            }
+        }
+        return Ok(info);
+    }
+    let header = hipfrac_dicom::read_dicom_header(path)?;
+    Ok(ImageInfo {
+        width: header.columns,
+        height: header.rows,
+        patient_id: header.patient_id,
+        institution: header.institution,
+    })
+}

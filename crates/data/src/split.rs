@@ -1,0 +1,251 @@
+//! Patient-level, class-stratified train/validation/test split, with an optional
+//! external-site hold-out (the paper: 80/10/10 by patient; a third hospital held out).
+//!
+//! Method: images of the external site go to `external`. The other patients are shuffled
+//! with the seed, ordered by image count (largest first, so single images fill the gaps at
+//! the end), and each goes, with all their images, to the split whose per-class demand
+//! (target share of each class minus what it holds, relative to the target) their images
+//! meet best. Patients whose images carry different labels are balanced too. One patient
+//! never appears in two splits.
+
+use crate::manifest::ManifestRow;
+use hipfrac_core::Label;
+use rand::seq::SliceRandom;
+use rand::SeedableRng;
+use std::collections::BTreeMap;
+
+/// Train, validation and test fractions.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Ratios(pub [f64; 3]);
+
+impl std::str::FromStr for Ratios {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, String> {
+        let parts: Vec<f64> = text
+            .split(',')
+            .map(|p| p.trim().parse::<f64>().map_err(|_| format!("ratios {text:?}: {p:?} is not a number")))
+            .collect::<Result<_, _>>()?;
+        let [train, val, test] = parts[..] else {
+            return Err(format!("ratios {text:?}: expected three numbers, train,val,test"));
+        };
+        if [train, val, test].iter().any(|r| !(0.0..=1.0).contains(r)) || (train + val + test - 1.0).abs() > 1e-6 {
+            return Err(format!("ratios {text:?} must be between 0 and 1 and add up to 1"));
+        }
+        Ok(Ratios([train, val, test]))
+    }
+}
+
+/// The result.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Splits {
+    /// Training images.
+    pub train: Vec<ManifestRow>,
+    /// Validation images (model selection, operating points).
+    pub val: Vec<ManifestRow>,
+    /// Internal test images.
+    pub test: Vec<ManifestRow>,
+    /// External-site images.
+    pub external: Vec<ManifestRow>,
+}
+
+impl Splits {
+    /// The four parts with their names.
+    pub fn parts(&self) -> [(&'static str, &[ManifestRow]); 4] {
+        [("train", &self.train), ("val", &self.val), ("test", &self.test), ("external", &self.external)]
+    }
+}
+
+/// Splits `rows` by patient.
+pub fn split(rows: &[ManifestRow], ratios: Ratios, seed: u64, external_site: Option<&str>) -> Result<Splits, String> {
+    let mut splits = Splits::default();
+    let mut internal: Vec<&ManifestRow> = Vec::new();
+    for row in rows {
+        match external_site {
+            Some(site) if row.site.eq_ignore_ascii_case(site) => splits.external.push(row.clone()),
+            _ => internal.push(row),
+        }
+    }
+    if let Some(site) = external_site {
+        if splits.external.is_empty() {
+            let mut sites: Vec<&str> = rows.iter().map(|r| r.site.as_str()).collect();
+            sites.sort();
+            sites.dedup();
+            return Err(format!("no image comes from site {site:?}; the sites are {sites:?}"));
+        }
+        let external_patients: std::collections::HashSet<&str> =
+            splits.external.iter().map(|r| r.patient.as_str()).collect();
+        if let Some(shared) = internal.iter().find(|r| external_patients.contains(r.patient.as_str())) {
+            return Err(format!(
+                "patient {} has images at the external site and elsewhere ({}); a patient cannot be in two splits",
+                shared.patient, shared.image
+            ));
+        }
+    }
+
+    let mut patients: BTreeMap<&str, Vec<&ManifestRow>> = BTreeMap::new();
+    for row in internal {
+        patients.entry(row.patient.as_str()).or_default().push(row);
+    }
+    let mut patients: Vec<Vec<&ManifestRow>> = patients.into_values().collect();
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+    patients.shuffle(&mut rng);
+    // Largest patients first, so single images fill the gaps at the end.
+    patients.sort_by_key(|images| std::cmp::Reverse(images.len()));
+
+    let label_index = |label: Label| Label::ALL.iter().position(|l| *l == label).expect("a known label");
+    let mut totals = [0f64; 5];
+    for images in &patients {
+        for row in images {
+            totals[label_index(row.label)] += 1.0;
+        }
+    }
+    let active: Vec<usize> = (0..3).filter(|&i| ratios.0[i] > 0.0).collect();
+    let mut counts = [[0f64; 5]; 3];
+    for images in patients {
+        let mut own = [0f64; 5];
+        for row in &images {
+            own[label_index(row.label)] += 1.0;
+        }
+        // The split whose per-class demand, relative to its target, this patient meets best.
+        let score = |s: usize| -> f64 {
+            (0..5)
+                .filter(|&l| own[l] > 0.0)
+                .map(|l| {
+                    let target = ratios.0[s] * totals[l];
+                    own[l] * (target - counts[s][l]) / target.max(1e-9)
+                })
+                .sum()
+        };
+        let chosen = *active
+            .iter()
+            .max_by(|&&a, &&b| score(a).total_cmp(&score(b)).then(b.cmp(&a)))
+            .expect("at least one ratio should be positive");
+        for l in 0..5 {
+            counts[chosen][l] += own[l];
+        }
+        let destination = match chosen {
+            0 => &mut splits.train,
+            1 => &mut splits.val,
+            _ => &mut splits.test,
+        };
+        destination.extend(images.into_iter().cloned());
+    }
+    for part in [&mut splits.train, &mut splits.val, &mut splits.test, &mut splits.external] {
+        part.sort_by(|a, b| a.image.cmp(&b.image));
+    }
+    Ok(splits)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hipfrac_core::FractureClass::*;
+    use rand::Rng;
+    use std::collections::HashMap;
+
+    /// 1,000 synthetic images in the paper's internal class mix (VF 720, DF 1410, SF 1044,
+    /// UF 984, none 335), patients with 1–3 images, plus an external site.
+    fn synthetic() -> Vec<ManifestRow> {
+        let mix = [
+            (Label::Fracture(ValgusImpactedNeck), 720),
+            (Label::Fracture(DisplacedNeck), 1410),
+            (Label::Fracture(StableIntertrochanteric), 1044),
+            (Label::Fracture(UnstableIntertrochanteric), 984),
+            (Label::NoFracture, 335),
+        ];
+        let total: u32 = mix.iter().map(|(_, n)| n).sum();
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(7);
+        let mut rows = Vec::new();
+        let mut patient = 0;
+        for (label, n) in mix {
+            let mut left = (1000 * n + total / 2) / total;
+            while left > 0 {
+                let images = rng.gen_range(1..=3).min(left);
+                patient += 1;
+                for _ in 0..images {
+                    // A patient's follow-up image is sometimes read differently.
+                    let label = if rng.gen_bool(0.05) { Label::NoFracture } else { label };
+                    rows.push(ManifestRow {
+                        image: format!("img{:04}.png", rows.len()),
+                        annotation: String::new(),
+                        patient: format!("P{patient:04}"),
+                        site: "internal".into(),
+                        label,
+                    });
+                }
+                left -= images;
+            }
+        }
+        for i in 0..50 {
+            rows.push(ManifestRow {
+                image: format!("ext{i:03}.png"),
+                annotation: String::new(),
+                patient: format!("X{i:03}"),
+                site: "CAUH".into(),
+                label: Label::NoFracture,
+            });
+        }
+        rows
+    }
+
+    fn proportions(rows: &[ManifestRow]) -> HashMap<Label, f64> {
+        let mut counts: HashMap<Label, f64> = HashMap::new();
+        for row in rows {
+            *counts.entry(row.label).or_default() += 1.0;
+        }
+        counts.values_mut().for_each(|v| *v /= rows.len() as f64);
+        counts
+    }
+
+    #[test]
+    fn no_patient_crosses_splits_and_class_proportions_hold() {
+        let rows = synthetic();
+        let internal: Vec<ManifestRow> = rows.iter().filter(|r| r.site == "internal").cloned().collect();
+        assert!(internal.len() >= 1000);
+        for seed in [0, 1, 42, 2025] {
+            let splits = split(&rows, "0.8,0.1,0.1".parse().unwrap(), seed, Some("cauh")).unwrap();
+            assert_eq!(splits.external.len(), 50);
+            let mut home: HashMap<&str, &str> = HashMap::new();
+            for (name, part) in splits.parts() {
+                for row in part {
+                    if let Some(previous) = home.insert(&row.patient, name) {
+                        assert_eq!(previous, name, "patient {} in {previous} and {name}", row.patient);
+                    }
+                }
+            }
+            assert_eq!(splits.train.len() + splits.val.len() + splits.test.len(), internal.len());
+            let overall = proportions(&internal);
+            for (name, part) in &splits.parts()[..3] {
+                let share = part.len() as f64 / internal.len() as f64;
+                let target = match *name { "train" => 0.8, _ => 0.1 };
+                assert!((share - target).abs() < 0.02, "seed {seed} {name}: {share}");
+                let p = proportions(part);
+                for (label, expected) in &overall {
+                    let got = p.get(label).copied().unwrap_or(0.0);
+                    assert!(
+                        (got - expected).abs() <= 0.02,
+                        "seed {seed} {name} {label}: {got:.3} vs {expected:.3}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn same_seed_same_split_other_seed_other_split() {
+        let rows = synthetic();
+        let ratios: Ratios = "0.8,0.1,0.1".parse().unwrap();
+        assert_eq!(split(&rows, ratios, 3, None).unwrap(), split(&rows, ratios, 3, None).unwrap());
+        assert_ne!(split(&rows, ratios, 3, None).unwrap().test, split(&rows, ratios, 4, None).unwrap().test);
+    }
+
+    #[test]
+    fn bad_ratios_and_unknown_sites_are_refused() {
+        assert!("0.8,0.1".parse::<Ratios>().is_err());
+        assert!("0.8,0.3,0.1".parse::<Ratios>().is_err());
+        assert!("a,b,c".parse::<Ratios>().is_err());
+        let err = split(&synthetic(), "0.8,0.1,0.1".parse().unwrap(), 0, Some("nowhere")).unwrap_err();
+        assert!(err.contains("nowhere") && err.contains("CAUH"), "{err}");
+    }
+}

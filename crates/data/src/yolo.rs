@@ -1,0 +1,93 @@
+//! YOLO txt: one `<image stem>.txt` per image, one line `class cx cy w h` per box
+//! (normalised to the image size), and `classes.txt` naming the classes in index order.
+//!
+//! YOLO stores no image size, so reading needs the images; it stores no VOC flags
+//! (truncated, difficult) either.
+
+use crate::{check_plain_filename, format_number, image_info, is_image_file, Annotation, Error, LabelMap, Object, Result};
+use hipfrac_core::{BBox, FractureClass, Label};
+use std::path::Path;
+
+/// Writes `annotations` into `dir` (created if needed): `classes.txt` and one txt per image
+/// (empty for an image without a fracture). "No visible fracture" boxes are not written.
+pub fn write(dir: &Path, annotations: &[Annotation]) -> Result<()> {
+    let classes: String = FractureClass::ALL.iter().map(|c| format!("{}\n", c.code())).collect();
+    hipfrac_dicom::atomic::write_atomic(&dir.join("classes.txt"), classes.as_bytes())?;
+    for a in annotations {
+        let stem = Path::new(&a.filename).file_stem().and_then(|s| s.to_str()).unwrap_or(&a.filename);
+        let mut text = String::new();
+        for object in &a.objects {
+            let Some(class) = object.label.fracture() else { continue };
+            let [cx, cy, w, h] = object.bbox.to_yolo(a.width, a.height);
+            text.push_str(&format!(
+                "{} {} {} {} {}\n",
+                class.index(),
+                format_number(cx),
+                format_number(cy),
+                format_number(w),
+                format_number(h)
+            ));
+        }
+        hipfrac_dicom::atomic::write_atomic(&dir.join(format!("{stem}.txt")), text.as_bytes())?;
+    }
+    Ok(())
+}
+
+/// Reads every `<stem>.txt` of `dir` (except `classes.txt`); each must have an image of
+/// the same stem in `images` (PNG or DICOM), which gives the size.
+pub fn read(dir: &Path, images: &Path, labels: &LabelMap) -> Result<Vec<Annotation>> {
+    let classes_path = dir.join("classes.txt");
+    let classes_text = std::fs::read_to_string(&classes_path).map_err(|e| Error::io(&classes_path, e))?;
+    let classes: Vec<Label> = classes_text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .map(|name| labels.resolve(name, &classes_path))
+        .collect::<Result<_>>()?;
+    let mut image_files: std::collections::HashMap<String, std::path::PathBuf> = Default::default();
+    for entry in std::fs::read_dir(images).map_err(|e| Error::io(images, e))? {
+        let path = entry.map_err(|e| Error::io(images, e))?.path();
+        if path.is_file() && is_image_file(&path) {
+            if let Some(stem) = path.file_stem().and_then(|s| s.to_str()) {
+                image_files.insert(stem.to_string(), path.clone());
+            }
+        }
+    }
+    let mut txts: Vec<_> = std::fs::read_dir(dir)
+        .map_err(|e| Error::io(dir, e))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|e| e == "txt") && p.file_name().is_some_and(|n| n != "classes.txt"))
+        .collect();
+    txts.sort();
+    let mut annotations = Vec::with_capacity(txts.len());
+    for txt in txts {
+        let stem = txt.file_stem().and_then(|s| s.to_str()).unwrap_or_default().to_string();
+        let image = image_files
+            .get(&stem)
+            .ok_or_else(|| Error::invalid(&txt, format!("no image named {stem}.* in {}", images.display())))?;
+        let info = image_info(image)?;
+        let filename = image.file_name().and_then(|n| n.to_str()).unwrap_or_default().to_string();
+        check_plain_filename(&filename).map_err(|m| Error::invalid(&txt, m))?;
+        let text = std::fs::read_to_string(&txt).map_err(|e| Error::io(&txt, e))?;
+        let mut objects = Vec::new();
+        for (number, line) in text.lines().enumerate() {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            if fields.is_empty() {
+                continue;
+            }
+            let bad = |why: &str| Error::invalid(&txt, format!("line {}: {why}", number + 1));
+            if fields.len() != 5 {
+                return Err(bad("expected `class cx cy w h`"));
+            }
+            let class: usize = fields[0].parse().map_err(|_| bad("class is not an index"))?;
+            let label = *classes.get(class).ok_or_else(|| bad(&format!("class {class} is not in classes.txt")))?;
+            let mut v = [0f64; 4];
+            for (slot, raw) in v.iter_mut().zip(&fields[1..]) {
+                *slot = raw.parse().ok().filter(|x: &f64| x.is_finite()).ok_or_else(|| bad("coordinate is not a number"))?;
+            }
+            objects.push(Object { label, bbox: BBox::from_yolo(v, info.width, info.height), truncated: false, difficult: false });
+        }
+        annotations.push(Annotation { filename, width: info.width, height: info.height, depth: 1, objects });
+    }
+    Ok(annotations)
+}
