@@ -143,6 +143,9 @@ pub struct SplitArgs {
     /// Label map file (`name = CODE` per line).
     #[arg(long)]
     pub label_map: Option<PathBuf>,
+    /// Replace manifests of an earlier split.
+    #[arg(long)]
+    pub overwrite: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -301,19 +301,11 @@ pub fn check_dataset(dir: &Path, labels: &LabelMap) -> crate::Result<CheckReport
             report.records.push(record);
         }
     }
-    // Annotation XMLs whose image failed still "claim" it, so it is not reported as extra.
-    for xml in &xmls {
-        if let Ok(text) = std::fs::read_to_string(xml) {
-            if let Some(start) = text.find("<filename>") {
-                if let Some(end) = text[start..].find("</filename>") {
-                    let name = &text[start + 10..start + end];
-                    annotated.entry(xml.parent().unwrap_or(dir).join(name)).or_insert_with(|| xml.clone());
-                }
-            }
-        }
-    }
+    // An image whose XML failed to parse is still "claimed" by an XML of the same stem
+    // beside it, so it is not also reported as extra.
+    let xml_stems: std::collections::HashSet<PathBuf> = xmls.iter().map(|x| x.with_extension("")).collect();
     for image in &images {
-        if !annotated.contains_key(image) {
+        if !annotated.contains_key(image) && !xml_stems.contains(&image.with_extension("")) {
             report.warnings.push(Finding {
                 path: image.clone(),
                 message: "extra image: no VOC XML names it (not counted)".into(),
@@ -322,7 +314,7 @@ pub fn check_dataset(dir: &Path, labels: &LabelMap) -> crate::Result<CheckReport
     }
 
     let hashes: Vec<(PathBuf, std::io::Result<[u8; 32]>)> =
-        report.records.par_iter().map(|r| (r.image.clone(), sha256_file(&r.image))).collect();
+        images.par_iter().map(|image| (image.clone(), sha256_file(image))).collect();
     let mut by_hash: BTreeMap<[u8; 32], Vec<PathBuf>> = BTreeMap::new();
     for (path, hash) in hashes {
         match hash {

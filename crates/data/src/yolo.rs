@@ -4,9 +4,14 @@
 //! YOLO stores no image size, so reading needs the images; it stores no VOC flags
 //! (truncated, difficult) either.
 
-use crate::{check_plain_filename, format_number, image_info, is_image_file, Annotation, Error, LabelMap, Object, Result};
+use crate::{check_plain_filename, image_info, is_image_file, Annotation, Error, LabelMap, Object, Result};
 use hipfrac_core::{BBox, FractureClass, Label};
 use std::path::Path;
+
+/// Shortest text that parses back to the same f64, so pixel boxes survive normalisation.
+fn exact(value: f64) -> String {
+    format!("{value}")
+}
 
 /// Writes `annotations` into `dir` (created if needed): `classes.txt` and one txt per image
 /// (empty for an image without a fracture). "No visible fracture" boxes are not written.
@@ -22,10 +27,10 @@ pub fn write(dir: &Path, annotations: &[Annotation]) -> Result<()> {
             text.push_str(&format!(
                 "{} {} {} {} {}\n",
                 class.index(),
-                format_number(cx),
-                format_number(cy),
-                format_number(w),
-                format_number(h)
+                exact(cx),
+                exact(cy),
+                exact(w),
+                exact(h)
             ));
         }
         hipfrac_dicom::atomic::write_atomic(&dir.join(format!("{stem}.txt")), text.as_bytes())?;

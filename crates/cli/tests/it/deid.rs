@@ -1,0 +1,103 @@
+use crate::support::*;
+use dicom_dictionary_std::tags;
+use std::process::Command;
+
+fn pixel_bytes(path: &std::path::Path) -> Vec<u8> {
+    let object = dicom_object::open_file(path).unwrap();
+    let element = object.element(tags::PIXEL_DATA).unwrap();
+    match element.value() {
+        dicom_core::value::Value::PixelSequence(seq) => {
+            let mut bytes: Vec<u8> = seq.offset_table().iter().flat_map(|o| o.to_le_bytes()).collect();
+            for fragment in seq.fragments() {
+                bytes.extend_from_slice(fragment);
+            }
+            bytes
+        }
+        _ => element.to_bytes().unwrap().into_owned(),
+    }
+}
+
+#[test]
+fn basic_profile_with_keyed_pseudonyms_checked_by_dcmdump() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in");
+    std::fs::create_dir_all(&input).unwrap();
+    write_test_dicom(&input.join("a.dcm"), &TestImage::default());
+    write_test_dicom(&input.join("b.dcm"), &TestImage { sop_instance_uid: "1.2.826.0.1.3680043.2.1125.1.2", ..Default::default() });
+    write_test_dicom(
+        &input.join("c.dcm"),
+        &TestImage { patient_id: "PAT-002", patient_name: "ROE^RICHARD", sop_instance_uid: "1.2.826.0.1.3680043.2.1125.1.3", ..Default::default() },
+    );
+    let key = dir.path().join("secret.key");
+    let out = dir.path().join("out");
+    let assert = hipfrac().arg("deid").arg(&input).arg("--out").arg(&out).arg("--key").arg(&key).assert().success();
+    let stderr = String::from_utf8_lossy(&assert.get_output().stderr).to_string();
+    assert!(stderr.contains("Burned In Annotation = YES"), "{stderr}");
+    assert!(stderr.contains("created key file"), "{stderr}");
+    let key_text = std::fs::read_to_string(&key).unwrap();
+
+    let read = |name: &str| hipfrac_dicom::read_dicom(&out.join(name)).unwrap();
+    let (a, b, c) = (read("a.dcm"), read("b.dcm"), read("c.dcm"));
+    assert_eq!(a.meta.patient_id, b.meta.patient_id, "one patient keeps one pseudonym");
+    assert_ne!(a.meta.patient_id, c.meta.patient_id);
+    assert!(a.meta.patient_id.as_deref().unwrap().starts_with("HF"));
+    assert_eq!(a.meta.study_instance_uid, b.meta.study_instance_uid, "UIDs map consistently");
+    assert_ne!(a.meta.sop_instance_uid, b.meta.sop_instance_uid);
+    assert!(a.meta.study_instance_uid.as_deref().unwrap().starts_with("2.25."));
+    assert_eq!(a.meta.institution, None);
+    assert_eq!(pixel_bytes(&input.join("a.dcm")), pixel_bytes(&out.join("a.dcm")), "pixels byte-identical");
+
+    // Same key, next run: same pseudonym; the key file is not touched.
+    let out2 = dir.path().join("out2");
+    hipfrac().arg("deid").arg(input.join("a.dcm")).arg("--out").arg(&out2).arg("--key").arg(&key).assert().success();
+    assert_eq!(hipfrac_dicom::read_dicom(&out2.join("a.dcm")).unwrap().meta.patient_id, a.meta.patient_id);
+    assert_eq!(std::fs::read_to_string(&key).unwrap(), key_text);
+
+    if !have_dcmtk("dcmdump") {
+        return;
+    }
+    let dump = Command::new("dcmdump").arg("+L").arg(out.join("a.dcm")).output().unwrap();
+    assert!(dump.status.success(), "dcmdump must parse the output");
+    let text = String::from_utf8_lossy(&dump.stdout).to_string();
+    for secret in ["DOE^JANE", "PAT-001", "Seoul Test Hospital", "HOUSE^GREGORY", "19400101", "20240131", "secret-mrn-998877", "ACME", "084Y", "1.2.826.0.1.3680043.2.1125"] {
+        assert!(!text.contains(secret), "{secret} survived de-identification:\n{text}");
+    }
+    for kept in ["(0012,0062) CS [YES]", "113100", "(0008,0060) CS [CR]", "(0028,0010) US 64", "(0020,0062) CS [R]"] {
+        assert!(text.contains(kept), "{kept} missing:\n{text}");
+    }
+    // dcmtk decodes the same picture from input and output.
+    for (file, png) in [(input.join("a.dcm"), dir.path().join("in.pgm")), (out.join("a.dcm"), dir.path().join("out.pgm"))] {
+        assert!(Command::new("dcmj2pnm").arg(&file).arg(&png).status().unwrap().success());
+    }
+    assert_eq!(std::fs::read(dir.path().join("in.pgm")).unwrap(), std::fs::read(dir.path().join("out.pgm")).unwrap());
+}
+
+#[test]
+fn encapsulated_pixel_data_survive_byte_for_byte() {
+    let Some(root) = shared_dicom() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let input = root.join("dicom_wg04_hip/RG2_JPLL");
+    hipfrac().arg("deid").arg(&input).arg("--out").arg(dir.path()).arg("--key").arg(dir.path().join("k")).assert().success();
+    let output = dir.path().join("RG2_JPLL");
+    assert_eq!(pixel_bytes(&input), pixel_bytes(&output));
+    let before = hipfrac_dicom::read_dicom(&input).unwrap();
+    let after = hipfrac_dicom::read_dicom(&output).unwrap();
+    assert_eq!(before.pixels, after.pixels);
+    assert_ne!(before.meta.patient_id, after.meta.patient_id);
+    if have_dcmtk("dcmdump") {
+        assert!(Command::new("dcmdump").arg(&output).output().unwrap().status.success());
+    }
+}
+
+#[test]
+fn a_bad_key_file_is_refused_and_never_overwritten() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("a.dcm");
+    write_test_dicom(&input, &TestImage::default());
+    let key = dir.path().join("short.key");
+    std::fs::write(&key, "abcd\n").unwrap();
+    let assert = hipfrac().arg("deid").arg(&input).arg("--out").arg(dir.path().join("o")).arg("--key").arg(&key).assert().code(2);
+    assert!(String::from_utf8_lossy(&assert.get_output().stderr).contains("short.key"));
+    assert_eq!(std::fs::read_to_string(&key).unwrap(), "abcd\n");
+    assert!(files_below(&dir.path().join("o")).is_empty());
+}

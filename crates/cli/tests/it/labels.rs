@@ -1,0 +1,89 @@
+use crate::support::*;
+use hipfrac_core::{BBox, FractureClass, Label};
+use hipfrac_data::{voc, Annotation, LabelMap, Object};
+use hipfrac_dicom::png_io::{write_png, GreyPixels};
+
+#[test]
+fn voc_to_coco_to_yolo_to_voc_is_lossless() {
+    let dir = tempfile::tempdir().unwrap();
+    let images = dir.path().join("images");
+    let cases = [
+        ("a", 1024, 768, vec![(FractureClass::DisplacedNeck, BBox::new(100.0, 200.0, 333.0, 407.0))]),
+        ("b", 2140, 1760, vec![
+            (FractureClass::UnstableIntertrochanteric, BBox::new(0.0, 0.0, 2140.0, 1760.0)),
+            (FractureClass::StableIntertrochanteric, BBox::new(17.0, 19.0, 23.0, 29.0)),
+        ]),
+        ("c", 333, 517, vec![]),
+    ];
+    let mut originals = Vec::new();
+    for (name, width, height, boxes) in &cases {
+        write_png(&images.join(format!("{name}.png")), *width, *height, GreyPixels::Eight(&vec![0; (*width * *height) as usize])).unwrap();
+        let objects = boxes
+            .iter()
+            .map(|(c, b)| Object { label: Label::Fracture(*c), bbox: *b, truncated: false, difficult: false })
+            .collect();
+        let annotation = Annotation { filename: format!("{name}.png"), width: *width, height: *height, depth: 1, objects };
+        voc::write(&images.join(format!("{name}.xml")), &voc::VocFile::new(annotation.clone(), "images")).unwrap();
+        originals.push(annotation);
+    }
+    let coco = dir.path().join("labels.json");
+    let yolo = dir.path().join("yolo");
+    let back = dir.path().join("back");
+    hipfrac().args(["labels", "convert", "--from", "voc"]).arg(&images).args(["--to", "coco"]).arg(&coco).assert().success();
+    hipfrac().args(["labels", "convert", "--from", "coco"]).arg(&coco).args(["--to", "yolo"]).arg(&yolo).assert().success();
+    hipfrac()
+        .args(["labels", "convert", "--from", "yolo"])
+        .arg(&yolo)
+        .args(["--to", "voc"])
+        .arg(&back)
+        .arg("--images")
+        .arg(&images)
+        .assert()
+        .success();
+    for original in &originals {
+        let stem = original.filename.trim_end_matches(".png");
+        let again = voc::read(&back.join(format!("{stem}.xml")), &LabelMap::default()).unwrap().annotation;
+        assert_eq!(&again, original);
+        let first = std::fs::read_to_string(images.join(format!("{stem}.xml"))).unwrap();
+        let last = std::fs::read_to_string(back.join(format!("{stem}.xml"))).unwrap();
+        assert_eq!(first.replace("<folder>images</folder>", ""), last.replace("<folder>back</folder>", "").replace("back/", "images/"));
+    }
+}
+
+#[test]
+fn coco_box_outside_the_image_is_an_error_and_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let coco = dir.path().join("bad.json");
+    std::fs::write(
+        &coco,
+        r#"{"images":[{"id":1,"file_name":"x.png","width":100,"height":80}],
+            "annotations":[{"id":7,"image_id":1,"category_id":1,"bbox":[90,10,20,10]}],
+            "categories":[{"id":1,"name":"DF"}]}"#,
+    )
+    .unwrap();
+    let out = dir.path().join("out");
+    let assert = hipfrac().args(["labels", "convert", "--from", "coco"]).arg(&coco).args(["--to", "voc"]).arg(&out).assert().code(2);
+    let stderr = String::from_utf8_lossy(&assert.get_output().stderr).to_string();
+    assert!(stderr.contains("bad.json") && stderr.contains("annotation 7") && stderr.contains("outside"), "{stderr}");
+    assert!(files_below(&out).is_empty());
+}
+
+#[test]
+fn unknown_label_in_a_label_map_aware_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let coco = dir.path().join("named.json");
+    std::fs::write(
+        &coco,
+        r#"{"images":[{"id":1,"file_name":"x.png","width":100,"height":80}],
+            "annotations":[{"id":1,"image_id":1,"category_id":3,"bbox":[10,10,20,10]}],
+            "categories":[{"id":3,"name":"Garden-1"}]}"#,
+    )
+    .unwrap();
+    let out = dir.path().join("out.json");
+    let assert = hipfrac().args(["labels", "convert", "--from", "coco"]).arg(&coco).args(["--to", "coco"]).arg(&out).assert().code(2);
+    assert!(String::from_utf8_lossy(&assert.get_output().stderr).contains("\"Garden-1\""));
+    let map = dir.path().join("labels.map");
+    std::fs::write(&map, "# site A's names\nGarden-1 = VF\n").unwrap();
+    hipfrac().args(["labels", "convert", "--from", "coco"]).arg(&coco).args(["--to", "coco"]).arg(&out).arg("--label-map").arg(&map).assert().success();
+    assert!(std::fs::read_to_string(&out).unwrap().contains("\"category_id\": 2"));
+}

@@ -1,0 +1,8 @@
+//! End-to-end tests of the `hipfrac` binary: real files, real dcmtk where it is installed.
+
+mod bad_input;
+mod convert;
+mod dataset;
+mod deid;
+mod labels;
+mod support;

@@ -1,0 +1,142 @@
+use dicom_core::value::PrimitiveValue;
+use dicom_core::{DataElement, VR};
+use dicom_dictionary_std::tags;
+use dicom_object::meta::FileMetaTableBuilder;
+use dicom_object::InMemDicomObject;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+pub fn hipfrac() -> assert_cmd::Command {
+    assert_cmd::Command::cargo_bin("hipfrac").expect("the hipfrac binary should be built")
+}
+
+/// ../shared/data/dicom, or `None` with a message.
+pub fn shared_dicom() -> Option<PathBuf> {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/dicom");
+    if root.is_dir() {
+        Some(root)
+    } else {
+        eprintln!("SKIP: {} is absent", root.display());
+        None
+    }
+}
+
+/// True when the dcmtk tool runs. When HIPFRAC_REQUIRE_DCMTK is set (as in CI) a missing
+/// dcmtk fails the test instead of skipping it.
+pub fn have_dcmtk(tool: &str) -> bool {
+    let ok = Command::new(tool).arg("--version").output().is_ok_and(|o| o.status.success());
+    if !ok {
+        if std::env::var_os("HIPFRAC_REQUIRE_DCMTK").is_some() {
+            panic!("{tool} (dcmtk) is required but not installed");
+        }
+        eprintln!("SKIP: {tool} (dcmtk) is not installed");
+    }
+    ok
+}
+
+/// Decodes a greyscale PNG (8 or 16 bit) to (width, height, bit depth, samples).
+pub fn read_png(path: &Path) -> (u32, u32, u8, Vec<u16>) {
+    let decoder = png::Decoder::new(std::io::BufReader::new(std::fs::File::open(path).unwrap()));
+    let mut reader = decoder.read_info().unwrap();
+    let mut buffer = vec![0; reader.output_buffer_size()];
+    let info = reader.next_frame(&mut buffer).unwrap();
+    assert_eq!(info.color_type, png::ColorType::Grayscale, "{}", path.display());
+    let samples = match info.bit_depth {
+        png::BitDepth::Sixteen => buffer[..info.buffer_size()].chunks(2).map(|c| u16::from_be_bytes([c[0], c[1]])).collect(),
+        _ => buffer[..info.buffer_size()].iter().map(|&b| b as u16).collect(),
+    };
+    (info.width, info.height, info.bit_depth as u8, samples)
+}
+
+/// Attributes of a small test radiograph.
+pub struct TestImage<'a> {
+    pub rows: u16,
+    pub columns: u16,
+    pub patient_id: &'a str,
+    pub patient_name: &'a str,
+    pub sop_instance_uid: &'a str,
+    pub with_pixels: bool,
+}
+
+impl Default for TestImage<'_> {
+    fn default() -> Self {
+        Self { rows: 64, columns: 48, patient_id: "PAT-001", patient_name: "DOE^JANE", sop_instance_uid: "1.2.826.0.1.3680043.2.1125.1.1", with_pixels: true }
+    }
+}
+
+/// Writes a native little-endian CR image with identifying attributes, a private tag,
+/// burned-in annotation and a gradient of 12-bit pixels.
+pub fn write_test_dicom(path: &Path, image: &TestImage) {
+    let s = |tag, vr, value: &str| DataElement::new(tag, vr, PrimitiveValue::from(value));
+    let u = |tag, value: u16| DataElement::new(tag, VR::US, PrimitiveValue::from(value));
+    let mut elements = vec![
+        s(tags::SOP_CLASS_UID, VR::UI, "1.2.840.10008.5.1.4.1.1.1"),
+        s(tags::SOP_INSTANCE_UID, VR::UI, image.sop_instance_uid),
+        s(tags::STUDY_DATE, VR::DA, "20240131"),
+        s(tags::MODALITY, VR::CS, "CR"),
+        s(tags::INSTITUTION_NAME, VR::LO, "Seoul Test Hospital"),
+        s(tags::REFERRING_PHYSICIAN_NAME, VR::PN, "HOUSE^GREGORY"),
+        s(tags::PATIENT_NAME, VR::PN, image.patient_name),
+        s(tags::PATIENT_ID, VR::LO, image.patient_id),
+        s(tags::PATIENT_BIRTH_DATE, VR::DA, "19400101"),
+        s(tags::PATIENT_SEX, VR::CS, "F"),
+        s(tags::PATIENT_AGE, VR::AS, "084Y"),
+        s(tags::BODY_PART_EXAMINED, VR::CS, "HIP"),
+        s(tags::STUDY_INSTANCE_UID, VR::UI, "1.2.826.0.1.3680043.2.1125.2"),
+        s(tags::SERIES_INSTANCE_UID, VR::UI, "1.2.826.0.1.3680043.2.1125.3"),
+        s(tags::IMAGE_LATERALITY, VR::CS, "R"),
+        u(tags::SAMPLES_PER_PIXEL, 1),
+        s(tags::PHOTOMETRIC_INTERPRETATION, VR::CS, "MONOCHROME2"),
+        u(tags::ROWS, image.rows),
+        u(tags::COLUMNS, image.columns),
+        s(tags::PIXEL_SPACING, VR::DS, "0.15\\0.15"),
+        u(tags::BITS_ALLOCATED, 16),
+        u(tags::BITS_STORED, 12),
+        u(tags::HIGH_BIT, 11),
+        u(tags::PIXEL_REPRESENTATION, 0),
+        s(tags::WINDOW_CENTER, VR::DS, "2048"),
+        s(tags::WINDOW_WIDTH, VR::DS, "4096"),
+        s(tags::BURNED_IN_ANNOTATION, VR::CS, "YES"),
+        DataElement::new(dicom_core::Tag(0x0009, 0x0010), VR::LO, PrimitiveValue::from("ACME PRIVATE")),
+        DataElement::new(dicom_core::Tag(0x0009, 0x1001), VR::LO, PrimitiveValue::from("secret-mrn-998877")),
+    ];
+    if image.with_pixels {
+        // Pixel data sized for a small image even when the header claims a huge one.
+        let count = (image.rows as usize * image.columns as usize).min(64 * 48);
+        let pixels: Vec<u16> = (0..count).map(|i| ((i * 37) % 4096) as u16).collect();
+        elements.push(DataElement::new(tags::PIXEL_DATA, VR::OW, PrimitiveValue::U16(pixels.into())));
+    }
+    let object = InMemDicomObject::from_element_iter(elements);
+    let file = object
+        .with_meta(
+            FileMetaTableBuilder::new()
+                .transfer_syntax("1.2.840.10008.1.2.1")
+                .media_storage_sop_class_uid("1.2.840.10008.5.1.4.1.1.1")
+                .media_storage_sop_instance_uid(image.sop_instance_uid),
+        )
+        .unwrap();
+    file.write_to_file(path).unwrap();
+}
+
+/// Every file below `dir` (recursively), as sorted relative paths.
+pub fn files_below(dir: &Path) -> Vec<String> {
+    if !dir.exists() {
+        return Vec::new();
+    }
+    let mut out: Vec<String> = walk(dir).iter().map(|p| p.strip_prefix(dir).unwrap().display().to_string()).collect();
+    out.sort();
+    out
+}
+
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            out.extend(walk(&path));
+        } else {
+            out.push(path);
+        }
+    }
+    out
+}
