@@ -31,6 +31,14 @@ pub fn write_atomic_with(
         fill(&mut writer).map_err(|e| Error::io(path, e))?;
         writer.flush().map_err(|e| Error::io(path, e))?;
     }
+    // Temporary files are created private (0600); a finished output gets the usual 0644.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        temp.as_file()
+            .set_permissions(std::fs::Permissions::from_mode(0o644))
+            .map_err(|e| Error::io(path, e))?;
+    }
     temp.persist(path).map_err(|e| Error::io(path, e.error))?;
     Ok(())
 }
