@@ -15,6 +15,7 @@ pub mod convert;
 pub mod deid;
 pub mod display;
 mod error;
+pub mod jpeg12;
 pub mod png_io;
 mod read;
 

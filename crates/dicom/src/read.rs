@@ -308,6 +308,50 @@ fn lut_sequence(
     Ok(luts)
 }
 
+/// JPEG Extended (Process 2 & 4): 8- or 12-bit, decoded by [`crate::jpeg12`].
+const JPEG_EXTENDED: &str = "1.2.840.10008.1.2.4.51";
+
+/// The first frame's JPEG stream (its fragments joined) through the in-house decoder.
+fn decode_jpeg_extended(object: &DefaultDicomObject, meta: &RadiographMeta) -> Result<Pixels, String> {
+    let element = object.element(tags::PIXEL_DATA).map_err(|e| e.to_string())?;
+    let dicom_core::value::Value::PixelSequence(sequence) = element.value() else {
+        return Err("JPEG transfer syntax but the pixel data are not encapsulated".into());
+    };
+    let mut stream = Vec::new();
+    for fragment in sequence.fragments() {
+        stream.extend_from_slice(fragment);
+        // One frame ends with EOI (possibly followed by one padding byte).
+        let tail = &stream[stream.len().saturating_sub(3)..];
+        if tail.windows(2).any(|w| w == [0xFF, 0xD9]) {
+            break;
+        }
+    }
+    let decoded = crate::jpeg12::decode(&stream).map_err(|e| format!("JPEG: {e}"))?;
+    if (decoded.width, decoded.height) != (meta.columns, meta.rows) {
+        return Err(format!(
+            "JPEG stream is {}×{}, the header says {}×{}",
+            decoded.width, decoded.height, meta.columns, meta.rows
+        ));
+    }
+    let mask = if meta.bits_stored >= 16 { u16::MAX } else { (1u16 << meta.bits_stored) - 1 };
+    let signed = int(object, tags::PIXEL_REPRESENTATION).unwrap_or(0) == 1;
+    Ok(if signed {
+        let bits = meta.bits_stored as u32;
+        Pixels::Signed(
+            decoded
+                .samples
+                .iter()
+                .map(|&s| {
+                    let v = (s & mask) as i32;
+                    (if v >= 1 << (bits - 1) { v - (1 << bits) } else { v }) as i16
+                })
+                .collect(),
+        )
+    } else {
+        Pixels::Unsigned(decoded.samples.iter().map(|&s| s & mask).collect())
+    })
+}
+
 fn decode_pixels(path: &Path, object: &DefaultDicomObject, meta: &RadiographMeta) -> Result<Pixels> {
     let transfer_syntax = meta.transfer_syntax.clone().unwrap_or_default();
     let decode_error = |reason: String| Error::Decode {
@@ -315,6 +359,9 @@ fn decode_pixels(path: &Path, object: &DefaultDicomObject, meta: &RadiographMeta
         transfer_syntax: transfer_syntax.clone(),
         reason,
     };
+    if transfer_syntax == JPEG_EXTENDED {
+        return decode_jpeg_extended(object, meta).map_err(decode_error);
+    }
     // Decoders are C libraries and third-party Rust; a malformed stream must become an error
     // naming the file, never a crash of a whole batch.
     let decoded = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {

@@ -46,12 +46,24 @@ fn lossy_files_decode_close_to_the_reference() {
     for &(file, expected) in LOSSY {
         let image = read_dicom(&root.join(file)).unwrap_or_else(|e| panic!("{file}: {e}"));
         let got = sha16(&image.pixels.to_le_bytes());
-        if got != expected {
-            eprintln!("{file}: sha16 {got} differs from pydicom's {expected} (lossy decoders may differ)");
+        if file.contains("JPLY") {
+            // Decoded by hipfrac's own JPEG decoder: within one level of libjpeg (see below).
+            assert_ne!(got, "", "{file}");
+        } else {
+            // CharLS and OpenJPEG are the libraries pylibjpeg wraps: bit-exact here.
+            assert_eq!(got, expected, "{file}");
         }
         if file.contains("RG2_") {
             // README: max abs diff to UNC is 4 (JPEG-LS near-lossless) and 87 (JPEG 2000 lossy).
-            let limit = if file.contains("JLSN") { 4 } else { 87 + 4 };
+            // README: max abs diff to UNC is 4 (JPEG-LS near-lossless), 87 (JPEG 2000 lossy);
+            // pydicom + libjpeg's decode of JPLY_fixed is 101 from UNC.
+            let limit = if file.contains("JLSN") {
+                4
+            } else if file.contains("JPLY") {
+                101 + 1
+            } else {
+                87 + 4
+            };
             let diff = max_abs_diff(&image.pixels, &reference.pixels);
             assert!(diff <= limit, "{file}: max abs diff {diff} > {limit}");
         }
@@ -83,4 +95,37 @@ fn faulty_jpeg_headers_give_a_clear_error() {
         assert!(err.contains(file.rsplit('/').next().unwrap()), "error names the file: {err}");
         assert!(err.contains("decode"), "{err}");
     }
+}
+
+/// Golden values from the reference decoder (pydicom 3 + pylibjpeg-libjpeg):
+///
+/// ```python
+/// r = pydicom.dcmread("RG2_JPLY_fixed.dcm").pixel_array.astype(np.int64)
+/// r.sum(), r.min(), r.max()        # 1698268331, 0, 960
+/// [int(r[y, x]) for y, x in COORDS]
+/// ```
+/// Lossy decoders differ in IDCT rounding: samples may differ by one grey level.
+#[test]
+fn jpeg_extended_12_bit_matches_libjpeg_within_one_level() {
+    const SAMPLES: [(usize, usize, i32); 8] = [
+        (100, 100, 894),
+        (500, 700, 698),
+        (1000, 900, 494),
+        (1070, 880, 410),
+        (1500, 300, 1),
+        (2000, 1700, 894),
+        (777, 333, 398),
+        (1234, 1111, 513),
+    ];
+    const REFERENCE_MEAN: f64 = 1698268331.0 / (2140.0 * 1760.0);
+    const ONE_LEVEL: i32 = 1;
+    let Some(root) = shared_dicom() else { return };
+    let image = read_dicom(&root.join("dicom_wg04_hip/RG2_JPLY_fixed.dcm")).unwrap();
+    assert_eq!(image.pixels.min_max(), Some((0, 960)));
+    for (y, x, expected) in SAMPLES {
+        let got = image.pixels.get(y * 1760 + x);
+        assert!((got - expected).abs() <= ONE_LEVEL, "({y}, {x}): {got} vs {expected}");
+    }
+    let mean = (0..image.pixels.len()).map(|i| image.pixels.get(i) as f64).sum::<f64>() / image.pixels.len() as f64;
+    assert!((mean - REFERENCE_MEAN).abs() < 0.05, "mean {mean} vs {REFERENCE_MEAN}");
 }
