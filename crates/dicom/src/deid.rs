@@ -367,6 +367,7 @@ pub fn deidentify_file(input: &Path, output: &Path, options: &DeidOptions, overw
     if input.canonicalize().ok() == output.canonicalize().ok() && output.exists() {
         return Err(Error::Option { path: output.to_path_buf(), reason: "output would replace the input".into() });
     }
+    crate::prescan::check_file(input, false).map_err(|reason| Error::Parse { path: input.to_path_buf(), reason })?;
     let file = OpenFileOptions::new().open_file(input).map_err(|e| Error::Parse {
         path: input.to_path_buf(),
         reason: e.to_string(),

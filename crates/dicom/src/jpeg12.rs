@@ -90,16 +90,19 @@ struct Bits<'a> {
     count: u32,
     /// A marker was met; only zero bits are produced until it is consumed.
     marker: Option<u8>,
+    /// Zero bytes produced past a marker or the end of the data.
+    padding_bytes: usize,
 }
 
 impl<'a> Bits<'a> {
     fn new(data: &'a [u8], position: usize) -> Self {
-        Bits { data, position, buffer: 0, count: 0, marker: None }
+        Bits { data, position, buffer: 0, count: 0, marker: None, padding_bytes: 0 }
     }
 
     fn fill(&mut self) {
         while self.count <= 24 {
             let byte = if self.marker.is_some() || self.position >= self.data.len() {
+                self.padding_bytes += 1;
                 0
             } else {
                 let b = self.data[self.position];
@@ -173,6 +176,7 @@ impl<'a> Bits<'a> {
     fn restart(&mut self, expected: u8) -> Result<(), JpegError> {
         self.buffer = 0;
         self.count = 0;
+        self.padding_bytes = 0;
         if self.marker.is_none() {
             // Skip to the marker (padding bits of the last byte were already consumed).
             while self.position + 1 < self.data.len() && !(self.data[self.position] == 0xFF && self.data[self.position + 1] != 0x00 && self.data[self.position + 1] != 0xFF) {
@@ -316,7 +320,7 @@ pub fn decode(data: &[u8]) -> Result<Decoded, JpegError> {
                 }
                 let dc = dc_tables.get(dc_id).and_then(|t| t.clone()).ok_or_else(|| JpegError("scan uses an undefined DC table".into()))?;
                 let ac = ac_tables.get(ac_id).and_then(|t| t.clone()).ok_or_else(|| JpegError("scan uses an undefined AC table".into()))?;
-                let q = quant[quant_id as usize].ok_or_else(|| JpegError("frame uses an undefined quantisation table".into()))?;
+                let q = quant.get(quant_id as usize).copied().flatten().ok_or_else(|| JpegError("frame uses an undefined quantisation table".into()))?;
                 return decode_scan(data, position, precision, width, height, &dc, &ac, &q, restart_interval);
             }
             _ => {} // APPn, COM and others: skipped.
@@ -350,6 +354,11 @@ fn decode_scan(
             bits.restart(next_restart)?;
             next_restart = (next_restart + 1) % 8;
             predictor = 0;
+        }
+        // The reader looks up to 4 bytes ahead; more than that past a marker or the end of
+        // the data means the entropy-coded segment ended early.
+        if bits.padding_bytes > 8 {
+            return fail(format!("entropy-coded data end after {block} of {} blocks (truncated)", blocks_x * blocks_y));
         }
         let mut coefficients = [0f64; 64];
         let size = bits.decode(dc)?;

@@ -17,6 +17,7 @@ pub mod display;
 mod error;
 pub mod jpeg12;
 pub mod png_io;
+mod prescan;
 mod read;
 
 pub use error::{Error, Result};

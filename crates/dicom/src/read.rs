@@ -40,6 +40,22 @@ pub fn read_radiograph(path: &Path) -> Result<Radiograph> {
 
 /// Reads a single-frame greyscale DICOM image (the first frame of a multi-frame one).
 pub fn read_dicom(path: &Path) -> Result<Radiograph> {
+    // The parser and decoders are third-party code; a hostile file must become an error
+    // naming it, never a crash of a whole batch.
+    std::panic::catch_unwind(|| read_dicom_unguarded(path)).unwrap_or_else(|panic| {
+        Err(Error::Parse { path: path.to_path_buf(), reason: format!("reader failed: {}", panic_text(&panic)) })
+    })
+}
+
+fn panic_text(panic: &Box<dyn std::any::Any + Send>) -> String {
+    panic
+        .downcast_ref::<String>()
+        .cloned()
+        .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+        .unwrap_or_else(|| "panicked".into())
+}
+
+fn read_dicom_unguarded(path: &Path) -> Result<Radiograph> {
     let object = open(path, false)?;
     let meta = read_meta(path, &object, true)?;
     let pixels = decode_pixels(path, &object, &meta)?;
@@ -60,6 +76,7 @@ fn open(path: &Path, header_only: bool) -> Result<DefaultDicomObject> {
             std::io::Error::new(std::io::ErrorKind::NotFound, "no such file"),
         ));
     }
+    crate::prescan::check_file(path, header_only).map_err(|reason| Error::Parse { path: path.to_path_buf(), reason })?;
     let options = OpenFileOptions::new();
     let options = if header_only { options.read_until(tags::PIXEL_DATA) } else { options };
     options
@@ -367,14 +384,7 @@ fn decode_pixels(path: &Path, object: &DefaultDicomObject, meta: &RadiographMeta
     let decoded = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         object.decode_pixel_data_frame(0)
     }))
-    .map_err(|panic| {
-        let what = panic
-            .downcast_ref::<String>()
-            .cloned()
-            .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
-            .unwrap_or_else(|| "decoder panicked".into());
-        decode_error(format!("decoder failed: {what}"))
-    })?
+    .map_err(|panic| decode_error(format!("decoder failed: {}", panic_text(&panic))))?
     .map_err(|e| decode_error(error_chain(&e)))?;
 
     let count = meta.rows as usize * meta.columns as usize;

@@ -1,0 +1,232 @@
+//! A walk over a DICOM file's element headers, before the real parser reads it, that
+//! checks every declared length against the bytes left in the file.
+//!
+//! dicom-rs allocates each value's buffer at its declared length before reading it, so a
+//! corrupt or hostile length (up to 4 GiB) costs seconds and gigabytes before the read fails.
+//! This walk reads only tags and lengths (a few hundred small reads for a radiograph), skips
+//! values, and refuses the file with a message that names the element and the byte offset.
+
+use std::io::{Read, Seek, SeekFrom};
+
+const UNDEFINED: u32 = 0xFFFF_FFFF;
+const MAX_DEPTH: usize = 16;
+
+/// Every value representation of PS3.5 6.2; anything else in an explicit VR file is corruption.
+const KNOWN_VRS: [&[u8; 2]; 34] = [
+    b"AE", b"AS", b"AT", b"CS", b"DA", b"DS", b"DT", b"FL", b"FD", b"IS", b"LO", b"LT", b"OB", b"OD", b"OF", b"OL", b"OV",
+    b"OW", b"PN", b"SH", b"SL", b"SQ", b"SS", b"ST", b"SV", b"TM", b"UC", b"UI", b"UL", b"UN", b"UR", b"US", b"UT", b"UV",
+];
+
+struct Walker<R> {
+    source: R,
+    size: u64,
+    explicit: bool,
+    big_endian: bool,
+}
+
+/// What ended a walk of a list of elements.
+enum End {
+    /// The range or the file ended.
+    Range,
+    /// An item or sequence delimiter.
+    Delimiter,
+    /// Pixel Data was reached in header-only mode.
+    PixelData,
+}
+
+impl<R: Read + Seek> Walker<R> {
+    fn read(&mut self, at: u64, buffer: &mut [u8]) -> Result<(), String> {
+        if at + buffer.len() as u64 > self.size {
+            return Err(format!("truncated: the file ends inside the element header at byte {at}"));
+        }
+        self.source.seek(SeekFrom::Start(at)).map_err(|e| e.to_string())?;
+        self.source.read_exact(buffer).map_err(|e| format!("read failed at byte {at}: {e}"))
+    }
+
+    fn u16(&self, bytes: [u8; 2]) -> u16 {
+        if self.big_endian { u16::from_be_bytes(bytes) } else { u16::from_le_bytes(bytes) }
+    }
+
+    fn u32(&self, bytes: [u8; 4]) -> u32 {
+        if self.big_endian { u32::from_be_bytes(bytes) } else { u32::from_le_bytes(bytes) }
+    }
+
+    /// Walks elements from `position` up to `end`; returns where it stopped and why.
+    fn elements(&mut self, mut position: u64, end: u64, depth: usize, stop_at_pixels: bool) -> Result<(u64, End), String> {
+        if depth > MAX_DEPTH {
+            return Err(format!("sequences nested more than {MAX_DEPTH} deep at byte {position}"));
+        }
+        while position < end {
+            let mut head = [0u8; 8];
+            self.read(position, &mut head)?;
+            let group = self.u16([head[0], head[1]]);
+            let element = self.u16([head[2], head[3]]);
+            if group == 0xFFFE {
+                // Item (E000) or delimiters (E00D, E0DD): always 4-byte length, no VR.
+                let length = self.u32([head[4], head[5], head[6], head[7]]);
+                position += 8;
+                match element {
+                    0xE00D | 0xE0DD => return Ok((position, End::Delimiter)),
+                    _ if length == UNDEFINED => {
+                        let (after, _) = self.elements(position, end, depth + 1, false)?;
+                        position = after;
+                    }
+                    _ => {
+                        self.check(group, element, length, position, end)?;
+                        self.items_or_skip(position, length as u64, depth)?;
+                        position += length as u64;
+                    }
+                }
+                continue;
+            }
+            if stop_at_pixels && depth == 0 && (group, element) == (0x7FE0, 0x0010) {
+                return Ok((position, End::PixelData));
+            }
+            let (header, length, is_sequence) = if self.explicit {
+                let vr = [head[4], head[5]];
+                if !KNOWN_VRS.contains(&&vr) {
+                    return Err(format!(
+                        "element ({group:04X},{element:04X}) at byte {position} has no valid value representation ({:02X} {:02X}): corrupt",
+                        vr[0], vr[1]
+                    ));
+                }
+                let long = matches!(
+                    &vr,
+                    b"OB" | b"OD" | b"OF" | b"OL" | b"OV" | b"OW" | b"SQ" | b"SV" | b"UC" | b"UN" | b"UR" | b"UT" | b"UV"
+                );
+                if long {
+                    let mut length = [0u8; 4];
+                    self.read(position + 8, &mut length)?;
+                    (12, self.u32(length), &vr == b"SQ")
+                } else {
+                    (8, self.u16([head[6], head[7]]) as u32, false)
+                }
+            } else {
+                (8, self.u32([head[4], head[5], head[6], head[7]]), false)
+            };
+            position += header;
+            if length == UNDEFINED {
+                // A sequence or encapsulated pixel data: items until the sequence delimiter.
+                let (after, _) = self.elements(position, end, depth + 1, false)?;
+                position = after;
+                continue;
+            }
+            self.check(group, element, length, position, end)?;
+            if is_sequence {
+                self.elements(position, position + length as u64, depth + 1, false)?;
+            } else {
+                self.items_or_skip(position, length as u64, depth)?;
+            }
+            position += length as u64;
+        }
+        Ok((position, End::Range))
+    }
+
+    fn check(&self, group: u16, element: u16, length: u32, position: u64, end: u64) -> Result<(), String> {
+        let left = end.saturating_sub(position);
+        if length as u64 > left {
+            return Err(format!(
+                "element ({group:04X},{element:04X}) at byte {position} claims {length} bytes but only {left} remain: truncated or corrupt"
+            ));
+        }
+        Ok(())
+    }
+
+    /// A defined-length value that starts like an item (implicit VR sequences look so) is
+    /// walked as one; anything else is skipped.
+    fn items_or_skip(&mut self, position: u64, length: u64, depth: usize) -> Result<(), String> {
+        if length >= 8 {
+            let mut tag = [0u8; 4];
+            self.read(position, &mut tag)?;
+            if self.u16([tag[0], tag[1]]) == 0xFFFE && self.u16([tag[2], tag[3]]) == 0xE000 {
+                self.elements(position, position + length, depth + 1, false)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Checks the element lengths of a DICOM Part 10 file. Files without the `DICM` magic or in
+/// a deflated transfer syntax are left to the parser. With `header_only`, the walk stops at
+/// Pixel Data.
+pub fn check_file(path: &std::path::Path, header_only: bool) -> Result<(), String> {
+    let file = std::fs::File::open(path).map_err(|e| e.to_string())?;
+    let size = file.metadata().map_err(|e| e.to_string())?.len();
+    let mut walker = Walker { source: file, size, explicit: true, big_endian: false };
+    let mut magic = [0u8; 4];
+    if size < 132 || walker.read(128, &mut magic).is_err() || &magic != b"DICM" {
+        return Ok(());
+    }
+    // File meta group: explicit VR little endian; find the transfer syntax.
+    let mut position = 132;
+    let mut transfer_syntax = String::new();
+    loop {
+        let mut head = [0u8; 8];
+        if walker.read(position, &mut head).is_err() {
+            return Err(format!("truncated: the file ends inside the file meta group at byte {position}"));
+        }
+        if u16::from_le_bytes([head[0], head[1]]) != 0x0002 {
+            break;
+        }
+        let element = u16::from_le_bytes([head[2], head[3]]);
+        let (header, length) = if matches!(&[head[4], head[5]], b"OB" | b"UN" | b"SQ" | b"UT") {
+            let mut length = [0u8; 4];
+            walker.read(position + 8, &mut length)?;
+            (12, u32::from_le_bytes(length))
+        } else {
+            (8, u16::from_le_bytes([head[6], head[7]]) as u32)
+        };
+        walker.check(0x0002, element, length, position + header, size)?;
+        if element == 0x0010 {
+            let mut value = vec![0u8; length as usize];
+            walker.read(position + header, &mut value)?;
+            transfer_syntax = String::from_utf8_lossy(&value).trim_end_matches(['\0', ' ']).to_string();
+        }
+        position += header + length as u64;
+    }
+    match transfer_syntax.as_str() {
+        "1.2.840.10008.1.2" => walker.explicit = false,
+        "1.2.840.10008.1.2.2" => walker.big_endian = true,
+        // Deflated data sets cannot be walked without inflating them.
+        "1.2.840.10008.1.2.1.99" => return Ok(()),
+        _ => {}
+    }
+    walker.elements(position, size, 0, header_only).map(|_| ())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn file_with(dataset: &[u8]) -> tempfile::NamedTempFile {
+        let mut bytes = vec![0u8; 128];
+        bytes.extend_from_slice(b"DICM");
+        // (0002,0010) UI "1.2.840.10008.1.2.1\0" (explicit VR little endian)
+        let ts = b"1.2.840.10008.1.2.1\0";
+        bytes.extend_from_slice(&[0x02, 0x00, 0x10, 0x00, b'U', b'I', ts.len() as u8, 0]);
+        bytes.extend_from_slice(ts);
+        bytes.extend_from_slice(dataset);
+        let mut file = tempfile::NamedTempFile::new().unwrap();
+        std::io::Write::write_all(&mut file, &bytes).unwrap();
+        file
+    }
+
+    #[test]
+    fn sane_lengths_pass_and_huge_ones_are_named() {
+        // (0010,0010) PN "DOE^J " then (7FE0,0010) OW with 4 bytes.
+        let mut good = vec![0x10, 0x00, 0x10, 0x00, b'P', b'N', 6, 0];
+        good.extend_from_slice(b"DOE^J ");
+        good.extend_from_slice(&[0xE0, 0x7F, 0x10, 0x00, b'O', b'W', 0, 0, 4, 0, 0, 0, 1, 2, 3, 4]);
+        assert_eq!(check_file(file_with(&good).path(), false), Ok(()));
+
+        let mut bad = good.clone();
+        bad[22..26].copy_from_slice(&0xF000_0000u32.to_le_bytes());
+        let err = check_file(file_with(&bad).path(), false).unwrap_err();
+        assert!(err.contains("(7FE0,0010)") && err.contains("4026531840"), "{err}");
+        // Header-only mode stops before the pixel data.
+        assert_eq!(check_file(file_with(&bad).path(), true), Ok(()));
+
+        let err = check_file(file_with(&good[..good.len() - 2]).path(), false).unwrap_err();
+        assert!(err.contains("truncated"), "{err}");
+    }
+}
