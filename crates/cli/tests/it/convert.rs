@@ -78,3 +78,22 @@ fn explicit_and_auto_windows_and_a_folder_with_subfolders() {
     let assert = hipfrac().arg("convert").arg(&input).arg("--out").arg(&out).args(["--window", "12"]).assert().code(2);
     assert!(String::from_utf8_lossy(&assert.get_output().stderr).contains("--window 12"));
 }
+
+#[test]
+fn voi_lut_sequence_matches_dcmtk() {
+    let Some(root) = shared_dicom() else { return };
+    if !have_dcmtk("dcmj2pnm") {
+        return;
+    }
+    let out = tempfile::tempdir().unwrap();
+    let input = root.join("dicom_edgecases/vlut_04.dcm");
+    hipfrac().arg("convert").arg(&input).arg("--out").arg(out.path()).args(["--window", "lut:1"]).assert().success();
+    let reference = out.path().join("dcmtk.png");
+    assert!(Command::new("dcmj2pnm").args(["+Wl", "1", "+on"]).arg(&input).arg(&reference).status().unwrap().success());
+    let (ours, theirs) = (read_png(&out.path().join("vlut_04.png")), read_png(&reference));
+    let max = ours.3.iter().zip(&theirs.3).map(|(a, b)| a.abs_diff(*b)).max().unwrap();
+    assert!(max <= DCMTK_TOLERANCE, "vlut_04: max difference {max}");
+    let sidecar: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.path().join("vlut_04.json")).unwrap()).unwrap();
+    assert_eq!(sidecar["voi"]["kind"], "lut");
+}
