@@ -42,6 +42,72 @@ pub enum Command {
     /// Convert annotations between LabelImg VOC XML, YOLO txt and COCO json.
     #[command(subcommand)]
     Labels(LabelsCommand),
+    /// Simulate AP hip radiographs (the phantom) with DF/VF/SF/UF fractures and exact boxes.
+    ///
+    /// Writes DIR/dicom/*.dcm (CR), DIR/images/*.png + LabelImg *.xml and DIR/manifest.csv.
+    /// Phantom images test the pipeline; results on them are NOT clinical evidence.
+    Phantom(PhantomArgs),
+}
+
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct PhantomArgs {
+    #[command(subcommand)]
+    pub command: Option<PhantomCommand>,
+    /// Number of images.
+    #[arg(long)]
+    pub count: Option<usize>,
+    /// Acquisition site: a built-in name (site-a, site-b internal; site-c external) or a
+    /// site profile .toml file.
+    #[arg(long, default_value = "site-a")]
+    pub site: String,
+    /// Random seed: the same seed writes byte-identical files.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Longer image side in pixels.
+    #[arg(long, default_value_t = 1024)]
+    pub size: usize,
+    /// Output folder.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Class mix, e.g. `DF=1410,VF=720,SF=1044,UF=984,none=335` (the paper's, the default).
+    #[arg(long)]
+    pub mix: Option<String>,
+    /// Replace an earlier run in the same folder.
+    #[arg(long)]
+    pub overwrite: bool,
+    /// Worker threads (default: all cores).
+    #[arg(long)]
+    pub jobs: Option<usize>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PhantomCommand {
+    /// Draw a contact sheet (thumbnails with boxes and labels) of a phantom folder.
+    Sheet(SheetArgs),
+    /// List the built-in site profiles.
+    Sites,
+}
+
+#[derive(Debug, Args)]
+pub struct SheetArgs {
+    /// A folder written by `hipfrac phantom` (or any dataset with manifest.csv).
+    pub dir: PathBuf,
+    /// The PNG to write.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Number of thumbnails (spread over the classes).
+    #[arg(long, default_value_t = 20)]
+    pub count: usize,
+    /// Thumbnails per row.
+    #[arg(long, default_value_t = 5)]
+    pub columns: usize,
+    /// Thumbnail size in pixels.
+    #[arg(long, default_value_t = 256)]
+    pub tile: usize,
+    /// A real radiograph (DICOM or PNG) to show first, for comparison.
+    #[arg(long)]
+    pub compare: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -11,6 +11,7 @@ mod dataset;
 mod deid;
 mod inputs;
 mod labels;
+mod phantom;
 mod progress;
 
 use clap::Parser;
@@ -25,6 +26,7 @@ fn main() -> ExitCode {
         cli::Command::Dataset(cli::DatasetCommand::Split(args)) => dataset::split(args),
         cli::Command::Labels(cli::LabelsCommand::Convert(args)) => labels::convert(args),
         cli::Command::Labels(cli::LabelsCommand::List) => labels::list(),
+        cli::Command::Phantom(args) => phantom::run(args),
     };
     match outcome {
         Ok(Outcome::Success) => ExitCode::SUCCESS,

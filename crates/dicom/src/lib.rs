@@ -17,6 +17,7 @@ pub mod display;
 mod error;
 pub mod jpeg12;
 pub mod png_io;
+pub mod write;
 mod prescan;
 mod read;
 

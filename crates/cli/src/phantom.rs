@@ -1,0 +1,77 @@
+use crate::cli::{PhantomArgs, PhantomCommand, SheetArgs};
+use crate::{progress, Outcome};
+use anyhow::{bail, Context, Result};
+use hipfrac_phantom::acquisition::{SiteProfile, BUILT_IN};
+use hipfrac_phantom::output::{generate, GenerateOptions};
+use hipfrac_phantom::sheet::{contact_sheet, tiles_from_manifest, Tile};
+use hipfrac_phantom::ClassMix;
+
+pub fn run(args: PhantomArgs) -> Result<Outcome> {
+    match args.command {
+        Some(PhantomCommand::Sheet(sheet)) => return draw_sheet(sheet),
+        Some(PhantomCommand::Sites) => {
+            for (name, _) in BUILT_IN {
+                let site = SiteProfile::load(name).map_err(anyhow::Error::msg)?;
+                println!(
+                    "{name}: {} — {} {}, {} bits, {}, field {}×{} mm",
+                    site.institution, site.manufacturer, site.model, site.bits_stored, site.photometric, site.field_mm[0], site.field_mm[1]
+                );
+            }
+            return Ok(Outcome::Success);
+        }
+        None => {}
+    }
+    let count = args.count.context("--count is required (number of images)")?;
+    let out = args.out.context("--out is required (output folder)")?;
+    if count == 0 {
+        bail!("--count must be at least 1");
+    }
+    if !(64..=4096).contains(&args.size) {
+        bail!("--size {} must be between 64 and 4096 pixels", args.size);
+    }
+    let site = SiteProfile::load(&args.site).map_err(anyhow::Error::msg)?;
+    let mix: ClassMix = match &args.mix {
+        Some(text) => text.parse().map_err(anyhow::Error::msg)?,
+        None => ClassMix::default(),
+    };
+    let options = GenerateOptions { count, site, seed: args.seed, size: args.size, out: out.clone(), mix, overwrite: args.overwrite };
+    let pool = rayon::ThreadPoolBuilder::new().num_threads(args.jobs.unwrap_or(0)).build().context("cannot start worker threads")?;
+    let bar = progress::bar(count as u64, "simulating");
+    let started = std::time::Instant::now();
+    let rows = pool.install(|| generate(&options, || bar.inc(1)))?;
+    bar.finish_and_clear();
+    let seconds = started.elapsed().as_secs_f64();
+    let mut counts = [0usize; 5];
+    for row in &rows {
+        counts[hipfrac_core::Label::ALL.iter().position(|l| *l == row.label).expect("a label")] += 1;
+    }
+    eprintln!(
+        "simulated {} images of site {} in {seconds:.1} s ({:.2} images/s) → {}\n  DF {} · VF {} · SF {} · UF {} · none {}\n  phantom images: for testing the pipeline, not clinical evidence",
+        rows.len(),
+        options.site.name,
+        rows.len() as f64 / seconds,
+        out.display(),
+        counts[0],
+        counts[1],
+        counts[2],
+        counts[3],
+        counts[4]
+    );
+    Ok(Outcome::Success)
+}
+
+fn draw_sheet(args: SheetArgs) -> Result<Outcome> {
+    let mut tiles = Vec::new();
+    if let Some(real) = &args.compare {
+        tiles.push(Tile { image: real.clone(), annotation: None, caption: "REAL CR (NO LABEL)".into() });
+    }
+    let wanted = args.count.saturating_sub(tiles.len());
+    tiles.extend(tiles_from_manifest(&args.dir, wanted).map_err(anyhow::Error::msg)?);
+    if tiles.is_empty() {
+        bail!("{}: no images in manifest.csv", args.dir.display());
+    }
+    let canvas = contact_sheet(&tiles, args.columns.max(1), args.tile.clamp(64, 1024), "PHANTOM - SIMULATED, NOT PATIENTS").map_err(anyhow::Error::msg)?;
+    canvas.write_png(&args.out).map_err(anyhow::Error::msg)?;
+    eprintln!("wrote {} ({} thumbnails)", args.out.display(), tiles.len());
+    Ok(Outcome::Success)
+}

@@ -1,0 +1,153 @@
+//! Contact sheets: a grid of thumbnails with the boxes and labels drawn, for human review.
+
+use crate::font;
+use hipfrac_core::{FractureClass, Label};
+use hipfrac_data::{manifest, voc, LabelMap};
+use std::path::{Path, PathBuf};
+
+/// Box colour per class (RGB).
+pub fn class_colour(class: FractureClass) -> [u8; 3] {
+    match class {
+        FractureClass::DisplacedNeck => [255, 70, 70],
+        FractureClass::ValgusImpactedNeck => [255, 200, 40],
+        FractureClass::StableIntertrochanteric => [70, 220, 90],
+        FractureClass::UnstableIntertrochanteric => [80, 160, 255],
+    }
+}
+
+/// An RGB canvas.
+pub struct Canvas {
+    pub width: usize,
+    pub height: usize,
+    pub rgb: Vec<u8>,
+}
+
+impl Canvas {
+    pub fn new(width: usize, height: usize) -> Self {
+        Canvas { width, height, rgb: vec![24; width * height * 3] }
+    }
+    pub fn set(&mut self, x: i64, y: i64, colour: [u8; 3]) {
+        if x >= 0 && y >= 0 && (x as usize) < self.width && (y as usize) < self.height {
+            let at = (y as usize * self.width + x as usize) * 3;
+            self.rgb[at..at + 3].copy_from_slice(&colour);
+        }
+    }
+    pub fn rectangle(&mut self, x0: i64, y0: i64, x1: i64, y1: i64, thickness: i64, colour: [u8; 3]) {
+        for t in 0..thickness {
+            for x in x0..=x1 {
+                self.set(x, y0 + t, colour);
+                self.set(x, y1 - t, colour);
+            }
+            for y in y0..=y1 {
+                self.set(x0 + t, y, colour);
+                self.set(x1 - t, y, colour);
+            }
+        }
+    }
+    pub fn text(&mut self, text: &str, x: i64, y: i64, scale: i64, colour: [u8; 3]) {
+        let mut points = Vec::new();
+        font::draw(text, x, y, scale, |px, py| points.push((px, py)));
+        for (px, py) in points {
+            self.set(px, py, colour);
+        }
+    }
+    pub fn write_png(&self, path: &Path) -> Result<(), String> {
+        hipfrac_dicom::atomic::write_atomic_with(path, |writer| {
+            let mut encoder = png::Encoder::new(writer, self.width as u32, self.height as u32);
+            encoder.set_color(png::ColorType::Rgb);
+            encoder.set_depth(png::BitDepth::Eight);
+            let mut w = encoder.write_header().map_err(std::io::Error::other)?;
+            w.write_image_data(&self.rgb).map_err(std::io::Error::other)?;
+            w.finish().map_err(std::io::Error::other)
+        })
+        .map_err(|e| e.to_string())
+    }
+}
+
+/// One tile: an image file with its boxes.
+pub struct Tile {
+    pub image: PathBuf,
+    pub annotation: Option<PathBuf>,
+    pub caption: String,
+}
+
+/// Draws `tiles` in a grid of `columns`, each `tile_size` pixels on its longer side.
+pub fn contact_sheet(tiles: &[Tile], columns: usize, tile_size: usize, footer: &str) -> Result<Canvas, String> {
+    let rows = tiles.len().div_ceil(columns).max(1);
+    let caption_height = 16;
+    let footer_height = 22;
+    let mut canvas = Canvas::new(columns * (tile_size + 4) + 4, rows * (tile_size + caption_height + 4) + 4 + footer_height);
+    for (index, tile) in tiles.iter().enumerate() {
+        let image = hipfrac_dicom::read_radiograph(&tile.image).map_err(|e| e.to_string())?;
+        let (grey, _) = hipfrac_dicom::display::render_8bit(&image, &hipfrac_dicom::display::VoiChoice::File).map_err(|e| e.0)?;
+        let (w, h) = (image.width() as usize, image.height() as usize);
+        let scale = w.max(h) as f64 / tile_size as f64;
+        let (tw, th) = ((w as f64 / scale) as usize, (h as f64 / scale) as usize);
+        let left = 4 + (index % columns) * (tile_size + 4) + (tile_size - tw) / 2;
+        let top = 4 + (index / columns) * (tile_size + caption_height + 4);
+        // Box-filter downscale.
+        for ty in 0..th {
+            for tx in 0..tw {
+                let (sx0, sy0) = ((tx as f64 * scale) as usize, (ty as f64 * scale) as usize);
+                let (sx1, sy1) = ((((tx + 1) as f64 * scale) as usize).min(w).max(sx0 + 1), (((ty + 1) as f64 * scale) as usize).min(h).max(sy0 + 1));
+                let mut sum = 0u32;
+                for sy in sy0..sy1 {
+                    for sx in sx0..sx1 {
+                        sum += grey[sy * w + sx] as u32;
+                    }
+                }
+                let v = (sum / ((sx1 - sx0) * (sy1 - sy0)) as u32) as u8;
+                canvas.set((left + tx) as i64, (top + ty) as i64, [v, v, v]);
+            }
+        }
+        let mut caption_colour = [220, 220, 220];
+        if let Some(xml) = &tile.annotation {
+            let annotation = voc::read(xml, &LabelMap::default()).map_err(|e| e.to_string())?.annotation;
+            for object in &annotation.objects {
+                if let Some(class) = object.label.fracture() {
+                    let colour = class_colour(class);
+                    caption_colour = colour;
+                    let b = object.bbox;
+                    let map = |v: f32| (v as f64 / scale) as i64;
+                    canvas.rectangle(left as i64 + map(b.x_min), top as i64 + map(b.y_min), left as i64 + map(b.x_max), top as i64 + map(b.y_max), 2, colour);
+                    canvas.text(class.code(), left as i64 + map(b.x_min), top as i64 + map(b.y_min) - 10, 1, colour);
+                }
+            }
+        }
+        canvas.text(&tile.caption, (4 + (index % columns) * (tile_size + 4)) as i64, (top + tile_size + 4) as i64, 1, caption_colour);
+    }
+    canvas.text(footer, 6, (canvas.height - footer_height + 6) as i64, 2, [255, 255, 255]);
+    Ok(canvas)
+}
+
+/// The tiles of a phantom (or any dataset) folder with a `manifest.csv`: the first `count`
+/// images, or evenly spread over the classes when `by_class`.
+pub fn tiles_from_manifest(dir: &Path, count: usize) -> Result<Vec<Tile>, String> {
+    let rows = manifest::read(&dir.join("manifest.csv")).map_err(|e| e.to_string())?;
+    // Round-robin over the labels so every class shows.
+    let mut by_label: Vec<Vec<&manifest::ManifestRow>> = Label::ALL.iter().map(|l| rows.iter().filter(|r| r.label == *l).collect()).collect();
+    let mut picked = Vec::new();
+    'outer: loop {
+        let mut any = false;
+        for group in by_label.iter_mut() {
+            if !group.is_empty() {
+                picked.push(group.remove(0));
+                any = true;
+                if picked.len() == count {
+                    break 'outer;
+                }
+            }
+        }
+        if !any {
+            break;
+        }
+    }
+    Ok(picked
+        .into_iter()
+        .map(|row| Tile {
+            image: dir.join(&row.image),
+            annotation: (!row.annotation.is_empty()).then(|| dir.join(&row.annotation)),
+            caption: format!("{} {}", row.label.code(), row.site),
+        })
+        .collect())
+}
