@@ -1,7 +1,9 @@
 //! `hipfrac dataset check`: a dataset folder checked file by file and counted.
 //!
 //! Layout: images (PNG or DICOM) anywhere under the folder, each with a LabelImg VOC XML
-//! beside it (LabelImg's default); an optional `manifest.csv` (see [`crate::manifest`]) gives
+//! beside it (LabelImg's default); an image without XML in a folder that holds XMLs is
+//! reported as extra, folders without any XML (a DICOM archive beside the labels) are not
+//! labelled folders; an optional `manifest.csv` (see [`crate::manifest`]) gives
 //! patients and sites. Otherwise the patient comes from the DICOM header or the
 //! `hipfrac convert` sidecar of a PNG, and the site from Institution Name.
 
@@ -304,8 +306,12 @@ pub fn check_dataset(dir: &Path, labels: &LabelMap) -> crate::Result<CheckReport
     // An image whose XML failed to parse is still "claimed" by an XML of the same stem
     // beside it, so it is not also reported as extra.
     let xml_stems: std::collections::HashSet<PathBuf> = xmls.iter().map(|x| x.with_extension("")).collect();
+    // Only folders that hold annotations are labelled folders: a DICOM archive beside them
+    // (e.g. the phantom's dicom/ folder) is not "extra".
+    let labelled_folders: std::collections::HashSet<&Path> = xmls.iter().filter_map(|x| x.parent()).collect();
     for image in &images {
-        if !annotated.contains_key(image) && !xml_stems.contains(&image.with_extension("")) {
+        let in_labelled_folder = image.parent().is_some_and(|f| labelled_folders.contains(f));
+        if in_labelled_folder && !annotated.contains_key(image) && !xml_stems.contains(&image.with_extension("")) {
             report.warnings.push(Finding {
                 path: image.clone(),
                 message: "extra image: no VOC XML names it (not counted)".into(),

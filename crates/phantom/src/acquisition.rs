@@ -19,12 +19,17 @@ pub const BUILT_IN: [(&str, &str); 3] = [
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Lut {
-    /// `log` (linear in attenuation) or `gamma` (attenuation raised to `gamma`).
+    /// `log`: the normalised log exposure raised to `gamma`; `sigmoid`: an S-shaped
+    /// (film-like) curve of slope `gamma` around mid-grey.
     pub kind: String,
     pub gamma: f64,
     /// Unsharp masking: `v + amount·(v − blur(v))`.
     pub unsharp_amount: f64,
     pub unsharp_sigma_mm: f64,
+    /// Dynamic range compression (as CR readers do): subtract this fraction of a broad
+    /// low-pass of the log image, so soft-tissue thickness does not swamp bone contrast.
+    pub drc_amount: f64,
+    pub drc_sigma_mm: f64,
     /// Attenuation percentiles mapped to the ends of the output range.
     pub low_percentile: f64,
     pub high_percentile: f64,
@@ -87,8 +92,8 @@ impl SiteProfile {
         if self.photometric != "MONOCHROME1" && self.photometric != "MONOCHROME2" {
             return Err(format!("photometric {:?} must be MONOCHROME1 or MONOCHROME2", self.photometric));
         }
-        if self.lut.kind != "log" && self.lut.kind != "gamma" {
-            return Err(format!("lut.kind {:?} must be log or gamma", self.lut.kind));
+        if self.lut.kind != "log" && self.lut.kind != "sigmoid" {
+            return Err(format!("lut.kind {:?} must be log or sigmoid", self.lut.kind));
         }
         if !(self.photons > 0.0 && self.field_mm[0] > 50.0 && self.field_mm[1] > 50.0) {
             return Err("photons and field_mm must be positive (field at least 50 mm)".into());
@@ -178,13 +183,22 @@ pub fn expose(attenuation: &[f32], width: usize, height: usize, spacing: f64, si
         height - px(exposure.collimation[3]).min(height / 4),
     ];
     let inside = |x: usize, y: usize| x >= field[0] && x < field[2] && y >= field[1] && y < field[3];
+    // Automatic exposure control: the dose is set so the median of the field gets the
+    // nominal photon count.
+    let mut field_attenuation: Vec<f32> = (field[1]..field[3]).flat_map(|y| (field[0]..field[2]).map(move |x| attenuation[y * width + x])).collect();
+    let reference = if field_attenuation.is_empty() {
+        0.0
+    } else {
+        let middle = field_attenuation.len() / 2;
+        *field_attenuation.select_nth_unstable_by(middle, |a, b| a.total_cmp(b)).1 as f64
+    };
     // Primary intensity with the heel effect; nothing outside the collimator.
     let mut primary = vec![0f32; width * height];
     for y in 0..height {
         let heel = 1.0 + site.heel * (0.5 - y as f64 / height as f64);
         for x in 0..width {
             if inside(x, y) {
-                primary[y * width + x] = (heel * (-(attenuation[y * width + x] as f64)).exp()) as f32;
+                primary[y * width + x] = (heel * (reference - attenuation[y * width + x] as f64).exp()) as f32;
             }
         }
     }
@@ -205,9 +219,23 @@ pub fn expose(attenuation: &[f32], width: usize, height: usize, spacing: f64, si
         })
         .collect();
     blur(&mut signal, width, height, site.blur_sigma_mm / spacing);
-    // The reader: log of the exposure (so brightness follows attenuation), then the tone
-    // curve between percentiles of the exposed field.
+    // The reader: log of the exposure (so brightness follows attenuation), dynamic range
+    // compression, then the tone curve between percentiles of the exposed field.
     let mut log: Vec<f32> = signal.iter().map(|&v| -(v.max(1e-6)).ln()).collect();
+    if site.lut.drc_amount > 0.0 {
+        // Outside the field the log signal is meaningless; fill it with the field's median so
+        // the broad low-pass does not bleed the collimator edge into the image.
+        let inside_values: Vec<f32> = (field[1]..field[3]).flat_map(|y| (field[0]..field[2]).map(move |x| (x, y))).map(|(x, y)| log[y * width + x]).collect();
+        let mut sorted = inside_values.clone();
+        sorted.sort_by(|a, b| a.total_cmp(b));
+        let median = sorted.get(sorted.len() / 2).copied().unwrap_or(0.0);
+        let mut low: Vec<f32> = log.iter().enumerate().map(|(i, &v)| if inside(i % width, i / width) { v } else { median }).collect();
+        blur(&mut low, width, height, site.lut.drc_sigma_mm / spacing);
+        let amount = site.lut.drc_amount as f32;
+        for (v, l) in log.iter_mut().zip(&low) {
+            *v -= amount * (l - median);
+        }
+    }
     let mut exposed: Vec<f32> = (0..height)
         .flat_map(|y| (0..width).map(move |x| (x, y)))
         .filter(|&(x, y)| inside(x, y))
@@ -220,9 +248,14 @@ pub fn expose(attenuation: &[f32], width: usize, height: usize, spacing: f64, si
     for (i, v) in log.iter_mut().enumerate() {
         let (x, y) = (i % width, i / width);
         let mut t = ((*v - lo) / range).clamp(0.0, 1.0);
-        if site.lut.kind == "gamma" {
-            t = t.powf(site.lut.gamma as f32);
-        }
+        t = match site.lut.kind.as_str() {
+            "sigmoid" => {
+                let k = site.lut.gamma as f32;
+                let f = |u: f32| 1.0 / (1.0 + (-k * (u - 0.5)).exp());
+                (f(t) - f(0.0)) / (f(1.0) - f(0.0))
+            }
+            _ => t.powf(site.lut.gamma as f32),
+        };
         // Unexposed plate (outside the collimator) reads as maximal density.
         *v = if inside(x, y) { t } else { 1.0 };
     }

@@ -15,8 +15,8 @@ pub mod mu {
     pub const FAT: f64 = 0.0175;
     pub const MUSCLE: f64 = 0.0205;
     pub const MARROW: f64 = 0.0190;
-    pub const TRABECULAR: f64 = 0.0290;
-    pub const CORTICAL: f64 = 0.0500;
+    pub const TRABECULAR: f64 = 0.0340;
+    pub const CORTICAL: f64 = 0.0750;
     pub const METAL: f64 = 0.60;
 }
 
@@ -219,7 +219,9 @@ pub fn femur_pose(p: &PatientParams, frame: &FemurFrame) -> Rigid {
     // Leg rotation about the (vertical) shaft axis through the head centre, then abduction
     // about the beam axis through the head centre.
     let rotation_about_shaft = M3::rotation(V3(0.0, 1.0, 0.0), p.leg_rotation.to_radians());
-    let abduction = M3::rotation(V3(0.0, 0.0, 1.0), p.abduction.to_radians());
+    // The anatomical shaft axis runs down and medially (~8° adduction when standing straight);
+    // abduction opens it laterally.
+    let abduction = M3::rotation(V3(0.0, 0.0, 1.0), (p.abduction - 8.0).to_radians());
     let rotation = abduction.mul(&rotation_about_shaft);
     // Head centre (local) must land on the world origin.
     let moved_head = rotation.apply(frame.head_center);
@@ -236,9 +238,9 @@ pub fn hemipelvis(p: &PatientParams, joint_space: f64) -> Bone {
     let set = |k: f64| -> Vec<Shape> {
         vec![
             // Acetabular body around the head (the socket is a hole).
-            Shape::ellipsoid(V3(11.0 * s, -13.0 * s, 0.0), V3(r + 12.0 * s - k, r + 11.0 * s - k, r + 8.0 * s - k), M3::IDENTITY),
+            Shape::ellipsoid(V3(8.0 * s, -12.0 * s, 2.0 * s), V3(r + 9.0 * s - k, r + 4.0 * s - k, r + 5.0 * s - k), M3::IDENTITY),
             // Body of the ilium and the wing.
-            Shape::ellipsoid(V3(-3.0 * s, -52.0 * s, 8.0 * s), V3(34.0 * s - k, 42.0 * s - k, 20.0 * s - k), rot(-12.0)),
+            Shape::ellipsoid(V3(-2.0 * s, -62.0 * s, 8.0 * s), V3(28.0 * s - k, 52.0 * s - k, 17.0 * s - k), rot(-14.0)),
             Shape::ellipsoid(V3(-22.0 * s, -118.0 * s, 22.0 * s), V3(78.0 * s - k, 52.0 * s - k, 8.0 * s - k * 0.5), rot(-28.0)),
             // Superior pubic ramus to the pubic body at the symphysis.
             Shape::cylinder(V3(18.0 * s, 6.0 * s, -8.0 * s), V3(m - 10.0 * s, 24.0 * s, -30.0 * s), 10.5 * s - k, 9.0 * s - k),
@@ -265,15 +267,15 @@ pub fn hemipelvis(p: &PatientParams, joint_space: f64) -> Bone {
 pub fn sacrum(p: &PatientParams) -> Bone {
     let s = p.scale;
     let m = p.half_pelvis;
-    let shape = |k: f64| vec![Shape::ellipsoid(V3(m - 8.0 * s, -95.0 * s, 45.0 * s), V3(52.0 * s - k, 70.0 * s - k, 26.0 * s - k), M3::IDENTITY)];
+    let shape = |k: f64| vec![Shape::ellipsoid(V3(m + 6.0 * s, -150.0 * s, 45.0 * s), V3(44.0 * s - k, 62.0 * s - k, 14.0 * s - k), M3::IDENTITY)];
     Bone {
         outer: shape(0.0),
         outer_holes: vec![],
-        inner: shape(2.0),
+        inner: shape(1.5),
         inner_holes: vec![],
         marrow: vec![],
         mu_cortical: mu::CORTICAL,
-        mu_trabecular: mu::TRABECULAR - 0.006 * p.osteoporosis,
+        mu_trabecular: mu::TRABECULAR - 0.008 - 0.006 * p.osteoporosis,
         trabeculae: None,
     }
 }
@@ -292,14 +294,21 @@ pub struct SoftTissue {
 
 pub fn soft_tissue(p: &PatientParams) -> SoftTissue {
     let m = p.half_pelvis;
-    let (w, d, f) = (p.body_half_width, p.body_half_depth, p.fat);
-    let thigh = 0.52 * w;
-    let body = |k: f64| Shape::cylinder(V3(m, -600.0, 15.0), V3(m, 110.0, 15.0), w - k, d - k);
-    let thigh_shape = |k: f64, x: f64| Shape::cylinder(V3(x, 40.0, 15.0), V3(x * 1.1 - 10.0, 700.0, 15.0), thigh - k, thigh * 0.95 - k);
-    let buttocks = |k: f64| Shape::ellipsoid(V3(m, 70.0, 45.0), V3(w * 1.02 - k, 95.0 - k, d * 0.95 - k), M3::IDENTITY);
+    // The body reaches well lateral of the greater trochanter; more so with more fat.
+    let w = (p.body_half_width).max(m + 70.0 + 1.5 * p.fat);
+    let (d, f) = (p.body_half_depth, p.fat);
+    let thigh = 0.55 * w;
+    let body = |k: f64| Shape::ellipsoid(V3(m, -170.0, 15.0), V3(w - k, 350.0 - k, d - k), M3::IDENTITY);
+    let thigh_shape = |k: f64, x: f64| {
+        let lean = M3::rotation(V3(0.0, 0.0, 1.0), if x < m { 0.08 } else { -0.08 }).transpose();
+        Shape::ellipsoid(V3(x, 340.0, 15.0), V3(thigh - k, 420.0 - k, thigh * 0.95 - k), lean)
+    };
+    let buttocks = |k: f64| Shape::ellipsoid(V3(m, 70.0, 45.0), V3(w * 0.96 - k, 120.0 - k, d * 0.92 - k), M3::IDENTITY);
+    let lateral_thigh = m - 0.62 * w;
+    let medial_thigh = m + 0.62 * w;
     SoftTissue {
-        outer: vec![body(0.0), thigh_shape(0.0, 5.0), thigh_shape(0.0, 2.0 * m - 5.0), buttocks(0.0)],
-        muscle: vec![body(f), thigh_shape(f, 5.0), thigh_shape(f, 2.0 * m - 5.0), buttocks(f)],
+        outer: vec![body(0.0), thigh_shape(0.0, lateral_thigh), thigh_shape(0.0, medial_thigh), buttocks(0.0)],
+        muscle: vec![body(f), thigh_shape(f, lateral_thigh), thigh_shape(f, medial_thigh), buttocks(f)],
     }
 }
 

@@ -200,25 +200,33 @@ fn intertrochanteric(class: FractureClass, s: f64, frame: &FemurFrame, rng: &mut
     };
     let along = (medial - lateral).unit();
     let mut normal = V3(-along.1, along.0, rng.gen_range(-0.15..0.15)).unit();
-    if normal.dot(frame.head_center - lateral) < 0.0 {
+    // The greater trochanter stays with the head-neck fragment in both patterns.
+    if normal.dot(gt - lateral) < 0.0 {
         normal = -normal;
     }
-    let proximal = HalfSpace { point: lateral, normal: -normal };
-    let distal = proximal.flipped();
+    let cut = HalfSpace { point: lateral, normal: -normal }; // inside = proximal side
+    // The distal fragment is the distal side of the cut; a reverse-oblique line, rising
+    // medially, would meet the head if extended, so it is closed off at the medial cortex by
+    // a plane through its medial end (the distal side also lies below that plane).
+    let mut distal_region = vec![cut.flipped()];
+    if reverse {
+        distal_region.push(HalfSpace { point: medial, normal: V3(0.0, -1.0, 0.0) });
+    }
+    let proximal_region = Region { keep: vec![], minus: vec![distal_region.clone()] };
     let head = frame.head_center;
     if !unstable {
         // Small hinge at the intact medial cortex, a thin gap laterally.
-        let hinge = 1.0 + 5.0 * s;
+        let hinge = 0.5 + 3.0 * s;
         let gap = 0.6 + 1.4 * s;
         let shaft_motion = Rigid { rotation: rot_z(-hinge), pivot: medial, translation: -normal * gap };
         let head_motion = Rigid::IDENTITY;
         return Fracture {
             class: Some(class),
             fragments: vec![
-                Fragment { region: Region { keep: vec![proximal], minus: vec![] }, motion: head_motion },
-                Fragment { region: Region { keep: vec![distal], minus: vec![] }, motion: shaft_motion },
+                Fragment { region: proximal_region, motion: head_motion },
+                Fragment { region: Region { keep: distal_region.clone(), minus: vec![] }, motion: shaft_motion },
             ],
-            faces: vec![CutFace { plane: distal, within: Region::default(), motions: vec![head_motion, shaft_motion] }],
+            faces: vec![CutFace { plane: cut, within: Region::default(), motions: vec![head_motion, shaft_motion] }],
             params: FractureParams { severity: s, rotation_deg: hinge, translation_mm: gap, ..Default::default() },
         };
     }
@@ -226,9 +234,10 @@ fn intertrochanteric(class: FractureClass, s: f64, frame: &FemurFrame, rng: &mut
     // plane under the trochanter.
     let lt_lateral = HalfSpace { point: V3(lt.0 - 11.0, 0.0, 0.0), normal: V3(-1.0, 0.0, 0.15).unit() };
     let lt_below = HalfSpace { point: V3(0.0, lt.1 + 15.0, 0.0), normal: V3(0.25, 1.0, 0.0).unit() };
-    let lt_region = vec![distal, lt_lateral, lt_below];
-    let varus = 4.0 + 16.0 * s;
-    let shortening = 3.0 + 12.0 * s;
+    let mut lt_region = distal_region.clone();
+    lt_region.extend([lt_lateral, lt_below]);
+    let varus = 3.0 + 9.0 * s;
+    let shortening = 3.0 + 10.0 * s;
     let shaft_motion = Rigid { rotation: rot_z(-varus), pivot: head, translation: V3(2.0 + 5.0 * s, -shortening, 0.0) };
     let lt_shift = 4.0 + 9.0 * s;
     let lt_motion = Rigid {
@@ -240,16 +249,22 @@ fn intertrochanteric(class: FractureClass, s: f64, frame: &FemurFrame, rng: &mut
     Fracture {
         class: Some(class),
         fragments: vec![
-            Fragment { region: Region { keep: vec![proximal], minus: vec![] }, motion: head_motion },
-            Fragment { region: Region { keep: vec![distal], minus: vec![lt_region.clone()] }, motion: shaft_motion },
+            Fragment { region: proximal_region, motion: head_motion },
+            Fragment { region: Region { keep: distal_region.clone(), minus: vec![lt_region.clone()] }, motion: shaft_motion },
             Fragment { region: Region { keep: lt_region.clone(), minus: vec![] }, motion: lt_motion },
         ],
-        faces: vec![
-            CutFace { plane: distal, within: Region { keep: vec![], minus: vec![lt_region.clone()] }, motions: vec![head_motion, shaft_motion] },
-            CutFace { plane: distal, within: Region { keep: lt_region.clone(), minus: vec![] }, motions: vec![head_motion, lt_motion] },
-            CutFace { plane: lt_lateral, within: Region { keep: vec![distal, lt_below], minus: vec![] }, motions: vec![shaft_motion, lt_motion] },
-            CutFace { plane: lt_below, within: Region { keep: vec![distal, lt_lateral], minus: vec![] }, motions: vec![shaft_motion, lt_motion] },
-        ],
+        faces: {
+            let mut faces = vec![
+                CutFace { plane: cut, within: Region { keep: distal_region[1..].to_vec(), minus: vec![lt_region.clone()] }, motions: vec![head_motion, shaft_motion] },
+                CutFace { plane: cut, within: Region { keep: lt_region[1..].to_vec(), minus: vec![] }, motions: vec![head_motion, lt_motion] },
+                CutFace { plane: lt_lateral, within: Region { keep: vec![distal_region[0], lt_below], minus: vec![] }, motions: vec![shaft_motion, lt_motion] },
+                CutFace { plane: lt_below, within: Region { keep: vec![distal_region[0], lt_lateral], minus: vec![] }, motions: vec![shaft_motion, lt_motion] },
+            ];
+            if reverse {
+                faces.push(CutFace { plane: distal_region[1], within: Region { keep: vec![distal_region[0]], minus: vec![] }, motions: vec![head_motion, shaft_motion] });
+            }
+            faces
+        },
         params: FractureParams {
             severity: s,
             rotation_deg: varus,
