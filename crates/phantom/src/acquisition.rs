@@ -4,7 +4,6 @@
 //! collimation, the reader's tone curve and edge enhancement, bit depth, photometric
 //! interpretation, field of view.
 
-use crate::anatomy::normal;
 use rand::{Rng, SeedableRng};
 use serde::{Deserialize, Serialize};
 
@@ -122,39 +121,124 @@ fn box_line(input: &[f32], output: &mut [f32], r: usize) {
     }
 }
 
-/// Separable box blur of radius `r` pixels, in place.
+/// Separable box blur of radius `r` pixels, in place. The vertical pass keeps one running
+/// sum per column and walks the rows in order, so memory is read sequentially.
 fn box_blur(data: &mut [f32], width: usize, height: usize, r: usize) {
     if r == 0 {
         return;
     }
-    let mut out = vec![0f32; width.max(height)];
+    let mut out = vec![0f32; width];
     for row in data.chunks_mut(width) {
-        box_line(row, &mut out[..width], r);
-        row.copy_from_slice(&out[..width]);
+        box_line(row, &mut out, r);
+        row.copy_from_slice(&out);
     }
-    let mut column = vec![0f32; height];
-    for x in 0..width {
-        for y in 0..height {
-            column[y] = data[y * width + x];
+    let source = data.to_vec();
+    let row = |y: isize| {
+        let y = y.clamp(0, height as isize - 1) as usize;
+        &source[y * width..(y + 1) * width]
+    };
+    let r = r as isize;
+    let mut sums = vec![0f32; width];
+    for y in -r..=r {
+        for (s, v) in sums.iter_mut().zip(row(y)) {
+            *s += v;
         }
-        box_line(&column, &mut out[..height], r);
-        for y in 0..height {
-            data[y * width + x] = out[y];
+    }
+    let scale = 1.0 / (2 * r + 1) as f32;
+    for y in 0..height as isize {
+        let target = &mut data[y as usize * width..(y as usize + 1) * width];
+        for (t, s) in target.iter_mut().zip(&sums) {
+            *t = s * scale;
+        }
+        let (add, remove) = (row(y + r + 1), row(y - r));
+        for ((s, a), b) in sums.iter_mut().zip(add).zip(remove) {
+            *s += a - b;
         }
     }
 }
 
-/// Gaussian-like blur (three box passes) with standard deviation `sigma` pixels.
+/// The 3-tap kernel `[a, 1 − 2a, a]` (variance 2a) along rows and columns, for blurs under
+/// about a pixel, where box filters are too coarse.
+fn small_blur(data: &mut [f32], width: usize, height: usize, sigma: f64) {
+    let a = ((sigma * sigma) / 2.0).min(1.0 / 3.0) as f32;
+    let centre = 1.0 - 2.0 * a;
+    let mut line = vec![0f32; width.max(height)];
+    for row in data.chunks_mut(width) {
+        for x in 0..width {
+            let (l, r) = (row[x.saturating_sub(1)], row[(x + 1).min(width - 1)]);
+            line[x] = centre * row[x] + a * (l + r);
+        }
+        row.copy_from_slice(&line[..width]);
+    }
+    let source = data.to_vec();
+    for y in 0..height {
+        let (up, down) = (y.saturating_sub(1), (y + 1).min(height - 1));
+        for x in 0..width {
+            data[y * width + x] = centre * source[y * width + x] + a * (source[up * width + x] + source[down * width + x]);
+        }
+    }
+}
+
+/// Gaussian-like blur with standard deviation `sigma` pixels: a 3-tap kernel below ~1 px,
+/// three box passes above (σ² = (w² − 1)/4 for box width w).
 pub fn blur(data: &mut [f32], width: usize, height: usize, sigma: f64) {
-    if sigma < 0.3 {
+    if sigma < 0.2 {
         return;
     }
-    // Three boxes of width w: σ² = 3·(w² − 1)/12.
+    if sigma < 1.0 {
+        small_blur(data, width, height, sigma);
+        return;
+    }
     let w = (4.0 * sigma * sigma + 1.0).sqrt();
     let r = ((w - 1.0) / 2.0).round().max(1.0) as usize;
     for _ in 0..3 {
         box_blur(data, width, height, r);
     }
+}
+
+/// A broad blur computed at a quarter of the resolution (for scatter and other smooth
+/// fields), then brought back by bilinear interpolation.
+pub fn broad_blur(data: &[f32], width: usize, height: usize, sigma: f64) -> Vec<f32> {
+    const F: usize = 4;
+    let (w, h) = (width.div_ceil(F), height.div_ceil(F));
+    let mut small = vec![0f32; w * h];
+    for y in 0..h {
+        for x in 0..w {
+            let (mut sum, mut n) = (0f32, 0f32);
+            for yy in y * F..((y + 1) * F).min(height) {
+                for xx in x * F..((x + 1) * F).min(width) {
+                    sum += data[yy * width + xx];
+                    n += 1.0;
+                }
+            }
+            small[y * w + x] = sum / n;
+        }
+    }
+    blur(&mut small, w, h, sigma / F as f64);
+    let mut out = vec![0f32; width * height];
+    for y in 0..height {
+        let fy = ((y as f32 + 0.5) / F as f32 - 0.5).clamp(0.0, (h - 1) as f32);
+        let (y0, ty) = (fy.floor() as usize, fy - fy.floor());
+        let y1 = (y0 + 1).min(h - 1);
+        for x in 0..width {
+            let fx = ((x as f32 + 0.5) / F as f32 - 0.5).clamp(0.0, (w - 1) as f32);
+            let (x0, tx) = (fx.floor() as usize, fx - fx.floor());
+            let x1 = (x0 + 1).min(w - 1);
+            let top = small[y0 * w + x0] * (1.0 - tx) + small[y0 * w + x1] * tx;
+            let bottom = small[y1 * w + x0] * (1.0 - tx) + small[y1 * w + x1] * tx;
+            out[y * width + x] = top * (1.0 - ty) + bottom * ty;
+        }
+    }
+    out
+}
+
+/// The `p`-th percentile (0–100) of `values` (reordered), in linear time.
+pub fn percentile(values: &mut [f32], p: f64) -> f32 {
+    if values.is_empty() {
+        return 0.0;
+    }
+    let index = ((p / 100.0) * (values.len() - 1) as f64).round() as usize;
+    *values.select_nth_unstable_by(index, |a, b| a.total_cmp(b)).1
 }
 
 /// Per-image acquisition jitter.
@@ -203,18 +287,30 @@ pub fn expose(attenuation: &[f32], width: usize, height: usize, spacing: f64, si
         }
     }
     // Scatter: a broad blur of the primary, added.
-    let mut scatter = primary.clone();
-    blur(&mut scatter, width, height, site.scatter_sigma_mm / spacing);
+    let scatter = broad_blur(&primary, width, height, site.scatter_sigma_mm / spacing);
     let photons_per_pixel = site.photons * spacing * spacing;
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(exposure.noise_seed);
+    // Quantum noise: Poisson, as a Gaussian with variance = mean photon count. Box–Muller
+    // gives two independent normals per draw; both are used.
+    let mut spare: Option<f64> = None;
+    let mut gaussian = move || -> f64 {
+        if let Some(z) = spare.take() {
+            return z;
+        }
+        let u: f64 = rng.gen_range(1e-12..1.0);
+        let v: f64 = rng.gen();
+        let r = (-2.0 * u.ln()).sqrt();
+        let (sin, cos) = (std::f64::consts::TAU * v).sin_cos();
+        spare = Some(r * sin);
+        r * cos
+    };
     let mut signal: Vec<f32> = primary
         .iter()
         .zip(&scatter)
         .map(|(&p, &s)| {
             let mean = (p + site.scatter_fraction as f32 * s) as f64;
-            // Quantum noise: Poisson, as a Gaussian with variance = mean photon count.
             let counts = mean * photons_per_pixel;
-            let noisy = counts + counts.max(1.0).sqrt() * normal(&mut rng);
+            let noisy = counts + counts.max(1.0).sqrt() * gaussian();
             (noisy / photons_per_pixel).max(1e-6) as f32
         })
         .collect();
@@ -225,25 +321,17 @@ pub fn expose(attenuation: &[f32], width: usize, height: usize, spacing: f64, si
     if site.lut.drc_amount > 0.0 {
         // Outside the field the log signal is meaningless; fill it with the field's median so
         // the broad low-pass does not bleed the collimator edge into the image.
-        let inside_values: Vec<f32> = (field[1]..field[3]).flat_map(|y| (field[0]..field[2]).map(move |x| (x, y))).map(|(x, y)| log[y * width + x]).collect();
-        let mut sorted = inside_values.clone();
-        sorted.sort_by(|a, b| a.total_cmp(b));
-        let median = sorted.get(sorted.len() / 2).copied().unwrap_or(0.0);
-        let mut low: Vec<f32> = log.iter().enumerate().map(|(i, &v)| if inside(i % width, i / width) { v } else { median }).collect();
-        blur(&mut low, width, height, site.lut.drc_sigma_mm / spacing);
+        let mut inside_values: Vec<f32> = (field[1]..field[3]).flat_map(|y| (field[0]..field[2]).map(move |x| (x, y))).map(|(x, y)| log[y * width + x]).collect();
+        let median = percentile(&mut inside_values, 50.0);
+        let filled: Vec<f32> = log.iter().enumerate().map(|(i, &v)| if inside(i % width, i / width) { v } else { median }).collect();
+        let low = broad_blur(&filled, width, height, site.lut.drc_sigma_mm / spacing);
         let amount = site.lut.drc_amount as f32;
         for (v, l) in log.iter_mut().zip(&low) {
             *v -= amount * (l - median);
         }
     }
-    let mut exposed: Vec<f32> = (0..height)
-        .flat_map(|y| (0..width).map(move |x| (x, y)))
-        .filter(|&(x, y)| inside(x, y))
-        .map(|(x, y)| log[y * width + x])
-        .collect();
-    exposed.sort_by(|a, b| a.total_cmp(b));
-    let pick = |p: f64| exposed[((p / 100.0) * (exposed.len() - 1) as f64).round() as usize];
-    let (lo, hi) = (pick(site.lut.low_percentile), pick(site.lut.high_percentile));
+    let mut exposed: Vec<f32> = (field[1]..field[3]).flat_map(|y| (field[0]..field[2]).map(move |x| (x, y))).map(|(x, y)| log[y * width + x]).collect();
+    let (lo, hi) = (percentile(&mut exposed, site.lut.low_percentile), percentile(&mut exposed, site.lut.high_percentile));
     let range = (hi - lo).max(1e-3);
     for (i, v) in log.iter_mut().enumerate() {
         let (x, y) = (i % width, i / width);

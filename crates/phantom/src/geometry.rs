@@ -161,32 +161,36 @@ impl Spans {
     pub fn total(&self) -> f64 {
         self.as_slice().iter().map(|(a, b)| b - a).sum()
     }
-    /// Adds a span, merging overlaps.
+    /// Adds a span, merging overlaps (in place; spans stay sorted and disjoint).
     pub fn add(&mut self, span: Span) {
         if span.1 <= span.0 {
             return;
         }
         let (mut lo, mut hi) = span;
-        let mut out = Spans::default();
-        let mut placed = false;
-        for &(a, b) in self.as_slice() {
-            if b < lo {
-                out.push((a, b));
-            } else if a > hi {
-                if !placed {
-                    out.push((lo, hi));
-                    placed = true;
-                }
-                out.push((a, b));
-            } else {
-                lo = lo.min(a);
-                hi = hi.max(b);
+        // First span that ends at or after `lo`.
+        let mut first = 0;
+        while first < self.len && self.items[first].1 < lo {
+            first += 1;
+        }
+        // Spans from `first` that start at or before `hi` merge with it.
+        let mut last = first;
+        while last < self.len && self.items[last].0 <= hi {
+            lo = lo.min(self.items[last].0);
+            hi = hi.max(self.items[last].1);
+            last += 1;
+        }
+        let merged = last - first;
+        if merged == 0 {
+            if self.len == self.items.len() {
+                return;
             }
+            self.items.copy_within(first..self.len, first + 1);
+            self.len += 1;
+        } else if merged > 1 {
+            self.items.copy_within(last..self.len, first + 1);
+            self.len -= merged - 1;
         }
-        if !placed {
-            out.push((lo, hi));
-        }
-        *self = out;
+        self.items[first] = (lo, hi);
     }
     fn push(&mut self, span: Span) {
         if self.len < self.items.len() {

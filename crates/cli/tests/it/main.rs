@@ -6,3 +6,4 @@ mod dataset;
 mod deid;
 mod labels;
 mod support;
+mod phantom;
