@@ -22,6 +22,9 @@ pub struct Lut {
     /// (film-like) curve of slope `gamma` around mid-grey.
     pub kind: String,
     pub gamma: f64,
+    /// Centre of the S-curve (sigmoid only), 0–1; higher is darker.
+    #[serde(default = "half")]
+    pub midpoint: f64,
     /// Unsharp masking: `v + amount·(v − blur(v))`.
     pub unsharp_amount: f64,
     pub unsharp_sigma_mm: f64,
@@ -32,6 +35,10 @@ pub struct Lut {
     /// Attenuation percentiles mapped to the ends of the output range.
     pub low_percentile: f64,
     pub high_percentile: f64,
+}
+
+fn half() -> f64 {
+    0.5
 }
 
 /// One site.
@@ -339,7 +346,8 @@ pub fn expose(attenuation: &[f32], width: usize, height: usize, spacing: f64, si
         t = match site.lut.kind.as_str() {
             "sigmoid" => {
                 let k = site.lut.gamma as f32;
-                let f = |u: f32| 1.0 / (1.0 + (-k * (u - 0.5)).exp());
+                let m = site.lut.midpoint as f32;
+                let f = |u: f32| 1.0 / (1.0 + (-k * (u - m)).exp());
                 (f(t) - f(0.0)) / (f(1.0) - f(0.0))
             }
             _ => t.powf(site.lut.gamma as f32),

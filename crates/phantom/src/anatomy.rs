@@ -166,7 +166,7 @@ pub fn femur(p: &PatientParams) -> (Bone, FemurFrame) {
     let c_meta = (2.2 * thin).max(0.9);
     let c_shaft = (6.0 * s * thin).max(2.5);
 
-    let gt_center = V3(-17.0 * s, -20.0 * s, 3.0 * s);
+    let gt_center = V3(-15.0 * s, -17.0 * s, 3.0 * s);
     let lt_center = V3(13.5 * s, 33.0 * s, 7.0 * s);
     let gt_frame = M3::rotation(V3(0.0, 0.0, 1.0), (-12.0f64).to_radians()).transpose();
     let neck_start = neck_axis * (0.15 * neck_length);
@@ -178,9 +178,11 @@ pub fn femur(p: &PatientParams) -> (Bone, FemurFrame) {
             Shape::sphere(head_center, r_head - shrink),
             Shape::cylinder(neck_start, neck_end, r_neck - shrink, r_neck * 0.9 - shrink),
             Shape::ellipsoid(meta_center, V3(23.0 * s - shrink, 34.0 * s - shrink, 20.0 * s - shrink), M3::IDENTITY),
-            Shape::ellipsoid(gt_center, V3(15.0 * s - shrink, 24.0 * s - shrink, 17.0 * s - shrink), gt_frame),
+            Shape::ellipsoid(gt_center, V3(14.0 * s - shrink, 23.0 * s - shrink, 16.0 * s - shrink), gt_frame),
             Shape::ellipsoid(lt_center, V3(8.0 * s - shrink, 9.0 * s - shrink, 7.0 * s - shrink), M3::IDENTITY),
             Shape::ellipsoid(V3(0.0, 32.0 * s, 0.0), V3(18.5 * s - shrink, 40.0 * s, 17.5 * s - shrink), M3::IDENTITY),
+            // Subtrochanteric taper into the shaft.
+            Shape::ellipsoid(V3(0.0, 62.0 * s, 0.0), V3(16.2 * s - shrink, 48.0 * s, 15.8 * s - shrink), M3::IDENTITY),
         ]
     };
     let mut outer = outer_set(0.0);
@@ -189,7 +191,12 @@ pub fn femur(p: &PatientParams) -> (Bone, FemurFrame) {
     inner[0] = Shape::sphere(head_center, r_head - c_head);
     inner[1] = Shape::cylinder(neck_start, neck_end, r_neck - c_neck, r_neck * 0.9 - c_neck);
     inner.push(Shape::cylinder(V3(0.0, 0.0, 0.0), V3(0.0, 302.0 * s, 0.0), r_shaft - c_shaft, r_shaft - c_shaft));
-    let marrow = vec![Shape::cylinder(V3(0.0, 70.0 * s, 0.0), V3(0.0, 304.0 * s, 0.0), r_shaft - c_shaft, r_shaft - c_shaft)];
+    // The medullary canal, its top rounded where cancellous bone gives way to marrow.
+    let canal = r_shaft - c_shaft;
+    let marrow = vec![
+        Shape::cylinder(V3(0.0, 95.0 * s, 0.0), V3(0.0, 304.0 * s, 0.0), canal, canal),
+        Shape::ellipsoid(V3(0.0, 95.0 * s, 0.0), V3(canal, 30.0 * s, canal), M3::IDENTITY),
+    ];
     let trabeculae = Trabeculae::new(p.texture_seed, neck_axis, head_center, 1.0 - 0.55 * p.osteoporosis);
     let bone = Bone {
         outer,
@@ -238,7 +245,8 @@ pub fn hemipelvis(p: &PatientParams, joint_space: f64) -> Bone {
     let set = |k: f64| -> Vec<Shape> {
         vec![
             // Acetabular body around the head (the socket is a hole).
-            Shape::ellipsoid(V3(8.0 * s, -12.0 * s, 2.0 * s), V3(r + 9.0 * s - k, r + 4.0 * s - k, r + 5.0 * s - k), M3::IDENTITY),
+            // Acetabular roof and medial wall: covers the head above, leaves its lower part free.
+            Shape::ellipsoid(V3(8.0 * s, -17.0 * s, 2.0 * s), V3(r + 9.0 * s - k, r + 2.0 * s - k, r + 5.0 * s - k), M3::IDENTITY),
             // Body of the ilium and the wing.
             Shape::ellipsoid(V3(-2.0 * s, -62.0 * s, 8.0 * s), V3(28.0 * s - k, 52.0 * s - k, 17.0 * s - k), rot(-14.0)),
             Shape::ellipsoid(V3(-22.0 * s, -118.0 * s, 22.0 * s), V3(78.0 * s - k, 52.0 * s - k, 8.0 * s - k * 0.5), rot(-28.0)),

@@ -225,7 +225,9 @@ pub fn scene(case: &CasePlan, femur: &Femur, site: &SiteProfile) -> Scene {
 /// The detector grid of a case (before any left/right flip).
 pub fn grid(case: &CasePlan, site: &SiteProfile, size: usize) -> Grid {
     let (width, height, spacing) = site.image_size(size);
-    let center = (0.3 * case.params.half_pelvis + case.view_offset.0, 12.0 + case.view_offset.1);
+    // An isolated hip view: centred just medial of the hip joint; the other hip is at most
+    // partly in view.
+    let center = (0.15 * case.params.half_pelvis + case.view_offset.0, 15.0 + case.view_offset.1);
     Grid {
         width,
         height,

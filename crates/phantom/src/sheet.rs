@@ -79,7 +79,13 @@ pub fn contact_sheet(tiles: &[Tile], columns: usize, tile_size: usize, footer: &
     let mut canvas = Canvas::new(columns * (tile_size + 4) + 4, rows * (tile_size + caption_height + 4) + 4 + footer_height);
     for (index, tile) in tiles.iter().enumerate() {
         let image = hipfrac_dicom::read_radiograph(&tile.image).map_err(|e| e.to_string())?;
-        let (grey, _) = hipfrac_dicom::display::render_8bit(&image, &hipfrac_dicom::display::VoiChoice::File).map_err(|e| e.0)?;
+        // An 8-bit PNG is shown as it is; DICOM through its own window.
+        let choice = if image.meta.transfer_syntax.is_none() && image.meta.bits_stored == 8 {
+            hipfrac_dicom::display::VoiChoice::Explicit { center: 128.0, width: 256.0 }
+        } else {
+            hipfrac_dicom::display::VoiChoice::File
+        };
+        let (grey, _) = hipfrac_dicom::display::render_8bit(&image, &choice).map_err(|e| e.0)?;
         let (w, h) = (image.width() as usize, image.height() as usize);
         let scale = w.max(h) as f64 / tile_size as f64;
         let (tw, th) = ((w as f64 / scale) as usize, (h as f64 / scale) as usize);
