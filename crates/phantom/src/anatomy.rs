@@ -40,8 +40,10 @@ impl Bone {
         self.outer.iter().any(|s| s.contains(p)) && !self.outer_holes.iter().any(|s| s.contains(p))
     }
 
-    fn mirrored(&self, midline: f64) -> Bone {
-        let m = |shapes: &Vec<Shape>| shapes.iter().map(|s| mirror(s, midline)).collect();
+    /// The bone with every shape mapped by `f` (the texture, tied to the original frame, is
+    /// dropped).
+    pub fn map_shapes(&self, f: impl Fn(&Shape) -> Shape) -> Bone {
+        let m = |shapes: &Vec<Shape>| shapes.iter().map(&f).collect();
         Bone {
             outer: m(&self.outer),
             outer_holes: m(&self.outer_holes),
@@ -52,6 +54,10 @@ impl Bone {
             mu_trabecular: self.mu_trabecular,
             trabeculae: None,
         }
+    }
+
+    fn mirrored(&self, midline: f64) -> Bone {
+        self.map_shapes(|s| mirror(s, midline))
     }
 }
 

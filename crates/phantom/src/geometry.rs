@@ -283,22 +283,7 @@ impl Shape {
             Shape::Cylinder { center, to_unit, half } => {
                 let o = to_unit.apply(ray.origin - *center);
                 let d = to_unit.apply(ray.direction);
-                let a = d.0 * d.0 + d.1 * d.1;
-                let (mut lo, mut hi) = if a < 1e-12 {
-                    if o.0 * o.0 + o.1 * o.1 <= 1.0 { (f64::NEG_INFINITY, f64::INFINITY) } else { return None }
-                } else {
-                    quadratic(a, 2.0 * (o.0 * d.0 + o.1 * d.1), o.0 * o.0 + o.1 * o.1 - 1.0)?
-                };
-                if d.2.abs() < 1e-12 {
-                    if o.2.abs() > *half {
-                        return None;
-                    }
-                } else {
-                    let (t1, t2) = ((-half - o.2) / d.2, (half - o.2) / d.2);
-                    lo = lo.max(t1.min(t2));
-                    hi = hi.min(t1.max(t2));
-                }
-                (hi > lo).then_some((lo, hi))
+                cylinder_chord(o, d, d.0 * d.0 + d.1 * d.1, *half)
             }
         }
     }
@@ -336,7 +321,30 @@ fn max_extent(to_unit: &M3) -> f64 {
     to_unit.0.iter().map(|row| if row.norm() > 0.0 { 1.0 / row.norm() } else { 0.0 }).fold(0.0, f64::max)
 }
 
-fn quadratic(a: f64, b: f64, c: f64) -> Option<Span> {
+/// Chord of the unit cylinder `x² + y² ≤ 1, |z| ≤ half` for the line `o + t·d`, with
+/// `a = d.x² + d.y²` precomputed.
+#[inline]
+pub fn cylinder_chord(o: V3, d: V3, a: f64, half: f64) -> Option<Span> {
+    let (mut lo, mut hi) = if a < 1e-12 {
+        if o.0 * o.0 + o.1 * o.1 <= 1.0 { (f64::NEG_INFINITY, f64::INFINITY) } else { return None }
+    } else {
+        quadratic(a, 2.0 * (o.0 * d.0 + o.1 * d.1), o.0 * o.0 + o.1 * o.1 - 1.0)?
+    };
+    if d.2.abs() < 1e-12 {
+        if o.2.abs() > half {
+            return None;
+        }
+    } else {
+        let (t1, t2) = ((-half - o.2) / d.2, (half - o.2) / d.2);
+        lo = lo.max(t1.min(t2));
+        hi = hi.min(t1.max(t2));
+    }
+    (hi > lo).then_some((lo, hi))
+}
+
+/// The roots of `a·t² + b·t + c`, when two.
+#[inline]
+pub fn quadratic(a: f64, b: f64, c: f64) -> Option<Span> {
     let disc = b * b - 4.0 * a * c;
     if disc <= 0.0 || a <= 0.0 {
         return None;

@@ -176,25 +176,10 @@ impl Femur {
 }
 
 fn moved_bone(bone: &Bone, motion: &Rigid, midline: Option<f64>) -> Bone {
-    let map = |shapes: &Vec<geometry::Shape>| -> Vec<geometry::Shape> {
-        shapes
-            .iter()
-            .map(|s| {
-                let moved = s.moved(motion);
-                midline.map_or(moved, |m| anatomy::mirror(&moved, m))
-            })
-            .collect()
-    };
-    Bone {
-        outer: map(&bone.outer),
-        outer_holes: map(&bone.outer_holes),
-        inner: map(&bone.inner),
-        inner_holes: map(&bone.inner_holes),
-        marrow: map(&bone.marrow),
-        mu_cortical: bone.mu_cortical,
-        mu_trabecular: bone.mu_trabecular,
-        trabeculae: None,
-    }
+    bone.map_shapes(|s| {
+        let moved = s.moved(motion);
+        midline.map_or(moved, |m| anatomy::mirror(&moved, m))
+    })
 }
 
 /// The scene of a case.

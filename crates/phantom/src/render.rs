@@ -235,40 +235,9 @@ impl Compiled {
         match self {
             Compiled::Ellipsoid { origin, direction: d, a } => {
                 let o = origin.at(x, y);
-                let b = 2.0 * o.dot(*d);
-                let c = o.dot(o) - 1.0;
-                let disc = b * b - 4.0 * a * c;
-                if disc <= 0.0 {
-                    return None;
-                }
-                let root = disc.sqrt();
-                Some(((-b - root) / (2.0 * a), (-b + root) / (2.0 * a)))
+                crate::geometry::quadratic(*a, 2.0 * o.dot(*d), o.dot(o) - 1.0)
             }
-            Compiled::Cylinder { origin, direction: d, a, half } => {
-                let o = origin.at(x, y);
-                let (mut lo, mut hi) = if *a < 1e-12 {
-                    if o.0 * o.0 + o.1 * o.1 <= 1.0 { (f64::NEG_INFINITY, f64::INFINITY) } else { return None }
-                } else {
-                    let b = 2.0 * (o.0 * d.0 + o.1 * d.1);
-                    let c = o.0 * o.0 + o.1 * o.1 - 1.0;
-                    let disc = b * b - 4.0 * a * c;
-                    if disc <= 0.0 {
-                        return None;
-                    }
-                    let root = disc.sqrt();
-                    ((-b - root) / (2.0 * a), (-b + root) / (2.0 * a))
-                };
-                if d.2.abs() < 1e-12 {
-                    if o.2.abs() > *half {
-                        return None;
-                    }
-                } else {
-                    let (t1, t2) = ((-half - o.2) / d.2, (half - o.2) / d.2);
-                    lo = lo.max(t1.min(t2));
-                    hi = hi.min(t1.max(t2));
-                }
-                (hi > lo).then_some((lo, hi))
-            }
+            Compiled::Cylinder { origin, direction: d, a, half } => crate::geometry::cylinder_chord(origin.at(x, y), *d, *a, *half),
         }
     }
 }
