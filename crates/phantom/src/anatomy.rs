@@ -253,9 +253,11 @@ pub fn hemipelvis(p: &PatientParams, joint_space: f64) -> Bone {
             // Acetabular body around the head (the socket is a hole).
             // Acetabular roof and medial wall: covers the head above, leaves its lower part free.
             Shape::ellipsoid(V3(8.0 * s, -17.0 * s, 2.0 * s), V3(r + 9.0 * s - k, r + 2.0 * s - k, r + 5.0 * s - k), M3::IDENTITY),
-            // Body of the ilium and the wing.
-            Shape::ellipsoid(V3(-2.0 * s, -62.0 * s, 8.0 * s), V3(28.0 * s - k, 52.0 * s - k, 17.0 * s - k), rot(-14.0)),
-            Shape::ellipsoid(V3(-22.0 * s, -118.0 * s, 22.0 * s), V3(78.0 * s - k, 52.0 * s - k, 8.0 * s - k * 0.5), rot(-28.0)),
+            // The ilium: its body above the acetabular roof, blending into the thin wing that
+            // fans out laterally above it.
+            Shape::ellipsoid(V3(-2.0 * s, -52.0 * s, 8.0 * s), V3(36.0 * s - k, 44.0 * s - k, 17.0 * s - k), rot(-15.0)),
+            Shape::ellipsoid(V3(-14.0 * s, -92.0 * s, 14.0 * s), V3(52.0 * s - k, 40.0 * s - k, 10.0 * s - k * 0.7), rot(-25.0)),
+            Shape::ellipsoid(V3(-24.0 * s, -128.0 * s, 22.0 * s), V3(80.0 * s - k, 50.0 * s - k, 6.5 * s - k * 0.5), rot(-25.0)),
             // Superior pubic ramus to the pubic body at the symphysis.
             Shape::cylinder(V3(18.0 * s, 6.0 * s, -8.0 * s), V3(m - 10.0 * s, 24.0 * s, -30.0 * s), 10.5 * s - k, 9.0 * s - k),
             Shape::ellipsoid(V3(m - 11.0 * s, 40.0 * s, -30.0 * s), V3(12.0 * s - k, 25.0 * s - k, 11.0 * s - k), rot(8.0)),
