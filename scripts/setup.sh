@@ -16,6 +16,17 @@ if [ ${#need[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need[@]}" >/dev/null
 fi
 command -v cargo >/dev/null || { echo "error: cargo not found; install Rust from rustup.rs" >&2; exit 1; }
+# libtorch 2.11.0 for tch, from the PyPI wheel, without the 3 GB of CUDA libraries: only the
+# CUDA runtime and CUPTI that libtorch_cpu links (ROADMAP §0). .cargo/config.toml points
+# tch's build at it and the binaries carry an RPATH to it, so no environment variable is
+# needed. On a GPU host, libtorch_cuda is loaded at run time from the system's torch.
+VENV=.venv
+if [ ! -f "$VENV/lib/python3.11/site-packages/torch/lib/libtorch_cpu.so" ]; then
+  command -v python3.11 >/dev/null || { echo "error: python3.11 is required to fetch libtorch" >&2; exit 1; }
+  echo "installing libtorch 2.11.0 into $VENV (about 1.3 GB)" >&2
+  python3.11 -m venv "$VENV"
+  "$VENV/bin/pip" install -q --disable-pip-version-check --no-deps torch==2.11.0 "nvidia-cuda-runtime==13.0.96.*" "nvidia-cuda-cupti==13.0.85.*"
+fi
 if [ "${1:-}" != "--no-build" ]; then
   cargo build --release -j"$(nproc)" -p hipfrac
   echo "built target/release/hipfrac" >&2
