@@ -335,10 +335,15 @@ impl DamoYolo {
         let neck = Neck::new(&(p / "neck"), config, fused);
         let head = p / "head";
         let bins = 4 * (config.reg_max + 1);
-        let conv = nn::ConvConfig { padding: 1, ..Default::default() };
+        // The reference's head init: N(0, 0.01) weights; class bias for a 1 % prior, so the
+        // first steps are not swamped by the negatives' focal loss.
+        let prior_bias = -((1.0f64 - 0.01) / 0.01).ln();
+        let normal = nn::Init::Randn { mean: 0.0, stdev: 0.01 };
+        let class_conv = nn::ConvConfig { padding: 1, ws_init: normal, bs_init: nn::Init::Const(prior_bias), ..Default::default() };
+        let box_conv = nn::ConvConfig { padding: 1, ws_init: normal, bs_init: nn::Init::Const(0.0), ..Default::default() };
         let outs = NECK_OUT.map(|c| config.channels(c));
-        let class_convs = outs.iter().enumerate().map(|(i, &c)| nn::conv2d(&head / "gfl_cls" / i, c, config.num_classes, 3, conv)).collect();
-        let box_convs = outs.iter().enumerate().map(|(i, &c)| nn::conv2d(&head / "gfl_reg" / i, c, bins, 3, conv)).collect();
+        let class_convs = outs.iter().enumerate().map(|(i, &c)| nn::conv2d(&head / "gfl_cls" / i, c, config.num_classes, 3, class_conv)).collect();
+        let box_convs = outs.iter().enumerate().map(|(i, &c)| nn::conv2d(&head / "gfl_reg" / i, c, bins, 3, box_conv)).collect();
         let scales = (0..3).map(|i| (&head / "scales" / i).var("scale", &[1], nn::Init::Const(1.0))).collect();
         DamoYolo { config: config.clone(), fused, backbone, neck, class_convs, box_convs, scales }
     }

@@ -9,6 +9,7 @@
 
 pub mod damo;
 pub mod layers;
+pub mod loss;
 
 pub use damo::{DamoYolo, HeadOutput, ModelConfig};
 

@@ -1,5 +1,8 @@
 //! DAMO-YOLO structure tests (CPU, small inputs).
 
+mod losses;
+mod training;
+
 use hipfrac_model::{trainable_parameters, DamoYolo, ModelConfig};
 use tch::{nn, Device, Kind, Tensor};
 
