@@ -237,6 +237,17 @@ pub fn render_8bit(image: &Radiograph, choice: &VoiChoice) -> Result<(Vec<u8>, A
     Ok((out, applied))
 }
 
+/// The image as a person would see it: 8-bit PNGs (no DICOM attributes) as they are,
+/// everything else through the file's own VOI (window or LUT, else automatic).
+pub fn to_display(image: &Radiograph) -> Result<Vec<u8>, VoiError> {
+    let choice = if image.meta.transfer_syntax.is_none() && image.meta.bits_stored == 8 {
+        VoiChoice::Explicit { center: 128.0, width: 256.0 }
+    } else {
+        VoiChoice::File
+    };
+    render_8bit(image, &choice).map(|(grey, _)| grey)
+}
+
 /// How 16-bit PNG values relate to modality values: `modality = offset + sign × png`.
 ///
 /// MONOCHROME1 images are stored inverted (`sign = -1`) so that every PNG shows bone bright.

@@ -80,12 +80,7 @@ pub fn contact_sheet(tiles: &[Tile], columns: usize, tile_size: usize, footer: &
     for (index, tile) in tiles.iter().enumerate() {
         let image = hipfrac_dicom::read_radiograph(&tile.image).map_err(|e| e.to_string())?;
         // An 8-bit PNG is shown as it is; DICOM through its own window.
-        let choice = if image.meta.transfer_syntax.is_none() && image.meta.bits_stored == 8 {
-            hipfrac_dicom::display::VoiChoice::Explicit { center: 128.0, width: 256.0 }
-        } else {
-            hipfrac_dicom::display::VoiChoice::File
-        };
-        let (grey, _) = hipfrac_dicom::display::render_8bit(&image, &choice).map_err(|e| e.0)?;
+        let grey = hipfrac_dicom::display::to_display(&image).map_err(|e| e.0)?;
         let (w, h) = (image.width() as usize, image.height() as usize);
         let scale = w.max(h) as f64 / tile_size as f64;
         let (tw, th) = ((w as f64 / scale) as usize, (h as f64 / scale) as usize);

@@ -1,0 +1,130 @@
+//! The training config (TOML). Every default is the paper's.
+
+use serde::{Deserialize, Serialize};
+use std::path::PathBuf;
+
+/// Model section.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ModelSection {
+    /// `t` (DAMO-YOLO-T, the paper's) or `nano` (CPU tests and the demo).
+    pub preset: String,
+    /// 1 for radiographs.
+    pub in_channels: i64,
+}
+
+impl Default for ModelSection {
+    fn default() -> Self {
+        ModelSection { preset: "t".into(), in_channels: 1 }
+    }
+}
+
+/// Everything a run needs.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TrainConfig {
+    /// Training manifest (CSV: image, annotation, patient, site, label), e.g. from
+    /// `hipfrac dataset split`.
+    pub train: PathBuf,
+    /// Validation manifest.
+    pub val: PathBuf,
+    /// Output folder: checkpoints, config.json, log.csv.
+    pub out: PathBuf,
+    pub model: ModelSection,
+    /// Square input size in pixels (letterboxed), a multiple of 32.
+    pub image_size: i64,
+    pub batch_size: i64,
+    pub epochs: i64,
+    pub warmup_epochs: f64,
+    /// Learning rate per image; the rate used is this × batch size (0.01/64 per image).
+    pub base_lr_per_image: f64,
+    /// The cosine ends at this fraction of the base rate.
+    pub min_lr_ratio: f64,
+    pub momentum: f64,
+    pub nesterov: bool,
+    pub weight_decay: f64,
+    pub ema_decay: f64,
+    /// The last epochs run without strong augmentation.
+    pub no_aug_epochs: i64,
+    /// Horizontal flip probability.
+    pub flip: f64,
+    /// Strength of brightness/contrast/gamma jitter (radiographs differ by site).
+    pub intensity_jitter: f64,
+    /// Random scale (±) and translation (± fraction of the size) of the letterboxed image.
+    pub scale_jitter: f64,
+    pub translate: f64,
+    /// Validate every this many epochs (and at the last).
+    pub val_interval: i64,
+    pub seed: u64,
+}
+
+impl Default for TrainConfig {
+    fn default() -> Self {
+        TrainConfig {
+            train: PathBuf::from("splits/train.csv"),
+            val: PathBuf::from("splits/val.csv"),
+            out: PathBuf::from("runs/damo-t"),
+            model: ModelSection::default(),
+            image_size: 1024,
+            batch_size: 64,
+            epochs: 430,
+            warmup_epochs: 5.0,
+            base_lr_per_image: 0.01 / 64.0,
+            min_lr_ratio: 0.05,
+            momentum: 0.9,
+            nesterov: true,
+            weight_decay: 5e-4,
+            ema_decay: 0.9998,
+            no_aug_epochs: 16,
+            flip: 0.5,
+            intensity_jitter: 0.2,
+            scale_jitter: 0.2,
+            translate: 0.1,
+            val_interval: 1,
+            seed: 0,
+        }
+    }
+}
+
+impl TrainConfig {
+    /// Reads a TOML file; unknown keys are errors.
+    pub fn from_file(path: &std::path::Path) -> Result<Self, String> {
+        let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let mut config: TrainConfig = toml::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+        // Relative paths are relative to the config file.
+        let base = path.parent().unwrap_or(std::path::Path::new("."));
+        for p in [&mut config.train, &mut config.val, &mut config.out] {
+            if p.is_relative() {
+                *p = base.join(&*p);
+            }
+        }
+        config.validate().map_err(|e| format!("{}: {e}", path.display()))?;
+        Ok(config)
+    }
+
+    pub fn validate(&self) -> Result<(), String> {
+        if self.image_size % 32 != 0 || self.image_size < 64 {
+            return Err(format!("image_size {} must be a multiple of 32, at least 64", self.image_size));
+        }
+        if self.batch_size < 1 || self.epochs < 1 {
+            return Err("batch_size and epochs must be positive".into());
+        }
+        if self.model.preset != "t" && self.model.preset != "nano" {
+            return Err(format!("model.preset {:?} must be t or nano", self.model.preset));
+        }
+        Ok(())
+    }
+
+    pub fn model_config(&self) -> hipfrac_model::ModelConfig {
+        let classes = hipfrac_core::FractureClass::ALL.len() as i64;
+        match self.model.preset.as_str() {
+            "nano" => hipfrac_model::ModelConfig::nano(self.model.in_channels, classes),
+            _ => hipfrac_model::ModelConfig::t(self.model.in_channels, classes),
+        }
+    }
+
+    /// The learning rate at full speed: per-image rate × batch.
+    pub fn base_lr(&self) -> f64 {
+        self.base_lr_per_image * self.batch_size as f64
+    }
+}

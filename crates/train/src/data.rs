@@ -1,0 +1,155 @@
+//! Training data: manifest rows → letterboxed 8-bit grey images with boxes, held in memory,
+//! and the augmentations applied per batch.
+
+use hipfrac_core::{BBox, FractureClass};
+use hipfrac_data::{manifest, voc, LabelMap};
+use rand::{Rng, SeedableRng};
+use rayon::prelude::*;
+use std::path::Path;
+use tch::{Device, Kind, Tensor};
+
+/// One image, letterboxed to `size × size` (top-left aligned, black padding).
+#[derive(Debug, Clone)]
+pub struct Sample {
+    pub name: String,
+    pub patient: String,
+    pub size: i64,
+    pub pixels: Vec<u8>,
+    /// Boxes in letterboxed pixels.
+    pub boxes: Vec<(FractureClass, BBox)>,
+}
+
+/// Area-averaging resize of a grey image.
+fn resize(src: &[u8], w: usize, h: usize, nw: usize, nh: usize) -> Vec<u8> {
+    let mut out = vec![0u8; nw * nh];
+    let (sx, sy) = (w as f64 / nw as f64, h as f64 / nh as f64);
+    for y in 0..nh {
+        let (y0, y1) = ((y as f64 * sy) as usize, (((y + 1) as f64 * sy).ceil() as usize).min(h).max((y as f64 * sy) as usize + 1));
+        for x in 0..nw {
+            let (x0, x1) = ((x as f64 * sx) as usize, (((x + 1) as f64 * sx).ceil() as usize).min(w).max((x as f64 * sx) as usize + 1));
+            let mut sum = 0u32;
+            for yy in y0..y1 {
+                for xx in x0..x1 {
+                    sum += src[yy * w + xx] as u32;
+                }
+            }
+            out[y * nw + x] = (sum / ((y1 - y0) * (x1 - x0)) as u32) as u8;
+        }
+    }
+    out
+}
+
+/// Loads every row of a manifest (paths relative to the manifest's folder).
+pub fn load_manifest(path: &Path, size: i64) -> Result<Vec<Sample>, String> {
+    let rows = manifest::read(path).map_err(|e| e.to_string())?;
+    let base = path.parent().unwrap_or(Path::new("."));
+    rows.par_iter()
+        .map(|row| {
+            let image_path = base.join(&row.image);
+            let image = hipfrac_dicom::read_radiograph(&image_path).map_err(|e| e.to_string())?;
+            let grey = hipfrac_dicom::display::to_display(&image).map_err(|e| format!("{}: {}", image_path.display(), e.0))?;
+            let (w, h) = (image.width() as usize, image.height() as usize);
+            let scale = size as f64 / w.max(h) as f64;
+            let (nw, nh) = (((w as f64 * scale).round() as usize).clamp(1, size as usize), ((h as f64 * scale).round() as usize).clamp(1, size as usize));
+            let small = resize(&grey, w, h, nw, nh);
+            let mut pixels = vec![0u8; (size * size) as usize];
+            for y in 0..nh {
+                pixels[y * size as usize..y * size as usize + nw].copy_from_slice(&small[y * nw..(y + 1) * nw]);
+            }
+            let mut boxes = Vec::new();
+            if !row.annotation.is_empty() {
+                let annotation = voc::read(&base.join(&row.annotation), &LabelMap::default()).map_err(|e| e.to_string())?.annotation;
+                for object in annotation.objects {
+                    if let Some(class) = object.label.fracture() {
+                        let b = object.bbox;
+                        let (sx, sy) = (nw as f32 / w as f32, nh as f32 / h as f32);
+                        boxes.push((class, BBox::new(b.x_min * sx, b.y_min * sy, b.x_max * sx, b.y_max * sy)));
+                    }
+                }
+            }
+            Ok(Sample { name: row.image.clone(), patient: row.patient.clone(), size, pixels, boxes })
+        })
+        .collect()
+}
+
+/// Augmentation strengths (zero for validation and the last epochs).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Augment {
+    pub flip: f64,
+    pub intensity: f64,
+    pub scale: f64,
+    pub translate: f64,
+}
+
+/// A sample after augmentation: pixels in [0, 1] and boxes.
+pub fn augment(sample: &Sample, a: &Augment, seed: u64) -> (Vec<f32>, Vec<(FractureClass, BBox)>) {
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+    let s = sample.size as usize;
+    let flip = rng.gen_bool(a.flip.clamp(0.0, 1.0));
+    let scale = if a.scale > 0.0 { rng.gen_range(1.0 - a.scale..1.0 + a.scale) } else { 1.0 };
+    let (tx, ty) = if a.translate > 0.0 {
+        (rng.gen_range(-a.translate..a.translate) * s as f64, rng.gen_range(-a.translate..a.translate) * s as f64)
+    } else {
+        (0.0, 0.0)
+    };
+    let centre = s as f64 / 2.0;
+    // Output pixel (x, y) samples input ((x − c − tx)/scale + c, …), mirrored when flipping.
+    let map_x = |x: f64| if flip { s as f64 - x } else { x };
+    let mut out = vec![0f32; s * s];
+    for y in 0..s {
+        let sy = ((y as f64 + 0.5 - centre - ty) / scale + centre).floor();
+        if sy < 0.0 || sy >= s as f64 {
+            continue;
+        }
+        for x in 0..s {
+            let ox = map_x(x as f64 + 0.5);
+            let sx = ((ox - centre - tx) / scale + centre).floor();
+            if sx >= 0.0 && sx < s as f64 {
+                out[y * s + x] = sample.pixels[sy as usize * s + sx as usize] as f32 / 255.0;
+            }
+        }
+    }
+    if a.intensity > 0.0 {
+        let j = a.intensity;
+        let gamma = rng.gen_range(1.0 - j..1.0 + j) as f32;
+        let contrast = rng.gen_range(1.0 - j..1.0 + j) as f32;
+        let brightness = rng.gen_range(-j / 2.0..j / 2.0) as f32;
+        for v in &mut out {
+            *v = (((*v).powf(gamma) - 0.5) * contrast + 0.5 + brightness).clamp(0.0, 1.0);
+        }
+    }
+    let forward = |x: f64, y: f64| ((x - centre) * scale + centre + tx, (y - centre) * scale + centre + ty);
+    let boxes = sample
+        .boxes
+        .iter()
+        .filter_map(|(class, b)| {
+            let (x0, y0) = forward(b.x_min as f64, b.y_min as f64);
+            let (x1, y1) = forward(b.x_max as f64, b.y_max as f64);
+            let (x0, x1) = if flip { (s as f64 - x1, s as f64 - x0) } else { (x0, x1) };
+            let moved = BBox::new(x0 as f32, y0 as f32, x1 as f32, y1 as f32);
+            let clipped = moved.clip(s as u32, s as u32);
+            // Keep boxes that stay mostly in view.
+            (clipped.area() >= 0.4 * moved.area() && clipped.width() >= 2.0 && clipped.height() >= 2.0).then_some((*class, clipped))
+        })
+        .collect();
+    (out, boxes)
+}
+
+/// A batch as tensors: images `[B, 1, S, S]` and per-image targets.
+pub fn batch(samples: &[&Sample], a: &Augment, seeds: &[u64], device: Device) -> (Tensor, Vec<hipfrac_model::loss::Targets>) {
+    let parts: Vec<(Vec<f32>, Vec<(FractureClass, BBox)>)> = samples.par_iter().zip(seeds.par_iter()).map(|(s, &seed)| augment(s, a, seed)).collect();
+    let size = samples[0].size;
+    let mut flat = Vec::with_capacity(parts.len() * (size * size) as usize);
+    let mut targets = Vec::new();
+    for (pixels, boxes) in parts {
+        flat.extend_from_slice(&pixels);
+        let coords: Vec<f32> = boxes.iter().flat_map(|(_, b)| [b.x_min, b.y_min, b.x_max, b.y_max]).collect();
+        let labels: Vec<i64> = boxes.iter().map(|(c, _)| c.index() as i64).collect();
+        targets.push(hipfrac_model::loss::Targets {
+            boxes: Tensor::from_slice(&coords).reshape([boxes.len() as i64, 4]).to_device(device),
+            labels: Tensor::from_slice(&labels).to_kind(Kind::Int64).to_device(device),
+        });
+    }
+    let images = Tensor::from_slice(&flat).reshape([samples.len() as i64, 1, size, size]).to_device(device);
+    (images, targets)
+}

@@ -1,0 +1,300 @@
+//! The training loop: epochs of shuffled batches, SGD + schedule + EMA, validation mAP of the
+//! EMA weights, checkpoints that resume exactly, and a CSV log.
+
+use crate::config::TrainConfig;
+use crate::data::{batch, load_manifest, Augment, Sample};
+use crate::optim::{learning_rate, Ema, Sgd};
+use hipfrac_core::{nms_per_class, BBox, Detection, FractureClass};
+use hipfrac_eval::map::{coco_map, ImageBoxes};
+use hipfrac_model::loss::{decode, detection_loss, priors, AlignOta, LossWeights};
+use hipfrac_model::{DamoYolo, ModelConfig};
+use rand::seq::SliceRandom;
+use rand::SeedableRng;
+use serde::{Deserialize, Serialize};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use tch::{nn, Device, Kind, Tensor};
+
+/// Where training stands, saved with every checkpoint.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct State {
+    /// Epochs completed.
+    pub epoch: i64,
+    /// Iterations completed.
+    pub iteration: usize,
+    pub ema_updates: u64,
+    pub best_map50_95: Option<f64>,
+}
+
+/// One epoch's numbers (a row of log.csv).
+#[derive(Debug, Clone, Serialize)]
+pub struct EpochLog {
+    pub epoch: i64,
+    pub iteration: usize,
+    pub lr: f64,
+    pub loss: f64,
+    pub qfl: f64,
+    pub giou: f64,
+    pub dfl: f64,
+    pub map50: Option<f64>,
+    pub map50_95: Option<f64>,
+    pub seconds: f64,
+}
+
+/// Errors of a run, each naming what failed.
+#[derive(Debug, thiserror::Error)]
+pub enum TrainError {
+    #[error("{0}")]
+    Data(String),
+    #[error("{path}: {message}")]
+    Checkpoint { path: PathBuf, message: String },
+}
+
+/// Detections per image from head outputs: score ≥ `conf`, top 1000, per-class NMS at `iou`,
+/// at most 100 — the reference's inference (conf 0.05, IoU 0.7).
+pub fn detections(model: &DamoYolo, images: &Tensor, conf: f64, iou: f32) -> Vec<Vec<Detection>> {
+    let output = tch::no_grad(|| model.forward_t(images, false));
+    let p = priors(&output.level_sizes, &ModelConfig::STRIDES, images.device());
+    let boxes = decode(&output.box_logits, &p).to_device(Device::Cpu).to_kind(Kind::Float);
+    let scores = output.class_logits.sigmoid().to_device(Device::Cpu).to_kind(Kind::Float);
+    let classes = scores.size()[2];
+    let mut all = Vec::new();
+    for b in 0..scores.size()[0] {
+        let s = Vec::<f32>::try_from(scores.get(b).flatten(0, 1)).expect("scores");
+        let bx = Vec::<f32>::try_from(boxes.get(b).flatten(0, 1)).expect("boxes");
+        let mut candidates: Vec<(usize, f32)> = s.iter().enumerate().filter(|(_, &v)| v as f64 >= conf).map(|(i, &v)| (i, v)).collect();
+        candidates.sort_by(|a, b| b.1.total_cmp(&a.1));
+        candidates.truncate(1000);
+        let list: Vec<Detection> = candidates
+            .iter()
+            .map(|&(i, score)| {
+                let (anchor, class) = (i / classes as usize, i % classes as usize);
+                let c = &bx[anchor * 4..anchor * 4 + 4];
+                Detection { class: FractureClass::from_index(class).expect("4 classes"), score, bbox: BBox::new(c[0], c[1], c[2], c[3]) }
+            })
+            .collect();
+        let mut kept = nms_per_class(&list, iou);
+        kept.truncate(100);
+        all.push(kept);
+    }
+    all
+}
+
+/// COCO mAP of `model` on `samples` (no augmentation).
+pub fn evaluate(model: &DamoYolo, samples: &[Sample], batch_size: i64, device: Device) -> Option<(f64, f64)> {
+    let mut images = Vec::new();
+    for chunk in samples.chunks(batch_size.max(1) as usize) {
+        let refs: Vec<&Sample> = chunk.iter().collect();
+        let (tensor, _) = batch(&refs, &Augment::default(), &vec![0; refs.len()], device);
+        for (sample, found) in chunk.iter().zip(detections(model, &tensor, 0.05, 0.7)) {
+            images.push(ImageBoxes { truth: sample.boxes.clone(), detections: found.iter().map(|d| (d.class, d.score, d.bbox)).collect() });
+        }
+    }
+    coco_map(&images)
+}
+
+fn save_atomic(path: &Path, write: impl FnOnce(&Path) -> Result<(), String>) -> Result<(), TrainError> {
+    // The temporary name keeps the extension: tch picks the format from it.
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let temp = path.with_file_name(format!(".tmp-{name}"));
+    write(&temp).map_err(|message| TrainError::Checkpoint { path: path.to_path_buf(), message })?;
+    std::fs::rename(&temp, path).map_err(|e| TrainError::Checkpoint { path: path.to_path_buf(), message: e.to_string() })
+}
+
+/// A training run.
+pub struct Trainer {
+    pub config: TrainConfig,
+    pub device: Device,
+    pub model_vs: nn::VarStore,
+    pub model: DamoYolo,
+    pub ema_vs: nn::VarStore,
+    pub ema_model: DamoYolo,
+    pub sgd: Sgd,
+    pub ema: Ema,
+    pub state: State,
+    pub train: Vec<Sample>,
+    pub val: Vec<Sample>,
+}
+
+impl Trainer {
+    /// Loads the data and builds the model; resumes from `out/last` when it exists and
+    /// `resume` is set.
+    pub fn new(config: TrainConfig, device: Device, resume: bool) -> Result<Self, TrainError> {
+        config.validate().map_err(TrainError::Data)?;
+        let train = load_manifest(&config.train, config.image_size).map_err(TrainError::Data)?;
+        let val = load_manifest(&config.val, config.image_size).map_err(TrainError::Data)?;
+        if train.is_empty() {
+            return Err(TrainError::Data(format!("{}: no training images", config.train.display())));
+        }
+        tch::manual_seed(config.seed as i64);
+        let model_config = config.model_config();
+        let model_vs = nn::VarStore::new(device);
+        let model = DamoYolo::new(&model_vs.root(), &model_config, false);
+        let ema_vs = nn::VarStore::new(device);
+        let ema_model = DamoYolo::new(&ema_vs.root(), &model_config, false);
+        let mut ema = Ema::new(config.ema_decay);
+        ema.reset(&ema_vs, &model_vs);
+        let sgd = Sgd::new(config.momentum, config.nesterov, config.weight_decay);
+        let mut trainer = Trainer {
+            config,
+            device,
+            model_vs,
+            model,
+            ema_vs,
+            ema_model,
+            sgd,
+            ema,
+            state: State { epoch: 0, iteration: 0, ema_updates: 0, best_map50_95: None },
+            train,
+            val,
+        };
+        let last = trainer.config.out.join("last");
+        if resume && last.join("state.json").is_file() {
+            trainer.load_checkpoint(&last)?;
+        } else if !resume && last.exists() {
+            return Err(TrainError::Checkpoint { path: last, message: "a previous run is there; resume it (--resume) or choose another out folder".into() });
+        }
+        Ok(trainer)
+    }
+
+    fn iterations_per_epoch(&self) -> usize {
+        self.train.len().div_ceil(self.config.batch_size as usize)
+    }
+
+    /// Trains one epoch; returns its log row (validation included when due).
+    pub fn epoch(&mut self, on_step: &mut dyn FnMut(usize, usize, f64)) -> EpochLog {
+        let started = std::time::Instant::now();
+        let c = &self.config;
+        let epoch = self.state.epoch;
+        let per_epoch = self.iterations_per_epoch();
+        let total = per_epoch * c.epochs as usize;
+        let warmup = (c.warmup_epochs * per_epoch as f64).round() as usize;
+        let flat = per_epoch * c.no_aug_epochs.min(c.epochs) as usize;
+        let strong = epoch < c.epochs - c.no_aug_epochs;
+        let augment = Augment {
+            flip: c.flip,
+            intensity: c.intensity_jitter,
+            scale: if strong { c.scale_jitter } else { 0.0 },
+            translate: if strong { c.translate } else { 0.0 },
+        };
+        // The order and the augmentations depend only on (seed, epoch): a resumed run sees
+        // exactly what an uninterrupted one would.
+        let mut order: Vec<usize> = (0..self.train.len()).collect();
+        order.shuffle(&mut rand_chacha::ChaCha8Rng::seed_from_u64(c.seed ^ (epoch as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15)));
+        let (mut sum, mut qfl, mut giou, mut dfl, mut lr) = (0.0, 0.0, 0.0, 0.0, 0.0);
+        let batches: Vec<Vec<usize>> = order.chunks(c.batch_size as usize).map(|b| b.to_vec()).collect();
+        for (k, indices) in batches.iter().enumerate() {
+            let samples: Vec<&Sample> = indices.iter().map(|&i| &self.train[i]).collect();
+            let seeds: Vec<u64> = indices.iter().map(|&i| c.seed ^ ((epoch as u64) << 32) ^ i as u64).collect();
+            let (images, targets) = batch(&samples, &augment, &seeds, self.device);
+            lr = learning_rate(self.state.iteration, total, warmup, flat, c.base_lr(), c.min_lr_ratio);
+            let output = self.model.forward_t(&images, true);
+            let loss = detection_loss(&output, &targets, &ModelConfig::STRIDES, &AlignOta::default(), LossWeights::default());
+            loss.total.backward();
+            self.sgd.step(&self.model_vs, lr);
+            self.ema.update(&self.ema_vs, &self.model_vs);
+            self.state.iteration += 1;
+            let value = loss.total.double_value(&[]);
+            sum += value;
+            qfl += loss.qfl.double_value(&[]);
+            giou += loss.giou.double_value(&[]);
+            dfl += loss.dfl.double_value(&[]);
+            on_step(k + 1, batches.len(), value);
+        }
+        self.state.epoch += 1;
+        self.state.ema_updates = self.ema.updates;
+        let n = batches.len().max(1) as f64;
+        let due = self.state.epoch % c.val_interval.max(1) == 0 || self.state.epoch == c.epochs;
+        let map = if due && !self.val.is_empty() { evaluate(&self.ema_model, &self.val, c.batch_size, self.device) } else { None };
+        EpochLog {
+            epoch: self.state.epoch,
+            iteration: self.state.iteration,
+            lr,
+            loss: sum / n,
+            qfl: qfl / n,
+            giou: giou / n,
+            dfl: dfl / n,
+            map50: map.map(|m| m.0),
+            map50_95: map.map(|m| m.1),
+            seconds: started.elapsed().as_secs_f64(),
+        }
+    }
+
+    /// Saves `out/last` (model, EMA, optimizer state, state.json, config.json) and, when
+    /// the EMA's mAP50-95 improved, `out/best` (EMA weights + config.json + metrics.json).
+    /// Every file is written to a temporary name and renamed, state.json last.
+    pub fn checkpoint(&mut self, log: &EpochLog) -> Result<(), TrainError> {
+        let out = self.config.out.clone();
+        let last = out.join("last");
+        std::fs::create_dir_all(&last).map_err(|e| TrainError::Checkpoint { path: last.clone(), message: e.to_string() })?;
+        self.write_weights(&last)?;
+        let sgd_state = self.sgd.state();
+        save_atomic(&last.join("optimizer.safetensors"), |p| {
+            let named: Vec<(&str, &Tensor)> = sgd_state.iter().map(|(k, v)| (k.as_str(), v)).collect();
+            Tensor::write_safetensors(&named, p).map_err(|e| e.to_string())
+        })?;
+        let state = serde_json::to_vec_pretty(&self.state).expect("state serialises");
+        save_atomic(&last.join("state.json"), |p| std::fs::write(p, &state).map_err(|e| e.to_string()))?;
+        if let Some(m) = log.map50_95 {
+            if self.state.best_map50_95.is_none_or(|best| m > best) {
+                self.state.best_map50_95 = Some(m);
+                let best = out.join("best");
+                std::fs::create_dir_all(&best).map_err(|e| TrainError::Checkpoint { path: best.clone(), message: e.to_string() })?;
+                save_atomic(&best.join("model.safetensors"), |p| self.ema_vs.save(p).map_err(|e| e.to_string()))?;
+                let config = serde_json::to_vec_pretty(&self.model.config).expect("config serialises");
+                save_atomic(&best.join("config.json"), |p| std::fs::write(p, &config).map_err(|e| e.to_string()))?;
+                let metrics = serde_json::to_vec_pretty(log).expect("log serialises");
+                save_atomic(&best.join("metrics.json"), |p| std::fs::write(p, &metrics).map_err(|e| e.to_string()))?;
+                // Keep the best score in last/state.json too.
+                let state = serde_json::to_vec_pretty(&self.state).expect("state serialises");
+                save_atomic(&last.join("state.json"), |p| std::fs::write(p, &state).map_err(|e| e.to_string()))?;
+            }
+        }
+        Ok(())
+    }
+
+    fn write_weights(&self, dir: &Path) -> Result<(), TrainError> {
+        save_atomic(&dir.join("model.safetensors"), |p| self.model_vs.save(p).map_err(|e| e.to_string()))?;
+        save_atomic(&dir.join("ema.safetensors"), |p| self.ema_vs.save(p).map_err(|e| e.to_string()))?;
+        let config = serde_json::to_vec_pretty(&self.model.config).expect("config serialises");
+        save_atomic(&dir.join("config.json"), |p| std::fs::write(p, &config).map_err(|e| e.to_string()))?;
+        let train_config = toml::to_string(&self.config).expect("config serialises");
+        save_atomic(&dir.join("train.toml"), |p| std::fs::write(p, &train_config).map_err(|e| e.to_string()))
+    }
+
+    fn load_checkpoint(&mut self, dir: &Path) -> Result<(), TrainError> {
+        let fail = |message: String| TrainError::Checkpoint { path: dir.to_path_buf(), message };
+        let state: State = serde_json::from_slice(&std::fs::read(dir.join("state.json")).map_err(|e| fail(e.to_string()))?).map_err(|e| fail(e.to_string()))?;
+        self.model_vs.load(dir.join("model.safetensors")).map_err(|e| fail(e.to_string()))?;
+        self.ema_vs.load(dir.join("ema.safetensors")).map_err(|e| fail(e.to_string()))?;
+        let buffers = Tensor::read_safetensors(dir.join("optimizer.safetensors")).map_err(|e| fail(e.to_string()))?;
+        self.sgd.restore(buffers, self.device);
+        self.ema.updates = state.ema_updates;
+        self.state = state;
+        Ok(())
+    }
+
+    /// Runs the remaining epochs, checkpointing and logging each.
+    pub fn run(&mut self, on_step: &mut dyn FnMut(usize, usize, f64), on_epoch: &mut dyn FnMut(&EpochLog)) -> Result<(), TrainError> {
+        std::fs::create_dir_all(&self.config.out).map_err(|e| TrainError::Checkpoint { path: self.config.out.clone(), message: e.to_string() })?;
+        let log_path = self.config.out.join("log.csv");
+        while self.state.epoch < self.config.epochs {
+            let log = self.epoch(on_step);
+            self.checkpoint(&log)?;
+            let new = !log_path.exists();
+            let mut file = std::fs::OpenOptions::new().create(true).append(true).open(&log_path).map_err(|e| TrainError::Checkpoint { path: log_path.clone(), message: e.to_string() })?;
+            let opt = |v: Option<f64>| v.map(|x| format!("{x:.5}")).unwrap_or_default();
+            let mut line = String::new();
+            if new {
+                line.push_str("epoch,iteration,lr,loss,qfl,giou,dfl,map50,map50_95,seconds\n");
+            }
+            line.push_str(&format!(
+                "{},{},{:.6},{:.5},{:.5},{:.5},{:.5},{},{},{:.1}\n",
+                log.epoch, log.iteration, log.lr, log.loss, log.qfl, log.giou, log.dfl, opt(log.map50), opt(log.map50_95), log.seconds
+            ));
+            file.write_all(line.as_bytes()).and_then(|_| file.sync_all()).map_err(|e| TrainError::Checkpoint { path: log_path.clone(), message: e.to_string() })?;
+            on_epoch(&log);
+        }
+        Ok(())
+    }
+}
