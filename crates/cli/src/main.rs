@@ -13,6 +13,7 @@ mod inputs;
 mod labels;
 mod phantom;
 mod progress;
+mod train;
 
 use clap::Parser;
 use std::process::ExitCode;
@@ -27,6 +28,7 @@ fn main() -> ExitCode {
         cli::Command::Labels(cli::LabelsCommand::Convert(args)) => labels::convert(args),
         cli::Command::Labels(cli::LabelsCommand::List) => labels::list(),
         cli::Command::Phantom(args) => phantom::run(args),
+        cli::Command::Train(args) => train::run(args),
     };
     match outcome {
         Ok(Outcome::Success) => ExitCode::SUCCESS,
