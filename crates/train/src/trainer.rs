@@ -86,7 +86,8 @@ pub fn evaluate(model: &DamoYolo, samples: &[Sample], batch_size: i64, device: D
     for chunk in samples.chunks(batch_size.max(1) as usize) {
         let refs: Vec<&Sample> = chunk.iter().collect();
         let (tensor, _) = batch(&refs, &Augment::default(), &vec![0; refs.len()], device);
-        for (sample, found) in chunk.iter().zip(detections(model, &tensor, 0.05, 0.7)) {
+        // mAP is measured down to confidence 0.001 (the COCO convention); deployment uses 0.05.
+        for (sample, found) in chunk.iter().zip(detections(model, &tensor, 0.001, 0.7)) {
             images.push(ImageBoxes { truth: sample.boxes.clone(), detections: found.iter().map(|d| (d.class, d.score, d.bbox)).collect() });
         }
     }
