@@ -46,6 +46,10 @@ pub struct TrainConfig {
     pub ema_decay: f64,
     /// The last epochs run without strong augmentation.
     pub no_aug_epochs: i64,
+    /// Probability that a training image is a mosaic of four (off in the last epochs).
+    pub mosaic: f64,
+    /// Probability that a mosaic is mixed with another (off in the last epochs).
+    pub mixup: f64,
     /// Horizontal flip probability.
     pub flip: f64,
     /// Strength of brightness/contrast/gamma jitter (radiographs differ by site).
@@ -76,6 +80,8 @@ impl Default for TrainConfig {
             weight_decay: 5e-4,
             ema_decay: 0.9998,
             no_aug_epochs: 16,
+            mosaic: 1.0,
+            mixup: 0.15,
             flip: 0.5,
             intensity_jitter: 0.2,
             scale_jitter: 0.2,

@@ -135,10 +135,89 @@ pub fn augment(sample: &Sample, a: &Augment, seed: u64) -> (Vec<f32>, Vec<(Fract
     (out, boxes)
 }
 
+/// Mosaic (as YOLOX/DAMO-YOLO): four images around a random centre of a 2S×2S canvas,
+/// scaled back to S with a random factor (the reference's mosaic_scale range, narrowed),
+/// boxes carried along and clipped.
+pub fn mosaic(parts: [&Sample; 4], seed: u64) -> Sample {
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+    let s = parts[0].size as usize;
+    let canvas_size = 2 * s;
+    let mut canvas = vec![0u8; canvas_size * canvas_size];
+    let (xc, yc) = (rng.gen_range(s / 2..3 * s / 2), rng.gen_range(s / 2..3 * s / 2));
+    let mut boxes = Vec::new();
+    // Quadrants: top-left, top-right, bottom-left, bottom-right; each image's corner touches
+    // the centre.
+    for (k, part) in parts.iter().enumerate() {
+        let (x0, y0) = match k {
+            0 => (xc as isize - s as isize, yc as isize - s as isize),
+            1 => (xc as isize, yc as isize - s as isize),
+            2 => (xc as isize - s as isize, yc as isize),
+            _ => (xc as isize, yc as isize),
+        };
+        for y in 0..s {
+            let cy = y0 + y as isize;
+            if cy < 0 || cy >= canvas_size as isize {
+                continue;
+            }
+            for x in 0..s {
+                let cx = x0 + x as isize;
+                if cx >= 0 && cx < canvas_size as isize {
+                    canvas[cy as usize * canvas_size + cx as usize] = part.pixels[y * s + x];
+                }
+            }
+        }
+        for (class, b) in &part.boxes {
+            boxes.push((*class, BBox::new(b.x_min + x0 as f32, b.y_min + y0 as f32, b.x_max + x0 as f32, b.y_max + y0 as f32)));
+        }
+    }
+    // Scale the canvas region around the centre into S×S: factor f of the canvas maps to the
+    // output; f = 0.5 shows the whole canvas.
+    let f = rng.gen_range(0.5..0.9);
+    let window = (canvas_size as f64 * f) as usize;
+    let left = xc.saturating_sub(window / 2).min(canvas_size - window);
+    let top = yc.saturating_sub(window / 2).min(canvas_size - window);
+    let mut pixels = vec![0u8; s * s];
+    let step = window as f64 / s as f64;
+    for y in 0..s {
+        let sy = top + ((y as f64 + 0.5) * step) as usize;
+        for x in 0..s {
+            let sx = left + ((x as f64 + 0.5) * step) as usize;
+            pixels[y * s + x] = canvas[sy.min(canvas_size - 1) * canvas_size + sx.min(canvas_size - 1)];
+        }
+    }
+    let boxes = boxes
+        .into_iter()
+        .filter_map(|(class, b)| {
+            let moved = BBox::new(
+                ((b.x_min as f64 - left as f64) / step) as f32,
+                ((b.y_min as f64 - top as f64) / step) as f32,
+                ((b.x_max as f64 - left as f64) / step) as f32,
+                ((b.y_max as f64 - top as f64) / step) as f32,
+            );
+            let clipped = moved.clip(s as u32, s as u32);
+            (clipped.area() >= 0.4 * moved.area() && clipped.width() >= 2.0 && clipped.height() >= 2.0).then_some((class, clipped))
+        })
+        .collect();
+    Sample { name: format!("mosaic:{}", parts[0].name), patient: parts[0].patient.clone(), size: s as i64, pixels, boxes }
+}
+
+/// MixUp (as YOLOX): the average of two images, with both sets of boxes.
+pub fn mixup(a: (Vec<f32>, Vec<(FractureClass, BBox)>), b: (Vec<f32>, Vec<(FractureClass, BBox)>)) -> (Vec<f32>, Vec<(FractureClass, BBox)>) {
+    let pixels = a.0.iter().zip(&b.0).map(|(x, y)| 0.5 * (x + y)).collect();
+    let mut boxes = a.1;
+    boxes.extend(b.1);
+    (pixels, boxes)
+}
+
 /// A batch as tensors: images `[B, 1, S, S]` and per-image targets.
 pub fn batch(samples: &[&Sample], a: &Augment, seeds: &[u64], device: Device) -> (Tensor, Vec<hipfrac_model::loss::Targets>) {
     let parts: Vec<(Vec<f32>, Vec<(FractureClass, BBox)>)> = samples.par_iter().zip(seeds.par_iter()).map(|(s, &seed)| augment(s, a, seed)).collect();
-    let size = samples[0].size;
+    to_tensors(parts, samples[0].size, device)
+}
+
+/// Tensors from augmented images.
+pub fn to_tensors(parts: Vec<(Vec<f32>, Vec<(FractureClass, BBox)>)>, size: i64, device: Device) -> (Tensor, Vec<hipfrac_model::loss::Targets>) {
+    let count = parts.len() as i64;
     let mut flat = Vec::with_capacity(parts.len() * (size * size) as usize);
     let mut targets = Vec::new();
     for (pixels, boxes) in parts {
@@ -150,6 +229,6 @@ pub fn batch(samples: &[&Sample], a: &Augment, seeds: &[u64], device: Device) ->
             labels: Tensor::from_slice(&labels).to_kind(Kind::Int64).to_device(device),
         });
     }
-    let images = Tensor::from_slice(&flat).reshape([samples.len() as i64, 1, size, size]).to_device(device);
+    let images = Tensor::from_slice(&flat).reshape([count, 1, size, size]).to_device(device);
     (images, targets)
 }

@@ -2,7 +2,7 @@
 //! EMA weights, checkpoints that resume exactly, and a CSV log.
 
 use crate::config::TrainConfig;
-use crate::data::{batch, load_manifest, Augment, Sample};
+use crate::data::{augment, batch, load_manifest, mixup, mosaic, to_tensors, Augment, Sample};
 use crate::optim::{learning_rate, Ema, Sgd};
 use hipfrac_core::{nms_per_class, BBox, Detection, FractureClass};
 use hipfrac_eval::map::{coco_map, ImageBoxes};
@@ -172,7 +172,7 @@ impl Trainer {
         let warmup = (c.warmup_epochs * per_epoch as f64).round() as usize;
         let flat = per_epoch * c.no_aug_epochs.min(c.epochs) as usize;
         let strong = epoch < c.epochs - c.no_aug_epochs;
-        let augment = Augment {
+        let augment_settings = Augment {
             flip: c.flip,
             intensity: c.intensity_jitter,
             scale: if strong { c.scale_jitter } else { 0.0 },
@@ -185,9 +185,38 @@ impl Trainer {
         let (mut sum, mut qfl, mut giou, mut dfl, mut lr) = (0.0, 0.0, 0.0, 0.0, 0.0);
         let batches: Vec<Vec<usize>> = order.chunks(c.batch_size as usize).map(|b| b.to_vec()).collect();
         for (k, indices) in batches.iter().enumerate() {
-            let samples: Vec<&Sample> = indices.iter().map(|&i| &self.train[i]).collect();
             let seeds: Vec<u64> = indices.iter().map(|&i| c.seed ^ ((epoch as u64) << 32) ^ i as u64).collect();
-            let (images, targets) = batch(&samples, &augment, &seeds, self.device);
+            let (mosaic_p, mixup_p) = if strong { (c.mosaic, c.mixup) } else { (0.0, 0.0) };
+            let train = &self.train;
+            let parts: Vec<_> = {
+                use rayon::prelude::*;
+                indices
+                    .par_iter()
+                    .zip(seeds.par_iter())
+                    .map(|(&i, &seed)| {
+                        use rand::Rng;
+                        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed.wrapping_mul(0x2545_F491_4F6C_DD1D));
+                        let draw = |rng: &mut rand_chacha::ChaCha8Rng, first: usize| -> Sample {
+                            if rng.gen_bool(mosaic_p.clamp(0.0, 1.0)) {
+                                let others: Vec<usize> = (0..3).map(|_| rng.gen_range(0..train.len())).collect();
+                                mosaic([&train[first], &train[others[0]], &train[others[1]], &train[others[2]]], rng.gen())
+                            } else {
+                                train[first].clone()
+                            }
+                        };
+                        let base = draw(&mut rng, i);
+                        let first = augment(&base, &augment_settings, seed);
+                        if mosaic_p > 0.0 && rng.gen_bool(mixup_p.clamp(0.0, 1.0)) {
+                            let partner = rng.gen_range(0..train.len());
+                            let second = draw(&mut rng, partner);
+                            mixup(first, augment(&second, &augment_settings, seed ^ 0xABCD))
+                        } else {
+                            first
+                        }
+                    })
+                    .collect()
+            };
+            let (images, targets) = to_tensors(parts, c.image_size, self.device);
             lr = learning_rate(self.state.iteration, total, warmup, flat, c.base_lr(), c.min_lr_ratio);
             let output = self.model.forward_t(&images, true);
             let loss = detection_loss(&output, &targets, &ModelConfig::STRIDES, &AlignOta::default(), LossWeights::default());

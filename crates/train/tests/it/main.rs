@@ -64,3 +64,41 @@ fn resume_after_a_kill_continues_exactly() {
     // A second run into the same folder without --resume is refused.
     assert!(Trainer::new(config(&dir.path().join("data"), &dir.path().join("b")), Device::Cpu, false).is_err());
 }
+
+/// Mosaic keeps every box that stays mostly in view, inside the image, with its class.
+#[test]
+fn mosaic_and_mixup_carry_the_boxes() {
+    use hipfrac_core::{BBox, FractureClass};
+    use hipfrac_train::data::{augment, mixup, mosaic, Augment, Sample};
+    let sample = |class: FractureClass, v: u8| Sample {
+        name: "x".into(),
+        patient: "p".into(),
+        size: 64,
+        pixels: vec![v; 64 * 64],
+        boxes: vec![(class, BBox::new(20.0, 20.0, 40.0, 40.0))],
+    };
+    let parts = [
+        sample(FractureClass::DisplacedNeck, 10),
+        sample(FractureClass::ValgusImpactedNeck, 60),
+        sample(FractureClass::StableIntertrochanteric, 110),
+        sample(FractureClass::UnstableIntertrochanteric, 160),
+    ];
+    let mut seen = std::collections::HashSet::new();
+    for seed in 0..20 {
+        let m = mosaic([&parts[0], &parts[1], &parts[2], &parts[3]], seed);
+        assert_eq!(m.pixels.len(), 64 * 64);
+        for (class, b) in &m.boxes {
+            assert!(b.is_inside(64, 64) && !b.is_degenerate(), "{b:?}");
+            seen.insert(*class);
+        }
+        // The four sources show up as their own grey levels.
+        let levels: std::collections::HashSet<u8> = m.pixels.iter().copied().collect();
+        assert!(levels.len() >= 2);
+    }
+    assert_eq!(seen.len(), 4, "every source's box appears in some mosaic");
+    let a = augment(&parts[0], &Augment::default(), 1);
+    let b = augment(&parts[3], &Augment::default(), 2);
+    let (pixels, boxes) = mixup(a, b);
+    assert_eq!(boxes.len(), 2);
+    assert!((pixels[0] - (10.0 + 160.0) / 2.0 / 255.0).abs() < 1e-6);
+}
