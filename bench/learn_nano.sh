@@ -6,7 +6,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build --release -j2 -p hipfrac >&2
-rm -rf runs/learn-nano
+if [ -e runs/learn-nano ]; then
+  echo "error: runs/learn-nano exists (an earlier run); move or remove it first" >&2
+  exit 2
+fi
 target/release/hipfrac phantom --count 480 --site site-a --seed 11 --size 320 --out runs/learn-nano/data
 target/release/hipfrac dataset split runs/learn-nano/data --ratios 0.85,0.15,0 --seed 1
 start=$(date +%s)

@@ -14,9 +14,9 @@ fn main() {
     let seed: u64 = args.get(2).map_or(1, |s| s.parse().expect("seed"));
     let label: Label = args.get(3).map_or(Label::NoFracture, |s| s.parse().expect("label"));
     let only_bones = args.get(4).is_some_and(|s| s == "bones");
-    let site = SiteProfile::load("site-a").unwrap();
+    let site = SiteProfile::load("site-a").expect("the built-in site-a profile should load");
     let mut weights = [0.0; 5];
-    weights[Label::ALL.iter().position(|l| *l == label).unwrap()] = 1.0;
+    weights[Label::ALL.iter().position(|l| *l == label).expect("every label should be in Label::ALL")] = 1.0;
     let case = plan(1, &site, seed, &ClassMix(weights)).remove(0);
     let femur = Femur::new(&case, false);
     let mut scene: Scene = scene(&case, &femur, &site);
@@ -27,6 +27,6 @@ fn main() {
     let image = project(&scene, &grid);
     let max = image.iter().cloned().fold(0f32, f32::max).max(1e-6);
     let grey: Vec<u8> = image.iter().map(|v| (v / max * 255.0) as u8).collect();
-    hipfrac_dicom::png_io::write_png(std::path::Path::new(out), grid.width as u32, grid.height as u32, hipfrac_dicom::png_io::GreyPixels::Eight(&grey)).unwrap();
+    hipfrac_dicom::png_io::write_png(std::path::Path::new(out), grid.width as u32, grid.height as u32, hipfrac_dicom::png_io::GreyPixels::Eight(&grey)).unwrap_or_else(|e| panic!("cannot write {out}: {e}"));
     eprintln!("{:?} severity {:.2} right {} max {max}", case.label, case.severity, case.params.right_side);
 }

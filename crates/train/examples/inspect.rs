@@ -11,13 +11,13 @@ use tch::{nn, Device};
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let dir = std::path::Path::new(&args[1]);
-    let size: i64 = args[3].parse().unwrap();
+    let size: i64 = args[3].parse().expect("SIZE should be a whole number");
     let weights = args.get(4).map_or("ema.safetensors", |s| s.as_str());
-    let config: ModelConfig = serde_json::from_slice(&std::fs::read(dir.join("config.json")).unwrap()).unwrap();
+    let config: ModelConfig = serde_json::from_slice(&std::fs::read(dir.join("config.json")).expect("the checkpoint should hold config.json")).expect("config.json should be a model config");
     let mut vs = nn::VarStore::new(Device::Cpu);
     let model = DamoYolo::new(&vs.root(), &config, false);
-    vs.load(dir.join(weights)).unwrap();
-    let samples = load_manifest(std::path::Path::new(&args[2]), size).unwrap();
+    vs.load(dir.join(weights)).unwrap_or_else(|e| panic!("cannot load {weights}: {e}"));
+    let samples = load_manifest(std::path::Path::new(&args[2]), size).unwrap_or_else(|e| panic!("{e}"));
     for conf in [0.05, 0.001] {
         let mut images = Vec::new();
         let mut top = Vec::new();
