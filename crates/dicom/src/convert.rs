@@ -1,7 +1,7 @@
 //! One radiograph → PNG (8-bit displayed, or 16-bit modality values) + JSON sidecar.
 
 use crate::atomic::write_atomic;
-use crate::display::{modality_16bit, render_8bit, AppliedVoi, Mapping16, VoiChoice};
+use crate::display::{applied_voi, modality_16bit, render_8bit, AppliedVoi, Mapping16, VoiChoice};
 use crate::png_io::{write_png, GreyPixels};
 use crate::{read_radiograph, Error, Result};
 use hipfrac_core::RadiographMeta;
@@ -83,7 +83,7 @@ pub fn convert_file(input: &Path, outputs: &Outputs, options: &ConvertOptions) -
         PngBits::Sixteen => {
             let (values, mapping) = modality_16bit(&image);
             // The window is resolved (for the sidecar) before anything is written.
-            let (_, voi) = render_8bit(&image, &options.voi).map_err(option_error)?;
+            let voi = applied_voi(&image, &options.voi).map_err(option_error)?;
             write_png(&outputs.png, image.width(), image.height(), GreyPixels::Sixteen(&values))?;
             (voi, 16, Some(mapping))
         }

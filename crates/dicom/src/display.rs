@@ -160,10 +160,11 @@ fn lut_output(lut: &LutData, x: f64) -> f64 {
     lut.lookup(x.round() as i64) as f64 / max
 }
 
-/// Renders `image` to 8-bit grey (0 black, 255 white), row-major, through the full
-/// pipeline. Returns the pixels and the VOI transformation used.
-pub fn render_8bit(image: &Radiograph, choice: &VoiChoice) -> Result<(Vec<u8>, AppliedVoi), VoiError> {
-    let (offset, modality) = modality_table(image);
+/// A VOI transformation, modality value → [0, 1], with its description.
+type Voi = (Box<dyn Fn(f64) -> f64>, AppliedVoi);
+
+/// Resolves `choice` for `image` (`modality` indexed by `stored − offset`).
+fn resolve_voi(image: &Radiograph, choice: &VoiChoice, offset: i32, modality: &[f64]) -> Result<Voi, VoiError> {
     let meta = &image.meta;
     let resolved = match choice {
         VoiChoice::File => {
@@ -177,7 +178,7 @@ pub fn render_8bit(image: &Radiograph, choice: &VoiChoice) -> Result<(Vec<u8>, A
         }
         other => other.clone(),
     };
-    let (voi, applied): (Box<dyn Fn(f64) -> f64>, AppliedVoi) = match resolved {
+    Ok(match resolved {
         VoiChoice::FileWindow(n) => {
             let window: &Window = n
                 .checked_sub(1)
@@ -209,7 +210,7 @@ pub fn render_8bit(image: &Radiograph, choice: &VoiChoice) -> Result<(Vec<u8>, A
             )
         }
         VoiChoice::Auto { low_percentile, high_percentile } => {
-            let (c, w) = auto_window(image, &modality, offset, low_percentile, high_percentile);
+            let (c, w) = auto_window(image, modality, offset, low_percentile, high_percentile);
             (
                 Box::new(move |x| linear(x, c, w)),
                 AppliedVoi::Window {
@@ -221,7 +222,21 @@ pub fn render_8bit(image: &Radiograph, choice: &VoiChoice) -> Result<(Vec<u8>, A
             )
         }
         VoiChoice::File => unreachable!("File was resolved above"),
-    };
+    })
+}
+
+/// The VOI transformation `choice` means for `image`, without rendering it.
+pub fn applied_voi(image: &Radiograph, choice: &VoiChoice) -> Result<AppliedVoi, VoiError> {
+    let (offset, modality) = modality_table(image);
+    resolve_voi(image, choice, offset, &modality).map(|(_, applied)| applied)
+}
+
+/// Renders `image` to 8-bit grey (0 black, 255 white), row-major, through the full
+/// pipeline. Returns the pixels and the VOI transformation used.
+pub fn render_8bit(image: &Radiograph, choice: &VoiChoice) -> Result<(Vec<u8>, AppliedVoi), VoiError> {
+    let (offset, modality) = modality_table(image);
+    let meta = &image.meta;
+    let (voi, applied) = resolve_voi(image, choice, offset, &modality)?;
     let invert = meta.photometric == Photometric::Monochrome1;
     let table: Vec<u8> = modality
         .iter()

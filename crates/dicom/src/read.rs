@@ -350,23 +350,29 @@ fn decode_jpeg_extended(object: &DefaultDicomObject, meta: &RadiographMeta) -> R
             decoded.width, decoded.height, meta.columns, meta.rows
         ));
     }
-    let mask = if meta.bits_stored >= 16 { u16::MAX } else { (1u16 << meta.bits_stored) - 1 };
     let signed = int(object, tags::PIXEL_REPRESENTATION).unwrap_or(0) == 1;
-    Ok(if signed {
-        let bits = meta.bits_stored as u32;
+    let samples = &decoded.samples;
+    Ok(stored_values(samples.len(), |i| samples[i] as u32, meta.bits_stored, signed))
+}
+
+/// Pixels from the low `bits_stored` bits of each raw sample (`raw(i)`, already shifted so
+/// the stored value's lowest bit is bit 0), sign-extended when `signed`.
+fn stored_values(count: usize, raw: impl Fn(usize) -> u32, bits_stored: u16, signed: bool) -> Pixels {
+    let bits = bits_stored.clamp(1, 16) as u32;
+    let mask: u32 = if bits >= 16 { 0xffff } else { (1u32 << bits) - 1 };
+    if signed {
+        let sign_bit = 1u32 << (bits - 1);
         Pixels::Signed(
-            decoded
-                .samples
-                .iter()
-                .map(|&s| {
-                    let v = (s & mask) as i32;
-                    (if v >= 1 << (bits - 1) { v - (1 << bits) } else { v }) as i16
+            (0..count)
+                .map(|i| {
+                    let v = raw(i) & mask;
+                    if v & sign_bit != 0 { (v as i32 - (1i32 << bits)) as i16 } else { v as i16 }
                 })
                 .collect(),
         )
     } else {
-        Pixels::Unsigned(decoded.samples.iter().map(|&s| s & mask).collect())
-    })
+        Pixels::Unsigned((0..count).map(|i| (raw(i) & mask) as u16).collect())
+    }
 }
 
 fn decode_pixels(path: &Path, object: &DefaultDicomObject, meta: &RadiographMeta) -> Result<Pixels> {
@@ -406,30 +412,9 @@ fn decode_pixels(path: &Path, object: &DefaultDicomObject, meta: &RadiographMeta
     }
     // Stored value = bits [high_bit - bits_stored + 1 ..= high_bit] of each sample.
     let shift = (high_bit + 1).saturating_sub(bits_stored) as u32;
-    let mask: u32 = if bits_stored >= 16 { 0xffff } else { (1u32 << bits_stored) - 1 };
     let raw = |i: usize| -> u32 {
-        let sample = if bytes_per_sample == 1 {
-            bytes[i] as u32
-        } else {
-            u16::from_ne_bytes([bytes[2 * i], bytes[2 * i + 1]]) as u32
-        };
-        (sample >> shift) & mask
+        let sample = if bytes_per_sample == 1 { bytes[i] as u32 } else { u16::from_ne_bytes([bytes[2 * i], bytes[2 * i + 1]]) as u32 };
+        sample >> shift
     };
-    Ok(if signed {
-        let sign_bit = 1u32 << (bits_stored - 1);
-        Pixels::Signed(
-            (0..count)
-                .map(|i| {
-                    let v = raw(i);
-                    if v & sign_bit != 0 {
-                        (v as i32 - (1i32 << bits_stored)) as i16
-                    } else {
-                        v as i16
-                    }
-                })
-                .collect(),
-        )
-    } else {
-        Pixels::Unsigned((0..count).map(|i| raw(i) as u16).collect())
-    })
+    Ok(stored_values(count, raw, bits_stored, signed))
 }

@@ -252,7 +252,8 @@ impl Trainer {
 
     /// Saves `out/last` (model, EMA, optimizer state, state.json, config.json) and, when
     /// the EMA's mAP50-95 improved, `out/best` (EMA weights + config.json + metrics.json).
-    /// Every file is written to a temporary name and renamed, state.json last.
+    /// Every file is written to a temporary name and renamed (no file is ever half-written);
+    /// `last/state.json` is written last of all.
     pub fn checkpoint(&mut self, log: &EpochLog) -> Result<(), TrainError> {
         let out = self.config.out.clone();
         let last = out.join("last");
@@ -263,24 +264,20 @@ impl Trainer {
             let named: Vec<(&str, &Tensor)> = sgd_state.iter().map(|(k, v)| (k.as_str(), v)).collect();
             Tensor::write_safetensors(&named, p).map_err(|e| e.to_string())
         })?;
-        let state = serde_json::to_vec_pretty(&self.state).expect("state serialises");
-        save_atomic(&last.join("state.json"), |p| std::fs::write(p, &state).map_err(|e| e.to_string()))?;
-        if let Some(m) = log.map50_95 {
-            if self.state.best_map50_95.is_none_or(|best| m > best) {
-                self.state.best_map50_95 = Some(m);
-                let best = out.join("best");
-                std::fs::create_dir_all(&best).map_err(|e| TrainError::Checkpoint { path: best.clone(), message: e.to_string() })?;
-                save_atomic(&best.join("model.safetensors"), |p| self.ema_vs.save(p).map_err(|e| e.to_string()))?;
-                let config = serde_json::to_vec_pretty(&self.model.config).expect("config serialises");
-                save_atomic(&best.join("config.json"), |p| std::fs::write(p, &config).map_err(|e| e.to_string()))?;
-                let metrics = serde_json::to_vec_pretty(log).expect("log serialises");
-                save_atomic(&best.join("metrics.json"), |p| std::fs::write(p, &metrics).map_err(|e| e.to_string()))?;
-                // Keep the best score in last/state.json too.
-                let state = serde_json::to_vec_pretty(&self.state).expect("state serialises");
-                save_atomic(&last.join("state.json"), |p| std::fs::write(p, &state).map_err(|e| e.to_string()))?;
-            }
+        // The best score is settled first so state.json, written last, carries it.
+        let improved = log.map50_95.filter(|m| self.state.best_map50_95.is_none_or(|best| *m > best));
+        if let Some(m) = improved {
+            self.state.best_map50_95 = Some(m);
+            let best = out.join("best");
+            std::fs::create_dir_all(&best).map_err(|e| TrainError::Checkpoint { path: best.clone(), message: e.to_string() })?;
+            save_atomic(&best.join("model.safetensors"), |p| self.ema_vs.save(p).map_err(|e| e.to_string()))?;
+            let config = serde_json::to_vec_pretty(&self.model.config).expect("config serialises");
+            save_atomic(&best.join("config.json"), |p| std::fs::write(p, &config).map_err(|e| e.to_string()))?;
+            let metrics = serde_json::to_vec_pretty(log).expect("log serialises");
+            save_atomic(&best.join("metrics.json"), |p| std::fs::write(p, &metrics).map_err(|e| e.to_string()))?;
         }
-        Ok(())
+        let state = serde_json::to_vec_pretty(&self.state).expect("state serialises");
+        save_atomic(&last.join("state.json"), |p| std::fs::write(p, &state).map_err(|e| e.to_string()))
     }
 
     fn write_weights(&self, dir: &Path) -> Result<(), TrainError> {
