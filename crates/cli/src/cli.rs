@@ -53,6 +53,117 @@ pub enum Command {
     /// decay 5e-4, 5-epoch warmup, lr 0.01/64 per image, cosine to 0.05×, EMA 0.9998, 430
     /// epochs. Writes OUT/last (resumable), OUT/best (EMA weights + config.json) and log.csv.
     Train(TrainArgs),
+    /// Predict: boxes, types and an image-level verdict for DICOM/PNG radiographs.
+    ///
+    /// One JSON per image (boxes, class scores, verdict with its operating point, which hip,
+    /// model hash, SOP Instance UID), an overlay PNG and summary.csv. Research software, not
+    /// a medical device.
+    Predict(PredictArgs),
+    /// Choose each class's two operating points on a validation manifest.
+    ///
+    /// "suspicious" keeps sensitivity ≥ --sensitivity, "fracture" keeps specificity ≥
+    /// --specificity on those images; written beside the model as operating_points.json.
+    Calibrate(CalibrateArgs),
+    /// Evaluate a model on labelled manifests: the paper's tables, mAP, ROC, calibration and
+    /// a gallery — report.html (self-contained), report.md, metrics.csv, cases.csv.
+    Evaluate(EvaluateArgs),
+    /// The whole system end to end on phantom data: simulate an internal and an external
+    /// site, split by patient, train, calibrate, evaluate, report (about 8 minutes on 2 CPU
+    /// cores). Phantom results show the pipeline working; they are not clinical evidence.
+    Demo(DemoArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct PredictArgs {
+    /// DICOM or PNG files, or folders (searched recursively).
+    #[arg(required = true)]
+    pub inputs: Vec<PathBuf>,
+    /// Model folder (a training run's `best/` or `last/`).
+    #[arg(long)]
+    pub model: PathBuf,
+    /// Output folder.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// cpu, cuda or cuda:N (default: CUDA when a GPU is usable, else the CPU).
+    #[arg(long)]
+    pub device: Option<String>,
+    /// Longer side of the overlay PNGs in pixels.
+    #[arg(long, default_value_t = 1024)]
+    pub overlay_size: u32,
+    /// Write no overlay PNGs.
+    #[arg(long)]
+    pub no_overlay: bool,
+    /// Replace outputs of an earlier run.
+    #[arg(long)]
+    pub overwrite: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct CalibrateArgs {
+    /// Model folder.
+    #[arg(long)]
+    pub model: PathBuf,
+    /// Validation manifest (CSV: image, annotation, patient, site, label).
+    #[arg(long)]
+    pub data: PathBuf,
+    /// Target sensitivity of the "suspicious" point.
+    #[arg(long, default_value_t = 0.95)]
+    pub sensitivity: f64,
+    /// Target specificity of the "fracture" point.
+    #[arg(long, default_value_t = 0.98)]
+    pub specificity: f64,
+    /// cpu, cuda or cuda:N.
+    #[arg(long)]
+    pub device: Option<String>,
+    /// Replace an existing operating_points.json.
+    #[arg(long)]
+    pub overwrite: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct EvaluateArgs {
+    /// Model folder.
+    #[arg(long)]
+    pub model: PathBuf,
+    /// A manifest to evaluate, as PATH or NAME=PATH; repeat for several (e.g. `--data
+    /// internal=splits/test.csv --data external=ext.csv`).
+    #[arg(long, required = true)]
+    pub data: Vec<String>,
+    /// Output folder.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// cpu, cuda or cuda:N.
+    #[arg(long)]
+    pub device: Option<String>,
+    /// Replace an earlier report.
+    #[arg(long)]
+    pub overwrite: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Output folder (must not exist).
+    #[arg(long, default_value = "runs/demo")]
+    pub out: PathBuf,
+    /// The paper's configuration (DAMO-YOLO-T, 1024 px, batch 64, 430 epochs, 4,000 internal
+    /// images): for a GPU.
+    #[arg(long)]
+    pub full: bool,
+    /// Override the number of training epochs.
+    #[arg(long)]
+    pub epochs: Option<i64>,
+    /// Override the number of internal images (split 80/10/10 by patient).
+    #[arg(long)]
+    pub internal_images: Option<usize>,
+    /// Override the number of external-site images.
+    #[arg(long)]
+    pub external_images: Option<usize>,
+    /// Seed of the simulation, split and training.
+    #[arg(long, default_value_t = 7)]
+    pub seed: u64,
+    /// cpu, cuda or cuda:N (default: the CPU; with --full, CUDA when usable).
+    #[arg(long)]
+    pub device: Option<String>,
 }
 
 #[derive(Debug, Args)]

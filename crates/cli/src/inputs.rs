@@ -33,6 +33,11 @@ fn output_stem(path: &Path) -> PathBuf {
 /// (`DICM` magic) taken, others listed as skipped. Two inputs that would write the same
 /// output are an error before anything is written.
 pub fn expand(inputs: &[PathBuf], keep_name: bool) -> Result<Found> {
+    expand_with(inputs, keep_name, hipfrac_dicom::is_dicom_file)
+}
+
+/// Like [`expand`], taking from folders the files `accept` says yes to.
+pub fn expand_with(inputs: &[PathBuf], keep_name: bool, accept: fn(&Path) -> bool) -> Result<Found> {
     let mut jobs = Vec::new();
     let mut skipped = Vec::new();
     for input in inputs {
@@ -48,7 +53,7 @@ pub fn expand(inputs: &[PathBuf], keep_name: bool) -> Result<Found> {
                     continue;
                 }
                 let path = entry.path();
-                if !hipfrac_dicom::is_dicom_file(path) {
+                if !accept(path) {
                     skipped.push(path.to_path_buf());
                     continue;
                 }

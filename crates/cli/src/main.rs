@@ -9,10 +9,14 @@ mod cli;
 mod convert;
 mod dataset;
 mod deid;
+mod demo;
+mod evaluate;
 mod inputs;
 mod labels;
 mod phantom;
+mod predict;
 mod progress;
+mod svg;
 mod train;
 
 use clap::Parser;
@@ -29,6 +33,10 @@ fn main() -> ExitCode {
         cli::Command::Labels(cli::LabelsCommand::List) => labels::list(),
         cli::Command::Phantom(args) => phantom::run(args),
         cli::Command::Train(args) => train::run(args),
+        cli::Command::Predict(args) => predict::run(args),
+        cli::Command::Calibrate(args) => evaluate::run_calibrate(args),
+        cli::Command::Evaluate(args) => evaluate::run(args),
+        cli::Command::Demo(args) => demo::run(args),
     };
     match outcome {
         Ok(Outcome::Success) => ExitCode::SUCCESS,

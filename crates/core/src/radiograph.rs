@@ -253,6 +253,9 @@ pub struct RadiographMeta {
     /// Transfer Syntax UID of the file it came from.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub transfer_syntax: Option<String>,
+    /// Image Comments (0020,4000); the phantom marks its images here.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub image_comments: Option<String>,
 }
 
 impl RadiographMeta {
@@ -280,7 +283,13 @@ impl RadiographMeta {
             body_part: None,
             institution: None,
             transfer_syntax: None,
+            image_comments: None,
         }
+    }
+
+    /// True for images the hipfrac phantom simulated (its mark in Image Comments).
+    pub fn is_simulated(&self) -> bool {
+        self.image_comments.as_deref().is_some_and(|c| c.contains("hipfrac phantom"))
     }
 }
 

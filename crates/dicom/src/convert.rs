@@ -2,7 +2,7 @@
 
 use crate::atomic::write_atomic;
 use crate::display::{applied_voi, modality_16bit, render_8bit, AppliedVoi, Mapping16, VoiChoice};
-use crate::png_io::{write_png, GreyPixels};
+use crate::png_io::{write_png_with_comment, GreyPixels};
 use crate::{read_radiograph, Error, Result};
 use hipfrac_core::RadiographMeta;
 use serde::{Deserialize, Serialize};
@@ -77,14 +77,14 @@ pub fn convert_file(input: &Path, outputs: &Outputs, options: &ConvertOptions) -
     let (voi, png_bits, mapping) = match options.bits {
         PngBits::Eight => {
             let (grey, voi) = render_8bit(&image, &options.voi).map_err(option_error)?;
-            write_png(&outputs.png, image.width(), image.height(), GreyPixels::Eight(&grey))?;
+            write_png_with_comment(&outputs.png, image.width(), image.height(), GreyPixels::Eight(&grey), simulated_mark(&image))?;
             (voi, 8, None)
         }
         PngBits::Sixteen => {
             let (values, mapping) = modality_16bit(&image);
             // The window is resolved (for the sidecar) before anything is written.
             let voi = applied_voi(&image, &options.voi).map_err(option_error)?;
-            write_png(&outputs.png, image.width(), image.height(), GreyPixels::Sixteen(&values))?;
+            write_png_with_comment(&outputs.png, image.width(), image.height(), GreyPixels::Sixteen(&values), simulated_mark(&image))?;
             (voi, 16, Some(mapping))
         }
     };
@@ -106,4 +106,10 @@ pub fn convert_file(input: &Path, outputs: &Outputs, options: &ConvertOptions) -
         }
     }
     Ok(sidecar)
+}
+
+/// The phantom's mark, carried into the PNG so a converted simulated image stays labelled as
+/// such. Other Image Comments are free text that may identify a patient: never copied.
+fn simulated_mark(image: &hipfrac_core::Radiograph) -> Option<&str> {
+    image.meta.is_simulated().then_some(image.meta.image_comments.as_deref()).flatten()
 }

@@ -16,6 +16,12 @@ pub enum GreyPixels<'a> {
 /// Writes a greyscale PNG atomically (no partial file on failure). Compression favours speed:
 /// radiographs are large and converted in bulk.
 pub fn write_png(path: &Path, width: u32, height: u32, pixels: GreyPixels<'_>) -> Result<()> {
+    write_png_with_comment(path, width, height, pixels, None)
+}
+
+/// [`write_png`] with a `Comment` text chunk (e.g. the DICOM Image Comments, where the
+/// phantom marks its images as simulated); [`read_png`] reads it back into `image_comments`.
+pub fn write_png_with_comment(path: &Path, width: u32, height: u32, pixels: GreyPixels<'_>, comment: Option<&str>) -> Result<()> {
     let png_error = |reason: String| Error::Png { path: path.to_path_buf(), reason };
     let expected = width as usize * height as usize;
     let (depth, bytes): (png::BitDepth, std::borrow::Cow<'_, [u8]>) = match pixels {
@@ -38,6 +44,11 @@ pub fn write_png(path: &Path, width: u32, height: u32, pixels: GreyPixels<'_>) -
         encoder.set_color(png::ColorType::Grayscale);
         encoder.set_depth(depth);
         encoder.set_compression(png::Compression::Fast);
+        if let Some(text) = comment {
+            // tEXt is Latin-1; anything else would be refused by readers.
+            let latin1: String = text.chars().map(|c| if (c as u32) < 256 && !c.is_control() { c } else { '?' }).collect();
+            encoder.add_text_chunk("Comment".into(), latin1).map_err(std::io::Error::other)?;
+        }
         let mut png_writer = encoder.write_header().map_err(std::io::Error::other)?;
         png_writer.write_image_data(&bytes).map_err(std::io::Error::other)?;
         png_writer.finish().map_err(std::io::Error::other)
@@ -85,6 +96,7 @@ pub fn read_png(path: &Path) -> Result<Radiograph> {
         return Err(png_error("colour image: a radiograph must be greyscale".into()));
     }
     let values: Vec<u16> = (0..count).map(|p| sample(p, 0)).collect();
-    let meta = RadiographMeta::plain(height, width, if sixteen { 16 } else { 8 });
+    let mut meta = RadiographMeta::plain(height, width, if sixteen { 16 } else { 8 });
+    meta.image_comments = reader.info().uncompressed_latin1_text.iter().find(|t| t.keyword == "Comment").map(|t| t.text.clone());
     Ok(Radiograph { meta, pixels: Pixels::Unsigned(values) })
 }

@@ -246,6 +246,7 @@ fn read_meta(path: &Path, object: &DefaultDicomObject, require_pixels: bool) -> 
         laterality,
         body_part: string(object, tags::BODY_PART_EXAMINED),
         institution: string(object, tags::INSTITUTION_NAME),
+        image_comments: string(object, tags::IMAGE_COMMENTS),
         transfer_syntax: Some(
             object
                 .meta()

@@ -25,8 +25,10 @@ pub fn coco_thresholds() -> Vec<f64> {
 
 const MAX_DETECTIONS: usize = 100;
 
-/// AP of one class at IoU threshold `threshold`; `None` when the class has no true box.
-pub fn average_precision(images: &[ImageBoxes], class: FractureClass, threshold: f64) -> Option<f64> {
+/// The precision–recall curve of one class at IoU threshold `threshold`: `(recall,
+/// precision)` after each ranked detection, precision made monotone (the COCO envelope);
+/// `None` when the class has no true box.
+pub fn pr_curve(images: &[ImageBoxes], class: FractureClass, threshold: f64) -> Option<(Vec<f64>, Vec<f64>)> {
     let mut ranked: Vec<(f32, bool)> = Vec::new();
     let mut positives = 0usize;
     for image in images {
@@ -74,6 +76,12 @@ pub fn average_precision(images: &[ImageBoxes], class: FractureClass, threshold:
             precision[i - 1] = precision[i];
         }
     }
+    Some((recall, precision))
+}
+
+/// AP of one class at IoU threshold `threshold`; `None` when the class has no true box.
+pub fn average_precision(images: &[ImageBoxes], class: FractureClass, threshold: f64) -> Option<f64> {
+    let (recall, precision) = pr_curve(images, class, threshold)?;
     let total: f64 = (0..=100)
         .map(|k| {
             // numpy.linspace(0, 1, 101): k·0.01, the last exactly 1.

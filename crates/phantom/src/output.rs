@@ -14,7 +14,7 @@ use crate::{plan, simulate, CasePlan, ClassMix, Simulated, SIMULATED};
 use hipfrac_core::Label;
 use hipfrac_data::{voc, Annotation, Object};
 use hipfrac_dicom::display::{render_8bit, VoiChoice};
-use hipfrac_dicom::png_io::{write_png, GreyPixels};
+use hipfrac_dicom::png_io::{write_png_with_comment, GreyPixels};
 use hipfrac_dicom::write::{write_cr, DicomAttributes};
 use rayon::prelude::*;
 use serde::Serialize;
@@ -100,7 +100,7 @@ pub fn write_case(out: &Path, case: &CasePlan, site: &SiteProfile, simulated: &S
     let dicom = out.join("dicom").join(format!("{}.dcm", case.name));
     write_cr(&dicom, image, &attributes(case, site))?;
     let (grey, _) = render_8bit(image, &VoiChoice::File).map_err(|e| OutputError::Other { path: png.clone(), message: e.0 })?;
-    write_png(&png, image.width(), image.height(), GreyPixels::Eight(&grey))?;
+    write_png_with_comment(&png, image.width(), image.height(), GreyPixels::Eight(&grey), Some(SIMULATED))?;
     let objects = simulated
         .boxes
         .iter()

@@ -20,7 +20,7 @@ pub struct Sample {
 }
 
 /// Area-averaging resize of a grey image.
-fn resize(src: &[u8], w: usize, h: usize, nw: usize, nh: usize) -> Vec<u8> {
+pub fn resize(src: &[u8], w: usize, h: usize, nw: usize, nh: usize) -> Vec<u8> {
     let mut out = vec![0u8; nw * nh];
     let (sx, sy) = (w as f64 / nw as f64, h as f64 / nh as f64);
     for y in 0..nh {
@@ -39,6 +39,47 @@ fn resize(src: &[u8], w: usize, h: usize, nw: usize, nh: usize) -> Vec<u8> {
     out
 }
 
+/// A radiograph prepared for the network: its display rendering (the file's window, or an
+/// automatic one), resized by area averaging so the longer side is `size`, placed at the
+/// top-left of a `size × size` black canvas. Training and inference share this one path.
+#[derive(Debug, Clone)]
+pub struct Letterbox {
+    pub size: i64,
+    pub pixels: Vec<u8>,
+    /// Letterboxed pixels per original pixel, in x and y.
+    pub scale_x: f32,
+    pub scale_y: f32,
+    /// The original image's size.
+    pub width: u32,
+    pub height: u32,
+}
+
+impl Letterbox {
+    /// A box in original pixels → letterboxed pixels.
+    pub fn to_letterbox(&self, b: &BBox) -> BBox {
+        BBox::new(b.x_min * self.scale_x, b.y_min * self.scale_y, b.x_max * self.scale_x, b.y_max * self.scale_y)
+    }
+
+    /// A box in letterboxed pixels → original pixels, clipped to the image.
+    pub fn to_original(&self, b: &BBox) -> BBox {
+        BBox::new(b.x_min / self.scale_x, b.y_min / self.scale_y, b.x_max / self.scale_x, b.y_max / self.scale_y).clip(self.width, self.height)
+    }
+}
+
+/// Letterboxes a radiograph (see [`Letterbox`]).
+pub fn letterbox(image: &hipfrac_core::Radiograph, size: i64) -> Result<Letterbox, String> {
+    let grey = hipfrac_dicom::display::to_display(image).map_err(|e| e.0)?;
+    let (w, h) = (image.width() as usize, image.height() as usize);
+    let scale = size as f64 / w.max(h) as f64;
+    let (nw, nh) = (((w as f64 * scale).round() as usize).clamp(1, size as usize), ((h as f64 * scale).round() as usize).clamp(1, size as usize));
+    let small = resize(&grey, w, h, nw, nh);
+    let mut pixels = vec![0u8; (size * size) as usize];
+    for y in 0..nh {
+        pixels[y * size as usize..y * size as usize + nw].copy_from_slice(&small[y * nw..(y + 1) * nw]);
+    }
+    Ok(Letterbox { size, pixels, scale_x: nw as f32 / w as f32, scale_y: nh as f32 / h as f32, width: w as u32, height: h as u32 })
+}
+
 /// Loads every row of a manifest (paths relative to the manifest's folder).
 pub fn load_manifest(path: &Path, size: i64) -> Result<Vec<Sample>, String> {
     let rows = manifest::read(path).map_err(|e| e.to_string())?;
@@ -47,27 +88,17 @@ pub fn load_manifest(path: &Path, size: i64) -> Result<Vec<Sample>, String> {
         .map(|row| {
             let image_path = base.join(&row.image);
             let image = hipfrac_dicom::read_radiograph(&image_path).map_err(|e| e.to_string())?;
-            let grey = hipfrac_dicom::display::to_display(&image).map_err(|e| format!("{}: {}", image_path.display(), e.0))?;
-            let (w, h) = (image.width() as usize, image.height() as usize);
-            let scale = size as f64 / w.max(h) as f64;
-            let (nw, nh) = (((w as f64 * scale).round() as usize).clamp(1, size as usize), ((h as f64 * scale).round() as usize).clamp(1, size as usize));
-            let small = resize(&grey, w, h, nw, nh);
-            let mut pixels = vec![0u8; (size * size) as usize];
-            for y in 0..nh {
-                pixels[y * size as usize..y * size as usize + nw].copy_from_slice(&small[y * nw..(y + 1) * nw]);
-            }
+            let boxed = letterbox(&image, size).map_err(|e| format!("{}: {e}", image_path.display()))?;
             let mut boxes = Vec::new();
             if !row.annotation.is_empty() {
                 let annotation = voc::read(&base.join(&row.annotation), &LabelMap::default()).map_err(|e| e.to_string())?.annotation;
                 for object in annotation.objects {
                     if let Some(class) = object.label.fracture() {
-                        let b = object.bbox;
-                        let (sx, sy) = (nw as f32 / w as f32, nh as f32 / h as f32);
-                        boxes.push((class, BBox::new(b.x_min * sx, b.y_min * sy, b.x_max * sx, b.y_max * sy)));
+                        boxes.push((class, boxed.to_letterbox(&object.bbox)));
                     }
                 }
             }
-            Ok(Sample { name: row.image.clone(), patient: row.patient.clone(), size, pixels, boxes })
+            Ok(Sample { name: row.image.clone(), patient: row.patient.clone(), size, pixels: boxed.pixels, boxes })
         })
         .collect()
 }

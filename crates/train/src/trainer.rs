@@ -251,7 +251,8 @@ impl Trainer {
     }
 
     /// Saves `out/last` (model, EMA, optimizer state, state.json, config.json) and, when
-    /// the EMA's mAP50-95 improved, `out/best` (EMA weights + config.json + metrics.json).
+    /// the EMA's mAP50-95 improved, `out/best` (EMA weights + config.json + train.toml +
+    /// metrics.json).
     /// Every file is written to a temporary name and renamed (no file is ever half-written);
     /// `last/state.json` is written last of all.
     pub fn checkpoint(&mut self, log: &EpochLog) -> Result<(), TrainError> {
@@ -273,6 +274,9 @@ impl Trainer {
             save_atomic(&best.join("model.safetensors"), |p| self.ema_vs.save(p).map_err(|e| e.to_string()))?;
             let config = serde_json::to_vec_pretty(&self.model.config).expect("config serialises");
             save_atomic(&best.join("config.json"), |p| std::fs::write(p, &config).map_err(|e| e.to_string()))?;
+            // The input size travels with the weights (inference letterboxes to it).
+            let train_config = toml::to_string(&self.config).expect("config serialises");
+            save_atomic(&best.join("train.toml"), |p| std::fs::write(p, &train_config).map_err(|e| e.to_string()))?;
             let metrics = serde_json::to_vec_pretty(log).expect("log serialises");
             save_atomic(&best.join("metrics.json"), |p| std::fs::write(p, &metrics).map_err(|e| e.to_string()))?;
         }

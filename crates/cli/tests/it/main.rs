@@ -7,3 +7,4 @@ mod deid;
 mod labels;
 mod support;
 mod phantom;
+mod predict;

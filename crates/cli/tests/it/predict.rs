@@ -1,0 +1,120 @@
+//! `hipfrac predict`, `calibrate`, `evaluate` and `demo` end to end with real files. The models
+//! are untrained (class bias 0 so they still draw boxes) or trained for one epoch: these tests
+//! check the plumbing and the outputs, not accuracy (the demo and its README table do that).
+
+use crate::support::{hipfrac, shared_dicom};
+use hipfrac_model::ModelConfig;
+use std::path::{Path, PathBuf};
+
+fn untrained(dir: &Path, size: i64) -> PathBuf {
+    let model = dir.join("model");
+    hipfrac_infer::write_untrained(&model, &ModelConfig::nano(1, 4), size, Some(0.0)).unwrap();
+    model
+}
+
+fn phantom(dir: &Path, count: usize) -> PathBuf {
+    let data = dir.join("data");
+    hipfrac().args(["phantom", "--count", &count.to_string(), "--size", "128", "--seed", "5", "--out"]).arg(&data).assert().success();
+    hipfrac().args(["dataset", "split"]).arg(&data).args(["--ratios", "0.5,0.5,0", "--seed", "1"]).assert().success();
+    data
+}
+
+#[test]
+fn predict_writes_json_overlay_and_summary_and_names_a_corrupt_file() {
+    let temp = tempfile::tempdir().unwrap();
+    let model = untrained(temp.path(), 128);
+    // The shared RG2 hip when present, else a phantom radiograph.
+    let good = match shared_dicom() {
+        Some(root) => root.join("dicom_wg04_hip/RG2_UNC"),
+        None => phantom(temp.path(), 2).join("dicom").read_dir().unwrap().next().unwrap().unwrap().path(),
+    };
+    let bytes = std::fs::read(&good).unwrap();
+    let corrupt = temp.path().join("corrupt.dcm");
+    std::fs::write(&corrupt, &bytes[..bytes.len() / 3]).unwrap();
+    let out = temp.path().join("out");
+    let assert = hipfrac().arg("predict").arg(&good).arg(&corrupt).arg("--model").arg(&model).arg("--out").arg(&out).args(["--device", "cpu"]).assert().code(1);
+    let stderr = String::from_utf8_lossy(&assert.get_output().stderr).to_string();
+    assert!(stderr.contains("corrupt.dcm") && (stderr.contains("truncated") || stderr.contains("corrupt")), "{stderr}");
+    assert!(stderr.contains("not a medical device"), "{stderr}");
+    let stem = good.file_stem().unwrap().to_string_lossy().to_string();
+    let json: serde_json::Value = serde_json::from_slice(&std::fs::read(out.join(format!("{stem}.json"))).unwrap()).unwrap();
+    assert!(["DF", "VF", "SF", "UF", "none"].contains(&json["verdict"].as_str().unwrap()), "{json}");
+    assert_eq!(json["model"]["hash"].as_str().unwrap().len(), 16);
+    assert!(json["boxes"].as_array().unwrap().iter().all(|b| b["score"].as_f64().unwrap() >= 0.05));
+    assert!(json["sop_instance_uid"].is_string() || json["sop_instance_uid"].is_null());
+    let overlay = out.join(format!("{stem}.overlay.png"));
+    let header = png::Decoder::new(std::fs::File::open(&overlay).unwrap()).read_info().unwrap().info().clone();
+    assert_eq!(header.color_type, png::ColorType::Rgb);
+    assert!(header.width.max(header.height) <= 1024);
+    assert!(!out.join("corrupt.json").exists() && !out.join("corrupt.overlay.png").exists());
+    let summary = std::fs::read_to_string(out.join("summary.csv")).unwrap();
+    assert_eq!(summary.lines().count(), 3, "{summary}");
+    assert!(summary.lines().any(|l| l.contains("corrupt.dcm") && l.contains("truncated") || l.contains("corrupt.dcm") && l.contains("corrupt")));
+    // A second run does not replace the first without --overwrite.
+    let again = hipfrac().arg("predict").arg(&good).arg("--model").arg(&model).arg("--out").arg(&out).args(["--device", "cpu"]).assert().code(2);
+    assert!(String::from_utf8_lossy(&again.get_output().stderr).contains("--overwrite"));
+}
+
+#[test]
+fn predict_refuses_a_missing_model_clearly() {
+    let temp = tempfile::tempdir().unwrap();
+    let assert = hipfrac().arg("predict").arg(temp.path()).arg("--model").arg(temp.path().join("nope")).arg("--out").arg(temp.path().join("o")).assert().code(2);
+    let stderr = String::from_utf8_lossy(&assert.get_output().stderr).to_string();
+    assert!(stderr.contains("nope") && stderr.contains("config.json"), "{stderr}");
+    assert!(!temp.path().join("o").exists());
+}
+
+#[test]
+fn calibrate_then_evaluate_writes_the_report() {
+    let temp = tempfile::tempdir().unwrap();
+    let data = phantom(temp.path(), 10);
+    let model = untrained(temp.path(), 128);
+    hipfrac().arg("calibrate").arg("--model").arg(&model).arg("--data").arg(data.join("splits/val.csv")).args(["--device", "cpu"]).assert().success();
+    let points: serde_json::Value = serde_json::from_slice(&std::fs::read(model.join("operating_points.json")).unwrap()).unwrap();
+    assert!(points["chosen_on"].as_str().unwrap().contains("val.csv"));
+    assert_eq!(points["classes"].as_array().unwrap().len(), 4);
+    let report = temp.path().join("report");
+    hipfrac()
+        .arg("evaluate")
+        .arg("--model")
+        .arg(&model)
+        .arg("--data")
+        .arg(format!("internal={}", data.join("splits/train.csv").display()))
+        .arg("--data")
+        .arg(data.join("splits/val.csv"))
+        .arg("--out")
+        .arg(&report)
+        .args(["--device", "cpu"])
+        .assert()
+        .success();
+    let html = std::fs::read_to_string(report.join("report.html")).unwrap();
+    for needle in ["Phantom results", "Table II", "<svg", "Confusion matrix", "Definitions", "val.csv"] {
+        assert!(html.contains(needle), "report.html lacks {needle:?}");
+    }
+    // Scores near 0.5 everywhere: every image gets a fracture verdict, so the gallery has
+    // pictures.
+    assert!(html.contains("data:image/png;base64,"));
+    let metrics = std::fs::read_to_string(report.join("metrics.csv")).unwrap();
+    // 2 sections × 2 operating points × (4 classes + micro + macro), plus the header.
+    assert_eq!(metrics.lines().count(), 25, "{metrics}");
+    assert!(metrics.lines().any(|l| l.starts_with("internal,verdict,DF,")));
+    assert!(metrics.lines().any(|l| l.starts_with("val,fracture,macro,")));
+    let cases = std::fs::read_to_string(report.join("cases.csv")).unwrap();
+    assert_eq!(cases.lines().count(), 11);
+    let md = std::fs::read_to_string(report.join("report.md")).unwrap();
+    assert!(md.contains("| Fracture type | Accuracy | Sensitivity | Specificity | IoU | Dice |"));
+    // No silent replacement of a report.
+    hipfrac().arg("evaluate").arg("--model").arg(&model).arg("--data").arg(data.join("splits/val.csv")).arg("--out").arg(&report).args(["--device", "cpu"]).assert().code(2);
+}
+
+#[test]
+fn demo_runs_end_to_end_small() {
+    let temp = tempfile::tempdir().unwrap();
+    let out = temp.path().join("demo");
+    let assert = hipfrac().arg("demo").arg("--out").arg(&out).args(["--epochs", "1", "--internal-images", "40", "--external-images", "10"]).assert().success();
+    let stdout = String::from_utf8_lossy(&assert.get_output().stdout).to_string();
+    assert!(stdout.contains("PHANTOM") && stdout.contains("internal test") && stdout.contains("external"), "{stdout}");
+    assert!(out.join("report/report.html").is_file() && out.join("run/best/operating_points.json").is_file());
+    // A second demo never overwrites the first.
+    hipfrac().arg("demo").arg("--out").arg(&out).args(["--epochs", "1"]).assert().code(2);
+}

@@ -1,0 +1,288 @@
+//! The image-level verdict: from the detected boxes to one answer per radiograph.
+//!
+//! The rule, in order (stated in every report):
+//! 1. Each fracture class scores the image with its most confident box (0 when it has none).
+//! 2. A class is a *candidate* when its score reaches its "suspicious" threshold (the
+//!    high-sensitivity operating point). No candidate → "no visible fracture", with
+//!    confidence 1 − the highest class score.
+//! 3. The candidate with the highest score wins.
+//! 4. VF priority (the paper's suggestion: the DF/VF border is ambiguous and VF needs fixation
+//!    sooner): when DF wins but VF's score reaches the VF-priority threshold, the answer is VF.
+//! 5. The operating point is "fracture" (high specificity) when the answer's score reaches
+//!    its "fracture" threshold, else "suspicious".
+//!
+//! Thresholds are chosen on a validation split ([`choose`]) and stored beside the model as
+//! `operating_points.json`; a model without one uses [`OperatingPoints::uncalibrated`].
+
+use hipfrac_core::{Detection, FractureClass, Label};
+use serde::{Deserialize, Serialize};
+
+/// The two thresholds of one class.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct ClassThresholds {
+    pub class: FractureClass,
+    /// High-sensitivity point: at or above it the class is reported as suspicious.
+    pub suspicious: f32,
+    /// High-specificity point: at or above it the class is reported as a fracture.
+    pub fracture: f32,
+}
+
+/// Every threshold of the verdict rule, and where they came from.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OperatingPoints {
+    /// In `FractureClass::ALL` order.
+    pub classes: Vec<ClassThresholds>,
+    /// DF yields to VF when VF's score reaches this.
+    pub vf_priority: f32,
+    /// The sensitivity the suspicious points aimed at, and the specificity the fracture points
+    /// aimed at, on the validation images.
+    pub target_sensitivity: f64,
+    pub target_specificity: f64,
+    /// What the thresholds were chosen on (e.g. the validation manifest and its image count),
+    /// or "uncalibrated defaults".
+    pub chosen_on: String,
+}
+
+impl OperatingPoints {
+    /// Defaults for a model that has not been calibrated: suspicious 0.25, fracture 0.5,
+    /// VF priority 0.35.
+    pub fn uncalibrated() -> Self {
+        OperatingPoints {
+            classes: FractureClass::ALL.iter().map(|&class| ClassThresholds { class, suspicious: 0.25, fracture: 0.5 }).collect(),
+            vf_priority: 0.35,
+            target_sensitivity: 0.95,
+            target_specificity: 0.98,
+            chosen_on: "uncalibrated defaults".into(),
+        }
+    }
+
+    pub fn get(&self, class: FractureClass) -> ClassThresholds {
+        self.classes.iter().copied().find(|t| t.class == class).unwrap_or(ClassThresholds { class, suspicious: 0.25, fracture: 0.5 })
+    }
+
+    /// Checks that every threshold is in [0, 1] and fracture ≥ suspicious.
+    pub fn validate(&self) -> Result<(), String> {
+        for t in &self.classes {
+            let ok = (0.0..=1.0).contains(&t.suspicious) && (0.0..=1.0).contains(&t.fracture) && t.fracture >= t.suspicious;
+            if !ok {
+                return Err(format!("{}: thresholds suspicious {} / fracture {} must lie in [0, 1] with fracture ≥ suspicious", t.class.code(), t.suspicious, t.fracture));
+            }
+        }
+        if !(0.0..=1.0).contains(&self.vf_priority) {
+            return Err(format!("vf_priority {} must lie in [0, 1]", self.vf_priority));
+        }
+        Ok(())
+    }
+}
+
+/// How sure the answer is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OperatingPoint {
+    /// The answer's score reached its high-specificity threshold.
+    Fracture,
+    /// The answer's score reached only its high-sensitivity threshold.
+    Suspicious,
+    /// No class reached its suspicious threshold.
+    NoFracture,
+}
+
+/// The per-class image scores: each class's most confident box.
+pub fn class_scores(detections: &[Detection]) -> [f32; 4] {
+    let mut scores = [0f32; 4];
+    for d in detections {
+        let i = d.class.index();
+        scores[i] = scores[i].max(d.score);
+    }
+    scores
+}
+
+/// The answer for one image.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Verdict {
+    pub label: Label,
+    /// The answer's score (for "no visible fracture": 1 − the highest class score).
+    pub confidence: f32,
+    pub operating_point: OperatingPoint,
+    /// True when DF was the top class and VF priority changed the answer to VF.
+    pub vf_priority_applied: bool,
+}
+
+impl Verdict {
+    /// The answer at the high-specificity point alone: suspicious answers become "no visible
+    /// fracture".
+    pub fn at_fracture_point(&self) -> Label {
+        match self.operating_point {
+            OperatingPoint::Fracture => self.label,
+            _ => Label::NoFracture,
+        }
+    }
+}
+
+/// Applies the rule of this module to per-class scores.
+pub fn decide(scores: [f32; 4], points: &OperatingPoints) -> Verdict {
+    let top = scores.iter().copied().fold(0f32, f32::max);
+    let candidate = |class: FractureClass| scores[class.index()] >= points.get(class).suspicious && scores[class.index()] > 0.0;
+    let winner = FractureClass::ALL
+        .iter()
+        .copied()
+        .filter(|&c| candidate(c))
+        // Highest score; ties go to the earlier class in ALL order.
+        .fold(None, |best: Option<FractureClass>, c| match best {
+            Some(b) if scores[b.index()] >= scores[c.index()] => Some(b),
+            _ => Some(c),
+        });
+    let Some(mut class) = winner else {
+        return Verdict { label: Label::NoFracture, confidence: 1.0 - top, operating_point: OperatingPoint::NoFracture, vf_priority_applied: false };
+    };
+    let mut vf_priority_applied = false;
+    let vf = scores[FractureClass::ValgusImpactedNeck.index()];
+    if class == FractureClass::DisplacedNeck && vf > 0.0 && vf >= points.vf_priority {
+        class = FractureClass::ValgusImpactedNeck;
+        vf_priority_applied = true;
+    }
+    let score = scores[class.index()];
+    let operating_point = if score >= points.get(class).fracture { OperatingPoint::Fracture } else { OperatingPoint::Suspicious };
+    Verdict { label: Label::Fracture(class), confidence: score, operating_point, vf_priority_applied }
+}
+
+/// Chooses the thresholds on validation images, each given as (per-class scores, truth).
+///
+/// Per class c (one-vs-rest, positives = images whose truth is c):
+/// * suspicious = the highest threshold that keeps sensitivity ≥ `target_sensitivity`
+///   (the ⌈target·P⌉-th highest positive score);
+/// * fracture = the lowest threshold that keeps specificity ≥ `target_specificity` (just above
+///   the ⌊(1−target)·N⌋+1-th highest negative score), never below suspicious;
+/// * both clamped to [0.05, 0.95] — the detector's own floor and a margin below certainty.
+///
+/// A class without positive or negative validation images keeps the uncalibrated default.
+/// VF priority = the VF suspicious threshold (a VF box that would be reported on its own also
+/// outranks DF).
+pub fn choose(images: &[([f32; 4], Label)], target_sensitivity: f64, target_specificity: f64, chosen_on: String) -> OperatingPoints {
+    let defaults = OperatingPoints::uncalibrated();
+    let classes = FractureClass::ALL
+        .iter()
+        .map(|&class| {
+            let mut positives: Vec<f32> = images.iter().filter(|(_, t)| *t == Label::Fracture(class)).map(|(s, _)| s[class.index()]).collect();
+            let mut negatives: Vec<f32> = images.iter().filter(|(_, t)| *t != Label::Fracture(class)).map(|(s, _)| s[class.index()]).collect();
+            if positives.is_empty() || negatives.is_empty() {
+                return defaults.get(class);
+            }
+            positives.sort_by(|a, b| b.total_cmp(a));
+            negatives.sort_by(|a, b| b.total_cmp(a));
+            let k = ((target_sensitivity * positives.len() as f64).ceil() as usize).clamp(1, positives.len());
+            let suspicious = positives[k - 1].clamp(0.05, 0.95);
+            // At most `allowed` negatives may reach the threshold.
+            let allowed = ((1.0 - target_specificity) * negatives.len() as f64).floor() as usize;
+            let fracture = if allowed >= negatives.len() { 0.05 } else { next_up(negatives[allowed]) };
+            let fracture = fracture.clamp(0.05, 0.95).max(suspicious);
+            ClassThresholds { class, suspicious, fracture }
+        })
+        .collect::<Vec<_>>();
+    let vf_priority = classes[FractureClass::ValgusImpactedNeck.index()].suspicious;
+    OperatingPoints { classes, vf_priority, target_sensitivity, target_specificity, chosen_on }
+}
+
+/// The smallest f32 above `x` (for x ≥ 0).
+fn next_up(x: f32) -> f32 {
+    f32::from_bits(x.max(0.0).to_bits() + 1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use FractureClass::{DisplacedNeck as Df, StableIntertrochanteric as Sf, UnstableIntertrochanteric as Uf, ValgusImpactedNeck as Vf};
+
+    fn points() -> OperatingPoints {
+        let mut p = OperatingPoints::uncalibrated();
+        p.classes = FractureClass::ALL.iter().map(|&class| ClassThresholds { class, suspicious: 0.3, fracture: 0.6 }).collect();
+        p.vf_priority = 0.4;
+        p
+    }
+
+    fn scores(df: f32, vf: f32, sf: f32, uf: f32) -> [f32; 4] {
+        [df, vf, sf, uf]
+    }
+
+    #[test]
+    fn nothing_above_suspicious_is_no_fracture() {
+        let v = decide(scores(0.2, 0.1, 0.29, 0.0), &points());
+        assert_eq!(v.label, Label::NoFracture);
+        assert_eq!(v.operating_point, OperatingPoint::NoFracture);
+        assert!((v.confidence - 0.71).abs() < 1e-6);
+    }
+
+    #[test]
+    fn highest_candidate_wins_with_its_operating_point() {
+        let v = decide(scores(0.1, 0.0, 0.5, 0.45), &points());
+        assert_eq!((v.label, v.operating_point), (Label::Fracture(Sf), OperatingPoint::Suspicious));
+        let v = decide(scores(0.1, 0.0, 0.5, 0.65), &points());
+        assert_eq!((v.label, v.operating_point), (Label::Fracture(Uf), OperatingPoint::Fracture));
+        assert_eq!(v.at_fracture_point(), Label::Fracture(Uf));
+        let v = decide(scores(0.1, 0.0, 0.5, 0.45), &points());
+        assert_eq!(v.at_fracture_point(), Label::NoFracture);
+    }
+
+    #[test]
+    fn vf_priority_over_df() {
+        // DF wins on score, VF passes the priority threshold: VF.
+        let v = decide(scores(0.9, 0.45, 0.0, 0.0), &points());
+        assert_eq!(v.label, Label::Fracture(Vf));
+        assert!(v.vf_priority_applied);
+        assert_eq!(v.operating_point, OperatingPoint::Suspicious);
+        assert!((v.confidence - 0.45).abs() < 1e-6);
+        // VF below the priority threshold (though above suspicious): DF stays.
+        let v = decide(scores(0.9, 0.35, 0.0, 0.0), &points());
+        assert_eq!(v.label, Label::Fracture(Df));
+        assert!(!v.vf_priority_applied);
+        // Priority only overrides DF, never an intertrochanteric answer.
+        let v = decide(scores(0.1, 0.45, 0.0, 0.9), &points());
+        assert_eq!(v.label, Label::Fracture(Uf));
+        // Priority with a threshold below suspicious still needs DF to be a candidate.
+        let mut p = points();
+        p.vf_priority = 0.1;
+        let v = decide(scores(0.2, 0.15, 0.0, 0.0), &p);
+        assert_eq!(v.label, Label::NoFracture);
+        let v = decide(scores(0.5, 0.15, 0.0, 0.0), &p);
+        assert_eq!(v.label, Label::Fracture(Vf));
+    }
+
+    #[test]
+    fn thresholds_meet_their_targets_on_the_validation_images() {
+        // 20 DF images with DF scores 0.05..1.0, 80 others with DF scores 0.0..0.79.
+        let mut images = Vec::new();
+        for i in 0..20 {
+            images.push((scores(0.05 * (i + 1) as f32, 0.0, 0.0, 0.0), Label::Fracture(Df)));
+        }
+        for i in 0..80 {
+            images.push((scores(0.01 * i as f32, 0.0, 0.0, 0.0), Label::NoFracture));
+        }
+        let p = choose(&images, 0.95, 0.98, "test".into());
+        let t = p.get(Df);
+        // Sensitivity ≥ 0.95 → 19 of 20 positives at or above: the 19th highest is 0.10.
+        assert!((t.suspicious - 0.10).abs() < 1e-6, "{t:?}");
+        let se = images.iter().filter(|(s, l)| *l == Label::Fracture(Df) && s[0] >= t.suspicious).count();
+        assert_eq!(se, 19);
+        // Specificity ≥ 0.98 → at most 1 of 80 negatives at or above: just above 0.78.
+        let fp = images.iter().filter(|(s, l)| *l != Label::Fracture(Df) && s[0] >= t.fracture).count();
+        assert_eq!(fp, 1);
+        assert!(t.fracture > 0.78 && t.fracture < 0.7801);
+        // No VF positives: VF keeps the default, and VF priority follows VF suspicious.
+        assert_eq!(p.get(Vf), OperatingPoints::uncalibrated().get(Vf));
+        assert_eq!(p.vf_priority, p.get(Vf).suspicious);
+        p.validate().unwrap();
+    }
+
+    #[test]
+    fn fracture_point_never_below_suspicious() {
+        // Perfectly separated: negatives all 0, positives 0.5–0.9.
+        let mut images = Vec::new();
+        for i in 0..10 {
+            images.push((scores(0.0, 0.0, 0.5 + 0.04 * i as f32, 0.0), Label::Fracture(Sf)));
+            images.push((scores(0.0, 0.0, 0.0, 0.0), Label::NoFracture));
+        }
+        let t = choose(&images, 0.95, 0.98, "test".into()).get(Sf);
+        assert!(t.fracture >= t.suspicious);
+        assert!((t.suspicious - 0.5).abs() < 1e-6);
+    }
+}

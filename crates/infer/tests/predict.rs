@@ -1,0 +1,110 @@
+//! The prediction path on real files: an untrained model (so any answer is fine) must load,
+//! fold, predict on phantom and shared DICOM images, and keep its boxes in the image.
+
+use hipfrac_core::{BBox, Label};
+use hipfrac_infer::{verdict, Predictor};
+use hipfrac_model::ModelConfig;
+use std::path::PathBuf;
+
+fn model(dir: &std::path::Path, bias: Option<f64>) -> Predictor {
+    hipfrac_infer::write_untrained(dir, &ModelConfig::nano(1, 4), 128, bias).unwrap();
+    Predictor::load(dir, tch::Device::Cpu).unwrap()
+}
+
+fn phantom_image(dir: &std::path::Path) -> PathBuf {
+    let options = hipfrac_phantom::output::GenerateOptions {
+        count: 1,
+        site: hipfrac_phantom::acquisition::SiteProfile::load("site-a").unwrap(),
+        seed: 3,
+        size: 192,
+        out: dir.to_path_buf(),
+        mix: hipfrac_phantom::ClassMix::default(),
+        overwrite: false,
+    };
+    let rows = hipfrac_phantom::output::generate(&options, || {}).unwrap();
+    dir.join(&rows[0].dicom)
+}
+
+#[test]
+fn letterbox_boxes_map_back_to_the_image() {
+    let image = hipfrac_core::Radiograph { meta: hipfrac_core::RadiographMeta::plain(300, 200, 12), pixels: hipfrac_core::Pixels::Unsigned((0..60_000).map(|i| (i % 4096) as u16).collect()) };
+    let l = hipfrac_train::data::letterbox(&image, 128).unwrap();
+    let b = BBox::new(10.0, 20.0, 150.0, 290.0);
+    let back = l.to_original(&l.to_letterbox(&b));
+    for (x, y) in [(back.x_min, b.x_min), (back.y_min, b.y_min), (back.x_max, b.x_max), (back.y_max, b.y_max)] {
+        assert!((x - y).abs() < 1e-3, "{back:?} vs {b:?}");
+    }
+    // The longer side (300 rows) fills the letterbox; the 200 columns take 85 of 128.
+    assert!((l.scale_y - 128.0 / 300.0).abs() < 1e-6 && (l.scale_x - 85.0 / 200.0).abs() < 1e-6);
+}
+
+#[test]
+fn untrained_model_predicts_on_a_phantom_radiograph() {
+    let temp = tempfile::tempdir().unwrap();
+    let predictor = model(&temp.path().join("model"), Some(0.0));
+    assert_eq!(predictor.size, 128);
+    assert_eq!(predictor.model_hash.len(), 16);
+    let path = phantom_image(&temp.path().join("phantom"));
+    let image = hipfrac_dicom::read_radiograph(&path).unwrap();
+    assert!(image.meta.is_simulated());
+    let p = predictor.predict(&[&image]).unwrap().remove(0);
+    // Scores near 0.5 everywhere: boxes of every class, at most 100, inside the image.
+    assert!(!p.detections.is_empty() && p.detections.len() <= 100);
+    for d in &p.detections {
+        assert!(d.score >= 0.05 && d.bbox.is_inside(image.width(), image.height()) && !d.bbox.is_degenerate(), "{d:?}");
+    }
+    assert!(p.detections.windows(2).all(|w| w[0].score >= w[1].score));
+    // The verdict is the rule applied to the class scores, and its side comes from the file.
+    assert_eq!(p.verdict, verdict::decide(p.class_scores, &predictor.points));
+    assert_ne!(p.verdict.label, Label::NoFracture);
+    let side = p.side.expect("a fracture verdict has a side");
+    assert_eq!(side.source, hipfrac_infer::SideSource::ImageLaterality);
+}
+
+#[test]
+fn default_head_bias_gives_no_fracture() {
+    // The reference's 1 % prior: untrained scores ≈ 0.01 < 0.05, so nothing is reported.
+    let temp = tempfile::tempdir().unwrap();
+    let predictor = model(&temp.path().join("model"), None);
+    let path = phantom_image(&temp.path().join("phantom"));
+    let image = hipfrac_dicom::read_radiograph(&path).unwrap();
+    let p = predictor.predict(&[&image]).unwrap().remove(0);
+    assert!(p.detections.is_empty());
+    assert_eq!(p.verdict.label, Label::NoFracture);
+    assert!(p.side.is_none());
+}
+
+#[test]
+fn shared_rg2_predicts_end_to_end() {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/dicom/dicom_wg04_hip/RG2_UNC");
+    if !path.is_file() {
+        eprintln!("SKIP: {} is absent", path.display());
+        return;
+    }
+    let temp = tempfile::tempdir().unwrap();
+    let predictor = model(&temp.path().join("model"), Some(0.0));
+    let image = hipfrac_dicom::read_radiograph(&path).unwrap();
+    let p = predictor.predict(&[&image]).unwrap().remove(0);
+    assert_eq!((p.width, p.height), (image.width(), image.height()));
+    assert!(p.detections.iter().all(|d| d.bbox.is_inside(image.width(), image.height())));
+}
+
+#[test]
+fn bad_model_folders_are_named() {
+    let temp = tempfile::tempdir().unwrap();
+    let dir = temp.path().join("model");
+    let error = Predictor::load(&dir, tch::Device::Cpu).err().unwrap().to_string();
+    assert!(error.contains("config.json") && error.contains("cannot read"), "{error}");
+    // Weights of the nano preset under a `t` config: refused, naming the weights.
+    hipfrac_infer::write_untrained(&dir, &ModelConfig::nano(1, 4), 128, None).unwrap();
+    std::fs::write(dir.join("config.json"), serde_json::to_vec(&ModelConfig::t(1, 4)).unwrap()).unwrap();
+    let error = Predictor::load(&dir, tch::Device::Cpu).err().unwrap().to_string();
+    assert!(error.contains("model.safetensors") && error.contains("do not fit"), "{error}");
+    // A bad operating-points file.
+    hipfrac_infer::write_untrained(&dir, &ModelConfig::nano(1, 4), 128, None).unwrap();
+    let mut points = hipfrac_infer::OperatingPoints::uncalibrated();
+    points.classes[0].fracture = 0.1;
+    std::fs::write(dir.join("operating_points.json"), serde_json::to_vec(&points).unwrap()).unwrap();
+    let error = Predictor::load(&dir, tch::Device::Cpu).err().unwrap().to_string();
+    assert!(error.contains("operating_points.json") && error.contains("fracture ≥ suspicious"), "{error}");
+}
