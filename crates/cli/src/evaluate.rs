@@ -341,7 +341,7 @@ fn plots_html(s: &Section) -> String {
 }
 
 /// Up to `n` cases of each kind: correct fractures, misses, false alarms.
-fn gallery_html(s: &Section, n: usize) -> String {
+fn gallery_html(s: &Section, points: &OperatingPoints, n: usize) -> String {
     let correct = |c: &&Case| c.truth != Label::NoFracture && c.prediction.verdict.label == c.truth;
     let missed = |c: &&Case| c.truth != Label::NoFracture && c.prediction.verdict.label != c.truth;
     let false_alarm = |c: &&Case| c.truth == Label::NoFracture && c.prediction.verdict.label != Label::NoFracture;
@@ -353,7 +353,8 @@ fn gallery_html(s: &Section, n: usize) -> String {
         for case in chosen {
             let note = format!("TRUTH: {}{}", case.truth.code(), if s.simulated { " PHANTOM" } else { "" });
             let picture = hipfrac_dicom::read_radiograph(&case.path).ok().and_then(|image| {
-                let marks = Marks { detections: &case.prediction.detections, truth: &case.truth_boxes, verdict: Some(&case.prediction.verdict), note: Some(note) };
+                let shown = verdict::reportable(&case.prediction.detections, points, crate::predict::SHOWN_BOXES);
+                let marks = Marks { detections: &shown, truth: &case.truth_boxes, verdict: Some(&case.prediction.verdict), note: Some(note) };
                 overlay::render(&image, &marks, 320).ok()
             });
             if let Some(p) = picture {
@@ -400,7 +401,7 @@ table{{border-collapse:collapse;margin:.5em 0 1.5em}}td,th{{border:1px solid #cc
         let _ = write!(h, "<h3>At the high-specificity (fracture) point</h3>{}", table_html(&s.fracture_point, None));
         let _ = write!(h, "<h3>Confusion matrix (verdict)</h3>{}", confusion_html(&s.verdict));
         let _ = write!(h, "<h3>Plots</h3>{}", plots_html(s));
-        let _ = write!(h, "<h3>Gallery</h3><p>Dashed white: true boxes. Coloured: the AI's boxes with class and score. Banner: the verdict.</p>{}", gallery_html(s, 4));
+        let _ = write!(h, "<h3>Gallery</h3><p>Dashed white: true boxes. Coloured: the AI's boxes at or above their class's suspicious threshold (at most 5), with class and score. Banner: the verdict.</p>{}", gallery_html(s, &predictor.points, 4));
     }
     let definitions: String = DEFINITIONS.lines().map(|l| format!("<li>{}</li>", html_escape(l.trim_start_matches("* ")).replace("**", ""))).collect();
     let _ = write!(h, "<h2>Definitions</h2><ul>{definitions}</ul></body></html>");

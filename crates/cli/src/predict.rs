@@ -13,6 +13,9 @@ use std::path::{Path, PathBuf};
 /// Shown in every output: what the answers are and are not.
 pub const NOTICE: &str = "Research software, not a medical device: the AI's boxes and verdict support a reader and never replace one.";
 
+/// Boxes drawn on an overlay at most (those above their class's suspicious threshold).
+pub const SHOWN_BOXES: usize = 5;
+
 /// The device: the one asked for, else CUDA when a GPU is usable, else the CPU.
 pub fn device(name: Option<&str>) -> Result<tch::Device> {
     match name {
@@ -146,7 +149,8 @@ pub fn run(args: PredictArgs) -> Result<Outcome> {
                 let record = record(&job.input, &image, &prediction, &predictor);
                 let json = serde_json::to_vec_pretty(&record).expect("a record serialises");
                 if !args.no_overlay {
-                    let marks = Marks { detections: &prediction.detections, verdict: Some(&prediction.verdict), note: Some("AI RESEARCH OUTPUT".into()), ..Default::default() };
+                    let shown = hipfrac_infer::verdict::reportable(&prediction.detections, &predictor.points, SHOWN_BOXES);
+                    let marks = Marks { detections: &shown, verdict: Some(&prediction.verdict), note: Some("AI RESEARCH OUTPUT".into()), ..Default::default() };
                     let picture = overlay::render(&image, &marks, args.overlay_size).map_err(|e| format!("{}: {e}", job.input.display()))?;
                     hipfrac_dicom::atomic::write_atomic(&overlay_path, &picture.to_png()).map_err(|e| e.to_string())?;
                 }

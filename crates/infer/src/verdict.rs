@@ -97,6 +97,15 @@ pub fn class_scores(detections: &[Detection]) -> [f32; 4] {
     scores
 }
 
+/// The boxes worth showing a reader: those at or above their class's suspicious threshold,
+/// most confident first, at most `limit`. (The JSON output keeps every box ≥ 0.05.)
+pub fn reportable(detections: &[Detection], points: &OperatingPoints, limit: usize) -> Vec<Detection> {
+    let mut shown: Vec<Detection> = detections.iter().copied().filter(|d| d.score >= points.get(d.class).suspicious).collect();
+    shown.sort_by(|a, b| b.score.total_cmp(&a.score));
+    shown.truncate(limit);
+    shown
+}
+
 /// The answer for one image.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Verdict {
@@ -156,8 +165,11 @@ pub fn decide(scores: [f32; 4], points: &OperatingPoints) -> Verdict {
 /// * both clamped to [0.05, 0.95] — the detector's own floor and a margin below certainty.
 ///
 /// A class without positive or negative validation images keeps the uncalibrated default.
-/// VF priority = the VF suspicious threshold (a VF box that would be reported on its own also
-/// outranks DF).
+///
+/// VF priority: among the validation images' VF scores (and 1.0, "never"), the threshold
+/// that maximises DF sensitivity + VF sensitivity under the whole rule; ties go to the
+/// lowest threshold, the side the paper prefers (VF needs surgery sooner). Without both DF
+/// and VF validation images it is the VF fracture threshold.
 pub fn choose(images: &[([f32; 4], Label)], target_sensitivity: f64, target_specificity: f64, chosen_on: String) -> OperatingPoints {
     let defaults = OperatingPoints::uncalibrated();
     let classes = FractureClass::ALL
@@ -179,8 +191,34 @@ pub fn choose(images: &[([f32; 4], Label)], target_sensitivity: f64, target_spec
             ClassThresholds { class, suspicious, fracture }
         })
         .collect::<Vec<_>>();
-    let vf_priority = classes[FractureClass::ValgusImpactedNeck.index()].suspicious;
-    OperatingPoints { classes, vf_priority, target_sensitivity, target_specificity, chosen_on }
+    let mut points = OperatingPoints { classes, vf_priority: 1.0, target_sensitivity, target_specificity, chosen_on };
+    points.vf_priority = choose_vf_priority(images, &points);
+    points
+}
+
+fn choose_vf_priority(images: &[([f32; 4], Label)], points: &OperatingPoints) -> f32 {
+    let (df, vf) = (FractureClass::DisplacedNeck, FractureClass::ValgusImpactedNeck);
+    let count = |class| images.iter().filter(|(_, t)| *t == Label::Fracture(class)).count();
+    let (n_df, n_vf) = (count(df), count(vf));
+    if n_df == 0 || n_vf == 0 {
+        return points.get(vf).fracture;
+    }
+    let mut candidates: Vec<f32> = images.iter().map(|(s, _)| s[vf.index()]).filter(|&v| v > 0.0 && v < 1.0).collect();
+    candidates.push(1.0);
+    candidates.sort_by(|a, b| a.total_cmp(b));
+    candidates.dedup();
+    let mut trial = points.clone();
+    let mut best = (f64::NEG_INFINITY, 1.0f32);
+    for t in candidates {
+        trial.vf_priority = t;
+        let hits = |class: FractureClass| images.iter().filter(|(s, truth)| *truth == Label::Fracture(class) && decide(*s, &trial).label == *truth).count();
+        let objective = hits(df) as f64 / n_df as f64 + hits(vf) as f64 / n_vf as f64;
+        // Strictly better only: equal objectives keep the lower (earlier) threshold.
+        if objective > best.0 + 1e-12 {
+            best = (objective, t);
+        }
+    }
+    best.1
 }
 
 /// The smallest f32 above `x` (for x ≥ 0).
@@ -248,6 +286,17 @@ mod tests {
     }
 
     #[test]
+    fn only_boxes_above_their_suspicious_threshold_are_shown() {
+        let mut p = points();
+        p.classes[2].suspicious = 0.5;
+        let d = |class, score| Detection { class, score, bbox: hipfrac_core::BBox::new(0.0, 0.0, 1.0, 1.0) };
+        let all = [d(Df, 0.2), d(Sf, 0.45), d(Df, 0.35), d(Sf, 0.55), d(Uf, 0.9)];
+        let shown = reportable(&all, &p, 2);
+        assert_eq!(shown, vec![d(Uf, 0.9), d(Sf, 0.55)]);
+        assert_eq!(reportable(&all, &p, 10).len(), 3);
+    }
+
+    #[test]
     fn thresholds_meet_their_targets_on_the_validation_images() {
         // 20 DF images with DF scores 0.05..1.0, 80 others with DF scores 0.0..0.79.
         let mut images = Vec::new();
@@ -267,10 +316,36 @@ mod tests {
         let fp = images.iter().filter(|(s, l)| *l != Label::Fracture(Df) && s[0] >= t.fracture).count();
         assert_eq!(fp, 1);
         assert!(t.fracture > 0.78 && t.fracture < 0.7801);
-        // No VF positives: VF keeps the default, and VF priority follows VF suspicious.
+        // No VF positives: VF keeps the default, and VF priority is its fracture threshold.
         assert_eq!(p.get(Vf), OperatingPoints::uncalibrated().get(Vf));
-        assert_eq!(p.vf_priority, p.get(Vf).suspicious);
+        assert_eq!(p.vf_priority, p.get(Vf).fracture);
         p.validate().unwrap();
+    }
+
+    #[test]
+    fn vf_priority_threshold_balances_df_and_vf_on_validation() {
+        // DF images score DF 0.8 with VF 0.3; VF images score DF 0.6 with VF 0.5. Priority at
+        // 0.3 would turn every DF into VF; above 0.5 every VF stays DF; (0.3, 0.5] is right,
+        // and the lowest such candidate (0.5) is taken.
+        let mut images = Vec::new();
+        for _ in 0..10 {
+            images.push((scores(0.8, 0.3, 0.0, 0.0), Label::Fracture(Df)));
+            images.push((scores(0.6, 0.5, 0.0, 0.0), Label::Fracture(Vf)));
+            images.push((scores(0.0, 0.0, 0.0, 0.0), Label::NoFracture));
+        }
+        let p = choose(&images, 0.95, 0.98, "test".into());
+        assert!((p.vf_priority - 0.5).abs() < 1e-6, "{p:?}");
+        for (s, truth) in &images {
+            assert_eq!(decide(*s, &p).label, *truth);
+        }
+        // When DF and VF cannot be told apart, the tie goes to VF (the lowest threshold).
+        let mut images = Vec::new();
+        for _ in 0..10 {
+            images.push((scores(0.8, 0.4, 0.0, 0.0), Label::Fracture(Df)));
+            images.push((scores(0.8, 0.4, 0.0, 0.0), Label::Fracture(Vf)));
+        }
+        let p = choose(&images, 0.95, 0.98, "test".into());
+        assert_eq!(decide(scores(0.8, 0.4, 0.0, 0.0), &p).label, Label::Fracture(Vf));
     }
 
     #[test]

@@ -102,6 +102,37 @@ fn save_atomic(path: &Path, write: impl FnOnce(&Path) -> Result<(), String>) -> 
     std::fs::rename(&temp, path).map_err(|e| TrainError::Checkpoint { path: path.to_path_buf(), message: e.to_string() })
 }
 
+/// One batch's images and boxes, augmented (mosaic, mixup, flip/scale/translate/intensity),
+/// on the CPU in parallel. Deterministic in `seeds`.
+pub fn prepare_batch(train: &[Sample], indices: &[usize], seeds: &[u64], settings: &Augment, mosaic_p: f64, mixup_p: f64) -> Vec<(Vec<f32>, Vec<(FractureClass, BBox)>)> {
+    use rand::Rng;
+    use rayon::prelude::*;
+    indices
+        .par_iter()
+        .zip(seeds.par_iter())
+        .map(|(&i, &seed)| {
+            let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed.wrapping_mul(0x2545_F491_4F6C_DD1D));
+            let draw = |rng: &mut rand_chacha::ChaCha8Rng, first: usize| -> Sample {
+                if rng.gen_bool(mosaic_p.clamp(0.0, 1.0)) {
+                    let others: Vec<usize> = (0..3).map(|_| rng.gen_range(0..train.len())).collect();
+                    mosaic([&train[first], &train[others[0]], &train[others[1]], &train[others[2]]], rng.gen())
+                } else {
+                    train[first].clone()
+                }
+            };
+            let base = draw(&mut rng, i);
+            let first = augment(&base, settings, seed);
+            if mosaic_p > 0.0 && rng.gen_bool(mixup_p.clamp(0.0, 1.0)) {
+                let partner = rng.gen_range(0..train.len());
+                let second = draw(&mut rng, partner);
+                mixup(first, augment(&second, settings, seed ^ 0xABCD))
+            } else {
+                first
+            }
+        })
+        .collect()
+}
+
 /// A training run.
 pub struct Trainer {
     pub config: TrainConfig,
@@ -184,53 +215,37 @@ impl Trainer {
         order.shuffle(&mut rand_chacha::ChaCha8Rng::seed_from_u64(c.seed ^ (epoch as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15)));
         let (mut sum, mut qfl, mut giou, mut dfl, mut lr) = (0.0, 0.0, 0.0, 0.0, 0.0);
         let batches: Vec<Vec<usize>> = order.chunks(c.batch_size as usize).map(|b| b.to_vec()).collect();
-        for (k, indices) in batches.iter().enumerate() {
+        let (mosaic_p, mixup_p) = if strong { (c.mosaic, c.mixup) } else { (0.0, 0.0) };
+        let train = &self.train;
+        let prepare = |indices: &[usize]| -> Vec<(Vec<f32>, Vec<(FractureClass, BBox)>)> {
             let seeds: Vec<u64> = indices.iter().map(|&i| c.seed ^ ((epoch as u64) << 32) ^ i as u64).collect();
-            let (mosaic_p, mixup_p) = if strong { (c.mosaic, c.mixup) } else { (0.0, 0.0) };
-            let train = &self.train;
-            let parts: Vec<_> = {
-                use rayon::prelude::*;
-                indices
-                    .par_iter()
-                    .zip(seeds.par_iter())
-                    .map(|(&i, &seed)| {
-                        use rand::Rng;
-                        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed.wrapping_mul(0x2545_F491_4F6C_DD1D));
-                        let draw = |rng: &mut rand_chacha::ChaCha8Rng, first: usize| -> Sample {
-                            if rng.gen_bool(mosaic_p.clamp(0.0, 1.0)) {
-                                let others: Vec<usize> = (0..3).map(|_| rng.gen_range(0..train.len())).collect();
-                                mosaic([&train[first], &train[others[0]], &train[others[1]], &train[others[2]]], rng.gen())
-                            } else {
-                                train[first].clone()
-                            }
-                        };
-                        let base = draw(&mut rng, i);
-                        let first = augment(&base, &augment_settings, seed);
-                        if mosaic_p > 0.0 && rng.gen_bool(mixup_p.clamp(0.0, 1.0)) {
-                            let partner = rng.gen_range(0..train.len());
-                            let second = draw(&mut rng, partner);
-                            mixup(first, augment(&second, &augment_settings, seed ^ 0xABCD))
-                        } else {
-                            first
-                        }
-                    })
-                    .collect()
-            };
-            let (images, targets) = to_tensors(parts, c.image_size, self.device);
-            lr = learning_rate(self.state.iteration, total, warmup, flat, c.base_lr(), c.min_lr_ratio);
-            let output = self.model.forward_t(&images, true);
-            let loss = detection_loss(&output, &targets, &ModelConfig::STRIDES, &AlignOta::default(), LossWeights::default());
-            loss.total.backward();
-            self.sgd.step(&self.model_vs, lr);
-            self.ema.update(&self.ema_vs, &self.model_vs);
-            self.state.iteration += 1;
-            let value = loss.total.double_value(&[]);
-            sum += value;
-            qfl += loss.qfl.double_value(&[]);
-            giou += loss.giou.double_value(&[]);
-            dfl += loss.dfl.double_value(&[]);
-            on_step(k + 1, batches.len(), value);
-        }
+            prepare_batch(train, indices, &seeds, &augment_settings, mosaic_p, mixup_p)
+        };
+        // The loader prepares batch k+1 on another thread while batch k trains; what it makes
+        // depends only on the seeds, so prefetching changes no number.
+        std::thread::scope(|scope| {
+            let mut next = batches.first().map(|first| scope.spawn(|| prepare(first)));
+            for (k, _) in batches.iter().enumerate() {
+                let parts = next.take().expect("a prepared batch").join().expect("the loader thread panicked");
+                if let Some(following) = batches.get(k + 1) {
+                    next = Some(scope.spawn(|| prepare(following)));
+                }
+                let (images, targets) = to_tensors(parts, c.image_size, self.device);
+                lr = learning_rate(self.state.iteration, total, warmup, flat, c.base_lr(), c.min_lr_ratio);
+                let output = self.model.forward_t(&images, true);
+                let loss = detection_loss(&output, &targets, &ModelConfig::STRIDES, &AlignOta::default(), LossWeights::default());
+                loss.total.backward();
+                self.sgd.step(&self.model_vs, lr);
+                self.ema.update(&self.ema_vs, &self.model_vs);
+                self.state.iteration += 1;
+                let value = loss.total.double_value(&[]);
+                sum += value;
+                qfl += loss.qfl.double_value(&[]);
+                giou += loss.giou.double_value(&[]);
+                dfl += loss.dfl.double_value(&[]);
+                on_step(k + 1, batches.len(), value);
+            }
+        });
         self.state.epoch += 1;
         self.state.ema_updates = self.ema.updates;
         let n = batches.len().max(1) as f64;
