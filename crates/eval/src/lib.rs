@@ -14,3 +14,4 @@ pub mod classification;
 pub mod intervals;
 pub mod map;
 pub mod roc;
+pub mod study;
