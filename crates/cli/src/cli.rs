@@ -71,6 +71,38 @@ pub enum Command {
     /// site, split by patient, train, calibrate, evaluate, report (about 8 minutes on 2 CPU
     /// cores). Phantom results show the pipeline working; they are not clinical evidence.
     Demo(DemoArgs),
+    /// Reader studies: statistics of readers × phases (with and without the AI).
+    #[command(subcommand)]
+    Study(StudyCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum StudyCommand {
+    /// Per reader and phase Se/Sp (the paper's Table III) with mean/SD, McNemar per reader,
+    /// Cohen/Fleiss/intra-reader κ and the Obuchowski–Rockette MRMC analysis (Hillis ddf) of
+    /// aided vs unaided reading — report.html, tables.csv, stats.json.
+    Report(StudyReportArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct StudyReportArgs {
+    /// The reads: CSV with reader, phase, case, label (and optionally confidence, seconds).
+    pub reads: std::path::PathBuf,
+    /// The truth: a manifest whose `image` column names the cases.
+    #[arg(long)]
+    pub truth: std::path::PathBuf,
+    /// Phase(s) read with the AI (repeat for several).
+    #[arg(long, default_value = "III")]
+    pub aided: Vec<String>,
+    /// The AI alone on the same cases: `hipfrac evaluate`'s cases.csv.
+    #[arg(long)]
+    pub ai: Option<std::path::PathBuf>,
+    /// Output folder.
+    #[arg(long)]
+    pub out: std::path::PathBuf,
+    /// Replace an earlier report.
+    #[arg(long)]
+    pub overwrite: bool,
 }
 
 #[derive(Debug, Args)]

@@ -16,6 +16,7 @@ mod labels;
 mod phantom;
 mod predict;
 mod progress;
+mod study;
 mod svg;
 mod train;
 
@@ -37,6 +38,7 @@ fn main() -> ExitCode {
         cli::Command::Calibrate(args) => evaluate::run_calibrate(args),
         cli::Command::Evaluate(args) => evaluate::run(args),
         cli::Command::Demo(args) => demo::run(args),
+        cli::Command::Study(cli::StudyCommand::Report(args)) => study::report(args),
     };
     match outcome {
         Ok(Outcome::Success) => ExitCode::SUCCESS,

@@ -8,3 +8,4 @@ mod labels;
 mod support;
 mod phantom;
 mod predict;
+mod study;

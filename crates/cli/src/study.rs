@@ -1,0 +1,231 @@
+//! `hipfrac study report`: the reader study's statistics as HTML + CSV.
+
+use crate::cli::StudyReportArgs;
+use crate::Outcome;
+use anyhow::{bail, Context, Result};
+use hipfrac_core::{FractureClass, Label};
+use hipfrac_data::manifest;
+use hipfrac_eval::classification::{summarize, ImageOutcome, Summary};
+use hipfrac_eval::study::{analyse, Read, StudyReport};
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::Path;
+
+/// Reads a reads table: `reader,phase,case,label[,confidence][,seconds]` with a header.
+pub fn read_reads(path: &Path) -> Result<Vec<Read>> {
+    let mut reader = csv::Reader::from_path(path).with_context(|| format!("{}: cannot open the reads table", path.display()))?;
+    let headers = reader.headers().with_context(|| format!("{}: no header row", path.display()))?.clone();
+    let column = |name: &str| headers.iter().position(|h| h.trim().eq_ignore_ascii_case(name));
+    let (Some(r), Some(p), Some(c), Some(l)) = (column("reader"), column("phase"), column("case"), column("label")) else {
+        bail!("{}: the header must name reader, phase, case and label (found: {})", path.display(), headers.iter().collect::<Vec<_>>().join(","));
+    };
+    let (conf, secs) = (column("confidence"), column("seconds"));
+    let mut reads = Vec::new();
+    for (i, record) in reader.records().enumerate() {
+        let line = i + 2;
+        let record = record.with_context(|| format!("{}: line {line}", path.display()))?;
+        let field = |k: usize| record.get(k).unwrap_or("").trim();
+        let label: Label = field(l).parse().map_err(|e| anyhow::anyhow!("{}: line {line}: {e}", path.display()))?;
+        let number = |k: Option<usize>| -> Result<Option<f64>> {
+            match k.map(field).filter(|v| !v.is_empty()) {
+                Some(v) => Ok(Some(v.parse::<f64>().with_context(|| format!("{}: line {line}: {v:?} is not a number", path.display()))?)),
+                None => Ok(None),
+            }
+        };
+        if field(r).is_empty() || field(p).is_empty() || field(c).is_empty() {
+            bail!("{}: line {line}: reader, phase and case must not be empty", path.display());
+        }
+        reads.push(Read { reader: field(r).into(), phase: field(p).into(), case: field(c).into(), label, confidence: number(conf)?, seconds: number(secs)? });
+    }
+    if reads.is_empty() {
+        bail!("{}: no reads", path.display());
+    }
+    Ok(reads)
+}
+
+fn f2(v: f64) -> String {
+    if v.is_finite() { format!("{v:.2}") } else { "–".into() }
+}
+
+fn p3(v: f64) -> String {
+    if !v.is_finite() { "–".into() } else if v < 0.001 { "< 0.001".into() } else { format!("{v:.3}") }
+}
+
+fn esc(t: &str) -> String {
+    t.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
+}
+
+fn summary_row(name: &str, s: &Summary) -> String {
+    let mut row = format!("<tr><td>{}</td>", esc(name));
+    for m in &s.per_class {
+        let _ = write!(row, "<td>{}</td><td>{}</td>", f2(m.sensitivity.value), f2(m.specificity.value));
+    }
+    let _ = write!(row, "<td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>", f2(s.micro.sensitivity), f2(s.micro.specificity), f2(s.macro_average.sensitivity), f2(s.macro_average.specificity));
+    row
+}
+
+fn header() -> String {
+    let mut h = String::from("<tr><th rowspan=2></th>");
+    for c in FractureClass::ALL {
+        let _ = write!(h, "<th colspan=2>{}</th>", c.code());
+    }
+    h.push_str("<th colspan=2>Micro</th><th colspan=2>Macro</th></tr><tr>");
+    for _ in 0..6 {
+        h.push_str("<th>Se</th><th>Sp</th>");
+    }
+    h.push_str("</tr>");
+    h
+}
+
+/// The HTML report.
+pub fn html(report: &StudyReport, ai: Option<&Summary>) -> String {
+    let mut h = String::from("<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>hipfrac reader study</title><style>body{font-family:sans-serif;max-width:1200px;margin:2em auto;padding:0 1em}table{border-collapse:collapse;margin:.5em 0 1.5em}td,th{border:1px solid #ccc;padding:3px 7px;text-align:right}td:first-child{text-align:left}</style></head><body><h1>Reader study</h1>");
+    let _ = write!(h, "<p>{} readers × {} phases ({}) × {} cases read by everyone in every phase.</p>", report.readers.len(), report.phases.len(), esc(&report.phases.join(", ")), report.cases.len());
+    for w in &report.warnings {
+        let _ = write!(h, "<p>⚠ {}</p>", esc(w));
+    }
+    h.push_str("<h2>Sensitivity and specificity per reader and phase (the paper's Table III)</h2><table>");
+    h.push_str(&header());
+    for p in &report.phases {
+        for r in &report.readers {
+            h.push_str(&summary_row(&format!("{r} · {p}"), &report.per_reader[&(r.clone(), p.clone())]));
+        }
+        let rows = &report.averages[p];
+        let mut avg = format!("<tr><td><b>mean (SD) · {}</b></td>", esc(p));
+        for (se, sp) in rows {
+            let _ = write!(avg, "<td>{} ({})</td><td>{} ({})</td>", f2(se.mean), f2(se.sd), f2(sp.mean), f2(sp.sd));
+        }
+        avg.push_str("</tr>");
+        h.push_str(&avg);
+    }
+    if let Some(ai) = ai {
+        h.push_str(&summary_row("AI alone", ai));
+    }
+    h.push_str("</table><h2>Aided vs unaided: Obuchowski–Rockette (Hillis ddf), figure of merit = proportion of cases read correctly</h2><table><tr><th>unaided</th><th>aided</th><th>FOM unaided</th><th>FOM aided</th><th>difference (95 % CI)</th><th>F</th><th>ddf</th><th>p</th></tr>");
+    for (u, a, r) in &report.mrmc {
+        match r {
+            Some(r) => {
+                let _ = write!(h, "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{:.3} ({:.3} to {:.3})</td><td>{:.2}</td><td>{:.1}</td><td>{}</td></tr>", esc(u), esc(a), f2(r.fom[0]), f2(r.fom[1]), r.difference, r.ci95.0, r.ci95.1, r.f, r.ddf, p3(r.p_value));
+            }
+            None => {
+                let _ = write!(h, "<tr><td>{}</td><td>{}</td><td colspan=6>needs at least 2 readers and 2 cases</td></tr>", esc(u), esc(a));
+            }
+        }
+    }
+    h.push_str("</table><h2>McNemar per reader (correct / wrong, paired by case; exact binomial when b + c &lt; 25)</h2><table><tr><th>reader</th><th>phases</th><th>right only unaided (b)</th><th>right only aided (c)</th><th>test</th><th>p</th></tr>");
+    for (reader, tests) in &report.mcnemar {
+        for (u, a, t) in tests {
+            let _ = write!(h, "<tr><td>{}</td><td>{} → {}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>", esc(reader), esc(u), esc(a), t.b, t.c, if t.exact { "exact".to_string() } else { format!("χ² {:.2}", t.statistic.unwrap_or(f64::NAN)) }, p3(t.p_value));
+        }
+    }
+    h.push_str("</table><h2>Agreement (κ, five labels)</h2><table><tr><th>phase</th><th>Fleiss κ (all readers)</th><th>Cohen κ per pair</th></tr>");
+    for p in &report.phases {
+        let pairs: Vec<String> = report.cohen[p].iter().map(|(a, b, k)| format!("{a}–{b} {}", k.map(f2).unwrap_or_else(|| "–".into()))).collect();
+        let _ = write!(h, "<tr><td>{}</td><td>{}</td><td>{}</td></tr>", esc(p), report.fleiss[p].map(f2).unwrap_or_else(|| "–".into()), esc(&pairs.join("; ")));
+    }
+    h.push_str("</table>");
+    if !report.intra.is_empty() {
+        h.push_str("<h2>Intra-reader agreement (first two unaided phases)</h2><table><tr><th>reader</th><th>Cohen κ</th></tr>");
+        for (r, k) in &report.intra {
+            let _ = write!(h, "<tr><td>{}</td><td>{}</td></tr>", esc(r), k.map(f2).unwrap_or_else(|| "–".into()));
+        }
+        h.push_str("</table>");
+    }
+    h.push_str("<h2>Definitions</h2><p>Per class, one-vs-rest over cases (as the model's evaluation); micro = pooled counts, macro = mean of the four classes; SD across readers. McNemar compares each reader's correctness (label = truth) between phases. The OR analysis treats readers and cases as random; covariances by the jackknife over cases; denominator degrees of freedom by Hillis (2007).</p></body></html>");
+    h
+}
+
+/// tables.csv: reader, phase, class, counts, Se and Sp with Wilson intervals.
+pub fn tables_csv(report: &StudyReport, ai: Option<&Summary>) -> Result<Vec<u8>> {
+    let mut w = csv::Writer::from_writer(Vec::new());
+    w.write_record(["reader", "phase", "class", "tp", "fp", "tn", "fn", "sensitivity", "sensitivity_lower", "sensitivity_upper", "specificity", "specificity_lower", "specificity_upper"])?;
+    let mut rows: Vec<(String, String, &Summary)> = report.per_reader.iter().map(|((r, p), s)| (r.clone(), p.clone(), s)).collect();
+    if let Some(ai) = ai {
+        rows.push(("AI".into(), "AI alone".into(), ai));
+    }
+    for (reader, phase, s) in rows {
+        for m in &s.per_class {
+            w.write_record([
+                reader.clone(),
+                phase.clone(),
+                m.class.code().to_string(),
+                m.counts.tp.to_string(),
+                m.counts.fp.to_string(),
+                m.counts.tn.to_string(),
+                m.counts.fn_.to_string(),
+                format!("{:.4}", m.sensitivity.value),
+                format!("{:.4}", m.sensitivity.lower),
+                format!("{:.4}", m.sensitivity.upper),
+                format!("{:.4}", m.specificity.value),
+                format!("{:.4}", m.specificity.lower),
+                format!("{:.4}", m.specificity.upper),
+            ])?;
+        }
+    }
+    Ok(w.into_inner().context("cannot build tables.csv")?)
+}
+
+/// The AI's verdicts from an evaluation's cases.csv (image → verdict).
+fn read_ai(path: &Path) -> Result<BTreeMap<String, Label>> {
+    let mut reader = csv::Reader::from_path(path).with_context(|| format!("{}: cannot open", path.display()))?;
+    let headers = reader.headers()?.clone();
+    let (Some(i), Some(v)) = (headers.iter().position(|h| h == "image"), headers.iter().position(|h| h == "verdict")) else {
+        bail!("{}: expected the image and verdict columns of `hipfrac evaluate`'s cases.csv", path.display());
+    };
+    let mut out = BTreeMap::new();
+    for record in reader.records() {
+        let record = record.with_context(|| format!("{}: unreadable row", path.display()))?;
+        let label: Label = record.get(v).unwrap_or("").parse().map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+        out.insert(record.get(i).unwrap_or("").to_string(), label);
+    }
+    Ok(out)
+}
+
+pub fn report(args: StudyReportArgs) -> Result<Outcome> {
+    let html_path = args.out.join("report.html");
+    if html_path.exists() && !args.overwrite {
+        bail!("{} exists; pass --overwrite to replace it", html_path.display());
+    }
+    let reads = read_reads(&args.reads)?;
+    let rows = manifest::read(&args.truth).with_context(|| format!("cannot read the truth manifest {}", args.truth.display()))?;
+    let truth: BTreeMap<String, Label> = rows.iter().map(|r| (r.image.clone(), r.label)).collect();
+    let report = analyse(&reads, &truth, &args.aided).map_err(|e| anyhow::anyhow!("{}: {e}", args.reads.display()))?;
+    let ai = match &args.ai {
+        Some(path) => {
+            let verdicts = read_ai(path)?;
+            let outcomes: Vec<ImageOutcome> = report
+                .cases
+                .iter()
+                .filter_map(|c| verdicts.get(c).map(|v| ImageOutcome { image: c.clone(), patient: c.clone(), truth: truth[c], answer: *v, truth_boxes: Vec::new(), predicted_boxes: Vec::new() }))
+                .collect();
+            if outcomes.len() < report.cases.len() {
+                eprintln!("note: the AI's table covers {} of the {} study cases", outcomes.len(), report.cases.len());
+            }
+            (!outcomes.is_empty()).then(|| summarize(&outcomes))
+        }
+        None => None,
+    };
+    let write = |name: &str, bytes: &[u8]| hipfrac_dicom::atomic::write_atomic(&args.out.join(name), bytes).with_context(|| format!("cannot write {}", args.out.join(name).display()));
+    write("tables.csv", &tables_csv(&report, ai.as_ref())?)?;
+    write("stats.json", &serde_json::to_vec_pretty(&StatsJson { mrmc: &report.mrmc, mcnemar: &report.mcnemar, fleiss: &report.fleiss, intra: &report.intra, warnings: &report.warnings })?)?;
+    write("report.html", html(&report, ai.as_ref()).as_bytes())?;
+    for w in &report.warnings {
+        eprintln!("warning: {w}");
+    }
+    for (u, a, r) in &report.mrmc {
+        if let Some(r) = r {
+            eprintln!("{u} → {a}: proportion correct {:.3} → {:.3}, difference {:.3} (95 % CI {:.3} to {:.3}), F {:.2}, ddf {:.1}, p {}", r.fom[0], r.fom[1], r.difference, r.ci95.0, r.ci95.1, r.f, r.ddf, p3(r.p_value));
+        }
+    }
+    eprintln!("report: {}", html_path.display());
+    Ok(Outcome::Success)
+}
+
+#[derive(serde::Serialize)]
+struct StatsJson<'a> {
+    mrmc: &'a Vec<(String, String, Option<hipfrac_eval::study::OrHillis>)>,
+    mcnemar: &'a BTreeMap<String, Vec<(String, String, hipfrac_eval::study::McNemar)>>,
+    fleiss: &'a BTreeMap<String, Option<f64>>,
+    intra: &'a Vec<(String, Option<f64>)>,
+    warnings: &'a Vec<String>,
+}
