@@ -82,6 +82,21 @@ pub enum StudyCommand {
     /// Cohen/Fleiss/intra-reader κ and the Obuchowski–Rockette MRMC analysis (Hillis ddf) of
     /// aided vs unaided reading — report.html, tables.csv, stats.json.
     Report(StudyReportArgs),
+    /// Run the reading workstation of a study (web pages for readers and admins; reads in
+    /// SQLite). Open the printed address in a browser.
+    Serve(StudyServeArgs),
+    /// Print an argon2 hash of a password read from standard input, for the study file.
+    HashPassword,
+}
+
+#[derive(Debug, Args)]
+pub struct StudyServeArgs {
+    /// The study file (TOML): name, cases, database, model, readers, admins, phases.
+    #[arg(long)]
+    pub study: std::path::PathBuf,
+    /// Address to listen on (use 0.0.0.0:PORT to serve a reading room's network).
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub addr: std::net::SocketAddr,
 }
 
 #[derive(Debug, Args)]

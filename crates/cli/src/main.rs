@@ -39,6 +39,8 @@ fn main() -> ExitCode {
         cli::Command::Evaluate(args) => evaluate::run(args),
         cli::Command::Demo(args) => demo::run(args),
         cli::Command::Study(cli::StudyCommand::Report(args)) => study::report(args),
+        cli::Command::Study(cli::StudyCommand::Serve(args)) => study::serve(args),
+        cli::Command::Study(cli::StudyCommand::HashPassword) => study::hash_password(),
     };
     match outcome {
         Ok(Outcome::Success) => ExitCode::SUCCESS,

@@ -1,6 +1,6 @@
 //! `hipfrac study report`: the reader study's statistics as HTML + CSV.
 
-use crate::cli::StudyReportArgs;
+use crate::cli::{StudyReportArgs, StudyServeArgs};
 use crate::Outcome;
 use anyhow::{bail, Context, Result};
 use hipfrac_core::{FractureClass, Label};
@@ -228,4 +228,23 @@ struct StatsJson<'a> {
     fleiss: &'a BTreeMap<String, Option<f64>>,
     intra: &'a Vec<(String, Option<f64>)>,
     warnings: &'a Vec<String>,
+}
+
+pub fn serve(args: StudyServeArgs) -> Result<Outcome> {
+    let config = hipfrac_study::StudyConfig::load(&args.study).map_err(anyhow::Error::msg)?;
+    let app = hipfrac_study::server::App::new(config).context("cannot start the study")?;
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("cannot start the server runtime")?;
+    runtime.block_on(hipfrac_study::server::serve(app, args.addr)).with_context(|| format!("cannot serve on {}", args.addr))?;
+    Ok(Outcome::Success)
+}
+
+pub fn hash_password() -> Result<Outcome> {
+    let mut line = String::new();
+    std::io::stdin().read_line(&mut line).context("cannot read the password from standard input")?;
+    let password = line.trim_end_matches(['\n', '\r']);
+    if password.len() < 8 {
+        bail!("the password must have at least 8 characters");
+    }
+    println!("{}", hipfrac_study::hash_password(password));
+    Ok(Outcome::Success)
 }

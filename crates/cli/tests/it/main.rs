@@ -9,3 +9,4 @@ mod support;
 mod phantom;
 mod predict;
 mod study;
+mod workstation;

@@ -1,0 +1,284 @@
+//! The reading workstation over a real socket: security, washout, durability under kill -9,
+//! and (where Chromium is installed) a real browser session.
+
+use crate::support::hipfrac;
+use std::io::{Read as _, Write as _};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+struct Reply {
+    status: u16,
+    headers: String,
+    body: String,
+}
+
+impl Reply {
+    fn header(&self, name: &str) -> Option<String> {
+        self.headers.lines().find_map(|l| {
+            let (k, v) = l.split_once(':')?;
+            k.trim().eq_ignore_ascii_case(name).then(|| v.trim().to_string())
+        })
+    }
+
+    fn cookie(&self) -> String {
+        self.header("set-cookie").and_then(|c| c.split(';').next().map(str::to_string)).expect("a session cookie")
+    }
+}
+
+/// One HTTP/1.1 request with `Connection: close` (a raw socket: no client library between
+/// the test and the server).
+fn http(port: u16, method: &str, path: &str, cookie: Option<&str>, form: Option<&str>) -> std::io::Result<Reply> {
+    let mut stream = TcpStream::connect(("127.0.0.1", port))?;
+    stream.set_read_timeout(Some(Duration::from_secs(20)))?;
+    let mut request = format!("{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n");
+    if let Some(c) = cookie {
+        request.push_str(&format!("Cookie: {c}\r\n"));
+    }
+    let body = form.unwrap_or("");
+    if form.is_some() {
+        request.push_str(&format!("Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n", body.len()));
+    }
+    request.push_str("\r\n");
+    request.push_str(body);
+    stream.write_all(request.as_bytes())?;
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw)?;
+    let text = String::from_utf8_lossy(&raw).to_string();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let status = head.split_whitespace().nth(1).and_then(|s| s.parse().ok()).ok_or_else(|| std::io::Error::other(format!("no status line: {head:?}")))?;
+    Ok(Reply { status, headers: head.to_string(), body: body.to_string() })
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+fn hash(password: &str) -> String {
+    let out = hipfrac().args(["study", "hash-password"]).write_stdin(format!("{password}\n")).assert().success();
+    String::from_utf8(out.get_output().stdout.clone()).unwrap().trim().to_string()
+}
+
+/// A study folder: phantom cases, an untrained model that still draws boxes, two readers and
+/// an admin; `phases` is the TOML array.
+fn study(dir: &Path, count: usize, phases: &str) -> PathBuf {
+    hipfrac().args(["phantom", "--count", &count.to_string(), "--size", "96", "--seed", "4", "--out"]).arg(dir.join("cases")).assert().success();
+    hipfrac_infer::write_untrained(&dir.join("model"), &hipfrac_model::ModelConfig::nano(1, 4), 96, Some(0.0)).unwrap();
+    let toml = format!(
+        "name = \"Test study\"\ncases = \"cases/manifest.csv\"\ndatabase = \"db/study.sqlite\"\nmodel = \"model\"\nseed = 3\nphases = {phases}\n\
+[[readers]]\nname = \"alice\"\npassword_hash = \"{}\"\n[[readers]]\nname = \"bob\"\npassword_hash = \"{}\"\n[[admins]]\nname = \"admin\"\npassword_hash = \"{}\"\n",
+        hash("alice-password"),
+        hash("bob-password"),
+        hash("admin-password")
+    );
+    let path = dir.join("study.toml");
+    std::fs::write(&path, toml).unwrap();
+    path
+}
+
+struct Server {
+    child: Child,
+    port: u16,
+}
+
+impl Server {
+    fn start(study: &Path) -> Server {
+        let port = free_port();
+        let child = Command::new(assert_cmd::cargo::cargo_bin("hipfrac"))
+            .args(["study", "serve", "--study"])
+            .arg(study)
+            .arg("--addr")
+            .arg(format!("127.0.0.1:{port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let started = Instant::now();
+        while http(port, "GET", "/login", None, None).is_err() {
+            assert!(started.elapsed() < Duration::from_secs(60), "the server did not start");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        Server { child, port }
+    }
+
+    fn kill9(&mut self) {
+        // SIGKILL: no shutdown code runs.
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+    }
+
+    fn login(&self, name: &str, password: &str) -> String {
+        let r = http(self.port, "POST", "/login", None, Some(&format!("name={name}&password={password}"))).unwrap();
+        assert_eq!(r.status, 303, "{}", r.body);
+        r.cookie()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn attribute(html: &str, marker: &str) -> String {
+    let at = html.find(marker).unwrap_or_else(|| panic!("{marker} not in {html}")) + marker.len();
+    html[at..].split('"').next().unwrap().to_string()
+}
+
+/// Reads the open case with `label`; returns (phase, case) or None when none is open.
+fn read_one(port: u16, cookie: &str, label: &str) -> Option<(String, String, Reply)> {
+    // Connection errors (a killed server) end the run: None.
+    let page = http(port, "GET", "/case", Some(cookie), None).ok()?;
+    if page.status != 200 {
+        return None;
+    }
+    let (csrf, phase, case) = (attribute(&page.body, "name=\"csrf\" value=\""), attribute(&page.body, "name=\"phase\" value=\""), attribute(&page.body, "data-case=\""));
+    let reply = http(port, "POST", "/read", Some(cookie), Some(&format!("csrf={csrf}&phase={phase}&case={case}&label={label}&bbox="))).ok()?;
+    Some((phase, case, reply))
+}
+
+#[test]
+fn unauthenticated_and_cross_user_requests_are_refused() {
+    let temp = tempfile::tempdir().unwrap();
+    let server = Server::start(&study(temp.path(), 3, "[{ name = \"I\" }, { name = \"III\", ai = true }]"));
+    let port = server.port;
+    assert_eq!(http(port, "GET", "/", None, None).unwrap().header("location").as_deref(), Some("/login"));
+    assert_eq!(http(port, "GET", "/case", None, None).unwrap().status, 303);
+    for path in ["/image/0", "/admin/reads.csv"] {
+        assert_eq!(http(port, "GET", path, None, None).unwrap().status, 401, "{path}");
+    }
+    assert_eq!(http(port, "POST", "/read", None, Some("csrf=x&phase=I&case=0&label=DF")).unwrap().status, 401);
+    assert_eq!(http(port, "POST", "/login", None, Some("name=alice&password=wrong")).unwrap().status, 401);
+    assert_eq!(http(port, "GET", "/image/0", Some("hipfrac_session=forged"), None).unwrap().status, 401);
+    let alice = server.login("alice", "alice-password");
+    // Readers cannot see the reads (their own or anyone's) or the admin pages.
+    assert_eq!(http(port, "GET", "/admin/reads.csv", Some(&alice), None).unwrap().status, 403);
+    assert_eq!(http(port, "GET", "/admin", Some(&alice), None).unwrap().status, 403);
+    // Images by number only: traversal attempts and unknown cases are 404, never a file.
+    assert_eq!(http(port, "GET", "/image/0", Some(&alice), None).unwrap().status, 200);
+    for path in ["/image/..%2F..%2F..%2Fetc%2Fpasswd", "/image/../../etc/passwd", "/image/3", "/image/-1"] {
+        let r = http(port, "GET", path, Some(&alice), None).unwrap();
+        assert!(r.status == 404 || r.status == 400, "{path}: {}", r.status);
+        assert!(!r.body.contains("root:"));
+    }
+    // A bad CSRF token is refused and stores nothing.
+    let page = http(port, "GET", "/case", Some(&alice), None).unwrap();
+    let case = attribute(&page.body, "data-case=\"");
+    assert_eq!(http(port, "POST", "/read", Some(&alice), Some(&format!("csrf=forged&phase=I&case={case}&label=DF"))).unwrap().status, 403);
+    // A session of another study (another database) is unknown here.
+    let other_dir = tempfile::tempdir().unwrap();
+    let other = Server::start(&study(other_dir.path(), 2, "[{ name = \"I\" }]"));
+    let bob_elsewhere = other.login("bob", "bob-password");
+    assert_eq!(http(port, "GET", "/image/0", Some(&bob_elsewhere), None).unwrap().status, 401);
+    // The admin export is empty: nothing was stored by the refused requests. No patient data.
+    let admin = server.login("admin", "admin-password");
+    let csv = http(port, "GET", "/admin/reads.csv", Some(&admin), None).unwrap();
+    assert_eq!(csv.status, 200);
+    assert_eq!(csv.body.lines().count(), 1, "{}", csv.body);
+    let page = http(port, "GET", "/case", Some(&alice), None).unwrap().body;
+    assert!(!page.contains("PH-site") && !page.contains("Phantom"), "no patient ID or institution on the page");
+}
+
+#[test]
+fn overlay_only_with_ai_and_washout_holds_the_next_phase() {
+    let temp = tempfile::tempdir().unwrap();
+    let server = Server::start(&study(temp.path(), 2, "[{ name = \"I\" }, { name = \"III\", ai = true }, { name = \"IV\", washout_days = 14 }]"));
+    let alice = server.login("alice", "alice-password");
+    let mut seen = Vec::new();
+    for _ in 0..4 {
+        let page = http(server.port, "GET", "/case", Some(&alice), None).unwrap().body;
+        seen.push((attribute(&page, "name=\"phase\" value=\""), page.contains("id=\"ai-overlay\"")));
+        let (_, _, reply) = read_one(server.port, &alice, "SF").unwrap();
+        assert_eq!(reply.status, 303);
+    }
+    assert_eq!(seen, vec![("I".into(), false), ("I".into(), false), ("III".into(), true), ("III".into(), true)]);
+    // Phase IV waits 14 days after III.
+    assert_eq!(http(server.port, "GET", "/case", Some(&alice), None).unwrap().status, 303);
+    let home = http(server.port, "GET", "/", Some(&alice), None).unwrap().body;
+    assert!(home.contains("opens after the washout"), "{home}");
+    // Bob has his own order and progress.
+    let bob = server.login("bob", "bob-password");
+    let page = http(server.port, "GET", "/case", Some(&bob), None).unwrap().body;
+    assert_eq!(attribute(&page, "name=\"phase\" value=\""), "I");
+}
+
+#[test]
+fn kill_9_loses_no_acknowledged_read() {
+    let temp = tempfile::tempdir().unwrap();
+    let path = study(temp.path(), 40, "[{ name = \"I\" }]");
+    let mut server = Server::start(&path);
+    let alice = server.login("alice", "alice-password");
+    let port = server.port;
+    // Read as fast as possible on one thread; kill -9 the server from another mid-run.
+    let acknowledged = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let writer = {
+        let acknowledged = acknowledged.clone();
+        let alice = alice.clone();
+        std::thread::spawn(move || {
+            for _ in 0..40 {
+                match read_one(port, &alice, "UF") {
+                    Some((phase, case, reply)) if reply.status == 303 => acknowledged.lock().unwrap().push((phase, case)),
+                    _ => break,
+                }
+            }
+        })
+    };
+    let started = Instant::now();
+    while acknowledged.lock().unwrap().len() < 12 && started.elapsed() < Duration::from_secs(60) {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    server.kill9();
+    writer.join().unwrap();
+    let acknowledged = acknowledged.lock().unwrap().clone();
+    assert!(acknowledged.len() >= 12 && acknowledged.len() < 40, "killed mid-run: {} reads acknowledged", acknowledged.len());
+    let restarted = Server::start(&path);
+    let admin = restarted.login("admin", "admin-password");
+    let csv = http(restarted.port, "GET", "/admin/reads.csv", Some(&admin), None).unwrap().body;
+    let stored = csv.lines().count() - 1;
+    assert!(stored >= acknowledged.len(), "{} acknowledged, {stored} stored", acknowledged.len());
+    // Every acknowledged read is there, and the reader resumes where the store says.
+    let manifest = std::fs::read_to_string(temp.path().join("cases/manifest.csv")).unwrap();
+    let names: Vec<&str> = manifest.lines().skip(1).map(|l| l.split(',').next().unwrap()).collect();
+    for (phase, case) in &acknowledged {
+        let name = names[case.parse::<usize>().unwrap()];
+        assert!(csv.lines().any(|l| l.starts_with(&format!("alice,{phase},{name},UF,"))), "read of case {case} lost:\n{csv}");
+    }
+    let alice = restarted.login("alice", "alice-password");
+    let home = http(restarted.port, "GET", "/", Some(&alice), None).unwrap().body;
+    assert!(home.contains(&format!("case {} of 40", stored + 1)), "{home}");
+}
+
+/// Chromium, when installed (CI installs it; HIPFRAC_REQUIRE_CHROMIUM=1 makes its absence a
+/// failure): log in, read 3 cases in phase I with no overlay, read in phase III with the
+/// overlay, export the CSV as admin — driven by scripts/browser_check.py over the DevTools
+/// pipe.
+#[test]
+fn real_browser_reads_and_exports() {
+    let chromium = ["chromium", "chromium-browser"].into_iter().find(|c| Command::new(c).arg("--version").output().is_ok_and(|o| o.status.success()));
+    let Some(chromium) = chromium else {
+        if std::env::var_os("HIPFRAC_REQUIRE_CHROMIUM").is_some() {
+            panic!("chromium is required but not installed");
+        }
+        eprintln!("SKIP: chromium is not installed");
+        return;
+    };
+    let temp = tempfile::tempdir().unwrap();
+    let server = Server::start(&study(temp.path(), 3, "[{ name = \"I\" }, { name = \"III\", ai = true }]"));
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../scripts/browser_check.py");
+    let screenshot = std::env::var_os("HIPFRAC_SCREENSHOT").map(PathBuf::from).unwrap_or_else(|| temp.path().join("phase3.png"));
+    let out = Command::new("python3")
+        .arg(&script)
+        .arg(format!("http://127.0.0.1:{}", server.port))
+        .arg(chromium)
+        .arg(&screenshot)
+        .output()
+        .unwrap();
+    let log = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "{log}");
+    for step in ["login ok", "phase I case 1: no overlay", "phase I case 3: no overlay", "phase III: overlay visible", "export: 4 reads"] {
+        assert!(log.contains(step), "{step} missing in:\n{log}");
+    }
+    assert!(std::fs::metadata(&screenshot).unwrap().len() > 1000);
+}

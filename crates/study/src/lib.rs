@@ -1,0 +1,17 @@
+//! hipfrac-study: the reading workstation of a reader study (`hipfrac study serve`).
+//!
+//! Readers log in (argon2-hashed passwords, session cookies that are HttpOnly and
+//! SameSite=Strict, a CSRF token in every form), read the cases of their current phase in
+//! their own random order, and pick one of the five labels (optionally drawing a box). Each
+//! read is committed to SQLite (WAL, synchronous=FULL) before the next case is shown. A phase
+//! opens only after the previous one is finished and its washout has passed. The AI's boxes,
+//! types and confidence appear only in phases with `ai = true`. Pages never show patient
+//! names or IDs: cases are numbered. Admins see progress and export the reads as the CSV that
+//! `hipfrac study report` reads.
+
+pub mod config;
+pub mod db;
+pub mod server;
+mod page;
+
+pub use config::{hash_password, verify_password, StudyConfig};
