@@ -75,12 +75,18 @@ fn simulate(site: &str, count: usize, seed: u64, size: usize, out: &Path) -> Res
     Ok(())
 }
 
-fn manifest_of(dir: &Path) -> Result<Vec<hipfrac_data::manifest::ManifestRow>> {
+/// The rows of the phantom dataset in `dir` (its own manifest.csv gives patients and sites),
+/// with paths relative to `manifest_dir`.
+fn manifest_of(dir: &Path, manifest_dir: &Path) -> Result<Vec<hipfrac_data::manifest::ManifestRow>> {
     let report = check_dataset(dir, &LabelMap::default())?;
     if !report.errors.is_empty() {
         bail!("{}: the simulated dataset has {} errors (a phantom bug): {:?}", dir.display(), report.errors.len(), report.errors.first());
     }
-    Ok(report.manifest_rows(&dir.join("splits")))
+    let rows = report.manifest_rows(manifest_dir);
+    if let Some(row) = rows.iter().find(|r| r.patient.starts_with("unknown")) {
+        bail!("{}: no patient for {} (the phantom's manifest.csv is missing)", dir.display(), row.image);
+    }
+    Ok(rows)
 }
 
 pub fn run(args: DemoArgs) -> Result<Outcome> {
@@ -116,12 +122,17 @@ pub fn run(args: DemoArgs) -> Result<Outcome> {
         simulate(site, count, args.seed + 2 * k as u64, size, &out.join("internal").join(site))?;
     }
     simulate(plan.external_site, plan.external, args.seed + 1, size, &out.join("external"))?;
-    let rows = manifest_of(&out.join("internal"))?;
+    // Each site's folder carries its own manifest (patients, sites); rows are pooled so the
+    // split keeps every patient in one part.
+    let mut rows = Vec::new();
+    for site in plan.internal_sites {
+        rows.extend(manifest_of(&out.join("internal").join(site), &out.join("internal/splits"))?);
+    }
     let splits = split_rows(&rows, Ratios([0.8, 0.1, 0.1]), args.seed, None).map_err(anyhow::Error::msg)?;
     for (name, part) in splits.parts().into_iter().filter(|(n, _)| *n != "external") {
         manifest::write(&out.join("internal/splits").join(format!("{name}.csv")), part)?;
     }
-    let external_rows = manifest_of(&out.join("external"))?;
+    let external_rows = manifest_of(&out.join("external"), &out.join("external/splits"))?;
     manifest::write(&out.join("external/splits/external.csv"), &external_rows)?;
     let simulated_at = started.elapsed().as_secs_f64();
     say(&format!(

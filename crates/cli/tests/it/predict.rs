@@ -115,6 +115,15 @@ fn demo_runs_end_to_end_small() {
     let stdout = String::from_utf8_lossy(&assert.get_output().stdout).to_string();
     assert!(stdout.contains("PHANTOM") && stdout.contains("internal test") && stdout.contains("external"), "{stdout}");
     assert!(out.join("report/report.html").is_file() && out.join("run/best/operating_points.json").is_file());
+    // Patients come from the phantom's manifests, and none crosses the split.
+    let patients = |name: &str| -> std::collections::BTreeSet<String> {
+        let text = std::fs::read_to_string(out.join("internal/splits").join(name)).unwrap();
+        text.lines().skip(1).map(|l| l.split(',').nth(2).unwrap().to_string()).collect()
+    };
+    let (train, test) = (patients("train.csv"), patients("test.csv"));
+    assert!(train.iter().chain(&test).all(|p| p.starts_with("PH-site-")), "{train:?}");
+    assert!(train.is_disjoint(&test));
+    assert!(train.iter().any(|p| p.starts_with("PH-site-a")) && train.iter().any(|p| p.starts_with("PH-site-b")));
     // A second demo never overwrites the first.
     hipfrac().arg("demo").arg("--out").arg(&out).args(["--epochs", "1"]).assert().code(2);
 }
