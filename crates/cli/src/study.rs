@@ -77,6 +77,30 @@ fn header() -> String {
     h
 }
 
+/// Each reader in each phase as a point in ROC space (micro-averaged over the four classes),
+/// the AI alone as another.
+fn plot(report: &StudyReport, ai: Option<&Summary>) -> String {
+    const COLOURS: [&str; 6] = ["#0072b2", "#d55e00", "#009e73", "#cc79a7", "#e69f00", "#56b4e9"];
+    let mut series: Vec<crate::svg::Series> = report
+        .phases
+        .iter()
+        .enumerate()
+        .map(|(k, p)| crate::svg::Series {
+            name: format!("phase {p}"),
+            colour: COLOURS[k % COLOURS.len()].into(),
+            points: report.readers.iter().map(|r| {
+                let s = &report.per_reader[&(r.clone(), p.clone())];
+                (1.0 - s.micro.specificity, s.micro.sensitivity)
+            }).collect(),
+            markers: true,
+        })
+        .collect();
+    if let Some(ai) = ai {
+        series.push(crate::svg::Series { name: "AI alone".into(), colour: "#000000".into(), points: vec![(1.0 - ai.micro.specificity, ai.micro.sensitivity)], markers: true });
+    }
+    format!("<h2>Readers in ROC space (micro averages)</h2>{}", crate::svg::unit_plot("Each reader per phase", "1 − specificity", "sensitivity", &series, true))
+}
+
 /// The HTML report.
 pub fn html(report: &StudyReport, ai: Option<&Summary>) -> String {
     let mut h = String::from("<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>hipfrac reader study</title><style>body{font-family:sans-serif;max-width:1200px;margin:2em auto;padding:0 1em}table{border-collapse:collapse;margin:.5em 0 1.5em}td,th{border:1px solid #ccc;padding:3px 7px;text-align:right}td:first-child{text-align:left}</style></head><body><h1>Reader study</h1>");
@@ -101,7 +125,9 @@ pub fn html(report: &StudyReport, ai: Option<&Summary>) -> String {
     if let Some(ai) = ai {
         h.push_str(&summary_row("AI alone", ai));
     }
-    h.push_str("</table><h2>Aided vs unaided: Obuchowski–Rockette (Hillis ddf), figure of merit = proportion of cases read correctly</h2><table><tr><th>unaided</th><th>aided</th><th>FOM unaided</th><th>FOM aided</th><th>difference (95 % CI)</th><th>F</th><th>ddf</th><th>p</th></tr>");
+    h.push_str("</table>");
+    h.push_str(&plot(report, ai));
+    h.push_str("<h2>Aided vs unaided: Obuchowski–Rockette (Hillis ddf), figure of merit = proportion of cases read correctly</h2><table><tr><th>unaided</th><th>aided</th><th>FOM unaided</th><th>FOM aided</th><th>difference (95 % CI)</th><th>F</th><th>ddf</th><th>p</th></tr>");
     for (u, a, r) in &report.mrmc {
         match r {
             Some(r) => {

@@ -30,7 +30,7 @@ fn study_report_recovers_simulated_readers() {
     let stderr = String::from_utf8_lossy(&assert.get_output().stderr).to_string();
     assert!(stderr.contains("I → III") && stderr.contains("II → III"), "{stderr}");
     let html = std::fs::read_to_string(out.join("report.html")).unwrap();
-    for needle in ["Table III", "Obuchowski", "McNemar", "Fleiss", "Intra-reader"] {
+    for needle in ["Table III", "Obuchowski", "McNemar", "Fleiss", "Intra-reader", "<svg", "ROC space"] {
         assert!(html.contains(needle), "{needle}");
     }
     let tables = std::fs::read_to_string(out.join("tables.csv")).unwrap();

@@ -202,6 +202,14 @@ fn overlay_only_with_ai_and_washout_holds_the_next_phase() {
     let bob = server.login("bob", "bob-password");
     let page = http(server.port, "GET", "/case", Some(&bob), None).unwrap().body;
     assert_eq!(attribute(&page, "name=\"phase\" value=\""), "I");
+    // The export is what `hipfrac study report` reads.
+    let admin = server.login("admin", "admin-password");
+    let csv = http(server.port, "GET", "/admin/reads.csv", Some(&admin), None).unwrap().body;
+    assert_eq!(csv.lines().count(), 5, "{csv}");
+    let reads = temp.path().join("reads.csv");
+    std::fs::write(&reads, &csv).unwrap();
+    hipfrac().args(["study", "report"]).arg(&reads).arg("--truth").arg(temp.path().join("cases/manifest.csv")).arg("--out").arg(temp.path().join("report")).assert().success();
+    assert!(temp.path().join("report/tables.csv").is_file());
 }
 
 #[test]
