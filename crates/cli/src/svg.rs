@@ -19,7 +19,7 @@ fn escape(text: &str) -> String {
 /// A plot of `series` on [0, 1] × [0, 1] with axis labels, a legend and, when `diagonal`, the
 /// line y = x dashed.
 pub fn unit_plot(title: &str, x_label: &str, y_label: &str, series: &[Series], diagonal: bool) -> String {
-    let (w, h, left, top, size) = (380.0, 330.0, 50.0, 28.0, 250.0);
+    let (w, h, left, top, size) = (470.0, 330.0, 50.0, 28.0, 250.0);
     let px = |x: f64| left + x.clamp(0.0, 1.0) * size;
     let py = |y: f64| top + (1.0 - y.clamp(0.0, 1.0)) * size;
     let mut s = String::new();
