@@ -67,9 +67,9 @@ pub enum Command {
     /// Evaluate a model on labelled manifests: the paper's tables, mAP, ROC, calibration and
     /// a gallery — report.html (self-contained), report.md, metrics.csv, cases.csv.
     Evaluate(EvaluateArgs),
-    /// The whole system end to end on phantom data: simulate an internal and an external
-    /// site, split by patient, train, calibrate, evaluate, report (about 8 minutes on 2 CPU
-    /// cores). Phantom results show the pipeline working; they are not clinical evidence.
+    /// The whole system end to end on phantom data: simulate two internal sites and an
+    /// external one, split by patient, train, calibrate, evaluate, report (about 7 minutes on
+    /// 2 CPU cores). Phantom results show the pipeline working; they are not clinical evidence.
     Demo(DemoArgs),
     /// Reader studies: statistics of readers × phases (with and without the AI).
     #[command(subcommand)]
