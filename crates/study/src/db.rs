@@ -4,6 +4,9 @@
 use rusqlite::{params, Connection, OptionalExtension};
 use std::path::Path;
 
+/// A login lasts one reading day.
+pub const SESSION_SECONDS: f64 = 12.0 * 3600.0;
+
 pub struct Db {
     conn: Connection,
 }
@@ -56,10 +59,14 @@ impl Db {
         Ok(())
     }
 
-    /// `(person, admin, csrf)` of a session.
+    /// `(person, admin, csrf)` of a session younger than [`SESSION_SECONDS`].
     pub fn session(&self, token: &str) -> rusqlite::Result<Option<(String, bool, String)>> {
         self.conn
-            .query_row("SELECT person, admin, csrf FROM sessions WHERE token = ?1", params![token], |r| Ok((r.get(0)?, r.get::<_, i64>(1)? != 0, r.get(2)?)))
+            .query_row(
+                "SELECT person, admin, csrf FROM sessions WHERE token = ?1 AND created > ?2",
+                params![token, now() - SESSION_SECONDS],
+                |r| Ok((r.get(0)?, r.get::<_, i64>(1)? != 0, r.get(2)?)),
+            )
             .optional()
     }
 

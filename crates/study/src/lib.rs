@@ -1,7 +1,7 @@
 //! hipfrac-study: the reading workstation of a reader study (`hipfrac study serve`).
 //!
-//! Readers log in (argon2-hashed passwords, session cookies that are HttpOnly and
-//! SameSite=Strict, a CSRF token in every form), read the cases of their current phase in
+//! Readers log in (argon2-hashed passwords, session cookies that are HttpOnly,
+//! SameSite=Strict and last 12 hours, a CSRF token in every form), read the cases of their current phase in
 //! their own random order, and pick one of the five labels (optionally drawing a box). Each
 //! read is committed to SQLite (WAL, synchronous=FULL) before the next case is shown. A phase
 //! opens only after the previous one is finished and its washout has passed. The AI's boxes,

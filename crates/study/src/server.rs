@@ -302,7 +302,9 @@ async fn read(State(app): State<Arc<App>>, headers: HeaderMap, Form(form): Form<
     let at = now();
     let stored = StoredRead { reader: p.name.clone(), phase: phase_name, case, label: label.code().to_string(), bbox, seconds: (at - shown).max(0.0), at };
     match db.insert_read(&stored) {
-        Ok(_) => Redirect::to("/case").into_response(),
+        Ok(true) => Redirect::to("/case").into_response(),
+        // A concurrent duplicate (two tabs): the first answer stands and this one is refused.
+        Ok(false) => (StatusCode::CONFLICT, "this case was already answered").into_response(),
         Err(e) => internal(e),
     }
 }
