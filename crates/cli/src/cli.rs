@@ -217,8 +217,9 @@ pub struct DemoArgs {
 pub struct TrainArgs {
     /// Training config (TOML); relative paths in it are relative to the file. Keys:
     /// train, val, out, image_size, batch_size, epochs, warmup_epochs, base_lr_per_image,
-    /// min_lr_ratio, momentum, nesterov, weight_decay, ema_decay, no_aug_epochs, flip,
-    /// intensity_jitter, scale_jitter, translate, val_interval, seed, [model] preset/in_channels.
+    /// min_lr_ratio, momentum, nesterov, weight_decay, ema_decay, no_aug_epochs, mosaic, mixup,
+    /// flip, intensity_jitter, scale_jitter, translate, equalize, val_interval, seed,
+    /// [model] preset/in_channels.
     #[arg(long)]
     pub config: PathBuf,
     /// `cpu`, `cuda` or `cuda:N` (default: cuda when available, else cpu).

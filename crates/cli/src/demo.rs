@@ -54,6 +54,10 @@ fn plan(args: &DemoArgs, out: &Path) -> Plan {
     // validation mAP50 after 40 epochs was 0.21, at 4× 0.72, at 8× 0.77 (phantom site-a, 413
     // training images, 2026-11-27). The demo uses 8×; `--full` keeps the paper's rate.
     config.base_lr_per_image = 8.0 * 0.01 / 64.0;
+    // Histogram equalisation evens out the sites' tone curves (hipfrac's addition, not the
+    // paper's): on the same data and schedule it raised validation mAP50 from 0.82 to 0.88 and
+    // the external site's micro sensitivity from 0.27 to 0.72 (2026-11-27).
+    config.equalize = true;
     config.image_size = 320;
     config.batch_size = 16;
     config.epochs = args.epochs.unwrap_or(40);

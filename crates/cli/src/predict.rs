@@ -119,14 +119,14 @@ pub fn run(args: PredictArgs) -> Result<Outcome> {
     );
     let bar = progress::bar(found.jobs.len() as u64, "predicting");
     let mut rows = Vec::new();
-    let size = predictor.size;
+    let preprocess = predictor.preprocess;
     for chunk in found.jobs.chunks(predictor.batch_size()) {
         // Files are read and letterboxed in parallel; the network runs on the batch.
         let loaded: Vec<Result<(Radiograph, hipfrac_infer::Letterbox), String>> = chunk
             .par_iter()
             .map(|job| {
                 let image = hipfrac_dicom::read_radiograph(&job.input).map_err(|e| e.to_string())?;
-                let prepared = hipfrac_train::data::letterbox(&image, size).map_err(|e| format!("{}: {e}", job.input.display()))?;
+                let prepared = hipfrac_train::data::letterbox(&image, &preprocess).map_err(|e| format!("{}: {e}", job.input.display()))?;
                 Ok((image, prepared))
             })
             .collect();

@@ -38,14 +38,14 @@ pub fn predict_manifest(predictor: &Predictor, path: &Path, progress: &mut dyn F
     let mut cases = Vec::with_capacity(total);
     // Reading and letterboxing run in parallel a few batches at a time; the network runs
     // batch by batch.
-    let size = predictor.size;
+    let preprocess = predictor.preprocess;
     for chunk in rows.chunks(predictor.batch_size() * 4) {
         let loaded: Vec<(Radiograph, crate::Letterbox, Vec<(FractureClass, BBox)>)> = chunk
             .par_iter()
             .map(|row| {
                 let image_path = base.join(&row.image);
                 let image = hipfrac_dicom::read_radiograph(&image_path).map_err(|e| image_error(&image_path, e))?;
-                let prepared = hipfrac_train::data::letterbox(&image, size).map_err(|e| image_error(&image_path, e))?;
+                let prepared = hipfrac_train::data::letterbox(&image, &preprocess).map_err(|e| image_error(&image_path, e))?;
                 let mut boxes = Vec::new();
                 if !row.annotation.is_empty() {
                     let annotation_path = base.join(&row.annotation);

@@ -17,7 +17,7 @@ pub mod verdict;
 
 use hipfrac_core::{Detection, Laterality, Radiograph};
 use hipfrac_model::{DamoYolo, ModelConfig};
-pub use hipfrac_train::data::Letterbox;
+pub use hipfrac_train::data::{Letterbox, Preprocess};
 use hipfrac_train::data::letterbox;
 use serde::{Deserialize, Serialize};
 use sha2::Digest;
@@ -100,6 +100,8 @@ pub struct Predictor {
     pub config: ModelConfig,
     /// Square input size (letterboxed), from train.toml.
     pub size: i64,
+    /// Size and intensity handling, from train.toml (as in training).
+    pub preprocess: Preprocess,
     pub device: Device,
     pub points: OperatingPoints,
     /// First 16 hex digits of the weights file's SHA-256.
@@ -110,8 +112,10 @@ pub struct Predictor {
 }
 
 #[derive(Deserialize)]
-struct SizeOnly {
+struct InputSection {
     image_size: i64,
+    #[serde(default)]
+    equalize: bool,
 }
 
 impl Predictor {
@@ -125,11 +129,11 @@ impl Predictor {
         }
         let train_path = dir.join("train.toml");
         let text = std::fs::read_to_string(&train_path).map_err(|e| model_error(&train_path, format!("cannot read the training config (it gives the input size): {e}")))?;
-        // Only the size is needed; other keys are the training run's business.
-        let size = toml::from_str::<toml::Table>(&text)
+        // Only the input keys are needed; the others are the training run's business.
+        let input = toml::from_str::<toml::Table>(&text)
             .map_err(|e| model_error(&train_path, e))
-            .and_then(|t| t.try_into::<SizeOnly>().map_err(|e| model_error(&train_path, e)))?
-            .image_size;
+            .and_then(|t| t.try_into::<InputSection>().map_err(|e| model_error(&train_path, e)))?;
+        let size = input.image_size;
         if size < 64 || size % 32 != 0 {
             return Err(model_error(&train_path, format!("image_size {size} must be a multiple of 32, at least 64")));
         }
@@ -151,7 +155,8 @@ impl Predictor {
         } else {
             OperatingPoints::uncalibrated()
         };
-        Ok(Predictor { dir: dir.to_path_buf(), config, size, device, points, model_hash, weights, model, _vs: vs })
+        let preprocess = Preprocess { size, equalize: input.equalize };
+        Ok(Predictor { dir: dir.to_path_buf(), config, size, preprocess, device, points, model_hash, weights, model, _vs: vs })
     }
 
     /// Images per forward pass: 16 on a GPU, 2 on the CPU.
@@ -161,7 +166,7 @@ impl Predictor {
 
     /// Letterboxes `image` to the model's size.
     pub fn prepare(&self, image: &Radiograph) -> Result<Letterbox, String> {
-        letterbox(image, self.size)
+        letterbox(image, &self.preprocess)
     }
 
     /// Detections per prepared image, in the original images' pixels.

@@ -28,7 +28,7 @@ fn phantom_image(dir: &std::path::Path) -> PathBuf {
 #[test]
 fn letterbox_boxes_map_back_to_the_image() {
     let image = hipfrac_core::Radiograph { meta: hipfrac_core::RadiographMeta::plain(300, 200, 12), pixels: hipfrac_core::Pixels::Unsigned((0..60_000).map(|i| (i % 4096) as u16).collect()) };
-    let l = hipfrac_train::data::letterbox(&image, 128).unwrap();
+    let l = hipfrac_train::data::letterbox(&image, &hipfrac_train::data::Preprocess { size: 128, equalize: false }).unwrap();
     let b = BBox::new(10.0, 20.0, 150.0, 290.0);
     let back = l.to_original(&l.to_letterbox(&b));
     for (x, y) in [(back.x_min, b.x_min), (back.y_min, b.y_min), (back.x_max, b.x_max), (back.y_max, b.y_max)] {

@@ -33,6 +33,9 @@ pub struct TrainConfig {
     pub model: ModelSection,
     /// Square input size in pixels (letterboxed), a multiple of 32.
     pub image_size: i64,
+    /// Histogram-equalise each displayed radiograph before letterboxing (training and, through
+    /// the saved train.toml, inference). Off by default (the paper does not).
+    pub equalize: bool,
     pub batch_size: i64,
     pub epochs: i64,
     pub warmup_epochs: f64,
@@ -70,6 +73,7 @@ impl Default for TrainConfig {
             out: PathBuf::from("runs/damo-t"),
             model: ModelSection::default(),
             image_size: 1024,
+            equalize: false,
             batch_size: 64,
             epochs: 430,
             warmup_epochs: 5.0,
@@ -127,6 +131,11 @@ impl TrainConfig {
             "nano" => hipfrac_model::ModelConfig::nano(self.model.in_channels, classes),
             _ => hipfrac_model::ModelConfig::t(self.model.in_channels, classes),
         }
+    }
+
+    /// How images become network input.
+    pub fn preprocess(&self) -> crate::data::Preprocess {
+        crate::data::Preprocess { size: self.image_size, equalize: self.equalize }
     }
 
     /// The learning rate at full speed: per-image rate × batch.

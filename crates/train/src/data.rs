@@ -66,9 +66,45 @@ impl Letterbox {
     }
 }
 
+/// How a radiograph becomes network input: the square size, and whether the displayed
+/// image is histogram-equalised first (which evens out the contrast and tone curves that
+/// differ between sites). Saved with every model (train.toml) so inference does the same.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Preprocess {
+    pub size: i64,
+    pub equalize: bool,
+}
+
+/// Global histogram equalisation of an 8-bit image: each grey level goes to its cumulative
+/// share of the pixels (the darkest level present to 0, the brightest to 255).
+pub fn equalize(grey: &mut [u8]) {
+    let mut histogram = [0u64; 256];
+    for &g in grey.iter() {
+        histogram[g as usize] += 1;
+    }
+    let total = grey.len() as u64;
+    let first = histogram.iter().copied().find(|&c| c > 0).unwrap_or(0);
+    if total == first {
+        return; // one grey level: nothing to spread
+    }
+    let mut table = [0u8; 256];
+    let mut cumulative = 0u64;
+    for (level, &count) in histogram.iter().enumerate() {
+        cumulative += count;
+        table[level] = (((cumulative.saturating_sub(first)) as f64 / (total - first) as f64) * 255.0).round() as u8;
+    }
+    for g in grey.iter_mut() {
+        *g = table[*g as usize];
+    }
+}
+
 /// Letterboxes a radiograph (see [`Letterbox`]).
-pub fn letterbox(image: &hipfrac_core::Radiograph, size: i64) -> Result<Letterbox, String> {
-    let grey = hipfrac_dicom::display::to_display(image).map_err(|e| e.0)?;
+pub fn letterbox(image: &hipfrac_core::Radiograph, preprocess: &Preprocess) -> Result<Letterbox, String> {
+    let size = preprocess.size;
+    let mut grey = hipfrac_dicom::display::to_display(image).map_err(|e| e.0)?;
+    if preprocess.equalize {
+        equalize(&mut grey);
+    }
     let (w, h) = (image.width() as usize, image.height() as usize);
     let scale = size as f64 / w.max(h) as f64;
     let (nw, nh) = (((w as f64 * scale).round() as usize).clamp(1, size as usize), ((h as f64 * scale).round() as usize).clamp(1, size as usize));
@@ -81,14 +117,15 @@ pub fn letterbox(image: &hipfrac_core::Radiograph, size: i64) -> Result<Letterbo
 }
 
 /// Loads every row of a manifest (paths relative to the manifest's folder).
-pub fn load_manifest(path: &Path, size: i64) -> Result<Vec<Sample>, String> {
+pub fn load_manifest(path: &Path, preprocess: &Preprocess) -> Result<Vec<Sample>, String> {
+    let size = preprocess.size;
     let rows = manifest::read(path).map_err(|e| e.to_string())?;
     let base = path.parent().unwrap_or(Path::new("."));
     rows.par_iter()
         .map(|row| {
             let image_path = base.join(&row.image);
             let image = hipfrac_dicom::read_radiograph(&image_path).map_err(|e| e.to_string())?;
-            let boxed = letterbox(&image, size).map_err(|e| format!("{}: {e}", image_path.display()))?;
+            let boxed = letterbox(&image, preprocess).map_err(|e| format!("{}: {e}", image_path.display()))?;
             let mut boxes = Vec::new();
             if !row.annotation.is_empty() {
                 let annotation = voc::read(&base.join(&row.annotation), &LabelMap::default()).map_err(|e| e.to_string())?.annotation;

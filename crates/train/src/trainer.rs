@@ -153,8 +153,9 @@ impl Trainer {
     /// `resume` is set.
     pub fn new(config: TrainConfig, device: Device, resume: bool) -> Result<Self, TrainError> {
         config.validate().map_err(TrainError::Data)?;
-        let train = load_manifest(&config.train, config.image_size).map_err(TrainError::Data)?;
-        let val = load_manifest(&config.val, config.image_size).map_err(TrainError::Data)?;
+        let preprocess = config.preprocess();
+        let train = load_manifest(&config.train, &preprocess).map_err(TrainError::Data)?;
+        let val = load_manifest(&config.val, &preprocess).map_err(TrainError::Data)?;
         if train.is_empty() {
             return Err(TrainError::Data(format!("{}: no training images", config.train.display())));
         }

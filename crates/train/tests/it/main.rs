@@ -102,3 +102,28 @@ fn mosaic_and_mixup_carry_the_boxes() {
     assert_eq!(boxes.len(), 2);
     assert!((pixels[0] - (10.0 + 160.0) / 2.0 / 255.0).abs() < 1e-6);
 }
+
+#[test]
+fn equalisation_spreads_grey_levels_and_keeps_their_order() {
+    use hipfrac_train::data::equalize;
+    // Levels 100..=103, 25 pixels each: to 0, 85, 170, 255.
+    let mut grey: Vec<u8> = (0..100).map(|i| 100 + (i / 25) as u8).collect();
+    equalize(&mut grey);
+    assert_eq!([grey[0], grey[25], grey[50], grey[75]], [0, 85, 170, 255]);
+    // A skewed image: monotone mapping, darkest to 0 and brightest to 255.
+    let mut skewed: Vec<u8> = (0..1000).map(|i| ((i * i) % 256) as u8).collect();
+    let before = skewed.clone();
+    equalize(&mut skewed);
+    let (lo, hi) = (*before.iter().min().unwrap(), *before.iter().max().unwrap());
+    for (a, b) in before.iter().zip(&skewed) {
+        if *a == lo { assert_eq!(*b, 0) }
+        if *a == hi { assert_eq!(*b, 255) }
+    }
+    let mut pairs: Vec<(u8, u8)> = before.iter().copied().zip(skewed.iter().copied()).collect();
+    pairs.sort();
+    assert!(pairs.windows(2).all(|w| w[0].1 <= w[1].1), "monotone");
+    // One grey level: unchanged.
+    let mut flat = vec![7u8; 10];
+    equalize(&mut flat);
+    assert_eq!(flat, vec![7u8; 10]);
+}
