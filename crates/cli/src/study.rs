@@ -258,6 +258,9 @@ struct StatsJson<'a> {
 
 pub fn serve(args: StudyServeArgs) -> Result<Outcome> {
     let config = hipfrac_study::StudyConfig::load(&args.study).map_err(anyhow::Error::msg)?;
+    if config.phases.iter().any(|p| p.ai) {
+        eprintln!("predicting every case once for the AI overlay (model {})…", config.model.as_ref().map(|m| m.display().to_string()).unwrap_or_default());
+    }
     let app = hipfrac_study::server::App::new(config).context("cannot start the study")?;
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("cannot start the server runtime")?;
     runtime.block_on(hipfrac_study::server::serve(app, args.addr)).with_context(|| format!("cannot serve on {}", args.addr))?;

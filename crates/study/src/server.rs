@@ -49,6 +49,10 @@ impl App {
         }
         let base = config.cases.parent().map(|p| p.to_path_buf()).unwrap_or_default();
         let mut cases: Vec<Case> = rows.iter().map(|r| Case { name: r.image.clone(), path: base.join(&r.image), ai: None }).collect();
+        // Every image must be there before the first reader arrives.
+        if let Some(missing) = cases.iter().find(|c| !c.path.is_file()) {
+            return Err(ServeError::Setup(format!("{}: case image {} does not exist", config.cases.display(), missing.path.display())));
+        }
         if config.phases.iter().any(|p| p.ai) {
             let dir = config.model.clone().expect("checked when the study was loaded");
             let predictor = hipfrac_infer::Predictor::load(&dir, tch::Device::Cpu).map_err(|e| ServeError::Setup(e.to_string()))?;

@@ -290,3 +290,16 @@ fn real_browser_reads_and_exports() {
     }
     assert!(std::fs::metadata(&screenshot).unwrap().len() > 1000);
 }
+
+#[test]
+fn a_study_with_a_missing_image_does_not_start() {
+    let temp = tempfile::tempdir().unwrap();
+    let path = study(temp.path(), 2, "[{ name = \"I\" }]");
+    let manifest = std::fs::read_to_string(temp.path().join("cases/manifest.csv")).unwrap();
+    let first = manifest.lines().nth(1).unwrap().split(',').next().unwrap().to_string();
+    std::fs::remove_file(temp.path().join("cases").join(&first)).unwrap();
+    let assert = hipfrac().args(["study", "serve", "--study"]).arg(&path).args(["--addr", "127.0.0.1:0"]).assert().code(2);
+    let stderr = String::from_utf8_lossy(&assert.get_output().stderr).to_string();
+    assert!(stderr.contains(&first) && stderr.contains("does not exist"), "{stderr}");
+    assert!(!temp.path().join("db").exists(), "no database for a study that did not start");
+}
