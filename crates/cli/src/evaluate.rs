@@ -4,7 +4,7 @@
 
 use crate::cli::{CalibrateArgs, EvaluateArgs};
 use crate::predict::{device, load_model, NOTICE};
-use crate::svg::{base64, unit_plot, Series};
+use crate::svg::{base64, escape, unit_plot, Series};
 use crate::{progress, Outcome};
 use anyhow::{bail, Context, Result};
 use hipfrac_core::{FractureClass, Label};
@@ -69,7 +69,8 @@ const BOOTSTRAP_REPLICATES: usize = 1000;
 
 /// Measures `cases` (see [`Section`]).
 pub fn measure(name: &str, manifest: &Path, cases: Vec<Case>, simulated: bool) -> Section {
-    let verdict = summarize(&outcomes(&cases, false));
+    let items = outcomes(&cases, false);
+    let verdict = summarize(&items);
     let fracture_point = summarize(&outcomes(&cases, true));
     let boxes: Vec<ImageBoxes> = cases
         .iter()
@@ -83,7 +84,6 @@ pub fn measure(name: &str, manifest: &Path, cases: Vec<Case>, simulated: bool) -
     let auc = FractureClass::ALL.iter().map(|&c| auc(&scores(c))).collect();
     let pooled: Vec<(f64, bool)> = FractureClass::ALL.iter().flat_map(|&c| scores(c)).collect();
     let (reliability, ece) = reliability(&pooled, 10);
-    let items = outcomes(&cases, false);
     let patient = |o: &ImageOutcome| o.patient.clone();
     let micro_se = bootstrap_by_cluster(&items, patient, |s| summarize(s).micro.sensitivity, BOOTSTRAP_REPLICATES, 1);
     let macro_se = bootstrap_by_cluster(&items, patient, |s| summarize(s).macro_average.sensitivity, BOOTSTRAP_REPLICATES, 2);
@@ -110,16 +110,22 @@ fn all_simulated(cases: &[Case]) -> bool {
     !cases.is_empty() && cases.iter().all(|c| c.simulated)
 }
 
+/// Predicts every image of a manifest with a progress bar.
+fn predict_with_bar(predictor: &Predictor, manifest: &Path, what: &str) -> Result<Vec<Case>> {
+    let bar = progress::bar(0, what);
+    let cases = predict_manifest(predictor, manifest, &mut |done, total| {
+        bar.set_length(total as u64);
+        bar.set_position(done as u64);
+    })?;
+    bar.finish_and_clear();
+    Ok(cases)
+}
+
 /// Runs the model on each `(name, manifest)`, with a progress bar.
 pub fn run_sections(predictor: &Predictor, data: &[(String, PathBuf)]) -> Result<Vec<Section>> {
     let mut sections = Vec::new();
     for (name, path) in data {
-        let bar = progress::bar(0, &format!("evaluating {name}"));
-        let cases = predict_manifest(predictor, path, &mut |done, total| {
-            bar.set_length(total as u64);
-            bar.set_position(done as u64);
-        })?;
-        bar.finish_and_clear();
+        let cases = predict_with_bar(predictor, path, &format!("evaluating {name}"))?;
         if cases.is_empty() {
             bail!("{}: the manifest lists no images", path.display());
         }
@@ -183,7 +189,8 @@ pub fn one_screen(s: &Section) -> String {
     t
 }
 
-fn f2(v: f64) -> String {
+/// Two decimals, or a dash for undefined values.
+pub(crate) fn f2(v: f64) -> String {
     if v.is_finite() { format!("{v:.2}") } else { "–".into() }
 }
 
@@ -195,9 +202,6 @@ fn ci(e: &hipfrac_eval::intervals::Estimate) -> String {
     if e.value.is_finite() && e.lower.is_finite() { format!("{:.2} ({:.2}–{:.2})", e.value, e.lower, e.upper) } else { "–".into() }
 }
 
-fn html_escape(text: &str) -> String {
-    text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
-}
 
 const DEFINITIONS: &str = "\
 * **Verdict** (one answer per image): each class scores the image with its most confident box; classes at or above their *suspicious* threshold are candidates; the highest candidate wins; when DF wins but VF reaches the VF-priority threshold the answer is VF (the paper's suggestion); no candidate → *no visible fracture*. The *fracture* operating point keeps only answers at or above the class's high-specificity threshold.
@@ -285,7 +289,7 @@ fn markdown_table_to_html(md: &str) -> String {
         h.push_str("<tr>");
         for c in cells {
             let tag = if i == 0 { "th" } else { "td" };
-            let _ = write!(h, "<{tag}>{}</{tag}>", html_escape(c));
+            let _ = write!(h, "<{tag}>{}</{tag}>", escape(c));
         }
         h.push_str("</tr>");
     }
@@ -358,7 +362,7 @@ fn gallery_html(s: &Section, points: &OperatingPoints, n: usize) -> String {
                 overlay::render(&image, &marks, 320).ok()
             });
             if let Some(p) = picture {
-                let _ = write!(h, "<figure><img src=\"data:image/png;base64,{}\" width=\"{}\" height=\"{}\" alt=\"{}\"><figcaption>{}</figcaption></figure>", base64(&p.to_png()), p.width, p.height, html_escape(&case.image), html_escape(&case.image));
+                let _ = write!(h, "<figure><img src=\"data:image/png;base64,{}\" width=\"{}\" height=\"{}\" alt=\"{}\"><figcaption>{}</figcaption></figure>", base64(&p.to_png()), p.width, p.height, escape(&case.image), escape(&case.image));
             }
         }
         h.push_str("</div>");
@@ -376,26 +380,26 @@ table{{border-collapse:collapse;margin:.5em 0 1.5em}}td,th{{border:1px solid #cc
 .warning{{background:#fff3cd;border:1px solid #e0b000;padding:.7em 1em}}.plots{{display:flex;flex-wrap:wrap;gap:1em}}\
 .gallery{{display:flex;flex-wrap:wrap;gap:.6em}}figure{{margin:0;font-size:11px}}.confusion td{{text-align:center;min-width:3em}}\
 </style></head><body><h1>{}</h1>",
-        html_escape(title),
-        html_escape(title)
+        escape(title),
+        escape(title)
     );
-    let _ = write!(h, "<p>Model <code>{}</code> (hash {}), input {} px, {} preset. {}</p>", html_escape(&predictor.dir.display().to_string()), predictor.model_hash, predictor.size, if predictor.config.width < 1.0 { "nano" } else { "t (DAMO-YOLO-T)" }, html_escape(NOTICE));
+    let _ = write!(h, "<p>Model <code>{}</code> (hash {}), input {} px, {} preset. {}</p>", escape(&predictor.dir.display().to_string()), predictor.model_hash, predictor.size, if predictor.config.width < 1.0 { "nano" } else { "t (DAMO-YOLO-T)" }, escape(NOTICE));
     if sections.iter().any(|s| s.simulated) {
-        let _ = write!(h, "<p class=\"warning\"><b>Phantom results.</b> {}</p>", html_escape(PHANTOM_WARNING));
+        let _ = write!(h, "<p class=\"warning\"><b>Phantom results.</b> {}</p>", escape(PHANTOM_WARNING));
     }
     if !context.notes.is_empty() {
         h.push_str("<ul>");
         for n in &context.notes {
-            let _ = write!(h, "<li>{}</li>", html_escape(n));
+            let _ = write!(h, "<li>{}</li>", escape(n));
         }
         h.push_str("</ul>");
     }
     let thresholds = thresholds_markdown(&predictor.points);
     let (intro, table) = thresholds.split_once("\n\n").unwrap_or((&thresholds, ""));
-    let _ = write!(h, "<p>{}</p>{}", html_escape(intro), markdown_table_to_html(table));
+    let _ = write!(h, "<p>{}</p>{}", escape(intro), markdown_table_to_html(table));
     for (i, s) in sections.iter().enumerate() {
         let table_name = if i == 0 { "laid out as the paper's Table II" } else { "compare with the paper's Table III" };
-        let _ = write!(h, "<h2>{} — {} images{}</h2><p><code>{}</code></p>", html_escape(&s.name), s.cases.len(), if s.simulated { " (phantom)" } else { "" }, html_escape(&s.manifest.display().to_string()));
+        let _ = write!(h, "<h2>{} — {} images{}</h2><p><code>{}</code></p>", escape(&s.name), s.cases.len(), if s.simulated { " (phantom)" } else { "" }, escape(&s.manifest.display().to_string()));
         let _ = write!(h, "<p>mAP50 <b>{}</b>, mAP50-95 <b>{}</b>.</p>", opt(s.map.map(|m| m.0)), opt(s.map.map(|m| m.1)));
         let _ = write!(h, "<h3>At the verdict ({table_name}; 95 % intervals)</h3>{}", table_html(&s.verdict, Some(s)));
         let _ = write!(h, "<h3>At the high-specificity (fracture) point</h3>{}", table_html(&s.fracture_point, None));
@@ -403,7 +407,7 @@ table{{border-collapse:collapse;margin:.5em 0 1.5em}}td,th{{border:1px solid #cc
         let _ = write!(h, "<h3>Plots</h3>{}", plots_html(s));
         let _ = write!(h, "<h3>Gallery</h3><p>Dashed white: true boxes. Coloured: the AI's boxes at or above their class's suspicious threshold (at most 5), with class and score. Banner: the verdict.</p>{}", gallery_html(s, &predictor.points, 4));
     }
-    let definitions: String = DEFINITIONS.lines().map(|l| format!("<li>{}</li>", html_escape(l.trim_start_matches("* ")).replace("**", ""))).collect();
+    let definitions: String = DEFINITIONS.lines().map(|l| format!("<li>{}</li>", escape(l.trim_start_matches("* ")).replace("**", ""))).collect();
     let _ = write!(h, "<h2>Definitions</h2><ul>{definitions}</ul></body></html>");
     h
 }
@@ -498,12 +502,7 @@ pub fn write_report(out: &Path, predictor: &Predictor, sections: &[Section], con
 
 /// Chooses the operating points on `manifest` and writes them beside the model.
 pub fn calibrate(predictor: &Predictor, manifest: &Path, sensitivity: f64, specificity: f64) -> Result<OperatingPoints> {
-    let bar = progress::bar(0, "calibrating");
-    let cases = predict_manifest(predictor, manifest, &mut |done, total| {
-        bar.set_length(total as u64);
-        bar.set_position(done as u64);
-    })?;
-    bar.finish_and_clear();
+    let cases = predict_with_bar(predictor, manifest, "calibrating")?;
     if cases.is_empty() {
         bail!("{}: the manifest lists no images", manifest.display());
     }

@@ -88,9 +88,7 @@ fn record(input: &Path, image: &Radiograph, p: &Prediction, predictor: &Predicto
 }
 
 fn is_image(path: &Path) -> bool {
-    let mut head = [0u8; 8];
-    let png = std::fs::File::open(path).and_then(|mut f| std::io::Read::read_exact(&mut f, &mut head)).is_ok() && head == *b"\x89PNG\r\n\x1a\n";
-    png || hipfrac_dicom::is_dicom_file(path)
+    hipfrac_dicom::is_png_file(path) || hipfrac_dicom::is_dicom_file(path)
 }
 
 struct Row {

@@ -1,6 +1,8 @@
 //! `hipfrac study report`: the reader study's statistics as HTML + CSV.
 
 use crate::cli::{StudyReportArgs, StudyServeArgs};
+use crate::evaluate::f2;
+use crate::svg::escape;
 use crate::Outcome;
 use anyhow::{bail, Context, Result};
 use hipfrac_core::{FractureClass, Label};
@@ -43,20 +45,14 @@ pub fn read_reads(path: &Path) -> Result<Vec<Read>> {
     Ok(reads)
 }
 
-fn f2(v: f64) -> String {
-    if v.is_finite() { format!("{v:.2}") } else { "–".into() }
-}
 
 fn p3(v: f64) -> String {
     if !v.is_finite() { "–".into() } else if v < 0.001 { "< 0.001".into() } else { format!("{v:.3}") }
 }
 
-fn esc(t: &str) -> String {
-    t.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
-}
 
 fn summary_row(name: &str, s: &Summary) -> String {
-    let mut row = format!("<tr><td>{}</td>", esc(name));
+    let mut row = format!("<tr><td>{}</td>", escape(name));
     for m in &s.per_class {
         let _ = write!(row, "<td>{}</td><td>{}</td>", f2(m.sensitivity.value), f2(m.specificity.value));
     }
@@ -104,9 +100,9 @@ fn plot(report: &StudyReport, ai: Option<&Summary>) -> String {
 /// The HTML report.
 pub fn html(report: &StudyReport, ai: Option<&Summary>) -> String {
     let mut h = String::from("<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>hipfrac reader study</title><style>body{font-family:sans-serif;max-width:1200px;margin:2em auto;padding:0 1em}table{border-collapse:collapse;margin:.5em 0 1.5em}td,th{border:1px solid #ccc;padding:3px 7px;text-align:right}td:first-child{text-align:left}</style></head><body><h1>Reader study</h1>");
-    let _ = write!(h, "<p>{} readers × {} phases ({}) × {} cases read by everyone in every phase.</p>", report.readers.len(), report.phases.len(), esc(&report.phases.join(", ")), report.cases.len());
+    let _ = write!(h, "<p>{} readers × {} phases ({}) × {} cases read by everyone in every phase.</p>", report.readers.len(), report.phases.len(), escape(&report.phases.join(", ")), report.cases.len());
     for w in &report.warnings {
-        let _ = write!(h, "<p>⚠ {}</p>", esc(w));
+        let _ = write!(h, "<p>⚠ {}</p>", escape(w));
     }
     h.push_str("<h2>Sensitivity and specificity per reader and phase (the paper's Table III)</h2><table>");
     h.push_str(&header());
@@ -115,7 +111,7 @@ pub fn html(report: &StudyReport, ai: Option<&Summary>) -> String {
             h.push_str(&summary_row(&format!("{r} · {p}"), &report.per_reader[&(r.clone(), p.clone())]));
         }
         let rows = &report.averages[p];
-        let mut avg = format!("<tr><td><b>mean (SD) · {}</b></td>", esc(p));
+        let mut avg = format!("<tr><td><b>mean (SD) · {}</b></td>", escape(p));
         for (se, sp) in rows {
             let _ = write!(avg, "<td>{} ({})</td><td>{} ({})</td>", f2(se.mean), f2(se.sd), f2(sp.mean), f2(sp.sd));
         }
@@ -131,29 +127,29 @@ pub fn html(report: &StudyReport, ai: Option<&Summary>) -> String {
     for (u, a, r) in &report.mrmc {
         match r {
             Some(r) => {
-                let _ = write!(h, "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{:.3} ({:.3} to {:.3})</td><td>{:.2}</td><td>{:.1}</td><td>{}</td></tr>", esc(u), esc(a), f2(r.fom[0]), f2(r.fom[1]), r.difference, r.ci95.0, r.ci95.1, r.f, r.ddf, p3(r.p_value));
+                let _ = write!(h, "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{:.3} ({:.3} to {:.3})</td><td>{:.2}</td><td>{:.1}</td><td>{}</td></tr>", escape(u), escape(a), f2(r.fom[0]), f2(r.fom[1]), r.difference, r.ci95.0, r.ci95.1, r.f, r.ddf, p3(r.p_value));
             }
             None => {
-                let _ = write!(h, "<tr><td>{}</td><td>{}</td><td colspan=6>needs at least 2 readers and 2 cases</td></tr>", esc(u), esc(a));
+                let _ = write!(h, "<tr><td>{}</td><td>{}</td><td colspan=6>needs at least 2 readers and 2 cases</td></tr>", escape(u), escape(a));
             }
         }
     }
     h.push_str("</table><h2>McNemar per reader (correct / wrong, paired by case; exact binomial when b + c &lt; 25)</h2><table><tr><th>reader</th><th>phases</th><th>right only unaided (b)</th><th>right only aided (c)</th><th>test</th><th>p</th></tr>");
     for (reader, tests) in &report.mcnemar {
         for (u, a, t) in tests {
-            let _ = write!(h, "<tr><td>{}</td><td>{} → {}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>", esc(reader), esc(u), esc(a), t.b, t.c, if t.exact { "exact".to_string() } else { format!("χ² {:.2}", t.statistic.unwrap_or(f64::NAN)) }, p3(t.p_value));
+            let _ = write!(h, "<tr><td>{}</td><td>{} → {}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>", escape(reader), escape(u), escape(a), t.b, t.c, if t.exact { "exact".to_string() } else { format!("χ² {:.2}", t.statistic.unwrap_or(f64::NAN)) }, p3(t.p_value));
         }
     }
     h.push_str("</table><h2>Agreement (κ, five labels)</h2><table><tr><th>phase</th><th>Fleiss κ (all readers)</th><th>Cohen κ per pair</th></tr>");
     for p in &report.phases {
         let pairs: Vec<String> = report.cohen[p].iter().map(|(a, b, k)| format!("{a}–{b} {}", k.map(f2).unwrap_or_else(|| "–".into()))).collect();
-        let _ = write!(h, "<tr><td>{}</td><td>{}</td><td>{}</td></tr>", esc(p), report.fleiss[p].map(f2).unwrap_or_else(|| "–".into()), esc(&pairs.join("; ")));
+        let _ = write!(h, "<tr><td>{}</td><td>{}</td><td>{}</td></tr>", escape(p), report.fleiss[p].map(f2).unwrap_or_else(|| "–".into()), escape(&pairs.join("; ")));
     }
     h.push_str("</table>");
     if !report.intra.is_empty() {
         h.push_str("<h2>Intra-reader agreement (first two unaided phases)</h2><table><tr><th>reader</th><th>Cohen κ</th></tr>");
         for (r, k) in &report.intra {
-            let _ = write!(h, "<tr><td>{}</td><td>{}</td></tr>", esc(r), k.map(f2).unwrap_or_else(|| "–".into()));
+            let _ = write!(h, "<tr><td>{}</td><td>{}</td></tr>", escape(r), k.map(f2).unwrap_or_else(|| "–".into()));
         }
         h.push_str("</table>");
     }

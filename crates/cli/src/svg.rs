@@ -12,7 +12,8 @@ pub struct Series {
     pub markers: bool,
 }
 
-fn escape(text: &str) -> String {
+/// Escapes text for HTML and SVG.
+pub fn escape(text: &str) -> String {
     text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
 }
 

@@ -6,10 +6,7 @@ use hipfrac_train::TrainConfig;
 
 pub fn run(args: TrainArgs) -> Result<Outcome> {
     let config = TrainConfig::from_file(&args.config).map_err(anyhow::Error::msg)?;
-    let device = match args.device.as_deref() {
-        Some(name) => hipfrac_train::device::select(name).map_err(anyhow::Error::msg)?,
-        None => hipfrac_train::device::select("cuda").unwrap_or(tch::Device::Cpu),
-    };
+    let device = crate::predict::device(args.device.as_deref())?;
     eprintln!("training {} preset at {} px on {device:?} → {}", config.model.preset, config.image_size, config.out.display());
     let mut trainer = Trainer::new(config.clone(), device, args.resume).context("cannot start training")?;
     eprintln!("{} training and {} validation images; starting at epoch {}", trainer.train.len(), trainer.val.len(), trainer.state.epoch + 1);

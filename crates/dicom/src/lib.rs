@@ -22,4 +22,4 @@ mod prescan;
 mod read;
 
 pub use error::{Error, Result};
-pub use read::{is_dicom_file, read_dicom, read_dicom_header, read_radiograph, MAX_PIXELS};
+pub use read::{is_dicom_file, is_png_file, read_dicom, read_dicom_header, read_radiograph, MAX_PIXELS};

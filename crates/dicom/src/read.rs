@@ -25,13 +25,18 @@ pub fn is_dicom_file(path: &Path) -> bool {
         .unwrap_or(false)
 }
 
+const PNG_SIGNATURE: [u8; 8] = *b"\x89PNG\r\n\x1a\n";
+
+/// True when the file starts with the PNG signature.
+pub fn is_png_file(path: &Path) -> bool {
+    let mut head = [0u8; 8];
+    std::fs::File::open(path).and_then(|mut f| f.read_exact(&mut head)).is_ok() && head == PNG_SIGNATURE
+}
+
 /// Reads a DICOM file or a PNG (decided by content, not by name).
 pub fn read_radiograph(path: &Path) -> Result<Radiograph> {
-    let mut head = [0u8; 8];
-    let n = std::fs::File::open(path)
-        .and_then(|mut f| f.read(&mut head))
-        .map_err(|e| Error::io(path, e))?;
-    if n == 8 && head == *b"\x89PNG\r\n\x1a\n" {
+    std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+    if is_png_file(path) {
         png_io::read_png(path)
     } else {
         read_dicom(path)
