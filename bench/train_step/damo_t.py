@@ -83,25 +83,29 @@ class Csp(nn.Module):
 
 
 class DamoT(nn.Module):
-    def __init__(self, cin=1, classes=4, reg_max=16):
+    def __init__(self, cin=1, classes=4, reg_max=16, width=1.0, depth=1.0):
         super().__init__()
-        self.stem = ConvBn(cin * 4, 24, 3)
-        stages = [(64, 24, 2, 2), (96, 64, 2, 2), (192, 96, 2, 2), (192, 152, 1, 2), (384, 192, 2, 1)]
+        # The same multipliers as hipfrac's ModelConfig (width 0.25, depth 0.34 = `nano`).
+        ch = lambda c: c if width == 1.0 else max(round(c * width / 8), 1) * 8
+        nb = lambda n: max(round(n * depth), 1)
+        self.stem = ConvBn(cin * 4, ch(24), 3)
+        stages = [(ch(o), ch(b), s, nb(n)) for o, b, s, n in [(64, 24, 2, 2), (96, 64, 2, 2), (192, 96, 2, 2), (192, 152, 1, 2), (384, 192, 2, 1)]]
         self.stages = nn.ModuleList()
-        c = 24
+        c = ch(24)
         for i, (out, btn, s, n) in enumerate(stages):
             blocks = [ResBlock(c if b == 0 else out, out, btn, s if b == 0 else 1) for b in range(n)]
             if i == 4:
                 blocks.insert(1, Spp(out))
             self.stages.append(nn.Sequential(*blocks))
             c = out
-        i0, i1, i2 = 96, 192, 384
-        o0, o1, o2 = 64, 128, 256
-        self.bu13 = ConvBn(i1, i1, 3, 2); self.m3 = Csp(i1 + i2, i2)
-        self.bu24 = ConvBn(i0, i0, 3, 2); self.m4 = Csp(i0 + i1 + i2, i1)
-        self.m5 = Csp(i1 + i0, o0)
-        self.bu57 = ConvBn(o0, o0, 3, 2); self.m7 = Csp(o0 + i1, o1)
-        self.bu46 = ConvBn(i1, i1, 3, 2); self.bu76 = ConvBn(o1, o1, 3, 2); self.m6 = Csp(i1 + o1 + i2, o2)
+        i0, i1, i2 = ch(96), ch(192), ch(384)
+        o0, o1, o2 = ch(64), ch(128), ch(256)
+        n = nb(3)
+        self.bu13 = ConvBn(i1, i1, 3, 2); self.m3 = Csp(i1 + i2, i2, n)
+        self.bu24 = ConvBn(i0, i0, 3, 2); self.m4 = Csp(i0 + i1 + i2, i1, n)
+        self.m5 = Csp(i1 + i0, o0, n)
+        self.bu57 = ConvBn(o0, o0, 3, 2); self.m7 = Csp(o0 + i1, o1, n)
+        self.bu46 = ConvBn(i1, i1, 3, 2); self.bu76 = ConvBn(o1, o1, 3, 2); self.m6 = Csp(i1 + o1 + i2, o2, n)
         self.cls = nn.ModuleList([nn.Conv2d(c, classes, 3, padding=1) for c in (o0, o1, o2)])
         self.reg = nn.ModuleList([nn.Conv2d(c, 4 * (reg_max + 1), 3, padding=1) for c in (o0, o1, o2)])
         self.scales = nn.ParameterList([nn.Parameter(torch.ones(1)) for _ in range(3)])
@@ -133,12 +137,13 @@ def main():
     p.add_argument("--device", default="cpu")
     p.add_argument("--channels-last", action="store_true")
     p.add_argument("--bf16", action="store_true")
+    p.add_argument("--nano", action="store_true", help="hipfrac's nano preset (width 0.25, depth 0.34)")
     a = p.parse_args()
     torch.set_num_threads(a.threads)
     torch.manual_seed(0)
-    model = DamoT().to(a.device)
+    model = (DamoT(width=0.25, depth=0.34) if a.nano else DamoT()).to(a.device)
     count = sum(t.numel() for t in model.parameters())
-    assert count == 8_567_339, count
+    assert a.nano or count == 8_567_339, count
     fmt = torch.channels_last if a.channels_last else torch.contiguous_format
     model = model.to(memory_format=fmt)
     opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, nesterov=True, weight_decay=5e-4)
@@ -166,7 +171,8 @@ def main():
     if a.device.startswith("cuda"):
         torch.cuda.synchronize()
     dt = (time.perf_counter() - t) / a.steps
-    print(json.dumps({"framework": "pytorch", "size": a.size, "batch": a.batch, "seconds_per_step": dt, "images_per_s": a.batch / dt, "parameters": count}))
+    print(json.dumps({"framework": "pytorch", "size": a.size, "batch": a.batch, "channels_last": a.channels_last, "bf16": a.bf16,
+                      "seconds_per_step": dt, "images_per_s": a.batch / dt, "parameters": count}))
 
 
 if __name__ == "__main__":

@@ -33,11 +33,17 @@ fn main() -> ExitCode {
         cli::Command::Labels(cli::LabelsCommand::Convert(args)) => labels::convert(args),
         cli::Command::Labels(cli::LabelsCommand::List) => labels::list(),
         cli::Command::Phantom(args) => phantom::run(args),
-        cli::Command::Train(args) => train::run(args),
+        cli::Command::Train(args) => {
+            hipfrac_train::device::keep_freed_memory();
+            train::run(args)
+        }
         cli::Command::Predict(args) => predict::run(args),
         cli::Command::Calibrate(args) => evaluate::run_calibrate(args),
         cli::Command::Evaluate(args) => evaluate::run(args),
-        cli::Command::Demo(args) => demo::run(args),
+        cli::Command::Demo(args) => {
+            hipfrac_train::device::keep_freed_memory();
+            demo::run(args)
+        }
         cli::Command::Study(cli::StudyCommand::Report(args)) => study::report(args),
         cli::Command::Study(cli::StudyCommand::Serve(args)) => study::serve(args),
         cli::Command::Study(cli::StudyCommand::HashPassword) => study::hash_password(),

@@ -227,7 +227,7 @@ pub fn write_untrained(dir: &Path, config: &ModelConfig, size: i64, class_bias: 
             }
         });
     }
-    vs.save(dir.join("model.safetensors")).map_err(|e| e.to_string())?;
+    hipfrac_model::save_weights(&vs, &dir.join("model.safetensors")).map_err(|e| e.to_string())?;
     let json = serde_json::to_vec_pretty(config).map_err(|e| e.to_string())?;
     std::fs::write(dir.join("config.json"), json).map_err(|e| e.to_string())?;
     std::fs::write(dir.join("train.toml"), format!("image_size = {size}\n")).map_err(|e| e.to_string())

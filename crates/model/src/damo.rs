@@ -74,17 +74,17 @@ impl ResBlock {
     }
 
     fn forward_t(&self, x: &Tensor, train: bool) -> Tensor {
-        let y = self.conv1.forward_t(x, train).relu();
-        let y = self.conv2.forward_t(&y, train);
-        let y = if self.stride != 2 {
-            match &self.projection {
-                Some(p) => y + p.forward_t(x, train),
-                None => y + x,
-            }
-        } else {
-            y
-        };
-        y.relu()
+        // Activations and the shortcut sum in place: each acts on a tensor made here whose
+        // producer's backward does not need it.
+        let y = self.conv1.forward_t(x, train).relu_();
+        let mut y = self.conv2.forward_t(&y, train);
+        if self.stride != 2 {
+            let _ = match &self.projection {
+                Some(p) => y.g_add_(&p.forward_t(x, train)),
+                None => y.g_add_(x),
+            };
+        }
+        y.relu_()
     }
 
     fn fold_into(&self, target: &mut ResBlock) {
@@ -342,8 +342,8 @@ impl DamoYolo {
         let class_conv = nn::ConvConfig { padding: 1, ws_init: normal, bs_init: nn::Init::Const(prior_bias), ..Default::default() };
         let box_conv = nn::ConvConfig { padding: 1, ws_init: normal, bs_init: nn::Init::Const(0.0), ..Default::default() };
         let outs = NECK_OUT.map(|c| config.channels(c));
-        let class_convs = outs.iter().enumerate().map(|(i, &c)| nn::conv2d(&head / "gfl_cls" / i, c, config.num_classes, 3, class_conv)).collect();
-        let box_convs = outs.iter().enumerate().map(|(i, &c)| nn::conv2d(&head / "gfl_reg" / i, c, bins, 3, box_conv)).collect();
+        let class_convs = outs.iter().enumerate().map(|(i, &c)| crate::layers::conv2d(&(&head / "gfl_cls" / i), c, config.num_classes, 3, class_conv)).collect();
+        let box_convs = outs.iter().enumerate().map(|(i, &c)| crate::layers::conv2d(&(&head / "gfl_reg" / i), c, bins, 3, box_conv)).collect();
         let scales = (0..3).map(|i| (&head / "scales" / i).var("scale", &[1], nn::Init::Const(1.0))).collect();
         DamoYolo { config: config.clone(), fused, backbone, neck, class_convs, box_convs, scales }
     }

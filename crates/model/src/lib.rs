@@ -18,3 +18,12 @@ pub use damo::{DamoYolo, HeadOutput, ModelConfig};
 pub fn trainable_parameters(vs: &tch::nn::VarStore) -> i64 {
     vs.trainable_variables().iter().map(|t| t.numel() as i64).sum()
 }
+
+/// Writes every variable of `vs` to a safetensors file. Kernels live channels-last in
+/// memory ([`layers::make_channels_last`]); the file holds the usual contiguous layout, so
+/// any safetensors reader (and `VarStore::load`) reads it back.
+pub fn save_weights(vs: &tch::nn::VarStore, path: &std::path::Path) -> Result<(), tch::TchError> {
+    let mut named: Vec<(String, tch::Tensor)> = vs.variables().into_iter().map(|(name, t)| (name, t.contiguous())).collect();
+    named.sort_by(|a, b| a.0.cmp(&b.0));
+    tch::Tensor::write_safetensors(&named, path)
+}

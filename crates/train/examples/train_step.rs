@@ -4,8 +4,8 @@
 //! `--objective full` uses the real loss (AlignOTA + QFL + GIoU + DFL) on one box per image.
 //!
 //! `cargo run --release -p hipfrac-train --example train_step -- SIZE BATCH STEPS THREADS DEVICE OBJECTIVE`
-//! (`PHASES=1` prints forward, backward and optimiser times per step: on 2 CPU threads at
-//! 512 px the optimiser is ~30 ms of ~1.3 s, so the gap to PyTorch is in the network.)
+//! (`PHASES=1` prints forward and backward + optimiser times per step; `NANO=1` times the
+//! nano preset; `GLIBC_DEFAULTS=1` leaves the allocator as glibc sets it.)
 
 use hipfrac_model::loss::{detection_loss, AlignOta, LossWeights, Targets};
 use hipfrac_model::{trainable_parameters, DamoYolo, ModelConfig};
@@ -18,11 +18,15 @@ fn main() {
     let (size, batch, steps, threads): (i64, i64, usize, i32) = (arg(1, "512").parse().expect("SIZE should be a number"), arg(2, "4").parse().expect("BATCH should be a number"), arg(3, "10").parse().expect("STEPS should be a number"), arg(4, "2").parse().expect("THREADS should be a number"));
     let device = hipfrac_train::device::select(&arg(5, "cpu")).unwrap_or_else(|e| panic!("{e}"));
     let objective = arg(6, "plain");
+    if std::env::var_os("GLIBC_DEFAULTS").is_none() {
+        hipfrac_train::device::keep_freed_memory();
+    }
     tch::set_num_threads(threads);
     tch::manual_seed(0);
     let vs = nn::VarStore::new(device);
-    let model = DamoYolo::new(&vs.root(), &ModelConfig::t(1, 4), false);
-    assert_eq!(trainable_parameters(&vs), 8_567_339);
+    let nano = std::env::var_os("NANO").is_some();
+    let model = DamoYolo::new(&vs.root(), &if nano { ModelConfig::nano(1, 4) } else { ModelConfig::t(1, 4) }, false);
+    assert!(nano || trainable_parameters(&vs) == 8_567_339);
     let mut sgd = Sgd::new(0.9, true, 5e-4);
     let x = Tensor::randn([batch, 1, size, size], (Kind::Float, device));
     let targets: Vec<Targets> = (0..batch)
@@ -41,11 +45,9 @@ fn main() {
             out.class_logits.square().mean(Kind::Float) + out.box_logits.square().mean(Kind::Float)
         };
         let t1 = std::time::Instant::now();
-        loss.backward();
-        let t2 = std::time::Instant::now();
-        sgd.step(&vs, 0.01);
+        sgd.backward_step(&vs, &loss, 0.01);
         if timing {
-            eprintln!("forward+loss {:?}, backward {:?}, sgd {:?}", t1 - t0, t2 - t1, t2.elapsed());
+            eprintln!("forward+loss {:?}, backward+sgd {:?}", t1 - t0, t1.elapsed());
         }
     };
     for _ in 0..2 {

@@ -235,8 +235,7 @@ impl Trainer {
                 lr = learning_rate(self.state.iteration, total, warmup, flat, c.base_lr(), c.min_lr_ratio);
                 let output = self.model.forward_t(&images, true);
                 let loss = detection_loss(&output, &targets, &ModelConfig::STRIDES, &AlignOta::default(), LossWeights::default());
-                loss.total.backward();
-                self.sgd.step(&self.model_vs, lr);
+                self.sgd.backward_step(&self.model_vs, &loss.total, lr);
                 self.ema.update(&self.ema_vs, &self.model_vs);
                 self.state.iteration += 1;
                 let value = loss.total.double_value(&[]);
@@ -287,7 +286,7 @@ impl Trainer {
             self.state.best_map50_95 = Some(m);
             let best = out.join("best");
             std::fs::create_dir_all(&best).map_err(|e| TrainError::Checkpoint { path: best.clone(), message: e.to_string() })?;
-            save_atomic(&best.join("model.safetensors"), |p| self.ema_vs.save(p).map_err(|e| e.to_string()))?;
+            save_atomic(&best.join("model.safetensors"), |p| hipfrac_model::save_weights(&self.ema_vs, p).map_err(|e| e.to_string()))?;
             let config = serde_json::to_vec_pretty(&self.model.config).expect("config serialises");
             save_atomic(&best.join("config.json"), |p| std::fs::write(p, &config).map_err(|e| e.to_string()))?;
             // The input size travels with the weights (inference letterboxes to it).
@@ -301,8 +300,8 @@ impl Trainer {
     }
 
     fn write_weights(&self, dir: &Path) -> Result<(), TrainError> {
-        save_atomic(&dir.join("model.safetensors"), |p| self.model_vs.save(p).map_err(|e| e.to_string()))?;
-        save_atomic(&dir.join("ema.safetensors"), |p| self.ema_vs.save(p).map_err(|e| e.to_string()))?;
+        save_atomic(&dir.join("model.safetensors"), |p| hipfrac_model::save_weights(&self.model_vs, p).map_err(|e| e.to_string()))?;
+        save_atomic(&dir.join("ema.safetensors"), |p| hipfrac_model::save_weights(&self.ema_vs, p).map_err(|e| e.to_string()))?;
         let config = serde_json::to_vec_pretty(&self.model.config).expect("config serialises");
         save_atomic(&dir.join("config.json"), |p| std::fs::write(p, &config).map_err(|e| e.to_string()))?;
         let train_config = toml::to_string(&self.config).expect("config serialises");

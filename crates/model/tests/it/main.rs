@@ -73,3 +73,86 @@ fn reparameterised_model_gives_the_same_outputs() {
     let box_error = (&a.box_logits - &b.box_logits).abs().max().double_value(&[]);
     assert!(class_error < 1e-4 && box_error < 1e-4, "class {class_error:e}, box {box_error:e}");
 }
+
+/// Every kernel is laid out channels-last (so activations are too, and oneDNN/cuDNN take
+/// their fast paths); the shapes stay NCHW.
+#[test]
+fn kernels_are_channels_last() {
+    let vs = nn::VarStore::new(Device::Cpu);
+    let _model = DamoYolo::new(&vs.root(), &ModelConfig::nano(1, 4), false);
+    let kernels: Vec<(String, Tensor)> = vs.variables().into_iter().filter(|(_, t)| t.dim() == 4).collect();
+    assert!(kernels.len() > 20);
+    for (name, t) in kernels {
+        let (size, stride) = (t.size(), t.stride());
+        assert_eq!(stride[1], 1, "{name}: {size:?} strides {stride:?}");
+        assert_eq!(stride[0], size[1] * size[2] * size[3], "{name}");
+    }
+}
+
+/// A narrow strided 1×1 convolution runs as subsampling + stride 1 (a oneDNN heap
+/// corruption on the strided kernel's gradient); it must equal the strided convolution.
+#[test]
+fn narrow_strided_1x1_equals_the_strided_convolution() {
+    use hipfrac_model::layers::{Act, ConvBn, NARROW_STRIDED_1X1};
+    tch::manual_seed(5);
+    let vs = nn::VarStore::new(Device::Cpu);
+    let block = ConvBn::new(&vs.root(), 8, 16, 1, 2, Act::Identity, true);
+    assert!(8 < NARROW_STRIDED_1X1);
+    tch::no_grad(|| {
+        for (_, mut t) in vs.variables() {
+            let _ = t.copy_(&Tensor::randn_like(&t));
+        }
+    });
+    for (h, w) in [(9, 12), (16, 16), (7, 5)] {
+        let x = Tensor::randn([2, 8, h, w], (Kind::Float, Device::Cpu));
+        let (kernel, bias) = block.equivalent();
+        let expected = x.conv2d(&kernel.contiguous(), Some(&bias), [2, 2], [0, 0], [1, 1], 1);
+        let got = block.forward_t(&x, false);
+        assert_eq!(got.size(), expected.size());
+        let error = (&got - &expected).abs().max().double_value(&[]);
+        assert!(error < 1e-5, "{h}×{w}: {error:e}");
+    }
+}
+
+/// The nano preset trains at a size where PyTorch 2.11's own channels-last strided 1×1
+/// convolution corrupts the heap (8 → 16 channels, 64 × 64, batch 4): the process would
+/// abort here without the workaround in `ConvBn::new`.
+#[test]
+fn nano_trains_where_onednn_strided_1x1_breaks() {
+    tch::manual_seed(1);
+    let vs = nn::VarStore::new(Device::Cpu);
+    let model = DamoYolo::new(&vs.root(), &ModelConfig::nano(1, 4), false);
+    for _ in 0..3 {
+        let out = model.forward_t(&Tensor::randn([4, 1, 128, 128], (Kind::Float, Device::Cpu)), true);
+        let loss = out.class_logits.square().mean(Kind::Float) + out.box_logits.square().mean(Kind::Float);
+        loss.backward();
+        assert!(loss.double_value(&[]).is_finite());
+    }
+    let grads_finite = vs.trainable_variables().iter().all(|t| t.grad().isfinite().all().int64_value(&[]) == 1);
+    assert!(grads_finite);
+}
+
+/// Weights are saved contiguous (any safetensors reader can read them) and load back into
+/// the channels-last variables unchanged.
+#[test]
+fn saved_weights_load_back_unchanged() {
+    tch::manual_seed(2);
+    let dir = std::env::temp_dir().join(format!("hipfrac-save-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("model.safetensors");
+    let config = ModelConfig::nano(1, 4);
+    let vs = nn::VarStore::new(Device::Cpu);
+    let model = DamoYolo::new(&vs.root(), &config, false);
+    hipfrac_model::save_weights(&vs, &path).unwrap();
+    tch::manual_seed(99);
+    let mut other_vs = nn::VarStore::new(Device::Cpu);
+    let other = DamoYolo::new(&other_vs.root(), &config, false);
+    other_vs.load(&path).unwrap();
+    let images = Tensor::randn([1, 1, 64, 64], (Kind::Float, Device::Cpu));
+    let (a, b) = (model.forward_t(&images, false), other.forward_t(&images, false));
+    assert!(a.class_logits.equal(&b.class_logits) && a.box_logits.equal(&b.box_logits));
+    let stored = Tensor::read_safetensors(&path).unwrap();
+    assert_eq!(stored.len(), vs.variables().len());
+    assert!(stored.iter().all(|(_, t)| t.is_contiguous()));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
