@@ -230,9 +230,22 @@ pub struct LossParts {
     pub qfl: Tensor,
     pub giou: Tensor,
     pub dfl: Tensor,
-    /// Mean 1 − GIoU of the assigned anchors, without focal weighting (for monitoring).
+    /// Mean 1 − GIoU of the assigned anchors, without the score weighting (for monitoring).
     pub unweighted_giou: Tensor,
+    /// Mean DFL of the assigned anchors' sides, without the score weighting.
+    pub unweighted_dfl: Tensor,
     pub positives: i64,
+}
+
+impl LossParts {
+    /// The loss with every assigned anchor weighted 1 instead of by its (detached) class
+    /// score: `w_qfl·QFL + w_giou·mean(1 − GIoU) + w_dfl·mean(DFL)`. Training minimises
+    /// [`LossParts::total`]; this is the quantity to watch for convergence. The total starts
+    /// near zero with the reference's head initialisation (scores of 0.01 weight the box terms
+    /// and untrained boxes give QFL targets near zero), rises as the scores do, then falls.
+    pub fn unweighted_total(&self, weights: LossWeights) -> f64 {
+        self.qfl.double_value(&[]) * weights.qfl + self.unweighted_giou.double_value(&[]) * weights.giou + self.unweighted_dfl.double_value(&[]) * weights.dfl
+    }
 }
 
 /// Loss weights (the reference's: QFL 1.0, GIoU 2.0, DFL 0.25).
@@ -285,7 +298,7 @@ pub fn detection_loss(output: &HeadOutput, targets: &[Targets], strides: &[i64],
     let num_positive = positive.sum(Kind::Int64).int64_value(&[]);
     let logits = output.class_logits.reshape([-1, classes]);
     let qfl = quality_focal_loss(&logits, &labels, &quality, 2.0).sum(Kind::Float) / (num_positive.max(1) as f64);
-    let (giou, dfl, unweighted_giou) = if num_positive > 0 {
+    let (giou, dfl, unweighted_giou, unweighted_dfl) = if num_positive > 0 {
         let index = positive.nonzero().squeeze_dim(1);
         let weight = scores.reshape([-1, classes]).index_select(0, &index).amax(1, false); // [P]
         let norm = weight.sum(Kind::Float).double_value(&[]).max(1.0);
@@ -300,12 +313,14 @@ pub fn detection_loss(output: &HeadOutput, targets: &[Targets], strides: &[i64],
         let max = (bins - 1) as f64 - 0.01;
         let distances = Tensor::stack(&[(&px - truth.select(1, 0)) / &ps, (&py - truth.select(1, 1)) / &ps, (truth.select(1, 2) - &px) / &ps, (truth.select(1, 3) - &py) / &ps], 1).clamp(0.0, max);
         let box_logits = output.box_logits.reshape([-1, 4, bins]).index_select(0, &index).reshape([-1, bins]);
-        let dfl = (distribution_focal_loss(&box_logits, &distances.reshape([-1])) * weight.unsqueeze(1).expand([-1, 4], false).reshape([-1])).sum(Kind::Float) / (4.0 * norm);
-        (giou, dfl, unweighted)
+        let side_losses = distribution_focal_loss(&box_logits, &distances.reshape([-1]));
+        let unweighted_dfl = side_losses.mean(Kind::Float).detach();
+        let dfl = (side_losses * weight.unsqueeze(1).expand([-1, 4], false).reshape([-1])).sum(Kind::Float) / (4.0 * norm);
+        (giou, dfl, unweighted, unweighted_dfl)
     } else {
         let zero = output.box_logits.sum(Kind::Float) * 0.0;
-        (zero.shallow_clone(), zero.shallow_clone(), zero.detach())
+        (zero.shallow_clone(), zero.shallow_clone(), zero.detach(), zero.detach())
     };
     let total = &qfl * weights.qfl + &giou * weights.giou + &dfl * weights.dfl;
-    LossParts { total, qfl, giou, dfl, unweighted_giou, positives: num_positive }
+    LossParts { total, qfl, giou, dfl, unweighted_giou, unweighted_dfl, positives: num_positive }
 }
