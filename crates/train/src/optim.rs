@@ -81,7 +81,6 @@ impl Sgd {
         if self.weight_decay != 0.0 && decays(name, var) {
             let _ = grad.g_add_(&(&*var * self.weight_decay));
         }
-        let mut update = grad.shallow_clone();
         if self.momentum != 0.0 {
             let buffer = match self.buffers.get_mut(name) {
                 Some(b) => {
@@ -94,9 +93,13 @@ impl Sgd {
                     b
                 }
             };
-            update = if self.nesterov { grad.g_add_(&(&buffer * self.momentum)) } else { buffer * 1.0 };
+            if !self.nesterov {
+                let _ = var.g_sub_(&(&buffer * lr));
+                return;
+            }
+            let _ = grad.g_add_(&(&buffer * self.momentum));
         }
-        let _ = var.g_sub_(&update.g_mul_scalar_(lr));
+        let _ = var.g_sub_(&grad.g_mul_scalar_(lr));
     }
 
     /// The momentum buffers, for checkpoints (contiguous copies, as files store them).
