@@ -43,7 +43,7 @@ pub fn run(args: PhantomArgs) -> Result<Outcome> {
     let seconds = started.elapsed().as_secs_f64();
     let mut counts = [0usize; 5];
     for row in &rows {
-        counts[hipfrac_core::Label::ALL.iter().position(|l| *l == row.label).expect("a label")] += 1;
+        counts[row.label.index()] += 1;
     }
     eprintln!(
         "simulated {} images of site {} in {seconds:.1} s ({:.2} images/s) → {}\n  DF {} · VF {} · SF {} · UF {} · none {}\n  phantom images: for testing the pipeline, not clinical evidence",

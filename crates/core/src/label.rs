@@ -210,6 +210,14 @@ impl Label {
     }
 
     /// The fracture class, or `None` for "no visible fracture".
+    /// Position in [`Label::ALL`]: the class index for fractures, 4 for "no visible fracture".
+    pub fn index(self) -> usize {
+        match self {
+            Label::Fracture(class) => class.index(),
+            Label::NoFracture => 4,
+        }
+    }
+
     pub fn fracture(self) -> Option<FractureClass> {
         match self {
             Label::Fracture(c) => Some(c),

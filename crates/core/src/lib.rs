@@ -4,12 +4,18 @@
 //! * [`BBox`]: the ONE box convention of the project (pixel coordinates, half-open, f32).
 //! * [`iou`], [`dice`], [`nms_per_class`]: overlap measures and per-class non-maximum suppression.
 //! * [`Radiograph`]: stored pixel values plus the DICOM metadata that matters for reading.
+//! * [`verdict`]: the image-level verdict rule and its operating points; [`prediction`]: what
+//!   the detector concluded about an image ([`Prediction`]), beside the truth ([`Case`]).
+//! * [`DeviceSpec`]: the device a user asked for (`auto`, `cpu`, `cuda[:N]`).
 //!
 //! No I/O and no libtorch live here, so this crate builds and tests in seconds.
 
 mod boxes;
+mod device;
 mod label;
+pub mod prediction;
 mod radiograph;
+pub mod verdict;
 
 pub use boxes::{dice, iou, nms_per_class, BBox, Detection};
 pub use label::{FractureClass, Label, ParseLabelError};
@@ -17,3 +23,22 @@ pub use radiograph::{
     Laterality, LutData, ModalityLut, Photometric, Pixels, Radiograph, RadiographMeta, VoiFunction,
     Window,
 };
+pub use device::{DeviceSpec, ParseDeviceError, Preset};
+pub use prediction::{escape_html, side, Case, Prediction, Side, SideCall, SideSource, NOTICE};
+pub use verdict::{OperatingPoint, OperatingPoints, Verdict};
+
+/// An error and its causes on one line (`outer: cause: root cause`), for logs and CSV
+/// columns. A cause whose text the outer message already ends with is not repeated.
+pub fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let message = cause.to_string();
+        if !text.ends_with(&message) {
+            text.push_str(": ");
+            text.push_str(&message);
+        }
+        source = cause.source();
+    }
+    text
+}

@@ -93,7 +93,7 @@ pub fn split(rows: &[ManifestRow], ratios: Ratios, seed: u64, external_site: Opt
     // Largest patients first, so single images fill the gaps at the end.
     patients.sort_by_key(|images| std::cmp::Reverse(images.len()));
 
-    let label_index = |label: Label| Label::ALL.iter().position(|l| *l == label).expect("a known label");
+    let label_index = |label: Label| label.index();
     let mut totals = [0f64; 5];
     for images in &patients {
         for row in images {

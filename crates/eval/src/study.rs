@@ -26,7 +26,7 @@ pub struct Read {
 }
 
 fn label_index(label: Label) -> usize {
-    Label::ALL.iter().position(|l| *l == label).expect("a known label")
+    label.index()
 }
 
 /// Cohen's κ of two raters over the same items (unweighted, five labels). `None` when the

@@ -1,6 +1,7 @@
 //! DAMO-YOLO: TinyNAS-L20 backbone → GiraffeNeckV2 (RepGFPN) → ZeroHead.
 
 use crate::layers::{Act, ConvBn, RepConv};
+use hipfrac_core::Preset;
 use serde::{Deserialize, Serialize};
 use tch::nn;
 use tch::Tensor;
@@ -9,6 +10,10 @@ use tch::Tensor;
 /// demo. Travels with the weights (config.json).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ModelConfig {
+    /// The preset this configuration was built from. Files written before presets were saved
+    /// lack it; they are read as the preset whose numbers they match ([`ModelConfig::preset`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub preset: Option<Preset>,
     /// Input channels: 1 for radiographs (no fake RGB); 3 reproduces the official model.
     pub in_channels: i64,
     pub num_classes: i64,
@@ -23,12 +28,31 @@ pub struct ModelConfig {
 impl ModelConfig {
     /// DAMO-YOLO-T (TinyNAS-L20 + GiraffeNeckV2 + ZeroHead), as `damoyolo_tinynasL20_T`.
     pub fn t(in_channels: i64, num_classes: i64) -> Self {
-        ModelConfig { in_channels, num_classes, width: 1.0, depth: 1.0, reg_max: 16 }
+        ModelConfig { preset: Some(Preset::T), in_channels, num_classes, width: 1.0, depth: 1.0, reg_max: 16 }
     }
 
     /// A quarter-width, shallow preset for CPU tests and the demo.
     pub fn nano(in_channels: i64, num_classes: i64) -> Self {
-        ModelConfig { in_channels, num_classes, width: 0.25, depth: 0.34, reg_max: 16 }
+        ModelConfig { preset: Some(Preset::Nano), in_channels, num_classes, width: 0.25, depth: 0.34, reg_max: 16 }
+    }
+
+    /// The configuration of `preset`.
+    pub fn of(preset: Preset, in_channels: i64, num_classes: i64) -> Self {
+        match preset {
+            Preset::T => ModelConfig::t(in_channels, num_classes),
+            Preset::Nano => ModelConfig::nano(in_channels, num_classes),
+        }
+    }
+
+    /// The preset: the saved one, else the one whose width, depth and bins these are (none
+    /// for a hand-made configuration).
+    pub fn preset(&self) -> Option<Preset> {
+        self.preset.or_else(|| {
+            [Preset::T, Preset::Nano].into_iter().find(|&p| {
+                let known = ModelConfig::of(p, self.in_channels, self.num_classes);
+                (known.width, known.depth, known.reg_max) == (self.width, self.depth, self.reg_max)
+            })
+        })
     }
 
     fn channels(&self, c: i64) -> i64 {

@@ -4,10 +4,17 @@
 //! * [`damo`]: TinyNAS-L20 backbone (Focus stem, residual K1KX blocks with RepConv, SPP),
 //!   GiraffeNeckV2 (RepGFPN) and the ZeroHead outputs, built from a [`ModelConfig`].
 //!
+//! * [`decode`]: head outputs → boxes (score floor, per-class NMS), for training's validation
+//!   and for inference alike.
+//! * [`device`]: `auto` / `cpu` / `cuda[:N]` → a libtorch device; CUDA is loaded at run time, so
+//!   one binary serves both.
+//!
 //! The architecture follows tinyvision/DAMO-YOLO (Apache-2.0) `damoyolo_tinynasL20_T`;
 //! parameter counts equal the official model's (see the tests).
 
 pub mod damo;
+pub mod decode;
+pub mod device;
 pub mod layers;
 pub mod loss;
 

@@ -16,7 +16,7 @@ fn main() {
     let only_bones = args.get(4).is_some_and(|s| s == "bones");
     let site = SiteProfile::load("site-a").expect("the built-in site-a profile should load");
     let mut weights = [0.0; 5];
-    weights[Label::ALL.iter().position(|l| *l == label).expect("every label should be in Label::ALL")] = 1.0;
+    weights[label.index()] = 1.0;
     let case = plan(1, &site, seed, &ClassMix(weights)).remove(0);
     let femur = Femur::new(&case, false);
     let mut scene: Scene = scene(&case, &femur, &site);

@@ -14,7 +14,6 @@
 
 pub mod acquisition;
 pub mod anatomy;
-pub mod font;
 pub mod fracture;
 pub mod geometry;
 pub mod output;
@@ -27,6 +26,7 @@ use anatomy::{mu, Bone, PatientParams};
 use fracture::{Fracture, FractureParams, Region};
 use geometry::{Rigid, V3};
 use hipfrac_core::{BBox, FractureClass, Label, Laterality, ModalityLut, Photometric, Pixels, Radiograph, RadiographMeta, VoiFunction, Window};
+use hipfrac_imaging::font;
 use rand::{Rng, SeedableRng};
 use render::{Body, Grid, Scene};
 use serde::{Deserialize, Serialize};
@@ -58,7 +58,7 @@ impl std::str::FromStr for ClassMix {
             if !(weight >= 0.0 && weight.is_finite()) {
                 return Err(format!("--mix {part:?}: weights must be ≥ 0"));
             }
-            weights[Label::ALL.iter().position(|l| *l == label).expect("a label")] = weight;
+            weights[label.index()] = weight;
         }
         if weights.iter().sum::<f64>() <= 0.0 {
             return Err("--mix: at least one weight must be positive".into());

@@ -16,10 +16,10 @@ fn main() {
     let a: Vec<String> = std::env::args().collect();
     let arg = |i: usize, d: &str| a.get(i).cloned().unwrap_or_else(|| d.to_string());
     let (size, batch, steps, threads): (i64, i64, usize, i32) = (arg(1, "512").parse().expect("SIZE should be a number"), arg(2, "4").parse().expect("BATCH should be a number"), arg(3, "10").parse().expect("STEPS should be a number"), arg(4, "2").parse().expect("THREADS should be a number"));
-    let device = hipfrac_train::device::select(&arg(5, "cpu")).unwrap_or_else(|e| panic!("{e}"));
+    let device = hipfrac_model::device::select(arg(5, "cpu").parse().unwrap_or_else(|e| panic!("{e}"))).unwrap_or_else(|e| panic!("{e}"));
     let objective = arg(6, "plain");
     if std::env::var_os("GLIBC_DEFAULTS").is_none() {
-        hipfrac_train::device::keep_freed_memory();
+        hipfrac_train::memory::keep_freed_memory();
     }
     tch::set_num_threads(threads);
     tch::manual_seed(0);

@@ -1,5 +1,6 @@
 //! The training config (TOML). Every default is the paper's.
 
+use hipfrac_core::Preset;
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 
@@ -8,14 +9,14 @@ use std::path::PathBuf;
 #[serde(default, deny_unknown_fields)]
 pub struct ModelSection {
     /// `t` (DAMO-YOLO-T, the paper's) or `nano` (CPU tests and the demo).
-    pub preset: String,
+    pub preset: Preset,
     /// 1 for radiographs.
     pub in_channels: i64,
 }
 
 impl Default for ModelSection {
     fn default() -> Self {
-        ModelSection { preset: "t".into(), in_channels: 1 }
+        ModelSection { preset: Preset::T, in_channels: 1 }
     }
 }
 
@@ -98,9 +99,10 @@ impl Default for TrainConfig {
 
 impl TrainConfig {
     /// Reads a TOML file; unknown keys are errors.
-    pub fn from_file(path: &std::path::Path) -> Result<Self, String> {
-        let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
-        let mut config: TrainConfig = toml::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+    pub fn from_file(path: &std::path::Path) -> Result<Self, ConfigError> {
+        let fail = |fault| ConfigError { path: path.to_path_buf(), fault };
+        let text = std::fs::read_to_string(path).map_err(|e| fail(ConfigFault::Io(e)))?;
+        let mut config: TrainConfig = toml::from_str(&text).map_err(|e| fail(ConfigFault::Toml(e)))?;
         // Relative paths are relative to the config file.
         let base = path.parent().unwrap_or(std::path::Path::new("."));
         for p in [&mut config.train, &mut config.val, &mut config.out] {
@@ -108,38 +110,60 @@ impl TrainConfig {
                 *p = base.join(&*p);
             }
         }
-        config.validate().map_err(|e| format!("{}: {e}", path.display()))?;
+        config.validate().map_err(|e| fail(ConfigFault::Invalid(e)))?;
         Ok(config)
     }
 
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), InvalidConfig> {
         if self.image_size % 32 != 0 || self.image_size < 64 {
-            return Err(format!("image_size {} must be a multiple of 32, at least 64", self.image_size));
+            return Err(InvalidConfig::ImageSize(self.image_size));
         }
         if self.batch_size < 1 || self.epochs < 1 {
-            return Err("batch_size and epochs must be positive".into());
-        }
-        if self.model.preset != "t" && self.model.preset != "nano" {
-            return Err(format!("model.preset {:?} must be t or nano", self.model.preset));
+            return Err(InvalidConfig::NotPositive);
         }
         Ok(())
     }
 
     pub fn model_config(&self) -> hipfrac_model::ModelConfig {
         let classes = hipfrac_core::FractureClass::ALL.len() as i64;
-        match self.model.preset.as_str() {
-            "nano" => hipfrac_model::ModelConfig::nano(self.model.in_channels, classes),
-            _ => hipfrac_model::ModelConfig::t(self.model.in_channels, classes),
-        }
+        hipfrac_model::ModelConfig::of(self.model.preset, self.model.in_channels, classes)
     }
 
     /// How images become network input.
-    pub fn preprocess(&self) -> crate::data::Preprocess {
-        crate::data::Preprocess { size: self.image_size, equalize: self.equalize }
+    pub fn preprocess(&self) -> hipfrac_imaging::Preprocess {
+        hipfrac_imaging::Preprocess { size: self.image_size, equalize: self.equalize }
     }
 
     /// The learning rate at full speed: per-image rate × batch.
     pub fn base_lr(&self) -> f64 {
         self.base_lr_per_image * self.batch_size as f64
     }
+}
+
+/// A training config that cannot be used, naming its file.
+#[derive(Debug, thiserror::Error)]
+#[error("{}: not a usable training config", path.display())]
+pub struct ConfigError {
+    pub path: PathBuf,
+    #[source]
+    pub fault: ConfigFault,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigFault {
+    #[error("cannot read it")]
+    Io(#[source] std::io::Error),
+    #[error("not valid TOML for a training config")]
+    Toml(#[source] toml::de::Error),
+    #[error(transparent)]
+    Invalid(InvalidConfig),
+}
+
+/// A value out of range.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum InvalidConfig {
+    #[error("image_size {0} must be a multiple of 32, at least 64")]
+    ImageSize(i64),
+    #[error("batch_size and epochs must be positive")]
+    NotPositive,
 }

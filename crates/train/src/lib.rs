@@ -8,11 +8,11 @@
 //!   saved with the checkpoint (exact resume), the learning-rate schedule, EMA.
 //! * [`trainer`]: the loop, validation mAP, checkpoints (safetensors + config.json, atomic),
 //!   CSV log.
-//! * [`device`]: `cpu` / `cuda[:N]`; CUDA is loaded at run time, so one binary serves both.
+//! * [`memory`]: keeps freed memory in the allocator for the train step.
 
 pub mod config;
 pub mod data;
-pub mod device;
+pub mod memory;
 pub mod optim;
 pub mod trainer;
 

@@ -6,7 +6,8 @@ use crate::data::{augment, batch, load_manifest, mixup, mosaic, to_tensors, Augm
 use crate::optim::{learning_rate, Ema, Sgd};
 use hipfrac_core::{nms_per_class, BBox, Detection, FractureClass};
 use hipfrac_eval::map::{coco_map, ImageBoxes};
-use hipfrac_model::loss::{decode, detection_loss, priors, AlignOta, LossWeights};
+use hipfrac_model::decode::{detections, MAP_SCORE_FLOOR, NMS_IOU};
+use hipfrac_model::loss::{detection_loss, AlignOta, LossWeights};
 use hipfrac_model::{DamoYolo, ModelConfig};
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
@@ -44,40 +45,31 @@ pub struct EpochLog {
 /// Errors of a run, each naming what failed.
 #[derive(Debug, thiserror::Error)]
 pub enum TrainError {
-    #[error("{0}")]
-    Data(String),
-    #[error("{path}: {message}")]
-    Checkpoint { path: PathBuf, message: String },
+    #[error(transparent)]
+    Config(#[from] crate::config::InvalidConfig),
+    #[error(transparent)]
+    Data(#[from] crate::data::DataError),
+    #[error("{}: no training images", .0.display())]
+    NoTrainingImages(PathBuf),
+    #[error("{}: a previous run is there; resume it (--resume) or choose another out folder", .0.display())]
+    PreviousRun(PathBuf),
+    #[error("{}: cannot write or read the checkpoint", path.display())]
+    Checkpoint { path: PathBuf, #[source] source: CheckpointFault },
 }
 
-/// Detections per image from head outputs: score ≥ `conf`, top 1000, per-class NMS at `iou`,
-/// at most 100 — the reference's inference (conf 0.05, IoU 0.7).
-pub fn detections(model: &DamoYolo, images: &Tensor, conf: f64, iou: f32) -> Vec<Vec<Detection>> {
-    let output = tch::no_grad(|| model.forward_t(images, false));
-    let p = priors(&output.level_sizes, &ModelConfig::STRIDES, images.device());
-    let boxes = decode(&output.box_logits, &p).to_device(Device::Cpu).to_kind(Kind::Float);
-    let scores = output.class_logits.sigmoid().to_device(Device::Cpu).to_kind(Kind::Float);
-    let classes = scores.size()[2];
-    let mut all = Vec::new();
-    for b in 0..scores.size()[0] {
-        let s = Vec::<f32>::try_from(scores.get(b).flatten(0, 1)).expect("scores");
-        let bx = Vec::<f32>::try_from(boxes.get(b).flatten(0, 1)).expect("boxes");
-        let mut candidates: Vec<(usize, f32)> = s.iter().enumerate().filter(|(_, &v)| v as f64 >= conf).map(|(i, &v)| (i, v)).collect();
-        candidates.sort_by(|a, b| b.1.total_cmp(&a.1));
-        candidates.truncate(1000);
-        let list: Vec<Detection> = candidates
-            .iter()
-            .map(|&(i, score)| {
-                let (anchor, class) = (i / classes as usize, i % classes as usize);
-                let c = &bx[anchor * 4..anchor * 4 + 4];
-                Detection { class: FractureClass::from_index(class).expect("4 classes"), score, bbox: BBox::new(c[0], c[1], c[2], c[3]) }
-            })
-            .collect();
-        let mut kept = nms_per_class(&list, iou);
-        kept.truncate(100);
-        all.push(kept);
-    }
-    all
+/// What went wrong with a checkpoint file.
+#[derive(Debug, thiserror::Error)]
+pub enum CheckpointFault {
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+    #[error(transparent)]
+    Torch(#[from] tch::TchError),
+    #[error(transparent)]
+    Json(#[from] serde_json::Error),
+}
+
+fn checkpoint_error(path: &Path) -> impl Fn(CheckpointFault) -> TrainError + '_ {
+    move |source| TrainError::Checkpoint { path: path.to_path_buf(), source }
 }
 
 /// COCO mAP of `model` on `samples` (no augmentation).
@@ -87,19 +79,19 @@ pub fn evaluate(model: &DamoYolo, samples: &[Sample], batch_size: i64, device: D
         let refs: Vec<&Sample> = chunk.iter().collect();
         let (tensor, _) = batch(&refs, &Augment::default(), &vec![0; refs.len()], device);
         // mAP is measured down to confidence 0.001 (the COCO convention); deployment uses 0.05.
-        for (sample, found) in chunk.iter().zip(detections(model, &tensor, 0.001, 0.7)) {
+        for (sample, found) in chunk.iter().zip(detections(model, &tensor, MAP_SCORE_FLOOR, NMS_IOU)) {
             images.push(ImageBoxes { truth: sample.boxes.clone(), detections: found.iter().map(|d| (d.class, d.score, d.bbox)).collect() });
         }
     }
     coco_map(&images)
 }
 
-fn save_atomic(path: &Path, write: impl FnOnce(&Path) -> Result<(), String>) -> Result<(), TrainError> {
+fn save_atomic(path: &Path, write: impl FnOnce(&Path) -> Result<(), CheckpointFault>) -> Result<(), TrainError> {
     // The temporary name keeps the extension: tch picks the format from it.
     let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     let temp = path.with_file_name(format!(".tmp-{name}"));
-    write(&temp).map_err(|message| TrainError::Checkpoint { path: path.to_path_buf(), message })?;
-    std::fs::rename(&temp, path).map_err(|e| TrainError::Checkpoint { path: path.to_path_buf(), message: e.to_string() })
+    write(&temp).map_err(checkpoint_error(path))?;
+    std::fs::rename(&temp, path).map_err(|e| checkpoint_error(path)(e.into()))
 }
 
 /// One batch's images and boxes, augmented (mosaic, mixup, flip/scale/translate/intensity),
@@ -152,12 +144,12 @@ impl Trainer {
     /// Loads the data and builds the model; resumes from `out/last` when it exists and
     /// `resume` is set.
     pub fn new(config: TrainConfig, device: Device, resume: bool) -> Result<Self, TrainError> {
-        config.validate().map_err(TrainError::Data)?;
+        config.validate()?;
         let preprocess = config.preprocess();
-        let train = load_manifest(&config.train, &preprocess).map_err(TrainError::Data)?;
-        let val = load_manifest(&config.val, &preprocess).map_err(TrainError::Data)?;
+        let train = load_manifest(&config.train, &preprocess)?;
+        let val = load_manifest(&config.val, &preprocess)?;
         if train.is_empty() {
-            return Err(TrainError::Data(format!("{}: no training images", config.train.display())));
+            return Err(TrainError::NoTrainingImages(config.train.clone()));
         }
         tch::manual_seed(config.seed as i64);
         let model_config = config.model_config();
@@ -185,7 +177,7 @@ impl Trainer {
         if resume && last.join("state.json").is_file() {
             trainer.load_checkpoint(&last)?;
         } else if !resume && last.exists() {
-            return Err(TrainError::Checkpoint { path: last, message: "a previous run is there; resume it (--resume) or choose another out folder".into() });
+            return Err(TrainError::PreviousRun(last));
         }
         Ok(trainer)
     }
@@ -273,47 +265,47 @@ impl Trainer {
     pub fn checkpoint(&mut self, log: &EpochLog) -> Result<(), TrainError> {
         let out = self.config.out.clone();
         let last = out.join("last");
-        std::fs::create_dir_all(&last).map_err(|e| TrainError::Checkpoint { path: last.clone(), message: e.to_string() })?;
+        std::fs::create_dir_all(&last).map_err(|e| checkpoint_error(&last)(e.into()))?;
         self.write_weights(&last)?;
         let sgd_state = self.sgd.state();
         save_atomic(&last.join("optimizer.safetensors"), |p| {
             let named: Vec<(&str, &Tensor)> = sgd_state.iter().map(|(k, v)| (k.as_str(), v)).collect();
-            Tensor::write_safetensors(&named, p).map_err(|e| e.to_string())
+            Ok(Tensor::write_safetensors(&named, p)?)
         })?;
         // The best score is settled first so state.json, written last, carries it.
         let improved = log.map50_95.filter(|m| self.state.best_map50_95.is_none_or(|best| *m > best));
         if let Some(m) = improved {
             self.state.best_map50_95 = Some(m);
             let best = out.join("best");
-            std::fs::create_dir_all(&best).map_err(|e| TrainError::Checkpoint { path: best.clone(), message: e.to_string() })?;
-            save_atomic(&best.join("model.safetensors"), |p| hipfrac_model::save_weights(&self.ema_vs, p).map_err(|e| e.to_string()))?;
+            std::fs::create_dir_all(&best).map_err(|e| checkpoint_error(&best)(e.into()))?;
+            save_atomic(&best.join("model.safetensors"), |p| Ok(hipfrac_model::save_weights(&self.ema_vs, p)?))?;
             let config = serde_json::to_vec_pretty(&self.model.config).expect("config serialises");
-            save_atomic(&best.join("config.json"), |p| std::fs::write(p, &config).map_err(|e| e.to_string()))?;
+            save_atomic(&best.join("config.json"), |p| Ok(std::fs::write(p, &config)?))?;
             // The input size travels with the weights (inference letterboxes to it).
             let train_config = toml::to_string(&self.config).expect("config serialises");
-            save_atomic(&best.join("train.toml"), |p| std::fs::write(p, &train_config).map_err(|e| e.to_string()))?;
+            save_atomic(&best.join("train.toml"), |p| Ok(std::fs::write(p, &train_config)?))?;
             let metrics = serde_json::to_vec_pretty(log).expect("log serialises");
-            save_atomic(&best.join("metrics.json"), |p| std::fs::write(p, &metrics).map_err(|e| e.to_string()))?;
+            save_atomic(&best.join("metrics.json"), |p| Ok(std::fs::write(p, &metrics)?))?;
         }
         let state = serde_json::to_vec_pretty(&self.state).expect("state serialises");
-        save_atomic(&last.join("state.json"), |p| std::fs::write(p, &state).map_err(|e| e.to_string()))
+        save_atomic(&last.join("state.json"), |p| Ok(std::fs::write(p, &state)?))
     }
 
     fn write_weights(&self, dir: &Path) -> Result<(), TrainError> {
-        save_atomic(&dir.join("model.safetensors"), |p| hipfrac_model::save_weights(&self.model_vs, p).map_err(|e| e.to_string()))?;
-        save_atomic(&dir.join("ema.safetensors"), |p| hipfrac_model::save_weights(&self.ema_vs, p).map_err(|e| e.to_string()))?;
+        save_atomic(&dir.join("model.safetensors"), |p| Ok(hipfrac_model::save_weights(&self.model_vs, p)?))?;
+        save_atomic(&dir.join("ema.safetensors"), |p| Ok(hipfrac_model::save_weights(&self.ema_vs, p)?))?;
         let config = serde_json::to_vec_pretty(&self.model.config).expect("config serialises");
-        save_atomic(&dir.join("config.json"), |p| std::fs::write(p, &config).map_err(|e| e.to_string()))?;
+        save_atomic(&dir.join("config.json"), |p| Ok(std::fs::write(p, &config)?))?;
         let train_config = toml::to_string(&self.config).expect("config serialises");
-        save_atomic(&dir.join("train.toml"), |p| std::fs::write(p, &train_config).map_err(|e| e.to_string()))
+        save_atomic(&dir.join("train.toml"), |p| Ok(std::fs::write(p, &train_config)?))
     }
 
     fn load_checkpoint(&mut self, dir: &Path) -> Result<(), TrainError> {
-        let fail = |message: String| TrainError::Checkpoint { path: dir.to_path_buf(), message };
-        let state: State = serde_json::from_slice(&std::fs::read(dir.join("state.json")).map_err(|e| fail(e.to_string()))?).map_err(|e| fail(e.to_string()))?;
-        self.model_vs.load(dir.join("model.safetensors")).map_err(|e| fail(e.to_string()))?;
-        self.ema_vs.load(dir.join("ema.safetensors")).map_err(|e| fail(e.to_string()))?;
-        let buffers = Tensor::read_safetensors(dir.join("optimizer.safetensors")).map_err(|e| fail(e.to_string()))?;
+        let fail = checkpoint_error(dir);
+        let state: State = serde_json::from_slice(&std::fs::read(dir.join("state.json")).map_err(|e| fail(e.into()))?).map_err(|e| fail(e.into()))?;
+        self.model_vs.load(dir.join("model.safetensors")).map_err(|e| fail(e.into()))?;
+        self.ema_vs.load(dir.join("ema.safetensors")).map_err(|e| fail(e.into()))?;
+        let buffers = Tensor::read_safetensors(dir.join("optimizer.safetensors")).map_err(|e| fail(e.into()))?;
         self.sgd.restore(buffers, self.device);
         self.ema.updates = state.ema_updates;
         self.state = state;
@@ -322,13 +314,13 @@ impl Trainer {
 
     /// Runs the remaining epochs, checkpointing and logging each.
     pub fn run(&mut self, on_step: &mut dyn FnMut(usize, usize, f64), on_epoch: &mut dyn FnMut(&EpochLog)) -> Result<(), TrainError> {
-        std::fs::create_dir_all(&self.config.out).map_err(|e| TrainError::Checkpoint { path: self.config.out.clone(), message: e.to_string() })?;
+        std::fs::create_dir_all(&self.config.out).map_err(|e| checkpoint_error(&self.config.out)(e.into()))?;
         let log_path = self.config.out.join("log.csv");
         while self.state.epoch < self.config.epochs {
             let log = self.epoch(on_step);
             self.checkpoint(&log)?;
             let new = !log_path.exists();
-            let mut file = std::fs::OpenOptions::new().create(true).append(true).open(&log_path).map_err(|e| TrainError::Checkpoint { path: log_path.clone(), message: e.to_string() })?;
+            let mut file = std::fs::OpenOptions::new().create(true).append(true).open(&log_path).map_err(|e| checkpoint_error(&log_path)(e.into()))?;
             let opt = |v: Option<f64>| v.map(|x| format!("{x:.5}")).unwrap_or_default();
             let mut line = String::new();
             if new {
@@ -338,7 +330,7 @@ impl Trainer {
                 "{},{},{:.6},{:.5},{:.5},{:.5},{:.5},{},{},{:.1}\n",
                 log.epoch, log.iteration, log.lr, log.loss, log.qfl, log.giou, log.dfl, opt(log.map50), opt(log.map50_95), log.seconds
             ));
-            file.write_all(line.as_bytes()).and_then(|_| file.sync_all()).map_err(|e| TrainError::Checkpoint { path: log_path.clone(), message: e.to_string() })?;
+            file.write_all(line.as_bytes()).and_then(|_| file.sync_all()).map_err(|e| checkpoint_error(&log_path)(e.into()))?;
             on_epoch(&log);
         }
         Ok(())

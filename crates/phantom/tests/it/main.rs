@@ -9,7 +9,7 @@ use std::path::Path;
 
 fn only(label: Label) -> ClassMix {
     let mut weights = [0.0; 5];
-    weights[Label::ALL.iter().position(|l| *l == label).unwrap()] = 1.0;
+    weights[label.index()] = 1.0;
     ClassMix(weights)
 }
 

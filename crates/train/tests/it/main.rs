@@ -30,7 +30,7 @@ fn config(data: &std::path::Path, out: &std::path::Path) -> TrainConfig {
         epochs: 3,
         warmup_epochs: 1.0,
         no_aug_epochs: 1,
-        model: hipfrac_train::config::ModelSection { preset: "nano".into(), in_channels: 1 },
+        model: hipfrac_train::config::ModelSection { preset: hipfrac_core::Preset::Nano, in_channels: 1 },
         val_interval: 100,
         ..TrainConfig::default()
     }

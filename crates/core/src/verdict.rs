@@ -14,7 +14,7 @@
 //! Thresholds are chosen on a validation split ([`choose`]) and stored beside the model as
 //! `operating_points.json`; a model without one uses [`OperatingPoints::uncalibrated`].
 
-use hipfrac_core::{Detection, FractureClass, Label};
+use crate::{Detection, FractureClass, Label};
 use serde::{Deserialize, Serialize};
 
 /// The two thresholds of one class.
@@ -61,18 +61,27 @@ impl OperatingPoints {
     }
 
     /// Checks that every threshold is in [0, 1] and fracture ≥ suspicious.
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), InvalidThresholds> {
         for t in &self.classes {
             let ok = (0.0..=1.0).contains(&t.suspicious) && (0.0..=1.0).contains(&t.fracture) && t.fracture >= t.suspicious;
             if !ok {
-                return Err(format!("{}: thresholds suspicious {} / fracture {} must lie in [0, 1] with fracture ≥ suspicious", t.class.code(), t.suspicious, t.fracture));
+                return Err(InvalidThresholds::Class { class: t.class, suspicious: t.suspicious, fracture: t.fracture });
             }
         }
         if !(0.0..=1.0).contains(&self.vf_priority) {
-            return Err(format!("vf_priority {} must lie in [0, 1]", self.vf_priority));
+            return Err(InvalidThresholds::VfPriority(self.vf_priority));
         }
         Ok(())
     }
+}
+
+/// Why a set of operating points cannot be used.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum InvalidThresholds {
+    #[error("{}: thresholds suspicious {suspicious} / fracture {fracture} must lie in [0, 1] with fracture ≥ suspicious", class.code())]
+    Class { class: FractureClass, suspicious: f32, fracture: f32 },
+    #[error("vf_priority {0} must lie in [0, 1]")]
+    VfPriority(f32),
 }
 
 /// How sure the answer is.
@@ -97,8 +106,12 @@ pub fn class_scores(detections: &[Detection]) -> [f32; 4] {
     scores
 }
 
+/// Boxes shown to a reader at most (overlays, the report's gallery, the workstation).
+pub const SHOWN_BOXES: usize = 5;
+
 /// The boxes worth showing a reader: those at or above their class's suspicious threshold,
-/// most confident first, at most `limit`. (The JSON output keeps every box ≥ 0.05.)
+/// most confident first, at most `limit` (callers pass [`SHOWN_BOXES`]; the JSON output keeps
+/// every box ≥ the detector's score floor).
 pub fn reportable(detections: &[Detection], points: &OperatingPoints, limit: usize) -> Vec<Detection> {
     let mut shown: Vec<Detection> = detections.iter().copied().filter(|d| d.score >= points.get(d.class).suspicious).collect();
     shown.sort_by(|a, b| b.score.total_cmp(&a.score));

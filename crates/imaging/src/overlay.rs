@@ -1,15 +1,12 @@
 //! Overlay pictures: the radiograph as displayed, predicted boxes in class colours with their
 //! code and score, optional true boxes (dashed white), and a banner with the verdict.
 
-use crate::verdict::{OperatingPoint, Verdict};
+use crate::canvas::{class_colour as colour, Canvas as Picture};
+use crate::font;
+use crate::preprocess::resize;
+use hipfrac_core::verdict::{OperatingPoint, Verdict};
 use hipfrac_core::{BBox, Detection, FractureClass, Radiograph};
-use hipfrac_phantom::font;
-
-/// The class colours (shared with the phantom's contact sheets).
-pub use hipfrac_phantom::sheet::class_colour as colour;
-
-/// An RGB picture (the phantom's canvas).
-pub use hipfrac_phantom::sheet::Canvas as Picture;
+use hipfrac_dicom::display::VoiError;
 
 /// `text` in upper case on a `bg` band.
 fn label(picture: &mut Picture, text: &str, x: i64, y: i64, scale: i64, fg: [u8; 3], bg: [u8; 3]) {
@@ -29,12 +26,12 @@ pub struct Marks<'a> {
 }
 
 /// Draws `marks` over the displayed `image`, shrunk so its longer side is at most `max_side`.
-pub fn render(image: &Radiograph, marks: &Marks<'_>, max_side: u32) -> Result<Picture, String> {
-    let grey = hipfrac_dicom::display::to_display(image).map_err(|e| e.0)?;
+pub fn render(image: &Radiograph, marks: &Marks<'_>, max_side: u32) -> Result<Picture, VoiError> {
+    let grey = hipfrac_dicom::display::to_display(image)?;
     let (w, h) = (image.width(), image.height());
     let scale = (max_side as f64 / w.max(h) as f64).min(1.0);
     let (nw, nh) = (((w as f64 * scale).round() as u32).max(1), ((h as f64 * scale).round() as u32).max(1));
-    let small = if scale < 1.0 { hipfrac_train::data::resize(&grey, w as usize, h as usize, nw as usize, nh as usize) } else { grey };
+    let small = if scale < 1.0 { resize(&grey, w as usize, h as usize, nw as usize, nh as usize) } else { grey };
     let mut picture = Picture { width: nw as usize, height: nh as usize, rgb: small.iter().flat_map(|&g| [g, g, g]).collect() };
     let (sx, sy) = (nw as f32 / w as f32, nh as f32 / h as f32);
     let map = |b: &BBox| BBox::new(b.x_min * sx, b.y_min * sy, b.x_max * sx, b.y_max * sy);

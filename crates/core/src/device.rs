@@ -1,0 +1,95 @@
+//! Which device a command runs its model on, as the user names it. Parsed once (by the
+//! command line); the model crate turns it into a libtorch device.
+
+use std::fmt;
+use std::str::FromStr;
+
+/// `auto`, `cpu`, `cuda` or `cuda:N`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum DeviceSpec {
+    /// CUDA when a GPU is usable, else the CPU.
+    #[default]
+    Auto,
+    Cpu,
+    Cuda(usize),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("device {0:?}: expected auto, cpu, cuda or cuda:N")]
+pub struct ParseDeviceError(pub String);
+
+impl FromStr for DeviceSpec {
+    type Err = ParseDeviceError;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        match text.trim() {
+            "auto" => Ok(DeviceSpec::Auto),
+            "cpu" => Ok(DeviceSpec::Cpu),
+            "cuda" => Ok(DeviceSpec::Cuda(0)),
+            other => other
+                .strip_prefix("cuda:")
+                .and_then(|n| n.parse().ok())
+                .map(DeviceSpec::Cuda)
+                .ok_or_else(|| ParseDeviceError(text.to_string())),
+        }
+    }
+}
+
+impl fmt::Display for DeviceSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DeviceSpec::Auto => write!(f, "auto"),
+            DeviceSpec::Cpu => write!(f, "cpu"),
+            DeviceSpec::Cuda(n) => write!(f, "cuda:{n}"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::DeviceSpec;
+
+    #[test]
+    fn parses_every_form_and_refuses_others() {
+        assert_eq!("cpu".parse(), Ok(DeviceSpec::Cpu));
+        assert_eq!("cuda".parse(), Ok(DeviceSpec::Cuda(0)));
+        assert_eq!("cuda:3".parse(), Ok(DeviceSpec::Cuda(3)));
+        assert_eq!("auto".parse(), Ok(DeviceSpec::Auto));
+        for bad in ["gpu", "cuda:", "cuda:x", "cuda3", ""] {
+            assert!(bad.parse::<DeviceSpec>().is_err(), "{bad}");
+        }
+    }
+}
+
+/// The detector's size: `t` is the paper's DAMO-YOLO-T, `nano` a quarter-width, shallow
+/// network for CPU tests and the demo. Saved with every model (config.json).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Preset {
+    #[default]
+    T,
+    Nano,
+}
+
+impl Preset {
+    pub fn name(self) -> &'static str {
+        match self {
+            Preset::T => "t",
+            Preset::Nano => "nano",
+        }
+    }
+
+    /// How reports name it.
+    pub fn description(self) -> &'static str {
+        match self {
+            Preset::T => "t (DAMO-YOLO-T)",
+            Preset::Nano => "nano",
+        }
+    }
+}
+
+impl fmt::Display for Preset {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}

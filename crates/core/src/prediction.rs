@@ -1,0 +1,134 @@
+//! What the detector concluded about one radiograph, and that conclusion beside the truth.
+//! These are plain values: the predictor (libtorch) makes them, and the reports, the reading
+//! workstation and the DICOM/HTTP outputs read them without linking the model.
+
+use crate::verdict::Verdict;
+use crate::{BBox, Detection, FractureClass, Label, Laterality, Radiograph};
+use serde::{Deserialize, Serialize};
+use std::path::PathBuf;
+
+/// Shown with every output: what the answers are and are not.
+pub const NOTICE: &str = "Research software, not a medical device: the AI's boxes and verdict support a reader and never replace one.";
+
+/// Which hip a finding concerns, and how that was decided.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SideCall {
+    pub side: Side,
+    pub source: SideSource,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Side {
+    Right,
+    Left,
+}
+
+impl Side {
+    pub fn name(self) -> &'static str {
+        match self {
+            Side::Right => "right",
+            Side::Left => "left",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SideSource {
+    /// The file's Image Laterality (0020,0062) or Laterality (0020,0060): R or L.
+    ImageLaterality,
+    /// From the box's position: on an AP radiograph the patient's right is on the viewer's
+    /// left, so a box centred left of the midline is the right hip. Used for bilateral views
+    /// (laterality B) and files that do not say.
+    BoxPosition,
+}
+
+impl SideSource {
+    pub fn name(self) -> &'static str {
+        match self {
+            SideSource::ImageLaterality => "image_laterality",
+            SideSource::BoxPosition => "box_position",
+        }
+    }
+}
+
+/// Which hip `bbox` is on in `image`.
+pub fn side(image: &Radiograph, bbox: &BBox) -> SideCall {
+    match image.meta.laterality {
+        Some(Laterality::Right) => SideCall { side: Side::Right, source: SideSource::ImageLaterality },
+        Some(Laterality::Left) => SideCall { side: Side::Left, source: SideSource::ImageLaterality },
+        _ => {
+            let (cx, _) = bbox.center();
+            let side = if cx < image.width() as f32 / 2.0 { Side::Right } else { Side::Left };
+            SideCall { side, source: SideSource::BoxPosition }
+        }
+    }
+}
+
+/// Everything predicted for one image. Boxes are in the image's own pixels.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Prediction {
+    pub width: u32,
+    pub height: u32,
+    /// Boxes at or above the detector's score floor after NMS, most confident first.
+    pub detections: Vec<Detection>,
+    /// Each class's most confident box score (DF, VF, SF, UF); 0 without a box.
+    pub class_scores: [f32; 4],
+    pub verdict: Verdict,
+    /// The hip of the verdict's most confident box (none for "no visible fracture").
+    pub side: Option<SideCall>,
+}
+
+/// One manifest image: its truth and the model's prediction.
+#[derive(Debug, Clone)]
+pub struct Case {
+    /// The manifest's image path (relative to the manifest).
+    pub image: String,
+    pub path: PathBuf,
+    pub patient: String,
+    pub site: String,
+    pub truth: Label,
+    /// True boxes in the image's pixels.
+    pub truth_boxes: Vec<(FractureClass, BBox)>,
+    pub prediction: Prediction,
+    /// The image carries the phantom's mark (DICOM Image Comments or PNG Comment).
+    pub simulated: bool,
+}
+
+impl Case {
+    /// The best IoU between a true box of the true class and a predicted box of that class
+    /// (none for "no visible fracture" or without such a box).
+    pub fn best_iou(&self) -> Option<f32> {
+        let Label::Fracture(class) = self.truth else { return None };
+        self.truth_boxes
+            .iter()
+            .filter(|(k, _)| *k == class)
+            .flat_map(|(_, t)| self.prediction.detections.iter().filter(|d| d.class == class).map(move |d| crate::iou(t, &d.bbox)))
+            .fold(None, |best: Option<f32>, v| Some(best.map_or(v, |b| b.max(v))))
+    }
+}
+
+/// Escapes text for HTML and SVG (element content and double- or single-quoted attributes).
+pub fn escape_html(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn escape_covers_both_quotes() {
+        assert_eq!(super::escape_html(r#"<a href="x">'&'</a>"#), "&lt;a href=&quot;x&quot;&gt;&#39;&amp;&#39;&lt;/a&gt;");
+    }
+}

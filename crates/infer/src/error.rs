@@ -1,0 +1,60 @@
+//! Errors of the prediction path, each naming the file or image it concerns.
+
+use std::path::{Path, PathBuf};
+
+/// A model folder that cannot be used.
+#[derive(Debug, thiserror::Error)]
+#[error("{}: cannot load the model", path.display())]
+pub struct ModelError {
+    pub path: PathBuf,
+    #[source]
+    pub fault: ModelFault,
+}
+
+impl ModelError {
+    pub fn new(path: &Path, fault: ModelFault) -> Self {
+        ModelError { path: path.to_path_buf(), fault }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ModelFault {
+    #[error("cannot read it")]
+    Io(#[source] std::io::Error),
+    #[error("not valid JSON for it")]
+    Json(#[source] serde_json::Error),
+    #[error("not a usable training config (it gives the input size)")]
+    Toml(#[source] toml::de::Error),
+    #[error("expected 1 input channel and 4 classes, found {in_channels} and {classes}")]
+    Shape { in_channels: i64, classes: i64 },
+    #[error("image_size {0} must be a multiple of 32, at least 64")]
+    InputSize(i64),
+    #[error("no ema.safetensors or model.safetensors")]
+    NoWeights,
+    #[error("the weights do not fit the config")]
+    Weights(#[source] tch::TchError),
+    #[error("invalid operating points")]
+    Thresholds(#[source] hipfrac_core::verdict::InvalidThresholds),
+}
+
+/// One image that could not be predicted.
+#[derive(Debug, thiserror::Error)]
+pub enum InferError {
+    #[error("cannot render the image for the network")]
+    Display(#[source] hipfrac_dicom::display::VoiError),
+    #[error(transparent)]
+    Read(#[from] hipfrac_dicom::Error),
+    #[error(transparent)]
+    Dataset(#[from] hipfrac_data::Error),
+    #[error("{}", path.display())]
+    Image { path: PathBuf, #[source] source: Box<InferError> },
+    #[error("{}: the manifest lists no images", .0.display())]
+    EmptyManifest(PathBuf),
+}
+
+impl InferError {
+    /// This error, said of the image at `path`.
+    pub fn at(self, path: &Path) -> InferError {
+        InferError::Image { path: path.to_path_buf(), source: Box::new(self) }
+    }
+}
