@@ -1,7 +1,19 @@
 //! The command line. Doc comments here are the `--help` text.
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use hipfrac_core::DeviceSpec;
+use std::ffi::OsString;
 use std::path::PathBuf;
+
+/// Whether `args` (without the program name) name a command that runs a model: those are
+/// `hipfrac-torch`'s.
+pub fn runs_a_model(args: &[OsString]) -> bool {
+    match args.first().and_then(|a| a.to_str()) {
+        Some("train" | "predict" | "calibrate" | "evaluate" | "demo") => true,
+        Some("study") => args.get(1).and_then(|a| a.to_str()) == Some("serve"),
+        _ => false,
+    }
+}
 
 /// hipfrac finds and classifies hip fractures on AP hip radiographs (research software).
 ///
@@ -97,6 +109,9 @@ pub struct StudyServeArgs {
     /// Address to listen on (use 0.0.0.0:PORT to serve a reading room's network).
     #[arg(long, default_value = "127.0.0.1:8080")]
     pub addr: std::net::SocketAddr,
+    /// Device of the AI overlay's predictions: auto, cpu, cuda or cuda:N.
+    #[arg(long, default_value = "auto")]
+    pub device: DeviceSpec,
 }
 
 #[derive(Debug, Args)]
@@ -131,9 +146,9 @@ pub struct PredictArgs {
     /// Output folder.
     #[arg(long)]
     pub out: PathBuf,
-    /// cpu, cuda or cuda:N (default: CUDA when a GPU is usable, else the CPU).
-    #[arg(long)]
-    pub device: Option<String>,
+    /// auto, cpu, cuda or cuda:N (auto: CUDA when a GPU is usable, else the CPU).
+    #[arg(long, default_value = "auto")]
+    pub device: DeviceSpec,
     /// Longer side of the overlay PNGs in pixels.
     #[arg(long, default_value_t = 1024)]
     pub overlay_size: u32,
@@ -159,9 +174,9 @@ pub struct CalibrateArgs {
     /// Target specificity of the "fracture" point.
     #[arg(long, default_value_t = 0.98)]
     pub specificity: f64,
-    /// cpu, cuda or cuda:N.
-    #[arg(long)]
-    pub device: Option<String>,
+    /// auto, cpu, cuda or cuda:N (auto: CUDA when a GPU is usable, else the CPU).
+    #[arg(long, default_value = "auto")]
+    pub device: DeviceSpec,
     /// Replace an existing operating_points.json.
     #[arg(long)]
     pub overwrite: bool,
@@ -179,9 +194,9 @@ pub struct EvaluateArgs {
     /// Output folder.
     #[arg(long)]
     pub out: PathBuf,
-    /// cpu, cuda or cuda:N.
-    #[arg(long)]
-    pub device: Option<String>,
+    /// auto, cpu, cuda or cuda:N (auto: CUDA when a GPU is usable, else the CPU).
+    #[arg(long, default_value = "auto")]
+    pub device: DeviceSpec,
     /// Replace an earlier report.
     #[arg(long)]
     pub overwrite: bool,
@@ -208,9 +223,9 @@ pub struct DemoArgs {
     /// Seed of the simulation, split and training.
     #[arg(long, default_value_t = 7)]
     pub seed: u64,
-    /// cpu, cuda or cuda:N (default: the CPU; with --full, CUDA when usable).
+    /// auto, cpu, cuda or cuda:N (default: the CPU; with --full, CUDA when usable).
     #[arg(long)]
-    pub device: Option<String>,
+    pub device: Option<DeviceSpec>,
 }
 
 #[derive(Debug, Args)]
@@ -222,9 +237,9 @@ pub struct TrainArgs {
     /// [model] preset/in_channels.
     #[arg(long)]
     pub config: PathBuf,
-    /// `cpu`, `cuda` or `cuda:N` (default: cuda when available, else cpu).
-    #[arg(long)]
-    pub device: Option<String>,
+    /// auto, cpu, cuda or cuda:N (auto: CUDA when a GPU is usable, else the CPU).
+    #[arg(long, default_value = "auto")]
+    pub device: DeviceSpec,
     /// Continue the run in the config's out folder.
     #[arg(long)]
     pub resume: bool,

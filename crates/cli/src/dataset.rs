@@ -56,7 +56,7 @@ pub fn split(args: SplitArgs) -> Result<Outcome> {
     if !args.dir.is_dir() {
         bail!("{}: not a folder", args.dir.display());
     }
-    let ratios: Ratios = args.ratios.parse().map_err(anyhow::Error::msg)?;
+    let ratios: Ratios = args.ratios.parse()?;
     let labels = label_map(args.label_map.as_deref())?;
     let report = check_dataset(&args.dir, &labels)?;
     if !report.errors.is_empty() {
@@ -69,7 +69,7 @@ pub fn split(args: SplitArgs) -> Result<Outcome> {
     }
     let out = args.out.clone().unwrap_or_else(|| args.dir.join("splits"));
     let rows = report.manifest_rows(&out);
-    let splits = split_rows(&rows, ratios, args.seed, args.external_site.as_deref()).map_err(anyhow::Error::msg)?;
+    let splits = split_rows(&rows, ratios, args.seed, args.external_site.as_deref())?;
     let parts: Vec<_> = splits.parts().into_iter().filter(|(name, rows)| *name != "external" || !rows.is_empty()).collect();
     if !args.overwrite {
         for (name, _) in &parts {

@@ -1,31 +1,35 @@
-//! `hipfrac`: the command-line front end. Parses arguments, validates them, calls a library,
-//! and maps failures to exit codes:
+//! `hipfrac`: the command-line front end. Parses arguments, calls a library, and maps
+//! failures to exit codes (see [`outcome`]).
 //!
-//! * 0 — everything succeeded;
-//! * 1 — the command ran but some inputs failed or the dataset has errors (a summary says which);
-//! * 2 — the command line itself is wrong (clap's usage errors) or a fatal error stopped it.
+//! This binary does not link libtorch, so the commands that run no model (convert, deid,
+//! dataset, labels, phantom, study report) start in milliseconds. The model commands (train,
+//! predict, calibrate, evaluate, demo, study serve) are handed to the sibling binary
+//! `hipfrac-torch` with the same arguments, the way git and cargo run their subcommands.
 
 mod cli;
 mod convert;
 mod dataset;
 mod deid;
-mod demo;
-mod evaluate;
 mod inputs;
 mod labels;
+mod outcome;
 mod phantom;
-mod predict;
 mod progress;
-mod study;
-mod svg;
-mod train;
+mod study_report;
 
 use clap::Parser;
+use outcome::Outcome;
+use std::ffi::OsString;
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
+    let args: Vec<OsString> = std::env::args_os().collect();
+    if cli::runs_a_model(&args[1..]) {
+        return hand_over(&args[1..]);
+    }
     let cli = cli::Cli::parse();
-    let outcome = match cli.command {
+    let result = match cli.command {
         cli::Command::Convert(args) => convert::run(args),
         cli::Command::Deid(args) => deid::run(args),
         cli::Command::Dataset(cli::DatasetCommand::Check(args)) => dataset::check(args),
@@ -33,35 +37,40 @@ fn main() -> ExitCode {
         cli::Command::Labels(cli::LabelsCommand::Convert(args)) => labels::convert(args),
         cli::Command::Labels(cli::LabelsCommand::List) => labels::list(),
         cli::Command::Phantom(args) => phantom::run(args),
-        cli::Command::Train(args) => {
-            hipfrac_train::device::keep_freed_memory();
-            train::run(args)
-        }
-        cli::Command::Predict(args) => predict::run(args),
-        cli::Command::Calibrate(args) => evaluate::run_calibrate(args),
-        cli::Command::Evaluate(args) => evaluate::run(args),
-        cli::Command::Demo(args) => {
-            hipfrac_train::device::keep_freed_memory();
-            demo::run(args)
-        }
-        cli::Command::Study(cli::StudyCommand::Report(args)) => study::report(args),
-        cli::Command::Study(cli::StudyCommand::Serve(args)) => study::serve(args),
-        cli::Command::Study(cli::StudyCommand::HashPassword) => study::hash_password(),
+        cli::Command::Study(cli::StudyCommand::Report(args)) => study_report::run(args),
+        cli::Command::Study(cli::StudyCommand::HashPassword) => study_report::hash_password(),
+        other => unreachable!("{other:?} runs a model and was handed over"),
     };
-    match outcome {
-        Ok(Outcome::Success) => ExitCode::SUCCESS,
-        Ok(Outcome::SomeFailed) => ExitCode::from(1),
-        Err(error) => {
-            eprintln!("error: {error:#}");
-            ExitCode::from(2)
-        }
-    }
+    outcome::exit(result)
 }
 
-/// How a command that ran to its end went.
-pub enum Outcome {
-    /// Everything succeeded.
-    Success,
-    /// Some inputs failed (already reported).
-    SomeFailed,
+/// Where the model binary is: `$HIPFRAC_TORCH`, else `hipfrac-torch` beside this binary.
+fn torch_binary() -> PathBuf {
+    if let Some(path) = std::env::var_os("HIPFRAC_TORCH") {
+        return PathBuf::from(path);
+    }
+    let here = std::env::current_exe().unwrap_or_default();
+    here.with_file_name(format!("hipfrac-torch{}", std::env::consts::EXE_SUFFIX))
+}
+
+/// Runs `hipfrac-torch` with `args` in this process's place (its exit status is ours).
+fn hand_over(args: &[OsString]) -> ExitCode {
+    let binary = torch_binary();
+    let mut command = std::process::Command::new(&binary);
+    command.args(args);
+    #[cfg(unix)]
+    let error = {
+        use std::os::unix::process::CommandExt;
+        command.exec()
+    };
+    #[cfg(not(unix))]
+    let error = match command.status() {
+        Ok(status) => return ExitCode::from(status.code().unwrap_or(2).clamp(0, 255) as u8),
+        Err(e) => e,
+    };
+    eprintln!(
+        "error: {}: cannot run the model binary ({error}); it is built beside `hipfrac` (cargo build --release -p hipfrac) — or set HIPFRAC_TORCH to its path",
+        binary.display()
+    );
+    ExitCode::from(2)
 }

@@ -11,7 +11,7 @@ pub fn run(args: PhantomArgs) -> Result<Outcome> {
         Some(PhantomCommand::Sheet(sheet)) => return draw_sheet(sheet),
         Some(PhantomCommand::Sites) => {
             for (name, _) in BUILT_IN {
-                let site = SiteProfile::load(name).map_err(anyhow::Error::msg)?;
+                let site = SiteProfile::load(name)?;
                 println!(
                     "{name}: {} — {} {}, {} bits, {}, field {}×{} mm",
                     site.institution, site.manufacturer, site.model, site.bits_stored, site.photometric, site.field_mm[0], site.field_mm[1]
@@ -29,9 +29,9 @@ pub fn run(args: PhantomArgs) -> Result<Outcome> {
     if !(64..=4096).contains(&args.size) {
         bail!("--size {} must be between 64 and 4096 pixels", args.size);
     }
-    let site = SiteProfile::load(&args.site).map_err(anyhow::Error::msg)?;
+    let site = SiteProfile::load(&args.site)?;
     let mix: ClassMix = match &args.mix {
-        Some(text) => text.parse().map_err(anyhow::Error::msg)?,
+        Some(text) => text.parse()?,
         None => ClassMix::default(),
     };
     let options = GenerateOptions { count, site, seed: args.seed, size: args.size, out: out.clone(), mix, overwrite: args.overwrite };
@@ -66,12 +66,12 @@ fn draw_sheet(args: SheetArgs) -> Result<Outcome> {
         tiles.push(Tile { image: real.clone(), annotation: None, caption: "REAL CR (NO LABEL)".into() });
     }
     let wanted = args.count.saturating_sub(tiles.len());
-    tiles.extend(tiles_from_manifest(&args.dir, wanted).map_err(anyhow::Error::msg)?);
+    tiles.extend(tiles_from_manifest(&args.dir, wanted)?);
     if tiles.is_empty() {
         bail!("{}: no images in manifest.csv", args.dir.display());
     }
-    let canvas = contact_sheet(&tiles, args.columns.max(1), args.tile.clamp(64, 1024), "PHANTOM - SIMULATED, NOT PATIENTS").map_err(anyhow::Error::msg)?;
-    canvas.write_png(&args.out).map_err(anyhow::Error::msg)?;
+    let canvas = contact_sheet(&tiles, args.columns.max(1), args.tile.clamp(64, 1024), "PHANTOM - SIMULATED, NOT PATIENTS")?;
+    canvas.write_png(&args.out)?;
     eprintln!("wrote {} ({} thumbnails)", args.out.display(), tiles.len());
     Ok(Outcome::Success)
 }

@@ -302,7 +302,7 @@ mod tests {
     fn only_boxes_above_their_suspicious_threshold_are_shown() {
         let mut p = points();
         p.classes[2].suspicious = 0.5;
-        let d = |class, score| Detection { class, score, bbox: hipfrac_core::BBox::new(0.0, 0.0, 1.0, 1.0) };
+        let d = |class, score| Detection { class, score, bbox: crate::BBox::new(0.0, 0.0, 1.0, 1.0) };
         let all = [d(Df, 0.2), d(Sf, 0.45), d(Df, 0.35), d(Sf, 0.55), d(Uf, 0.9)];
         let shown = reportable(&all, &p, 2);
         assert_eq!(shown, vec![d(Uf, 0.9), d(Sf, 0.55)]);

@@ -9,7 +9,7 @@
 
 use crate::manifest::{relative_path, ManifestRow};
 use crate::{image_info, is_image_file, voc, LabelMap, Object};
-use hipfrac_core::{Label, BBox};
+use hipfrac_core::{error_chain, BBox, Label};
 use rayon::prelude::*;
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, HashMap};
@@ -151,7 +151,7 @@ fn check_annotation(xml: &Path, labels: &LabelMap, manifest: &HashMap<PathBuf, M
     let fail = |errors: Vec<Finding>, warnings| Checked { record: None, errors, warnings };
     let voc = match voc::read(xml, labels) {
         Ok(v) => v,
-        Err(e) => return fail(vec![Finding { path: xml.to_path_buf(), message: strip_path(&e.to_string(), xml) }], warnings),
+        Err(e) => return fail(vec![Finding { path: xml.to_path_buf(), message: strip_path(&error_chain(&e), xml) }], warnings),
     };
     let a = &voc.annotation;
     let folder = xml.parent().unwrap_or(Path::new("."));
@@ -164,7 +164,7 @@ fn check_annotation(xml: &Path, labels: &LabelMap, manifest: &HashMap<PathBuf, M
     }
     let info = match image_info(&image) {
         Ok(info) => info,
-        Err(e) => return fail(vec![Finding { path: image.clone(), message: strip_path(&e.to_string(), &image) }], warnings),
+        Err(e) => return fail(vec![Finding { path: image.clone(), message: strip_path(&error_chain(&e), &image) }], warnings),
     };
     if (info.width, info.height) != (a.width, a.height) {
         errors.push(Finding {
@@ -258,7 +258,7 @@ pub fn check_dataset(dir: &Path, labels: &LabelMap) -> crate::Result<CheckReport
         e.depth() == 0 || !e.file_name().to_string_lossy().starts_with('.')
     });
     for entry in walker {
-        let entry = entry.map_err(|e| crate::Error::invalid(dir, e.to_string()))?;
+        let entry = entry.map_err(|source| crate::Error::Walk { path: dir.to_path_buf(), source })?;
         if !entry.file_type().is_file() {
             continue;
         }
@@ -282,7 +282,7 @@ pub fn check_dataset(dir: &Path, labels: &LabelMap) -> crate::Result<CheckReport
                     manifest.insert(PathBuf::from(&row.image), row);
                 }
             }
-            Err(e) => report.errors.push(Finding { path: manifest_path.clone(), message: strip_path(&e.to_string(), &manifest_path) }),
+            Err(e) => report.errors.push(Finding { path: manifest_path.clone(), message: strip_path(&error_chain(&e), &manifest_path) }),
         }
     }
 

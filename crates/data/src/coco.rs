@@ -83,7 +83,7 @@ pub fn read(path: &Path, labels: &LabelMap) -> Result<Vec<Annotation>> {
 
 /// Parses COCO json text; `path` names the source in errors.
 pub fn parse(text: &str, path: &Path, labels: &LabelMap) -> Result<Vec<Annotation>> {
-    let file: CocoFile = serde_json::from_str(text).map_err(|e| Error::invalid(path, format!("not a COCO json: {e}")))?;
+    let file: CocoFile = serde_json::from_str(text).map_err(|source| Error::Json { path: path.to_path_buf(), source })?;
     let mut categories = HashMap::new();
     for category in &file.categories {
         categories.insert(category.id, labels.resolve(&category.name, path)?);
@@ -91,7 +91,7 @@ pub fn parse(text: &str, path: &Path, labels: &LabelMap) -> Result<Vec<Annotatio
     let mut by_id: HashMap<u64, usize> = HashMap::new();
     let mut annotations = Vec::with_capacity(file.images.len());
     for image in &file.images {
-        check_plain_filename(&image.file_name).map_err(|m| Error::invalid(path, m))?;
+        check_plain_filename(path, &image.file_name)?;
         if by_id.insert(image.id, annotations.len()).is_some() {
             return Err(Error::invalid(path, format!("image id {} appears twice", image.id)));
         }

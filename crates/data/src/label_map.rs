@@ -36,7 +36,7 @@ impl LabelMap {
             let label: Label = code
                 .trim()
                 .parse()
-                .map_err(|e| Error::invalid(path, format!("line {}: {e}", number + 1)))?;
+                .map_err(|source| Error::LabelMapLine { path: path.to_path_buf(), line: number + 1, source })?;
             names.insert(fold(name), label);
         }
         Ok(Self { names })
@@ -47,6 +47,6 @@ impl LabelMap {
         if let Some(label) = self.names.get(&fold(name)) {
             return Ok(*label);
         }
-        name.parse::<Label>().map_err(|e| Error::invalid(file, e.to_string()))
+        name.parse::<Label>().map_err(|source| Error::Label { path: file.to_path_buf(), source })
     }
 }

@@ -71,8 +71,8 @@ impl Annotation {
 }
 
 /// Rejects names that are not a plain file name (folders, `..`, absolute paths, NUL), so an
-/// annotation can never point outside its dataset folder.
-pub(crate) fn check_plain_filename(name: &str) -> std::result::Result<(), String> {
+/// annotation (the file `path`) can never point outside its dataset folder.
+pub(crate) fn check_plain_filename(path: &std::path::Path, name: &str) -> Result<()> {
     let bad = name.is_empty()
         || name == "."
         || name == ".."
@@ -80,7 +80,7 @@ pub(crate) fn check_plain_filename(name: &str) -> std::result::Result<(), String
         || name.starts_with('~')
         || (name.len() >= 2 && name.as_bytes()[1] == b':');
     if bad {
-        Err(format!("filename {name:?} is not a plain file name inside the dataset folder"))
+        Err(Error::Filename { path: path.to_path_buf(), name: name.to_string() })
     } else {
         Ok(())
     }

@@ -28,26 +28,26 @@ pub struct ManifestRow {
 
 /// Reads a manifest.
 pub fn read(path: &Path) -> Result<Vec<ManifestRow>> {
-    let mut reader = csv::Reader::from_path(path).map_err(|e| Error::invalid(path, e.to_string()))?;
+    let csv_error = |source| Error::Csv { path: path.to_path_buf(), source };
+    let mut reader = csv::Reader::from_path(path).map_err(csv_error)?;
     let mut rows = Vec::new();
     for (index, row) in reader.deserialize::<ManifestRow>().enumerate() {
-        rows.push(row.map_err(|e| Error::invalid(path, format!("row {}: {e}", index + 2)))?);
+        rows.push(row.map_err(|source| Error::CsvRow { path: path.to_path_buf(), row: index + 2, source })?);
     }
     Ok(rows)
 }
 
 /// Writes a manifest atomically.
 pub fn write(path: &Path, rows: &[ManifestRow]) -> Result<()> {
+    let csv_error = |source| Error::Csv { path: path.to_path_buf(), source };
     let mut writer = csv::Writer::from_writer(Vec::new());
     for row in rows {
-        writer.serialize(row).map_err(|e| Error::invalid(path, e.to_string()))?;
+        writer.serialize(row).map_err(csv_error)?;
     }
     if rows.is_empty() {
-        writer
-            .write_record(["image", "annotation", "patient", "site", "label"])
-            .map_err(|e| Error::invalid(path, e.to_string()))?;
+        writer.write_record(["image", "annotation", "patient", "site", "label"]).map_err(csv_error)?;
     }
-    let bytes = writer.into_inner().map_err(|e| Error::invalid(path, e.to_string()))?;
+    let bytes = writer.into_inner().map_err(|e| Error::io(path, e.into_error()))?;
     hipfrac_dicom::atomic::write_atomic(path, &bytes).map_err(Error::from)
 }
 

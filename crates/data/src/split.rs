@@ -18,22 +18,72 @@ use std::collections::BTreeMap;
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Ratios(pub [f64; 3]);
 
-impl std::str::FromStr for Ratios {
-    type Err = String;
+/// Ratios text that is not three fractions adding up to 1.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ParseRatiosError {
+    /// A part is not a number.
+    #[error("ratios {text:?}: {part:?} is not a number")]
+    NotANumber {
+        /// The whole text.
+        text: String,
+        /// The part that is not a number.
+        part: String,
+    },
+    /// Not three parts.
+    #[error("ratios {text:?}: expected three numbers, train,val,test")]
+    Count {
+        /// The whole text.
+        text: String,
+    },
+    /// A part outside 0–1, or a sum other than 1.
+    #[error("ratios {text:?} must be between 0 and 1 and add up to 1")]
+    Range {
+        /// The whole text.
+        text: String,
+    },
+}
 
-    fn from_str(text: &str) -> Result<Self, String> {
+impl std::str::FromStr for Ratios {
+    type Err = ParseRatiosError;
+
+    fn from_str(text: &str) -> Result<Self, ParseRatiosError> {
         let parts: Vec<f64> = text
             .split(',')
-            .map(|p| p.trim().parse::<f64>().map_err(|_| format!("ratios {text:?}: {p:?} is not a number")))
+            .map(|p| {
+                p.trim()
+                    .parse::<f64>()
+                    .map_err(|_| ParseRatiosError::NotANumber { text: text.to_string(), part: p.to_string() })
+            })
             .collect::<Result<_, _>>()?;
         let [train, val, test] = parts[..] else {
-            return Err(format!("ratios {text:?}: expected three numbers, train,val,test"));
+            return Err(ParseRatiosError::Count { text: text.to_string() });
         };
         if [train, val, test].iter().any(|r| !(0.0..=1.0).contains(r)) || (train + val + test - 1.0).abs() > 1e-6 {
-            return Err(format!("ratios {text:?} must be between 0 and 1 and add up to 1"));
+            return Err(ParseRatiosError::Range { text: text.to_string() });
         }
         Ok(Ratios([train, val, test]))
     }
+}
+
+/// Why rows cannot be split.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum SplitError {
+    /// The external site named holds no image.
+    #[error("no image comes from site {site:?}; the sites are {sites:?}")]
+    UnknownSite {
+        /// The site asked for.
+        site: String,
+        /// The sites the rows have.
+        sites: Vec<String>,
+    },
+    /// A patient has images at the external site and at another one.
+    #[error("patient {patient} has images at the external site and elsewhere ({image}); a patient cannot be in two splits")]
+    PatientAtTwoSites {
+        /// The patient.
+        patient: String,
+        /// One of their images outside the external site.
+        image: String,
+    },
 }
 
 /// The result.
@@ -57,7 +107,7 @@ impl Splits {
 }
 
 /// Splits `rows` by patient.
-pub fn split(rows: &[ManifestRow], ratios: Ratios, seed: u64, external_site: Option<&str>) -> Result<Splits, String> {
+pub fn split(rows: &[ManifestRow], ratios: Ratios, seed: u64, external_site: Option<&str>) -> Result<Splits, SplitError> {
     let mut splits = Splits::default();
     let mut internal: Vec<&ManifestRow> = Vec::new();
     for row in rows {
@@ -68,18 +118,15 @@ pub fn split(rows: &[ManifestRow], ratios: Ratios, seed: u64, external_site: Opt
     }
     if let Some(site) = external_site {
         if splits.external.is_empty() {
-            let mut sites: Vec<&str> = rows.iter().map(|r| r.site.as_str()).collect();
+            let mut sites: Vec<String> = rows.iter().map(|r| r.site.clone()).collect();
             sites.sort();
             sites.dedup();
-            return Err(format!("no image comes from site {site:?}; the sites are {sites:?}"));
+            return Err(SplitError::UnknownSite { site: site.to_string(), sites });
         }
         let external_patients: std::collections::HashSet<&str> =
             splits.external.iter().map(|r| r.patient.as_str()).collect();
         if let Some(shared) = internal.iter().find(|r| external_patients.contains(r.patient.as_str())) {
-            return Err(format!(
-                "patient {} has images at the external site and elsewhere ({}); a patient cannot be in two splits",
-                shared.patient, shared.image
-            ));
+            return Err(SplitError::PatientAtTwoSites { patient: shared.patient.clone(), image: shared.image.clone() });
         }
     }
 
@@ -245,7 +292,9 @@ mod tests {
         assert!("0.8,0.1".parse::<Ratios>().is_err());
         assert!("0.8,0.3,0.1".parse::<Ratios>().is_err());
         assert!("a,b,c".parse::<Ratios>().is_err());
-        let err = split(&synthetic(), "0.8,0.1,0.1".parse().unwrap(), 0, Some("nowhere")).unwrap_err();
+        let err = split(&synthetic(), "0.8,0.1,0.1".parse().unwrap(), 0, Some("nowhere")).unwrap_err().to_string();
         assert!(err.contains("nowhere") && err.contains("CAUH"), "{err}");
+        let err = "0.8,x,0.1".parse::<Ratios>().unwrap_err().to_string();
+        assert_eq!(err, "ratios \"0.8,x,0.1\": \"x\" is not a number");
     }
 }

@@ -75,7 +75,7 @@ pub fn parse(text: &str, path: &Path, labels: &LabelMap) -> Result<VocFile> {
     loop {
         let event = reader
             .read_event()
-            .map_err(|e| invalid(format!("malformed XML at byte {}: {e}", reader.buffer_position())))?;
+            .map_err(|source| Error::Xml { path: path.to_path_buf(), position: reader.buffer_position(), source })?;
         match event {
             Event::DocType(_) => {
                 return Err(invalid("DOCTYPE declarations are not allowed in annotations (entity expansion refused)".into()))
@@ -96,7 +96,7 @@ pub fn parse(text: &str, path: &Path, labels: &LabelMap) -> Result<VocFile> {
             Event::Text(content) => {
                 let value = content
                     .unescape()
-                    .map_err(|e| invalid(format!("bad text in <{}>: {e}", stack.join("/"))))?
+                    .map_err(|source| Error::XmlText { path: path.to_path_buf(), element: stack.join("/"), source })?
                     .trim()
                     .to_string();
                 let key = stack.join("/");
@@ -130,7 +130,7 @@ pub fn parse(text: &str, path: &Path, labels: &LabelMap) -> Result<VocFile> {
         raw.parse::<u32>().map_err(|_| invalid(format!("<{key}> {raw:?} is not a whole number")))
     };
     let filename = field("annotation/filename");
-    check_plain_filename(&filename).map_err(invalid)?;
+    check_plain_filename(path, &filename)?;
     let width = number("annotation/size/width")?;
     let height = number("annotation/size/height")?;
     let depth = if fields.contains_key("annotation/size/depth") { number("annotation/size/depth")? } else { 1 };
@@ -245,7 +245,7 @@ mod tests {
         assert!(err.contains("t.xml") && err.contains("../../etc/passwd"), "{err}");
 
         let unknown = LABELIMG.replace("valgus-impacted femoral neck fracture", "femoral shaft");
-        let err = parse(&unknown, Path::new("u.xml"), &LabelMap::default()).unwrap_err().to_string();
-        assert!(err.contains("u.xml") && err.contains("femoral shaft"), "{err}");
+        let err = hipfrac_core::error_chain(&parse(&unknown, Path::new("u.xml"), &LabelMap::default()).unwrap_err());
+        assert!(err.starts_with("u.xml: unknown label \"femoral shaft\""), "{err}");
     }
 }

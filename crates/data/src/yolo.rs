@@ -72,7 +72,7 @@ pub fn read(dir: &Path, images: &Path, labels: &LabelMap) -> Result<Vec<Annotati
             .ok_or_else(|| Error::invalid(&txt, format!("no image named {stem}.* in {}", images.display())))?;
         let info = image_info(image)?;
         let filename = image.file_name().and_then(|n| n.to_str()).unwrap_or_default().to_string();
-        check_plain_filename(&filename).map_err(|m| Error::invalid(&txt, m))?;
+        check_plain_filename(&txt, &filename)?;
         let text = std::fs::read_to_string(&txt).map_err(|e| Error::io(&txt, e))?;
         let mut objects = Vec::new();
         for (number, line) in text.lines().enumerate() {

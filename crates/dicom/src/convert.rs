@@ -73,7 +73,7 @@ pub fn convert_file(input: &Path, outputs: &Outputs, options: &ConvertOptions) -
         }
     }
     let image = read_radiograph(input)?;
-    let option_error = |e: crate::display::VoiError| Error::Option { path: input.to_path_buf(), reason: e.0 };
+    let option_error = |source: crate::display::VoiError| Error::Window { path: input.to_path_buf(), source };
     let (voi, png_bits, mapping) = match options.bits {
         PngBits::Eight => {
             let (grey, voi) = render_8bit(&image, &options.voi).map_err(option_error)?;

@@ -367,11 +367,8 @@ pub fn deidentify_file(input: &Path, output: &Path, options: &DeidOptions, overw
     if input.canonicalize().ok() == output.canonicalize().ok() && output.exists() {
         return Err(Error::Option { path: output.to_path_buf(), reason: "output would replace the input".into() });
     }
-    crate::prescan::check_file(input, false).map_err(|reason| Error::Parse { path: input.to_path_buf(), reason })?;
-    let file = OpenFileOptions::new().open_file(input).map_err(|e| Error::Parse {
-        path: input.to_path_buf(),
-        reason: e.to_string(),
-    })?;
+    crate::prescan::check_file(input, false)?;
+    let file = OpenFileOptions::new().open_file(input).map_err(|e| Error::parse(input, e))?;
     let burned_in_annotation = string(&file, tags::BURNED_IN_ANNOTATION).is_some_and(|v| v.eq_ignore_ascii_case("YES"));
     let patient_id = string(&file, tags::PATIENT_ID);
     let missing_patient_id = patient_id.is_none();
@@ -423,7 +420,7 @@ pub fn deidentify_file(input: &Path, output: &Path, options: &DeidOptions, overw
     meta.private_information = None;
     meta.update_information_group_length();
     let out = object.with_exact_meta(meta);
-    write_atomic_with(output, |writer| out.write_all(writer).map_err(|e| std::io::Error::other(e.to_string())))?;
+    write_atomic_with(output, |writer| out.write_all(writer).map_err(std::io::Error::other))?;
     Ok(DeidReport { pseudonym, burned_in_annotation, missing_patient_id })
 }
 

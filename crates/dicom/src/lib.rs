@@ -21,5 +21,5 @@ pub mod write;
 mod prescan;
 mod read;
 
-pub use error::{Error, Result};
+pub use error::{DecodeFault, Error, ParseFault, Result, StructureError};
 pub use read::{is_dicom_file, is_png_file, read_dicom, read_dicom_header, read_radiograph, MAX_PIXELS};

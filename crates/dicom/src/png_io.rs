@@ -59,7 +59,7 @@ pub fn write_png_with_comment(path: &Path, width: u32, height: u32, pixels: Grey
 pub fn png_header(path: &Path) -> Result<(u32, u32, u8)> {
     let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
     let decoder = png::Decoder::new(std::io::BufReader::new(file));
-    let reader = decoder.read_info().map_err(|e| Error::Png { path: path.to_path_buf(), reason: e.to_string() })?;
+    let reader = decoder.read_info().map_err(|source| Error::PngDecode { path: path.to_path_buf(), source })?;
     let info = reader.info();
     Ok((info.width, info.height, info.bit_depth as u8))
 }
@@ -72,13 +72,14 @@ pub fn read_png(path: &Path) -> Result<Radiograph> {
     let mut decoder = png::Decoder::new(std::io::BufReader::new(file));
     decoder.set_transformations(png::Transformations::EXPAND);
     decoder.set_limits(png::Limits { bytes: (MAX_PIXELS * 8) as usize });
-    let mut reader = decoder.read_info().map_err(|e| png_error(e.to_string()))?;
+    let decode_error = |source| Error::PngDecode { path: path.to_path_buf(), source };
+    let mut reader = decoder.read_info().map_err(decode_error)?;
     let (width, height) = (reader.info().width, reader.info().height);
     if width as u64 * height as u64 > MAX_PIXELS {
         return Err(png_error(format!("{width}×{height} pixels exceeds the limit")));
     }
     let mut buffer = vec![0u8; reader.output_buffer_size()];
-    let frame = reader.next_frame(&mut buffer).map_err(|e| png_error(e.to_string()))?;
+    let frame = reader.next_frame(&mut buffer).map_err(decode_error)?;
     let channels = frame.color_type.samples();
     let sixteen = frame.bit_depth == png::BitDepth::Sixteen;
     let bytes_per_sample = if sixteen { 2 } else { 1 };

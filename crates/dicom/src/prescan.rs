@@ -6,6 +6,8 @@
 //! This walk reads only tags and lengths (a few hundred small reads for a radiograph), skips
 //! values, and refuses the file with a message that names the element and the byte offset.
 
+use crate::error::StructureError;
+use crate::{Error, Result};
 use std::io::{Read, Seek, SeekFrom};
 
 const UNDEFINED: u32 = 0xFFFF_FFFF;
@@ -35,12 +37,14 @@ enum End {
 }
 
 impl<R: Read + Seek> Walker<R> {
-    fn read(&mut self, at: u64, buffer: &mut [u8]) -> Result<(), String> {
+    fn read(&mut self, at: u64, buffer: &mut [u8]) -> Result<(), StructureError> {
         if at + buffer.len() as u64 > self.size {
-            return Err(format!("truncated: the file ends inside the element header at byte {at}"));
+            return Err(StructureError::TruncatedHeader { at });
         }
-        self.source.seek(SeekFrom::Start(at)).map_err(|e| e.to_string())?;
-        self.source.read_exact(buffer).map_err(|e| format!("read failed at byte {at}: {e}"))
+        self.source
+            .seek(SeekFrom::Start(at))
+            .and_then(|_| self.source.read_exact(buffer))
+            .map_err(|source| StructureError::Read { at, source })
     }
 
     fn u16(&self, bytes: [u8; 2]) -> u16 {
@@ -52,9 +56,9 @@ impl<R: Read + Seek> Walker<R> {
     }
 
     /// Walks elements from `position` up to `end`; returns where it stopped and why.
-    fn elements(&mut self, mut position: u64, end: u64, depth: usize, stop_at_pixels: bool) -> Result<(u64, End), String> {
+    fn elements(&mut self, mut position: u64, end: u64, depth: usize, stop_at_pixels: bool) -> Result<(u64, End), StructureError> {
         if depth > MAX_DEPTH {
-            return Err(format!("sequences nested more than {MAX_DEPTH} deep at byte {position}"));
+            return Err(StructureError::TooDeep { depth: MAX_DEPTH, at: position });
         }
         while position < end {
             let mut head = [0u8; 8];
@@ -85,10 +89,7 @@ impl<R: Read + Seek> Walker<R> {
             let (header, length, is_sequence) = if self.explicit {
                 let vr = [head[4], head[5]];
                 if !KNOWN_VRS.contains(&&vr) {
-                    return Err(format!(
-                        "element ({group:04X},{element:04X}) at byte {position} has no valid value representation ({:02X} {:02X}): corrupt",
-                        vr[0], vr[1]
-                    ));
+                    return Err(StructureError::BadVr { group, element, at: position, vr });
                 }
                 let long = matches!(
                     &vr,
@@ -122,19 +123,17 @@ impl<R: Read + Seek> Walker<R> {
         Ok((position, End::Range))
     }
 
-    fn check(&self, group: u16, element: u16, length: u32, position: u64, end: u64) -> Result<(), String> {
+    fn check(&self, group: u16, element: u16, length: u32, position: u64, end: u64) -> Result<(), StructureError> {
         let left = end.saturating_sub(position);
         if length as u64 > left {
-            return Err(format!(
-                "element ({group:04X},{element:04X}) at byte {position} claims {length} bytes but only {left} remain: truncated or corrupt"
-            ));
+            return Err(StructureError::TooLong { group, element, at: position, length, left });
         }
         Ok(())
     }
 
     /// A defined-length value that starts like an item (implicit VR sequences look so) is
     /// walked as one; anything else is skipped.
-    fn items_or_skip(&mut self, position: u64, length: u64, depth: usize) -> Result<(), String> {
+    fn items_or_skip(&mut self, position: u64, length: u64, depth: usize) -> Result<(), StructureError> {
         if length >= 8 {
             let mut tag = [0u8; 4];
             self.read(position, &mut tag)?;
@@ -148,10 +147,15 @@ impl<R: Read + Seek> Walker<R> {
 
 /// Checks the element lengths of a DICOM Part 10 file. Files without the `DICM` magic or in
 /// a deflated transfer syntax are left to the parser. With `header_only`, the walk stops at
-/// Pixel Data.
-pub fn check_file(path: &std::path::Path, header_only: bool) -> Result<(), String> {
-    let file = std::fs::File::open(path).map_err(|e| e.to_string())?;
-    let size = file.metadata().map_err(|e| e.to_string())?.len();
+/// Pixel Data. A file that cannot be opened is [`Error::Io`]; a broken structure is
+/// [`Error::Parse`] with a [`StructureError`] as its cause.
+pub fn check_file(path: &std::path::Path, header_only: bool) -> Result<()> {
+    let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+    let size = file.metadata().map_err(|e| Error::io(path, e))?.len();
+    walk(file, size, header_only).map_err(|e| Error::parse(path, e))
+}
+
+fn walk(file: std::fs::File, size: u64, header_only: bool) -> Result<(), StructureError> {
     let mut walker = Walker { source: file, size, explicit: true, big_endian: false };
     let mut magic = [0u8; 4];
     if size < 132 || walker.read(128, &mut magic).is_err() || &magic != b"DICM" {
@@ -163,7 +167,7 @@ pub fn check_file(path: &std::path::Path, header_only: bool) -> Result<(), Strin
     loop {
         let mut head = [0u8; 8];
         if walker.read(position, &mut head).is_err() {
-            return Err(format!("truncated: the file ends inside the file meta group at byte {position}"));
+            return Err(StructureError::TruncatedMeta { at: position });
         }
         if u16::from_le_bytes([head[0], head[1]]) != 0x0002 {
             break;
@@ -217,16 +221,22 @@ mod tests {
         let mut good = vec![0x10, 0x00, 0x10, 0x00, b'P', b'N', 6, 0];
         good.extend_from_slice(b"DOE^J ");
         good.extend_from_slice(&[0xE0, 0x7F, 0x10, 0x00, b'O', b'W', 0, 0, 4, 0, 0, 0, 1, 2, 3, 4]);
-        assert_eq!(check_file(file_with(&good).path(), false), Ok(()));
+        check_file(file_with(&good).path(), false).unwrap();
 
         let mut bad = good.clone();
         bad[22..26].copy_from_slice(&0xF000_0000u32.to_le_bytes());
-        let err = check_file(file_with(&bad).path(), false).unwrap_err();
+        let file = file_with(&bad);
+        let err = check_file(file.path(), false).unwrap_err();
+        assert!(matches!(&err, Error::Parse { path, .. } if path == file.path()), "{err:?}");
+        // The outer message does not repeat its cause.
+        let cause = std::error::Error::source(&err).unwrap().to_string();
+        assert!(!err.to_string().contains(&cause), "{err}");
+        let err = hipfrac_core::error_chain(&err);
         assert!(err.contains("(7FE0,0010)") && err.contains("4026531840"), "{err}");
         // Header-only mode stops before the pixel data.
-        assert_eq!(check_file(file_with(&bad).path(), true), Ok(()));
+        check_file(file_with(&bad).path(), true).unwrap();
 
-        let err = check_file(file_with(&good[..good.len() - 2]).path(), false).unwrap_err();
-        assert!(err.contains("truncated"), "{err}");
+        let err = hipfrac_core::error_chain(&check_file(file_with(&good[..good.len() - 2]).path(), false).unwrap_err());
+        assert!(err.contains("not a readable DICOM file: ") && err.contains("truncated"), "{err}");
     }
 }

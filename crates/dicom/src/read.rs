@@ -1,5 +1,6 @@
 //! DICOM and PNG → [`Radiograph`].
 
+use crate::error::{DecodeFault, ParseFault};
 use crate::{png_io, Error, Result};
 use dicom_dictionary_std::tags;
 use dicom_object::{DefaultDicomObject, InMemDicomObject, OpenFileOptions};
@@ -48,7 +49,7 @@ pub fn read_dicom(path: &Path) -> Result<Radiograph> {
     // The parser and decoders are third-party code; a hostile file must become an error
     // naming it, never a crash of a whole batch.
     std::panic::catch_unwind(|| read_dicom_unguarded(path)).unwrap_or_else(|panic| {
-        Err(Error::Parse { path: path.to_path_buf(), reason: format!("reader failed: {}", panic_text(&panic)) })
+        Err(Error::parse(path, ParseFault::Panic(panic_text(&panic))))
     })
 }
 
@@ -81,29 +82,10 @@ fn open(path: &Path, header_only: bool) -> Result<DefaultDicomObject> {
             std::io::Error::new(std::io::ErrorKind::NotFound, "no such file"),
         ));
     }
-    crate::prescan::check_file(path, header_only).map_err(|reason| Error::Parse { path: path.to_path_buf(), reason })?;
+    crate::prescan::check_file(path, header_only)?;
     let options = OpenFileOptions::new();
     let options = if header_only { options.read_until(tags::PIXEL_DATA) } else { options };
-    options
-        .open_file(path)
-        .map_err(|e| Error::Parse {
-            path: path.to_path_buf(),
-            reason: error_chain(&e),
-        })
-}
-
-fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        let cause_text = cause.to_string();
-        if !text.contains(&cause_text) {
-            text.push_str(": ");
-            text.push_str(&cause_text);
-        }
-        source = cause.source();
-    }
-    text
+    options.open_file(path).map_err(|e| Error::parse(path, e))
 }
 
 pub(crate) fn string(object: &InMemDicomObject, tag: dicom_core::Tag) -> Option<String> {
@@ -335,10 +317,10 @@ fn lut_sequence(
 const JPEG_EXTENDED: &str = "1.2.840.10008.1.2.4.51";
 
 /// The first frame's JPEG stream (its fragments joined) through the in-house decoder.
-fn decode_jpeg_extended(object: &DefaultDicomObject, meta: &RadiographMeta) -> Result<Pixels, String> {
-    let element = object.element(tags::PIXEL_DATA).map_err(|e| e.to_string())?;
+fn decode_jpeg_extended(object: &DefaultDicomObject, meta: &RadiographMeta) -> Result<Pixels, DecodeFault> {
+    let element = object.element(tags::PIXEL_DATA)?;
     let dicom_core::value::Value::PixelSequence(sequence) = element.value() else {
-        return Err("JPEG transfer syntax but the pixel data are not encapsulated".into());
+        return Err(DecodeFault::NotEncapsulated);
     };
     let mut stream = Vec::new();
     for fragment in sequence.fragments() {
@@ -349,12 +331,12 @@ fn decode_jpeg_extended(object: &DefaultDicomObject, meta: &RadiographMeta) -> R
             break;
         }
     }
-    let decoded = crate::jpeg12::decode(&stream).map_err(|e| format!("JPEG: {e}"))?;
+    let decoded = crate::jpeg12::decode(&stream).map_err(DecodeFault::Jpeg)?;
     if (decoded.width, decoded.height) != (meta.columns, meta.rows) {
-        return Err(format!(
-            "JPEG stream is {}×{}, the header says {}×{}",
-            decoded.width, decoded.height, meta.columns, meta.rows
-        ));
+        return Err(DecodeFault::JpegSize {
+            stream: (decoded.width, decoded.height),
+            header: (meta.columns, meta.rows),
+        });
     }
     let signed = int(object, tags::PIXEL_REPRESENTATION).unwrap_or(0) == 1;
     let samples = &decoded.samples;
@@ -383,10 +365,10 @@ fn stored_values(count: usize, raw: impl Fn(usize) -> u32, bits_stored: u16, sig
 
 fn decode_pixels(path: &Path, object: &DefaultDicomObject, meta: &RadiographMeta) -> Result<Pixels> {
     let transfer_syntax = meta.transfer_syntax.clone().unwrap_or_default();
-    let decode_error = |reason: String| Error::Decode {
+    let decode_error = |source: DecodeFault| Error::Decode {
         path: path.to_path_buf(),
         transfer_syntax: transfer_syntax.clone(),
-        reason,
+        source,
     };
     if transfer_syntax == JPEG_EXTENDED {
         return decode_jpeg_extended(object, meta).map_err(decode_error);
@@ -396,8 +378,8 @@ fn decode_pixels(path: &Path, object: &DefaultDicomObject, meta: &RadiographMeta
     let decoded = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         object.decode_pixel_data_frame(0)
     }))
-    .map_err(|panic| decode_error(format!("decoder failed: {}", panic_text(&panic))))?
-    .map_err(|e| decode_error(error_chain(&e)))?;
+    .map_err(|panic| decode_error(DecodeFault::Panic(panic_text(&panic))))?
+    .map_err(|e| decode_error(e.into()))?;
 
     let count = meta.rows as usize * meta.columns as usize;
     let bytes = decoded.data();
@@ -407,14 +389,13 @@ fn decode_pixels(path: &Path, object: &DefaultDicomObject, meta: &RadiographMeta
     let signed = decoded.pixel_representation() == dicom_pixeldata::PixelRepresentation::Signed;
     let bytes_per_sample = if bits_allocated <= 8 { 1 } else { 2 };
     if bytes.len() < count * bytes_per_sample {
-        return Err(decode_error(format!(
-            "pixel data holds {} bytes, {} expected for {}×{} at {} bits",
-            bytes.len(),
-            count * bytes_per_sample,
-            meta.columns,
-            meta.rows,
-            bits_allocated
-        )));
+        return Err(decode_error(DecodeFault::Short {
+            held: bytes.len(),
+            expected: count * bytes_per_sample,
+            columns: meta.columns,
+            rows: meta.rows,
+            bits_allocated,
+        }));
     }
     // Stored value = bits [high_bit - bits_stored + 1 ..= high_bit] of each sample.
     let shift = (high_bit + 1).saturating_sub(bits_stored) as u32;

@@ -133,8 +133,8 @@ pub fn write_cr(path: &Path, image: &Radiograph, attributes: &DicomAttributes) -
                 .media_storage_sop_class_uid(CR_IMAGE_STORAGE)
                 .media_storage_sop_instance_uid(&sop_instance),
         )
-        .map_err(|e| Error::Option { path: path.to_path_buf(), reason: e.to_string() })?;
-    write_atomic_with(path, |writer| file.write_all(writer).map_err(|e| std::io::Error::other(e.to_string())))
+        .map_err(|source| Error::Meta { path: path.to_path_buf(), source })?;
+    write_atomic_with(path, |writer| file.write_all(writer).map_err(std::io::Error::other))
 }
 
 /// A decimal string of at most 16 characters.

@@ -256,9 +256,28 @@ pub struct StudyReport {
     pub warnings: Vec<String>,
 }
 
+/// Reads that cannot be analysed.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum StudyError {
+    /// No reads at all.
+    #[error("no reads")]
+    NoReads,
+    /// A phase named as aided that no read belongs to.
+    #[error("aided phase {phase:?} has no reads (phases: {})", phases.join(", "))]
+    UnknownAidedPhase {
+        /// The phase named.
+        phase: String,
+        /// The phases the reads have, in order of first appearance.
+        phases: Vec<String>,
+    },
+    /// No case was read by every reader in every phase.
+    #[error("no case was read by every reader in every phase")]
+    NoCompleteCase,
+}
+
 /// Analyses `reads` against `truth` (case → label). `aided` names the phase(s) read with the
 /// AI; every other phase is compared with each of them (McNemar, OR–Hillis).
-pub fn analyse(reads: &[Read], truth: &BTreeMap<String, Label>, aided: &[String]) -> Result<StudyReport, String> {
+pub fn analyse(reads: &[Read], truth: &BTreeMap<String, Label>, aided: &[String]) -> Result<StudyReport, StudyError> {
     let mut warnings = Vec::new();
     let mut table: BTreeMap<(String, String, String), Label> = BTreeMap::new();
     for r in reads {
@@ -279,11 +298,11 @@ pub fn analyse(reads: &[Read], truth: &BTreeMap<String, Label>, aided: &[String]
         }
     }
     if readers.is_empty() || phases.is_empty() {
-        return Err("no reads".into());
+        return Err(StudyError::NoReads);
     }
     for a in aided {
         if !phases.contains(a) {
-            return Err(format!("aided phase {a:?} has no reads (phases: {})", phases.join(", ")));
+            return Err(StudyError::UnknownAidedPhase { phase: a.clone(), phases });
         }
     }
     let cases: Vec<String> = truth
@@ -296,7 +315,7 @@ pub fn analyse(reads: &[Read], truth: &BTreeMap<String, Label>, aided: &[String]
         warnings.push(format!("{incomplete} case(s) not read by every reader in every phase: left out of the analysis"));
     }
     if cases.is_empty() {
-        return Err("no case was read by every reader in every phase".into());
+        return Err(StudyError::NoCompleteCase);
     }
     let label = |reader: &str, phase: &str, case: &str| table[&(reader.to_string(), phase.to_string(), case.to_string())];
     let mut per_reader = BTreeMap::new();

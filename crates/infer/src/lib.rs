@@ -115,7 +115,8 @@ impl Predictor {
     /// result per image, in order; an image that cannot be rendered gets its error and the
     /// others go on.
     pub fn predict_batch(&self, images: &[Radiograph]) -> Vec<Result<Prediction, InferError>> {
-        let prepared: Vec<Result<Letterbox, InferError>> = images.par_iter().map(|image| letterbox(image, &self.preprocess).map_err(InferError::Display)).collect();
+        let preprocess = self.preprocess;
+        let prepared: Vec<Result<Letterbox, InferError>> = images.par_iter().map(|image| letterbox(image, &preprocess).map_err(InferError::Display)).collect();
         let ready: Vec<&Letterbox> = prepared.iter().filter_map(|p| p.as_ref().ok()).collect();
         let mut found = ready.chunks(self.batch_size()).flat_map(|chunk| self.detect(chunk)).collect::<Vec<_>>().into_iter();
         images
@@ -160,7 +161,9 @@ impl Predictor {
 /// `test-support` feature.
 #[cfg(feature = "test-support")]
 pub fn write_untrained(dir: &Path, config: &ModelConfig, size: i64, class_bias: Option<f64>) -> Result<(), ModelError> {
-    let io = |path: &Path| move |e: std::io::Error| ModelError::new(path, ModelFault::Io(e));
+    fn io(path: &Path) -> impl Fn(std::io::Error) -> ModelError + '_ {
+        move |e| ModelError::new(path, ModelFault::Io(e))
+    }
     std::fs::create_dir_all(dir).map_err(io(dir))?;
     tch::manual_seed(0);
     let vs = nn::VarStore::new(Device::Cpu);
@@ -177,6 +180,7 @@ pub fn write_untrained(dir: &Path, config: &ModelConfig, size: i64, class_bias: 
     let weights = dir.join("model.safetensors");
     hipfrac_model::save_weights(&vs, &weights).map_err(|e| ModelError::new(&weights, ModelFault::Weights(e)))?;
     let json = serde_json::to_vec_pretty(config).expect("a model config serialises");
-    std::fs::write(dir.join("config.json"), json).map_err(io(&dir.join("config.json")))?;
-    std::fs::write(dir.join("train.toml"), format!("image_size = {size}\n")).map_err(io(&dir.join("train.toml")))
+    let (config_path, train_path) = (dir.join("config.json"), dir.join("train.toml"));
+    std::fs::write(&config_path, json).map_err(io(&config_path))?;
+    std::fs::write(&train_path, format!("image_size = {size}\n")).map_err(io(&train_path))
 }

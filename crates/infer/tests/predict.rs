@@ -28,7 +28,7 @@ fn phantom_image(dir: &std::path::Path) -> PathBuf {
 #[test]
 fn letterbox_boxes_map_back_to_the_image() {
     let image = hipfrac_core::Radiograph { meta: hipfrac_core::RadiographMeta::plain(300, 200, 12), pixels: hipfrac_core::Pixels::Unsigned((0..60_000).map(|i| (i % 4096) as u16).collect()) };
-    let l = hipfrac_train::data::letterbox(&image, &hipfrac_train::data::Preprocess { size: 128, equalize: false }).unwrap();
+    let l = hipfrac_imaging::letterbox(&image, &hipfrac_imaging::Preprocess { size: 128, equalize: false }).unwrap();
     let b = BBox::new(10.0, 20.0, 150.0, 290.0);
     let back = l.to_original(&l.to_letterbox(&b));
     for (x, y) in [(back.x_min, b.x_min), (back.y_min, b.y_min), (back.x_max, b.x_max), (back.y_max, b.y_max)] {
@@ -42,12 +42,13 @@ fn letterbox_boxes_map_back_to_the_image() {
 fn untrained_model_predicts_on_a_phantom_radiograph() {
     let temp = tempfile::tempdir().unwrap();
     let predictor = model(&temp.path().join("model"), Some(0.0));
-    assert_eq!(predictor.size, 128);
+    assert_eq!(predictor.input_size(), 128);
+    assert_eq!(predictor.preset(), Some(hipfrac_core::Preset::Nano));
     assert_eq!(predictor.model_hash.len(), 16);
     let path = phantom_image(&temp.path().join("phantom"));
     let image = hipfrac_dicom::read_radiograph(&path).unwrap();
     assert!(image.meta.is_simulated());
-    let p = predictor.predict(&[&image]).unwrap().remove(0);
+    let p = predictor.predict_batch(std::slice::from_ref(&image)).remove(0).unwrap();
     // Scores near 0.5 everywhere: boxes of every class, at most 100, inside the image.
     assert!(!p.detections.is_empty() && p.detections.len() <= 100);
     for d in &p.detections {
@@ -68,7 +69,7 @@ fn default_head_bias_gives_no_fracture() {
     let predictor = model(&temp.path().join("model"), None);
     let path = phantom_image(&temp.path().join("phantom"));
     let image = hipfrac_dicom::read_radiograph(&path).unwrap();
-    let p = predictor.predict(&[&image]).unwrap().remove(0);
+    let p = predictor.predict_batch(std::slice::from_ref(&image)).remove(0).unwrap();
     assert!(p.detections.is_empty());
     assert_eq!(p.verdict.label, Label::NoFracture);
     assert!(p.side.is_none());
@@ -84,7 +85,7 @@ fn shared_rg2_predicts_end_to_end() {
     let temp = tempfile::tempdir().unwrap();
     let predictor = model(&temp.path().join("model"), Some(0.0));
     let image = hipfrac_dicom::read_radiograph(&path).unwrap();
-    let p = predictor.predict(&[&image]).unwrap().remove(0);
+    let p = predictor.predict_batch(std::slice::from_ref(&image)).remove(0).unwrap();
     assert_eq!((p.width, p.height), (image.width(), image.height()));
     assert!(p.detections.iter().all(|d| d.bbox.is_inside(image.width(), image.height())));
 }
@@ -93,18 +94,43 @@ fn shared_rg2_predicts_end_to_end() {
 fn bad_model_folders_are_named() {
     let temp = tempfile::tempdir().unwrap();
     let dir = temp.path().join("model");
-    let error = Predictor::load(&dir, tch::Device::Cpu).err().unwrap().to_string();
+    let error = Predictor::load(&dir, tch::Device::Cpu).err().map(|e| hipfrac_core::error_chain(&e)).unwrap();
     assert!(error.contains("config.json") && error.contains("cannot read"), "{error}");
     // Weights of the nano preset under a `t` config: refused, naming the weights.
     hipfrac_infer::write_untrained(&dir, &ModelConfig::nano(1, 4), 128, None).unwrap();
     std::fs::write(dir.join("config.json"), serde_json::to_vec(&ModelConfig::t(1, 4)).unwrap()).unwrap();
-    let error = Predictor::load(&dir, tch::Device::Cpu).err().unwrap().to_string();
+    let error = Predictor::load(&dir, tch::Device::Cpu).err().map(|e| hipfrac_core::error_chain(&e)).unwrap();
     assert!(error.contains("model.safetensors") && error.contains("do not fit"), "{error}");
     // A bad operating-points file.
     hipfrac_infer::write_untrained(&dir, &ModelConfig::nano(1, 4), 128, None).unwrap();
     let mut points = hipfrac_infer::OperatingPoints::uncalibrated();
     points.classes[0].fracture = 0.1;
     std::fs::write(dir.join("operating_points.json"), serde_json::to_vec(&points).unwrap()).unwrap();
-    let error = Predictor::load(&dir, tch::Device::Cpu).err().unwrap().to_string();
+    let error = Predictor::load(&dir, tch::Device::Cpu).err().map(|e| hipfrac_core::error_chain(&e)).unwrap();
     assert!(error.contains("operating_points.json") && error.contains("fracture ≥ suspicious"), "{error}");
+}
+
+#[test]
+fn a_batch_equals_one_image_at_a_time_in_order() {
+    let temp = tempfile::tempdir().unwrap();
+    let predictor = model(&temp.path().join("model"), Some(0.0));
+    let good = hipfrac_dicom::read_radiograph(&phantom_image(&temp.path().join("phantom"))).unwrap();
+    let mut flipped = good.clone();
+    if let hipfrac_core::Pixels::Unsigned(p) = &mut flipped.pixels {
+        p.reverse();
+    }
+    // Five images: more than one CPU batch (2), the two kinds interleaved.
+    let batch = predictor.predict_batch(&[good.clone(), good.clone(), flipped.clone(), good.clone(), flipped.clone()]);
+    assert_eq!(batch.len(), 5);
+    let one = |image: &hipfrac_core::Radiograph| predictor.predict_batch(std::slice::from_ref(image)).remove(0).unwrap();
+    let (a, b) = (one(&good), one(&flipped));
+    assert_ne!(a, b, "two different images should not give identical predictions");
+    for (k, expected) in [(0, &a), (1, &a), (2, &b), (3, &a), (4, &b)] {
+        let got = batch[k].as_ref().unwrap();
+        assert_eq!(got.verdict, expected.verdict, "image {k}");
+        assert_eq!(got.detections.len(), expected.detections.len(), "image {k}");
+        for (x, y) in got.class_scores.iter().zip(expected.class_scores) {
+            assert!((x - y).abs() < 1e-4, "image {k}: {:?} vs {:?}", got.class_scores, expected.class_scores);
+        }
+    }
 }

@@ -72,37 +72,101 @@ pub struct SiteProfile {
     pub lut: Lut,
 }
 
+/// A site profile that cannot be loaded. `origin` is `built-in site NAME` or the file.
+#[derive(Debug, thiserror::Error)]
+pub enum SiteError {
+    /// Neither a built-in name nor a file.
+    #[error("unknown site {name:?}: built-in sites are {built_in:?}, or give a .toml file")]
+    Unknown {
+        /// What was asked for.
+        name: String,
+        /// The built-in names.
+        built_in: Vec<&'static str>,
+    },
+    /// The file cannot be read.
+    #[error("{}", path.display())]
+    Read {
+        /// The file.
+        path: std::path::PathBuf,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// Not a site profile in TOML.
+    #[error("{origin}")]
+    Toml {
+        /// Where the profile came from.
+        origin: String,
+        /// What the TOML parser said.
+        #[source]
+        source: toml::de::Error,
+    },
+    /// A value out of range.
+    #[error("{origin}")]
+    Invalid {
+        /// Where the profile came from.
+        origin: String,
+        /// Which value.
+        #[source]
+        source: InvalidSite,
+    },
+}
+
+/// A site profile value out of range.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum InvalidSite {
+    /// `bits_stored` outside 10–16.
+    #[error("bits_stored {0} must be 10–16")]
+    BitsStored(u16),
+    /// Not MONOCHROME1/2.
+    #[error("photometric {0:?} must be MONOCHROME1 or MONOCHROME2")]
+    Photometric(String),
+    /// Not log/sigmoid.
+    #[error("lut.kind {0:?} must be log or sigmoid")]
+    LutKind(String),
+    /// No photons or too small a field.
+    #[error("photons and field_mm must be positive (field at least 50 mm)")]
+    Geometry,
+}
+
 impl SiteProfile {
     /// A built-in profile by name, or a TOML file.
-    pub fn load(name_or_path: &str) -> Result<Self, String> {
-        let (source, text) = match BUILT_IN.iter().find(|(n, _)| *n == name_or_path) {
+    pub fn load(name_or_path: &str) -> Result<Self, SiteError> {
+        let (origin, text) = match BUILT_IN.iter().find(|(n, _)| *n == name_or_path) {
             Some((n, text)) => (format!("built-in site {n}"), text.to_string()),
             None => {
                 let path = std::path::Path::new(name_or_path);
                 if !path.is_file() {
-                    let names: Vec<&str> = BUILT_IN.iter().map(|(n, _)| *n).collect();
-                    return Err(format!("unknown site {name_or_path:?}: built-in sites are {names:?}, or give a .toml file"));
+                    let built_in: Vec<&str> = BUILT_IN.iter().map(|(n, _)| *n).collect();
+                    return Err(SiteError::Unknown { name: name_or_path.to_string(), built_in });
                 }
-                (path.display().to_string(), std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?)
+                let text = std::fs::read_to_string(path)
+                    .map_err(|source| SiteError::Read { path: path.to_path_buf(), source })?;
+                (path.display().to_string(), text)
             }
         };
-        let site: SiteProfile = toml::from_str(&text).map_err(|e| format!("{source}: {e}"))?;
-        site.validate().map_err(|e| format!("{source}: {e}"))?;
+        let site: SiteProfile = match toml::from_str(&text) {
+            Ok(site) => site,
+            Err(source) => return Err(SiteError::Toml { origin, source }),
+        };
+        if let Err(source) = site.validate() {
+            return Err(SiteError::Invalid { origin, source });
+        }
         Ok(site)
     }
 
-    fn validate(&self) -> Result<(), String> {
+    fn validate(&self) -> Result<(), InvalidSite> {
         if !(10..=16).contains(&self.bits_stored) {
-            return Err(format!("bits_stored {} must be 10–16", self.bits_stored));
+            return Err(InvalidSite::BitsStored(self.bits_stored));
         }
         if self.photometric != "MONOCHROME1" && self.photometric != "MONOCHROME2" {
-            return Err(format!("photometric {:?} must be MONOCHROME1 or MONOCHROME2", self.photometric));
+            return Err(InvalidSite::Photometric(self.photometric.clone()));
         }
         if self.lut.kind != "log" && self.lut.kind != "sigmoid" {
-            return Err(format!("lut.kind {:?} must be log or sigmoid", self.lut.kind));
+            return Err(InvalidSite::LutKind(self.lut.kind.clone()));
         }
         if !(self.photons > 0.0 && self.field_mm[0] > 50.0 && self.field_mm[1] > 50.0) {
-            return Err("photons and field_mm must be positive (field at least 50 mm)".into());
+            return Err(InvalidSite::Geometry);
         }
         Ok(())
     }

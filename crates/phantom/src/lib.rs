@@ -46,22 +46,66 @@ impl Default for ClassMix {
     }
 }
 
+/// A class mix (`--mix`) that cannot be used; each names the part of the text at fault.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ParseMixError {
+    /// A part without `=`.
+    #[error("--mix {part:?}: expected LABEL=WEIGHT")]
+    Syntax {
+        /// The part.
+        part: String,
+    },
+    /// A part whose label is not one of the five.
+    #[error("--mix {part:?}")]
+    Label {
+        /// The part.
+        part: String,
+        /// The unknown label.
+        #[source]
+        source: hipfrac_core::ParseLabelError,
+    },
+    /// A weight that is not a number.
+    #[error("--mix {part:?}: {value:?} is not a number")]
+    NotANumber {
+        /// The part.
+        part: String,
+        /// The weight as written.
+        value: String,
+    },
+    /// A negative or infinite weight.
+    #[error("--mix {part:?}: weights must be ≥ 0")]
+    Negative {
+        /// The part.
+        part: String,
+    },
+    /// All weights zero.
+    #[error("--mix {text:?}: at least one weight must be positive")]
+    AllZero {
+        /// The whole text.
+        text: String,
+    },
+}
+
 impl std::str::FromStr for ClassMix {
-    type Err = String;
+    type Err = ParseMixError;
     /// `DF=1410,VF=720,SF=1044,UF=984,none=335`; unnamed labels get 0.
-    fn from_str(text: &str) -> Result<Self, String> {
+    fn from_str(text: &str) -> Result<Self, ParseMixError> {
         let mut weights = [0.0; 5];
         for part in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-            let (name, value) = part.split_once('=').ok_or_else(|| format!("--mix {part:?}: expected LABEL=WEIGHT"))?;
-            let label: Label = name.trim().parse().map_err(|e| format!("--mix: {e}"))?;
-            let weight: f64 = value.trim().parse().map_err(|_| format!("--mix {part:?}: {value:?} is not a number"))?;
+            let (name, value) = part.split_once('=').ok_or_else(|| ParseMixError::Syntax { part: part.to_string() })?;
+            let label: Label =
+                name.trim().parse().map_err(|source| ParseMixError::Label { part: part.to_string(), source })?;
+            let weight: f64 = value
+                .trim()
+                .parse()
+                .map_err(|_| ParseMixError::NotANumber { part: part.to_string(), value: value.to_string() })?;
             if !(weight >= 0.0 && weight.is_finite()) {
-                return Err(format!("--mix {part:?}: weights must be ≥ 0"));
+                return Err(ParseMixError::Negative { part: part.to_string() });
             }
             weights[label.index()] = weight;
         }
         if weights.iter().sum::<f64>() <= 0.0 {
-            return Err("--mix: at least one weight must be positive".into());
+            return Err(ParseMixError::AllZero { text: text.to_string() });
         }
         Ok(ClassMix(weights))
     }

@@ -58,17 +58,36 @@ pub struct GenerateOptions {
     pub overwrite: bool,
 }
 
-/// Errors of a run.
+/// Errors of a run, each naming the file it concerns.
 #[derive(Debug, thiserror::Error)]
 pub enum OutputError {
-    #[error("{0}: exists; pass --overwrite to replace an earlier phantom run")]
+    /// The output folder holds an earlier run.
+    #[error("{}: exists; pass --overwrite to replace an earlier phantom run", .0.display())]
     Exists(PathBuf),
+    /// A DICOM or PNG file cannot be written.
     #[error(transparent)]
     Dicom(#[from] hipfrac_dicom::Error),
+    /// An annotation cannot be written.
     #[error(transparent)]
     Data(#[from] hipfrac_data::Error),
-    #[error("{path}: {message}")]
-    Other { path: PathBuf, message: String },
+    /// The simulated image cannot be rendered to 8 bits (for the PNG `path`).
+    #[error("{}: cannot render the image to 8 bits", path.display())]
+    Render {
+        /// The PNG.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: hipfrac_dicom::display::VoiError,
+    },
+    /// The manifest cannot be written.
+    #[error("{}", path.display())]
+    Manifest {
+        /// The manifest.
+        path: PathBuf,
+        /// What the CSV library said.
+        #[source]
+        source: csv::Error,
+    },
 }
 
 fn attributes(case: &CasePlan, site: &SiteProfile) -> DicomAttributes {
@@ -99,7 +118,7 @@ pub fn write_case(out: &Path, case: &CasePlan, site: &SiteProfile, simulated: &S
     let xml = out.join("images").join(format!("{}.xml", case.name));
     let dicom = out.join("dicom").join(format!("{}.dcm", case.name));
     write_cr(&dicom, image, &attributes(case, site))?;
-    let (grey, _) = render_8bit(image, &VoiChoice::File).map_err(|e| OutputError::Other { path: png.clone(), message: e.0 })?;
+    let (grey, _) = render_8bit(image, &VoiChoice::File).map_err(|source| OutputError::Render { path: png.clone(), source })?;
     write_png_with_comment(&png, image.width(), image.height(), GreyPixels::Eight(&grey), Some(SIMULATED))?;
     let objects = simulated
         .boxes
@@ -162,11 +181,12 @@ pub fn generate(options: &GenerateOptions, progress: impl Fn() + Sync) -> Result
             row
         })
         .collect::<Result<_, _>>()?;
+    let manifest_error = |source| OutputError::Manifest { path: manifest.clone(), source };
     let mut writer = csv::Writer::from_writer(Vec::new());
     for row in &rows {
-        writer.serialize(row).map_err(|e| OutputError::Other { path: manifest.clone(), message: e.to_string() })?;
+        writer.serialize(row).map_err(manifest_error)?;
     }
-    let bytes = writer.into_inner().map_err(|e| OutputError::Other { path: manifest.clone(), message: e.to_string() })?;
+    let bytes = writer.into_inner().map_err(|e| manifest_error(e.into_error().into()))?;
     hipfrac_dicom::atomic::write_atomic(&manifest, &bytes)?;
     Ok(rows)
 }

@@ -5,6 +5,26 @@ use hipfrac_core::Label;
 use hipfrac_data::{manifest, voc, LabelMap};
 use std::path::{Path, PathBuf};
 
+/// A contact sheet that cannot be drawn.
+#[derive(Debug, thiserror::Error)]
+pub enum SheetError {
+    /// An image cannot be read.
+    #[error(transparent)]
+    Image(#[from] hipfrac_dicom::Error),
+    /// An image cannot be shown in its own window.
+    #[error("{}: cannot render it for display", path.display())]
+    Display {
+        /// The image.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: hipfrac_dicom::display::VoiError,
+    },
+    /// An annotation or the manifest cannot be read.
+    #[error(transparent)]
+    Dataset(#[from] hipfrac_data::Error),
+}
+
 /// One tile: an image file with its boxes.
 pub struct Tile {
     pub image: PathBuf,
@@ -13,15 +33,16 @@ pub struct Tile {
 }
 
 /// Draws `tiles` in a grid of `columns`, each `tile_size` pixels on its longer side.
-pub fn contact_sheet(tiles: &[Tile], columns: usize, tile_size: usize, footer: &str) -> Result<Canvas, String> {
+pub fn contact_sheet(tiles: &[Tile], columns: usize, tile_size: usize, footer: &str) -> Result<Canvas, SheetError> {
     let rows = tiles.len().div_ceil(columns).max(1);
     let caption_height = 16;
     let footer_height = 22;
     let mut canvas = Canvas::new(columns * (tile_size + 4) + 4, rows * (tile_size + caption_height + 4) + 4 + footer_height);
     for (index, tile) in tiles.iter().enumerate() {
-        let image = hipfrac_dicom::read_radiograph(&tile.image).map_err(|e| e.to_string())?;
+        let image = hipfrac_dicom::read_radiograph(&tile.image)?;
         // An 8-bit PNG is shown as it is; DICOM through its own window.
-        let grey = hipfrac_dicom::display::to_display(&image).map_err(|e| e.0)?;
+        let grey = hipfrac_dicom::display::to_display(&image)
+            .map_err(|source| SheetError::Display { path: tile.image.clone(), source })?;
         let (w, h) = (image.width() as usize, image.height() as usize);
         let scale = w.max(h) as f64 / tile_size as f64;
         let (tw, th) = ((w as f64 / scale) as usize, (h as f64 / scale) as usize);
@@ -44,7 +65,7 @@ pub fn contact_sheet(tiles: &[Tile], columns: usize, tile_size: usize, footer: &
         }
         let mut caption_colour = [220, 220, 220];
         if let Some(xml) = &tile.annotation {
-            let annotation = voc::read(xml, &LabelMap::default()).map_err(|e| e.to_string())?.annotation;
+            let annotation = voc::read(xml, &LabelMap::default())?.annotation;
             for object in &annotation.objects {
                 if let Some(class) = object.label.fracture() {
                     let colour = class_colour(class);
@@ -64,8 +85,8 @@ pub fn contact_sheet(tiles: &[Tile], columns: usize, tile_size: usize, footer: &
 
 /// The tiles of a phantom (or any dataset) folder with a `manifest.csv`: the first `count`
 /// images, or evenly spread over the classes when `by_class`.
-pub fn tiles_from_manifest(dir: &Path, count: usize) -> Result<Vec<Tile>, String> {
-    let rows = manifest::read(&dir.join("manifest.csv")).map_err(|e| e.to_string())?;
+pub fn tiles_from_manifest(dir: &Path, count: usize) -> Result<Vec<Tile>, hipfrac_data::Error> {
+    let rows = manifest::read(&dir.join("manifest.csv"))?;
     // Round-robin over the labels so every class shows.
     let mut by_label: Vec<Vec<&manifest::ManifestRow>> = Label::ALL.iter().map(|l| rows.iter().filter(|r| r.label == *l).collect()).collect();
     let mut picked = Vec::new();

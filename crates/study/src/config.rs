@@ -1,5 +1,6 @@
 //! The study file (TOML): who reads, which cases, which phases, where reads are stored.
 
+use crate::error::{ConfigProblem, StudyError};
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
 
@@ -33,7 +34,9 @@ pub struct StudyConfig {
     pub cases: PathBuf,
     /// SQLite database of sessions and reads (created on first start); relative to this file.
     pub database: PathBuf,
-    /// Model folder for the AI overlay (needed when a phase has `ai = true`).
+    /// Model folder for the AI overlay (needed when a phase has `ai = true`). The workstation
+    /// does not load it: the program that starts it does, and passes an
+    /// [`AiModel`](crate::AiModel) to [`App::new`](crate::App::new).
     #[serde(default)]
     pub model: Option<PathBuf>,
     /// Seed of each reader's case order.
@@ -46,41 +49,39 @@ pub struct StudyConfig {
 
 impl StudyConfig {
     /// Reads and checks a study file; relative paths are made relative to it.
-    pub fn load(path: &Path) -> Result<StudyConfig, String> {
-        let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
-        let mut config: StudyConfig = toml::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+    pub fn load(path: &Path) -> Result<StudyConfig, StudyError> {
+        let text = std::fs::read_to_string(path).map_err(|source| StudyError::ReadConfig { path: path.to_path_buf(), source })?;
+        let mut config: StudyConfig = toml::from_str(&text).map_err(|e| StudyError::ParseConfig { path: path.to_path_buf(), source: Box::new(e) })?;
         let base = path.parent().unwrap_or(Path::new("."));
-        for p in [&mut config.cases, &mut config.database] {
+        for p in [&mut config.cases, &mut config.database].into_iter().chain(config.model.as_mut()) {
             if p.is_relative() {
                 *p = base.join(&*p);
             }
         }
-        if let Some(m) = config.model.as_mut() {
-            if m.is_relative() {
-                *m = base.join(&*m);
-            }
-        }
-        let fail = |m: String| format!("{}: {m}", path.display());
-        if config.phases.is_empty() || config.readers.is_empty() || config.admins.is_empty() {
-            return Err(fail("a study needs at least one phase, one reader and one admin".into()));
-        }
-        if config.phases.iter().any(|p| p.ai) && config.model.is_none() {
-            return Err(fail("a phase shows the AI but no model is given".into()));
-        }
-        let mut names: Vec<&str> = config.readers.iter().chain(&config.admins).map(|p| p.name.as_str()).collect();
-        names.sort();
-        if names.windows(2).any(|w| w[0] == w[1]) {
-            return Err(fail("reader and admin names must be unique".into()));
-        }
-        for p in config.readers.iter().chain(&config.admins) {
-            if argon2::PasswordHash::new(&p.password_hash).is_err() {
-                return Err(fail(format!("{}: password_hash is not an argon2 hash (make one with `hipfrac study hash-password`)", p.name)));
-            }
-        }
-        if config.phases.iter().any(|p| !(p.washout_days >= 0.0)) {
-            return Err(fail("washout_days must be ≥ 0".into()));
-        }
+        config.check().map_err(|problem| StudyError::InvalidConfig { path: path.to_path_buf(), problem })?;
         Ok(config)
+    }
+
+    /// The checks of [`StudyConfig::load`].
+    pub fn check(&self) -> Result<(), ConfigProblem> {
+        if self.phases.is_empty() || self.readers.is_empty() || self.admins.is_empty() {
+            return Err(ConfigProblem::Empty);
+        }
+        if self.phases.iter().any(|p| p.ai) && self.model.is_none() {
+            return Err(ConfigProblem::AiWithoutModel);
+        }
+        let mut names: Vec<&str> = self.readers.iter().chain(&self.admins).map(|p| p.name.as_str()).collect();
+        names.sort();
+        if let Some(w) = names.windows(2).find(|w| w[0] == w[1]) {
+            return Err(ConfigProblem::DuplicateName(w[0].to_string()));
+        }
+        if let Some(p) = self.readers.iter().chain(&self.admins).find(|p| argon2::PasswordHash::new(&p.password_hash).is_err()) {
+            return Err(ConfigProblem::NotArgon2Hash(p.name.clone()));
+        }
+        if let Some(p) = self.phases.iter().find(|p| !(p.washout_days >= 0.0)) {
+            return Err(ConfigProblem::NegativeWashout(p.name.clone()));
+        }
+        Ok(())
     }
 }
 

@@ -8,10 +8,19 @@
 //! types and confidence appear only in phases with `ai = true`. Pages never show patient
 //! names or IDs: cases are numbered. Admins see progress and export the reads as the CSV that
 //! `hipfrac study report` reads.
+//!
+//! The workstation links no libtorch: the program that starts it loads the model and passes
+//! an [`AiModel`] (operating points and a batch predictor) to [`App::new`].
 
+pub mod ai;
+mod app;
 pub mod config;
 pub mod db;
-pub mod server;
+pub mod error;
 mod page;
+pub mod server;
 
+pub use ai::{AiModel, AiOverlay, PredictFn};
+pub use app::{App, Case};
 pub use config::{hash_password, verify_password, StudyConfig};
+pub use error::{ConfigProblem, StudyError};

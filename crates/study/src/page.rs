@@ -1,8 +1,7 @@
 //! HTML of the workstation's pages (no external assets: works offline in a reading room).
 
-pub fn escape(text: &str) -> String {
-    text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;").replace('\'', "&#39;")
-}
+use crate::ai::AiOverlay;
+use hipfrac_core::{escape_html as escape, FractureClass, Label};
 
 pub fn layout(title: &str, body: &str) -> String {
     format!(
@@ -29,15 +28,41 @@ pub fn login(study: &str, error: Option<&str>) -> String {
     )
 }
 
-/// The reading page. `ai` is the overlay's JSON (boxes in image pixels) or None.
-pub fn case(study: &str, phase: &str, position: usize, total: usize, case: usize, csrf: &str, ai: Option<&str>, ai_text: Option<&str>) -> String {
-    let overlay = match (ai, ai_text) {
-        (Some(_), Some(text)) => format!("<div id=\"ai-overlay\"><b>AI:</b> {}</div>", escape(text)),
-        _ => String::new(),
-    };
-    let boxes = ai.unwrap_or("[]");
-    let labels = [("DF", "Displaced femoral-neck"), ("VF", "Valgus-impacted femoral-neck"), ("SF", "Stable intertrochanteric"), ("UF", "Unstable intertrochanteric"), ("none", "No visible fracture")];
-    let buttons: String = labels.iter().map(|(code, name)| format!("<button type=\"submit\" name=\"label\" value=\"{code}\" id=\"label-{code}\">{code} — {name}</button>")).collect();
+/// What the reading page shows.
+pub struct CasePage<'a> {
+    pub study: &'a str,
+    pub phase: &'a str,
+    /// 1-based position of the case in the reader's order, and the number of cases.
+    pub position: usize,
+    pub total: usize,
+    /// The case's number (its image is `/image/{case}`).
+    pub case: usize,
+    pub csrf: &'a str,
+    /// The AI's overlay, in AI phases only.
+    pub ai: Option<&'a AiOverlay>,
+}
+
+/// JSON for a `<script>` element: `<` is escaped so no value can close the element.
+fn script_json(json: &str) -> String {
+    json.replace('<', "\\u003c")
+}
+
+/// The class colours of the overlays (the palette of `hipfrac-imaging`), as a JSON object by code.
+fn colours() -> String {
+    let map: serde_json::Map<String, serde_json::Value> = FractureClass::ALL.iter().map(|&c| (c.code().to_string(), hipfrac_imaging::css_colour(c).into())).collect();
+    script_json(&serde_json::Value::Object(map).to_string())
+}
+
+/// The reading page.
+pub fn case(page: &CasePage<'_>) -> String {
+    let CasePage { study, phase, position, total, case, csrf, ai } = *page;
+    let overlay = ai.map(|a| format!("<div id=\"ai-overlay\"><b>AI:</b> {}</div>", escape(&a.summary))).unwrap_or_default();
+    let boxes = script_json(ai.map_or("[]", |a| a.boxes.as_str()));
+    let colours = colours();
+    let buttons: String = Label::ALL
+        .iter()
+        .map(|l| format!("<button type=\"submit\" name=\"label\" value=\"{code}\" id=\"label-{code}\">{code} — {name}</button>", code = l.code(), name = escape(l.full_name())))
+        .collect();
     layout(
         "Reading",
         &format!(
@@ -52,7 +77,7 @@ pub fn case(study: &str, phase: &str, position: usize, total: usize, case: usize
 const boxes = {boxes};
 const canvas = document.getElementById('viewer'), ctx = canvas.getContext('2d');
 let img = null, w = 0, h = 0, lo = 0, hi = 1, zoom = 1, px = 0, py = 0, drawing = false, box = null, drag = null;
-const colours = {{DF:'#d55e00', VF:'#e69f00', SF:'#56b4e9', UF:'#009e73'}};
+const colours = {colours};
 fetch('/image/{case}', {{credentials:'same-origin'}}).then(r => {{ if (!r.ok) throw new Error(r.status); return r.arrayBuffer(); }}).then(buf => {{
   const head = new DataView(buf, 0, 8); w = head.getUint32(0, true); h = head.getUint32(4, true);
   img = new Uint16Array(buf, 8, w * h);

@@ -1,7 +1,10 @@
-//! The HTTP server: routes, sessions, phases and the AI overlay.
+//! The HTTP server: routes, sessions, CSRF, the reading pages and the admin export.
 
-use crate::config::{verify_password, StudyConfig};
-use crate::db::{now, Db, StoredRead};
+pub use crate::ai::{AiModel, AiOverlay, PredictFn};
+pub use crate::app::{App, Case};
+use crate::app::ReaderState;
+use crate::config::verify_password;
+use crate::db::{now, StoredRead};
 use crate::page;
 use axum::extract::{Form, Path as UrlPath, State};
 use axum::http::{header, HeaderMap, StatusCode};
@@ -9,116 +12,11 @@ use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::Router;
 use hipfrac_core::Label;
-use rand::seq::SliceRandom;
-use rand::SeedableRng;
+use hipfrac_core::escape_html as escape;
 use serde::Deserialize;
-use sha2::Digest;
-use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 const COOKIE: &str = "hipfrac_session";
-
-/// One case: where its image is and how the reads export names it.
-pub struct Case {
-    /// The manifest's `image` value (the case's name in the reads CSV).
-    pub name: String,
-    pub path: PathBuf,
-    /// The AI's overlay: JSON boxes and a one-line summary (only used in AI phases).
-    pub ai: Option<(String, String)>,
-}
-
-pub struct App {
-    pub config: StudyConfig,
-    pub cases: Vec<Case>,
-    db: Mutex<Db>,
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum ServeError {
-    #[error("{0}")]
-    Setup(String),
-}
-
-impl App {
-    /// Opens the database, lists the cases and, when a phase shows the AI, predicts every case
-    /// once with the study's model.
-    pub fn new(config: StudyConfig) -> Result<App, ServeError> {
-        let rows = hipfrac_data::manifest::read(&config.cases).map_err(|e| ServeError::Setup(e.to_string()))?;
-        if rows.is_empty() {
-            return Err(ServeError::Setup(format!("{}: no cases", config.cases.display())));
-        }
-        let base = config.cases.parent().map(|p| p.to_path_buf()).unwrap_or_default();
-        let mut cases: Vec<Case> = rows.iter().map(|r| Case { name: r.image.clone(), path: base.join(&r.image), ai: None }).collect();
-        // Every image must be there before the first reader arrives.
-        if let Some(missing) = cases.iter().find(|c| !c.path.is_file()) {
-            return Err(ServeError::Setup(format!("{}: case image {} does not exist", config.cases.display(), missing.path.display())));
-        }
-        if config.phases.iter().any(|p| p.ai) {
-            let dir = config.model.clone().expect("checked when the study was loaded");
-            let predictor = hipfrac_infer::Predictor::load(&dir, tch::Device::Cpu).map_err(|e| ServeError::Setup(e.to_string()))?;
-            for case in &mut cases {
-                let image = hipfrac_dicom::read_radiograph(&case.path).map_err(|e| ServeError::Setup(e.to_string()))?;
-                let p = predictor.predict(&[&image]).map_err(ServeError::Setup)?.remove(0);
-                let shown = hipfrac_infer::verdict::reportable(&p.detections, &predictor.points, 5);
-                let boxes: Vec<serde_json::Value> = shown.iter().map(|d| serde_json::json!({"class": d.class.code(), "score": d.score, "bbox": [d.bbox.x_min, d.bbox.y_min, d.bbox.x_max, d.bbox.y_max]})).collect();
-                let text = match p.verdict.label {
-                    Label::Fracture(c) => format!("{} ({}), confidence {:.2}, {}", c.code(), c.full_name(), p.verdict.confidence, if p.verdict.operating_point == hipfrac_infer::OperatingPoint::Fracture { "fracture" } else { "suspicious" }),
-                    Label::NoFracture => "no visible fracture".to_string(),
-                };
-                case.ai = Some((serde_json::to_string(&boxes).expect("boxes serialise"), text));
-            }
-        }
-        let db = Db::open(&config.database).map_err(|e| ServeError::Setup(format!("{}: {e}", config.database.display())))?;
-        Ok(App { config, cases, db: Mutex::new(db) })
-    }
-
-    fn db(&self) -> std::sync::MutexGuard<'_, Db> {
-        self.db.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    /// The reader's case order in a phase: a shuffle seeded by the study, reader and phase.
-    fn order(&self, reader: &str, phase: &str) -> Vec<usize> {
-        let digest = sha2::Sha256::digest(format!("{}\u{0}{reader}\u{0}{phase}", self.config.seed));
-        let seed = u64::from_le_bytes(digest[..8].try_into().expect("8 bytes"));
-        let mut order: Vec<usize> = (0..self.cases.len()).collect();
-        order.shuffle(&mut rand_chacha::ChaCha8Rng::seed_from_u64(seed));
-        order
-    }
-
-    /// Where a reader stands.
-    fn state(&self, reader: &str) -> Result<ReaderState, String> {
-        let db = self.db();
-        for (k, phase) in self.config.phases.iter().enumerate() {
-            if db.done_at(reader, &phase.name).map_err(|e| e.to_string())?.is_some() {
-                continue;
-            }
-            if k > 0 {
-                let previous = db.done_at(reader, &self.config.phases[k - 1].name).map_err(|e| e.to_string())?.unwrap_or(0.0);
-                let opens = previous + phase.washout_days * 86_400.0;
-                if now() < opens {
-                    return Ok(ReaderState::Waiting { phase: k, opens });
-                }
-            }
-            let done = db.read_cases(reader, &phase.name).map_err(|e| e.to_string())?;
-            let order = self.order(reader, &phase.name);
-            match order.iter().position(|c| !done.contains(c)) {
-                Some(position) => return Ok(ReaderState::Reading { phase: k, case: order[position], position: done.len() + 1 }),
-                None => {
-                    db.mark_done(reader, &phase.name).map_err(|e| e.to_string())?;
-                    // The next phase's washout starts now; loop on to report it.
-                    continue;
-                }
-            }
-        }
-        Ok(ReaderState::Finished)
-    }
-}
-
-enum ReaderState {
-    Reading { phase: usize, case: usize, position: usize },
-    Waiting { phase: usize, opens: f64 },
-    Finished,
-}
 
 /// Who is asking.
 struct Person {
@@ -227,17 +125,17 @@ async fn home(State(app): State<Arc<App>>, headers: HeaderMap) -> Response {
         Err(e) => return internal(e),
         Ok(ReaderState::Reading { phase, position, .. }) => format!(
             "<h1>{}</h1><p id=\"status\">Phase {} — case {position} of {}.</p><p><a id=\"start\" href=\"/case\">Read</a></p>",
-            page::escape(&app.config.name),
-            page::escape(&app.config.phases[phase].name),
+            escape(&app.config.name),
+            escape(&app.config.phases[phase].name),
             app.cases.len()
         ),
         Ok(ReaderState::Waiting { phase, opens }) => format!(
             "<h1>{}</h1><p id=\"status\">Phase {} opens after the washout, in {:.1} days.</p>",
-            page::escape(&app.config.name),
-            page::escape(&app.config.phases[phase].name),
+            escape(&app.config.name),
+            escape(&app.config.phases[phase].name),
             (opens - now()) / 86_400.0
         ),
-        Ok(ReaderState::Finished) => format!("<h1>{}</h1><p id=\"status\">All phases read. Thank you.</p>", page::escape(&app.config.name)),
+        Ok(ReaderState::Finished) => format!("<h1>{}</h1><p id=\"status\">All phases read. Thank you.</p>", escape(&app.config.name)),
     };
     Html(page::layout("Reader", &body)).into_response()
 }
@@ -255,7 +153,8 @@ async fn case_page(State(app): State<Arc<App>>, headers: HeaderMap) -> Response 
                 return internal(e);
             }
             let ai = if phase.ai { app.cases[case].ai.as_ref() } else { None };
-            Html(page::case(&app.config.name, &phase.name, position, app.cases.len(), case, &p.csrf, ai.map(|a| a.0.as_str()), ai.map(|a| a.1.as_str()))).into_response()
+            let page = page::CasePage { study: &app.config.name, phase: &phase.name, position, total: app.cases.len(), case, csrf: &p.csrf, ai };
+            Html(page::case(&page)).into_response()
         }
         Ok(_) => Redirect::to("/").into_response(),
     }
@@ -344,11 +243,11 @@ async fn admin(State(app): State<Arc<App>>, headers: HeaderMap) -> Response {
     };
     let mut table = String::from("<table id=\"progress\"><tr><th>reader</th>");
     for ph in &app.config.phases {
-        table.push_str(&format!("<th>{}</th>", page::escape(&ph.name)));
+        table.push_str(&format!("<th>{}</th>", escape(&ph.name)));
     }
     table.push_str("</tr>");
     for r in &app.config.readers {
-        table.push_str(&format!("<tr><td>{}</td>", page::escape(&r.name)));
+        table.push_str(&format!("<tr><td>{}</td>", escape(&r.name)));
         for ph in &app.config.phases {
             let n = reads.iter().filter(|x| x.reader == r.name && x.phase == ph.name).count();
             table.push_str(&format!("<td>{n} / {}</td>", app.cases.len()));
@@ -356,7 +255,7 @@ async fn admin(State(app): State<Arc<App>>, headers: HeaderMap) -> Response {
         table.push_str("</tr>");
     }
     table.push_str("</table>");
-    let body = format!("<h1>{} — progress</h1>{table}<p><a id=\"export\" href=\"/admin/reads.csv\">Export reads (CSV)</a> — for <code>hipfrac study report</code>.</p>", page::escape(&app.config.name));
+    let body = format!("<h1>{} — progress</h1>{table}<p><a id=\"export\" href=\"/admin/reads.csv\">Export reads (CSV)</a> — for <code>hipfrac study report</code>.</p>", escape(&app.config.name));
     Html(page::layout("Admin", &body)).into_response()
 }
 

@@ -4,7 +4,7 @@
 use crate::config::TrainConfig;
 use crate::data::{augment, batch, load_manifest, mixup, mosaic, to_tensors, Augment, Sample};
 use crate::optim::{learning_rate, Ema, Sgd};
-use hipfrac_core::{nms_per_class, BBox, Detection, FractureClass};
+use hipfrac_core::{BBox, FractureClass};
 use hipfrac_eval::map::{coco_map, ImageBoxes};
 use hipfrac_model::decode::{detections, MAP_SCORE_FLOOR, NMS_IOU};
 use hipfrac_model::loss::{detection_loss, AlignOta, LossWeights};
@@ -14,7 +14,7 @@ use rand::SeedableRng;
 use serde::{Deserialize, Serialize};
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use tch::{nn, Device, Kind, Tensor};
+use tch::{nn, Device, Tensor};
 
 /// Where training stands, saved with every checkpoint.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -5,6 +5,7 @@ mod convert;
 mod dataset;
 mod deid;
 mod labels;
+mod layers;
 mod support;
 mod phantom;
 mod predict;

@@ -38,10 +38,19 @@ fn predict_writes_json_overlay_and_summary_and_names_a_corrupt_file() {
     assert!(stderr.contains("not a medical device"), "{stderr}");
     let stem = good.file_stem().unwrap().to_string_lossy().to_string();
     let json: serde_json::Value = serde_json::from_slice(&std::fs::read(out.join(format!("{stem}.json"))).unwrap()).unwrap();
-    assert!(["DF", "VF", "SF", "UF", "none"].contains(&json["verdict"].as_str().unwrap()), "{json}");
+    // The verdict is the rule on the JSON's own class scores (uncalibrated thresholds); with
+    // scores near 0.5 it is a fracture, on a known side.
+    let scores: Vec<f32> = ["DF", "VF", "SF", "UF"].iter().map(|c| json["class_scores"][c].as_f64().unwrap() as f32).collect();
+    let expected = hipfrac_core::verdict::decide(scores.try_into().unwrap(), &hipfrac_core::OperatingPoints::uncalibrated());
+    assert_eq!(json["verdict"].as_str().unwrap(), expected.label.code(), "{json}");
+    assert_ne!(expected.label, hipfrac_core::Label::NoFracture, "{json}");
+    assert!((json["confidence"].as_f64().unwrap() as f32 - expected.confidence).abs() < 1e-6, "{json}");
+    assert!(["right", "left"].contains(&json["side"]["side"].as_str().unwrap()), "{json}");
     assert_eq!(json["model"]["hash"].as_str().unwrap().len(), 16);
     assert!(json["boxes"].as_array().unwrap().iter().all(|b| b["score"].as_f64().unwrap() >= 0.05));
-    assert!(json["sop_instance_uid"].is_string() || json["sop_instance_uid"].is_null());
+    // Both the shared hip and the phantom's DICOM carry a SOP Instance UID: it must come through.
+    let uid = json["sop_instance_uid"].as_str().expect("a SOP Instance UID");
+    assert!(uid.len() > 8 && uid.chars().all(|c| c.is_ascii_digit() || c == '.'), "{uid}");
     let overlay = out.join(format!("{stem}.overlay.png"));
     let header = png::Decoder::new(std::fs::File::open(&overlay).unwrap()).read_info().unwrap().info().clone();
     assert_eq!(header.color_type, png::ColorType::Rgb);
@@ -126,4 +135,28 @@ fn demo_runs_end_to_end_small() {
     assert!(train.iter().any(|p| p.starts_with("PH-site-a")) && train.iter().any(|p| p.starts_with("PH-site-b")));
     // A second demo never overwrites the first.
     hipfrac().arg("demo").arg("--out").arg(&out).args(["--epochs", "1"]).assert().code(2);
+}
+
+/// The one prediction path: `predict`'s JSON and `evaluate`'s cases.csv say the same of the
+/// same images (the workstation's overlay comes from the same `Predictor::predict_batch`).
+#[test]
+fn predict_and_evaluate_agree_image_by_image() {
+    let temp = tempfile::tempdir().unwrap();
+    let data = phantom(temp.path(), 6);
+    let model = untrained(temp.path(), 128);
+    let out = temp.path().join("predicted");
+    hipfrac().arg("predict").arg(data.join("images")).arg("--model").arg(&model).arg("--out").arg(&out).args(["--device", "cpu", "--no-overlay"]).assert().success();
+    let report = temp.path().join("report");
+    hipfrac().arg("evaluate").arg("--model").arg(&model).arg("--data").arg(format!("all={}", data.join("manifest.csv").display())).arg("--out").arg(&report).args(["--device", "cpu"]).assert().success();
+    let cases = hipfrac_report::cases::read(&report.join("cases.csv")).unwrap();
+    assert_eq!(cases.len(), 6);
+    for case in &cases {
+        let stem = std::path::Path::new(&case.image).file_stem().unwrap().to_string_lossy().to_string();
+        let json: serde_json::Value = serde_json::from_slice(&std::fs::read(out.join(format!("{stem}.json"))).unwrap()).unwrap();
+        assert_eq!(json["verdict"].as_str().unwrap(), case.verdict.code(), "{stem}");
+        assert!((json["confidence"].as_f64().unwrap() as f32 - case.confidence).abs() < 1e-4, "{stem}");
+        for (code, score) in [("DF", case.df), ("VF", case.vf), ("SF", case.sf), ("UF", case.uf)] {
+            assert!((json["class_scores"][code].as_f64().unwrap() as f32 - score).abs() < 1e-4, "{stem} {code}");
+        }
+    }
 }

@@ -375,6 +375,6 @@ mod study {
         let report = analyse(&reads, &truth, &["III".to_string()]).unwrap();
         assert_eq!(report.cases, vec!["a".to_string(), "b".to_string()]);
         assert!(report.warnings.iter().any(|w| w.contains("zzz")));
-        assert!(analyse(&reads, &truth, &["IV".to_string()]).unwrap_err().contains("IV"));
+        assert!(analyse(&reads, &truth, &["IV".to_string()]).unwrap_err().to_string().contains("IV"));
     }
 }

@@ -227,5 +227,5 @@ fn class_mix_is_followed_and_patients_share_images() {
     assert!("DF=1,none=2".parse::<ClassMix>().unwrap().0 == [1.0, 0.0, 0.0, 0.0, 2.0]);
     assert!("DF=x".parse::<ClassMix>().is_err());
     assert!("femur=1".parse::<ClassMix>().is_err());
-    assert!(SiteProfile::load("nowhere").unwrap_err().contains("site-a"));
+    assert!(SiteProfile::load("nowhere").unwrap_err().to_string().contains("site-a"));
 }

@@ -105,7 +105,7 @@ fn mosaic_and_mixup_carry_the_boxes() {
 
 #[test]
 fn equalisation_spreads_grey_levels_and_keeps_their_order() {
-    use hipfrac_train::data::equalize;
+    use hipfrac_imaging::preprocess::equalize;
     // Levels 100..=103, 25 pixels each: to 0, 85, 170, 255.
     let mut grey: Vec<u8> = (0..100).map(|i| 100 + (i / 25) as u8).collect();
     equalize(&mut grey);

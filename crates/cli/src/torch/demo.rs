@@ -3,9 +3,10 @@
 //! on the internal test split (Table II) and the external site (Table III), write the report.
 
 use crate::cli::DemoArgs;
-use crate::evaluate::{calibrate, one_screen, run_sections, write_report, ReportContext};
-use crate::predict::{device, load_model};
-use crate::{progress, Outcome};
+use crate::evaluate::{choose_points, model_info, run_sections};
+use crate::{load_model, progress, Outcome};
+use hipfrac_core::{DeviceSpec, Preset};
+use hipfrac_report::evaluation::{one_screen, write_report, ReportContext};
 use anyhow::{bail, Context, Result};
 use hipfrac_data::check::check_dataset;
 use hipfrac_data::split::{split as split_rows, Ratios};
@@ -39,7 +40,7 @@ fn plan(args: &DemoArgs, out: &Path) -> Plan {
         // The paper's configuration: DAMO-YOLO-T at 1024 px, batch 64, 430 epochs, mosaic
         // and mixup (TrainConfig's defaults) — for a GPU.
         let mut plan = Plan { internal_sites: ["site-a", "site-b"], external_site: "site-c", internal: 4000, external: 400, config };
-        plan.config.model.preset = "t".into();
+        plan.config.model.preset = Preset::T;
         if let Some(e) = args.epochs {
             plan.config.epochs = e;
         }
@@ -49,7 +50,7 @@ fn plan(args: &DemoArgs, out: &Path) -> Plan {
     // fewer epochs): nano preset at 320 px, batch 16, the paper's per-image learning rate,
     // SGD/EMA/warmup/cosine as the paper; no mosaic at this resolution (it shrinks the
     // fracture signs below a pixel).
-    config.model.preset = "nano".into();
+    config.model.preset = Preset::Nano;
     // A 40-epoch cosine leaves little time at a high rate: at the paper's 0.01/64 per image the
     // validation mAP50 after 40 epochs was 0.21, at 4× 0.72, at 8× 0.77 (phantom site-a, 413
     // training images, 2026-11-27). The demo uses 8×; `--full` keeps the paper's rate.
@@ -72,7 +73,7 @@ fn plan(args: &DemoArgs, out: &Path) -> Plan {
 }
 
 fn simulate(site: &str, count: usize, seed: u64, size: usize, out: &Path) -> Result<()> {
-    let site = SiteProfile::load(site).map_err(anyhow::Error::msg)?;
+    let site = SiteProfile::load(site)?;
     let name = site.name.clone();
     let options = GenerateOptions { count, site, seed, size, out: out.to_path_buf(), mix: ClassMix::default(), overwrite: false };
     let bar = progress::bar(count as u64, &format!("simulating {name}"));
@@ -103,11 +104,8 @@ pub fn run(args: DemoArgs) -> Result<Outcome> {
     if out.exists() {
         bail!("{} exists (an earlier demo); choose another --out or move it away — nothing is overwritten", out.display());
     }
-    let device = match (&args.device, args.full) {
-        (Some(name), _) => device(Some(name))?,
-        (None, true) => device(None)?,
-        (None, false) => tch::Device::Cpu,
-    };
+    let spec = args.device.unwrap_or(if args.full { DeviceSpec::Auto } else { DeviceSpec::Cpu });
+    let device = hipfrac_model::device::select(spec)?;
     let mut plan = plan(&args, &out);
     plan.internal = args.internal_images.unwrap_or(plan.internal);
     plan.external = args.external_images.unwrap_or(plan.external);
@@ -134,7 +132,7 @@ pub fn run(args: DemoArgs) -> Result<Outcome> {
     for site in plan.internal_sites {
         rows.extend(manifest_of(&out.join("internal").join(site), &out.join("internal/splits"))?);
     }
-    let splits = split_rows(&rows, Ratios([0.8, 0.1, 0.1]), args.seed, None).map_err(anyhow::Error::msg)?;
+    let splits = split_rows(&rows, Ratios([0.8, 0.1, 0.1]), args.seed, None)?;
     for (name, part) in splits.parts().into_iter().filter(|(n, _)| *n != "external") {
         manifest::write(&out.join("internal/splits").join(format!("{name}.csv")), part)?;
     }
@@ -176,9 +174,9 @@ pub fn run(args: DemoArgs) -> Result<Outcome> {
 
     // 3. Calibrate the operating points on validation, then evaluate.
     let model_dir = out.join("run/best");
-    let predictor = load_model(&model_dir, device)?;
-    calibrate(&predictor, &config.val, 0.95, 0.98)?;
-    let predictor = load_model(&model_dir, device)?;
+    let predictor = load_model(&model_dir, spec)?;
+    choose_points(&predictor, &config.val, 0.95, 0.98)?;
+    let predictor = load_model(&model_dir, spec)?;
     let sections = run_sections(
         &predictor,
         &[("internal test".to_string(), out.join("internal/splits/test.csv")), (format!("external ({})", plan.external_site), out.join("external/splits/external.csv"))],
@@ -210,7 +208,7 @@ pub fn run(args: DemoArgs) -> Result<Outcome> {
             format!("Operating points chosen on the validation split; whole demo {total:.0} s."),
         ],
     };
-    write_report(&report_dir, &predictor, &sections, &context)?;
+    write_report(&report_dir, &model_info(&predictor), &sections, &context)?;
     say("done");
     println!("hipfrac demo — PHANTOM results (simulated radiographs: they show the pipeline works, not how it would do on patients)\n");
     for s in &sections {

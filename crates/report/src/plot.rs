@@ -1,6 +1,7 @@
 //! Small SVG plots for the self-contained HTML report (no plotting dependency needed for
 //! lines on a unit square).
 
+use hipfrac_core::escape_html as escape;
 use std::fmt::Write;
 
 /// One line (or set of markers) of a plot.
@@ -12,10 +13,6 @@ pub struct Series {
     pub markers: bool,
 }
 
-/// Escapes text for HTML and SVG.
-pub fn escape(text: &str) -> String {
-    text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
-}
 
 /// A plot of `series` on [0, 1] × [0, 1] with axis labels, a legend and, when `diagonal`, the
 /// line y = x dashed.

@@ -1,55 +1,64 @@
-//! `hipfrac study report`: the reader study's statistics as HTML + CSV.
+//! The reader study's report: per reader and phase Se/Sp (the paper's Table III) with mean
+//! (SD), the AI alone, readers in ROC space, Obuchowski–Rockette MRMC, McNemar and κ — as
+//! report.html, tables.csv and stats.json.
 
-use crate::cli::{StudyReportArgs, StudyServeArgs};
-use crate::evaluate::f2;
-use crate::svg::escape;
-use crate::Outcome;
-use anyhow::{bail, Context, Result};
-use hipfrac_core::{FractureClass, Label};
-use hipfrac_data::manifest;
+use crate::format::{f2, p3};
+use crate::plot::{unit_plot, Series};
+use crate::table::Table;
+use crate::ReportError;
+use hipfrac_core::{escape_html as escape, FractureClass, Label};
 use hipfrac_eval::classification::{summarize, ImageOutcome, Summary};
 use hipfrac_eval::study::{analyse, Read, StudyReport};
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+
+/// A reads table that cannot be used, naming the file and line.
+#[derive(Debug, thiserror::Error)]
+pub enum ReadsError {
+    #[error("{}: cannot read the reads table", path.display())]
+    Csv { path: PathBuf, #[source] source: csv::Error },
+    #[error("{}: the header must name reader, phase, case and label (found: {found})", path.display())]
+    Header { path: PathBuf, found: String },
+    #[error("{}: line {line}: {message}", path.display())]
+    Line { path: PathBuf, line: usize, message: String },
+    #[error("{}: no reads", path.display())]
+    Empty { path: PathBuf },
+}
 
 /// Reads a reads table: `reader,phase,case,label[,confidence][,seconds]` with a header.
-pub fn read_reads(path: &Path) -> Result<Vec<Read>> {
-    let mut reader = csv::Reader::from_path(path).with_context(|| format!("{}: cannot open the reads table", path.display()))?;
-    let headers = reader.headers().with_context(|| format!("{}: no header row", path.display()))?.clone();
+pub fn read_reads(path: &Path) -> Result<Vec<Read>, ReadsError> {
+    let csv_error = |source| ReadsError::Csv { path: path.to_path_buf(), source };
+    let mut reader = csv::Reader::from_path(path).map_err(csv_error)?;
+    let headers = reader.headers().map_err(csv_error)?.clone();
     let column = |name: &str| headers.iter().position(|h| h.trim().eq_ignore_ascii_case(name));
     let (Some(r), Some(p), Some(c), Some(l)) = (column("reader"), column("phase"), column("case"), column("label")) else {
-        bail!("{}: the header must name reader, phase, case and label (found: {})", path.display(), headers.iter().collect::<Vec<_>>().join(","));
+        return Err(ReadsError::Header { path: path.to_path_buf(), found: headers.iter().collect::<Vec<_>>().join(",") });
     };
     let (conf, secs) = (column("confidence"), column("seconds"));
     let mut reads = Vec::new();
     for (i, record) in reader.records().enumerate() {
         let line = i + 2;
-        let record = record.with_context(|| format!("{}: line {line}", path.display()))?;
+        let at = |message: String| ReadsError::Line { path: path.to_path_buf(), line, message };
+        let record = record.map_err(csv_error)?;
         let field = |k: usize| record.get(k).unwrap_or("").trim();
-        let label: Label = field(l).parse().map_err(|e| anyhow::anyhow!("{}: line {line}: {e}", path.display()))?;
-        let number = |k: Option<usize>| -> Result<Option<f64>> {
+        let label: Label = field(l).parse().map_err(|e: hipfrac_core::ParseLabelError| at(e.to_string()))?;
+        let number = |k: Option<usize>| -> Result<Option<f64>, ReadsError> {
             match k.map(field).filter(|v| !v.is_empty()) {
-                Some(v) => Ok(Some(v.parse::<f64>().with_context(|| format!("{}: line {line}: {v:?} is not a number", path.display()))?)),
+                Some(v) => v.parse::<f64>().map(Some).map_err(|_| at(format!("{v:?} is not a number"))),
                 None => Ok(None),
             }
         };
         if field(r).is_empty() || field(p).is_empty() || field(c).is_empty() {
-            bail!("{}: line {line}: reader, phase and case must not be empty", path.display());
+            return Err(at("reader, phase and case must not be empty".into()));
         }
         reads.push(Read { reader: field(r).into(), phase: field(p).into(), case: field(c).into(), label, confidence: number(conf)?, seconds: number(secs)? });
     }
     if reads.is_empty() {
-        bail!("{}: no reads", path.display());
+        return Err(ReadsError::Empty { path: path.to_path_buf() });
     }
     Ok(reads)
 }
-
-
-fn p3(v: f64) -> String {
-    if !v.is_finite() { "–".into() } else if v < 0.001 { "< 0.001".into() } else { format!("{v:.3}") }
-}
-
 
 fn summary_row(name: &str, s: &Summary) -> String {
     let mut row = format!("<tr><td>{}</td>", escape(name));
@@ -77,11 +86,11 @@ fn header() -> String {
 /// the AI alone as another.
 fn plot(report: &StudyReport, ai: Option<&Summary>) -> String {
     const COLOURS: [&str; 6] = ["#0072b2", "#d55e00", "#009e73", "#cc79a7", "#e69f00", "#56b4e9"];
-    let mut series: Vec<crate::svg::Series> = report
+    let mut series: Vec<Series> = report
         .phases
         .iter()
         .enumerate()
-        .map(|(k, p)| crate::svg::Series {
+        .map(|(k, p)| Series {
             name: format!("phase {p}"),
             colour: COLOURS[k % COLOURS.len()].into(),
             points: report.readers.iter().map(|r| {
@@ -92,9 +101,9 @@ fn plot(report: &StudyReport, ai: Option<&Summary>) -> String {
         })
         .collect();
     if let Some(ai) = ai {
-        series.push(crate::svg::Series { name: "AI alone".into(), colour: "#000000".into(), points: vec![(1.0 - ai.micro.specificity, ai.micro.sensitivity)], markers: true });
+        series.push(Series { name: "AI alone".into(), colour: "#000000".into(), points: vec![(1.0 - ai.micro.specificity, ai.micro.sensitivity)], markers: true });
     }
-    format!("<h2>Readers in ROC space (micro averages)</h2>{}", crate::svg::unit_plot("Each reader per phase", "1 − specificity", "sensitivity", &series, true))
+    format!("<h2>Readers in ROC space (micro averages)</h2>{}", unit_plot("Each reader per phase", "1 − specificity", "sensitivity", &series, true))
 }
 
 /// The HTML report.
@@ -158,16 +167,15 @@ pub fn html(report: &StudyReport, ai: Option<&Summary>) -> String {
 }
 
 /// tables.csv: reader, phase, class, counts, Se and Sp with Wilson intervals.
-pub fn tables_csv(report: &StudyReport, ai: Option<&Summary>) -> Result<Vec<u8>> {
-    let mut w = csv::Writer::from_writer(Vec::new());
-    w.write_record(["reader", "phase", "class", "tp", "fp", "tn", "fn", "sensitivity", "sensitivity_lower", "sensitivity_upper", "specificity", "specificity_lower", "specificity_upper"])?;
+pub fn tables_csv(report: &StudyReport, ai: Option<&Summary>) -> Vec<u8> {
+    let mut t = Table::new(["reader", "phase", "class", "tp", "fp", "tn", "fn", "sensitivity", "sensitivity_lower", "sensitivity_upper", "specificity", "specificity_lower", "specificity_upper"]);
     let mut rows: Vec<(String, String, &Summary)> = report.per_reader.iter().map(|((r, p), s)| (r.clone(), p.clone(), s)).collect();
     if let Some(ai) = ai {
         rows.push(("AI".into(), "AI alone".into(), ai));
     }
     for (reader, phase, s) in rows {
         for m in &s.per_class {
-            w.write_record([
+            t.row([
                 reader.clone(),
                 phase.clone(),
                 m.class.code().to_string(),
@@ -181,66 +189,45 @@ pub fn tables_csv(report: &StudyReport, ai: Option<&Summary>) -> Result<Vec<u8>>
                 format!("{:.4}", m.specificity.value),
                 format!("{:.4}", m.specificity.lower),
                 format!("{:.4}", m.specificity.upper),
-            ])?;
+            ]);
         }
     }
-    Ok(w.into_inner().context("cannot build tables.csv")?)
+    t.csv()
 }
 
-/// The AI's verdicts from an evaluation's cases.csv (image → verdict).
-fn read_ai(path: &Path) -> Result<BTreeMap<String, Label>> {
-    let mut reader = csv::Reader::from_path(path).with_context(|| format!("{}: cannot open", path.display()))?;
-    let headers = reader.headers()?.clone();
-    let (Some(i), Some(v)) = (headers.iter().position(|h| h == "image"), headers.iter().position(|h| h == "verdict")) else {
-        bail!("{}: expected the image and verdict columns of `hipfrac evaluate`'s cases.csv", path.display());
-    };
-    let mut out = BTreeMap::new();
-    for record in reader.records() {
-        let record = record.with_context(|| format!("{}: unreadable row", path.display()))?;
-        let label: Label = record.get(v).unwrap_or("").parse().map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
-        out.insert(record.get(i).unwrap_or("").to_string(), label);
-    }
-    Ok(out)
+/// What the study report found, for the command line's summary.
+pub struct StudyOutcome {
+    pub report: StudyReport,
+    /// How many study cases the AI's cases.csv covered, when given.
+    pub ai_cases: Option<usize>,
 }
 
-pub fn report(args: StudyReportArgs) -> Result<Outcome> {
-    let html_path = args.out.join("report.html");
-    if html_path.exists() && !args.overwrite {
-        bail!("{} exists; pass --overwrite to replace it", html_path.display());
-    }
-    let reads = read_reads(&args.reads)?;
-    let rows = manifest::read(&args.truth).with_context(|| format!("cannot read the truth manifest {}", args.truth.display()))?;
-    let truth: BTreeMap<String, Label> = rows.iter().map(|r| (r.image.clone(), r.label)).collect();
-    let report = analyse(&reads, &truth, &args.aided).map_err(|e| anyhow::anyhow!("{}: {e}", args.reads.display()))?;
-    let ai = match &args.ai {
+/// Reads the reads and the truth (and the AI's cases.csv), analyses the study and writes
+/// tables.csv, stats.json and report.html into `out`, each atomically.
+pub fn write_report(reads_path: &Path, truth_path: &Path, aided: &[String], ai_path: Option<&Path>, out: &Path) -> Result<StudyOutcome, ReportError> {
+    let reads = read_reads(reads_path)?;
+    let truth: BTreeMap<String, Label> = hipfrac_data::manifest::read(truth_path)?.into_iter().map(|r| (r.image, r.label)).collect();
+    let report = analyse(&reads, &truth, aided).map_err(|e| ReportError::Study { path: reads_path.to_path_buf(), source: e.into() })?;
+    let mut ai_cases = None;
+    let ai = match ai_path {
         Some(path) => {
-            let verdicts = read_ai(path)?;
+            let verdicts: BTreeMap<String, Label> = crate::cases::read(path)?.into_iter().map(|r| (r.image, r.verdict)).collect();
             let outcomes: Vec<ImageOutcome> = report
                 .cases
                 .iter()
                 .filter_map(|c| verdicts.get(c).map(|v| ImageOutcome { image: c.clone(), patient: c.clone(), truth: truth[c], answer: *v, truth_boxes: Vec::new(), predicted_boxes: Vec::new() }))
                 .collect();
-            if outcomes.len() < report.cases.len() {
-                eprintln!("note: the AI's table covers {} of the {} study cases", outcomes.len(), report.cases.len());
-            }
+            ai_cases = Some(outcomes.len());
             (!outcomes.is_empty()).then(|| summarize(&outcomes))
         }
         None => None,
     };
-    let write = |name: &str, bytes: &[u8]| hipfrac_dicom::atomic::write_atomic(&args.out.join(name), bytes).with_context(|| format!("cannot write {}", args.out.join(name).display()));
-    write("tables.csv", &tables_csv(&report, ai.as_ref())?)?;
-    write("stats.json", &serde_json::to_vec_pretty(&StatsJson { mrmc: &report.mrmc, mcnemar: &report.mcnemar, fleiss: &report.fleiss, intra: &report.intra, warnings: &report.warnings })?)?;
+    let write = |name: &str, bytes: &[u8]| hipfrac_dicom::atomic::write_atomic(&out.join(name), bytes).map_err(ReportError::Write);
+    write("tables.csv", &tables_csv(&report, ai.as_ref()))?;
+    let stats = StatsJson { mrmc: &report.mrmc, mcnemar: &report.mcnemar, fleiss: &report.fleiss, intra: &report.intra, warnings: &report.warnings };
+    write("stats.json", &serde_json::to_vec_pretty(&stats).expect("statistics serialise"))?;
     write("report.html", html(&report, ai.as_ref()).as_bytes())?;
-    for w in &report.warnings {
-        eprintln!("warning: {w}");
-    }
-    for (u, a, r) in &report.mrmc {
-        if let Some(r) = r {
-            eprintln!("{u} → {a}: proportion correct {:.3} → {:.3}, difference {:.3} (95 % CI {:.3} to {:.3}), F {:.2}, ddf {:.1}, p {}", r.fom[0], r.fom[1], r.difference, r.ci95.0, r.ci95.1, r.f, r.ddf, p3(r.p_value));
-        }
-    }
-    eprintln!("report: {}", html_path.display());
-    Ok(Outcome::Success)
+    Ok(StudyOutcome { report, ai_cases })
 }
 
 #[derive(serde::Serialize)]
@@ -250,26 +237,4 @@ struct StatsJson<'a> {
     fleiss: &'a BTreeMap<String, Option<f64>>,
     intra: &'a Vec<(String, Option<f64>)>,
     warnings: &'a Vec<String>,
-}
-
-pub fn serve(args: StudyServeArgs) -> Result<Outcome> {
-    let config = hipfrac_study::StudyConfig::load(&args.study).map_err(anyhow::Error::msg)?;
-    if config.phases.iter().any(|p| p.ai) {
-        eprintln!("predicting every case once for the AI overlay (model {})…", config.model.as_ref().map(|m| m.display().to_string()).unwrap_or_default());
-    }
-    let app = hipfrac_study::server::App::new(config).context("cannot start the study")?;
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("cannot start the server runtime")?;
-    runtime.block_on(hipfrac_study::server::serve(app, args.addr)).with_context(|| format!("cannot serve on {}", args.addr))?;
-    Ok(Outcome::Success)
-}
-
-pub fn hash_password() -> Result<Outcome> {
-    let mut line = String::new();
-    std::io::stdin().read_line(&mut line).context("cannot read the password from standard input")?;
-    let password = line.trim_end_matches(['\n', '\r']);
-    if password.len() < 8 {
-        bail!("the password must have at least 8 characters");
-    }
-    println!("{}", hipfrac_study::hash_password(password));
-    Ok(Outcome::Success)
 }

@@ -1,3 +1,5 @@
+//! `hipfrac train`.
+
 use crate::cli::TrainArgs;
 use crate::{progress, Outcome};
 use anyhow::{Context, Result};
@@ -5,8 +7,8 @@ use hipfrac_train::trainer::Trainer;
 use hipfrac_train::TrainConfig;
 
 pub fn run(args: TrainArgs) -> Result<Outcome> {
-    let config = TrainConfig::from_file(&args.config).map_err(anyhow::Error::msg)?;
-    let device = crate::predict::device(args.device.as_deref())?;
+    let config = TrainConfig::from_file(&args.config)?;
+    let device = hipfrac_model::device::select(args.device)?;
     eprintln!("training {} preset at {} px on {device:?} → {}", config.model.preset, config.image_size, config.out.display());
     let mut trainer = Trainer::new(config.clone(), device, args.resume).context("cannot start training")?;
     eprintln!("{} training and {} validation images; starting at epoch {}", trainer.train.len(), trainer.val.len(), trainer.state.epoch + 1);

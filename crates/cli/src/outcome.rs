@@ -1,0 +1,27 @@
+//! Exit codes, shared by `hipfrac` and `hipfrac-torch`:
+//!
+//! * 0 — everything succeeded;
+//! * 1 — the command ran but some inputs failed or the dataset has errors (a summary says which);
+//! * 2 — the command line itself is wrong (clap's usage errors) or a fatal error stopped it.
+
+use std::process::ExitCode;
+
+/// How a command that ran to its end went.
+pub enum Outcome {
+    /// Everything succeeded.
+    Success,
+    /// Some inputs failed (already reported).
+    SomeFailed,
+}
+
+/// The exit code for a command's result; a fatal error is printed with its causes.
+pub fn exit(result: anyhow::Result<Outcome>) -> ExitCode {
+    match result {
+        Ok(Outcome::Success) => ExitCode::SUCCESS,
+        Ok(Outcome::SomeFailed) => ExitCode::from(1),
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::from(2)
+        }
+    }
+}

@@ -1,0 +1,97 @@
+//! `hipfrac evaluate` and `hipfrac calibrate`: predictions on labelled manifests through the
+//! one prediction path; the measuring and the report are `hipfrac_report`'s.
+
+use crate::cli::{CalibrateArgs, EvaluateArgs};
+use crate::{progress, Outcome};
+use anyhow::{bail, Result};
+use hipfrac_infer::cases::predict_manifest;
+use hipfrac_infer::Predictor;
+use hipfrac_report::evaluation::{all_simulated, measure, one_screen, thresholds_table, write_report, ModelInfo, ReportContext, Section};
+use std::path::{Path, PathBuf};
+
+/// What the report says about `predictor`.
+pub fn model_info(predictor: &Predictor) -> ModelInfo {
+    ModelInfo { dir: predictor.dir.clone(), hash: predictor.model_hash.clone(), input_size: predictor.input_size(), preset: predictor.preset(), points: predictor.points.clone() }
+}
+
+/// A progress callback drawing a bar named `what`, and the bar (to clear when done).
+fn bar_for(what: &str) -> (indicatif::ProgressBar, impl FnMut(usize, usize)) {
+    let bar = progress::bar(0, what);
+    let handle = bar.clone();
+    (bar, move |done: usize, total: usize| {
+        handle.set_length(total as u64);
+        handle.set_position(done as u64);
+    })
+}
+
+/// Runs the model on each `(name, manifest)` and measures it.
+pub fn run_sections(predictor: &Predictor, data: &[(String, PathBuf)]) -> Result<Vec<Section>> {
+    let mut sections = Vec::new();
+    for (name, path) in data {
+        let (bar, mut progress) = bar_for(&format!("evaluating {name}"));
+        let cases = predict_manifest(predictor, path, &mut progress)?;
+        bar.finish_and_clear();
+        if cases.is_empty() {
+            bail!("{}: the manifest lists no images", path.display());
+        }
+        let simulated = all_simulated(&cases);
+        sections.push(measure(name, path, cases, simulated));
+    }
+    Ok(sections)
+}
+
+/// `NAME=PATH` or `PATH` (named by the file's stem).
+fn parse_data(spec: &str) -> (String, PathBuf) {
+    match spec.split_once('=') {
+        Some((name, path)) if !name.is_empty() && !name.contains('/') => (name.to_string(), PathBuf::from(path)),
+        _ => {
+            let path = PathBuf::from(spec);
+            let name = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| spec.to_string());
+            (name, path)
+        }
+    }
+}
+
+pub fn run(args: EvaluateArgs) -> Result<Outcome> {
+    let report = args.out.join("report.html");
+    if report.exists() && !args.overwrite {
+        bail!("{} exists (an earlier report); pass --overwrite to replace it", report.display());
+    }
+    let data: Vec<(String, PathBuf)> = args.data.iter().map(|s| parse_data(s)).collect();
+    if let Some((_, path)) = data.iter().find(|(_, path)| !path.is_file()) {
+        bail!("{}: no such manifest", path.display());
+    }
+    let predictor = crate::load_model(&args.model, args.device)?;
+    let sections = run_sections(&predictor, &data)?;
+    write_report(&args.out, &model_info(&predictor), &sections, &ReportContext::default())?;
+    for s in &sections {
+        eprintln!("{}", one_screen(s));
+    }
+    eprintln!("report: {}", report.display());
+    Ok(Outcome::Success)
+}
+
+/// Chooses the operating points on `manifest` (with a progress bar) and writes them beside
+/// the model; says what was chosen.
+pub fn choose_points(predictor: &Predictor, manifest: &Path, sensitivity: f64, specificity: f64) -> Result<()> {
+    let (bar, mut progress) = bar_for("calibrating");
+    let points = hipfrac_infer::calibrate::calibrate(predictor, manifest, sensitivity, specificity, &mut progress)?;
+    bar.finish_and_clear();
+    let (intro, table) = thresholds_table(&points);
+    eprint!("{intro}\n\n{}", table.markdown());
+    Ok(())
+}
+
+pub fn calibrate(args: CalibrateArgs) -> Result<Outcome> {
+    if !(0.0..=1.0).contains(&args.sensitivity) || !(0.0..=1.0).contains(&args.specificity) {
+        bail!("--sensitivity and --specificity must lie in [0, 1]");
+    }
+    let existing = hipfrac_infer::calibrate::points_path(&args.model);
+    if existing.exists() && !args.overwrite {
+        bail!("{} exists; pass --overwrite to replace it", existing.display());
+    }
+    let predictor = crate::load_model(&args.model, args.device)?;
+    choose_points(&predictor, &args.data, args.sensitivity, args.specificity)?;
+    eprintln!("written: {}", existing.display());
+    Ok(Outcome::Success)
+}

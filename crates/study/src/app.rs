@@ -1,0 +1,101 @@
+//! A running study: its cases (with the AI's overlays), its database and where each reader
+//! stands.
+
+use crate::ai::{AiModel, AiOverlay};
+use crate::config::StudyConfig;
+use crate::db::{now, Db};
+use crate::error::StudyError;
+use rand::seq::SliceRandom;
+use rand::SeedableRng;
+use sha2::Digest;
+use std::path::PathBuf;
+use std::sync::Mutex;
+
+/// One case: where its image is and how the reads export names it.
+pub struct Case {
+    /// The manifest's `image` value (the case's name in the reads CSV).
+    pub name: String,
+    pub path: PathBuf,
+    /// The AI's overlay (only shown in AI phases; none when no phase shows the AI).
+    pub ai: Option<AiOverlay>,
+}
+
+pub struct App {
+    pub config: StudyConfig,
+    pub cases: Vec<Case>,
+    db: Mutex<Db>,
+}
+
+/// Where a reader stands.
+pub(crate) enum ReaderState {
+    Reading { phase: usize, case: usize, position: usize },
+    Waiting { phase: usize, opens: f64 },
+    Finished,
+}
+
+impl App {
+    /// Lists the cases (every image must exist), predicts every case once with `ai` when a
+    /// phase shows the AI (an error when `ai` is None then), and opens the database.
+    pub fn new(config: StudyConfig, ai: Option<AiModel<'_>>) -> Result<App, StudyError> {
+        let rows = hipfrac_data::manifest::read(&config.cases).map_err(|source| StudyError::Manifest { path: config.cases.clone(), source })?;
+        if rows.is_empty() {
+            return Err(StudyError::NoCases { path: config.cases.clone() });
+        }
+        let base = config.cases.parent().map(|p| p.to_path_buf()).unwrap_or_default();
+        let mut cases: Vec<Case> = rows.iter().map(|r| Case { name: r.image.clone(), path: base.join(&r.image), ai: None }).collect();
+        // Every image must be there before the first reader arrives.
+        if let Some(missing) = cases.iter().find(|c| !c.path.is_file()) {
+            return Err(StudyError::MissingImage { manifest: config.cases.clone(), image: missing.path.clone() });
+        }
+        if let Some(phase) = config.phases.iter().find(|p| p.ai) {
+            let ai = ai.ok_or_else(|| StudyError::NoModel { study: config.name.clone(), phase: phase.name.clone() })?;
+            let paths: Vec<PathBuf> = cases.iter().map(|c| c.path.clone()).collect();
+            for (case, overlay) in cases.iter_mut().zip(crate::ai::overlays(&paths, ai)?) {
+                case.ai = Some(overlay);
+            }
+        }
+        let db = Db::open(&config.database).map_err(|source| StudyError::Database { path: config.database.clone(), source })?;
+        Ok(App { config, cases, db: Mutex::new(db) })
+    }
+
+    pub(crate) fn db(&self) -> std::sync::MutexGuard<'_, Db> {
+        self.db.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The reader's case order in a phase: a shuffle seeded by the study, reader and phase.
+    fn order(&self, reader: &str, phase: &str) -> Vec<usize> {
+        let digest = sha2::Sha256::digest(format!("{}\u{0}{reader}\u{0}{phase}", self.config.seed));
+        let seed = u64::from_le_bytes(digest[..8].try_into().expect("8 bytes"));
+        let mut order: Vec<usize> = (0..self.cases.len()).collect();
+        order.shuffle(&mut rand_chacha::ChaCha8Rng::seed_from_u64(seed));
+        order
+    }
+
+    /// Where a reader stands (marks a phase done when its last case has been read).
+    pub(crate) fn state(&self, reader: &str) -> rusqlite::Result<ReaderState> {
+        let db = self.db();
+        for (k, phase) in self.config.phases.iter().enumerate() {
+            if db.done_at(reader, &phase.name)?.is_some() {
+                continue;
+            }
+            if k > 0 {
+                let previous = db.done_at(reader, &self.config.phases[k - 1].name)?.unwrap_or(0.0);
+                let opens = previous + phase.washout_days * 86_400.0;
+                if now() < opens {
+                    return Ok(ReaderState::Waiting { phase: k, opens });
+                }
+            }
+            let done = db.read_cases(reader, &phase.name)?;
+            let order = self.order(reader, &phase.name);
+            match order.iter().position(|c| !done.contains(c)) {
+                Some(position) => return Ok(ReaderState::Reading { phase: k, case: order[position], position: done.len() + 1 }),
+                None => {
+                    db.mark_done(reader, &phase.name)?;
+                    // The next phase's washout starts now; loop on to report it.
+                    continue;
+                }
+            }
+        }
+        Ok(ReaderState::Finished)
+    }
+}

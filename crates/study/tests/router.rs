@@ -1,0 +1,178 @@
+//! The workstation's router, in process (no socket): logins, CSRF, phases and the AI
+//! overlay, washout, the admin export.
+
+mod support;
+
+use axum::http::StatusCode;
+use hipfrac_core::{FractureClass, OperatingPoints, Prediction, Radiograph};
+use hipfrac_study::{AiModel, App, StudyConfig};
+use std::sync::Arc;
+use support::*;
+
+#[tokio::test]
+async fn login_needs_the_right_password() {
+    let temp = tempfile::tempdir().unwrap();
+    let app = plain_study(temp.path(), 2, "[{ name = \"I\" }]");
+    // The login page escapes the study's name.
+    let page = send(&app, "GET", "/login", None, None).await;
+    assert!(page.body.contains("Hip &lt;study&gt; &amp; co") && !page.body.contains(STUDY_NAME), "{}", page.body);
+
+    let ok = send(&app, "POST", "/login", None, Some("name=alice&password=alice-password")).await;
+    assert_eq!(ok.status, StatusCode::SEE_OTHER);
+    assert_eq!(ok.header("location"), Some("/"));
+    let set = ok.header("set-cookie").expect("a session cookie");
+    assert!(set.starts_with("hipfrac_session=") && set.contains("HttpOnly") && set.contains("SameSite=Strict"), "{set}");
+    let home = send(&app, "GET", "/", Some(&ok.cookie()), None).await;
+    assert_eq!(home.status, StatusCode::OK);
+    assert!(home.body.contains("Phase I — case 1 of 2."), "{}", home.body);
+
+    let admin = send(&app, "POST", "/login", None, Some("name=admin&password=admin-password")).await;
+    assert_eq!((admin.status, admin.header("location")), (StatusCode::SEE_OTHER, Some("/admin")));
+
+    for form in ["name=alice&password=wrong", "name=alice&password=bob-password", "name=nobody&password=alice-password"] {
+        let refused = send(&app, "POST", "/login", None, Some(form)).await;
+        assert_eq!(refused.status, StatusCode::UNAUTHORIZED, "{form}");
+        assert!(refused.header("set-cookie").is_none(), "{form}");
+        assert!(refused.body.contains("Unknown name or wrong password."));
+    }
+    // No session, or a forged one: back to the login page, and no image.
+    for cookie in [None, Some("hipfrac_session=forged")] {
+        assert_eq!(send(&app, "GET", "/", cookie, None).await.header("location"), Some("/login"));
+        assert_eq!(send(&app, "GET", "/image/0", cookie, None).await.status, StatusCode::UNAUTHORIZED);
+    }
+}
+
+#[tokio::test]
+async fn reads_need_the_right_csrf_token_and_are_stored_once() {
+    let temp = tempfile::tempdir().unwrap();
+    let app = plain_study(temp.path(), 2, "[{ name = \"I\" }]");
+    let alice = login(&app, "alice", "alice-password").await;
+    let (_, csrf, phase, case) = open_case(&app, &alice).await;
+    let bob = login(&app, "bob", "bob-password").await;
+    let (_, bob_csrf, _, _) = open_case(&app, &bob).await;
+    assert_ne!(csrf, bob_csrf);
+    for token in [None, Some("forged"), Some(""), Some(bob_csrf.as_str())] {
+        let form = match token {
+            None => format!("phase={phase}&case={case}&label=DF&bbox="),
+            Some(t) => format!("csrf={t}&phase={phase}&case={case}&label=DF&bbox="),
+        };
+        let reply = send(&app, "POST", "/read", Some(&alice), Some(&form)).await;
+        assert!(reply.status.is_client_error(), "{token:?}: {}", reply.status);
+    }
+    assert!(exported_rows(&app).await.is_empty(), "a refused read was stored");
+    // The page's own token is accepted and the read stored.
+    let form = format!("csrf={csrf}&phase={phase}&case={case}&label=DF&bbox=");
+    let reply = send(&app, "POST", "/read", Some(&alice), Some(&form)).await;
+    assert_eq!((reply.status, reply.header("location")), (StatusCode::SEE_OTHER, Some("/case")));
+    let rows = exported_rows(&app).await;
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0][..4], ["alice".to_string(), phase.clone(), format!("case{case}.png"), "DF".into()]);
+    // A second answer to the same case is a conflict; the first answer stands.
+    let again = send(&app, "POST", "/read", Some(&alice), Some(&form.replace("label=DF", "label=SF"))).await;
+    assert_eq!(again.status, StatusCode::CONFLICT);
+    let rows = exported_rows(&app).await;
+    assert_eq!((rows.len(), rows[0][3].as_str()), (1, "DF"));
+    // An admin's session cannot read, even with its own token.
+    let admin = login(&app, "admin", "admin-password").await;
+    assert_eq!(send(&app, "GET", "/case", Some(&admin), None).await.header("location"), Some("/admin"));
+}
+
+#[tokio::test]
+async fn the_ai_overlay_appears_only_in_ai_phases() {
+    let temp = tempfile::tempdir().unwrap();
+    let config = StudyConfig::load(&write_study(temp.path(), 2, "[{ name = \"I\" }, { name = \"III\", ai = true }, { name = \"IV\" }]")).unwrap();
+    let points = OperatingPoints::uncalibrated();
+    let mut predicted = 0;
+    let mut predict = |images: &[Radiograph]| -> Vec<Result<Prediction, Box<dyn std::error::Error + Send + Sync>>> {
+        predicted += images.len();
+        images.iter().map(|i| Ok(fixed_prediction(i))).collect()
+    };
+    let app = Arc::new(App::new(config, Some(AiModel { points: &points, predict: &mut predict })).unwrap());
+    assert_eq!(predicted, 2, "every case predicted once at start");
+    let alice = login(&app, "alice", "alice-password").await;
+    let summary = "DF (displaced femoral-neck fracture), confidence 0.75, fracture";
+    let shown_box = r#"{"bbox":[11.0,2.0,17.0,6.0],"class":"DF","score":0.75}"#;
+    let mut seen = Vec::new();
+    for _ in 0..6 {
+        let (page, phase, _) = read_open_case(&app, &alice, "SF", "").await;
+        let overlay = page.contains("id=\"ai-overlay\"");
+        // In an AI phase: the verdict line and the shown box; elsewhere not a trace of the AI.
+        assert_eq!(overlay, page.contains(summary), "{page}");
+        assert_eq!(overlay, page.contains(&format!("const boxes = [{shown_box}];")), "{page}");
+        if !overlay {
+            assert!(page.contains("const boxes = [];") && !page.contains("0.75") && !page.contains("confidence"), "{page}");
+        }
+        // The box below its class's suspicious threshold is never shown.
+        assert!(!page.contains("0.0625") && !page.contains("\"UF\",\"score\""), "{page}");
+        // The class colours come from the one palette.
+        for class in FractureClass::ALL {
+            assert!(page.contains(&format!("\"{}\":\"{}\"", class.code(), hipfrac_imaging::css_colour(class))), "{page}");
+        }
+        seen.push((phase, overlay));
+    }
+    let expected: Vec<(String, bool)> = [("I", false), ("I", false), ("III", true), ("III", true), ("IV", false), ("IV", false)].map(|(p, o)| (p.to_string(), o)).to_vec();
+    assert_eq!(seen, expected);
+    assert!(send(&app, "GET", "/", Some(&alice), None).await.body.contains("All phases read."));
+}
+
+#[tokio::test]
+async fn washout_holds_the_next_phase() {
+    let temp = tempfile::tempdir().unwrap();
+    let app = plain_study(temp.path(), 2, "[{ name = \"I\" }, { name = \"II\", washout_days = 14 }]");
+    let alice = login(&app, "alice", "alice-password").await;
+    let (_, csrf, _, _) = open_case(&app, &alice).await;
+    for _ in 0..2 {
+        let (_, phase, _) = read_open_case(&app, &alice, "VF", "").await;
+        assert_eq!(phase, "I");
+    }
+    // Phase II is not served: the case page sends the reader home, which says why.
+    let case = send(&app, "GET", "/case", Some(&alice), None).await;
+    assert_eq!((case.status, case.header("location")), (StatusCode::SEE_OTHER, Some("/")));
+    let home = send(&app, "GET", "/", Some(&alice), None).await.body;
+    assert!(home.contains("Phase II opens after the washout, in 14.0 days."), "{home}");
+    // Nor can any of its cases be answered directly.
+    for case in 0..2 {
+        let reply = send(&app, "POST", "/read", Some(&alice), Some(&format!("csrf={csrf}&phase=II&case={case}&label=DF&bbox="))).await;
+        assert_eq!(reply.status, StatusCode::CONFLICT);
+    }
+    assert_eq!(exported_rows(&app).await.len(), 2);
+    // Bob, who has not finished phase I, is still served phase I.
+    let (_, _, phase, _) = open_case(&app, &login(&app, "bob", "bob-password").await).await;
+    assert_eq!(phase, "I");
+}
+
+#[tokio::test]
+async fn the_admin_exports_the_reads_and_readers_cannot() {
+    let temp = tempfile::tempdir().unwrap();
+    let app = plain_study(temp.path(), 3, "[{ name = \"I\" }]");
+    let alice = login(&app, "alice", "alice-password").await;
+    let mut read = Vec::new();
+    for (label, bbox) in [("DF", "1,2,5,6"), ("none", ""), ("UF", "")] {
+        let (_, phase, case) = read_open_case(&app, &alice, label, bbox).await;
+        read.push((phase, format!("case{case}.png"), label.to_string(), bbox.to_string()));
+    }
+    let bob = login(&app, "bob", "bob-password").await;
+    read_open_case(&app, &bob, "SF", "").await;
+    let rows = exported_rows(&app).await;
+    assert_eq!(rows.len(), 4);
+    let mut alices: Vec<(String, String, String, String)> =
+        rows.iter().filter(|r| r[0] == "alice").map(|r| (r[1].clone(), r[2].clone(), r[3].clone(), r[5].clone())).collect();
+    alices.sort();
+    read.sort();
+    assert_eq!(alices, read);
+    assert!(rows.iter().any(|r| r[0] == "bob" && r[3] == "SF"));
+    assert!(rows.iter().all(|r| r[4].parse::<f64>().is_ok_and(|s| s >= 0.0) && r[6].parse::<f64>().is_ok()));
+    // The export and the progress page are the admin's only; no patient data anywhere.
+    let admin = login(&app, "admin", "admin-password").await;
+    let export = send(&app, "GET", "/admin/reads.csv", Some(&admin), None).await;
+    assert_eq!(export.header("content-type"), Some("text/csv"));
+    assert!(!export.body.contains("PATIENT") && !export.body.contains("Secret Hospital"));
+    let progress = send(&app, "GET", "/admin", Some(&admin), None).await;
+    assert!(progress.body.contains("<td>alice</td><td>3 / 3</td>") && progress.body.contains("<td>bob</td><td>1 / 3</td>"), "{}", progress.body);
+    for path in ["/admin/reads.csv", "/admin"] {
+        let refused = send(&app, "GET", path, Some(&alice), None).await;
+        assert_eq!(refused.status, StatusCode::FORBIDDEN, "{path}");
+        assert!(!refused.body.contains("alice,"), "{path}");
+    }
+    assert_eq!(send(&app, "GET", "/admin/reads.csv", None, None).await.status, StatusCode::UNAUTHORIZED);
+}
