@@ -64,7 +64,7 @@ pub fn run(args: ConvertArgs) -> Result<Outcome> {
             let json = png.with_extension("json");
             if let Err(error) = convert_file(&job.input, &Outputs { png, json }, &options) {
                 failed.fetch_add(1, Ordering::Relaxed);
-                bar.suspend(|| eprintln!("failed: {error}"));
+                bar.suspend(|| eprintln!("failed: {}", hipfrac_core::error_chain(&error)));
             }
             bar.inc(1);
         })

@@ -43,7 +43,7 @@ pub fn run(args: DeidArgs) -> Result<Outcome> {
             }
             Err(error) => {
                 failed.fetch_add(1, Ordering::Relaxed);
-                bar.suspend(|| eprintln!("failed: {error}"));
+                bar.suspend(|| eprintln!("failed: {}", hipfrac_core::error_chain(&error)));
             }
         }
         bar.inc(1);

@@ -241,6 +241,30 @@ mod tests {
     use super::*;
 
     #[test]
+    fn messages_name_the_file_and_do_not_repeat_their_cause() {
+        let dir = tempfile::tempdir().unwrap();
+        let png = dir.path().join("junk.png");
+        std::fs::write(&png, b"\x89PNG\r\n\x1a\nnot really").unwrap();
+        let dicom = dir.path().join("cut.dcm");
+        let mut bytes = vec![0u8; 128];
+        bytes.extend_from_slice(b"DICM\x02\x00\x10\x00UI");
+        std::fs::write(&dicom, bytes).unwrap();
+        let cases = [
+            (crate::read_radiograph(&dir.path().join("missing.dcm")).unwrap_err(), "missing.dcm: "),
+            (crate::read_radiograph(&png).unwrap_err(), "junk.png: not a readable PNG: "),
+            (crate::read_radiograph(&dicom).unwrap_err(), "cut.dcm: not a readable DICOM file: truncated"),
+        ];
+        for (error, expected) in cases {
+            let outer = error.to_string();
+            let cause = std::error::Error::source(&error).expect("a cause").to_string();
+            assert!(!outer.contains(&cause), "{outer:?} repeats its cause {cause:?}");
+            let chain = hipfrac_core::error_chain(&error);
+            let name = chain.strip_prefix(dir.path().to_str().unwrap()).unwrap_or(&chain);
+            assert!(name[1..].starts_with(expected), "{chain:?} should name the file and say {expected:?}");
+        }
+    }
+
+    #[test]
     fn errors_cross_threads() {
         fn check<T: Send + Sync + 'static>() {}
         check::<Error>();

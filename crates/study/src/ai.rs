@@ -20,7 +20,7 @@ pub struct AiModel<'a> {
 
 /// Images per call of [`AiModel::predict`] (bounds the memory of decoded images and of the
 /// model's activations).
-pub const BATCH: usize = 32;
+pub const BATCH: usize = 8;
 
 /// What a reader in an AI phase sees of one case.
 #[derive(Debug, Clone, PartialEq)]
@@ -58,7 +58,7 @@ pub(crate) fn overlays(paths: &[PathBuf], ai: AiModel<'_>) -> Result<Vec<AiOverl
     for chunk in paths.chunks(BATCH) {
         let images = chunk
             .iter()
-            .map(|path| hipfrac_dicom::read_radiograph(path).map_err(|source| StudyError::ReadImage { path: path.clone(), source }))
+            .map(|path| hipfrac_dicom::read_radiograph(path).map_err(|source| StudyError::ReadImage { path: path.clone(), source: Box::new(source) }))
             .collect::<Result<Vec<_>, _>>()?;
         let predictions = (ai.predict)(&images);
         if predictions.len() != images.len() {

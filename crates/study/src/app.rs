@@ -37,7 +37,7 @@ impl App {
     /// Lists the cases (every image must exist), predicts every case once with `ai` when a
     /// phase shows the AI (an error when `ai` is None then), and opens the database.
     pub fn new(config: StudyConfig, ai: Option<AiModel<'_>>) -> Result<App, StudyError> {
-        let rows = hipfrac_data::manifest::read(&config.cases).map_err(|source| StudyError::Manifest { path: config.cases.clone(), source })?;
+        let rows = hipfrac_data::manifest::read(&config.cases).map_err(|source| StudyError::Manifest { path: config.cases.clone(), source: Box::new(source) })?;
         if rows.is_empty() {
             return Err(StudyError::NoCases { path: config.cases.clone() });
         }

@@ -78,7 +78,7 @@ impl StudyConfig {
         if let Some(p) = self.readers.iter().chain(&self.admins).find(|p| argon2::PasswordHash::new(&p.password_hash).is_err()) {
             return Err(ConfigProblem::NotArgon2Hash(p.name.clone()));
         }
-        if let Some(p) = self.phases.iter().find(|p| !(p.washout_days >= 0.0)) {
+        if let Some(p) = self.phases.iter().find(|p| p.washout_days.is_nan() || p.washout_days < 0.0) {
             return Err(ConfigProblem::NegativeWashout(p.name.clone()));
         }
         Ok(())

@@ -32,7 +32,7 @@ pub enum StudyError {
     Manifest {
         path: PathBuf,
         #[source]
-        source: hipfrac_data::Error,
+        source: Box<hipfrac_data::Error>,
     },
     /// The case list is empty.
     #[error("the case list {path} has no cases")]
@@ -45,7 +45,7 @@ pub enum StudyError {
     ReadImage {
         path: PathBuf,
         #[source]
-        source: hipfrac_dicom::Error,
+        source: Box<hipfrac_dicom::Error>,
     },
     /// The model failed on a case.
     #[error("the AI could not predict the case image {path}")]

@@ -12,6 +12,12 @@ type Results = Vec<Result<Prediction, Box<dyn std::error::Error + Send + Sync>>>
 const AI_PHASES: &str = "[{ name = \"I\" }, { name = \"III\", ai = true }]";
 
 #[test]
+fn errors_can_cross_threads() {
+    fn send_sync<T: Send + Sync + 'static>() {}
+    send_sync::<StudyError>();
+}
+
+#[test]
 fn an_ai_phase_without_a_model_is_refused() {
     let temp = tempfile::tempdir().unwrap();
     let config = StudyConfig::load(&write_study(temp.path(), 2, AI_PHASES)).unwrap();
@@ -90,7 +96,8 @@ fn study_files_are_checked() {
     assert!(matches!(&error, StudyError::ReadConfig { path, .. } if path == &missing), "{error:?}");
     assert!(error.to_string().contains("nowhere.toml"));
 
-    let cases: [(&str, String, fn(&StudyError) -> bool); 5] = [
+    type Check = fn(&StudyError) -> bool;
+    let cases: [(&str, String, Check); 5] = [
         ("typo", text.replace("seed = 3", "sed = 3"), |e| matches!(e, StudyError::ParseConfig { .. })),
         ("twice", text.replace("name = \"bob\"", "name = \"alice\""), |e| matches!(e, StudyError::InvalidConfig { problem: ConfigProblem::DuplicateName(n), .. } if n == "alice")),
         ("plain", text.replacen("password_hash = \"$argon2", "password_hash = \"plain$argon2", 1), |e| matches!(e, StudyError::InvalidConfig { problem: ConfigProblem::NotArgon2Hash(n), .. } if n == "alice")),

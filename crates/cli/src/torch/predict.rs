@@ -2,7 +2,7 @@
 
 use crate::cli::PredictArgs;
 use crate::{inputs, progress, Outcome};
-use anyhow::{bail, Result};
+use anyhow::{bail, Context, Result};
 use hipfrac_core::verdict::{reportable, SHOWN_BOXES};
 use hipfrac_core::{error_chain, FractureClass, Label, OperatingPoint, Prediction, Radiograph, SideCall, NOTICE};
 use hipfrac_imaging::overlay::{self, Marks};
@@ -92,11 +92,11 @@ struct SummaryRow {
 }
 
 impl SummaryRow {
-    fn new(input: &Path, outcome: &Result<Record, String>) -> SummaryRow {
+    fn new(input: &Path, outcome: &Result<Record>) -> SummaryRow {
         let input = input.display().to_string();
         let r = match outcome {
             Ok(r) => r,
-            Err(error) => return SummaryRow { input, error: error.clone(), ..Default::default() },
+            Err(error) => return SummaryRow { input, error: error_chain(error.as_ref()), ..Default::default() },
         };
         let point = serde_json::to_value(r.operating_point).expect("an enum serialises");
         let score = |c: &str| format!("{:.4}", r.class_scores.get(c).copied().unwrap_or(0.0));
@@ -132,11 +132,11 @@ fn outputs(out: &Path, relative: &Path) -> (PathBuf, PathBuf) {
 
 /// Writes an image's JSON and overlay (each atomically), unless they exist and `overwrite`
 /// is off.
-fn write_outputs(args: &PredictArgs, job: &inputs::Job, image: &Radiograph, prediction: &Prediction, predictor: &Predictor) -> Result<Record, String> {
+fn write_outputs(args: &PredictArgs, job: &inputs::Job, image: &Radiograph, prediction: &Prediction, predictor: &Predictor) -> Result<Record> {
     let (json_path, overlay_path) = outputs(&args.out, &job.relative);
     if !args.overwrite {
         if let Some(path) = [&json_path, &overlay_path].into_iter().find(|p| p.exists()) {
-            return Err(format!("{} exists; pass --overwrite to replace it", path.display()));
+            bail!("{} exists; pass --overwrite to replace it", path.display());
         }
     }
     let record = Record::new(&job.input, image, prediction, predictor);
@@ -144,10 +144,10 @@ fn write_outputs(args: &PredictArgs, job: &inputs::Job, image: &Radiograph, pred
     if !args.no_overlay {
         let shown = reportable(&prediction.detections, &predictor.points, SHOWN_BOXES);
         let marks = Marks { detections: &shown, verdict: Some(&prediction.verdict), note: Some("AI RESEARCH OUTPUT".into()), ..Default::default() };
-        let picture = overlay::render(image, &marks, args.overlay_size).map_err(|e| format!("{}: {}", job.input.display(), error_chain(&e)))?;
-        hipfrac_dicom::atomic::write_atomic(&overlay_path, &picture.to_png()).map_err(|e| error_chain(&e))?;
+        let picture = overlay::render(image, &marks, args.overlay_size).with_context(|| format!("{}: cannot draw the overlay", job.input.display()))?;
+        hipfrac_dicom::atomic::write_atomic(&overlay_path, &picture.to_png())?;
     }
-    hipfrac_dicom::atomic::write_atomic(&json_path, &json).map_err(|e| error_chain(&e))?;
+    hipfrac_dicom::atomic::write_atomic(&json_path, &json)?;
     Ok(record)
 }
 
@@ -174,7 +174,7 @@ pub fn run(args: PredictArgs) -> Result<Outcome> {
     let mut rows = Vec::new();
     // Files are read a few batches at a time, in parallel; the predictor batches the network.
     for chunk in found.jobs.chunks(predictor.batch_size() * 4) {
-        let read: Vec<Result<Radiograph, String>> = chunk.par_iter().map(|job| hipfrac_dicom::read_radiograph(&job.input).map_err(|e| error_chain(&e))).collect();
+        let read: Vec<Result<Radiograph>> = chunk.par_iter().map(|job| Ok(hipfrac_dicom::read_radiograph(&job.input)?)).collect();
         let (mut images, mut failures) = (Vec::new(), Vec::new());
         for item in read {
             match item {
@@ -192,12 +192,12 @@ pub fn run(args: PredictArgs) -> Result<Outcome> {
                 None => {
                     let (prediction, image) = predictions.next().expect("one prediction per image read");
                     prediction
-                        .map_err(|e| format!("{}: {}", job.input.display(), error_chain(&e)))
+                        .with_context(|| job.input.display().to_string())
                         .and_then(|prediction| write_outputs(&args, job, image, &prediction, &predictor))
                 }
             };
             if let Err(error) = &outcome {
-                bar.suspend(|| eprintln!("failed: {error}"));
+                bar.suspend(|| eprintln!("failed: {}", error_chain(error.as_ref())));
             }
             rows.push(SummaryRow::new(&job.input, &outcome));
             bar.inc(1);

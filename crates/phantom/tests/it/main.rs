@@ -229,3 +229,22 @@ fn class_mix_is_followed_and_patients_share_images() {
     assert!("femur=1".parse::<ClassMix>().is_err());
     assert!(SiteProfile::load("nowhere").unwrap_err().to_string().contains("site-a"));
 }
+
+#[test]
+fn errors_name_the_value_or_file_and_keep_their_cause() {
+    let chain = |error: &dyn std::error::Error| hipfrac_core::error_chain(error);
+    let err = "femur=1".parse::<ClassMix>().unwrap_err();
+    assert_eq!(err.to_string(), "--mix \"femur=1\"");
+    assert!(chain(&err).starts_with("--mix \"femur=1\": unknown label \"femur\""), "{}", chain(&err));
+
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("site.toml");
+    let text = hipfrac_phantom::acquisition::BUILT_IN[0].1.replace("bits_stored = ", "bits_stored = 8 #");
+    std::fs::write(&path, text).unwrap();
+    let err = SiteProfile::load(path.to_str().unwrap()).unwrap_err();
+    assert_eq!(chain(&err), format!("{}: bits_stored 8 must be 10–16", path.display()));
+    std::fs::write(&path, "name = ").unwrap();
+    let err = SiteProfile::load(path.to_str().unwrap()).unwrap_err();
+    assert_eq!(err.to_string(), path.display().to_string());
+    assert!(std::error::Error::source(&err).is_some());
+}
