@@ -9,7 +9,6 @@
 //! never appears in two splits.
 
 use crate::manifest::ManifestRow;
-use hipfrac_core::Label;
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use std::collections::BTreeMap;
@@ -140,11 +139,10 @@ pub fn split(rows: &[ManifestRow], ratios: Ratios, seed: u64, external_site: Opt
     // Largest patients first, so single images fill the gaps at the end.
     patients.sort_by_key(|images| std::cmp::Reverse(images.len()));
 
-    let label_index = |label: Label| label.index();
     let mut totals = [0f64; 5];
     for images in &patients {
         for row in images {
-            totals[label_index(row.label)] += 1.0;
+            totals[row.label.index()] += 1.0;
         }
     }
     let active: Vec<usize> = (0..3).filter(|&i| ratios.0[i] > 0.0).collect();
@@ -152,7 +150,7 @@ pub fn split(rows: &[ManifestRow], ratios: Ratios, seed: u64, external_site: Opt
     for images in patients {
         let mut own = [0f64; 5];
         for row in &images {
-            own[label_index(row.label)] += 1.0;
+            own[row.label.index()] += 1.0;
         }
         // The split whose per-class demand, relative to its target, this patient meets best.
         let score = |s: usize| -> f64 {
@@ -188,6 +186,7 @@ pub fn split(rows: &[ManifestRow], ratios: Ratios, seed: u64, external_site: Opt
 mod tests {
     use super::*;
     use hipfrac_core::FractureClass::*;
+    use hipfrac_core::Label;
     use rand::Rng;
     use std::collections::HashMap;
 

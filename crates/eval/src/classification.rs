@@ -95,10 +95,6 @@ pub struct Summary {
     pub confusion: [[u64; 5]; 5],
 }
 
-fn label_index(label: Label) -> usize {
-    label.index()
-}
-
 /// Counts of one class.
 pub fn counts(outcomes: &[ImageOutcome], class: FractureClass) -> Counts {
     let c = Label::Fracture(class);
@@ -173,7 +169,7 @@ pub fn summarize(outcomes: &[ImageOutcome]) -> Summary {
     };
     let mut confusion = [[0u64; 5]; 5];
     for o in outcomes {
-        confusion[label_index(o.truth)][label_index(o.answer)] += 1;
+        confusion[o.truth.index()][o.answer.index()] += 1;
     }
     Summary { images: outcomes.len(), per_class, micro, macro_average, confusion }
 }

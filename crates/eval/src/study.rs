@@ -25,10 +25,6 @@ pub struct Read {
     pub seconds: Option<f64>,
 }
 
-fn label_index(label: Label) -> usize {
-    label.index()
-}
-
 /// Cohen's κ of two raters over the same items (unweighted, five labels). `None` when the
 /// lists are empty or of different lengths, or when chance agreement is 1 (κ undefined).
 pub fn cohen_kappa(a: &[Label], b: &[Label]) -> Option<f64> {
@@ -38,7 +34,7 @@ pub fn cohen_kappa(a: &[Label], b: &[Label]) -> Option<f64> {
     let n = a.len() as f64;
     let mut table = [[0f64; 5]; 5];
     for (x, y) in a.iter().zip(b) {
-        table[label_index(*x)][label_index(*y)] += 1.0;
+        table[x.index()][y.index()] += 1.0;
     }
     let observed = (0..5).map(|i| table[i][i]).sum::<f64>() / n;
     let expected = (0..5).map(|i| table[i].iter().sum::<f64>() * (0..5).map(|j| table[j][i]).sum::<f64>()).sum::<f64>() / (n * n);
@@ -58,7 +54,7 @@ pub fn fleiss_kappa(items: &[Vec<Label>]) -> Option<f64> {
     for item in items {
         let mut counts = [0f64; 5];
         for l in item {
-            counts[label_index(*l)] += 1.0;
+            counts[l.index()] += 1.0;
         }
         for (t, c) in totals.iter_mut().zip(counts) {
             *t += c;

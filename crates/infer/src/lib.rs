@@ -66,7 +66,7 @@ impl Predictor {
             return Err(ModelError::new(&config_path, ModelFault::Shape { in_channels: config.in_channels, classes: config.num_classes }));
         }
         let train_path = dir.join("train.toml");
-        let text = String::from_utf8_lossy(&read(&train_path)?).into_owned();
+        let text = std::fs::read_to_string(&train_path).map_err(|e| ModelError::new(&train_path, ModelFault::Io(e)))?;
         // Only the input keys are needed; the others are the training run's business.
         let input = toml::from_str::<toml::Table>(&text)
             .and_then(|t| t.try_into::<InputSection>())

@@ -52,9 +52,7 @@ impl Table {
         h
     }
 
-    /// CSV (RFC 4180 quoting). Cells that a spreadsheet would run as a formula (`=`, `+`,
-    /// `-`, `@` followed by a letter or another sign) are not expected in these tables: they
-    /// hold numbers and names the report chose.
+    /// CSV (RFC 4180 quoting).
     pub fn csv(&self) -> Vec<u8> {
         let mut w = csv::Writer::from_writer(Vec::new());
         w.write_record(&self.header).expect("CSV into memory");

@@ -6,7 +6,7 @@ use crate::{progress, Outcome};
 use anyhow::{bail, Result};
 use hipfrac_infer::cases::predict_manifest;
 use hipfrac_infer::Predictor;
-use hipfrac_report::evaluation::{all_simulated, measure, one_screen, thresholds_table, write_report, ModelInfo, ReportContext, Section};
+use hipfrac_report::evaluation::{measure, one_screen, thresholds_table, write_report, ModelInfo, ReportContext, Section};
 use std::path::{Path, PathBuf};
 
 /// What the report says about `predictor`.
@@ -34,8 +34,7 @@ pub fn run_sections(predictor: &Predictor, data: &[(String, PathBuf)]) -> Result
         if cases.is_empty() {
             bail!("{}: the manifest lists no images", path.display());
         }
-        let simulated = all_simulated(&cases);
-        sections.push(measure(name, path, cases, simulated));
+        sections.push(measure(name, path, cases));
     }
     Ok(sections)
 }

@@ -76,7 +76,8 @@ fn outcomes(cases: &[Case], fracture_point: bool) -> Vec<ImageOutcome> {
 const BOOTSTRAP_REPLICATES: usize = 1000;
 
 /// Measures `cases` (see [`Section`]).
-pub fn measure(name: &str, manifest: &Path, cases: Vec<Case>, simulated: bool) -> Section {
+pub fn measure(name: &str, manifest: &Path, cases: Vec<Case>) -> Section {
+    let simulated = all_simulated(&cases);
     let items = outcomes(&cases, false);
     let verdict = summarize(&items);
     let fracture_point = summarize(&outcomes(&cases, true));
@@ -114,7 +115,7 @@ pub fn measure(name: &str, manifest: &Path, cases: Vec<Case>, simulated: bool) -
 }
 
 /// Whether the images of `cases` carry the phantom's mark.
-pub fn all_simulated(cases: &[Case]) -> bool {
+fn all_simulated(cases: &[Case]) -> bool {
     !cases.is_empty() && cases.iter().all(|c| c.simulated)
 }
 
