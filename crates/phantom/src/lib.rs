@@ -14,6 +14,7 @@
 
 pub mod acquisition;
 pub mod anatomy;
+pub mod demo_set;
 pub mod fracture;
 pub mod geometry;
 pub mod output;

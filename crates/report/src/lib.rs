@@ -5,12 +5,14 @@
 //! * [`study`]: the reader study's report (tables per reader and phase, MRMC, McNemar, κ).
 //! * [`table`]: a table as a value, rendered as Markdown, HTML or CSV.
 //! * [`plot`]: small SVG plots on the unit square (PR, ROC, calibration, readers).
+//! * [`predictions`]: `hipfrac predict`'s JSON record and summary.csv row.
 //! * [`cases`]: the cases.csv row, written by the evaluation and read by the study report.
 
 pub mod cases;
 pub mod evaluation;
 pub mod format;
 pub mod plot;
+pub mod predictions;
 pub mod study;
 pub mod table;
 

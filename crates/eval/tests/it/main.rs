@@ -259,9 +259,13 @@ mod study {
 
     #[test]
     fn or_hillis_matches_a_numpy_reference() {
-        // 2 modalities × 4 readers × 30 cases of correct (1) / wrong (0); the reference is a
-        // numpy + scipy implementation of Obuchowski–Rockette (1995) with Hillis (2007) ddf,
-        // jackknife covariances (numpy default_rng(13), a shared case effect).
+        // 2 modalities × 4 readers × 30 cases of correct (1) / wrong (0), drawn once with a
+        // shared case effect. The values come from tests/reference/or_hillis.py (numpy 2.4.6 +
+        // scipy 1.17.1, 2026-11-29), which printed:
+        //   var 0.00634578544061302    cov1 0.001982758620689652   cov2 0.0024904214559386927
+        //   cov3 0.002155172413793101  ms_t 0.040138888888888856   ms_tr 0.0012499999999999996
+        //   f 15.491682070240335       ddf 12.889461399568335      p_value 0.0017330306277185776
+        //   difference 0.1416666666666666  ci95 (0.06384061520894714, 0.2194927181243861)
         let unaided = matrix(&["101111100101111000101111110101", "100011111111111001111011110100", "101111111011011000100011110101", "101101111010111000111111110110"]);
         let aided = matrix(&["101111111111001110111111111101", "101111110111011000111111111111", "101111111111111110101111110101", "101011111111101110101111110111"]);
         let r = or_hillis(&[unaided, aided]).unwrap();

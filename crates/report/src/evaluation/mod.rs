@@ -131,3 +131,6 @@ pub fn one_screen(s: &Section) -> String {
     let _ = write!(t, "  macro  {:>5}  {:>5}   mAP50 {}", f2(s.verdict.macro_average.sensitivity), f2(s.verdict.macro_average.specificity), opt(s.map.map(|m| m.0)));
     t
 }
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,171 @@
+//! What `hipfrac predict` writes: one JSON [`Record`] per image and a `summary.csv` of
+//! [`SummaryRow`]s (a prediction, or the error of an input that failed). The HTTP service and
+//! the DICOM outputs describe a prediction with the same record.
+
+use hipfrac_core::{FractureClass, OperatingPoint, Prediction, SideCall, NOTICE};
+use serde::Serialize;
+use std::collections::BTreeMap;
+
+/// The model that made a prediction, as a record names it.
+#[derive(Debug, Clone, Serialize)]
+pub struct ModelRecord {
+    pub dir: String,
+    /// First 16 hex digits of the weights' SHA-256.
+    pub hash: String,
+    /// What the operating points were chosen on.
+    pub operating_points: String,
+}
+
+/// One box of a record.
+#[derive(Debug, Clone, Serialize)]
+pub struct BoxRecord {
+    pub class: &'static str,
+    pub name: &'static str,
+    pub score: f32,
+    /// `[x_min, y_min, x_max, y_max)` in the image's pixels.
+    pub bbox: [f32; 4],
+}
+
+/// The JSON written per image.
+#[derive(Debug, Clone, Serialize)]
+pub struct Record {
+    pub input: String,
+    pub sop_instance_uid: Option<String>,
+    pub width: u32,
+    pub height: u32,
+    pub verdict: &'static str,
+    pub verdict_name: &'static str,
+    pub confidence: f32,
+    pub operating_point: OperatingPoint,
+    pub vf_priority_applied: bool,
+    pub side: Option<SideCall>,
+    pub class_scores: BTreeMap<&'static str, f32>,
+    pub boxes: Vec<BoxRecord>,
+    pub model: ModelRecord,
+    pub notice: &'static str,
+}
+
+impl Record {
+    pub fn new(input: String, sop_instance_uid: Option<String>, p: &Prediction, model: ModelRecord) -> Record {
+        Record {
+            input,
+            sop_instance_uid,
+            width: p.width,
+            height: p.height,
+            verdict: p.verdict.label.code(),
+            verdict_name: p.verdict.label.full_name(),
+            confidence: p.verdict.confidence,
+            operating_point: p.verdict.operating_point,
+            vf_priority_applied: p.verdict.vf_priority_applied,
+            side: p.side,
+            class_scores: FractureClass::ALL.iter().map(|c| (c.code(), p.class_scores[c.index()])).collect(),
+            boxes: p
+                .detections
+                .iter()
+                .map(|d| BoxRecord { class: d.class.code(), name: d.class.full_name(), score: d.score, bbox: [d.bbox.x_min, d.bbox.y_min, d.bbox.x_max, d.bbox.y_max] })
+                .collect(),
+            model,
+            notice: NOTICE,
+        }
+    }
+}
+
+/// One row of summary.csv: a prediction, or the error of an input that failed.
+#[derive(Debug, Clone, Serialize, Default)]
+pub struct SummaryRow {
+    pub input: String,
+    pub sop_instance_uid: String,
+    pub verdict: String,
+    pub confidence: String,
+    pub operating_point: String,
+    pub vf_priority_applied: String,
+    pub side: String,
+    pub side_source: String,
+    #[serde(rename = "DF")]
+    pub df: String,
+    #[serde(rename = "VF")]
+    pub vf: String,
+    #[serde(rename = "SF")]
+    pub sf: String,
+    #[serde(rename = "UF")]
+    pub uf: String,
+    pub boxes: String,
+    pub error: String,
+}
+
+impl SummaryRow {
+    /// The row of a prediction.
+    pub fn of(r: &Record) -> SummaryRow {
+        let point = serde_json::to_value(r.operating_point).expect("an enum serialises");
+        let score = |c: &str| format!("{:.4}", r.class_scores.get(c).copied().unwrap_or(0.0));
+        SummaryRow {
+            input: r.input.clone(),
+            sop_instance_uid: r.sop_instance_uid.clone().unwrap_or_default(),
+            verdict: r.verdict.to_string(),
+            confidence: format!("{:.4}", r.confidence),
+            operating_point: point.as_str().unwrap_or_default().to_string(),
+            vf_priority_applied: r.vf_priority_applied.to_string(),
+            side: r.side.map(|s| s.side.name().to_string()).unwrap_or_default(),
+            side_source: r.side.map(|s| s.source.name().to_string()).unwrap_or_default(),
+            df: score("DF"),
+            vf: score("VF"),
+            sf: score("SF"),
+            uf: score("UF"),
+            boxes: r.boxes.len().to_string(),
+            error: String::new(),
+        }
+    }
+
+    /// The row of an input that failed, with its error (causes included).
+    pub fn failed(input: String, error: String) -> SummaryRow {
+        SummaryRow { input, error, ..Default::default() }
+    }
+
+    pub fn is_failure(&self) -> bool {
+        !self.error.is_empty()
+    }
+}
+
+/// summary.csv's bytes.
+pub fn summary_csv(rows: &[SummaryRow]) -> Vec<u8> {
+    let mut writer = csv::Writer::from_writer(Vec::new());
+    for row in rows {
+        writer.serialize(row).expect("a summary row serialises to memory");
+    }
+    writer.into_inner().expect("writing to memory cannot fail")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hipfrac_core::{BBox, Detection, OperatingPoints, Side, SideSource};
+
+    /// A prediction built by hand (no model): one VF box on the right hip, one weak DF box.
+    fn prediction() -> Prediction {
+        let detections = vec![
+            Detection { class: FractureClass::ValgusImpactedNeck, score: 0.8125, bbox: BBox { x_min: 100.0, y_min: 120.0, x_max: 180.0, y_max: 210.5 } },
+            Detection { class: FractureClass::DisplacedNeck, score: 0.25, bbox: BBox { x_min: 104.0, y_min: 118.0, x_max: 176.0, y_max: 200.0 } },
+        ];
+        let points = OperatingPoints::uncalibrated();
+        let class_scores = [0.25, 0.8125, 0.0, 0.0];
+        let verdict = hipfrac_core::verdict::decide(class_scores, &points);
+        Prediction { width: 512, height: 400, detections, class_scores, verdict, side: Some(SideCall { side: Side::Right, source: SideSource::ImageLaterality }) }
+    }
+
+    fn model() -> ModelRecord {
+        ModelRecord { dir: "runs/best".into(), hash: "0123456789abcdef".into(), operating_points: "uncalibrated defaults".into() }
+    }
+
+    #[test]
+    fn the_record_keeps_its_shape() {
+        let record = Record::new("hip.dcm".into(), Some("1.2.3".into()), &prediction(), model());
+        insta::assert_json_snapshot!(record);
+    }
+
+    #[test]
+    fn summary_rows_keep_their_shape() {
+        let record = Record::new("hip.dcm".into(), None, &prediction(), model());
+        let rows = [SummaryRow::of(&record), SummaryRow::failed("bad.dcm".into(), "bad.dcm: not a DICOM file".into())];
+        insta::assert_snapshot!(String::from_utf8(summary_csv(&rows)).unwrap());
+    }
+}
