@@ -354,12 +354,36 @@ pub struct DeidArgs {
     /// same pseudonyms next time.
     #[arg(long)]
     pub key: PathBuf,
-    /// Keep patient sex, age, size and weight (PS3.15 Retain Patient Characteristics Option).
+    /// Keep patient sex, age, size and weight (PS3.15 Retain Patient Characteristics Option;
+    /// the same as `--retain patient-characteristics`).
     #[arg(long)]
     pub keep_patient_characteristics: bool,
+    /// A PS3.15 option that keeps attributes the basic profile removes, following its K cells
+    /// in Table E.1-1 (repeatable). Its C (clean) cells keep the basic action.
+    #[arg(long, value_enum)]
+    pub retain: Vec<Retain>,
+    /// Write what was done to each attribute of each file (CSV: file, attribute, tag, name,
+    /// action, rule; no values) to this file.
+    #[arg(long)]
+    pub report: Option<PathBuf>,
     /// Replace outputs that already exist.
     #[arg(long)]
     pub overwrite: bool,
+}
+
+/// The PS3.15 options `deid` implements.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Retain {
+    /// Retain UIDs Option.
+    Uids,
+    /// Retain Device Identity Option.
+    DeviceIdentity,
+    /// Retain Institution Identity Option.
+    InstitutionIdentity,
+    /// Retain Patient Characteristics Option.
+    PatientCharacteristics,
+    /// Retain Longitudinal Temporal Information with Full Dates Option.
+    FullDates,
 }
 
 #[derive(Debug, Subcommand)]

@@ -1,9 +1,48 @@
-use crate::cli::DeidArgs;
+use crate::cli::{DeidArgs, Retain};
 use crate::{inputs, progress, Outcome};
 use anyhow::{bail, Result};
-use hipfrac_dicom::deid::{deidentify_file, DeidOptions, Key};
+use hipfrac_dicom::deid::{deidentify_file, Change, DeidOptions, Key, ProfileOption};
 use rayon::prelude::*;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
+
+fn options(args: &DeidArgs) -> Vec<ProfileOption> {
+    let mut options: Vec<ProfileOption> = args
+        .retain
+        .iter()
+        .map(|r| match r {
+            Retain::Uids => ProfileOption::RetainUids,
+            Retain::DeviceIdentity => ProfileOption::RetainDeviceIdentity,
+            Retain::InstitutionIdentity => ProfileOption::RetainInstitutionIdentity,
+            Retain::PatientCharacteristics => ProfileOption::RetainPatientCharacteristics,
+            Retain::FullDates => ProfileOption::RetainLongFullDates,
+        })
+        .collect();
+    if args.keep_patient_characteristics {
+        options.push(ProfileOption::RetainPatientCharacteristics);
+    }
+    let mut seen = Vec::new();
+    options.retain(|o| if seen.contains(o) { false } else { seen.push(*o); true });
+    options
+}
+
+/// The change log as CSV (paths and attribute names only: no values).
+fn report_csv(logs: &[(String, Vec<Change>)]) -> Result<Vec<u8>> {
+    let mut writer = csv::Writer::from_writer(Vec::new());
+    writer.write_record(["file", "attribute", "tag", "name", "action", "rule"])?;
+    for (file, changes) in logs {
+        for c in changes {
+            let tag = format!("{:04X}{:04X}", c.tag.0, c.tag.1);
+            writer.write_record([spreadsheet_safe(file).as_str(), &c.path, &tag, c.name, c.action.code(), &c.rule])?;
+        }
+    }
+    Ok(writer.into_inner()?)
+}
+
+/// A cell that a spreadsheet would not run as a formula (file names are the user's).
+fn spreadsheet_safe(cell: &str) -> String {
+    if cell.starts_with(['=', '+', '-', '@', '\t', '\r']) { format!("'{cell}") } else { cell.to_string() }
+}
 
 pub fn run(args: DeidArgs) -> Result<Outcome> {
     let found = inputs::expand(&args.inputs, true)?;
@@ -17,7 +56,13 @@ pub fn run(args: DeidArgs) -> Result<Outcome> {
             args.key.display()
         );
     }
-    let options = DeidOptions { key, keep_patient_characteristics: args.keep_patient_characteristics };
+    if let Some(report) = &args.report {
+        if report.exists() && !args.overwrite {
+            bail!("{} exists; pass --overwrite to replace it", report.display());
+        }
+    }
+    let options = DeidOptions { key, options: options(&args) };
+    let logs = Mutex::new(Vec::new());
     let bar = progress::bar(found.jobs.len() as u64, "de-identifying");
     let failed = AtomicUsize::new(0);
     let burned_in = AtomicUsize::new(0);
@@ -25,6 +70,9 @@ pub fn run(args: DeidArgs) -> Result<Outcome> {
         let output = args.out.join(&job.relative);
         match deidentify_file(&job.input, &output, &options, args.overwrite) {
             Ok(report) => {
+                if args.report.is_some() {
+                    logs.lock().expect("no panics while logging").push((job.input.display().to_string(), report.changes.clone()));
+                }
                 if report.burned_in_annotation {
                     burned_in.fetch_add(1, Ordering::Relaxed);
                     bar.suspend(|| {
@@ -49,6 +97,12 @@ pub fn run(args: DeidArgs) -> Result<Outcome> {
         bar.inc(1);
     });
     bar.finish_and_clear();
+    if let Some(path) = &args.report {
+        let mut logs = logs.into_inner().expect("no panics while logging");
+        logs.sort_by(|a, b| a.0.cmp(&b.0));
+        hipfrac_dicom::atomic::write_atomic(path, &report_csv(&logs)?)?;
+        eprintln!("change log: {} ({} attributes acted on in {} files)", path.display(), logs.iter().map(|l| l.1.len()).sum::<usize>(), logs.len());
+    }
     let failed = failed.into_inner();
     eprintln!(
         "de-identified {}, failed {failed}, burned-in annotation warnings {}, skipped {} (not DICOM) → {}",

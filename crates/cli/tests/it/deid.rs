@@ -101,3 +101,39 @@ fn a_bad_key_file_is_refused_and_never_overwritten() {
     assert_eq!(std::fs::read_to_string(&key).unwrap(), "abcd\n");
     assert!(files_below(&dir.path().join("o")).is_empty());
 }
+
+/// The real hip CR carries Timezone Offset From UTC (-0400), which the basic profile removes
+/// (PS3.15 Table E.1-1: X); `--retain full-dates` keeps it. `--report` lists what was done to
+/// each attribute, without values.
+#[test]
+fn timezone_offset_is_removed_and_the_change_log_says_so() {
+    let Some(data) = shared_dicom() else {
+        eprintln!("skipped: ../shared/data/dicom is absent");
+        return;
+    };
+    let input = data.join("dicom_wg04_hip/RG2_UNC");
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("secret.key");
+    let timezone = |path: &std::path::Path| dicom_object::open_file(path).unwrap().element_opt(dicom_core::Tag(0x0008, 0x0201)).unwrap().map(|e| e.to_str().unwrap().to_string());
+    assert_eq!(timezone(&input).as_deref(), Some("-0400"), "the reference file carries the offset");
+
+    let (basic, report) = (dir.path().join("basic"), dir.path().join("changes.csv"));
+    hipfrac().arg("deid").arg(&input).arg("--out").arg(&basic).arg("--key").arg(&key).arg("--report").arg(&report).assert().success();
+    assert_eq!(timezone(&basic.join("RG2_UNC")), None);
+    let log = std::fs::read_to_string(&report).unwrap();
+    assert!(log.starts_with("file,attribute,tag,name,action,rule\n"), "{log}");
+    assert!(log.lines().any(|l| l.ends_with(",\"(0008,0201)\",00080201,Timezone Offset From UTC,X,X")), "{log}");
+    assert!(log.lines().any(|l| l.contains(",\"(0010,0020)\",00100020,Patient ID,D,Z/D (keyed pseudonym)")), "{log}");
+    assert!(!log.contains("-0400"), "no values in the change log");
+    // Written once: a second run does not replace it without --overwrite.
+    hipfrac().arg("deid").arg(&input).arg("--out").arg(dir.path().join("again")).arg("--key").arg(&key).arg("--report").arg(&report).assert().failure();
+
+    let retained = dir.path().join("retained");
+    hipfrac().arg("deid").arg(&input).arg("--out").arg(&retained).arg("--key").arg(&key).args(["--retain", "full-dates"]).assert().success();
+    let out = retained.join("RG2_UNC");
+    assert_eq!(timezone(&out).as_deref(), Some("-0400"));
+    let object = dicom_object::open_file(&out).unwrap();
+    assert_eq!(object.element(dicom_core::Tag(0x0028, 0x0303)).unwrap().to_str().unwrap(), "UNMODIFIED");
+    let method = object.element(tags::DEIDENTIFICATION_METHOD).unwrap().to_str().unwrap().to_string();
+    assert!(method.contains("2024b") && method.contains("Full Dates"), "{method}");
+}

@@ -2,5 +2,6 @@
 //! with a message when it is absent; everything else builds its inputs in code.
 
 mod conformance;
+mod deid_table;
 mod support;
 mod robustness;
