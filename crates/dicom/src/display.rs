@@ -65,6 +65,16 @@ pub enum AppliedVoi {
     },
 }
 
+impl AppliedVoi {
+    /// One phrase for messages: `window 300/800 (file window 1)`, `VOI LUT 1`.
+    pub fn describe(&self) -> String {
+        match self {
+            AppliedVoi::Window { center, width, source, .. } => format!("window {center}/{width}, {source}"),
+            AppliedVoi::Lut { index, .. } => format!("VOI LUT {index}"),
+        }
+    }
+}
+
 /// The choice does not fit the image.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[error("{0}")]
@@ -245,10 +255,17 @@ pub fn render_8bit(image: &Radiograph, choice: &VoiChoice) -> Result<(Vec<u8>, A
             if invert { 255 - y } else { y }
         })
         .collect();
-    let out = match &image.pixels {
+    let out: Vec<u8> = match &image.pixels {
         Pixels::Unsigned(v) => v.iter().map(|&s| table[(s as i32 - offset) as usize]).collect(),
         Pixels::Signed(v) => v.iter().map(|&s| table[(s as i32 - offset) as usize]).collect(),
     };
+    // A picture of one grey level shows nothing: a reader (or the model) must not be handed
+    // it as if it were a radiograph.
+    if let Some(&first) = out.first() {
+        if out.len() > 1 && out.iter().all(|&g| g == first) {
+            return Err(VoiError(format!("every pixel is grey level {first} after the display pipeline ({}): nothing to read", applied.describe())));
+        }
+    }
     Ok((out, applied))
 }
 

@@ -150,6 +150,32 @@ pub enum StructureError {
         /// The two bytes where the VR should be.
         vr: [u8; 2],
     },
+    /// A fixed-size VR whose length is not a whole number of values (a VR changed by
+    /// corruption: the parser would desynchronise on it).
+    #[error("element ({group:04X},{element:04X}) at byte {at} is {vr} with {length} bytes, not a multiple of {unit}: corrupt")]
+    BadLength {
+        /// Tag group.
+        group: u16,
+        /// Tag element.
+        element: u16,
+        /// Byte offset of the value.
+        at: u64,
+        /// The VR.
+        vr: String,
+        /// The declared length.
+        length: u32,
+        /// The size of one value of the VR.
+        unit: u32,
+    },
+    /// A deflated data set inflates beyond the ceiling.
+    #[error("the deflated data set inflates to more than {limit} bytes (a decompression bomb?)")]
+    InflatesTooFar {
+        /// The ceiling in bytes.
+        limit: u64,
+    },
+    /// A deflated data set that does not inflate.
+    #[error("the deflated data set does not inflate")]
+    Inflate(#[source] std::io::Error),
     /// An element claims more bytes than remain.
     #[error(
         "element ({group:04X},{element:04X}) at byte {at} claims {length} bytes but only {left} remain: truncated or corrupt"

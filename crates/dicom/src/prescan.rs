@@ -5,13 +5,34 @@
 //! corrupt or hostile length (up to 4 GiB) costs seconds and gigabytes before the read fails.
 //! This walk reads only tags and lengths (a few hundred small reads for a radiograph), skips
 //! values, and refuses the file with a message that names the element and the byte offset.
+//!
+//! It also bounds what the parser may be made to do: sequences and items of every form nest
+//! at most [`MAX_DEPTH`] deep (the parser recurses on them), fixed-size VRs hold whole values
+//! (a VR changed by corruption desynchronises the parser into a 4 GiB "length"), files without
+//! the 128-byte preamble are walked too, and a deflated data set is inflated under a ceiling
+//! ([`MAX_INFLATED`]) and walked like any other.
 
 use crate::error::StructureError;
 use crate::{Error, Result};
 use std::io::{Read, Seek, SeekFrom};
 
 const UNDEFINED: u32 = 0xFFFF_FFFF;
-const MAX_DEPTH: usize = 16;
+/// The deepest nesting accepted, sequences and items each counting one level (16 nested
+/// sequences; real radiographs use a handful, structured reports a dozen).
+pub const MAX_DEPTH: usize = 32;
+
+/// The largest inflated data set accepted from a deflated transfer syntax.
+pub const MAX_INFLATED: u64 = 512 * 1024 * 1024;
+
+/// The size of one value of a fixed-size VR (the length must be a multiple of it).
+fn unit(vr: &[u8; 2]) -> Option<u32> {
+    match vr {
+        b"US" | b"SS" | b"OW" => Some(2),
+        b"UL" | b"SL" | b"FL" | b"AT" | b"OF" | b"OL" => Some(4),
+        b"FD" | b"OD" | b"SV" | b"UV" | b"OV" => Some(8),
+        _ => None,
+    }
+}
 
 /// Every value representation of PS3.5 6.2; anything else in an explicit VR file is corruption.
 const KNOWN_VRS: [&[u8; 2]; 34] = [
@@ -56,7 +77,8 @@ impl<R: Read + Seek> Walker<R> {
     }
 
     /// Walks elements from `position` up to `end`; returns where it stopped and why.
-    fn elements(&mut self, mut position: u64, end: u64, depth: usize, stop_at_pixels: bool) -> Result<(u64, End), StructureError> {
+    /// With `fragments`, items hold bytes (encapsulated pixel data), not elements.
+    fn elements(&mut self, mut position: u64, end: u64, depth: usize, stop_at_pixels: bool, fragments: bool) -> Result<(u64, End), StructureError> {
         if depth > MAX_DEPTH {
             return Err(StructureError::TooDeep { depth: MAX_DEPTH, at: position });
         }
@@ -72,12 +94,16 @@ impl<R: Read + Seek> Walker<R> {
                 match element {
                     0xE00D | 0xE0DD => return Ok((position, End::Delimiter)),
                     _ if length == UNDEFINED => {
-                        let (after, _) = self.elements(position, end, depth + 1, false)?;
+                        let (after, _) = self.elements(position, end, depth + 1, false, false)?;
                         position = after;
                     }
                     _ => {
+                        // An item of defined length holds elements (walked one level down), or
+                        // a fragment of pixel data (skipped).
                         self.check(group, element, length, position, end)?;
-                        self.items_or_skip(position, length as u64, depth)?;
+                        if !fragments {
+                            self.elements(position, position + length as u64, depth + 1, false, false)?;
+                        }
                         position += length as u64;
                     }
                 }
@@ -95,26 +121,32 @@ impl<R: Read + Seek> Walker<R> {
                     &vr,
                     b"OB" | b"OD" | b"OF" | b"OL" | b"OV" | b"OW" | b"SQ" | b"SV" | b"UC" | b"UN" | b"UR" | b"UT" | b"UV"
                 );
-                if long {
+                let (header, length) = if long {
                     let mut length = [0u8; 4];
                     self.read(position + 8, &mut length)?;
-                    (12, self.u32(length), &vr == b"SQ")
+                    (12, self.u32(length))
                 } else {
-                    (8, self.u16([head[6], head[7]]) as u32, false)
+                    (8, self.u16([head[6], head[7]]) as u32)
+                };
+                if let Some(unit) = unit(&vr).filter(|u| length != UNDEFINED && length % u != 0) {
+                    let vr = String::from_utf8_lossy(&vr).to_string();
+                    return Err(StructureError::BadLength { group, element, at: position + header, vr, length, unit });
                 }
+                (header, length, &vr == b"SQ")
             } else {
                 (8, self.u32([head[4], head[5], head[6], head[7]]), false)
             };
             position += header;
             if length == UNDEFINED {
                 // A sequence or encapsulated pixel data: items until the sequence delimiter.
-                let (after, _) = self.elements(position, end, depth + 1, false)?;
+                let pixels = (group, element) == (0x7FE0, 0x0010);
+                let (after, _) = self.elements(position, end, depth + 1, false, pixels)?;
                 position = after;
                 continue;
             }
             self.check(group, element, length, position, end)?;
             if is_sequence {
-                self.elements(position, position + length as u64, depth + 1, false)?;
+                self.elements(position, position + length as u64, depth + 1, false, false)?;
             } else {
                 self.items_or_skip(position, length as u64, depth)?;
             }
@@ -138,7 +170,7 @@ impl<R: Read + Seek> Walker<R> {
             let mut tag = [0u8; 4];
             self.read(position, &mut tag)?;
             if self.u16([tag[0], tag[1]]) == 0xFFFE && self.u16([tag[2], tag[3]]) == 0xE000 {
-                self.elements(position, position + length, depth + 1, false)?;
+                self.elements(position, position + length, depth + 1, false, false)?;
             }
         }
         Ok(())
@@ -157,12 +189,16 @@ pub fn check_file(path: &std::path::Path, header_only: bool) -> Result<()> {
 
 fn walk(file: std::fs::File, size: u64, header_only: bool) -> Result<(), StructureError> {
     let mut walker = Walker { source: file, size, explicit: true, big_endian: false };
+    // DICM after the 128-byte preamble, or at byte 0 (the parser accepts both).
     let mut magic = [0u8; 4];
-    if size < 132 || walker.read(128, &mut magic).is_err() || &magic != b"DICM" {
+    let mut position = if size >= 132 && walker.read(128, &mut magic).is_ok() && &magic == b"DICM" {
+        132
+    } else if walker.read(0, &mut magic).is_ok() && &magic == b"DICM" {
+        4
+    } else {
         return Ok(());
-    }
+    };
     // File meta group: explicit VR little endian; find the transfer syntax.
-    let mut position = 132;
     let mut transfer_syntax = String::new();
     loop {
         let mut head = [0u8; 8];
@@ -191,11 +227,28 @@ fn walk(file: std::fs::File, size: u64, header_only: bool) -> Result<(), Structu
     match transfer_syntax.as_str() {
         "1.2.840.10008.1.2" => walker.explicit = false,
         "1.2.840.10008.1.2.2" => walker.big_endian = true,
-        // Deflated data sets cannot be walked without inflating them.
-        "1.2.840.10008.1.2.1.99" => return Ok(()),
+        "1.2.840.10008.1.2.1.99" => return walk_deflated(walker.source, position, header_only),
         _ => {}
     }
-    walker.elements(position, size, 0, header_only).map(|_| ())
+    walker.elements(position, size, 0, header_only, false).map(|_| ())
+}
+
+/// Inflates the data set after the meta group (raw deflate, PS3.5 A.5) under
+/// [`MAX_INFLATED`], then walks it.
+fn walk_deflated(mut file: std::fs::File, start: u64, header_only: bool) -> Result<(), StructureError> {
+    let mut inflate = |limit: u64, sink: &mut dyn std::io::Write| -> Result<u64, StructureError> {
+        file.seek(SeekFrom::Start(start)).map_err(|source| StructureError::Read { at: start, source })?;
+        let mut stream = flate2::read::DeflateDecoder::new(std::io::BufReader::new(&mut file)).take(limit);
+        std::io::copy(&mut stream, sink).map_err(StructureError::Inflate)
+    };
+    // First measure (nothing kept: a bomb costs time, not memory), then inflate to walk.
+    if inflate(MAX_INFLATED + 1, &mut std::io::sink())? > MAX_INFLATED {
+        return Err(StructureError::InflatesTooFar { limit: MAX_INFLATED });
+    }
+    let mut inflated = Vec::new();
+    let size = inflate(MAX_INFLATED, &mut inflated)?;
+    let mut walker = Walker { source: std::io::Cursor::new(inflated), size, explicit: true, big_endian: false };
+    walker.elements(0, size, 0, header_only, false).map(|_| ())
 }
 
 #[cfg(test)]
@@ -238,5 +291,86 @@ mod tests {
 
         let err = hipfrac_core::error_chain(&check_file(file_with(&good[..good.len() - 2]).path(), false).unwrap_err());
         assert!(err.contains("not a readable DICOM file: ") && err.contains("truncated"), "{err}");
+    }
+
+    /// `depth` defined-length sequences, each with one defined-length item, around a string.
+    fn nested(depth: usize) -> Vec<u8> {
+        let mut inner = vec![0x10, 0x00, 0x10, 0x00, b'P', b'N', 6, 0];
+        inner.extend_from_slice(b"DOE^J ");
+        for _ in 0..depth {
+            let mut item = vec![0xFE, 0xFF, 0x00, 0xE0];
+            item.extend_from_slice(&(inner.len() as u32).to_le_bytes());
+            item.extend_from_slice(&inner);
+            let mut sequence = vec![0x09, 0x00, 0x10, 0x10, b'S', b'Q', 0, 0];
+            sequence.extend_from_slice(&(item.len() as u32).to_le_bytes());
+            sequence.extend_from_slice(&item);
+            inner = sequence;
+        }
+        inner
+    }
+
+    #[test]
+    fn defined_length_nesting_is_bounded() {
+        check_file(file_with(&nested(8)).path(), false).unwrap();
+        let err = hipfrac_core::error_chain(&check_file(file_with(&nested(40)).path(), false).unwrap_err());
+        assert!(err.contains("nested more than 32 deep"), "{err}");
+    }
+
+    #[test]
+    fn a_fixed_size_vr_with_a_partial_value_is_corrupt() {
+        // (0010,0020) changed from LO to FD, 12 bytes: the parser would read 8 and lose sync.
+        let mut bytes = vec![0x10, 0x00, 0x20, 0x00, b'F', b'D', 12, 0];
+        bytes.extend_from_slice(b"PATIENT-0001");
+        let err = hipfrac_core::error_chain(&check_file(file_with(&bytes).path(), false).unwrap_err());
+        assert!(err.contains("(0010,0020)") && err.contains("FD with 12 bytes"), "{err}");
+        bytes[6] = 16;
+        bytes.extend_from_slice(&[0; 4]);
+        check_file(file_with(&bytes).path(), false).unwrap();
+    }
+
+    #[test]
+    fn a_file_without_preamble_is_walked_too() {
+        let with = std::fs::read(file_with(&[0x11, 0x00, 0x00, 0x10, b'O', b'B', 0, 0, 0xF0, 0xFF, 0xFF, 0xFF]).path()).unwrap();
+        let mut file = tempfile::NamedTempFile::new().unwrap();
+        std::io::Write::write_all(&mut file, &with[128..]).unwrap();
+        let err = hipfrac_core::error_chain(&check_file(file.path(), false).unwrap_err());
+        assert!(err.contains("(0011,1000)") && err.contains("4294967280"), "{err}");
+    }
+
+    #[test]
+    fn a_deflate_bomb_is_refused_without_holding_it() {
+        use std::io::Write;
+        let deflated = |dataset: &[u8], zeros: u64| {
+            let mut encoder = flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::fast());
+            encoder.write_all(dataset).unwrap();
+            let block = vec![0u8; 1 << 20];
+            for _ in 0..zeros >> 20 {
+                encoder.write_all(&block).unwrap();
+            }
+            encoder.finish().unwrap()
+        };
+        let file_of = |body: Vec<u8>| {
+            let mut bytes = vec![0u8; 128];
+            bytes.extend_from_slice(b"DICM");
+            let ts = b"1.2.840.10008.1.2.1.99";
+            bytes.extend_from_slice(&[0x02, 0x00, 0x10, 0x00, b'U', b'I', ts.len() as u8, 0]);
+            bytes.extend_from_slice(ts);
+            bytes.extend_from_slice(&body);
+            let mut file = tempfile::NamedTempFile::new().unwrap();
+            file.write_all(&bytes).unwrap();
+            file
+        };
+        // A small deflated data set passes; its corrupt twin is caught inside the deflate.
+        let mut good = vec![0x10, 0x00, 0x10, 0x00, b'P', b'N', 6, 0];
+        good.extend_from_slice(b"DOE^J ");
+        check_file(file_of(deflated(&good, 0)).path(), false).unwrap();
+        let mut bad = good.clone();
+        bad[6] = 200;
+        assert!(hipfrac_core::error_chain(&check_file(file_of(deflated(&bad, 0)).path(), false).unwrap_err()).contains("claims 200 bytes"));
+        // An OB element of MAX_INFLATED + 1 MiB zeros.
+        let mut bomb = vec![0x09, 0x00, 0x10, 0x10, b'O', b'B', 0, 0];
+        bomb.extend_from_slice(&((MAX_INFLATED + (1 << 20)) as u32).to_le_bytes());
+        let err = hipfrac_core::error_chain(&check_file(file_of(deflated(&bomb, MAX_INFLATED + (1 << 20))).path(), false).unwrap_err());
+        assert!(err.contains("inflates to more than"), "{err}");
     }
 }

@@ -70,3 +70,67 @@ fn one_bad_file_does_not_stop_the_others() {
     assert!(stderr.contains("bad.dcm") && stderr.contains("converted 1, failed 1"), "{stderr}");
     assert_eq!(files_below(&out), ["good.json", "good.png"]);
 }
+
+/// Runs `hipfrac convert ARGS` and returns (exit code, stderr, peak resident memory in bytes),
+/// the memory from the child's own rusage (wait4), not the test process's.
+fn convert_with_peak_memory(args: &[&std::path::Path]) -> (i32, String, u64) {
+    use std::os::unix::process::ExitStatusExt;
+    let stderr_file = tempfile::NamedTempFile::new().unwrap();
+    let mut command = std::process::Command::new(assert_cmd::cargo::cargo_bin("hipfrac"));
+    command.arg("convert").args(args).stdout(std::process::Stdio::null()).stderr(stderr_file.reopen().unwrap());
+    let child = command.spawn().unwrap();
+    let (mut status, mut usage) = (0, unsafe { std::mem::zeroed::<libc::rusage>() });
+    let pid = unsafe { libc::wait4(child.id() as libc::pid_t, &mut status, 0, &mut usage) };
+    assert_eq!(pid, child.id() as libc::pid_t);
+    let status = std::process::ExitStatus::from_raw(status);
+    let code = status.code().unwrap_or_else(|| panic!("killed by signal {:?}", status.signal()));
+    (code, std::fs::read_to_string(stderr_file.path()).unwrap(), usage.ru_maxrss as u64 * 1024)
+}
+
+/// Every reproducer in ../shared/data/bad-dicom (found by fuzzing): alone, a one-line error
+/// naming the file, exit 1, nothing written, under 1 GB of memory; in a folder with good
+/// files, the good ones are still converted.
+#[test]
+fn every_bad_dicom_reproducer_is_refused_cleanly() {
+    let Some(root) = shared_dicom() else { return };
+    let bad = root.parent().unwrap().join("bad-dicom");
+    if !bad.is_dir() {
+        eprintln!("skipped: {} is absent", bad.display());
+        return;
+    }
+    // Not malformed as an image: its SOP Instance UID is a spreadsheet formula (a CSV test).
+    let images = ["csv_injection_sop_uid.dcm"];
+    let mut files: Vec<_> = std::fs::read_dir(&bad).unwrap().map(|e| e.unwrap().path()).filter(|p| p.extension().is_some_and(|e| e == "dcm")).collect();
+    files.sort();
+    assert!(files.len() >= 10, "{files:?}");
+    let dir = tempfile::tempdir().unwrap();
+    for file in &files {
+        let name = file.file_name().unwrap().to_string_lossy().to_string();
+        if images.contains(&name.as_str()) {
+            continue;
+        }
+        let out = dir.path().join(&name);
+        let (code, stderr, peak) = convert_with_peak_memory(&[file, std::path::Path::new("--out"), &out]);
+        eprintln!("{name}: exit {code}, peak {} MB: {}", peak >> 20, stderr.lines().find(|l| l.starts_with("failed")).unwrap_or(""));
+        assert_eq!(code, 1, "{name}: {stderr}");
+        let failure = stderr.lines().find(|l| l.starts_with("failed: ")).unwrap_or_else(|| panic!("{name}: no failure line in {stderr}"));
+        assert!(failure.contains(&name), "{name}: {failure}");
+        assert!(!stderr.contains("panicked") && !stderr.contains("thread '"), "{name}: a panic reached the user: {stderr}");
+        assert!(peak < 1 << 30, "{name}: peak memory {} MB", peak >> 20);
+        assert!(files_below(&out).is_empty(), "{name}: wrote {:?}", files_below(&out));
+    }
+    // All of them in one folder with a good file: the good ones are converted.
+    let folder = dir.path().join("batch");
+    std::fs::create_dir_all(&folder).unwrap();
+    for file in &files {
+        std::fs::copy(file, folder.join(file.file_name().unwrap())).unwrap();
+    }
+    write_test_dicom(&folder.join("good.dcm"), &TestImage::default());
+    let out = dir.path().join("batch-out");
+    let (code, stderr, peak) = convert_with_peak_memory(&[&folder, std::path::Path::new("--out"), &out]);
+    assert_eq!(code, 1, "{stderr}");
+    assert!(peak < 1 << 30, "batch: peak memory {} MB", peak >> 20);
+    let written = files_below(&out);
+    assert!(written.contains(&"good.png".to_string()) && written.contains(&"csv_injection_sop_uid.png".to_string()), "{written:?}\n{stderr}");
+    assert_eq!(written.iter().filter(|f| f.ends_with(".png")).count(), 2, "{written:?}");
+}
