@@ -33,15 +33,10 @@ fn report_csv(logs: &[(String, Vec<Change>)]) -> Result<Vec<u8>> {
     for (file, changes) in logs {
         for c in changes {
             let tag = format!("{:04X}{:04X}", c.tag.0, c.tag.1);
-            writer.write_record([spreadsheet_safe(file).as_str(), &c.path, &tag, c.name, c.action.code(), &c.rule])?;
+            writer.write_record([file.as_str(), &c.path, &tag, c.name, c.action.code(), &c.rule])?;
         }
     }
-    Ok(writer.into_inner()?)
-}
-
-/// A cell that a spreadsheet would not run as a formula (file names are the user's).
-fn spreadsheet_safe(cell: &str) -> String {
-    if cell.starts_with(['=', '+', '-', '@', '\t', '\r']) { format!("'{cell}") } else { cell.to_string() }
+    Ok(hipfrac_core::csv_safe::neutralise(&writer.into_inner()?))
 }
 
 pub fn run(args: DeidArgs) -> Result<Outcome> {

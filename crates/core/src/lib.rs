@@ -13,6 +13,7 @@
 mod boxes;
 mod device;
 mod label;
+pub mod csv_safe;
 pub mod prediction;
 mod radiograph;
 pub mod verdict;

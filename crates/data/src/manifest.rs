@@ -30,9 +30,12 @@ pub struct ManifestRow {
 pub fn read(path: &Path) -> Result<Vec<ManifestRow>> {
     let csv_error = |source| Error::Csv { path: path.to_path_buf(), source };
     let mut reader = csv::Reader::from_path(path).map_err(csv_error)?;
+    let headers = reader.headers().map_err(csv_error)?.clone();
     let mut rows = Vec::new();
-    for (index, row) in reader.deserialize::<ManifestRow>().enumerate() {
-        rows.push(row.map_err(|source| Error::CsvRow { path: path.to_path_buf(), row: index + 2, source })?);
+    for (index, record) in reader.records().enumerate() {
+        let row_error = |source| Error::CsvRow { path: path.to_path_buf(), row: index + 2, source };
+        let record = hipfrac_core::csv_safe::restored(&record.map_err(row_error)?);
+        rows.push(record.deserialize::<ManifestRow>(Some(&headers)).map_err(row_error)?);
     }
     Ok(rows)
 }
@@ -48,7 +51,7 @@ pub fn write(path: &Path, rows: &[ManifestRow]) -> Result<()> {
         writer.write_record(["image", "annotation", "patient", "site", "label"]).map_err(csv_error)?;
     }
     let bytes = writer.into_inner().map_err(|e| Error::io(path, e.into_error()))?;
-    hipfrac_dicom::atomic::write_atomic(path, &bytes).map_err(Error::from)
+    hipfrac_dicom::atomic::write_atomic(path, &hipfrac_core::csv_safe::neutralise(&bytes)).map_err(Error::from)
 }
 
 /// `target` relative to the folder `base` (both made absolute first), with `/` separators.

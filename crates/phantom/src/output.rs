@@ -187,6 +187,6 @@ pub fn generate(options: &GenerateOptions, progress: impl Fn() + Sync) -> Result
         writer.serialize(row).map_err(manifest_error)?;
     }
     let bytes = writer.into_inner().map_err(|e| manifest_error(e.into_error().into()))?;
-    hipfrac_dicom::atomic::write_atomic(&manifest, &bytes)?;
+    hipfrac_dicom::atomic::write_atomic(&manifest, &hipfrac_core::csv_safe::neutralise(&bytes))?;
     Ok(rows)
 }

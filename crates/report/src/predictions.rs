@@ -132,7 +132,7 @@ pub fn summary_csv(rows: &[SummaryRow]) -> Vec<u8> {
     for row in rows {
         writer.serialize(row).expect("a summary row serialises to memory");
     }
-    writer.into_inner().expect("writing to memory cannot fail")
+    hipfrac_core::csv_safe::neutralise(&writer.into_inner().expect("writing to memory cannot fail"))
 }
 
 #[cfg(test)]

@@ -41,7 +41,7 @@ pub fn read_reads(path: &Path) -> Result<Vec<Read>, ReadsError> {
         let line = i + 2;
         let at = |message: String| ReadsError::Line { path: path.to_path_buf(), line, message };
         let record = record.map_err(csv_error)?;
-        let field = |k: usize| record.get(k).unwrap_or("").trim();
+        let field = |k: usize| hipfrac_core::csv_safe::restore(record.get(k).unwrap_or("")).trim();
         let label: Label = field(l).parse().map_err(|e: hipfrac_core::ParseLabelError| at(e.to_string()))?;
         let number = |k: Option<usize>| -> Result<Option<f64>, ReadsError> {
             match k.map(field).filter(|v| !v.is_empty()) {

@@ -52,14 +52,15 @@ impl Table {
         h
     }
 
-    /// CSV (RFC 4180 quoting).
+    /// CSV (RFC 4180 quoting; formula-leading cells neutralised, see
+    /// [`hipfrac_core::csv_safe`]).
     pub fn csv(&self) -> Vec<u8> {
         let mut w = csv::Writer::from_writer(Vec::new());
         w.write_record(&self.header).expect("CSV into memory");
         for row in &self.rows {
             w.write_record(row).expect("CSV into memory");
         }
-        w.into_inner().expect("CSV into memory")
+        hipfrac_core::csv_safe::neutralise(&w.into_inner().expect("CSV into memory"))
     }
 }
 

@@ -273,7 +273,7 @@ async fn export(State(app): State<Arc<App>>, headers: HeaderMap) -> Response {
     for r in reads {
         let _ = w.write_record([r.reader, r.phase, app.cases[r.case].name.clone(), r.label, format!("{:.1}", r.seconds), r.bbox.unwrap_or_default(), format!("{:.3}", r.at)]);
     }
-    let bytes = w.into_inner().unwrap_or_default();
+    let bytes = hipfrac_core::csv_safe::neutralise(&w.into_inner().unwrap_or_default());
     ([(header::CONTENT_TYPE, "text/csv"), (header::CONTENT_DISPOSITION, "attachment; filename=\"reads.csv\"")], bytes).into_response()
 }
 

@@ -160,3 +160,33 @@ fn predict_and_evaluate_agree_image_by_image() {
         }
     }
 }
+
+/// Two reproducers of ../shared/data/bad-dicom through predict: a NaN window is that file's
+/// error (never a confident "none" from a black image), and a SOP Instance UID that is a
+/// spreadsheet formula reaches summary.csv neutralised.
+#[test]
+fn predict_refuses_a_nan_window_and_neutralises_formulas() {
+    let Some(root) = shared_dicom() else { return };
+    let bad = root.parent().unwrap().join("bad-dicom");
+    if !bad.is_dir() {
+        eprintln!("skipped: {} is absent", bad.display());
+        return;
+    }
+    let temp = tempfile::tempdir().unwrap();
+    let input = temp.path().join("in");
+    std::fs::create_dir_all(&input).unwrap();
+    for name in ["window_center_nan.dcm", "csv_injection_sop_uid.dcm"] {
+        std::fs::copy(bad.join(name), input.join(name)).unwrap();
+    }
+    let model = untrained(temp.path(), 128);
+    let out = temp.path().join("out");
+    let assert = hipfrac().arg("predict").arg(&input).arg("--model").arg(&model).arg("--out").arg(&out).args(["--device", "cpu", "--no-overlay"]).assert().code(1);
+    let stderr = String::from_utf8_lossy(&assert.get_output().stderr).to_string();
+    assert!(stderr.contains("window_center_nan.dcm") && stderr.contains("Window Center (0028,1050) is NaN"), "{stderr}");
+    assert!(!out.join("window_center_nan.json").exists());
+    let summary = std::fs::read_to_string(out.join("summary.csv")).unwrap();
+    assert!(summary.contains("\"'=HYPERLINK("), "{summary}");
+    assert!(!summary.lines().any(|l| l.split(',').any(|cell| cell.trim_start_matches('"').starts_with('='))), "{summary}");
+    let record: serde_json::Value = serde_json::from_slice(&std::fs::read(out.join("csv_injection_sop_uid.json")).unwrap()).unwrap();
+    assert!(record["sop_instance_uid"].as_str().unwrap().starts_with("=HYPERLINK"), "the JSON keeps the value as it is");
+}

@@ -260,7 +260,7 @@ pub fn cases_csv(sections: &[Section]) -> Vec<u8> {
             w.serialize(CaseRow::new(&s.name, c)).expect("CSV into memory");
         }
     }
-    w.into_inner().expect("CSV into memory")
+    hipfrac_core::csv_safe::neutralise(&w.into_inner().expect("CSV into memory"))
 }
 
 /// Writes report.html, report.md, metrics.csv and cases.csv into `out` (each atomically).
