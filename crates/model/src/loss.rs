@@ -178,8 +178,10 @@ impl AlignOta {
         let iou_cost = -(&ious + EPS).log();
         let classes = scores.size()[1];
         let one_hot = gt_labels.one_hot(classes).to_kind(Kind::Float).unsqueeze(0); // [1, G, C]
-        let soft = &one_hot * ious.unsqueeze(2); // [V, G, C]
-        let p = valid_scores.unsqueeze(1).expand([v, g, classes], false);
+        // A diverging network gives NaN scores and boxes; the matching then stays defined (BCE
+        // refuses inputs outside [0, 1]) and the loss itself turns NaN, which the trainer stops on.
+        let soft = &one_hot * ious.nan_to_num(0.0, 1.0, 0.0).unsqueeze(2); // [V, G, C]
+        let p = valid_scores.nan_to_num(0.0, 1.0, 0.0).clamp(0.0, 1.0).unsqueeze(1).expand([v, g, classes], false);
         let bce = p.binary_cross_entropy::<Tensor>(&soft, None, tch::Reduction::None);
         let cls_cost = (bce * (&soft - &p).abs().pow_tensor_scalar(2.0)).sum_dim_intlist(2, false, Kind::Float); // [V, G]
         let cost = cls_cost * self.cls_weight + iou_cost * self.iou_weight + in_both.logical_not().to_kind(Kind::Float) * INF;

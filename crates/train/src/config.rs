@@ -143,12 +143,38 @@ impl TrainConfig {
         Ok(config)
     }
 
+    /// Checks every field against its range ([`RANGES`]); the first value outside its range
+    /// (NaN and infinities included) is the error.
     pub fn validate(&self) -> Result<(), InvalidConfig> {
-        if self.image_size % 32 != 0 || self.image_size < 64 {
+        if self.image_size % 32 != 0 || !(64..=4096).contains(&self.image_size) {
             return Err(InvalidConfig::ImageSize(self.image_size));
         }
-        if self.batch_size < 1 || self.epochs < 1 {
-            return Err(InvalidConfig::NotPositive);
+        let checks: [(&'static str, f64, f64, f64); 19] = [
+            ("batch_size", self.batch_size as f64, 1.0, 1024.0),
+            ("epochs", self.epochs as f64, 1.0, 100_000.0),
+            ("warmup_epochs", self.warmup_epochs, 0.0, 100_000.0),
+            ("base_lr_per_image", self.base_lr_per_image, 1e-9, 0.01),
+            ("min_lr_ratio", self.min_lr_ratio, 0.0, 1.0),
+            ("momentum", self.momentum, 0.0, 0.999),
+            ("weight_decay", self.weight_decay, 0.0, 0.1),
+            ("ema_decay", self.ema_decay, 0.0, 0.99999),
+            ("no_aug_epochs", self.no_aug_epochs as f64, 0.0, 100_000.0),
+            ("mosaic", self.mosaic, 0.0, 1.0),
+            ("mixup", self.mixup, 0.0, 1.0),
+            ("flip", self.flip, 0.0, 1.0),
+            ("intensity_jitter", self.intensity_jitter, 0.0, 1.0),
+            ("scale_jitter", self.scale_jitter, 0.0, 0.9),
+            ("translate", self.translate, 0.0, 0.5),
+            ("val_interval", self.val_interval as f64, 1.0, 100_000.0),
+            ("model.in_channels", self.model.in_channels as f64, 1.0, 1.0),
+            // The rate actually used (per image × batch) stays below where SGD diverges.
+            ("base_lr_per_image × batch_size", self.base_lr(), 1e-9, 1.0),
+            ("image_size × batch_size (pixels per step, millions)", (self.image_size * self.image_size) as f64 * self.batch_size as f64 / 1e6, 0.0, 268.0),
+        ];
+        for (field, value, low, high) in checks {
+            if !(value.is_finite() && low <= value && value <= high) {
+                return Err(InvalidConfig::OutOfRange { field, value, low, high });
+            }
         }
         Ok(())
     }
@@ -191,8 +217,72 @@ pub enum ConfigFault {
 /// A value out of range.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum InvalidConfig {
-    #[error("image_size {0} must be a multiple of 32, at least 64")]
+    #[error("image_size {0} must be a multiple of 32 from 64 to 4096")]
     ImageSize(i64),
-    #[error("batch_size and epochs must be positive")]
-    NotPositive,
+    #[error("{field} = {value} is outside its range [{low}, {high}]")]
+    OutOfRange { field: &'static str, value: f64, low: f64, high: f64 },
+}
+
+/// The documented range of each field, as `validate` checks it (README, "Training config").
+pub const RANGES: &[(&str, &str)] = &[
+    ("image_size", "multiple of 32, 64–4096"),
+    ("batch_size", "1–1024"),
+    ("epochs", "1–100000"),
+    ("warmup_epochs", "0–100000 (longer than the run: it never reaches the full rate)"),
+    ("base_lr_per_image", "1e-9–0.01 (and × batch_size ≤ 1)"),
+    ("min_lr_ratio", "0–1"),
+    ("momentum", "0–0.999"),
+    ("weight_decay", "0–0.1"),
+    ("ema_decay", "0–0.99999"),
+    ("no_aug_epochs", "0–100000 (at least epochs: no strong augmentation at all)"),
+    ("mosaic, mixup, flip, intensity_jitter", "0–1"),
+    ("scale_jitter", "0–0.9"),
+    ("translate", "0–0.5"),
+    ("val_interval", "1–100000"),
+    ("model.in_channels", "1 (radiographs are grey)"),
+    ("image_size² × batch_size", "at most 268 million pixels a step (1024² × 256)"),
+];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(extra: &str) -> Result<TrainConfig, ConfigError> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("train.toml");
+        std::fs::write(&path, extra).unwrap();
+        TrainConfig::from_file(&path)
+    }
+
+    #[test]
+    fn every_field_out_of_range_is_refused_before_any_work() {
+        parse("").unwrap();
+        parse("epochs = 10\nbatch_size = 8\nema_decay = 0.999\n").unwrap();
+        for (line, field) in [
+            ("ema_decay = nan", "ema_decay"),
+            ("ema_decay = 2.0", "ema_decay"),
+            ("base_lr_per_image = nan", "base_lr_per_image"),
+            ("base_lr_per_image = inf", "base_lr_per_image"),
+            ("base_lr_per_image = -0.001", "base_lr_per_image"),
+            ("flip = nan", "flip"),
+            ("mosaic = 2.0", "mosaic"),
+            ("momentum = 5.0", "momentum"),
+            ("weight_decay = -10.0", "weight_decay"),
+            ("val_interval = 0", "val_interval"),
+            ("batch_size = 1000000", "batch_size"),
+            ("batch_size = 0", "batch_size"),
+            ("warmup_epochs = -1.0", "warmup_epochs"),
+            ("translate = inf", "translate"),
+            ("[model]\nin_channels = 0", "model.in_channels"),
+            ("[model]\nin_channels = 3", "model.in_channels"),
+            ("[model]\nin_channels = -1", "model.in_channels"),
+            ("image_size = 1048576", "image_size"),
+            ("image_size = 100", "image_size"),
+            ("image_size = 4096\nbatch_size = 64", "pixels per step"),
+        ] {
+            let error = parse(line).unwrap_err();
+            let chain = hipfrac_core::error_chain(&error);
+            assert!(chain.contains(field), "{line:?}: {chain}");
+        }
+    }
 }

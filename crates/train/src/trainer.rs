@@ -55,6 +55,15 @@ pub enum TrainError {
     PreviousRun(PathBuf),
     #[error("{}: cannot write or read the checkpoint", path.display())]
     Checkpoint { path: PathBuf, #[source] source: CheckpointFault },
+    /// Training diverged: nothing from this step on is saved (out/last and out/best keep the
+    /// last finite epoch).
+    #[error("training diverged at epoch {epoch}, step {step}: the {what} is not finite ({value}); lower base_lr_per_image or check the data")]
+    Diverged { epoch: i64, step: usize, what: &'static str, value: f64 },
+}
+
+/// Whether every weight in `vs` is finite.
+fn all_finite(vs: &nn::VarStore) -> bool {
+    tch::no_grad(|| vs.trainable_variables().iter().all(|t| t.isfinite().all().int64_value(&[]) != 0))
 }
 
 /// What went wrong with a checkpoint file.
@@ -186,8 +195,9 @@ impl Trainer {
         self.train.len().div_ceil(self.config.batch_size as usize)
     }
 
-    /// Trains one epoch; returns its log row (validation included when due).
-    pub fn epoch(&mut self, on_step: &mut dyn FnMut(usize, usize, f64)) -> EpochLog {
+    /// Trains one epoch; returns its log row (validation included when due), or
+    /// [`TrainError::Diverged`] at the first non-finite loss.
+    pub fn epoch(&mut self, on_step: &mut dyn FnMut(usize, usize, f64)) -> Result<EpochLog, TrainError> {
         let started = std::time::Instant::now();
         let c = &self.config;
         let epoch = self.state.epoch;
@@ -207,6 +217,7 @@ impl Trainer {
         let mut order: Vec<usize> = (0..self.train.len()).collect();
         order.shuffle(&mut rand_chacha::ChaCha8Rng::seed_from_u64(c.seed ^ (epoch as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15)));
         let (mut sum, mut qfl, mut giou, mut dfl, mut lr) = (0.0, 0.0, 0.0, 0.0, 0.0);
+        let mut diverged = None;
         let batches: Vec<Vec<usize>> = order.chunks(c.batch_size as usize).map(|b| b.to_vec()).collect();
         let (mosaic_p, mixup_p) = if strong { (c.mosaic, c.mixup) } else { (0.0, 0.0) };
         let train = &self.train;
@@ -227,10 +238,15 @@ impl Trainer {
                 lr = learning_rate(self.state.iteration, total, warmup, flat, c.base_lr(), c.min_lr_ratio);
                 let output = self.model.forward_t(&images, true);
                 let loss = detection_loss(&output, &targets, &ModelConfig::STRIDES, &AlignOta::default(), LossWeights::default());
+                // Checked before the step: a non-finite loss never reaches the weights.
+                let value = loss.total.double_value(&[]);
+                if !value.is_finite() {
+                    diverged = Some((k + 1, value));
+                    break;
+                }
                 self.sgd.backward_step(&self.model_vs, &loss.total, lr);
                 self.ema.update(&self.ema_vs, &self.model_vs);
                 self.state.iteration += 1;
-                let value = loss.total.double_value(&[]);
                 sum += value;
                 qfl += loss.qfl.double_value(&[]);
                 giou += loss.giou.double_value(&[]);
@@ -238,12 +254,15 @@ impl Trainer {
                 on_step(k + 1, batches.len(), value);
             }
         });
+        if let Some((step, value)) = diverged {
+            return Err(TrainError::Diverged { epoch: self.state.epoch + 1, step, what: "loss", value });
+        }
         self.state.epoch += 1;
         self.state.ema_updates = self.ema.updates;
         let n = batches.len().max(1) as f64;
         let due = self.state.epoch % c.val_interval.max(1) == 0 || self.state.epoch == c.epochs;
         let map = if due && !self.val.is_empty() { evaluate(&self.ema_model, &self.val, c.batch_size, self.device) } else { None };
-        EpochLog {
+        Ok(EpochLog {
             epoch: self.state.epoch,
             iteration: self.state.iteration,
             lr,
@@ -254,7 +273,7 @@ impl Trainer {
             map50: map.map(|m| m.0),
             map50_95: map.map(|m| m.1),
             seconds: started.elapsed().as_secs_f64(),
-        }
+        })
     }
 
     /// Saves `out/last` (model, EMA, optimizer state, state.json, config.json) and, when
@@ -317,7 +336,11 @@ impl Trainer {
         std::fs::create_dir_all(&self.config.out).map_err(|e| checkpoint_error(&self.config.out)(e.into()))?;
         let log_path = self.config.out.join("log.csv");
         while self.state.epoch < self.config.epochs {
-            let log = self.epoch(on_step);
+            let log = self.epoch(on_step)?;
+            if !all_finite(&self.model_vs) || !all_finite(&self.ema_vs) {
+                let epoch = log.epoch;
+                return Err(TrainError::Diverged { epoch, step: self.iterations_per_epoch(), what: "model or EMA weights", value: f64::NAN });
+            }
             self.checkpoint(&log)?;
             let new = !log_path.exists();
             let mut file = std::fs::OpenOptions::new().create(true).append(true).open(&log_path).map_err(|e| checkpoint_error(&log_path)(e.into()))?;

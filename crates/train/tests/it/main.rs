@@ -7,6 +7,10 @@ use hipfrac_train::trainer::Trainer;
 use hipfrac_train::TrainConfig;
 use tch::Device;
 
+/// libtorch's random generator is global: tests that seed it and build models run one at a
+/// time, or one test's draws land in another's model.
+static TORCH_RNG: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 fn phantom(dir: &std::path::Path, count: usize) {
     let options = GenerateOptions {
         count,
@@ -40,22 +44,23 @@ fn config(data: &std::path::Path, out: &std::path::Path) -> TrainConfig {
 /// uninterrupted run: same next losses, same weights.
 #[test]
 fn resume_after_a_kill_continues_exactly() {
+    let _torch_rng = TORCH_RNG.lock().unwrap_or_else(|e| e.into_inner());
     let dir = tempfile::tempdir().unwrap();
     phantom(&dir.path().join("data"), 6);
     let mut quiet = |_: usize, _: usize, _: f64| {};
 
     let mut straight = Trainer::new(config(&dir.path().join("data"), &dir.path().join("a")), Device::Cpu, false).unwrap();
-    let first = straight.epoch(&mut quiet);
-    let second = straight.epoch(&mut quiet);
+    let first = straight.epoch(&mut quiet).unwrap();
+    let second = straight.epoch(&mut quiet).unwrap();
 
     let mut killed = Trainer::new(config(&dir.path().join("data"), &dir.path().join("b")), Device::Cpu, false).unwrap();
-    let log = killed.epoch(&mut quiet);
+    let log = killed.epoch(&mut quiet).unwrap();
     assert_eq!(log.loss, first.loss);
     killed.checkpoint(&log).unwrap();
     drop(killed);
     let mut resumed = Trainer::new(config(&dir.path().join("data"), &dir.path().join("b")), Device::Cpu, true).unwrap();
     assert_eq!(resumed.state.epoch, 1);
-    let again = resumed.epoch(&mut quiet);
+    let again = resumed.epoch(&mut quiet).unwrap();
     assert_eq!(again.loss, second.loss, "the resumed epoch must see the same losses");
     for (name, t) in straight.model_vs.variables() {
         let other = &resumed.model_vs.variables()[&name];
@@ -126,4 +131,26 @@ fn equalisation_spreads_grey_levels_and_keeps_their_order() {
     let mut flat = vec![7u8; 10];
     equalize(&mut flat);
     assert_eq!(flat, vec![7u8; 10]);
+}
+
+/// A run whose loss turns non-finite stops with a clear error at that step, and writes no
+/// checkpoint from it (out/best stays absent, not NaN weights).
+#[test]
+fn a_non_finite_loss_stops_training_and_saves_nothing() {
+    let _torch_rng = TORCH_RNG.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = tempfile::tempdir().unwrap();
+    phantom(&dir.path().join("data"), 4);
+    let out = dir.path().join("run");
+    let mut trainer = Trainer::new(config(&dir.path().join("data"), &out), Device::Cpu, false).unwrap();
+    // NaN weights make the loss NaN from the first step.
+    tch::no_grad(|| {
+        for mut variable in trainer.model_vs.trainable_variables() {
+            let _ = variable.fill_(f64::NAN);
+        }
+    });
+    let mut quiet = |_: usize, _: usize, _: f64| {};
+    let mut no_epoch = |_: &hipfrac_train::trainer::EpochLog| panic!("no epoch completes");
+    let error = trainer.run(&mut quiet, &mut no_epoch).unwrap_err().to_string();
+    assert!(error.contains("diverged at epoch 1, step 1") && error.contains("loss is not finite"), "{error}");
+    assert!(!out.join("best").exists() && !out.join("last").exists(), "nothing saved");
 }
