@@ -130,6 +130,10 @@ try:
     print("phase III: overlay visible:", evaluate("document.getElementById('ai-overlay').textContent"))
     # Let the viewer fetch and draw the image, then keep a screenshot.
     evaluate("new Promise(r => setTimeout(r, 1500))")
+    # The viewer script (/reader.js, allowed by the page's Content-Security-Policy) ran and drew.
+    if not evaluate("typeof bitmap !== 'undefined' && bitmap !== null && boxes.length >= 0"):
+        fail("phase III: the viewer did not draw the image (reader.js blocked or failed)")
+    print("viewer drew the image")
     shot = send("Page.captureScreenshot", {"format": "png"}, session=page)["data"]
     with open(screenshot, "wb") as f:
         f.write(base64.b64decode(shot))

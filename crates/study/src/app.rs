@@ -16,6 +16,8 @@ pub struct Case {
     /// The manifest's `image` value (the case's name in the reads CSV).
     pub name: String,
     pub path: PathBuf,
+    /// Width and height in pixels (from the header): a reader's box must lie inside.
+    pub size: (u32, u32),
     /// The AI's overlay (only shown in AI phases; none when no phase shows the AI).
     pub ai: Option<AiOverlay>,
 }
@@ -33,6 +35,15 @@ pub(crate) enum ReaderState {
     Finished,
 }
 
+/// Width and height from the file's header (no pixels decoded).
+fn image_size(path: &std::path::Path) -> hipfrac_dicom::Result<(u32, u32)> {
+    if hipfrac_dicom::is_png_file(path) {
+        hipfrac_dicom::png_io::png_header(path).map(|(w, h, _)| (w, h))
+    } else {
+        hipfrac_dicom::read_dicom_header(path).map(|m| (m.columns, m.rows))
+    }
+}
+
 impl App {
     /// Lists the cases (every image must exist), predicts every case once with `ai` when a
     /// phase shows the AI (an error when `ai` is None then), and opens the database.
@@ -42,10 +53,15 @@ impl App {
             return Err(StudyError::NoCases { path: config.cases.clone() });
         }
         let base = config.cases.parent().map(|p| p.to_path_buf()).unwrap_or_default();
-        let mut cases: Vec<Case> = rows.iter().map(|r| Case { name: r.image.clone(), path: base.join(&r.image), ai: None }).collect();
-        // Every image must be there before the first reader arrives.
-        if let Some(missing) = cases.iter().find(|c| !c.path.is_file()) {
-            return Err(StudyError::MissingImage { manifest: config.cases.clone(), image: missing.path.clone() });
+        let mut cases = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let path = base.join(&row.image);
+            // Every image must be there and readable before the first reader arrives.
+            if !path.is_file() {
+                return Err(StudyError::MissingImage { manifest: config.cases.clone(), image: path });
+            }
+            let size = image_size(&path).map_err(|source| StudyError::ReadImage { path: path.clone(), source: Box::new(source) })?;
+            cases.push(Case { name: row.image.clone(), path, size, ai: None });
         }
         if let Some(phase) = config.phases.iter().find(|p| p.ai) {
             let ai = ai.ok_or_else(|| StudyError::NoModel { study: config.name.clone(), phase: phase.name.clone() })?;

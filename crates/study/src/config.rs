@@ -45,6 +45,10 @@ pub struct StudyConfig {
     pub readers: Vec<Person>,
     pub admins: Vec<Person>,
     pub phases: Vec<Phase>,
+    /// Mark session cookies `Secure` (set it when the workstation is reached over HTTPS, e.g.
+    /// behind a TLS proxy; a proxy's `X-Forwarded-Proto: https` does the same per request).
+    #[serde(default)]
+    pub secure_cookies: bool,
 }
 
 impl StudyConfig {

@@ -23,15 +23,37 @@ pub struct StoredRead {
     pub at: f64,
 }
 
+/// Creates `path` empty with mode 0600 when it does not exist; makes it 0600 when it does.
+fn owner_only(path: &Path) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+        if path.exists() {
+            std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
+        } else {
+            std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path)?;
+        }
+    }
+    Ok(())
+}
+
+fn token_hash(token: &str) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(token.as_bytes()))
+}
+
 pub fn now() -> f64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0)
 }
 
 impl Db {
+    /// Opens (or creates) the database. The file and its journal are readable by their owner
+    /// only (0600): they hold the reads and the sessions.
     pub fn open(path: &Path) -> rusqlite::Result<Db> {
         if let Some(parent) = path.parent() {
             let _ = std::fs::create_dir_all(parent);
         }
+        owner_only(path).map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
         let conn = Connection::open(path)?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "FULL")?;
@@ -47,15 +69,73 @@ impl Db {
              CREATE TABLE IF NOT EXISTS phase_done (
                 reader TEXT NOT NULL, phase TEXT NOT NULL, at REAL NOT NULL,
                 PRIMARY KEY (reader, phase));
+             CREATE TABLE IF NOT EXISTS login_failures (key TEXT NOT NULL, at REAL NOT NULL);
+             CREATE INDEX IF NOT EXISTS login_failures_key ON login_failures (key, at);
+             CREATE TABLE IF NOT EXISTS locked (person TEXT PRIMARY KEY, at REAL NOT NULL);
              CREATE TABLE IF NOT EXISTS shown (
                 reader TEXT NOT NULL, phase TEXT NOT NULL, case_index INTEGER NOT NULL, at REAL NOT NULL,
                 PRIMARY KEY (reader, phase, case_index));",
         )?;
+        for suffix in ["-wal", "-shm"] {
+            let journal = std::path::PathBuf::from(format!("{}{suffix}", path.display()));
+            if journal.exists() {
+                owner_only(&journal).map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
+            }
+        }
         Ok(Db { conn })
     }
 
+    /// Records a failed (or not yet verified) login under each key; returns the row ids.
+    pub fn record_failure(&self, keys: &[&str]) -> rusqlite::Result<Vec<i64>> {
+        let at = now();
+        keys.iter()
+            .map(|key| {
+                self.conn.execute("INSERT INTO login_failures VALUES (?1, ?2)", params![key, at])?;
+                Ok(self.conn.last_insert_rowid())
+            })
+            .collect()
+    }
+
+    /// Failed logins under `key` since `since` (seconds since the epoch).
+    pub fn failures_since(&self, key: &str, since: f64) -> rusqlite::Result<i64> {
+        self.conn.query_row("SELECT COUNT(*) FROM login_failures WHERE key = ?1 AND at >= ?2", params![key, since], |r| r.get(0))
+    }
+
+    /// Forgets failures: those under `key`, and the rows `ids`.
+    pub fn clear_failures(&self, key: &str, ids: &[i64]) -> rusqlite::Result<()> {
+        self.conn.execute("DELETE FROM login_failures WHERE key = ?1", params![key])?;
+        for id in ids {
+            self.conn.execute("DELETE FROM login_failures WHERE rowid = ?1", params![id])?;
+        }
+        Ok(())
+    }
+
+    pub fn lock(&self, person: &str) -> rusqlite::Result<()> {
+        self.conn.execute("INSERT OR IGNORE INTO locked VALUES (?1, ?2)", params![person, now()])?;
+        Ok(())
+    }
+
+    pub fn is_locked(&self, person: &str) -> rusqlite::Result<bool> {
+        self.conn.query_row("SELECT COUNT(*) FROM locked WHERE person = ?1", params![person], |r| r.get::<_, i64>(0)).map(|n| n > 0)
+    }
+
+    /// Lifts a lock (and forgets the failures that caused it).
+    pub fn unlock(&self, person: &str, name_key: &str) -> rusqlite::Result<()> {
+        self.conn.execute("DELETE FROM locked WHERE person = ?1", params![person])?;
+        self.clear_failures(name_key, &[])
+    }
+
+    /// Locked accounts, oldest lock first.
+    pub fn locked(&self) -> rusqlite::Result<Vec<String>> {
+        let mut stmt = self.conn.prepare("SELECT person FROM locked ORDER BY at")?;
+        let rows = stmt.query_map([], |r| r.get(0))?;
+        rows.collect()
+    }
+
+    /// Sessions are stored by the SHA-256 of their token: the database does not hold a
+    /// usable cookie.
     pub fn create_session(&self, token: &str, person: &str, admin: bool, csrf: &str) -> rusqlite::Result<()> {
-        self.conn.execute("INSERT INTO sessions VALUES (?1, ?2, ?3, ?4, ?5)", params![token, person, admin as i64, csrf, now()])?;
+        self.conn.execute("INSERT INTO sessions VALUES (?1, ?2, ?3, ?4, ?5)", params![token_hash(token), person, admin as i64, csrf, now()])?;
         Ok(())
     }
 
@@ -64,14 +144,14 @@ impl Db {
         self.conn
             .query_row(
                 "SELECT person, admin, csrf FROM sessions WHERE token = ?1 AND created > ?2",
-                params![token, now() - SESSION_SECONDS],
+                params![token_hash(token), now() - SESSION_SECONDS],
                 |r| Ok((r.get(0)?, r.get::<_, i64>(1)? != 0, r.get(2)?)),
             )
             .optional()
     }
 
     pub fn delete_session(&self, token: &str) -> rusqlite::Result<()> {
-        self.conn.execute("DELETE FROM sessions WHERE token = ?1", params![token])?;
+        self.conn.execute("DELETE FROM sessions WHERE token = ?1", params![token_hash(token)])?;
         Ok(())
     }
 

@@ -9,6 +9,13 @@
 //! names or IDs: cases are numbered. Admins see progress and export the reads as the CSV that
 //! `hipfrac study report` reads.
 //!
+//! Hardening: every response carries a Content-Security-Policy (no inline script; no
+//! framing), nosniff and a same-origin referrer policy; cross-site POSTs are refused (the login form included);
+//! failed logins are throttled per address and lock a name after ten in a row until an admin
+//! unlocks it; session tokens are stored hashed in a database only its owner can read;
+//! cookies are `Secure` with `secure_cookies = true` or behind a TLS proxy; a reader's box
+//! must be four finite pixels inside the image.
+//!
 //! The workstation links no libtorch: the program that starts it loads the model and passes
 //! an [`AiModel`] (operating points and a batch predictor) to [`App::new`].
 
@@ -17,6 +24,7 @@ mod app;
 pub mod config;
 pub mod db;
 pub mod error;
+mod guard;
 mod page;
 pub mod server;
 

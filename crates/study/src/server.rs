@@ -5,6 +5,7 @@ pub use crate::app::{App, Case};
 use crate::app::ReaderState;
 use crate::config::verify_password;
 use crate::db::{now, StoredRead};
+use crate::guard::{self, ClientAddr};
 use crate::page;
 use axum::extract::{Form, Path as UrlPath, State};
 use axum::http::{header, HeaderMap, StatusCode};
@@ -66,7 +67,31 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/image/{index}", get(image))
         .route("/admin", get(admin))
         .route("/admin/reads.csv", get(export))
+        .route("/admin/unlock", post(unlock))
+        .route("/reader.js", get(reader_js))
+        .layer(axum::middleware::from_fn(guard::same_origin_posts))
+        .layer(axum::middleware::from_fn(guard::security_headers))
         .with_state(app)
+}
+
+/// The reading page's script (no inline script: see [`guard::CONTENT_SECURITY_POLICY`]).
+async fn reader_js() -> Response {
+    ([(header::CONTENT_TYPE, "text/javascript; charset=utf-8")], include_str!("reader.js")).into_response()
+}
+
+/// Failed logins from one address within [`THROTTLE_SECONDS`] before it is refused for a while.
+pub const ADDRESS_FAILURES: i64 = 20;
+pub const THROTTLE_SECONDS: f64 = 15.0 * 60.0;
+/// Failed logins in a row that lock an account until an admin unlocks it.
+pub const NAME_FAILURES: i64 = 10;
+
+fn name_key(name: &str) -> String {
+    format!("name:{name}")
+}
+
+fn cookie(app: &App, headers: &HeaderMap, value: &str, extra: &str) -> String {
+    let tls = app.config.secure_cookies || headers.get("x-forwarded-proto").is_some_and(|v| v.as_bytes() == b"https");
+    format!("{COOKIE}={value}; HttpOnly; SameSite=Strict; Path=/{extra}{}", if tls { "; Secure" } else { "" })
 }
 
 async fn login_page(State(app): State<Arc<App>>) -> Html<String> {
@@ -79,7 +104,35 @@ struct LoginForm {
     password: String,
 }
 
-async fn login(State(app): State<Arc<App>>, Form(form): Form<LoginForm>) -> Response {
+async fn login(State(app): State<Arc<App>>, ClientAddr(addr): ClientAddr, headers: HeaderMap, Form(form): Form<LoginForm>) -> Response {
+    let refused = |status, message: &str| (status, Html(page::login(&app.config.name, Some(message)))).into_response();
+    let address_key = addr.map(|a| format!("addr:{a}"));
+    // Throttling: an address with many recent failures waits; a name with many failures in a
+    // row is locked until an admin unlocks it. The attempt counts as a failure until the
+    // password is verified, so parallel guesses are counted too.
+    let pending = {
+        let db = app.db();
+        let address_failures = match &address_key {
+            Some(key) => db.failures_since(key, now() - THROTTLE_SECONDS),
+            None => Ok(0),
+        };
+        match (address_failures, db.is_locked(&form.name)) {
+            (Err(e), _) | (_, Err(e)) => return internal(e),
+            (Ok(n), _) if n >= ADDRESS_FAILURES => {
+                return refused(StatusCode::TOO_MANY_REQUESTS, "Too many failed logins from this address. Wait 15 minutes.");
+            }
+            (_, Ok(true)) => {
+                return refused(StatusCode::LOCKED, "This account is locked after repeated failed logins. Ask the study's administrator to unlock it.");
+            }
+            _ => {}
+        }
+        let name = name_key(&form.name);
+        let keys: Vec<&str> = std::iter::once(name.as_str()).chain(address_key.as_deref()).collect();
+        match db.record_failure(&keys) {
+            Ok(ids) => ids,
+            Err(e) => return internal(e),
+        }
+    };
     let readers = app.config.readers.iter().map(|p| (p, false));
     let admins = app.config.admins.iter().map(|p| (p, true));
     let found = readers.chain(admins).find(|(p, _)| p.name == form.name);
@@ -92,13 +145,28 @@ async fn login(State(app): State<Arc<App>>, Form(form): Form<LoginForm>) -> Resp
         }
     };
     if !ok {
-        return (StatusCode::UNAUTHORIZED, Html(page::login(&app.config.name, Some("Unknown name or wrong password.")))).into_response();
+        let db = app.db();
+        match db.failures_since(&name_key(&form.name), 0.0) {
+            Ok(n) if n >= NAME_FAILURES => {
+                if let Err(e) = db.lock(&form.name) {
+                    return internal(e);
+                }
+                eprintln!("study: {:?} locked after {n} failed logins", form.name);
+            }
+            Ok(_) => {}
+            Err(e) => return internal(e),
+        }
+        return refused(StatusCode::UNAUTHORIZED, "Unknown name or wrong password.");
     }
     let (token, csrf) = (random_token(), random_token());
-    if let Err(e) = app.db().create_session(&token, &form.name, admin, &csrf) {
-        return internal(e);
+    {
+        let db = app.db();
+        // The address keeps its other failures; this attempt and the name's run are forgotten.
+        if let Err(e) = db.clear_failures(&name_key(&form.name), &pending[1..]).and_then(|_| db.create_session(&token, &form.name, admin, &csrf)) {
+            return internal(e);
+        }
     }
-    let cookie = format!("{COOKIE}={token}; HttpOnly; SameSite=Strict; Path=/");
+    let cookie = cookie(&app, &headers, &token, "");
     ([(header::SET_COOKIE, cookie)], Redirect::to(if admin { "/admin" } else { "/" })).into_response()
 }
 
@@ -113,7 +181,7 @@ async fn logout(State(app): State<Arc<App>>, headers: HeaderMap, Form(form): For
         return (StatusCode::FORBIDDEN, "bad form token").into_response();
     }
     let _ = app.db().delete_session(&p.token);
-    ([(header::SET_COOKIE, format!("{COOKIE}=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0"))], Redirect::to("/login")).into_response()
+    ([(header::SET_COOKIE, cookie(&app, &headers, "", "; Max-Age=0"))], Redirect::to("/login")).into_response()
 }
 
 async fn home(State(app): State<Arc<App>>, headers: HeaderMap) -> Response {
@@ -182,11 +250,10 @@ async fn read(State(app): State<Arc<App>>, headers: HeaderMap, Form(form): Form<
     let bbox = if form.bbox.is_empty() {
         None
     } else {
-        let v: Vec<f64> = form.bbox.split(',').filter_map(|x| x.trim().parse().ok()).collect();
-        if v.len() != 4 || v[2] <= v[0] || v[3] <= v[1] {
-            return (StatusCode::BAD_REQUEST, "box must be x0,y0,x1,y1").into_response();
+        match valid_box(&form.bbox, app.cases.get(form.case).map(|c| c.size)) {
+            Some(b) => Some(b),
+            None => return (StatusCode::BAD_REQUEST, "box must be x0,y0,x1,y1: finite pixels inside the image, x0 < x1, y0 < y1").into_response(),
         }
-        Some(form.bbox.clone())
     };
     // Only the case the reader is shown now can be answered (no skipping, no other phase).
     let (phase_name, case) = match app.state(&p.name) {
@@ -210,6 +277,18 @@ async fn read(State(app): State<Arc<App>>, headers: HeaderMap, Form(form): Form<
         Ok(false) => (StatusCode::CONFLICT, "this case was already answered").into_response(),
         Err(e) => internal(e),
     }
+}
+
+/// A reader's box, `x0,y0,x1,y1` in the image's pixels: four finite numbers inside the
+/// image (`size` = width, height), with x0 < x1 and y0 < y1; stored as sent.
+fn valid_box(text: &str, size: Option<(u32, u32)>) -> Option<String> {
+    let (width, height) = size?;
+    if text.len() > 100 {
+        return None;
+    }
+    let v: Vec<f64> = text.split(',').map(|x| x.trim().parse::<f64>().ok().filter(|v| v.is_finite())).collect::<Option<_>>()?;
+    let inside = v.len() == 4 && v.iter().all(|&x| x >= 0.0) && v[2] <= width as f64 && v[3] <= height as f64 && v[0] < v[2] && v[1] < v[3];
+    inside.then(|| text.trim().to_string())
 }
 
 async fn image(State(app): State<Arc<App>>, headers: HeaderMap, UrlPath(index): UrlPath<String>) -> Response {
@@ -255,8 +334,41 @@ async fn admin(State(app): State<Arc<App>>, headers: HeaderMap) -> Response {
         table.push_str("</tr>");
     }
     table.push_str("</table>");
-    let body = format!("<h1>{} — progress</h1>{table}<p><a id=\"export\" href=\"/admin/reads.csv\">Export reads (CSV)</a> — for <code>hipfrac study report</code>.</p>", escape(&app.config.name));
+    let locked = match app.db().locked() {
+        Ok(l) => l,
+        Err(e) => return internal(e),
+    };
+    let locked: String = if locked.is_empty() {
+        String::new()
+    } else {
+        let rows: String = locked
+            .iter()
+            .map(|name| format!("<li>{n} <form method=\"post\" action=\"/admin/unlock\" style=\"display:inline\"><input type=\"hidden\" name=\"csrf\" value=\"{csrf}\"><input type=\"hidden\" name=\"name\" value=\"{n}\"><button type=\"submit\">Unlock</button></form></li>", n = escape(name), csrf = escape(&p.csrf)))
+            .collect();
+        format!("<h2>Locked after repeated failed logins</h2><ul id=\"locked\">{rows}</ul>")
+    };
+    let body = format!("<h1>{} — progress</h1>{table}{locked}<p><a id=\"export\" href=\"/admin/reads.csv\">Export reads (CSV)</a> — for <code>hipfrac study report</code>.</p>", escape(&app.config.name));
     Html(page::layout("Admin", &body)).into_response()
+}
+
+#[derive(Deserialize)]
+struct UnlockForm {
+    csrf: String,
+    name: String,
+}
+
+async fn unlock(State(app): State<Arc<App>>, headers: HeaderMap, Form(form): Form<UnlockForm>) -> Response {
+    let Some(p) = person(&app, &headers) else { return unauthorised() };
+    if !p.admin {
+        return (StatusCode::FORBIDDEN, "admins only").into_response();
+    }
+    if form.csrf != p.csrf {
+        return (StatusCode::FORBIDDEN, "bad form token").into_response();
+    }
+    match app.db().unlock(&form.name, &name_key(&form.name)) {
+        Ok(()) => Redirect::to("/admin").into_response(),
+        Err(e) => internal(e),
+    }
 }
 
 async fn export(State(app): State<Arc<App>>, headers: HeaderMap) -> Response {
@@ -281,7 +393,7 @@ async fn export(State(app): State<Arc<App>>, headers: HeaderMap) -> Response {
 pub async fn serve(app: App, addr: std::net::SocketAddr) -> std::io::Result<()> {
     let listener = tokio::net::TcpListener::bind(addr).await?;
     eprintln!("study \"{}\": {} cases, {} readers; listening on http://{}", app.config.name, app.cases.len(), app.config.readers.len(), listener.local_addr()?);
-    axum::serve(listener, router(Arc::new(app))).with_graceful_shutdown(async {
+    axum::serve(listener, router(Arc::new(app)).into_make_service_with_connect_info::<std::net::SocketAddr>()).with_graceful_shutdown(async {
         let _ = tokio::signal::ctrl_c().await;
     })
     .await

@@ -30,11 +30,19 @@ impl Reply {
 /// One HTTP/1.1 request with `Connection: close` (a raw socket: no client library between
 /// the test and the server).
 fn http(port: u16, method: &str, path: &str, cookie: Option<&str>, form: Option<&str>) -> std::io::Result<Reply> {
+    http_with(port, method, path, cookie, form, &[])
+}
+
+/// [`http`] with extra header lines (`Origin: ...`).
+fn http_with(port: u16, method: &str, path: &str, cookie: Option<&str>, form: Option<&str>, extra: &[&str]) -> std::io::Result<Reply> {
     let mut stream = TcpStream::connect(("127.0.0.1", port))?;
     stream.set_read_timeout(Some(Duration::from_secs(20)))?;
     let mut request = format!("{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n");
     if let Some(c) = cookie {
         request.push_str(&format!("Cookie: {c}\r\n"));
+    }
+    for line in extra {
+        request.push_str(&format!("{line}\r\n"));
     }
     let body = form.unwrap_or("");
     if form.is_some() {
@@ -285,7 +293,7 @@ fn real_browser_reads_and_exports() {
         .unwrap();
     let log = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     assert!(out.status.success(), "{log}");
-    for step in ["login ok", "phase I case 1: no overlay", "phase I case 3: no overlay", "phase III: overlay visible", "export: 4 reads"] {
+    for step in ["login ok", "phase I case 1: no overlay", "phase I case 3: no overlay", "phase III: overlay visible", "viewer drew the image", "export: 4 reads"] {
         assert!(log.contains(step), "{step} missing in:\n{log}");
     }
     assert!(std::fs::metadata(&screenshot).unwrap().len() > 1000);
@@ -338,9 +346,12 @@ fn the_ai_overlay_shows_what_predict_writes() {
             })
             .collect();
         let expected: Vec<(String, f32, Vec<f32>)> = reportable(&detections, &points, SHOWN_BOXES).iter().map(|d| (d.class.code().to_string(), d.score, vec![d.bbox.x_min, d.bbox.y_min, d.bbox.x_max, d.bbox.y_max])).collect();
-        let script = page.body.split("const boxes = ").nth(1).unwrap().split(";\n").next().unwrap();
-        let shown: Vec<serde_json::Value> = serde_json::from_str(script).unwrap();
-        let shown: Vec<(String, f32, Vec<f32>)> = shown
+        let script = page.body.split("<script type=\"application/json\" id=\"reader-data\">").nth(1).unwrap().split("</script>").next().unwrap();
+        let data: serde_json::Value = serde_json::from_str(script).unwrap();
+        assert_eq!(data["case"].as_u64(), Some(case as u64));
+        let shown: Vec<(String, f32, Vec<f32>)> = data["boxes"]
+            .as_array()
+            .unwrap()
             .iter()
             .map(|b| (b["class"].as_str().unwrap().to_string(), b["score"].as_f64().unwrap() as f32, b["bbox"].as_array().unwrap().iter().map(|x| x.as_f64().unwrap() as f32).collect()))
             .collect();
@@ -360,4 +371,70 @@ fn the_ai_overlay_shows_what_predict_writes() {
         compared += 1;
     }
     assert_eq!(compared, 4);
+}
+
+/// The hardening of issue 13, over a real socket: security headers, login CSRF by Origin,
+/// throttling per name (locked until an admin unlocks) and per address, boxes validated,
+/// the database readable by its owner only and holding no usable session token.
+#[test]
+fn the_workstation_is_hardened() {
+    let temp = tempfile::tempdir().unwrap();
+    let server = Server::start(&study(temp.path(), 2, "[{ name = \"I\" }]"));
+    let port = server.port;
+    let page = http(port, "GET", "/login", None, None).unwrap();
+    let csp = page.header("content-security-policy").unwrap_or_default();
+    assert!(csp.contains("script-src 'self'") && csp.contains("frame-ancestors 'none'"), "{csp}");
+    assert_eq!(page.header("x-content-type-options").as_deref(), Some("nosniff"));
+    assert_eq!(page.header("referrer-policy").as_deref(), Some("same-origin"));
+    assert!(!page.body.contains("<script>"), "no inline script");
+
+    // Login CSRF: a foreign Origin is refused even with the right password.
+    let right = "name=alice&password=alice-password";
+    let foreign = http_with(port, "POST", "/login", None, Some(right), &["Origin: http://evil.example"]).unwrap();
+    assert_eq!(foreign.status, 403);
+    let same = http_with(port, "POST", "/login", None, Some(right), &[&format!("Origin: http://127.0.0.1:{port}")]).unwrap();
+    assert_eq!(same.status, 303);
+    assert!(!same.header("set-cookie").unwrap().contains("Secure"), "plain HTTP: no Secure flag");
+    let behind_tls = http_with(port, "POST", "/login", None, Some(right), &["X-Forwarded-Proto: https"]).unwrap();
+    assert!(behind_tls.header("set-cookie").unwrap().contains("; Secure"));
+
+    // Boxes: NaN, huge, outside the image or junk are refused; a box inside is stored.
+    let alice = same.cookie();
+    let page = http(port, "GET", "/case", Some(&alice), None).unwrap().body;
+    let (csrf, phase, case) = (attribute(&page, "name=\"csrf\" value=\""), attribute(&page, "name=\"phase\" value=\""), attribute(&page, "data-case=\""));
+    let junk = "9".repeat(3000);
+    for bbox in ["NaN,1,5,5", "1,1,1e308,5", "1,1,97,5", "-1,1,5,5", "5,5,1,1", "1,2,3", junk.as_str()] {
+        let form = format!("csrf={csrf}&phase={phase}&case={case}&label=DF&bbox={bbox}");
+        assert_eq!(http(port, "POST", "/read", Some(&alice), Some(&form)).unwrap().status, 400, "{bbox}");
+    }
+    let form = format!("csrf={csrf}&phase={phase}&case={case}&label=DF&bbox=10,12.25,40,50");
+    assert_eq!(http(port, "POST", "/read", Some(&alice), Some(&form)).unwrap().status, 303);
+
+    // Ten wrong passwords lock bob; the right one is then refused until an admin unlocks him.
+    for _ in 0..10 {
+        assert_eq!(http(port, "POST", "/login", None, Some("name=bob&password=guess")).unwrap().status, 401);
+    }
+    assert_eq!(http(port, "POST", "/login", None, Some("name=bob&password=bob-password")).unwrap().status, 423);
+    let admin = server.login("admin", "admin-password");
+    let admin_page = http(port, "GET", "/admin", Some(&admin), None).unwrap().body;
+    assert!(admin_page.contains("id=\"locked\"") && admin_page.contains("bob"), "{admin_page}");
+    let admin_csrf = attribute(&admin_page, "name=\"csrf\" value=\"");
+    assert_eq!(http(port, "POST", "/admin/unlock", Some(&alice), Some(&format!("csrf={csrf}&name=bob"))).unwrap().status, 403, "readers cannot unlock");
+    assert_eq!(http(port, "POST", "/admin/unlock", Some(&admin), Some(&format!("csrf={admin_csrf}&name=bob"))).unwrap().status, 303);
+    assert_eq!(http(port, "POST", "/login", None, Some("name=bob&password=bob-password")).unwrap().status, 303);
+
+    // The address has 10 failures; ten more (any names) and it must wait, right password or not.
+    for k in 0..10 {
+        assert_eq!(http(port, "POST", "/login", None, Some(&format!("name=nobody{k}&password=x"))).unwrap().status, 401);
+    }
+    assert_eq!(http(port, "POST", "/login", None, Some(right)).unwrap().status, 429);
+
+    // The database: owner-only, sessions by hash (the cookie's token is not in it).
+    use std::os::unix::fs::PermissionsExt;
+    let db = temp.path().join("db/study.sqlite");
+    assert_eq!(std::fs::metadata(&db).unwrap().permissions().mode() & 0o777, 0o600);
+    let token = alice.split_once('=').unwrap().1.to_string();
+    let bytes: Vec<u8> = ["", "-wal"].iter().flat_map(|s| std::fs::read(format!("{}{s}", db.display())).unwrap_or_default()).collect();
+    assert!(!bytes.windows(token.len()).any(|w| w == token.as_bytes()), "the session token is stored in clear");
+    drop(server);
 }
