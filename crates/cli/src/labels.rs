@@ -30,6 +30,8 @@ pub fn convert(args: LabelsConvertArgs) -> Result<Outcome> {
             yolo::read(&args.input, images, &labels)?
         }
     };
+    // Nothing is written unless every box and every output name is sound.
+    hipfrac_data::validate(&args.input, &annotations)?;
     match args.to {
         Format::Voc => {
             let folder = args.output.file_name().and_then(|n| n.to_str()).unwrap_or("images").to_string();

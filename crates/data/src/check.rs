@@ -162,7 +162,7 @@ fn check_annotation(xml: &Path, labels: &LabelMap, manifest: &HashMap<PathBuf, M
             warnings,
         );
     }
-    let info = match image_info(&image) {
+    let info = match image_info(&image).and_then(|info| crate::images::check_complete(&image).map(|_| info)) {
         Ok(info) => info,
         Err(e) => return fail(vec![Finding { path: image.clone(), message: strip_path(&error_chain(&e), &image) }], warnings),
     };
@@ -200,8 +200,11 @@ fn check_annotation(xml: &Path, labels: &LabelMap, manifest: &HashMap<PathBuf, M
             classes.push(object.label);
         }
     }
-    if classes.contains(&Label::NoFracture) && classes.len() > 1 {
-        errors.push(Finding { path: xml.to_path_buf(), message: "a \"no visible fracture\" box beside fracture boxes".into() });
+    if classes.contains(&Label::NoFracture) {
+        errors.push(Finding {
+            path: xml.to_path_buf(),
+            message: "a box labelled \"no visible fracture\": an image without a fracture has no boxes".into(),
+        });
     } else if classes.len() > 1 {
         warnings.push(Finding {
             path: xml.to_path_buf(),
@@ -253,16 +256,21 @@ fn strip_path(message: &str, path: &Path) -> String {
 pub fn check_dataset(dir: &Path, labels: &LabelMap) -> crate::Result<CheckReport> {
     let mut xmls = Vec::new();
     let mut images = Vec::new();
+    let mut irregular = Vec::new();
     let walker = walkdir::WalkDir::new(dir).into_iter().filter_entry(|e| {
         // Hidden folders and the split manifests' folder hold no dataset images.
         e.depth() == 0 || !e.file_name().to_string_lossy().starts_with('.')
     });
     for entry in walker {
         let entry = entry.map_err(|source| crate::Error::Walk { path: dir.to_path_buf(), source })?;
+        let path = entry.path().to_path_buf();
         if !entry.file_type().is_file() {
+            // A link or FIFO named like an annotation is refused, not silently skipped.
+            if !entry.file_type().is_dir() && path.extension().is_some_and(|e| e.eq_ignore_ascii_case("xml")) {
+                irregular.push(path);
+            }
             continue;
         }
-        let path = entry.path().to_path_buf();
         if path.extension().is_some_and(|e| e.eq_ignore_ascii_case("xml")) {
             xmls.push(path);
         } else if is_image_file(&path) {
@@ -274,6 +282,15 @@ pub fn check_dataset(dir: &Path, labels: &LabelMap) -> crate::Result<CheckReport
 
     let manifest_path = dir.join("manifest.csv");
     let mut report = CheckReport { dir: dir.to_path_buf(), ..Default::default() };
+    for path in irregular {
+        report.errors.push(Finding { path, message: "not a regular file (a link, FIFO or device): annotations must be plain files".into() });
+    }
+    if xmls.is_empty() {
+        report.errors.push(Finding {
+            path: dir.to_path_buf(),
+            message: format!("no VOC XML annotation in the folder: nothing is labelled ({} image(s) found)", images.len()),
+        });
+    }
     let mut manifest: HashMap<PathBuf, ManifestRow> = HashMap::new();
     if manifest_path.is_file() {
         match crate::manifest::read(&manifest_path) {

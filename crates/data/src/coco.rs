@@ -86,7 +86,10 @@ pub fn parse(text: &str, path: &Path, labels: &LabelMap) -> Result<Vec<Annotatio
     let file: CocoFile = serde_json::from_str(text).map_err(|source| Error::Json { path: path.to_path_buf(), source })?;
     let mut categories = HashMap::new();
     for category in &file.categories {
-        categories.insert(category.id, labels.resolve(&category.name, path)?);
+        let label = labels.resolve(&category.name, path)?;
+        if let Some(previous) = categories.insert(category.id, label) {
+            return Err(Error::invalid(path, format!("category id {} appears twice ({} and {})", category.id, previous.code(), label.code())));
+        }
     }
     let mut by_id: HashMap<u64, usize> = HashMap::new();
     let mut annotations = Vec::with_capacity(file.images.len());
@@ -114,6 +117,9 @@ pub fn parse(text: &str, path: &Path, labels: &LabelMap) -> Result<Vec<Annotatio
                     coco.id, coco.bbox, image.filename, image.width, image.height
                 ),
             ));
+        }
+        if label.fracture().is_none() {
+            return Err(Error::invalid(path, format!("annotation {}: a box cannot be \"no visible fracture\"", coco.id)));
         }
         image.objects.push(Object { label, bbox, truncated: false, difficult: false });
     }

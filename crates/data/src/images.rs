@@ -54,3 +54,31 @@ pub fn image_info(path: &Path) -> Result<ImageInfo> {
         institution: header.institution,
     })
 }
+
+/// Checks that an image file is whole: a PNG's chunks all lie inside the file with correct
+/// CRCs up to IEND (a truncated or corrupted PNG fails); a DICOM file's element lengths fit
+/// (see `hipfrac convert` for the pixel data itself).
+pub fn check_complete(path: &Path) -> Result<()> {
+    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    if !bytes.starts_with(b"\x89PNG\r\n\x1a\n") {
+        return Ok(());
+    }
+    let bad = |why: String| Error::invalid(path, format!("damaged PNG: {why}"));
+    let mut at = 8;
+    loop {
+        let Some(head) = bytes.get(at..at + 8) else { return Err(bad(format!("truncated at byte {at} (no IEND)"))) };
+        let length = u32::from_be_bytes([head[0], head[1], head[2], head[3]]) as usize;
+        let kind = &head[4..8];
+        let Some(body) = bytes.get(at + 4..at + 8 + length) else { return Err(bad(format!("chunk {} at byte {at} runs past the end", String::from_utf8_lossy(kind)))) };
+        let Some(crc) = bytes.get(at + 8 + length..at + 12 + length) else { return Err(bad(format!("truncated in the CRC of chunk {}", String::from_utf8_lossy(kind)))) };
+        let mut sum = flate2::Crc::new();
+        sum.update(body);
+        if sum.sum() != u32::from_be_bytes([crc[0], crc[1], crc[2], crc[3]]) {
+            return Err(bad(format!("chunk {} at byte {at} fails its CRC", String::from_utf8_lossy(kind))));
+        }
+        if kind == b"IEND" {
+            return Ok(());
+        }
+        at += 12 + length;
+    }
+}

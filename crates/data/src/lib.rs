@@ -70,6 +70,33 @@ impl Annotation {
     }
 }
 
+/// Checks annotations read from `source` before they are converted: every box is a
+/// fracture type (an image without a fracture has no boxes; a box labelled "no visible
+/// fracture" is refused), finite, not empty and inside its image; and no two images would
+/// write the same output file (`x.png` and `x.dcm` both become `x.txt` / `x.xml`).
+pub fn validate(source: &std::path::Path, annotations: &[Annotation]) -> Result<()> {
+    let mut stems: std::collections::HashMap<String, &str> = Default::default();
+    for a in annotations {
+        let stem = std::path::Path::new(&a.filename).file_stem().and_then(|s| s.to_str()).unwrap_or(&a.filename).to_lowercase();
+        if let Some(other) = stems.insert(stem, &a.filename) {
+            return Err(Error::invalid(source, format!("{} and {other} would be written to the same file (same name, different extension)", a.filename)));
+        }
+        for (k, o) in a.objects.iter().enumerate() {
+            let what = |why: &str| Error::invalid(source, format!("{}: box {} ({}): {why}", a.filename, k + 1, o.label.code()));
+            if o.label.fracture().is_none() {
+                return Err(what("a box cannot be \"no visible fracture\": an image without a fracture has no boxes"));
+            }
+            if o.bbox.is_degenerate() {
+                return Err(what("empty or not finite"));
+            }
+            if !o.bbox.is_inside(a.width, a.height) {
+                return Err(what(&format!("lies outside the {}×{} image", a.width, a.height)));
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Rejects names that are not a plain file name (folders, `..`, absolute paths, NUL), so an
 /// annotation (the file `path`) can never point outside its dataset folder.
 pub(crate) fn check_plain_filename(path: &std::path::Path, name: &str) -> Result<()> {

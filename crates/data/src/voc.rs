@@ -54,7 +54,12 @@ struct RawObject {
 
 /// Reads a VOC file.
 pub fn read(path: &Path, labels: &LabelMap) -> Result<VocFile> {
-    let size = std::fs::metadata(path).map_err(|e| Error::io(path, e))?.len();
+    // Not followed: a symlink may point anywhere, a FIFO or device would block the read.
+    let metadata = std::fs::symlink_metadata(path).map_err(|e| Error::io(path, e))?;
+    if !metadata.file_type().is_file() {
+        return Err(Error::invalid(path, "not a regular file (a link, FIFO or device): annotations must be plain files"));
+    }
+    let size = metadata.len();
     if size > MAX_XML_BYTES {
         return Err(Error::invalid(path, format!("{size} bytes is too large for an annotation file")));
     }
@@ -72,6 +77,7 @@ pub fn parse(text: &str, path: &Path, labels: &LabelMap) -> Result<VocFile> {
     let mut stack: Vec<String> = Vec::new();
     let mut fields: std::collections::HashMap<String, String> = Default::default();
     let mut objects: Vec<RawObject> = Vec::new();
+    let mut roots = 0;
     loop {
         let event = reader
             .read_event()
@@ -82,6 +88,12 @@ pub fn parse(text: &str, path: &Path, labels: &LabelMap) -> Result<VocFile> {
             }
             Event::Start(start) => {
                 let name = String::from_utf8_lossy(start.local_name().as_ref()).into_owned();
+                if stack.is_empty() {
+                    roots += 1;
+                    if roots > 1 {
+                        return Err(invalid(format!("a second root element <{name}>: one <annotation> per file")));
+                    }
+                }
                 if stack.len() == 1 && stack[0] == "annotation" && name == "object" {
                     objects.push(RawObject::default());
                 }
@@ -93,12 +105,19 @@ pub fn parse(text: &str, path: &Path, labels: &LabelMap) -> Result<VocFile> {
             Event::End(_) => {
                 stack.pop();
             }
-            Event::Text(content) => {
-                let value = content
-                    .unescape()
-                    .map_err(|source| Error::XmlText { path: path.to_path_buf(), element: stack.join("/"), source })?
-                    .trim()
-                    .to_string();
+            Event::Text(_) | Event::CData(_) if stack.is_empty() => {
+                return Err(invalid("text outside the <annotation> element".into()));
+            }
+            Event::Text(_) | Event::CData(_) => {
+                let value = match &event {
+                    Event::Text(content) => content
+                        .unescape()
+                        .map_err(|source| Error::XmlText { path: path.to_path_buf(), element: stack.join("/"), source })?
+                        .trim()
+                        .to_string(),
+                    Event::CData(content) => String::from_utf8_lossy(content).trim().to_string(),
+                    _ => unreachable!("matched above"),
+                };
                 let key = stack.join("/");
                 if let Some(object) = objects.last_mut().filter(|_| key.starts_with("annotation/object/")) {
                     let slot = match key.as_str() {
@@ -112,12 +131,18 @@ pub fn parse(text: &str, path: &Path, labels: &LabelMap) -> Result<VocFile> {
                         "annotation/object/bndbox/ymax" => &mut object.ymax,
                         _ => continue,
                     };
-                    *slot = Some(value);
+                    // Text split by a comment or CDATA (`3<!-- -->00`) is one value.
+                    slot.get_or_insert_with(String::new).push_str(&value);
                 } else {
-                    fields.insert(key, value);
+                    fields.entry(key).or_default().push_str(&value);
                 }
             }
-            Event::Eof => break,
+            Event::Eof => {
+                if let Some(open) = stack.last() {
+                    return Err(invalid(format!("the file ends inside <{open}>: not closed")));
+                }
+                break;
+            }
             _ => {}
         }
     }

@@ -16,6 +16,7 @@ fn exact(value: f64) -> String {
 /// Writes `annotations` into `dir` (created if needed): `classes.txt` and one txt per image
 /// (empty for an image without a fracture). "No visible fracture" boxes are not written.
 pub fn write(dir: &Path, annotations: &[Annotation]) -> Result<()> {
+    crate::validate(dir, annotations)?;
     let classes: String = FractureClass::ALL.iter().map(|c| format!("{}\n", c.code())).collect();
     hipfrac_dicom::atomic::write_atomic(&dir.join("classes.txt"), classes.as_bytes())?;
     for a in annotations {
@@ -54,7 +55,9 @@ pub fn read(dir: &Path, images: &Path, labels: &LabelMap) -> Result<Vec<Annotati
         let path = entry.map_err(|e| Error::io(images, e))?.path();
         if path.is_file() && is_image_file(&path) {
             if let Some(stem) = path.file_stem().and_then(|s| s.to_str()) {
-                image_files.insert(stem.to_string(), path.clone());
+                if let Some(other) = image_files.insert(stem.to_string(), path.clone()) {
+                    return Err(Error::invalid(images, format!("{} and {} share the name {stem}: a YOLO txt cannot tell them apart", other.display(), path.display())));
+                }
             }
         }
     }
@@ -89,6 +92,16 @@ pub fn read(dir: &Path, images: &Path, labels: &LabelMap) -> Result<Vec<Annotati
             let mut v = [0f64; 4];
             for (slot, raw) in v.iter_mut().zip(&fields[1..]) {
                 *slot = raw.parse().ok().filter(|x: &f64| x.is_finite()).ok_or_else(|| bad("coordinate is not a number"))?;
+            }
+            // Normalised: the centre in [0, 1], the size in (0, 1], the box inside the image.
+            let [cx, cy, w, h] = v;
+            let tolerance = 1e-6;
+            let inside = |c: f64, s: f64| c - s / 2.0 >= -tolerance && c + s / 2.0 <= 1.0 + tolerance;
+            if !(0.0..=1.0).contains(&cx) || !(0.0..=1.0).contains(&cy) || !(w > 0.0 && w <= 1.0) || !(h > 0.0 && h <= 1.0) || !inside(cx, w) || !inside(cy, h) {
+                return Err(bad(&format!("box {cx} {cy} {w} {h} is not a normalised box inside the image (centre in [0, 1], size in (0, 1])")));
+            }
+            if label.fracture().is_none() {
+                return Err(bad("a box cannot be \"no visible fracture\""));
             }
             objects.push(Object { label, bbox: BBox::from_yolo(v, info.width, info.height), truncated: false, difficult: false });
         }

@@ -50,6 +50,9 @@ pub enum InferError {
     Image { path: PathBuf, #[source] source: Box<InferError> },
     #[error("{}: the manifest lists no images", .0.display())]
     EmptyManifest(PathBuf),
+    /// A manifest whose rows cannot all be true at once.
+    #[error("{}: row {row}: {problem}", path.display())]
+    Manifest { path: PathBuf, row: usize, problem: String },
 }
 
 impl InferError {

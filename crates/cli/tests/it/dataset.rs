@@ -137,3 +137,47 @@ fn split_by_patient_writes_manifests_and_keeps_earlier_ones() {
     assert_eq!(std::fs::read(splits.join("train.csv")).unwrap(), before, "an earlier split must not be lost");
     hipfrac().args(["dataset", "split"]).arg(dir.path()).args(["--seed", "8", "--overwrite"]).assert().success();
 }
+
+/// Issue 13's `dataset check` faults: each one fails the check, named.
+#[test]
+fn check_fails_on_unlabelled_damaged_and_malformed_inputs() {
+    // PNGs without any XML: nothing is labelled.
+    let bare = tempfile::tempdir().unwrap();
+    add_image(bare.path(), "only", Label::NoFracture, 3);
+    std::fs::remove_file(bare.path().join("only.xml")).unwrap();
+    let assert = hipfrac().args(["dataset", "check"]).arg(bare.path()).assert().code(1);
+    assert!(String::from_utf8_lossy(&assert.get_output().stderr).contains("no VOC XML annotation in the folder"));
+
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    make_dataset(d);
+    // A truncated PNG.
+    let png = std::fs::read(d.join("img00.png")).unwrap();
+    std::fs::write(d.join("img00.png"), &png[..png.len() - 20]).unwrap();
+    // Two roots; no closing tag; a box labelled none; a comment inside a number.
+    let text = std::fs::read_to_string(d.join("img01.xml")).unwrap();
+    std::fs::write(d.join("img01.xml"), format!("{text}<annotation></annotation>")).unwrap();
+    let text = std::fs::read_to_string(d.join("img02.xml")).unwrap();
+    std::fs::write(d.join("img02.xml"), text.replace("</annotation>", "")).unwrap();
+    let text = std::fs::read_to_string(d.join("img03.xml")).unwrap();
+    std::fs::write(d.join("img03.xml"), text.replace("<name>UF</name>", "<name>none</name>")).unwrap();
+    let text = std::fs::read_to_string(d.join("img06.xml")).unwrap();
+    std::fs::write(d.join("img06.xml"), text.replace("<xmax>20</xmax>", "<xmax>3<!-- -->00</xmax>")).unwrap();
+    // An XML that is a symlink, and one that is a FIFO.
+    std::os::unix::fs::symlink("/etc/hostname", d.join("link.xml")).unwrap();
+    assert!(std::process::Command::new("mkfifo").arg(d.join("fifo.xml")).status().unwrap().success());
+
+    let assert = hipfrac().args(["dataset", "check"]).arg(d).timeout(std::time::Duration::from_secs(60)).assert().code(1);
+    let stderr = String::from_utf8_lossy(&assert.get_output().stderr).to_string();
+    for expected in [
+        "img00.png: damaged PNG",
+        "img01.xml: a second root element",
+        "img02.xml: the file ends inside <annotation>",
+        "img03.xml: a box labelled \"no visible fracture\"",
+        "img06.xml: object 1 (VF) box xmin 6 ymin 6 xmax 300",
+        "link.xml: not a regular file",
+        "fifo.xml: not a regular file",
+    ] {
+        assert!(stderr.contains(expected), "expected {expected:?} in:\n{stderr}");
+    }
+}

@@ -87,3 +87,55 @@ fn unknown_label_in_a_label_map_aware_read() {
     hipfrac().args(["labels", "convert", "--from", "coco"]).arg(&coco).args(["--to", "coco"]).arg(&out).arg("--label-map").arg(&map).assert().success();
     assert!(std::fs::read_to_string(&out).unwrap().contains("\"category_id\": 2"));
 }
+
+/// Issue 13's label-converter faults: each is refused with the file and the fault named,
+/// and nothing is written.
+#[test]
+fn bad_boxes_categories_and_name_collisions_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let images = dir.path().join("images");
+    for name in ["a.png", "b.png"] {
+        write_png(&images.join(name), 100, 80, GreyPixels::Eight(&vec![0; 8000])).unwrap();
+    }
+    let yolo = dir.path().join("yolo");
+    std::fs::create_dir_all(&yolo).unwrap();
+    std::fs::write(yolo.join("classes.txt"), "DF\nVF\nSF\nUF\nnone\n").unwrap();
+    let out = dir.path().join("out");
+    let convert_yolo = |line: &str| {
+        std::fs::write(yolo.join("a.txt"), format!("{line}\n")).unwrap();
+        let assert = hipfrac().args(["labels", "convert", "--from", "yolo"]).arg(&yolo).args(["--to", "voc"]).arg(&out).arg("--images").arg(&images).assert().failure();
+        String::from_utf8_lossy(&assert.get_output().stderr).to_string()
+    };
+    for line in ["0 1.5 0.5 0.1 0.1", "0 0.5 0.5 0 0.1", "0 0.5 0.5 -0.2 0.1", "0 1e300 0.5 0.1 0.1", "0 0.95 0.5 0.2 0.1"] {
+        let stderr = convert_yolo(line);
+        assert!(stderr.contains("a.txt") && stderr.contains("not a normalised box"), "{line}: {stderr}");
+    }
+    let stderr = convert_yolo("4 0.5 0.5 0.1 0.1");
+    assert!(stderr.contains("no visible fracture"), "{stderr}");
+    // x.png and x.dcm would both be x.txt / x.xml.
+    std::fs::write(yolo.join("a.txt"), "0 0.5 0.5 0.1 0.1\n").unwrap();
+    std::fs::copy(images.join("b.png"), images.join("a.dcm.png")).unwrap();
+    std::fs::rename(images.join("b.png"), images.join("a.PNG")).unwrap();
+    let assert = hipfrac().args(["labels", "convert", "--from", "yolo"]).arg(&yolo).args(["--to", "voc"]).arg(&out).arg("--images").arg(&images).assert().failure();
+    let stderr = String::from_utf8_lossy(&assert.get_output().stderr).to_string();
+    assert!(stderr.contains("share the name a"), "{stderr}");
+    assert!(files_below(&out).is_empty(), "{:?}", files_below(&out));
+
+    // COCO: a category id given twice would relabel boxes silently.
+    let coco = dir.path().join("dup.json");
+    std::fs::write(
+        &coco,
+        r#"{"images":[{"id":1,"file_name":"x.png","width":100,"height":80},{"id":2,"file_name":"x.dcm","width":100,"height":80}],
+            "annotations":[{"id":7,"image_id":1,"category_id":1,"bbox":[10,10,20,10]}],
+            "categories":[{"id":1,"name":"DF"},{"id":1,"name":"UF"}]}"#,
+    )
+    .unwrap();
+    let assert = hipfrac().args(["labels", "convert", "--from", "coco"]).arg(&coco).args(["--to", "yolo"]).arg(&out).assert().failure();
+    let stderr = String::from_utf8_lossy(&assert.get_output().stderr).to_string();
+    assert!(stderr.contains("category id 1 appears twice"), "{stderr}");
+    std::fs::write(&coco, std::fs::read_to_string(&coco).unwrap().replace(r#",{"id":1,"name":"UF"}"#, "")).unwrap();
+    let assert = hipfrac().args(["labels", "convert", "--from", "coco"]).arg(&coco).args(["--to", "yolo"]).arg(&out).assert().failure();
+    let stderr = String::from_utf8_lossy(&assert.get_output().stderr).to_string();
+    assert!(stderr.contains("x.dcm and x.png would be written to the same file") || stderr.contains("x.png and x.dcm would be written"), "{stderr}");
+    assert!(files_below(&out).is_empty(), "{:?}", files_below(&out));
+}

@@ -190,3 +190,32 @@ fn predict_refuses_a_nan_window_and_neutralises_formulas() {
     let record: serde_json::Value = serde_json::from_slice(&std::fs::read(out.join("csv_injection_sop_uid.json")).unwrap()).unwrap();
     assert!(record["sop_instance_uid"].as_str().unwrap().starts_with("=HYPERLINK"), "the JSON keeps the value as it is");
 }
+
+/// `evaluate` refuses a manifest that lists an image twice, or whose label contradicts the
+/// image's annotation, naming the row — an evaluation must not count a case twice or score
+/// against a truth that disagrees with itself.
+#[test]
+fn evaluate_refuses_duplicate_rows_and_contradicting_labels() {
+    let temp = tempfile::tempdir().unwrap();
+    let data = phantom(temp.path(), 4);
+    let model = untrained(temp.path(), 128);
+    let manifest = std::fs::read_to_string(data.join("manifest.csv")).unwrap();
+    let lines: Vec<&str> = manifest.lines().collect();
+    let evaluate = |text: String| {
+        let path = data.join("edited.csv");
+        std::fs::write(&path, text).unwrap();
+        let assert = hipfrac().arg("evaluate").arg("--model").arg(&model).arg("--data").arg(format!("all={}", path.display())).arg("--out").arg(temp.path().join("report")).args(["--device", "cpu"]).assert().failure();
+        assert!(!temp.path().join("report/cases.csv").exists());
+        String::from_utf8_lossy(&assert.get_output().stderr).to_string()
+    };
+    let duplicated = format!("{}\n{}\n", manifest.trim_end(), lines[1]);
+    let stderr = evaluate(duplicated);
+    assert!(stderr.contains("edited.csv: row 6") && stderr.contains("is listed again (first on row 2)"), "{stderr}");
+    // Relabel the first row as another class than its boxes say.
+    let mut fields: Vec<String> = lines[1].split(',').map(str::to_string).collect();
+    let column = lines[0].split(',').position(|c| c == "label").unwrap();
+    fields[column] = if fields[column] == "SF" { "UF".into() } else { "SF".into() };
+    let contradicting = std::iter::once(lines[0].to_string()).chain(std::iter::once(fields.join(","))).chain(lines[2..].iter().map(|l| l.to_string())).collect::<Vec<_>>().join("\n");
+    let stderr = evaluate(contradicting);
+    assert!(stderr.contains("edited.csv: row 2") && stderr.contains("but its annotation"), "{stderr}");
+}
