@@ -14,7 +14,7 @@
 pub mod check;
 pub mod coco;
 mod error;
-mod images;
+pub mod images;
 mod label_map;
 pub mod manifest;
 pub mod split;

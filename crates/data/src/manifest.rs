@@ -28,8 +28,14 @@ pub struct ManifestRow {
 
 /// Reads a manifest.
 pub fn read(path: &Path) -> Result<Vec<ManifestRow>> {
+    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    parse(&bytes, path)
+}
+
+/// Parses manifest bytes; `path` names the source in errors.
+pub fn parse(bytes: &[u8], path: &Path) -> Result<Vec<ManifestRow>> {
     let csv_error = |source| Error::Csv { path: path.to_path_buf(), source };
-    let mut reader = csv::Reader::from_path(path).map_err(csv_error)?;
+    let mut reader = csv::Reader::from_reader(bytes);
     let headers = reader.headers().map_err(csv_error)?.clone();
     let mut rows = Vec::new();
     for (index, record) in reader.records().enumerate() {

@@ -77,35 +77,42 @@ pub fn read(dir: &Path, images: &Path, labels: &LabelMap) -> Result<Vec<Annotati
         let filename = image.file_name().and_then(|n| n.to_str()).unwrap_or_default().to_string();
         check_plain_filename(&txt, &filename)?;
         let text = std::fs::read_to_string(&txt).map_err(|e| Error::io(&txt, e))?;
-        let mut objects = Vec::new();
-        for (number, line) in text.lines().enumerate() {
-            let fields: Vec<&str> = line.split_whitespace().collect();
-            if fields.is_empty() {
-                continue;
-            }
-            let bad = |why: &str| Error::invalid(&txt, format!("line {}: {why}", number + 1));
-            if fields.len() != 5 {
-                return Err(bad("expected `class cx cy w h`"));
-            }
-            let class: usize = fields[0].parse().map_err(|_| bad("class is not an index"))?;
-            let label = *classes.get(class).ok_or_else(|| bad(&format!("class {class} is not in classes.txt")))?;
-            let mut v = [0f64; 4];
-            for (slot, raw) in v.iter_mut().zip(&fields[1..]) {
-                *slot = raw.parse().ok().filter(|x: &f64| x.is_finite()).ok_or_else(|| bad("coordinate is not a number"))?;
-            }
-            // Normalised: the centre in [0, 1], the size in (0, 1], the box inside the image.
-            let [cx, cy, w, h] = v;
-            let tolerance = 1e-6;
-            let inside = |c: f64, s: f64| c - s / 2.0 >= -tolerance && c + s / 2.0 <= 1.0 + tolerance;
-            if !(0.0..=1.0).contains(&cx) || !(0.0..=1.0).contains(&cy) || !(w > 0.0 && w <= 1.0) || !(h > 0.0 && h <= 1.0) || !inside(cx, w) || !inside(cy, h) {
-                return Err(bad(&format!("box {cx} {cy} {w} {h} is not a normalised box inside the image (centre in [0, 1], size in (0, 1])")));
-            }
-            if label.fracture().is_none() {
-                return Err(bad("a box cannot be \"no visible fracture\""));
-            }
-            objects.push(Object { label, bbox: BBox::from_yolo(v, info.width, info.height), truncated: false, difficult: false });
-        }
+        let objects = parse(&text, &txt, &classes, info.width, info.height)?;
         annotations.push(Annotation { filename, width: info.width, height: info.height, depth: 1, objects });
     }
     Ok(annotations)
+}
+
+/// Parses one YOLO txt (`class cx cy w h` per line) of an image `width` × `height`, with the
+/// labels of `classes.txt`; `path` names the source in errors.
+pub fn parse(text: &str, path: &Path, classes: &[Label], width: u32, height: u32) -> Result<Vec<Object>> {
+    let mut objects = Vec::new();
+    for (number, line) in text.lines().enumerate() {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        if fields.is_empty() {
+            continue;
+        }
+        let bad = |why: &str| Error::invalid(path, format!("line {}: {why}", number + 1));
+        if fields.len() != 5 {
+            return Err(bad("expected `class cx cy w h`"));
+        }
+        let class: usize = fields[0].parse().map_err(|_| bad("class is not an index"))?;
+        let label = *classes.get(class).ok_or_else(|| bad(&format!("class {class} is not in classes.txt")))?;
+        let mut v = [0f64; 4];
+        for (slot, raw) in v.iter_mut().zip(&fields[1..]) {
+            *slot = raw.parse().ok().filter(|x: &f64| x.is_finite()).ok_or_else(|| bad("coordinate is not a number"))?;
+        }
+        // Normalised: the centre in [0, 1], the size in (0, 1], the box inside the image.
+        let [cx, cy, w, h] = v;
+        let tolerance = 1e-6;
+        let inside = |c: f64, s: f64| c - s / 2.0 >= -tolerance && c + s / 2.0 <= 1.0 + tolerance;
+        if !(0.0..=1.0).contains(&cx) || !(0.0..=1.0).contains(&cy) || !(w > 0.0 && w <= 1.0) || !(h > 0.0 && h <= 1.0) || !inside(cx, w) || !inside(cy, h) {
+            return Err(bad(&format!("box {cx} {cy} {w} {h} is not a normalised box inside the image (centre in [0, 1], size in (0, 1])")));
+        }
+        if label.fracture().is_none() {
+            return Err(bad("a box cannot be \"no visible fracture\""));
+        }
+        objects.push(Object { label, bbox: BBox::from_yolo(v, width, height), truncated: false, difficult: false });
+    }
+    Ok(objects)
 }

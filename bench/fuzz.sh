@@ -1,0 +1,79 @@
+#!/usr/bin/env bash
+# Fuzz every input parser with libFuzzer (cargo fuzz, nightly toolchain), each target seeded
+# from real files, under a 1 GB memory limit (a file that needs more is a finding too).
+#
+#   bench/fuzz.sh [DICOM_SECONDS [OTHER_SECONDS]]     defaults: 600 and 120
+#
+# Targets (fuzz/fuzz_targets): dicom, png (DICOM/PNG read + decode + display pipeline), jpeg12
+# (the in-house 12-bit JPEG decoder), voc, coco, yolo, manifest. The corpus grows in
+# fuzz/corpus/<target>; crashes land in fuzz/artifacts/<target>/ and fail the script. Each
+# crash found becomes a regression test with its input under crates/*/tests/data/.
+# A summary (executions, coverage, corpus size, crashes per target) goes to
+# bench/out/fuzz-<date>.txt. Needs: rustup nightly, ../shared/data/dicom (optional seeds).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+DICOM_SECONDS="${1:-600}"
+OTHER_SECONDS="${2:-120}"
+DATA="${HIPFRAC_DICOM:-../shared/data/dicom}"
+BAD="$(dirname "$DATA")/bad-dicom"
+command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
+mkdir -p bench/out
+SUMMARY="bench/out/fuzz-$(date +%Y-%m-%d).txt"
+
+# Seeds: the phantom (tiny images, VOC, manifest), its labels as COCO and YOLO, the real
+# radiographs under 1 MB, the bad-dicom reproducers, JPEG streams cut from the JPEG files.
+BIN=target/release/hipfrac
+[ -x "$BIN" ] || BIN=target/debug/hipfrac
+[ -x "$BIN" ] || { cargo build -j2 -p hipfrac --bin hipfrac >&2; BIN=target/debug/hipfrac; }
+SEEDS="$(mktemp -d)"
+trap 'rm -rf "$SEEDS"' EXIT
+"$BIN" phantom --count 4 --size 64 --seed 9 --out "$SEEDS/phantom" >/dev/null 2>&1
+"$BIN" labels convert --from voc "$SEEDS/phantom/images" --to coco "$SEEDS/labels.json" >/dev/null 2>&1
+"$BIN" labels convert --from voc "$SEEDS/phantom/images" --to yolo "$SEEDS/yolo" >/dev/null 2>&1
+add() { local target="$1"; shift; mkdir -p "fuzz/corpus/$target"; for f in "$@"; do [ -f "$f" ] && cp "$f" "fuzz/corpus/$target/seed-$(basename "$f")"; done; return 0; }
+add dicom "$SEEDS"/phantom/dicom/*.dcm
+if [ -d "$DATA" ]; then
+  while IFS= read -r f; do add dicom "$f"; done < <(find "$DATA" -type f -size -1M ! -name '*.md' ! -name 'SHA256SUMS')
+fi
+[ -d "$BAD" ] && while IFS= read -r f; do add dicom "$f"; done < <(find "$BAD" -type f -name '*.dcm' -size -1M)
+add png "$SEEDS"/phantom/images/*.png
+add voc "$SEEDS"/phantom/images/*.xml
+add manifest "$SEEDS/phantom/manifest.csv"
+add coco "$SEEDS/labels.json"
+add yolo "$SEEDS"/yolo/*.txt
+mkdir -p fuzz/corpus/jpeg12
+if [ -d "$DATA" ]; then
+  python3 - "$DATA" fuzz/corpus/jpeg12 <<'PY'
+import pathlib, sys
+for path in pathlib.Path(sys.argv[1]).rglob("*JPLY*"):
+    data = path.read_bytes()
+    start, end = data.find(b"\xff\xd8\xff"), data.rfind(b"\xff\xd9")
+    if start >= 0 and end > start:
+        (pathlib.Path(sys.argv[2]) / f"seed-{path.name}.jpg").write_bytes(data[start:end + 2])
+PY
+fi
+
+cd fuzz
+cargo +nightly fuzz build -O >&2
+{
+  echo "bench/fuzz.sh $(date -u +%Y-%m-%dT%H:%MZ) on $(nproc) cores: ${DICOM_SECONDS} s for dicom/png/jpeg12, ${OTHER_SECONDS} s for the others"
+  printf '%-9s %8s %12s %8s %8s %s\n' target seconds executions cov corpus crashes
+} > "../$SUMMARY"
+failed=0
+for target in dicom png jpeg12 voc coco yolo manifest; do
+  case "$target" in dicom|png|jpeg12) seconds="$DICOM_SECONDS"; max_len=262144 ;; *) seconds="$OTHER_SECONDS"; max_len=65536 ;; esac
+  mkdir -p "artifacts/$target"
+  log="$(mktemp)"
+  if ! cargo +nightly fuzz run -O "$target" "corpus/$target" -- -max_total_time="$seconds" -rss_limit_mb=1024 -malloc_limit_mb=1024 \
+       -timeout=20 -max_len="$max_len" -print_final_stats=1 >"$log" 2>&1; then
+    failed=1
+    tail -30 "$log" >&2
+  fi
+  executions=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" | grep -o '[0-9]*$' || echo "?")
+  coverage=$(grep -o 'cov: [0-9]*' "$log" | tail -1 | grep -o '[0-9]*' || echo "?")
+  crashes=$(find "artifacts/$target" -type f | wc -l)
+  printf '%-9s %8s %12s %8s %8s %s\n' "$target" "$seconds" "$executions" "$coverage" "$(ls "corpus/$target" | wc -l)" "$crashes" >> "../$SUMMARY"
+  rm -f "$log"
+done
+cat "../$SUMMARY"
+[ "$failed" -eq 0 ] || { echo "fuzzing found crashes: see fuzz/artifacts/" >&2; exit 1; }
