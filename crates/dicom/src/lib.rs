@@ -11,6 +11,7 @@
 //!   Profile with keyed pseudonyms.
 
 pub mod atomic;
+mod checks;
 pub mod convert;
 pub mod deid;
 pub mod display;

@@ -1,5 +1,6 @@
 //! DICOM and PNG → [`Radiograph`].
 
+use crate::checks::{check_pixel_data, guarded, sane, Panicked};
 use crate::error::{DecodeFault, ParseFault};
 use crate::{png_io, Error, Result};
 use dicom_dictionary_std::tags;
@@ -48,38 +49,7 @@ pub fn read_radiograph(path: &Path) -> Result<Radiograph> {
 pub fn read_dicom(path: &Path) -> Result<Radiograph> {
     // The parser and decoders are third-party code; a hostile file must become an error
     // naming it, never a crash of a whole batch.
-    guarded(|| read_dicom_unguarded(path)).unwrap_or_else(|panic| Err(Error::parse(path, ParseFault::Panic(panic))))
-}
-
-thread_local! {
-    /// How many [`guarded`] calls are running on this thread.
-    static GUARDED: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
-}
-
-/// Runs `f`, turning a panic into its message. The panic is not printed (the caller reports
-/// it as the file's error, in one line); panics elsewhere print as before.
-pub(crate) fn guarded<T>(f: impl FnOnce() -> T) -> std::result::Result<T, String> {
-    static HOOK: std::sync::Once = std::sync::Once::new();
-    HOOK.call_once(|| {
-        let previous = std::panic::take_hook();
-        std::panic::set_hook(Box::new(move |info| {
-            if GUARDED.with(|g| g.get()) == 0 {
-                previous(info);
-            }
-        }));
-    });
-    GUARDED.with(|g| g.set(g.get() + 1));
-    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
-    GUARDED.with(|g| g.set(g.get() - 1));
-    outcome.map_err(|panic| panic_text(&panic))
-}
-
-fn panic_text(panic: &Box<dyn std::any::Any + Send>) -> String {
-    panic
-        .downcast_ref::<String>()
-        .cloned()
-        .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
-        .unwrap_or_else(|| "panicked".into())
+    guarded(|| read_dicom_unguarded(path)).unwrap_or_else(|Panicked(panic)| Err(Error::parse(path, ParseFault::Panic(panic))))
 }
 
 fn read_dicom_unguarded(path: &Path) -> Result<Radiograph> {
@@ -116,7 +86,7 @@ pub(crate) fn string(object: &InMemDicomObject, tag: dicom_core::Tag) -> Option<
     (!trimmed.is_empty()).then(|| trimmed.to_string())
 }
 
-fn int(object: &InMemDicomObject, tag: dicom_core::Tag) -> Option<i64> {
+pub(crate) fn int(object: &InMemDicomObject, tag: dicom_core::Tag) -> Option<i64> {
     object.element_opt(tag).ok().flatten()?.to_int::<i64>().ok()
 }
 
@@ -127,19 +97,6 @@ fn floats(object: &InMemDicomObject, tag: dicom_core::Tag) -> Vec<f64> {
         .flatten()
         .and_then(|e| e.to_multi_float64().ok())
         .unwrap_or_default()
-}
-
-/// The largest magnitude a display value (rescale, window) may have: far beyond any real
-/// detector, well below where the pipeline's arithmetic loses meaning.
-pub const MAX_DISPLAY_VALUE: f64 = 1e9;
-
-/// Refuses a non-finite or absurd display value: it would render a black or white image that
-/// the model then reads with confidence.
-fn sane(path: &Path, name: &str, value: f64) -> Result<()> {
-    if value.is_finite() && value.abs() <= MAX_DISPLAY_VALUE {
-        return Ok(());
-    }
-    Err(Error::unsupported(path, format!("{name} is {value}: not a usable display value (finite, at most {MAX_DISPLAY_VALUE:e} in magnitude)")))
 }
 
 fn required_int(path: &Path, object: &InMemDicomObject, tag: dicom_core::Tag, name: &str) -> Result<i64> {
@@ -412,47 +369,6 @@ fn stored_values(count: usize, raw: impl Fn(usize) -> u32, bits_stored: u16, sig
     }
 }
 
-/// RLE Lossless.
-const RLE: &str = "1.2.840.10008.1.2.5";
-
-/// Checks what the header says against the pixel data before a decoder allocates for it:
-/// native data must hold exactly Rows × Columns × frames samples (one pad byte allowed), and
-/// every RLE fragment's header must name at most 15 segments that lie inside it (PS3.5 G.3).
-fn check_pixel_data(object: &DefaultDicomObject, meta: &RadiographMeta, transfer_syntax: &str) -> Result<(), String> {
-    let Ok(element) = object.element(tags::PIXEL_DATA) else { return Ok(()) };
-    match element.value() {
-        dicom_core::value::Value::Primitive(value) => {
-            let frames = int(object, tags::NUMBER_OF_FRAMES).unwrap_or(1).max(1) as u64;
-            let bits = int(object, tags::BITS_ALLOCATED).unwrap_or(16) as u64;
-            let expected = meta.rows as u64 * meta.columns as u64 * frames * bits / 8;
-            let held = value.calculate_byte_len() as u64;
-            if held != expected && held != expected + 1 {
-                return Err(format!(
-                    "pixel data holds {held} bytes, but {}×{} × {frames} frame(s) at {bits} bits need {expected}: the header does not describe the pixels",
-                    meta.columns, meta.rows
-                ));
-            }
-        }
-        dicom_core::value::Value::PixelSequence(sequence) if transfer_syntax == RLE => {
-            for (k, fragment) in sequence.fragments().iter().enumerate() {
-                let Some(head) = fragment.get(..64) else {
-                    return Err(format!("RLE fragment {} is {} bytes, shorter than its 64-byte header", k + 1, fragment.len()));
-                };
-                let word = |i: usize| u32::from_le_bytes([head[4 * i], head[4 * i + 1], head[4 * i + 2], head[4 * i + 3]]);
-                let segments = word(0);
-                if !(1..=15).contains(&segments) {
-                    return Err(format!("RLE fragment {} declares {segments} segments (1 to 15 allowed)", k + 1));
-                }
-                if let Some(offset) = (1..=segments as usize).map(word).find(|&o| o < 64 || o as usize >= fragment.len()) {
-                    return Err(format!("RLE fragment {} has a segment offset {offset} outside its {} bytes", k + 1, fragment.len()));
-                }
-            }
-        }
-        _ => {}
-    }
-    Ok(())
-}
-
 fn decode_pixels(path: &Path, object: &DefaultDicomObject, meta: &RadiographMeta) -> Result<Pixels> {
     let transfer_syntax = meta.transfer_syntax.clone().unwrap_or_default();
     let decode_error = |source: DecodeFault| Error::Decode {
@@ -463,11 +379,11 @@ fn decode_pixels(path: &Path, object: &DefaultDicomObject, meta: &RadiographMeta
     if transfer_syntax == JPEG_EXTENDED {
         return decode_jpeg_extended(object, meta).map_err(decode_error);
     }
-    check_pixel_data(object, meta, &transfer_syntax).map_err(|reason| Error::unsupported(path, reason))?;
+    check_pixel_data(path, object, meta, &transfer_syntax)?;
     // Decoders are C libraries and third-party Rust; a malformed stream must become an error
     // naming the file, never a crash of a whole batch.
     let decoded = guarded(|| object.decode_pixel_data_frame(0))
-    .map_err(|panic| decode_error(DecodeFault::Panic(panic)))?
+    .map_err(|Panicked(panic)| decode_error(DecodeFault::Panic(panic)))?
     .map_err(|e| decode_error(e.into()))?;
 
     let count = meta.rows as usize * meta.columns as usize;

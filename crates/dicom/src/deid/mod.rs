@@ -256,8 +256,8 @@ pub fn deidentify_file(input: &Path, output: &Path, options: &DeidOptions, overw
         return Err(Error::Option { path: input.to_path_buf(), reason: format!("{} is not implemented (it cleans content hipfrac cannot judge)", option.code().1) });
     }
     crate::prescan::check_file(input, false)?;
-    let file = crate::read::guarded(|| OpenFileOptions::new().open_file(input))
-        .map_err(|panic| Error::parse(input, crate::error::ParseFault::Panic(panic)))?
+    let file = crate::checks::guarded(|| OpenFileOptions::new().open_file(input))
+        .map_err(|crate::checks::Panicked(panic)| Error::parse(input, crate::error::ParseFault::Panic(panic)))?
         .map_err(|e| Error::parse(input, e))?;
     let burned_in_annotation = string(&file, tags::BURNED_IN_ANNOTATION).is_some_and(|v| v.eq_ignore_ascii_case("YES"));
     let patient_id = string(&file, tags::PATIENT_ID);
