@@ -156,8 +156,12 @@ pub struct PredictArgs {
     #[arg(long)]
     pub no_overlay: bool,
     /// Replace outputs of an earlier run.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "skip_existing")]
     pub overwrite: bool,
+    /// Predict only inputs without a JSON from an earlier run (summary.csv then lists the
+    /// new ones); the exit status is 0 when nothing failed.
+    #[arg(long)]
+    pub skip_existing: bool,
 }
 
 #[derive(Debug, Args)]
@@ -334,8 +338,12 @@ pub struct ConvertArgs {
     #[arg(long)]
     pub no_sidecar: bool,
     /// Replace outputs that already exist (by default they are left alone and reported).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "skip_existing")]
     pub overwrite: bool,
+    /// Leave inputs whose outputs already exist alone and count them as done (to top up an
+    /// archive conversion); the exit status is 0 when nothing failed.
+    #[arg(long)]
+    pub skip_existing: bool,
     /// Worker threads (default: all cores).
     #[arg(long)]
     pub jobs: Option<usize>,

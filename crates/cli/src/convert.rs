@@ -56,12 +56,18 @@ pub fn run(args: ConvertArgs) -> Result<Outcome> {
         .context("cannot start worker threads")?;
     let bar = progress::bar(found.jobs.len() as u64, "converting");
     let failed = AtomicUsize::new(0);
+    let existing = AtomicUsize::new(0);
     pool.install(|| {
         found.jobs.par_iter().for_each(|job| {
             let mut png = args.out.join(&job.relative).into_os_string();
             png.push(".png");
             let png = std::path::PathBuf::from(png);
             let json = png.with_extension("json");
+            if args.skip_existing && png.exists() && (args.no_sidecar || json.exists()) {
+                existing.fetch_add(1, Ordering::Relaxed);
+                bar.inc(1);
+                return;
+            }
             if let Err(error) = convert_file(&job.input, &Outputs { png, json }, &options) {
                 failed.fetch_add(1, Ordering::Relaxed);
                 bar.suspend(|| eprintln!("failed: {}", hipfrac_core::error_chain(&error)));
@@ -70,10 +76,10 @@ pub fn run(args: ConvertArgs) -> Result<Outcome> {
         })
     });
     bar.finish_and_clear();
-    let failed = failed.into_inner();
-    let converted = found.jobs.len() - failed;
+    let (failed, existing) = (failed.into_inner(), existing.into_inner());
+    let converted = found.jobs.len() - failed - existing;
     eprintln!(
-        "converted {converted}, failed {failed}, skipped {} (not DICOM) → {}",
+        "converted {converted}, failed {failed}, already there {existing}, skipped {} (not DICOM) → {}",
         found.skipped.len(),
         args.out.display()
     );

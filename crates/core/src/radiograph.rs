@@ -238,6 +238,9 @@ pub struct RadiographMeta {
     /// Series Instance UID.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub series_instance_uid: Option<String>,
+    /// Accession Number (the order the image answers).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub accession_number: Option<String>,
     /// Patient ID (the key of patient-level splits).
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub patient_id: Option<String>,
@@ -278,6 +281,7 @@ impl RadiographMeta {
             sop_instance_uid: None,
             study_instance_uid: None,
             series_instance_uid: None,
+            accession_number: None,
             patient_id: None,
             laterality: None,
             body_part: None,

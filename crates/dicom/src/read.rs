@@ -235,6 +235,7 @@ fn read_meta(path: &Path, object: &DefaultDicomObject, require_pixels: bool) -> 
         sop_instance_uid: string(object, tags::SOP_INSTANCE_UID),
         study_instance_uid: string(object, tags::STUDY_INSTANCE_UID),
         series_instance_uid: string(object, tags::SERIES_INSTANCE_UID),
+        accession_number: string(object, tags::ACCESSION_NUMBER),
         patient_id: string(object, tags::PATIENT_ID),
         laterality,
         body_part: string(object, tags::BODY_PART_EXAMINED),

@@ -1,8 +1,11 @@
 //! What `hipfrac predict` writes: one JSON [`Record`] per image and a `summary.csv` of
 //! [`SummaryRow`]s (a prediction, or the error of an input that failed). The HTTP service and
 //! the DICOM outputs describe a prediction with the same record.
+//!
+//! The record's layout is versioned ([`SCHEMA_VERSION`]) and described by the JSON Schema
+//! `docs/prediction.schema.json`; a test validates records against it.
 
-use hipfrac_core::{FractureClass, OperatingPoint, Prediction, SideCall, NOTICE};
+use hipfrac_core::{FractureClass, OperatingPoint, Prediction, RadiographMeta, SideCall, NOTICE};
 use serde::Serialize;
 use std::collections::BTreeMap;
 
@@ -26,11 +29,22 @@ pub struct BoxRecord {
     pub bbox: [f32; 4],
 }
 
+/// The version of [`Record`]'s layout: raised when a field changes meaning or goes away.
+pub const SCHEMA_VERSION: u32 = 1;
+
 /// The JSON written per image.
 #[derive(Debug, Clone, Serialize)]
 pub struct Record {
+    pub schema_version: u32,
+    /// The hipfrac that wrote it.
+    pub hipfrac_version: &'static str,
+    /// When, in UTC (RFC 3339).
+    pub predicted_at: String,
     pub input: String,
     pub sop_instance_uid: Option<String>,
+    pub study_instance_uid: Option<String>,
+    pub series_instance_uid: Option<String>,
+    pub accession_number: Option<String>,
     pub width: u32,
     pub height: u32,
     pub verdict: &'static str,
@@ -46,10 +60,17 @@ pub struct Record {
 }
 
 impl Record {
-    pub fn new(input: String, sop_instance_uid: Option<String>, p: &Prediction, model: ModelRecord) -> Record {
+    /// The record of prediction `p` of the image `input` (whose header is `meta`), made now.
+    pub fn new(input: String, meta: &RadiographMeta, p: &Prediction, model: ModelRecord) -> Record {
         Record {
+            schema_version: SCHEMA_VERSION,
+            hipfrac_version: env!("CARGO_PKG_VERSION"),
+            predicted_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
             input,
-            sop_instance_uid,
+            sop_instance_uid: meta.sop_instance_uid.clone(),
+            study_instance_uid: meta.study_instance_uid.clone(),
+            series_instance_uid: meta.series_instance_uid.clone(),
+            accession_number: meta.accession_number.clone(),
             width: p.width,
             height: p.height,
             verdict: p.verdict.label.code(),
@@ -156,15 +177,46 @@ mod tests {
         ModelRecord { dir: "runs/best".into(), hash: "0123456789abcdef".into(), operating_points: "uncalibrated defaults".into() }
     }
 
+    fn meta() -> RadiographMeta {
+        let mut meta = RadiographMeta::plain(400, 512, 12);
+        meta.sop_instance_uid = Some("1.2.3".into());
+        meta.study_instance_uid = Some("1.2".into());
+        meta.accession_number = Some("A-77".into());
+        meta
+    }
+
     #[test]
     fn the_record_keeps_its_shape() {
-        let record = Record::new("hip.dcm".into(), Some("1.2.3".into()), &prediction(), model());
-        insta::assert_json_snapshot!(record);
+        let record = Record::new("hip.dcm".into(), &meta(), &prediction(), model());
+        insta::assert_json_snapshot!(record, { ".predicted_at" => "[time]", ".hipfrac_version" => "[version]" });
+    }
+
+    /// Every record validates against docs/prediction.schema.json (a JSON Schema validator,
+    /// not hand checks), and the schema refuses what it should.
+    #[test]
+    fn records_validate_against_the_published_schema() {
+        let schema: serde_json::Value = serde_json::from_str(include_str!("../../../docs/prediction.schema.json")).unwrap();
+        let validator = jsonschema::validator_for(&schema).expect("the schema is a valid JSON Schema");
+        let mut without = meta();
+        without.sop_instance_uid = None;
+        for record in [Record::new("hip.dcm".into(), &meta(), &prediction(), model()), Record::new("b.png".into(), &without, &prediction(), model())] {
+            let value = serde_json::to_value(&record).unwrap();
+            let errors: Vec<String> = validator.iter_errors(&value).map(|e| e.to_string()).collect();
+            assert!(errors.is_empty(), "{errors:?}");
+        }
+        let mut bad = serde_json::to_value(Record::new("hip.dcm".into(), &meta(), &prediction(), model())).unwrap();
+        bad["verdict"] = "XF".into();
+        assert!(!validator.is_valid(&bad), "an unknown verdict must not validate");
+        let mut bad = serde_json::to_value(Record::new("hip.dcm".into(), &meta(), &prediction(), model())).unwrap();
+        bad.as_object_mut().unwrap().remove("schema_version");
+        assert!(!validator.is_valid(&bad));
     }
 
     #[test]
     fn summary_rows_keep_their_shape() {
-        let record = Record::new("hip.dcm".into(), None, &prediction(), model());
+        let mut meta = meta();
+        meta.sop_instance_uid = None;
+        let record = Record::new("hip.dcm".into(), &meta, &prediction(), model());
         let rows = [SummaryRow::of(&record), SummaryRow::failed("bad.dcm".into(), "bad.dcm: not a DICOM file".into())];
         insta::assert_snapshot!(String::from_utf8(summary_csv(&rows)).unwrap());
     }

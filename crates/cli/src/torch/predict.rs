@@ -26,13 +26,13 @@ fn outputs(out: &Path, relative: &Path) -> (PathBuf, PathBuf) {
 /// is off.
 fn write_outputs(args: &PredictArgs, job: &inputs::Job, image: &Radiograph, prediction: &Prediction, predictor: &Predictor) -> Result<Record> {
     let (json_path, overlay_path) = outputs(&args.out, &job.relative);
-    if !args.overwrite {
+    if !args.overwrite && !args.skip_existing {
         if let Some(path) = [&json_path, &overlay_path].into_iter().find(|p| p.exists()) {
             bail!("{} exists; pass --overwrite to replace it", path.display());
         }
     }
     let model = ModelRecord { dir: predictor.dir.display().to_string(), hash: predictor.model_hash.clone(), operating_points: predictor.points.chosen_on.clone() };
-    let record = Record::new(job.input.display().to_string(), image.meta.sop_instance_uid.clone(), prediction, model);
+    let record = Record::new(job.input.display().to_string(), &image.meta, prediction, model);
     let json = serde_json::to_vec_pretty(&record).expect("a record serialises");
     if !args.no_overlay {
         let shown = reportable(&prediction.detections, &predictor.points, SHOWN_BOXES);
@@ -44,6 +44,35 @@ fn write_outputs(args: &PredictArgs, job: &inputs::Job, image: &Radiograph, pred
     Ok(record)
 }
 
+/// summary.csv of an earlier run with this run's rows added (a row of the same input, e.g. an
+/// earlier failure, is replaced). Nothing of the earlier file is lost.
+fn merged_summary(previous: &Path, rows: &[SummaryRow]) -> Result<Vec<u8>> {
+    let fresh = summary_csv(rows);
+    if !previous.exists() {
+        return Ok(fresh);
+    }
+    let mut reader = csv::Reader::from_reader(&fresh[..]);
+    let header = reader.headers()?.clone();
+    let new: Vec<csv::StringRecord> = reader.records().collect::<Result<_, _>>()?;
+    let inputs: std::collections::HashSet<&str> = new.iter().filter_map(|r| r.get(0)).collect();
+    let mut old = csv::Reader::from_path(previous).with_context(|| format!("{}: cannot read the earlier summary", previous.display()))?;
+    if old.headers()? != &header {
+        bail!("{}: written by another version of hipfrac (other columns); pass --overwrite to replace it", previous.display());
+    }
+    let mut writer = csv::Writer::from_writer(Vec::new());
+    writer.write_record(&header)?;
+    for record in old.records() {
+        let record = record.with_context(|| format!("{}: cannot read the earlier summary", previous.display()))?;
+        if !record.get(0).is_some_and(|input| inputs.contains(input)) {
+            writer.write_record(&record)?;
+        }
+    }
+    for record in &new {
+        writer.write_record(record)?;
+    }
+    Ok(writer.into_inner()?)
+}
+
 pub fn run(args: PredictArgs) -> Result<Outcome> {
     let predictor = crate::load_model(&args.model, args.device)?;
     let found = inputs::expand_with(&args.inputs, false, is_image)?;
@@ -51,22 +80,26 @@ pub fn run(args: PredictArgs) -> Result<Outcome> {
         bail!("no DICOM or PNG files found in the inputs");
     }
     let summary_path = args.out.join("summary.csv");
-    if summary_path.exists() && !args.overwrite {
-        bail!("{} exists (an earlier run); pass --overwrite to replace its outputs", summary_path.display());
+    if summary_path.exists() && !args.overwrite && !args.skip_existing {
+        bail!("{} exists (an earlier run); pass --overwrite to replace its outputs, or --skip-existing to add to them", summary_path.display());
     }
+    // With --skip-existing an input whose JSON is there is done (the JSON is written last).
+    let jobs: Vec<&inputs::Job> = found.jobs.iter().filter(|job| !(args.skip_existing && outputs(&args.out, &job.relative).0.exists())).collect();
+    let existing = found.jobs.len() - jobs.len();
     eprintln!(
-        "predicting {} image(s) with {} (model {}, {} px, {:?}; thresholds: {})",
-        found.jobs.len(),
+        "predicting {} image(s){} with {} (model {}, {} px, {:?}; thresholds: {})",
+        jobs.len(),
+        if existing > 0 { format!(" ({existing} predicted before, left alone)") } else { String::new() },
         args.model.display(),
         predictor.model_hash,
         predictor.input_size(),
         predictor.device,
         predictor.points.chosen_on
     );
-    let bar = progress::bar(found.jobs.len() as u64, "predicting");
+    let bar = progress::bar(jobs.len() as u64, "predicting");
     let mut rows = Vec::new();
     // Files are read a few batches at a time, in parallel; the predictor batches the network.
-    for chunk in found.jobs.chunks(predictor.batch_size() * 4) {
+    for chunk in jobs.chunks(predictor.batch_size() * 4) {
         let read: Vec<Result<Radiograph>> = chunk.par_iter().map(|job| Ok(hipfrac_dicom::read_radiograph(&job.input)?)).collect();
         let (mut images, mut failures) = (Vec::new(), Vec::new());
         for item in read {
@@ -100,10 +133,11 @@ pub fn run(args: PredictArgs) -> Result<Outcome> {
         }
     }
     bar.finish_and_clear();
-    hipfrac_dicom::atomic::write_atomic(&summary_path, &summary_csv(&rows))?;
+    let summary = if args.skip_existing { merged_summary(&summary_path, &rows)? } else { summary_csv(&rows) };
+    hipfrac_dicom::atomic::write_atomic(&summary_path, &summary)?;
     let failed = rows.iter().filter(|r| r.is_failure()).count();
     let fractures = rows.iter().filter(|r| !r.is_failure() && r.verdict != hipfrac_core::Label::NoFracture.code()).count();
-    eprintln!("predicted {}, failed {failed}; {fractures} with a fracture verdict → {}", rows.len() - failed, args.out.display());
+    eprintln!("predicted {}, failed {failed}, already there {existing}; {fractures} with a fracture verdict → {}", rows.len() - failed, args.out.display());
     eprintln!("{NOTICE}");
     Ok(if failed > 0 { Outcome::SomeFailed } else { Outcome::Success })
 }

@@ -97,3 +97,27 @@ fn voi_lut_sequence_matches_dcmtk() {
         serde_json::from_str(&std::fs::read_to_string(out.path().join("vlut_04.json")).unwrap()).unwrap();
     assert_eq!(sidecar["voi"]["kind"], "lut");
 }
+
+/// Topping up an archive conversion: `--skip-existing` converts only what is new, leaves the
+/// earlier outputs untouched (same bytes, same modification time) and exits 0.
+#[test]
+fn skip_existing_tops_up_and_touches_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in");
+    std::fs::create_dir_all(&input).unwrap();
+    write_test_dicom(&input.join("a.dcm"), &TestImage::default());
+    let out = dir.path().join("out");
+    hipfrac().arg("convert").arg(&input).arg("--out").arg(&out).assert().success();
+    let first = out.join("a.png");
+    let stamp = |p: &std::path::Path| std::fs::metadata(p).unwrap().modified().unwrap();
+    let (bytes, modified) = (std::fs::read(&first).unwrap(), stamp(&first));
+    // Without the flag a re-run refuses to replace and fails; with it, it tops up.
+    hipfrac().arg("convert").arg(&input).arg("--out").arg(&out).assert().code(1);
+    write_test_dicom(&input.join("b.dcm"), &TestImage { sop_instance_uid: "1.2.826.0.1.3680043.2.1125.1.9", ..Default::default() });
+    let assert = hipfrac().arg("convert").arg(&input).arg("--out").arg(&out).arg("--skip-existing").assert().success();
+    let stderr = String::from_utf8_lossy(&assert.get_output().stderr).to_string();
+    assert!(stderr.contains("converted 1, failed 0, already there 1"), "{stderr}");
+    assert_eq!(files_below(&out), ["a.json", "a.png", "b.json", "b.png"]);
+    assert_eq!((std::fs::read(&first).unwrap(), stamp(&first)), (bytes, modified), "a.png was touched");
+    hipfrac().arg("convert").arg(&input).arg("--out").arg(&out).args(["--skip-existing", "--overwrite"]).assert().code(2);
+}

@@ -51,6 +51,13 @@ fn predict_writes_json_overlay_and_summary_and_names_a_corrupt_file() {
     // Both the shared hip and the phantom's DICOM carry a SOP Instance UID: it must come through.
     let uid = json["sop_instance_uid"].as_str().expect("a SOP Instance UID");
     assert!(uid.len() > 8 && uid.chars().all(|c| c.is_ascii_digit() || c == '.'), "{uid}");
+    // The JSON validates against the published schema, and names the study and series.
+    let schema: serde_json::Value = serde_json::from_str(include_str!("../../../../docs/prediction.schema.json")).unwrap();
+    let validator = jsonschema::validator_for(&schema).unwrap();
+    let errors: Vec<String> = validator.iter_errors(&json).map(|e| e.to_string()).collect();
+    assert!(errors.is_empty(), "{errors:?}\n{json}");
+    assert_eq!(json["schema_version"], 1);
+    assert!(json["study_instance_uid"].as_str().is_some_and(|u| u.contains('.')), "{json}");
     let overlay = out.join(format!("{stem}.overlay.png"));
     let header = png::Decoder::new(std::fs::File::open(&overlay).unwrap()).read_info().unwrap().info().clone();
     assert_eq!(header.color_type, png::ColorType::Rgb);
@@ -218,4 +225,37 @@ fn evaluate_refuses_duplicate_rows_and_contradicting_labels() {
     let contradicting = std::iter::once(lines[0].to_string()).chain(std::iter::once(fields.join(","))).chain(lines[2..].iter().map(|l| l.to_string())).collect::<Vec<_>>().join("\n");
     let stderr = evaluate(contradicting);
     assert!(stderr.contains("edited.csv: row 2") && stderr.contains("but its annotation"), "{stderr}");
+}
+
+/// `predict --skip-existing` predicts only new images, keeps every earlier JSON as it was,
+/// and adds the new rows to summary.csv without losing the earlier ones.
+#[test]
+fn predict_skip_existing_adds_to_an_earlier_run() {
+    let temp = tempfile::tempdir().unwrap();
+    let data = phantom(temp.path(), 3);
+    let model = untrained(temp.path(), 128);
+    let images = data.join("images");
+    let input = temp.path().join("in");
+    std::fs::create_dir_all(&input).unwrap();
+    let mut pngs: Vec<_> = std::fs::read_dir(&images).unwrap().map(|e| e.unwrap().path()).filter(|p| p.extension().is_some_and(|e| e == "png")).collect();
+    pngs.sort();
+    for png in &pngs[..2] {
+        std::fs::copy(png, input.join(png.file_name().unwrap())).unwrap();
+    }
+    let out = temp.path().join("out");
+    let run = |extra: &[&str]| hipfrac().arg("predict").arg(&input).arg("--model").arg(&model).arg("--out").arg(&out).args(["--device", "cpu", "--no-overlay"]).args(extra).assert();
+    run(&[]).success();
+    let first_json = out.join(pngs[0].file_stem().unwrap()).with_extension("json");
+    let before = (std::fs::read(&first_json).unwrap(), std::fs::metadata(&first_json).unwrap().modified().unwrap());
+    run(&[]).failure();
+    std::fs::copy(&pngs[2], input.join(pngs[2].file_name().unwrap())).unwrap();
+    let assert = run(&["--skip-existing"]).success();
+    let stderr = String::from_utf8_lossy(&assert.get_output().stderr).to_string();
+    assert!(stderr.contains("predicted 1, failed 0, already there 2"), "{stderr}");
+    assert_eq!((std::fs::read(&first_json).unwrap(), std::fs::metadata(&first_json).unwrap().modified().unwrap()), before);
+    let summary = std::fs::read_to_string(out.join("summary.csv")).unwrap();
+    assert_eq!(summary.lines().count(), 4, "header + three images: {summary}");
+    for png in &pngs {
+        assert!(summary.contains(png.file_name().unwrap().to_str().unwrap()), "{summary}");
+    }
 }
