@@ -94,5 +94,15 @@ pub fn split(args: SplitArgs) -> Result<Outcome> {
             .collect();
         println!("{:<10} {:>7} {:>9}  {}", name, rows.len(), patients.len(), shares.join(" / "));
     }
+    // What the ratios became: each part's share of the internal images, overall and of each
+    // label's images.
+    println!("\n{:<10} {:>7}  {}", "achieved", "images", "of the DF / VF / SF / UF / none images");
+    for (name, overall, shares) in splits.achieved() {
+        let shares: Vec<String> = shares.iter().map(|s| s.map_or("–".into(), |v| format!("{v:.2}"))).collect();
+        println!("{:<10} {:>7.2}  {}", name, overall, shares.join(" / "));
+    }
+    for warning in splits.warnings(ratios) {
+        eprintln!("warning: {warning}");
+    }
     Ok(Outcome::Success)
 }

@@ -105,6 +105,50 @@ impl Splits {
     }
 }
 
+/// How far a split is from the ratios asked for: splits go by patient, so with few patients
+/// the image shares can be far off, or a class can miss a split.
+impl Splits {
+    /// Each internal part's share of the internal images, overall and per label:
+    /// `(part, overall, [share of each label's images])`, labels in `Label::ALL` order.
+    pub fn achieved(&self) -> Vec<(&'static str, f64, [Option<f64>; 5])> {
+        let internal: Vec<&ManifestRow> = self.train.iter().chain(&self.val).chain(&self.test).collect();
+        let total = internal.len().max(1) as f64;
+        let per_label = |rows: &[ManifestRow], label: hipfrac_core::Label| rows.iter().filter(|r| r.label == label).count();
+        self.parts()
+            .into_iter()
+            .take(3)
+            .map(|(name, rows)| {
+                let mut shares = [None; 5];
+                for (slot, label) in shares.iter_mut().zip(hipfrac_core::Label::ALL) {
+                    let all = internal.iter().filter(|r| r.label == label).count();
+                    *slot = (all > 0).then(|| per_label(rows, label) as f64 / all as f64);
+                }
+                (name, rows.len() as f64 / total, shares)
+            })
+            .collect()
+    }
+
+    /// Warnings: a part more than 5 points from its ratio, or without any image of a label
+    /// the internal data has (for a part asked to hold some).
+    pub fn warnings(&self, ratios: Ratios) -> Vec<String> {
+        let mut warnings = Vec::new();
+        for ((name, overall, shares), asked) in self.achieved().into_iter().zip(ratios.0) {
+            if asked <= 0.0 {
+                continue;
+            }
+            if (overall - asked).abs() > 0.05 {
+                warnings.push(format!("{name} holds {:.0} % of the images, {:.0} % were asked (splits go by patient)", 100.0 * overall, 100.0 * asked));
+            }
+            for (share, label) in shares.iter().zip(hipfrac_core::Label::ALL) {
+                if *share == Some(0.0) {
+                    warnings.push(format!("{name} has no {} image", label.code()));
+                }
+            }
+        }
+        warnings
+    }
+}
+
 /// Splits `rows` by patient.
 pub fn split(rows: &[ManifestRow], ratios: Ratios, seed: u64, external_site: Option<&str>) -> Result<Splits, SplitError> {
     let mut splits = Splits::default();

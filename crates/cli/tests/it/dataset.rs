@@ -181,3 +181,25 @@ fn check_fails_on_unlabelled_damaged_and_malformed_inputs() {
         assert!(stderr.contains(expected), "expected {expected:?} in:\n{stderr}");
     }
 }
+
+/// A split of few patients says what the ratios became and warns where they are far off or
+/// a label misses a split (7 patients of 2 images each cannot give 80/10/10).
+#[test]
+fn split_reports_achieved_ratios_and_warns_when_far_off() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let labels = [Label::Fracture(FractureClass::DisplacedNeck), Label::NoFracture];
+    let mut rows = Vec::new();
+    for i in 0..14u8 {
+        let name = format!("img{i:02}");
+        add_image(d, &name, labels[i as usize % 2], i * 2 + 1);
+        rows.push(ManifestRow { image: format!("{name}.png"), annotation: format!("{name}.xml"), patient: format!("P{}", i / 2), site: "SNUH".into(), label: labels[i as usize % 2] });
+    }
+    hipfrac_data::manifest::write(&d.join("manifest.csv"), &rows).unwrap();
+    let assert = hipfrac().args(["dataset", "split"]).arg(d).args(["--ratios", "0.8,0.1,0.1", "--seed", "3"]).assert().success();
+    let stdout = String::from_utf8_lossy(&assert.get_output().stdout).to_string();
+    let stderr = String::from_utf8_lossy(&assert.get_output().stderr).to_string();
+    assert!(stdout.contains("achieved") && stdout.lines().any(|l| l.starts_with("val ")), "{stdout}");
+    // 2 of 14 images is 14 %, 4 points from 10 %: within tolerance; train is 10 of 14 = 71 %.
+    assert!(stderr.contains("warning: train holds 71 % of the images, 80 % were asked"), "{stdout}\n{stderr}");
+}
