@@ -106,9 +106,14 @@ pub struct StudyServeArgs {
     /// The study file (TOML): name, cases, database, model, readers, admins, phases.
     #[arg(long)]
     pub study: std::path::PathBuf,
-    /// Address to listen on (use 0.0.0.0:PORT to serve a reading room's network).
+    /// Address to listen on. The workstation speaks plain HTTP: serve a reading room through
+    /// a TLS reverse proxy (docs/reader-study.md) that reaches it on 127.0.0.1.
     #[arg(long, default_value = "127.0.0.1:8080")]
     pub addr: std::net::SocketAddr,
+    /// Listen on an address other machines can reach, without TLS (passwords and reads then
+    /// cross the network in clear).
+    #[arg(long)]
+    pub insecure: bool,
     /// Device of the AI overlay's predictions: auto, cpu, cuda or cuda:N.
     #[arg(long, default_value = "auto")]
     pub device: DeviceSpec,

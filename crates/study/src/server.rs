@@ -74,6 +74,28 @@ pub fn router(app: Arc<App>) -> Router {
         .with_state(app)
 }
 
+/// A form body that parses, or a page that says the form was incomplete (not the parser's
+/// text); nothing is stored.
+struct PageForm<T>(T);
+
+impl<S: Send + Sync, T: serde::de::DeserializeOwned> axum::extract::FromRequest<S> for PageForm<T> {
+    type Rejection = Response;
+
+    async fn from_request(request: axum::extract::Request, state: &S) -> Result<Self, Self::Rejection> {
+        match Form::<T>::from_request(request, state).await {
+            Ok(Form(value)) => Ok(PageForm(value)),
+            Err(_) => Err((
+                StatusCode::BAD_REQUEST,
+                Html(page::layout(
+                    "Form error",
+                    "<h1>That form was incomplete or altered</h1><p>Nothing was stored. Go back to <a href=\"/\">the start page</a> and try again.</p>",
+                )),
+            )
+                .into_response()),
+        }
+    }
+}
+
 /// The reading page's script (no inline script: see [`guard::CONTENT_SECURITY_POLICY`]).
 async fn reader_js() -> Response {
     ([(header::CONTENT_TYPE, "text/javascript; charset=utf-8")], include_str!("reader.js")).into_response()
@@ -104,7 +126,7 @@ struct LoginForm {
     password: String,
 }
 
-async fn login(State(app): State<Arc<App>>, ClientAddr(addr): ClientAddr, headers: HeaderMap, Form(form): Form<LoginForm>) -> Response {
+async fn login(State(app): State<Arc<App>>, ClientAddr(addr): ClientAddr, headers: HeaderMap, PageForm(form): PageForm<LoginForm>) -> Response {
     let refused = |status, message: &str| (status, Html(page::login(&app.config.name, Some(message)))).into_response();
     let address_key = addr.map(|a| format!("addr:{a}"));
     // Throttling: an address with many recent failures waits; a name with many failures in a
@@ -175,7 +197,7 @@ struct CsrfForm {
     csrf: String,
 }
 
-async fn logout(State(app): State<Arc<App>>, headers: HeaderMap, Form(form): Form<CsrfForm>) -> Response {
+async fn logout(State(app): State<Arc<App>>, headers: HeaderMap, PageForm(form): PageForm<CsrfForm>) -> Response {
     let Some(p) = person(&app, &headers) else { return Redirect::to("/login").into_response() };
     if form.csrf != p.csrf {
         return (StatusCode::FORBIDDEN, "bad form token").into_response();
@@ -238,7 +260,7 @@ struct ReadForm {
     bbox: String,
 }
 
-async fn read(State(app): State<Arc<App>>, headers: HeaderMap, Form(form): Form<ReadForm>) -> Response {
+async fn read(State(app): State<Arc<App>>, headers: HeaderMap, PageForm(form): PageForm<ReadForm>) -> Response {
     let Some(p) = person(&app, &headers) else { return unauthorised() };
     if p.admin {
         return (StatusCode::FORBIDDEN, "admins do not read").into_response();
@@ -357,7 +379,7 @@ struct UnlockForm {
     name: String,
 }
 
-async fn unlock(State(app): State<Arc<App>>, headers: HeaderMap, Form(form): Form<UnlockForm>) -> Response {
+async fn unlock(State(app): State<Arc<App>>, headers: HeaderMap, PageForm(form): PageForm<UnlockForm>) -> Response {
     let Some(p) = person(&app, &headers) else { return unauthorised() };
     if !p.admin {
         return (StatusCode::FORBIDDEN, "admins only").into_response();
@@ -381,9 +403,12 @@ async fn export(State(app): State<Arc<App>>, headers: HeaderMap) -> Response {
         Err(e) => return internal(e),
     };
     let mut w = csv::Writer::from_writer(Vec::new());
-    let _ = w.write_record(["reader", "phase", "case", "label", "seconds", "bbox", "at"]);
+    // `case` is the manifest's image (what `hipfrac study report` joins on), `case_id` the
+    // number the workstation shows; `at` is when the read was stored, ISO 8601 in UTC.
+    let _ = w.write_record(["reader", "phase", "case", "label", "seconds", "bbox", "at", "case_id"]);
     for r in reads {
-        let _ = w.write_record([r.reader, r.phase, app.cases[r.case].name.clone(), r.label, format!("{:.1}", r.seconds), r.bbox.unwrap_or_default(), format!("{:.3}", r.at)]);
+        let at = chrono::DateTime::from_timestamp_millis((r.at * 1000.0).round() as i64).map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)).unwrap_or_default();
+        let _ = w.write_record([r.reader, r.phase, app.cases[r.case].name.clone(), r.label, format!("{:.1}", r.seconds), r.bbox.unwrap_or_default(), at, r.case.to_string()]);
     }
     let bytes = hipfrac_core::csv_safe::neutralise(&w.into_inner().unwrap_or_default());
     ([(header::CONTENT_TYPE, "text/csv"), (header::CONTENT_DISPOSITION, "attachment; filename=\"reads.csv\"")], bytes).into_response()

@@ -161,7 +161,8 @@ async fn the_admin_exports_the_reads_and_readers_cannot() {
     read.sort();
     assert_eq!(alices, read);
     assert!(rows.iter().any(|r| r[0] == "bob" && r[3] == "SF"));
-    assert!(rows.iter().all(|r| r[4].parse::<f64>().is_ok_and(|s| s >= 0.0) && r[6].parse::<f64>().is_ok()));
+    // Seconds, an ISO 8601 UTC time, the case number.
+    assert!(rows.iter().all(|r| r[4].parse::<f64>().is_ok_and(|s| s >= 0.0) && r[6].len() == 24 && r[6].ends_with('Z') && r[6].as_bytes()[10] == b'T' && r[7].parse::<usize>().is_ok()), "{rows:?}");
     // The export and the progress page are the admin's only; no patient data anywhere.
     let admin = login(&app, "admin", "admin-password").await;
     let export = send(&app, "GET", "/admin/reads.csv", Some(&admin), None).await;
@@ -175,4 +176,19 @@ async fn the_admin_exports_the_reads_and_readers_cannot() {
         assert!(!refused.body.contains("alice,"), "{path}");
     }
     assert_eq!(send(&app, "GET", "/admin/reads.csv", None, None).await.status, StatusCode::UNAUTHORIZED);
+}
+
+/// A form without its fields gets a page that says so (and stores nothing), not the form
+/// parser's message.
+#[tokio::test]
+async fn an_incomplete_form_gets_a_plain_page() {
+    let temp = tempfile::tempdir().unwrap();
+    let app = plain_study(temp.path(), 2, "[{ name = \"I\" }]");
+    let alice = login(&app, "alice", "alice-password").await;
+    for (path, form) in [("/read", "phase=I&case=0&label=DF"), ("/login", "name=alice"), ("/logout", "")] {
+        let reply = send(&app, "POST", path, Some(&alice), Some(form)).await;
+        assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{path}");
+        assert!(reply.body.contains("incomplete or altered") && !reply.body.contains("deserialize"), "{path}: {}", reply.body);
+    }
+    assert_eq!(exported_rows(&app).await.len(), 0);
 }

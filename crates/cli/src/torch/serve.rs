@@ -8,6 +8,12 @@ use hipfrac_core::Radiograph;
 use hipfrac_study::server::{AiModel, App};
 
 pub fn run(args: StudyServeArgs) -> Result<Outcome> {
+    if !args.addr.ip().is_loopback() && !args.insecure {
+        anyhow::bail!(
+            "--addr {}: other machines could reach the workstation over plain HTTP; serve it through a TLS reverse proxy on 127.0.0.1 (docs/reader-study.md), or pass --insecure to accept that",
+            args.addr
+        );
+    }
     let config = hipfrac_study::StudyConfig::load(&args.study)?;
     let predictor = match (config.phases.iter().any(|p| p.ai), &config.model) {
         (true, Some(dir)) => Some(crate::load_model(dir, args.device)?),

@@ -438,3 +438,14 @@ fn the_workstation_is_hardened() {
     assert!(!bytes.windows(token.len()).any(|w| w == token.as_bytes()), "the session token is stored in clear");
     drop(server);
 }
+
+/// Plain HTTP stays on this machine unless the user says otherwise.
+#[test]
+fn a_reachable_address_without_tls_is_refused() {
+    let temp = tempfile::tempdir().unwrap();
+    let path = study(temp.path(), 1, "[{ name = \"I\" }]");
+    let assert = hipfrac().args(["study", "serve", "--study"]).arg(&path).args(["--addr", "0.0.0.0:0"]).assert().code(2);
+    let stderr = String::from_utf8_lossy(&assert.get_output().stderr).to_string();
+    assert!(stderr.contains("TLS reverse proxy") && stderr.contains("--insecure"), "{stderr}");
+    assert!(!temp.path().join("db").exists(), "refused before anything starts");
+}

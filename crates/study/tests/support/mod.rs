@@ -142,6 +142,6 @@ pub async fn exported_rows(app: &Arc<App>) -> Vec<Vec<String>> {
     let reply = send(app, "GET", "/admin/reads.csv", Some(&admin), None).await;
     assert_eq!(reply.status, StatusCode::OK);
     let mut reader = csv::Reader::from_reader(reply.body.as_bytes());
-    assert_eq!(reader.headers().unwrap().iter().collect::<Vec<_>>(), ["reader", "phase", "case", "label", "seconds", "bbox", "at"]);
+    assert_eq!(reader.headers().unwrap().iter().collect::<Vec<_>>(), ["reader", "phase", "case", "label", "seconds", "bbox", "at", "case_id"]);
     reader.records().map(|r| r.unwrap().iter().map(str::to_string).collect()).collect()
 }
