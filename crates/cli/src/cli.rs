@@ -379,6 +379,11 @@ pub struct DeidArgs {
     /// action, rule; no values) to this file.
     #[arg(long)]
     pub report: Option<PathBuf>,
+    /// The linking table: original Patient ID → pseudonym (and date shift), CSV, readable by
+    /// its owner only; rows of earlier runs are kept. It identifies patients: keep it apart
+    /// from the de-identified output (it may not lie inside --out).
+    #[arg(long)]
+    pub link: Option<PathBuf>,
     /// Replace outputs that already exist.
     #[arg(long)]
     pub overwrite: bool,
@@ -397,6 +402,9 @@ pub enum Retain {
     PatientCharacteristics,
     /// Retain Longitudinal Temporal Information with Full Dates Option.
     FullDates,
+    /// Retain Longitudinal Temporal Information with Modified Dates Option: each patient's
+    /// dates move by the same whole number of days (from the key), so intervals are kept.
+    ModifiedDates,
 }
 
 #[derive(Debug, Subcommand)]

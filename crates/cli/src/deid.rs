@@ -4,6 +4,7 @@ use anyhow::{bail, Result};
 use hipfrac_dicom::deid::{deidentify_file, Change, DeidOptions, Key, ProfileOption};
 use rayon::prelude::*;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::path::Path;
 use std::sync::Mutex;
 
 fn options(args: &DeidArgs) -> Vec<ProfileOption> {
@@ -16,6 +17,7 @@ fn options(args: &DeidArgs) -> Vec<ProfileOption> {
             Retain::InstitutionIdentity => ProfileOption::RetainInstitutionIdentity,
             Retain::PatientCharacteristics => ProfileOption::RetainPatientCharacteristics,
             Retain::FullDates => ProfileOption::RetainLongFullDates,
+            Retain::ModifiedDates => ProfileOption::RetainLongModifiedDates,
         })
         .collect();
     if args.keep_patient_characteristics {
@@ -39,7 +41,52 @@ fn report_csv(logs: &[(String, Vec<Change>)]) -> Result<Vec<u8>> {
     Ok(hipfrac_core::csv_safe::neutralise(&writer.into_inner()?))
 }
 
+/// The linking table with this run's patients added to the earlier rows (one row per
+/// original Patient ID; a pseudonym never changes for a key, so a row is never replaced).
+fn link_table(path: &Path, links: &std::collections::BTreeMap<String, (String, Option<i64>)>) -> Result<Vec<u8>> {
+    let header = ["original_patient_id", "pseudonym", "date_shift_days"];
+    let mut rows: std::collections::BTreeMap<String, Vec<String>> = Default::default();
+    if path.exists() {
+        let mut reader = csv::Reader::from_path(path)?;
+        if reader.headers()?.iter().collect::<Vec<_>>() != header {
+            bail!("{}: not a hipfrac linking table; choose another --link", path.display());
+        }
+        for record in reader.records() {
+            let record = hipfrac_core::csv_safe::restored(&record?);
+            rows.insert(record[0].to_string(), record.iter().map(str::to_string).collect());
+        }
+    }
+    for (original, (pseudonym, shift)) in links {
+        rows.entry(original.clone()).or_insert_with(|| vec![original.clone(), pseudonym.clone(), shift.map(|d| d.to_string()).unwrap_or_default()]);
+    }
+    let mut writer = csv::Writer::from_writer(Vec::new());
+    writer.write_record(header)?;
+    for row in rows.values() {
+        writer.write_record(row)?;
+    }
+    Ok(hipfrac_core::csv_safe::neutralise(&writer.into_inner()?))
+}
+
+fn absolute(path: &Path) -> std::path::PathBuf {
+    let path = if path.is_absolute() { path.to_path_buf() } else { std::env::current_dir().unwrap_or_default().join(path) };
+    path.components().fold(std::path::PathBuf::new(), |mut p, c| {
+        match c {
+            std::path::Component::ParentDir => {
+                p.pop();
+            }
+            std::path::Component::CurDir => {}
+            other => p.push(other),
+        }
+        p
+    })
+}
+
 pub fn run(args: DeidArgs) -> Result<Outcome> {
+    if let Some(link) = &args.link {
+        if absolute(link).starts_with(absolute(&args.out)) {
+            bail!("--link {}: the linking table identifies patients; keep it outside the de-identified output {}", link.display(), args.out.display());
+        }
+    }
     let found = inputs::expand(&args.inputs, true)?;
     if found.jobs.is_empty() {
         bail!("no DICOM files found in the inputs");
@@ -58,6 +105,7 @@ pub fn run(args: DeidArgs) -> Result<Outcome> {
     }
     let options = DeidOptions { key, options: options(&args) };
     let logs = Mutex::new(Vec::new());
+    let links = Mutex::new(std::collections::BTreeMap::new());
     let bar = progress::bar(found.jobs.len() as u64, "de-identifying");
     let failed = AtomicUsize::new(0);
     let burned_in = AtomicUsize::new(0);
@@ -65,6 +113,9 @@ pub fn run(args: DeidArgs) -> Result<Outcome> {
         let output = args.out.join(&job.relative);
         match deidentify_file(&job.input, &output, &options, args.overwrite) {
             Ok(report) => {
+                if let (Some(original), true) = (&report.original_patient_id, args.link.is_some()) {
+                    links.lock().expect("no panics while linking").insert(original.clone(), (report.pseudonym.clone(), report.date_shift_days));
+                }
                 if args.report.is_some() {
                     logs.lock().expect("no panics while logging").push((job.input.display().to_string(), report.changes.clone()));
                 }
@@ -97,6 +148,11 @@ pub fn run(args: DeidArgs) -> Result<Outcome> {
         logs.sort_by(|a, b| a.0.cmp(&b.0));
         hipfrac_dicom::atomic::write_atomic(path, &report_csv(&logs)?)?;
         eprintln!("change log: {} ({} attributes acted on in {} files)", path.display(), logs.iter().map(|l| l.1.len()).sum::<usize>(), logs.len());
+    }
+    if let Some(path) = &args.link {
+        let links = links.into_inner().expect("no panics while linking");
+        hipfrac_dicom::atomic::write_atomic_private(path, &link_table(path, &links)?)?;
+        eprintln!("linking table: {} ({} patient(s) in this run; owner-only — keep it apart from the output)", path.display(), links.len());
     }
     let failed = failed.into_inner();
     eprintln!(

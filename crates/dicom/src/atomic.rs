@@ -10,10 +10,24 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     write_atomic_with(path, |file| file.write_all(bytes))
 }
 
+/// Writes `bytes` to `path` atomically, readable by its owner only (0600) from the first byte:
+/// for files that link pseudonyms to identities.
+pub fn write_atomic_private(path: &Path, bytes: &[u8]) -> Result<()> {
+    write_atomic_mode(path, 0o600, |file| file.write_all(bytes))
+}
+
 /// Calls `fill` with a temporary file beside `path`; on success renames it to `path`, on
 /// failure removes it, so `path` is either the old content or the complete new one.
 pub fn write_atomic_with(
     path: &Path,
+    fill: impl FnOnce(&mut std::io::BufWriter<&mut std::fs::File>) -> std::io::Result<()>,
+) -> Result<()> {
+    write_atomic_mode(path, 0o644, fill)
+}
+
+fn write_atomic_mode(
+    path: &Path,
+    mode: u32,
     fill: impl FnOnce(&mut std::io::BufWriter<&mut std::fs::File>) -> std::io::Result<()>,
 ) -> Result<()> {
     let dir = match path.parent() {
@@ -31,14 +45,16 @@ pub fn write_atomic_with(
         fill(&mut writer).map_err(|e| Error::io(path, e))?;
         writer.flush().map_err(|e| Error::io(path, e))?;
     }
-    // Temporary files are created private (0600); a finished output gets the usual 0644.
+    // Temporary files are created private (0600); a finished output gets `mode`.
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
         temp.as_file()
-            .set_permissions(std::fs::Permissions::from_mode(0o644))
+            .set_permissions(std::fs::Permissions::from_mode(mode))
             .map_err(|e| Error::io(path, e))?;
     }
+    #[cfg(not(unix))]
+    let _ = mode;
     temp.persist(path).map_err(|e| Error::io(path, e.error))?;
     Ok(())
 }

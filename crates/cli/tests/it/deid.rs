@@ -137,3 +137,63 @@ fn timezone_offset_is_removed_and_the_change_log_says_so() {
     let method = object.element(tags::DEIDENTIFICATION_METHOD).unwrap().to_str().unwrap().to_string();
     assert!(method.contains("2024b") && method.contains("Full Dates"), "{method}");
 }
+
+/// Time-to-surgery studies need intervals: with `--retain modified-dates` every date of a
+/// patient moves by the same whole number of days (from the key), so the interval between
+/// two studies is kept exactly, in every file; the linking table (owner-only, outside the
+/// output) maps the original Patient ID to the pseudonym and the shift. dcmdump reads the
+/// outputs and shows the dates as dcmtk sees them.
+#[test]
+fn modified_dates_keep_intervals_and_the_link_stays_private() {
+    use dicom_core::{DataElement, PrimitiveValue, VR};
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in");
+    std::fs::create_dir_all(&input).unwrap();
+    // One patient: admission film and follow-up 37 days later (a leap day between them).
+    let dated = |name: &str, uid: &str, study_date: &str, acquired: &str| {
+        let path = input.join(name);
+        write_test_dicom(&path, &TestImage { sop_instance_uid: uid, ..Default::default() });
+        let mut object = dicom_object::open_file(&path).unwrap();
+        object.put(DataElement::new(tags::STUDY_DATE, VR::DA, PrimitiveValue::from(study_date)));
+        object.put(DataElement::new(tags::ACQUISITION_DATE_TIME, VR::DT, PrimitiveValue::from(acquired)));
+        object.put(DataElement::new(tags::STUDY_TIME, VR::TM, PrimitiveValue::from("101530")));
+        object.write_to_file(&path).unwrap();
+    };
+    dated("admission.dcm", "1.2.826.0.1.3680043.2.1125.7.1", "20240210", "20240210083000.000000");
+    dated("follow-up.dcm", "1.2.826.0.1.3680043.2.1125.7.2", "20240318", "20240318141500.000000");
+    let (key, out, link) = (dir.path().join("secret.key"), dir.path().join("out"), dir.path().join("private/link.csv"));
+    // The linking table may not be written into the output.
+    hipfrac().arg("deid").arg(&input).arg("--out").arg(&out).arg("--key").arg(&key).arg("--link").arg(out.join("link.csv")).assert().code(2);
+    hipfrac().arg("deid").arg(&input).arg("--out").arg(&out).arg("--key").arg(&key).args(["--retain", "modified-dates"]).arg("--link").arg(&link).assert().success();
+
+    let read = |name: &str, tag| dicom_object::open_file(out.join(name)).unwrap().element(tag).unwrap().to_str().unwrap().trim().to_string();
+    let day = |text: &str| chrono::NaiveDate::parse_from_str(&text[..8], "%Y%m%d").unwrap();
+    let (a, b) = (read("admission.dcm", tags::STUDY_DATE), read("follow-up.dcm", tags::STUDY_DATE));
+    assert_ne!(a, "20240210", "dates move");
+    assert_eq!((day(&b) - day(&a)).num_days(), 37, "{a} → {b}: the interval is kept exactly");
+    let shift = (day(&a) - day("20240210")).num_days();
+    assert!((-3650..=-1).contains(&shift), "{shift}");
+    assert_eq!(read("follow-up.dcm", tags::ACQUISITION_DATE_TIME), format!("{}141500.000000", (day("20240318") + chrono::Duration::days(shift)).format("%Y%m%d")));
+    assert_eq!(read("admission.dcm", tags::STUDY_TIME), "101530", "times of day stay");
+    assert_eq!(read("admission.dcm", dicom_core::Tag(0x0028, 0x0303)), "MODIFIED");
+
+    // The link: one row for the patient, with the shift; owner-only.
+    assert_eq!(std::fs::metadata(&link).unwrap().permissions().mode() & 0o777, 0o600);
+    let table = std::fs::read_to_string(&link).unwrap();
+    let pseudonym = read("admission.dcm", tags::PATIENT_ID);
+    assert_eq!(table, format!("original_patient_id,pseudonym,date_shift_days\nPAT-001,{pseudonym},{shift}\n"));
+    // A later run keeps the earlier rows.
+    std::fs::create_dir_all(dir.path().join("more")).unwrap();
+    write_test_dicom(&dir.path().join("more/c.dcm"), &TestImage { patient_id: "PAT-002", sop_instance_uid: "1.2.826.0.1.3680043.2.1125.7.3", ..Default::default() });
+    hipfrac().arg("deid").arg(dir.path().join("more")).arg("--out").arg(dir.path().join("out2")).arg("--key").arg(&key).args(["--retain", "modified-dates"]).arg("--link").arg(&link).assert().success();
+    let table = std::fs::read_to_string(&link).unwrap();
+    assert!(table.contains("PAT-001,") && table.contains("PAT-002,"), "{table}");
+
+    if have_dcmtk("dcmdump") {
+        let dump = std::process::Command::new("dcmdump").arg(out.join("follow-up.dcm")).output().unwrap();
+        assert!(dump.status.success(), "{}", String::from_utf8_lossy(&dump.stderr));
+        let text = String::from_utf8_lossy(&dump.stdout).to_string();
+        assert!(text.contains(&format!("(0008,0020) DA [{b}]")) && !text.contains("20240318"), "{text}");
+    }
+}

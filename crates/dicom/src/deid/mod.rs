@@ -75,7 +75,7 @@ impl Key {
         Ok((Key(bytes.to_vec()), true))
     }
 
-    fn mac(&self, domain: &str, value: &str) -> [u8; 32] {
+    pub(crate) fn mac(&self, domain: &str, value: &str) -> [u8; 32] {
         let mut mac = Hmac::<Sha256>::new_from_slice(&self.0).expect("HMAC takes keys of any length");
         mac.update(domain.as_bytes());
         mac.update(&[0]);
@@ -109,6 +109,13 @@ pub struct DeidOptions {
     pub options: Vec<ProfileOption>,
 }
 
+impl DeidOptions {
+    /// Days to shift dates by for `patient`, when the modified-dates option is on.
+    fn shift(&self, patient: &str) -> Option<i64> {
+        self.options.contains(&ProfileOption::RetainLongModifiedDates).then(|| date_shift_days(&self.key, patient))
+    }
+}
+
 impl ProfileOption {
     /// Whether hipfrac implements the option. It implements those that keep attributes (K);
     /// options that clean (C: free text, descriptors, graphics, safe private attributes,
@@ -121,8 +128,39 @@ impl ProfileOption {
                 | ProfileOption::RetainInstitutionIdentity
                 | ProfileOption::RetainPatientCharacteristics
                 | ProfileOption::RetainLongFullDates
+                | ProfileOption::RetainLongModifiedDates
         )
     }
+}
+
+/// The whole days a patient's dates move under the modified-dates option: 1 to 3,650 days
+/// into the past, from HMAC(key, patient) — the same for every file of the patient (so
+/// intervals are kept exactly), unguessable without the key.
+pub fn date_shift_days(key: &Key, patient: &str) -> i64 {
+    let digest = key.mac("dateshift", patient.trim());
+    -(1 + (u64::from_be_bytes(digest[..8].try_into().expect("8 bytes")) % 3650) as i64)
+}
+
+/// A DA, DT or TM value with its dates moved by `days` (times of day unchanged); `None` when
+/// a value does not parse as its VR (it is then removed).
+fn shift_dates(text: &str, vr: VR, days: i64) -> Option<String> {
+    let shift_date = |date: &str| -> Option<String> {
+        let day = chrono::NaiveDate::parse_from_str(date.get(..8)?, "%Y%m%d").ok()?;
+        Some((day + chrono::Duration::days(days)).format("%Y%m%d").to_string())
+    };
+    let values: Option<Vec<String>> = text
+        .split('\\')
+        .map(|v| v.trim_matches(|c: char| c == '\0' || c == ' '))
+        .filter(|v| !v.is_empty())
+        .map(|v| match vr {
+            VR::TM => Some(v.to_string()),
+            VR::DA if v.len() == 8 => shift_date(v),
+            // DT: the date part moves, the time and offset stay.
+            VR::DT if v.len() >= 8 => Some(format!("{}{}", shift_date(v)?, &v[8..])),
+            _ => None,
+        })
+        .collect();
+    values.map(|v| v.join("\\"))
 }
 
 /// What was done to one attribute of a file.
@@ -150,6 +188,10 @@ pub struct DeidReport {
     pub missing_patient_id: bool,
     /// Every attribute the profile acted on, in file order.
     pub changes: Vec<Change>,
+    /// The Patient ID as it was (for the linking table; never written into the output).
+    pub original_patient_id: Option<String>,
+    /// Days the dates moved (modified-dates option).
+    pub date_shift_days: Option<i64>,
 }
 
 type Element = DataElement<InMemDicomObject, dicom_object::mem::InMemFragment>;
@@ -199,19 +241,28 @@ fn replace_uids(element: &Element, key: &Key) -> PrimitiveValue {
     }
 }
 
-fn clean(object: &InMemDicomObject, options: &DeidOptions, at: &str, changes: &mut Vec<Change>) -> InMemDicomObject {
+fn clean(object: &InMemDicomObject, options: &DeidOptions, shift: Option<i64>, at: &str, changes: &mut Vec<Change>) -> InMemDicomObject {
     let table = table::Table::get();
     let mut out = InMemDicomObject::new_empty();
     for element in object.iter() {
         let tag = element.tag();
         let path = format!("{at}{}", tag_text(tag));
         let decided = table.rule(tag).map(|rule| (rule.name, table::decide(rule, &options.options)));
-        let action = decided.as_ref().map(|(_, (action, _))| *action);
-        if let Some((name, (action, rule))) = decided {
-            changes.push(Change { path: path.clone(), tag, name, action, rule });
+        let mut action = decided.as_ref().map(|(_, (action, _))| *action);
+        // A clean (date shift) that cannot be made removes the attribute instead.
+        let shifted = match (action, shift) {
+            (Some(Action::Clean), Some(days)) => element.to_str().ok().and_then(|text| shift_dates(&text, element.vr(), days)),
+            _ => None,
+        };
+        if action == Some(Action::Clean) && shifted.is_none() {
+            action = Some(Action::Remove);
+        }
+        if let Some((name, (_, rule))) = decided {
+            changes.push(Change { path: path.clone(), tag, name, action: action.expect("decided"), rule });
         }
         let kept: Option<Element> = match action {
             Some(Action::Remove) => None,
+            Some(Action::Clean) => Some(Element::new(tag, element.vr(), PrimitiveValue::from(shifted.clone().expect("a shifted value")))),
             Some(Action::Empty) => Some(Element::new(tag, element.vr(), PrimitiveValue::Empty)),
             Some(Action::Uid) if element.vr() != VR::SQ => Some(Element::new(tag, VR::UI, replace_uids(element, &options.key))),
             Some(Action::Dummy) if element.vr() == VR::UI => Some(Element::new(tag, VR::UI, replace_uids(element, &options.key))),
@@ -226,7 +277,7 @@ fn clean(object: &InMemDicomObject, options: &DeidOptions, at: &str, changes: &m
                         .items()
                         .iter()
                         .enumerate()
-                        .map(|(i, item)| clean(item, options, &format!("{path}[{}]/", i + 1), changes))
+                        .map(|(i, item)| clean(item, options, shift, &format!("{path}[{}]/", i + 1), changes))
                         .collect();
                     Some(Element::new(tag, VR::SQ, DataSetSequence::new(items, Length::UNDEFINED)))
                 }
@@ -252,6 +303,9 @@ pub fn deidentify_file(input: &Path, output: &Path, options: &DeidOptions, overw
     if input.canonicalize().ok() == output.canonicalize().ok() && output.exists() {
         return Err(Error::Option { path: output.to_path_buf(), reason: "output would replace the input".into() });
     }
+    if options.options.contains(&ProfileOption::RetainLongFullDates) && options.options.contains(&ProfileOption::RetainLongModifiedDates) {
+        return Err(Error::Option { path: input.to_path_buf(), reason: "full dates and modified dates exclude each other".into() });
+    }
     if let Some(option) = options.options.iter().find(|o| !o.is_supported()) {
         return Err(Error::Option { path: input.to_path_buf(), reason: format!("{} is not implemented (it cleans content hipfrac cannot judge)", option.code().1) });
     }
@@ -270,7 +324,8 @@ pub fn deidentify_file(input: &Path, output: &Path, options: &DeidOptions, overw
 
     let mut meta = file.meta().clone();
     let mut changes = Vec::new();
-    let mut object = clean(&file, options, "", &mut changes);
+    let date_shift_days = options.shift(&basis);
+    let mut object = clean(&file, options, date_shift_days, "", &mut changes);
     // Patient ID (Z/D) and Patient's Name (Z) get the keyed pseudonym: a dummy value that keeps
     // patient-level splits possible.
     for (tag, name) in [(tags::PATIENT_ID, "Patient ID"), (tags::PATIENT_NAME, "Patient's Name")] {
@@ -287,11 +342,17 @@ pub fn deidentify_file(input: &Path, output: &Path, options: &DeidOptions, overw
         method.push_str(option.code().1);
     }
     object.put(Element::new(tags::DEIDENTIFICATION_METHOD, VR::LO, PrimitiveValue::from(method)));
-    let dates_kept = options.options.contains(&ProfileOption::RetainLongFullDates);
+    let temporal = if options.options.contains(&ProfileOption::RetainLongFullDates) {
+        "UNMODIFIED"
+    } else if date_shift_days.is_some() {
+        "MODIFIED"
+    } else {
+        "REMOVED"
+    };
     object.put(Element::new(
         Tag(0x0028, 0x0303), // Longitudinal Temporal Information Modified
         VR::CS,
-        PrimitiveValue::from(if dates_kept { "UNMODIFIED" } else { "REMOVED" }),
+        PrimitiveValue::from(temporal),
     ));
     let code = |value: &str, meaning: &str| {
         InMemDicomObject::from_element_iter([
@@ -327,7 +388,7 @@ pub fn deidentify_file(input: &Path, output: &Path, options: &DeidOptions, overw
         action: if uids_kept { Action::Keep } else { Action::Uid },
         rule: if uids_kept { "K (Retain UIDs Option)".into() } else { "U".into() },
     });
-    Ok(DeidReport { pseudonym, burned_in_annotation, missing_patient_id, changes })
+    Ok(DeidReport { pseudonym, burned_in_annotation, missing_patient_id, changes, original_patient_id: patient_id, date_shift_days })
 }
 
 #[cfg(test)]

@@ -220,17 +220,22 @@ impl Table {
 
 /// What hipfrac does with an attribute under `options`, and why.
 ///
-/// * An enabled option whose column says K keeps the attribute. Where it says C (clean),
-///   hipfrac cannot know which words of a free text identify, so the basic action applies.
+/// * An enabled option whose column says K keeps the attribute. Where it says C (clean), the
+///   Retain Longitudinal Temporal Information with Modified Dates option shifts dates (C);
+///   for the others hipfrac cannot know which words of a free text identify, so the basic
+///   action applies.
 /// * Where the basic cell offers a choice (X/Z, X/D, X/Z/D, X/Z/U*), hipfrac removes: every
 ///   attribute with such a cell is type 3 in the image IODs hipfrac reads and writes (CR, DX,
 ///   Secondary Capture). Z/D (Content Date and Time, Patient ID) becomes a dummy (D), which
 ///   keeps any IOD valid.
 pub fn decide(rule: &Rule, options: &[ProfileOption]) -> (Action, String) {
     for &option in options {
-        if rule.option(option) == Some(Action::Keep) {
-            let (_, meaning) = option.code();
-            return (Action::Keep, format!("K ({meaning})"));
+        let (_, meaning) = option.code();
+        match rule.option(option) {
+            Some(Action::Keep) => return (Action::Keep, format!("K ({meaning})")),
+            // The one clean hipfrac makes: dates shifted per patient (modified dates option).
+            Some(Action::Clean) if option == ProfileOption::RetainLongModifiedDates => return (Action::Clean, format!("C ({meaning})")),
+            _ => {}
         }
     }
     let action = if rule.basic.len() == 1 {

@@ -178,7 +178,13 @@ fn expected(action: Action, vr: VR) -> Fate {
         Action::Empty => Fate::Emptied,
         Action::Keep if vr == VR::SQ => Fate::Replaced,
         Action::Keep => Fate::Kept,
-        Action::Dummy | Action::Uid | Action::Clean => Fate::Replaced,
+        // The modified-dates clean: dates move, times of day stay, anything else goes.
+        Action::Clean => match vr {
+            VR::DA | VR::DT => Fate::Replaced,
+            VR::TM => Fate::Kept,
+            _ => Fate::Removed,
+        },
+        Action::Dummy | Action::Uid => Fate::Replaced,
     }
 }
 
@@ -207,7 +213,8 @@ fn check_against_table(before: &InMemDicomObject, after: &InMemDicomObject, opti
             let got = fate(b, a, tag);
             // The pseudonym replaces Patient ID and Name at the top level only.
             let want = if level == "top" && (tag == tags::PATIENT_ID || tag == tags::PATIENT_NAME) { Fate::Replaced } else { expected(action, vr_of(tag)) };
-            let cell_allows = allowed(&rule.basic).contains(&got) || (action == Action::Keep && got == expected(action, vr_of(tag)));
+            let by_option = matches!(action, Action::Keep | Action::Clean);
+            let cell_allows = allowed(&rule.basic).contains(&got) || (by_option && got == expected(action, vr_of(tag)));
             if got != want || !cell_allows {
                 wrong.push(format!("{level} {tag} {} [{why}]: {got:?}, expected {want:?}", rule.name));
             }
@@ -236,11 +243,19 @@ fn every_attribute_of_table_e1_1_meets_its_cell() {
         assert!(after.get(tag).is_none(), "{tag}");
     }
 
-    let options: Vec<ProfileOption> = ProfileOption::ALL.into_iter().filter(|o| o.is_supported()).collect();
+    // Every supported option at once, with full dates; then with modified dates instead.
+    let options: Vec<ProfileOption> = ProfileOption::ALL.into_iter().filter(|o| o.is_supported() && *o != ProfileOption::RetainLongModifiedDates).collect();
     let kept = run_hipfrac(&input, &dir.path().join("options.dcm"), options.clone());
     let checked = check_against_table(&before, &kept, &options);
     eprintln!("Table E.1-1: {checked} attributes checked with the options {options:?}");
     assert_eq!(kept.get(Tag(0x0008, 0x0201)).map(|e| e.to_str().unwrap().to_string()), before.get(Tag(0x0008, 0x0201)).map(|e| e.to_str().unwrap().to_string()));
+    let modified = vec![ProfileOption::RetainLongModifiedDates];
+    let shifted = run_hipfrac(&input, &dir.path().join("modified.dcm"), modified.clone());
+    let checked = check_against_table(&before, &shifted, &modified);
+    eprintln!("Table E.1-1: {checked} attributes checked with modified dates");
+    assert_eq!(shifted.get(Tag(0x0028, 0x0303)).unwrap().to_str().unwrap(), "MODIFIED");
+    let options = DeidOptions { key: Key::from_bytes(&[7; 32]).unwrap(), options: vec![ProfileOption::RetainLongFullDates, ProfileOption::RetainLongModifiedDates] };
+    assert!(deidentify_file(&input, &dir.path().join("both.dcm"), &options, true).is_err(), "the two date options exclude each other");
 }
 
 #[test]
