@@ -243,9 +243,12 @@ pub struct TrainArgs {
     /// train, val, out, image_size, batch_size, epochs, warmup_epochs, base_lr_per_image,
     /// min_lr_ratio, momentum, nesterov, weight_decay, ema_decay, no_aug_epochs, mosaic, mixup,
     /// flip, intensity_jitter, scale_jitter, translate, equalize, val_interval, seed,
-    /// [model] preset/in_channels.
-    #[arg(long)]
-    pub config: PathBuf,
+    /// [model] preset/in_channels. Each has a range, checked before any work (README).
+    #[arg(long, required_unless_present = "init_config")]
+    pub config: Option<PathBuf>,
+    /// Write the paper's configuration, every key commented with its range, to FILE and stop.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["config", "resume"])]
+    pub init_config: Option<PathBuf>,
     /// auto, cpu, cuda or cuda:N (auto: CUDA when a GPU is usable, else the CPU).
     #[arg(long, default_value = "auto")]
     pub device: DeviceSpec,

@@ -223,6 +223,26 @@ pub enum InvalidConfig {
     OutOfRange { field: &'static str, value: f64, low: f64, high: f64 },
 }
 
+/// `config` as TOML with a comment naming each key's range (`hipfrac train --init-config`).
+pub fn commented(config: &TrainConfig) -> String {
+    let text = toml::to_string(config).expect("a config serialises");
+    let mut out = String::from(
+        "# hipfrac training config. Defaults are the paper's (DAMO-YOLO-T, 1024 px, batch 64, 430 epochs,\n\
+         # SGD momentum 0.9, weight decay 5e-4, 5-epoch warmup, lr 0.01/64 per image, cosine, EMA).\n\
+         # Paths are relative to this file. Values outside a key's range are refused before any work.\n",
+    );
+    for line in text.lines() {
+        let key = line.split('=').next().unwrap_or("").trim();
+        let range = RANGES.iter().find(|(names, _)| names.split(", ").any(|n| n == key || n.strip_prefix("model.") == Some(key)));
+        if let Some((_, range)) = range {
+            out.push_str(&format!("# {key}: {range}\n"));
+        }
+        out.push_str(line);
+        out.push('\n');
+    }
+    out
+}
+
 /// The documented range of each field, as `validate` checks it (README, "Training config").
 pub const RANGES: &[(&str, &str)] = &[
     ("image_size", "multiple of 32, 64–4096"),

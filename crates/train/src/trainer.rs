@@ -59,6 +59,10 @@ pub enum TrainError {
     /// last finite epoch).
     #[error("training diverged at epoch {epoch}, step {step}: the {what} is not finite ({value}); lower base_lr_per_image or check the data")]
     Diverged { epoch: i64, step: usize, what: &'static str, value: f64 },
+    /// [`Trainer::stop`] was raised (Ctrl-C): the epoch in progress is dropped; `out/last`
+    /// holds the last finished one.
+    #[error("stopped during epoch {epoch}; {} holds epoch {} and resumes from there", last.display(), epoch - 1)]
+    Stopped { epoch: i64, last: PathBuf },
 }
 
 /// Whether every weight in `vs` is finite.
@@ -147,6 +151,8 @@ pub struct Trainer {
     pub state: State,
     pub train: Vec<Sample>,
     pub val: Vec<Sample>,
+    /// Raised (e.g. by a Ctrl-C handler) to stop at the next step.
+    pub stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl Trainer {
@@ -181,6 +187,7 @@ impl Trainer {
             state: State { epoch: 0, iteration: 0, ema_updates: 0, best_map50_95: None },
             train,
             val,
+            stop: Default::default(),
         };
         let last = trainer.config.out.join("last");
         if resume && last.join("state.json").is_file() {
@@ -218,6 +225,7 @@ impl Trainer {
         order.shuffle(&mut rand_chacha::ChaCha8Rng::seed_from_u64(c.seed ^ (epoch as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15)));
         let (mut sum, mut qfl, mut giou, mut dfl, mut lr) = (0.0, 0.0, 0.0, 0.0, 0.0);
         let mut diverged = None;
+        let mut stopped = false;
         let batches: Vec<Vec<usize>> = order.chunks(c.batch_size as usize).map(|b| b.to_vec()).collect();
         let (mosaic_p, mixup_p) = if strong { (c.mosaic, c.mixup) } else { (0.0, 0.0) };
         let train = &self.train;
@@ -238,6 +246,10 @@ impl Trainer {
                 lr = learning_rate(self.state.iteration, total, warmup, flat, c.base_lr(), c.min_lr_ratio);
                 let output = self.model.forward_t(&images, true);
                 let loss = detection_loss(&output, &targets, &ModelConfig::STRIDES, &AlignOta::default(), LossWeights::default());
+                if self.stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    stopped = true;
+                    break;
+                }
                 // Checked before the step: a non-finite loss never reaches the weights.
                 let value = loss.total.double_value(&[]);
                 if !value.is_finite() {
@@ -254,6 +266,9 @@ impl Trainer {
                 on_step(k + 1, batches.len(), value);
             }
         });
+        if stopped {
+            return Err(TrainError::Stopped { epoch: self.state.epoch + 1, last: self.config.out.join("last") });
+        }
         if let Some((step, value)) = diverged {
             return Err(TrainError::Diverged { epoch: self.state.epoch + 1, step, what: "loss", value });
         }

@@ -1,32 +1,123 @@
-//! `hipfrac train`.
+//! `hipfrac train`: a progress bar inside each epoch (images/s, ETA of the epoch and of the
+//! run), a warning when validation mAP stays near 0, Ctrl-C that leaves a resumable run and
+//! says how to resume, and the next command at the end.
 
 use crate::cli::TrainArgs;
 use crate::{progress, Outcome};
 use anyhow::{Context, Result};
-use hipfrac_train::trainer::Trainer;
+use hipfrac_train::trainer::{EpochLog, TrainError, Trainer};
 use hipfrac_train::TrainConfig;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+/// Below this validation mAP50 a model has learnt nothing useful yet.
+const NOTHING_LEARNT: f64 = 0.01;
+
+static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+
+extern "C" fn on_interrupt(_: libc::c_int) {
+    INTERRUPTED.store(true, Ordering::Relaxed);
+}
+
+/// Ctrl-C (SIGINT) raises `stop` instead of killing the process mid-write.
+fn stop_on_interrupt(stop: Arc<AtomicBool>) {
+    // SAFETY: the handler only stores to an atomic, which is async-signal-safe.
+    unsafe {
+        libc::signal(libc::SIGINT, on_interrupt as extern "C" fn(libc::c_int) as libc::sighandler_t);
+    }
+    std::thread::spawn(move || loop {
+        if INTERRUPTED.load(Ordering::Relaxed) {
+            stop.store(true, Ordering::Relaxed);
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    });
+}
+
+/// `--init-config FILE`: the paper's configuration, every key with its range.
+fn init_config(path: &std::path::Path) -> Result<Outcome> {
+    if path.exists() {
+        anyhow::bail!("{} exists; choose another file (nothing is overwritten)", path.display());
+    }
+    let text = hipfrac_train::config::commented(&TrainConfig::default());
+    hipfrac_dicom::atomic::write_atomic(path, text.as_bytes())?;
+    eprintln!("wrote {} (the paper's configuration, for a GPU); edit train/val/out, then: hipfrac train --config {}", path.display(), path.display());
+    Ok(Outcome::Success)
+}
 
 pub fn run(args: TrainArgs) -> Result<Outcome> {
-    let config = TrainConfig::from_file(&args.config)?;
+    if let Some(path) = &args.init_config {
+        return init_config(path);
+    }
+    let config_path = args.config.clone().context("--config FILE is required (or --init-config FILE to write one)")?;
+    let config = TrainConfig::from_file(&config_path)?;
     let device = hipfrac_model::device::select(args.device)?;
     eprintln!("training {} preset at {} px on {device:?} → {}", config.model.preset, config.image_size, config.out.display());
     let mut trainer = Trainer::new(config.clone(), device, args.resume).context("cannot start training")?;
-    eprintln!("{} training and {} validation images; starting at epoch {}", trainer.train.len(), trainer.val.len(), trainer.state.epoch + 1);
+    let first = trainer.state.epoch + 1;
+    eprintln!("{} training and {} validation images; starting at epoch {first}", trainer.train.len(), trainer.val.len());
+    stop_on_interrupt(trainer.stop.clone());
+    let batch = config.batch_size as f64;
     let bar = progress::bar(0, "epoch");
+    let run_started = Instant::now();
+    let mut epoch_started = Instant::now();
+    let done_epochs = std::cell::Cell::new(0i64);
     let mut on_step = |step: usize, steps: usize, loss: f64| {
+        if step == 1 {
+            epoch_started = Instant::now();
+        }
+        let elapsed = epoch_started.elapsed().as_secs_f64().max(1e-3);
+        let per_step = elapsed / step as f64;
+        let epoch_left = per_step * (steps - step) as f64;
+        let epochs_left = (config.epochs - first - done_epochs.get()).max(0) as f64;
+        let run_left = epoch_left + epochs_left * per_step * steps as f64;
         bar.set_length(steps as u64);
         bar.set_position(step as u64);
-        bar.set_message(format!("loss {loss:.3}"));
+        bar.set_message(format!("loss {loss:.3}, {:.1} images/s, epoch ETA {}, run ETA {}", batch / per_step, clock(epoch_left), clock(run_left)));
     };
-    let mut on_epoch = |log: &hipfrac_train::trainer::EpochLog| {
+    let mut best: Option<f64> = None;
+    let mut warned = false;
+    let mut on_epoch = |log: &EpochLog| {
+        done_epochs.set(done_epochs.get() + 1);
         let map = match (log.map50, log.map50_95) {
             (Some(a), Some(b)) => format!(", mAP50 {a:.3}, mAP50-95 {b:.3}"),
             _ => String::new(),
         };
         bar.suspend(|| eprintln!("epoch {}/{}: loss {:.4} (qfl {:.4}, giou {:.4}, dfl {:.4}), lr {:.5}{map}, {:.0} s", log.epoch, config.epochs, log.loss, log.qfl, log.giou, log.dfl, log.lr, log.seconds));
+        if let Some(m) = log.map50 {
+            best = Some(best.map_or(m, |b: f64| b.max(m)));
+        }
+        if !warned && log.epoch * 5 >= config.epochs && best.is_some_and(|b| b < NOTHING_LEARNT) {
+            warned = true;
+            bar.suspend(|| eprintln!("warning: a fifth of the run is done and validation mAP50 is still {:.3}: check the labels and the learning rate before spending the rest", best.unwrap_or(0.0)));
+        }
     };
-    trainer.run(&mut on_step, &mut on_epoch)?;
+    let outcome = trainer.run(&mut on_step, &mut on_epoch);
     bar.finish_and_clear();
-    eprintln!("done: {}/best holds the EMA weights with the best mAP50-95", config.out.display());
+    match outcome {
+        Err(TrainError::Stopped { epoch, last }) => {
+            eprintln!("interrupted during epoch {epoch}: {} holds epoch {}. Resume with:", last.display(), epoch - 1);
+            eprintln!("  hipfrac train --config {} --resume", config_path.display());
+            return Ok(Outcome::Interrupted);
+        }
+        other => other?,
+    }
+    let best_dir = config.out.join("best");
+    match best {
+        Some(m) if m < NOTHING_LEARNT => eprintln!("done in {}, but validation mAP50 never passed {m:.3}: {} holds weights that have learnt nothing useful", clock(run_started.elapsed().as_secs_f64()), best_dir.display()),
+        _ => eprintln!("done in {}: {} holds the EMA weights with the best validation mAP50-95", clock(run_started.elapsed().as_secs_f64()), best_dir.display()),
+    }
+    eprintln!("next, choose the operating points on the validation split:\n  hipfrac calibrate --model {} --data {}", best_dir.display(), config.val.display());
     Ok(Outcome::Success)
+}
+
+/// Seconds as `1h02m`, `4m05s` or `12s`.
+fn clock(seconds: f64) -> String {
+    let s = seconds.max(0.0).round() as u64;
+    match s {
+        0..60 => format!("{s}s"),
+        60..3600 => format!("{}m{:02}s", s / 60, s % 60),
+        _ => format!("{}h{:02}m", s / 3600, s % 3600 / 60),
+    }
 }

@@ -259,3 +259,50 @@ fn predict_skip_existing_adds_to_an_earlier_run() {
         assert!(summary.contains(png.file_name().unwrap().to_str().unwrap()), "{summary}");
     }
 }
+
+/// `train --init-config` writes the paper's configuration (every key with its range) that
+/// `train` then accepts; Ctrl-C during a run leaves `out/last` resumable, says how to resume
+/// and exits 130; the resumed run finishes and names the next command.
+#[test]
+fn train_init_config_interrupt_and_resume() {
+    let temp = tempfile::tempdir().unwrap();
+    let written = temp.path().join("paper.toml");
+    hipfrac().args(["train", "--init-config"]).arg(&written).assert().success();
+    let text = std::fs::read_to_string(&written).unwrap();
+    assert!(text.contains("# ema_decay: 0–0.99999") && text.contains("epochs = 430") && text.contains("image_size = 1024"), "{text}");
+    hipfrac().args(["train", "--init-config"]).arg(&written).assert().code(2);
+    assert_eq!(hipfrac_train::TrainConfig::from_file(&written).unwrap(), hipfrac_train::TrainConfig { train: temp.path().join("splits/train.csv"), val: temp.path().join("splits/val.csv"), out: temp.path().join("runs/damo-t"), ..Default::default() });
+
+    let data = phantom(temp.path(), 6);
+    let config = temp.path().join("tiny.toml");
+    let write_config = |epochs: u32| {
+        std::fs::write(&config, format!("train = \"data/splits/train.csv\"\nval = \"data/splits/val.csv\"\nout = \"run\"\nimage_size = 64\nbatch_size = 1\nepochs = {epochs}\nwarmup_epochs = 0.0\nval_interval = 1\nmosaic = 0.0\nmixup = 0.0\n[model]\npreset = \"nano\"\n")).unwrap();
+    };
+    assert!(data.join("splits/train.csv").exists());
+    write_config(200);
+    let child = std::process::Command::new(assert_cmd::cargo::cargo_bin("hipfrac"))
+        .args(["train", "--device", "cpu", "--config"])
+        .arg(&config)
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let log = temp.path().join("run/log.csv");
+    let started = std::time::Instant::now();
+    while !log.exists() {
+        assert!(started.elapsed() < std::time::Duration::from_secs(120), "no epoch finished");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGINT) };
+    let output = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr).to_string();
+    assert_eq!(output.status.code(), Some(130), "{stderr}");
+    assert!(stderr.contains("interrupted during epoch") && stderr.contains("--resume"), "{stderr}");
+    let state: serde_json::Value = serde_json::from_slice(&std::fs::read(temp.path().join("run/last/state.json")).unwrap()).unwrap();
+    let done = state["epoch"].as_i64().unwrap();
+    assert!(done >= 1, "{state}");
+    // Resume with one more epoch to go: it continues from there and names the next step.
+    write_config(done as u32 + 1);
+    let assert = hipfrac().args(["train", "--device", "cpu", "--resume", "--config"]).arg(&config).assert().success();
+    let stderr = String::from_utf8_lossy(&assert.get_output().stderr).to_string();
+    assert!(stderr.contains(&format!("starting at epoch {}", done + 1)) && stderr.contains("hipfrac calibrate --model"), "{stderr}");
+}
