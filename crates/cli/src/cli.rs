@@ -282,8 +282,12 @@ pub struct PhantomArgs {
     #[arg(long)]
     pub mix: Option<String>,
     /// Replace an earlier run in the same folder.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "skip_existing")]
     pub overwrite: bool,
+    /// Leave an earlier run of the same size in --out alone (exit 0); one of another size is
+    /// an error.
+    #[arg(long)]
+    pub skip_existing: bool,
     /// Worker threads (default: all cores).
     #[arg(long)]
     pub jobs: Option<usize>,

@@ -29,6 +29,15 @@ pub fn run(args: PhantomArgs) -> Result<Outcome> {
     if !(64..=4096).contains(&args.size) {
         bail!("--size {} must be between 64 and 4096 pixels", args.size);
     }
+    let manifest = out.join("manifest.csv");
+    if args.skip_existing && manifest.exists() {
+        let earlier = hipfrac_data::manifest::read(&manifest)?.len();
+        if earlier != count {
+            bail!("{}: an earlier run of {earlier} images, not {count}; pass --overwrite to replace it", manifest.display());
+        }
+        eprintln!("{} holds an earlier run of {count} images; left alone", out.display());
+        return Ok(Outcome::Success);
+    }
     let site = SiteProfile::load(&args.site)?;
     let mix: ClassMix = match &args.mix {
         Some(text) => text.parse()?,

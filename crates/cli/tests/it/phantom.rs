@@ -35,3 +35,20 @@ fn phantom_writes_a_dataset_that_checks_splits_and_draws() {
     assert!(String::from_utf8_lossy(&assert.get_output().stderr).contains("site-a"));
     hipfrac().args(["phantom", "--count", "2", "--mix", "DF=x", "--out"]).arg(dir.path().join("y")).assert().code(2);
 }
+
+/// `phantom --skip-existing` leaves an earlier run of the same size alone (exit 0, nothing
+/// touched) and refuses one of another size.
+#[test]
+fn skip_existing_leaves_an_earlier_run_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("ph");
+    let run = |count: &str, extra: &[&str]| hipfrac().args(["phantom", "--count", count, "--size", "64", "--seed", "2", "--out"]).arg(&out).args(extra).assert();
+    run("2", &[]).success();
+    let manifest = out.join("manifest.csv");
+    let before = std::fs::metadata(&manifest).unwrap().modified().unwrap();
+    run("2", &[]).failure();
+    run("2", &["--skip-existing"]).success();
+    assert_eq!(std::fs::metadata(&manifest).unwrap().modified().unwrap(), before);
+    let assert = run("3", &["--skip-existing"]).code(2);
+    assert!(String::from_utf8_lossy(&assert.get_output().stderr).contains("an earlier run of 2 images, not 3"));
+}
