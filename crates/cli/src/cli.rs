@@ -106,14 +106,20 @@ pub struct StudyServeArgs {
     /// The study file (TOML): name, cases, database, model, readers, admins, phases.
     #[arg(long)]
     pub study: std::path::PathBuf,
-    /// Address to listen on. The workstation speaks plain HTTP: serve a reading room through
-    /// a TLS reverse proxy (docs/reader-study.md) that reaches it on 127.0.0.1.
+    /// Address to listen on. Without --tls-cert/--tls-key the workstation speaks plain HTTP
+    /// and stays on 127.0.0.1 (a TLS reverse proxy can reach it there; docs/reader-study.md).
     #[arg(long, default_value = "127.0.0.1:8080")]
     pub addr: std::net::SocketAddr,
     /// Listen on an address other machines can reach, without TLS (passwords and reads then
     /// cross the network in clear).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "tls_cert")]
     pub insecure: bool,
+    /// Serve HTTPS with this certificate chain (PEM); needs --tls-key.
+    #[arg(long, requires = "tls_key", value_name = "PEM")]
+    pub tls_cert: Option<std::path::PathBuf>,
+    /// The certificate's private key (PEM).
+    #[arg(long, requires = "tls_cert", value_name = "PEM")]
+    pub tls_key: Option<std::path::PathBuf>,
     /// Device of the AI overlay's predictions: auto, cpu, cuda or cuda:N.
     #[arg(long, default_value = "auto")]
     pub device: DeviceSpec,

@@ -415,6 +415,28 @@ async fn export(State(app): State<Arc<App>>, headers: HeaderMap) -> Response {
 }
 
 /// Serves `app` on `addr` until Ctrl-C. Prints the address once listening.
+/// Serves `app` over HTTPS on `addr` (certificate chain and private key in PEM files) until
+/// Ctrl-C. Session cookies are `Secure`.
+pub async fn serve_tls(mut app: App, addr: std::net::SocketAddr, cert: &std::path::Path, key: &std::path::Path) -> std::io::Result<()> {
+    // One process-wide crypto provider (ring); a second install is a no-op.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let tls = axum_server::tls_rustls::RustlsConfig::from_pem_file(cert, key).await?;
+    app.config.secure_cookies = true;
+    let listener = std::net::TcpListener::bind(addr)?;
+    listener.set_nonblocking(true)?;
+    eprintln!("study \"{}\": {} cases, {} readers; listening on https://{}", app.config.name, app.cases.len(), app.config.readers.len(), listener.local_addr()?);
+    let handle = axum_server::Handle::new();
+    let stopper = handle.clone();
+    tokio::spawn(async move {
+        let _ = tokio::signal::ctrl_c().await;
+        stopper.graceful_shutdown(Some(std::time::Duration::from_secs(5)));
+    });
+    axum_server::from_tcp_rustls(listener, tls)
+        .handle(handle)
+        .serve(router(Arc::new(app)).into_make_service_with_connect_info::<std::net::SocketAddr>())
+        .await
+}
+
 pub async fn serve(app: App, addr: std::net::SocketAddr) -> std::io::Result<()> {
     let listener = tokio::net::TcpListener::bind(addr).await?;
     eprintln!("study \"{}\": {} cases, {} readers; listening on http://{}", app.config.name, app.cases.len(), app.config.readers.len(), listener.local_addr()?);

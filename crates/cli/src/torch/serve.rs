@@ -8,9 +8,10 @@ use hipfrac_core::Radiograph;
 use hipfrac_study::server::{AiModel, App};
 
 pub fn run(args: StudyServeArgs) -> Result<Outcome> {
-    if !args.addr.ip().is_loopback() && !args.insecure {
+    let tls = args.tls_cert.as_deref().zip(args.tls_key.as_deref());
+    if !args.addr.ip().is_loopback() && !args.insecure && tls.is_none() {
         anyhow::bail!(
-            "--addr {}: other machines could reach the workstation over plain HTTP; serve it through a TLS reverse proxy on 127.0.0.1 (docs/reader-study.md), or pass --insecure to accept that",
+            "--addr {}: other machines could reach the workstation over plain HTTP; give it --tls-cert/--tls-key, serve it through a TLS reverse proxy on 127.0.0.1 (docs/reader-study.md), or pass --insecure to accept that",
             args.addr
         );
     }
@@ -29,6 +30,10 @@ pub fn run(args: StudyServeArgs) -> Result<Outcome> {
     }
     .context("cannot start the study")?;
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("cannot start the server runtime")?;
-    runtime.block_on(hipfrac_study::server::serve(app, args.addr)).with_context(|| format!("cannot serve on {}", args.addr))?;
+    let served = match tls {
+        Some((cert, key)) => runtime.block_on(hipfrac_study::server::serve_tls(app, args.addr, cert, key)),
+        None => runtime.block_on(hipfrac_study::server::serve(app, args.addr)),
+    };
+    served.with_context(|| format!("cannot serve on {}", args.addr))?;
     Ok(Outcome::Success)
 }

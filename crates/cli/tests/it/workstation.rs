@@ -449,3 +449,59 @@ fn a_reachable_address_without_tls_is_refused() {
     assert!(stderr.contains("TLS reverse proxy") && stderr.contains("--insecure"), "{stderr}");
     assert!(!temp.path().join("db").exists(), "refused before anything starts");
 }
+
+/// HTTPS: with a certificate the workstation may listen on a reachable address; curl, trusting
+/// only that certificate, gets the login page over TLS and a `Secure` session cookie.
+#[test]
+fn the_workstation_serves_https_with_a_certificate() {
+    for tool in ["openssl", "curl"] {
+        if Command::new(tool).arg("--version").output().is_err() {
+            eprintln!("SKIP: {tool} is not installed");
+            return;
+        }
+    }
+    let temp = tempfile::tempdir().unwrap();
+    let (cert, key) = (temp.path().join("cert.pem"), temp.path().join("key.pem"));
+    let made = Command::new("openssl")
+        .args(["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1", "-keyout"])
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .output()
+        .unwrap();
+    assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
+    let study_toml = study(temp.path(), 1, "[{ name = \"I\" }]");
+    let port = free_port();
+    let mut child = Command::new(assert_cmd::cargo::cargo_bin("hipfrac"))
+        .args(["study", "serve", "--study"])
+        .arg(&study_toml)
+        .arg("--addr")
+        .arg(format!("0.0.0.0:{port}"))
+        .arg("--tls-cert")
+        .arg(&cert)
+        .arg("--tls-key")
+        .arg(&key)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let curl = |args: &[&str]| Command::new("curl").args(["-sS", "--max-time", "10", "--cacert"]).arg(&cert).args(args).output().unwrap();
+    let url = format!("https://127.0.0.1:{port}/login");
+    let started = Instant::now();
+    let page = loop {
+        let out = curl(&[&url]);
+        if out.status.success() {
+            break String::from_utf8_lossy(&out.stdout).to_string();
+        }
+        assert!(started.elapsed() < Duration::from_secs(60), "no HTTPS: {}", String::from_utf8_lossy(&out.stderr));
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(page.contains("Log in"), "{page}");
+    // Plain HTTP on the TLS port gets no page.
+    assert!(http(port, "GET", "/login", None, None).map_or(true, |r| r.status != 200));
+    let login = curl(&["-i", "-d", "name=alice&password=alice-password", &url]);
+    let reply = String::from_utf8_lossy(&login.stdout).to_string();
+    assert!(reply.contains("303") && reply.to_lowercase().contains("set-cookie: hipfrac_session=") && reply.contains("; Secure"), "{reply}");
+    let _ = child.kill();
+    let _ = child.wait();
+}
