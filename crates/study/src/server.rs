@@ -52,6 +52,12 @@ fn internal(e: impl std::fmt::Display) -> Response {
     (StatusCode::INTERNAL_SERVER_ERROR, "internal error").into_response()
 }
 
+/// A form that could not be taken: a page that says why, with the way back.
+fn problem(status: StatusCode, message: &str) -> Response {
+    let body = format!("<h1>Not stored</h1><p role=\"alert\">{}</p><p><a id=\"back\" href=\"/\">Back to the start page</a></p>", escape(message));
+    (status, Html(page::layout("Not stored", &body))).into_response()
+}
+
 fn unauthorised() -> Response {
     (StatusCode::UNAUTHORIZED, "log in first").into_response()
 }
@@ -200,7 +206,7 @@ struct CsrfForm {
 async fn logout(State(app): State<Arc<App>>, headers: HeaderMap, PageForm(form): PageForm<CsrfForm>) -> Response {
     let Some(p) = person(&app, &headers) else { return Redirect::to("/login").into_response() };
     if form.csrf != p.csrf {
-        return (StatusCode::FORBIDDEN, "bad form token").into_response();
+        return problem(StatusCode::FORBIDDEN, "This form has expired or did not come from this workstation; nothing was stored.");
     }
     let _ = app.db().delete_session(&p.token);
     ([(header::SET_COOKIE, cookie(&app, &headers, "", "; Max-Age=0"))], Redirect::to("/login")).into_response()
@@ -263,28 +269,28 @@ struct ReadForm {
 async fn read(State(app): State<Arc<App>>, headers: HeaderMap, PageForm(form): PageForm<ReadForm>) -> Response {
     let Some(p) = person(&app, &headers) else { return unauthorised() };
     if p.admin {
-        return (StatusCode::FORBIDDEN, "admins do not read").into_response();
+        return problem(StatusCode::FORBIDDEN, "Administrators do not read cases.");
     }
     if form.csrf != p.csrf {
-        return (StatusCode::FORBIDDEN, "bad form token").into_response();
+        return problem(StatusCode::FORBIDDEN, "This form has expired or did not come from this workstation; nothing was stored.");
     }
-    let Ok(label) = form.label.parse::<Label>() else { return (StatusCode::BAD_REQUEST, "unknown label").into_response() };
+    let Ok(label) = form.label.parse::<Label>() else { return problem(StatusCode::BAD_REQUEST, "That label is not one of the five; nothing was stored.") };
     let bbox = if form.bbox.is_empty() {
         None
     } else {
         match valid_box(&form.bbox, app.cases.get(form.case).map(|c| c.size)) {
             Some(b) => Some(b),
-            None => return (StatusCode::BAD_REQUEST, "box must be x0,y0,x1,y1: finite pixels inside the image, x0 < x1, y0 < y1").into_response(),
+            None => return problem(StatusCode::BAD_REQUEST, "The box must be four pixel coordinates inside the image (x0,y0,x1,y1 with x0 < x1 and y0 < y1); nothing was stored."),
         }
     };
     // Only the case the reader is shown now can be answered (no skipping, no other phase).
     let (phase_name, case) = match app.state(&p.name) {
         Ok(ReaderState::Reading { phase, case, .. }) => (app.config.phases[phase].name.clone(), case),
-        Ok(_) => return (StatusCode::CONFLICT, "no case is open for reading").into_response(),
+        Ok(_) => return problem(StatusCode::CONFLICT, "No case is open for reading now; nothing was stored."),
         Err(e) => return internal(e),
     };
     if form.phase != phase_name || form.case != case {
-        return (StatusCode::CONFLICT, "this case is not the one open for reading (already read, or another phase)").into_response();
+        return problem(StatusCode::CONFLICT, "This case is not the one open for reading (it was already read, or the phase changed); nothing was stored.");
     }
     let db = app.db();
     let shown = match db.shown_at(&p.name, &phase_name, case) {
@@ -296,7 +302,7 @@ async fn read(State(app): State<Arc<App>>, headers: HeaderMap, PageForm(form): P
     match db.insert_read(&stored) {
         Ok(true) => Redirect::to("/case").into_response(),
         // A concurrent duplicate (two tabs): the first answer stands and this one is refused.
-        Ok(false) => (StatusCode::CONFLICT, "this case was already answered").into_response(),
+        Ok(false) => problem(StatusCode::CONFLICT, "This case was already answered; the first answer stands."),
         Err(e) => internal(e),
     }
 }
@@ -385,7 +391,7 @@ async fn unlock(State(app): State<Arc<App>>, headers: HeaderMap, PageForm(form):
         return (StatusCode::FORBIDDEN, "admins only").into_response();
     }
     if form.csrf != p.csrf {
-        return (StatusCode::FORBIDDEN, "bad form token").into_response();
+        return problem(StatusCode::FORBIDDEN, "This form has expired or did not come from this workstation; nothing was stored.");
     }
     match app.db().unlock(&form.name, &name_key(&form.name)) {
         Ok(()) => Redirect::to("/admin").into_response(),

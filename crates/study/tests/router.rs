@@ -190,5 +190,9 @@ async fn an_incomplete_form_gets_a_plain_page() {
         assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{path}");
         assert!(reply.body.contains("incomplete or altered") && !reply.body.contains("deserialize"), "{path}: {}", reply.body);
     }
+    // A stale or foreign submit gets a page with the way back, not plain text.
+    let reply = send(&app, "POST", "/read", Some(&alice), Some("csrf=forged&phase=I&case=0&label=DF&bbox=")).await;
+    assert_eq!(reply.status, StatusCode::FORBIDDEN);
+    assert!(reply.body.contains("<h1>Not stored</h1>") && reply.body.contains("href=\"/\""), "{}", reply.body);
     assert_eq!(exported_rows(&app).await.len(), 0);
 }

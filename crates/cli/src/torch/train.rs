@@ -88,7 +88,7 @@ pub fn run(args: TrainArgs) -> Result<Outcome> {
         if let Some(m) = log.map50 {
             best = Some(best.map_or(m, |b: f64| b.max(m)));
         }
-        if !warned && log.epoch * 5 >= config.epochs && best.is_some_and(|b| b < NOTHING_LEARNT) {
+        if !warned && nothing_learnt_yet(log.epoch, config.epochs, best) {
             warned = true;
             bar.suspend(|| eprintln!("warning: a fifth of the run is done and validation mAP50 is still {:.3}: check the labels and the learning rate before spending the rest", best.unwrap_or(0.0)));
         }
@@ -112,6 +112,12 @@ pub fn run(args: TrainArgs) -> Result<Outcome> {
     Ok(Outcome::Success)
 }
 
+/// Whether to warn: a fifth of the run is done and validation mAP50 never reached
+/// [`NOTHING_LEARNT`] (no validation yet: no warning).
+fn nothing_learnt_yet(epoch: i64, epochs: i64, best: Option<f64>) -> bool {
+    epoch * 5 >= epochs && best.is_some_and(|b| b < NOTHING_LEARNT)
+}
+
 /// Seconds as `1h02m`, `4m05s` or `12s`.
 fn clock(seconds: f64) -> String {
     let s = seconds.max(0.0).round() as u64;
@@ -119,5 +125,19 @@ fn clock(seconds: f64) -> String {
         0..60 => format!("{s}s"),
         60..3600 => format!("{}m{:02}s", s / 60, s % 60),
         _ => format!("{}h{:02}m", s / 3600, s % 3600 / 60),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_warning_comes_after_a_fifth_of_the_run_and_only_without_learning() {
+        assert!(!nothing_learnt_yet(85, 430, Some(0.0)), "before a fifth");
+        assert!(nothing_learnt_yet(86, 430, Some(0.004)));
+        assert!(!nothing_learnt_yet(86, 430, Some(0.2)), "it learns");
+        assert!(!nothing_learnt_yet(200, 430, None), "no validation yet");
+        assert_eq!((clock(12.4), clock(245.0), clock(3720.0)), ("12s".into(), "4m05s".into(), "1h02m".into()));
     }
 }
