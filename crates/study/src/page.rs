@@ -16,6 +16,11 @@ button{{font-size:1em;margin:.2em;padding:.4em .8em}}#viewer{{background:#000;cu
     )
 }
 
+/// The log-out button (every page of a logged-in person carries it).
+pub fn logout(csrf: &str) -> String {
+    format!("<form method=\"post\" action=\"/logout\" id=\"logout\"><input type=\"hidden\" name=\"csrf\" value=\"{}\"><button type=\"submit\">Log out</button></form>", escape(csrf))
+}
+
 pub fn login(study: &str, error: Option<&str>) -> String {
     let error = error.map(|e| format!("<p role=\"alert\" style=\"color:#f88\">{}</p>", escape(e))).unwrap_or_default();
     layout(

@@ -58,6 +58,11 @@ fn problem(status: StatusCode, message: &str) -> Response {
     (status, Html(page::layout("Not stored", &body))).into_response()
 }
 
+/// Seconds since the epoch as `2026-12-13 14:05 UTC`.
+fn iso_minutes(seconds: f64) -> String {
+    chrono::DateTime::from_timestamp(seconds as i64, 0).map(|t| t.format("%Y-%m-%d %H:%M UTC").to_string()).unwrap_or_default()
+}
+
 fn unauthorised() -> Response {
     (StatusCode::UNAUTHORIZED, "log in first").into_response()
 }
@@ -225,15 +230,17 @@ async fn home(State(app): State<Arc<App>>, headers: HeaderMap) -> Response {
             escape(&app.config.phases[phase].name),
             app.cases.len()
         ),
+        // The page refreshes itself every 5 minutes (no script): it opens the phase when due.
         Ok(ReaderState::Waiting { phase, opens }) => format!(
-            "<h1>{}</h1><p id=\"status\">Phase {} opens after the washout, in {:.1} days.</p>",
+            "<meta http-equiv=\"refresh\" content=\"300\"><h1>{}</h1><p id=\"status\">Phase {} opens after the washout, in {:.1} days: on <time id=\"opens\" datetime=\"{at}\">{at}</time>.</p>",
             escape(&app.config.name),
             escape(&app.config.phases[phase].name),
-            (opens - now()) / 86_400.0
+            (opens - now()) / 86_400.0,
+            at = iso_minutes(opens),
         ),
         Ok(ReaderState::Finished) => format!("<h1>{}</h1><p id=\"status\">All phases read. Thank you.</p>", escape(&app.config.name)),
     };
-    Html(page::layout("Reader", &body)).into_response()
+    Html(page::layout("Reader", &format!("{body}{}", page::logout(&p.csrf)))).into_response()
 }
 
 async fn case_page(State(app): State<Arc<App>>, headers: HeaderMap) -> Response {
@@ -352,14 +359,25 @@ async fn admin(State(app): State<Arc<App>>, headers: HeaderMap) -> Response {
     for ph in &app.config.phases {
         table.push_str(&format!("<th>{}</th>", escape(&ph.name)));
     }
-    table.push_str("</tr>");
+    table.push_str("<th>status</th><th>last read</th><th>median s / case</th></tr>");
     for r in &app.config.readers {
         table.push_str(&format!("<tr><td>{}</td>", escape(&r.name)));
         for ph in &app.config.phases {
             let n = reads.iter().filter(|x| x.reader == r.name && x.phase == ph.name).count();
             table.push_str(&format!("<td>{n} / {}</td>", app.cases.len()));
         }
-        table.push_str("</tr>");
+        let status = match app.state(&r.name) {
+            Ok(ReaderState::Reading { phase, .. }) => format!("reading phase {}", app.config.phases[phase].name),
+            Ok(ReaderState::Waiting { phase, opens }) => format!("washout: phase {} opens {}", app.config.phases[phase].name, iso_minutes(opens)),
+            Ok(ReaderState::Finished) => "finished".to_string(),
+            Err(e) => return internal(e),
+        };
+        let mine: Vec<&StoredRead> = reads.iter().filter(|x| x.reader == r.name).collect();
+        let last = mine.iter().map(|x| x.at).fold(None, |m: Option<f64>, t| Some(m.map_or(t, |m| m.max(t)))).map(iso_minutes).unwrap_or_else(|| "–".into());
+        let mut seconds: Vec<f64> = mine.iter().map(|x| x.seconds).collect();
+        seconds.sort_by(f64::total_cmp);
+        let median = if seconds.is_empty() { "–".to_string() } else { format!("{:.1}", (seconds[(seconds.len() - 1) / 2] + seconds[seconds.len() / 2]) / 2.0) };
+        table.push_str(&format!("<td>{}</td><td>{last}</td><td>{median}</td></tr>", escape(&status)));
     }
     table.push_str("</table>");
     let locked = match app.db().locked() {
@@ -375,7 +393,7 @@ async fn admin(State(app): State<Arc<App>>, headers: HeaderMap) -> Response {
             .collect();
         format!("<h2>Locked after repeated failed logins</h2><ul id=\"locked\">{rows}</ul>")
     };
-    let body = format!("<h1>{} — progress</h1>{table}{locked}<p><a id=\"export\" href=\"/admin/reads.csv\">Export reads (CSV)</a> — for <code>hipfrac study report</code>.</p>", escape(&app.config.name));
+    let body = format!("<h1>{} — progress</h1>{table}{locked}<p><a id=\"export\" href=\"/admin/reads.csv\">Export reads (CSV)</a> — for <code>hipfrac study report</code>.</p>{}", escape(&app.config.name), page::logout(&p.csrf));
     Html(page::layout("Admin", &body)).into_response()
 }
 

@@ -129,7 +129,14 @@ async fn washout_holds_the_next_phase() {
     let case = send(&app, "GET", "/case", Some(&alice), None).await;
     assert_eq!((case.status, case.header("location")), (StatusCode::SEE_OTHER, Some("/")));
     let home = send(&app, "GET", "/", Some(&alice), None).await.body;
-    assert!(home.contains("Phase II opens after the washout, in 14.0 days."), "{home}");
+    assert!(home.contains("Phase II opens after the washout, in 14.0 days: on <time id=\"opens\""), "{home}");
+    assert!(home.contains("http-equiv=\"refresh\"") && home.contains("id=\"logout\""), "{home}");
+    let opens = home.split("datetime=\"").nth(1).unwrap().split('"').next().unwrap().to_string();
+    assert!(opens.len() == 20 && opens.ends_with(" UTC"), "{opens}");
+    // The admin sees each reader's status, last read and median time.
+    let admin = login(&app, "admin", "admin-password").await;
+    let page = send(&app, "GET", "/admin", Some(&admin), None).await.body;
+    assert!(page.contains(&format!("washout: phase II opens {opens}")) && page.contains("reading phase I") && page.contains("id=\"logout\""), "{page}");
     // Nor can any of its cases be answered directly.
     for case in 0..2 {
         let reply = send(&app, "POST", "/read", Some(&alice), Some(&format!("csrf={csrf}&phase=II&case={case}&label=DF&bbox="))).await;
