@@ -166,6 +166,11 @@ pub struct PredictArgs {
     /// Write no overlay PNGs.
     #[arg(long)]
     pub no_overlay: bool,
+    /// DICOM results beside the JSON, for DICOM inputs: `sc` = a Secondary Capture of the
+    /// overlay (`<name>.sc.dcm`) in the source's study, "AI RESULT - NOT FOR DIAGNOSIS"
+    /// burned in. (SR and presentation states are not written yet.)
+    #[arg(long, value_enum, value_delimiter = ',')]
+    pub dicom: Vec<DicomOutput>,
     /// Replace outputs of an earlier run.
     #[arg(long, conflicts_with = "skip_existing")]
     pub overwrite: bool,
@@ -400,6 +405,13 @@ pub struct DeidArgs {
     /// Replace outputs that already exist.
     #[arg(long)]
     pub overwrite: bool,
+}
+
+/// DICOM objects `predict` can write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum DicomOutput {
+    /// Secondary Capture of the overlay.
+    Sc,
 }
 
 /// The PS3.15 options `deid` implements.

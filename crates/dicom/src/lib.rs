@@ -17,6 +17,7 @@ pub mod deid;
 pub mod display;
 mod error;
 pub mod jpeg12;
+pub mod outputs;
 pub mod png_io;
 pub mod write;
 mod prescan;

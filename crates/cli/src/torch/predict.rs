@@ -34,11 +34,30 @@ fn write_outputs(args: &PredictArgs, job: &inputs::Job, image: &Radiograph, pred
     let model = ModelRecord { dir: predictor.dir.display().to_string(), hash: predictor.model_hash.clone(), operating_points: predictor.points.chosen_on.clone() };
     let record = Record::new(job.input.display().to_string(), &image.meta, prediction, model);
     let json = serde_json::to_vec_pretty(&record).expect("a record serialises");
+    let shown = reportable(&prediction.detections, &predictor.points, SHOWN_BOXES);
     if !args.no_overlay {
-        let shown = reportable(&prediction.detections, &predictor.points, SHOWN_BOXES);
         let marks = Marks { detections: &shown, verdict: Some(&prediction.verdict), note: Some("AI RESEARCH OUTPUT".into()), ..Default::default() };
         let picture = overlay::render(image, &marks, args.overlay_size).with_context(|| format!("{}: cannot draw the overlay", job.input.display()))?;
         hipfrac_dicom::atomic::write_atomic(&overlay_path, &picture.to_png())?;
+    }
+    if args.dicom.contains(&crate::cli::DicomOutput::Sc) {
+        if !hipfrac_dicom::is_dicom_file(&job.input) {
+            bail!("{}: a Secondary Capture needs a DICOM source (its study and patient); this is not DICOM", job.input.display());
+        }
+        // The burned-in notice says what the picture is, and what it is not.
+        let mut note = String::from("AI RESULT - NOT FOR DIAGNOSIS");
+        if image.meta.is_simulated() {
+            note.push_str(" - SIMULATED IMAGE");
+        }
+        if predictor.points.chosen_on == hipfrac_core::OperatingPoints::uncalibrated().chosen_on {
+            note.push_str(" - UNCALIBRATED");
+        }
+        let marks = Marks { detections: &shown, verdict: Some(&prediction.verdict), note: Some(note), ..Default::default() };
+        let picture = overlay::render(image, &marks, args.overlay_size).with_context(|| format!("{}: cannot draw the overlay", job.input.display()))?;
+        let rgb = hipfrac_dicom::outputs::Rgb { width: picture.width as u32, height: picture.height as u32, pixels: &picture.rgb };
+        let capture = hipfrac_dicom::outputs::Capture { producer: &predictor.model_hash, series_description: "hipfrac AI result (research)", version: env!("CARGO_PKG_VERSION") };
+        let sc_path = PathBuf::from(format!("{}.sc.dcm", json_path.with_extension("").display()));
+        hipfrac_dicom::outputs::secondary_capture(&job.input, &sc_path, &rgb, &capture)?;
     }
     hipfrac_dicom::atomic::write_atomic(&json_path, &json)?;
     Ok(record)

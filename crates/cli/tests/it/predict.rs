@@ -306,3 +306,45 @@ fn train_init_config_interrupt_and_resume() {
     let stderr = String::from_utf8_lossy(&assert.get_output().stderr).to_string();
     assert!(stderr.contains(&format!("starting at epoch {}", done + 1)) && stderr.contains("hipfrac calibrate --model"), "{stderr}");
 }
+
+/// `predict --dicom sc`: a Secondary Capture of the overlay in the source's study (new series,
+/// the notice burned in, BurnedInAnnotation YES), the same instance on a second run, clean
+/// under dicom3tools' dciodvfy; a PNG input cannot have one and says so.
+#[test]
+fn predict_writes_a_secondary_capture_in_the_source_study() {
+    use dicom_dictionary_std::tags;
+    let temp = tempfile::tempdir().unwrap();
+    let data = phantom(temp.path(), 1);
+    let model = untrained(temp.path(), 128);
+    let source = std::fs::read_dir(data.join("dicom")).unwrap().next().unwrap().unwrap().path();
+    let out = temp.path().join("out");
+    let run = |extra: &[&str]| hipfrac().arg("predict").arg(&source).arg("--model").arg(&model).arg("--out").arg(&out).args(["--device", "cpu", "--no-overlay", "--dicom", "sc"]).args(extra).assert();
+    run(&[]).success();
+    let stem = source.file_stem().unwrap().to_string_lossy().to_string();
+    let sc_path = out.join(format!("{stem}.sc.dcm"));
+    let (src, sc) = (dicom_object::open_file(&source).unwrap(), dicom_object::open_file(&sc_path).unwrap());
+    let value = |o: &dicom_object::DefaultDicomObject, tag| o.element(tag).map(|e| e.to_str().unwrap().trim_end_matches('\0').trim().to_string()).unwrap_or_default();
+    assert_eq!(value(&sc, tags::SOP_CLASS_UID), "1.2.840.10008.5.1.4.1.1.7");
+    for tag in [tags::STUDY_INSTANCE_UID, tags::PATIENT_ID, tags::PATIENT_NAME] {
+        assert_eq!(value(&sc, tag), value(&src, tag), "{tag} copied from the source");
+    }
+    assert_ne!(value(&sc, tags::SERIES_INSTANCE_UID), value(&src, tags::SERIES_INSTANCE_UID), "a new series");
+    assert_eq!((value(&sc, tags::BURNED_IN_ANNOTATION), value(&sc, tags::PHOTOMETRIC_INTERPRETATION)), ("YES".to_string(), "RGB".to_string()));
+    let instance = value(&sc, tags::SOP_INSTANCE_UID);
+    run(&["--overwrite"]).success();
+    assert_eq!(value(&dicom_object::open_file(&sc_path).unwrap(), tags::SOP_INSTANCE_UID), instance, "the same instance again: a PACS keeps one copy");
+    let dciodvfy = std::process::Command::new("dciodvfy").arg("-new").output();
+    match dciodvfy {
+        Ok(_) => {
+            let check = std::process::Command::new("dciodvfy").arg(&sc_path).output().unwrap();
+            let report = format!("{}{}", String::from_utf8_lossy(&check.stdout), String::from_utf8_lossy(&check.stderr));
+            assert!(report.contains("SCImage") && !report.contains("Error"), "{report}");
+        }
+        Err(_) if std::env::var_os("HIPFRAC_REQUIRE_DICOM3TOOLS").is_some() => panic!("dciodvfy (dicom3tools) is required but not installed"),
+        Err(_) => eprintln!("SKIP: dciodvfy (dicom3tools) is not installed"),
+    }
+    // A PNG has no study to join.
+    let png = data.join("images").join(format!("{stem}.png"));
+    let assert = hipfrac().arg("predict").arg(&png).arg("--model").arg(&model).arg("--out").arg(temp.path().join("png-out")).args(["--device", "cpu", "--dicom", "sc"]).assert().code(1);
+    assert!(String::from_utf8_lossy(&assert.get_output().stderr).contains("a Secondary Capture needs a DICOM source"));
+}
