@@ -57,7 +57,21 @@ fn link_table(path: &Path, links: &std::collections::BTreeMap<String, (String, O
         }
     }
     for (original, (pseudonym, shift)) in links {
-        rows.entry(original.clone()).or_insert_with(|| vec![original.clone(), pseudonym.clone(), shift.map(|d| d.to_string()).unwrap_or_default()]);
+        let row = vec![original.clone(), pseudonym.clone(), shift.map(|d| d.to_string()).unwrap_or_default()];
+        match rows.get(original) {
+            // Another key or other date options than the earlier run: the table would lie.
+            Some(earlier) if *earlier != row => bail!(
+                "{}: patient {original:?} is linked to {} (date shift {:?}) by an earlier run, but this run gives {pseudonym} ({:?}); use the same key and options, or another --link file",
+                path.display(),
+                earlier[1],
+                earlier[2],
+                row[2]
+            ),
+            Some(_) => {}
+            None => {
+                rows.insert(original.clone(), row);
+            }
+        }
     }
     let mut writer = csv::Writer::from_writer(Vec::new());
     writer.write_record(header)?;

@@ -58,7 +58,8 @@ pub(crate) fn sane(path: &Path, name: &str, value: f64) -> Result<()> {
 const RLE: &str = "1.2.840.10008.1.2.5";
 
 /// Checks what the header says against the pixel data before a decoder allocates for it:
-/// native data must hold exactly Rows × Columns × frames samples (one pad byte allowed), and
+/// native data must hold Rows × Columns × frames samples (trailing padding shorter than one
+/// row allowed), and
 /// every RLE fragment's header must name at most 15 segments that lie inside it (PS3.5 G.3).
 pub(crate) fn check_pixel_data(path: &Path, object: &DefaultDicomObject, meta: &RadiographMeta, transfer_syntax: &str) -> Result<()> {
     let refuse = |reason: String| Err(Error::unsupported(path, reason));
@@ -69,7 +70,10 @@ pub(crate) fn check_pixel_data(path: &Path, object: &DefaultDicomObject, meta: &
             let bits = crate::read::int(object, tags::BITS_ALLOCATED).unwrap_or(16) as u64;
             let expected = meta.rows as u64 * meta.columns as u64 * frames * bits / 8;
             let held = value.calculate_byte_len() as u64;
-            if held != expected && held != expected + 1 {
+            // Short data cannot be an image; an excess of a row or more means the geometry is
+            // wrong (a sheared picture). Less is trailing padding some writers leave.
+            let row = meta.columns as u64 * bits / 8;
+            if held < expected || held - expected >= row.max(2) {
                 return refuse(format!(
                     "pixel data holds {held} bytes, but {}×{} × {frames} frame(s) at {bits} bits need {expected}: the header does not describe the pixels",
                     meta.columns, meta.rows

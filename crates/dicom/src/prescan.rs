@@ -47,6 +47,14 @@ struct Walker<R> {
     big_endian: bool,
 }
 
+/// What a defined-length value holds, as far as the walk cares.
+enum Value {
+    Sequence,
+    /// An explicit VR UN value (implicit VR inside).
+    Unknown,
+    Other,
+}
+
 /// What ended a walk of a list of elements.
 enum End {
     /// The range or the file ended.
@@ -132,9 +140,9 @@ impl<R: Read + Seek> Walker<R> {
                     let vr = String::from_utf8_lossy(&vr).to_string();
                     return Err(StructureError::BadLength { group, element, at: position + header, vr, length, unit });
                 }
-                (header, length, &vr == b"SQ")
+                (header, length, if &vr == b"SQ" { Value::Sequence } else if &vr == b"UN" { Value::Unknown } else { Value::Other })
             } else {
-                (8, self.u32([head[4], head[5], head[6], head[7]]), false)
+                (8, self.u32([head[4], head[5], head[6], head[7]]), Value::Other)
             };
             position += header;
             if length == UNDEFINED {
@@ -145,10 +153,14 @@ impl<R: Read + Seek> Walker<R> {
                 continue;
             }
             self.check(group, element, length, position, end)?;
-            if is_sequence {
-                self.elements(position, position + length as u64, depth + 1, false, false)?;
-            } else {
-                self.items_or_skip(position, length as u64, depth)?;
+            match is_sequence {
+                Value::Sequence => {
+                    self.elements(position, position + length as u64, depth + 1, false, false)?;
+                }
+                // UN holds implicit VR items (PS3.5 6.2.2) that the parser keeps as bytes:
+                // nothing to walk, nothing it recurses into.
+                Value::Unknown => {}
+                Value::Other => self.items_or_skip(position, length as u64, depth)?,
             }
             position += length as u64;
         }
@@ -372,5 +384,18 @@ mod tests {
         bomb.extend_from_slice(&((MAX_INFLATED + (1 << 20)) as u32).to_le_bytes());
         let err = hipfrac_core::error_chain(&check_file(file_of(deflated(&bomb, MAX_INFLATED + (1 << 20))).path(), false).unwrap_err());
         assert!(err.contains("inflates to more than"), "{err}");
+    }
+
+    #[test]
+    fn an_un_value_holding_implicit_items_passes() {
+        // (0009,1010) UN, defined length, holding one implicit VR item with (0010,0010) "AB".
+        let inner = [0x10, 0x00, 0x10, 0x00, 2, 0, 0, 0, b'A', b'B'];
+        let mut item = vec![0xFE, 0xFF, 0x00, 0xE0];
+        item.extend_from_slice(&(inner.len() as u32).to_le_bytes());
+        item.extend_from_slice(&inner);
+        let mut un = vec![0x09, 0x00, 0x10, 0x10, b'U', b'N', 0, 0];
+        un.extend_from_slice(&(item.len() as u32).to_le_bytes());
+        un.extend_from_slice(&item);
+        check_file(file_with(&un).path(), false).unwrap();
     }
 }

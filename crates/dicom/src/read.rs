@@ -62,8 +62,11 @@ fn read_dicom_unguarded(path: &Path) -> Result<Radiograph> {
 /// Reads only the header of a DICOM image (everything before the pixel data): size,
 /// photometric, windows, UIDs, patient. Cheap enough to scan an archive.
 pub fn read_dicom_header(path: &Path) -> Result<RadiographMeta> {
-    let object = open(path, true)?;
-    read_meta(path, &object, false)
+    guarded(|| {
+        let object = open(path, true)?;
+        read_meta(path, &object, false)
+    })
+    .unwrap_or_else(|Panicked(panic)| Err(Error::parse(path, ParseFault::Panic(panic))))
 }
 
 fn open(path: &Path, header_only: bool) -> Result<DefaultDicomObject> {

@@ -30,13 +30,14 @@ pub async fn security_headers(request: Request, next: Next) -> Response {
 
 /// Whether a POST comes from another site: its Origin names another host than the one it
 /// was sent to (or is `null`), or the browser says Sec-Fetch-Site: cross-site.
-fn cross_site(headers: &HeaderMap) -> bool {
+fn cross_site(headers: &HeaderMap, authority: Option<&str>) -> bool {
     let text = |name: header::HeaderName| headers.get(name).and_then(|v| v.to_str().ok());
     let fetch_site = text(header::HeaderName::from_static("sec-fetch-site"));
     if fetch_site == Some("cross-site") || fetch_site == Some("same-site") {
         return true;
     }
-    match (text(header::ORIGIN), text(header::HOST)) {
+    // HTTP/2 carries the host in the request's authority, not in a Host header.
+    match (text(header::ORIGIN), text(header::HOST).or(authority)) {
         (None, _) => false,
         // A browser that hides the origin but says the request is same-origin.
         (Some("null"), _) if fetch_site == Some("same-origin") => false,
@@ -48,7 +49,7 @@ fn cross_site(headers: &HeaderMap) -> bool {
 /// Refuses cross-site POSTs before any handler runs (the login form has no session to carry
 /// a CSRF token; the other forms have one as well).
 pub async fn same_origin_posts(request: Request, next: Next) -> Response {
-    if request.method() == Method::POST && cross_site(request.headers()) {
+    if request.method() == Method::POST && cross_site(request.headers(), request.uri().authority().map(|a| a.as_str())) {
         return (StatusCode::FORBIDDEN, "cross-site request refused").into_response();
     }
     next.run(request).await
@@ -61,7 +62,18 @@ impl<S: Send + Sync> FromRequestParts<S> for ClientAddr {
     type Rejection = std::convert::Infallible;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        Ok(ClientAddr(parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip())))
+        let peer = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip());
+        // Behind a reverse proxy on this machine every peer is loopback: the proxy's
+        // X-Forwarded-For (its last entry, the one the proxy added) names the client. Only
+        // trusted from loopback, where no one else can connect.
+        let forwarded = || {
+            let value = parts.headers.get("x-forwarded-for")?.to_str().ok()?;
+            value.rsplit(',').next()?.trim().parse::<IpAddr>().ok()
+        };
+        Ok(ClientAddr(match peer {
+            Some(ip) if ip.is_loopback() => forwarded().or(Some(ip)),
+            other => other,
+        }))
     }
 }
 
@@ -78,10 +90,13 @@ mod tests {
             }
             h
         };
-        assert!(!cross_site(&headers(&[("host", "127.0.0.1:8080")])));
-        assert!(!cross_site(&headers(&[("host", "127.0.0.1:8080"), ("origin", "http://127.0.0.1:8080")])));
-        assert!(cross_site(&headers(&[("host", "127.0.0.1:8080"), ("origin", "http://evil.example")])));
-        assert!(cross_site(&headers(&[("host", "127.0.0.1:8080"), ("origin", "null")])));
-        assert!(cross_site(&headers(&[("host", "127.0.0.1:8080"), ("sec-fetch-site", "cross-site")])));
+        assert!(!cross_site(&headers(&[("host", "127.0.0.1:8080")]), None));
+        assert!(!cross_site(&headers(&[("host", "127.0.0.1:8080"), ("origin", "http://127.0.0.1:8080")]), None));
+        assert!(cross_site(&headers(&[("host", "127.0.0.1:8080"), ("origin", "http://evil.example")]), None));
+        assert!(cross_site(&headers(&[("host", "127.0.0.1:8080"), ("origin", "null")]), None));
+        assert!(cross_site(&headers(&[("host", "127.0.0.1:8080"), ("sec-fetch-site", "cross-site")]), None));
+        // HTTP/2: no Host header, the authority of the request instead.
+        assert!(!cross_site(&headers(&[("origin", "https://reading.example:8443")]), Some("reading.example:8443")));
+        assert!(cross_site(&headers(&[("origin", "https://evil.example")]), Some("reading.example:8443")));
     }
 }

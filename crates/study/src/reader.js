@@ -32,7 +32,15 @@ const toImage = e => { const r = canvas.getBoundingClientRect(); return [(e.clie
 canvas.addEventListener('wheel', e => { e.preventDefault(); const [x, y] = toImage(e); const f = e.deltaY < 0 ? 1.2 : 1 / 1.2; zoom *= f; px -= x * zoom * (1 - 1 / f); py -= y * zoom * (1 - 1 / f); paint(); });
 canvas.addEventListener('contextmenu', e => e.preventDefault());
 canvas.addEventListener('mousedown', e => { drag = {x: e.clientX, y: e.clientY, px, py, lo, hi, button: e.button, start: toImage(e)}; });
-window.addEventListener('mouseup', () => { if (drag && drawing && box) { document.getElementById('bbox').value = box.map(v => Math.round(Math.max(0, v))).join(','); drawing = false; } drag = null; });
+window.addEventListener('mouseup', () => {
+  if (drag && drawing && box) {
+    // Inside the image, whole pixels, not empty: what the server accepts.
+    const b = [Math.max(0, Math.min(w, Math.round(box[0]))), Math.max(0, Math.min(h, Math.round(box[1]))), Math.max(0, Math.min(w, Math.round(box[2]))), Math.max(0, Math.min(h, Math.round(box[3])))];
+    document.getElementById('bbox').value = b[2] > b[0] && b[3] > b[1] ? b.join(',') : '';
+    box = b[2] > b[0] && b[3] > b[1] ? b : null; drawing = false; paint();
+  }
+  drag = null;
+});
 window.addEventListener('mousemove', e => {
   if (!drag) return; const dx = e.clientX - drag.x, dy = e.clientY - drag.y;
   if (drawing && drag.button === 0) { const [x, y] = toImage(e); const s = drag.start; box = [Math.min(s[0], x), Math.min(s[1], y), Math.max(s[0], x), Math.max(s[1], y)]; paint(); }

@@ -179,8 +179,11 @@ async fn login(State(app): State<Arc<App>>, ClientAddr(addr): ClientAddr, header
     };
     if !ok {
         let db = app.db();
+        // Admins are not locked by name (nobody could unlock them); the address throttle still
+        // holds for them.
+        let is_admin = app.config.admins.iter().any(|a| a.name == form.name);
         match db.failures_since(&name_key(&form.name), 0.0) {
-            Ok(n) if n >= NAME_FAILURES => {
+            Ok(n) if n >= NAME_FAILURES && !is_admin => {
                 if let Err(e) = db.lock(&form.name) {
                     return internal(e);
                 }

@@ -70,6 +70,10 @@ fn merged_summary(previous: &Path, rows: &[SummaryRow]) -> Result<Vec<u8>> {
     if !previous.exists() {
         return Ok(fresh);
     }
+    if rows.is_empty() {
+        // Nothing new: the earlier summary stands as it is.
+        return Ok(std::fs::read(previous).with_context(|| format!("{}: cannot read the earlier summary", previous.display()))?);
+    }
     let mut reader = csv::Reader::from_reader(&fresh[..]);
     let header = reader.headers()?.clone();
     let new: Vec<csv::StringRecord> = reader.records().collect::<Result<_, _>>()?;

@@ -18,6 +18,11 @@ static INTERRUPTED: AtomicBool = AtomicBool::new(false);
 
 extern "C" fn on_interrupt(_: libc::c_int) {
     INTERRUPTED.store(true, Ordering::Relaxed);
+    // A second Ctrl-C stops the process at once (e.g. during a long validation).
+    // SAFETY: signal() is async-signal-safe.
+    unsafe {
+        libc::signal(libc::SIGINT, libc::SIG_DFL);
+    }
 }
 
 /// Ctrl-C (SIGINT) raises `stop` instead of killing the process mid-write.

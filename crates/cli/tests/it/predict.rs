@@ -258,6 +258,10 @@ fn predict_skip_existing_adds_to_an_earlier_run() {
     for png in &pngs {
         assert!(summary.contains(png.file_name().unwrap().to_str().unwrap()), "{summary}");
     }
+    // Nothing new: the run succeeds and the summary stays as it was.
+    let assert = run(&["--skip-existing"]).success();
+    assert!(String::from_utf8_lossy(&assert.get_output().stderr).contains("predicted 0, failed 0, already there 3"));
+    assert_eq!(std::fs::read_to_string(out.join("summary.csv")).unwrap(), summary);
 }
 
 /// `train --init-config` writes the paper's configuration (every key with its range) that
