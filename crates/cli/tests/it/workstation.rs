@@ -502,6 +502,14 @@ fn the_workstation_serves_https_with_a_certificate() {
     let login = curl(&["-i", "-d", "name=alice&password=alice-password", &url]);
     let reply = String::from_utf8_lossy(&login.stdout).to_string();
     assert!(reply.contains("303") && reply.to_lowercase().contains("set-cookie: hipfrac_session=") && reply.contains("; Secure"), "{reply}");
+    // A browser's login over HTTP/2 (no Host header; the authority says where it went, the
+    // Origin where it came from) passes the same-origin check; a foreign Origin does not.
+    let origin = format!("Origin: https://127.0.0.1:{port}");
+    let http2 = curl(&["-i", "--http2", "-H", &origin, "-d", "name=alice&password=alice-password", &url]);
+    let reply = String::from_utf8_lossy(&http2.stdout).to_string();
+    assert!(reply.starts_with("HTTP/2 303"), "{reply}");
+    let foreign = curl(&["-i", "--http2", "-H", "Origin: https://evil.example", "-d", "name=alice&password=alice-password", &url]);
+    assert!(String::from_utf8_lossy(&foreign.stdout).starts_with("HTTP/2 403"));
     let _ = child.kill();
     let _ = child.wait();
 }
