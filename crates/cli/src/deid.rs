@@ -81,22 +81,9 @@ fn link_table(path: &Path, links: &std::collections::BTreeMap<String, (String, O
     Ok(hipfrac_core::csv_safe::neutralise(&writer.into_inner()?))
 }
 
-fn absolute(path: &Path) -> std::path::PathBuf {
-    let path = if path.is_absolute() { path.to_path_buf() } else { std::env::current_dir().unwrap_or_default().join(path) };
-    path.components().fold(std::path::PathBuf::new(), |mut p, c| {
-        match c {
-            std::path::Component::ParentDir => {
-                p.pop();
-            }
-            std::path::Component::CurDir => {}
-            other => p.push(other),
-        }
-        p
-    })
-}
-
 pub fn run(args: DeidArgs) -> Result<Outcome> {
     if let Some(link) = &args.link {
+        use hipfrac_data::manifest::absolute;
         if absolute(link).starts_with(absolute(&args.out)) {
             bail!("--link {}: the linking table identifies patients; keep it outside the de-identified output {}", link.display(), args.out.display());
         }

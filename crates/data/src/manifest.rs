@@ -60,12 +60,14 @@ pub fn write(path: &Path, rows: &[ManifestRow]) -> Result<()> {
     hipfrac_dicom::atomic::write_atomic(path, &hipfrac_core::csv_safe::neutralise(&bytes)).map_err(Error::from)
 }
 
+/// `path` made absolute (against the current folder) with `.` and `..` resolved lexically.
+pub fn absolute(path: &Path) -> PathBuf {
+    let path = if path.is_absolute() { path.to_path_buf() } else { std::env::current_dir().unwrap_or_default().join(path) };
+    normalise(&path)
+}
+
 /// `target` relative to the folder `base` (both made absolute first), with `/` separators.
 pub fn relative_path(target: &Path, base: &Path) -> String {
-    let absolute = |p: &Path| {
-        let p = if p.is_absolute() { p.to_path_buf() } else { std::env::current_dir().unwrap_or_default().join(p) };
-        normalise(&p)
-    };
     let (target, base) = (absolute(target), absolute(base));
     let t: Vec<_> = target.components().collect();
     let b: Vec<_> = base.components().collect();

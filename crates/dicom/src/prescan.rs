@@ -267,17 +267,21 @@ fn walk_deflated(mut file: std::fs::File, start: u64, header_only: bool) -> Resu
 mod tests {
     use super::*;
 
-    fn file_with(dataset: &[u8]) -> tempfile::NamedTempFile {
+    /// A Part 10 file: preamble, DICM, (0002,0010) = `ts`, then `dataset`.
+    fn file_in(ts: &[u8], dataset: &[u8]) -> tempfile::NamedTempFile {
         let mut bytes = vec![0u8; 128];
         bytes.extend_from_slice(b"DICM");
-        // (0002,0010) UI "1.2.840.10008.1.2.1\0" (explicit VR little endian)
-        let ts = b"1.2.840.10008.1.2.1\0";
         bytes.extend_from_slice(&[0x02, 0x00, 0x10, 0x00, b'U', b'I', ts.len() as u8, 0]);
         bytes.extend_from_slice(ts);
         bytes.extend_from_slice(dataset);
         let mut file = tempfile::NamedTempFile::new().unwrap();
         std::io::Write::write_all(&mut file, &bytes).unwrap();
         file
+    }
+
+    /// Explicit VR little endian.
+    fn file_with(dataset: &[u8]) -> tempfile::NamedTempFile {
+        file_in(b"1.2.840.10008.1.2.1\0", dataset)
     }
 
     #[test]
@@ -361,17 +365,7 @@ mod tests {
             }
             encoder.finish().unwrap()
         };
-        let file_of = |body: Vec<u8>| {
-            let mut bytes = vec![0u8; 128];
-            bytes.extend_from_slice(b"DICM");
-            let ts = b"1.2.840.10008.1.2.1.99";
-            bytes.extend_from_slice(&[0x02, 0x00, 0x10, 0x00, b'U', b'I', ts.len() as u8, 0]);
-            bytes.extend_from_slice(ts);
-            bytes.extend_from_slice(&body);
-            let mut file = tempfile::NamedTempFile::new().unwrap();
-            file.write_all(&bytes).unwrap();
-            file
-        };
+        let file_of = |body: Vec<u8>| file_in(b"1.2.840.10008.1.2.1.99", &body);
         // A small deflated data set passes; its corrupt twin is caught inside the deflate.
         let mut good = vec![0x10, 0x00, 0x10, 0x00, b'P', b'N', 6, 0];
         good.extend_from_slice(b"DOE^J ");

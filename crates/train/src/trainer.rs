@@ -151,8 +151,8 @@ pub struct Trainer {
     pub state: State,
     pub train: Vec<Sample>,
     pub val: Vec<Sample>,
-    /// Raised (e.g. by a Ctrl-C handler) to stop at the next step.
-    pub stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    /// Raised to stop at the next step; point it at a static a Ctrl-C handler sets.
+    pub stop: &'static std::sync::atomic::AtomicBool,
 }
 
 impl Trainer {
@@ -187,7 +187,10 @@ impl Trainer {
             state: State { epoch: 0, iteration: 0, ema_updates: 0, best_map50_95: None },
             train,
             val,
-            stop: Default::default(),
+            stop: {
+                static NEVER: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+                &NEVER
+            },
         };
         let last = trainer.config.out.join("last");
         if resume && last.join("state.json").is_file() {

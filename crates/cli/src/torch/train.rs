@@ -8,7 +8,6 @@ use anyhow::{Context, Result};
 use hipfrac_train::trainer::{EpochLog, TrainError, Trainer};
 use hipfrac_train::TrainConfig;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
 use std::time::Instant;
 
 /// Below this validation mAP50 a model has learnt nothing useful yet.
@@ -25,19 +24,14 @@ extern "C" fn on_interrupt(_: libc::c_int) {
     }
 }
 
-/// Ctrl-C (SIGINT) raises `stop` instead of killing the process mid-write.
-fn stop_on_interrupt(stop: Arc<AtomicBool>) {
-    // SAFETY: the handler only stores to an atomic, which is async-signal-safe.
+/// Ctrl-C (SIGINT) raises [`INTERRUPTED`], the trainer's stop flag, instead of killing the
+/// process mid-write.
+fn stop_on_interrupt() -> &'static AtomicBool {
+    // SAFETY: the handler only stores to an atomic and calls signal(), both async-signal-safe.
     unsafe {
         libc::signal(libc::SIGINT, on_interrupt as extern "C" fn(libc::c_int) as libc::sighandler_t);
     }
-    std::thread::spawn(move || loop {
-        if INTERRUPTED.load(Ordering::Relaxed) {
-            stop.store(true, Ordering::Relaxed);
-            return;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    });
+    &INTERRUPTED
 }
 
 /// `--init-config FILE`: the paper's configuration, every key with its range.
@@ -62,7 +56,7 @@ pub fn run(args: TrainArgs) -> Result<Outcome> {
     let mut trainer = Trainer::new(config.clone(), device, args.resume).context("cannot start training")?;
     let first = trainer.state.epoch + 1;
     eprintln!("{} training and {} validation images; starting at epoch {first}", trainer.train.len(), trainer.val.len());
-    stop_on_interrupt(trainer.stop.clone());
+    trainer.stop = stop_on_interrupt();
     let batch = config.batch_size as f64;
     let bar = progress::bar(0, "epoch");
     let run_started = Instant::now();

@@ -21,6 +21,16 @@ pub fn shared_dicom() -> Option<PathBuf> {
     }
 }
 
+/// ../shared/data/bad-dicom (the fuzzing reproducers), or None with a message.
+pub fn shared_bad_dicom() -> Option<PathBuf> {
+    let bad = shared_dicom()?.parent()?.join("bad-dicom");
+    if !bad.is_dir() {
+        eprintln!("skipped: {} is absent", bad.display());
+        return None;
+    }
+    Some(bad)
+}
+
 /// True when the dcmtk tool runs. When HIPFRAC_REQUIRE_DCMTK is set (as in CI) a missing
 /// dcmtk fails the test instead of skipping it.
 pub fn have_dcmtk(tool: &str) -> bool {
