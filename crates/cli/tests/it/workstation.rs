@@ -509,7 +509,8 @@ fn the_workstation_serves_https_with_a_certificate() {
     let reply = String::from_utf8_lossy(&http2.stdout).to_string();
     assert!(reply.starts_with("HTTP/2 303"), "{reply}");
     let foreign = curl(&["-i", "--http2", "-H", "Origin: https://evil.example", "-d", "name=alice&password=alice-password", &url]);
-    assert!(String::from_utf8_lossy(&foreign.stdout).starts_with("HTTP/2 403"));
+    let reply = String::from_utf8_lossy(&foreign.stdout).to_string();
+    assert!(reply.starts_with("HTTP/2 403"), "stdout: {reply}\nstderr: {}", String::from_utf8_lossy(&foreign.stderr));
     let _ = child.kill();
     let _ = child.wait();
 }
