@@ -171,6 +171,11 @@ pub struct PredictArgs {
     /// burned in. (SR and presentation states are not written yet.)
     #[arg(long, value_enum, value_delimiter = ',')]
     pub dicom: Vec<DicomOutput>,
+    /// Also accept radiographs whose Body Part Examined is NAME (repeat or separate with
+    /// commas), for archives that name hips in their own words (e.g. HUEFTE, BECKEN). By
+    /// default HIP, PELVIS and FEMUR are accepted; other body parts get "not assessable".
+    #[arg(long = "accept-body-part", value_name = "NAME", value_delimiter = ',')]
+    pub accept_body_parts: Vec<String>,
     /// Replace outputs of an earlier run.
     #[arg(long, conflicts_with = "skip_existing")]
     pub overwrite: bool,

@@ -6,11 +6,15 @@
 //! * [`Radiograph`]: stored pixel values plus the DICOM metadata that matters for reading.
 //! * [`verdict`]: the image-level verdict rule and its operating points; [`prediction`]: what
 //!   the detector concluded about an image ([`Prediction`]), beside the truth ([`Case`]).
+//! * [`assess`]: which radiographs get no verdict at all (not an AP hip or pelvis), and why.
+//! * [`card`]: the model card, what trained a model.
 //! * [`DeviceSpec`]: the device a user asked for (`auto`, `cpu`, `cuda[:N]`).
 //!
 //! No I/O and no libtorch live here, so this crate builds and tests in seconds.
 
+pub mod assess;
 mod boxes;
+pub mod card;
 mod device;
 mod label;
 pub mod csv_safe;
@@ -25,7 +29,8 @@ pub use radiograph::{
     Window,
 };
 pub use device::{DeviceSpec, ParseDeviceError, Preset};
-pub use prediction::{escape_html, side, Case, Prediction, Side, SideCall, SideSource, NOTICE};
+pub use assess::{AbstentionSource, Acceptance, NotAssessable};
+pub use prediction::{escape_html, side, Answer, Case, Prediction, Side, SideCall, SideSource, NOTICE, NOT_ASSESSABLE};
 pub use verdict::{OperatingPoint, OperatingPoints, Verdict};
 
 /// An error and its causes on one line (`outer: cause: root cause`), for logs and CSV

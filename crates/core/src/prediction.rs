@@ -2,6 +2,7 @@
 //! These are plain values: the predictor (libtorch) makes them, and the reports, the reading
 //! workstation and the DICOM/HTTP outputs read them without linking the model.
 
+use crate::assess::NotAssessable;
 use crate::verdict::Verdict;
 use crate::{BBox, Detection, FractureClass, Label, Laterality, Radiograph};
 use serde::{Deserialize, Serialize};
@@ -71,13 +72,66 @@ pub fn side(image: &Radiograph, bbox: &BBox) -> SideCall {
 pub struct Prediction {
     pub width: u32,
     pub height: u32,
-    /// Boxes at or above the detector's score floor after NMS, most confident first.
+    /// Boxes at or above the detector's score floor after NMS, most confident first (none
+    /// when the header ruled the image out: the network did not run).
     pub detections: Vec<Detection>,
     /// Each class's most confident box score (DF, VF, SF, UF); 0 without a box.
     pub class_scores: [f32; 4],
-    pub verdict: Verdict,
-    /// The hip of the verdict's most confident box (none for "no visible fracture").
+    pub answer: Answer,
+    /// The hip of the verdict's most confident box (none for "no visible fracture" and for
+    /// images not assessed).
     pub side: Option<SideCall>,
+}
+
+/// A verdict, or why the image gets none ([`crate::assess`]).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub enum Answer {
+    Verdict(Verdict),
+    NotAssessable(NotAssessable),
+}
+
+/// The code written for an image that gets no verdict, beside the labels' codes.
+pub const NOT_ASSESSABLE: &str = "not_assessable";
+
+impl Prediction {
+    /// The verdict, when the image was assessed.
+    pub fn verdict(&self) -> Option<&Verdict> {
+        match &self.answer {
+            Answer::Verdict(v) => Some(v),
+            Answer::NotAssessable(_) => None,
+        }
+    }
+
+    /// Why the image got no verdict, when it got none.
+    pub fn not_assessable(&self) -> Option<&NotAssessable> {
+        match &self.answer {
+            Answer::Verdict(_) => None,
+            Answer::NotAssessable(n) => Some(n),
+        }
+    }
+
+    /// The answer's code: a label's (`DF` … `none`) or [`NOT_ASSESSABLE`].
+    pub fn code(&self) -> &'static str {
+        self.verdict().map_or(NOT_ASSESSABLE, |v| v.label.code())
+    }
+
+    /// The answer in the paper's five-label tables. An image not assessed raises no alarm, so
+    /// it counts as "no visible fracture": a miss when it holds a fracture (evaluation reports
+    /// how many there were).
+    pub fn label_for_tables(&self) -> Label {
+        self.verdict().map_or(Label::NoFracture, |v| v.label)
+    }
+
+    /// [`Self::label_for_tables`] at the high-specificity point alone.
+    pub fn label_at_fracture_point(&self) -> Label {
+        self.verdict().map_or(Label::NoFracture, |v| v.at_fracture_point())
+    }
+
+    /// The highest of the four class scores (how close a "none" came to a fracture).
+    pub fn max_fracture_score(&self) -> f32 {
+        self.class_scores.iter().copied().fold(0.0, f32::max)
+    }
 }
 
 /// One manifest image: its truth and the model's prediction.

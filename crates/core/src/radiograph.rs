@@ -250,6 +250,9 @@ pub struct RadiographMeta {
     /// Body Part Examined.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub body_part: Option<String>,
+    /// View Position (AP, PA, LL, …).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub view_position: Option<String>,
     /// Institution Name (a site for external validation).
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub institution: Option<String>,
@@ -285,6 +288,7 @@ impl RadiographMeta {
             patient_id: None,
             laterality: None,
             body_part: None,
+            view_position: None,
             institution: None,
             transfer_syntax: None,
             image_comments: None,

@@ -3,13 +3,17 @@
 //! The rule, in order (stated in every report):
 //! 1. Each fracture class scores the image with its most confident box (0 when it has none).
 //! 2. A class is a *candidate* when its score reaches its "suspicious" threshold (the
-//!    high-sensitivity operating point). No candidate → "no visible fracture", with
-//!    confidence 1 − the highest class score.
+//!    high-sensitivity operating point). No candidate → "no visible fracture" (it has no
+//!    confidence: how close it came is the highest class score, written beside it).
 //! 3. The candidate with the highest score wins.
 //! 4. VF priority (the paper's suggestion: the DF/VF border is ambiguous and VF needs fixation
 //!    sooner): when DF wins but VF's score reaches the VF-priority threshold, the answer is VF.
 //! 5. The operating point is "fracture" (high specificity) when the answer's score reaches
 //!    its "fracture" threshold, else "suspicious".
+//!
+//! **Confidence** means one thing: the detector's score for the answered class (its most
+//! confident box of that class). It is a detector score, not a calibrated probability, and a
+//! "no visible fracture" answer has none.
 //!
 //! Thresholds are chosen on a validation split ([`choose`]) and stored beside the model as
 //! `operating_points.json`; a model without one uses [`OperatingPoints::uncalibrated`].
@@ -109,13 +113,29 @@ pub fn class_scores(detections: &[Detection]) -> [f32; 4] {
 /// Boxes shown to a reader at most (overlays, the report's gallery, the workstation).
 pub const SHOWN_BOXES: usize = 5;
 
+/// Two boxes of one class mark one finding for a reader when they overlap this much: IoU, or
+/// the share of the smaller box inside the larger.
+pub const SAME_FINDING_IOU: f32 = 0.3;
+pub const SAME_FINDING_COVER: f32 = 0.6;
+
 /// The boxes worth showing a reader: those at or above their class's suspicious threshold,
-/// most confident first, at most `limit` (callers pass [`SHOWN_BOXES`]; the JSON output keeps
-/// every box ≥ the detector's score floor).
+/// most confident first, one per finding (a box of a class that overlaps a more confident
+/// box of the same class, see [`SAME_FINDING_IOU`], is merged into it: not drawn), at most
+/// `limit` (callers pass [`SHOWN_BOXES`]). The JSON output keeps every box ≥ the detector's
+/// score floor and marks the ones drawn.
 pub fn reportable(detections: &[Detection], points: &OperatingPoints, limit: usize) -> Vec<Detection> {
-    let mut shown: Vec<Detection> = detections.iter().copied().filter(|d| d.score >= points.get(d.class).suspicious).collect();
-    shown.sort_by(|a, b| b.score.total_cmp(&a.score));
-    shown.truncate(limit);
+    let mut candidates: Vec<Detection> = detections.iter().copied().filter(|d| d.score >= points.get(d.class).suspicious).collect();
+    candidates.sort_by(|a, b| b.score.total_cmp(&a.score));
+    let mut shown: Vec<Detection> = Vec::new();
+    for d in candidates {
+        let same_finding = |k: &Detection| {
+            let inside = d.bbox.intersection_area(&k.bbox) / d.bbox.area().min(k.bbox.area()).max(f32::MIN_POSITIVE);
+            k.class == d.class && (crate::iou(&k.bbox, &d.bbox) >= SAME_FINDING_IOU || inside >= SAME_FINDING_COVER)
+        };
+        if shown.len() < limit && !shown.iter().any(same_finding) {
+            shown.push(d);
+        }
+    }
     shown
 }
 
@@ -123,8 +143,8 @@ pub fn reportable(detections: &[Detection], points: &OperatingPoints, limit: usi
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Verdict {
     pub label: Label,
-    /// The answer's score (for "no visible fracture": 1 − the highest class score).
-    pub confidence: f32,
+    /// The answered class's score; none for "no visible fracture" (see the module docs).
+    pub confidence: Option<f32>,
     pub operating_point: OperatingPoint,
     /// True when DF was the top class and VF priority changed the answer to VF.
     pub vf_priority_applied: bool,
@@ -143,7 +163,6 @@ impl Verdict {
 
 /// Applies the rule of this module to per-class scores.
 pub fn decide(scores: [f32; 4], points: &OperatingPoints) -> Verdict {
-    let top = scores.iter().copied().fold(0f32, f32::max);
     let candidate = |class: FractureClass| scores[class.index()] >= points.get(class).suspicious && scores[class.index()] > 0.0;
     let winner = FractureClass::ALL
         .iter()
@@ -155,7 +174,7 @@ pub fn decide(scores: [f32; 4], points: &OperatingPoints) -> Verdict {
             _ => Some(c),
         });
     let Some(mut class) = winner else {
-        return Verdict { label: Label::NoFracture, confidence: 1.0 - top, operating_point: OperatingPoint::NoFracture, vf_priority_applied: false };
+        return Verdict { label: Label::NoFracture, confidence: None, operating_point: OperatingPoint::NoFracture, vf_priority_applied: false };
     };
     let mut vf_priority_applied = false;
     let vf = scores[FractureClass::ValgusImpactedNeck.index()];
@@ -165,7 +184,7 @@ pub fn decide(scores: [f32; 4], points: &OperatingPoints) -> Verdict {
     }
     let score = scores[class.index()];
     let operating_point = if score >= points.get(class).fracture { OperatingPoint::Fracture } else { OperatingPoint::Suspicious };
-    Verdict { label: Label::Fracture(class), confidence: score, operating_point, vf_priority_applied }
+    Verdict { label: Label::Fracture(class), confidence: Some(score), operating_point, vf_priority_applied }
 }
 
 /// Chooses the thresholds on validation images, each given as (per-class scores, truth).
@@ -260,7 +279,7 @@ mod tests {
         let v = decide(scores(0.2, 0.1, 0.29, 0.0), &points());
         assert_eq!(v.label, Label::NoFracture);
         assert_eq!(v.operating_point, OperatingPoint::NoFracture);
-        assert!((v.confidence - 0.71).abs() < 1e-6);
+        assert_eq!(v.confidence, None, "no visible fracture has no confidence");
     }
 
     #[test]
@@ -281,7 +300,7 @@ mod tests {
         assert_eq!(v.label, Label::Fracture(Vf));
         assert!(v.vf_priority_applied);
         assert_eq!(v.operating_point, OperatingPoint::Suspicious);
-        assert!((v.confidence - 0.45).abs() < 1e-6);
+        assert!((v.confidence.unwrap() - 0.45).abs() < 1e-6);
         // VF below the priority threshold (though above suspicious): DF stays.
         let v = decide(scores(0.9, 0.35, 0.0, 0.0), &points());
         assert_eq!(v.label, Label::Fracture(Df));
@@ -307,6 +326,17 @@ mod tests {
         let shown = reportable(&all, &p, 2);
         assert_eq!(shown, vec![d(Uf, 0.9), d(Sf, 0.55)]);
         assert_eq!(reportable(&all, &p, 10).len(), 3);
+    }
+
+    #[test]
+    fn overlapping_boxes_of_one_class_are_drawn_once() {
+        let p = points();
+        let d = |class, score, x: f32, w: f32| Detection { class, score, bbox: crate::BBox::new(x, 0.0, x + w, 10.0) };
+        // DF 0.9 and DF 0.5 overlap (IoU 0.67): one finding. A DF box inside a larger one is one
+        // finding too. VF on the same spot and a distant DF are findings of their own.
+        let all = [d(Df, 0.9, 0.0, 10.0), d(Df, 0.5, 2.0, 10.0), d(Df, 0.4, 3.0, 4.0), d(Vf, 0.6, 1.0, 10.0), d(Df, 0.45, 50.0, 10.0)];
+        let shown = reportable(&all, &p, 5);
+        assert_eq!(shown, vec![d(Df, 0.9, 0.0, 10.0), d(Vf, 0.6, 1.0, 10.0), d(Df, 0.45, 50.0, 10.0)]);
     }
 
     #[test]

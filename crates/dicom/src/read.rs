@@ -242,6 +242,7 @@ fn read_meta(path: &Path, object: &DefaultDicomObject, require_pixels: bool) -> 
         patient_id: string(object, tags::PATIENT_ID),
         laterality,
         body_part: string(object, tags::BODY_PART_EXAMINED),
+        view_position: string(object, tags::VIEW_POSITION),
         institution: string(object, tags::INSTITUTION_NAME),
         image_comments: string(object, tags::IMAGE_COMMENTS),
         transfer_syntax: Some(

@@ -4,8 +4,8 @@
 use crate::canvas::{class_colour as colour, Canvas as Picture};
 use crate::font;
 use crate::preprocess::resize;
-use hipfrac_core::verdict::{OperatingPoint, Verdict};
-use hipfrac_core::{BBox, Detection, FractureClass, Radiograph};
+use hipfrac_core::verdict::OperatingPoint;
+use hipfrac_core::{Answer, BBox, Detection, FractureClass, Label, Radiograph};
 use hipfrac_dicom::display::VoiError;
 
 /// `text` in upper case on a `bg` band.
@@ -20,7 +20,8 @@ fn label(picture: &mut Picture, text: &str, x: i64, y: i64, scale: i64, fg: [u8;
 pub struct Marks<'a> {
     pub detections: &'a [Detection],
     pub truth: &'a [(FractureClass, BBox)],
-    pub verdict: Option<&'a Verdict>,
+    /// The answer: a verdict, or "not assessable" with its reason.
+    pub answer: Option<&'a Answer>,
     /// A line of context (e.g. "PHANTOM" or the truth label), drawn under the verdict.
     pub note: Option<String>,
 }
@@ -54,25 +55,76 @@ pub fn render(image: &Radiograph, marks: &Marks<'_>, max_side: u32) -> Result<Pi
         label(&mut picture, &text, b.x_min as i64, y, text_scale, [0, 0, 0], c);
     }
     let mut y = 0;
-    if let Some(v) = marks.verdict {
-        let point = match v.operating_point {
-            OperatingPoint::Fracture => "FRACTURE",
-            OperatingPoint::Suspicious => "SUSPICIOUS",
-            OperatingPoint::NoFracture => "",
-        };
-        let text = match v.label {
-            hipfrac_core::Label::Fracture(class) => format!("AI: {} {:.2} {point}", class.code(), v.confidence),
-            hipfrac_core::Label::NoFracture => "AI: NO VISIBLE FRACTURE".to_string(),
-        };
-        let bg = match v.label {
-            hipfrac_core::Label::Fracture(class) => colour(class),
-            hipfrac_core::Label::NoFracture => [200, 200, 200],
-        };
-        label(&mut picture, &text, 0, y, text_scale, [0, 0, 0], bg);
-        y += 9 * text_scale;
+    // Lines wrap at the picture's width.
+    let columns = ((nw as i64 - 2 * text_scale) / (6 * text_scale)).max(8) as usize;
+    let mut lines = |picture: &mut Picture, text: &str, fg: [u8; 3], bg: [u8; 3]| {
+        for line in wrap(text, columns) {
+            label(picture, &line, 0, y, text_scale, fg, bg);
+            y += 9 * text_scale;
+        }
+    };
+    match marks.answer {
+        Some(Answer::Verdict(v)) => {
+            let point = match v.operating_point {
+                OperatingPoint::Fracture => "FRACTURE",
+                OperatingPoint::Suspicious => "SUSPICIOUS",
+                OperatingPoint::NoFracture => "",
+            };
+            let (text, bg) = match v.label {
+                Label::Fracture(class) => (format!("AI: {} {:.2} {point}", class.code(), v.confidence.unwrap_or(0.0)), colour(class)),
+                Label::NoFracture => ("AI: NO VISIBLE FRACTURE".to_string(), [200, 200, 200]),
+            };
+            lines(&mut picture, &text, [0, 0, 0], bg);
+        }
+        Some(Answer::NotAssessable(n)) => {
+            lines(&mut picture, "AI: NOT ASSESSABLE - NO VERDICT", [0, 0, 0], NOT_ASSESSABLE_COLOUR);
+            lines(&mut picture, &n.reason, [0, 0, 0], NOT_ASSESSABLE_COLOUR);
+        }
+        None => {}
     }
     if let Some(note) = &marks.note {
-        label(&mut picture, note, 0, y, text_scale, [255, 255, 255], [0, 0, 0]);
+        lines(&mut picture, note, [255, 255, 255], [0, 0, 0]);
     }
     Ok(picture)
+}
+
+/// The banner of an image that got no verdict (amber: unlike every class colour and grey).
+pub const NOT_ASSESSABLE_COLOUR: [u8; 3] = [255, 176, 0];
+
+/// `text` broken at spaces into lines of at most `columns` characters (a longer word is cut).
+fn wrap(text: &str, columns: usize) -> Vec<String> {
+    let mut lines = Vec::new();
+    let mut line = String::new();
+    for word in text.split_whitespace() {
+        let mut word: String = word.to_string();
+        while word.chars().count() > columns {
+            if !line.is_empty() {
+                lines.push(std::mem::take(&mut line));
+            }
+            let rest = word.chars().skip(columns).collect();
+            lines.push(word.chars().take(columns).collect());
+            word = rest;
+        }
+        if !line.is_empty() && line.chars().count() + 1 + word.chars().count() > columns {
+            lines.push(std::mem::take(&mut line));
+        }
+        if !line.is_empty() {
+            line.push(' ');
+        }
+        line.push_str(&word);
+    }
+    if !line.is_empty() {
+        lines.push(line);
+    }
+    lines
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn long_lines_wrap_at_spaces() {
+        assert_eq!(super::wrap("AI RESULT - TRAINED ON SIMULATED RADIOGRAPHS", 20), ["AI RESULT - TRAINED", "ON SIMULATED", "RADIOGRAPHS"]);
+        assert_eq!(super::wrap("ABCDEFGHIJ", 4), ["ABCD", "EFGH", "IJ"]);
+        assert!(super::wrap("", 4).is_empty());
+    }
 }

@@ -13,6 +13,10 @@
 //! network; boxes at or above the score floor are kept after per-class NMS
 //! (`hipfrac_model::decode`), mapped back to the image's pixels; then the verdict rule
 //! (`hipfrac_core::verdict`) gives one answer per image and [`side`] says which hip.
+//!
+//! Before any of that, the header is checked ([`hipfrac_core::assess`]): a radiograph that
+//! is not an AP hip or pelvis (a chest film, a lateral view, a CT slice, a test pattern) is
+//! answered *not assessable* with the reason, and the network does not see it.
 
 pub mod calibrate;
 pub mod cases;
@@ -22,7 +26,9 @@ pub use error::{InferError, ModelError, ModelFault};
 pub use hipfrac_core::verdict::{self, OperatingPoint, OperatingPoints, Verdict};
 pub use hipfrac_core::{side, Prediction, Side, SideCall, SideSource};
 
-use hipfrac_core::{Detection, Preset, Radiograph};
+use hipfrac_core::assess::{check_header, Acceptance};
+use hipfrac_core::card::ModelCard;
+use hipfrac_core::{Answer, Detection, Preset, Radiograph};
 use hipfrac_imaging::{letterbox, Letterbox, Preprocess};
 use hipfrac_model::decode::{detections, NMS_IOU, SCORE_FLOOR};
 use hipfrac_model::{DamoYolo, ModelConfig};
@@ -42,6 +48,10 @@ pub struct Predictor {
     pub points: OperatingPoints,
     /// First 16 hex digits of the weights file's SHA-256.
     pub model_hash: String,
+    /// What trained the model (`model_card.json`), when the folder has one.
+    pub card: Option<ModelCard>,
+    /// What the header check lets through (callers may add body parts).
+    pub acceptance: Acceptance,
     model: DamoYolo,
     _vs: nn::VarStore,
 }
@@ -91,8 +101,14 @@ impl Predictor {
         } else {
             OperatingPoints::uncalibrated()
         };
+        let card_path = dir.join(ModelCard::FILE);
+        let card = if card_path.exists() {
+            Some(serde_json::from_slice(&read(&card_path)?).map_err(|e| ModelError::new(&card_path, ModelFault::Json(e)))?)
+        } else {
+            None
+        };
         let preprocess = Preprocess { size, equalize: input.equalize };
-        Ok(Predictor { dir: dir.to_path_buf(), config, preprocess, device, points, model_hash, model, _vs: vs })
+        Ok(Predictor { dir: dir.to_path_buf(), config, preprocess, device, points, model_hash, card, acceptance: Acceptance::default(), model, _vs: vs })
     }
 
     /// The preset the weights were trained as (none for a hand-made configuration).
@@ -110,25 +126,61 @@ impl Predictor {
         if self.device.is_cuda() { 16 } else { 2 }
     }
 
-    /// Predicts radiographs: each is prepared on the CPU in parallel, the network runs
-    /// [`Predictor::batch_size`] images at a time, then the verdict and side are decided. One
-    /// result per image, in order; an image that cannot be rendered gets its error and the
-    /// others go on.
+    /// Predicts radiographs: the header check first; each image it lets through is prepared
+    /// on the CPU in parallel, the network runs [`Predictor::batch_size`] images at a time, then
+    /// the verdict and side are decided. One result per image, in order; an image that cannot
+    /// be rendered gets its error and the others go on.
     pub fn predict_batch(&self, images: &[Radiograph]) -> Vec<Result<Prediction, InferError>> {
-        let preprocess = self.preprocess;
-        let prepared: Vec<Result<Letterbox, InferError>> = images.par_iter().map(|image| letterbox(image, &preprocess).map_err(InferError::Display)).collect();
-        let ready: Vec<&Letterbox> = prepared.iter().filter_map(|p| p.as_ref().ok()).collect();
+        let (preprocess, acceptance) = (self.preprocess, &self.acceptance);
+        let prepared: Vec<Result<Result<Letterbox, Prediction>, InferError>> = images
+            .par_iter()
+            .map(|image| match check_header(&image.meta, acceptance) {
+                Err(refused) => Ok(Err(Prediction {
+                    width: image.width(),
+                    height: image.height(),
+                    detections: Vec::new(),
+                    class_scores: [0.0; 4],
+                    answer: Answer::NotAssessable(refused),
+                    side: None,
+                })),
+                Ok(()) => letterbox(image, &preprocess).map(Ok).map_err(InferError::Display),
+            })
+            .collect();
+        let ready: Vec<&Letterbox> = prepared.iter().filter_map(|p| p.as_ref().ok()?.as_ref().ok()).collect();
         let mut found = ready.chunks(self.batch_size()).flat_map(|chunk| self.detect(chunk)).collect::<Vec<_>>().into_iter();
         images
             .iter()
             .zip(prepared)
             .map(|(image, prepared)| {
-                prepared.map(|_| {
-                    let boxes = found.next().expect("one result per prepared image");
-                    self.conclude(image, boxes)
+                prepared.map(|prepared| match prepared {
+                    Ok(_) => {
+                        let boxes = found.next().expect("one result per prepared image");
+                        self.conclude(image, boxes)
+                    }
+                    Err(refused) => refused,
                 })
             })
             .collect()
+    }
+
+    /// True when the thresholds are the uncalibrated defaults (no `operating_points.json`).
+    pub fn is_uncalibrated(&self) -> bool {
+        self.points.chosen_on == OperatingPoints::uncalibrated().chosen_on
+    }
+
+    /// What a reader of this model's output must know, for overlays and captures: trained on
+    /// simulated radiographs, training data unknown (no model card), uncalibrated.
+    pub fn caveats(&self) -> Vec<&'static str> {
+        let mut caveats = Vec::new();
+        match &self.card {
+            Some(card) if card.training.simulated_images > 0 => caveats.push("TRAINED ON SIMULATED RADIOGRAPHS"),
+            Some(_) => {}
+            None => caveats.push("TRAINING DATA UNKNOWN"),
+        }
+        if self.is_uncalibrated() {
+            caveats.push("UNCALIBRATED");
+        }
+        caveats
     }
 
     /// Detections per prepared image, in the original images' pixels.
@@ -147,11 +199,12 @@ impl Predictor {
     fn conclude(&self, image: &Radiograph, detections: Vec<Detection>) -> Prediction {
         let class_scores = verdict::class_scores(&detections);
         let verdict = verdict::decide(class_scores, &self.points);
+        let answer = Answer::Verdict(verdict);
         let side = match verdict.label {
             hipfrac_core::Label::Fracture(class) => detections.iter().find(|d| d.class == class).map(|d| side(image, &d.bbox)),
             hipfrac_core::Label::NoFracture => None,
         };
-        Prediction { width: image.width(), height: image.height(), detections, class_scores, verdict, side }
+        Prediction { width: image.width(), height: image.height(), detections, class_scores, answer, side }
     }
 }
 

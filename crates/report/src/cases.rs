@@ -14,10 +14,15 @@ pub struct CaseRow {
     pub patient: String,
     pub site: String,
     pub truth: Label,
+    /// The answer as the paper's tables count it (an image not assessed counts as `none`).
     pub verdict: Label,
-    #[serde(serialize_with = "four_decimals")]
-    pub confidence: f32,
-    pub operating_point: OperatingPoint,
+    /// Why the image got no verdict (empty when it got one).
+    #[serde(default)]
+    pub not_assessable: String,
+    /// The answered class's score (empty for `none` and for images not assessed).
+    #[serde(serialize_with = "four_decimals_or_empty")]
+    pub confidence: Option<f32>,
+    pub operating_point: Option<OperatingPoint>,
     pub vf_priority_applied: bool,
     #[serde(rename = "DF", serialize_with = "four_decimals")]
     pub df: f32,
@@ -50,10 +55,11 @@ impl CaseRow {
             patient: case.patient.clone(),
             site: case.site.clone(),
             truth: case.truth,
-            verdict: p.verdict.label,
-            confidence: p.verdict.confidence,
-            operating_point: p.verdict.operating_point,
-            vf_priority_applied: p.verdict.vf_priority_applied,
+            verdict: p.label_for_tables(),
+            not_assessable: p.not_assessable().map(|n| n.reason.clone()).unwrap_or_default(),
+            confidence: p.verdict().and_then(|v| v.confidence),
+            operating_point: p.verdict().map(|v| v.operating_point),
+            vf_priority_applied: p.verdict().is_some_and(|v| v.vf_priority_applied),
             df,
             vf,
             sf,

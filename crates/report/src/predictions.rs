@@ -5,7 +5,8 @@
 //! The record's layout is versioned ([`SCHEMA_VERSION`]) and described by the JSON Schema
 //! `docs/prediction.schema.json`; a test validates records against it.
 
-use hipfrac_core::{FractureClass, OperatingPoint, Prediction, RadiographMeta, SideCall, NOTICE};
+use hipfrac_core::verdict::{reportable, SHOWN_BOXES};
+use hipfrac_core::{FractureClass, NotAssessable, OperatingPoint, OperatingPoints, Prediction, RadiographMeta, SideCall, NOTICE};
 use serde::Serialize;
 use std::collections::BTreeMap;
 
@@ -17,6 +18,10 @@ pub struct ModelRecord {
     pub hash: String,
     /// What the operating points were chosen on.
     pub operating_points: String,
+    /// What trained it, from its model card (none when the folder has no card).
+    pub trained_on: Option<String>,
+    /// What a reader must know: "TRAINED ON SIMULATED RADIOGRAPHS", "UNCALIBRATED", …
+    pub caveats: Vec<&'static str>,
 }
 
 /// One box of a record.
@@ -27,10 +32,17 @@ pub struct BoxRecord {
     pub score: f32,
     /// `[x_min, y_min, x_max, y_max)` in the image's pixels.
     pub bbox: [f32; 4],
+    /// Drawn on the overlay: at or above its class's suspicious threshold, and not merged into
+    /// a more confident box of its class (`hipfrac_core::verdict::reportable`).
+    pub drawn: bool,
 }
 
 /// The version of [`Record`]'s layout: raised when a field changes meaning or goes away.
-pub const SCHEMA_VERSION: u32 = 1;
+///
+/// Version 2: `verdict` may be `not_assessable` (with `not_assessable` saying why);
+/// `confidence` is the answered class's score and null for `none`; `max_fracture_score`,
+/// `boxes[].drawn`, `model.trained_on` and `model.caveats` are new.
+pub const SCHEMA_VERSION: u32 = 2;
 
 /// The JSON written per image.
 #[derive(Debug, Clone, Serialize)]
@@ -47,10 +59,16 @@ pub struct Record {
     pub accession_number: Option<String>,
     pub width: u32,
     pub height: u32,
+    /// `DF`, `VF`, `SF`, `UF`, `none` or `not_assessable`.
     pub verdict: &'static str,
     pub verdict_name: &'static str,
-    pub confidence: f32,
-    pub operating_point: OperatingPoint,
+    /// Why the image got no verdict (null when it got one).
+    pub not_assessable: Option<NotAssessable>,
+    /// The answered class's score; null for `none` and `not_assessable`.
+    pub confidence: Option<f32>,
+    /// The highest class score (how close a `none` came to a fracture).
+    pub max_fracture_score: f32,
+    pub operating_point: Option<OperatingPoint>,
     pub vf_priority_applied: bool,
     pub side: Option<SideCall>,
     pub class_scores: BTreeMap<&'static str, f32>,
@@ -60,8 +78,10 @@ pub struct Record {
 }
 
 impl Record {
-    /// The record of prediction `p` of the image `input` (whose header is `meta`), made now.
-    pub fn new(input: String, meta: &RadiographMeta, p: &Prediction, model: ModelRecord) -> Record {
+    /// The record of prediction `p` of the image `input` (whose header is `meta`), made now;
+    /// `points` are the model's (they decide which boxes are drawn).
+    pub fn new(input: String, meta: &RadiographMeta, p: &Prediction, points: &OperatingPoints, model: ModelRecord) -> Record {
+        let drawn = reportable(&p.detections, points, SHOWN_BOXES);
         Record {
             schema_version: SCHEMA_VERSION,
             hipfrac_version: env!("CARGO_PKG_VERSION"),
@@ -73,17 +93,25 @@ impl Record {
             accession_number: meta.accession_number.clone(),
             width: p.width,
             height: p.height,
-            verdict: p.verdict.label.code(),
-            verdict_name: p.verdict.label.full_name(),
-            confidence: p.verdict.confidence,
-            operating_point: p.verdict.operating_point,
-            vf_priority_applied: p.verdict.vf_priority_applied,
+            verdict: p.code(),
+            verdict_name: p.verdict().map_or("Not assessable", |v| v.label.full_name()),
+            not_assessable: p.not_assessable().cloned(),
+            confidence: p.verdict().and_then(|v| v.confidence),
+            max_fracture_score: p.max_fracture_score(),
+            operating_point: p.verdict().map(|v| v.operating_point),
+            vf_priority_applied: p.verdict().is_some_and(|v| v.vf_priority_applied),
             side: p.side,
             class_scores: FractureClass::ALL.iter().map(|c| (c.code(), p.class_scores[c.index()])).collect(),
             boxes: p
                 .detections
                 .iter()
-                .map(|d| BoxRecord { class: d.class.code(), name: d.class.full_name(), score: d.score, bbox: [d.bbox.x_min, d.bbox.y_min, d.bbox.x_max, d.bbox.y_max] })
+                .map(|d| BoxRecord {
+                    class: d.class.code(),
+                    name: d.class.full_name(),
+                    score: d.score,
+                    bbox: [d.bbox.x_min, d.bbox.y_min, d.bbox.x_max, d.bbox.y_max],
+                    drawn: drawn.contains(d),
+                })
                 .collect(),
             model,
             notice: NOTICE,
@@ -97,7 +125,10 @@ pub struct SummaryRow {
     pub input: String,
     pub sop_instance_uid: String,
     pub verdict: String,
+    /// Why the image got no verdict (empty when it got one).
+    pub not_assessable: String,
     pub confidence: String,
+    pub max_fracture_score: String,
     pub operating_point: String,
     pub vf_priority_applied: String,
     pub side: String,
@@ -117,14 +148,16 @@ pub struct SummaryRow {
 impl SummaryRow {
     /// The row of a prediction.
     pub fn of(r: &Record) -> SummaryRow {
-        let point = serde_json::to_value(r.operating_point).expect("an enum serialises");
+        let point = r.operating_point.map(|p| serde_json::to_value(p).expect("an enum serialises"));
         let score = |c: &str| format!("{:.4}", r.class_scores.get(c).copied().unwrap_or(0.0));
         SummaryRow {
             input: r.input.clone(),
             sop_instance_uid: r.sop_instance_uid.clone().unwrap_or_default(),
             verdict: r.verdict.to_string(),
-            confidence: format!("{:.4}", r.confidence),
-            operating_point: point.as_str().unwrap_or_default().to_string(),
+            not_assessable: r.not_assessable.as_ref().map(|n| n.reason.clone()).unwrap_or_default(),
+            confidence: r.confidence.map(|c| format!("{c:.4}")).unwrap_or_default(),
+            max_fracture_score: format!("{:.4}", r.max_fracture_score),
+            operating_point: point.as_ref().and_then(|p| p.as_str()).unwrap_or_default().to_string(),
             vf_priority_applied: r.vf_priority_applied.to_string(),
             side: r.side.map(|s| s.side.name().to_string()).unwrap_or_default(),
             side_source: r.side.map(|s| s.source.name().to_string()).unwrap_or_default(),
@@ -159,7 +192,7 @@ pub fn summary_csv(rows: &[SummaryRow]) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use hipfrac_core::{BBox, Detection, OperatingPoints, Side, SideSource};
+    use hipfrac_core::{AbstentionSource, Answer, BBox, Detection, Side, SideSource};
 
     /// A prediction built by hand (no model): one VF box on the right hip, one weak DF box.
     fn prediction() -> Prediction {
@@ -170,11 +203,27 @@ mod tests {
         let points = OperatingPoints::uncalibrated();
         let class_scores = [0.25, 0.8125, 0.0, 0.0];
         let verdict = hipfrac_core::verdict::decide(class_scores, &points);
-        Prediction { width: 512, height: 400, detections, class_scores, verdict, side: Some(SideCall { side: Side::Right, source: SideSource::ImageLaterality }) }
+        Prediction { width: 512, height: 400, detections, class_scores, answer: Answer::Verdict(verdict), side: Some(SideCall { side: Side::Right, source: SideSource::ImageLaterality }) }
+    }
+
+    /// A chest film the header check refused.
+    fn refused() -> Prediction {
+        let not = NotAssessable { reason: "Body Part Examined is CHEST, not one of HIP, PELVIS, FEMUR".into(), source: AbstentionSource::Header };
+        Prediction { width: 512, height: 400, detections: Vec::new(), class_scores: [0.0; 4], answer: Answer::NotAssessable(not), side: None }
+    }
+
+    fn points() -> OperatingPoints {
+        OperatingPoints::uncalibrated()
     }
 
     fn model() -> ModelRecord {
-        ModelRecord { dir: "runs/best".into(), hash: "0123456789abcdef".into(), operating_points: "uncalibrated defaults".into() }
+        ModelRecord {
+            dir: "runs/best".into(),
+            hash: "0123456789abcdef".into(),
+            operating_points: "uncalibrated defaults".into(),
+            trained_on: Some("trained on 10 simulated radiographs of 5 patients (site-a 10), 2 epochs at 320 px".into()),
+            caveats: vec!["TRAINED ON SIMULATED RADIOGRAPHS", "UNCALIBRATED"],
+        }
     }
 
     fn meta() -> RadiographMeta {
@@ -187,8 +236,10 @@ mod tests {
 
     #[test]
     fn the_record_keeps_its_shape() {
-        let record = Record::new("hip.dcm".into(), &meta(), &prediction(), model());
+        let record = Record::new("hip.dcm".into(), &meta(), &prediction(), &points(), model());
         insta::assert_json_snapshot!(record, { ".predicted_at" => "[time]", ".hipfrac_version" => "[version]" });
+        let record = Record::new("chest.dcm".into(), &meta(), &refused(), &points(), model());
+        insta::assert_json_snapshot!("not_assessable", record, { ".predicted_at" => "[time]", ".hipfrac_version" => "[version]" });
     }
 
     /// Every record validates against docs/prediction.schema.json (a JSON Schema validator,
@@ -199,25 +250,36 @@ mod tests {
         let validator = jsonschema::validator_for(&schema).expect("the schema is a valid JSON Schema");
         let mut without = meta();
         without.sop_instance_uid = None;
-        for record in [Record::new("hip.dcm".into(), &meta(), &prediction(), model()), Record::new("b.png".into(), &without, &prediction(), model())] {
+        for record in [
+            Record::new("hip.dcm".into(), &meta(), &prediction(), &points(), model()),
+            Record::new("b.png".into(), &without, &prediction(), &points(), model()),
+            Record::new("chest.dcm".into(), &meta(), &refused(), &points(), model()),
+        ] {
             let value = serde_json::to_value(&record).unwrap();
             let errors: Vec<String> = validator.iter_errors(&value).map(|e| e.to_string()).collect();
             assert!(errors.is_empty(), "{errors:?}");
         }
-        let mut bad = serde_json::to_value(Record::new("hip.dcm".into(), &meta(), &prediction(), model())).unwrap();
+        let mut bad = serde_json::to_value(Record::new("hip.dcm".into(), &meta(), &prediction(), &points(), model())).unwrap();
         bad["verdict"] = "XF".into();
         assert!(!validator.is_valid(&bad), "an unknown verdict must not validate");
-        let mut bad = serde_json::to_value(Record::new("hip.dcm".into(), &meta(), &prediction(), model())).unwrap();
+        let mut bad = serde_json::to_value(Record::new("hip.dcm".into(), &meta(), &prediction(), &points(), model())).unwrap();
         bad.as_object_mut().unwrap().remove("schema_version");
         assert!(!validator.is_valid(&bad));
+        let mut bad = serde_json::to_value(Record::new("chest.dcm".into(), &meta(), &refused(), &points(), model())).unwrap();
+        bad["confidence"] = 0.5.into();
+        assert!(!validator.is_valid(&bad), "an image not assessed has no confidence");
+        bad["confidence"] = serde_json::Value::Null;
+        bad["not_assessable"] = serde_json::Value::Null;
+        assert!(!validator.is_valid(&bad), "not_assessable says why");
     }
 
     #[test]
     fn summary_rows_keep_their_shape() {
         let mut meta = meta();
         meta.sop_instance_uid = None;
-        let record = Record::new("hip.dcm".into(), &meta, &prediction(), model());
-        let rows = [SummaryRow::of(&record), SummaryRow::failed("bad.dcm".into(), "bad.dcm: not a DICOM file".into())];
+        let record = Record::new("hip.dcm".into(), &meta, &prediction(), &points(), model());
+        let chest = Record::new("chest.dcm".into(), &meta, &refused(), &points(), model());
+        let rows = [SummaryRow::of(&record), SummaryRow::of(&chest), SummaryRow::failed("bad.dcm".into(), "bad.dcm: not a DICOM file".into())];
         insta::assert_snapshot!(String::from_utf8(summary_csv(&rows)).unwrap());
     }
 }

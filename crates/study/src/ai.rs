@@ -5,7 +5,7 @@
 
 use crate::error::StudyError;
 use hipfrac_core::verdict::{reportable, SHOWN_BOXES};
-use hipfrac_core::{Label, OperatingPoint, OperatingPoints, Prediction, Radiograph};
+use hipfrac_core::{Answer, Label, OperatingPoint, OperatingPoints, Prediction, Radiograph};
 use std::path::PathBuf;
 
 /// Predicts a batch of radiographs, one result per image, in order.
@@ -40,13 +40,15 @@ impl AiOverlay {
             .iter()
             .map(|d| serde_json::json!({"class": d.class.code(), "score": d.score, "bbox": [d.bbox.x_min, d.bbox.y_min, d.bbox.x_max, d.bbox.y_max]}))
             .collect();
-        let v = &prediction.verdict;
-        let summary = match v.label {
-            Label::Fracture(c) => {
-                let point = if v.operating_point == OperatingPoint::Fracture { "fracture" } else { "suspicious" };
-                format!("{} ({}), confidence {:.2}, {point}", c.code(), c.full_name(), v.confidence)
-            }
-            Label::NoFracture => "no visible fracture".to_string(),
+        let summary = match &prediction.answer {
+            Answer::Verdict(v) => match v.label {
+                Label::Fracture(c) => {
+                    let point = if v.operating_point == OperatingPoint::Fracture { "fracture" } else { "suspicious" };
+                    format!("{} ({}), confidence {:.2}, {point}", c.code(), c.full_name(), v.confidence.unwrap_or(0.0))
+                }
+                Label::NoFracture => "no visible fracture".to_string(),
+            },
+            Answer::NotAssessable(n) => format!("not assessable, no verdict: {}", n.reason),
         };
         AiOverlay { boxes: serde_json::to_string(&boxes).expect("boxes serialise"), summary }
     }

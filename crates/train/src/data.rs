@@ -14,6 +14,11 @@ use tch::{Device, Kind, Tensor};
 pub struct Sample {
     pub name: String,
     pub patient: String,
+    pub site: String,
+    /// The image-level label of its manifest row.
+    pub label: hipfrac_core::Label,
+    /// The image carries the hipfrac phantom's mark.
+    pub simulated: bool,
     pub size: i64,
     pub pixels: Vec<u8>,
     /// Boxes in letterboxed pixels.
@@ -39,7 +44,16 @@ pub fn load_manifest(path: &Path, preprocess: &Preprocess) -> Result<Vec<Sample>
                     }
                 }
             }
-            Ok(Sample { name: row.image.clone(), patient: row.patient.clone(), size, pixels: boxed.pixels, boxes })
+            Ok(Sample {
+                name: row.image.clone(),
+                patient: row.patient.clone(),
+                site: row.site.clone(),
+                label: row.label,
+                simulated: image.meta.is_simulated(),
+                size,
+                pixels: boxed.pixels,
+                boxes,
+            })
         })
         .collect()
 }
@@ -181,7 +195,7 @@ pub fn mosaic(parts: [&Sample; 4], seed: u64) -> Sample {
             (clipped.area() >= 0.4 * moved.area() && clipped.width() >= 2.0 && clipped.height() >= 2.0).then_some((class, clipped))
         })
         .collect();
-    Sample { name: format!("mosaic:{}", parts[0].name), patient: parts[0].patient.clone(), size: s as i64, pixels, boxes }
+    Sample { name: format!("mosaic:{}", parts[0].name), patient: parts[0].patient.clone(), site: parts[0].site.clone(), label: parts[0].label, simulated: parts.iter().any(|p| p.simulated), size: s as i64, pixels, boxes }
 }
 
 /// MixUp (as YOLOX): the average of two images, with both sets of boxes.

@@ -4,6 +4,7 @@
 use crate::config::TrainConfig;
 use crate::data::{augment, batch, load_manifest, mixup, mosaic, to_tensors, Augment, Sample};
 use crate::optim::{learning_rate, Ema, Sgd};
+use hipfrac_core::card::{DataSummary, ModelCard};
 use hipfrac_core::{BBox, FractureClass};
 use hipfrac_eval::map::{coco_map, ImageBoxes};
 use hipfrac_model::decode::{detections, MAP_SCORE_FLOOR, NMS_IOU};
@@ -304,6 +305,8 @@ impl Trainer {
         let last = out.join("last");
         std::fs::create_dir_all(&last).map_err(|e| checkpoint_error(&last)(e.into()))?;
         self.write_weights(&last)?;
+        let card = serde_json::to_vec_pretty(&self.card(log)).expect("a card serialises");
+        save_atomic(&last.join(ModelCard::FILE), |p| Ok(std::fs::write(p, &card)?))?;
         let sgd_state = self.sgd.state();
         save_atomic(&last.join("optimizer.safetensors"), |p| {
             let named: Vec<(&str, &Tensor)> = sgd_state.iter().map(|(k, v)| (k.as_str(), v)).collect();
@@ -323,9 +326,30 @@ impl Trainer {
             save_atomic(&best.join("train.toml"), |p| Ok(std::fs::write(p, &train_config)?))?;
             let metrics = serde_json::to_vec_pretty(log).expect("log serialises");
             save_atomic(&best.join("metrics.json"), |p| Ok(std::fs::write(p, &metrics)?))?;
+            let card = serde_json::to_vec_pretty(&self.card(log)).expect("a card serialises");
+            save_atomic(&best.join(ModelCard::FILE), |p| Ok(std::fs::write(p, &card)?))?;
         }
         let state = serde_json::to_vec_pretty(&self.state).expect("state serialises");
         save_atomic(&last.join("state.json"), |p| Ok(std::fs::write(p, &state)?))
+    }
+
+    /// The model card of the weights saved after the epoch of `log`.
+    fn card(&self, log: &EpochLog) -> ModelCard {
+        let summary = |manifest: &Path, samples: &[Sample]| {
+            DataSummary::count(manifest.display().to_string(), samples.iter().map(|s| (s.patient.as_str(), s.site.as_str(), s.label, s.simulated)))
+        };
+        ModelCard {
+            card_version: hipfrac_core::card::CARD_VERSION,
+            hipfrac_version: env!("CARGO_PKG_VERSION").to_string(),
+            written_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            preset: self.model.config.preset().map(|p| p.name().to_string()),
+            image_size: self.config.image_size,
+            equalize: self.config.equalize,
+            epochs_trained: log.epoch,
+            map50_95: log.map50_95,
+            training: summary(&self.config.train, &self.train),
+            validation: summary(&self.config.val, &self.val),
+        }
     }
 
     fn write_weights(&self, dir: &Path) -> Result<(), TrainError> {

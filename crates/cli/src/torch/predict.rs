@@ -31,12 +31,13 @@ fn write_outputs(args: &PredictArgs, job: &inputs::Job, image: &Radiograph, pred
             bail!("{} exists; pass --overwrite to replace it", path.display());
         }
     }
-    let model = ModelRecord { dir: predictor.dir.display().to_string(), hash: predictor.model_hash.clone(), operating_points: predictor.points.chosen_on.clone() };
-    let record = Record::new(job.input.display().to_string(), &image.meta, prediction, model);
+    let record = Record::new(job.input.display().to_string(), &image.meta, prediction, &predictor.points, model_record(predictor));
     let json = serde_json::to_vec_pretty(&record).expect("a record serialises");
     let shown = reportable(&prediction.detections, &predictor.points, SHOWN_BOXES);
+    // What a reader must know is said on every picture: research output, and the model's caveats.
+    let caveats = |first: &str| std::iter::once(first).chain(predictor.caveats()).collect::<Vec<_>>().join(" - ");
     if !args.no_overlay {
-        let marks = Marks { detections: &shown, verdict: Some(&prediction.verdict), note: Some("AI RESEARCH OUTPUT".into()), ..Default::default() };
+        let marks = Marks { detections: &shown, answer: Some(&prediction.answer), note: Some(caveats("AI RESEARCH OUTPUT")), ..Default::default() };
         let picture = overlay::render(image, &marks, args.overlay_size).with_context(|| format!("{}: cannot draw the overlay", job.input.display()))?;
         hipfrac_dicom::atomic::write_atomic(&overlay_path, &picture.to_png())?;
     }
@@ -45,14 +46,11 @@ fn write_outputs(args: &PredictArgs, job: &inputs::Job, image: &Radiograph, pred
             bail!("{}: a Secondary Capture needs a DICOM source (its study and patient); this is not DICOM", job.input.display());
         }
         // The burned-in notice says what the picture is, and what it is not.
-        let mut note = String::from("AI RESULT - NOT FOR DIAGNOSIS");
+        let mut note = caveats("AI RESULT - NOT FOR DIAGNOSIS");
         if image.meta.is_simulated() {
             note.push_str(" - SIMULATED IMAGE");
         }
-        if predictor.points.chosen_on == hipfrac_core::OperatingPoints::uncalibrated().chosen_on {
-            note.push_str(" - UNCALIBRATED");
-        }
-        let marks = Marks { detections: &shown, verdict: Some(&prediction.verdict), note: Some(note), ..Default::default() };
+        let marks = Marks { detections: &shown, answer: Some(&prediction.answer), note: Some(note), ..Default::default() };
         let picture = overlay::render(image, &marks, args.overlay_size).with_context(|| format!("{}: cannot draw the overlay", job.input.display()))?;
         let rgb = hipfrac_dicom::outputs::Rgb { width: picture.width as u32, height: picture.height as u32, pixels: &picture.rgb };
         let capture = hipfrac_dicom::outputs::Capture { producer: &predictor.model_hash, series_description: "hipfrac AI result (research)", version: env!("CARGO_PKG_VERSION") };
@@ -61,6 +59,17 @@ fn write_outputs(args: &PredictArgs, job: &inputs::Job, image: &Radiograph, pred
     }
     hipfrac_dicom::atomic::write_atomic(&json_path, &json)?;
     Ok(record)
+}
+
+/// How a record names the model.
+pub(crate) fn model_record(predictor: &Predictor) -> ModelRecord {
+    ModelRecord {
+        dir: predictor.dir.display().to_string(),
+        hash: predictor.model_hash.clone(),
+        operating_points: predictor.points.chosen_on.clone(),
+        trained_on: predictor.card.as_ref().map(|c| c.describe()),
+        caveats: predictor.caveats(),
+    }
 }
 
 /// summary.csv of an earlier run with this run's rows added (a row of the same input, e.g. an
@@ -97,7 +106,8 @@ fn merged_summary(previous: &Path, rows: &[SummaryRow]) -> Result<Vec<u8>> {
 }
 
 pub fn run(args: PredictArgs) -> Result<Outcome> {
-    let predictor = crate::load_model(&args.model, args.device)?;
+    let mut predictor = crate::load_model(&args.model, args.device)?;
+    predictor.acceptance = hipfrac_core::Acceptance::with_body_parts(&args.accept_body_parts);
     let found = inputs::expand_with(&args.inputs, false, is_image)?;
     if found.jobs.is_empty() {
         bail!("no DICOM or PNG files found in the inputs");
@@ -159,8 +169,13 @@ pub fn run(args: PredictArgs) -> Result<Outcome> {
     let summary = if args.skip_existing { merged_summary(&summary_path, &rows)? } else { summary_csv(&rows) };
     hipfrac_dicom::atomic::write_atomic(&summary_path, &summary)?;
     let failed = rows.iter().filter(|r| r.is_failure()).count();
-    let fractures = rows.iter().filter(|r| !r.is_failure() && r.verdict != hipfrac_core::Label::NoFracture.code()).count();
-    eprintln!("predicted {}, failed {failed}, already there {existing}; {fractures} with a fracture verdict → {}", rows.len() - failed, args.out.display());
+    let fractures = rows.iter().filter(|r| hipfrac_core::FractureClass::ALL.iter().any(|c| r.verdict == c.code())).count();
+    let refused = rows.iter().filter(|r| r.verdict == hipfrac_core::NOT_ASSESSABLE).count();
+    eprintln!(
+        "predicted {}, failed {failed}, already there {existing}; {fractures} with a fracture verdict, {refused} not assessable (not an AP hip or pelvis: see not_assessable in summary.csv) → {}",
+        rows.len() - failed,
+        args.out.display()
+    );
     eprintln!("{NOTICE}");
     Ok(if failed > 0 { Outcome::SomeFailed } else { Outcome::Success })
 }

@@ -44,7 +44,7 @@ fn predict_writes_json_overlay_and_summary_and_names_a_corrupt_file() {
     let expected = hipfrac_core::verdict::decide(scores.try_into().unwrap(), &hipfrac_core::OperatingPoints::uncalibrated());
     assert_eq!(json["verdict"].as_str().unwrap(), expected.label.code(), "{json}");
     assert_ne!(expected.label, hipfrac_core::Label::NoFracture, "{json}");
-    assert!((json["confidence"].as_f64().unwrap() as f32 - expected.confidence).abs() < 1e-6, "{json}");
+    assert!((json["confidence"].as_f64().unwrap() as f32 - expected.confidence.unwrap()).abs() < 1e-6, "{json}");
     assert!(["right", "left"].contains(&json["side"]["side"].as_str().unwrap()), "{json}");
     assert_eq!(json["model"]["hash"].as_str().unwrap().len(), 16);
     assert!(json["boxes"].as_array().unwrap().iter().all(|b| b["score"].as_f64().unwrap() >= 0.05));
@@ -56,7 +56,7 @@ fn predict_writes_json_overlay_and_summary_and_names_a_corrupt_file() {
     let validator = jsonschema::validator_for(&schema).unwrap();
     let errors: Vec<String> = validator.iter_errors(&json).map(|e| e.to_string()).collect();
     assert!(errors.is_empty(), "{errors:?}\n{json}");
-    assert_eq!(json["schema_version"], 1);
+    assert_eq!(json["schema_version"], 2);
     assert!(json["study_instance_uid"].as_str().is_some_and(|u| u.contains('.')), "{json}");
     let overlay = out.join(format!("{stem}.overlay.png"));
     let header = png::Decoder::new(std::fs::File::open(&overlay).unwrap()).read_info().unwrap().info().clone();
@@ -161,7 +161,7 @@ fn predict_and_evaluate_agree_image_by_image() {
         let stem = std::path::Path::new(&case.image).file_stem().unwrap().to_string_lossy().to_string();
         let json: serde_json::Value = serde_json::from_slice(&std::fs::read(out.join(format!("{stem}.json"))).unwrap()).unwrap();
         assert_eq!(json["verdict"].as_str().unwrap(), case.verdict.code(), "{stem}");
-        assert!((json["confidence"].as_f64().unwrap() as f32 - case.confidence).abs() < 1e-4, "{stem}");
+        assert_eq!(json["confidence"].as_f64().map(|c| (c * 1e4).round() as i64), case.confidence.map(|c| (c as f64 * 1e4).round() as i64), "{stem}");
         for (code, score) in [("DF", case.df), ("VF", case.vf), ("SF", case.sf), ("UF", case.uf)] {
             assert!((json["class_scores"][code].as_f64().unwrap() as f32 - score).abs() < 1e-4, "{stem} {code}");
         }
@@ -304,6 +304,66 @@ fn train_init_config_interrupt_and_resume() {
     let assert = hipfrac().args(["train", "--device", "cpu", "--resume", "--config"]).arg(&config).assert().success();
     let stderr = String::from_utf8_lossy(&assert.get_output().stderr).to_string();
     assert!(stderr.contains(&format!("starting at epoch {}", done + 1)) && stderr.contains("hipfrac calibrate --model"), "{stderr}");
+    // Every model folder carries its card: the phantom's radiographs, counted.
+    for folder in ["last", "best"] {
+        let card: hipfrac_core::card::ModelCard = serde_json::from_slice(&std::fs::read(temp.path().join("run").join(folder).join("model_card.json")).unwrap()).unwrap();
+        assert!(card.training.images > 0 && card.training.simulated_images == card.training.images, "{card:?}");
+        // `best` holds the epoch with the best validation mAP, `last` the last one.
+        assert!(if folder == "last" { card.epochs_trained == done + 1 } else { (1..=done + 1).contains(&card.epochs_trained) }, "{folder}: {card:?}");
+        assert!(card.describe().contains("simulated radiographs"), "{}", card.describe());
+    }
+}
+
+/// Abstention: radiographs that are not an AP hip or pelvis get `not_assessable` with the
+/// header's reason, never "no visible fracture": the chest (RG1), the tibia (RG3) and the two
+/// OFFIS test patterns. The real hip (RG2) is assessed. The model here is untrained: what is
+/// tested is the refusal, which the header decides before the network runs.
+#[test]
+fn predict_refuses_what_is_not_a_hip_and_says_why() {
+    let Some(root) = shared_dicom() else { return };
+    let temp = tempfile::tempdir().unwrap();
+    let model = untrained(temp.path(), 128);
+    let inputs = temp.path().join("in");
+    let files = [
+        ("chest", "dicom_pydicomdata_chest_mono1/RG1_J2KI.dcm", "Body Part Examined is CHEST"),
+        ("tibia", "dicom_wg04_tibia_mono1/RG3_JPLL", "Body Part Examined is EXTREMITY"),
+        ("vlut", "dicom_edgecases/vlut_04.dcm", "secondary capture"),
+        ("mlut", "dicom_edgecases/mlut_18.dcm", "secondary capture"),
+        ("hip", "dicom_wg04_hip/RG2_UNC", ""),
+    ];
+    std::fs::create_dir_all(&inputs).unwrap();
+    for (name, file, _) in files {
+        std::fs::copy(root.join(file), inputs.join(format!("{name}.dcm"))).unwrap();
+    }
+    let out = temp.path().join("out");
+    let assert = hipfrac().arg("predict").arg(&inputs).arg("--model").arg(&model).arg("--out").arg(&out).args(["--device", "cpu"]).assert().success();
+    let stderr = String::from_utf8_lossy(&assert.get_output().stderr).to_string();
+    assert!(stderr.contains("4 not assessable"), "{stderr}");
+    let schema: serde_json::Value = serde_json::from_str(include_str!("../../../../docs/prediction.schema.json")).unwrap();
+    let validator = jsonschema::validator_for(&schema).unwrap();
+    for (name, _, reason) in files {
+        let json: serde_json::Value = serde_json::from_slice(&std::fs::read(out.join(format!("{name}.json"))).unwrap()).unwrap();
+        assert!(validator.is_valid(&json), "{json}");
+        if reason.is_empty() {
+            assert_ne!(json["verdict"], "not_assessable", "{json}");
+            assert!(json["not_assessable"].is_null(), "{json}");
+        } else {
+            assert_eq!(json["verdict"], "not_assessable", "{name}: {json}");
+            assert_eq!(json["not_assessable"]["source"], "header", "{json}");
+            assert!(json["not_assessable"]["reason"].as_str().unwrap().contains(reason), "{name}: {json}");
+            assert!(json["confidence"].is_null() && json["boxes"].as_array().unwrap().is_empty(), "{json}");
+        }
+        // Without a card or operating points the model says so.
+        assert_eq!(json["model"]["caveats"], serde_json::json!(["TRAINING DATA UNKNOWN", "UNCALIBRATED"]), "{json}");
+    }
+    let summary = std::fs::read_to_string(out.join("summary.csv")).unwrap();
+    assert!(summary.lines().any(|l| l.starts_with(&format!("{}", inputs.join("chest.dcm").display())) && l.contains("not_assessable,\"Body Part Examined is CHEST")), "{summary}");
+    // An archive that names its hips EXTREMITY may say so; the tibia is then assessed (and it
+    // is then the user's call, not the header's).
+    let again = temp.path().join("again");
+    hipfrac().arg("predict").arg(inputs.join("tibia.dcm")).arg("--model").arg(&model).arg("--out").arg(&again).args(["--device", "cpu", "--no-overlay", "--accept-body-part", "extremity"]).assert().success();
+    let json: serde_json::Value = serde_json::from_slice(&std::fs::read(again.join("tibia.json")).unwrap()).unwrap();
+    assert_ne!(json["verdict"], "not_assessable", "{json}");
 }
 
 /// `predict --dicom sc`: a Secondary Capture of the overlay in the source's study (new series,

@@ -59,6 +59,21 @@ pub struct Section {
     pub iou: Vec<Estimate>,
 }
 
+impl Section {
+    /// Images that got no verdict (counted as "no visible fracture" in the tables), and how
+    /// many of them hold a fracture.
+    pub fn not_assessable(&self) -> (usize, usize) {
+        let refused: Vec<&Case> = self.cases.iter().filter(|c| c.prediction.not_assessable().is_some()).collect();
+        (refused.len(), refused.iter().filter(|c| c.truth != Label::NoFracture).count())
+    }
+
+    /// One sentence on the images not assessed, when there are any.
+    pub fn not_assessable_note(&self) -> Option<String> {
+        let (refused, fractures) = self.not_assessable();
+        (refused > 0).then(|| format!("{refused} image(s) not assessable (no verdict; counted as \"no visible fracture\", so {fractures} fracture(s) among them count as misses)."))
+    }
+}
+
 fn outcomes(cases: &[Case], fracture_point: bool) -> Vec<ImageOutcome> {
     cases
         .iter()
@@ -66,7 +81,7 @@ fn outcomes(cases: &[Case], fracture_point: bool) -> Vec<ImageOutcome> {
             image: c.image.clone(),
             patient: c.patient.clone(),
             truth: c.truth,
-            answer: if fracture_point { c.prediction.verdict.at_fracture_point() } else { c.prediction.verdict.label },
+            answer: if fracture_point { c.prediction.label_at_fracture_point() } else { c.prediction.label_for_tables() },
             truth_boxes: c.truth_boxes.clone(),
             predicted_boxes: c.prediction.detections.clone(),
         })
@@ -129,6 +144,9 @@ pub fn one_screen(s: &Section) -> String {
     }
     let _ = writeln!(t, "  micro  {:>5}  {:>5}", f2(s.verdict.micro.sensitivity), f2(s.verdict.micro.specificity));
     let _ = write!(t, "  macro  {:>5}  {:>5}   mAP50 {}", f2(s.verdict.macro_average.sensitivity), f2(s.verdict.macro_average.specificity), opt(s.map.map(|m| m.0)));
+    if let Some(note) = s.not_assessable_note() {
+        let _ = write!(t, "\n  {note}");
+    }
     t
 }
 

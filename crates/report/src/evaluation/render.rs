@@ -92,6 +92,9 @@ pub fn markdown(model: &ModelInfo, sections: &[Section], context: &ReportContext
         let _ = writeln!(md, "## {} — {} images ({}){}\n", s.name, s.cases.len(), s.manifest.display(), if s.simulated { ", phantom" } else { "" });
         let aucs = FractureClass::ALL.iter().map(|c| format!("{} {}", c.code(), opt(s.auc[c.index()]))).collect::<Vec<_>>().join(", ");
         let _ = writeln!(md, "mAP50 {}, mAP50-95 {}; AUC per class: {aucs}; ECE {:.3}.\n", opt(s.map.map(|m| m.0)), opt(s.map.map(|m| m.1)), s.ece);
+        if let Some(note) = s.not_assessable_note() {
+            let _ = writeln!(md, "{note}\n");
+        }
         let _ = writeln!(md, "At the verdict (95 % intervals):\n\n{}", verdict_table(&s.verdict, Some(s)).markdown());
         let _ = writeln!(md, "At the high-specificity (fracture) point:\n\n{}", verdict_table(&s.fracture_point, None).markdown());
         let _ = writeln!(md, "Confusion matrix (verdict):\n\n{}", confusion_table(&s.verdict).markdown());
@@ -149,9 +152,9 @@ fn plots_html(s: &Section) -> String {
 
 /// Up to `n` cases of each kind: correct fractures, misses, false alarms.
 fn gallery_html(s: &Section, points: &OperatingPoints, n: usize) -> String {
-    let correct = |c: &&Case| c.truth != Label::NoFracture && c.prediction.verdict.label == c.truth;
-    let missed = |c: &&Case| c.truth != Label::NoFracture && c.prediction.verdict.label != c.truth;
-    let false_alarm = |c: &&Case| c.truth == Label::NoFracture && c.prediction.verdict.label != Label::NoFracture;
+    let correct = |c: &&Case| c.truth != Label::NoFracture && c.prediction.label_for_tables() == c.truth;
+    let missed = |c: &&Case| c.truth != Label::NoFracture && c.prediction.label_for_tables() != c.truth;
+    let false_alarm = |c: &&Case| c.truth == Label::NoFracture && c.prediction.label_for_tables() != Label::NoFracture;
     let mut h = String::new();
     let kinds: [(&str, &dyn Fn(&&Case) -> bool); 3] = [("True positives", &correct), ("Misses and wrong types", &missed), ("False alarms", &false_alarm)];
     for (title, filter) in kinds {
@@ -161,7 +164,7 @@ fn gallery_html(s: &Section, points: &OperatingPoints, n: usize) -> String {
             let note = format!("TRUTH: {}{}", case.truth.code(), if s.simulated { " PHANTOM" } else { "" });
             let picture = hipfrac_dicom::read_radiograph(&case.path).ok().and_then(|image| {
                 let shown = reportable(&case.prediction.detections, points, SHOWN_BOXES);
-                let marks = Marks { detections: &shown, truth: &case.truth_boxes, verdict: Some(&case.prediction.verdict), note: Some(note) };
+                let marks = Marks { detections: &shown, truth: &case.truth_boxes, answer: Some(&case.prediction.answer), note: Some(note) };
                 overlay::render(&image, &marks, 320).ok()
             });
             if let Some(p) = picture {
@@ -204,6 +207,9 @@ table{{border-collapse:collapse;margin:.5em 0 1.5em}}td,th{{border:1px solid #cc
         let table_name = if i == 0 { "laid out as the paper's Table II" } else { "compare with the paper's Table III" };
         let _ = write!(h, "<h2>{} — {} images{}</h2><p><code>{}</code></p>", escape(&s.name), s.cases.len(), if s.simulated { " (phantom)" } else { "" }, escape(&s.manifest.display().to_string()));
         let _ = write!(h, "<p>mAP50 <b>{}</b>, mAP50-95 <b>{}</b>.</p>", opt(s.map.map(|m| m.0)), opt(s.map.map(|m| m.1)));
+        if let Some(note) = s.not_assessable_note() {
+            let _ = write!(h, "<p class=\"warning\">{}</p>", escape(&note));
+        }
         let _ = write!(h, "<h3>At the verdict ({table_name}; 95 % intervals)</h3>{}", verdict_table(&s.verdict, Some(s)).html(""));
         let _ = write!(h, "<h3>At the high-specificity (fracture) point</h3>{}", verdict_table(&s.fracture_point, None).html(""));
         let _ = write!(h, "<h3>Confusion matrix (verdict)</h3>{}", confusion_html(&s.verdict));

@@ -4,7 +4,7 @@
 use axum::body::Body;
 use axum::http::{header, HeaderMap, Request, StatusCode};
 use hipfrac_core::verdict::Verdict;
-use hipfrac_core::{BBox, Detection, FractureClass, Label, OperatingPoint, Prediction, Radiograph};
+use hipfrac_core::{Answer, BBox, Detection, FractureClass, Label, OperatingPoint, Prediction, Radiograph};
 use hipfrac_study::{App, StudyConfig};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
@@ -65,7 +65,7 @@ pub fn fixed_prediction(image: &Radiograph) -> Prediction {
         height: image.height(),
         class_scores: [0.75, 0.0, 0.0, 0.0625],
         detections,
-        verdict: Verdict { label: Label::Fracture(FractureClass::DisplacedNeck), confidence: 0.75, operating_point: OperatingPoint::Fracture, vf_priority_applied: false },
+        answer: Answer::Verdict(Verdict { label: Label::Fracture(FractureClass::DisplacedNeck), confidence: Some(0.75), operating_point: OperatingPoint::Fracture, vf_priority_applied: false }),
         side: None,
     }
 }

@@ -78,6 +78,9 @@ fn mosaic_and_mixup_carry_the_boxes() {
     let sample = |class: FractureClass, v: u8| Sample {
         name: "x".into(),
         patient: "p".into(),
+        site: "s".into(),
+        label: class.into(),
+        simulated: false,
         size: 64,
         pixels: vec![v; 64 * 64],
         boxes: vec![(class, BBox::new(20.0, 20.0, 40.0, 40.0))],
