@@ -10,6 +10,8 @@ use std::path::PathBuf;
 pub fn runs_a_model(args: &[OsString]) -> bool {
     match args.first().and_then(|a| a.to_str()) {
         Some("train" | "predict" | "calibrate" | "evaluate" | "demo") => true,
+        // `serve token …` manages a file; `serve` runs the model.
+        Some("serve") => args.get(1).and_then(|a| a.to_str()) != Some("token"),
         Some("study") => args.get(1).and_then(|a| a.to_str()) == Some("serve"),
         _ => false,
     }
@@ -86,6 +88,86 @@ pub enum Command {
     /// Reader studies: statistics of readers × phases (with and without the AI).
     #[command(subcommand)]
     Study(StudyCommand),
+    /// An HTTP inference service: POST a DICOM or PNG to /v1/predict, get predict's JSON.
+    ///
+    /// Concurrent requests are batched into one forward pass (up to --max-batch images within
+    /// --max-wait-ms); a full queue answers 503 with Retry-After. Bearer tokens (stored hashed:
+    /// `hipfrac serve token add NAME --tokens FILE`) are required unless --no-auth is given on
+    /// a loopback address. GET /v1/model, /healthz, /readyz, /metrics (Prometheus). Ctrl-C or
+    /// SIGTERM stops accepting, finishes what is in flight and exits. API: docs/openapi.json.
+    Serve(ServeArgs),
+}
+
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
+pub struct ServeArgs {
+    #[command(subcommand)]
+    pub token: Option<ServeCommand>,
+    /// Model folder.
+    #[arg(long, required = true)]
+    pub model: Option<PathBuf>,
+    /// auto, cpu, cuda or cuda:N (auto: CUDA when a GPU is usable, else the CPU).
+    #[arg(long, default_value = "auto")]
+    pub device: DeviceSpec,
+    /// Address to listen on (port 0: any free port, printed at start).
+    #[arg(long, default_value = "127.0.0.1:8090")]
+    pub addr: std::net::SocketAddr,
+    /// The tokens file (from `hipfrac serve token add`).
+    #[arg(long, value_name = "FILE", required_unless_present = "no_auth")]
+    pub tokens: Option<PathBuf>,
+    /// Serve without authentication (loopback addresses only).
+    #[arg(long, conflicts_with = "tokens")]
+    pub no_auth: bool,
+    /// Listen on an address other machines can reach over plain HTTP (tokens and images then
+    /// cross the network in clear; prefer a TLS reverse proxy on 127.0.0.1).
+    #[arg(long)]
+    pub insecure: bool,
+    /// Images per forward pass at most.
+    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=256))]
+    pub max_batch: u32,
+    /// How long the first image of a batch waits for others, milliseconds.
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(0..=10_000))]
+    pub max_wait_ms: u64,
+    /// Images that may wait for the network; beyond it requests get 503.
+    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub queue: u32,
+    /// Largest request body, MiB.
+    #[arg(long, default_value_t = 256, value_parser = clap::value_parser!(u32).range(1..=4096))]
+    pub max_body_mb: u32,
+    /// Longest a prediction request may take (queueing included), seconds; then 504.
+    #[arg(long, default_value_t = 120, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub timeout_s: u64,
+    /// Also accept radiographs whose Body Part Examined is NAME (see `hipfrac predict`).
+    #[arg(long = "accept-body-part", value_name = "NAME", value_delimiter = ',')]
+    pub accept_body_parts: Vec<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ServeCommand {
+    /// Manage the service's bearer tokens.
+    #[command(subcommand)]
+    Token(TokenCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Make a token named NAME: printed once, stored only as its SHA-256.
+    Add {
+        name: String,
+        #[arg(long, value_name = "FILE")]
+        tokens: PathBuf,
+    },
+    /// Remove the token named NAME.
+    Remove {
+        name: String,
+        #[arg(long, value_name = "FILE")]
+        tokens: PathBuf,
+    },
+    /// List the tokens' names and when they were made.
+    List {
+        #[arg(long, value_name = "FILE")]
+        tokens: PathBuf,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -16,6 +16,7 @@ mod outcome;
 mod phantom;
 mod progress;
 mod study_report;
+mod tokens;
 
 use clap::Parser;
 use outcome::Outcome;
@@ -39,6 +40,7 @@ fn main() -> ExitCode {
         cli::Command::Phantom(args) => phantom::run(args),
         cli::Command::Study(cli::StudyCommand::Report(args)) => study_report::run(args),
         cli::Command::Study(cli::StudyCommand::HashPassword) => study_report::hash_password(),
+        cli::Command::Serve(cli::ServeArgs { token: Some(cli::ServeCommand::Token(command)), .. }) => tokens::run(command),
         other => unreachable!("{other:?} runs a model and was handed over"),
     };
     outcome::exit(result)

@@ -17,6 +17,7 @@ mod predict;
 #[path = "../progress.rs"]
 mod progress;
 mod serve;
+mod service;
 mod train;
 
 use clap::Parser;
@@ -38,6 +39,7 @@ fn main() -> ExitCode {
             demo::run(args)
         }
         cli::Command::Study(cli::StudyCommand::Serve(args)) => serve::run(args),
+        cli::Command::Serve(args) if args.token.is_none() => service::run(args),
         _ => Err(anyhow::anyhow!("this command runs no model: run it as `hipfrac`, not `hipfrac-torch`")),
     };
     outcome::exit(result)

@@ -9,5 +9,6 @@ mod layers;
 mod support;
 mod phantom;
 mod predict;
+mod service;
 mod study;
 mod workstation;
