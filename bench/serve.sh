@@ -7,7 +7,7 @@
 # C in CONCURRENCY, the same service is measured twice, SECONDS each: --max-batch 1 (no
 # batching) and --max-batch 8 --max-wait-ms 10 (batching). Printed: images/s, median and
 # p95 latency (ms), failed requests; and the ratio batched / unbatched.
-# Usage: bench/serve.sh   (env: BIN=target/release/hipfrac, DEVICE=cpu, SECONDS=20, CONCURRENCY="1 4 16")
+# Usage: bench/serve.sh   (env: BIN=target/release/hipfrac, DEVICE=cpu, SECONDS_EACH=20, CONCURRENCY="1 4 16")
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN="${BIN:-target/release/hipfrac}"

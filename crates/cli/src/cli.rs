@@ -132,14 +132,24 @@ pub struct ServeArgs {
     #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..=100_000))]
     pub queue: u32,
     /// Largest request body, MiB.
-    #[arg(long, default_value_t = 256, value_parser = clap::value_parser!(u32).range(1..=4096))]
+    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..=4096))]
     pub max_body_mb: u32,
+    /// Prediction requests handled at once (each holds its body and images in memory); more
+    /// get 503 at once.
+    #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub max_requests: u32,
+    /// Files in one multipart request at most.
+    #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..=1024))]
+    pub max_files: u32,
     /// Longest a prediction request may take (queueing included), seconds; then 504.
     #[arg(long, default_value_t = 120, value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub timeout_s: u64,
     /// Also accept radiographs whose Body Part Examined is NAME (see `hipfrac predict`).
     #[arg(long = "accept-body-part", value_name = "NAME", value_delimiter = ',')]
     pub accept_body_parts: Vec<String>,
+    /// Use the operating points re-fitted for SITE (`hipfrac calibrate --site SITE`).
+    #[arg(long, value_name = "SITE", value_parser = site_name)]
+    pub site: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -258,6 +268,9 @@ pub struct PredictArgs {
     /// default HIP, PELVIS and FEMUR are accepted; other body parts get "not assessable".
     #[arg(long = "accept-body-part", value_name = "NAME", value_delimiter = ',')]
     pub accept_body_parts: Vec<String>,
+    /// Use the operating points re-fitted for SITE (`hipfrac calibrate --site SITE`).
+    #[arg(long, value_name = "SITE", value_parser = site_name)]
+    pub site: Option<String>,
     /// Replace outputs of an earlier run.
     #[arg(long, conflicts_with = "skip_existing")]
     pub overwrite: bool,
@@ -284,9 +297,24 @@ pub struct CalibrateArgs {
     /// auto, cpu, cuda or cuda:N (auto: CUDA when a GPU is usable, else the CPU).
     #[arg(long, default_value = "auto")]
     pub device: DeviceSpec,
-    /// Replace an existing operating_points.json.
+    /// Replace an existing operating_points.json (or the site's).
     #[arg(long)]
     pub overwrite: bool,
+    /// Re-fit the model's operating points for a new site from a small labelled sample of
+    /// it (--data; say 50 radiographs) and write them as operating_points.SITE.json; prints
+    /// what changed. Classes the sample holds fewer than 5 positive or negative images of keep
+    /// their thresholds. `predict --site SITE` and `evaluate --site SITE` use them.
+    #[arg(long, value_name = "SITE", value_parser = site_name)]
+    pub site: Option<String>,
+    /// Also accept radiographs whose Body Part Examined is NAME (see `hipfrac predict`).
+    #[arg(long = "accept-body-part", value_name = "NAME", value_delimiter = ',')]
+    pub accept_body_parts: Vec<String>,
+}
+
+/// A site name for a file name: letters, digits, '.', '_', '-'.
+pub fn site_name(value: &str) -> Result<String, String> {
+    let ok = (1..=64).contains(&value.len()) && value.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-')) && !value.starts_with('.');
+    if ok { Ok(value.to_string()) } else { Err("use 1–64 letters, digits, '.', '_' or '-' (not starting with '.')".into()) }
 }
 
 #[derive(Debug, Args)]
@@ -307,6 +335,12 @@ pub struct EvaluateArgs {
     /// Replace an earlier report.
     #[arg(long)]
     pub overwrite: bool,
+    /// Use the operating points re-fitted for SITE (`hipfrac calibrate --site SITE`).
+    #[arg(long, value_name = "SITE", value_parser = site_name)]
+    pub site: Option<String>,
+    /// Also accept radiographs whose Body Part Examined is NAME (see `hipfrac predict`).
+    #[arg(long = "accept-body-part", value_name = "NAME", value_delimiter = ',')]
+    pub accept_body_parts: Vec<String>,
 }
 
 #[derive(Debug, Args)]

@@ -7,7 +7,9 @@
 //! *not assessable* with the reason, never a verdict.
 //!
 //! The header rule ([`check_header`]), each step only where the attribute is present and
-//! not empty (a PNG has none, and is checked by its image alone):
+//! not empty. A PNG has no header, and a DICOM file may leave Body Part Examined and View
+//! Position empty: such images pass unverified ([`header_verified`] says so, and the record
+//! carries it) — no image-based check exists yet (it needs the hip-localising stage).
 //! 1. **SOP Class**: Computed Radiography, Digital X-Ray *for presentation*, or a Secondary
 //!    Capture (a scanned film, when step 3 holds). DX *for processing* is raw detector data,
 //!    not the image a reader sees; every other class (CT, MR, mammography, intra-oral,
@@ -82,8 +84,15 @@ impl Acceptance {
     }
 }
 
-/// Body Part Examined values (PS3.16 CID 4031) of radiographs that show the proximal femur.
-pub const DEFAULT_BODY_PARTS: [&str; 3] = ["HIP", "PELVIS", "FEMUR"];
+/// Body Part Examined values (PS3.16 CID 4031, and common spellings) of radiographs that show
+/// the proximal femur.
+pub const DEFAULT_BODY_PARTS: [&str; 6] = ["HIP", "PELVIS", "FEMUR", "HIP JOINT", "HIPS", "BOTH HIPS"];
+
+/// True when the header says what the image shows (Body Part Examined or View Position
+/// present): an image that passes [`check_header`] without either passed unverified.
+pub fn header_verified(meta: &RadiographMeta) -> bool {
+    present(&meta.body_part).is_some() || present(&meta.view_position).is_some()
+}
 
 /// Upper case, spaces and underscores dropped: "Hip joint" and "HIP_JOINT" are "HIPJOINT".
 pub fn normalise(value: &str) -> String {
@@ -217,5 +226,8 @@ mod tests {
         let acceptance = Acceptance::with_body_parts(&["HÜFTE_LINKS", "becken"]);
         assert_eq!(check_header(&m, &acceptance), Ok(()));
         assert_eq!(normalise("hip joint"), "HIPJOINT");
+        assert_eq!(check(&meta(Some(CR), Some("CR"), Some("Hip joint"), None)), Ok(()));
+        assert!(header_verified(&meta(None, Some("CR"), Some("HIP"), None)));
+        assert!(!header_verified(&meta(Some(CR), Some("CR"), None, Some(" "))));
     }
 }

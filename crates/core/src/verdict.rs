@@ -228,6 +228,56 @@ pub fn choose(images: &[([f32; 4], Label)], target_sensitivity: f64, target_spec
     points
 }
 
+/// One class's fate in a [`refit`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct Refitted {
+    pub class: FractureClass,
+    pub positives: usize,
+    pub negatives: usize,
+    /// False when the sample had too few positives or negatives: the thresholds were kept.
+    pub refitted: bool,
+}
+
+/// Re-fits `base` on a small labelled sample of a new site: each class with at least
+/// `min_images` positive and negative images in the sample gets thresholds chosen on it as
+/// [`choose`] would; the others keep `base`'s, as does VF priority unless both DF and VF are
+/// re-fitted. Few images give coarse quantiles: the sample says how far a site is from the
+/// validation set, not the last digit of a threshold.
+pub fn refit(base: &OperatingPoints, images: &[([f32; 4], Label)], target_sensitivity: f64, target_specificity: f64, min_images: usize, chosen_on: String) -> (OperatingPoints, Vec<Refitted>) {
+    let chosen = choose(images, target_sensitivity, target_specificity, chosen_on.clone());
+    let mut points = OperatingPoints { classes: Vec::new(), vf_priority: base.vf_priority, target_sensitivity, target_specificity, chosen_on };
+    let mut report = Vec::new();
+    for &class in &FractureClass::ALL {
+        let positives = images.iter().filter(|(_, t)| *t == Label::Fracture(class)).count();
+        let negatives = images.len() - positives;
+        let refitted = positives >= min_images && negatives >= min_images;
+        points.classes.push(if refitted { chosen.get(class) } else { base.get(class) });
+        report.push(Refitted { class, positives, negatives, refitted });
+    }
+    if report[FractureClass::DisplacedNeck.index()].refitted && report[FractureClass::ValgusImpactedNeck.index()].refitted {
+        points.vf_priority = choose_vf_priority(images, &points);
+    }
+    (points, report)
+}
+
+/// Per class, one-vs-rest at the verdict under `points`: (sensitivity, specificity) on
+/// `images`; NaN where the images hold no positive or no negative.
+pub fn rates(images: &[([f32; 4], Label)], points: &OperatingPoints) -> [(f64, f64); 4] {
+    let answers: Vec<(Label, Label)> = images.iter().map(|(s, truth)| (decide(*s, points).label, *truth)).collect();
+    let mut out = [(f64::NAN, f64::NAN); 4];
+    for class in FractureClass::ALL {
+        let c = Label::Fracture(class);
+        let ratio = |hit: usize, n: usize| if n == 0 { f64::NAN } else { hit as f64 / n as f64 };
+        let positives = answers.iter().filter(|(_, t)| *t == c);
+        let negatives = answers.iter().filter(|(_, t)| *t != c);
+        out[class.index()] = (
+            ratio(positives.clone().filter(|(a, _)| *a == c).count(), positives.count()),
+            ratio(negatives.clone().filter(|(a, _)| *a != c).count(), negatives.count()),
+        );
+    }
+    out
+}
+
 fn choose_vf_priority(images: &[([f32; 4], Label)], points: &OperatingPoints) -> f32 {
     let (df, vf) = (FractureClass::DisplacedNeck, FractureClass::ValgusImpactedNeck);
     let count = |class| images.iter().filter(|(_, t)| *t == Label::Fracture(class)).count();
@@ -389,6 +439,32 @@ mod tests {
         }
         let p = choose(&images, 0.95, 0.98, "test".into());
         assert_eq!(decide(scores(0.8, 0.4, 0.0, 0.0), &p).label, Label::Fracture(Vf));
+    }
+
+    #[test]
+    fn a_site_refit_moves_only_classes_the_sample_can_speak_for() {
+        // The new site scores DF lower (0.3–0.5; validation put DF's suspicious point at 0.6);
+        // it has no SF image.
+        let mut base = points();
+        base.classes[Df.index()] = ClassThresholds { class: Df, suspicious: 0.6, fracture: 0.8 };
+        let mut sample = Vec::new();
+        for i in 0..8 {
+            sample.push((scores(0.3 + 0.025 * i as f32, 0.0, 0.0, 0.0), Label::Fracture(Df)));
+            sample.push((scores(0.05, 0.0, 0.0, 0.7), Label::Fracture(Uf)));
+            sample.push((scores(0.1, 0.0, 0.0, 0.0), Label::NoFracture));
+        }
+        let before = rates(&sample, &base);
+        let (after_points, report) = refit(&base, &sample, 0.95, 0.98, 5, "site sample".into());
+        let after = rates(&sample, &after_points);
+        let df = &report[Df.index()];
+        assert!(df.refitted && df.positives == 8 && df.negatives == 16);
+        assert!(!report[Sf.index()].refitted, "no SF image: kept");
+        assert_eq!(after_points.get(Sf), base.get(Sf));
+        assert!(after_points.get(Df).suspicious < base.get(Df).suspicious);
+        assert!(after[Df.index()].0 > before[Df.index()].0, "{before:?} → {after:?}");
+        assert!(after[Df.index()].0 >= 0.95 - 1e-9);
+        assert!(before[Sf.index()].0.is_nan());
+        after_points.validate().unwrap();
     }
 
     #[test]

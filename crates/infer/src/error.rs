@@ -35,6 +35,8 @@ pub enum ModelFault {
     Weights(#[source] tch::TchError),
     #[error("invalid operating points")]
     Thresholds(#[source] hipfrac_core::verdict::InvalidThresholds),
+    #[error("no operating points for site {0:?}; fit them with `hipfrac calibrate --site {0} --data SAMPLE.csv`")]
+    NoSite(String),
 }
 
 /// One image that could not be predicted.
@@ -53,6 +55,8 @@ pub enum InferError {
     /// A manifest whose rows cannot all be true at once.
     #[error("{}: row {row}: {problem}", path.display())]
     Manifest { path: PathBuf, row: usize, problem: String },
+    #[error("{}: the header check refused all {images} images (e.g. {reason}); if your archive names hips otherwise, pass --accept-body-part", manifest.display())]
+    NoneAssessable { manifest: std::path::PathBuf, images: usize, reason: String },
 }
 
 impl InferError {

@@ -163,6 +163,19 @@ impl Predictor {
             .collect()
     }
 
+    /// Uses the operating points re-fitted for `site` (`operating_points.<site>.json`, from
+    /// `calibrate::refit_site`) instead of the model's own.
+    pub fn use_site(&mut self, site: &str) -> Result<(), ModelError> {
+        let path = calibrate::site_points_path(&self.dir, site);
+        if !path.exists() {
+            return Err(ModelError::new(&path, ModelFault::NoSite(site.to_string())));
+        }
+        let points: OperatingPoints = serde_json::from_slice(&read(&path)?).map_err(|e| ModelError::new(&path, ModelFault::Json(e)))?;
+        points.validate().map_err(|e| ModelError::new(&path, ModelFault::Thresholds(e)))?;
+        self.points = points;
+        Ok(())
+    }
+
     /// True when the thresholds are the uncalibrated defaults (no `operating_points.json`).
     pub fn is_uncalibrated(&self) -> bool {
         self.points.chosen_on == OperatingPoints::uncalibrated().chosen_on

@@ -39,9 +39,10 @@ pub struct BoxRecord {
 
 /// The version of [`Record`]'s layout: raised when a field changes meaning or goes away.
 ///
-/// Version 2: `verdict` may be `not_assessable` (with `not_assessable` saying why);
-/// `confidence` is the answered class's score and null for `none`; `max_fracture_score`,
-/// `boxes[].drawn`, `model.trained_on` and `model.caveats` are new.
+/// Version 2: `verdict` may be `not_assessable` (with `not_assessable` saying why; then
+/// `class_scores` and `max_fracture_score` are null); `confidence` is the answered class's
+/// score and null for `none`; `max_fracture_score`, `header_verified`, `boxes[].drawn`,
+/// `model.trained_on` and `model.caveats` are new.
 pub const SCHEMA_VERSION: u32 = 2;
 
 /// The JSON written per image.
@@ -66,12 +67,17 @@ pub struct Record {
     pub not_assessable: Option<NotAssessable>,
     /// The answered class's score; null for `none` and `not_assessable`.
     pub confidence: Option<f32>,
-    /// The highest class score (how close a `none` came to a fracture).
-    pub max_fracture_score: f32,
+    /// The highest class score (how close a `none` came to a fracture); null when the image
+    /// was not assessed.
+    pub max_fracture_score: Option<f32>,
+    /// The header named the body part or view (`false`: a PNG, or a DICOM file that leaves
+    /// both empty, passed the header check unverified).
+    pub header_verified: bool,
     pub operating_point: Option<OperatingPoint>,
     pub vf_priority_applied: bool,
     pub side: Option<SideCall>,
-    pub class_scores: BTreeMap<&'static str, f32>,
+    /// Null when the image was not assessed (no score was computed).
+    pub class_scores: Option<BTreeMap<&'static str, f32>>,
     pub boxes: Vec<BoxRecord>,
     pub model: ModelRecord,
     pub notice: &'static str,
@@ -97,11 +103,12 @@ impl Record {
             verdict_name: p.verdict().map_or("Not assessable", |v| v.label.full_name()),
             not_assessable: p.not_assessable().cloned(),
             confidence: p.verdict().and_then(|v| v.confidence),
-            max_fracture_score: p.max_fracture_score(),
+            max_fracture_score: p.verdict().map(|_| p.max_fracture_score()),
+            header_verified: hipfrac_core::assess::header_verified(meta),
             operating_point: p.verdict().map(|v| v.operating_point),
             vf_priority_applied: p.verdict().is_some_and(|v| v.vf_priority_applied),
             side: p.side,
-            class_scores: FractureClass::ALL.iter().map(|c| (c.code(), p.class_scores[c.index()])).collect(),
+            class_scores: p.verdict().map(|_| FractureClass::ALL.iter().map(|c| (c.code(), p.class_scores[c.index()])).collect()),
             boxes: p
                 .detections
                 .iter()
@@ -149,14 +156,14 @@ impl SummaryRow {
     /// The row of a prediction.
     pub fn of(r: &Record) -> SummaryRow {
         let point = r.operating_point.map(|p| serde_json::to_value(p).expect("an enum serialises"));
-        let score = |c: &str| format!("{:.4}", r.class_scores.get(c).copied().unwrap_or(0.0));
+        let score = |c: &str| r.class_scores.as_ref().map(|s| format!("{:.4}", s.get(c).copied().unwrap_or(0.0))).unwrap_or_default();
         SummaryRow {
             input: r.input.clone(),
             sop_instance_uid: r.sop_instance_uid.clone().unwrap_or_default(),
             verdict: r.verdict.to_string(),
             not_assessable: r.not_assessable.as_ref().map(|n| n.reason.clone()).unwrap_or_default(),
             confidence: r.confidence.map(|c| format!("{c:.4}")).unwrap_or_default(),
-            max_fracture_score: format!("{:.4}", r.max_fracture_score),
+            max_fracture_score: r.max_fracture_score.map(|m| format!("{m:.4}")).unwrap_or_default(),
             operating_point: point.as_ref().and_then(|p| p.as_str()).unwrap_or_default().to_string(),
             vf_priority_applied: r.vf_priority_applied.to_string(),
             side: r.side.map(|s| s.side.name().to_string()).unwrap_or_default(),

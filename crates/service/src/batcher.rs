@@ -28,6 +28,7 @@ struct Job {
 pub struct Queue {
     sender: SyncSender<Job>,
     metrics: Arc<Metrics>,
+    capacity: usize,
 }
 
 /// Why an image was not queued.
@@ -37,23 +38,49 @@ pub enum QueueError {
     Full,
     /// The batching thread has stopped.
     Closed,
+    /// More images at once than the queue can ever hold.
+    TooMany { images: usize, capacity: usize },
 }
+
+/// The answer to one queued image.
+pub type Answer = tokio::sync::oneshot::Receiver<Result<Prediction, String>>;
 
 impl Queue {
     /// Queues `image`; the answer arrives on the returned receiver.
-    pub fn submit(&self, image: Radiograph) -> Result<tokio::sync::oneshot::Receiver<Result<Prediction, String>>, QueueError> {
-        let (reply, answer) = tokio::sync::oneshot::channel();
-        self.metrics.queue_depth.fetch_add(1, Ordering::Relaxed);
-        match self.sender.try_send(Job { image, reply }) {
-            Ok(()) => Ok(answer),
-            Err(e) => {
-                self.metrics.queue_depth.fetch_sub(1, Ordering::Relaxed);
-                Err(match e {
-                    TrySendError::Full(_) => QueueError::Full,
-                    TrySendError::Disconnected(_) => QueueError::Closed,
-                })
+    pub fn submit(&self, image: Radiograph) -> Result<Answer, QueueError> {
+        Ok(self.submit_all(vec![image])?.remove(0))
+    }
+
+    /// Queues all of `images` or none of them: a request is never half queued.
+    pub fn submit_all(&self, images: Vec<Radiograph>) -> Result<Vec<Answer>, QueueError> {
+        let n = images.len();
+        if n > self.capacity {
+            return Err(QueueError::TooMany { images: n, capacity: self.capacity });
+        }
+        // The depth counts every queued image until the batcher has taken it, so it is never
+        // below the channel's own count: room here is room there.
+        let before = self.metrics.queue_depth.fetch_add(n, Ordering::SeqCst);
+        if before + n > self.capacity {
+            self.metrics.queue_depth.fetch_sub(n, Ordering::SeqCst);
+            return Err(QueueError::Full);
+        }
+        let mut answers = Vec::with_capacity(n);
+        for image in images {
+            let (reply, answer) = tokio::sync::oneshot::channel();
+            match self.sender.try_send(Job { image, reply }) {
+                Ok(()) => answers.push(answer),
+                Err(e) => {
+                    // Only a stopped batcher (or a race with it) gets here; what was sent is
+                    // answered as abandoned.
+                    self.metrics.queue_depth.fetch_sub(n - answers.len(), Ordering::SeqCst);
+                    return Err(match e {
+                        TrySendError::Full(_) => QueueError::Full,
+                        TrySendError::Disconnected(_) => QueueError::Closed,
+                    });
+                }
             }
         }
+        Ok(answers)
     }
 }
 
@@ -89,7 +116,7 @@ pub fn start(mut predict: PredictFn, batching: Batching, metrics: Arc<Metrics>, 
             run(&mut predict, &receiver, batching, &thread_metrics);
         })
         .expect("the batching thread starts");
-    Queue { sender, metrics }
+    Queue { sender, metrics, capacity: batching.capacity.max(1) }
 }
 
 /// Takes the next batch: waits for a first image, then up to `max_wait` for more.
@@ -111,7 +138,12 @@ fn next_batch(receiver: &Receiver<Job>, batching: Batching) -> Option<Vec<Job>> 
 
 fn run(predict: &mut PredictFn, receiver: &Receiver<Job>, batching: Batching, metrics: &Metrics) {
     while let Some(jobs) = next_batch(receiver, batching) {
-        metrics.queue_depth.fetch_sub(jobs.len(), Ordering::Relaxed);
+        metrics.queue_depth.fetch_sub(jobs.len(), Ordering::SeqCst);
+        // Requests that gave up (timed out, disconnected, failed elsewhere) cost nothing more.
+        let jobs: Vec<Job> = jobs.into_iter().filter(|j| !j.reply.is_closed()).collect();
+        if jobs.is_empty() {
+            continue;
+        }
         metrics.batch(jobs.len());
         let (images, replies): (Vec<Radiograph>, Vec<_>) = jobs.into_iter().map(|j| (j.image, j.reply)).unzip();
         // A panic in the model answers this batch with an error; the service goes on.
@@ -169,7 +201,10 @@ mod tests {
             assert!(started.elapsed() < Duration::from_secs(10));
             std::thread::sleep(Duration::from_millis(1));
         }
-        let waiting: Vec<_> = (0..4).map(|_| queue.submit(image()).unwrap()).collect();
+        assert_eq!(queue.submit_all((0..5).map(|_| image()).collect()).unwrap_err(), QueueError::TooMany { images: 5, capacity: 4 });
+        let mut waiting = queue.submit_all((0..3).map(|_| image()).collect()).unwrap();
+        assert_eq!(queue.submit_all(vec![image(), image()]).unwrap_err(), QueueError::Full, "all or none");
+        waiting.push(queue.submit(image()).unwrap());
         assert_eq!(queue.submit(image()).unwrap_err(), QueueError::Full);
         gate_tx.send(()).unwrap();
         for answer in std::iter::once(busy).chain(waiting) {

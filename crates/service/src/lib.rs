@@ -33,6 +33,7 @@ use hipfrac_report::predictions::{ModelRecord, Record};
 use metrics::Metrics;
 use serde::Deserialize;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -53,15 +54,20 @@ pub struct ModelInfo {
 #[derive(Debug, Clone)]
 pub struct Config {
     pub addr: SocketAddr,
-    /// Bearer tokens; `None` serves without authentication (loopback only).
-    pub tokens: Option<Tokens>,
+    /// Bearer tokens (re-read when their file changes); `None` serves without authentication
+    /// (loopback only).
+    pub tokens: Option<(PathBuf, Tokens)>,
     pub batching: Batching,
     /// Largest request body, bytes.
     pub max_body: usize,
     /// Longest a prediction request may take, queueing included.
     pub timeout: Duration,
-    /// Images decoded at once (each decoded image is held in memory until answered).
+    /// Images decoded at once.
     pub decoders: usize,
+    /// Prediction requests handled at once (bodies read, images held); more get 503 at once.
+    pub max_requests: usize,
+    /// Files in one multipart request at most.
+    pub max_files: usize,
 }
 
 /// Why the service cannot start.
@@ -78,8 +84,10 @@ pub enum ServiceError {
 struct AppState {
     queue: Queue,
     model: ModelInfo,
-    tokens: Option<Tokens>,
+    tokens: Option<TokenStore>,
     metrics: Arc<Metrics>,
+    requests: tokio::sync::Semaphore,
+    max_files: usize,
     ready: Arc<AtomicBool>,
     timeout: Duration,
     decoders: tokio::sync::Semaphore,
@@ -123,8 +131,10 @@ pub fn router(config: &Config, predict: PredictFn, model: ModelInfo) -> Router {
     let state = Arc::new(AppState {
         queue,
         model,
-        tokens: config.tokens.clone(),
+        tokens: config.tokens.clone().map(TokenStore::new),
         metrics,
+        requests: tokio::sync::Semaphore::new(config.max_requests.max(1)),
+        max_files: config.max_files.max(1),
         ready,
         timeout: config.timeout,
         decoders: tokio::sync::Semaphore::new(config.decoders.max(1)),
@@ -210,10 +220,40 @@ async fn observe(State(state): State<Shared>, request: Request, next: Next) -> R
     response
 }
 
+/// The tokens, re-read when their file changes (a removed token stops working at once).
+struct TokenStore {
+    path: PathBuf,
+    current: std::sync::RwLock<(Option<std::time::SystemTime>, Tokens)>,
+}
+
+impl TokenStore {
+    fn new((path, tokens): (PathBuf, Tokens)) -> Self {
+        let modified = std::fs::metadata(&path).and_then(|m| m.modified()).ok();
+        TokenStore { path, current: std::sync::RwLock::new((modified, tokens)) }
+    }
+
+    /// The token's name, if `presented` is one now.
+    fn verify(&self, presented: &str) -> Option<String> {
+        let modified = std::fs::metadata(&self.path).and_then(|m| m.modified()).ok();
+        let stale = self.current.read().map(|c| c.0 != modified).unwrap_or(true);
+        if stale {
+            // A file that cannot be read now (mid-rewrite, removed) accepts no one.
+            let tokens = Tokens::read(&self.path).unwrap_or_default();
+            if let Ok(mut current) = self.current.write() {
+                *current = (modified, tokens);
+            }
+        }
+        self.current.read().ok().and_then(|c| c.1.verify(presented).map(str::to_string))
+    }
+}
+
 async fn authenticate(State(state): State<Shared>, request: Request, next: Next) -> Response {
     if let Some(tokens) = &state.tokens {
-        let presented = request.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer "));
-        match presented.and_then(|t| tokens.verify(t.trim())) {
+        let presented = request.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| {
+            let (scheme, token) = v.trim().split_once(' ')?;
+            scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+        });
+        match presented.and_then(|t| tokens.verify(t)) {
             Some(name) => tracing::debug!(token = name, "authenticated"),
             None => {
                 let message = if presented.is_some() { "the bearer token is not valid" } else { "an Authorization: Bearer <token> header is required" };
@@ -263,7 +303,7 @@ fn too_large(limit_hint: &str) -> ApiError {
     ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", format!("the request body is larger than the service accepts ({limit_hint})"))
 }
 
-async fn uploads(request: Request, query: &PredictQuery) -> Result<Vec<Upload>, ApiError> {
+async fn uploads(request: Request, query: &PredictQuery, max_files: usize) -> Result<Vec<Upload>, ApiError> {
     let kind = media_type(request.headers());
     match kind.as_str() {
         "application/dicom" | "image/png" => {
@@ -271,7 +311,7 @@ async fn uploads(request: Request, query: &PredictQuery) -> Result<Vec<Upload>, 
             if bytes.is_empty() {
                 return Err(ApiError::new(StatusCode::BAD_REQUEST, "empty_body", "the request has no body: send the DICOM or PNG file as the body"));
             }
-            Ok(vec![Upload { name: query.name.clone().unwrap_or_else(|| "request".into()), bytes }])
+            Ok(vec![Upload { name: query.name.clone().filter(|n| !n.trim().is_empty()).unwrap_or_else(|| "request".into()), bytes }])
         }
         "multipart/form-data" => {
             let mut multipart = Multipart::from_request(request, &()).await.map_err(|e| ApiError::new(e.status(), "bad_multipart", e.body_text()))?;
@@ -283,7 +323,10 @@ async fn uploads(request: Request, query: &PredictQuery) -> Result<Vec<Upload>, 
                     Err(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => return Err(too_large("--max-body-mb")),
                     Err(e) => return Err(ApiError::new(StatusCode::BAD_REQUEST, "bad_multipart", e.body_text())),
                 };
-                let name = field.file_name().or(field.name()).map(str::to_string).unwrap_or_else(|| format!("part-{}", files.len() + 1));
+                if files.len() == max_files {
+                    return Err(ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "too_many_files", format!("more than {max_files} files in one request (--max-files)")));
+                }
+                let name = field.file_name().or(field.name()).map(str::to_string).filter(|n| !n.trim().is_empty()).unwrap_or_else(|| format!("part-{}", files.len() + 1));
                 let bytes = field.bytes().await.map_err(|e| if e.status() == StatusCode::PAYLOAD_TOO_LARGE { too_large("--max-body-mb") } else { ApiError::new(StatusCode::BAD_REQUEST, "bad_multipart", e.body_text()) })?;
                 files.push(Upload { name, bytes });
             }
@@ -326,8 +369,12 @@ async fn predict_inner(state: Shared, query: PredictQuery, request: Request) -> 
         Some("png") => true,
         Some(other) => return Err(ApiError::new(StatusCode::BAD_REQUEST, "bad_query", format!("overlay={other}: only overlay=png is offered"))),
     };
+    // At most --max-requests at once hold bodies and images; the others are told to come back.
+    let Ok(_slot) = state.requests.try_acquire() else {
+        return Err(ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "busy", "too many requests in progress; retry after a moment"));
+    };
     let multipart = media_type(request.headers()) == "multipart/form-data";
-    let files = uploads(request, &query).await?;
+    let files = uploads(request, &query, state.max_files).await?;
     if overlay && files.len() != 1 {
         return Err(ApiError::new(StatusCode::BAD_REQUEST, "bad_query", "overlay=png answers one image; send one file"));
     }
@@ -347,16 +394,14 @@ async fn predict_inner(state: Shared, query: PredictQuery, request: Request) -> 
     for task in decoding {
         decoded.push(task.await.map_err(|_| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "the decoder failed"))??);
     }
-    let mut answers = Vec::with_capacity(decoded.len());
-    for (name, image) in decoded {
-        // The record needs the header; only an overlay needs the pixels again.
-        let kept = (overlay.then(|| image.clone()), image.meta.clone());
-        let answer = state.queue.submit(image).map_err(|e| match e {
-            QueueError::Full => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "queue_full", "the queue is full; retry after a moment"),
-            QueueError::Closed => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "shutting_down", "the service is stopping"),
-        })?;
-        answers.push((name, kept, answer));
-    }
+    // The record needs the header; only an overlay needs the pixels again.
+    let kept: Vec<(String, (Option<Radiograph>, hipfrac_core::RadiographMeta))> = decoded.iter().map(|(name, image)| (name.clone(), (overlay.then(|| image.clone()), image.meta.clone()))).collect();
+    let queued = state.queue.submit_all(decoded.into_iter().map(|(_, image)| image).collect()).map_err(|e| match e {
+        QueueError::Full => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "queue_full", "the queue is full; retry after a moment"),
+        QueueError::Closed => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "shutting_down", "the service is stopping"),
+        QueueError::TooMany { images, capacity } => ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "too_many_files", format!("{images} images in one request; the queue holds {capacity} (--queue)")),
+    })?;
+    let answers: Vec<_> = kept.into_iter().zip(queued).map(|((name, kept), answer)| (name, kept, answer)).collect();
     let mut results: Vec<(Record, Option<Radiograph>, Prediction)> = Vec::with_capacity(answers.len());
     for (name, (image, meta), answer) in answers {
         let prediction = answer
@@ -370,6 +415,7 @@ async fn predict_inner(state: Shared, query: PredictQuery, request: Request) -> 
     if overlay {
         let (record, image, prediction) = results.pop().expect("one image");
         let image = image.expect("kept for the overlay");
+        let status = if record.not_assessable.is_some() { StatusCode::UNPROCESSABLE_ENTITY } else { StatusCode::OK };
         let points = state.model.points.clone();
         let png = tokio::task::spawn_blocking(move || {
             let shown = reportable(&prediction.detections, &points, SHOWN_BOXES);
@@ -380,7 +426,7 @@ async fn predict_inner(state: Shared, query: PredictQuery, request: Request) -> 
         .await
         .map_err(|_| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "the overlay failed"))?
         .map_err(|e| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "cannot_draw", format!("cannot draw the overlay: {e}")))?;
-        return Ok(([(header::CONTENT_TYPE, "image/png")], png).into_response());
+        return Ok((status, [(header::CONTENT_TYPE, "image/png")], png).into_response());
     }
     if multipart {
         let records: Vec<Record> = results.into_iter().map(|(r, _, _)| r).collect();

@@ -58,6 +58,11 @@ pub struct TrainConfig {
     pub flip: f64,
     /// Strength of brightness/contrast/gamma jitter (radiographs differ by site).
     pub intensity_jitter: f64,
+    /// Probability that a training image is re-acquired at random (`data::reacquire`: window
+    /// and tone curve, edge enhancement or blur, lost resolution, noise, collimation borders,
+    /// burned-in text and markers, photometric inversion), so that a model does not learn one
+    /// site's look. 0 (the paper's recipe) leaves images as they are.
+    pub acquisition: f64,
     /// Random scale (±) and translation (± fraction of the size) of the letterboxed image.
     pub scale_jitter: f64,
     pub translate: f64,
@@ -89,6 +94,7 @@ impl Default for TrainConfig {
             mixup: 0.15,
             flip: 0.5,
             intensity_jitter: 0.2,
+            acquisition: 0.0,
             scale_jitter: 0.2,
             translate: 0.1,
             val_interval: 1,
@@ -149,7 +155,7 @@ impl TrainConfig {
         if self.image_size % 32 != 0 || !(64..=4096).contains(&self.image_size) {
             return Err(InvalidConfig::ImageSize(self.image_size));
         }
-        let checks: [(&'static str, f64, f64, f64); 19] = [
+        let checks: [(&'static str, f64, f64, f64); 20] = [
             ("batch_size", self.batch_size as f64, 1.0, 1024.0),
             ("epochs", self.epochs as f64, 1.0, 100_000.0),
             ("warmup_epochs", self.warmup_epochs, 0.0, 100_000.0),
@@ -163,6 +169,7 @@ impl TrainConfig {
             ("mixup", self.mixup, 0.0, 1.0),
             ("flip", self.flip, 0.0, 1.0),
             ("intensity_jitter", self.intensity_jitter, 0.0, 1.0),
+            ("acquisition", self.acquisition, 0.0, 1.0),
             ("scale_jitter", self.scale_jitter, 0.0, 0.9),
             ("translate", self.translate, 0.0, 0.5),
             ("val_interval", self.val_interval as f64, 1.0, 100_000.0),
@@ -255,7 +262,7 @@ pub const RANGES: &[(&str, &str)] = &[
     ("weight_decay", "0–0.1"),
     ("ema_decay", "0–0.99999"),
     ("no_aug_epochs", "0–100000 (at least epochs: no strong augmentation at all)"),
-    ("mosaic, mixup, flip, intensity_jitter", "0–1"),
+    ("mosaic, mixup, flip, intensity_jitter, acquisition", "0–1"),
     ("scale_jitter", "0–0.9"),
     ("translate", "0–0.5"),
     ("val_interval", "1–100000"),

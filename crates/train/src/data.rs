@@ -74,6 +74,8 @@ pub enum DataError {
 pub struct Augment {
     pub flip: f64,
     pub intensity: f64,
+    /// Probability of a random re-acquisition ([`reacquire`]).
+    pub acquisition: f64,
     pub scale: f64,
     pub translate: f64,
 }
@@ -116,7 +118,7 @@ pub fn augment(sample: &Sample, a: &Augment, seed: u64) -> (Vec<f32>, Vec<(Fract
         }
     }
     let forward = |x: f64, y: f64| ((x - centre) * scale + centre + tx, (y - centre) * scale + centre + ty);
-    let boxes = sample
+    let boxes: Vec<(FractureClass, BBox)> = sample
         .boxes
         .iter()
         .filter_map(|(class, b)| {
@@ -129,7 +131,152 @@ pub fn augment(sample: &Sample, a: &Augment, seed: u64) -> (Vec<f32>, Vec<(Fract
             (clipped.area() >= 0.4 * moved.area() && clipped.width() >= 2.0 && clipped.height() >= 2.0).then_some((*class, clipped))
         })
         .collect();
+    if a.acquisition > 0.0 && rng.gen_bool(a.acquisition.clamp(0.0, 1.0)) {
+        reacquire(&mut out, s, &boxes, &mut rng);
+    }
     (out, boxes)
+}
+
+/// A random re-acquisition of a letterboxed image (pixels in [0, 1], `size × size`): what
+/// differs between sites and machines, none of which changes what the image shows. Each
+/// step is taken with its own probability:
+/// * a window: the grey range clipped and stretched (a narrower or shifted VOI window);
+/// * a tone curve: a sigmoid of random slope and centre (vendor processing);
+/// * edge enhancement (unsharp masking) or blur;
+/// * lost resolution: averaged down by 1.5–3× and back up (a larger pixel spacing);
+/// * noise (Gaussian, quantum-like: stronger in darker, less exposed areas);
+/// * collimation: a bright band along one or two edges, kept off the boxes;
+/// * burned-in text or a side marker, kept off the boxes;
+/// * inversion (a MONOCHROME1 image read as MONOCHROME2), rarely.
+pub fn reacquire(pixels: &mut [f32], size: usize, boxes: &[(FractureClass, BBox)], rng: &mut impl Rng) {
+    let s = size;
+    if rng.gen_bool(0.5) {
+        let lo = rng.gen_range(0.0..0.2f32);
+        let hi = rng.gen_range(0.8..1.0f32);
+        pixels.iter_mut().for_each(|v| *v = ((*v - lo) / (hi - lo)).clamp(0.0, 1.0));
+    }
+    if rng.gen_bool(0.5) {
+        let (centre, slope) = (rng.gen_range(0.35..0.65f32), rng.gen_range(3.0..9.0f32));
+        let f = |v: f32| 1.0 / (1.0 + (-(v - centre) * slope).exp());
+        let (f0, f1) = (f(0.0), f(1.0));
+        pixels.iter_mut().for_each(|v| *v = (f(*v) - f0) / (f1 - f0));
+    }
+    match rng.gen_range(0..3) {
+        0 => {
+            let amount = rng.gen_range(0.3..1.5f32);
+            let blurred = box_blur(pixels, s, rng.gen_range(1..=3));
+            pixels.iter_mut().zip(&blurred).for_each(|(v, b)| *v = (*v + amount * (*v - b)).clamp(0.0, 1.0));
+        }
+        1 => {
+            let blurred = box_blur(pixels, s, 1);
+            pixels.copy_from_slice(&blurred);
+        }
+        _ => {}
+    }
+    if rng.gen_bool(0.3) {
+        let factor = rng.gen_range(1.5..3.0f64);
+        let small = ((s as f64 / factor).round() as usize).max(8);
+        let down = resize_f32(pixels, s, s, small, small);
+        let up = resize_f32(&down, small, small, s, s);
+        pixels.copy_from_slice(&up);
+    }
+    if rng.gen_bool(0.5) {
+        let sigma = rng.gen_range(0.005..0.04f32);
+        pixels.iter_mut().for_each(|v| {
+            // Box–Muller; darker (less exposed) areas are noisier.
+            let (u1, u2): (f32, f32) = (rng.gen_range(f32::EPSILON..1.0), rng.gen());
+            let n = (-2.0 * u1.ln()).sqrt() * (std::f32::consts::TAU * u2).cos();
+            *v = (*v + n * sigma * (1.5 - *v)).clamp(0.0, 1.0);
+        });
+    }
+    let free = |x0: usize, y0: usize, x1: usize, y1: usize| {
+        let region = BBox::new(x0 as f32, y0 as f32, x1 as f32, y1 as f32);
+        boxes.iter().all(|(_, b)| b.intersection_area(&region) == 0.0)
+    };
+    if rng.gen_bool(0.3) {
+        let brightness = rng.gen_range(0.75..1.0f32);
+        for _ in 0..rng.gen_range(1..=2) {
+            let width = rng.gen_range(s / 40..=s / 8).max(1);
+            // Left, right, top or bottom; a band that would cover a box is left out.
+            let (x0, y0, x1, y1) = match rng.gen_range(0..4) {
+                0 => (0, 0, width, s),
+                1 => (s - width, 0, s, s),
+                2 => (0, 0, s, width),
+                _ => (0, s - width, s, s),
+            };
+            if free(x0, y0, x1, y1) {
+                for y in y0..y1 {
+                    pixels[y * s + x0..y * s + x1].iter_mut().for_each(|v| *v = brightness);
+                }
+            }
+        }
+    }
+    if rng.gen_bool(0.3) {
+        const TEXTS: [&str; 6] = ["R", "L", "AP", "HIP", "STANDING", "1"];
+        let text = TEXTS[rng.gen_range(0..TEXTS.len())];
+        let scale = (s as i64 / 100).max(1) * rng.gen_range(1..=2);
+        let (w, h) = (hipfrac_imaging::font::width(text, scale) as usize, 7 * scale as usize);
+        if w + 2 < s && h + 2 < s {
+            let (x0, y0) = (rng.gen_range(0..s - w), rng.gen_range(0..s - h));
+            if free(x0, y0, x0 + w, y0 + h) {
+                let ink = if rng.gen_bool(0.8) { 1.0 } else { 0.0 };
+                hipfrac_imaging::font::draw(text, x0 as i64, y0 as i64, scale, |x, y| {
+                    if x >= 0 && y >= 0 && (x as usize) < s && (y as usize) < s {
+                        pixels[y as usize * s + x as usize] = ink;
+                    }
+                });
+            }
+        }
+    }
+    if rng.gen_bool(0.05) {
+        pixels.iter_mut().for_each(|v| *v = 1.0 - *v);
+    }
+}
+
+/// `src` (`w × h`) resampled to `nw × nh`: area average when shrinking, bilinear when growing.
+fn resize_f32(src: &[f32], w: usize, h: usize, nw: usize, nh: usize) -> Vec<f32> {
+    let mut out = vec![0f32; nw * nh];
+    let (sx, sy) = (w as f64 / nw as f64, h as f64 / nh as f64);
+    for y in 0..nh {
+        for x in 0..nw {
+            out[y * nw + x] = if sx >= 1.0 && sy >= 1.0 {
+                let (x0, x1) = ((x as f64 * sx) as usize, (((x + 1) as f64 * sx) as usize).clamp((x as f64 * sx) as usize + 1, w));
+                let (y0, y1) = ((y as f64 * sy) as usize, (((y + 1) as f64 * sy) as usize).clamp((y as f64 * sy) as usize + 1, h));
+                let sum: f32 = (y0..y1).flat_map(|yy| (x0..x1).map(move |xx| (xx, yy))).map(|(xx, yy)| src[yy * w + xx]).sum();
+                sum / ((x1 - x0) * (y1 - y0)) as f32
+            } else {
+                let fx = ((x as f64 + 0.5) * sx - 0.5).clamp(0.0, (w - 1) as f64);
+                let fy = ((y as f64 + 0.5) * sy - 0.5).clamp(0.0, (h - 1) as f64);
+                let (x0, y0) = (fx.floor() as usize, fy.floor() as usize);
+                let (x1, y1) = ((x0 + 1).min(w - 1), (y0 + 1).min(h - 1));
+                let (ax, ay) = ((fx - x0 as f64) as f32, (fy - y0 as f64) as f32);
+                let top = src[y0 * w + x0] * (1.0 - ax) + src[y0 * w + x1] * ax;
+                let bottom = src[y1 * w + x0] * (1.0 - ax) + src[y1 * w + x1] * ax;
+                top * (1.0 - ay) + bottom * ay
+            };
+        }
+    }
+    out
+}
+
+/// A box blur of radius `r` (separable, edges clamped).
+fn box_blur(pixels: &[f32], s: usize, r: usize) -> Vec<f32> {
+    let pass = |input: &[f32], horizontal: bool| -> Vec<f32> {
+        let mut out = vec![0f32; s * s];
+        for a in 0..s {
+            for b in 0..s {
+                let mut sum = 0.0;
+                for d in 0..=2 * r {
+                    let k = (b + d).saturating_sub(r).min(s - 1);
+                    sum += if horizontal { input[a * s + k] } else { input[k * s + a] };
+                }
+                let at = if horizontal { a * s + b } else { b * s + a };
+                out[at] = sum / (2 * r + 1) as f32;
+            }
+        }
+        out
+    };
+    pass(&pass(pixels, true), false)
 }
 
 /// Mosaic (as YOLOX/DAMO-YOLO): four images around a random centre of a 2S×2S canvas,

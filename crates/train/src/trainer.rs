@@ -220,6 +220,7 @@ impl Trainer {
         let augment_settings = Augment {
             flip: c.flip,
             intensity: c.intensity_jitter,
+            acquisition: if strong { c.acquisition } else { 0.0 },
             scale: if strong { c.scale_jitter } else { 0.0 },
             translate: if strong { c.translate } else { 0.0 },
         };

@@ -60,7 +60,11 @@ pub fn run(args: EvaluateArgs) -> Result<Outcome> {
     if let Some((_, path)) = data.iter().find(|(_, path)| !path.is_file()) {
         bail!("{}: no such manifest", path.display());
     }
-    let predictor = crate::load_model(&args.model, args.device)?;
+    let mut predictor = crate::load_model(&args.model, args.device)?;
+    predictor.acceptance = hipfrac_core::Acceptance::with_body_parts(&args.accept_body_parts);
+    if let Some(site) = &args.site {
+        predictor.use_site(site)?;
+    }
     let sections = run_sections(&predictor, &data)?;
     write_report(&args.out, &model_info(&predictor), &sections, &ReportContext::default())?;
     for s in &sections {
@@ -81,16 +85,57 @@ pub fn choose_points(predictor: &Predictor, manifest: &Path, sensitivity: f64, s
     Ok(())
 }
 
+/// Re-fits the operating points for `site` on its sample and prints what changed: each
+/// class's thresholds and its sensitivity/specificity on the sample, before → after.
+fn refit_site(predictor: &Predictor, manifest: &Path, site: &str, sensitivity: f64, specificity: f64) -> Result<()> {
+    let (bar, mut progress) = bar_for("re-fitting");
+    let refit = hipfrac_infer::calibrate::refit_site(predictor, manifest, site, sensitivity, specificity, &mut progress)?;
+    bar.finish_and_clear();
+    let f = |v: f64| if v.is_nan() { "-".to_string() } else { format!("{v:.2}") };
+    eprintln!("site {site}: {} images; thresholds and the sample's Se/Sp at the verdict, before → after", refit.images);
+    eprintln!("class  pos  neg  suspicious     fracture       Se           Sp           ");
+    for (k, c) in refit.classes.iter().enumerate() {
+        let (b, a) = (refit.before.get(c.class), refit.after.get(c.class));
+        let (rb, ra) = (refit.rates_before[k], refit.rates_after[k]);
+        eprintln!(
+            "{:<5} {:>4} {:>4}  {:.3} → {:.3}  {:.3} → {:.3}  {:>4} → {:<4}  {:>4} → {:<4}  {}",
+            c.class.code(),
+            c.positives,
+            c.negatives,
+            b.suspicious,
+            a.suspicious,
+            b.fracture,
+            a.fracture,
+            f(rb.0),
+            f(ra.0),
+            f(rb.1),
+            f(ra.1),
+            if c.refitted { "re-fitted" } else { "kept (too few images of it in the sample)" }
+        );
+    }
+    eprintln!("VF priority {:.3} → {:.3}", refit.before.vf_priority, refit.after.vf_priority);
+    eprintln!("Se/Sp above are measured on the very sample the thresholds were fitted on: optimistic for the new points. Check them on other images of the site.");
+    eprintln!("use them with: hipfrac predict --site {site} … (or evaluate --site {site})");
+    Ok(())
+}
+
 pub fn calibrate(args: CalibrateArgs) -> Result<Outcome> {
     if !(0.0..=1.0).contains(&args.sensitivity) || !(0.0..=1.0).contains(&args.specificity) {
         bail!("--sensitivity and --specificity must lie in [0, 1]");
     }
-    let existing = hipfrac_infer::calibrate::points_path(&args.model);
+    let existing = match &args.site {
+        Some(site) => hipfrac_infer::calibrate::site_points_path(&args.model, site),
+        None => hipfrac_infer::calibrate::points_path(&args.model),
+    };
     if existing.exists() && !args.overwrite {
         bail!("{} exists; pass --overwrite to replace it", existing.display());
     }
-    let predictor = crate::load_model(&args.model, args.device)?;
-    choose_points(&predictor, &args.data, args.sensitivity, args.specificity)?;
+    let mut predictor = crate::load_model(&args.model, args.device)?;
+    predictor.acceptance = hipfrac_core::Acceptance::with_body_parts(&args.accept_body_parts);
+    match &args.site {
+        Some(site) => refit_site(&predictor, &args.data, site, args.sensitivity, args.specificity)?,
+        None => choose_points(&predictor, &args.data, args.sensitivity, args.specificity)?,
+    }
     eprintln!("written: {}", existing.display());
     Ok(Outcome::Success)
 }

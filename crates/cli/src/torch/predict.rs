@@ -4,7 +4,7 @@ use crate::cli::PredictArgs;
 use crate::{inputs, progress, Outcome};
 use anyhow::{bail, Context, Result};
 use hipfrac_core::verdict::{reportable, SHOWN_BOXES};
-use hipfrac_core::{error_chain, Prediction, Radiograph, NOTICE};
+use hipfrac_core::{error_chain, Prediction, Radiograph, RadiographMeta, NOTICE};
 use hipfrac_imaging::overlay::{self, Marks};
 use hipfrac_infer::Predictor;
 use hipfrac_report::predictions::{summary_csv, ModelRecord, Record, SummaryRow};
@@ -23,35 +23,47 @@ fn outputs(out: &Path, relative: &Path) -> (PathBuf, PathBuf) {
 }
 
 /// Writes an image's JSON and overlay (each atomically), unless they exist and `overwrite`
-/// is off.
-fn write_outputs(args: &PredictArgs, job: &inputs::Job, image: &Radiograph, prediction: &Prediction, predictor: &Predictor) -> Result<Record> {
+/// is off. `image` is `None` for a file refused on its header alone (its pixels could not be
+/// decoded): it gets its JSON and no pictures. A refused image whose picture cannot be drawn
+/// keeps its JSON too.
+fn write_outputs(args: &PredictArgs, job: &inputs::Job, meta: &RadiographMeta, image: Option<&Radiograph>, prediction: &Prediction, predictor: &Predictor) -> Result<Record> {
     let (json_path, overlay_path) = outputs(&args.out, &job.relative);
     if !args.overwrite && !args.skip_existing {
         if let Some(path) = [&json_path, &overlay_path].into_iter().find(|p| p.exists()) {
             bail!("{} exists; pass --overwrite to replace it", path.display());
         }
     }
-    let record = Record::new(job.input.display().to_string(), &image.meta, prediction, &predictor.points, model_record(predictor));
+    let record = Record::new(job.input.display().to_string(), meta, prediction, &predictor.points, model_record(predictor));
+    let refused = prediction.not_assessable().is_some();
+    let draw = |marks: &Marks<'_>| -> Result<Option<hipfrac_imaging::Canvas>> {
+        match image.map(|image| overlay::render(image, marks, args.overlay_size)) {
+            Some(Ok(picture)) => Ok(Some(picture)),
+            Some(Err(_)) | None if refused => Ok(None),
+            Some(Err(e)) => Err(anyhow::Error::new(e).context(format!("{}: cannot draw the overlay", job.input.display()))),
+            None => bail!("{}: no pixels to draw", job.input.display()),
+        }
+    };
     let json = serde_json::to_vec_pretty(&record).expect("a record serialises");
     let shown = reportable(&prediction.detections, &predictor.points, SHOWN_BOXES);
     // What a reader must know is said on every picture: research output, and the model's caveats.
     let caveats = |first: &str| std::iter::once(first).chain(predictor.caveats()).collect::<Vec<_>>().join(" - ");
     if !args.no_overlay {
         let marks = Marks { detections: &shown, answer: Some(&prediction.answer), note: Some(caveats("AI RESEARCH OUTPUT")), ..Default::default() };
-        let picture = overlay::render(image, &marks, args.overlay_size).with_context(|| format!("{}: cannot draw the overlay", job.input.display()))?;
-        hipfrac_dicom::atomic::write_atomic(&overlay_path, &picture.to_png())?;
+        if let Some(picture) = draw(&marks)? {
+            hipfrac_dicom::atomic::write_atomic(&overlay_path, &picture.to_png())?;
+        }
     }
-    if args.dicom.contains(&crate::cli::DicomOutput::Sc) {
+    if args.dicom.contains(&crate::cli::DicomOutput::Sc) && !refused {
         if !hipfrac_dicom::is_dicom_file(&job.input) {
             bail!("{}: a Secondary Capture needs a DICOM source (its study and patient); this is not DICOM", job.input.display());
         }
         // The burned-in notice says what the picture is, and what it is not.
         let mut note = caveats("AI RESULT - NOT FOR DIAGNOSIS");
-        if image.meta.is_simulated() {
+        if meta.is_simulated() {
             note.push_str(" - SIMULATED IMAGE");
         }
         let marks = Marks { detections: &shown, answer: Some(&prediction.answer), note: Some(note), ..Default::default() };
-        let picture = overlay::render(image, &marks, args.overlay_size).with_context(|| format!("{}: cannot draw the overlay", job.input.display()))?;
+        let picture = draw(&marks)?.expect("an assessed image has pixels");
         let rgb = hipfrac_dicom::outputs::Rgb { width: picture.width as u32, height: picture.height as u32, pixels: &picture.rgb };
         let capture = hipfrac_dicom::outputs::Capture { producer: &predictor.model_hash, series_description: "hipfrac AI result (research)", version: env!("CARGO_PKG_VERSION") };
         let sc_path = PathBuf::from(format!("{}.sc.dcm", json_path.with_extension("").display()));
@@ -59,6 +71,14 @@ fn write_outputs(args: &PredictArgs, job: &inputs::Job, image: &Radiograph, pred
     }
     hipfrac_dicom::atomic::write_atomic(&json_path, &json)?;
     Ok(record)
+}
+
+/// The not-assessable prediction of a DICOM file whose header the check refuses, if it is one.
+fn refused_by_header(path: &Path, predictor: &Predictor) -> Option<(RadiographMeta, Prediction)> {
+    let meta = hipfrac_dicom::read_dicom_header(path).ok()?;
+    let refused = hipfrac_core::assess::check_header(&meta, &predictor.acceptance).err()?;
+    let prediction = Prediction { width: meta.columns, height: meta.rows, detections: Vec::new(), class_scores: [0.0; 4], answer: hipfrac_core::Answer::NotAssessable(refused), side: None };
+    Some((meta, prediction))
 }
 
 /// How a record names the model.
@@ -108,6 +128,9 @@ fn merged_summary(previous: &Path, rows: &[SummaryRow]) -> Result<Vec<u8>> {
 pub fn run(args: PredictArgs) -> Result<Outcome> {
     let mut predictor = crate::load_model(&args.model, args.device)?;
     predictor.acceptance = hipfrac_core::Acceptance::with_body_parts(&args.accept_body_parts);
+    if let Some(site) = &args.site {
+        predictor.use_site(site)?;
+    }
     let found = inputs::expand_with(&args.inputs, false, is_image)?;
     if found.jobs.is_empty() {
         bail!("no DICOM or PNG files found in the inputs");
@@ -147,12 +170,17 @@ pub fn run(args: PredictArgs) -> Result<Outcome> {
         let mut predictions = predictor.predict_batch(&images).into_iter().zip(&images);
         for (job, failure) in chunk.iter().zip(failures) {
             let outcome = match failure {
-                Some(error) => Err(error),
+                // Pixels that cannot be decoded, in a file whose header rules it out anyway
+                // (a CT, an ultrasound, another body part): not assessable, not a failure.
+                Some(error) => match refused_by_header(&job.input, &predictor) {
+                    Some((meta, prediction)) => write_outputs(&args, job, &meta, None, &prediction, &predictor),
+                    None => Err(error),
+                },
                 None => {
                     let (prediction, image) = predictions.next().expect("one prediction per image read");
                     prediction
                         .with_context(|| job.input.display().to_string())
-                        .and_then(|prediction| write_outputs(&args, job, image, &prediction, &predictor))
+                        .and_then(|prediction| write_outputs(&args, job, &image.meta, Some(image), &prediction, &predictor))
                 }
             };
             if let Err(error) = &outcome {

@@ -18,12 +18,15 @@ pub fn run(args: ServeArgs) -> Result<Outcome> {
         );
     }
     let tokens = match &args.tokens {
-        Some(path) => Some(hipfrac_service::tokens::Tokens::load(path)?),
+        Some(path) => Some((path.clone(), hipfrac_service::tokens::Tokens::load(path)?)),
         None => None,
     };
     tracing_subscriber::fmt().with_writer(std::io::stderr).with_target(false).with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr())).init();
     let mut predictor = crate::load_model(model_dir, args.device)?;
     predictor.acceptance = hipfrac_core::Acceptance::with_body_parts(&args.accept_body_parts);
+    if let Some(site) = &args.site {
+        predictor.use_site(site)?;
+    }
     let description = serde_json::json!({
         "hash": predictor.model_hash,
         "dir": predictor.dir.display().to_string(),
@@ -45,6 +48,8 @@ pub fn run(args: ServeArgs) -> Result<Outcome> {
         max_body: args.max_body_mb as usize * 1024 * 1024,
         timeout: Duration::from_secs(args.timeout_s),
         decoders: std::thread::available_parallelism().map_or(2, |n| n.get()),
+        max_requests: args.max_requests as usize,
+        max_files: args.max_files as usize,
     };
     let predict = Box::new(move |images: &[Radiograph]| -> Vec<Result<hipfrac_core::Prediction, PredictError>> {
         predictor.predict_batch(images).into_iter().map(|r| r.map_err(Into::into)).collect()

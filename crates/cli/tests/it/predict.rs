@@ -80,6 +80,33 @@ fn predict_refuses_a_missing_model_clearly() {
     assert!(!temp.path().join("o").exists());
 }
 
+/// A new site: `calibrate --site` re-fits the thresholds on its small sample beside the
+/// model's own, says what changed, and `predict --site` uses them.
+#[test]
+fn a_site_gets_its_own_operating_points() {
+    let temp = tempfile::tempdir().unwrap();
+    let data = phantom(temp.path(), 12);
+    let model = untrained(temp.path(), 128);
+    let refit = |extra: &[&str]| hipfrac().arg("calibrate").arg("--model").arg(&model).arg("--data").arg(data.join("manifest.csv")).args(["--device", "cpu", "--site", "site-c"]).args(extra).assert();
+    let out = refit(&[]).success();
+    let stderr = String::from_utf8_lossy(&out.get_output().stderr).to_string();
+    assert!(stderr.contains("site site-c: 12 images") && stderr.contains(" → ") && stderr.contains("VF priority"), "{stderr}");
+    assert!(stderr.contains("kept (too few images of it in the sample)") || stderr.contains("re-fitted"), "{stderr}");
+    let points: serde_json::Value = serde_json::from_slice(&std::fs::read(model.join("operating_points.site-c.json")).unwrap()).unwrap();
+    assert!(points["chosen_on"].as_str().unwrap().starts_with("site site-c"), "{points}");
+    assert!(!model.join("operating_points.json").exists(), "the model's own points are not touched");
+    refit(&[]).code(2);
+    refit(&["--overwrite"]).success();
+    hipfrac().arg("calibrate").arg("--model").arg(&model).arg("--data").arg(data.join("manifest.csv")).args(["--site", "../x"]).assert().code(2);
+    let out_dir = temp.path().join("out");
+    let image = std::fs::read_dir(data.join("images")).unwrap().map(|e| e.unwrap().path()).find(|p| p.extension().is_some_and(|e| e == "png")).unwrap();
+    hipfrac().arg("predict").arg(&image).arg("--model").arg(&model).arg("--out").arg(&out_dir).args(["--device", "cpu", "--no-overlay", "--site", "site-c"]).assert().success();
+    let json: serde_json::Value = serde_json::from_slice(&std::fs::read(out_dir.join(format!("{}.json", image.file_stem().unwrap().to_str().unwrap()))).unwrap()).unwrap();
+    assert!(json["model"]["operating_points"].as_str().unwrap().starts_with("site site-c"), "{json}");
+    let out = hipfrac().arg("predict").arg(&image).arg("--model").arg(&model).arg("--out").arg(temp.path().join("o2")).args(["--device", "cpu", "--site", "site-x"]).assert().code(2);
+    assert!(String::from_utf8_lossy(&out.get_output().stderr).contains("calibrate --site site-x"));
+}
+
 #[test]
 fn calibrate_then_evaluate_writes_the_report() {
     let temp = tempfile::tempdir().unwrap();

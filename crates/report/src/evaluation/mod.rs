@@ -70,7 +70,12 @@ impl Section {
     /// One sentence on the images not assessed, when there are any.
     pub fn not_assessable_note(&self) -> Option<String> {
         let (refused, fractures) = self.not_assessable();
-        (refused > 0).then(|| format!("{refused} image(s) not assessable (no verdict; counted as \"no visible fracture\", so {fractures} fracture(s) among them count as misses)."))
+        (refused > 0).then(|| {
+            format!(
+                "{refused} image(s) not assessable (no verdict). The tables count them as \"no visible fracture\": {fractures} fracture(s) among them are misses, the other {} are true negatives; ROC, AUC and calibration leave them out.",
+                refused - fractures
+            )
+        })
     }
 }
 
@@ -103,7 +108,10 @@ pub fn measure(name: &str, manifest: &Path, cases: Vec<Case>) -> Section {
     let map = coco_map(&boxes);
     let pr: Vec<_> = FractureClass::ALL.iter().map(|&c| pr_curve(&boxes, c, 0.5)).collect();
     let ap50 = FractureClass::ALL.iter().map(|&c| hipfrac_eval::map::average_precision(&boxes, c, 0.5)).collect();
-    let scores = |class: FractureClass| -> Vec<(f64, bool)> { cases.iter().map(|c| (c.prediction.class_scores[class.index()] as f64, c.truth == Label::Fracture(class))).collect() };
+    // Images not assessed have no scores: ROC, AUC and calibration leave them out.
+    let scores = |class: FractureClass| -> Vec<(f64, bool)> {
+        cases.iter().filter(|c| c.prediction.verdict().is_some()).map(|c| (c.prediction.class_scores[class.index()] as f64, c.truth == Label::Fracture(class))).collect()
+    };
     let roc = FractureClass::ALL.iter().map(|&c| roc_curve(&scores(c))).collect();
     let auc = FractureClass::ALL.iter().map(|&c| auc(&scores(c))).collect();
     let pooled: Vec<(f64, bool)> = FractureClass::ALL.iter().flat_map(|&c| scores(c)).collect();

@@ -111,6 +111,50 @@ fn mosaic_and_mixup_carry_the_boxes() {
     assert!((pixels[0] - (10.0 + 160.0) / 2.0 / 255.0).abs() < 1e-6);
 }
 
+/// Re-acquisition changes how the image looks, never where the boxes are: the pixels stay in
+/// [0, 1], the same seed gives the same image, collimation bands and burned-in text stay off
+/// the boxes, and the boxes are those of the geometric augmentation alone.
+#[test]
+fn reacquisition_changes_the_look_not_the_boxes() {
+    use hipfrac_core::{BBox, FractureClass};
+    use hipfrac_train::data::{augment, reacquire, Augment, Sample};
+    use rand::SeedableRng;
+    let s = 96;
+    // A smooth ramp with a box in the middle.
+    let pixels: Vec<u8> = (0..s * s).map(|i| ((i % s) * 255 / s) as u8).collect();
+    let boxed = BBox::new(30.0, 30.0, 60.0, 66.0);
+    let sample = Sample { name: "x".into(), patient: "p".into(), site: "s".into(), label: FractureClass::DisplacedNeck.into(), simulated: true, size: s as i64, pixels, boxes: vec![(FractureClass::DisplacedNeck, boxed)] };
+    let plain = Augment { flip: 0.5, scale: 0.1, translate: 0.1, ..Augment::default() };
+    let acquired = Augment { acquisition: 1.0, ..plain };
+    let mut changed = 0;
+    for seed in 0..40 {
+        let (a, boxes_a) = augment(&sample, &plain, seed);
+        let (b, boxes_b) = augment(&sample, &acquired, seed);
+        assert_eq!(boxes_a, boxes_b, "seed {seed}");
+        assert!(b.iter().all(|v| v.is_finite() && (0.0..=1.0).contains(v)), "seed {seed}");
+        assert_eq!(augment(&sample, &acquired, seed).0, b, "seed {seed}: not deterministic");
+        changed += usize::from(a != b);
+    }
+    assert!(changed >= 38, "re-acquired images look different ({changed} of 40)");
+    // A box covering all but a thin frame: no band or text may be drawn over it, so every
+    // pixel inside keeps a value the other steps can give (none is set to a constant).
+    let big = BBox::new(2.0, 2.0, (s - 2) as f32, (s - 2) as f32);
+    for seed in 0..60u64 {
+        let mut image: Vec<f32> = (0..s * s).map(|i| (i % s) as f32 / s as f32 * 0.5 + 0.25).collect();
+        let before = image.clone();
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+        reacquire(&mut image, s, &[(FractureClass::DisplacedNeck, big)], &mut rng);
+        // Inside the box, a column keeps its order from left to right unless noise or
+        // inversion reorders it; a drawn band would make a whole inner row constant.
+        for y in 3..s - 3 {
+            let row = &image[y * s + 3..y * s + s - 3];
+            let constant = row.iter().all(|v| (v - row[0]).abs() < 1e-6);
+            let was_constant = before[y * s + 3..y * s + s - 3].iter().all(|v| (v - before[y * s + 3]).abs() < 1e-6);
+            assert!(!constant || was_constant, "seed {seed}: row {y} inside the box was painted over");
+        }
+    }
+}
+
 #[test]
 fn equalisation_spreads_grey_levels_and_keeps_their_order() {
     use hipfrac_imaging::preprocess::equalize;
