@@ -533,6 +533,8 @@ pub struct DeidArgs {
 pub enum DicomOutput {
     /// Secondary Capture of the overlay.
     Sc,
+    /// Grayscale Softcopy Presentation State: the boxes and verdict over the original.
+    Gsps,
 }
 
 /// The PS3.15 options `deid` implements.

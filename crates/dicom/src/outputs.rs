@@ -44,6 +44,63 @@ pub fn derived_uid(parts: &[&str]) -> String {
     format!("2.25.{}", u128::from_be_bytes(bytes[..16].try_into().expect("16 bytes")))
 }
 
+fn text(tag: Tag, vr: VR, value: &str) -> DataElement<InMemDicomObject> {
+    DataElement::new(tag, vr, PrimitiveValue::from(value))
+}
+
+/// The source image of an output: its header (no pixels) and the UIDs an output references.
+struct Source {
+    object: dicom_object::FileDicomObject<InMemDicomObject>,
+    series: String,
+    instance: String,
+    class: String,
+}
+
+impl Source {
+    /// Reads `path`'s header; it needs Study, Series and SOP Instance UIDs and a SOP Class.
+    fn open(path: &Path) -> Result<Source> {
+        crate::prescan::check_file(path, true)?;
+        let object = crate::checks::guarded(|| OpenFileOptions::new().read_until(tags::PIXEL_DATA).open_file(path))
+            .map_err(|crate::checks::Panicked(panic)| Error::parse(path, crate::error::ParseFault::Panic(panic)))?
+            .map_err(|e| Error::parse(path, e))?;
+        let needed = |tag, name: &str| {
+            crate::read::string(&object, tag).ok_or_else(|| Error::Option { path: path.to_path_buf(), reason: format!("no {name}: an output object cannot join its study") })
+        };
+        // The study UID is copied with the study module; it must be there.
+        needed(tags::STUDY_INSTANCE_UID, "Study Instance UID")?;
+        let (series, instance, class) = (needed(tags::SERIES_INSTANCE_UID, "Series Instance UID")?, needed(tags::SOP_INSTANCE_UID, "SOP Instance UID")?, needed(tags::SOP_CLASS_UID, "SOP Class UID")?);
+        Ok(Source { object, series, instance, class })
+    }
+
+    /// A new object with the source's Patient and General Study modules (type 2 attributes
+    /// the source lacks are present and empty), its laterality and body part.
+    fn study_copy(&self) -> InMemDicomObject {
+        let object = &self.object;
+        let mut new = InMemDicomObject::new_empty();
+        for tag in COPIED {
+            if let Some(element) = object.element_opt(tag).ok().flatten() {
+                new.put(element.clone());
+            } else if tag != tags::SPECIFIC_CHARACTER_SET && tag != tags::STUDY_DESCRIPTION {
+                use dicom_core::dictionary::{DataDictionary, DataDictionaryEntry};
+                let vr = dicom_dictionary_std::StandardDataDictionary.by_tag(tag).map_or(VR::LO, |e| e.vr().relaxed());
+                new.put(DataElement::new(tag, vr, PrimitiveValue::Empty));
+            }
+        }
+        // General Series: the hip's side (Laterality, type 2C; empty when the source does not
+        // say) and the body part, from the source.
+        let side = crate::read::string(object, tags::IMAGE_LATERALITY).or_else(|| crate::read::string(object, tags::LATERALITY)).filter(|s| s == "R" || s == "L");
+        new.put(text(tags::LATERALITY, VR::CS, side.as_deref().unwrap_or("")));
+        if let Some(part) = crate::read::string(object, tags::BODY_PART_EXAMINED) {
+            new.put(text(tags::BODY_PART_EXAMINED, VR::CS, &part));
+        }
+        new
+    }
+
+    fn string(&self, tag: Tag) -> Option<String> {
+        crate::read::string(&self.object, tag)
+    }
+}
+
 /// An RGB picture (row-major, 3 bytes a pixel).
 pub struct Rgb<'a> {
     pub width: u32,
@@ -65,44 +122,18 @@ pub struct Capture<'a> {
 /// DICOM image `source`, into `out` (atomically). The source needs a Study Instance UID, a
 /// Series Instance UID and a SOP Instance UID.
 pub fn secondary_capture(source: &Path, out: &Path, picture: &Rgb<'_>, capture: &Capture<'_>) -> Result<()> {
-    crate::prescan::check_file(source, true)?;
-    let object = crate::checks::guarded(|| OpenFileOptions::new().read_until(tags::PIXEL_DATA).open_file(source))
-        .map_err(|crate::checks::Panicked(panic)| Error::parse(source, crate::error::ParseFault::Panic(panic)))?
-        .map_err(|e| Error::parse(source, e))?;
-    let needed = |tag, name: &str| {
-        crate::read::string(&object, tag).ok_or_else(|| Error::Option { path: source.to_path_buf(), reason: format!("no {name}: a Secondary Capture cannot join its study") })
-    };
-    // The study UID is copied with the study module; it must be there.
-    let (_, series, instance) = (needed(tags::STUDY_INSTANCE_UID, "Study Instance UID")?, needed(tags::SERIES_INSTANCE_UID, "Series Instance UID")?, needed(tags::SOP_INSTANCE_UID, "SOP Instance UID")?);
-    let source_class = needed(tags::SOP_CLASS_UID, "SOP Class UID")?;
+    let src = Source::open(source)?;
     if picture.pixels.len() != picture.width as usize * picture.height as usize * 3 || picture.width > u16::MAX as u32 || picture.height > u16::MAX as u32 {
         return Err(Error::Option { path: out.to_path_buf(), reason: "the picture's size does not match its pixels".into() });
     }
-    let new_series = derived_uid(&["hipfrac secondary capture series", capture.producer, &series]);
-    let new_instance = derived_uid(&["hipfrac secondary capture", capture.producer, &instance]);
+    let (series, instance, source_class) = (&src.series, &src.instance, &src.class);
+    let new_series = derived_uid(&["hipfrac secondary capture series", capture.producer, series]);
+    let new_instance = derived_uid(&["hipfrac secondary capture", capture.producer, instance]);
     let now = chrono::Utc::now();
     let (date, time) = (now.format("%Y%m%d").to_string(), now.format("%H%M%S").to_string());
-    let text = |tag, vr, value: &str| DataElement::new(tag, vr, PrimitiveValue::from(value));
     let us = |tag, value: u16| DataElement::new(tag, VR::US, PrimitiveValue::from(value));
-    let mut sc = InMemDicomObject::new_empty();
-    for tag in COPIED {
-        if let Some(element) = object.element_opt(tag).ok().flatten() {
-            sc.put(element.clone());
-        } else if tag != tags::SPECIFIC_CHARACTER_SET && tag != tags::STUDY_DESCRIPTION {
-            // Type 2 attributes of the Patient and General Study modules: present, empty.
-            use dicom_core::dictionary::{DataDictionary, DataDictionaryEntry};
-            let vr = dicom_dictionary_std::StandardDataDictionary.by_tag(tag).map_or(VR::LO, |e| e.vr().relaxed());
-            sc.put(DataElement::new(tag, vr, PrimitiveValue::Empty));
-        }
-    }
-    // General Series: the hip's side (Laterality, type 2C; empty when the source does not say)
-    // and the body part, from the source.
-    let side = crate::read::string(&object, tags::IMAGE_LATERALITY).or_else(|| crate::read::string(&object, tags::LATERALITY)).filter(|s| s == "R" || s == "L");
-    sc.put(text(tags::LATERALITY, VR::CS, side.as_deref().unwrap_or("")));
-    if let Some(part) = crate::read::string(&object, tags::BODY_PART_EXAMINED) {
-        sc.put(text(tags::BODY_PART_EXAMINED, VR::CS, &part));
-    }
-    let reference = InMemDicomObject::from_element_iter([text(tags::REFERENCED_SOP_CLASS_UID, VR::UI, &source_class), text(tags::REFERENCED_SOP_INSTANCE_UID, VR::UI, &instance)]);
+    let mut sc = src.study_copy();
+    let reference = InMemDicomObject::from_element_iter([text(tags::REFERENCED_SOP_CLASS_UID, VR::UI, source_class), text(tags::REFERENCED_SOP_INSTANCE_UID, VR::UI, instance)]);
     for element in [
         text(tags::SOP_CLASS_UID, VR::UI, SECONDARY_CAPTURE_STORAGE),
         text(tags::SOP_INSTANCE_UID, VR::UI, &new_instance),
@@ -138,6 +169,134 @@ pub fn secondary_capture(source: &Path, out: &Path, picture: &Rgb<'_>, capture: 
     }
     let file = sc
         .with_meta(FileMetaTableBuilder::new().transfer_syntax(EXPLICIT_VR_LE).media_storage_sop_class_uid(SECONDARY_CAPTURE_STORAGE).media_storage_sop_instance_uid(&new_instance))
+        .map_err(|source| Error::Meta { path: out.to_path_buf(), source })?;
+    write_atomic_with(out, |writer| file.write_all(writer).map_err(std::io::Error::other))
+}
+
+/// Grayscale Softcopy Presentation State Storage.
+pub const PRESENTATION_STATE_STORAGE: &str = "1.2.840.10008.5.1.4.1.1.11.1";
+
+/// One box a presentation state draws: `[x_min, y_min, x_max, y_max)` in the source's pixels
+/// and its label.
+pub struct Mark {
+    pub bbox: [f32; 4],
+    pub label: String,
+}
+
+/// Writes a Grayscale Softcopy Presentation State for the DICOM image `source` into `out`
+/// (atomically): the source shown with its own window (or none), the AI's boxes as polylines
+/// with their labels and `summary` (the verdict) as text on one graphic layer, so a viewer
+/// shows the original with the AI's marks or without them. Same study, new series; UIDs derived
+/// as for the Secondary Capture.
+pub fn presentation_state(source: &Path, out: &Path, marks: &[Mark], summary: &str, capture: &Capture<'_>) -> Result<()> {
+    let src = Source::open(source)?;
+    let dimension = |tag| src.object.element_opt(tag).ok().flatten().and_then(|e| e.to_int::<u32>().ok()).filter(|&v| v > 0);
+    let (Some(rows), Some(columns)) = (dimension(tags::ROWS), dimension(tags::COLUMNS)) else {
+        return Err(Error::Option { path: source.to_path_buf(), reason: "no Rows/Columns: a presentation state cannot place its marks".into() });
+    };
+    let new_series = derived_uid(&["hipfrac presentation state series", capture.producer, &src.series]);
+    let new_instance = derived_uid(&["hipfrac presentation state", capture.producer, &src.instance]);
+    let now = chrono::Utc::now();
+    let (date, time) = (now.format("%Y%m%d").to_string(), now.format("%H%M%S").to_string());
+    let us = |tag, value: u16| DataElement::new(tag, VR::US, PrimitiveValue::from(value));
+    let fl = |tag, values: &[f32]| DataElement::new(tag, VR::FL, PrimitiveValue::F32(values.iter().copied().collect()));
+    let sq = |tag, items: Vec<InMemDicomObject>| DataElement::new(tag, VR::SQ, DataSetSequence::new(items, Length::UNDEFINED));
+    let image_reference = || {
+        sq(
+            tags::REFERENCED_IMAGE_SEQUENCE,
+            vec![InMemDicomObject::from_element_iter([text(tags::REFERENCED_SOP_CLASS_UID, VR::UI, &src.class), text(tags::REFERENCED_SOP_INSTANCE_UID, VR::UI, &src.instance)])],
+        )
+    };
+    const LAYER: &str = "HIPFRAC_AI";
+    let (w, h) = (columns as f32, rows as f32);
+    // Text a thirtieth of the image high, above its box (below it when there is no room).
+    let line = (h / 30.0).max(8.0);
+    let text_object = |x0: f32, y0: f32, value: &str| {
+        let width = (value.chars().count() as f32 * line * 0.6).min(w - x0).max(1.0);
+        InMemDicomObject::from_element_iter([
+            text(tags::BOUNDING_BOX_ANNOTATION_UNITS, VR::CS, "PIXEL"),
+            text(tags::UNFORMATTED_TEXT_VALUE, VR::ST, value),
+            fl(tags::BOUNDING_BOX_TOP_LEFT_HAND_CORNER, &[x0, y0]),
+            fl(tags::BOUNDING_BOX_BOTTOM_RIGHT_HAND_CORNER, &[(x0 + width).min(w), (y0 + line).min(h)]),
+            text(tags::BOUNDING_BOX_TEXT_HORIZONTAL_JUSTIFICATION, VR::CS, "LEFT"),
+        ])
+    };
+    let mut texts = vec![text_object(0.0, 0.0, summary)];
+    let mut graphics = Vec::new();
+    for mark in marks {
+        let [x0, y0, x1, y1] = mark.bbox.map(|v| v.max(0.0));
+        let (x1, y1) = (x1.min(w), y1.min(h));
+        if !(x1 > x0 && y1 > y0) {
+            continue;
+        }
+        graphics.push(InMemDicomObject::from_element_iter([
+            text(tags::GRAPHIC_ANNOTATION_UNITS, VR::CS, "PIXEL"),
+            us(tags::GRAPHIC_DIMENSIONS, 2),
+            us(tags::NUMBER_OF_GRAPHIC_POINTS, 5),
+            fl(tags::GRAPHIC_DATA, &[x0, y0, x1, y0, x1, y1, x0, y1, x0, y0]),
+            text(tags::GRAPHIC_TYPE, VR::CS, "POLYLINE"),
+            text(tags::GRAPHIC_FILLED, VR::CS, "N"),
+        ]));
+        let label_y = if y0 >= line { y0 - line } else { (y1).min(h - line).max(0.0) };
+        texts.push(text_object(x0, label_y, &mark.label));
+    }
+    let mut annotation = InMemDicomObject::from_element_iter([image_reference(), text(tags::GRAPHIC_LAYER, VR::CS, LAYER), sq(tags::TEXT_OBJECT_SEQUENCE, texts)]);
+    if !graphics.is_empty() {
+        annotation.put(sq(tags::GRAPHIC_OBJECT_SEQUENCE, graphics));
+    }
+    let monochrome1 = src.string(tags::PHOTOMETRIC_INTERPRETATION).is_some_and(|p| p == "MONOCHROME1");
+    let mut ps = src.study_copy();
+    for element in [
+        text(tags::SOP_CLASS_UID, VR::UI, PRESENTATION_STATE_STORAGE),
+        text(tags::SOP_INSTANCE_UID, VR::UI, &new_instance),
+        text(tags::SERIES_INSTANCE_UID, VR::UI, &new_series),
+        text(tags::MODALITY, VR::CS, "PR"),
+        text(tags::SERIES_NUMBER, VR::IS, "9902"),
+        text(tags::SERIES_DESCRIPTION, VR::LO, capture.series_description),
+        text(tags::MANUFACTURER, VR::LO, "hipfrac"),
+        text(tags::SOFTWARE_VERSIONS, VR::LO, capture.version),
+        text(tags::INSTANCE_NUMBER, VR::IS, "1"),
+        text(tags::CONTENT_LABEL, VR::CS, "HIPFRAC_AI"),
+        text(tags::CONTENT_DESCRIPTION, VR::LO, "AI boxes and verdict (research, not for diagnosis)"),
+        text(tags::PRESENTATION_CREATION_DATE, VR::DA, &date),
+        text(tags::PRESENTATION_CREATION_TIME, VR::TM, &time),
+        DataElement::new(tags::CONTENT_CREATOR_NAME, VR::PN, PrimitiveValue::Empty),
+        sq(tags::REFERENCED_SERIES_SEQUENCE, vec![InMemDicomObject::from_element_iter([text(tags::SERIES_INSTANCE_UID, VR::UI, &src.series), image_reference()])]),
+        sq(
+            tags::DISPLAYED_AREA_SELECTION_SEQUENCE,
+            vec![InMemDicomObject::from_element_iter([
+                DataElement::new(tags::DISPLAYED_AREA_TOP_LEFT_HAND_CORNER, VR::SL, PrimitiveValue::I32([1i32, 1].into_iter().collect())),
+                DataElement::new(tags::DISPLAYED_AREA_BOTTOM_RIGHT_HAND_CORNER, VR::SL, PrimitiveValue::I32([columns as i32, rows as i32].into_iter().collect())),
+                text(tags::PRESENTATION_SIZE_MODE, VR::CS, "SCALE TO FIT"),
+                text(tags::PRESENTATION_PIXEL_ASPECT_RATIO, VR::IS, "1\\1"),
+            ])],
+        ),
+        sq(
+            tags::GRAPHIC_LAYER_SEQUENCE,
+            vec![InMemDicomObject::from_element_iter([
+                text(tags::GRAPHIC_LAYER, VR::CS, LAYER),
+                text(tags::GRAPHIC_LAYER_ORDER, VR::IS, "1"),
+                text(tags::GRAPHIC_LAYER_DESCRIPTION, VR::LO, "hipfrac AI boxes (research)"),
+            ])],
+        ),
+        sq(tags::GRAPHIC_ANNOTATION_SEQUENCE, vec![annotation]),
+        // MONOCHROME1 sources are shown with their lowest values white, as their own pipeline does.
+        text(tags::PRESENTATION_LUT_SHAPE, VR::CS, if monochrome1 { "INVERSE" } else { "IDENTITY" }),
+    ] {
+        ps.put(element);
+    }
+    // The source's own window, when it has one (Softcopy VOI LUT), and its rescale (Modality LUT).
+    if let (Some(center), Some(width)) = (src.string(tags::WINDOW_CENTER), src.string(tags::WINDOW_WIDTH)) {
+        let first = |v: &str| v.split('\\').next().unwrap_or("").trim().to_string();
+        ps.put(sq(tags::SOFTCOPY_VOILUT_SEQUENCE, vec![InMemDicomObject::from_element_iter([text(tags::WINDOW_CENTER, VR::DS, &first(&center)), text(tags::WINDOW_WIDTH, VR::DS, &first(&width))])]));
+    }
+    if let (Some(slope), Some(intercept)) = (src.string(tags::RESCALE_SLOPE), src.string(tags::RESCALE_INTERCEPT)) {
+        ps.put(text(tags::RESCALE_SLOPE, VR::DS, &slope));
+        ps.put(text(tags::RESCALE_INTERCEPT, VR::DS, &intercept));
+        ps.put(text(tags::RESCALE_TYPE, VR::LO, &src.string(tags::RESCALE_TYPE).unwrap_or_else(|| "US".into())));
+    }
+    let file = ps
+        .with_meta(FileMetaTableBuilder::new().transfer_syntax(EXPLICIT_VR_LE).media_storage_sop_class_uid(PRESENTATION_STATE_STORAGE).media_storage_sop_instance_uid(&new_instance))
         .map_err(|source| Error::Meta { path: out.to_path_buf(), source })?;
     write_atomic_with(out, |writer| file.write_all(writer).map_err(std::io::Error::other))
 }

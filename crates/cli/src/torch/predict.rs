@@ -69,8 +69,35 @@ fn write_outputs(args: &PredictArgs, job: &inputs::Job, meta: &RadiographMeta, i
         let sc_path = PathBuf::from(format!("{}.sc.dcm", json_path.with_extension("").display()));
         hipfrac_dicom::outputs::secondary_capture(&job.input, &sc_path, &rgb, &capture)?;
     }
+    if args.dicom.contains(&crate::cli::DicomOutput::Gsps) && !refused {
+        if !hipfrac_dicom::is_dicom_file(&job.input) {
+            bail!("{}: a presentation state needs a DICOM source to refer to; this is not DICOM", job.input.display());
+        }
+        let marks: Vec<hipfrac_dicom::outputs::Mark> = shown
+            .iter()
+            .map(|d| hipfrac_dicom::outputs::Mark { bbox: [d.bbox.x_min, d.bbox.y_min, d.bbox.x_max, d.bbox.y_max], label: format!("{} {:.2}", d.class.code(), d.score) })
+            .collect();
+        let summary = format!("{} - {}", verdict_line(prediction), caveats("AI RESULT - NOT FOR DIAGNOSIS"));
+        let capture = hipfrac_dicom::outputs::Capture { producer: &predictor.model_hash, series_description: "hipfrac AI marks (research)", version: env!("CARGO_PKG_VERSION") };
+        let pr_path = PathBuf::from(format!("{}.pr.dcm", json_path.with_extension("").display()));
+        hipfrac_dicom::outputs::presentation_state(&job.input, &pr_path, &marks, &summary, &capture)?;
+    }
     hipfrac_dicom::atomic::write_atomic(&json_path, &json)?;
     Ok(record)
+}
+
+/// The verdict in words, as a presentation state writes it: "AI: DF 0.91 (fracture)".
+fn verdict_line(prediction: &Prediction) -> String {
+    match prediction.verdict() {
+        Some(v) => match v.label {
+            hipfrac_core::Label::Fracture(class) => {
+                let point = if v.operating_point == hipfrac_core::OperatingPoint::Fracture { "fracture" } else { "suspicious" };
+                format!("AI: {} {:.2} ({point})", class.code(), v.confidence.unwrap_or(0.0))
+            }
+            hipfrac_core::Label::NoFracture => "AI: no visible fracture".to_string(),
+        },
+        None => "AI: not assessable".to_string(),
+    }
 }
 
 /// The not-assessable prediction of a DICOM file whose header the check refuses, if it is one.

@@ -434,3 +434,58 @@ fn predict_writes_a_secondary_capture_in_the_source_study() {
     let assert = hipfrac().arg("predict").arg(&png).arg("--model").arg(&model).arg("--out").arg(temp.path().join("png-out")).args(["--device", "cpu", "--dicom", "sc"]).assert().code(1);
     assert!(String::from_utf8_lossy(&assert.get_output().stderr).contains("a Secondary Capture needs a DICOM source"));
 }
+
+/// `predict --dicom gsps`: a Grayscale Softcopy Presentation State in the source's study
+/// referencing the source image, with one polyline per drawn box at the JSON's coordinates and
+/// the verdict as text; clean under dciodvfy, accepted by dcmtk's dcmpschk, and applied by
+/// dcmp2pgm to the source (dcmp2pgm renders window and LUT, not graphic annotations: the
+/// boxes' places are checked in the object itself).
+#[test]
+fn predict_writes_a_presentation_state_of_the_boxes() {
+    use dicom_dictionary_std::tags;
+    let temp = tempfile::tempdir().unwrap();
+    let data = phantom(temp.path(), 1);
+    let model = untrained(temp.path(), 128);
+    let source = std::fs::read_dir(data.join("dicom")).unwrap().next().unwrap().unwrap().path();
+    let out = temp.path().join("out");
+    hipfrac().arg("predict").arg(&source).arg("--model").arg(&model).arg("--out").arg(&out).args(["--device", "cpu", "--no-overlay", "--dicom", "gsps"]).assert().success();
+    let stem = source.file_stem().unwrap().to_string_lossy().to_string();
+    let pr_path = out.join(format!("{stem}.pr.dcm"));
+    let json: serde_json::Value = serde_json::from_slice(&std::fs::read(out.join(format!("{stem}.json"))).unwrap()).unwrap();
+    let (src, pr) = (dicom_object::open_file(&source).unwrap(), dicom_object::open_file(&pr_path).unwrap());
+    let value = |o: &dicom_object::InMemDicomObject, tag| o.element(tag).map(|e| e.to_str().unwrap().trim_end_matches('\0').trim().to_string()).unwrap_or_default();
+    assert_eq!(value(&pr, tags::SOP_CLASS_UID), "1.2.840.10008.5.1.4.1.1.11.1");
+    assert_eq!(value(&pr, tags::MODALITY), "PR");
+    assert_eq!(value(&pr, tags::STUDY_INSTANCE_UID), value(&src, tags::STUDY_INSTANCE_UID));
+    assert_ne!(value(&pr, tags::SERIES_INSTANCE_UID), value(&src, tags::SERIES_INSTANCE_UID));
+    let items = |o: &dicom_object::InMemDicomObject, tag| o.element(tag).unwrap().items().unwrap().to_vec();
+    let series = items(&pr, tags::REFERENCED_SERIES_SEQUENCE);
+    let image = items(&series[0], tags::REFERENCED_IMAGE_SEQUENCE);
+    assert_eq!(value(&image[0], tags::REFERENCED_SOP_INSTANCE_UID), value(&src, tags::SOP_INSTANCE_UID));
+    let annotation = &items(&pr, tags::GRAPHIC_ANNOTATION_SEQUENCE)[0];
+    let polylines: Vec<Vec<f32>> = items(annotation, tags::GRAPHIC_OBJECT_SEQUENCE).iter().map(|g| g.element(tags::GRAPHIC_DATA).unwrap().to_multi_float32().unwrap()).collect();
+    let drawn: Vec<Vec<f32>> = json["boxes"].as_array().unwrap().iter().filter(|b| b["drawn"] == true).map(|b| b["bbox"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap() as f32).collect()).collect();
+    assert!(!drawn.is_empty(), "the untrained model draws boxes: {json}");
+    assert_eq!(polylines.len(), drawn.len());
+    for (line, b) in polylines.iter().zip(&drawn) {
+        assert_eq!(line, &vec![b[0], b[1], b[2], b[1], b[2], b[3], b[0], b[3], b[0], b[1]], "a closed rectangle at the JSON's box");
+    }
+    let texts: Vec<String> = items(annotation, tags::TEXT_OBJECT_SEQUENCE).iter().map(|t| value(t, tags::UNFORMATTED_TEXT_VALUE)).collect();
+    assert!(texts[0].starts_with("AI: ") && texts[0].contains("NOT FOR DIAGNOSIS"), "{texts:?}");
+    match std::process::Command::new("dciodvfy").arg(&pr_path).output() {
+        Ok(check) => {
+            let report = format!("{}{}", String::from_utf8_lossy(&check.stdout), String::from_utf8_lossy(&check.stderr));
+            assert!(report.contains("GrayscaleSoftcopyPresentationState") && !report.contains("Error"), "{report}");
+        }
+        Err(_) if std::env::var_os("HIPFRAC_REQUIRE_DICOM3TOOLS").is_some() => panic!("dciodvfy (dicom3tools) is required but not installed"),
+        Err(_) => eprintln!("SKIP: dciodvfy (dicom3tools) is not installed"),
+    }
+    if crate::support::have_dcmtk("dcmpschk") {
+        let check = std::process::Command::new("dcmpschk").arg(&pr_path).output().unwrap();
+        let report = format!("{}{}", String::from_utf8_lossy(&check.stdout), String::from_utf8_lossy(&check.stderr));
+        assert!(report.contains("Test passed"), "{report}");
+        let rendered = temp.path().join("rendered.pgm");
+        let run = std::process::Command::new("dcmp2pgm").arg("--pstate").arg(&pr_path).arg(&source).arg(&rendered).output().unwrap();
+        assert!(run.status.success() && rendered.exists(), "{}", String::from_utf8_lossy(&run.stderr));
+    }
+}
