@@ -535,6 +535,8 @@ pub enum DicomOutput {
     Sc,
     /// Grayscale Softcopy Presentation State: the boxes and verdict over the original.
     Gsps,
+    /// Comprehensive SR: the verdict and each box as coded findings with image references.
+    Sr,
 }
 
 /// The PS3.15 options `deid` implements.

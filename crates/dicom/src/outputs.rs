@@ -300,3 +300,137 @@ pub fn presentation_state(source: &Path, out: &Path, marks: &[Mark], summary: &s
         .map_err(|source| Error::Meta { path: out.to_path_buf(), source })?;
     write_atomic_with(out, |writer| file.write_all(writer).map_err(std::io::Error::other))
 }
+
+/// Comprehensive SR Storage.
+pub const COMPREHENSIVE_SR_STORAGE: &str = "1.2.840.10008.5.1.4.1.1.88.33";
+
+/// The coding scheme of hipfrac's findings (a private scheme, "99" prefix, PS3.16 8.2).
+pub const CODING_SCHEME: &str = "99HIPFRAC";
+
+/// A coded concept: (code value, coding scheme designator, code meaning).
+pub type Code<'a> = (&'a str, &'a str, &'a str);
+
+/// One finding of a structured report: a box of a class with its score.
+pub struct Finding<'a> {
+    /// The class as a code of [`CODING_SCHEME`] (`DF`, `VF`, `SF`, `UF`).
+    pub class: Code<'a>,
+    pub score: f32,
+    /// `[x_min, y_min, x_max, y_max)` in the source's pixels.
+    pub bbox: [f32; 4],
+}
+
+/// What a structured report says about the image.
+pub struct Report<'a> {
+    /// The verdict as a code (a class, or `NONE` / `NOT_ASSESSABLE` of [`CODING_SCHEME`]).
+    pub verdict: Code<'a>,
+    /// The answered class's score, when there is one.
+    pub confidence: Option<f32>,
+    /// The operating point or the reason the image was not assessed, in words.
+    pub detail: &'a str,
+    pub findings: &'a [Finding<'a>],
+    /// The observer device: name and model (e.g. the weights' hash).
+    pub model_name: &'a str,
+}
+
+/// Writes a Comprehensive SR for the DICOM image `source` into `out` (atomically): the verdict
+/// as a coded finding, each box as a finding with its score and an image-referenced SCOORD
+/// polyline on the source instance, the model as the observer device. Same study, new series,
+/// derived UIDs as for the Secondary Capture.
+pub fn structured_report(source: &Path, out: &Path, report: &Report<'_>, capture: &Capture<'_>) -> Result<()> {
+    let src = Source::open(source)?;
+    let new_series = derived_uid(&["hipfrac structured report series", capture.producer, &src.series]);
+    let new_instance = derived_uid(&["hipfrac structured report", capture.producer, &src.instance]);
+    let device_uid = derived_uid(&["hipfrac observer device", capture.producer]);
+    let now = chrono::Utc::now();
+    let (date, time) = (now.format("%Y%m%d").to_string(), now.format("%H%M%S").to_string());
+    let sq = |tag, items: Vec<InMemDicomObject>| DataElement::new(tag, VR::SQ, DataSetSequence::new(items, Length::UNDEFINED));
+    let code = |(value, scheme, meaning): Code<'_>| {
+        InMemDicomObject::from_element_iter([text(tags::CODE_VALUE, VR::SH, value), text(tags::CODING_SCHEME_DESIGNATOR, VR::SH, scheme), text(tags::CODE_MEANING, VR::LO, meaning)])
+    };
+    let item = |relationship: &str, value_type: &str, name: Option<Code<'_>>, mut rest: Vec<DataElement<InMemDicomObject>>| {
+        let mut elements = vec![text(tags::RELATIONSHIP_TYPE, VR::CS, relationship), text(tags::VALUE_TYPE, VR::CS, value_type)];
+        if let Some(name) = name {
+            elements.push(sq(tags::CONCEPT_NAME_CODE_SEQUENCE, vec![code(name)]));
+        }
+        elements.append(&mut rest);
+        InMemDicomObject::from_element_iter(elements)
+    };
+    let referenced_sop = || {
+        sq(tags::REFERENCED_SOP_SEQUENCE, vec![InMemDicomObject::from_element_iter([text(tags::REFERENCED_SOP_CLASS_UID, VR::UI, &src.class), text(tags::REFERENCED_SOP_INSTANCE_UID, VR::UI, &src.instance)])])
+    };
+    let score_item = |score: f32| {
+        let measured = InMemDicomObject::from_element_iter([
+            text(tags::NUMERIC_VALUE, VR::DS, &format!("{score:.4}")),
+            sq(tags::MEASUREMENT_UNITS_CODE_SEQUENCE, vec![code(("1", "UCUM", "no units"))]),
+        ]);
+        item("HAS PROPERTIES", "NUM", Some(("SCORE", CODING_SCHEME, "Detector score")), vec![sq(tags::MEASURED_VALUE_SEQUENCE, vec![measured])])
+    };
+    let finding_name: Code<'_> = ("121071", "DCM", "Finding");
+    let mut content = vec![
+        item("HAS OBS CONTEXT", "CODE", Some(("121005", "DCM", "Observer Type")), vec![sq(tags::CONCEPT_CODE_SEQUENCE, vec![code(("121007", "DCM", "Device"))])]),
+        item("HAS OBS CONTEXT", "UIDREF", Some(("121012", "DCM", "Device Observer UID")), vec![text(tags::UID, VR::UI, &device_uid)]),
+        item("HAS OBS CONTEXT", "TEXT", Some(("121013", "DCM", "Device Observer Name")), vec![text(tags::TEXT_VALUE, VR::UT, "hipfrac")]),
+        item("HAS OBS CONTEXT", "TEXT", Some(("121014", "DCM", "Device Observer Manufacturer")), vec![text(tags::TEXT_VALUE, VR::UT, "hipfrac (research software, not a medical device)")]),
+        item("HAS OBS CONTEXT", "TEXT", Some(("121015", "DCM", "Device Observer Model Name")), vec![text(tags::TEXT_VALUE, VR::UT, report.model_name)]),
+    ];
+    let mut verdict_children = vec![item("HAS PROPERTIES", "TEXT", Some(("DETAIL", CODING_SCHEME, "Verdict detail")), vec![text(tags::TEXT_VALUE, VR::UT, report.detail)])];
+    if let Some(confidence) = report.confidence {
+        verdict_children.insert(0, score_item(confidence));
+    }
+    content.push(item(
+        "CONTAINS",
+        "CODE",
+        Some(("VERDICT", CODING_SCHEME, "Image-level verdict")),
+        vec![sq(tags::CONCEPT_CODE_SEQUENCE, vec![code(report.verdict)]), sq(tags::CONTENT_SEQUENCE, verdict_children)],
+    ));
+    for finding in report.findings {
+        let [x0, y0, x1, y1] = finding.bbox;
+        let region = item(
+            "INFERRED FROM",
+            "SCOORD",
+            Some(("111030", "DCM", "Image Region")),
+            vec![
+                DataElement::new(tags::GRAPHIC_DATA, VR::FL, PrimitiveValue::F32([x0, y0, x1, y0, x1, y1, x0, y1, x0, y0].into_iter().collect())),
+                text(tags::GRAPHIC_TYPE, VR::CS, "POLYLINE"),
+                sq(tags::CONTENT_SEQUENCE, vec![item("SELECTED FROM", "IMAGE", None, vec![referenced_sop()])]),
+            ],
+        );
+        content.push(item("CONTAINS", "CODE", Some(finding_name), vec![sq(tags::CONCEPT_CODE_SEQUENCE, vec![code(finding.class)]), sq(tags::CONTENT_SEQUENCE, vec![score_item(finding.score), region])]));
+    }
+    let evidence = InMemDicomObject::from_element_iter([
+        text(tags::STUDY_INSTANCE_UID, VR::UI, &src.string(tags::STUDY_INSTANCE_UID).unwrap_or_default()),
+        sq(tags::REFERENCED_SERIES_SEQUENCE, vec![InMemDicomObject::from_element_iter([text(tags::SERIES_INSTANCE_UID, VR::UI, &src.series), referenced_sop()])]),
+    ]);
+    let mut sr = src.study_copy();
+    // An SR has no General Series module: no laterality or body part there.
+    sr.remove_element(tags::LATERALITY);
+    sr.remove_element(tags::BODY_PART_EXAMINED);
+    for element in [
+        text(tags::SOP_CLASS_UID, VR::UI, COMPREHENSIVE_SR_STORAGE),
+        text(tags::SOP_INSTANCE_UID, VR::UI, &new_instance),
+        text(tags::SERIES_INSTANCE_UID, VR::UI, &new_series),
+        text(tags::MODALITY, VR::CS, "SR"),
+        text(tags::SERIES_NUMBER, VR::IS, "9903"),
+        text(tags::SERIES_DESCRIPTION, VR::LO, capture.series_description),
+        DataElement::new(tags::REFERENCED_PERFORMED_PROCEDURE_STEP_SEQUENCE, VR::SQ, DataSetSequence::new(Vec::<InMemDicomObject>::new(), Length::UNDEFINED)),
+        text(tags::MANUFACTURER, VR::LO, "hipfrac"),
+        text(tags::SOFTWARE_VERSIONS, VR::LO, capture.version),
+        text(tags::INSTANCE_NUMBER, VR::IS, "1"),
+        text(tags::COMPLETION_FLAG, VR::CS, "COMPLETE"),
+        text(tags::VERIFICATION_FLAG, VR::CS, "UNVERIFIED"),
+        text(tags::CONTENT_DATE, VR::DA, &date),
+        text(tags::CONTENT_TIME, VR::TM, &time),
+        DataElement::new(tags::PERFORMED_PROCEDURE_CODE_SEQUENCE, VR::SQ, DataSetSequence::new(Vec::<InMemDicomObject>::new(), Length::UNDEFINED)),
+        sq(tags::CURRENT_REQUESTED_PROCEDURE_EVIDENCE_SEQUENCE, vec![evidence]),
+        text(tags::VALUE_TYPE, VR::CS, "CONTAINER"),
+        sq(tags::CONCEPT_NAME_CODE_SEQUENCE, vec![code(("18748-4", "LN", "Diagnostic imaging report"))]),
+        text(tags::CONTINUITY_OF_CONTENT, VR::CS, "SEPARATE"),
+        sq(tags::CONTENT_SEQUENCE, content),
+    ] {
+        sr.put(element);
+    }
+    let file = sr
+        .with_meta(FileMetaTableBuilder::new().transfer_syntax(EXPLICIT_VR_LE).media_storage_sop_class_uid(COMPREHENSIVE_SR_STORAGE).media_storage_sop_instance_uid(&new_instance))
+        .map_err(|source| Error::Meta { path: out.to_path_buf(), source })?;
+    write_atomic_with(out, |writer| file.write_all(writer).map_err(std::io::Error::other))
+}

@@ -82,6 +82,30 @@ fn write_outputs(args: &PredictArgs, job: &inputs::Job, meta: &RadiographMeta, i
         let pr_path = PathBuf::from(format!("{}.pr.dcm", json_path.with_extension("").display()));
         hipfrac_dicom::outputs::presentation_state(&job.input, &pr_path, &marks, &summary, &capture)?;
     }
+    if args.dicom.contains(&crate::cli::DicomOutput::Sr) {
+        if !hipfrac_dicom::is_dicom_file(&job.input) {
+            bail!("{}: a structured report needs a DICOM source to refer to; this is not DICOM", job.input.display());
+        }
+        use hipfrac_dicom::outputs::{Finding, Report, CODING_SCHEME};
+        let findings: Vec<Finding> = shown
+            .iter()
+            .map(|d| Finding { class: (d.class.code(), CODING_SCHEME, d.class.full_name()), score: d.score, bbox: [d.bbox.x_min, d.bbox.y_min, d.bbox.x_max, d.bbox.y_max] })
+            .collect();
+        let (verdict, detail) = match (prediction.verdict(), prediction.not_assessable()) {
+            (Some(v), _) => {
+                let code = v.label.fracture().map_or(("NONE", CODING_SCHEME, "No visible fracture"), |c| (c.code(), CODING_SCHEME, c.full_name()));
+                (code, format!("operating point: {}; thresholds: {}", serde_json::to_value(v.operating_point).ok().and_then(|p| p.as_str().map(str::to_string)).unwrap_or_default(), predictor.points.chosen_on))
+            }
+            (None, Some(n)) => (("NOT_ASSESSABLE", CODING_SCHEME, "Not assessable"), n.reason.clone()),
+            (None, None) => unreachable!("a prediction has a verdict or a reason"),
+        };
+        let detail = format!("{detail}; {}", caveats("AI RESULT - NOT FOR DIAGNOSIS"));
+        let model_name = format!("{} (weights {})", predictor.preset().map_or("custom", |p| p.name()), predictor.model_hash);
+        let report = Report { verdict, confidence: prediction.verdict().and_then(|v| v.confidence), detail: &detail, findings: &findings, model_name: &model_name };
+        let capture = hipfrac_dicom::outputs::Capture { producer: &predictor.model_hash, series_description: "hipfrac AI report (research)", version: env!("CARGO_PKG_VERSION") };
+        let sr_path = PathBuf::from(format!("{}.sr.dcm", json_path.with_extension("").display()));
+        hipfrac_dicom::outputs::structured_report(&job.input, &sr_path, &report, &capture)?;
+    }
     hipfrac_dicom::atomic::write_atomic(&json_path, &json)?;
     Ok(record)
 }

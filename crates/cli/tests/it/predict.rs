@@ -363,9 +363,15 @@ fn predict_refuses_what_is_not_a_hip_and_says_why() {
         std::fs::copy(root.join(file), inputs.join(format!("{name}.dcm"))).unwrap();
     }
     let out = temp.path().join("out");
-    let assert = hipfrac().arg("predict").arg(&inputs).arg("--model").arg(&model).arg("--out").arg(&out).args(["--device", "cpu"]).assert().success();
+    let assert = hipfrac().arg("predict").arg(&inputs).arg("--model").arg(&model).arg("--out").arg(&out).args(["--device", "cpu", "--dicom", "sr"]).assert().success();
     let stderr = String::from_utf8_lossy(&assert.get_output().stderr).to_string();
     assert!(stderr.contains("4 not assessable"), "{stderr}");
+    // The structured report says so too, with the reason.
+    if crate::support::have_dcmtk("dsrdump") {
+        let dump = std::process::Command::new("dsrdump").arg(out.join("chest.sr.dcm")).output().unwrap();
+        let text = String::from_utf8_lossy(&dump.stdout).to_string();
+        assert!(text.contains("(NOT_ASSESSABLE,99HIPFRAC,\"Not assessable\")") && text.contains("Body Part Examined is CHEST"), "{text}");
+    }
     let schema: serde_json::Value = serde_json::from_str(include_str!("../../../../docs/prediction.schema.json")).unwrap();
     let validator = jsonschema::validator_for(&schema).unwrap();
     for (name, _, reason) in files {
@@ -435,11 +441,12 @@ fn predict_writes_a_secondary_capture_in_the_source_study() {
     assert!(String::from_utf8_lossy(&assert.get_output().stderr).contains("a Secondary Capture needs a DICOM source"));
 }
 
-/// `predict --dicom gsps`: a Grayscale Softcopy Presentation State in the source's study
+/// `predict --dicom gsps,sr`: a Grayscale Softcopy Presentation State in the source's study
 /// referencing the source image, with one polyline per drawn box at the JSON's coordinates and
 /// the verdict as text; clean under dciodvfy, accepted by dcmtk's dcmpschk, and applied by
 /// dcmp2pgm to the source (dcmp2pgm renders window and LUT, not graphic annotations: the
-/// boxes' places are checked in the object itself).
+/// boxes' places are checked in the object itself); and a Comprehensive SR that dsrdump reads
+/// back with the verdict and a finding with an image region per drawn box.
 #[test]
 fn predict_writes_a_presentation_state_of_the_boxes() {
     use dicom_dictionary_std::tags;
@@ -448,7 +455,7 @@ fn predict_writes_a_presentation_state_of_the_boxes() {
     let model = untrained(temp.path(), 128);
     let source = std::fs::read_dir(data.join("dicom")).unwrap().next().unwrap().unwrap().path();
     let out = temp.path().join("out");
-    hipfrac().arg("predict").arg(&source).arg("--model").arg(&model).arg("--out").arg(&out).args(["--device", "cpu", "--no-overlay", "--dicom", "gsps"]).assert().success();
+    hipfrac().arg("predict").arg(&source).arg("--model").arg(&model).arg("--out").arg(&out).args(["--device", "cpu", "--no-overlay", "--dicom", "gsps,sr"]).assert().success();
     let stem = source.file_stem().unwrap().to_string_lossy().to_string();
     let pr_path = out.join(format!("{stem}.pr.dcm"));
     let json: serde_json::Value = serde_json::from_slice(&std::fs::read(out.join(format!("{stem}.json"))).unwrap()).unwrap();
@@ -484,6 +491,23 @@ fn predict_writes_a_presentation_state_of_the_boxes() {
         let check = std::process::Command::new("dcmpschk").arg(&pr_path).output().unwrap();
         let report = format!("{}{}", String::from_utf8_lossy(&check.stdout), String::from_utf8_lossy(&check.stderr));
         assert!(report.contains("Test passed"), "{report}");
+        // The structured report, read back by dcmtk: the verdict, one finding per drawn box,
+        // each with its score and an image region on the source.
+        let sr_path = out.join(format!("{stem}.sr.dcm"));
+        let dump = std::process::Command::new("dsrdump").arg(&sr_path).output().unwrap();
+        let text = String::from_utf8_lossy(&dump.stdout).to_string();
+        assert!(dump.status.success(), "{}", String::from_utf8_lossy(&dump.stderr));
+        let verdict = json["verdict"].as_str().unwrap();
+        let code = if verdict == "none" { "NONE" } else { verdict };
+        assert!(text.contains(&format!("\"Image-level verdict\")=({code},99HIPFRAC")), "{text}");
+        assert_eq!(text.matches("\"Image Region\")").count(), drawn.len(), "{text}");
+        assert_eq!(text.matches("\"Finding\")").count(), drawn.len(), "{text}");
+        assert!(text.contains("(121007,DCM,\"Device\")"), "{text}");
+        let check = std::process::Command::new("dciodvfy").arg(&sr_path).output();
+        if let Ok(check) = check {
+            let report = format!("{}{}", String::from_utf8_lossy(&check.stdout), String::from_utf8_lossy(&check.stderr));
+            assert!(report.contains("ComprehensiveSR") && !report.contains("Error"), "{report}");
+        }
         let rendered = temp.path().join("rendered.pgm");
         let run = std::process::Command::new("dcmp2pgm").arg("--pstate").arg(&pr_path).arg(&source).arg(&rendered).output().unwrap();
         assert!(run.status.success() && rendered.exists(), "{}", String::from_utf8_lossy(&run.stderr));
