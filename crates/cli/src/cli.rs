@@ -364,6 +364,10 @@ pub struct DemoArgs {
     /// Seed of the simulation, split and training.
     #[arg(long, default_value_t = 7)]
     pub seed: u64,
+    /// Probability of a random re-acquisition of each training image (the training config's
+    /// `acquisition`; 0, the default, trains as the paper does).
+    #[arg(long, default_value_t = 0.0)]
+    pub acquisition: f64,
     /// auto, cpu, cuda or cuda:N (default: the CPU; with --full, CUDA when usable).
     #[arg(long)]
     pub device: Option<DeviceSpec>,

@@ -7,8 +7,10 @@
 //! * [`plot`]: small SVG plots on the unit square (PR, ROC, calibration, readers).
 //! * [`predictions`]: `hipfrac predict`'s JSON record and summary.csv row.
 //! * [`cases`]: the cases.csv row, written by the evaluation and read by the study report.
+//! * [`dicom_outputs`]: a prediction as the DICOM objects a PACS stores (SC, GSPS, SR).
 
 pub mod cases;
+pub mod dicom_outputs;
 pub mod evaluation;
 pub mod format;
 pub mod plot;

@@ -23,6 +23,7 @@ fn plan(args: &DemoArgs, out: &Path) -> (DemoSet, TrainConfig) {
     config.out = out.join("run");
     config.seed = args.seed;
     config.epochs = args.epochs.unwrap_or(config.epochs);
+    config.acquisition = args.acquisition;
     let set = DemoSet {
         internal_sites: ["site-a".into(), "site-b".into()],
         external_site: "site-c".into(),

@@ -7,6 +7,7 @@ use hipfrac_core::verdict::{reportable, SHOWN_BOXES};
 use hipfrac_core::{error_chain, Prediction, Radiograph, RadiographMeta, NOTICE};
 use hipfrac_imaging::overlay::{self, Marks};
 use hipfrac_infer::Predictor;
+use hipfrac_report::dicom_outputs::{DicomKind, ModelContext};
 use hipfrac_report::predictions::{summary_csv, ModelRecord, Record, SummaryRow};
 use rayon::prelude::*;
 use std::path::{Path, PathBuf};
@@ -34,94 +35,38 @@ fn write_outputs(args: &PredictArgs, job: &inputs::Job, meta: &RadiographMeta, i
         }
     }
     let record = Record::new(job.input.display().to_string(), meta, prediction, &predictor.points, model_record(predictor));
-    let refused = prediction.not_assessable().is_some();
-    let draw = |marks: &Marks<'_>| -> Result<Option<hipfrac_imaging::Canvas>> {
-        match image.map(|image| overlay::render(image, marks, args.overlay_size)) {
-            Some(Ok(picture)) => Ok(Some(picture)),
-            Some(Err(_)) | None if refused => Ok(None),
-            Some(Err(e)) => Err(anyhow::Error::new(e).context(format!("{}: cannot draw the overlay", job.input.display()))),
+    let json = serde_json::to_vec_pretty(&record).expect("a record serialises");
+    if !args.no_overlay {
+        let shown = reportable(&prediction.detections, &predictor.points, SHOWN_BOXES);
+        // What a reader must know is said on every picture: research output, and the model's caveats.
+        let note = std::iter::once("AI RESEARCH OUTPUT").chain(predictor.caveats()).collect::<Vec<_>>().join(" - ");
+        let marks = Marks { detections: &shown, answer: Some(&prediction.answer), note: Some(note), ..Default::default() };
+        // An image that was not assessed keeps its JSON when no picture can be drawn.
+        match image.map(|image| overlay::render(image, &marks, args.overlay_size)) {
+            Some(Ok(picture)) => hipfrac_dicom::atomic::write_atomic(&overlay_path, &picture.to_png())?,
+            _ if prediction.not_assessable().is_some() => {}
+            Some(Err(e)) => return Err(anyhow::Error::new(e).context(format!("{}: cannot draw the overlay", job.input.display()))),
             None => bail!("{}: no pixels to draw", job.input.display()),
         }
-    };
-    let json = serde_json::to_vec_pretty(&record).expect("a record serialises");
-    let shown = reportable(&prediction.detections, &predictor.points, SHOWN_BOXES);
-    // What a reader must know is said on every picture: research output, and the model's caveats.
-    let caveats = |first: &str| std::iter::once(first).chain(predictor.caveats()).collect::<Vec<_>>().join(" - ");
-    if !args.no_overlay {
-        let marks = Marks { detections: &shown, answer: Some(&prediction.answer), note: Some(caveats("AI RESEARCH OUTPUT")), ..Default::default() };
-        if let Some(picture) = draw(&marks)? {
-            hipfrac_dicom::atomic::write_atomic(&overlay_path, &picture.to_png())?;
-        }
     }
-    if args.dicom.contains(&crate::cli::DicomOutput::Sc) && !refused {
-        if !hipfrac_dicom::is_dicom_file(&job.input) {
-            bail!("{}: a Secondary Capture needs a DICOM source (its study and patient); this is not DICOM", job.input.display());
-        }
-        // The burned-in notice says what the picture is, and what it is not.
-        let mut note = caveats("AI RESULT - NOT FOR DIAGNOSIS");
-        if meta.is_simulated() {
-            note.push_str(" - SIMULATED IMAGE");
-        }
-        let marks = Marks { detections: &shown, answer: Some(&prediction.answer), note: Some(note), ..Default::default() };
-        let picture = draw(&marks)?.expect("an assessed image has pixels");
-        let rgb = hipfrac_dicom::outputs::Rgb { width: picture.width as u32, height: picture.height as u32, pixels: &picture.rgb };
-        let capture = hipfrac_dicom::outputs::Capture { producer: &predictor.model_hash, series_description: "hipfrac AI result (research)", version: env!("CARGO_PKG_VERSION") };
-        let sc_path = PathBuf::from(format!("{}.sc.dcm", json_path.with_extension("").display()));
-        hipfrac_dicom::outputs::secondary_capture(&job.input, &sc_path, &rgb, &capture)?;
-    }
-    if args.dicom.contains(&crate::cli::DicomOutput::Gsps) && !refused {
-        if !hipfrac_dicom::is_dicom_file(&job.input) {
-            bail!("{}: a presentation state needs a DICOM source to refer to; this is not DICOM", job.input.display());
-        }
-        let marks: Vec<hipfrac_dicom::outputs::Mark> = shown
-            .iter()
-            .map(|d| hipfrac_dicom::outputs::Mark { bbox: [d.bbox.x_min, d.bbox.y_min, d.bbox.x_max, d.bbox.y_max], label: format!("{} {:.2}", d.class.code(), d.score) })
-            .collect();
-        let summary = format!("{} - {}", verdict_line(prediction), caveats("AI RESULT - NOT FOR DIAGNOSIS"));
-        let capture = hipfrac_dicom::outputs::Capture { producer: &predictor.model_hash, series_description: "hipfrac AI marks (research)", version: env!("CARGO_PKG_VERSION") };
-        let pr_path = PathBuf::from(format!("{}.pr.dcm", json_path.with_extension("").display()));
-        hipfrac_dicom::outputs::presentation_state(&job.input, &pr_path, &marks, &summary, &capture)?;
-    }
-    if args.dicom.contains(&crate::cli::DicomOutput::Sr) {
-        if !hipfrac_dicom::is_dicom_file(&job.input) {
-            bail!("{}: a structured report needs a DICOM source to refer to; this is not DICOM", job.input.display());
-        }
-        use hipfrac_dicom::outputs::{Finding, Report, CODING_SCHEME};
-        let findings: Vec<Finding> = shown
-            .iter()
-            .map(|d| Finding { class: (d.class.code(), CODING_SCHEME, d.class.full_name()), score: d.score, bbox: [d.bbox.x_min, d.bbox.y_min, d.bbox.x_max, d.bbox.y_max] })
-            .collect();
-        let (verdict, detail) = match (prediction.verdict(), prediction.not_assessable()) {
-            (Some(v), _) => {
-                let code = v.label.fracture().map_or(("NONE", CODING_SCHEME, "No visible fracture"), |c| (c.code(), CODING_SCHEME, c.full_name()));
-                (code, format!("operating point: {}; thresholds: {}", serde_json::to_value(v.operating_point).ok().and_then(|p| p.as_str().map(str::to_string)).unwrap_or_default(), predictor.points.chosen_on))
-            }
-            (None, Some(n)) => (("NOT_ASSESSABLE", CODING_SCHEME, "Not assessable"), n.reason.clone()),
-            (None, None) => unreachable!("a prediction has a verdict or a reason"),
+    if !args.dicom.is_empty() {
+        use crate::cli::DicomOutput;
+        let kind = |k: &DicomOutput| match k {
+            DicomOutput::Sc => DicomKind::Sc,
+            DicomOutput::Gsps => DicomKind::Gsps,
+            DicomOutput::Sr => DicomKind::Sr,
         };
-        let detail = format!("{detail}; {}", caveats("AI RESULT - NOT FOR DIAGNOSIS"));
-        let model_name = format!("{} (weights {})", predictor.preset().map_or("custom", |p| p.name()), predictor.model_hash);
-        let report = Report { verdict, confidence: prediction.verdict().and_then(|v| v.confidence), detail: &detail, findings: &findings, model_name: &model_name };
-        let capture = hipfrac_dicom::outputs::Capture { producer: &predictor.model_hash, series_description: "hipfrac AI report (research)", version: env!("CARGO_PKG_VERSION") };
-        let sr_path = PathBuf::from(format!("{}.sr.dcm", json_path.with_extension("").display()));
-        hipfrac_dicom::outputs::structured_report(&job.input, &sr_path, &report, &capture)?;
+        let kinds: Vec<DicomKind> = args.dicom.iter().map(kind).collect();
+        let model = ModelContext {
+            points: &predictor.points,
+            hash: &predictor.model_hash,
+            name: format!("{} (weights {})", predictor.preset().map_or("custom", |p| p.name()), predictor.model_hash),
+            caveats: predictor.caveats(),
+        };
+        hipfrac_report::dicom_outputs::write(&job.input, &json_path.with_extension(""), meta, image, prediction, &kinds, &model, args.overlay_size)?;
     }
     hipfrac_dicom::atomic::write_atomic(&json_path, &json)?;
     Ok(record)
-}
-
-/// The verdict in words, as a presentation state writes it: "AI: DF 0.91 (fracture)".
-fn verdict_line(prediction: &Prediction) -> String {
-    match prediction.verdict() {
-        Some(v) => match v.label {
-            hipfrac_core::Label::Fracture(class) => {
-                let point = if v.operating_point == hipfrac_core::OperatingPoint::Fracture { "fracture" } else { "suspicious" };
-                format!("AI: {} {:.2} ({point})", class.code(), v.confidence.unwrap_or(0.0))
-            }
-            hipfrac_core::Label::NoFracture => "AI: no visible fracture".to_string(),
-        },
-        None => "AI: not assessable".to_string(),
-    }
 }
 
 /// The not-assessable prediction of a DICOM file whose header the check refuses, if it is one.
