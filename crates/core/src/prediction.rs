@@ -128,6 +128,27 @@ impl Prediction {
         self.verdict().map_or(Label::NoFracture, |v| v.at_fracture_point())
     }
 
+    /// The boxes a reader is shown ([`crate::verdict::reportable`]: at most
+    /// [`crate::verdict::SHOWN_BOXES`], one per finding), and always the answered class's most
+    /// confident box: under VF priority the answer can be a class whose box is below its own
+    /// suspicious threshold, and a banner must never name a class no box shows.
+    pub fn shown_boxes(&self, points: &crate::OperatingPoints) -> Vec<Detection> {
+        let mut shown = crate::verdict::reportable(&self.detections, points, crate::verdict::SHOWN_BOXES);
+        let answered = self.verdict().and_then(|v| v.label.fracture());
+        if let Some(class) = answered {
+            if !shown.iter().any(|d| d.class == class) {
+                if let Some(best) = self.detections.iter().filter(|d| d.class == class).max_by(|a, b| a.score.total_cmp(&b.score)) {
+                    if shown.len() == crate::verdict::SHOWN_BOXES {
+                        shown.pop();
+                    }
+                    shown.push(*best);
+                    shown.sort_by(|a, b| b.score.total_cmp(&a.score));
+                }
+            }
+        }
+        shown
+    }
+
     /// The highest of the four class scores (how close a "none" came to a fracture).
     pub fn max_fracture_score(&self) -> f32 {
         self.class_scores.iter().copied().fold(0.0, f32::max)
@@ -181,6 +202,24 @@ pub fn escape_html(text: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    use crate::verdict::{decide, OperatingPoints};
+    use crate::{BBox, Detection, FractureClass};
+
+    /// VF priority answers VF with a VF box below VF's own threshold: that box is shown.
+    #[test]
+    fn the_answered_class_always_has_its_box_shown() {
+        let mut points = OperatingPoints::uncalibrated();
+        points.vf_priority = 0.1;
+        let df = Detection { class: FractureClass::DisplacedNeck, score: 0.9, bbox: BBox::new(0.0, 0.0, 10.0, 10.0) };
+        let vf = Detection { class: FractureClass::ValgusImpactedNeck, score: 0.15, bbox: BBox::new(1.0, 1.0, 11.0, 11.0) };
+        let scores = [0.9, 0.15, 0.0, 0.0];
+        let verdict = decide(scores, &points);
+        assert_eq!(verdict.label, crate::Label::Fracture(FractureClass::ValgusImpactedNeck));
+        let p = super::Prediction { width: 20, height: 20, detections: vec![df, vf], class_scores: scores, answer: super::Answer::Verdict(verdict), side: None };
+        assert_eq!(crate::verdict::reportable(&p.detections, &points, 5), vec![df], "below VF's threshold");
+        assert_eq!(p.shown_boxes(&points), vec![df, vf]);
+    }
+
     #[test]
     fn escape_covers_both_quotes() {
         assert_eq!(super::escape_html(r#"<a href="x">'&'</a>"#), "&lt;a href=&quot;x&quot;&gt;&#39;&amp;&#39;&lt;/a&gt;");

@@ -3,7 +3,6 @@
 //! Comprehensive SR of the findings — assembled here once for every caller (`hipfrac
 //! predict`, and the HTTP service or a DICOM node later), so that all of them say the same.
 
-use hipfrac_core::verdict::{reportable, SHOWN_BOXES};
 use hipfrac_core::{Label, OperatingPoint, OperatingPoints, Prediction, Radiograph, RadiographMeta};
 use hipfrac_dicom::outputs::{self, Capture, Finding, Mark, Report, Rgb, CODING_SCHEME};
 use hipfrac_imaging::overlay::{self, Marks};
@@ -64,7 +63,7 @@ pub fn verdict_line(prediction: &Prediction) -> String {
 pub fn write(source: &Path, base: &Path, meta: &RadiographMeta, image: Option<&Radiograph>, prediction: &Prediction, kinds: &[DicomKind], model: &ModelContext<'_>, overlay_size: u32) -> Result<Vec<PathBuf>, DicomOutputError> {
     let path = |suffix: &str| PathBuf::from(format!("{}.{suffix}.dcm", base.display()));
     let refused = prediction.not_assessable().is_some();
-    let shown = reportable(&prediction.detections, model.points, SHOWN_BOXES);
+    let shown = prediction.shown_boxes(model.points);
     let caveats = |first: &str| std::iter::once(first).chain(model.caveats.iter().copied()).collect::<Vec<_>>().join(" - ");
     let mut written = Vec::new();
     for &kind in kinds {

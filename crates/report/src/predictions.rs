@@ -5,7 +5,6 @@
 //! The record's layout is versioned ([`SCHEMA_VERSION`]) and described by the JSON Schema
 //! `docs/prediction.schema.json`; a test validates records against it.
 
-use hipfrac_core::verdict::{reportable, SHOWN_BOXES};
 use hipfrac_core::{FractureClass, NotAssessable, OperatingPoint, OperatingPoints, Prediction, RadiographMeta, SideCall, NOTICE};
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -87,7 +86,7 @@ impl Record {
     /// The record of prediction `p` of the image `input` (whose header is `meta`), made now;
     /// `points` are the model's (they decide which boxes are drawn).
     pub fn new(input: String, meta: &RadiographMeta, p: &Prediction, points: &OperatingPoints, model: ModelRecord) -> Record {
-        let drawn = reportable(&p.detections, points, SHOWN_BOXES);
+        let drawn = p.shown_boxes(points);
         Record {
             schema_version: SCHEMA_VERSION,
             hipfrac_version: env!("CARGO_PKG_VERSION"),

@@ -27,7 +27,6 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use batcher::{Batching, PredictFn, Queue, QueueError};
-use hipfrac_core::verdict::{reportable, SHOWN_BOXES};
 use hipfrac_core::{OperatingPoints, Prediction, Radiograph};
 use hipfrac_report::predictions::{ModelRecord, Record};
 use metrics::Metrics;
@@ -418,7 +417,7 @@ async fn predict_inner(state: Shared, query: PredictQuery, request: Request) -> 
         let status = if record.not_assessable.is_some() { StatusCode::UNPROCESSABLE_ENTITY } else { StatusCode::OK };
         let points = state.model.points.clone();
         let png = tokio::task::spawn_blocking(move || {
-            let shown = reportable(&prediction.detections, &points, SHOWN_BOXES);
+            let shown = prediction.shown_boxes(&points);
             let note = std::iter::once("AI RESEARCH OUTPUT").chain(record.model.caveats.iter().copied()).collect::<Vec<_>>().join(" - ");
             let marks = hipfrac_imaging::overlay::Marks { detections: &shown, answer: Some(&prediction.answer), note: Some(note), ..Default::default() };
             hipfrac_imaging::overlay::render(&image, &marks, 1024).map(|p| p.to_png())

@@ -4,7 +4,6 @@
 //! reader is shown.
 
 use crate::error::StudyError;
-use hipfrac_core::verdict::{reportable, SHOWN_BOXES};
 use hipfrac_core::{Answer, Label, OperatingPoint, OperatingPoints, Prediction, Radiograph};
 use std::path::PathBuf;
 
@@ -35,7 +34,7 @@ pub struct AiOverlay {
 impl AiOverlay {
     /// The overlay of one prediction.
     pub fn new(prediction: &Prediction, points: &OperatingPoints) -> AiOverlay {
-        let shown = reportable(&prediction.detections, points, SHOWN_BOXES);
+        let shown = prediction.shown_boxes(points);
         let boxes: Vec<serde_json::Value> = shown
             .iter()
             .map(|d| serde_json::json!({"class": d.class.code(), "score": d.score, "bbox": [d.bbox.x_min, d.bbox.y_min, d.bbox.x_max, d.bbox.y_max]}))

@@ -3,7 +3,6 @@
 use crate::cli::PredictArgs;
 use crate::{inputs, progress, Outcome};
 use anyhow::{bail, Context, Result};
-use hipfrac_core::verdict::{reportable, SHOWN_BOXES};
 use hipfrac_core::{error_chain, Prediction, Radiograph, RadiographMeta, NOTICE};
 use hipfrac_imaging::overlay::{self, Marks};
 use hipfrac_infer::Predictor;
@@ -37,7 +36,7 @@ fn write_outputs(args: &PredictArgs, job: &inputs::Job, meta: &RadiographMeta, i
     let record = Record::new(job.input.display().to_string(), meta, prediction, &predictor.points, model_record(predictor));
     let json = serde_json::to_vec_pretty(&record).expect("a record serialises");
     if !args.no_overlay {
-        let shown = reportable(&prediction.detections, &predictor.points, SHOWN_BOXES);
+        let shown = prediction.shown_boxes(&predictor.points);
         // What a reader must know is said on every picture: research output, and the model's caveats.
         let note = std::iter::once("AI RESEARCH OUTPUT").chain(predictor.caveats()).collect::<Vec<_>>().join(" - ");
         let marks = Marks { detections: &shown, answer: Some(&prediction.answer), note: Some(note), ..Default::default() };

@@ -7,7 +7,6 @@ use crate::format::{ci, f2, opt};
 use crate::plot::{base64, unit_plot, Series};
 use crate::table::Table;
 use crate::ReportError;
-use hipfrac_core::verdict::{reportable, SHOWN_BOXES};
 use hipfrac_core::{escape_html as escape, Case, FractureClass, Label, OperatingPoints, NOTICE};
 use hipfrac_eval::classification::Summary;
 use hipfrac_imaging::css_colour;
@@ -163,7 +162,7 @@ fn gallery_html(s: &Section, points: &OperatingPoints, n: usize) -> String {
         for case in chosen {
             let note = format!("TRUTH: {}{}", case.truth.code(), if s.simulated { " PHANTOM" } else { "" });
             let picture = hipfrac_dicom::read_radiograph(&case.path).ok().and_then(|image| {
-                let shown = reportable(&case.prediction.detections, points, SHOWN_BOXES);
+                let shown = case.prediction.shown_boxes(points);
                 let marks = Marks { detections: &shown, truth: &case.truth_boxes, answer: Some(&case.prediction.answer), note: Some(note) };
                 overlay::render(&image, &marks, 320).ok()
             });
