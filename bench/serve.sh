@@ -1,43 +1,83 @@
 #!/usr/bin/env bash
-# hipfrac serve: throughput with dynamic batching vs one image per forward pass, at several
-# client concurrencies, on this machine (CPU unless --device says otherwise).
+# hipfrac serve under load: an existing load generator (`hey`, Debian's package, installed when
+# missing) against `hipfrac serve` on loopback, for the nano and T presets at 1, 8 and 32
+# concurrent clients, with dynamic batching off (--max-batch 1) and on (--max-batch 8
+# --max-wait-ms 10): requests/s, p50 and p99 latency (ms), and the ratio on/off. Then an
+# overload run: OVERLOAD_S seconds at twice the best sustained rate (T preset, batching on,
+# 64 clients, rate-limited): every answer must be 200 or 503 (no other 5xx), and the server's
+# resident memory at the start and the end is printed.
 #
-# A model trained for one epoch on phantom radiographs (320 px, DAMO-YOLO-T: the
-# weights do not change the time), phantom PNGs of 1024 px as requests. For each concurrency
-# C in CONCURRENCY, the same service is measured twice, SECONDS each: --max-batch 1 (no
-# batching) and --max-batch 8 --max-wait-ms 10 (batching). Printed: images/s, median and
-# p95 latency (ms), failed requests; and the ratio batched / unbatched.
-# Usage: bench/serve.sh   (env: BIN=target/release/hipfrac, DEVICE=cpu, SECONDS_EACH=20, CONCURRENCY="1 4 16")
+# Models: trained for one epoch on phantom radiographs at 320 px (the weights do not change
+# the time); requests: a 1024-px phantom PNG. Prints the machine and the date.
+# Usage: bench/serve.sh   (env: BIN=target/release/hipfrac, DEVICE=cpu, SECONDS_EACH=15,
+#        CONCURRENCY="1 8 32", PRESETS="nano t", OVERLOAD_S=300)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN="${BIN:-target/release/hipfrac}"
 DEVICE="${DEVICE:-cpu}"
-SECS="${SECONDS_EACH:-20}"
-CONCURRENCY="${CONCURRENCY:-1 4 16}"
+SECS="${SECONDS_EACH:-15}"
+CONCURRENCY="${CONCURRENCY:-1 8 32}"
+PRESETS="${PRESETS:-nano t}"
+OVERLOAD_S="${OVERLOAD_S:-300}"
+if ! command -v hey >/dev/null; then
+  SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  $SUDO apt-get install -y -qq hey >/dev/null
+fi
 if [ "$BIN" = target/release/hipfrac ]; then cargo build --release -j2 -p hipfrac >&2; fi
 WORK="$(mktemp -d)"
 trap 'pkill -P $$ 2>/dev/null || true; rm -rf "$WORK"' EXIT
 "$BIN" phantom --count 24 --size 1024 --seed 11 --out "$WORK/data" >/dev/null 2>&1
 "$BIN" dataset split "$WORK/data" --ratios 0.5,0.5,0 --seed 1 >/dev/null 2>&1
-printf 'train = "%s"\nval = "%s"\nout = "%s"\nimage_size = 320\nbatch_size = 4\nepochs = 1\nwarmup_epochs = 0.0\nmosaic = 0.0\nmixup = 0.0\n[model]\npreset = "t"\n' \
-  "$WORK/data/splits/train.csv" "$WORK/data/splits/val.csv" "$WORK/run" > "$WORK/train.toml"
-"$BIN" train --device "$DEVICE" --config "$WORK/train.toml" >/dev/null 2>&1
-IMAGES=("$WORK"/data/images/*.png)
-echo "hipfrac serve on $(nproc) cores ($(uname -m)), device $DEVICE, $(date -u +%Y-%m-%d), ${SECS} s per run"
-echo "concurrency  max_batch  images/s  median_ms  p95_ms  failed"
-for c in $CONCURRENCY; do
-  declare -A rate
-  for batch in 1 8; do
-    log="$WORK/serve-$c-$batch.log"
-    "$BIN" serve --model "$WORK/run/best" --device "$DEVICE" --no-auth --addr 127.0.0.1:0 --max-batch "$batch" --max-wait-ms 10 --queue 256 2>"$log" &
-    pid=$!
-    for _ in $(seq 600); do grep -q "listening on" "$log" && break; sleep 0.1; done
-    port=$(grep -o 'listening on http://127.0.0.1:[0-9]*' "$log" | grep -o '[0-9]*$')
-    until curl -sf "http://127.0.0.1:$port/readyz" >/dev/null; do sleep 0.1; done
-    read -r ips med p95 failed < <(python3 bench/serve_load.py "http://127.0.0.1:$port/v1/predict" "$c" "$SECS" "${IMAGES[@]}")
-    printf '%11s  %9s  %8s  %9s  %6s  %6s\n' "$c" "$batch" "$ips" "$med" "$p95" "$failed"
-    rate[$batch]=$ips
-    kill -TERM "$pid"; wait "$pid" || true
-  done
-  python3 -c "print(f'  concurrency $c: batched / unbatched = {${rate[8]} / ${rate[1]}:.2f}x')"
+for preset in $PRESETS; do
+  printf 'train = "%s"\nval = "%s"\nout = "%s"\nimage_size = 320\nbatch_size = 4\nepochs = 1\nwarmup_epochs = 0.0\nmosaic = 0.0\nmixup = 0.0\n[model]\npreset = "%s"\n' \
+    "$WORK/data/splits/train.csv" "$WORK/data/splits/val.csv" "$WORK/run-$preset" "$preset" > "$WORK/train-$preset.toml"
+  "$BIN" train --device "$DEVICE" --config "$WORK/train-$preset.toml" >/dev/null 2>&1
 done
+IMAGE="$(ls "$WORK"/data/images/*.png | head -1)"
+
+PID=""; PORT=""
+start() { # preset max_batch [extra args]
+  local log="$WORK/serve.log"
+  "$BIN" serve --model "$WORK/run-$1/best" --device "$DEVICE" --no-auth --addr 127.0.0.1:0 --max-batch "$2" --max-wait-ms 10 "${@:3}" 2>"$log" &
+  PID=$!
+  for _ in $(seq 600); do grep -q "listening on" "$log" && break; sleep 0.1; done
+  PORT=$(grep -o 'listening on http://127.0.0.1:[0-9]*' "$log" | grep -o '[0-9]*$')
+  until curl -sf "http://127.0.0.1:$PORT/readyz" >/dev/null; do sleep 0.1; done
+}
+stop() { kill -TERM "$PID"; wait "$PID" || true; }
+# hey's summary → "requests/s p50_ms p99_ms non200"
+load() { # concurrency seconds [extra hey args]
+  hey -z "$2s" -c "$1" -t 120 -m POST -T image/png -D "$IMAGE" "${@:3}" "http://127.0.0.1:$PORT/v1/predict" > "$WORK/hey.txt"
+  awk '/Requests\/sec/{rps=$2} /50% in/{p50=$3} /99% in/{p99=$3} /^  \[[0-9]+\]/{gsub(/[\[\]]/,"",$1); if ($1 != "200") bad += $2} END {printf "%.1f %.0f %.0f %d\n", rps, p50*1000, p99*1000, bad}' "$WORK/hey.txt"
+}
+
+echo "hipfrac serve on $(nproc) cores ($(uname -m)), device $DEVICE, $(date -u +%Y-%m-%d), ${SECS} s per run, load from hey"
+echo "preset  clients  batching  req/s  p50_ms  p99_ms  non-200"
+best=0
+for preset in $PRESETS; do
+  for c in $CONCURRENCY; do
+    declare -A rate=()
+    for batch in 1 8; do
+      start "$preset" "$batch" --queue 256 --max-requests 256
+      read -r rps p50 p99 bad < <(load "$c" "$SECS")
+      stop
+      printf '%-6s  %7s  %8s  %5s  %6s  %6s  %7s\n' "$preset" "$c" "$([ "$batch" = 1 ] && echo off || echo on)" "$rps" "$p50" "$p99" "$bad"
+      rate[$batch]=$rps
+      if [ "$preset" = t ] && [ "$batch" = 8 ]; then best=$(python3 -c "print(max($best, ${rps}))"); fi
+    done
+    python3 -c "print(f'  {\"$preset\"} at $c clients: batching on / off = {${rate[8]} / max(${rate[1]}, 1e-9):.2f}x')"
+  done
+done
+if [ "$OVERLOAD_S" -gt 0 ] && [ "$best" != 0 ]; then
+  clients=64
+  per_client=$(python3 -c "print(round(2 * $best / $clients, 3))")
+  start t 8 --queue 64 --max-requests 64
+  rss_start=$(ps -o rss= -p "$(pgrep -P "$PID" -f hipfrac-torch || echo "$PID")" | tr -d ' ')
+  hey -z "${OVERLOAD_S}s" -c "$clients" -q "$per_client" -t 120 -m POST -T image/png -D "$IMAGE" "http://127.0.0.1:$PORT/v1/predict" > "$WORK/overload.txt"
+  rss_end=$(ps -o rss= -p "$(pgrep -P "$PID" -f hipfrac-torch || echo "$PID")" | tr -d ' ')
+  stop
+  echo "overload: ${OVERLOAD_S} s at 2 x ${best} req/s (t, batching on, $clients clients); status codes:"
+  sed -n '/Status code distribution/,/^$/p' "$WORK/overload.txt" | tail -n +2
+  grep -A3 "Error distribution" "$WORK/overload.txt" || true
+  echo "  server RSS: start ${rss_start} KiB, end ${rss_end} KiB"
+fi
