@@ -119,25 +119,34 @@ pub fn start(mut predict: PredictFn, batching: Batching, metrics: Arc<Metrics>, 
     Queue { sender, metrics, capacity: batching.capacity.max(1) }
 }
 
-/// Takes the next batch: waits for a first image, then up to `max_wait` for more.
-fn next_batch(receiver: &Receiver<Job>, batching: Batching) -> Option<Vec<Job>> {
+/// Takes the next batch: waits for a first image, then takes the images already queued, and
+/// waits up to `max_wait` for more only while other requests are on their way
+/// ([`Metrics::arriving`]): a lone client never waits for company that is not coming.
+fn next_batch(receiver: &Receiver<Job>, batching: Batching, metrics: &Metrics) -> Option<Vec<Job>> {
     let first = receiver.recv().ok()?;
     let mut jobs = vec![first];
     let deadline = Instant::now() + batching.max_wait;
     while jobs.len() < batching.max_batch.max(1) {
+        if let Ok(job) = receiver.try_recv() {
+            jobs.push(job);
+            continue;
+        }
         let left = deadline.saturating_duration_since(Instant::now());
-        // Past the deadline, images already waiting still join (no wait).
-        let next = if left.is_zero() { receiver.try_recv().map_err(|_| RecvTimeoutError::Timeout) } else { receiver.recv_timeout(left) };
-        match next {
+        if left.is_zero() || metrics.arriving.load(Ordering::SeqCst) == 0 {
+            break;
+        }
+        // Short waits, so that a request that stops arriving (a bad image) is noticed.
+        match receiver.recv_timeout(left.min(Duration::from_millis(2))) {
             Ok(job) => jobs.push(job),
-            Err(_) => break,
+            Err(RecvTimeoutError::Timeout) => {}
+            Err(RecvTimeoutError::Disconnected) => break,
         }
     }
     Some(jobs)
 }
 
 fn run(predict: &mut PredictFn, receiver: &Receiver<Job>, batching: Batching, metrics: &Metrics) {
-    while let Some(jobs) = next_batch(receiver, batching) {
+    while let Some(jobs) = next_batch(receiver, batching, metrics) {
         metrics.queue_depth.fetch_sub(jobs.len(), Ordering::SeqCst);
         // Requests that gave up (timed out, disconnected, failed elsewhere) cost nothing more.
         let jobs: Vec<Job> = jobs.into_iter().filter(|j| !j.reply.is_closed()).collect();

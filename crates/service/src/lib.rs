@@ -279,6 +279,22 @@ async fn metrics_handler(State(state): State<Shared>) -> impl IntoResponse {
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], state.metrics.render())
 }
 
+/// Counts a request in [`Metrics::arriving`] while it lives.
+struct Arriving<'a>(&'a Metrics);
+
+impl<'a> Arriving<'a> {
+    fn new(metrics: &'a Metrics) -> Self {
+        metrics.arriving.fetch_add(1, Ordering::SeqCst);
+        Arriving(metrics)
+    }
+}
+
+impl Drop for Arriving<'_> {
+    fn drop(&mut self) {
+        self.0.arriving.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
 #[derive(Debug, Deserialize)]
 struct PredictQuery {
     /// `png`: answer the overlay picture instead of the JSON.
@@ -372,6 +388,8 @@ async fn predict_inner(state: Shared, query: PredictQuery, request: Request) -> 
     let Ok(_slot) = state.requests.try_acquire() else {
         return Err(ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "busy", "too many requests in progress; retry after a moment"));
     };
+    // Until its images are queued, this request is on its way (a batch may wait for it).
+    let arriving = Arriving::new(&state.metrics);
     let multipart = media_type(request.headers()) == "multipart/form-data";
     let files = uploads(request, &query, state.max_files).await?;
     if overlay && files.len() != 1 {
@@ -401,6 +419,7 @@ async fn predict_inner(state: Shared, query: PredictQuery, request: Request) -> 
         QueueError::TooMany { images, capacity } => ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "too_many_files", format!("{images} images in one request; the queue holds {capacity} (--queue)")),
     })?;
     let answers: Vec<_> = kept.into_iter().zip(queued).map(|((name, kept), answer)| (name, kept, answer)).collect();
+    drop(arriving);
     let mut results: Vec<(Record, Option<Radiograph>, Prediction)> = Vec::with_capacity(answers.len());
     for (name, (image, meta), answer) in answers {
         let prediction = answer

@@ -58,6 +58,9 @@ pub struct Metrics {
     inner: Mutex<Inner>,
     /// Images waiting for the network.
     pub queue_depth: AtomicUsize,
+    /// Prediction requests being read or decoded (not queued yet): while there are any, a
+    /// batch waits (up to --max-wait-ms) for their images; when there are none, it runs at once.
+    pub arriving: AtomicUsize,
 }
 
 impl Default for Metrics {
@@ -65,6 +68,7 @@ impl Default for Metrics {
         Metrics {
             inner: Mutex::new(Inner { requests: BTreeMap::new(), latency: Histogram::new(LATENCY_BOUNDS), batches: Histogram::new(BATCH_BOUNDS), verdicts: BTreeMap::new() }),
             queue_depth: AtomicUsize::new(0),
+            arriving: AtomicUsize::new(0),
         }
     }
 }
