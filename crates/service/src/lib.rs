@@ -115,6 +115,11 @@ impl IntoResponse for ApiError {
         if self.status == StatusCode::SERVICE_UNAVAILABLE {
             response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
         }
+        if matches!(self.status, StatusCode::SERVICE_UNAVAILABLE | StatusCode::PAYLOAD_TOO_LARGE) {
+            // Refused before its body was read: the connection cannot be reused, and a client
+            // told so does not send its next request into a closing socket.
+            response.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
+        }
         if self.status == StatusCode::UNAUTHORIZED {
             response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer realm=\"hipfrac\""));
         }
