@@ -95,6 +95,11 @@ pub enum Answer {
 pub const NOT_ASSESSABLE: &str = "not_assessable";
 
 impl Prediction {
+    /// The prediction of a `width × height` image the check refused: no boxes, no scores.
+    pub fn refused(width: u32, height: u32, why: NotAssessable) -> Prediction {
+        Prediction { width, height, detections: Vec::new(), class_scores: [0.0; 4], answer: Answer::NotAssessable(why), side: None }
+    }
+
     /// The verdict, when the image was assessed.
     pub fn verdict(&self) -> Option<&Verdict> {
         match &self.answer {

@@ -100,6 +100,17 @@ pub enum OperatingPoint {
     NoFracture,
 }
 
+impl OperatingPoint {
+    /// Its serialised name: `fracture`, `suspicious`, `no_fracture`.
+    pub fn name(self) -> &'static str {
+        match self {
+            OperatingPoint::Fracture => "fracture",
+            OperatingPoint::Suspicious => "suspicious",
+            OperatingPoint::NoFracture => "no_fracture",
+        }
+    }
+}
+
 /// The per-class image scores: each class's most confident box.
 pub fn class_scores(detections: &[Detection]) -> [f32; 4] {
     let mut scores = [0f32; 4];

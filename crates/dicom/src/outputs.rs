@@ -99,6 +99,50 @@ impl Source {
     fn string(&self, tag: Tag) -> Option<String> {
         crate::read::string(&self.object, tag)
     }
+
+    /// A new object of `class` for this source: the study copy plus what every output carries
+    /// (SOP, series and equipment), its UIDs derived from `kind` ("secondary capture", …), the
+    /// producer and the source's UIDs, so a rerun makes the same instance.
+    fn new_object(&self, kind: &str, class: &str, modality: &str, series_number: &str, capture: &Capture<'_>) -> (InMemDicomObject, NewObject) {
+        let series = derived_uid(&[&format!("hipfrac {kind} series"), capture.producer, &self.series]);
+        let instance = derived_uid(&[&format!("hipfrac {kind}"), capture.producer, &self.instance]);
+        let now = chrono::Utc::now();
+        let made = NewObject { class: class.to_string(), instance, date: now.format("%Y%m%d").to_string(), time: now.format("%H%M%S").to_string() };
+        let mut object = self.study_copy();
+        for element in [
+            text(tags::SOP_CLASS_UID, VR::UI, class),
+            text(tags::SOP_INSTANCE_UID, VR::UI, &made.instance),
+            text(tags::SERIES_INSTANCE_UID, VR::UI, &series),
+            text(tags::MODALITY, VR::CS, modality),
+            text(tags::SERIES_NUMBER, VR::IS, series_number),
+            text(tags::SERIES_DESCRIPTION, VR::LO, capture.series_description),
+            text(tags::MANUFACTURER, VR::LO, "hipfrac"),
+            text(tags::SOFTWARE_VERSIONS, VR::LO, capture.version),
+            text(tags::INSTANCE_NUMBER, VR::IS, "1"),
+        ] {
+            object.put(element);
+        }
+        (object, made)
+    }
+}
+
+/// The identity of a new output object.
+struct NewObject {
+    class: String,
+    instance: String,
+    /// When it was made (DICOM DA and TM).
+    date: String,
+    time: String,
+}
+
+impl NewObject {
+    /// Writes `object` as a Part 10 file (explicit VR little endian) to `out`, atomically.
+    fn write(&self, object: InMemDicomObject, out: &Path) -> Result<()> {
+        let file = object
+            .with_meta(FileMetaTableBuilder::new().transfer_syntax(EXPLICIT_VR_LE).media_storage_sop_class_uid(&self.class).media_storage_sop_instance_uid(&self.instance))
+            .map_err(|source| Error::Meta { path: out.to_path_buf(), source })?;
+        write_atomic_with(out, |writer| file.write_all(writer).map_err(std::io::Error::other))
+    }
 }
 
 /// An RGB picture (row-major, 3 bytes a pixel).
@@ -126,30 +170,18 @@ pub fn secondary_capture(source: &Path, out: &Path, picture: &Rgb<'_>, capture: 
     if picture.pixels.len() != picture.width as usize * picture.height as usize * 3 || picture.width > u16::MAX as u32 || picture.height > u16::MAX as u32 {
         return Err(Error::Option { path: out.to_path_buf(), reason: "the picture's size does not match its pixels".into() });
     }
-    let (series, instance, source_class) = (&src.series, &src.instance, &src.class);
-    let new_series = derived_uid(&["hipfrac secondary capture series", capture.producer, series]);
-    let new_instance = derived_uid(&["hipfrac secondary capture", capture.producer, instance]);
-    let now = chrono::Utc::now();
-    let (date, time) = (now.format("%Y%m%d").to_string(), now.format("%H%M%S").to_string());
+    let (instance, source_class) = (&src.instance, &src.class);
     let us = |tag, value: u16| DataElement::new(tag, VR::US, PrimitiveValue::from(value));
-    let mut sc = src.study_copy();
+    let (mut sc, made) = src.new_object("secondary capture", SECONDARY_CAPTURE_STORAGE, "OT", "9901", capture);
+    let (date, time) = (&made.date, &made.time);
     let reference = InMemDicomObject::from_element_iter([text(tags::REFERENCED_SOP_CLASS_UID, VR::UI, source_class), text(tags::REFERENCED_SOP_INSTANCE_UID, VR::UI, instance)]);
     for element in [
-        text(tags::SOP_CLASS_UID, VR::UI, SECONDARY_CAPTURE_STORAGE),
-        text(tags::SOP_INSTANCE_UID, VR::UI, &new_instance),
-        text(tags::SERIES_INSTANCE_UID, VR::UI, &new_series),
-        text(tags::MODALITY, VR::CS, "OT"),
-        text(tags::SERIES_NUMBER, VR::IS, "9901"),
-        text(tags::SERIES_DESCRIPTION, VR::LO, capture.series_description),
-        text(tags::MANUFACTURER, VR::LO, "hipfrac"),
-        text(tags::SOFTWARE_VERSIONS, VR::LO, capture.version),
         text(tags::CONVERSION_TYPE, VR::CS, "WSD"),
-        text(tags::INSTANCE_NUMBER, VR::IS, "1"),
         text(tags::PATIENT_ORIENTATION, VR::CS, ""),
-        text(tags::CONTENT_DATE, VR::DA, &date),
-        text(tags::CONTENT_TIME, VR::TM, &time),
-        text(tags::DATE_OF_SECONDARY_CAPTURE, VR::DA, &date),
-        text(tags::TIME_OF_SECONDARY_CAPTURE, VR::TM, &time),
+        text(tags::CONTENT_DATE, VR::DA, date),
+        text(tags::CONTENT_TIME, VR::TM, time),
+        text(tags::DATE_OF_SECONDARY_CAPTURE, VR::DA, date),
+        text(tags::TIME_OF_SECONDARY_CAPTURE, VR::TM, time),
         text(tags::IMAGE_TYPE, VR::CS, "DERIVED\\SECONDARY"),
         text(tags::DERIVATION_DESCRIPTION, VR::ST, "AI boxes and verdict drawn over the displayed source image"),
         DataElement::new(tags::SOURCE_IMAGE_SEQUENCE, VR::SQ, DataSetSequence::new(vec![reference], Length::UNDEFINED)),
@@ -167,10 +199,7 @@ pub fn secondary_capture(source: &Path, out: &Path, picture: &Rgb<'_>, capture: 
     ] {
         sc.put(element);
     }
-    let file = sc
-        .with_meta(FileMetaTableBuilder::new().transfer_syntax(EXPLICIT_VR_LE).media_storage_sop_class_uid(SECONDARY_CAPTURE_STORAGE).media_storage_sop_instance_uid(&new_instance))
-        .map_err(|source| Error::Meta { path: out.to_path_buf(), source })?;
-    write_atomic_with(out, |writer| file.write_all(writer).map_err(std::io::Error::other))
+    made.write(sc, out)
 }
 
 /// Grayscale Softcopy Presentation State Storage.
@@ -194,10 +223,6 @@ pub fn presentation_state(source: &Path, out: &Path, marks: &[Mark], summary: &s
     let (Some(rows), Some(columns)) = (dimension(tags::ROWS), dimension(tags::COLUMNS)) else {
         return Err(Error::Option { path: source.to_path_buf(), reason: "no Rows/Columns: a presentation state cannot place its marks".into() });
     };
-    let new_series = derived_uid(&["hipfrac presentation state series", capture.producer, &src.series]);
-    let new_instance = derived_uid(&["hipfrac presentation state", capture.producer, &src.instance]);
-    let now = chrono::Utc::now();
-    let (date, time) = (now.format("%Y%m%d").to_string(), now.format("%H%M%S").to_string());
     let us = |tag, value: u16| DataElement::new(tag, VR::US, PrimitiveValue::from(value));
     let fl = |tag, values: &[f32]| DataElement::new(tag, VR::FL, PrimitiveValue::F32(values.iter().copied().collect()));
     let sq = |tag, items: Vec<InMemDicomObject>| DataElement::new(tag, VR::SQ, DataSetSequence::new(items, Length::UNDEFINED));
@@ -245,21 +270,12 @@ pub fn presentation_state(source: &Path, out: &Path, marks: &[Mark], summary: &s
         annotation.put(sq(tags::GRAPHIC_OBJECT_SEQUENCE, graphics));
     }
     let monochrome1 = src.string(tags::PHOTOMETRIC_INTERPRETATION).is_some_and(|p| p == "MONOCHROME1");
-    let mut ps = src.study_copy();
+    let (mut ps, made) = src.new_object("presentation state", PRESENTATION_STATE_STORAGE, "PR", "9902", capture);
     for element in [
-        text(tags::SOP_CLASS_UID, VR::UI, PRESENTATION_STATE_STORAGE),
-        text(tags::SOP_INSTANCE_UID, VR::UI, &new_instance),
-        text(tags::SERIES_INSTANCE_UID, VR::UI, &new_series),
-        text(tags::MODALITY, VR::CS, "PR"),
-        text(tags::SERIES_NUMBER, VR::IS, "9902"),
-        text(tags::SERIES_DESCRIPTION, VR::LO, capture.series_description),
-        text(tags::MANUFACTURER, VR::LO, "hipfrac"),
-        text(tags::SOFTWARE_VERSIONS, VR::LO, capture.version),
-        text(tags::INSTANCE_NUMBER, VR::IS, "1"),
         text(tags::CONTENT_LABEL, VR::CS, "HIPFRAC_AI"),
         text(tags::CONTENT_DESCRIPTION, VR::LO, "AI boxes and verdict (research, not for diagnosis)"),
-        text(tags::PRESENTATION_CREATION_DATE, VR::DA, &date),
-        text(tags::PRESENTATION_CREATION_TIME, VR::TM, &time),
+        text(tags::PRESENTATION_CREATION_DATE, VR::DA, &made.date),
+        text(tags::PRESENTATION_CREATION_TIME, VR::TM, &made.time),
         DataElement::new(tags::CONTENT_CREATOR_NAME, VR::PN, PrimitiveValue::Empty),
         sq(tags::REFERENCED_SERIES_SEQUENCE, vec![InMemDicomObject::from_element_iter([text(tags::SERIES_INSTANCE_UID, VR::UI, &src.series), image_reference()])]),
         sq(
@@ -295,10 +311,7 @@ pub fn presentation_state(source: &Path, out: &Path, marks: &[Mark], summary: &s
         ps.put(text(tags::RESCALE_INTERCEPT, VR::DS, &intercept));
         ps.put(text(tags::RESCALE_TYPE, VR::LO, &src.string(tags::RESCALE_TYPE).unwrap_or_else(|| "US".into())));
     }
-    let file = ps
-        .with_meta(FileMetaTableBuilder::new().transfer_syntax(EXPLICIT_VR_LE).media_storage_sop_class_uid(PRESENTATION_STATE_STORAGE).media_storage_sop_instance_uid(&new_instance))
-        .map_err(|source| Error::Meta { path: out.to_path_buf(), source })?;
-    write_atomic_with(out, |writer| file.write_all(writer).map_err(std::io::Error::other))
+    made.write(ps, out)
 }
 
 /// Comprehensive SR Storage.
@@ -338,11 +351,7 @@ pub struct Report<'a> {
 /// derived UIDs as for the Secondary Capture.
 pub fn structured_report(source: &Path, out: &Path, report: &Report<'_>, capture: &Capture<'_>) -> Result<()> {
     let src = Source::open(source)?;
-    let new_series = derived_uid(&["hipfrac structured report series", capture.producer, &src.series]);
-    let new_instance = derived_uid(&["hipfrac structured report", capture.producer, &src.instance]);
     let device_uid = derived_uid(&["hipfrac observer device", capture.producer]);
-    let now = chrono::Utc::now();
-    let (date, time) = (now.format("%Y%m%d").to_string(), now.format("%H%M%S").to_string());
     let sq = |tag, items: Vec<InMemDicomObject>| DataElement::new(tag, VR::SQ, DataSetSequence::new(items, Length::UNDEFINED));
     let code = |(value, scheme, meaning): Code<'_>| {
         InMemDicomObject::from_element_iter([text(tags::CODE_VALUE, VR::SH, value), text(tags::CODING_SCHEME_DESIGNATOR, VR::SH, scheme), text(tags::CODE_MEANING, VR::LO, meaning)])
@@ -401,25 +410,16 @@ pub fn structured_report(source: &Path, out: &Path, report: &Report<'_>, capture
         text(tags::STUDY_INSTANCE_UID, VR::UI, &src.string(tags::STUDY_INSTANCE_UID).unwrap_or_default()),
         sq(tags::REFERENCED_SERIES_SEQUENCE, vec![InMemDicomObject::from_element_iter([text(tags::SERIES_INSTANCE_UID, VR::UI, &src.series), referenced_sop()])]),
     ]);
-    let mut sr = src.study_copy();
+    let (mut sr, made) = src.new_object("structured report", COMPREHENSIVE_SR_STORAGE, "SR", "9903", capture);
     // An SR has no General Series module: no laterality or body part there.
     sr.remove_element(tags::LATERALITY);
     sr.remove_element(tags::BODY_PART_EXAMINED);
     for element in [
-        text(tags::SOP_CLASS_UID, VR::UI, COMPREHENSIVE_SR_STORAGE),
-        text(tags::SOP_INSTANCE_UID, VR::UI, &new_instance),
-        text(tags::SERIES_INSTANCE_UID, VR::UI, &new_series),
-        text(tags::MODALITY, VR::CS, "SR"),
-        text(tags::SERIES_NUMBER, VR::IS, "9903"),
-        text(tags::SERIES_DESCRIPTION, VR::LO, capture.series_description),
         DataElement::new(tags::REFERENCED_PERFORMED_PROCEDURE_STEP_SEQUENCE, VR::SQ, DataSetSequence::new(Vec::<InMemDicomObject>::new(), Length::UNDEFINED)),
-        text(tags::MANUFACTURER, VR::LO, "hipfrac"),
-        text(tags::SOFTWARE_VERSIONS, VR::LO, capture.version),
-        text(tags::INSTANCE_NUMBER, VR::IS, "1"),
         text(tags::COMPLETION_FLAG, VR::CS, "COMPLETE"),
         text(tags::VERIFICATION_FLAG, VR::CS, "UNVERIFIED"),
-        text(tags::CONTENT_DATE, VR::DA, &date),
-        text(tags::CONTENT_TIME, VR::TM, &time),
+        text(tags::CONTENT_DATE, VR::DA, &made.date),
+        text(tags::CONTENT_TIME, VR::TM, &made.time),
         DataElement::new(tags::PERFORMED_PROCEDURE_CODE_SEQUENCE, VR::SQ, DataSetSequence::new(Vec::<InMemDicomObject>::new(), Length::UNDEFINED)),
         sq(tags::CURRENT_REQUESTED_PROCEDURE_EVIDENCE_SEQUENCE, vec![evidence]),
         text(tags::VALUE_TYPE, VR::CS, "CONTAINER"),
@@ -429,8 +429,5 @@ pub fn structured_report(source: &Path, out: &Path, report: &Report<'_>, capture
     ] {
         sr.put(element);
     }
-    let file = sr
-        .with_meta(FileMetaTableBuilder::new().transfer_syntax(EXPLICIT_VR_LE).media_storage_sop_class_uid(COMPREHENSIVE_SR_STORAGE).media_storage_sop_instance_uid(&new_instance))
-        .map_err(|source| Error::Meta { path: out.to_path_buf(), source })?;
-    write_atomic_with(out, |writer| file.write_all(writer).map_err(std::io::Error::other))
+    made.write(sr, out)
 }

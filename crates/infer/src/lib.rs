@@ -135,14 +135,7 @@ impl Predictor {
         let prepared: Vec<Result<Result<Letterbox, Prediction>, InferError>> = images
             .par_iter()
             .map(|image| match check_header(&image.meta, acceptance) {
-                Err(refused) => Ok(Err(Prediction {
-                    width: image.width(),
-                    height: image.height(),
-                    detections: Vec::new(),
-                    class_scores: [0.0; 4],
-                    answer: Answer::NotAssessable(refused),
-                    side: None,
-                })),
+                Err(refused) => Ok(Err(Prediction::refused(image.width(), image.height(), refused))),
                 Ok(()) => letterbox(image, &preprocess).map(Ok).map_err(InferError::Display),
             })
             .collect();

@@ -104,8 +104,7 @@ pub fn write(source: &Path, base: &Path, meta: &RadiographMeta, image: Option<&R
                 let (verdict, detail) = match (prediction.verdict(), prediction.not_assessable()) {
                     (Some(v), _) => {
                         let code = v.label.fracture().map_or(("NONE", CODING_SCHEME, "No visible fracture"), |c| (c.code(), CODING_SCHEME, c.full_name()));
-                        let point = serde_json::to_value(v.operating_point).ok().and_then(|p| p.as_str().map(str::to_string)).unwrap_or_default();
-                        (code, format!("operating point: {point}; thresholds: {}", model.points.chosen_on))
+                        (code, format!("operating point: {}; thresholds: {}", v.operating_point.name(), model.points.chosen_on))
                     }
                     (None, Some(n)) => (("NOT_ASSESSABLE", CODING_SCHEME, "Not assessable"), n.reason.clone()),
                     (None, None) => unreachable!("a prediction has a verdict or a reason"),

@@ -154,7 +154,7 @@ pub struct SummaryRow {
 impl SummaryRow {
     /// The row of a prediction.
     pub fn of(r: &Record) -> SummaryRow {
-        let point = r.operating_point.map(|p| serde_json::to_value(p).expect("an enum serialises"));
+
         let score = |c: &str| r.class_scores.as_ref().map(|s| format!("{:.4}", s.get(c).copied().unwrap_or(0.0))).unwrap_or_default();
         SummaryRow {
             input: r.input.clone(),
@@ -163,7 +163,7 @@ impl SummaryRow {
             not_assessable: r.not_assessable.as_ref().map(|n| n.reason.clone()).unwrap_or_default(),
             confidence: r.confidence.map(|c| format!("{c:.4}")).unwrap_or_default(),
             max_fracture_score: r.max_fracture_score.map(|m| format!("{m:.4}")).unwrap_or_default(),
-            operating_point: point.as_ref().and_then(|p| p.as_str()).unwrap_or_default().to_string(),
+            operating_point: r.operating_point.map(|p| p.name().to_string()).unwrap_or_default(),
             vf_priority_applied: r.vf_priority_applied.to_string(),
             side: r.side.map(|s| s.side.name().to_string()).unwrap_or_default(),
             side_source: r.side.map(|s| s.source.name().to_string()).unwrap_or_default(),

@@ -20,7 +20,7 @@ pub type PredictFn = Box<dyn FnMut(&[Radiograph]) -> Vec<Result<Prediction, Pred
 
 struct Job {
     image: Radiograph,
-    reply: tokio::sync::oneshot::Sender<Result<Prediction, String>>,
+    reply: tokio::sync::oneshot::Sender<Result<Prediction, PredictError>>,
 }
 
 /// The sending side of the queue.
@@ -43,7 +43,12 @@ pub enum QueueError {
 }
 
 /// The answer to one queued image.
-pub type Answer = tokio::sync::oneshot::Receiver<Result<Prediction, String>>;
+pub type Answer = tokio::sync::oneshot::Receiver<Result<Prediction, PredictError>>;
+
+/// The model panicked on a batch: every image of it gets this error, and the service goes on.
+#[derive(Debug, thiserror::Error)]
+#[error("the model failed on this batch (internal error)")]
+pub struct BatchFailed;
 
 impl Queue {
     /// Queues `image`; the answer arrives on the returned receiver.
@@ -160,12 +165,12 @@ fn run(predict: &mut PredictFn, receiver: &Receiver<Job>, batching: Batching, me
         match results {
             Ok(results) if results.len() == replies.len() => {
                 for (reply, result) in replies.into_iter().zip(results) {
-                    let _ = reply.send(result.map_err(|e| hipfrac_core::error_chain(e.as_ref())));
+                    let _ = reply.send(result);
                 }
             }
             _ => {
                 for reply in replies {
-                    let _ = reply.send(Err("the model failed on this batch (internal error)".into()));
+                    let _ = reply.send(Err(Box::new(BatchFailed)));
                 }
             }
         }

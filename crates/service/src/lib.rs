@@ -430,7 +430,7 @@ async fn predict_inner(state: Shared, query: PredictQuery, request: Request) -> 
         let prediction = answer
             .await
             .map_err(|_| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "shutting_down", "the service stopped before answering"))?
-            .map_err(|message| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "cannot_predict", format!("{name}: {message}")))?;
+            .map_err(|error| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "cannot_predict", format!("{name}: {}", hipfrac_core::error_chain(error.as_ref()))))?;
         state.metrics.verdict(prediction.code());
         let record = Record::new(name, &meta, &prediction, &state.model.points, state.model.record.clone());
         results.push((record, image, prediction));

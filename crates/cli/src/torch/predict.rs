@@ -72,7 +72,7 @@ fn write_outputs(args: &PredictArgs, job: &inputs::Job, meta: &RadiographMeta, i
 fn refused_by_header(path: &Path, predictor: &Predictor) -> Option<(RadiographMeta, Prediction)> {
     let meta = hipfrac_dicom::read_dicom_header(path).ok()?;
     let refused = hipfrac_core::assess::check_header(&meta, &predictor.acceptance).err()?;
-    let prediction = Prediction { width: meta.columns, height: meta.rows, detections: Vec::new(), class_scores: [0.0; 4], answer: hipfrac_core::Answer::NotAssessable(refused), side: None };
+    let prediction = Prediction::refused(meta.columns, meta.rows, refused);
     Some((meta, prediction))
 }
 

@@ -19,6 +19,28 @@ fn phantom(dir: &Path, count: usize) -> PathBuf {
     data
 }
 
+/// One phantom DICOM (in `dir/data`) and an untrained model that draws boxes: (data, model,
+/// the DICOM file).
+fn one_phantom_dicom(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
+    let data = phantom(dir, 1);
+    let model = untrained(dir, 128);
+    let source = std::fs::read_dir(data.join("dicom")).unwrap().next().unwrap().unwrap().path();
+    (data, model, source)
+}
+
+/// dicom3tools' dciodvfy recognises `path` as `iod` and reports no error (skips without
+/// dicom3tools, unless HIPFRAC_REQUIRE_DICOM3TOOLS is set).
+fn assert_dciodvfy_clean(path: &Path, iod: &str) {
+    match std::process::Command::new("dciodvfy").arg(path).output() {
+        Ok(check) => {
+            let report = format!("{}{}", String::from_utf8_lossy(&check.stdout), String::from_utf8_lossy(&check.stderr));
+            assert!(report.contains(iod) && !report.contains("Error"), "{report}");
+        }
+        Err(_) if std::env::var_os("HIPFRAC_REQUIRE_DICOM3TOOLS").is_some() => panic!("dciodvfy (dicom3tools) is required but not installed"),
+        Err(_) => eprintln!("SKIP: dciodvfy (dicom3tools) is not installed"),
+    }
+}
+
 #[test]
 fn predict_writes_json_overlay_and_summary_and_names_a_corrupt_file() {
     let temp = tempfile::tempdir().unwrap();
@@ -406,9 +428,7 @@ fn predict_refuses_what_is_not_a_hip_and_says_why() {
 fn predict_writes_a_secondary_capture_in_the_source_study() {
     use dicom_dictionary_std::tags;
     let temp = tempfile::tempdir().unwrap();
-    let data = phantom(temp.path(), 1);
-    let model = untrained(temp.path(), 128);
-    let source = std::fs::read_dir(data.join("dicom")).unwrap().next().unwrap().unwrap().path();
+    let (data, model, source) = one_phantom_dicom(temp.path());
     let out = temp.path().join("out");
     let run = |extra: &[&str]| hipfrac().arg("predict").arg(&source).arg("--model").arg(&model).arg("--out").arg(&out).args(["--device", "cpu", "--no-overlay", "--dicom", "sc"]).args(extra).assert();
     run(&[]).success();
@@ -425,16 +445,7 @@ fn predict_writes_a_secondary_capture_in_the_source_study() {
     let instance = value(&sc, tags::SOP_INSTANCE_UID);
     run(&["--overwrite"]).success();
     assert_eq!(value(&dicom_object::open_file(&sc_path).unwrap(), tags::SOP_INSTANCE_UID), instance, "the same instance again: a PACS keeps one copy");
-    let dciodvfy = std::process::Command::new("dciodvfy").arg("-new").output();
-    match dciodvfy {
-        Ok(_) => {
-            let check = std::process::Command::new("dciodvfy").arg(&sc_path).output().unwrap();
-            let report = format!("{}{}", String::from_utf8_lossy(&check.stdout), String::from_utf8_lossy(&check.stderr));
-            assert!(report.contains("SCImage") && !report.contains("Error"), "{report}");
-        }
-        Err(_) if std::env::var_os("HIPFRAC_REQUIRE_DICOM3TOOLS").is_some() => panic!("dciodvfy (dicom3tools) is required but not installed"),
-        Err(_) => eprintln!("SKIP: dciodvfy (dicom3tools) is not installed"),
-    }
+    assert_dciodvfy_clean(&sc_path, "SCImage");
     // A PNG has no study to join.
     let png = data.join("images").join(format!("{stem}.png"));
     let assert = hipfrac().arg("predict").arg(&png).arg("--model").arg(&model).arg("--out").arg(temp.path().join("png-out")).args(["--device", "cpu", "--dicom", "sc"]).assert().code(1);
@@ -451,9 +462,7 @@ fn predict_writes_a_secondary_capture_in_the_source_study() {
 fn predict_writes_a_presentation_state_of_the_boxes() {
     use dicom_dictionary_std::tags;
     let temp = tempfile::tempdir().unwrap();
-    let data = phantom(temp.path(), 1);
-    let model = untrained(temp.path(), 128);
-    let source = std::fs::read_dir(data.join("dicom")).unwrap().next().unwrap().unwrap().path();
+    let (_, model, source) = one_phantom_dicom(temp.path());
     let out = temp.path().join("out");
     hipfrac().arg("predict").arg(&source).arg("--model").arg(&model).arg("--out").arg(&out).args(["--device", "cpu", "--no-overlay", "--dicom", "gsps,sr"]).assert().success();
     let stem = source.file_stem().unwrap().to_string_lossy().to_string();
@@ -479,14 +488,7 @@ fn predict_writes_a_presentation_state_of_the_boxes() {
     }
     let texts: Vec<String> = items(annotation, tags::TEXT_OBJECT_SEQUENCE).iter().map(|t| value(t, tags::UNFORMATTED_TEXT_VALUE)).collect();
     assert!(texts[0].starts_with("AI: ") && texts[0].contains("NOT FOR DIAGNOSIS"), "{texts:?}");
-    match std::process::Command::new("dciodvfy").arg(&pr_path).output() {
-        Ok(check) => {
-            let report = format!("{}{}", String::from_utf8_lossy(&check.stdout), String::from_utf8_lossy(&check.stderr));
-            assert!(report.contains("GrayscaleSoftcopyPresentationState") && !report.contains("Error"), "{report}");
-        }
-        Err(_) if std::env::var_os("HIPFRAC_REQUIRE_DICOM3TOOLS").is_some() => panic!("dciodvfy (dicom3tools) is required but not installed"),
-        Err(_) => eprintln!("SKIP: dciodvfy (dicom3tools) is not installed"),
-    }
+    assert_dciodvfy_clean(&pr_path, "GrayscaleSoftcopyPresentationState");
     if crate::support::have_dcmtk("dcmpschk") {
         let check = std::process::Command::new("dcmpschk").arg(&pr_path).output().unwrap();
         let report = format!("{}{}", String::from_utf8_lossy(&check.stdout), String::from_utf8_lossy(&check.stderr));
@@ -503,11 +505,7 @@ fn predict_writes_a_presentation_state_of_the_boxes() {
         assert_eq!(text.matches("\"Image Region\")").count(), drawn.len(), "{text}");
         assert_eq!(text.matches("\"Finding\")").count(), drawn.len(), "{text}");
         assert!(text.contains("(121007,DCM,\"Device\")"), "{text}");
-        let check = std::process::Command::new("dciodvfy").arg(&sr_path).output();
-        if let Ok(check) = check {
-            let report = format!("{}{}", String::from_utf8_lossy(&check.stdout), String::from_utf8_lossy(&check.stderr));
-            assert!(report.contains("ComprehensiveSR") && !report.contains("Error"), "{report}");
-        }
+        assert_dciodvfy_clean(&sr_path, "ComprehensiveSR");
         let rendered = temp.path().join("rendered.pgm");
         let run = std::process::Command::new("dcmp2pgm").arg("--pstate").arg(&pr_path).arg(&source).arg(&rendered).output().unwrap();
         assert!(run.status.success() && rendered.exists(), "{}", String::from_utf8_lossy(&run.stderr));
