@@ -9,7 +9,7 @@ use std::path::PathBuf;
 /// `hipfrac-torch`'s.
 pub fn runs_a_model(args: &[OsString]) -> bool {
     match args.first().and_then(|a| a.to_str()) {
-        Some("train" | "predict" | "calibrate" | "evaluate" | "demo") => true,
+        Some("train" | "predict" | "calibrate" | "evaluate" | "demo" | "listen") => true,
         // `serve token …` manages a file; `serve` runs the model.
         Some("serve") => args.get(1).and_then(|a| a.to_str()) != Some("token"),
         Some("study") => args.get(1).and_then(|a| a.to_str()) == Some("serve"),
@@ -96,6 +96,77 @@ pub enum Command {
     /// a loopback address. GET /v1/model, /healthz, /readyz, /metrics (Prometheus). Ctrl-C or
     /// SIGTERM stops accepting, finishes what is in flight and exits. API: docs/openapi.json.
     Serve(ServeArgs),
+    /// A DICOM node: receive radiographs by C-STORE, send the results on by C-STORE.
+    ///
+    /// Answers C-ECHO and C-STORE of CR, DX and Secondary Capture images in every transfer
+    /// syntax hipfrac reads (others are refused during negotiation). Each instance is written
+    /// to the spool and fsynced before "success" is answered; a worker predicts it and writes
+    /// a Comprehensive SR, a presentation state and a Secondary Capture (--outputs) in its
+    /// study; a sender delivers them to --dest, retrying with backoff while it is down. After
+    /// a crash, a restart on the same --spool finishes everything acknowledged. Ctrl-C or
+    /// SIGTERM stops accepting, finishes the open associations and the work in hand, exits.
+    Listen(ListenArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ListenArgs {
+    /// Model folder.
+    #[arg(long)]
+    pub model: PathBuf,
+    /// auto, cpu, cuda or cuda:N (auto: CUDA when a GPU is usable, else the CPU).
+    #[arg(long, default_value = "auto")]
+    pub device: DeviceSpec,
+    /// Address to listen on (port 0: any free port, printed at start). Use 0.0.0.0:PORT for
+    /// a PACS on another machine, with --allow.
+    #[arg(long, default_value = "127.0.0.1:11112")]
+    pub addr: std::net::SocketAddr,
+    /// This node's AE title (senders must call it by this title).
+    #[arg(long, default_value = "HIPFRAC")]
+    pub ae_title: String,
+    /// Calling AE titles allowed to send (repeat or separate with commas; default: any).
+    #[arg(long, value_name = "AE", value_delimiter = ',')]
+    pub allow: Vec<String>,
+    /// Where results go: AE@HOST:PORT (e.g. PACS@10.0.0.5:104).
+    #[arg(long, value_name = "AE@HOST:PORT", value_parser = destination)]
+    pub dest: (String, String),
+    /// The spool folder (received instances and results not yet delivered; durable).
+    #[arg(long)]
+    pub spool: PathBuf,
+    /// Refuse new instances (status A700, out of resources) while the spool holds this much.
+    #[arg(long, default_value_t = 4096, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    pub spool_limit_mb: u64,
+    /// Largest instance accepted, MiB.
+    #[arg(long, default_value_t = 512, value_parser = clap::value_parser!(u64).range(1..=4096))]
+    pub max_instance_mb: u64,
+    /// Associations served at once (more wait).
+    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub max_associations: u32,
+    /// Results to send for each instance.
+    #[arg(long, value_enum, value_delimiter = ',', default_value = "sr,gsps,sc")]
+    pub outputs: Vec<DicomOutput>,
+    /// Longer side of the Secondary Capture in pixels.
+    #[arg(long, default_value_t = 1024, value_parser = clap::value_parser!(u32).range(64..=8192))]
+    pub overlay_size: u32,
+    /// Longest wait between two tries to reach --dest, seconds.
+    #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub max_backoff_s: u64,
+    /// Also accept radiographs whose Body Part Examined is NAME (see `hipfrac predict`).
+    #[arg(long = "accept-body-part", value_name = "NAME", value_delimiter = ',')]
+    pub accept_body_parts: Vec<String>,
+    /// Use the operating points re-fitted for SITE (`hipfrac calibrate --site SITE`).
+    #[arg(long, value_name = "SITE", value_parser = site_name)]
+    pub site: Option<String>,
+}
+
+/// AE@HOST:PORT → (AE, HOST:PORT).
+fn destination(text: &str) -> Result<(String, String), String> {
+    let (ae, address) = text.split_once('@').ok_or("expected AE@HOST:PORT, e.g. PACS@10.0.0.5:104")?;
+    let port = address.rsplit_once(':').map(|(_, p)| p).ok_or("expected AE@HOST:PORT: the port is missing")?;
+    port.parse::<u16>().map_err(|_| format!("{port:?} is not a port number"))?;
+    if ae.trim().is_empty() || ae.len() > 16 {
+        return Err(format!("{ae:?} is not an AE title (1 to 16 characters)"));
+    }
+    Ok((ae.to_string(), address.to_string()))
 }
 
 #[derive(Debug, Args)]
@@ -258,9 +329,10 @@ pub struct PredictArgs {
     /// Write no overlay PNGs.
     #[arg(long)]
     pub no_overlay: bool,
-    /// DICOM results beside the JSON, for DICOM inputs: `sc` = a Secondary Capture of the
-    /// overlay (`<name>.sc.dcm`) in the source's study, "AI RESULT - NOT FOR DIAGNOSIS"
-    /// burned in. (SR and presentation states are not written yet.)
+    /// DICOM results beside the JSON, for DICOM inputs, each in the source's study in a new
+    /// series: `sc` = a Secondary Capture of the overlay (`<name>.sc.dcm`, "AI RESULT - NOT
+    /// FOR DIAGNOSIS" burned in), `gsps` = a presentation state drawing the boxes over the
+    /// original (`<name>.pr.dcm`), `sr` = a Comprehensive SR of the findings (`<name>.sr.dcm`).
     #[arg(long, value_enum, value_delimiter = ',')]
     pub dicom: Vec<DicomOutput>,
     /// Also accept radiographs whose Body Part Examined is NAME (repeat or separate with
@@ -541,6 +613,18 @@ pub enum DicomOutput {
     Gsps,
     /// Comprehensive SR: the verdict and each box as coded findings with image references.
     Sr,
+}
+
+impl DicomOutput {
+    #[allow(dead_code)] // hipfrac-torch's
+    pub fn kind(self) -> hipfrac_report::dicom_outputs::DicomKind {
+        use hipfrac_report::dicom_outputs::DicomKind;
+        match self {
+            DicomOutput::Sc => DicomKind::Sc,
+            DicomOutput::Gsps => DicomKind::Gsps,
+            DicomOutput::Sr => DicomKind::Sr,
+        }
+    }
 }
 
 /// The PS3.15 options `deid` implements.

@@ -24,4 +24,4 @@ mod prescan;
 mod read;
 
 pub use error::{DecodeFault, Error, ParseFault, Result, StructureError};
-pub use read::{is_dicom_file, is_png_file, read_dicom, read_dicom_header, read_radiograph, MAX_PIXELS};
+pub use read::{check_dicom, is_dicom_file, is_png_file, read_dicom, read_dicom_header, read_radiograph, MAX_PIXELS};

@@ -69,6 +69,15 @@ pub fn read_dicom_header(path: &Path) -> Result<RadiographMeta> {
     .unwrap_or_else(|Panicked(panic)| Err(Error::parse(path, ParseFault::Panic(panic))))
 }
 
+/// Checks a whole DICOM file without decoding its pixels: every element's declared length
+/// fits the bytes present (a truncated transfer or a corrupt length is refused, naming the
+/// element), and the header reads as a radiograph's. What a DICOM node runs on a received
+/// instance before acknowledging it. Returns the header.
+pub fn check_dicom(path: &Path) -> Result<RadiographMeta> {
+    crate::prescan::check_file(path, false)?;
+    read_dicom_header(path)
+}
+
 fn open(path: &Path, header_only: bool) -> Result<DefaultDicomObject> {
     if !path.is_file() {
         return Err(Error::io(

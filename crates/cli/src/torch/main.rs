@@ -11,6 +11,8 @@ mod evaluate;
 #[path = "../inputs.rs"]
 #[allow(dead_code)]
 mod inputs;
+mod interrupt;
+mod listen;
 #[path = "../outcome.rs"]
 mod outcome;
 mod predict;
@@ -40,6 +42,7 @@ fn main() -> ExitCode {
         }
         cli::Command::Study(cli::StudyCommand::Serve(args)) => serve::run(args),
         cli::Command::Serve(args) if args.token.is_none() => service::run(args),
+        cli::Command::Listen(args) => listen::run(args),
         _ => Err(anyhow::anyhow!("this command runs no model: run it as `hipfrac`, not `hipfrac-torch`")),
     };
     outcome::exit(result)

@@ -49,13 +49,7 @@ fn write_outputs(args: &PredictArgs, job: &inputs::Job, meta: &RadiographMeta, i
         }
     }
     if !args.dicom.is_empty() {
-        use crate::cli::DicomOutput;
-        let kind = |k: &DicomOutput| match k {
-            DicomOutput::Sc => DicomKind::Sc,
-            DicomOutput::Gsps => DicomKind::Gsps,
-            DicomOutput::Sr => DicomKind::Sr,
-        };
-        let kinds: Vec<DicomKind> = args.dicom.iter().map(kind).collect();
+        let kinds: Vec<DicomKind> = args.dicom.iter().map(|k| k.kind()).collect();
         let model = ModelContext {
             points: &predictor.points,
             hash: &predictor.model_hash,

@@ -7,32 +7,10 @@ use crate::{progress, Outcome};
 use anyhow::{Context, Result};
 use hipfrac_train::trainer::{EpochLog, TrainError, Trainer};
 use hipfrac_train::TrainConfig;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 /// Below this validation mAP50 a model has learnt nothing useful yet.
 const NOTHING_LEARNT: f64 = 0.01;
-
-static INTERRUPTED: AtomicBool = AtomicBool::new(false);
-
-extern "C" fn on_interrupt(_: libc::c_int) {
-    INTERRUPTED.store(true, Ordering::Relaxed);
-    // A second Ctrl-C stops the process at once (e.g. during a long validation).
-    // SAFETY: signal() is async-signal-safe.
-    unsafe {
-        libc::signal(libc::SIGINT, libc::SIG_DFL);
-    }
-}
-
-/// Ctrl-C (SIGINT) raises [`INTERRUPTED`], the trainer's stop flag, instead of killing the
-/// process mid-write.
-fn stop_on_interrupt() -> &'static AtomicBool {
-    // SAFETY: the handler only stores to an atomic and calls signal(), both async-signal-safe.
-    unsafe {
-        libc::signal(libc::SIGINT, on_interrupt as extern "C" fn(libc::c_int) as libc::sighandler_t);
-    }
-    &INTERRUPTED
-}
 
 /// `--init-config FILE`: the paper's configuration, every key with its range.
 fn init_config(path: &std::path::Path) -> Result<Outcome> {
@@ -56,7 +34,7 @@ pub fn run(args: TrainArgs) -> Result<Outcome> {
     let mut trainer = Trainer::new(config.clone(), device, args.resume).context("cannot start training")?;
     let first = trainer.state.epoch + 1;
     eprintln!("{} training and {} validation images; starting at epoch {first}", trainer.train.len(), trainer.val.len());
-    trainer.stop = stop_on_interrupt();
+    trainer.stop = crate::interrupt::stop_flag(&[libc::SIGINT]);
     let batch = config.batch_size as f64;
     let bar = progress::bar(0, "epoch");
     let run_started = Instant::now();

@@ -6,6 +6,7 @@ mod dataset;
 mod deid;
 mod labels;
 mod layers;
+mod node;
 mod support;
 mod phantom;
 mod predict;

@@ -2,7 +2,7 @@
 //! are untrained (class bias 0 so they still draw boxes) or trained for one epoch: these tests
 //! check the plumbing and the outputs, not accuracy (the demo and its README table do that).
 
-use crate::support::{hipfrac, shared_bad_dicom, shared_dicom};
+use crate::support::{assert_dciodvfy_clean, hipfrac, shared_bad_dicom, shared_dicom};
 use hipfrac_model::ModelConfig;
 use std::path::{Path, PathBuf};
 
@@ -26,19 +26,6 @@ fn one_phantom_dicom(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
     let model = untrained(dir, 128);
     let source = std::fs::read_dir(data.join("dicom")).unwrap().next().unwrap().unwrap().path();
     (data, model, source)
-}
-
-/// dicom3tools' dciodvfy recognises `path` as `iod` and reports no error (skips without
-/// dicom3tools, unless HIPFRAC_REQUIRE_DICOM3TOOLS is set).
-fn assert_dciodvfy_clean(path: &Path, iod: &str) {
-    match std::process::Command::new("dciodvfy").arg(path).output() {
-        Ok(check) => {
-            let report = format!("{}{}", String::from_utf8_lossy(&check.stdout), String::from_utf8_lossy(&check.stderr));
-            assert!(report.contains(iod) && !report.contains("Error"), "{report}");
-        }
-        Err(_) if std::env::var_os("HIPFRAC_REQUIRE_DICOM3TOOLS").is_some() => panic!("dciodvfy (dicom3tools) is required but not installed"),
-        Err(_) => eprintln!("SKIP: dciodvfy (dicom3tools) is not installed"),
-    }
 }
 
 #[test]

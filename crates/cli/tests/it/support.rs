@@ -150,3 +150,16 @@ fn walk(dir: &Path) -> Vec<PathBuf> {
     }
     out
 }
+
+/// dicom3tools' dciodvfy recognises `path` as `iod` and reports no error (skips without
+/// dicom3tools, unless HIPFRAC_REQUIRE_DICOM3TOOLS is set).
+pub fn assert_dciodvfy_clean(path: &Path, iod: &str) {
+    match std::process::Command::new("dciodvfy").arg(path).output() {
+        Ok(check) => {
+            let report = format!("{}{}", String::from_utf8_lossy(&check.stdout), String::from_utf8_lossy(&check.stderr));
+            assert!(report.contains(iod) && !report.contains("Error"), "{report}");
+        }
+        Err(_) if std::env::var_os("HIPFRAC_REQUIRE_DICOM3TOOLS").is_some() => panic!("dciodvfy (dicom3tools) is required but not installed"),
+        Err(_) => eprintln!("SKIP: dciodvfy (dicom3tools) is not installed"),
+    }
+}
