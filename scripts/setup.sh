@@ -2,9 +2,20 @@
 # Installs what hipfrac needs on Debian/Ubuntu and builds the release binary.
 #   cmake  — builds the CharLS (JPEG-LS) and OpenJPEG (JPEG 2000) decoders
 #   dcmtk  — the reference DICOM toolkit the tests and benchmarks compare against
-# Usage: scripts/setup.sh [--no-build]
+#   --cuda — for a GPU host: the CUDA libraries libtorch_cuda needs (cuBLAS, cuDNN, NCCL…,
+#            about 3 GB) into the same .venv, so `--device cuda` works with no variable set
+# Usage: scripts/setup.sh [--no-build] [--cuda]
 set -euo pipefail
 cd "$(dirname "$0")/.."
+BUILD=1
+CUDA=0
+for arg in "$@"; do
+  case "$arg" in
+    --no-build) BUILD=0 ;;
+    --cuda) CUDA=1 ;;
+    *) echo "error: unknown option $arg (expected --no-build, --cuda)" >&2; exit 2 ;;
+  esac
+done
 need=()
 command -v cmake >/dev/null || need+=(cmake)
 command -v dcmdump >/dev/null || need+=(dcmtk)
@@ -27,7 +38,12 @@ if [ ! -f "$VENV/lib/python3.11/site-packages/torch/lib/libtorch_cpu.so" ]; then
   python3.11 -m venv "$VENV"
   "$VENV/bin/pip" install -q --disable-pip-version-check --no-deps torch==2.11.0 "nvidia-cuda-runtime==13.0.96.*" "nvidia-cuda-cupti==13.0.85.*"
 fi
-if [ "${1:-}" != "--no-build" ]; then
+if [ "$CUDA" = 1 ]; then
+  echo "installing the CUDA libraries of torch 2.11.0 into $VENV (about 3 GB)" >&2
+  "$VENV/bin/pip" install -q --disable-pip-version-check torch==2.11.0
+  command -v nvidia-smi >/dev/null || echo "note: nvidia-smi not found: is the NVIDIA driver installed?" >&2
+fi
+if [ "$BUILD" = 1 ]; then
   cargo build --release -j"$(nproc)" -p hipfrac
   echo "built target/release/hipfrac" >&2
 fi

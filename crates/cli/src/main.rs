@@ -8,6 +8,8 @@
 
 mod cli;
 mod convert;
+#[allow(dead_code)] // report() is hipfrac-torch's
+mod cuda;
 mod dataset;
 mod deid;
 mod inputs;
@@ -60,6 +62,11 @@ fn hand_over(args: &[OsString]) -> ExitCode {
     let binary = torch_binary();
     let mut command = std::process::Command::new(&binary);
     command.args(args);
+    if let Some(dir) = cuda_library_dir(args) {
+        // The CUDA torch's folder first, so libtorch_cpu and libtorch_cuda come from one torch.
+        let rest = std::env::var("LD_LIBRARY_PATH").unwrap_or_default();
+        command.env("LD_LIBRARY_PATH", if rest.is_empty() { dir.display().to_string() } else { format!("{}:{rest}", dir.display()) });
+    }
     #[cfg(unix)]
     let error = {
         use std::os::unix::process::CommandExt;
@@ -75,4 +82,20 @@ fn hand_over(args: &[OsString]) -> ExitCode {
         binary.display()
     );
     ExitCode::from(2)
+}
+
+/// The CUDA torch folder to put first on LD_LIBRARY_PATH for `hipfrac-torch`, when the command
+/// asks for CUDA (or leaves the device to `auto` on a host with an NVIDIA driver) and one is
+/// found (see [`cuda`]). None keeps the environment as it is; the model binary then names what
+/// was searched if CUDA cannot be loaded.
+fn cuda_library_dir(args: &[OsString]) -> Option<PathBuf> {
+    let explicit = cuda::asks_for_cuda(args);
+    let auto_with_driver = cuda::device_is_auto(args) && std::path::Path::new("/proc/driver/nvidia/version").exists();
+    if !explicit && !auto_with_driver {
+        return None;
+    }
+    let env = |name: &str| std::env::var(name).ok();
+    let found = cuda::search(&env, cuda::project_venv(), explicit).found?;
+    let already = std::env::var("LD_LIBRARY_PATH").unwrap_or_default().split(':').next().is_some_and(|first| std::path::Path::new(first) == found);
+    (!already).then_some(found)
 }

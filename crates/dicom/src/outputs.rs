@@ -311,7 +311,56 @@ pub fn presentation_state(source: &Path, out: &Path, marks: &[Mark], summary: &s
         ps.put(text(tags::RESCALE_INTERCEPT, VR::DS, &intercept));
         ps.put(text(tags::RESCALE_TYPE, VR::LO, &src.string(tags::RESCALE_TYPE).unwrap_or_else(|| "US".into())));
     }
+    // The boxes once more as an overlay plane on the same layer: viewers and renderers that
+    // draw overlays but not graphic annotations (dcmtk's dcmp2pgm, many web viewers) show them
+    // too, at the same pixels.
+    for element in box_overlay(rows, columns, marks, LAYER) {
+        ps.put(element);
+    }
     made.write(ps, out)
+}
+
+/// The boxes' outlines as a 1-bit graphics overlay (group 6000) of the image's size, bit-packed
+/// row by row, least significant bit first (PS3.5 8.1.2), activated on `layer`. Lines are
+/// about a 500th of the image's shorter side thick (at least 2 pixels), inside each box.
+fn box_overlay(rows: u32, columns: u32, marks: &[Mark], layer: &str) -> Vec<DataElement<InMemDicomObject>> {
+    let (w, h) = (columns as usize, rows as usize);
+    let mut bits = vec![0u8; (w * h).div_ceil(16) * 2];
+    let thick = (w.min(h) / 500).max(2);
+    let mut set = |x: usize, y: usize| {
+        let i = y * w + x;
+        bits[i / 8] |= 1 << (i % 8);
+    };
+    for mark in marks {
+        let [x0, y0, x1, y1] = mark.bbox;
+        let clamp = |v: f32, max: usize| (v.max(0.0) as usize).min(max);
+        let (x0, y0, x1, y1) = (clamp(x0, w), clamp(y0, h), clamp(x1.ceil(), w), clamp(y1.ceil(), h));
+        if x1 <= x0 || y1 <= y0 {
+            continue;
+        }
+        for y in y0..y1 {
+            for x in x0..x1 {
+                let edge = x < x0 + thick || x + thick >= x1 || y < y0 + thick || y + thick >= y1;
+                if edge {
+                    set(x, y);
+                }
+            }
+        }
+    }
+    let words: Vec<u16> = bits.chunks_exact(2).map(|b| u16::from_le_bytes([b[0], b[1]])).collect();
+    let overlay = |element: u16| Tag(0x6000, element);
+    vec![
+        DataElement::new(overlay(0x0010), VR::US, PrimitiveValue::from(rows as u16)),
+        DataElement::new(overlay(0x0011), VR::US, PrimitiveValue::from(columns as u16)),
+        text(overlay(0x0022), VR::LO, "hipfrac AI boxes (research, not for diagnosis)"),
+        text(overlay(0x0040), VR::CS, "G"),
+        DataElement::new(overlay(0x0050), VR::SS, PrimitiveValue::I16([1i16, 1].into_iter().collect())),
+        DataElement::new(overlay(0x0100), VR::US, PrimitiveValue::from(1u16)),
+        DataElement::new(overlay(0x0102), VR::US, PrimitiveValue::from(0u16)),
+        text(overlay(0x1001), VR::CS, layer),
+        text(overlay(0x1500), VR::LO, "HIPFRAC AI"),
+        DataElement::new(overlay(0x3000), VR::OW, PrimitiveValue::U16(words.into_iter().collect())),
+    ]
 }
 
 /// Comprehensive SR Storage.

@@ -6,7 +6,7 @@ use tch::Device;
 /// Why a device cannot be used.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum DeviceError {
-    #[error("cannot load libtorch_cuda.so ({0}); set LD_LIBRARY_PATH to a CUDA build of torch 2.11")]
+    #[error("cannot load libtorch_cuda.so ({0})")]
     CudaLibrary(String),
     #[error("CUDA was asked for but no GPU is available to libtorch")]
     NoGpu,

@@ -123,6 +123,8 @@ pub fn run(config: Config, mut model: Model, stop: &AtomicBool, on_listening: im
             match listener.accept() {
                 Ok((stream, peer)) => {
                     let _ = stream.set_nonblocking(false);
+                    // Responses are small and awaited one by one (see sender::deliver).
+                    let _ = stream.set_nodelay(true);
                     open.fetch_add(1, Ordering::SeqCst);
                     let (options, shared, open) = (options.clone(), shared.clone(), open.clone());
                     std::thread::spawn(move || {

@@ -147,6 +147,9 @@ pub fn deliver(spool: &Spool, destination: &Destination, folder: &Path) -> Resul
     }
     let unreachable = |e: dicom_ul::association::Error| SendError::Unreachable(format!("{}@{}", destination.ae_title, destination.address), error_chain(&e));
     let mut association = options.establish(destination.address.as_str()).map_err(unreachable)?;
+    // Each C-STORE is a small command then the data set, then a wait for the response: with
+    // Nagle's algorithm on, every one of them would stall on a delayed ACK.
+    let _ = association.inner_stream().set_nodelay(true);
     let mut sent = 0;
     for (index, object) in objects.iter().enumerate() {
         match store(&mut association, object, index as u16 + 1) {

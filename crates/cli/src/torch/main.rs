@@ -6,6 +6,9 @@
 #[path = "../cli.rs"]
 #[allow(dead_code)]
 mod cli;
+#[path = "../cuda.rs"]
+#[allow(dead_code)]
+mod cuda;
 mod demo;
 mod evaluate;
 #[path = "../inputs.rs"]
@@ -50,6 +53,13 @@ fn main() -> ExitCode {
 
 /// Loads a model folder onto the device asked for.
 pub fn load_model(dir: &std::path::Path, device: hipfrac_core::DeviceSpec) -> anyhow::Result<hipfrac_infer::Predictor> {
-    let device = hipfrac_model::device::select(device)?;
+    let device = hipfrac_model::device::select(device).map_err(|e| match e {
+        // Say where a CUDA torch was looked for (`hipfrac` put the one it found first).
+        hipfrac_model::device::DeviceError::CudaLibrary(_) => {
+            let env = |name: &str| std::env::var(name).ok();
+            anyhow::anyhow!("{e}\n{}", cuda::search(&env, cuda::project_venv(), false).report())
+        }
+        other => other.into(),
+    })?;
     Ok(hipfrac_infer::Predictor::load(dir, device)?)
 }

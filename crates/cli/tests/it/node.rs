@@ -288,3 +288,29 @@ fn listen_loses_nothing_acknowledged_when_killed() {
     wait_for("an empty outbox", Duration::from_secs(30), || left("incoming") + left("outbox") == 0, || node.log());
     assert_eq!(left("done"), 50);
 }
+
+/// A full spool refuses new instances with "out of resources" (0xA700) instead of accepting
+/// what it may not be able to keep; a result folder that cannot be delivered is moved to
+/// failed/ after its tries, and the node accepts again.
+#[test]
+fn listen_refuses_when_the_spool_is_full() {
+    if !have_dcmtk("storescu") {
+        return;
+    }
+    let temp = tempfile::tempdir().unwrap();
+    let model = untrained(temp.path());
+    let spool = temp.path().join("spool");
+    // 2 MiB of undeliverable results left in the outbox, over a 1 MiB limit.
+    let stuck = spool.join("outbox").join("1.2.3");
+    std::fs::create_dir_all(&stuck).unwrap();
+    std::fs::write(stuck.join("result.sr.dcm"), vec![0u8; 2 << 20]).unwrap();
+    let nobody = free_port();
+    let node = Node::start(&model, &spool, nobody, &["--spool-limit-mb", "1"]);
+    let files = phantom_dicoms(temp.path(), 1);
+    let refused = node.store(&[&files[0]], &[]);
+    assert!(text(&refused).contains("OutOfResources"), "{}\n{}", text(&refused), node.log());
+    assert_eq!(std::fs::read_dir(spool.join("incoming")).unwrap().count(), 0);
+    wait_for("the stuck results in failed/", Duration::from_secs(60), || spool.join("failed").join("1.2.3.txt").exists(), || node.log());
+    let stored = node.store(&[&files[0]], &[]);
+    assert!(text(&stored).contains("Received Store Response (Success)"), "{}\n{}", text(&stored), node.log());
+}

@@ -442,8 +442,8 @@ fn predict_writes_a_secondary_capture_in_the_source_study() {
 /// `predict --dicom gsps,sr`: a Grayscale Softcopy Presentation State in the source's study
 /// referencing the source image, with one polyline per drawn box at the JSON's coordinates and
 /// the verdict as text; clean under dciodvfy, accepted by dcmtk's dcmpschk, and applied by
-/// dcmp2pgm to the source (dcmp2pgm renders window and LUT, not graphic annotations: the
-/// boxes' places are checked in the object itself); and a Comprehensive SR that dsrdump reads
+/// dcmp2pgm to the source; its overlay plane, rendered on the source by dcmtk, outlines each
+/// box at the JSON's pixels; and a Comprehensive SR that dsrdump reads
 /// back with the verdict and a finding with an image region per drawn box.
 #[test]
 fn predict_writes_a_presentation_state_of_the_boxes() {
@@ -496,5 +496,44 @@ fn predict_writes_a_presentation_state_of_the_boxes() {
         let rendered = temp.path().join("rendered.pgm");
         let run = std::process::Command::new("dcmp2pgm").arg("--pstate").arg(&pr_path).arg(&source).arg(&rendered).output().unwrap();
         assert!(run.status.success() && rendered.exists(), "{}", String::from_utf8_lossy(&run.stderr));
+        // dcmp2pgm draws neither graphic annotations nor the state's overlay plane (dcmtk 3.6;
+        // checked: its output is the same without the plane). So the plane is rendered the way
+        // a viewer that applies it would: on the source, by dcmtk's dcmj2pnm, with and without
+        // overlays; the pixels that differ are exactly the boxes' outlines at the JSON's places.
+        let mut with_plane = dicom_object::open_file(&source).unwrap();
+        for element in pr.iter().filter(|e| e.header().tag.group() == 0x6000 && e.header().tag.element() < 0x1000 || e.header().tag == dicom_core::Tag(0x6000, 0x3000)) {
+            with_plane.put(element.clone());
+        }
+        let image = temp.path().join("with-plane.dcm");
+        with_plane.write_to_file(&image).unwrap();
+        let render = |extra: &[&str], out: &str| {
+            let path = temp.path().join(out);
+            let run = std::process::Command::new("dcmj2pnm").arg("--write-raw-pnm").args(extra).arg(&image).arg(&path).output().unwrap();
+            assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+            let pgm = std::fs::read(&path).unwrap();
+            let header: Vec<usize> = String::from_utf8_lossy(&pgm[..pgm.len().min(32)]).split_whitespace().skip(1).take(2).map(|v| v.parse().unwrap()).collect();
+            (header[0], header[1], pgm[pgm.len() - header[0] * header[1]..].to_vec())
+        };
+        let ((width, height, shown), (_, _, plain)) = (render(&[], "shown.pgm"), render(&["--no-overlays"], "plain.pgm"));
+        assert_eq!((width as u32, height as u32), (value(&src, tags::COLUMNS).parse().unwrap(), value(&src, tags::ROWS).parse().unwrap()));
+        let drawn_at: std::collections::HashSet<(usize, usize)> = (0..width * height).filter(|&i| shown[i] != plain[i]).map(|i| (i % width, i / width)).collect();
+        assert!(!drawn_at.is_empty(), "the overlay plane draws something");
+        let near_an_edge = |&(x, y): &(usize, usize)| {
+            drawn.iter().any(|b| {
+                let (x, y) = (x as f32, y as f32);
+                let inside = x >= b[0].floor() - 1.0 && x <= b[2].ceil() && y >= b[1].floor() - 1.0 && y <= b[3].ceil();
+                let edge = (x - b[0]).abs() < 4.0 || (x - b[2]).abs() < 4.0 || (y - b[1]).abs() < 4.0 || (y - b[3]).abs() < 4.0;
+                inside && edge
+            })
+        };
+        assert!(drawn_at.iter().all(near_an_edge), "every overlay pixel is on a box's outline");
+        for b in &drawn {
+            let (x0, y0) = (b[0].max(0.0) as usize, b[1].max(0.0) as usize);
+            let (x1, y1) = ((b[2].ceil() as usize).min(width) - 1, (b[3].ceil() as usize).min(height) - 1);
+            let ring: Vec<(usize, usize)> = (x0..=x1).flat_map(|x| [(x, y0), (x, y1)]).chain((y0..=y1).flat_map(|y| [(x0, y), (x1, y)])).collect();
+            // Drawn white (where the picture is white already, no difference shows).
+            let lit = ring.iter().filter(|&&(x, y)| shown[y * width + x] == 255).count();
+            assert!(lit * 100 >= ring.len() * 98, "box {b:?}: {lit} of {} outline pixels drawn", ring.len());
+        }
     }
 }
