@@ -106,6 +106,20 @@ pub enum Command {
     /// a crash, a restart on the same --spool finishes everything acknowledged. Ctrl-C or
     /// SIGTERM stops accepting, finishes the open associations and the work in hand, exits.
     Listen(ListenArgs),
+    /// Join the summaries of `hipfrac predict --shard I/N` runs into OUT/summary.csv.
+    ///
+    /// Checks that every shard 0..N of one N wrote its summary.shard-I-of-N.csv, and that no
+    /// input appears twice; names any shard that is missing (exit 2, nothing written).
+    MergeShards(MergeShardsArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct MergeShardsArgs {
+    /// The --out folder the shards wrote to.
+    pub out: PathBuf,
+    /// Replace an existing summary.csv.
+    #[arg(long)]
+    pub overwrite: bool,
 }
 
 #[derive(Debug, Args)]
@@ -156,6 +170,16 @@ pub struct ListenArgs {
     /// Use the operating points re-fitted for SITE (`hipfrac calibrate --site SITE`).
     #[arg(long, value_name = "SITE", value_parser = site_name)]
     pub site: Option<String>,
+}
+
+/// I/N → (I, N), 0 ≤ I < N.
+fn shard(text: &str) -> Result<(u32, u32), String> {
+    let (i, n) = text.split_once('/').ok_or("expected I/N, e.g. 0/8 (shard 0 of 8)")?;
+    let (i, n) = (i.trim().parse::<u32>().map_err(|_| format!("{i:?} is not a shard number"))?, n.trim().parse::<u32>().map_err(|_| format!("{n:?} is not a shard count"))?);
+    if n == 0 || i >= n {
+        return Err(format!("shard {i}/{n}: need 0 ≤ I < N"));
+    }
+    Ok((i, n))
 }
 
 /// AE@HOST:PORT → (AE, HOST:PORT).
@@ -314,6 +338,15 @@ pub struct PredictArgs {
     /// DICOM or PNG files, or folders (searched recursively).
     #[arg(required = true)]
     pub inputs: Vec<PathBuf>,
+    /// Predict only shard I of N (0 ≤ I < N), for job arrays (Slurm, Kubernetes): each input
+    /// belongs to one shard by a hash of its path below the input folder, so shards never
+    /// overlap and an input keeps its shard when the archive grows. Each shard writes
+    /// `summary.shard-I-of-N.csv`; `hipfrac merge-shards OUT` joins them into summary.csv.
+    #[arg(long, value_name = "I/N", value_parser = shard)]
+    pub shard: Option<(u32, u32)>,
+    /// Images per forward pass (default: 16 on a GPU, 2 on the CPU).
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=1024))]
+    pub batch: Option<u32>,
     /// Model folder (a training run's `best/` or `last/`).
     #[arg(long)]
     pub model: PathBuf,

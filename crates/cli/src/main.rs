@@ -17,6 +17,7 @@ mod labels;
 mod outcome;
 mod phantom;
 mod progress;
+mod shards;
 mod study_report;
 mod tokens;
 
@@ -40,6 +41,7 @@ fn main() -> ExitCode {
         cli::Command::Labels(cli::LabelsCommand::Convert(args)) => labels::convert(args),
         cli::Command::Labels(cli::LabelsCommand::List) => labels::list(),
         cli::Command::Phantom(args) => phantom::run(args),
+        cli::Command::MergeShards(args) => shards::run(args),
         cli::Command::Study(cli::StudyCommand::Report(args)) => study_report::run(args),
         cli::Command::Study(cli::StudyCommand::HashPassword) => study_report::hash_password(),
         cli::Command::Serve(cli::ServeArgs { token: Some(cli::ServeCommand::Token(command)), .. }) => tokens::run(command),

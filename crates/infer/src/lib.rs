@@ -52,6 +52,8 @@ pub struct Predictor {
     pub card: Option<ModelCard>,
     /// What the header check lets through (callers may add body parts).
     pub acceptance: Acceptance,
+    /// Images per forward pass; `None`: 16 on a GPU, 2 on the CPU.
+    pub batch: Option<usize>,
     model: DamoYolo,
     _vs: nn::VarStore,
 }
@@ -108,7 +110,7 @@ impl Predictor {
             None
         };
         let preprocess = Preprocess { size, equalize: input.equalize };
-        Ok(Predictor { dir: dir.to_path_buf(), config, preprocess, device, points, model_hash, card, acceptance: Acceptance::default(), model, _vs: vs })
+        Ok(Predictor { dir: dir.to_path_buf(), config, preprocess, device, points, model_hash, card, acceptance: Acceptance::default(), batch: None, model, _vs: vs })
     }
 
     /// The preset the weights were trained as (none for a hand-made configuration).
@@ -121,9 +123,9 @@ impl Predictor {
         self.preprocess.size
     }
 
-    /// Images per forward pass: 16 on a GPU, 2 on the CPU.
+    /// Images per forward pass: [`Predictor::batch`], else 16 on a GPU and 2 on the CPU.
     pub fn batch_size(&self) -> usize {
-        if self.device.is_cuda() { 16 } else { 2 }
+        self.batch.unwrap_or(if self.device.is_cuda() { 16 } else { 2 }).max(1)
     }
 
     /// Predicts radiographs: the header check first; each image it lets through is prepared

@@ -15,6 +15,26 @@ fn is_image(path: &Path) -> bool {
     hipfrac_dicom::is_png_file(path) || hipfrac_dicom::is_dicom_file(path)
 }
 
+/// The shard (of `count`) an input belongs to: FNV-1a (64-bit) of its path below the input
+/// folder, modulo `count`. Written out here rather than taken from a hasher whose output
+/// may change between Rust releases: a file must keep its shard across versions.
+pub(crate) fn shard_of(relative: &Path, count: u32) -> u32 {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for byte in relative.to_string_lossy().replace('\\', "/").bytes() {
+        hash ^= u64::from(byte);
+        hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    (hash % u64::from(count)) as u32
+}
+
+/// summary.csv, or summary.shard-I-of-N.csv for a shard.
+pub(crate) fn summary_name(shard: Option<(u32, u32)>) -> String {
+    match shard {
+        Some((index, count)) => format!("summary.shard-{index}-of-{count}.csv"),
+        None => "summary.csv".to_string(),
+    }
+}
+
 /// The JSON and overlay paths of an input.
 fn outputs(out: &Path, relative: &Path) -> (PathBuf, PathBuf) {
     let base = out.join(relative);
@@ -124,7 +144,18 @@ pub fn run(args: PredictArgs) -> Result<Outcome> {
     if found.jobs.is_empty() {
         bail!("no DICOM or PNG files found in the inputs");
     }
-    let summary_path = args.out.join("summary.csv");
+    let found_jobs = found.jobs.len();
+    let found = match args.shard {
+        Some((index, count)) => inputs::Found { jobs: found.jobs.into_iter().filter(|job| shard_of(&job.relative, count) == index).collect(), ..found },
+        None => found,
+    };
+    if let Some((index, count)) = args.shard {
+        eprintln!("shard {index}/{count}: {} of {found_jobs} input(s)", found.jobs.len());
+    }
+    if let Some(batch) = args.batch {
+        predictor.batch = Some(batch as usize);
+    }
+    let summary_path = args.out.join(summary_name(args.shard));
     if summary_path.exists() && !args.overwrite && !args.skip_existing {
         bail!("{} exists (an earlier run); pass --overwrite to replace its outputs, or --skip-existing to add to them", summary_path.display());
     }

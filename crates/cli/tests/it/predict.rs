@@ -537,3 +537,33 @@ fn predict_writes_a_presentation_state_of_the_boxes() {
         }
     }
 }
+
+/// `predict --shard I/N` for job arrays: the shards split the inputs without overlap and
+/// cover them all; `merge-shards` refuses while a shard is missing and then writes the same
+/// rows an unsharded run writes.
+#[test]
+fn predict_shards_cover_every_input_once_and_merge() {
+    let temp = tempfile::tempdir().unwrap();
+    let data = phantom(temp.path(), 7);
+    let model = untrained(temp.path(), 128);
+    let images = data.join("images");
+    let out = temp.path().join("sharded");
+    let shard = |i: u32| hipfrac().arg("predict").arg(&images).arg("--model").arg(&model).arg("--out").arg(&out).args(["--device", "cpu", "--no-overlay", "--batch", "3", "--shard", &format!("{i}/3")]).assert().success();
+    shard(0);
+    shard(2);
+    let refused = hipfrac().arg("merge-shards").arg(&out).assert().code(2);
+    assert!(String::from_utf8_lossy(&refused.get_output().stderr).contains("shard(s) 1/3"), "{:?}", refused.get_output());
+    shard(1);
+    hipfrac().arg("merge-shards").arg(&out).assert().success();
+    let jsons = std::fs::read_dir(&out).unwrap().filter(|e| e.as_ref().unwrap().path().extension().is_some_and(|x| x == "json")).count();
+    assert_eq!(jsons, 7, "every input predicted once");
+    let whole = temp.path().join("whole");
+    hipfrac().arg("predict").arg(&images).arg("--model").arg(&model).arg("--out").arg(&whole).args(["--device", "cpu", "--no-overlay"]).assert().success();
+    let inputs = |path: &Path| {
+        let mut rows: Vec<String> = csv::Reader::from_path(path).unwrap().records().map(|r| r.unwrap()[0].to_string()).collect();
+        rows.sort();
+        rows
+    };
+    assert_eq!(inputs(&out.join("summary.csv")), inputs(&whole.join("summary.csv")));
+    hipfrac().arg("predict").arg(&images).arg("--model").arg(&model).arg("--out").arg(&out).args(["--shard", "3/3"]).assert().code(2);
+}
