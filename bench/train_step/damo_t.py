@@ -3,7 +3,8 @@ beside hipfrac's Rust definition (crates/model/src/damo.rs) for side-by-side tim
 train step. It checks its own parameter count (8,567,339 for 1 channel and 4 classes, as the
 official model) so both sides time the same network.
 
-Usage: python damo_t.py --size 512 --batch 4 --steps 10 --threads 2 [--device cuda] [--channels-last] [--bf16]
+Usage: python damo_t.py --size 512 --batch 4 --steps 10 --threads 2 [--device cuda] [--channels-last] [--bf16] [--infer]
+(--infer: the fused network's forward pass in eval mode instead, for bench/infer.sh)
 Prints one JSON line: {"framework": "pytorch", "images_per_s": ...}.
 """
 import argparse, json, time
@@ -32,7 +33,8 @@ class RepConv(nn.Module):
         self.act = act
 
     def forward(self, x):
-        y = self.dense(x) + self.one(x)
+        fused = getattr(self, "fused", None)
+        y = fused(x) if fused is not None else self.dense(x) + self.one(x)
         return F.relu(y) if self.act == "relu" else y
 
 
@@ -128,6 +130,62 @@ class DamoT(nn.Module):
         return [(c(f), r(f) * s) for f, c, r, s in zip((x5, x7, x6), self.cls, self.reg, self.scales)]
 
 
+def fold(conv, bn):
+    """conv then batch norm (eval) as one convolution with a bias."""
+    scale = bn.weight / (bn.running_var + bn.eps).sqrt()
+    out = nn.Conv2d(conv.in_channels, conv.out_channels, conv.kernel_size, conv.stride, conv.padding, bias=True).to(conv.weight.device)
+    out.weight.data = conv.weight * scale.reshape(-1, 1, 1, 1)
+    out.bias.data = bn.bias - bn.running_mean * scale
+    return out
+
+
+def fuse(model):
+    """Inference form, as hipfrac's folded network: every conv + BN one conv, every RepConv's
+    3x3 and 1x1 branches one 3x3 conv."""
+    for m in model.modules():
+        if isinstance(m, ConvBn) and not isinstance(m.bn, nn.Identity):
+            m.conv, m.bn = fold(m.conv, m.bn), nn.Identity()
+    for m in model.modules():
+        if isinstance(m, RepConv):
+            d, o = m.dense.conv, m.one.conv
+            conv = nn.Conv2d(d.in_channels, d.out_channels, 3, d.stride, 1, bias=True).to(d.weight.device)
+            conv.weight.data = d.weight + F.pad(o.weight, [1, 1, 1, 1])
+            conv.bias.data = d.bias + o.bias
+            m.fused = conv
+    return model
+
+
+def infer(a, model, fmt):
+    """--infer: the fused network's forward pass in eval mode, no autograd."""
+    model.eval()
+    x = torch.randn(a.batch, 1, a.size, a.size, device=a.device).to(memory_format=fmt)
+    with torch.inference_mode():
+        # BN with running statistics of random data, so the check below means something.
+        for m in model.modules():
+            if isinstance(m, nn.BatchNorm2d):
+                m.running_mean.uniform_(-0.1, 0.1)
+                m.running_var.uniform_(0.5, 1.5)
+        before = model(x)
+        fuse(model)
+        model = model.to(memory_format=fmt)
+        after = model(x)
+        for (c0, r0), (c1, r1) in zip(before, after):
+            assert torch.allclose(c0, c1, atol=1e-3, rtol=1e-3) and torch.allclose(r0, r1, atol=1e-3, rtol=1e-3)
+        for _ in range(2):
+            model(x)
+        if a.device.startswith("cuda"):
+            torch.cuda.synchronize()
+        t = time.perf_counter()
+        for _ in range(a.steps):
+            with torch.autocast(a.device if a.device != "cpu" else "cpu", dtype=torch.bfloat16, enabled=a.bf16):
+                model(x)
+        if a.device.startswith("cuda"):
+            torch.cuda.synchronize()
+        dt = (time.perf_counter() - t) / a.steps
+    print(json.dumps({"framework": "pytorch", "what": "network", "size": a.size, "batch": a.batch, "channels_last": a.channels_last, "bf16": a.bf16,
+                      "seconds_per_batch": dt, "images_per_s": a.batch / dt}))
+
+
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("--size", type=int, default=512)
@@ -138,6 +196,7 @@ def main():
     p.add_argument("--channels-last", action="store_true")
     p.add_argument("--bf16", action="store_true")
     p.add_argument("--nano", action="store_true", help="hipfrac's nano preset (width 0.25, depth 0.34)")
+    p.add_argument("--infer", action="store_true", help="time the fused network's forward pass (eval, no autograd) instead of a train step")
     a = p.parse_args()
     torch.set_num_threads(a.threads)
     torch.manual_seed(0)
@@ -146,6 +205,8 @@ def main():
     assert a.nano or count == 8_567_339, count
     fmt = torch.channels_last if a.channels_last else torch.contiguous_format
     model = model.to(memory_format=fmt)
+    if a.infer:
+        return infer(a, model, fmt)
     opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, nesterov=True, weight_decay=5e-4)
     x = torch.randn(a.batch, 1, a.size, a.size, device=a.device).to(memory_format=fmt)
 
