@@ -4,9 +4,13 @@ DevTools protocol over --remote-debugging-pipe).
 
     browser_check.py BASE_URL CHROMIUM SCREENSHOT.png
 
-Logs in as alice, reads 3 cases in phase I (checking no AI overlay is on the page), reads one
-case in phase III (checking the overlay is there, screenshot), logs in as admin and exports the
-reads CSV. Prints one line per step; exits non-zero on the first failure.
+Logs in as alice; checks that a read sent before the image is drawn is refused; reads 3 cases
+in phase I (no AI on the page): one by keyboard with a box dragged on the image, one confirmed
+then undone and read again, one after a pause with a fracture label confirmed without a box on
+the second Enter; reads one case in the sequential phase III (the unaided read without the AI,
+then the AI shown, hidden and shown with A, screenshots SCREENSHOT-1440x900.png and
+-1366x768.png with the layout checked); logs in as admin and exports the reads CSV. Prints one
+line per step; exits non-zero on the first failure.
 """
 import base64, json, os, subprocess, sys, tempfile, time
 
@@ -105,43 +109,139 @@ try:
         goto("/login")
         submit(f"document.getElementById('name').value = {json.dumps(name)}; document.getElementById('password').value = {json.dumps(password)}; document.getElementById('login').click(); true")
 
+    def key(k):
+        if k == "Enter":
+            down = {"type": "rawKeyDown", "key": "Enter", "code": "Enter", "windowsVirtualKeyCode": 13, "nativeVirtualKeyCode": 13}
+        else:
+            down = {"type": "keyDown", "key": k, "text": k}
+        send("Input.dispatchKeyEvent", down, session=page)
+        send("Input.dispatchKeyEvent", {"type": "keyUp", "key": k}, session=page)
+
+    def drag(x0, y0, x1, y1):
+        send("Input.dispatchMouseEvent", {"type": "mousePressed", "x": x0, "y": y0, "button": "left", "clickCount": 1}, session=page)
+        send("Input.dispatchMouseEvent", {"type": "mouseMoved", "x": (x0 + x1) / 2, "y": (y0 + y1) / 2, "button": "left"}, session=page)
+        send("Input.dispatchMouseEvent", {"type": "mouseMoved", "x": x1, "y": y1, "button": "left"}, session=page)
+        send("Input.dispatchMouseEvent", {"type": "mouseReleased", "x": x1, "y": y1, "button": "left", "clickCount": 1}, session=page)
+
+    def until(expression, what, timeout=20):
+        deadline = time.time() + timeout
+        while not evaluate(expression):
+            if time.time() > deadline:
+                fail(f"timed out: {what}")
+            time.sleep(0.05)
+
+    def confirm_and_wait():
+        events.clear()
+        key("Enter")
+        wait_load(page)
+
+    def layout_ok(label):
+        # The image area fills the window but the side panel; the panel's Confirm is in view.
+        got = evaluate("(() => { const c = document.getElementById('viewer').getBoundingClientRect(), b = document.getElementById('confirm').getBoundingClientRect();"
+                       " return [c.width, c.height, innerWidth, innerHeight, b.bottom]; })()")
+        cw, ch, iw, ih, bottom = got
+        if cw < iw - 340 or ch < ih - 2 or bottom > ih:
+            fail(f"{label}: layout {got}")
+        print(f"{label}: image {cw:.0f}x{ch:.0f} in a {iw}x{ih} window, Confirm in view")
+
     login("alice", "alice-password")
     status = evaluate("(document.getElementById('status') || {}).textContent || ''")
     if "Phase I" not in status:
         fail(f"after login: {status!r}")
     print("login ok:", status)
-    for k in range(1, 4):
-        goto("/case")
-        phase = evaluate("document.getElementById('phase').textContent")
-        if phase != "Phase I":
-            fail(f"case {k}: {phase}")
-        if evaluate("document.getElementById('ai-overlay') !== null"):
-            fail(f"phase I case {k}: the AI overlay is on the page")
-        case = evaluate("document.getElementById('viewer').dataset.case")
-        if evaluate(f"fetch('/image/{case}').then(r => r.status)") != 200:
-            fail(f"image of case {case} not served")
-        print(f"phase I case {k}: no overlay (case {case})")
-        submit("document.getElementById('label-DF').click(); true")
+    # A read sent before the image was drawn (the page fetched, its script not run) is refused.
+    early = evaluate("fetch('/case').then(r => r.text()).then(t => { const d = new DOMParser().parseFromString(t, 'text/html'), v = n => d.querySelector(`[name=${n}]`).value;"
+                     " return fetch('/read', {method: 'POST', body: new URLSearchParams({csrf: v('csrf'), phase: v('phase'), case: v('case'), step: v('step'), label: 'DF', bbox: ''})}).then(r => r.status); })")
+    if early != 409:
+        fail(f"a read before the image was drawn: HTTP {early}")
+    print("read before the image was drawn: refused")
+
     goto("/case")
+    until("drawn === true", "the viewer draws the first case")
+    if evaluate("document.getElementById('ai-overlay') !== null"):
+        fail("phase I: the AI overlay is on the page")
+    layout_ok("1280x900")
+    # Case 1, by keyboard: label 1 (DF), B, a box dragged on the image, Enter.
+    first = evaluate("document.getElementById('viewer').dataset.case")
+    key("1")
+    if evaluate("document.getElementById('label-DF').getAttribute('aria-pressed')") != "true":
+        fail("key 1 did not choose DF")
+    key("b")
+    r = evaluate("(() => { const r = document.getElementById('viewer').getBoundingClientRect(); return [r.left, r.top, r.width, r.height]; })()")
+    drag(r[0] + r[2] * 0.4, r[1] + r[3] * 0.4, r[0] + r[2] * 0.6, r[1] + r[3] * 0.6)
+    if not evaluate("box !== null"):
+        fail("no box after the drag")
+    confirm_and_wait()
+    print(f"phase I case 1 (case {first}): DF with a box, by keyboard")
+    # Case 2: confirm, then undo within the countdown; nothing is stored; then none.
+    until("drawn === true", "case 2 drawn")
+    second = evaluate("document.getElementById('viewer').dataset.case")
+    if second == first:
+        fail("the next case did not open")
+    key("5")
+    key("Enter")
+    until("!document.getElementById('undo').hidden", "the undo countdown")
+    key("u")
+    time.sleep(3.6)
+    if evaluate("document.getElementById('viewer').dataset.case") != second or not evaluate("pending === null && document.getElementById('undo').hidden"):
+        fail("undo did not keep the case open")
+    print("phase I case 2: undo kept the case open, nothing stored")
+    key("5")
+    confirm_and_wait()
+    # Case 3: pause (the veil hides the image), resume, a fracture without a box asks first.
+    until("drawn === true", "case 3 drawn")
+    key("p")
+    until("!document.getElementById('veil').hidden && document.getElementById('label-DF').disabled", "the pause veil")
+    time.sleep(0.5)
+    key("p")
+    until("document.getElementById('veil').hidden && !document.getElementById('label-DF').disabled", "resume")
+    key("1")
+    key("Enter")
+    if "No box" not in evaluate("document.getElementById('warning').textContent"):
+        fail("a fracture without a box was not questioned")
+    confirm_and_wait()
+    print("phase I case 3: paused and resumed; a fracture without a box confirmed on the second Enter")
+    # Phase III, sequential: the unaided read first (no AI on the page), then the AI.
+    until("drawn === true", "phase III drawn")
     if evaluate("document.getElementById('phase').textContent") != "Phase III":
         fail("phase III did not open after phase I")
+    if evaluate("document.getElementById('ai-overlay') !== null"):
+        fail("phase III: the AI shown before the unaided read")
+    key("5")
+    confirm_and_wait()
+    until("drawn === true", "phase III final read drawn")
     if not evaluate("document.getElementById('ai-overlay') !== null"):
-        fail("phase III: no AI overlay")
-    print("phase III: overlay visible:", evaluate("document.getElementById('ai-overlay').textContent"))
-    # Let the viewer fetch and draw the image, then keep a screenshot.
-    evaluate("new Promise(r => setTimeout(r, 1500))")
+        fail("phase III: no AI after the unaided read")
+    print("phase III: overlay visible after the unaided read:", evaluate("document.getElementById('ai-overlay').textContent"))
+    key("a")
+    if evaluate("aiVisible") or evaluate("document.getElementById('toggle-ai').getAttribute('aria-pressed')") != "false":
+        fail("key A did not hide the AI")
+    key("a")
+    if not evaluate("aiVisible"):
+        fail("key A did not show the AI again")
+    print("AI hidden and shown with A")
     # The viewer script (/reader.js, allowed by the page's Content-Security-Policy) ran and drew.
     if not evaluate("typeof bitmap !== 'undefined' && bitmap !== null && boxes.length >= 0"):
         fail("phase III: the viewer did not draw the image (reader.js blocked or failed)")
     print("viewer drew the image")
-    shot = send("Page.captureScreenshot", {"format": "png"}, session=page)["data"]
-    with open(screenshot, "wb") as f:
-        f.write(base64.b64decode(shot))
-    submit("document.getElementById('label-VF').click(); true")
+    stem = screenshot[:-4] if screenshot.endswith(".png") else screenshot
+    for width, height in [(1440, 900), (1366, 768)]:
+        send("Emulation.setDeviceMetricsOverride", {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": False}, session=page)
+        time.sleep(0.5)
+        layout_ok(f"{width}x{height}")
+        shot = send("Page.captureScreenshot", {"format": "png"}, session=page)["data"]
+        with open(f"{stem}-{width}x{height}.png", "wb") as f:
+            f.write(base64.b64decode(shot))
+    key("2")
+    key("b")
+    r = evaluate("(() => { const r = document.getElementById('viewer').getBoundingClientRect(); return [r.left, r.top, r.width, r.height]; })()")
+    drag(r[0] + r[2] * 0.3, r[1] + r[3] * 0.3, r[0] + r[2] * 0.5, r[1] + r[3] * 0.5)
+    confirm_and_wait()
     login("admin", "admin-password")
     csv = evaluate("fetch('/admin/reads.csv').then(r => r.text())")
     rows = [line for line in csv.strip().splitlines()[1:] if line]
-    if len(rows) != 4 or not all(r.startswith("alice,") for r in rows):
+    phases = sorted(r.split(",")[1] for r in rows)
+    if len(rows) != 5 or not all(r.startswith("alice,") for r in rows) or phases != ["I", "I", "I", "III", "III:unaided"]:
         fail(f"export: {csv!r}")
     print(f"export: {len(rows)} reads")
 finally:

@@ -2,7 +2,7 @@
 //! stands.
 
 use crate::ai::{AiModel, AiOverlay};
-use crate::config::StudyConfig;
+use crate::config::{Step, StudyConfig};
 use crate::db::{now, Db};
 use crate::error::StudyError;
 use rand::seq::SliceRandom;
@@ -26,6 +26,8 @@ pub struct App {
     pub config: StudyConfig,
     pub cases: Vec<Case>,
     db: Mutex<Db>,
+    /// Seconds since the epoch: the reading times' clock (a test can set its own).
+    clock: Box<dyn Fn() -> f64 + Send + Sync>,
 }
 
 /// Where a reader stands.
@@ -71,7 +73,28 @@ impl App {
             }
         }
         let db = Db::open(&config.database).map_err(|source| StudyError::Database { path: config.database.clone(), source })?;
-        Ok(App { config, cases, db: Mutex::new(db) })
+        Ok(App { config, cases, db: Mutex::new(db), clock: Box::new(now) })
+    }
+
+    /// Replaces the clock of reading times (seconds since the epoch), e.g. with a test's.
+    pub fn with_clock(mut self, clock: impl Fn() -> f64 + Send + Sync + 'static) -> App {
+        self.clock = Box::new(clock);
+        self
+    }
+
+    /// Now, by the reading-time clock.
+    pub(crate) fn now(&self) -> f64 {
+        (self.clock)()
+    }
+
+    /// Which read of `case` in `phase` is open for `reader`: in a sequential phase the
+    /// unaided read until it is stored, then the final one.
+    pub(crate) fn step(&self, reader: &str, phase: &crate::config::Phase, case: usize) -> rusqlite::Result<Step> {
+        if phase.sequential && !self.db().has_read(reader, &phase.key(Step::Unaided), case)? {
+            Ok(Step::Unaided)
+        } else {
+            Ok(Step::Final)
+        }
     }
 
     pub(crate) fn db(&self) -> std::sync::MutexGuard<'_, Db> {

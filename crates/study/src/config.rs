@@ -24,6 +24,36 @@ pub struct Phase {
     /// Days a reader must wait after finishing the previous phase (0 for the first).
     #[serde(default)]
     pub washout_days: f64,
+    /// The sequential design (needs `ai`): each case is read first without the AI (stored as
+    /// phase `NAME:unaided`), then the AI is revealed and the final read is stored.
+    #[serde(default)]
+    pub sequential: bool,
+}
+
+impl Phase {
+    /// The phase under which a read of `step` is stored.
+    pub fn key(&self, step: Step) -> String {
+        match step {
+            Step::Unaided => format!("{}:unaided", self.name),
+            Step::Final => self.name.clone(),
+        }
+    }
+}
+
+/// Which read of a case is open: in a sequential phase the unaided one first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step {
+    Unaided,
+    Final,
+}
+
+impl Step {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Step::Unaided => "unaided",
+            Step::Final => "final",
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -84,6 +114,14 @@ impl StudyConfig {
         }
         if let Some(p) = self.phases.iter().find(|p| p.washout_days.is_nan() || p.washout_days < 0.0) {
             return Err(ConfigProblem::NegativeWashout(p.name.clone()));
+        }
+        if let Some(p) = self.phases.iter().find(|p| p.sequential && !p.ai) {
+            return Err(ConfigProblem::SequentialWithoutAi(p.name.clone()));
+        }
+        for (k, p) in self.phases.iter().enumerate() {
+            if p.name.trim().is_empty() || p.name.contains(':') || self.phases[..k].iter().any(|q| q.name == p.name) {
+                return Err(ConfigProblem::BadPhaseName(p.name.clone()));
+            }
         }
         Ok(())
     }

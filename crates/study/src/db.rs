@@ -74,6 +74,10 @@ impl Db {
              CREATE TABLE IF NOT EXISTS locked (person TEXT PRIMARY KEY, at REAL NOT NULL);
              CREATE TABLE IF NOT EXISTS shown (
                 reader TEXT NOT NULL, phase TEXT NOT NULL, case_index INTEGER NOT NULL, at REAL NOT NULL,
+                PRIMARY KEY (reader, phase, case_index));
+             CREATE TABLE IF NOT EXISTS timing (
+                reader TEXT NOT NULL, phase TEXT NOT NULL, case_index INTEGER NOT NULL,
+                drawn REAL NOT NULL, paused_since REAL, paused_total REAL NOT NULL DEFAULT 0,
                 PRIMARY KEY (reader, phase, case_index));",
         )?;
         for suffix in ["-wal", "-shm"] {
@@ -188,9 +192,45 @@ impl Db {
         self.conn.query_row("SELECT at FROM phase_done WHERE reader = ?1 AND phase = ?2", params![reader, phase], |r| r.get(0)).optional()
     }
 
-    /// When the case was first shown to the reader in the phase (for the reading time).
-    pub fn shown_at(&self, reader: &str, phase: &str, case: usize) -> rusqlite::Result<f64> {
-        self.conn.execute("INSERT OR IGNORE INTO shown VALUES (?1, ?2, ?3, ?4)", params![reader, phase, case as i64, now()])?;
-        self.conn.query_row("SELECT at FROM shown WHERE reader = ?1 AND phase = ?2 AND case_index = ?3", params![reader, phase, case as i64], |r| r.get(0))
+    /// The image of the case was drawn on the reader's screen at `at` (the first time counts).
+    pub fn drawn(&self, reader: &str, phase: &str, case: usize, at: f64) -> rusqlite::Result<()> {
+        self.conn.execute("INSERT OR IGNORE INTO timing (reader, phase, case_index, drawn) VALUES (?1, ?2, ?3, ?4)", params![reader, phase, case as i64, at])?;
+        Ok(())
+    }
+
+    /// The reader paused at `at` (nothing when not drawn yet or already paused).
+    pub fn pause(&self, reader: &str, phase: &str, case: usize, at: f64) -> rusqlite::Result<()> {
+        self.conn.execute("UPDATE timing SET paused_since = ?4 WHERE reader = ?1 AND phase = ?2 AND case_index = ?3 AND paused_since IS NULL", params![reader, phase, case as i64, at])?;
+        Ok(())
+    }
+
+    /// The reader went on at `at`: the pause is added to the time not counted.
+    pub fn resume(&self, reader: &str, phase: &str, case: usize, at: f64) -> rusqlite::Result<()> {
+        self.conn.execute(
+            "UPDATE timing SET paused_total = paused_total + MAX(0, ?4 - paused_since), paused_since = NULL WHERE reader = ?1 AND phase = ?2 AND case_index = ?3 AND paused_since IS NOT NULL",
+            params![reader, phase, case as i64, at],
+        )?;
+        Ok(())
+    }
+
+    /// Seconds of reading at `at`: since the image was drawn, pauses excluded (a pause still
+    /// open ends at `at`). None when the image was never drawn.
+    pub fn reading_seconds(&self, reader: &str, phase: &str, case: usize, at: f64) -> rusqlite::Result<Option<f64>> {
+        self.conn
+            .query_row(
+                "SELECT drawn, paused_since, paused_total FROM timing WHERE reader = ?1 AND phase = ?2 AND case_index = ?3",
+                params![reader, phase, case as i64],
+                |r| Ok((r.get::<_, f64>(0)?, r.get::<_, Option<f64>>(1)?, r.get::<_, f64>(2)?)),
+            )
+            .optional()
+            .map(|row| row.map(|(drawn, since, total)| (at - drawn - total - since.map_or(0.0, |s| (at - s).max(0.0))).max(0.0)))
+    }
+
+    /// Whether the reader has a read of `case` stored under `phase`.
+    pub fn has_read(&self, reader: &str, phase: &str, case: usize) -> rusqlite::Result<bool> {
+        self.conn
+            .query_row("SELECT 1 FROM reads WHERE reader = ?1 AND phase = ?2 AND case_index = ?3", params![reader, phase, case as i64], |_| Ok(()))
+            .optional()
+            .map(|r| r.is_some())
     }
 }

@@ -3,7 +3,7 @@
 pub use crate::ai::{AiModel, AiOverlay, PredictFn};
 pub use crate::app::{App, Case};
 use crate::app::ReaderState;
-use crate::config::verify_password;
+use crate::config::{verify_password, Step};
 use crate::db::{now, StoredRead};
 use crate::guard::{self, ClientAddr};
 use crate::page;
@@ -75,6 +75,7 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/logout", post(logout))
         .route("/case", get(case_page))
         .route("/read", post(read))
+        .route("/event", post(event))
         .route("/image/{index}", get(image))
         .route("/admin", get(admin))
         .route("/admin/reads.csv", get(export))
@@ -255,11 +256,22 @@ async fn case_page(State(app): State<Arc<App>>, headers: HeaderMap) -> Response 
         Err(e) => internal(e),
         Ok(ReaderState::Reading { phase, case, position }) => {
             let phase = &app.config.phases[phase];
-            if let Err(e) = app.db().shown_at(&p.name, &phase.name, case) {
-                return internal(e);
-            }
-            let ai = if phase.ai { app.cases[case].ai.as_ref() } else { None };
-            let page = page::CasePage { study: &app.config.name, phase: &phase.name, position, total: app.cases.len(), case, csrf: &p.csrf, ai };
+            let step = match app.step(&p.name, phase, case) {
+                Ok(s) => s,
+                Err(e) => return internal(e),
+            };
+            // The AI only in AI phases, and in a sequential one only once the unaided read is in.
+            let ai = if phase.ai && step == Step::Final { app.cases[case].ai.as_ref() } else { None };
+            let page = page::CasePage {
+                study: &app.config.name,
+                phase: &phase.name,
+                step: phase.sequential.then_some(step),
+                position,
+                total: app.cases.len(),
+                case,
+                csrf: &p.csrf,
+                ai,
+            };
             Html(page::case(&page)).into_response()
         }
         Ok(_) => Redirect::to("/").into_response(),
@@ -274,6 +286,60 @@ struct ReadForm {
     label: String,
     #[serde(default)]
     bbox: String,
+    /// `unaided` or `final` (absent: final).
+    #[serde(default)]
+    step: String,
+}
+
+/// The case the reader has open now: its phase, its number and the open step — or the page
+/// that says why the form does not fit it.
+fn open_case(app: &App, reader: &str, phase: &str, case: usize, step: &str) -> Result<(crate::config::Phase, usize, Step), Response> {
+    let (open_phase, open_case) = match app.state(reader) {
+        Ok(ReaderState::Reading { phase, case, .. }) => (app.config.phases[phase].clone(), case),
+        Ok(_) => return Err(problem(StatusCode::CONFLICT, "No case is open for reading now; nothing was stored.")),
+        Err(e) => return Err(internal(e)),
+    };
+    let open_step = app.step(reader, &open_phase, open_case).map_err(internal)?;
+    let asked = if step.is_empty() { Step::Final.as_str() } else { step };
+    if phase != open_phase.name || case != open_case || asked != open_step.as_str() {
+        return Err(problem(StatusCode::CONFLICT, "This case is not the one open for reading (it was already read, or the phase changed); nothing was stored."));
+    }
+    Ok((open_phase, open_case, open_step))
+}
+
+#[derive(Deserialize)]
+struct EventForm {
+    csrf: String,
+    phase: String,
+    case: usize,
+    #[serde(default)]
+    step: String,
+    /// `drawn` (the image is on the screen), `pause` or `resume`.
+    event: String,
+}
+
+/// The reading clock of the open case: started when its image is drawn, stopped while the
+/// reader pauses. Times come from the server's clock, not the browser's.
+async fn event(State(app): State<Arc<App>>, headers: HeaderMap, PageForm(form): PageForm<EventForm>) -> Response {
+    let Some(p) = person(&app, &headers) else { return unauthorised() };
+    if p.admin || form.csrf != p.csrf {
+        return problem(StatusCode::FORBIDDEN, "This form has expired or did not come from this workstation.");
+    }
+    let (phase, case, step) = match open_case(&app, &p.name, &form.phase, form.case, &form.step) {
+        Ok(open) => open,
+        Err(response) => return response,
+    };
+    let (key, at, db) = (phase.key(step), app.now(), app.db());
+    let done = match form.event.as_str() {
+        "drawn" => db.drawn(&p.name, &key, case, at),
+        "pause" => db.pause(&p.name, &key, case, at),
+        "resume" => db.resume(&p.name, &key, case, at),
+        _ => return problem(StatusCode::BAD_REQUEST, "Unknown event."),
+    };
+    match done {
+        Ok(()) => StatusCode::NO_CONTENT.into_response(),
+        Err(e) => internal(e),
+    }
 }
 
 async fn read(State(app): State<Arc<App>>, headers: HeaderMap, PageForm(form): PageForm<ReadForm>) -> Response {
@@ -294,21 +360,21 @@ async fn read(State(app): State<Arc<App>>, headers: HeaderMap, PageForm(form): P
         }
     };
     // Only the case the reader is shown now can be answered (no skipping, no other phase).
-    let (phase_name, case) = match app.state(&p.name) {
-        Ok(ReaderState::Reading { phase, case, .. }) => (app.config.phases[phase].name.clone(), case),
-        Ok(_) => return problem(StatusCode::CONFLICT, "No case is open for reading now; nothing was stored."),
-        Err(e) => return internal(e),
+    let (phase, case, step) = match open_case(&app, &p.name, &form.phase, form.case, &form.step) {
+        Ok(open) => open,
+        Err(response) => return response,
     };
-    if form.phase != phase_name || form.case != case {
-        return problem(StatusCode::CONFLICT, "This case is not the one open for reading (it was already read, or the phase changed); nothing was stored.");
-    }
+    let key = phase.key(step);
+    let at = app.now();
     let db = app.db();
-    let shown = match db.shown_at(&p.name, &phase_name, case) {
-        Ok(t) => t,
+    // A read counts only once its image was on the reader's screen; its time is the time since
+    // then, pauses excluded.
+    let seconds = match db.reading_seconds(&p.name, &key, case, at) {
+        Ok(Some(seconds)) => seconds,
+        Ok(None) => return problem(StatusCode::CONFLICT, "The image of this case has not been drawn on your screen yet; nothing was stored."),
         Err(e) => return internal(e),
     };
-    let at = now();
-    let stored = StoredRead { reader: p.name.clone(), phase: phase_name, case, label: label.code().to_string(), bbox, seconds: (at - shown).max(0.0), at };
+    let stored = StoredRead { reader: p.name.clone(), phase: key, case, label: label.code().to_string(), bbox, seconds, at };
     match db.insert_read(&stored) {
         Ok(true) => Redirect::to("/case").into_response(),
         // A concurrent duplicate (two tabs): the first answer stands and this one is refused.

@@ -106,7 +106,7 @@ async fn the_ai_overlay_appears_only_in_ai_phases() {
         assert!(!page.contains("0.0625") && !page.contains("\"UF\",\"score\""), "{page}");
         // The class colours come from the one palette.
         for class in FractureClass::ALL {
-            assert!(page.contains(&format!("\"{}\":\"{}\"", class.code(), hipfrac_imaging::css_colour(class))), "{page}");
+            assert!(page.contains(&format!("\"{}\":{{\"colour\":\"{}\"", class.code(), hipfrac_imaging::css_colour(class))), "{page}");
         }
         seen.push((phase, overlay));
     }
@@ -202,4 +202,72 @@ async fn an_incomplete_form_gets_a_plain_page() {
     assert_eq!(reply.status, StatusCode::FORBIDDEN);
     assert!(reply.body.contains("<h1>Not stored</h1>") && reply.body.contains("href=\"/\""), "{}", reply.body);
     assert_eq!(exported_rows(&app).await.len(), 0);
+}
+
+/// The reading time runs from the image being drawn on the reader's screen to the read, by the
+/// server's clock, with pauses left out; a read before the image was drawn is refused.
+#[tokio::test]
+async fn reading_time_starts_when_drawn_and_excludes_pauses() {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    let temp = tempfile::tempdir().unwrap();
+    let clock = Arc::new(AtomicU64::new(1_000));
+    let tick = clock.clone();
+    let config = StudyConfig::load(&write_study(temp.path(), 2, "[{ name = \"I\" }]")).unwrap();
+    let app = Arc::new(App::new(config, None).unwrap().with_clock(move || tick.load(Ordering::SeqCst) as f64));
+    let alice = login(&app, "alice", "alice-password").await;
+    let (_, csrf, phase, case, step) = case_page(&app, &alice).await;
+    let form = format!("csrf={csrf}&phase={phase}&case={case}&label=DF&bbox=&step={step}");
+    let early = send(&app, "POST", "/read", Some(&alice), Some(&form)).await;
+    assert_eq!(early.status, StatusCode::CONFLICT);
+    assert!(early.body.contains("has not been drawn") && early.body.contains("id=\"back\""), "{}", early.body);
+    let event = |at: u64, what: &'static str| {
+        clock.store(at, Ordering::SeqCst);
+        let (app, alice, csrf, phase, case, step) = (app.clone(), alice.clone(), csrf.clone(), phase.clone(), case.clone(), step.clone());
+        async move { clock_event(&app, &alice, &csrf, &phase, &case, &step, what).await.status }
+    };
+    assert_eq!(event(1_000, "drawn").await, StatusCode::NO_CONTENT);
+    assert_eq!(event(1_010, "pause").await, StatusCode::NO_CONTENT);
+    assert_eq!(event(1_020, "pause").await, StatusCode::NO_CONTENT, "a second pause changes nothing");
+    assert_eq!(event(1_050, "resume").await, StatusCode::NO_CONTENT);
+    assert_eq!(event(1_052, "drawn").await, StatusCode::NO_CONTENT, "a redraw does not restart the clock");
+    assert_eq!(event(1_055, "pause").await, StatusCode::NO_CONTENT);
+    assert_eq!(event(1_055, "dance").await, StatusCode::BAD_REQUEST);
+    // Read while paused: the open pause ends at the read. 60 s since drawn, 40 + 5 s paused.
+    clock.store(1_060, Ordering::SeqCst);
+    let reply = send(&app, "POST", "/read", Some(&alice), Some(&form)).await;
+    assert_eq!(reply.status, StatusCode::SEE_OTHER, "{}", reply.body);
+    let rows = exported_rows(&app).await;
+    assert_eq!((rows[0][1].as_str(), rows[0][4].as_str()), ("I", "15.0"));
+    // Events for a case that is not open are refused.
+    let stale = clock_event(&app, &alice, &csrf, &phase, &case, &step, "drawn").await;
+    assert_eq!(stale.status, StatusCode::CONFLICT);
+}
+
+/// A sequential phase records the unaided read first, then shows the AI and records the final
+/// read; both are exported (the first as PHASE:unaided), and neither can be skipped.
+#[tokio::test]
+async fn a_sequential_phase_stores_the_unaided_read_before_showing_the_ai() {
+    let temp = tempfile::tempdir().unwrap();
+    let config = StudyConfig::load(&write_study(temp.path(), 1, "[{ name = \"III\", ai = true, sequential = true }]")).unwrap();
+    let points = OperatingPoints::uncalibrated();
+    let mut predict = |images: &[Radiograph]| -> Vec<Result<Prediction, Box<dyn std::error::Error + Send + Sync>>> { images.iter().map(|i| Ok(fixed_prediction(i))).collect() };
+    let app = Arc::new(App::new(config, Some(AiModel { points: &points, predict: &mut predict })).unwrap());
+    let alice = login(&app, "alice", "alice-password").await;
+    let (first, csrf, phase, case) = open_case(&app, &alice).await;
+    assert!(!first.contains("id=\"ai-overlay\"") && first.contains("\"boxes\":[]") && first.contains("name=\"step\" value=\"unaided\""), "{first}");
+    // The final read cannot come first.
+    let skip = send(&app, "POST", "/read", Some(&alice), Some(&format!("csrf={csrf}&phase={phase}&case={case}&label=DF&bbox=&step=final"))).await;
+    assert_eq!(skip.status, StatusCode::CONFLICT);
+    let (_, _, _) = read_open_case(&app, &alice, "none", "").await;
+    let (second, _, _, _) = open_case(&app, &alice).await;
+    assert!(second.contains("id=\"ai-overlay\"") && second.contains("name=\"step\" value=\"final\"") && second.contains("\"class\":\"DF\""), "{second}");
+    let again = send(&app, "POST", "/read", Some(&alice), Some(&format!("csrf={csrf}&phase={phase}&case={case}&label=SF&bbox=&step=unaided"))).await;
+    assert_eq!(again.status, StatusCode::CONFLICT, "the unaided read is not changed after the AI was shown");
+    read_open_case(&app, &alice, "DF", "1,1,5,5").await;
+    let rows = exported_rows(&app).await;
+    let got: Vec<(&str, &str)> = rows.iter().map(|r| (r[1].as_str(), r[3].as_str())).collect();
+    assert_eq!(got, [("III:unaided", "none"), ("III", "DF")]);
+    // A sequential phase without the AI is refused at start.
+    let bad = StudyConfig::load(&write_study(&temp.path().join("bad"), 1, "[{ name = \"I\", sequential = true }]"));
+    assert!(bad.unwrap_err().to_string().contains("sequential needs ai = true"));
 }

@@ -143,6 +143,8 @@ fn read_one(port: u16, cookie: &str, label: &str) -> Option<(String, String, Rep
         return None;
     }
     let (csrf, phase, case) = (attribute(&page.body, "name=\"csrf\" value=\""), attribute(&page.body, "name=\"phase\" value=\""), attribute(&page.body, "data-case=\""));
+    // What the browser reports once the image is on the screen (the reading clock starts).
+    http(port, "POST", "/event", Some(cookie), Some(&format!("csrf={csrf}&phase={phase}&case={case}&event=drawn"))).ok()?;
     let reply = http(port, "POST", "/read", Some(cookie), Some(&format!("csrf={csrf}&phase={phase}&case={case}&label={label}&bbox="))).ok()?;
     Some((phase, case, reply))
 }
@@ -267,9 +269,10 @@ fn kill_9_loses_no_acknowledged_read() {
 }
 
 /// Chromium, when installed (CI installs it; HIPFRAC_REQUIRE_CHROMIUM=1 makes its absence a
-/// failure): log in, read 3 cases in phase I with no overlay, read in phase III with the
-/// overlay, export the CSV as admin — driven by scripts/browser_check.py over the DevTools
-/// pipe.
+/// failure), driven by scripts/browser_check.py over the DevTools pipe: a read before the
+/// image is drawn refused; phase I read by keyboard with a box, an undo, a pause, a fracture
+/// without a box questioned; the sequential phase III (unaided read, then the AI, hidden and
+/// shown); the layout at 1280×900, 1440×900 and 1366×768; the CSV export.
 #[test]
 fn real_browser_reads_and_exports() {
     let chromium = ["chromium", "chromium-browser"].into_iter().find(|c| Command::new(c).arg("--version").output().is_ok_and(|o| o.status.success()));
@@ -281,7 +284,7 @@ fn real_browser_reads_and_exports() {
         return;
     };
     let temp = tempfile::tempdir().unwrap();
-    let server = Server::start(&study(temp.path(), 3, "[{ name = \"I\" }, { name = \"III\", ai = true }]"));
+    let server = Server::start(&study(temp.path(), 3, "[{ name = \"I\" }, { name = \"III\", ai = true, sequential = true }]"));
     let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../scripts/browser_check.py");
     let screenshot = std::env::var_os("HIPFRAC_SCREENSHOT").map(PathBuf::from).unwrap_or_else(|| temp.path().join("phase3.png"));
     let out = Command::new("python3")
@@ -293,10 +296,26 @@ fn real_browser_reads_and_exports() {
         .unwrap();
     let log = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     assert!(out.status.success(), "{log}");
-    for step in ["login ok", "phase I case 1: no overlay", "phase I case 3: no overlay", "phase III: overlay visible", "viewer drew the image", "export: 4 reads"] {
+    for step in [
+        "login ok",
+        "read before the image was drawn: refused",
+        "1280x900: image",
+        "phase I case 1",
+        "phase I case 2: undo kept the case open",
+        "phase I case 3: paused and resumed",
+        "phase III: overlay visible after the unaided read",
+        "AI hidden and shown with A",
+        "viewer drew the image",
+        "1440x900: image",
+        "1366x768: image",
+        "export: 5 reads",
+    ] {
         assert!(log.contains(step), "{step} missing in:\n{log}");
     }
-    assert!(std::fs::metadata(&screenshot).unwrap().len() > 1000);
+    let stem = screenshot.with_extension("");
+    for size in ["1440x900", "1366x768"] {
+        assert!(std::fs::metadata(format!("{}-{size}.png", stem.display())).unwrap().len() > 1000);
+    }
 }
 
 #[test]
@@ -352,8 +371,8 @@ fn the_ai_overlay_shows_what_predict_writes() {
         assert_eq!(shown, expected, "{stem}: the AI phase's boxes differ from predict's");
         assert!(!expected.is_empty(), "{stem}: the untrained model should draw boxes (class bias 0)");
         let verdict = record["verdict"].as_str().unwrap();
-        let summary = attribute(&page.body, "<div id=\"ai-overlay\"><b>AI:</b> ");
-        let summary = summary.split("</div>").next().unwrap();
+        let summary = attribute(&page.body, "<b id=\"ai-verdict\">");
+        let summary = summary.split("</b>").next().unwrap();
         if verdict == "none" {
             assert!(summary.starts_with("no visible fracture"), "{stem}: {summary}");
         } else {
@@ -402,6 +421,8 @@ fn the_workstation_is_hardened() {
         assert_eq!(http(port, "POST", "/read", Some(&alice), Some(&form)).unwrap().status, 400, "{bbox}");
     }
     let form = format!("csrf={csrf}&phase={phase}&case={case}&label=DF&bbox=10,12.25,40,50");
+    assert_eq!(http(port, "POST", "/read", Some(&alice), Some(&form)).unwrap().status, 409, "not drawn yet");
+    assert_eq!(http(port, "POST", "/event", Some(&alice), Some(&format!("csrf={csrf}&phase={phase}&case={case}&event=drawn"))).unwrap().status, 204);
     assert_eq!(http(port, "POST", "/read", Some(&alice), Some(&form)).unwrap().status, 303);
 
     // Ten wrong passwords lock bob; the right one is then refused until an admin unlocks him.

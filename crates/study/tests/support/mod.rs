@@ -118,19 +118,34 @@ pub fn attribute(html: &str, marker: &str) -> String {
     html[at..].split('"').next().unwrap().to_string()
 }
 
-/// The open case of a reader: (page, csrf, phase, case).
-pub async fn open_case(app: &Arc<App>, cookie: &str) -> (String, String, String, String) {
+/// The open case of a reader as its page: (page, csrf, phase, case, step), without drawing it.
+pub async fn case_page(app: &Arc<App>, cookie: &str) -> (String, String, String, String, String) {
     let page = send(app, "GET", "/case", Some(cookie), None).await;
     assert_eq!(page.status, StatusCode::OK, "{}", page.body);
     let body = page.body;
-    let (csrf, phase, case) = (attribute(&body, "name=\"csrf\" value=\""), attribute(&body, "name=\"phase\" value=\""), attribute(&body, "data-case=\""));
+    let (csrf, phase, case, step) = (attribute(&body, "name=\"csrf\" value=\""), attribute(&body, "name=\"phase\" value=\""), attribute(&body, "data-case=\""), attribute(&body, "name=\"step\" value=\""));
+    (body, csrf, phase, case, step)
+}
+
+/// Posts a reading-clock event (`drawn`, `pause`, `resume`) for the open case.
+pub async fn clock_event(app: &Arc<App>, cookie: &str, csrf: &str, phase: &str, case: &str, step: &str, event: &str) -> Reply {
+    send(app, "POST", "/event", Some(cookie), Some(&format!("csrf={csrf}&phase={phase}&case={case}&step={step}&event={event}"))).await
+}
+
+/// The open case of a reader, drawn on the screen as the browser would report it: (page,
+/// csrf, phase, case).
+pub async fn open_case(app: &Arc<App>, cookie: &str) -> (String, String, String, String) {
+    let (body, csrf, phase, case, step) = case_page(app, cookie).await;
+    let drawn = clock_event(app, cookie, &csrf, &phase, &case, &step, "drawn").await;
+    assert_eq!(drawn.status, StatusCode::NO_CONTENT, "{}", drawn.body);
     (body, csrf, phase, case)
 }
 
 /// Reads the open case with `label` (and `bbox`, maybe empty); returns (page, phase, case).
 pub async fn read_open_case(app: &Arc<App>, cookie: &str, label: &str, bbox: &str) -> (String, String, String) {
     let (page, csrf, phase, case) = open_case(app, cookie).await;
-    let reply = send(app, "POST", "/read", Some(cookie), Some(&format!("csrf={csrf}&phase={phase}&case={case}&label={label}&bbox={bbox}"))).await;
+    let step = attribute(&page, "name=\"step\" value=\"");
+    let reply = send(app, "POST", "/read", Some(cookie), Some(&format!("csrf={csrf}&phase={phase}&case={case}&label={label}&bbox={bbox}&step={step}"))).await;
     assert_eq!(reply.status, StatusCode::SEE_OTHER, "{}", reply.body);
     assert_eq!(reply.header("location"), Some("/case"));
     (page, phase, case)
