@@ -79,6 +79,13 @@ pub struct StudyConfig {
     /// behind a TLS proxy; a proxy's `X-Forwarded-Proto: https` does the same per request).
     #[serde(default)]
     pub secure_cookies: bool,
+    /// Minutes without a request after which a login expires (default 30).
+    #[serde(default = "default_idle_minutes")]
+    pub idle_minutes: f64,
+}
+
+fn default_idle_minutes() -> f64 {
+    30.0
 }
 
 impl StudyConfig {
@@ -114,6 +121,9 @@ impl StudyConfig {
         }
         if let Some(p) = self.phases.iter().find(|p| p.washout_days.is_nan() || p.washout_days < 0.0) {
             return Err(ConfigProblem::NegativeWashout(p.name.clone()));
+        }
+        if !(self.idle_minutes.is_finite() && self.idle_minutes >= 1.0) {
+            return Err(ConfigProblem::IdleMinutes(self.idle_minutes));
         }
         if let Some(p) = self.phases.iter().find(|p| p.sequential && !p.ai) {
             return Err(ConfigProblem::SequentialWithoutAi(p.name.clone()));

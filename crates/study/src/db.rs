@@ -80,6 +80,11 @@ impl Db {
                 drawn REAL NOT NULL, paused_since REAL, paused_total REAL NOT NULL DEFAULT 0,
                 PRIMARY KEY (reader, phase, case_index));",
         )?;
+        // Sessions of databases made before idle logout have no `seen` column yet.
+        let has_seen: bool = conn.prepare("SELECT 1 FROM pragma_table_info('sessions') WHERE name = 'seen'")?.exists([])?;
+        if !has_seen {
+            conn.execute_batch("ALTER TABLE sessions ADD COLUMN seen REAL")?;
+        }
         for suffix in ["-wal", "-shm"] {
             let journal = std::path::PathBuf::from(format!("{}{suffix}", path.display()));
             if journal.exists() {
@@ -138,20 +143,30 @@ impl Db {
 
     /// Sessions are stored by the SHA-256 of their token: the database does not hold a
     /// usable cookie.
-    pub fn create_session(&self, token: &str, person: &str, admin: bool, csrf: &str) -> rusqlite::Result<()> {
-        self.conn.execute("INSERT INTO sessions VALUES (?1, ?2, ?3, ?4, ?5)", params![token_hash(token), person, admin as i64, csrf, now()])?;
+    pub fn create_session(&self, token: &str, person: &str, admin: bool, csrf: &str, at: f64) -> rusqlite::Result<()> {
+        self.conn.execute("INSERT INTO sessions (token, person, admin, csrf, created, seen) VALUES (?1, ?2, ?3, ?4, ?5, ?5)", params![token_hash(token), person, admin as i64, csrf, at])?;
         Ok(())
     }
 
-    /// `(person, admin, csrf)` of a session younger than [`SESSION_SECONDS`].
-    pub fn session(&self, token: &str) -> rusqlite::Result<Option<(String, bool, String)>> {
-        self.conn
+    /// `(person, admin, csrf)` of a session younger than [`SESSION_SECONDS`] that was used
+    /// within the last `idle` seconds; using it counts as activity (recorded at most once a
+    /// minute, to spare the disk).
+    pub fn session(&self, token: &str, idle: f64, at: f64) -> rusqlite::Result<Option<(String, bool, String)>> {
+        let hash = token_hash(token);
+        let found = self
+            .conn
             .query_row(
-                "SELECT person, admin, csrf FROM sessions WHERE token = ?1 AND created > ?2",
-                params![token_hash(token), now() - SESSION_SECONDS],
-                |r| Ok((r.get(0)?, r.get::<_, i64>(1)? != 0, r.get(2)?)),
+                "SELECT person, admin, csrf, COALESCE(seen, created) FROM sessions WHERE token = ?1 AND created > ?2 AND COALESCE(seen, created) > ?3",
+                params![hash, at - SESSION_SECONDS, at - idle],
+                |r| Ok((r.get(0)?, r.get::<_, i64>(1)? != 0, r.get(2)?, r.get::<_, f64>(3)?)),
             )
-            .optional()
+            .optional()?;
+        Ok(found.map(|(person, admin, csrf, seen)| {
+            if at - seen > 60.0 {
+                let _ = self.conn.execute("UPDATE sessions SET seen = ?2 WHERE token = ?1", params![hash, at]);
+            }
+            (person, admin, csrf)
+        }))
     }
 
     pub fn delete_session(&self, token: &str) -> rusqlite::Result<()> {
@@ -193,9 +208,11 @@ impl Db {
     }
 
     /// The image of the case was drawn on the reader's screen at `at` (the first time counts).
+    /// A page drawn again while the case was paused (the reader came back, e.g. after logging
+    /// in again) ends the pause.
     pub fn drawn(&self, reader: &str, phase: &str, case: usize, at: f64) -> rusqlite::Result<()> {
         self.conn.execute("INSERT OR IGNORE INTO timing (reader, phase, case_index, drawn) VALUES (?1, ?2, ?3, ?4)", params![reader, phase, case as i64, at])?;
-        Ok(())
+        self.resume(reader, phase, case, at)
     }
 
     /// The reader paused at `at` (nothing when not drawn yet or already paused).

@@ -79,6 +79,8 @@ pub enum ConfigProblem {
     NotArgon2Hash(String),
     #[error("phase {0:?}: washout_days must be ≥ 0")]
     NegativeWashout(String),
+    #[error("idle_minutes = {0}: must be at least 1")]
+    IdleMinutes(f64),
     #[error("phase {0:?}: sequential needs ai = true (the unaided read is recorded before the AI is revealed)")]
     SequentialWithoutAi(String),
     #[error("phase {0:?}: phase names are unique, not empty, without ':' (the unaided reads of a sequential phase are exported as PHASE:unaided)")]

@@ -36,7 +36,7 @@ fn cookie_token(headers: &HeaderMap) -> Option<String> {
 
 fn person(app: &App, headers: &HeaderMap) -> Option<Person> {
     let token = cookie_token(headers)?;
-    let (name, admin, csrf) = app.db().session(&token).ok()??;
+    let (name, admin, csrf) = app.db().session(&token, app.config.idle_minutes * 60.0, app.now()).ok()??;
     Some(Person { name, admin, csrf, token })
 }
 
@@ -64,7 +64,8 @@ fn iso_minutes(seconds: f64) -> String {
 }
 
 fn unauthorised() -> Response {
-    (StatusCode::UNAUTHORIZED, "log in first").into_response()
+    let body = "<h1>Logged out</h1><p role=\"alert\">Your login has ended (logged out, or no activity for a while); nothing was stored.</p><p><a id=\"login-again\" href=\"/login\">Log in again</a></p>";
+    (StatusCode::UNAUTHORIZED, Html(page::layout("Logged out", body))).into_response()
 }
 
 /// The router of a study.
@@ -199,7 +200,7 @@ async fn login(State(app): State<Arc<App>>, ClientAddr(addr): ClientAddr, header
     {
         let db = app.db();
         // The address keeps its other failures; this attempt and the name's run are forgotten.
-        if let Err(e) = db.clear_failures(&name_key(&form.name), &pending[1..]).and_then(|_| db.create_session(&token, &form.name, admin, &csrf)) {
+        if let Err(e) = db.clear_failures(&name_key(&form.name), &pending[1..]).and_then(|_| db.create_session(&token, &form.name, admin, &csrf, app.now())) {
             return internal(e);
         }
     }

@@ -271,3 +271,26 @@ async fn a_sequential_phase_stores_the_unaided_read_before_showing_the_ai() {
     let bad = StudyConfig::load(&write_study(&temp.path().join("bad"), 1, "[{ name = \"I\", sequential = true }]"));
     assert!(bad.unwrap_err().to_string().contains("sequential needs ai = true"));
 }
+
+/// A login ends after `idle_minutes` without a request (default 30); each request keeps it
+/// alive. The page that says so leads back to the login.
+#[tokio::test]
+async fn a_login_ends_after_idle_minutes() {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    let temp = tempfile::tempdir().unwrap();
+    let clock = Arc::new(AtomicU64::new(1_000_000));
+    let tick = clock.clone();
+    let config = StudyConfig::load(&write_study(temp.path(), 2, "[{ name = \"I\" }]")).unwrap();
+    assert_eq!(config.idle_minutes, 30.0);
+    let app = Arc::new(App::new(config, None).unwrap().with_clock(move || tick.load(Ordering::SeqCst) as f64));
+    let alice = login(&app, "alice", "alice-password").await;
+    for minutes in [20, 45, 70] {
+        clock.store(1_000_000 + minutes * 60, Ordering::SeqCst);
+        assert_eq!(send(&app, "GET", "/", Some(&alice), None).await.status, StatusCode::OK, "active at {minutes} min");
+    }
+    clock.store(1_000_000 + 101 * 60, Ordering::SeqCst);
+    assert_eq!(send(&app, "GET", "/", Some(&alice), None).await.header("location"), Some("/login"), "31 idle minutes");
+    let image = send(&app, "GET", "/image/0", Some(&alice), None).await;
+    assert_eq!(image.status, StatusCode::UNAUTHORIZED);
+    assert!(image.body.contains("id=\"login-again\""), "{}", image.body);
+}
