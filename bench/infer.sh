@@ -9,6 +9,7 @@
 # Needs a Python with torch 2.11 (PYTHON=/path/to/python; the project venv lacks the CUDA
 # libraries Python's torch imports: python3.11 -m venv /tmp/tv && /tmp/tv/bin/pip install torch==2.11.0).
 # Usage: bench/infer.sh [SIZE] [BATCH] [STEPS] [THREADS] [PRESET]   (default 1024 1 10 2 t)
+#        PRECISION=bf16 bench/infer.sh ...   times both sides in bf16 autocast
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SIZE="${1:-1024}"; BATCH="${2:-1}"; STEPS="${3:-10}"; THREADS="${4:-2}"; PRESET="${5:-t}"
@@ -16,13 +17,14 @@ PYTHON="${PYTHON:-python3}"; ROUNDS="${ROUNDS:-3}"
 cargo build --release -j2 -p hipfrac-infer --features test-support --example infer_step >&2
 BIN="${INFER_STEP_BIN:-target/release/examples/infer_step}"
 NANO=""; [ "$PRESET" = nano ] && NANO="--nano"
+BF16=""; [ "${PRECISION:-fp32}" = bf16 ] && BF16="--bf16"
 log=$(mktemp)
-echo "DAMO-YOLO-$PRESET inference, $SIZE px, batch $BATCH, $THREADS threads, CPU ($(nproc) cores, $(uname -m)), $(date -u +%Y-%m-%d), $ROUNDS rounds of $STEPS" >&2
+echo "DAMO-YOLO-$PRESET inference (${PRECISION:-fp32}), $SIZE px, batch $BATCH, $THREADS threads, CPU ($(nproc) cores, $(uname -m)), $(date -u +%Y-%m-%d), $ROUNDS rounds of $STEPS" >&2
 for round in $(seq "$ROUNDS"); do
   echo "round $round/$ROUNDS" >&2
   "$BIN" "$SIZE" "$BATCH" "$STEPS" "$THREADS" cpu "$PRESET" | tee -a "$log" >&2
-  "$PYTHON" bench/train_step/damo_t.py --infer $NANO --size "$SIZE" --batch "$BATCH" --steps "$STEPS" --threads "$THREADS" 2>/dev/null | tee -a "$log" >&2
-  "$PYTHON" bench/train_step/damo_t.py --infer $NANO --size "$SIZE" --batch "$BATCH" --steps "$STEPS" --threads "$THREADS" --channels-last 2>/dev/null | tee -a "$log" >&2
+  "$PYTHON" bench/train_step/damo_t.py --infer $NANO --size "$SIZE" --batch "$BATCH" --steps "$STEPS" --threads "$THREADS" $BF16 2>/dev/null | tee -a "$log" >&2
+  "$PYTHON" bench/train_step/damo_t.py --infer $NANO --size "$SIZE" --batch "$BATCH" --steps "$STEPS" --threads "$THREADS" --channels-last $BF16 2>/dev/null | tee -a "$log" >&2
 done
 "$PYTHON" - "$log" <<'PY'
 import json, statistics, sys

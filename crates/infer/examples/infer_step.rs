@@ -5,9 +5,11 @@
 //! JSON line per measurement.
 //!
 //! `cargo run --release -p hipfrac-infer --features test-support --example infer_step -- SIZE BATCH STEPS THREADS DEVICE [t|nano]`
+//! (`PRECISION=bf16` or `fp16`: the network in an autocast region.)
 
 use hipfrac_core::{Pixels, Radiograph, RadiographMeta};
 use hipfrac_infer::Predictor;
+use hipfrac_model::precision::{autocast, Precision};
 use hipfrac_model::{DamoYolo, ModelConfig};
 use std::time::Instant;
 use tch::{nn, Kind, Tensor};
@@ -19,6 +21,8 @@ fn main() {
     let (size, batch, steps, threads) = (number(1, "1024"), number(2, "1"), number(3, "10") as usize, number(4, "2") as i32);
     let device = hipfrac_model::device::select(arg(5, "cpu").parse().unwrap_or_else(|e| panic!("{e}"))).unwrap_or_else(|e| panic!("{e}"));
     let preset = arg(6, "t");
+    // PRECISION=bf16 (or fp16) times the network in an autocast region.
+    let precision: Precision = std::env::var("PRECISION").unwrap_or_else(|_| "fp32".into()).parse().unwrap_or_else(|e| panic!("PRECISION: {e}"));
     let config = if preset == "nano" { ModelConfig::nano(1, 4) } else { ModelConfig::t(1, 4) };
     tch::set_num_threads(threads);
     tch::manual_seed(0);
@@ -35,7 +39,8 @@ fn main() {
         }
         let seconds = start.elapsed().as_secs_f64() / steps as f64;
         println!(
-            "{{\"framework\": \"hipfrac-tch\", \"what\": \"{what}\", \"preset\": \"{preset}\", \"size\": {size}, \"batch\": {batch}, \"threads\": {threads}, \"seconds_per_batch\": {seconds:.5}, \"images_per_s\": {:.3}}}",
+            "{{\"framework\": \"hipfrac-tch\", \"what\": \"{what}\", \"precision\": \"{}\", \"preset\": \"{preset}\", \"size\": {size}, \"batch\": {batch}, \"threads\": {threads}, \"seconds_per_batch\": {seconds:.5}, \"images_per_s\": {:.3}}}",
+            precision.name(),
             batch as f64 / seconds
         );
     };
@@ -49,11 +54,11 @@ fn main() {
     let x = Tensor::randn([batch, 1, size, size], (Kind::Float, device));
     time("network", &mut || {
         tch::no_grad(|| {
-            let _ = fused.forward_t(&x, false);
+            let _ = autocast(device, precision, || fused.forward_t(&x, false));
         })
     });
     time("network+decode", &mut || {
-        let _ = hipfrac_model::decode::detections(&fused, &x, 0.05, 0.6);
+        let _ = hipfrac_model::decode::detections_at(&fused, &x, 0.05, 0.6, precision);
     });
 
     // The whole path on a 2140 x 1760 radiograph of noise (the size of the real hip CR).
@@ -61,6 +66,7 @@ fn main() {
     hipfrac_infer::write_untrained(&dir, &config, size, None).expect("an untrained model folder");
     let mut predictor = Predictor::load(&dir, device).expect("the model folder loads");
     predictor.batch = Some(batch as usize);
+    predictor.precision = precision;
     let (w, h) = (1760u32, 2140u32);
     let mut seed = 1u32;
     let pixels: Vec<u16> = (0..w * h)

@@ -30,7 +30,8 @@ use hipfrac_core::assess::{check_header, Acceptance};
 use hipfrac_core::card::ModelCard;
 use hipfrac_core::{Answer, Detection, Preset, Radiograph};
 use hipfrac_imaging::{letterbox, Letterbox, Preprocess};
-use hipfrac_model::decode::{detections, NMS_IOU, SCORE_FLOOR};
+use hipfrac_model::decode::{detections_at, NMS_IOU, SCORE_FLOOR};
+use hipfrac_model::precision::Precision;
 use hipfrac_model::{DamoYolo, ModelConfig};
 use rayon::prelude::*;
 use serde::Deserialize;
@@ -54,6 +55,8 @@ pub struct Predictor {
     pub acceptance: Acceptance,
     /// Images per forward pass; `None`: 16 on a GPU, 2 on the CPU.
     pub batch: Option<usize>,
+    /// The network's compute type (fp32, or a bf16/fp16 autocast region).
+    pub precision: Precision,
     model: DamoYolo,
     _vs: nn::VarStore,
 }
@@ -110,7 +113,7 @@ impl Predictor {
             None
         };
         let preprocess = Preprocess { size, equalize: input.equalize };
-        Ok(Predictor { dir: dir.to_path_buf(), config, preprocess, device, points, model_hash, card, acceptance: Acceptance::default(), batch: None, model, _vs: vs })
+        Ok(Predictor { dir: dir.to_path_buf(), config, preprocess, device, points, model_hash, card, acceptance: Acceptance::default(), batch: None, precision: Precision::Fp32, model, _vs: vs })
     }
 
     /// The preset the weights were trained as (none for a hand-made configuration).
@@ -196,7 +199,7 @@ impl Predictor {
         let s = self.preprocess.size;
         let flat: Vec<f32> = prepared.iter().flat_map(|l| l.pixels.iter().map(|&p| p as f32 / 255.0)).collect();
         let images = Tensor::from_slice(&flat).reshape([prepared.len() as i64, 1, s, s]).to_device(self.device);
-        detections(&self.model, &images, SCORE_FLOOR, NMS_IOU)
+        detections_at(&self.model, &images, SCORE_FLOOR, NMS_IOU, self.precision)
             .into_iter()
             .zip(prepared)
             .map(|(list, l)| list.into_iter().map(|d| Detection { bbox: l.to_original(&d.bbox), ..d }).filter(|d| !d.bbox.is_degenerate()).collect())

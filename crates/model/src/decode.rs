@@ -3,6 +3,7 @@
 //! here; training (validation mAP) and inference call the same function.
 
 use crate::loss::{decode, priors};
+use crate::precision::{autocast, Precision};
 use crate::{DamoYolo, ModelConfig};
 use hipfrac_core::{nms_per_class, BBox, Detection, FractureClass};
 use tch::{Device, Kind, Tensor};
@@ -20,10 +21,16 @@ const MAX_BOXES: usize = 100;
 /// Detections per image from head outputs: score ≥ `conf`, top 1000, per-class NMS at `iou`,
 /// at most 100 — the reference's inference at [`SCORE_FLOOR`] and [`NMS_IOU`].
 pub fn detections(model: &DamoYolo, images: &Tensor, conf: f64, iou: f32) -> Vec<Vec<Detection>> {
-    let output = tch::no_grad(|| model.forward_t(images, false));
+    detections_at(model, images, conf, iou, Precision::Fp32)
+}
+
+/// [`detections`] with the network computed at `precision` (an autocast region); decoding,
+/// scores and NMS are fp32.
+pub fn detections_at(model: &DamoYolo, images: &Tensor, conf: f64, iou: f32, precision: Precision) -> Vec<Vec<Detection>> {
+    let output = tch::no_grad(|| autocast(images.device(), precision, || model.forward_t(images, false)));
     let p = priors(&output.level_sizes, &ModelConfig::STRIDES, images.device());
-    let boxes = decode(&output.box_logits, &p).to_device(Device::Cpu).to_kind(Kind::Float);
-    let scores = output.class_logits.sigmoid().to_device(Device::Cpu).to_kind(Kind::Float);
+    let boxes = decode(&output.box_logits.to_kind(Kind::Float), &p).to_device(Device::Cpu).to_kind(Kind::Float);
+    let scores = output.class_logits.to_kind(Kind::Float).sigmoid().to_device(Device::Cpu);
     let classes = scores.size()[2];
     let mut all = Vec::new();
     for b in 0..scores.size()[0] {

@@ -8,6 +8,7 @@
 //!   and for inference alike.
 //! * [`device`]: `auto` / `cpu` / `cuda[:N]` → a libtorch device; CUDA is loaded at run time, so
 //!   one binary serves both.
+//! * [`precision`]: fp32, or bf16/fp16 autocast regions (a C++ shim over libtorch's autocast).
 //!
 //! The architecture follows tinyvision/DAMO-YOLO (Apache-2.0) `damoyolo_tinynasL20_T`;
 //! parameter counts equal the official model's (see the tests).
@@ -17,6 +18,7 @@ pub mod decode;
 pub mod device;
 pub mod layers;
 pub mod loss;
+pub mod precision;
 
 pub use damo::{DamoYolo, HeadOutput, ModelConfig};
 

@@ -1,6 +1,7 @@
 //! The training config (TOML). Every default is the paper's.
 
 use hipfrac_core::Preset;
+use hipfrac_model::precision::Precision;
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 
@@ -69,6 +70,9 @@ pub struct TrainConfig {
     /// Validate every this many epochs (and at the last).
     pub val_interval: i64,
     pub seed: u64,
+    /// The network's compute type in training: `fp32` (the paper's) or `bf16` (autocast; the
+    /// assigner and the losses stay fp32). fp16 would need loss scaling and is refused.
+    pub precision: Precision,
 }
 
 impl Default for TrainConfig {
@@ -99,6 +103,7 @@ impl Default for TrainConfig {
             translate: 0.1,
             val_interval: 1,
             seed: 0,
+            precision: Precision::Fp32,
         }
     }
 }
@@ -154,6 +159,9 @@ impl TrainConfig {
     pub fn validate(&self) -> Result<(), InvalidConfig> {
         if self.image_size % 32 != 0 || !(64..=4096).contains(&self.image_size) {
             return Err(InvalidConfig::ImageSize(self.image_size));
+        }
+        if self.precision == Precision::Fp16 {
+            return Err(InvalidConfig::Fp16Training);
         }
         let checks: [(&'static str, f64, f64, f64); 20] = [
             ("batch_size", self.batch_size as f64, 1.0, 1024.0),
@@ -228,6 +236,8 @@ pub enum InvalidConfig {
     ImageSize(i64),
     #[error("{field} = {value} is outside its range [{low}, {high}]")]
     OutOfRange { field: &'static str, value: f64, low: f64, high: f64 },
+    #[error("precision = \"fp16\" needs loss scaling in training, which hipfrac does not do: use \"bf16\" (or fp16 for inference only)")]
+    Fp16Training,
 }
 
 /// `config` as TOML with a comment naming each key's range (`hipfrac train --init-config`).
@@ -266,6 +276,7 @@ pub const RANGES: &[(&str, &str)] = &[
     ("scale_jitter", "0–0.9"),
     ("translate", "0–0.5"),
     ("val_interval", "1–100000"),
+    ("precision", "fp32 or bf16 (bf16: autocast on the network, assigner and losses in fp32)"),
     ("model.in_channels", "1 (radiographs are grey)"),
     ("image_size² × batch_size", "at most 268 million pixels a step (1024² × 256)"),
 ];

@@ -249,7 +249,9 @@ impl Trainer {
                 }
                 let (images, targets) = to_tensors(parts, c.image_size, self.device);
                 lr = learning_rate(self.state.iteration, total, warmup, flat, c.base_lr(), c.min_lr_ratio);
-                let output = self.model.forward_t(&images, true);
+                // The network in the run's precision; the assigner and the losses in fp32.
+                let output = hipfrac_model::precision::autocast(self.device, c.precision, || self.model.forward_t(&images, true));
+                let output = hipfrac_model::HeadOutput { class_logits: output.class_logits.to_kind(tch::Kind::Float), box_logits: output.box_logits.to_kind(tch::Kind::Float), level_sizes: output.level_sizes };
                 let loss = detection_loss(&output, &targets, &ModelConfig::STRIDES, &AlignOta::default(), LossWeights::default());
                 if self.stop.load(std::sync::atomic::Ordering::Relaxed) {
                     stopped = true;

@@ -155,6 +155,11 @@ pub fn run(args: PredictArgs) -> Result<Outcome> {
     if let Some(batch) = args.batch {
         predictor.batch = Some(batch as usize);
     }
+    predictor.precision = match args.precision {
+        crate::cli::PrecisionArg::Fp32 => hipfrac_model::precision::Precision::Fp32,
+        crate::cli::PrecisionArg::Bf16 => hipfrac_model::precision::Precision::Bf16,
+        crate::cli::PrecisionArg::Fp16 => hipfrac_model::precision::Precision::Fp16,
+    };
     let summary_path = args.out.join(summary_name(args.shard));
     if summary_path.exists() && !args.overwrite && !args.skip_existing {
         bail!("{} exists (an earlier run); pass --overwrite to replace its outputs, or --skip-existing to add to them", summary_path.display());
