@@ -4,10 +4,11 @@
 //! `--objective full` uses the real loss (AlignOTA + QFL + GIoU + DFL) on one box per image.
 //!
 //! `cargo run --release -p hipfrac-train --example train_step -- SIZE BATCH STEPS THREADS DEVICE OBJECTIVE`
-//! (`PHASES=1` prints forward and backward + optimiser times per step; `NANO=1` times the
+//! (`PRECISION=bf16` runs the forward pass in bf16 autocast; `PHASES=1` prints forward and backward + optimiser times per step; `NANO=1` times the
 //! nano preset; `GLIBC_DEFAULTS=1` leaves the allocator as glibc sets it.)
 
 use hipfrac_model::loss::{detection_loss, AlignOta, LossWeights, Targets};
+use hipfrac_model::precision::{autocast, Precision};
 use hipfrac_model::{trainable_parameters, DamoYolo, ModelConfig};
 use hipfrac_train::optim::Sgd;
 use tch::{nn, Kind, Tensor};
@@ -36,9 +37,12 @@ fn main() {
         })
         .collect();
     let timing = std::env::var_os("PHASES").is_some();
+    // PRECISION=bf16: the forward pass in a bf16 autocast region, the loss in fp32 (as the trainer).
+    let precision: Precision = std::env::var("PRECISION").unwrap_or_else(|_| "fp32".into()).parse().unwrap_or_else(|e| panic!("PRECISION: {e}"));
     let mut step = || {
         let t0 = std::time::Instant::now();
-        let out = model.forward_t(&x, true);
+        let out = autocast(device, precision, || model.forward_t(&x, true));
+        let out = hipfrac_model::HeadOutput { class_logits: out.class_logits.to_kind(Kind::Float), box_logits: out.box_logits.to_kind(Kind::Float), level_sizes: out.level_sizes };
         let loss = if objective == "full" {
             detection_loss(&out, &targets, &ModelConfig::STRIDES, &AlignOta::default(), LossWeights::default()).total
         } else {
@@ -64,5 +68,5 @@ fn main() {
         tch::Cuda::synchronize(0);
     }
     let dt = started.elapsed().as_secs_f64() / steps as f64;
-    println!("{{\"framework\": \"hipfrac-tch\", \"objective\": \"{objective}\", \"size\": {size}, \"batch\": {batch}, \"seconds_per_step\": {dt}, \"images_per_s\": {}}}", batch as f64 / dt);
+    println!("{{\"framework\": \"hipfrac-tch\", \"precision\": \"{}\", \"objective\": \"{objective}\", \"size\": {size}, \"batch\": {batch}, \"seconds_per_step\": {dt}, \"images_per_s\": {}}}", precision.name(), batch as f64 / dt);
 }
