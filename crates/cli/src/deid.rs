@@ -1,10 +1,9 @@
 use crate::cli::{DeidArgs, Retain};
 use crate::{inputs, progress, Outcome};
 use anyhow::{bail, Result};
-use hipfrac_dicom::deid::{deidentify_file, Change, DeidOptions, Key, ProfileOption};
+use hipfrac_dicom::deid::{deidentify_file, DeidOptions, Key, ProfileOption};
 use rayon::prelude::*;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::path::Path;
 use std::sync::Mutex;
 
 fn options(args: &DeidArgs) -> Vec<ProfileOption> {
@@ -26,59 +25,6 @@ fn options(args: &DeidArgs) -> Vec<ProfileOption> {
     let mut seen = Vec::new();
     options.retain(|o| if seen.contains(o) { false } else { seen.push(*o); true });
     options
-}
-
-/// The change log as CSV (paths and attribute names only: no values).
-fn report_csv(logs: &[(String, Vec<Change>)]) -> Result<Vec<u8>> {
-    let mut writer = csv::Writer::from_writer(Vec::new());
-    writer.write_record(["file", "attribute", "tag", "name", "action", "rule"])?;
-    for (file, changes) in logs {
-        for c in changes {
-            let tag = format!("{:04X}{:04X}", c.tag.0, c.tag.1);
-            writer.write_record([file.as_str(), &c.path, &tag, c.name, c.action.code(), &c.rule])?;
-        }
-    }
-    Ok(hipfrac_core::csv_safe::neutralise(&writer.into_inner()?))
-}
-
-/// The linking table with this run's patients added to the earlier rows (one row per
-/// original Patient ID; a pseudonym never changes for a key, so a row is never replaced).
-fn link_table(path: &Path, links: &std::collections::BTreeMap<String, (String, Option<i64>)>) -> Result<Vec<u8>> {
-    let header = ["original_patient_id", "pseudonym", "date_shift_days"];
-    let mut rows: std::collections::BTreeMap<String, Vec<String>> = Default::default();
-    if path.exists() {
-        let mut reader = csv::Reader::from_path(path)?;
-        if reader.headers()?.iter().collect::<Vec<_>>() != header {
-            bail!("{}: not a hipfrac linking table; choose another --link", path.display());
-        }
-        for record in reader.records() {
-            let record = hipfrac_core::csv_safe::restored(&record?);
-            rows.insert(record[0].to_string(), record.iter().map(str::to_string).collect());
-        }
-    }
-    for (original, (pseudonym, shift)) in links {
-        let row = vec![original.clone(), pseudonym.clone(), shift.map(|d| d.to_string()).unwrap_or_default()];
-        match rows.get(original) {
-            // Another key or other date options than the earlier run: the table would lie.
-            Some(earlier) if *earlier != row => bail!(
-                "{}: patient {original:?} is linked to {} (date shift {:?}) by an earlier run, but this run gives {pseudonym} ({:?}); use the same key and options, or another --link file",
-                path.display(),
-                earlier[1],
-                earlier[2],
-                row[2]
-            ),
-            Some(_) => {}
-            None => {
-                rows.insert(original.clone(), row);
-            }
-        }
-    }
-    let mut writer = csv::Writer::from_writer(Vec::new());
-    writer.write_record(header)?;
-    for row in rows.values() {
-        writer.write_record(row)?;
-    }
-    Ok(hipfrac_core::csv_safe::neutralise(&writer.into_inner()?))
 }
 
 pub fn run(args: DeidArgs) -> Result<Outcome> {
@@ -147,12 +93,12 @@ pub fn run(args: DeidArgs) -> Result<Outcome> {
     if let Some(path) = &args.report {
         let mut logs = logs.into_inner().expect("no panics while logging");
         logs.sort_by(|a, b| a.0.cmp(&b.0));
-        hipfrac_dicom::atomic::write_atomic(path, &report_csv(&logs)?)?;
+        hipfrac_dicom::atomic::write_atomic(path, &hipfrac_dicom::deid::records::change_log_csv(&logs))?;
         eprintln!("change log: {} ({} attributes acted on in {} files)", path.display(), logs.iter().map(|l| l.1.len()).sum::<usize>(), logs.len());
     }
     if let Some(path) = &args.link {
         let links = links.into_inner().expect("no panics while linking");
-        hipfrac_dicom::atomic::write_atomic_private(path, &link_table(path, &links)?)?;
+        hipfrac_dicom::atomic::write_atomic_private(path, &hipfrac_dicom::deid::records::link_table_csv(path, &links)?)?;
         eprintln!("linking table: {} ({} patient(s) in this run; owner-only — keep it apart from the output)", path.display(), links.len());
     }
     let failed = failed.into_inner();

@@ -3,15 +3,9 @@
 use crate::cli::MergeShardsArgs;
 use crate::Outcome;
 use anyhow::{bail, Context, Result};
-use std::collections::{BTreeMap, HashSet};
+use hipfrac_report::summaries;
+use std::collections::BTreeMap;
 use std::path::PathBuf;
-
-/// `summary.shard-I-of-N.csv` → (I, N).
-fn parse_name(name: &str) -> Option<(u32, u32)> {
-    let middle = name.strip_prefix("summary.shard-")?.strip_suffix(".csv")?;
-    let (index, count) = middle.split_once("-of-")?;
-    Some((index.parse().ok()?, count.parse().ok()?))
-}
 
 pub fn run(args: MergeShardsArgs) -> Result<Outcome> {
     let target = args.out.join("summary.csv");
@@ -22,7 +16,7 @@ pub fn run(args: MergeShardsArgs) -> Result<Outcome> {
     let entries = std::fs::read_dir(&args.out).with_context(|| format!("{}: cannot read the folder", args.out.display()))?;
     for entry in entries {
         let path = entry?.path();
-        if let Some((index, count)) = path.file_name().and_then(|n| parse_name(&n.to_string_lossy())) {
+        if let Some((index, count)) = path.file_name().and_then(|n| summaries::parse_shard_file_name(&n.to_string_lossy())) {
             shards.entry(count).or_default().insert(index, path);
         }
     }
@@ -35,32 +29,9 @@ pub fn run(args: MergeShardsArgs) -> Result<Outcome> {
     if !missing.is_empty() {
         bail!("{}: shard(s) {} have not written their summary (still running, or failed before the end)", args.out.display(), missing.join(", "));
     }
-    let mut writer = csv::Writer::from_writer(Vec::new());
-    let mut header: Option<csv::StringRecord> = None;
-    let mut seen = HashSet::new();
-    let mut rows = 0usize;
-    for path in found.values() {
-        let mut reader = csv::Reader::from_path(path).with_context(|| format!("{}: cannot read", path.display()))?;
-        let this = reader.headers().with_context(|| format!("{}: no header", path.display()))?.clone();
-        match &header {
-            None => {
-                writer.write_record(&this)?;
-                header = Some(this);
-            }
-            Some(first) if first != &this => bail!("{}: other columns than the other shards' (another hipfrac version?)", path.display()),
-            Some(_) => {}
-        }
-        for record in reader.records() {
-            let record = record.with_context(|| format!("{}: unreadable row", path.display()))?;
-            let input = record.get(0).unwrap_or_default().to_string();
-            if !seen.insert(input.clone()) {
-                bail!("{}: {input} is in two shards' summaries; were the shards run with different inputs?", path.display());
-            }
-            writer.write_record(&record)?;
-            rows += 1;
-        }
-    }
-    hipfrac_dicom::atomic::write_atomic(&target, &writer.into_inner()?)?;
+    let parts: Vec<PathBuf> = found.into_values().collect();
+    let (bytes, rows) = summaries::join(&parts)?;
+    hipfrac_dicom::atomic::write_atomic(&target, &bytes)?;
     eprintln!("merged {count} shard summaries ({rows} rows) → {}", target.display());
     Ok(Outcome::Success)
 }

@@ -15,6 +15,7 @@ pub mod evaluation;
 pub mod format;
 pub mod plot;
 pub mod predictions;
+pub mod summaries;
 pub mod study;
 pub mod table;
 

@@ -3,7 +3,7 @@
 //! run it through `hipfrac`.
 
 // Modules shared with `hipfrac` (each binary uses part of them).
-#[path = "../cli.rs"]
+#[path = "../cli/mod.rs"]
 #[allow(dead_code)]
 mod cli;
 #[path = "../cuda.rs"]

@@ -18,7 +18,7 @@ fn is_image(path: &Path) -> bool {
 /// The shard (of `count`) an input belongs to: FNV-1a (64-bit) of its path below the input
 /// folder, modulo `count`. Written out here rather than taken from a hasher whose output
 /// may change between Rust releases: a file must keep its shard across versions.
-pub(crate) fn shard_of(relative: &Path, count: u32) -> u32 {
+fn shard_of(relative: &Path, count: u32) -> u32 {
     let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
     for byte in relative.to_string_lossy().replace('\\', "/").bytes() {
         hash ^= u64::from(byte);
@@ -28,9 +28,9 @@ pub(crate) fn shard_of(relative: &Path, count: u32) -> u32 {
 }
 
 /// summary.csv, or summary.shard-I-of-N.csv for a shard.
-pub(crate) fn summary_name(shard: Option<(u32, u32)>) -> String {
+fn summary_name(shard: Option<(u32, u32)>) -> String {
     match shard {
-        Some((index, count)) => format!("summary.shard-{index}-of-{count}.csv"),
+        Some((index, count)) => hipfrac_report::summaries::shard_file_name(index, count),
         None => "summary.csv".to_string(),
     }
 }
@@ -99,39 +99,6 @@ pub(crate) fn model_record(predictor: &Predictor) -> ModelRecord {
         trained_on: predictor.card.as_ref().map(|c| c.describe()),
         caveats: predictor.caveats(),
     }
-}
-
-/// summary.csv of an earlier run with this run's rows added (a row of the same input, e.g. an
-/// earlier failure, is replaced). Nothing of the earlier file is lost.
-fn merged_summary(previous: &Path, rows: &[SummaryRow]) -> Result<Vec<u8>> {
-    let fresh = summary_csv(rows);
-    if !previous.exists() {
-        return Ok(fresh);
-    }
-    if rows.is_empty() {
-        // Nothing new: the earlier summary stands as it is.
-        return Ok(std::fs::read(previous).with_context(|| format!("{}: cannot read the earlier summary", previous.display()))?);
-    }
-    let mut reader = csv::Reader::from_reader(&fresh[..]);
-    let header = reader.headers()?.clone();
-    let new: Vec<csv::StringRecord> = reader.records().collect::<Result<_, _>>()?;
-    let inputs: std::collections::HashSet<&str> = new.iter().filter_map(|r| r.get(0)).collect();
-    let mut old = csv::Reader::from_path(previous).with_context(|| format!("{}: cannot read the earlier summary", previous.display()))?;
-    if old.headers()? != &header {
-        bail!("{}: written by another version of hipfrac (other columns); pass --overwrite to replace it", previous.display());
-    }
-    let mut writer = csv::Writer::from_writer(Vec::new());
-    writer.write_record(&header)?;
-    for record in old.records() {
-        let record = record.with_context(|| format!("{}: cannot read the earlier summary", previous.display()))?;
-        if !record.get(0).is_some_and(|input| inputs.contains(input)) {
-            writer.write_record(&record)?;
-        }
-    }
-    for record in &new {
-        writer.write_record(record)?;
-    }
-    Ok(writer.into_inner()?)
 }
 
 pub fn run(args: PredictArgs) -> Result<Outcome> {
@@ -219,7 +186,14 @@ pub fn run(args: PredictArgs) -> Result<Outcome> {
         }
     }
     bar.finish_and_clear();
-    let summary = if args.skip_existing { merged_summary(&summary_path, &rows)? } else { summary_csv(&rows) };
+    let fresh = summary_csv(&rows);
+    // With --skip-existing the earlier summary keeps its rows (a row of an input predicted again,
+    // e.g. an earlier failure, is replaced).
+    let summary = if args.skip_existing && summary_path.exists() {
+        hipfrac_report::summaries::add_to(&summary_path, &fresh).context("pass --overwrite to replace the earlier summary")?
+    } else {
+        fresh
+    };
     hipfrac_dicom::atomic::write_atomic(&summary_path, &summary)?;
     let failed = rows.iter().filter(|r| r.is_failure()).count();
     let fractures = rows.iter().filter(|r| hipfrac_core::FractureClass::ALL.iter().any(|c| r.verdict == c.code())).count();

@@ -96,6 +96,7 @@ impl Key {
     }
 }
 
+pub mod records;
 pub mod table;
 
 pub use table::{Action, ProfileOption, EDITION};

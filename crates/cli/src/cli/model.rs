@@ -1,0 +1,203 @@
+//! Arguments of the commands that run a model.
+
+use clap::Args;
+use hipfrac_core::DeviceSpec;
+use std::path::PathBuf;
+
+use super::{shard, site_name};
+
+#[derive(Debug, Args)]
+pub struct PredictArgs {
+    /// DICOM or PNG files, or folders (searched recursively).
+    #[arg(required = true)]
+    pub inputs: Vec<PathBuf>,
+    /// Predict only shard I of N (0 ≤ I < N), for job arrays (Slurm, Kubernetes): each input
+    /// belongs to one shard by a hash of its path below the input folder, so shards never
+    /// overlap and an input keeps its shard when the archive grows. Each shard writes
+    /// `summary.shard-I-of-N.csv`; `hipfrac merge-shards OUT` joins them into summary.csv.
+    #[arg(long, value_name = "I/N", value_parser = shard)]
+    pub shard: Option<(u32, u32)>,
+    /// Images per forward pass (default: 16 on a GPU, 2 on the CPU).
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=1024))]
+    pub batch: Option<u32>,
+    /// The network's compute type: fp32, or bf16/fp16 autocast (faster on GPUs and on CPUs
+    /// with bf16 units; scores move by about 0.01).
+    #[arg(long, value_enum, default_value = "fp32")]
+    pub precision: PrecisionArg,
+    /// Model folder (a training run's `best/` or `last/`).
+    #[arg(long)]
+    pub model: PathBuf,
+    /// Output folder.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// auto, cpu, cuda or cuda:N (auto: CUDA when a GPU is usable, else the CPU).
+    #[arg(long, default_value = "auto")]
+    pub device: DeviceSpec,
+    /// Longer side of the overlay PNGs in pixels.
+    #[arg(long, default_value_t = 1024)]
+    pub overlay_size: u32,
+    /// Write no overlay PNGs.
+    #[arg(long)]
+    pub no_overlay: bool,
+    /// DICOM results beside the JSON, for DICOM inputs, each in the source's study in a new
+    /// series: `sc` = a Secondary Capture of the overlay (`<name>.sc.dcm`, "AI RESULT - NOT
+    /// FOR DIAGNOSIS" burned in), `gsps` = a presentation state drawing the boxes over the
+    /// original (`<name>.pr.dcm`), `sr` = a Comprehensive SR of the findings (`<name>.sr.dcm`).
+    #[arg(long, value_enum, value_delimiter = ',')]
+    pub dicom: Vec<DicomOutput>,
+    /// Also accept radiographs whose Body Part Examined is NAME (repeat or separate with
+    /// commas), for archives that name hips in their own words (e.g. HUEFTE, BECKEN). By
+    /// default HIP, PELVIS and FEMUR are accepted; other body parts get "not assessable".
+    #[arg(long = "accept-body-part", value_name = "NAME", value_delimiter = ',')]
+    pub accept_body_parts: Vec<String>,
+    /// Use the operating points re-fitted for SITE (`hipfrac calibrate --site SITE`).
+    #[arg(long, value_name = "SITE", value_parser = site_name)]
+    pub site: Option<String>,
+    /// Replace outputs of an earlier run.
+    #[arg(long, conflicts_with = "skip_existing")]
+    pub overwrite: bool,
+    /// Predict only inputs without a JSON from an earlier run (summary.csv then lists the
+    /// new ones); the exit status is 0 when nothing failed.
+    #[arg(long)]
+    pub skip_existing: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct CalibrateArgs {
+    /// Model folder.
+    #[arg(long)]
+    pub model: PathBuf,
+    /// Validation manifest (CSV: image, annotation, patient, site, label).
+    #[arg(long)]
+    pub data: PathBuf,
+    /// Target sensitivity of the "suspicious" point.
+    #[arg(long, default_value_t = 0.95)]
+    pub sensitivity: f64,
+    /// Target specificity of the "fracture" point.
+    #[arg(long, default_value_t = 0.98)]
+    pub specificity: f64,
+    /// auto, cpu, cuda or cuda:N (auto: CUDA when a GPU is usable, else the CPU).
+    #[arg(long, default_value = "auto")]
+    pub device: DeviceSpec,
+    /// Replace an existing operating_points.json (or the site's).
+    #[arg(long)]
+    pub overwrite: bool,
+    /// Re-fit the model's operating points for a new site from a small labelled sample of
+    /// it (--data; say 50 radiographs) and write them as operating_points.SITE.json; prints
+    /// what changed. Classes the sample holds fewer than 5 positive or negative images of keep
+    /// their thresholds. `predict --site SITE` and `evaluate --site SITE` use them.
+    #[arg(long, value_name = "SITE", value_parser = site_name)]
+    pub site: Option<String>,
+    /// Also accept radiographs whose Body Part Examined is NAME (see `hipfrac predict`).
+    #[arg(long = "accept-body-part", value_name = "NAME", value_delimiter = ',')]
+    pub accept_body_parts: Vec<String>,
+}
+
+
+#[derive(Debug, Args)]
+pub struct EvaluateArgs {
+    /// Model folder.
+    #[arg(long)]
+    pub model: PathBuf,
+    /// A manifest to evaluate, as PATH or NAME=PATH; repeat for several (e.g. `--data
+    /// internal=splits/test.csv --data external=ext.csv`).
+    #[arg(long, required = true)]
+    pub data: Vec<String>,
+    /// Output folder.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// auto, cpu, cuda or cuda:N (auto: CUDA when a GPU is usable, else the CPU).
+    #[arg(long, default_value = "auto")]
+    pub device: DeviceSpec,
+    /// Replace an earlier report.
+    #[arg(long)]
+    pub overwrite: bool,
+    /// Use the operating points re-fitted for SITE (`hipfrac calibrate --site SITE`).
+    #[arg(long, value_name = "SITE", value_parser = site_name)]
+    pub site: Option<String>,
+    /// Also accept radiographs whose Body Part Examined is NAME (see `hipfrac predict`).
+    #[arg(long = "accept-body-part", value_name = "NAME", value_delimiter = ',')]
+    pub accept_body_parts: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Output folder (must not exist).
+    #[arg(long, default_value = "runs/demo")]
+    pub out: PathBuf,
+    /// The paper's configuration (DAMO-YOLO-T, 1024 px, batch 64, 430 epochs, 4,000 internal
+    /// images): for a GPU.
+    #[arg(long)]
+    pub full: bool,
+    /// Override the number of training epochs.
+    #[arg(long)]
+    pub epochs: Option<i64>,
+    /// Override the number of internal images (split 80/10/10 by patient).
+    #[arg(long)]
+    pub internal_images: Option<usize>,
+    /// Override the number of external-site images.
+    #[arg(long)]
+    pub external_images: Option<usize>,
+    /// Seed of the simulation, split and training.
+    #[arg(long, default_value_t = 7)]
+    pub seed: u64,
+    /// Probability of a random re-acquisition of each training image (the training config's
+    /// `acquisition`; 0, the default, trains as the paper does).
+    #[arg(long, default_value_t = 0.0)]
+    pub acquisition: f64,
+    /// auto, cpu, cuda or cuda:N (default: the CPU; with --full, CUDA when usable).
+    #[arg(long)]
+    pub device: Option<DeviceSpec>,
+}
+
+#[derive(Debug, Args)]
+pub struct TrainArgs {
+    /// Training config (TOML); relative paths in it are relative to the file. Keys:
+    /// train, val, out, image_size, batch_size, epochs, warmup_epochs, base_lr_per_image,
+    /// min_lr_ratio, momentum, nesterov, weight_decay, ema_decay, no_aug_epochs, mosaic, mixup,
+    /// flip, intensity_jitter, scale_jitter, translate, equalize, val_interval, seed,
+    /// [model] preset/in_channels. Each has a range, checked before any work (README).
+    #[arg(long, required_unless_present = "init_config")]
+    pub config: Option<PathBuf>,
+    /// Write the paper's configuration, every key commented with its range, to FILE and stop.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["config", "resume"])]
+    pub init_config: Option<PathBuf>,
+    /// auto, cpu, cuda or cuda:N (auto: CUDA when a GPU is usable, else the CPU).
+    #[arg(long, default_value = "auto")]
+    pub device: DeviceSpec,
+    /// Continue the run in the config's out folder.
+    #[arg(long)]
+    pub resume: bool,
+}
+
+/// The network's compute type (hipfrac_model::precision::Precision, named here so that
+/// `hipfrac`, which links no libtorch, can parse it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum PrecisionArg {
+    Fp32,
+    Bf16,
+    Fp16,
+}
+
+/// DICOM objects `predict` can write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum DicomOutput {
+    /// Secondary Capture of the overlay.
+    Sc,
+    /// Grayscale Softcopy Presentation State: the boxes and verdict over the original.
+    Gsps,
+    /// Comprehensive SR: the verdict and each box as coded findings with image references.
+    Sr,
+}
+
+impl DicomOutput {
+    #[allow(dead_code)] // hipfrac-torch's
+    pub fn kind(self) -> hipfrac_report::dicom_outputs::DicomKind {
+        use hipfrac_report::dicom_outputs::DicomKind;
+        match self {
+            DicomOutput::Sc => DicomKind::Sc,
+            DicomOutput::Gsps => DicomKind::Gsps,
+            DicomOutput::Sr => DicomKind::Sr,
+        }
+    }
+}
