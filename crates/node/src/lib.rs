@@ -25,6 +25,9 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc};
 use std::time::Duration;
 
+/// How long a stopping node waits for open associations.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+
 /// How the node runs.
 pub struct Config {
     pub addr: SocketAddr,
@@ -142,8 +145,11 @@ pub fn run(config: Config, mut model: Model, stop: &AtomicBool, on_listening: im
                 }
             }
         }
-        tracing::info!("stopping: no new associations; finishing the open ones");
-        while open.load(Ordering::SeqCst) > 0 {
+        // What was acknowledged is on disk already; an association that stays open (a PACS
+        // that keeps it, an idle peer) is given a grace period, then left to the exit.
+        tracing::info!("stopping: no new associations; finishing the open ones (at most {} s)", SHUTDOWN_GRACE.as_secs());
+        let started = std::time::Instant::now();
+        while open.load(Ordering::SeqCst) > 0 && started.elapsed() < SHUTDOWN_GRACE {
             std::thread::sleep(Duration::from_millis(50));
         }
     });

@@ -280,9 +280,15 @@ fn finish(shared: &Shared, request: &Command, file: tempfile::NamedTempFile) -> 
         Err(_) if hipfrac_core::assess::check_header(&meta, &shared.acceptance).is_err() => None,
         Err(e) => return Err((status::CANNOT_UNDERSTAND, short_reason(&e))),
     };
-    let path = shared.spool.commit_incoming(file, &request.sop_instance).map_err(|e| (status::OUT_OF_RESOURCES, format!("cannot commit to the spool: {e}")))?;
+    // The decoded image is handed over before the file appears in `incoming`, so the worker
+    // never decodes it twice nor leaves a stash entry behind.
+    let path = shared.spool.reception_path(&request.sop_instance);
     if let Some(image) = image {
-        shared.stash.put(path, image);
+        shared.stash.put(path.clone(), image);
+    }
+    if let Err(e) = shared.spool.commit_incoming(file, &path) {
+        shared.stash.take(&path);
+        return Err((status::OUT_OF_RESOURCES, format!("cannot commit to the spool: {e}")));
     }
     let _ = shared.received.send(());
     Ok(())

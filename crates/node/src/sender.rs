@@ -49,8 +49,11 @@ pub enum SendError {
 pub fn run(spool: &Spool, destination: &Destination, ready: &Receiver<()>, stop: &AtomicBool) {
     let mut backoff = Duration::from_secs(1);
     let mut refusals: std::collections::HashMap<PathBuf, u32> = Default::default();
+    // Folders that cannot be cleared or moved (permissions): skipped until the next start, so
+    // the sender never spins on them.
+    let mut stuck: std::collections::HashSet<PathBuf> = Default::default();
     while !stop.load(Ordering::SeqCst) {
-        let folders = spool.ready();
+        let folders: Vec<PathBuf> = spool.ready().into_iter().filter(|f| !stuck.contains(f)).collect();
         if folders.is_empty() {
             let _ = ready.recv_timeout(Duration::from_millis(500));
             continue;
@@ -66,7 +69,8 @@ pub fn run(spool: &Spool, destination: &Destination, ready: &Receiver<()>, stop:
                     refusals.remove(&folder);
                     tracing::info!(instance = %name(&folder), objects = sent, destination = %destination.ae_title, "results delivered");
                     if let Err(e) = spool.delivered(&folder) {
-                        tracing::error!(instance = %name(&folder), "cannot clear the delivered results: {e}");
+                        tracing::error!(instance = %name(&folder), "cannot clear the delivered results ({e}); skipped until the next start");
+                        stuck.insert(folder.clone());
                     }
                 }
                 Err(SendError::Unreachable(to, why)) => {
@@ -82,7 +86,10 @@ pub fn run(spool: &Spool, destination: &Destination, ready: &Receiver<()>, stop:
                         refusals.remove(&folder);
                         match spool.fail(&folder, &error.to_string()) {
                             Ok(at) => tracing::error!(instance = %name(&folder), "results moved to {}", at.display()),
-                            Err(e) => tracing::error!(instance = %name(&folder), "cannot move to failed/: {e}"),
+                            Err(e) => {
+                                tracing::error!(instance = %name(&folder), "cannot move to failed/ ({e}); skipped until the next start");
+                                stuck.insert(folder.clone());
+                            }
                         }
                     } else {
                         blocked = true;
@@ -146,7 +153,13 @@ pub fn deliver(spool: &Spool, destination: &Destination, folder: &Path) -> Resul
         options = options.with_presentation_context(class, vec![uids::EXPLICIT_VR_LITTLE_ENDIAN, uids::IMPLICIT_VR_LITTLE_ENDIAN]);
     }
     let unreachable = |e: dicom_ul::association::Error| SendError::Unreachable(format!("{}@{}", destination.ae_title, destination.address), error_chain(&e));
-    let mut association = options.establish(destination.address.as_str()).map_err(unreachable)?;
+    let mut association = options.establish(destination.address.as_str()).map_err(|e| match e {
+        // The destination answered and will not take these objects: not a matter of waiting.
+        dicom_ul::association::Error::NoAcceptedPresentationContexts { .. } | dicom_ul::association::Error::Rejected { .. } => {
+            SendError::Refused { file: folder.to_path_buf(), status: status::SOP_CLASS_NOT_SUPPORTED, comment: Some(error_chain(&e)) }
+        }
+        e => unreachable(e),
+    })?;
     // Each C-STORE is a small command then the data set, then a wait for the response: with
     // Nagle's algorithm on, every one of them would stall on a delayed ACK.
     let _ = association.inner_stream().set_nodelay(true);
@@ -216,6 +229,8 @@ fn store(association: &mut ClientAssociation<TcpStream>, object: &Object, messag
     let response = Command::decode(&response).map_err(|e| lost(e.to_string()))?;
     match response.status {
         Some(code) if status::is_stored(code) => Ok(()),
+        // Out of resources: the destination is busy or full for now; wait, do not count it.
+        Some(code) if code & 0xFF00 == 0xA700 => Err(SendError::Unreachable("destination".into(), format!("out of resources (status {code:#06x})"))),
         code => Err(SendError::Refused { file: object.path.clone(), status: code.unwrap_or(0xFFFF), comment: response.error_comment }),
     }
 }

@@ -3,14 +3,19 @@
 //! a restart takes up where the crash left.
 //!
 //! ```text
+//! spool/.lock                held by the running node: two nodes never share a spool
 //! spool/tmp/                 instances being received (cleared at start: never acknowledged)
-//! spool/incoming/<uid>.dcm   acknowledged to the sender, not yet predicted
-//! spool/outbox/<uid>/        results to deliver (*.dcm) and the prediction (result.json)
-//! spool/outbox/.tmp-<uid>/   results being written (cleared at start)
-//! spool/done/<uid>.json      the prediction of each instance whose results were all delivered
+//! spool/incoming/<r>.dcm     acknowledged to the sender, not yet predicted
+//! spool/outbox/<r>/          results to deliver (*.dcm) and the prediction (result.json)
+//! spool/outbox/.tmp-<r>/     results being written (cleared at start)
+//! spool/done/<r>.json        the prediction of each reception whose results were all delivered
 //! spool/failed/              instances that could not be predicted, results the destination
 //!                            refused, each with a .txt saying why
 //! ```
+//!
+//! `<r>` names one reception: the instance's UID and the time it arrived, so an instance sent
+//! twice (a resend after a lost response, or a corrected image under the same UID) is two
+//! receptions, each predicted and delivered in turn, and neither overwrites the other.
 //!
 //! An instance leaves `incoming` only after its results are committed to `outbox`; a result
 //! file leaves `outbox` only after the destination acknowledged it. Results carry SOP Instance
@@ -20,12 +25,22 @@
 use std::fs::{self, File};
 use std::io;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 /// The spool folder.
 #[derive(Debug, Clone)]
 pub struct Spool {
     root: PathBuf,
+    /// The spool's lock file, held (flock) while the spool is open.
+    _lock: Arc<File>,
+    /// The last measured usage and when it was measured (walking the spool for every instance
+    /// would slow acknowledgements when results pile up).
+    usage: Arc<Mutex<Option<(Instant, u64)>>>,
 }
+
+/// How long a measured spool usage is reused.
+const USAGE_FRESH: Duration = Duration::from_secs(1);
 
 /// The file-system name of an instance: its SOP Instance UID when it is a well-formed UID
 /// (digits and dots), else a hash of it (a hostile "UID" never becomes a path).
@@ -53,11 +68,17 @@ impl Spool {
     /// receptions (never acknowledged) and partial result folders (made again from the
     /// instance, which is still in `incoming`).
     pub fn open(root: &Path) -> io::Result<Spool> {
-        let spool = Spool { root: root.to_path_buf() };
         for dir in ["tmp", "incoming", "outbox", "done", "failed"] {
             let path = root.join(dir);
             fs::create_dir_all(&path).map_err(|e| io_at(&path, e))?;
         }
+        let lock_path = root.join(".lock");
+        let lock = fs::OpenOptions::new().create(true).truncate(false).write(true).open(&lock_path).map_err(|e| io_at(&lock_path, e))?;
+        // SAFETY: flock on a file descriptor this function owns.
+        if unsafe { libc::flock(std::os::fd::AsRawFd::as_raw_fd(&lock), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
+            return Err(io::Error::new(io::ErrorKind::WouldBlock, format!("{}: another hipfrac listen is using this spool", root.display())));
+        }
+        let spool = Spool { root: root.to_path_buf(), _lock: Arc::new(lock), usage: Arc::new(Mutex::new(None)) };
         for entry in fs::read_dir(spool.tmp())? {
             let path = entry?.path();
             fs::remove_file(&path).map_err(|e| io_at(&path, e))?;
@@ -88,8 +109,21 @@ impl Spool {
         self.root.join("outbox")
     }
 
-    /// Bytes held by instances and results not yet delivered (what the spool limit bounds).
+    /// Bytes held by instances and results not yet delivered (what the spool limit bounds),
+    /// measured at most once a second.
     pub fn usage(&self) -> u64 {
+        let mut cached = self.usage.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((at, bytes)) = *cached {
+            if at.elapsed() < USAGE_FRESH {
+                return bytes;
+            }
+        }
+        let bytes = self.measure();
+        *cached = Some((Instant::now(), bytes));
+        bytes
+    }
+
+    fn measure(&self) -> u64 {
         fn size(path: &Path) -> u64 {
             match fs::symlink_metadata(path) {
                 Ok(m) if m.is_dir() => fs::read_dir(path).map(|d| d.flatten().map(|e| size(&e.path())).sum()).unwrap_or(0),
@@ -100,14 +134,26 @@ impl Spool {
         ["tmp", "incoming", "outbox"].iter().map(|d| size(&self.root.join(d))).sum()
     }
 
-    /// Makes a received instance durable under its name: fsync the file, rename it into
-    /// `incoming`, fsync the folder. Only then may the sender be told "success".
-    pub fn commit_incoming(&self, received: tempfile::NamedTempFile, uid: &str) -> io::Result<PathBuf> {
+    /// Where a reception of the instance `uid` arriving now will be kept in `incoming`: the
+    /// instance's name and the arrival time, so that no reception replaces another.
+    pub fn reception_path(&self, uid: &str) -> PathBuf {
+        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
+        let mut path = self.incoming().join(format!("{}~{nanos:020}.dcm", instance_name(uid)));
+        let mut k = 0;
+        while path.exists() {
+            k += 1;
+            path = self.incoming().join(format!("{}~{nanos:020}-{k}.dcm", instance_name(uid)));
+        }
+        path
+    }
+
+    /// Makes a received instance durable at `path` (from [`Spool::reception_path`]): fsync the
+    /// file, rename it into `incoming`, fsync the folder. Only then may the sender be told
+    /// "success".
+    pub fn commit_incoming(&self, received: tempfile::NamedTempFile, path: &Path) -> io::Result<()> {
         received.as_file().sync_all()?;
-        let path = self.incoming().join(format!("{}.dcm", instance_name(uid)));
-        received.persist(&path).map_err(|e| io_at(&path, e.error))?;
-        sync_dir(&self.incoming())?;
-        Ok(path)
+        received.persist(path).map_err(|e| io_at(path, e.error))?;
+        sync_dir(&self.incoming())
     }
 
     /// Instances acknowledged and not yet predicted, oldest first.
@@ -208,15 +254,20 @@ mod tests {
         let spool = Spool::open(temp.path()).unwrap();
         let mut received = tempfile::NamedTempFile::new_in(spool.tmp()).unwrap();
         std::io::Write::write_all(&mut received, b"instance").unwrap();
-        let source = spool.commit_incoming(received, "1.2.3").unwrap();
+        let source = spool.reception_path("1.2.3");
+        spool.commit_incoming(received, &source).unwrap();
+        assert!(source.file_name().unwrap().to_string_lossy().starts_with("1.2.3~"));
         assert_eq!(spool.pending(), vec![source.clone()]);
-        assert_eq!(spool.usage(), 8);
+        assert_eq!(spool.measure(), 8);
+        // A second node cannot open the same spool.
+        assert!(Spool::open(temp.path()).unwrap_err().to_string().contains("another hipfrac listen"));
         // A failing writer leaves the instance pending and no folder behind (after a restart).
         let failed: Result<PathBuf, io::Error> = spool.commit_results(&source, |dir| {
             fs::write(dir.join("result.sr.dcm"), b"half")?;
             Err(io::Error::other("disk full"))
         });
         assert!(failed.is_err());
+        drop(spool);
         let spool = Spool::open(temp.path()).unwrap();
         assert_eq!((spool.pending().len(), spool.ready().len()), (1, 0));
         let folder = spool.commit_results(&source, |dir| -> io::Result<()> {
@@ -227,7 +278,8 @@ mod tests {
         assert_eq!((spool.pending().len(), spool.ready(), ), (0, vec![folder.clone()]));
         spool.delivered_file(&folder.join("result.sr.dcm")).unwrap();
         spool.delivered(&folder).unwrap();
-        assert!(spool.ready().is_empty() && temp.path().join("done/1.2.3.json").exists());
-        assert_eq!(spool.usage(), 0);
+        let done = temp.path().join("done").join(format!("{}.json", source.file_stem().unwrap().to_string_lossy()));
+        assert!(spool.ready().is_empty() && done.exists());
+        assert_eq!(spool.measure(), 0);
     }
 }

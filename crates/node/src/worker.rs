@@ -8,7 +8,7 @@ use hipfrac_report::predictions::{ModelRecord, Record};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, Sender};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// An error of the model on one image.
 pub type PredictError = Box<dyn std::error::Error + Send + Sync>;
@@ -36,21 +36,68 @@ pub struct Model {
 /// so that the worker does not decode them again. The spool stays the truth: an image not
 /// found here (after a restart, or when the stash was full) is read from its file.
 #[derive(Default)]
-pub struct Stash(std::sync::Mutex<std::collections::HashMap<PathBuf, Radiograph>>);
+pub struct Stash(std::sync::Mutex<(std::collections::HashMap<PathBuf, Radiograph>, usize)>);
 
 impl Stash {
-    /// Images kept at most (a 2140 x 1760 radiograph is 7.5 MB).
-    const CAPACITY: usize = 16;
+    /// Pixel bytes kept at most (about thirty 2140 × 1760 radiographs).
+    const BUDGET: usize = 256 << 20;
+
+    fn bytes(image: &Radiograph) -> usize {
+        match &image.pixels {
+            hipfrac_core::Pixels::Unsigned(v) => v.len() * 2,
+            hipfrac_core::Pixels::Signed(v) => v.len() * 2,
+        }
+    }
 
     pub fn put(&self, path: PathBuf, image: Radiograph) {
-        let mut map = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        if map.len() < Self::CAPACITY {
-            map.insert(path, image);
+        let mut guard = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let (map, used) = &mut *guard;
+        let size = Self::bytes(&image);
+        if *used + size <= Self::BUDGET {
+            *used += size;
+            if let Some(old) = map.insert(path, image) {
+                *used -= Self::bytes(&old);
+            }
         }
     }
 
     pub fn take(&self, path: &Path) -> Option<Radiograph> {
-        self.0.lock().unwrap_or_else(|e| e.into_inner()).remove(path)
+        let mut guard = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let (map, used) = &mut *guard;
+        let image = map.remove(path)?;
+        *used -= Self::bytes(&image);
+        Some(image)
+    }
+}
+
+/// Instances set aside for a while: a failure that may pass (the disk full, the model out of
+/// memory) is retried later, a few times, before the instance goes to `failed`; an instance
+/// that cannot even be moved there is skipped until the next start (logged), so the worker
+/// never spins on it.
+#[derive(Default)]
+struct Deferred(std::collections::HashMap<PathBuf, (Instant, u32)>);
+
+/// Tries of an instance whose failure may pass.
+const TRIES: u32 = 5;
+/// Wait before trying such an instance again.
+const RETRY_AFTER: Duration = Duration::from_secs(30);
+
+impl Deferred {
+    fn waiting(&self, path: &Path) -> bool {
+        self.0.get(path).is_some_and(|(until, _)| Instant::now() < *until)
+    }
+
+    /// Sets `path` aside after a failure that may pass; true when it has had its tries.
+    fn again(&mut self, path: &Path) -> bool {
+        let entry = self.0.entry(path.to_path_buf()).or_insert((Instant::now(), 0));
+        entry.1 += 1;
+        entry.0 = Instant::now() + RETRY_AFTER;
+        entry.1 >= TRIES
+    }
+
+    /// Skips `path` for the rest of this run.
+    fn skip(&mut self, path: &Path) {
+        self.0.insert(path.to_path_buf(), (Instant::now() + Duration::from_secs(365 * 86_400), u32::MAX));
     }
 }
 
@@ -61,16 +108,18 @@ pub struct Work {
 }
 
 /// Predicts pending instances until `stop` is raised (finishing the batch in hand). Woken by
-/// `received`; looks at the spool every second anyway (instances left by an earlier run).
+/// `received`; looks at the spool every half second anyway (instances left by an earlier run,
+/// instances set aside).
 pub fn run(spool: &Spool, stash: &Stash, model: &mut Model, work: &Work, received: &Receiver<()>, ready: &Sender<()>, stop: &AtomicBool) {
+    let mut deferred = Deferred::default();
     while !stop.load(Ordering::SeqCst) {
-        let pending = spool.pending();
+        let pending: Vec<PathBuf> = spool.pending().into_iter().filter(|p| !deferred.waiting(p)).collect();
         if pending.is_empty() {
             let _ = received.recv_timeout(Duration::from_millis(500));
             continue;
         }
         for batch in pending.chunks(model.batch.max(1)) {
-            predict_batch(spool, stash, model, work, batch);
+            predict_batch(spool, stash, model, work, batch, &mut deferred);
             let _ = ready.send(());
             if stop.load(Ordering::SeqCst) {
                 return;
@@ -79,7 +128,7 @@ pub fn run(spool: &Spool, stash: &Stash, model: &mut Model, work: &Work, receive
     }
 }
 
-fn predict_batch(spool: &Spool, stash: &Stash, model: &mut Model, work: &Work, batch: &[PathBuf]) {
+fn predict_batch(spool: &Spool, stash: &Stash, model: &mut Model, work: &Work, batch: &[PathBuf], deferred: &mut Deferred) {
     let mut images = Vec::new();
     let mut undecoded = Vec::new();
     for path in batch {
@@ -92,8 +141,9 @@ fn predict_batch(spool: &Spool, stash: &Stash, model: &mut Model, work: &Work, b
     let predictions = (model.predict)(&radiographs);
     for ((path, image), prediction) in images.iter().zip(predictions) {
         match prediction {
-            Ok(prediction) => commit(spool, model, work, path, &image.meta, Some(image), &prediction),
-            Err(error) => give_up(spool, path, &format!("the model failed: {}", error_chain(error.as_ref()))),
+            Ok(prediction) => commit(spool, model, work, path, &image.meta, Some(image), &prediction, deferred),
+            // The model's failure may pass (out of memory): set aside, then given up.
+            Err(error) => retry_or_give_up(spool, path, &format!("the model failed: {}", error_chain(error.as_ref())), deferred),
         }
     }
     for (path, error) in undecoded {
@@ -103,9 +153,10 @@ fn predict_batch(spool: &Spool, stash: &Stash, model: &mut Model, work: &Work, b
         match refused {
             Some((meta, why)) => {
                 let prediction = Prediction::refused(meta.columns, meta.rows, why);
-                commit(spool, model, work, path, &meta, None, &prediction);
+                commit(spool, model, work, path, &meta, None, &prediction, deferred);
             }
-            None => give_up(spool, path, &format!("cannot read the image: {}", error_chain(&error))),
+            // The same bytes will not decode next time.
+            None => give_up(spool, path, &format!("cannot read the image: {}", error_chain(&error)), deferred),
         }
     }
 }
@@ -118,7 +169,8 @@ enum CommitError {
     Output(#[from] dicom_outputs::DicomOutputError),
 }
 
-fn commit(spool: &Spool, model: &Model, work: &Work, source: &Path, meta: &hipfrac_core::RadiographMeta, image: Option<&Radiograph>, prediction: &Prediction) {
+#[allow(clippy::too_many_arguments)]
+fn commit(spool: &Spool, model: &Model, work: &Work, source: &Path, meta: &hipfrac_core::RadiographMeta, image: Option<&Radiograph>, prediction: &Prediction, deferred: &mut Deferred) {
     let context = ModelContext { points: &model.points, hash: &model.hash, name: model.name.clone(), caveats: model.caveats.clone() };
     let instance = meta.sop_instance_uid.clone().unwrap_or_default();
     let written = spool.commit_results(source, |dir| -> Result<(), CommitError> {
@@ -129,16 +181,30 @@ fn commit(spool: &Spool, model: &Model, work: &Work, source: &Path, meta: &hipfr
     });
     match written {
         Ok(_) => tracing::info!(instance = %instance, verdict = prediction.code(), "predicted"),
-        Err(error) => give_up(spool, source, &format!("cannot write the results: {}", error_chain(&error))),
+        // Writing may fail for a while (a full disk): set aside, then given up.
+        Err(error) => retry_or_give_up(spool, source, &format!("cannot write the results: {}", error_chain(&error)), deferred),
+    }
+}
+
+fn name(source: &Path) -> String {
+    source.file_stem().map(|s| s.to_string_lossy().to_string()).unwrap_or_default()
+}
+
+fn retry_or_give_up(spool: &Spool, source: &Path, why: &str, deferred: &mut Deferred) {
+    if deferred.again(source) {
+        give_up(spool, source, &format!("{why} ({TRIES} tries)"), deferred);
+    } else {
+        tracing::warn!(instance = %name(source), retry_in_s = RETRY_AFTER.as_secs(), "not predicted yet: {why}");
     }
 }
 
 /// An instance that cannot be predicted goes to `failed` (with why), so that it does not
-/// block the others; it is logged.
-fn give_up(spool: &Spool, source: &Path, why: &str) {
-    let name = source.file_stem().map(|s| s.to_string_lossy().to_string()).unwrap_or_default();
-    tracing::error!(instance = %name, "not predicted: {why}");
+/// block the others; it is logged. One that cannot even be moved is skipped until the next
+/// start.
+fn give_up(spool: &Spool, source: &Path, why: &str, deferred: &mut Deferred) {
+    tracing::error!(instance = %name(source), "not predicted: {why}");
     if let Err(e) = spool.fail(source, why) {
-        tracing::error!(instance = %name, "cannot move it to failed/: {e}");
+        tracing::error!(instance = %name(source), "cannot move it to failed/ ({e}); skipped until the next start");
+        deferred.skip(source);
     }
 }
