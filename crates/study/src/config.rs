@@ -122,7 +122,7 @@ impl StudyConfig {
         if let Some(p) = self.phases.iter().find(|p| p.washout_days.is_nan() || p.washout_days < 0.0) {
             return Err(ConfigProblem::NegativeWashout(p.name.clone()));
         }
-        if !(self.idle_minutes.is_finite() && self.idle_minutes >= 1.0) {
+        if !(self.idle_minutes.is_finite() && self.idle_minutes >= 5.0) {
             return Err(ConfigProblem::IdleMinutes(self.idle_minutes));
         }
         if let Some(p) = self.phases.iter().find(|p| p.sequential && !p.ai) {

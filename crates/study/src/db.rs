@@ -77,7 +77,7 @@ impl Db {
                 PRIMARY KEY (reader, phase, case_index));
              CREATE TABLE IF NOT EXISTS timing (
                 reader TEXT NOT NULL, phase TEXT NOT NULL, case_index INTEGER NOT NULL,
-                drawn REAL NOT NULL, paused_since REAL, paused_total REAL NOT NULL DEFAULT 0,
+                drawn REAL NOT NULL, paused_since REAL, paused_total REAL NOT NULL DEFAULT 0, confirmed REAL,
                 PRIMARY KEY (reader, phase, case_index));",
         )?;
         // Sessions of databases made before idle logout have no `seen` column yet.
@@ -162,7 +162,7 @@ impl Db {
             )
             .optional()?;
         Ok(found.map(|(person, admin, csrf, seen)| {
-            if at - seen > 60.0 {
+            if at - seen > (idle / 4.0).min(60.0) {
                 let _ = self.conn.execute("UPDATE sessions SET seen = ?2 WHERE token = ?1", params![hash, at]);
             }
             (person, admin, csrf)
@@ -230,17 +230,30 @@ impl Db {
         Ok(())
     }
 
-    /// Seconds of reading at `at`: since the image was drawn, pauses excluded (a pause still
-    /// open ends at `at`). None when the image was never drawn.
-    pub fn reading_seconds(&self, reader: &str, phase: &str, case: usize, at: f64) -> rusqlite::Result<Option<f64>> {
+    /// The reader confirmed the read at `at` (the undo window starts): the reading time ends
+    /// here, not when the read arrives. `None` (an undo) clears it.
+    pub fn confirm(&self, reader: &str, phase: &str, case: usize, at: Option<f64>) -> rusqlite::Result<()> {
+        self.conn.execute("UPDATE timing SET confirmed = ?4 WHERE reader = ?1 AND phase = ?2 AND case_index = ?3", params![reader, phase, case as i64, at])?;
+        Ok(())
+    }
+
+    /// The reading clock of a case: `None` when its image was never drawn, else whether it is
+    /// paused now and the seconds of reading until the confirmation (or `at` without one),
+    /// pauses excluded.
+    pub fn reading(&self, reader: &str, phase: &str, case: usize, at: f64) -> rusqlite::Result<Option<(bool, f64)>> {
         self.conn
             .query_row(
-                "SELECT drawn, paused_since, paused_total FROM timing WHERE reader = ?1 AND phase = ?2 AND case_index = ?3",
+                "SELECT drawn, paused_since, paused_total, confirmed FROM timing WHERE reader = ?1 AND phase = ?2 AND case_index = ?3",
                 params![reader, phase, case as i64],
-                |r| Ok((r.get::<_, f64>(0)?, r.get::<_, Option<f64>>(1)?, r.get::<_, f64>(2)?)),
+                |r| Ok((r.get::<_, f64>(0)?, r.get::<_, Option<f64>>(1)?, r.get::<_, f64>(2)?, r.get::<_, Option<f64>>(3)?)),
             )
             .optional()
-            .map(|row| row.map(|(drawn, since, total)| (at - drawn - total - since.map_or(0.0, |s| (at - s).max(0.0))).max(0.0)))
+            .map(|row| {
+                row.map(|(drawn, since, total, confirmed)| {
+                    let end = confirmed.filter(|&c| c >= drawn && c <= at).unwrap_or(at);
+                    (since.is_some(), (end - drawn - total).max(0.0))
+                })
+            })
     }
 
     /// Whether the reader has a read of `case` stored under `phase`.

@@ -79,7 +79,7 @@ pub enum ConfigProblem {
     NotArgon2Hash(String),
     #[error("phase {0:?}: washout_days must be ≥ 0")]
     NegativeWashout(String),
-    #[error("idle_minutes = {0}: must be at least 1")]
+    #[error("idle_minutes = {0}: must be at least 5")]
     IdleMinutes(f64),
     #[error("phase {0:?}: sequential needs ai = true (the unaided read is recorded before the AI is revealed)")]
     SequentialWithoutAi(String),

@@ -164,7 +164,7 @@ const READER_STYLE: &str = "html,body{height:100%;margin:0;background:#000;color
 #workstation{display:grid;grid-template-columns:1fr 330px;height:100vh;width:100vw}\
 #stage{position:relative;overflow:hidden;background:#000;min-width:0}#viewer{position:absolute;inset:0;width:100%;height:100%;cursor:grab;display:block}\
 #panel{background:#181818;border-left:1px solid #333;padding:.6em .8em;overflow-y:auto;font-size:14px}\
-.veil{position:absolute;inset:0;display:flex;align-items:center;justify-content:center;background:rgba(0,0,0,.82);font-size:1.3em;text-align:center}\
+.veil{position:absolute;inset:0;display:flex;align-items:center;justify-content:center;background:#000;font-size:1.3em;text-align:center}\
 .veil[hidden]{display:none}.hud{position:absolute;left:.6em;bottom:.5em;font:13px monospace;color:#ccc;text-shadow:0 0 3px #000}\
 #labels{display:flex;flex-direction:column;gap:.3em}button{font-size:1em;padding:.45em .7em;margin:.15em 0;background:#2a2a2a;color:#eee;border:1px solid #555;border-radius:4px}\
 button:disabled{opacity:.45}button[aria-pressed=true]{background:#0b5;border-color:#3f8;color:#000;font-weight:bold}\

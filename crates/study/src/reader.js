@@ -13,12 +13,16 @@ const UNDO_SECONDS = 3;
 let img = null, w = 0, h = 0, lo = 0, hi = 1, zoom = 1, px = 0, py = 0, moved = false;
 let invert = false, presets = [], preset = 0, aiVisible = true;
 let drawing = false, box = null, drag = null, bitmap = null;
-let drawn = false, paused = false, chosen = null, warned = false, pending = null;
+let drawn = false, paused = false, chosen = null, warned = false, pending = null, submitted = false;
 
 // --- the clock's events: the server times the read from its own clock -----------------------
 function post(event) {
   const body = new URLSearchParams({csrf: form.csrf.value, phase: form.phase.value, case: form.case.value, step: form.step.value, event});
-  return fetch('/event', {method: 'POST', credentials: 'same-origin', body}).then(r => { if (!r.ok) throw new Error('HTTP ' + r.status); });
+  return fetch('/event', {method: 'POST', credentials: 'same-origin', body}).then(r => {
+    // The login ended (logged out elsewhere, or idle): back to the login page.
+    if (r.status === 401) { window.location.href = '/login'; throw new Error('logged out'); }
+    if (!r.ok) throw new Error('HTTP ' + r.status);
+  });
 }
 function say(id, text) { $(id).textContent = text; }
 function fail(text) { const l = $('loading'); l.hidden = false; l.textContent = text + ' Nothing was stored; reload the page (F5) to try again.'; }
@@ -86,7 +90,7 @@ function paint() {
 }
 
 // --- the read: choose, confirm, undo ----------------------------------------------------------
-function busy() { return !drawn || paused || pending !== null; }
+function busy() { return !drawn || paused || pending !== null || submitted; }
 function enable() {
   for (const b of labelButtons) b.disabled = busy();
   $('confirm').disabled = busy() || chosen === null;
@@ -108,19 +112,25 @@ function confirmRead() {
     say('warning', 'No box drawn for a fracture: draw one (B), or press Enter again to confirm without a box.');
     return;
   }
-  // What is stored is what the screen shows now: the chosen label and the box as drawn.
+  // What is stored is what the screen shows now: the chosen label and the box as drawn; the
+  // reading time ends now (the server's clock), not when the undo window closes.
   form.bbox.value = box ? box.join(',') : '';
   let left = UNDO_SECONDS;
   $('undo').hidden = false; say('countdown', String(left));
   pending = setInterval(() => {
     left -= 1; say('countdown', String(Math.max(left, 0)));
-    if (left <= 0) { clearInterval(pending); HTMLFormElement.prototype.submit.call(form); }
+    if (left <= 0) {
+      clearInterval(pending); submitted = true; $('undo').hidden = true; say('choice', 'Storing…');
+      HTMLFormElement.prototype.submit.call(form);
+    }
   }, 1000);
+  post('confirm').catch(() => {});
   enable();
 }
 function undo() {
-  if (pending === null) return;
+  if (pending === null || submitted) return;
   clearInterval(pending); pending = null; $('undo').hidden = true;
+  post('undo').catch(() => {});
   say('choice', 'Not stored. Choose a label (1–5).');
   enable();
 }

@@ -335,6 +335,8 @@ async fn event(State(app): State<Arc<App>>, headers: HeaderMap, PageForm(form): 
         "drawn" => db.drawn(&p.name, &key, case, at),
         "pause" => db.pause(&p.name, &key, case, at),
         "resume" => db.resume(&p.name, &key, case, at),
+        "confirm" => db.confirm(&p.name, &key, case, Some(at)),
+        "undo" => db.confirm(&p.name, &key, case, None),
         _ => return problem(StatusCode::BAD_REQUEST, "Unknown event."),
     };
     match done {
@@ -370,8 +372,9 @@ async fn read(State(app): State<Arc<App>>, headers: HeaderMap, PageForm(form): P
     let db = app.db();
     // A read counts only once its image was on the reader's screen; its time is the time since
     // then, pauses excluded.
-    let seconds = match db.reading_seconds(&p.name, &key, case, at) {
-        Ok(Some(seconds)) => seconds,
+    let seconds = match db.reading(&p.name, &key, case, at) {
+        Ok(Some((false, seconds))) => seconds,
+        Ok(Some((true, _))) => return problem(StatusCode::CONFLICT, "Reading is paused: resume it (P) before giving your read; nothing was stored."),
         Ok(None) => return problem(StatusCode::CONFLICT, "The image of this case has not been drawn on your screen yet; nothing was stored."),
         Err(e) => return internal(e),
     };
@@ -397,11 +400,19 @@ fn valid_box(text: &str, size: Option<(u32, u32)>) -> Option<String> {
 }
 
 async fn image(State(app): State<Arc<App>>, headers: HeaderMap, UrlPath(index): UrlPath<String>) -> Response {
-    if person(&app, &headers).is_none() {
-        return unauthorised();
-    }
+    let Some(p) = person(&app, &headers) else { return unauthorised() };
     // Cases are addressed by number only: no path from the request reaches the file system.
-    let Some(case) = index.parse::<usize>().ok().and_then(|i| app.cases.get(i)) else { return (StatusCode::NOT_FOUND, "no such case").into_response() };
+    let Some(number) = index.parse::<usize>().ok().filter(|&i| i < app.cases.len()) else { return (StatusCode::NOT_FOUND, "no such case").into_response() };
+    // A reader gets the image of the case open for them only: no case is seen before its
+    // reading clock can start.
+    if !p.admin {
+        match app.state(&p.name) {
+            Ok(ReaderState::Reading { case, .. }) if case == number => {}
+            Ok(_) => return (StatusCode::FORBIDDEN, "not the case open for reading").into_response(),
+            Err(e) => return internal(e),
+        }
+    }
+    let case = &app.cases[number];
     let image = match hipfrac_dicom::read_radiograph(&case.path) {
         Ok(i) => i,
         Err(e) => return internal(e),

@@ -204,8 +204,9 @@ async fn an_incomplete_form_gets_a_plain_page() {
     assert_eq!(exported_rows(&app).await.len(), 0);
 }
 
-/// The reading time runs from the image being drawn on the reader's screen to the read, by the
-/// server's clock, with pauses left out; a read before the image was drawn is refused.
+/// The reading time runs from the image being drawn on the reader's screen to the reader's
+/// confirmation, by the server's clock, with pauses left out; a read before the image was
+/// drawn, or while paused, is refused.
 #[tokio::test]
 async fn reading_time_starts_when_drawn_and_excludes_pauses() {
     use std::sync::atomic::{AtomicU64, Ordering};
@@ -232,12 +233,22 @@ async fn reading_time_starts_when_drawn_and_excludes_pauses() {
     assert_eq!(event(1_052, "drawn").await, StatusCode::NO_CONTENT, "a redraw does not restart the clock");
     assert_eq!(event(1_055, "pause").await, StatusCode::NO_CONTENT);
     assert_eq!(event(1_055, "dance").await, StatusCode::BAD_REQUEST);
-    // Read while paused: the open pause ends at the read. 60 s since drawn, 40 + 5 s paused.
+    // No read while paused.
     clock.store(1_060, Ordering::SeqCst);
+    let paused = send(&app, "POST", "/read", Some(&alice), Some(&form)).await;
+    assert_eq!(paused.status, StatusCode::CONFLICT);
+    assert!(paused.body.contains("paused"), "{}", paused.body);
+    assert_eq!(event(1_070, "resume").await, StatusCode::NO_CONTENT);
+    // Confirmed, undone, confirmed again: the time ends at the last confirmation, not when the
+    // read arrives after the undo window. 72 s since drawn, 40 + 15 s paused.
+    assert_eq!(event(1_071, "confirm").await, StatusCode::NO_CONTENT);
+    assert_eq!(event(1_071, "undo").await, StatusCode::NO_CONTENT);
+    assert_eq!(event(1_072, "confirm").await, StatusCode::NO_CONTENT);
+    clock.store(1_075, Ordering::SeqCst);
     let reply = send(&app, "POST", "/read", Some(&alice), Some(&form)).await;
     assert_eq!(reply.status, StatusCode::SEE_OTHER, "{}", reply.body);
     let rows = exported_rows(&app).await;
-    assert_eq!((rows[0][1].as_str(), rows[0][4].as_str()), ("I", "15.0"));
+    assert_eq!((rows[0][1].as_str(), rows[0][4].as_str()), ("I", "17.0"));
     // Events for a case that is not open are refused.
     let stale = clock_event(&app, &alice, &csrf, &phase, &case, &step, "drawn").await;
     assert_eq!(stale.status, StatusCode::CONFLICT);

@@ -167,7 +167,11 @@ fn unauthenticated_and_cross_user_requests_are_refused() {
     assert_eq!(http(port, "GET", "/admin/reads.csv", Some(&alice), None).unwrap().status, 403);
     assert_eq!(http(port, "GET", "/admin", Some(&alice), None).unwrap().status, 403);
     // Images by number only: traversal attempts and unknown cases are 404, never a file.
-    assert_eq!(http(port, "GET", "/image/0", Some(&alice), None).unwrap().status, 200);
+    // The open case's image only: no case is seen before its reading clock can start.
+    let open = attribute(&http(port, "GET", "/case", Some(&alice), None).unwrap().body, "data-case=\"");
+    assert_eq!(http(port, "GET", &format!("/image/{open}"), Some(&alice), None).unwrap().status, 200);
+    let other = (0..3).find(|c| c.to_string() != open).unwrap();
+    assert_eq!(http(port, "GET", &format!("/image/{other}"), Some(&alice), None).unwrap().status, 403);
     for path in ["/image/..%2F..%2F..%2Fetc%2Fpasswd", "/image/../../etc/passwd", "/image/3", "/image/-1"] {
         let r = http(port, "GET", path, Some(&alice), None).unwrap();
         assert!(r.status == 404 || r.status == 400, "{path}: {}", r.status);
