@@ -26,6 +26,7 @@ pub mod db;
 pub mod error;
 mod guard;
 mod page;
+mod reading;
 pub mod server;
 
 pub use ai::{AiModel, AiOverlay, PredictFn};
