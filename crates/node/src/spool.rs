@@ -76,7 +76,7 @@ impl Spool {
         let lock = fs::OpenOptions::new().create(true).truncate(false).write(true).open(&lock_path).map_err(|e| io_at(&lock_path, e))?;
         // SAFETY: flock on a file descriptor this function owns.
         if unsafe { libc::flock(std::os::fd::AsRawFd::as_raw_fd(&lock), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
-            return Err(io::Error::new(io::ErrorKind::WouldBlock, format!("{}: another hipfrac listen is using this spool", root.display())));
+            return Err(io::Error::new(io::ErrorKind::WouldBlock, "another hipfrac listen is using this spool"));
         }
         let spool = Spool { root: root.to_path_buf(), _lock: Arc::new(lock), usage: Arc::new(Mutex::new(None)) };
         for entry in fs::read_dir(spool.tmp())? {

@@ -44,7 +44,7 @@ pub fn run(args: ListenArgs) -> Result<Outcome> {
     hipfrac_node::run(config, model, stop, |bound| {
         eprintln!("listening as {ae} on {bound} (spool {}), results to {dest}; Ctrl-C stops", args.spool.display());
     })
-    .context("the DICOM node stopped")?;
+    .context("cannot run the DICOM node")?;
     eprintln!("stopped; anything not yet delivered stays in {} for the next start", args.spool.display());
     Ok(Outcome::Success)
 }
