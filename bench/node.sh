@@ -20,13 +20,7 @@ done
 if [ "$BIN" = target/release/hipfrac ]; then cargo build --release -j2 -p hipfrac >&2; fi
 WORK="$(mktemp -d)"
 trap 'pkill -P $$ 2>/dev/null || true; rm -rf "$WORK"' EXIT
-"$BIN" phantom --count "$COUNT" --size 1024 --seed 11 --out "$WORK/data" >/dev/null 2>&1
-"$BIN" dataset split "$WORK/data" --ratios 0.5,0.5,0 --seed 1 >/dev/null 2>&1
-for preset in $PRESETS; do
-  printf 'train = "%s"\nval = "%s"\nout = "%s"\nimage_size = 320\nbatch_size = 4\nepochs = 1\nwarmup_epochs = 0.0\nmosaic = 0.0\nmixup = 0.0\n[model]\npreset = "%s"\n' \
-    "$WORK/data/splits/train.csv" "$WORK/data/splits/val.csv" "$WORK/run-$preset" "$preset" > "$WORK/train-$preset.toml"
-  "$BIN" train --device "$DEVICE" --config "$WORK/train-$preset.toml" >/dev/null 2>&1
-done
+. bench/quick_models.sh
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 now() { date +%s.%N; }
 

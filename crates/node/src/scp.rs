@@ -79,6 +79,27 @@ pub struct Shared {
     pub stash: std::sync::Arc<crate::worker::Stash>,
 }
 
+/// Why an association is aborted: the peer broke the protocol, or the node cannot go on.
+#[derive(Debug, thiserror::Error)]
+pub enum AssociationFault {
+    #[error("a command arrived in the middle of a data set")]
+    CommandInDataSet,
+    #[error("a command set larger than 64 KiB")]
+    CommandTooLarge,
+    #[error("unreadable command")]
+    UnreadableCommand(#[source] dimse::CommandError),
+    #[error("a command on presentation context {0} that was not accepted")]
+    ContextNotAccepted(u8),
+    #[error("data without a command")]
+    DataWithoutCommand,
+    #[error("data on another presentation context than its command's")]
+    DataOnOtherContext,
+    #[error("cannot write to the spool")]
+    Spool(#[source] std::io::Error),
+    #[error("cannot send the response")]
+    Send(#[source] dicom_ul::association::Error),
+}
+
 /// An instance on its way in.
 struct Reception {
     request: Command,
@@ -111,10 +132,10 @@ pub fn serve(mut association: ServerAssociation<TcpStream>, shared: &Shared) {
                 for value in data {
                     let outcome = match value.value_type {
                         PDataValueType::Command => on_command(&mut association, shared, &contexts, &mut command, &mut reception, value),
-                        PDataValueType::Data => on_data(&mut association, shared, &contexts, &mut reception, value, &mut stored, &mut refused),
+                        PDataValueType::Data => on_data(&mut association, shared, &mut reception, value, &mut stored, &mut refused),
                     };
                     if let Err(why) = outcome {
-                        tracing::warn!(calling = %peer, "aborting the association: {why}");
+                        tracing::warn!(calling = %peer, "aborting the association: {}", error_chain(&why));
                         let _ = association.abort();
                         return;
                     }
@@ -138,9 +159,9 @@ pub fn serve(mut association: ServerAssociation<TcpStream>, shared: &Shared) {
     }
 }
 
-fn send_command(association: &mut ServerAssociation<TcpStream>, context: u8, command: &Command) -> Result<(), String> {
+fn send_command(association: &mut ServerAssociation<TcpStream>, context: u8, command: &Command) -> Result<(), AssociationFault> {
     let pdu = Pdu::PData { data: vec![PDataValue { presentation_context_id: context, value_type: PDataValueType::Command, is_last: true, data: command.encode() }] };
-    association.send(&pdu).map_err(|e| format!("cannot send the response: {}", error_chain(&e)))
+    association.send(&pdu).map_err(AssociationFault::Send)
 }
 
 fn on_command(
@@ -150,22 +171,22 @@ fn on_command(
     buffer: &mut Vec<u8>,
     reception: &mut Option<Reception>,
     value: PDataValue,
-) -> Result<(), String> {
+) -> Result<(), AssociationFault> {
     if reception.is_some() {
-        return Err("a command arrived in the middle of a data set".into());
+        return Err(AssociationFault::CommandInDataSet);
     }
     if buffer.len() + value.data.len() > dimse::MAX_COMMAND {
-        return Err("a command set larger than 64 KiB".into());
+        return Err(AssociationFault::CommandTooLarge);
     }
     buffer.extend_from_slice(&value.data);
     if !value.is_last {
         return Ok(());
     }
     let bytes = std::mem::take(buffer);
-    let request = Command::decode(&bytes).map_err(|e| format!("unreadable command: {e}"))?;
+    let request = Command::decode(&bytes).map_err(AssociationFault::UnreadableCommand)?;
     let context = contexts.iter().find(|c| c.id == value.presentation_context_id && c.reason == PresentationContextResultReason::Acceptance);
     let Some(context) = context else {
-        return Err(format!("a command on presentation context {} that was not accepted", value.presentation_context_id));
+        return Err(AssociationFault::ContextNotAccepted(value.presentation_context_id));
     };
     match request.field {
         dimse::C_ECHO_RQ => {
@@ -182,7 +203,7 @@ fn on_command(
             };
             let file = match refusal {
                 Some(_) => None,
-                None => Some(start_file(shared, &request, &context.transfer_syntax, association.peer_ae_title()).map_err(|e| format!("cannot write to the spool: {e}"))?),
+                None => Some(start_file(shared, &request, &context.transfer_syntax, association.peer_ae_title()).map_err(AssociationFault::Spool)?),
             };
             *reception = Some(Reception { request, context: context.id, file, bytes: 0, refusal });
             Ok(())
@@ -214,17 +235,16 @@ fn start_file(shared: &Shared, request: &Command, transfer_syntax: &str, calling
 fn on_data(
     association: &mut ServerAssociation<TcpStream>,
     shared: &Shared,
-    _contexts: &[PresentationContextNegotiated],
     reception: &mut Option<Reception>,
     value: PDataValue,
     stored: &mut usize,
     refused: &mut usize,
-) -> Result<(), String> {
+) -> Result<(), AssociationFault> {
     let Some(current) = reception.as_mut() else {
-        return Err("data without a command".into());
+        return Err(AssociationFault::DataWithoutCommand);
     };
     if value.presentation_context_id != current.context {
-        return Err("data on another presentation context than its command's".into());
+        return Err(AssociationFault::DataOnOtherContext);
     }
     current.bytes += value.data.len() as u64;
     if current.refusal.is_none() && current.bytes > shared.max_instance {
@@ -264,22 +284,25 @@ fn on_data(
 /// Checks a complete reception and commits it to the spool.
 fn finish(shared: &Shared, request: &Command, file: tempfile::NamedTempFile) -> Result<(), (u16, String)> {
     file.as_file().sync_all().map_err(|e| (status::OUT_OF_RESOURCES, format!("cannot write to the spool: {e}")))?;
-    // The whole structure is checked (lengths, nesting, a readable radiograph header) before
-    // anything is acknowledged.
-    let meta = hipfrac_dicom::check_dicom(file.path()).map_err(|e| (status::CANNOT_UNDERSTAND, short_reason(&e)))?;
+    // Before anything is acknowledged, the whole file is read: every element's length checked
+    // against the bytes present and the pixels decoded, so a truncated or corrupt image is
+    // refused now, while the sender can still be told. An image whose pixels do not decode is
+    // accepted only when its header rules it out anyway (it gets a "not assessable" report),
+    // after a check of its structure.
+    let (meta, image) = match hipfrac_dicom::read_dicom(file.path()) {
+        Ok(image) => (image.meta.clone(), Some(image)),
+        Err(e) => match hipfrac_dicom::check_dicom(file.path()) {
+            Ok(meta) if hipfrac_core::assess::check_header(&meta, &shared.acceptance).is_err() => (meta, None),
+            Ok(_) => return Err((status::CANNOT_UNDERSTAND, short_reason(&e))),
+            Err(structure) => return Err((status::CANNOT_UNDERSTAND, short_reason(&structure))),
+        },
+    };
     if meta.sop_instance_uid.as_deref() != Some(request.sop_instance.as_str()) {
         return Err((status::DATA_SET_MISMATCH, "the data set's SOP Instance UID is not the command's".into()));
     }
     if meta.sop_class_uid.as_deref() != Some(request.sop_class.as_str()) {
         return Err((status::DATA_SET_MISMATCH, "the data set's SOP Class UID is not the command's".into()));
     }
-    // The pixels are decoded too: a corrupt image is refused now, while the sender can still
-    // be told, rather than failing later in silence.
-    let image = match hipfrac_dicom::read_dicom(file.path()) {
-        Ok(image) => Some(image),
-        Err(_) if hipfrac_core::assess::check_header(&meta, &shared.acceptance).is_err() => None,
-        Err(e) => return Err((status::CANNOT_UNDERSTAND, short_reason(&e))),
-    };
     // The decoded image is handed over before the file appears in `incoming`, so the worker
     // never decodes it twice nor leaves a stash entry behind.
     let path = shared.spool.reception_path(&request.sop_instance);

@@ -129,17 +129,19 @@ pub fn run(spool: &Spool, stash: &Stash, model: &mut Model, work: &Work, receive
 }
 
 fn predict_batch(spool: &Spool, stash: &Stash, model: &mut Model, work: &Work, batch: &[PathBuf], deferred: &mut Deferred) {
-    let mut images = Vec::new();
+    let (mut paths, mut radiographs) = (Vec::new(), Vec::new());
     let mut undecoded = Vec::new();
     for path in batch {
         match stash.take(path).map_or_else(|| hipfrac_dicom::read_radiograph(path), Ok) {
-            Ok(image) => images.push((path, image)),
+            Ok(image) => {
+                paths.push(path);
+                radiographs.push(image);
+            }
             Err(error) => undecoded.push((path, error)),
         }
     }
-    let radiographs: Vec<Radiograph> = images.iter().map(|(_, image)| image.clone()).collect();
     let predictions = (model.predict)(&radiographs);
-    for ((path, image), prediction) in images.iter().zip(predictions) {
+    for ((path, image), prediction) in paths.into_iter().zip(&radiographs).zip(predictions) {
         match prediction {
             Ok(prediction) => commit(spool, model, work, path, &image.meta, Some(image), &prediction, deferred),
             // The model's failure may pass (out of memory): set aside, then given up.

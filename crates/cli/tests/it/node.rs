@@ -2,10 +2,9 @@
 //! and `echoscu` send, `storescp` receives the results. Skipped without dcmtk (required in
 //! CI).
 
-use crate::support::{assert_dciodvfy_clean, have_dcmtk, hipfrac, shared_dicom};
+use crate::support::{assert_dciodvfy_clean, free_port, have_dcmtk, hipfrac, shared_dicom, spawn_until};
 use dicom_dictionary_std::tags;
 use hipfrac_model::ModelConfig;
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
@@ -24,10 +23,6 @@ fn phantom_dicoms(dir: &Path, count: usize) -> Vec<PathBuf> {
     let mut files: Vec<PathBuf> = std::fs::read_dir(data.join("dicom")).unwrap().map(|e| e.unwrap().path()).collect();
     files.sort();
     files
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
 fn wait_for(what: &str, limit: Duration, mut done: impl FnMut() -> bool, log: impl Fn() -> String) {
@@ -77,36 +72,17 @@ struct Node {
 
 impl Node {
     fn start(model: &Path, spool: &Path, pacs: u16, extra: &[&str]) -> Node {
-        let mut child = Command::new(assert_cmd::cargo::cargo_bin("hipfrac"))
+        let mut command = Command::new(assert_cmd::cargo::cargo_bin("hipfrac"));
+        command
             .arg("listen")
             .arg("--model")
             .arg(model)
             .arg("--spool")
             .arg(spool)
             .args(["--addr", "127.0.0.1:0", "--device", "cpu", "--overlay-size", "256", "--max-backoff-s", "1", "--dest", &format!("PACS@127.0.0.1:{pacs}")])
-            .args(extra)
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-        let log = Arc::new(Mutex::new(String::new()));
-        let mut port = None;
-        for line in lines.by_ref() {
-            let line = line.unwrap();
-            log.lock().unwrap().push_str(&format!("{line}\n"));
-            if let Some(rest) = line.split_once(" on 127.0.0.1:").map(|(_, rest)| rest) {
-                port = rest.split_whitespace().next().and_then(|p| p.parse().ok());
-                break;
-            }
-        }
-        let port = port.unwrap_or_else(|| panic!("the node did not start:\n{}", log.lock().unwrap()));
-        let sink = log.clone();
-        std::thread::spawn(move || {
-            for line in lines.map_while(Result::ok) {
-                sink.lock().unwrap().push_str(&format!("{line}\n"));
-            }
-        });
+            .args(extra);
+        let (child, line, log) = spawn_until(command, " on 127.0.0.1:");
+        let port = line.split_once(" on 127.0.0.1:").and_then(|(_, rest)| rest.split_whitespace().next()?.parse().ok()).expect("a port");
         Node { child, port, log }
     }
 

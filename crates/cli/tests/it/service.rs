@@ -1,11 +1,11 @@
 //! `hipfrac serve` over a real socket: the real binary, a real (untrained) model, a raw HTTP
 //! client. Answers are checked against docs/openapi.json and docs/prediction.schema.json.
 
-use crate::support::{hipfrac, shared_dicom};
-use std::io::{BufRead, BufReader, Read, Write};
+use crate::support::{hipfrac, shared_dicom, spawn_until};
+use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -85,34 +85,10 @@ struct Server {
 
 impl Server {
     fn start(model: &Path, extra: &[&str]) -> Server {
-        let mut child = Command::new(assert_cmd::cargo::cargo_bin("hipfrac"))
-            .arg("serve")
-            .arg("--model")
-            .arg(model)
-            .args(["--addr", "127.0.0.1:0", "--device", "cpu"])
-            .args(extra)
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-        let log = Arc::new(Mutex::new(String::new()));
-        let mut port = None;
-        for line in lines.by_ref() {
-            let line = line.unwrap();
-            log.lock().unwrap().push_str(&format!("{line}\n"));
-            if let Some(rest) = line.strip_prefix("listening on http://127.0.0.1:") {
-                port = rest.split_whitespace().next().and_then(|p| p.parse().ok());
-                break;
-            }
-        }
-        let port = port.unwrap_or_else(|| panic!("the service did not start:\n{}", log.lock().unwrap()));
-        let sink = log.clone();
-        std::thread::spawn(move || {
-            for line in lines.map_while(Result::ok) {
-                sink.lock().unwrap().push_str(&format!("{line}\n"));
-            }
-        });
+        let mut command = Command::new(assert_cmd::cargo::cargo_bin("hipfrac"));
+        command.arg("serve").arg("--model").arg(model).args(["--addr", "127.0.0.1:0", "--device", "cpu"]).args(extra);
+        let (child, line, log) = spawn_until(command, "listening on http://127.0.0.1:");
+        let port = line.split_once("127.0.0.1:").and_then(|(_, rest)| rest.split_whitespace().next()?.parse().ok()).expect("a port");
         let started = Instant::now();
         while request(port, "GET", "/readyz", &[], b"").map_or(true, |r| r.status != 200) {
             assert!(started.elapsed() < Duration::from_secs(60), "not ready");

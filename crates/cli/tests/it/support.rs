@@ -163,3 +163,35 @@ pub fn assert_dciodvfy_clean(path: &Path, iod: &str) {
         Err(_) => eprintln!("SKIP: dciodvfy (dicom3tools) is not installed"),
     }
 }
+
+/// A free TCP port on loopback (bound and released).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// Starts `command` with its stderr piped and reads that until a line contains `marker`;
+/// returns the child, that line, and the log, which a thread keeps filling. Panics with the
+/// log when the process ends before saying it.
+pub fn spawn_until(mut command: Command, marker: &str) -> (std::process::Child, String, std::sync::Arc<std::sync::Mutex<String>>) {
+    use std::io::BufRead;
+    let mut child = command.stdout(std::process::Stdio::null()).stderr(std::process::Stdio::piped()).spawn().unwrap();
+    let mut lines = std::io::BufReader::new(child.stderr.take().unwrap()).lines();
+    let log = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+    let mut found = None;
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        log.lock().unwrap().push_str(&format!("{line}\n"));
+        if line.contains(marker) {
+            found = Some(line);
+            break;
+        }
+    }
+    let line = found.unwrap_or_else(|| panic!("no {marker:?} from the process:\n{}", log.lock().unwrap()));
+    let sink = log.clone();
+    std::thread::spawn(move || {
+        for line in lines.map_while(Result::ok) {
+            sink.lock().unwrap().push_str(&format!("{line}\n"));
+        }
+    });
+    (child, line, log)
+}

@@ -1,7 +1,7 @@
 //! The reading workstation over a real socket: security, washout, durability under kill -9,
 //! and (where Chromium is installed) a real browser session.
 
-use crate::support::hipfrac;
+use crate::support::{free_port, hipfrac};
 use std::io::{Read as _, Write as _};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
@@ -57,10 +57,6 @@ fn http_with(port: u16, method: &str, path: &str, cookie: Option<&str>, form: Op
     let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
     let status = head.split_whitespace().nth(1).and_then(|s| s.parse().ok()).ok_or_else(|| std::io::Error::other(format!("no status line: {head:?}")))?;
     Ok(Reply { status, headers: head.to_string(), body: body.to_string() })
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
 fn hash(password: &str) -> String {
