@@ -3,6 +3,7 @@
 
 use std::fmt;
 use std::str::FromStr;
+use serde::{Deserialize, Serialize};
 
 /// `auto`, `cpu`, `cuda` or `cuda:N`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -91,5 +92,40 @@ impl Preset {
 impl fmt::Display for Preset {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.name())
+    }
+}
+
+/// What a detector finds, and in what view of the radiograph (`stage` in a model's
+/// train.toml). The paper's system is one [`Stage::Whole`] detector; hipfrac's two-stage
+/// system is a [`Stage::Hips`] localiser followed by a [`Stage::HipCrops`] detector.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Stage {
+    /// The four fracture types on the whole radiograph (the paper's single stage).
+    #[default]
+    Whole,
+    /// One class, the proximal femur (femoral head to lesser trochanter; VOC objects named
+    /// `hip`), on the whole radiograph: the localiser.
+    Hips,
+    /// The four fracture types on a square crop around each hip box, at a higher resolution
+    /// than the whole radiograph allows.
+    HipCrops,
+}
+
+impl Stage {
+    /// Classes the detector of this stage outputs.
+    pub fn classes(self) -> i64 {
+        match self {
+            Stage::Hips => 1,
+            Stage::Whole | Stage::HipCrops => crate::FractureClass::ALL.len() as i64,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Stage::Whole => "whole",
+            Stage::Hips => "hips",
+            Stage::HipCrops => "hip_crops",
+        }
     }
 }

@@ -28,9 +28,9 @@ pub use radiograph::{
     Laterality, LutData, ModalityLut, Photometric, Pixels, Radiograph, RadiographMeta, VoiFunction,
     Window,
 };
-pub use device::{DeviceSpec, ParseDeviceError, Preset};
+pub use device::{DeviceSpec, ParseDeviceError, Preset, Stage};
 pub use assess::{AbstentionSource, Acceptance, NotAssessable};
-pub use prediction::{escape_html, side, Answer, Case, Prediction, Side, SideCall, SideSource, NOTICE, NOT_ASSESSABLE};
+pub use prediction::{escape_html, side, side_by_position, Answer, Case, HipCall, Prediction, Side, SideCall, SideSource, NOTICE, NOT_ASSESSABLE};
 pub use verdict::{OperatingPoint, OperatingPoints, Verdict};
 
 /// An error and its causes on one line (`outer: cause: root cause`), for logs and CSV

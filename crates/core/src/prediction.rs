@@ -59,12 +59,16 @@ pub fn side(image: &Radiograph, bbox: &BBox) -> SideCall {
     match image.meta.laterality {
         Some(Laterality::Right) => SideCall { side: Side::Right, source: SideSource::ImageLaterality },
         Some(Laterality::Left) => SideCall { side: Side::Left, source: SideSource::ImageLaterality },
-        _ => {
-            let (cx, _) = bbox.center();
-            let side = if cx < image.width() as f32 / 2.0 { Side::Right } else { Side::Left };
-            SideCall { side, source: SideSource::BoxPosition }
-        }
+        _ => side_by_position(image.width(), bbox),
     }
+}
+
+/// Which hip `bbox` is on by its position alone, in an AP image `width` pixels wide: the
+/// patient's right is on the viewer's left.
+pub fn side_by_position(width: u32, bbox: &BBox) -> SideCall {
+    let (cx, _) = bbox.center();
+    let side = if cx < width as f32 / 2.0 { Side::Right } else { Side::Left };
+    SideCall { side, source: SideSource::BoxPosition }
 }
 
 /// Everything predicted for one image. Boxes are in the image's own pixels.
@@ -81,6 +85,25 @@ pub struct Prediction {
     /// The hip of the verdict's most confident box (none for "no visible fracture" and for
     /// images not assessed).
     pub side: Option<SideCall>,
+    /// The two-stage detector's answer per hip it found (empty for the single-stage detector
+    /// and for images not assessed). The image's answer follows from the same boxes: each
+    /// class's score is its best over the hips, so a fractured hip's answer wins over "none".
+    #[serde(default)]
+    pub hips: Vec<HipCall>,
+}
+
+/// One hip (proximal femur) the two-stage detector found and read.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HipCall {
+    /// The localiser's box, in the image's pixels.
+    pub bbox: BBox,
+    /// The localiser's confidence that this is a proximal femur.
+    pub score: f32,
+    pub side: SideCall,
+    /// The hip's own verdict, from the boxes found in its crop.
+    pub verdict: Verdict,
+    /// Each class's most confident box score within this hip (DF, VF, SF, UF).
+    pub class_scores: [f32; 4],
 }
 
 /// A verdict, or why the image gets none ([`crate::assess`]).
@@ -97,7 +120,7 @@ pub const NOT_ASSESSABLE: &str = "not_assessable";
 impl Prediction {
     /// The prediction of a `width × height` image the check refused: no boxes, no scores.
     pub fn refused(width: u32, height: u32, why: NotAssessable) -> Prediction {
-        Prediction { width, height, detections: Vec::new(), class_scores: [0.0; 4], answer: Answer::NotAssessable(why), side: None }
+        Prediction { width, height, detections: Vec::new(), class_scores: [0.0; 4], answer: Answer::NotAssessable(why), side: None, hips: Vec::new() }
     }
 
     /// The verdict, when the image was assessed.
@@ -220,7 +243,7 @@ mod tests {
         let scores = [0.9, 0.15, 0.0, 0.0];
         let verdict = decide(scores, &points);
         assert_eq!(verdict.label, crate::Label::Fracture(FractureClass::ValgusImpactedNeck));
-        let p = super::Prediction { width: 20, height: 20, detections: vec![df, vf], class_scores: scores, answer: super::Answer::Verdict(verdict), side: None };
+        let p = super::Prediction { width: 20, height: 20, detections: vec![df, vf], class_scores: scores, answer: super::Answer::Verdict(verdict), side: None, hips: Vec::new() };
         assert_eq!(crate::verdict::reportable(&p.detections, &points, 5), vec![df], "below VF's threshold");
         assert_eq!(p.shown_boxes(&points), vec![df, vf]);
     }

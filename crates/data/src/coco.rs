@@ -98,7 +98,7 @@ pub fn parse(text: &str, path: &Path, labels: &LabelMap) -> Result<Vec<Annotatio
         if by_id.insert(image.id, annotations.len()).is_some() {
             return Err(Error::invalid(path, format!("image id {} appears twice", image.id)));
         }
-        annotations.push(Annotation { filename: image.file_name.clone(), width: image.width, height: image.height, depth: 1, objects: vec![] });
+        annotations.push(Annotation { filename: image.file_name.clone(), width: image.width, height: image.height, depth: 1, objects: vec![], hips: vec![] });
     }
     for coco in &file.annotations {
         let index = *by_id

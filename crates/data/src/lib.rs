@@ -56,7 +56,16 @@ pub struct Annotation {
     pub depth: u32,
     /// The boxes; none means "no visible fracture".
     pub objects: Vec<Object>,
+    /// Proximal femur boxes (femoral head to lesser trochanter), one per hip in view, for the
+    /// two-stage detector's localiser: VOC objects named [`HIP`]. Optional; datasets without
+    /// them train the single-stage detector only.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub hips: Vec<BBox>,
 }
+
+/// The VOC object name of a proximal femur box (not a label: it says where a hip is, not
+/// what it shows).
+pub const HIP: &str = "hip";
 
 impl Annotation {
     /// The image-level label: the label of the first fracture box, or "no visible fracture"
@@ -91,6 +100,11 @@ pub fn validate(source: &std::path::Path, annotations: &[Annotation]) -> Result<
             }
             if !o.bbox.is_inside(a.width, a.height) {
                 return Err(what(&format!("lies outside the {}×{} image", a.width, a.height)));
+            }
+        }
+        for (k, hip) in a.hips.iter().enumerate() {
+            if hip.is_degenerate() || !hip.is_inside(a.width, a.height) {
+                return Err(Error::invalid(source, format!("{}: hip box {}: empty, not finite or outside the {}×{} image", a.filename, k + 1, a.width, a.height)));
             }
         }
     }

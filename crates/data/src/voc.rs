@@ -4,9 +4,11 @@
 //! "billion laughs" bomb) are refused, files over 1 MiB are refused, `filename` must be a
 //! plain name, unknown labels are errors naming the file and the label. VOC coordinates are
 //! 1-based inclusive pixel indices; they are converted to `BBox`'s half-open convention.
+//! Objects named `hip` (any case) are proximal femur boxes for the two-stage detector's
+//! localiser ([`Annotation::hips`]), not labels; they are written back after the labels.
 
 use crate::{check_plain_filename, format_number, Annotation, Error, LabelMap, Object, Result};
-use hipfrac_core::BBox;
+use hipfrac_core::{BBox, Label};
 use quick_xml::events::Event;
 use quick_xml::Reader;
 use std::path::Path;
@@ -163,9 +165,11 @@ pub fn parse(text: &str, path: &Path, labels: &LabelMap) -> Result<VocFile> {
 
     let mut parsed = Vec::with_capacity(objects.len());
     let mut poses = Vec::with_capacity(objects.len());
+    let mut hips = Vec::new();
     for (index, object) in objects.iter().enumerate() {
         let name = object.name.clone().ok_or_else(|| invalid(format!("object {} has no <name>", index + 1)))?;
-        let label = labels.resolve(&name, path)?;
+        let is_hip = name.trim().eq_ignore_ascii_case(crate::HIP);
+        let label = if is_hip { Label::NoFracture } else { labels.resolve(&name, path)? };
         let coordinate = |v: &Option<String>, what: &str| -> Result<f64> {
             let raw = v.as_deref().ok_or_else(|| invalid(format!("object {} ({name}) has no <{what}>", index + 1)))?;
             raw.parse::<f64>()
@@ -179,11 +183,15 @@ pub fn parse(text: &str, path: &Path, labels: &LabelMap) -> Result<VocFile> {
             coordinate(&object.xmax, "xmax")?,
             coordinate(&object.ymax, "ymax")?,
         );
+        if is_hip {
+            hips.push(bbox);
+            continue;
+        }
         parsed.push(Object { label, bbox, truncated: flag(&object.truncated), difficult: flag(&object.difficult) });
         poses.push(object.pose.clone().unwrap_or_else(|| "Unspecified".into()));
     }
     Ok(VocFile {
-        annotation: Annotation { filename, width, height, depth, objects: parsed },
+        annotation: Annotation { filename, width, height, depth, objects: parsed, hips },
         folder: field("annotation/folder"),
         path: field("annotation/path"),
         database: fields.get("annotation/source/database").cloned().unwrap_or_else(|| "Unknown".into()),
@@ -216,6 +224,14 @@ pub fn to_string(voc: &VocFile) -> String {
         out.push_str(&format!("\t\t<truncated>{}</truncated>\n", u8::from(object.truncated)));
         out.push_str(&format!("\t\t<difficult>{}</difficult>\n", u8::from(object.difficult)));
         out.push_str("\t\t<bndbox>\n");
+        for (tag, value) in [("xmin", xmin), ("ymin", ymin), ("xmax", xmax), ("ymax", ymax)] {
+            out.push_str(&format!("\t\t\t<{tag}>{}</{tag}>\n", format_number(value)));
+        }
+        out.push_str("\t\t</bndbox>\n\t</object>\n");
+    }
+    for hip in &a.hips {
+        let (xmin, ymin, xmax, ymax) = hip.to_voc();
+        out.push_str(&format!("\t<object>\n\t\t<name>{}</name>\n\t\t<pose>Unspecified</pose>\n\t\t<truncated>0</truncated>\n\t\t<difficult>0</difficult>\n\t\t<bndbox>\n", crate::HIP));
         for (tag, value) in [("xmin", xmin), ("ymin", ymin), ("xmax", xmax), ("ymax", ymax)] {
             out.push_str(&format!("\t\t\t<{tag}>{}</{tag}>\n", format_number(value)));
         }
@@ -254,6 +270,20 @@ mod tests {
             annotation: voc.annotation.clone(),
             ..voc.clone()
         });
+    }
+
+    #[test]
+    fn hip_boxes_are_read_apart_from_the_labels_and_written_back() {
+        let with_hip = LABELIMG.replace(
+            "</annotation>",
+            "\t<object>\n\t\t<name>Hip</name>\n\t\t<bndbox>\n\t\t\t<xmin>301</xmin>\n\t\t\t<ymin>201</ymin>\n\t\t\t<xmax>700</xmax>\n\t\t\t<ymax>650</ymax>\n\t\t</bndbox>\n\t</object>\n</annotation>",
+        );
+        let voc = parse(&with_hip, Path::new("h.xml"), &LabelMap::default()).unwrap();
+        assert_eq!(voc.annotation.objects.len(), 1);
+        assert_eq!(voc.annotation.image_label(), Label::Fracture(FractureClass::ValgusImpactedNeck));
+        assert_eq!(voc.annotation.hips, vec![BBox::new(300.0, 200.0, 700.0, 650.0)]);
+        let again = parse(&to_string(&voc), Path::new("h.xml"), &LabelMap::default()).unwrap();
+        assert_eq!(again.annotation, voc.annotation);
     }
 
     #[test]

@@ -78,7 +78,7 @@ pub fn read(dir: &Path, images: &Path, labels: &LabelMap) -> Result<Vec<Annotati
         check_plain_filename(&txt, &filename)?;
         let text = std::fs::read_to_string(&txt).map_err(|e| Error::io(&txt, e))?;
         let objects = parse(&text, &txt, &classes, info.width, info.height)?;
-        annotations.push(Annotation { filename, width: info.width, height: info.height, depth: 1, objects });
+        annotations.push(Annotation { filename, width: info.width, height: info.height, depth: 1, objects, hips: vec![] });
     }
     Ok(annotations)
 }

@@ -12,4 +12,4 @@ pub mod overlay;
 pub mod preprocess;
 
 pub use canvas::{class_colour, css_colour, Canvas};
-pub use preprocess::{letterbox, Letterbox, Preprocess};
+pub use preprocess::{hip_region, letterbox, letterbox_regions, Letterbox, Preprocess, HIP_CROP_SCALE};

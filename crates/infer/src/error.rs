@@ -25,8 +25,14 @@ pub enum ModelFault {
     Json(#[source] serde_json::Error),
     #[error("not a usable training config (it gives the input size)")]
     Toml(#[source] toml::de::Error),
-    #[error("expected 1 input channel and 4 classes, found {in_channels} and {classes}")]
-    Shape { in_channels: i64, classes: i64 },
+    #[error("expected 1 input channel and {expected} classes (stage {stage}), found {in_channels} and {classes}")]
+    Shape { in_channels: i64, classes: i64, expected: i64, stage: &'static str },
+    #[error("a hip localiser (stage = \"hips\") gives no verdict by itself: it belongs in the localiser/ folder of a hip-crop detector")]
+    LocaliserAlone,
+    #[error("a hip-crop detector (stage = \"hip_crops\") needs its localiser (a model trained with stage = \"hips\") in localiser/")]
+    NoLocaliser(#[source] Box<ModelError>),
+    #[error("localiser/ holds a model of stage {0}, not a hip localiser (stage = \"hips\")")]
+    NotALocaliser(&'static str),
     #[error("image_size {0} must be a multiple of 32, at least 64")]
     InputSize(i64),
     #[error("no ema.safetensors or model.safetensors")]
@@ -55,7 +61,7 @@ pub enum InferError {
     /// A manifest whose rows cannot all be true at once.
     #[error("{}: row {row}: {problem}", path.display())]
     Manifest { path: PathBuf, row: usize, problem: String },
-    #[error("{}: the header check refused all {images} images (e.g. {reason}); if your archive names hips otherwise, pass --accept-body-part", manifest.display())]
+    #[error("{}: all {images} images were found not assessable (e.g. {reason}); if it was the header check and your archive names hips otherwise, pass --accept-body-part", manifest.display())]
     NoneAssessable { manifest: std::path::PathBuf, images: usize, reason: String },
 }
 

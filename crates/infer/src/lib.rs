@@ -27,9 +27,10 @@ pub use hipfrac_core::verdict::{self, OperatingPoint, OperatingPoints, Verdict};
 pub use hipfrac_core::{side, Prediction, Side, SideCall, SideSource};
 
 use hipfrac_core::assess::{check_header, Acceptance};
+use hipfrac_core::{AbstentionSource, BBox, HipCall, NotAssessable, Stage};
 use hipfrac_core::card::ModelCard;
 use hipfrac_core::{Answer, Detection, Preset, Radiograph};
-use hipfrac_imaging::{letterbox, Letterbox, Preprocess};
+use hipfrac_imaging::{hip_region, letterbox, letterbox_regions, Letterbox, Preprocess};
 use hipfrac_model::decode::{detections_at, NMS_IOU, SCORE_FLOOR};
 use hipfrac_model::precision::Precision;
 use hipfrac_model::{DamoYolo, ModelConfig};
@@ -57,6 +58,14 @@ pub struct Predictor {
     pub batch: Option<usize>,
     /// The network's compute type (fp32, or a bf16/fp16 autocast region).
     pub precision: Precision,
+    /// What the network finds ([`Stage`]); a [`Stage::HipCrops`] detector reads the hips its
+    /// [`Predictor::localiser`] finds.
+    pub stage: Stage,
+    /// The hip localiser of a two-stage model (`localiser/` in its folder).
+    pub localiser: Option<Box<Predictor>>,
+    /// The localiser score a box needs to count as a hip; an image with none is not
+    /// assessable ([`HIP_MIN_SCORE`]).
+    pub hip_min_score: f32,
     model: DamoYolo,
     _vs: nn::VarStore,
 }
@@ -66,27 +75,57 @@ struct InputSection {
     image_size: i64,
     #[serde(default)]
     equalize: bool,
+    #[serde(default)]
+    stage: Stage,
 }
+
+/// The localiser score a box needs to count as a proximal femur. On the phantom's test
+/// splits every hip scores far above it; what is below it on a real film (a chest, a knee, a
+/// test pattern) makes the image not assessable.
+pub const HIP_MIN_SCORE: f32 = 0.3;
+
+/// At most this many hips are read per radiograph (an AP pelvis shows two).
+pub const MAX_HIPS: usize = 2;
 
 fn read(path: &Path) -> Result<Vec<u8>, ModelError> {
     std::fs::read(path).map_err(|e| ModelError::new(path, ModelFault::Io(e)))
 }
 
 impl Predictor {
-    /// Loads the model folder `dir` onto `device` (see the crate docs for its files).
+    /// Loads the model folder `dir` onto `device` (see the crate docs for its files). A
+    /// two-stage model ([`Stage::HipCrops`]) loads its localiser from `dir/localiser`; a
+    /// localiser by itself is refused (it gives no verdict).
     pub fn load(dir: &Path, device: Device) -> Result<Predictor, ModelError> {
+        let mut predictor = Predictor::load_one(dir, device)?;
+        match predictor.stage {
+            Stage::Whole => {}
+            Stage::Hips => return Err(ModelError::new(dir, ModelFault::LocaliserAlone)),
+            Stage::HipCrops => {
+                let at = dir.join("localiser");
+                let localiser = Predictor::load_one(&at, device).map_err(|e| ModelError::new(dir, ModelFault::NoLocaliser(Box::new(e))))?;
+                if localiser.stage != Stage::Hips {
+                    return Err(ModelError::new(&at, ModelFault::NotALocaliser(localiser.stage.name())));
+                }
+                predictor.localiser = Some(Box::new(localiser));
+            }
+        }
+        Ok(predictor)
+    }
+
+    fn load_one(dir: &Path, device: Device) -> Result<Predictor, ModelError> {
         let config_path = dir.join("config.json");
         let config: ModelConfig = serde_json::from_slice(&read(&config_path)?).map_err(|e| ModelError::new(&config_path, ModelFault::Json(e)))?;
-        if config.num_classes != 4 || config.in_channels != 1 {
-            return Err(ModelError::new(&config_path, ModelFault::Shape { in_channels: config.in_channels, classes: config.num_classes }));
-        }
         let train_path = dir.join("train.toml");
         let text = std::fs::read_to_string(&train_path).map_err(|e| ModelError::new(&train_path, ModelFault::Io(e)))?;
         // Only the input keys are needed; the others are the training run's business.
         let input = toml::from_str::<toml::Table>(&text)
             .and_then(|t| t.try_into::<InputSection>())
             .map_err(|e| ModelError::new(&train_path, ModelFault::Toml(e)))?;
-        let size = input.image_size;
+        let (size, stage) = (input.image_size, input.stage);
+        if config.num_classes != stage.classes() || config.in_channels != 1 {
+            let shape = ModelFault::Shape { in_channels: config.in_channels, classes: config.num_classes, expected: stage.classes(), stage: stage.name() };
+            return Err(ModelError::new(&config_path, shape));
+        }
         if size < 64 || size % 32 != 0 {
             return Err(ModelError::new(&train_path, ModelFault::InputSize(size)));
         }
@@ -113,7 +152,7 @@ impl Predictor {
             None
         };
         let preprocess = Preprocess { size, equalize: input.equalize };
-        Ok(Predictor { dir: dir.to_path_buf(), config, preprocess, device, points, model_hash, card, acceptance: Acceptance::default(), batch: None, precision: Precision::Fp32, model, _vs: vs })
+        Ok(Predictor { dir: dir.to_path_buf(), config, preprocess, device, points, model_hash, card, acceptance: Acceptance::default(), batch: None, precision: Precision::Fp32, stage, localiser: None, hip_min_score: HIP_MIN_SCORE, model, _vs: vs })
     }
 
     /// The preset the weights were trained as (none for a hand-made configuration).
@@ -136,6 +175,9 @@ impl Predictor {
     /// the verdict and side are decided. One result per image, in order; an image that cannot
     /// be rendered gets its error and the others go on.
     pub fn predict_batch(&self, images: &[Radiograph]) -> Vec<Result<Prediction, InferError>> {
+        if let Some(localiser) = &self.localiser {
+            return self.predict_hips(localiser, images);
+        }
         let (preprocess, acceptance) = (self.preprocess, &self.acceptance);
         let prepared: Vec<Result<Result<Letterbox, Prediction>, InferError>> = images
             .par_iter()
@@ -159,6 +201,94 @@ impl Predictor {
                 })
             })
             .collect()
+    }
+
+    /// The two-stage path: the header check, the localiser on each whole image, then the
+    /// fracture detector on a square crop around each hip found ([`hip_region`]), its boxes
+    /// mapped back to the image; a verdict per hip, and the image's from all hips' boxes. An
+    /// image where no box reaches [`Predictor::hip_min_score`] is not assessable.
+    fn predict_hips(&self, localiser: &Predictor, images: &[Radiograph]) -> Vec<Result<Prediction, InferError>> {
+        let located = localiser.locate(images, &self.acceptance);
+        let (preprocess, min_score) = (self.preprocess, self.hip_min_score);
+        let crops: Vec<Result<Result<(Vec<Detection>, Vec<Letterbox>), Prediction>, InferError>> = images
+            .par_iter()
+            .zip(located)
+            .map(|(image, located)| {
+                let hips = match located? {
+                    Err(refused) => return Ok(Err(refused)),
+                    Ok(hips) => hips,
+                };
+                let best = hips.first().map_or(0.0, |d| d.score);
+                let hips: Vec<Detection> = hips.into_iter().filter(|d| d.score >= min_score).fold(Vec::new(), |mut kept, d| {
+                    if kept.len() < MAX_HIPS && kept.iter().all(|k: &Detection| hipfrac_core::iou(&k.bbox, &d.bbox) < 0.1) {
+                        kept.push(d);
+                    }
+                    kept
+                });
+                if hips.is_empty() {
+                    let reason = format!("no proximal femur found in the image (the hip localiser's best score is {best:.2}, below {min_score:.2})");
+                    return Ok(Err(Prediction::refused(image.width(), image.height(), NotAssessable { reason, source: AbstentionSource::Image })));
+                }
+                let regions: Vec<BBox> = hips.iter().map(|h| hip_region(&h.bbox, image.width(), image.height())).collect();
+                let crops = letterbox_regions(image, &preprocess, &regions).map_err(InferError::Display)?;
+                Ok(Ok((hips, crops)))
+            })
+            .collect();
+        let ready: Vec<&Letterbox> = crops.iter().filter_map(|c| c.as_ref().ok()?.as_ref().ok()).flat_map(|(_, crops)| crops).collect();
+        let mut found = ready.chunks(self.batch_size()).flat_map(|chunk| self.detect(chunk)).collect::<Vec<_>>().into_iter();
+        images
+            .iter()
+            .zip(crops)
+            .map(|(image, crops)| {
+                crops.map(|crops| match crops {
+                    Err(refused) => refused,
+                    Ok((hips, _)) => {
+                        let per_hip: Vec<Vec<Detection>> = hips.iter().map(|_| found.next().expect("one result per crop")).collect();
+                        self.conclude_hips(image, &hips, per_hip)
+                    }
+                })
+            })
+            .collect()
+    }
+
+    /// The localiser's hip boxes per image, most confident first (an image the header check
+    /// refuses gets its refusal).
+    fn locate(&self, images: &[Radiograph], acceptance: &Acceptance) -> Vec<Result<Result<Vec<Detection>, Prediction>, InferError>> {
+        let preprocess = self.preprocess;
+        let prepared: Vec<Result<Result<Letterbox, Prediction>, InferError>> = images
+            .par_iter()
+            .map(|image| match check_header(&image.meta, acceptance) {
+                Err(refused) => Ok(Err(Prediction::refused(image.width(), image.height(), refused))),
+                Ok(()) => letterbox(image, &preprocess).map(Ok).map_err(InferError::Display),
+            })
+            .collect();
+        let ready: Vec<&Letterbox> = prepared.iter().filter_map(|p| p.as_ref().ok()?.as_ref().ok()).collect();
+        let mut found = ready.chunks(self.batch_size()).flat_map(|chunk| self.detect(chunk)).collect::<Vec<_>>().into_iter();
+        prepared.into_iter().map(|p| p.map(|p| p.map(|_| found.next().expect("one result per prepared image")))).collect()
+    }
+
+    /// The verdict of each hip from the boxes in its crop, and the image's from them all.
+    fn conclude_hips(&self, image: &Radiograph, hips: &[Detection], per_hip: Vec<Vec<Detection>>) -> Prediction {
+        let calls: Vec<HipCall> = hips
+            .iter()
+            .zip(&per_hip)
+            .map(|(hip, found)| {
+                let class_scores = verdict::class_scores(found);
+                // One hip in a file that names its side: that side; two: their positions.
+                let side = if hips.len() == 1 { side(image, &hip.bbox) } else { hipfrac_core::side_by_position(image.width(), &hip.bbox) };
+                HipCall { bbox: hip.bbox, score: hip.score, side, verdict: verdict::decide(class_scores, &self.points), class_scores }
+            })
+            .collect();
+        let mut all: Vec<Detection> = per_hip.into_iter().flatten().collect();
+        all = hipfrac_core::nms_per_class(&all, NMS_IOU);
+        let mut prediction = self.conclude(image, all);
+        if let (Some(class), true) = (prediction.verdict().and_then(|v| v.label.fracture()), calls.len() > 1) {
+            // The side is that of the hip whose crop gave the answer's best box.
+            let hip = calls.iter().max_by(|a, b| a.class_scores[class.index()].total_cmp(&b.class_scores[class.index()]));
+            prediction.side = hip.map(|h| h.side);
+        }
+        prediction.hips = calls;
+        prediction
     }
 
     /// Uses the operating points re-fitted for `site` (`operating_points.<site>.json`, from
@@ -215,7 +345,7 @@ impl Predictor {
             hipfrac_core::Label::Fracture(class) => detections.iter().find(|d| d.class == class).map(|d| side(image, &d.bbox)),
             hipfrac_core::Label::NoFracture => None,
         };
-        Prediction { width: image.width(), height: image.height(), detections, class_scores, answer, side }
+        Prediction { width: image.width(), height: image.height(), detections, class_scores, answer, side, hips: Vec::new() }
     }
 }
 

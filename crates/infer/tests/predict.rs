@@ -134,3 +134,80 @@ fn a_batch_equals_one_image_at_a_time_in_order() {
         }
     }
 }
+
+/// A two-stage model folder: an untrained hip-crop detector (stage hip_crops) with an
+/// untrained localiser (stage hips) whose class bias sets every hip score (sigmoid(bias)).
+fn two_stage(dir: &std::path::Path, localiser_bias: f64) -> Predictor {
+    let stage = |dir: &std::path::Path, name: &str| {
+        let path = dir.join("train.toml");
+        let text = std::fs::read_to_string(&path).unwrap();
+        std::fs::write(&path, format!("{text}stage = \"{name}\"\n")).unwrap();
+    };
+    hipfrac_infer::write_untrained(dir, &ModelConfig::nano(1, 4), 128, Some(0.0)).unwrap();
+    stage(dir, "hip_crops");
+    let localiser = dir.join("localiser");
+    hipfrac_infer::write_untrained(&localiser, &ModelConfig::nano(1, 1), 96, Some(localiser_bias)).unwrap();
+    stage(&localiser, "hips");
+    Predictor::load(dir, tch::Device::Cpu).unwrap()
+}
+
+#[test]
+fn the_two_stage_path_reads_each_hip_in_its_crop_and_abstains_without_one() {
+    let temp = tempfile::tempdir().unwrap();
+    let image = hipfrac_dicom::read_radiograph(&phantom_image(&temp.path().join("phantom"))).unwrap();
+    // Every hip score 0.5 (above the 0.3 floor): hips found, read, boxes in the image.
+    let predictor = two_stage(&temp.path().join("two"), 0.0);
+    assert_eq!(predictor.stage, hipfrac_core::Stage::HipCrops);
+    let p = predictor.predict_batch(std::slice::from_ref(&image)).remove(0).unwrap();
+    assert!(!p.hips.is_empty() && p.hips.len() <= hipfrac_infer::MAX_HIPS, "{:?}", p.hips);
+    for hip in &p.hips {
+        assert!(hip.bbox.is_inside(image.width(), image.height()) && hip.score >= hipfrac_infer::HIP_MIN_SCORE);
+        assert_eq!(hip.verdict, verdict::decide(hip.class_scores, &predictor.points));
+        // The phantom's file names its side: one hip takes it.
+        if p.hips.len() == 1 {
+            assert_eq!(hip.side.source, hipfrac_core::SideSource::ImageLaterality);
+        }
+    }
+    assert!(!p.detections.is_empty());
+    for d in &p.detections {
+        assert!(d.bbox.is_inside(image.width(), image.height()) && !d.bbox.is_degenerate(), "{d:?}");
+    }
+    // The image's class scores are the best over its hips: a fractured hip wins over none.
+    for c in 0..4 {
+        let best = p.hips.iter().map(|h| h.class_scores[c]).fold(0.0f32, f32::max);
+        assert_eq!(p.class_scores[c], best, "class {c}");
+    }
+    assert_eq!(p.verdict(), Some(&verdict::decide(p.class_scores, &predictor.points)));
+    // The localiser finds nothing (hip scores sigmoid(-8) ≈ 0.0003): not assessable, from
+    // the image, with the localiser's score in the reason; no boxes, no scores.
+    let predictor = two_stage(&temp.path().join("none"), -8.0);
+    let p = predictor.predict_batch(std::slice::from_ref(&image)).remove(0).unwrap();
+    let why = p.not_assessable().expect("no hip: not assessable");
+    assert_eq!(why.source, hipfrac_core::AbstentionSource::Image);
+    assert!(why.reason.contains("no proximal femur"), "{}", why.reason);
+    assert!(p.detections.is_empty() && p.hips.is_empty());
+}
+
+#[test]
+fn a_localiser_alone_or_a_crop_detector_without_one_is_refused() {
+    let temp = tempfile::tempdir().unwrap();
+    let dir = temp.path().join("crops");
+    hipfrac_infer::write_untrained(&dir, &ModelConfig::nano(1, 4), 128, None).unwrap();
+    std::fs::write(dir.join("train.toml"), "image_size = 128\nstage = \"hip_crops\"\n").unwrap();
+    let error = Predictor::load(&dir, tch::Device::Cpu).err().map(|e| hipfrac_core::error_chain(&e)).unwrap();
+    assert!(error.contains("needs its localiser") && error.contains("localiser"), "{error}");
+    // Its localiser/ holding a four-class whole-image detector: not a localiser.
+    hipfrac_infer::write_untrained(&dir.join("localiser"), &ModelConfig::nano(1, 4), 96, None).unwrap();
+    let error = Predictor::load(&dir, tch::Device::Cpu).err().map(|e| hipfrac_core::error_chain(&e)).unwrap();
+    assert!(error.contains("not a hip localiser"), "{error}");
+    // A localiser loaded for predictions: refused, it gives no verdict.
+    let alone = temp.path().join("alone");
+    hipfrac_infer::write_untrained(&alone, &ModelConfig::nano(1, 1), 96, None).unwrap();
+    std::fs::write(alone.join("train.toml"), "image_size = 96\nstage = \"hips\"\n").unwrap();
+    let error = Predictor::load(&alone, tch::Device::Cpu).err().map(|e| hipfrac_core::error_chain(&e)).unwrap();
+    assert!(error.contains("gives no verdict"), "{error}");
+    // A stage whose class count the weights do not have.
+    std::fs::write(alone.join("train.toml"), "image_size = 96\n").unwrap();
+    let error = Predictor::load(&alone, tch::Device::Cpu).err().map(|e| hipfrac_core::error_chain(&e)).unwrap();
+    assert!(error.contains("4 classes (stage whole)") && error.contains("found 1 and 1"), "{error}");
+}

@@ -1,7 +1,7 @@
 //! One place turns the device a user named into a libtorch device.
 
 use hipfrac_core::DeviceSpec;
-use tch::Device;
+pub use tch::Device;
 
 /// Why a device cannot be used.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

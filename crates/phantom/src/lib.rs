@@ -194,6 +194,9 @@ pub struct Simulated {
     pub radiograph: Radiograph,
     /// Fracture boxes in pixels of the written image.
     pub boxes: Vec<(FractureClass, BBox)>,
+    /// Proximal femur boxes (femoral head to lesser trochanter, [`hip_boxes`]) in pixels of
+    /// the written image: the simulated hip's, and the other hip's when it is wholly in view.
+    pub hips: Vec<BBox>,
     pub fracture: FractureParams,
 }
 
@@ -300,6 +303,57 @@ pub fn cut_pixels(femur: &Femur, grid: &Grid, right_side: bool, step_mm: f64) ->
         .collect()
 }
 
+/// Margin around a proximal femur's outline in its hip box, mm.
+pub const HIP_MARGIN_MM: f64 = 3.0;
+
+/// The proximal femur boxes of a case, in pixels as written: the bounding box of the femoral
+/// head, the greater and lesser trochanters and the shaft just below the lesser trochanter
+/// (its outline in the femur's own frame, placed by the pose and projected along the beam),
+/// with [`HIP_MARGIN_MM`], widened to hold the fracture's box. The other hip (the intact femur
+/// mirrored about the pelvic midline) gets its box only when it lies wholly in the image.
+pub fn hip_boxes(case: &CasePlan, femur: &Femur, grid: &Grid, fracture: Option<&BBox>) -> Vec<BBox> {
+    let s = case.params.scale;
+    let f = &femur.frame;
+    let mut outline = Vec::new();
+    let mut extremes = |c: V3, rx: f64, ry: f64, rz: f64| {
+        for (dx, dy, dz) in [(rx, 0.0, 0.0), (-rx, 0.0, 0.0), (0.0, ry, 0.0), (0.0, -ry, 0.0), (0.0, 0.0, rz), (0.0, 0.0, -rz)] {
+            outline.push(V3(c.0 + dx, c.1 + dy, c.2 + dz));
+        }
+    };
+    extremes(f.head_center, f.head_radius, f.head_radius, f.head_radius);
+    extremes(f.greater_trochanter, 15.0 * s, 24.0 * s, 16.0 * s);
+    extremes(f.lesser_trochanter, 8.0 * s, 9.0 * s, 7.0 * s);
+    extremes(V3(0.0, f.lesser_trochanter.1 + 9.0 * s, 0.0), 18.5 * s, 0.0, 17.5 * s);
+    let world: Vec<V3> = outline.iter().map(|&p| femur.pose.apply(p)).collect();
+    let margin = HIP_MARGIN_MM / grid.spacing;
+    let width = grid.width as f64;
+    let right = case.params.right_side;
+    let to_box = |points: &mut dyn Iterator<Item = (f64, f64)>| {
+        let (mut x0, mut y0, mut x1, mut y1) = (f64::INFINITY, f64::INFINITY, f64::NEG_INFINITY, f64::NEG_INFINITY);
+        for (x, y) in points {
+            let (x, y) = grid.pixel(x, y);
+            let x = if right { x } else { width - x };
+            (x0, y0, x1, y1) = (x0.min(x), y0.min(y), x1.max(x), y1.max(y));
+        }
+        BBox::new((x0 - margin).floor() as f32, (y0 - margin).floor() as f32, (x1 + margin).ceil() as f32, (y1 + margin).ceil() as f32)
+    };
+    let mut own = to_box(&mut world.iter().map(|p| (p.0, p.1)));
+    if let Some(b) = fracture {
+        own = BBox::new(own.x_min.min(b.x_min), own.y_min.min(b.y_min), own.x_max.max(b.x_max), own.y_max.max(b.y_max));
+    }
+    let mut boxes = Vec::new();
+    let own = own.clip(grid.width as u32, grid.height as u32);
+    if !own.is_degenerate() {
+        boxes.push(own);
+    }
+    let m = case.params.half_pelvis;
+    let other = to_box(&mut world.iter().map(|p| (2.0 * m - p.0, p.1)));
+    if other.is_inside(grid.width as u32, grid.height as u32) && !other.is_degenerate() {
+        boxes.push(other);
+    }
+    boxes
+}
+
 /// Renders one case.
 pub fn simulate(case: &CasePlan, site: &SiteProfile, size: usize) -> Simulated {
     let femur = Femur::new(case, false);
@@ -385,9 +439,11 @@ pub fn simulate(case: &CasePlan, site: &SiteProfile, size: usize) -> Simulated {
     meta.laterality = Some(if right { Laterality::Right } else { Laterality::Left });
     meta.body_part = Some("HIP".into());
     meta.institution = Some(site.institution.clone());
+    let hips = hip_boxes(case, &femur, &grid, boxes.first().map(|(_, b)| b));
     Simulated {
         radiograph: Radiograph { meta, pixels: Pixels::Unsigned(stored) },
         boxes,
+        hips,
         fracture: femur.fracture.params.clone(),
     }
 }

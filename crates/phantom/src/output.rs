@@ -130,7 +130,7 @@ pub fn write_case(out: &Path, case: &CasePlan, site: &SiteProfile, simulated: &S
             difficult: false,
         })
         .collect();
-    let annotation = Annotation { filename: format!("{}.png", case.name), width: image.width(), height: image.height(), depth: 1, objects };
+    let annotation = Annotation { filename: format!("{}.png", case.name), width: image.width(), height: image.height(), depth: 1, objects, hips: simulated.hips.clone() };
     let mut voc_file = voc::VocFile::new(annotation, "images");
     voc_file.database = format!("hipfrac phantom {}", site.name);
     voc::write(&xml, &voc_file)?;

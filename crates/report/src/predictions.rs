@@ -36,13 +36,31 @@ pub struct BoxRecord {
     pub drawn: bool,
 }
 
+/// One hip the two-stage detector read (`hipfrac_core::HipCall`).
+#[derive(Debug, Clone, Serialize)]
+pub struct HipRecord {
+    pub side: SideCall,
+    /// The localiser's box, `[x_min, y_min, x_max, y_max)` in the image's pixels.
+    pub bbox: [f32; 4],
+    /// The localiser's confidence that this is a proximal femur.
+    pub score: f32,
+    /// This hip's own answer: `DF`, `VF`, `SF`, `UF` or `none`.
+    pub verdict: &'static str,
+    pub verdict_name: &'static str,
+    pub confidence: Option<f32>,
+    pub operating_point: OperatingPoint,
+    pub class_scores: BTreeMap<&'static str, f32>,
+}
+
 /// The version of [`Record`]'s layout: raised when a field changes meaning or goes away.
+///
+/// Version 3: `hips`, the two-stage detector's answer per hip (empty for the single stage).
 ///
 /// Version 2: `verdict` may be `not_assessable` (with `not_assessable` saying why; then
 /// `class_scores` and `max_fracture_score` are null); `confidence` is the answered class's
 /// score and null for `none`; `max_fracture_score`, `header_verified`, `boxes[].drawn`,
 /// `model.trained_on` and `model.caveats` are new.
-pub const SCHEMA_VERSION: u32 = 2;
+pub const SCHEMA_VERSION: u32 = 3;
 
 /// The JSON written per image.
 #[derive(Debug, Clone, Serialize)]
@@ -78,6 +96,9 @@ pub struct Record {
     /// Null when the image was not assessed (no score was computed).
     pub class_scores: Option<BTreeMap<&'static str, f32>>,
     pub boxes: Vec<BoxRecord>,
+    /// The two-stage detector's answer per hip it found; empty for the single-stage detector
+    /// and for images not assessed.
+    pub hips: Vec<HipRecord>,
     pub model: ModelRecord,
     pub notice: &'static str,
 }
@@ -117,6 +138,20 @@ impl Record {
                     score: d.score,
                     bbox: [d.bbox.x_min, d.bbox.y_min, d.bbox.x_max, d.bbox.y_max],
                     drawn: drawn.contains(d),
+                })
+                .collect(),
+            hips: p
+                .hips
+                .iter()
+                .map(|h| HipRecord {
+                    side: h.side,
+                    bbox: [h.bbox.x_min, h.bbox.y_min, h.bbox.x_max, h.bbox.y_max],
+                    score: h.score,
+                    verdict: h.verdict.label.code(),
+                    verdict_name: h.verdict.label.full_name(),
+                    confidence: h.verdict.confidence,
+                    operating_point: h.verdict.operating_point,
+                    class_scores: FractureClass::ALL.iter().map(|c| (c.code(), h.class_scores[c.index()])).collect(),
                 })
                 .collect(),
             model,
@@ -209,13 +244,13 @@ mod tests {
         let points = OperatingPoints::uncalibrated();
         let class_scores = [0.25, 0.8125, 0.0, 0.0];
         let verdict = hipfrac_core::verdict::decide(class_scores, &points);
-        Prediction { width: 512, height: 400, detections, class_scores, answer: Answer::Verdict(verdict), side: Some(SideCall { side: Side::Right, source: SideSource::ImageLaterality }) }
+        Prediction { width: 512, height: 400, detections, class_scores, answer: Answer::Verdict(verdict), side: Some(SideCall { side: Side::Right, source: SideSource::ImageLaterality }), hips: Vec::new() }
     }
 
     /// A chest film the header check refused.
     fn refused() -> Prediction {
         let not = NotAssessable { reason: "Body Part Examined is CHEST, not one of HIP, PELVIS, FEMUR".into(), source: AbstentionSource::Header };
-        Prediction { width: 512, height: 400, detections: Vec::new(), class_scores: [0.0; 4], answer: Answer::NotAssessable(not), side: None }
+        Prediction { width: 512, height: 400, detections: Vec::new(), class_scores: [0.0; 4], answer: Answer::NotAssessable(not), side: None, hips: Vec::new() }
     }
 
     fn points() -> OperatingPoints {

@@ -184,7 +184,7 @@ mod tests {
 
     fn answer(image: &Radiograph) -> Prediction {
         let verdict = Verdict { label: Label::NoFracture, confidence: None, operating_point: OperatingPoint::NoFracture, vf_priority_applied: false };
-        Prediction { width: image.width(), height: image.height(), detections: Vec::new(), class_scores: [0.0; 4], answer: Answer::Verdict(verdict), side: None }
+        Prediction { width: image.width(), height: image.height(), detections: Vec::new(), class_scores: [0.0; 4], answer: Answer::Verdict(verdict), side: None, hips: Vec::new() }
     }
 
     /// Images queued while the model is busy are answered together in one larger batch.

@@ -17,7 +17,7 @@ fn main() {
     let mut vs = nn::VarStore::new(Device::Cpu);
     let model = DamoYolo::new(&vs.root(), &config, false);
     vs.load(dir.join(weights)).unwrap_or_else(|e| panic!("cannot load {weights}: {e}"));
-    let samples = load_manifest(std::path::Path::new(&args[2]), &hipfrac_imaging::Preprocess { size, equalize: false }).unwrap_or_else(|e| panic!("{e}"));
+    let samples = load_manifest(std::path::Path::new(&args[2]), &hipfrac_imaging::Preprocess { size, equalize: false }, hipfrac_core::Stage::Whole).unwrap_or_else(|e| panic!("{e}"));
     for conf in [0.05, 0.001] {
         let mut images = Vec::new();
         let mut top = Vec::new();

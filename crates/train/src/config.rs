@@ -1,6 +1,6 @@
 //! The training config (TOML). Every default is the paper's.
 
-use hipfrac_core::Preset;
+use hipfrac_core::{Preset, Stage};
 use hipfrac_model::precision::Precision;
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
@@ -73,6 +73,11 @@ pub struct TrainConfig {
     /// The network's compute type in training: `fp32` (the paper's) or `bf16` (autocast; the
     /// assigner and the losses stay fp32). fp16 would need loss scaling and is refused.
     pub precision: Precision,
+    /// What the detector learns: `whole` (the paper's single stage: the four fracture types on
+    /// the whole radiograph), `hips` (the two-stage system's localiser: proximal femur boxes,
+    /// VOC objects named `hip`) or `hip_crops` (its fracture detector, on a square crop around
+    /// each hip box).
+    pub stage: Stage,
 }
 
 impl Default for TrainConfig {
@@ -104,6 +109,7 @@ impl Default for TrainConfig {
             val_interval: 1,
             seed: 0,
             precision: Precision::Fp32,
+            stage: Stage::Whole,
         }
     }
 }
@@ -195,8 +201,7 @@ impl TrainConfig {
     }
 
     pub fn model_config(&self) -> hipfrac_model::ModelConfig {
-        let classes = hipfrac_core::FractureClass::ALL.len() as i64;
-        hipfrac_model::ModelConfig::of(self.model.preset, self.model.in_channels, classes)
+        hipfrac_model::ModelConfig::of(self.model.preset, self.model.in_channels, self.stage.classes())
     }
 
     /// How images become network input.
@@ -276,6 +281,7 @@ pub const RANGES: &[(&str, &str)] = &[
     ("scale_jitter", "0–0.9"),
     ("translate", "0–0.5"),
     ("val_interval", "1–100000"),
+    ("stage", "whole (the paper's single stage), hips (the two-stage localiser) or hip_crops (the two-stage fracture detector)"),
     ("precision", "fp32 or bf16 (bf16: autocast on the network, assigner and losses in fp32)"),
     ("model.in_channels", "1 (radiographs are grey)"),
     ("image_size² × batch_size", "at most 268 million pixels a step (1024² × 256)"),

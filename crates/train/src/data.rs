@@ -1,9 +1,9 @@
 //! Training data: manifest rows → letterboxed 8-bit grey images with boxes, held in memory,
 //! and the augmentations applied per batch.
 
-use hipfrac_core::{BBox, FractureClass};
+use hipfrac_core::{BBox, FractureClass, Stage};
 use hipfrac_data::{manifest, voc, LabelMap};
-use hipfrac_imaging::{letterbox, Preprocess};
+use hipfrac_imaging::{hip_region, letterbox, letterbox_regions, Letterbox, Preprocess};
 use rand::{Rng, SeedableRng};
 use rayon::prelude::*;
 use std::path::Path;
@@ -25,37 +25,72 @@ pub struct Sample {
     pub boxes: Vec<(FractureClass, BBox)>,
 }
 
-/// Loads every row of a manifest (paths relative to the manifest's folder).
-pub fn load_manifest(path: &Path, preprocess: &Preprocess) -> Result<Vec<Sample>, DataError> {
-    let size = preprocess.size;
+/// The localiser's one class (the proximal femur) travels through the class-indexed
+/// training code (targets, mAP) as class index 0.
+pub const HIP_CLASS: FractureClass = FractureClass::ALL[0];
+
+/// Loads every row of a manifest (paths relative to the manifest's folder) as `stage`
+/// needs it: the whole image with its fracture boxes ([`Stage::Whole`]), the whole image with
+/// its hip boxes as [`HIP_CLASS`] ([`Stage::Hips`]), or one sample per hip box, cut to
+/// [`hip_region`], with the fracture boxes inside it ([`Stage::HipCrops`]; rows without hip
+/// boxes are left out). The two-stage kinds need hip boxes: a manifest with none is an error.
+pub fn load_manifest(path: &Path, preprocess: &Preprocess, stage: Stage) -> Result<Vec<Sample>, DataError> {
     let rows = manifest::read(path)?;
     let base = path.parent().unwrap_or(Path::new("."));
-    rows.par_iter()
+    let per_row: Vec<Vec<Sample>> = rows
+        .par_iter()
         .map(|row| {
             let image_path = base.join(&row.image);
             let image = hipfrac_dicom::read_radiograph(&image_path)?;
-            let boxed = letterbox(&image, preprocess).map_err(|source| DataError::Display { path: image_path.clone(), source })?;
-            let mut boxes = Vec::new();
-            if !row.annotation.is_empty() {
-                let annotation = voc::read(&base.join(&row.annotation), &LabelMap::default())?.annotation;
-                for object in annotation.objects {
-                    if let Some(class) = object.label.fracture() {
-                        boxes.push((class, boxed.to_letterbox(&object.bbox)));
-                    }
-                }
-            }
-            Ok(Sample {
+            let display = |source| DataError::Display { path: image_path.clone(), source };
+            let annotation = if row.annotation.is_empty() { None } else { Some(voc::read(&base.join(&row.annotation), &LabelMap::default())?.annotation) };
+            let fractures: Vec<(FractureClass, BBox)> = annotation.iter().flat_map(|a| a.objects.iter().filter_map(|o| Some((o.label.fracture()?, o.bbox)))).collect();
+            let hips = annotation.map(|a| a.hips).unwrap_or_default();
+            let sample = |boxed: Letterbox, boxes: Vec<(FractureClass, BBox)>| Sample {
                 name: row.image.clone(),
                 patient: row.patient.clone(),
                 site: row.site.clone(),
                 label: row.label,
                 simulated: image.meta.is_simulated(),
-                size,
+                size: preprocess.size,
+                boxes: boxes.iter().map(|(c, b)| (*c, boxed.to_letterbox(b))).collect(),
                 pixels: boxed.pixels,
-                boxes,
+            };
+            Ok(match stage {
+                Stage::Whole => vec![sample(letterbox(&image, preprocess).map_err(display)?, fractures)],
+                Stage::Hips => vec![sample(letterbox(&image, preprocess).map_err(display)?, hips.iter().map(|h| (HIP_CLASS, *h)).collect())],
+                Stage::HipCrops => {
+                    let regions: Vec<BBox> = hips.iter().map(|h| hip_region(h, image.width(), image.height())).collect();
+                    let crops = letterbox_regions(&image, preprocess, &regions).map_err(display)?;
+                    crops
+                        .into_iter()
+                        .zip(&regions)
+                        .map(|(crop, region)| {
+                            // A fracture box belongs to the crop that holds most of it.
+                            let inside = fractures
+                                .iter()
+                                .filter_map(|(c, b)| {
+                                    let cut = BBox::new(b.x_min.max(region.x_min), b.y_min.max(region.y_min), b.x_max.min(region.x_max), b.y_max.min(region.y_max));
+                                    (!cut.is_degenerate() && cut.area() >= 0.5 * b.area()).then_some((*c, cut))
+                                })
+                                .collect();
+                            sample(crop, inside)
+                        })
+                        .collect()
+                }
             })
         })
-        .collect()
+        .collect::<Result<_, DataError>>()?;
+    let samples: Vec<Sample> = per_row.into_iter().flatten().collect();
+    let no_hips = match stage {
+        Stage::Whole => false,
+        Stage::Hips => samples.iter().all(|s| s.boxes.is_empty()),
+        Stage::HipCrops => samples.is_empty(),
+    };
+    if no_hips && !rows.is_empty() {
+        return Err(DataError::NoHipBoxes { path: path.to_path_buf(), stage });
+    }
+    Ok(samples)
 }
 
 /// A manifest, image or annotation that cannot be loaded (each names its file).
@@ -67,6 +102,8 @@ pub enum DataError {
     Image(#[from] hipfrac_dicom::Error),
     #[error("{}: cannot render it for the network", path.display())]
     Display { path: std::path::PathBuf, #[source] source: hipfrac_dicom::display::VoiError },
+    #[error("{}: no image has a hip box (a VOC object named \"hip\"), which stage = \"{}\" trains on; draw one per proximal femur, or train the single stage (stage = \"whole\")", path.display(), stage.name())]
+    NoHipBoxes { path: std::path::PathBuf, stage: Stage },
 }
 
 /// Augmentation strengths (zero for validation and the last epochs).

@@ -162,8 +162,8 @@ impl Trainer {
     pub fn new(config: TrainConfig, device: Device, resume: bool) -> Result<Self, TrainError> {
         config.validate()?;
         let preprocess = config.preprocess();
-        let train = load_manifest(&config.train, &preprocess)?;
-        let val = load_manifest(&config.val, &preprocess)?;
+        let train = load_manifest(&config.train, &preprocess, config.stage)?;
+        let val = load_manifest(&config.val, &preprocess, config.stage)?;
         if train.is_empty() {
             return Err(TrainError::NoTrainingImages(config.train.clone()));
         }

@@ -148,6 +148,16 @@ pub struct DemoArgs {
     /// auto, cpu, cuda or cuda:N (default: the CPU; with --full, CUDA when usable).
     #[arg(long)]
     pub device: Option<DeviceSpec>,
+    /// hipfrac's two-stage detector instead of the paper's single stage: a hip localiser on
+    /// the whole radiograph (the phantom's `hip` boxes), then the fracture detector on a crop
+    /// around each hip (run-hips/ and run/, with run/best/localiser).
+    #[arg(long)]
+    pub two_stage: bool,
+    /// Longer side of the simulated radiographs in pixels (default: the network's input size;
+    /// twice that with --two-stage, whose crops read the hips at a higher resolution than the
+    /// whole film). Compare the two configurations at the same value.
+    #[arg(long, value_parser = clap::value_parser!(u32).range(64..=4096))]
+    pub phantom_px: Option<u32>,
 }
 
 #[derive(Debug, Args)]

@@ -10,6 +10,7 @@ use hipfrac_report::evaluation::{one_screen, write_report, ReportContext};
 use anyhow::{bail, Context, Result};
 use hipfrac_phantom::demo_set::DemoSet;
 use hipfrac_train::trainer::Trainer;
+use hipfrac_core::Stage;
 use hipfrac_train::TrainConfig;
 use std::path::Path;
 use std::time::Instant;
@@ -18,6 +19,9 @@ use std::time::Instant;
 /// DAMO-YOLO-T at 1024 px, batch 64, 430 epochs, mosaic and mixup — for a GPU).
 fn plan(args: &DemoArgs, out: &Path) -> (DemoSet, TrainConfig) {
     let (mut config, internal, external) = if args.full { (TrainConfig::default(), 4000, 400) } else { (TrainConfig::cpu_demo(), 520, 200) };
+    if args.two_stage {
+        config.stage = Stage::HipCrops;
+    }
     config.train = out.join("internal/splits/train.csv");
     config.val = out.join("internal/splits/val.csv");
     config.out = out.join("run");
@@ -30,7 +34,7 @@ fn plan(args: &DemoArgs, out: &Path) -> (DemoSet, TrainConfig) {
         internal: args.internal_images.unwrap_or(internal),
         external: args.external_images.unwrap_or(external),
         seed: args.seed,
-        size: config.image_size as usize,
+        size: args.phantom_px.map_or(config.image_size as usize * if args.two_stage { 2 } else { 1 }, |px| px as usize),
     };
     (set, config)
 }
@@ -47,7 +51,7 @@ pub fn run(args: DemoArgs) -> Result<Outcome> {
     let size = set.size;
     let say = |what: &str| eprintln!("[{:>5.0} s] {what}", started.elapsed().as_secs_f64());
     say(&format!(
-        "hipfrac demo → {} ({} preset, {} px, {} epochs, {device:?}). PHANTOM data: it shows the pipeline working, not clinical performance.",
+        "hipfrac demo → {} ({} preset, radiographs simulated at {} px, {} epochs, {device:?}). PHANTOM data: it shows the pipeline working, not clinical performance.",
         out.display(),
         config.model.preset,
         size,
@@ -62,7 +66,6 @@ pub fn run(args: DemoArgs) -> Result<Outcome> {
         bar.set_message(format!("simulating {site}"));
     }, || bar.inc(1))?;
     bar.finish_and_clear();
-    let simulated_at = started.elapsed().as_secs_f64();
     say(&format!(
         "simulated {} internal ({}: {} train / {} validation / {} test, split by patient) and {} external ({}) images",
         data.internal,
@@ -74,26 +77,17 @@ pub fn run(args: DemoArgs) -> Result<Outcome> {
         set.external_site
     ));
 
-    // 2. Train.
-    let mut trainer = Trainer::new(config.clone(), device, false).context("cannot start training")?;
-    let bar = progress::bar(0, "epoch");
-    let mut on_step = |step: usize, steps: usize, loss: f64| {
-        bar.set_length(steps as u64);
-        bar.set_position(step as u64);
-        bar.set_message(format!("loss {loss:.3}"));
-    };
-    let mut last_map = None;
-    let mut on_epoch = |log: &hipfrac_train::trainer::EpochLog| {
-        if let Some(m) = log.map50 {
-            last_map = Some(m);
-            bar.suspend(|| say(&format!("epoch {}/{}: loss {:.3}, validation mAP50 {m:.3}", log.epoch, config.epochs, log.loss)));
-        }
-    };
-    trainer.run(&mut on_step, &mut on_epoch)?;
-    bar.finish_and_clear();
-    drop(trainer);
-    let trained_at = started.elapsed().as_secs_f64();
-    say(&format!("trained in {:.0} s", trained_at - simulated_at));
+    // 2. Train (the two-stage system: the hip localiser first, then the crop detector).
+    let mut trained = Vec::new();
+    if args.two_stage {
+        let localiser = localiser_config(&config, &out);
+        say(&format!("training the hip localiser ({} preset, {} px, {} epochs)", localiser.model.preset, localiser.image_size, localiser.epochs));
+        trained.push(("hip localiser", train(&localiser, device, &say)?, localiser));
+    }
+    trained.push(("detector", train(&config, device, &say)?, config.clone()));
+    if args.two_stage {
+        copy_model(&out.join("run-hips/best"), &out.join("run/best/localiser"))?;
+    }
 
     // 3. Calibrate the operating points on validation, then evaluate.
     let model_dir = out.join("run/best");
@@ -116,18 +110,25 @@ pub fn run(args: DemoArgs) -> Result<Outcome> {
                 data.external,
                 set.external_site
             ),
-            format!(
-                "Trained the {} preset for {} epochs (batch {}, lr {:.5}, SGD momentum {}, weight decay {}, EMA {}) on {device:?}: {:.0} s; validation mAP50 {}.",
-                config.model.preset,
-                config.epochs,
-                config.batch_size,
-                config.base_lr(),
-                config.momentum,
-                config.weight_decay,
-                config.ema_decay,
-                trained_at - simulated_at,
-                last_map.map(|m| format!("{m:.3}")).unwrap_or_else(|| "–".into())
-            ),
+            trained
+                .iter()
+                .map(|(what, (seconds, map50), c)| {
+                    format!(
+                        "Trained the {what} ({} preset, stage {}, {} px) for {} epochs (batch {}, lr {:.5}, SGD momentum {}, weight decay {}, EMA {}) on {device:?}: {seconds:.0} s; validation mAP50 {}.",
+                        c.model.preset,
+                        c.stage.name(),
+                        c.image_size,
+                        c.epochs,
+                        c.batch_size,
+                        c.base_lr(),
+                        c.momentum,
+                        c.weight_decay,
+                        c.ema_decay,
+                        map50.map(|m| format!("{m:.3}")).unwrap_or_else(|| "–".into())
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join(" "),
             format!("Operating points chosen on the validation split; whole demo {total:.0} s."),
         ],
     };
@@ -140,4 +141,56 @@ pub fn run(args: DemoArgs) -> Result<Outcome> {
     println!("report: {}", report_dir.join("report.html").display());
     println!("model:  {}", model_dir.display());
     Ok(Outcome::Success)
+}
+
+/// The two-stage demo's hip localiser: the detector's recipe on the same splits, one class
+/// (the phantom's `hip` boxes), at a lower resolution (a proximal femur is large) and for
+/// fewer epochs (finding it is easier than reading it).
+fn localiser_config(detector: &TrainConfig, out: &Path) -> TrainConfig {
+    let mut c = detector.clone();
+    c.stage = Stage::Hips;
+    c.out = out.join("run-hips");
+    c.image_size = (detector.image_size * 4 / 5 / 32 * 32).max(128);
+    c.epochs = (detector.epochs / 2).max(1);
+    c.no_aug_epochs = c.no_aug_epochs.min(c.epochs);
+    c.warmup_epochs = c.warmup_epochs.min(c.epochs as f64);
+    c.val_interval = c.val_interval.min(c.epochs);
+    c
+}
+
+/// Trains one model with a progress bar; its time in seconds and last validation mAP50.
+fn train(config: &TrainConfig, device: hipfrac_model::device::Device, say: &dyn Fn(&str)) -> Result<(f64, Option<f64>)> {
+    let started = Instant::now();
+    let mut trainer = Trainer::new(config.clone(), device, false).with_context(|| format!("cannot start training {}", config.out.display()))?;
+    let bar = progress::bar(0, "epoch");
+    let mut on_step = |step: usize, steps: usize, loss: f64| {
+        bar.set_length(steps as u64);
+        bar.set_position(step as u64);
+        bar.set_message(format!("loss {loss:.3}"));
+    };
+    let mut last_map = None;
+    let mut on_epoch = |log: &hipfrac_train::trainer::EpochLog| {
+        if let Some(m) = log.map50 {
+            last_map = Some(m);
+            bar.suspend(|| say(&format!("epoch {}/{}: loss {:.3}, validation mAP50 {m:.3}", log.epoch, config.epochs, log.loss)));
+        }
+    };
+    trainer.run(&mut on_step, &mut on_epoch)?;
+    bar.finish_and_clear();
+    let seconds = started.elapsed().as_secs_f64();
+    say(&format!("trained {} in {seconds:.0} s", config.out.display()));
+    Ok((seconds, last_map))
+}
+
+/// Copies a model folder's files (not its subfolders) to `to`.
+fn copy_model(from: &Path, to: &Path) -> Result<()> {
+    std::fs::create_dir_all(to).with_context(|| format!("cannot create {}", to.display()))?;
+    for entry in std::fs::read_dir(from).with_context(|| format!("cannot read {}", from.display()))? {
+        let path = entry?.path();
+        if path.is_file() {
+            let target = to.join(path.file_name().unwrap_or_default());
+            std::fs::copy(&path, &target).with_context(|| format!("cannot copy {} to {}", path.display(), target.display()))?;
+        }
+    }
+    Ok(())
 }

@@ -13,7 +13,7 @@ fn add_image(dir: &Path, name: &str, label: Label, seed: u8) {
         Label::NoFracture => vec![],
         other => vec![Object { label: other, bbox: BBox::new(5.0, 5.0, 20.0, 15.0), truncated: false, difficult: false }],
     };
-    let annotation = Annotation { filename: format!("{name}.png"), width, height, depth: 1, objects };
+    let annotation = Annotation { filename: format!("{name}.png"), width, height, depth: 1, objects, hips: vec![] };
     voc::write(&dir.join(format!("{name}.xml")), &voc::VocFile::new(annotation, "images")).unwrap();
 }
 
@@ -202,4 +202,15 @@ fn split_reports_achieved_ratios_and_warns_when_far_off() {
     assert!(stdout.contains("achieved") && stdout.lines().any(|l| l.starts_with("val ")), "{stdout}");
     // 2 of 14 images is 14 %, 4 points from 10 %: within tolerance; train is 10 of 14 = 71 %.
     assert!(stderr.contains("warning: train holds 71 % of the images, 80 % were asked"), "{stdout}\n{stderr}");
+    // Every patient has a DF and a none image, so every split has both.
+    assert!(!stderr.contains(" has no "), "{stderr}");
+    // One VF image (a new patient) can be in one split only: the two others are warned about.
+    add_image(d, "img14", Label::Fracture(FractureClass::ValgusImpactedNeck), 29);
+    rows.push(ManifestRow { image: "img14.png".into(), annotation: "img14.xml".into(), patient: "P7".into(), site: "SNUH".into(), label: Label::Fracture(FractureClass::ValgusImpactedNeck) });
+    hipfrac_data::manifest::write(&d.join("manifest.csv"), &rows).unwrap();
+    let assert = hipfrac().args(["dataset", "split"]).arg(d).args(["--ratios", "0.8,0.1,0.1", "--seed", "3", "--overwrite"]).assert().success();
+    let stderr = String::from_utf8_lossy(&assert.get_output().stderr).to_string();
+    let missing: Vec<&str> = stderr.lines().filter(|l| l.starts_with("warning: ") && l.ends_with(" has no VF image")).collect();
+    assert_eq!(missing.len(), 2, "{stderr}");
+    assert!(!stderr.contains(" has no DF image") && !stderr.contains(" has no none image"), "{stderr}");
 }

@@ -22,7 +22,7 @@ fn voc_to_coco_to_yolo_to_voc_is_lossless() {
             .iter()
             .map(|(c, b)| Object { label: Label::Fracture(*c), bbox: *b, truncated: false, difficult: false })
             .collect();
-        let annotation = Annotation { filename: format!("{name}.png"), width: *width, height: *height, depth: 1, objects };
+        let annotation = Annotation { filename: format!("{name}.png"), width: *width, height: *height, depth: 1, objects, hips: vec![] };
         voc::write(&images.join(format!("{name}.xml")), &voc::VocFile::new(annotation.clone(), "images")).unwrap();
         originals.push(annotation);
     }

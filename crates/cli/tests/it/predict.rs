@@ -65,7 +65,7 @@ fn predict_writes_json_overlay_and_summary_and_names_a_corrupt_file() {
     let validator = jsonschema::validator_for(&schema).unwrap();
     let errors: Vec<String> = validator.iter_errors(&json).map(|e| e.to_string()).collect();
     assert!(errors.is_empty(), "{errors:?}\n{json}");
-    assert_eq!(json["schema_version"], 2);
+    assert_eq!(json["schema_version"], 3);
     assert!(json["study_instance_uid"].as_str().is_some_and(|u| u.contains('.')), "{json}");
     let overlay = out.join(format!("{stem}.overlay.png"));
     let header = png::Decoder::new(std::fs::File::open(&overlay).unwrap()).read_info().unwrap().info().clone();
@@ -348,6 +348,20 @@ fn train_init_config_interrupt_and_resume() {
         assert!(if folder == "last" { card.epochs_trained == done + 1 } else { (1..=done + 1).contains(&card.epochs_trained) }, "{folder}: {card:?}");
         assert!(card.describe().contains("simulated radiographs"), "{}", card.describe());
     }
+}
+
+/// `configs/paper.toml` is what `hipfrac train --init-config` writes: the paper's
+/// configuration with each key's range, so the shipped file follows the defaults and ranges.
+#[test]
+fn the_shipped_paper_config_is_what_init_config_writes() {
+    let temp = tempfile::tempdir().unwrap();
+    let written = temp.path().join("paper.toml");
+    hipfrac().args(["train", "--init-config"]).arg(&written).assert().success();
+    assert_eq!(
+        std::fs::read_to_string(&written).unwrap(),
+        include_str!("../../../../configs/paper.toml"),
+        "configs/paper.toml is not what `hipfrac train --init-config` writes; if the defaults or ranges changed on purpose, regenerate it: rm configs/paper.toml && hipfrac train --init-config configs/paper.toml"
+    );
 }
 
 /// Abstention: radiographs that are not an AP hip or pelvis get `not_assessable` with the

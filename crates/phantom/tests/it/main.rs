@@ -201,6 +201,31 @@ fn every_box_contains_the_whole_cut_within_bone() {
 }
 
 #[test]
+fn every_image_has_a_hip_box_around_the_head_trochanters_and_fracture() {
+    let labels = [Label::NoFracture].into_iter().chain(FractureClass::ALL.iter().map(|c| Label::Fracture(*c)));
+    for (index, label) in labels.enumerate() {
+        let (site, cases) = cases(label, 4, 60 + index as u64);
+        for case in &cases {
+            let simulated = simulate(case, &site, 256);
+            let g = grid(case, &site, 256);
+            assert!(!simulated.hips.is_empty(), "{}: no hip box", case.name);
+            let hip = simulated.hips[0];
+            assert!(hip.is_inside(g.width as u32, g.height as u32), "{}: {hip:?}", case.name);
+            // The femoral head's centre (the world origin: the pose puts it on the hip centre).
+            let (x, y) = g.pixel(0.0, 0.0);
+            let x = if case.params.right_side { x } else { g.width as f64 - x };
+            assert!(hip.x_min as f64 <= x && x <= hip.x_max as f64 && hip.y_min as f64 <= y && y <= hip.y_max as f64, "{}: head ({x:.0}, {y:.0}) outside {hip:?}", case.name);
+            if let Some((_, fracture)) = simulated.boxes.first() {
+                assert!(hip.x_min <= fracture.x_min && hip.y_min <= fracture.y_min && hip.x_max >= fracture.x_max && hip.y_max >= fracture.y_max, "{}: {fracture:?} not in {hip:?}", case.name);
+            }
+            // A proximal femur, not the whole film nor a speck.
+            let share = hip.area() / (g.width * g.height) as f32;
+            assert!((0.03..0.5).contains(&share), "{}: hip box covers {share:.2} of the image", case.name);
+        }
+    }
+}
+
+#[test]
 fn two_sites_look_like_two_hospitals() {
     let a = SiteProfile::load("site-a").unwrap();
     let b = SiteProfile::load("site-b").unwrap();

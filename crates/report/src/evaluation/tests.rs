@@ -46,7 +46,7 @@ fn cases() -> Vec<Case> {
                 site: "site-a".into(),
                 truth,
                 truth_boxes,
-                prediction: Prediction { width: 512, height: 512, detections, class_scores, answer: hipfrac_core::Answer::Verdict(verdict), side: None },
+                prediction: Prediction { width: 512, height: 512, detections, class_scores, answer: hipfrac_core::Answer::Verdict(verdict), side: None, hips: Vec::new() },
                 simulated: true,
             }
         })

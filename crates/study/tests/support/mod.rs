@@ -67,6 +67,7 @@ pub fn fixed_prediction(image: &Radiograph) -> Prediction {
         detections,
         answer: Answer::Verdict(Verdict { label: Label::Fracture(FractureClass::DisplacedNeck), confidence: Some(0.75), operating_point: OperatingPoint::Fracture, vf_priority_applied: false }),
         side: None,
+        hips: Vec::new(),
     }
 }
 
