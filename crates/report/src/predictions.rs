@@ -247,6 +247,21 @@ mod tests {
         Prediction { width: 512, height: 400, detections, class_scores, answer: Answer::Verdict(verdict), side: Some(SideCall { side: Side::Right, source: SideSource::ImageLaterality }), hips: Vec::new() }
     }
 
+    /// The two-stage detector's reading of a pelvis: a VF in the right hip, the left hip clear.
+    fn two_hips() -> Prediction {
+        let mut p = prediction();
+        let points = OperatingPoints::uncalibrated();
+        let hip = |x: f32, scores: [f32; 4], side: Side| hipfrac_core::HipCall {
+            bbox: BBox { x_min: x, y_min: 80.0, x_max: x + 160.0, y_max: 260.0 },
+            score: 0.9375,
+            side: SideCall { side, source: SideSource::BoxPosition },
+            verdict: hipfrac_core::verdict::decide(scores, &points),
+            class_scores: scores,
+        };
+        p.hips = vec![hip(60.0, [0.25, 0.8125, 0.0, 0.0], Side::Right), hip(300.0, [0.0; 4], Side::Left)];
+        p
+    }
+
     /// A chest film the header check refused.
     fn refused() -> Prediction {
         let not = NotAssessable { reason: "Body Part Examined is CHEST, not one of HIP, PELVIS, FEMUR".into(), source: AbstentionSource::Header };
@@ -281,6 +296,8 @@ mod tests {
         insta::assert_json_snapshot!(record, { ".predicted_at" => "[time]", ".hipfrac_version" => "[version]" });
         let record = Record::new("chest.dcm".into(), &meta(), &refused(), &points(), model());
         insta::assert_json_snapshot!("not_assessable", record, { ".predicted_at" => "[time]", ".hipfrac_version" => "[version]" });
+        let record = Record::new("pelvis.dcm".into(), &meta(), &two_hips(), &points(), model());
+        insta::assert_json_snapshot!("two_hips", record.hips, {});
     }
 
     /// Every record validates against docs/prediction.schema.json (a JSON Schema validator,
@@ -295,6 +312,7 @@ mod tests {
             Record::new("hip.dcm".into(), &meta(), &prediction(), &points(), model()),
             Record::new("b.png".into(), &without, &prediction(), &points(), model()),
             Record::new("chest.dcm".into(), &meta(), &refused(), &points(), model()),
+            Record::new("pelvis.dcm".into(), &meta(), &two_hips(), &points(), model()),
         ] {
             let value = serde_json::to_value(&record).unwrap();
             let errors: Vec<String> = validator.iter_errors(&value).map(|e| e.to_string()).collect();

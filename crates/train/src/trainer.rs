@@ -26,6 +26,13 @@ pub struct State {
     pub iteration: usize,
     pub ema_updates: u64,
     pub best_map50_95: Option<f64>,
+    /// Batches done of the unfinished epoch `epoch + 1` (a run stopped with Ctrl-C saves
+    /// where it was; 0 between epochs).
+    #[serde(default)]
+    pub step: usize,
+    /// Sums of the loss and its parts (total, QFL, GIoU, DFL) over those batches.
+    #[serde(default)]
+    pub partial: [f64; 4],
 }
 
 /// One epoch's numbers (a row of log.csv).
@@ -60,10 +67,10 @@ pub enum TrainError {
     /// last finite epoch).
     #[error("training diverged at epoch {epoch}, step {step}: the {what} is not finite ({value}); lower base_lr_per_image or check the data")]
     Diverged { epoch: i64, step: usize, what: &'static str, value: f64 },
-    /// [`Trainer::stop`] was raised (Ctrl-C): the epoch in progress is dropped; `out/last`
-    /// holds the last finished one.
-    #[error("stopped during epoch {epoch}; {} holds epoch {} and resumes from there", last.display(), epoch - 1)]
-    Stopped { epoch: i64, last: PathBuf },
+    /// [`Trainer::stop`] was raised (Ctrl-C): [`Trainer::run`] saved `out/last` at the last
+    /// finished batch, and a resumed run goes on from there exactly.
+    #[error("stopped during epoch {epoch} after {step} of {steps} batches; {} holds that point and resumes from there", last.display())]
+    Stopped { epoch: i64, step: usize, steps: usize, last: PathBuf },
 }
 
 /// Whether every weight in `vs` is finite.
@@ -185,7 +192,7 @@ impl Trainer {
             ema_model,
             sgd,
             ema,
-            state: State { epoch: 0, iteration: 0, ema_updates: 0, best_map50_95: None },
+            state: State { epoch: 0, iteration: 0, ema_updates: 0, best_map50_95: None, step: 0, partial: [0.0; 4] },
             train,
             val,
             stop: {
@@ -228,9 +235,12 @@ impl Trainer {
         // exactly what an uninterrupted one would.
         let mut order: Vec<usize> = (0..self.train.len()).collect();
         order.shuffle(&mut rand_chacha::ChaCha8Rng::seed_from_u64(c.seed ^ (epoch as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15)));
-        let (mut sum, mut qfl, mut giou, mut dfl, mut lr) = (0.0, 0.0, 0.0, 0.0, 0.0);
+        // A run stopped inside this epoch resumes after the batches it had done.
+        let skip = self.state.step;
+        let [mut sum, mut qfl, mut giou, mut dfl] = self.state.partial;
+        let mut lr = 0.0;
         let mut diverged = None;
-        let mut stopped = false;
+        let mut stopped = None;
         let batches: Vec<Vec<usize>> = order.chunks(c.batch_size as usize).map(|b| b.to_vec()).collect();
         let (mosaic_p, mixup_p) = if strong { (c.mosaic, c.mixup) } else { (0.0, 0.0) };
         let train = &self.train;
@@ -241,11 +251,17 @@ impl Trainer {
         // The loader prepares batch k+1 on another thread while batch k trains; what it makes
         // depends only on the seeds, so prefetching changes no number.
         std::thread::scope(|scope| {
-            let mut next = batches.first().map(|first| scope.spawn(|| prepare(first)));
-            for (k, _) in batches.iter().enumerate() {
+            let mut next = batches.get(skip).map(|first| scope.spawn(|| prepare(first)));
+            for k in skip..batches.len() {
                 let parts = next.take().expect("a prepared batch").join().expect("the loader thread panicked");
                 if let Some(following) = batches.get(k + 1) {
                     next = Some(scope.spawn(|| prepare(following)));
+                }
+                // Checked before the forward pass, which moves the BatchNorm statistics: a
+                // stopped run has done exactly `k` batches.
+                if self.stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    stopped = Some(k);
+                    break;
                 }
                 let (images, targets) = to_tensors(parts, c.image_size, self.device);
                 lr = learning_rate(self.state.iteration, total, warmup, flat, c.base_lr(), c.min_lr_ratio);
@@ -253,10 +269,6 @@ impl Trainer {
                 let output = hipfrac_model::precision::autocast(self.device, c.precision, || self.model.forward_t(&images, true));
                 let output = hipfrac_model::HeadOutput { class_logits: output.class_logits.to_kind(tch::Kind::Float), box_logits: output.box_logits.to_kind(tch::Kind::Float), level_sizes: output.level_sizes };
                 let loss = detection_loss(&output, &targets, &ModelConfig::STRIDES, &AlignOta::default(), LossWeights::default());
-                if self.stop.load(std::sync::atomic::Ordering::Relaxed) {
-                    stopped = true;
-                    break;
-                }
                 // Checked before the step: a non-finite loss never reaches the weights.
                 let value = loss.total.double_value(&[]);
                 if !value.is_finite() {
@@ -273,14 +285,18 @@ impl Trainer {
                 on_step(k + 1, batches.len(), value);
             }
         });
-        if stopped {
-            return Err(TrainError::Stopped { epoch: self.state.epoch + 1, last: self.config.out.join("last") });
+        if let Some(done) = stopped {
+            self.state.step = done;
+            self.state.partial = [sum, qfl, giou, dfl];
+            self.state.ema_updates = self.ema.updates;
+            return Err(TrainError::Stopped { epoch: self.state.epoch + 1, step: done, steps: batches.len(), last: self.config.out.join("last") });
         }
         if let Some((step, value)) = diverged {
             return Err(TrainError::Diverged { epoch: self.state.epoch + 1, step, what: "loss", value });
         }
         self.state.epoch += 1;
         self.state.ema_updates = self.ema.updates;
+        (self.state.step, self.state.partial) = (0, [0.0; 4]);
         let n = batches.len().max(1) as f64;
         let due = self.state.epoch % c.val_interval.max(1) == 0 || self.state.epoch == c.epochs;
         let map = if due && !self.val.is_empty() { evaluate(&self.ema_model, &self.val, c.batch_size, self.device) } else { None };
@@ -336,6 +352,22 @@ impl Trainer {
         save_atomic(&last.join("state.json"), |p| Ok(std::fs::write(p, &state)?))
     }
 
+    /// Saves `out/last` where the run stands inside an epoch (after [`TrainError::Stopped`]):
+    /// weights, EMA, optimizer state, then state.json (with the batches done) last of all.
+    /// `out/best` is not touched.
+    pub fn save_progress(&mut self) -> Result<(), TrainError> {
+        let last = self.config.out.join("last");
+        std::fs::create_dir_all(&last).map_err(|e| checkpoint_error(&last)(e.into()))?;
+        self.write_weights(&last)?;
+        let sgd_state = self.sgd.state();
+        save_atomic(&last.join("optimizer.safetensors"), |p| {
+            let named: Vec<(&str, &Tensor)> = sgd_state.iter().map(|(k, v)| (k.as_str(), v)).collect();
+            Ok(Tensor::write_safetensors(&named, p)?)
+        })?;
+        let state = serde_json::to_vec_pretty(&self.state).expect("state serialises");
+        save_atomic(&last.join("state.json"), |p| Ok(std::fs::write(p, &state)?))
+    }
+
     /// The model card of the weights saved after the epoch of `log`.
     fn card(&self, log: &EpochLog) -> ModelCard {
         let summary = |manifest: &Path, samples: &[Sample]| {
@@ -381,7 +413,13 @@ impl Trainer {
         std::fs::create_dir_all(&self.config.out).map_err(|e| checkpoint_error(&self.config.out)(e.into()))?;
         let log_path = self.config.out.join("log.csv");
         while self.state.epoch < self.config.epochs {
-            let log = self.epoch(on_step)?;
+            let log = match self.epoch(on_step) {
+                Err(stopped @ TrainError::Stopped { .. }) => {
+                    self.save_progress()?;
+                    return Err(stopped);
+                }
+                other => other?,
+            };
             if !all_finite(&self.model_vs) || !all_finite(&self.ema_vs) {
                 let epoch = log.epoch;
                 return Err(TrainError::Diverged { epoch, step: self.iterations_per_epoch(), what: "model or EMA weights", value: f64::NAN });

@@ -73,8 +73,8 @@ pub fn run(args: TrainArgs) -> Result<Outcome> {
     let outcome = trainer.run(&mut on_step, &mut on_epoch);
     bar.finish_and_clear();
     match outcome {
-        Err(TrainError::Stopped { epoch, last }) => {
-            eprintln!("interrupted during epoch {epoch}: {} holds epoch {}. Resume with:", last.display(), epoch - 1);
+        Err(TrainError::Stopped { epoch, step, steps, last }) => {
+            eprintln!("interrupted during epoch {epoch} after {step} of {steps} batches: saved in {}. Resume with:", last.display());
             eprintln!("  hipfrac train --config {} --resume", config_path.display());
             return Ok(Outcome::Interrupted);
         }

@@ -70,6 +70,43 @@ fn resume_after_a_kill_continues_exactly() {
     assert!(Trainer::new(config(&dir.path().join("data"), &dir.path().join("b")), Device::Cpu, false).is_err());
 }
 
+/// A run stopped inside an epoch (Ctrl-C) saves where it was, and resumed goes on from that
+/// batch exactly: the epoch's loss and the weights equal an uninterrupted run's.
+#[test]
+fn a_stop_inside_an_epoch_saves_and_resumes_exactly() {
+    static STOP: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+    let _torch_rng = TORCH_RNG.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = tempfile::tempdir().unwrap();
+    phantom(&dir.path().join("data"), 8);
+    let one_epoch = |out: &str| TrainConfig { epochs: 1, no_aug_epochs: 0, ..config(&dir.path().join("data"), &dir.path().join(out)) };
+    let mut quiet = |_: usize, _: usize, _: f64| {};
+    let mut straight = Trainer::new(one_epoch("a"), Device::Cpu, false).unwrap();
+    straight.run(&mut quiet, &mut |_| {}).unwrap();
+
+    let mut stopped = Trainer::new(one_epoch("b"), Device::Cpu, false).unwrap();
+    stopped.stop = &STOP;
+    // Raised after the second batch: the third is prepared, then left for the resume.
+    let mut stop_after_two = |step: usize, _: usize, _: f64| {
+        if step == 2 {
+            STOP.store(true, std::sync::atomic::Ordering::Relaxed);
+        }
+    };
+    let error = stopped.run(&mut stop_after_two, &mut |_| {}).unwrap_err();
+    assert!(matches!(error, hipfrac_train::trainer::TrainError::Stopped { epoch: 1, step: 2, steps: 4, .. }), "{error}");
+    drop(stopped);
+    let mut resumed = Trainer::new(one_epoch("b"), Device::Cpu, true).unwrap();
+    assert_eq!((resumed.state.epoch, resumed.state.step, resumed.state.iteration), (0, 2, 2));
+    let mut steps = Vec::new();
+    resumed.run(&mut |step, _, _| steps.push(step), &mut |_| {}).unwrap();
+    assert_eq!(steps, vec![3, 4], "the resumed run does only the batches left");
+    for (name, t) in straight.ema_vs.variables() {
+        assert!(t.equal(&resumed.ema_vs.variables()[&name]), "{name} differs after the resume");
+    }
+    let log = |run: &str| std::fs::read_to_string(dir.path().join(run).join("log.csv")).unwrap();
+    let loss = |text: String| text.lines().nth(1).unwrap().split(',').nth(3).unwrap().to_string();
+    assert_eq!(loss(log("a")), loss(log("b")), "the epoch's mean loss counts the batches before the stop");
+}
+
 /// Mosaic keeps every box that stays mostly in view, inside the image, with its class.
 #[test]
 fn mosaic_and_mixup_carry_the_boxes() {
