@@ -16,6 +16,8 @@ pub struct Case {
     /// The manifest's `image` value (the case's name in the reads CSV).
     pub name: String,
     pub path: PathBuf,
+    /// The manifest's label (the truth; only the coordinator's case table shows it).
+    pub label: hipfrac_core::Label,
     /// Width and height in pixels (from the header): a reader's box must lie inside.
     pub size: (u32, u32),
     /// The AI's overlay (only shown in AI phases; none when no phase shows the AI).
@@ -63,7 +65,7 @@ impl App {
                 return Err(StudyError::MissingImage { manifest: config.cases.clone(), image: path });
             }
             let size = image_size(&path).map_err(|source| StudyError::ReadImage { path: path.clone(), source: Box::new(source) })?;
-            cases.push(Case { name: row.image.clone(), path, size, ai: None });
+            cases.push(Case { name: row.image.clone(), path, label: row.label, size, ai: None });
         }
         if let Some(phase) = config.phases.iter().find(|p| p.ai) {
             let ai = ai.ok_or_else(|| StudyError::NoModel { study: config.name.clone(), phase: phase.name.clone() })?;

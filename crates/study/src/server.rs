@@ -80,6 +80,7 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/image/{index}", get(reading::image))
         .route("/admin", get(admin))
         .route("/admin/reads.csv", get(export))
+        .route("/admin/cases.csv", get(export_cases))
         .route("/admin/unlock", post(unlock))
         .route("/reader.js", get(reading::reader_js))
         .layer(axum::middleware::from_fn(guard::same_origin_posts))
@@ -290,7 +291,7 @@ async fn admin(State(app): State<Arc<App>>, headers: HeaderMap) -> Response {
             .collect();
         format!("<h2>Locked after repeated failed logins</h2><ul id=\"locked\">{rows}</ul>")
     };
-    let body = format!("<h1>{} — progress</h1>{table}{locked}<p><a id=\"export\" href=\"/admin/reads.csv\">Export reads (CSV)</a> — for <code>hipfrac study report</code>.</p>{}", escape(&app.config.name), page::logout(&p.csrf));
+    let body = format!("<h1>{} — progress</h1>{table}{locked}<p><a id=\"export\" href=\"/admin/reads.csv\">Export reads (CSV)</a> — for <code>hipfrac study report</code>; <a id=\"export-cases\" href=\"/admin/cases.csv\">the case table (CSV)</a>.</p>{}", escape(&app.config.name), page::logout(&p.csrf));
     Html(page::layout("Admin", &body)).into_response()
 }
 
@@ -333,6 +334,22 @@ async fn export(State(app): State<Arc<App>>, headers: HeaderMap) -> Response {
     }
     let bytes = hipfrac_core::csv_safe::neutralise(&w.into_inner().unwrap_or_default());
     ([(header::CONTENT_TYPE, "text/csv"), (header::CONTENT_DISPOSITION, "attachment; filename=\"reads.csv\"")], bytes).into_response()
+}
+
+/// The case table: each `case_id` (the number the workstation shows and reads.csv names)
+/// with its `case` (the manifest's image, reads.csv's `case`) and the manifest's `label`.
+async fn export_cases(State(app): State<Arc<App>>, headers: HeaderMap) -> Response {
+    let Some(p) = person(&app, &headers) else { return unauthorised() };
+    if !p.admin {
+        return (StatusCode::FORBIDDEN, "admins only").into_response();
+    }
+    let mut w = csv::Writer::from_writer(Vec::new());
+    let _ = w.write_record(["case_id", "case", "label"]);
+    for (id, case) in app.cases.iter().enumerate() {
+        let _ = w.write_record([id.to_string(), case.name.clone(), case.label.code().to_string()]);
+    }
+    let bytes = hipfrac_core::csv_safe::neutralise(&w.into_inner().unwrap_or_default());
+    ([(header::CONTENT_TYPE, "text/csv"), (header::CONTENT_DISPOSITION, "attachment; filename=\"cases.csv\"")], bytes).into_response()
 }
 
 /// Serves `app` on `addr` until Ctrl-C. Prints the address once listening.

@@ -315,6 +315,57 @@ fn a_full_queue_is_refused_and_shutdown_finishes_what_is_in_flight() {
     assert!(request(port, "GET", "/healthz", &[], b"").is_err(), "nothing listens after the exit");
 }
 
+/// A request not answered within --timeout-s gets 504 with a JSON error (code `timeout`), and
+/// the service goes on answering.
+#[test]
+fn a_request_past_its_timeout_is_answered_504() {
+    let temp = tempfile::tempdir().unwrap();
+    // 1024 px, one image per forward pass (about 0.1 s each on 2 cores): 8 requests of 16
+    // images queue 128 passes, far more than the shortest timeout, 1 s, on any CPU.
+    let (model, data) = setup(temp.path(), 1024);
+    let png = std::fs::read(first_file(&data.join("images"))).unwrap();
+    let server = Server::start(&model, &["--no-auth", "--timeout-s", "1", "--max-batch", "1", "--max-wait-ms", "0", "--queue", "256"]);
+    let port = server.port;
+    let files: Vec<(String, Vec<u8>)> = (0..16).map(|i| (format!("{i}.png"), png.clone())).collect();
+    let (kind, body) = multipart(&files.iter().map(|(n, b)| (n.as_str(), b.as_slice())).collect::<Vec<_>>());
+    let started = Instant::now();
+    let requests: Vec<std::thread::JoinHandle<Reply>> = (0..8)
+        .map(|_| {
+            let (kind, body) = (kind.clone(), body.clone());
+            std::thread::spawn(move || request(port, "POST", "/v1/predict", &[("Content-Type", &kind)], &body).unwrap())
+        })
+        .collect();
+    let replies: Vec<Reply> = requests.into_iter().map(|h| h.join().unwrap()).collect();
+    let elapsed = started.elapsed();
+    let statuses: Vec<u16> = replies.iter().map(|r| r.status).collect();
+    assert!(statuses.iter().all(|&s| s == 200 || s == 504), "{statuses:?}");
+    let timed_out: Vec<&Reply> = replies.iter().filter(|r| r.status == 504).collect();
+    assert!(!timed_out.is_empty(), "128 forward passes answered within 1 s: {statuses:?}");
+    // Answered at the timeout, not when the work is done (about 14 s on 2 cores).
+    assert!(elapsed < Duration::from_secs(5), "{elapsed:?}");
+    let schemas = schemas();
+    for r in &timed_out {
+        let json = r.json();
+        valid(&schemas.error, &json);
+        assert_eq!(json["error"]["code"], "timeout", "{json}");
+        assert!(json["error"]["message"].as_str().unwrap().contains("no answer within 1 s"), "{json}");
+    }
+    // The service still answers, and counts the 504s.
+    assert_eq!(request(port, "GET", "/healthz", &[], b"").unwrap().status, 200);
+    let metrics = || String::from_utf8(request(port, "GET", "/metrics", &[], b"").unwrap().body).unwrap();
+    let text = metrics();
+    let counted = format!("hipfrac_http_requests_total{{path=\"/v1/predict\",status=\"504\"}} {}", timed_out.len());
+    assert!(text.contains(&counted), "{counted} not in\n{text}");
+    // The images of requests that gave up cost no forward pass: the pass count stops short
+    // of 128 once the pass under way is done.
+    let passes = || metrics().lines().find_map(|l| l.strip_prefix("hipfrac_batch_size_count ")?.trim().parse::<u64>().ok()).expect("a batch count");
+    std::thread::sleep(Duration::from_secs(1));
+    let settled = passes();
+    std::thread::sleep(Duration::from_secs(1));
+    assert_eq!(passes(), settled, "forward passes go on for requests that gave up");
+    assert!(settled < 128, "{settled}");
+}
+
 /// Without tokens the service stays on loopback.
 #[test]
 fn no_auth_is_for_loopback_only() {
