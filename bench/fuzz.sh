@@ -5,7 +5,8 @@
 #   bench/fuzz.sh [DICOM_SECONDS [OTHER_SECONDS]]     defaults: 600 (dicom, jpeg12) and 120
 #
 # Targets (fuzz/fuzz_targets): dicom, png (DICOM/PNG read + decode + display pipeline), jpeg12
-# (the in-house 12-bit JPEG decoder), voc, coco, yolo, manifest. The corpus grows in
+# (the in-house 12-bit JPEG decoder), voc, coco, yolo, manifest, train_config (TOML parse and
+# range checks). The corpus grows in
 # fuzz/corpus/<target>; crashes land in fuzz/artifacts/<target>/ and fail the script. Each
 # crash found becomes a regression test with its input under crates/*/tests/data/.
 # A summary (executions, coverage, corpus size, crashes per target) goes to
@@ -38,6 +39,7 @@ fi
 [ -d "$BAD" ] && while IFS= read -r f; do add dicom "$f"; done < <(find "$BAD" -type f -name '*.dcm' -size -1M)
 add png "$SEEDS"/phantom/images/*.png
 add voc "$SEEDS"/phantom/images/*.xml
+add train_config configs/*.toml
 add manifest "$SEEDS/phantom/manifest.csv"
 add coco "$SEEDS/labels.json"
 add yolo "$SEEDS"/yolo/*.txt
@@ -60,7 +62,7 @@ cargo +nightly fuzz build -O >&2
   printf '%-9s %8s %12s %8s %8s %s\n' target seconds executions cov corpus crashes
 } > "../$SUMMARY"
 failed=0
-for target in dicom png jpeg12 voc coco yolo manifest; do
+for target in dicom png jpeg12 voc coco yolo manifest train_config; do
   case "$target" in dicom|jpeg12) seconds="$DICOM_SECONDS"; max_len=262144 ;; png) seconds="$OTHER_SECONDS"; max_len=262144 ;; *) seconds="$OTHER_SECONDS"; max_len=65536 ;; esac
   mkdir -p "artifacts/$target"
   log="$(mktemp)"

@@ -2,6 +2,8 @@
 # Installs what hipfrac needs on Debian/Ubuntu and builds the release binary.
 #   cmake  — builds the CharLS (JPEG-LS) and OpenJPEG (JPEG 2000) decoders
 #   dcmtk  — the reference DICOM toolkit the tests and benchmarks compare against
+#   libgloo-dev — the Gloo headers libtorch's ProcessGroupGloo includes (data-parallel
+#            training over c10d; the torch wheel ships the library but not these headers)
 #   --cuda — for a GPU host: the CUDA libraries libtorch_cuda needs (cuBLAS, cuDNN, NCCL…,
 #            about 3 GB) into the same .venv, so `--device cuda` works with no variable set
 # Usage: scripts/setup.sh [--no-build] [--cuda]
@@ -19,6 +21,7 @@ done
 need=()
 command -v cmake >/dev/null || need+=(cmake)
 command -v dcmdump >/dev/null || need+=(dcmtk)
+[ -f /usr/include/gloo/algorithm.h ] || [ -f /usr/local/include/gloo/algorithm.h ] || [ -n "${HIPFRAC_GLOO_INCLUDE:-}" ] || need+=(libgloo-dev)
 if [ ${#need[@]} -gt 0 ]; then
   echo "installing Debian packages: ${need[*]}" >&2
   SUDO=""

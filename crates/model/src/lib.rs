@@ -16,6 +16,7 @@
 pub mod damo;
 pub mod decode;
 pub mod device;
+pub mod distributed;
 pub mod layers;
 pub mod loss;
 pub mod precision;

@@ -148,8 +148,14 @@ impl TrainConfig {
     pub fn from_file(path: &std::path::Path) -> Result<Self, ConfigError> {
         let fail = |fault| ConfigError { path: path.to_path_buf(), fault };
         let text = std::fs::read_to_string(path).map_err(|e| fail(ConfigFault::Io(e)))?;
-        let mut config: TrainConfig = toml::from_str(&text).map_err(|e| fail(ConfigFault::Toml(e)))?;
-        // Relative paths are relative to the config file.
+        Self::parse(&text, path)
+    }
+
+    /// Parses the text of the config file `path` (named in errors; relative paths in the
+    /// config are relative to its folder) and checks every field ([`TrainConfig::validate`]).
+    pub fn parse(text: &str, path: &std::path::Path) -> Result<Self, ConfigError> {
+        let fail = |fault| ConfigError { path: path.to_path_buf(), fault };
+        let mut config: TrainConfig = toml::from_str(text).map_err(|e| fail(ConfigFault::Toml(e)))?;
         let base = path.parent().unwrap_or(std::path::Path::new("."));
         for p in [&mut config.train, &mut config.val, &mut config.out] {
             if p.is_relative() {

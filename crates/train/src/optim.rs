@@ -64,8 +64,20 @@ impl Sgd {
     /// gradient is zeroed or accumulated: the same numbers as `loss.backward()` + [`Sgd::step`]
     /// with less memory traffic.
     pub fn backward_step(&mut self, vs: &nn::VarStore, loss: &Tensor, lr: f64) {
-        let (names, mut vars): (Vec<String>, Vec<Tensor>) = vs.variables().into_iter().filter(|(_, v)| v.requires_grad()).unzip();
+        let Ok(()) = self.backward_step_with(vs, loss, lr, |_| Ok::<(), std::convert::Infallible>(()));
+    }
+
+    /// [`Sgd::backward_step`] with `reduce` applied to the gradients before the update (in
+    /// data-parallel training: their mean over the processes). A failed `reduce` leaves the
+    /// weights untouched.
+    pub fn backward_step_with<E>(&mut self, vs: &nn::VarStore, loss: &Tensor, lr: f64, reduce: impl FnOnce(&[Tensor]) -> Result<(), E>) -> Result<(), E> {
+        // In name order: every process of a data-parallel group lists the gradients alike.
+        let mut named: Vec<(String, Tensor)> = vs.variables().into_iter().filter(|(_, v)| v.requires_grad()).collect();
+        named.sort_by(|a, b| a.0.cmp(&b.0));
+        let (names, mut vars): (Vec<String>, Vec<Tensor>) = named.into_iter().unzip();
         let grads = Tensor::run_backward(&[loss], &vars, false, false);
+        let defined: Vec<Tensor> = grads.iter().filter(|g| g.defined()).map(|g| g.shallow_clone()).collect();
+        reduce(&defined)?;
         tch::no_grad(|| {
             for ((name, var), mut grad) in names.iter().zip(vars.iter_mut()).zip(grads) {
                 if grad.defined() {
@@ -73,6 +85,7 @@ impl Sgd {
                 }
             }
         });
+        Ok(())
     }
 
     /// The update of one variable; `grad` serves as the work buffer. The arithmetic is

@@ -8,6 +8,7 @@ use hipfrac_core::card::{DataSummary, ModelCard};
 use hipfrac_core::{BBox, FractureClass};
 use hipfrac_eval::map::{coco_map, ImageBoxes};
 use hipfrac_model::decode::{detections, MAP_SCORE_FLOOR, NMS_IOU};
+use hipfrac_model::distributed::{DistError, ProcessGroup};
 use hipfrac_model::loss::{detection_loss, AlignOta, LossWeights};
 use hipfrac_model::{DamoYolo, ModelConfig};
 use rand::seq::SliceRandom;
@@ -69,8 +70,18 @@ pub enum TrainError {
     Diverged { epoch: i64, step: usize, what: &'static str, value: f64 },
     /// [`Trainer::stop`] was raised (Ctrl-C): [`Trainer::run`] saved `out/last` at the last
     /// finished batch, and a resumed run goes on from there exactly.
+    #[error("data-parallel training failed")]
+    Distributed(#[from] DistError),
     #[error("stopped during epoch {epoch} after {step} of {steps} batches; {} holds that point and resumes from there", last.display())]
     Stopped { epoch: i64, step: usize, steps: usize, last: PathBuf },
+}
+
+/// The variables of `vs` that `keep` selects, in name order (the same order in every process
+/// of a data-parallel group: a collective pairs tensors by position).
+fn by_name(vs: &nn::VarStore, keep: impl Fn(&Tensor) -> bool) -> Vec<Tensor> {
+    let mut named: Vec<(String, Tensor)> = vs.variables().into_iter().filter(|(_, v)| keep(v)).collect();
+    named.sort_by(|a, b| a.0.cmp(&b.0));
+    named.into_iter().map(|(_, v)| v).collect()
 }
 
 /// Whether every weight in `vs` is finite.
@@ -161,6 +172,8 @@ pub struct Trainer {
     pub val: Vec<Sample>,
     /// Raised to stop at the next step; point it at a static a Ctrl-C handler sets.
     pub stop: &'static std::sync::atomic::AtomicBool,
+    /// The data-parallel group this process trains in ([`Trainer::join`]); `None` alone.
+    group: Option<ProcessGroup>,
 }
 
 impl Trainer {
@@ -199,6 +212,7 @@ impl Trainer {
                 static NEVER: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
                 &NEVER
             },
+            group: None,
         };
         let last = trainer.config.out.join("last");
         if resume && last.join("state.json").is_file() {
@@ -209,8 +223,50 @@ impl Trainer {
         Ok(trainer)
     }
 
+    /// Trains as one process of a data-parallel group (torchrun's conventions,
+    /// [`ProcessGroup::from_env`]): the weights start as rank 0's; each step every rank takes
+    /// its `batch_size` share of a global batch of `batch_size × world` images (the epoch's
+    /// order padded by repeating its start so every rank has as many batches), the gradients
+    /// are averaged over the ranks before the update (as DistributedDataParallel), the
+    /// BatchNorm statistics follow rank 0's (DDP's `broadcast_buffers`), and the learning rate
+    /// is that of the global batch. Only rank 0 validates and writes checkpoints and log.csv.
+    pub fn join(&mut self, group: ProcessGroup) -> Result<(), TrainError> {
+        for vs in [&self.model_vs, &self.ema_vs] {
+            group.broadcast(&by_name(vs, |_| true), 0)?;
+        }
+        self.group = Some(group);
+        Ok(())
+    }
+
+    /// This process's rank and the group's size (0 and 1 alone).
+    pub fn rank_and_world(&self) -> (usize, usize) {
+        self.group.as_ref().map_or((0, 1), |g| (g.rank, g.world))
+    }
+
+    /// Whether this process writes checkpoints and logs (rank 0, or alone).
+    pub fn is_leader(&self) -> bool {
+        self.rank_and_world().0 == 0
+    }
+
+    /// The training samples of each of this process's batches in `epoch` (0-based). The
+    /// order depends only on (seed, epoch), so a resumed run sees exactly what an uninterrupted
+    /// one would. In a group each global batch of `batch_size × world` is shared out by rank,
+    /// the order padded with its own start so that every rank has as many batches.
+    pub fn epoch_batches(&self, epoch: i64) -> Vec<Vec<usize>> {
+        let mut order: Vec<usize> = (0..self.train.len()).collect();
+        order.shuffle(&mut rand_chacha::ChaCha8Rng::seed_from_u64(self.config.seed ^ (epoch as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15)));
+        let (rank, world) = self.rank_and_world();
+        let (share, global) = (self.config.batch_size as usize, self.config.batch_size as usize * world);
+        if world > 1 && !order.is_empty() {
+            let n = order.len();
+            let padding: Vec<usize> = (0..n.div_ceil(global) * global - n).map(|i| order[i % n]).collect();
+            order.extend(padding);
+        }
+        order.chunks(global).map(|b| b[(rank * share).min(b.len())..((rank + 1) * share).min(b.len())].to_vec()).collect()
+    }
+
     fn iterations_per_epoch(&self) -> usize {
-        self.train.len().div_ceil(self.config.batch_size as usize)
+        self.train.len().div_ceil(self.config.batch_size as usize * self.rank_and_world().1)
     }
 
     /// Trains one epoch; returns its log row (validation included when due), or
@@ -231,17 +287,17 @@ impl Trainer {
             scale: if strong { c.scale_jitter } else { 0.0 },
             translate: if strong { c.translate } else { 0.0 },
         };
-        // The order and the augmentations depend only on (seed, epoch): a resumed run sees
-        // exactly what an uninterrupted one would.
-        let mut order: Vec<usize> = (0..self.train.len()).collect();
-        order.shuffle(&mut rand_chacha::ChaCha8Rng::seed_from_u64(c.seed ^ (epoch as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15)));
         // A run stopped inside this epoch resumes after the batches it had done.
         let skip = self.state.step;
         let [mut sum, mut qfl, mut giou, mut dfl] = self.state.partial;
         let mut lr = 0.0;
         let mut diverged = None;
         let mut stopped = None;
-        let batches: Vec<Vec<usize>> = order.chunks(c.batch_size as usize).map(|b| b.to_vec()).collect();
+        let mut failed: Option<DistError> = None;
+        let world = self.rank_and_world().1;
+        let batches = self.epoch_batches(epoch);
+        let base_lr = c.base_lr() * world as f64;
+        let group = &self.group;
         let (mosaic_p, mixup_p) = if strong { (c.mosaic, c.mixup) } else { (0.0, 0.0) };
         let train = &self.train;
         let prepare = |indices: &[usize]| -> Vec<(Vec<f32>, Vec<(FractureClass, BBox)>)> {
@@ -259,23 +315,55 @@ impl Trainer {
                 }
                 // Checked before the forward pass, which moves the BatchNorm statistics: a
                 // stopped run has done exactly `k` batches.
-                if self.stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let stop = self.stop.load(std::sync::atomic::Ordering::Relaxed);
+                // Every rank stops at the same batch, or the others would wait forever.
+                let stop = match group {
+                    Some(g) => match g.any(stop) {
+                        Ok(any) => any,
+                        Err(e) => {
+                            failed = Some(e);
+                            break;
+                        }
+                    },
+                    None => stop,
+                };
+                if stop {
                     stopped = Some(k);
                     break;
                 }
                 let (images, targets) = to_tensors(parts, c.image_size, self.device);
-                lr = learning_rate(self.state.iteration, total, warmup, flat, c.base_lr(), c.min_lr_ratio);
+                lr = learning_rate(self.state.iteration, total, warmup, flat, base_lr, c.min_lr_ratio);
                 // The network in the run's precision; the assigner and the losses in fp32.
                 let output = hipfrac_model::precision::autocast(self.device, c.precision, || self.model.forward_t(&images, true));
                 let output = hipfrac_model::HeadOutput { class_logits: output.class_logits.to_kind(tch::Kind::Float), box_logits: output.box_logits.to_kind(tch::Kind::Float), level_sizes: output.level_sizes };
                 let loss = detection_loss(&output, &targets, &ModelConfig::STRIDES, &AlignOta::default(), LossWeights::default());
                 // Checked before the step: a non-finite loss never reaches the weights.
                 let value = loss.total.double_value(&[]);
-                if !value.is_finite() {
-                    diverged = Some((k + 1, value));
+                let any_diverged = match group {
+                    Some(g) => g.any(!value.is_finite()),
+                    None => Ok(!value.is_finite()),
+                };
+                match any_diverged {
+                    Ok(false) => {}
+                    Ok(true) => {
+                        diverged = Some((k + 1, value));
+                        break;
+                    }
+                    Err(e) => {
+                        failed = Some(e);
+                        break;
+                    }
+                }
+                let reduced = self.sgd.backward_step_with(&self.model_vs, &loss.total, lr, |grads| group.as_ref().map_or(Ok(()), |g| g.all_reduce_mean(grads)));
+                // Rank 0's BatchNorm statistics for every rank (its weights are theirs already).
+                let synced = reduced.and_then(|()| match group {
+                    Some(g) => g.broadcast(&by_name(&self.model_vs, |v| !v.requires_grad()), 0),
+                    None => Ok(()),
+                });
+                if let Err(e) = synced {
+                    failed = Some(e);
                     break;
                 }
-                self.sgd.backward_step(&self.model_vs, &loss.total, lr);
                 self.ema.update(&self.ema_vs, &self.model_vs);
                 self.state.iteration += 1;
                 sum += value;
@@ -285,6 +373,9 @@ impl Trainer {
                 on_step(k + 1, batches.len(), value);
             }
         });
+        if let Some(e) = failed {
+            return Err(e.into());
+        }
         if let Some(done) = stopped {
             self.state.step = done;
             self.state.partial = [sum, qfl, giou, dfl];
@@ -299,7 +390,7 @@ impl Trainer {
         (self.state.step, self.state.partial) = (0, [0.0; 4]);
         let n = batches.len().max(1) as f64;
         let due = self.state.epoch % c.val_interval.max(1) == 0 || self.state.epoch == c.epochs;
-        let map = if due && !self.val.is_empty() { evaluate(&self.ema_model, &self.val, c.batch_size, self.device) } else { None };
+        let map = if due && self.is_leader() && !self.val.is_empty() { evaluate(&self.ema_model, &self.val, c.batch_size, self.device) } else { None };
         Ok(EpochLog {
             epoch: self.state.epoch,
             iteration: self.state.iteration,
@@ -415,7 +506,9 @@ impl Trainer {
         while self.state.epoch < self.config.epochs {
             let log = match self.epoch(on_step) {
                 Err(stopped @ TrainError::Stopped { .. }) => {
-                    self.save_progress()?;
+                    if self.is_leader() {
+                        self.save_progress()?;
+                    }
                     return Err(stopped);
                 }
                 other => other?,
@@ -423,6 +516,10 @@ impl Trainer {
             if !all_finite(&self.model_vs) || !all_finite(&self.ema_vs) {
                 let epoch = log.epoch;
                 return Err(TrainError::Diverged { epoch, step: self.iterations_per_epoch(), what: "model or EMA weights", value: f64::NAN });
+            }
+            if !self.is_leader() {
+                on_epoch(&log);
+                continue;
             }
             self.checkpoint(&log)?;
             let new = !log_path.exists();

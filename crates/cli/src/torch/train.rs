@@ -29,14 +29,30 @@ pub fn run(args: TrainArgs) -> Result<Outcome> {
     }
     let config_path = args.config.clone().context("--config FILE is required (or --init-config FILE to write one)")?;
     let config = TrainConfig::from_file(&config_path)?;
-    let device = hipfrac_model::device::select(args.device)?;
-    eprintln!("training {} preset at {} px on {device:?} → {}", config.model.preset, config.image_size, config.out.display());
+    let mut device = hipfrac_model::device::select(args.device)?;
+    // Under torchrun each process of a node takes its own GPU (LOCAL_RANK).
+    if let (hipfrac_model::device::Device::Cuda(_), Some(local)) = (device, std::env::var("LOCAL_RANK").ok().and_then(|v| v.trim().parse::<usize>().ok())) {
+        device = hipfrac_model::device::Device::Cuda(local);
+    }
+    let group = hipfrac_model::distributed::ProcessGroup::from_env().context("cannot join the data-parallel group (torchrun's RANK, WORLD_SIZE, MASTER_ADDR, MASTER_PORT)")?;
+    let world = group.as_ref().map_or(1, |g| g.world);
+    let leader = group.as_ref().is_none_or(|g| g.is_leader());
+    let say = |text: &str| {
+        if leader {
+            eprintln!("{text}");
+        }
+    };
+    say(&format!("training {} preset at {} px on {device:?} → {}", config.model.preset, config.image_size, config.out.display()));
     let mut trainer = Trainer::new(config.clone(), device, args.resume).context("cannot start training")?;
+    if let Some(group) = group {
+        say(&format!("data-parallel over c10d (Gloo): {world} processes, {} images a step each, {} in all", config.batch_size, config.batch_size as usize * world));
+        trainer.join(group).context("cannot start data-parallel training")?;
+    }
     let first = trainer.state.epoch + 1;
-    eprintln!("{} training and {} validation images; starting at epoch {first}", trainer.train.len(), trainer.val.len());
+    say(&format!("{} training and {} validation images; starting at epoch {first}", trainer.train.len(), trainer.val.len()));
     trainer.stop = crate::interrupt::stop_flag(&[libc::SIGINT]);
-    let batch = config.batch_size as f64;
-    let bar = progress::bar(0, "epoch");
+    let batch = (config.batch_size as usize * world) as f64;
+    let bar = if leader { progress::bar(0, "epoch") } else { indicatif::ProgressBar::hidden() };
     let run_started = Instant::now();
     let mut epoch_started = Instant::now();
     let done_epochs = std::cell::Cell::new(0i64);
@@ -61,6 +77,9 @@ pub fn run(args: TrainArgs) -> Result<Outcome> {
             (Some(a), Some(b)) => format!(", mAP50 {a:.3}, mAP50-95 {b:.3}"),
             _ => String::new(),
         };
+        if !leader {
+            return;
+        }
         bar.suspend(|| eprintln!("epoch {}/{}: loss {:.4} (qfl {:.4}, giou {:.4}, dfl {:.4}), lr {:.5}{map}, {:.0} s", log.epoch, config.epochs, log.loss, log.qfl, log.giou, log.dfl, log.lr, log.seconds));
         if let Some(m) = log.map50 {
             best = Some(best.map_or(m, |b: f64| b.max(m)));
@@ -73,12 +92,16 @@ pub fn run(args: TrainArgs) -> Result<Outcome> {
     let outcome = trainer.run(&mut on_step, &mut on_epoch);
     bar.finish_and_clear();
     match outcome {
+        Err(TrainError::Stopped { .. }) if !leader => return Ok(Outcome::Interrupted),
         Err(TrainError::Stopped { epoch, step, steps, last }) => {
             eprintln!("interrupted during epoch {epoch} after {step} of {steps} batches: saved in {}. Resume with:", last.display());
             eprintln!("  hipfrac train --config {} --resume", config_path.display());
             return Ok(Outcome::Interrupted);
         }
         other => other?,
+    }
+    if !leader {
+        return Ok(Outcome::Success);
     }
     let best_dir = config.out.join("best");
     match best {

@@ -3,6 +3,7 @@
 mod bad_input;
 mod convert;
 mod dataset;
+mod distributed;
 mod deid;
 mod labels;
 mod layers;
