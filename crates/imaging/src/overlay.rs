@@ -5,7 +5,7 @@ use crate::canvas::{class_colour as colour, Canvas as Picture};
 use crate::font;
 use crate::preprocess::resize;
 use hipfrac_core::verdict::OperatingPoint;
-use hipfrac_core::{Answer, BBox, Detection, FractureClass, Label, Radiograph};
+use hipfrac_core::{Answer, BBox, Detection, FractureClass, HipCall, Label, Radiograph};
 use hipfrac_dicom::display::VoiError;
 
 /// `text` in upper case on a `bg` band.
@@ -20,6 +20,8 @@ fn label(picture: &mut Picture, text: &str, x: i64, y: i64, scale: i64, fg: [u8;
 pub struct Marks<'a> {
     pub detections: &'a [Detection],
     pub truth: &'a [(FractureClass, BBox)],
+    /// The hips the two-stage detector read (dashed, light blue, each with its side and answer).
+    pub hips: &'a [HipCall],
     /// The answer: a verdict, or "not assessable" with its reason.
     pub answer: Option<&'a Answer>,
     /// A line of context (e.g. "PHANTOM" or the truth label), drawn under the verdict.
@@ -43,6 +45,15 @@ pub fn render(image: &Radiograph, marks: &Marks<'_>, max_side: u32) -> Result<Pi
     for (_, b) in marks.truth {
         let (x0, y0, x1, y1) = corners(&map(b));
         picture.dashed_rectangle(x0, y0, x1, y1, thickness, [255, 255, 255]);
+    }
+    for hip in marks.hips {
+        let b = map(&hip.bbox);
+        let (x0, y0, x1, y1) = corners(&b);
+        picture.dashed_rectangle(x0, y0, x1, y1, thickness, HIP_COLOUR);
+        let side = if hip.side.side == hipfrac_core::Side::Right { "R" } else { "L" };
+        let text = format!("{side} hip: {}", hip.verdict.label.code());
+        let y = (y1 - 9 * text_scale).max(0);
+        label(&mut picture, &text, x0.max(0), y, text_scale, [0, 0, 0], HIP_COLOUR);
     }
     // Least confident first, so the strongest box is drawn on top.
     for d in marks.detections.iter().rev() {
@@ -87,6 +98,9 @@ pub fn render(image: &Radiograph, marks: &Marks<'_>, max_side: u32) -> Result<Pi
     }
     Ok(picture)
 }
+
+/// The outline of a hip the two-stage detector read (light blue: unlike every class colour).
+pub const HIP_COLOUR: [u8; 3] = [140, 200, 255];
 
 /// The banner of an image that got no verdict (amber: unlike every class colour and grey).
 pub const NOT_ASSESSABLE_COLOUR: [u8; 3] = [255, 176, 0];

@@ -84,7 +84,7 @@ pub fn write(source: &Path, base: &Path, meta: &RadiographMeta, image: Option<&R
                 if meta.is_simulated() {
                     note.push_str(" - SIMULATED IMAGE");
                 }
-                let marks = Marks { detections: &shown, answer: Some(&prediction.answer), note: Some(note), ..Default::default() };
+                let marks = Marks { detections: &shown, hips: &prediction.hips, answer: Some(&prediction.answer), note: Some(note), ..Default::default() };
                 let picture = overlay::render(image, &marks, overlay_size).map_err(|source| DicomOutputError::Draw { path: base.to_path_buf(), source })?;
                 let rgb = Rgb { width: picture.width as u32, height: picture.height as u32, pixels: &picture.rgb };
                 outputs::secondary_capture(source, &path("sc"), &rgb, &capture("hipfrac AI result (research)"))?;

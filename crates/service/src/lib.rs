@@ -443,7 +443,7 @@ async fn predict_inner(state: Shared, query: PredictQuery, request: Request) -> 
         let png = tokio::task::spawn_blocking(move || {
             let shown = prediction.shown_boxes(&points);
             let note = std::iter::once("AI RESEARCH OUTPUT").chain(record.model.caveats.iter().copied()).collect::<Vec<_>>().join(" - ");
-            let marks = hipfrac_imaging::overlay::Marks { detections: &shown, answer: Some(&prediction.answer), note: Some(note), ..Default::default() };
+            let marks = hipfrac_imaging::overlay::Marks { detections: &shown, hips: &prediction.hips, answer: Some(&prediction.answer), note: Some(note), ..Default::default() };
             hipfrac_imaging::overlay::render(&image, &marks, 1024).map(|p| p.to_png())
         })
         .await

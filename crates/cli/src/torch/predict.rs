@@ -59,7 +59,7 @@ fn write_outputs(args: &PredictArgs, job: &inputs::Job, meta: &RadiographMeta, i
         let shown = prediction.shown_boxes(&predictor.points);
         // What a reader must know is said on every picture: research output, and the model's caveats.
         let note = std::iter::once("AI RESEARCH OUTPUT").chain(predictor.caveats()).collect::<Vec<_>>().join(" - ");
-        let marks = Marks { detections: &shown, answer: Some(&prediction.answer), note: Some(note), ..Default::default() };
+        let marks = Marks { detections: &shown, hips: &prediction.hips, answer: Some(&prediction.answer), note: Some(note), ..Default::default() };
         // An image that was not assessed keeps its JSON when no picture can be drawn.
         match image.map(|image| overlay::render(image, &marks, args.overlay_size)) {
             Some(Ok(picture)) => hipfrac_dicom::atomic::write_atomic(&overlay_path, &picture.to_png())?,

@@ -163,7 +163,7 @@ fn gallery_html(s: &Section, points: &OperatingPoints, n: usize) -> String {
             let note = format!("TRUTH: {}{}", case.truth.code(), if s.simulated { " PHANTOM" } else { "" });
             let picture = hipfrac_dicom::read_radiograph(&case.path).ok().and_then(|image| {
                 let shown = case.prediction.shown_boxes(points);
-                let marks = Marks { detections: &shown, truth: &case.truth_boxes, answer: Some(&case.prediction.answer), note: Some(note) };
+                let marks = Marks { detections: &shown, truth: &case.truth_boxes, hips: &case.prediction.hips, answer: Some(&case.prediction.answer), note: Some(note) };
                 overlay::render(&image, &marks, 320).ok()
             });
             if let Some(p) = picture {
