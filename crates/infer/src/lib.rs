@@ -178,28 +178,10 @@ impl Predictor {
         if let Some(localiser) = &self.localiser {
             return self.predict_hips(localiser, images);
         }
-        let (preprocess, acceptance) = (self.preprocess, &self.acceptance);
-        let prepared: Vec<Result<Result<Letterbox, Prediction>, InferError>> = images
-            .par_iter()
-            .map(|image| match check_header(&image.meta, acceptance) {
-                Err(refused) => Ok(Err(Prediction::refused(image.width(), image.height(), refused))),
-                Ok(()) => letterbox(image, &preprocess).map(Ok).map_err(InferError::Display),
-            })
-            .collect();
-        let ready: Vec<&Letterbox> = prepared.iter().filter_map(|p| p.as_ref().ok()?.as_ref().ok()).collect();
-        let mut found = ready.chunks(self.batch_size()).flat_map(|chunk| self.detect(chunk)).collect::<Vec<_>>().into_iter();
-        images
-            .iter()
-            .zip(prepared)
-            .map(|(image, prepared)| {
-                prepared.map(|prepared| match prepared {
-                    Ok(_) => {
-                        let boxes = found.next().expect("one result per prepared image");
-                        self.conclude(image, boxes)
-                    }
-                    Err(refused) => refused,
-                })
-            })
+        self.detect_whole(images, &self.acceptance)
+            .into_iter()
+            .zip(images)
+            .map(|(found, image)| found.map(|found| found.map_or_else(|refused| refused, |boxes| self.conclude(image, boxes))))
             .collect()
     }
 
@@ -208,7 +190,7 @@ impl Predictor {
     /// mapped back to the image; a verdict per hip, and the image's from all hips' boxes. An
     /// image where no box reaches [`Predictor::hip_min_score`] is not assessable.
     fn predict_hips(&self, localiser: &Predictor, images: &[Radiograph]) -> Vec<Result<Prediction, InferError>> {
-        let located = localiser.locate(images, &self.acceptance);
+        let located = localiser.detect_whole(images, &self.acceptance);
         let (preprocess, min_score) = (self.preprocess, self.hip_min_score);
         let crops: Vec<Result<Result<(Vec<Detection>, Vec<Letterbox>), Prediction>, InferError>> = images
             .par_iter()
@@ -251,9 +233,9 @@ impl Predictor {
             .collect()
     }
 
-    /// The localiser's hip boxes per image, most confident first (an image the header check
-    /// refuses gets its refusal).
-    fn locate(&self, images: &[Radiograph], acceptance: &Acceptance) -> Vec<Result<Result<Vec<Detection>, Prediction>, InferError>> {
+    /// The header check, then this network's boxes on each whole image (in its pixels, most
+    /// confident first); an image the check refuses gets its refusal.
+    fn detect_whole(&self, images: &[Radiograph], acceptance: &Acceptance) -> Vec<Result<Result<Vec<Detection>, Prediction>, InferError>> {
         let preprocess = self.preprocess;
         let prepared: Vec<Result<Result<Letterbox, Prediction>, InferError>> = images
             .par_iter()
