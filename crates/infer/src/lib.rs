@@ -63,7 +63,10 @@ pub struct Predictor {
     pub stage: Stage,
     /// The hip localiser of a two-stage model (`localiser/` in its folder).
     pub localiser: Option<Box<Predictor>>,
-    /// The localiser score a box needs to count as a hip; an image with none is not
+    /// Per image: what the next step needs, or the image's refusal (its prediction), or its error.
+type Prepared<T> = Result<Result<T, Prediction>, InferError>;
+
+/// The localiser score a box needs to count as a hip; an image with none is not
     /// assessable ([`HIP_MIN_SCORE`]).
     pub hip_min_score: f32,
     model: DamoYolo,
@@ -192,7 +195,7 @@ impl Predictor {
     fn predict_hips(&self, localiser: &Predictor, images: &[Radiograph]) -> Vec<Result<Prediction, InferError>> {
         let located = localiser.detect_whole(images, &self.acceptance);
         let (preprocess, min_score) = (self.preprocess, self.hip_min_score);
-        let crops: Vec<Result<Result<(Vec<Detection>, Vec<Letterbox>), Prediction>, InferError>> = images
+        let crops: Vec<Prepared<(Vec<Detection>, Vec<Letterbox>)>> = images
             .par_iter()
             .zip(located)
             .map(|(image, located)| {
@@ -235,9 +238,9 @@ impl Predictor {
 
     /// The header check, then this network's boxes on each whole image (in its pixels, most
     /// confident first); an image the check refuses gets its refusal.
-    fn detect_whole(&self, images: &[Radiograph], acceptance: &Acceptance) -> Vec<Result<Result<Vec<Detection>, Prediction>, InferError>> {
+    fn detect_whole(&self, images: &[Radiograph], acceptance: &Acceptance) -> Vec<Prepared<Vec<Detection>>> {
         let preprocess = self.preprocess;
-        let prepared: Vec<Result<Result<Letterbox, Prediction>, InferError>> = images
+        let prepared: Vec<Prepared<Letterbox>> = images
             .par_iter()
             .map(|image| match check_header(&image.meta, acceptance) {
                 Err(refused) => Ok(Err(Prediction::refused(image.width(), image.height(), refused))),
