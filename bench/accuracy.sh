@@ -39,9 +39,17 @@ for config in $CONFIGS; do
   echo "== $config: wall time $(( $(date +%s) - started )) s; report: $OUT/$config/report/report.html"
   echo "== Tables II/III style, at the verdict, with patient-level bootstrap 95 % intervals (report.md)"
   awk '/^## /{section=$0} /^At the verdict/{print section; show=1; next} show&&/^At the high-specificity/{show=0} show' "$OUT/$config/report/report.md"
-  if [ "$config" = two-stage ]; then
-    echo "== radiographs answered not_assessable (the localiser found no hip) in the evaluated sets: $(grep -c not_assessable "$OUT/$config/report/cases.csv" || true)"
-  fi
+  python3 - "$OUT/$config/report/cases.csv" <<'PY'
+import csv, sys
+rows = list(csv.DictReader(open(sys.argv[1])))
+for section in dict.fromkeys(r["section"] for r in rows):
+    rs = [r for r in rows if r["section"] == section]
+    refused = [r for r in rs if r["not_assessable"]]
+    clear = [r for r in rs if r["truth"] == "none"]
+    print(f"== {section}: {len(refused)} of {len(rs)} not assessable (the localiser found no hip; "
+          f"{sum(r['truth'] != 'none' for r in refused)} of them fractured); "
+          f"{sum(r['verdict'] == 'none' for r in clear)} of {len(clear)} without a fracture answered none")
+PY
 done
 # The localising stage's cost: predict the internal test split with each model, 2 threads.
 test_images=$(awk -F, 'NR>1{print $1}' "$OUT/${CONFIGS%% *}/internal/splits/test.csv" | sed "s|^|$OUT/${CONFIGS%% *}/internal/splits/|" | head -100)
