@@ -63,10 +63,7 @@ pub struct Predictor {
     pub stage: Stage,
     /// The hip localiser of a two-stage model (`localiser/` in its folder).
     pub localiser: Option<Box<Predictor>>,
-    /// Per image: what the next step needs, or the image's refusal (its prediction), or its error.
-type Prepared<T> = Result<Result<T, Prediction>, InferError>;
-
-/// The localiser score a box needs to count as a hip; an image with none is not
+    /// The localiser score a box needs to count as a hip; an image with none is not
     /// assessable ([`HIP_MIN_SCORE`]).
     pub hip_min_score: f32,
     model: DamoYolo,
@@ -81,6 +78,9 @@ struct InputSection {
     #[serde(default)]
     stage: Stage,
 }
+
+/// Per image: what the next step needs, or the image's refusal (its prediction), or its error.
+type Prepared<T> = Result<Result<T, Prediction>, InferError>;
 
 /// The localiser score a box needs to count as a proximal femur. On the phantom's test
 /// splits every hip scores far above it; what is below it on a real film (a chest, a knee, a
