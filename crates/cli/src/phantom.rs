@@ -30,13 +30,27 @@ pub fn run(args: PhantomArgs) -> Result<Outcome> {
         bail!("--size {} must be between 64 and 4096 pixels", args.size);
     }
     let manifest = out.join("manifest.csv");
+    let settings = RunSettings { count, site: args.site.clone(), seed: args.seed, size: args.size, mix: args.mix.clone().unwrap_or_default() };
+    let settings_path = out.join(RunSettings::FILE);
     if args.skip_existing && manifest.exists() {
         let earlier = hipfrac_data::manifest::read(&manifest)?.len();
         if earlier != count {
             bail!("{}: an earlier run of {earlier} images, not {count}; pass --overwrite to replace it", manifest.display());
         }
-        eprintln!("{} holds an earlier run of {count} images; left alone", out.display());
+        // A run that recorded its settings must have had these (older runs only their count).
+        if settings_path.exists() {
+            let text = std::fs::read(&settings_path).with_context(|| format!("cannot read {}", settings_path.display()))?;
+            let before: RunSettings = serde_json::from_slice(&text).with_context(|| format!("{}: not a phantom run's settings", settings_path.display()))?;
+            let differ = before.differences(&settings);
+            if !differ.is_empty() {
+                bail!("{}: an earlier run with another {}; pass --overwrite to replace it", out.display(), differ.join(", "));
+            }
+        }
+        eprintln!("{} holds an earlier run of {count} images with these settings; left alone (already there: {count}, simulated: 0)", out.display());
         return Ok(Outcome::Success);
+    }
+    if args.skip_existing && out.join("images").exists() && !args.overwrite {
+        bail!("{}: an unfinished earlier run (images but no manifest.csv); pass --overwrite to simulate it again", out.display());
     }
     let site = SiteProfile::load(&args.site)?;
     let mix: ClassMix = match &args.mix {
@@ -49,6 +63,8 @@ pub fn run(args: PhantomArgs) -> Result<Outcome> {
     let started = std::time::Instant::now();
     let rows = pool.install(|| generate(&options, || bar.inc(1)))?;
     bar.finish_and_clear();
+    let json = serde_json::to_vec_pretty(&settings).context("the run's settings serialise")?;
+    hipfrac_dicom::atomic::write_atomic(&settings_path, &json)?;
     let seconds = started.elapsed().as_secs_f64();
     let mut counts = [0usize; 5];
     for row in &rows {
@@ -67,6 +83,38 @@ pub fn run(args: PhantomArgs) -> Result<Outcome> {
         counts[4]
     );
     Ok(Outcome::Success)
+}
+
+/// What a phantom run was asked for (`phantom.json` beside its manifest), so `--skip-existing`
+/// leaves alone only a run of the same images.
+#[derive(Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+struct RunSettings {
+    count: usize,
+    site: String,
+    seed: u64,
+    size: usize,
+    /// `--mix` as given (empty: the default mix).
+    mix: String,
+}
+
+impl RunSettings {
+    const FILE: &'static str = "phantom.json";
+
+    /// The names of the settings that differ, as `--flag (was → now)`.
+    fn differences(&self, now: &RunSettings) -> Vec<String> {
+        let mut out = Vec::new();
+        let mut check = |flag: &str, was: String, is: String| {
+            if was != is {
+                out.push(format!("--{flag} ({was} → {is})"));
+            }
+        };
+        check("count", self.count.to_string(), now.count.to_string());
+        check("site", self.site.clone(), now.site.clone());
+        check("seed", self.seed.to_string(), now.seed.to_string());
+        check("size", self.size.to_string(), now.size.to_string());
+        check("mix", self.mix.clone(), now.mix.clone());
+        out
+    }
 }
 
 fn draw_sheet(args: SheetArgs) -> Result<Outcome> {

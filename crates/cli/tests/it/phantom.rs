@@ -36,8 +36,8 @@ fn phantom_writes_a_dataset_that_checks_splits_and_draws() {
     hipfrac().args(["phantom", "--count", "2", "--mix", "DF=x", "--out"]).arg(dir.path().join("y")).assert().code(2);
 }
 
-/// `phantom --skip-existing` leaves an earlier run of the same size alone (exit 0, nothing
-/// touched) and refuses one of another size.
+/// `phantom --skip-existing` leaves an earlier run of the same settings alone (exit 0, nothing
+/// touched) and refuses one of another count, seed, size, site or mix, or an unfinished one.
 #[test]
 fn skip_existing_leaves_an_earlier_run_alone() {
     let dir = tempfile::tempdir().unwrap();
@@ -51,4 +51,13 @@ fn skip_existing_leaves_an_earlier_run_alone() {
     assert_eq!(std::fs::metadata(&manifest).unwrap().modified().unwrap(), before);
     let assert = run("3", &["--skip-existing"]).code(2);
     assert!(String::from_utf8_lossy(&assert.get_output().stderr).contains("an earlier run of 2 images, not 3"));
+    // Same count, other settings: refused, naming them; nothing touched.
+    let assert = hipfrac().args(["phantom", "--count", "2", "--size", "96", "--seed", "5", "--skip-existing", "--out"]).arg(&out).assert().code(2);
+    let stderr = String::from_utf8_lossy(&assert.get_output().stderr).to_string();
+    assert!(stderr.contains("--seed (2 → 5)") && stderr.contains("--size (64 → 96)"), "{stderr}");
+    assert_eq!(std::fs::metadata(&manifest).unwrap().modified().unwrap(), before);
+    // An unfinished run (images, no manifest): said so, not silently mixed with a new one.
+    std::fs::remove_file(&manifest).unwrap();
+    let assert = run("2", &["--skip-existing"]).code(2);
+    assert!(String::from_utf8_lossy(&assert.get_output().stderr).contains("unfinished earlier run"));
 }
