@@ -304,6 +304,21 @@ mod tests {
         TrainConfig::from_file(&path)
     }
 
+    /// Every config the project ships parses and passes its range checks.
+    #[test]
+    fn the_shipped_configs_are_valid() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../configs");
+        let mut seen = 0;
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().is_some_and(|e| e == "toml") {
+                TrainConfig::from_file(&path).unwrap_or_else(|e| panic!("{}", hipfrac_core::error_chain(&e)));
+                seen += 1;
+            }
+        }
+        assert!(seen >= 4, "{seen} configs in {}", dir.display());
+    }
+
     #[test]
     fn every_field_out_of_range_is_refused_before_any_work() {
         parse("").unwrap();
