@@ -71,7 +71,8 @@ pub struct TrainConfig {
     pub val_interval: i64,
     pub seed: u64,
     /// The network's compute type in training: `fp32` (the paper's) or `bf16` (autocast; the
-    /// assigner and the losses stay fp32). fp16 would need loss scaling and is refused.
+    /// assigner and the losses stay fp32), or `fp16` (autocast with dynamic loss scaling,
+    /// `optim::LossScaler`: for GPUs without bf16).
     pub precision: Precision,
     /// What the detector learns: `whole` (the paper's single stage: the four fracture types on
     /// the whole radiograph), `hips` (the two-stage system's localiser: proximal femur boxes,
@@ -172,9 +173,6 @@ impl TrainConfig {
         if self.image_size % 32 != 0 || !(64..=4096).contains(&self.image_size) {
             return Err(InvalidConfig::ImageSize(self.image_size));
         }
-        if self.precision == Precision::Fp16 {
-            return Err(InvalidConfig::Fp16Training);
-        }
         let checks: [(&'static str, f64, f64, f64); 20] = [
             ("batch_size", self.batch_size as f64, 1.0, 1024.0),
             ("epochs", self.epochs as f64, 1.0, 100_000.0),
@@ -247,8 +245,6 @@ pub enum InvalidConfig {
     ImageSize(i64),
     #[error("{field} = {value} is outside its range [{low}, {high}]")]
     OutOfRange { field: &'static str, value: f64, low: f64, high: f64 },
-    #[error("precision = \"fp16\" needs loss scaling in training, which hipfrac does not do: use \"bf16\" (or fp16 for inference only)")]
-    Fp16Training,
 }
 
 /// `config` as TOML with a comment naming each key's range (`hipfrac train --init-config`).
@@ -288,7 +284,7 @@ pub const RANGES: &[(&str, &str)] = &[
     ("translate", "0–0.5"),
     ("val_interval", "1–100000"),
     ("stage", "whole (the paper's single stage), hips (the two-stage localiser) or hip_crops (the two-stage fracture detector)"),
-    ("precision", "fp32 or bf16 (bf16: autocast on the network, assigner and losses in fp32)"),
+    ("precision", "fp32, bf16 (autocast on the network, assigner and losses in fp32) or fp16 (the same with dynamic loss scaling)"),
     ("model.in_channels", "1 (radiographs are grey)"),
     ("image_size² × batch_size", "at most 268 million pixels a step (1024² × 256)"),
 ];

@@ -234,3 +234,76 @@ mod tests {
         }
     }
 }
+
+/// Dynamic loss scaling for fp16 training (as `torch.amp.GradScaler`): the loss is multiplied
+/// by [`LossScaler::scale`] before back-propagation, so that small gradients survive fp16's
+/// narrow range, and the gradients are divided by it before the update. A step whose gradients
+/// are not all finite is skipped and the scale halved; after [`LossScaler::GROWTH_INTERVAL`]
+/// finite steps in a row the scale doubles.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct LossScaler {
+    pub scale: f64,
+    /// Finite steps since the scale last changed.
+    pub good_steps: u32,
+}
+
+impl Default for LossScaler {
+    fn default() -> Self {
+        LossScaler { scale: Self::INITIAL, good_steps: 0 }
+    }
+}
+
+impl LossScaler {
+    pub const INITIAL: f64 = 65536.0;
+    pub const GROWTH_INTERVAL: u32 = 2000;
+
+    /// Divides `grads` (of the scaled loss) by the scale, in place, and returns true; or, when
+    /// any of them holds an infinity or NaN, leaves them, halves the scale and returns false
+    /// (the step must be skipped).
+    pub fn unscale(&mut self, grads: &[Tensor]) -> bool {
+        let overflow = tch::no_grad(|| {
+            let counts: Vec<Tensor> = grads.iter().map(|g| g.isfinite().logical_not().sum(tch::Kind::Int64)).collect();
+            !counts.is_empty() && Tensor::stack(&counts, 0).sum(tch::Kind::Int64).int64_value(&[]) > 0
+        });
+        if overflow {
+            self.scale = (self.scale * 0.5).max(1.0);
+            self.good_steps = 0;
+            return false;
+        }
+        tch::no_grad(|| {
+            for g in grads {
+                let _ = g.shallow_clone().g_div_scalar_(self.scale);
+            }
+        });
+        self.good_steps += 1;
+        if self.good_steps >= Self::GROWTH_INTERVAL {
+            self.scale *= 2.0;
+            self.good_steps = 0;
+        }
+        true
+    }
+}
+
+#[cfg(test)]
+mod scaler_tests {
+    use super::*;
+
+    #[test]
+    fn an_overflow_skips_the_step_and_halves_the_scale_then_it_grows_back() {
+        let mut s = LossScaler { scale: 1024.0, good_steps: 0 };
+        let grads = [Tensor::from_slice(&[2048.0f32, -512.0]), Tensor::from_slice(&[f32::INFINITY])];
+        assert!(!s.unscale(&grads));
+        assert_eq!((s.scale, s.good_steps), (512.0, 0));
+        assert_eq!(Vec::<f32>::try_from(&grads[0]).unwrap(), vec![2048.0, -512.0], "left as they were");
+        let grads = [Tensor::from_slice(&[1024.0f32, -256.0]), Tensor::from_slice(&[f32::NAN])];
+        assert!(!s.unscale(&grads));
+        assert_eq!(s.scale, 256.0);
+        let grads = [Tensor::from_slice(&[512.0f32, -128.0])];
+        assert!(s.unscale(&grads));
+        assert_eq!(Vec::<f32>::try_from(&grads[0]).unwrap(), vec![2.0, -0.5], "divided by the scale");
+        s.good_steps = LossScaler::GROWTH_INTERVAL - 1;
+        assert!(s.unscale(&[Tensor::from_slice(&[1.0f32])]));
+        assert_eq!((s.scale, s.good_steps), (512.0, 0), "doubles after the growth interval");
+    }
+}
+

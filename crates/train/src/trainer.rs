@@ -3,7 +3,8 @@
 
 use crate::config::TrainConfig;
 use crate::data::{augment, batch, load_manifest, mixup, mosaic, to_tensors, Augment, Sample};
-use crate::optim::{learning_rate, Ema, Sgd};
+use crate::optim::{learning_rate, Ema, LossScaler, Sgd};
+use hipfrac_model::precision::Precision;
 use hipfrac_core::card::{DataSummary, ModelCard};
 use hipfrac_core::{BBox, FractureClass};
 use hipfrac_eval::map::{coco_map, ImageBoxes};
@@ -34,6 +35,9 @@ pub struct State {
     /// Sums of the loss and its parts (total, QFL, GIoU, DFL) over those batches.
     #[serde(default)]
     pub partial: [f64; 4],
+    /// fp16 training's loss scale (none in fp32 and bf16).
+    #[serde(default)]
+    pub loss_scaler: Option<LossScaler>,
 }
 
 /// One epoch's numbers (a row of log.csv).
@@ -74,6 +78,13 @@ pub enum TrainError {
     Distributed(#[from] DistError),
     #[error("stopped during epoch {epoch} after {step} of {steps} batches; {} holds that point and resumes from there", last.display())]
     Stopped { epoch: i64, step: usize, steps: usize, last: PathBuf },
+}
+
+/// Why a step's update did not happen.
+enum Halt {
+    /// fp16 gradients overflowed (the step is skipped, [`LossScaler`]).
+    Overflow,
+    Distributed(DistError),
 }
 
 /// The variables of `vs` that `keep` selects, in name order (the same order in every process
@@ -196,6 +207,7 @@ impl Trainer {
         let mut ema = Ema::new(config.ema_decay);
         ema.reset(&ema_vs, &model_vs);
         let sgd = Sgd::new(config.momentum, config.nesterov, config.weight_decay);
+        let fp16 = config.precision == Precision::Fp16;
         let mut trainer = Trainer {
             config,
             device,
@@ -205,7 +217,15 @@ impl Trainer {
             ema_model,
             sgd,
             ema,
-            state: State { epoch: 0, iteration: 0, ema_updates: 0, best_map50_95: None, step: 0, partial: [0.0; 4] },
+            state: State {
+                epoch: 0,
+                iteration: 0,
+                ema_updates: 0,
+                best_map50_95: None,
+                step: 0,
+                partial: [0.0; 4],
+                loss_scaler: fp16.then(LossScaler::default),
+            },
             train,
             val,
             stop: {
@@ -354,17 +374,40 @@ impl Trainer {
                         break;
                     }
                 }
-                let reduced = self.sgd.backward_step_with(&self.model_vs, &loss.total, lr, |grads| group.as_ref().map_or(Ok(()), |g| g.all_reduce_mean(grads)));
-                // Rank 0's BatchNorm statistics for every rank (its weights are theirs already).
-                let synced = reduced.and_then(|()| match group {
-                    Some(g) => g.broadcast(&by_name(&self.model_vs, |v| !v.requires_grad()), 0),
-                    None => Ok(()),
+                // fp16: the loss scaled up before back-propagation, the gradients unscaled after
+                // the all-reduce (an overflow on any rank is then an overflow on every rank).
+                let objective = match self.state.loss_scaler {
+                    Some(s) => &loss.total * s.scale,
+                    None => loss.total.shallow_clone(),
+                };
+                let scaler = &mut self.state.loss_scaler;
+                let stepped = self.sgd.backward_step_with(&self.model_vs, &objective, lr, |grads| {
+                    if let Some(g) = group {
+                        g.all_reduce_mean(grads).map_err(Halt::Distributed)?;
+                    }
+                    match scaler.as_mut().map(|s| s.unscale(grads)) {
+                        Some(false) => Err(Halt::Overflow),
+                        _ => Ok(()),
+                    }
                 });
-                if let Err(e) = synced {
-                    failed = Some(e);
-                    break;
+                // Rank 0's BatchNorm statistics for every rank (its weights are theirs already).
+                let synced = match stepped {
+                    Ok(()) => match group {
+                        Some(g) => g.broadcast(&by_name(&self.model_vs, |v| !v.requires_grad()), 0).map(|()| true),
+                        None => Ok(true),
+                    },
+                    // An fp16 overflow: no update this step (the scale was halved).
+                    Err(Halt::Overflow) => Ok(false),
+                    Err(Halt::Distributed(e)) => Err(e),
+                };
+                match synced {
+                    Ok(true) => self.ema.update(&self.ema_vs, &self.model_vs),
+                    Ok(false) => {}
+                    Err(e) => {
+                        failed = Some(e);
+                        break;
+                    }
                 }
-                self.ema.update(&self.ema_vs, &self.model_vs);
                 self.state.iteration += 1;
                 sum += value;
                 qfl += loss.qfl.double_value(&[]);
