@@ -239,9 +239,9 @@ fn a_non_finite_loss_stops_training_and_saves_nothing() {
     assert!(!out.join("best").exists() && !out.join("last").exists(), "nothing saved");
 }
 
-/// bf16 autocast training: the losses are finite and fall over three epochs as in fp32, within
-/// a stated tolerance of fp32's (each epoch's mean loss within 10 % of the fp32 run's on the same
-/// data and seed); fp16 is refused (it would need loss scaling).
+/// bf16 autocast training, and fp16 with dynamic loss scaling: the losses are finite and fall
+/// over three epochs as in fp32, within a stated tolerance of fp32's (each epoch's mean loss
+/// within 10 % of the fp32 run's on the same data and seed); the fp16 loss scale is saved.
 #[test]
 fn bf16_and_fp16_training_follow_fp32() {
     use hipfrac_model::precision::Precision;
