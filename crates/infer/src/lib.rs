@@ -228,7 +228,7 @@ impl Predictor {
                 crops.map(|crops| match crops {
                     Err(refused) => refused,
                     Ok((hips, _)) => {
-                        let per_hip: Vec<Vec<Detection>> = hips.iter().map(|_| found.next().expect("one result per crop")).collect();
+                        let per_hip: Vec<Vec<Detection>> = hips.iter().map(|_| found.next().expect("the detector should return one result per crop")).collect();
                         self.conclude_hips(image, &hips, per_hip)
                     }
                 })
@@ -249,7 +249,7 @@ impl Predictor {
             .collect();
         let ready: Vec<&Letterbox> = prepared.iter().filter_map(|p| p.as_ref().ok()?.as_ref().ok()).collect();
         let mut found = ready.chunks(self.batch_size()).flat_map(|chunk| self.detect(chunk)).collect::<Vec<_>>().into_iter();
-        prepared.into_iter().map(|p| p.map(|p| p.map(|_| found.next().expect("one result per prepared image")))).collect()
+        prepared.into_iter().map(|p| p.map(|p| p.map(|_| found.next().expect("the network should return one result per prepared image")))).collect()
     }
 
     /// The verdict of each hip from the boxes in its crop, and the image's from them all.

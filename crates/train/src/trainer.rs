@@ -455,16 +455,9 @@ impl Trainer {
     /// `last/state.json` is written last of all.
     pub fn checkpoint(&mut self, log: &EpochLog) -> Result<(), TrainError> {
         let out = self.config.out.clone();
-        let last = out.join("last");
-        std::fs::create_dir_all(&last).map_err(|e| checkpoint_error(&last)(e.into()))?;
-        self.write_weights(&last)?;
-        let card = serde_json::to_vec_pretty(&self.card(log)).expect("a card serialises");
+        let last = self.write_resumable()?;
+        let card = serde_json::to_vec_pretty(&self.card(log)).expect("a model card should serialise");
         save_atomic(&last.join(ModelCard::FILE), |p| Ok(std::fs::write(p, &card)?))?;
-        let sgd_state = self.sgd.state();
-        save_atomic(&last.join("optimizer.safetensors"), |p| {
-            let named: Vec<(&str, &Tensor)> = sgd_state.iter().map(|(k, v)| (k.as_str(), v)).collect();
-            Ok(Tensor::write_safetensors(&named, p)?)
-        })?;
         // The best score is settled first so state.json, written last, carries it.
         let improved = log.map50_95.filter(|m| self.state.best_map50_95.is_none_or(|best| *m > best));
         if let Some(m) = improved {
@@ -490,6 +483,14 @@ impl Trainer {
     /// weights, EMA, optimizer state, then state.json (with the batches done) last of all.
     /// `out/best` is not touched.
     pub fn save_progress(&mut self) -> Result<(), TrainError> {
+        let last = self.write_resumable()?;
+        let state = serde_json::to_vec_pretty(&self.state).expect("the training state should serialise");
+        save_atomic(&last.join("state.json"), |p| Ok(std::fs::write(p, &state)?))
+    }
+
+    /// Writes what a resume reads besides state.json into `out/last` (created if needed):
+    /// weights, EMA, config and optimizer state. Returns the folder.
+    fn write_resumable(&self) -> Result<PathBuf, TrainError> {
         let last = self.config.out.join("last");
         std::fs::create_dir_all(&last).map_err(|e| checkpoint_error(&last)(e.into()))?;
         self.write_weights(&last)?;
@@ -498,8 +499,7 @@ impl Trainer {
             let named: Vec<(&str, &Tensor)> = sgd_state.iter().map(|(k, v)| (k.as_str(), v)).collect();
             Ok(Tensor::write_safetensors(&named, p)?)
         })?;
-        let state = serde_json::to_vec_pretty(&self.state).expect("state serialises");
-        save_atomic(&last.join("state.json"), |p| Ok(std::fs::write(p, &state)?))
+        Ok(last)
     }
 
     /// The model card of the weights saved after the epoch of `log`.
