@@ -4,7 +4,9 @@
 # simulated data.
 #
 # For each configuration, `hipfrac demo` simulates the internal hospitals site-a + site-b
-# (INTERNAL radiographs, split by patient 80/10/10) and the external hospital site-c
+# (INTERNAL radiographs, split by patient in RATIOS: 70/10/20 by default, so that the test
+# split holds at least 400 radiographs with about as many training images as 80/10/10 of
+# 2,000) and the external hospital site-c
 # (EXTERNAL, held out whole) at PHANTOM_PX pixels (the same seed: the same radiographs for
 # both), trains DAMO-YOLO nano at 320 px (the CPU demo's recipe, EPOCHS epochs; the two-stage
 # localiser at 256 px for half as many), chooses the operating points on the validation
@@ -16,16 +18,16 @@
 #
 # Phantom radiographs: the numbers say how the pipeline learns the simulator's fractures, not
 # how it would do on patients. Runs of this size move by a few points from machine to machine.
-# Usage: bench/accuracy.sh [OUT]   (env: BIN, INTERNAL=2000, EXTERNAL=400, EPOCHS=30,
+# Usage: bench/accuracy.sh [OUT]   (env: BIN, INTERNAL=2250, RATIOS=0.7,0.1,0.2, EXTERNAL=400, EPOCHS=30,
 #        PHANTOM_PX=640, ACQUISITION=0, SEED=7, CONFIGS="single two-stage")
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT="${1:-runs/accuracy-$(date -u +%Y%m%d-%H%M%S)}"
 BIN="${BIN:-target/release/hipfrac}"
 if [ "$BIN" = target/release/hipfrac ]; then cargo build --release -j2 -p hipfrac >&2; fi
-CONFIGS="${CONFIGS:-single two-stage}" INTERNAL="${INTERNAL:-2000}" EXTERNAL="${EXTERNAL:-400}" EPOCHS="${EPOCHS:-30}" PHANTOM_PX="${PHANTOM_PX:-640}"
+CONFIGS="${CONFIGS:-single two-stage}" INTERNAL="${INTERNAL:-2250}" RATIOS="${RATIOS:-0.7,0.1,0.2}" EXTERNAL="${EXTERNAL:-400}" EPOCHS="${EPOCHS:-30}" PHANTOM_PX="${PHANTOM_PX:-640}"
 mkdir -p "$OUT"
-echo "accuracy benchmark: $(nproc) cores ($(uname -m)), $(date -u +%Y-%m-%dT%H:%MZ), internal $INTERNAL, external $EXTERNAL, simulated at $PHANTOM_PX px, $EPOCHS epochs, acquisition ${ACQUISITION:-0}"
+echo "accuracy benchmark: $(nproc) cores ($(uname -m)), $(date -u +%Y-%m-%dT%H:%MZ), internal $INTERNAL (split $RATIOS), external $EXTERNAL, simulated at $PHANTOM_PX px, $EPOCHS epochs, acquisition ${ACQUISITION:-0}"
 for config in $CONFIGS; do
   case "$config" in
     single) flag=() ;;
@@ -33,7 +35,7 @@ for config in $CONFIGS; do
     *) echo "error: unknown configuration $config (single, two-stage)" >&2; exit 2 ;;
   esac
   started=$(date +%s)
-  "$BIN" demo "${flag[@]}" --out "$OUT/$config" --internal-images "$INTERNAL" --external-images "$EXTERNAL" \
+  "$BIN" demo "${flag[@]}" --out "$OUT/$config" --internal-images "$INTERNAL" --ratios "$RATIOS" --external-images "$EXTERNAL" \
     --epochs "$EPOCHS" --phantom-px "$PHANTOM_PX" --acquisition "${ACQUISITION:-0}" --seed "${SEED:-7}" --device cpu
   echo
   echo "== $config: wall time $(( $(date +%s) - started )) s; report: $OUT/$config/report/report.html"

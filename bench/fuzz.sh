@@ -10,7 +10,8 @@
 # fuzz/corpus/<target>; crashes land in fuzz/artifacts/<target>/ and fail the script. Each
 # crash found becomes a regression test with its input under crates/*/tests/data/.
 # A summary (executions, coverage, corpus size, crashes per target) goes to
-# bench/out/fuzz-<date>.txt. Needs: rustup nightly, ../shared/data/dicom (optional seeds).
+# bench/out/fuzz-<date>.txt; each target's log in fuzz/logs/. JOBS targets run at once (default:
+# one per core). Needs: rustup nightly, ../shared/data/dicom (optional seeds).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DICOM_SECONDS="${1:-600}"
@@ -59,23 +60,33 @@ cd fuzz
 cargo +nightly fuzz build -O >&2
 {
   echo "bench/fuzz.sh $(date -u +%Y-%m-%dT%H:%MZ) on $(nproc) cores: ${DICOM_SECONDS} s for dicom and jpeg12, ${OTHER_SECONDS} s for the others; memory limit 1 GB"
-  printf '%-9s %8s %12s %8s %8s %s\n' target seconds executions cov corpus crashes
+  echo "($JOBS targets at a time; cov = coverage points, ft = features, corpus = inputs kept, crashes = files in artifacts/)"
+  printf '%-12s %8s %12s %8s %9s %8s %s\n' target seconds executions cov ft corpus crashes
 } > "../$SUMMARY"
-failed=0
-for target in dicom png jpeg12 voc coco yolo manifest train_config; do
+# One target per core (JOBS, default: the number of cores): libFuzzer runs one process each.
+JOBS="${JOBS:-$(nproc)}"
+fuzz_one() {
+  local target="$1" seconds max_len log status=0
   case "$target" in dicom|jpeg12) seconds="$DICOM_SECONDS"; max_len=262144 ;; png) seconds="$OTHER_SECONDS"; max_len=262144 ;; *) seconds="$OTHER_SECONDS"; max_len=65536 ;; esac
-  mkdir -p "artifacts/$target"
-  log="$(mktemp)"
-  if ! cargo +nightly fuzz run -O "$target" "corpus/$target" -- -max_total_time="$seconds" -rss_limit_mb=1024 -malloc_limit_mb=1024 \
-       -timeout=20 -max_len="$max_len" -print_final_stats=1 >"$log" 2>&1; then
-    failed=1
-    tail -30 "$log" >&2
-  fi
+  mkdir -p "artifacts/$target" logs
+  log="logs/$target.log"
+  cargo +nightly fuzz run -O "$target" "corpus/$target" -- -max_total_time="$seconds" -rss_limit_mb=1024 -malloc_limit_mb=1024 \
+       -timeout=20 -max_len="$max_len" -print_final_stats=1 -artifact_prefix="artifacts/$target/" >"$log" 2>&1 || status=$?
   executions=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" | grep -o '[0-9]*$' || echo "?")
   coverage=$(grep -o 'cov: [0-9]*' "$log" | tail -1 | grep -o '[0-9]*' || echo "?")
+  features=$(grep -o 'ft: [0-9]*' "$log" | tail -1 | grep -o '[0-9]*' || echo "?")
   crashes=$(find "artifacts/$target" -type f | wc -l)
-  printf '%-9s %8s %12s %8s %8s %s\n' "$target" "$seconds" "$executions" "$coverage" "$(ls "corpus/$target" | wc -l)" "$crashes" >> "../$SUMMARY"
-  rm -f "$log"
+  printf '%-12s %8s %12s %8s %9s %8s %s\n' "$target" "$seconds" "$executions" "$coverage" "$features" "$(ls "corpus/$target" | wc -l)" "$crashes" > "logs/$target.row"
+  if [ "$status" -ne 0 ] || [ "$crashes" -gt 0 ]; then tail -30 "$log" >&2; return 1; fi
+}
+failed=0
+running=0
+for target in dicom jpeg12 png voc coco yolo manifest train_config; do
+  if [ "$running" -ge "$JOBS" ]; then wait -n || failed=1; running=$((running - 1)); fi
+  fuzz_one "$target" &
+  running=$((running + 1))
 done
+while [ "$running" -gt 0 ]; do wait -n || failed=1; running=$((running - 1)); done
+for target in dicom jpeg12 png voc coco yolo manifest train_config; do cat "logs/$target.row" >> "../$SUMMARY"; done
 cat "../$SUMMARY"
 [ "$failed" -eq 0 ] || { echo "fuzzing found crashes: see fuzz/artifacts/" >&2; exit 1; }

@@ -42,6 +42,14 @@ pub enum ParseRatiosError {
     },
 }
 
+/// As percentages, the paper's way: `80/10/10`.
+impl std::fmt::Display for Ratios {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let [train, val, test] = self.0.map(|r| r * 100.0);
+        write!(f, "{train:.0}/{val:.0}/{test:.0}")
+    }
+}
+
 impl std::str::FromStr for Ratios {
     type Err = ParseRatiosError;
 

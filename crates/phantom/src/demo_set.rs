@@ -1,5 +1,5 @@
 //! The demo's data, as the paper's: an internal set from two hospitals, split by patient
-//! 80/10/10, and an external hospital held out whole. Written as manifests under
+//! (80/10/10 as the paper, or other ratios), and an external hospital held out whole. Written as manifests under
 //! `out/internal/splits/{train,val,test}.csv` and `out/external/splits/external.csv`.
 
 use crate::acquisition::{SiteError, SiteProfile};
@@ -22,6 +22,8 @@ pub struct DemoSet {
     pub seed: u64,
     /// Image side in pixels.
     pub size: usize,
+    /// Train, validation and test shares of the internal patients (the paper: 0.8, 0.1, 0.1).
+    pub ratios: Ratios,
 }
 
 /// The manifests written.
@@ -73,7 +75,7 @@ impl DemoSet {
         }
         let external_dir = out.join("external");
         self.simulate(&self.external_site, self.external, self.seed + 1, &external_dir, &on_site, &on_image)?;
-        let splits = split(&rows, Ratios([0.8, 0.1, 0.1]), self.seed, None)?;
+        let splits = split(&rows, self.ratios, self.seed, None)?;
         let csv = |name: &str| splits_dir.join(format!("{name}.csv"));
         for (name, part) in splits.parts().into_iter().filter(|(n, _)| *n != "external") {
             manifest::write(&csv(name), part)?;

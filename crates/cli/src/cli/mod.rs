@@ -148,6 +148,16 @@ pub fn site_name(value: &str) -> Result<String, String> {
     if ok { Ok(value.to_string()) } else { Err("use 1–64 letters, digits, '.', '_' or '-' (not starting with '.')".into()) }
 }
 
+/// The demo's split: three shares adding up to 1, none of them 0 (it trains, calibrates on
+/// validation and evaluates the test split).
+pub fn demo_ratios(value: &str) -> Result<hipfrac_data::split::Ratios, String> {
+    let ratios: hipfrac_data::split::Ratios = value.parse().map_err(|e| format!("{e}"))?;
+    if ratios.0.iter().any(|&r| r <= 0.0) {
+        return Err(format!("{value}: the demo needs a train, a validation and a test share above 0"));
+    }
+    Ok(ratios)
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

@@ -132,9 +132,13 @@ pub struct DemoArgs {
     /// Override the number of training epochs.
     #[arg(long)]
     pub epochs: Option<i64>,
-    /// Override the number of internal images (split 80/10/10 by patient).
+    /// Override the number of internal images (split by patient, see --ratios).
     #[arg(long)]
     pub internal_images: Option<usize>,
+    /// Train, validation and test shares of the internal patients (the paper's 80/10/10 by
+    /// default; each must be above 0). A larger test share narrows the test's intervals.
+    #[arg(long, default_value = "0.8,0.1,0.1", value_parser = super::demo_ratios)]
+    pub ratios: hipfrac_data::split::Ratios,
     /// Override the number of external-site images.
     #[arg(long)]
     pub external_images: Option<usize>,

@@ -35,6 +35,7 @@ fn plan(args: &DemoArgs, out: &Path) -> (DemoSet, TrainConfig) {
         external: args.external_images.unwrap_or(external),
         seed: args.seed,
         size: args.phantom_px.map_or(config.image_size as usize * if args.two_stage { 2 } else { 1 }, |px| px as usize),
+        ratios: args.ratios,
     };
     (set, config)
 }
@@ -58,7 +59,7 @@ pub fn run(args: DemoArgs) -> Result<Outcome> {
         config.epochs
     ));
 
-    // 1. Data: an internal set (two hospitals, split by patient 80/10/10) and an external one.
+    // 1. Data: an internal set (two hospitals, split by patient) and an external one.
     let bar = progress::bar(0, "simulating");
     let data = set.build(&out, |site, count| {
         bar.reset();
@@ -104,11 +105,12 @@ pub fn run(args: DemoArgs) -> Result<Outcome> {
         title: Some("hipfrac demo — phantom data".into()),
         notes: vec![
             format!(
-                "Simulated {} internal images ({}) and {} external images ({}) at {size} px; internal split by patient 80/10/10.",
+                "Simulated {} internal images ({}) and {} external images ({}) at {size} px; internal split by patient {}.",
                 data.internal,
                 set.internal_sites.join(" + "),
                 data.external,
-                set.external_site
+                set.external_site,
+                set.ratios
             ),
             trained
                 .iter()

@@ -2,7 +2,7 @@
 //! are untrained (class bias 0 so they still draw boxes) or trained for one epoch: these tests
 //! check the plumbing and the outputs, not accuracy (the demo and its README table do that).
 
-use crate::support::{assert_dciodvfy_clean, hipfrac, shared_bad_dicom, shared_dicom};
+use crate::support::{assert_dciodvfy_clean, hipfrac, bad_dicom, shared_dicom};
 use hipfrac_model::ModelConfig;
 use std::path::{Path, PathBuf};
 
@@ -209,7 +209,7 @@ fn predict_and_evaluate_agree_image_by_image() {
 /// spreadsheet formula reaches summary.csv neutralised.
 #[test]
 fn predict_refuses_a_nan_window_and_neutralises_formulas() {
-    let Some(bad) = shared_bad_dicom() else { return };
+    let bad = bad_dicom();
     let temp = tempfile::tempdir().unwrap();
     let input = temp.path().join("in");
     std::fs::create_dir_all(&input).unwrap();

@@ -21,14 +21,21 @@ pub fn shared_dicom() -> Option<PathBuf> {
     }
 }
 
-/// ../shared/data/bad-dicom (the fuzzing reproducers), or None with a message.
-pub fn shared_bad_dicom() -> Option<PathBuf> {
-    let bad = shared_dicom()?.parent()?.join("bad-dicom");
-    if !bad.is_dir() {
-        eprintln!("skipped: {} is absent", bad.display());
-        return None;
+/// The malformed DICOM files that broke hipfrac (../shared/data/bad-dicom, found by fuzzing,
+/// and the crashes `bench/fuzz.sh` finds), kept in the repository so that their tests never
+/// skip. When ../shared is present, every reproducer there must have its copy here.
+pub fn bad_dicom() -> PathBuf {
+    let here = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data/bad-dicom");
+    let shared = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/bad-dicom");
+    if let Ok(entries) = std::fs::read_dir(&shared) {
+        for entry in entries.flatten() {
+            let name = entry.file_name();
+            if entry.path().extension().is_some_and(|e| e == "dcm") {
+                assert!(here.join(&name).is_file(), "{} has no copy in {}", entry.path().display(), here.display());
+            }
+        }
     }
-    Some(bad)
+    here
 }
 
 /// True when the dcmtk tool runs. When HIPFRAC_REQUIRE_DCMTK is set (as in CI) a missing

@@ -454,6 +454,96 @@ fn the_workstation_is_hardened() {
     drop(server);
 }
 
+/// Form values, percent-encoded as a browser sends them.
+fn form_encode(value: &str) -> String {
+    value.bytes().map(|b| if b.is_ascii_alphanumeric() || b"-_.*".contains(&b) { (b as char).to_string() } else { format!("%{b:02X}") }).collect()
+}
+
+/// What held in the outside attack, kept so over a real socket: SQL injection in every field
+/// is inert (no login, nothing stored, the store intact); 1,000 requests from 50 parallel
+/// clients are all answered and the server still reads after them; case images named like
+/// spreadsheet formulas reach reads.csv and cases.csv neutralised (OWASP: a leading `'`).
+#[test]
+fn injection_parallel_load_and_formula_names_change_nothing() {
+    let temp = tempfile::tempdir().unwrap();
+    let path = study(temp.path(), 3, "[{ name = \"I\" }]");
+    // Two cases' images get formula names (the manifest names them).
+    let cases = temp.path().join("cases");
+    let manifest = std::fs::read_to_string(cases.join("manifest.csv")).unwrap();
+    let mut lines: Vec<String> = manifest.lines().map(str::to_string).collect();
+    for (row, name) in [(1, "=1+2.png"), (2, "@SUM(A1).png")] {
+        let image = lines[row].split(',').next().unwrap().to_string();
+        std::fs::rename(cases.join(&image), cases.join(name)).unwrap();
+        lines[row] = lines[row].replacen(&image, name, 1);
+    }
+    std::fs::write(cases.join("manifest.csv"), lines.join("\n") + "\n").unwrap();
+    let server = Server::start(&path);
+    let port = server.port;
+
+    // SQL in the login form: refused as a wrong password (fewer than the 10 that lock).
+    for (name, password) in [("alice' --", "x"), ("' OR '1'='1", "' OR '1'='1"), ("alice", "' OR 1=1 --"), ("admin\"; DROP TABLE reads; --", "x")] {
+        let form = format!("name={}&password={}", form_encode(name), form_encode(password));
+        assert_eq!(http(port, "POST", "/login", None, Some(&form)).unwrap().status, 401, "{name} / {password}");
+    }
+    // SQL in the read form: each field is checked before it is near the store.
+    let alice = server.login("alice", "alice-password");
+    let page = http(port, "GET", "/case", Some(&alice), None).unwrap().body;
+    let (csrf, phase, case) = (attribute(&page, "name=\"csrf\" value=\""), attribute(&page, "name=\"phase\" value=\""), attribute(&page, "data-case=\""));
+    assert_eq!(http(port, "POST", "/event", Some(&alice), Some(&format!("csrf={csrf}&phase={phase}&case={case}&event=drawn"))).unwrap().status, 204);
+    let injections = [
+        ("label", "DF'); DROP TABLE reads; --"),
+        ("phase", "I' OR '1'='1"),
+        ("case", "0 OR 1=1"),
+        ("bbox", "1,1,5,5'); DELETE FROM reads; --"),
+        ("csrf", "' OR ''='"),
+    ];
+    for (field, value) in injections {
+        let mut fields = vec![("csrf", csrf.clone()), ("phase", phase.clone()), ("case", case.clone()), ("label", "DF".to_string()), ("bbox", String::new())];
+        fields.iter_mut().filter(|(k, _)| *k == field).for_each(|(_, v)| *v = value.to_string());
+        let form = fields.iter().map(|(k, v)| format!("{k}={}", form_encode(v))).collect::<Vec<_>>().join("&");
+        let status = http(port, "POST", "/read", Some(&alice), Some(&form)).unwrap().status;
+        assert!(matches!(status, 400 | 403 | 404 | 409), "{field} = {value}: {status}");
+    }
+    let admin = server.login("admin", "admin-password");
+    let export = http(port, "GET", "/admin/reads.csv", Some(&admin), None).unwrap();
+    assert_eq!((export.status, export.body.lines().count()), (200, 1), "nothing stored: {}", export.body);
+
+    // 1,000 requests, 50 clients at once: every one answered 200.
+    let started = Instant::now();
+    let clients: Vec<_> = (0..50)
+        .map(|k| {
+            let alice = alice.clone();
+            std::thread::spawn(move || {
+                (0..20)
+                    .map(|i| match (k + i) % 3 {
+                        0 => http(port, "GET", "/case", Some(&alice), None),
+                        1 => http(port, "GET", "/login", None, None),
+                        _ => http(port, "GET", "/", Some(&alice), None),
+                    })
+                    .filter(|reply| !matches!(reply, Ok(r) if r.status == 200))
+                    .count()
+            })
+        })
+        .collect();
+    let failed: usize = clients.into_iter().map(|c| c.join().unwrap()).sum();
+    eprintln!("1,000 requests from 50 clients: {failed} not 200, {:.1} s", started.elapsed().as_secs_f64());
+    assert_eq!(failed, 0);
+
+    // The store is intact: every case is read and exported, formula names neutralised.
+    for _ in 0..3 {
+        let (_, _, reply) = read_one(port, &alice, "DF").unwrap();
+        assert_eq!(reply.status, 303);
+    }
+    let reads = http(port, "GET", "/admin/reads.csv", Some(&admin), None).unwrap().body;
+    let table = http(port, "GET", "/admin/cases.csv", Some(&admin), None).unwrap().body;
+    assert_eq!(reads.lines().count(), 4, "{reads}");
+    for csv in [&reads, &table] {
+        assert!(csv.contains(",'=1+2.png,") && csv.contains(",'@SUM(A1).png,"), "{csv}");
+        let cells = csv.lines().flat_map(|l| l.split(',')).map(|c| c.trim_start_matches('"'));
+        assert!(cells.clone().all(|c| !c.starts_with(['=', '+', '@'])), "{csv}");
+    }
+}
+
 /// Plain HTTP stays on this machine unless the user says otherwise.
 #[test]
 fn a_reachable_address_without_tls_is_refused() {
