@@ -40,6 +40,10 @@ const KNOWN_VRS: [&[u8; 2]; 34] = [
     b"OW", b"PN", b"SH", b"SL", b"SQ", b"SS", b"ST", b"SV", b"TM", b"UC", b"UI", b"UL", b"UN", b"UR", b"US", b"UT", b"UV",
 ];
 
+/// The value representations whose explicit-VR header has two reserved bytes and a 4-byte
+/// length (PS3.5 7.1.2); the others have a 2-byte length.
+const LONG_VRS: [&[u8; 2]; 13] = [b"OB", b"OD", b"OF", b"OL", b"OV", b"OW", b"SQ", b"SV", b"UC", b"UN", b"UR", b"UT", b"UV"];
+
 struct Walker<R> {
     source: R,
     size: u64,
@@ -125,11 +129,7 @@ impl<R: Read + Seek> Walker<R> {
                 if !KNOWN_VRS.contains(&&vr) {
                     return Err(StructureError::BadVr { group, element, at: position, vr });
                 }
-                let long = matches!(
-                    &vr,
-                    b"OB" | b"OD" | b"OF" | b"OL" | b"OV" | b"OW" | b"SQ" | b"SV" | b"UC" | b"UN" | b"UR" | b"UT" | b"UV"
-                );
-                let (header, length) = if long {
+                let (header, length) = if LONG_VRS.contains(&&vr) {
                     let mut length = [0u8; 4];
                     self.read(position + 8, &mut length)?;
                     (12, self.u32(length))
@@ -221,7 +221,14 @@ fn walk(file: std::fs::File, size: u64, header_only: bool) -> Result<(), Structu
             break;
         }
         let element = u16::from_le_bytes([head[2], head[3]]);
-        let (header, length) = if matches!(&[head[4], head[5]], b"OB" | b"UN" | b"SQ" | b"UT") {
+        // An unknown VR is refused here as in the data set: the parser would read it as UN,
+        // with a 4-byte length where this walk would see a 2-byte one (a fuzzed meta group
+        // made it allocate 775 MB for a UID).
+        let vr = [head[4], head[5]];
+        if !KNOWN_VRS.contains(&&vr) {
+            return Err(StructureError::BadVr { group: 0x0002, element, at: position, vr });
+        }
+        let (header, length) = if LONG_VRS.contains(&&vr) {
             let mut length = [0u8; 4];
             walker.read(position + 8, &mut length)?;
             (12, u32::from_le_bytes(length))
@@ -282,6 +289,18 @@ mod tests {
     /// Explicit VR little endian.
     fn file_with(dataset: &[u8]) -> tempfile::NamedTempFile {
         file_in(b"1.2.840.10008.1.2.1\0", dataset)
+    }
+
+    /// Found by `bench/fuzz.sh` (2026-12-02): a meta group element whose VR was mutated to
+    /// "QI". The parser reads an unknown VR as UN (4-byte length: 775 MB for a UID); the walk
+    /// read it as a 2-byte length and let it through. Now refused before anything is allocated.
+    #[test]
+    fn an_unknown_vr_in_the_meta_group_is_refused() {
+        let bytes = include_bytes!("../../cli/tests/data/bad-dicom/fuzz-dicom-meta-unknown-vr-775MB.dcm");
+        let mut file = tempfile::NamedTempFile::new().unwrap();
+        std::io::Write::write_all(&mut file, bytes).unwrap();
+        let error = hipfrac_core::error_chain(&check_file(file.path(), true).unwrap_err());
+        assert!(error.contains("(0002,0002)") && error.contains("no valid value representation (51 49)"), "{error}");
     }
 
     #[test]
