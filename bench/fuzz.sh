@@ -3,6 +3,7 @@
 # from real files, under a 1 GB memory limit (a file that needs more is a finding too).
 #
 #   bench/fuzz.sh [DICOM_SECONDS [OTHER_SECONDS]]     defaults: 600 (dicom, jpeg12) and 120
+#   TARGETS="dicom train_config" bench/fuzz.sh        some targets only
 #
 # Targets (fuzz/fuzz_targets): dicom, png (DICOM/PNG read + decode + display pipeline), jpeg12
 # (the in-house 12-bit JPEG decoder), voc, coco, yolo, manifest, train_config (TOML parse and
@@ -35,9 +36,9 @@ trap 'rm -rf "$SEEDS"' EXIT
 add() { local target="$1"; shift; mkdir -p "fuzz/corpus/$target"; for f in "$@"; do [ -f "$f" ] && cp "$f" "fuzz/corpus/$target/seed-$(basename "$f")"; done; return 0; }
 add dicom "$SEEDS"/phantom/dicom/*.dcm
 if [ -d "$DATA" ]; then
-  while IFS= read -r f; do add dicom "$f"; done < <(find "$DATA" -type f -size -1M ! -name '*.md' ! -name 'SHA256SUMS')
+  while IFS= read -r f; do add dicom "$f"; done < <(find "$DATA" -type f -size -1024k ! -name '*.md' ! -name 'SHA256SUMS')
 fi
-[ -d "$BAD" ] && while IFS= read -r f; do add dicom "$f"; done < <(find "$BAD" -type f -name '*.dcm' -size -1M)
+[ -d "$BAD" ] && while IFS= read -r f; do add dicom "$f"; done < <(find "$BAD" -type f -name '*.dcm' -size -1024k)
 add png "$SEEDS"/phantom/images/*.png
 add voc "$SEEDS"/phantom/images/*.xml
 add train_config configs/*.toml
@@ -56,17 +57,22 @@ for path in pathlib.Path(sys.argv[1]).rglob("*JPLY*"):
 PY
 fi
 
+# train_config links libtorch (hipfrac-train): the project venv's copy (scripts/setup.sh).
+TORCH_LIB="$PWD/.venv/lib/python3.11/site-packages/torch/lib"
+export LD_LIBRARY_PATH="$TORCH_LIB${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 cd fuzz
 cargo +nightly fuzz build -O >&2
+# One target per core (JOBS, default: the number of cores): libFuzzer runs one process each.
+JOBS="${JOBS:-$(nproc)}"
 {
   echo "bench/fuzz.sh $(date -u +%Y-%m-%dT%H:%MZ) on $(nproc) cores: ${DICOM_SECONDS} s for dicom and jpeg12, ${OTHER_SECONDS} s for the others; memory limit 1 GB"
   echo "($JOBS targets at a time; cov = coverage points, ft = features, corpus = inputs kept, crashes = files in artifacts/)"
   printf '%-12s %8s %12s %8s %9s %8s %s\n' target seconds executions cov ft corpus crashes
+  echo "(seconds: as run; a target stops at its first crash)"
 } > "../$SUMMARY"
-# One target per core (JOBS, default: the number of cores): libFuzzer runs one process each.
-JOBS="${JOBS:-$(nproc)}"
 fuzz_one() {
-  local target="$1" seconds max_len log status=0
+  local target="$1" seconds max_len log status=0 started
+  started=$(date +%s)
   case "$target" in dicom|jpeg12) seconds="$DICOM_SECONDS"; max_len=262144 ;; png) seconds="$OTHER_SECONDS"; max_len=262144 ;; *) seconds="$OTHER_SECONDS"; max_len=65536 ;; esac
   mkdir -p "artifacts/$target" logs
   log="logs/$target.log"
@@ -76,17 +82,18 @@ fuzz_one() {
   coverage=$(grep -o 'cov: [0-9]*' "$log" | tail -1 | grep -o '[0-9]*' || echo "?")
   features=$(grep -o 'ft: [0-9]*' "$log" | tail -1 | grep -o '[0-9]*' || echo "?")
   crashes=$(find "artifacts/$target" -type f | wc -l)
-  printf '%-12s %8s %12s %8s %9s %8s %s\n' "$target" "$seconds" "$executions" "$coverage" "$features" "$(ls "corpus/$target" | wc -l)" "$crashes" > "logs/$target.row"
+  printf '%-12s %8s %12s %8s %9s %8s %s\n' "$target" "$(( $(date +%s) - started ))" "$executions" "$coverage" "$features" "$(ls "corpus/$target" | wc -l)" "$crashes" > "logs/$target.row"
   if [ "$status" -ne 0 ] || [ "$crashes" -gt 0 ]; then tail -30 "$log" >&2; return 1; fi
 }
 failed=0
 running=0
-for target in dicom jpeg12 png voc coco yolo manifest train_config; do
+TARGETS="${TARGETS:-dicom jpeg12 png voc coco yolo manifest train_config}"
+for target in $TARGETS; do
   if [ "$running" -ge "$JOBS" ]; then wait -n || failed=1; running=$((running - 1)); fi
   fuzz_one "$target" &
   running=$((running + 1))
 done
 while [ "$running" -gt 0 ]; do wait -n || failed=1; running=$((running - 1)); done
-for target in dicom jpeg12 png voc coco yolo manifest train_config; do cat "logs/$target.row" >> "../$SUMMARY"; done
+for target in $TARGETS; do cat "logs/$target.row" >> "../$SUMMARY"; done
 cat "../$SUMMARY"
 [ "$failed" -eq 0 ] || { echo "fuzzing found crashes: see fuzz/artifacts/" >&2; exit 1; }

@@ -165,4 +165,24 @@ mod tests {
         use clap::CommandFactory;
         super::Cli::command().debug_assert();
     }
+
+    /// The CPU demo trains the two-stage detector unless told otherwise; `--full` is the
+    /// paper's configuration, single stage unless `--two-stage`; the split's shares are read.
+    #[test]
+    fn the_demo_defaults_to_two_stages_except_the_papers_configuration() {
+        use clap::Parser;
+        let demo = |args: &[&str]| match super::Cli::try_parse_from([&["hipfrac", "demo"], args].concat()).unwrap().command {
+            super::Command::Demo(args) => args,
+            other => panic!("{other:?}"),
+        };
+        assert!(demo(&[]).trains_two_stage());
+        assert!(!demo(&["--single-stage"]).trains_two_stage());
+        assert!(!demo(&["--full"]).trains_two_stage());
+        assert!(demo(&["--full", "--two-stage"]).trains_two_stage());
+        assert_eq!(demo(&[]).ratios.to_string(), "80/10/10");
+        assert_eq!(demo(&["--ratios", "0.7,0.1,0.2"]).ratios.0, [0.7, 0.1, 0.2]);
+        for refused in [&["--ratios", "0.9,0.1,0"][..], &["--ratios", "0.5,0.5"], &["--single-stage", "--two-stage"]] {
+            assert!(super::Cli::try_parse_from([&["hipfrac", "demo"], refused].concat()).is_err(), "{refused:?}");
+        }
+    }
 }

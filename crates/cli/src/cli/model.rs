@@ -126,7 +126,7 @@ pub struct DemoArgs {
     #[arg(long, default_value = "runs/demo")]
     pub out: PathBuf,
     /// The paper's configuration (DAMO-YOLO-T, 1024 px, batch 64, 430 epochs, 4,000 internal
-    /// images): for a GPU.
+    /// images, single stage): for a GPU.
     #[arg(long)]
     pub full: bool,
     /// Override the number of training epochs.
@@ -152,16 +152,28 @@ pub struct DemoArgs {
     /// auto, cpu, cuda or cuda:N (default: the CPU; with --full, CUDA when usable).
     #[arg(long)]
     pub device: Option<DeviceSpec>,
-    /// hipfrac's two-stage detector instead of the paper's single stage: a hip localiser on
-    /// the whole radiograph (the phantom's `hip` boxes), then the fracture detector on a crop
+    /// hipfrac's two-stage detector (the default, except with --full): a hip localiser on the
+    /// whole radiograph (the phantom's `hip` boxes), then the fracture detector on a crop
     /// around each hip (run-hips/ and run/, with run/best/localiser).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "single_stage")]
     pub two_stage: bool,
+    /// The paper's single-stage detector on the whole radiograph (the default with --full).
+    #[arg(long)]
+    pub single_stage: bool,
     /// Longer side of the simulated radiographs in pixels (default: the network's input size;
-    /// twice that with --two-stage, whose crops read the hips at a higher resolution than the
-    /// whole film). Compare the two configurations at the same value.
+    /// twice that for the two-stage detector, whose crops read the hips at a higher resolution
+    /// than the whole film). Compare the two configurations at the same value.
     #[arg(long, value_parser = clap::value_parser!(u32).range(64..=4096))]
     pub phantom_px: Option<u32>,
+}
+
+impl DemoArgs {
+    /// Whether the demo trains the two-stage detector: the CPU demo's default, or asked for
+    /// with `--two-stage`; `--single-stage` and `--full` (the paper's configuration) train the
+    /// paper's single stage.
+    pub fn trains_two_stage(&self) -> bool {
+        self.two_stage || !(self.full || self.single_stage)
+    }
 }
 
 #[derive(Debug, Args)]

@@ -19,7 +19,7 @@ use std::time::Instant;
 /// DAMO-YOLO-T at 1024 px, batch 64, 430 epochs, mosaic and mixup — for a GPU).
 fn plan(args: &DemoArgs, out: &Path) -> (DemoSet, TrainConfig) {
     let (mut config, internal, external) = if args.full { (TrainConfig::default(), 4000, 400) } else { (TrainConfig::cpu_demo(), 520, 200) };
-    if args.two_stage {
+    if args.trains_two_stage() {
         config.stage = Stage::HipCrops;
     }
     config.train = out.join("internal/splits/train.csv");
@@ -34,7 +34,7 @@ fn plan(args: &DemoArgs, out: &Path) -> (DemoSet, TrainConfig) {
         internal: args.internal_images.unwrap_or(internal),
         external: args.external_images.unwrap_or(external),
         seed: args.seed,
-        size: args.phantom_px.map_or(config.image_size as usize * if args.two_stage { 2 } else { 1 }, |px| px as usize),
+        size: args.phantom_px.map_or(config.image_size as usize * if args.trains_two_stage() { 2 } else { 1 }, |px| px as usize),
         ratios: args.ratios,
     };
     (set, config)
@@ -80,13 +80,13 @@ pub fn run(args: DemoArgs) -> Result<Outcome> {
 
     // 2. Train (the two-stage system: the hip localiser first, then the crop detector).
     let mut trained = Vec::new();
-    if args.two_stage {
+    if args.trains_two_stage() {
         let localiser = localiser_config(&config, &out);
         say(&format!("training the hip localiser ({} preset, {} px, {} epochs)", localiser.model.preset, localiser.image_size, localiser.epochs));
         trained.push(("hip localiser", train(&localiser, device, &say)?, localiser));
     }
     trained.push(("detector", train(&config, device, &say)?, config.clone()));
-    if args.two_stage {
+    if args.trains_two_stage() {
         copy_model(&out.join("run-hips/best"), &out.join("run/best/localiser"))?;
     }
 

@@ -163,10 +163,12 @@ fn calibrate_then_evaluate_writes_the_report() {
 fn demo_runs_end_to_end_small() {
     let temp = tempfile::tempdir().unwrap();
     let out = temp.path().join("demo");
-    let assert = hipfrac().arg("demo").arg("--out").arg(&out).args(["--epochs", "1", "--internal-images", "40", "--external-images", "10"]).assert().success();
+    let assert = hipfrac().arg("demo").arg("--out").arg(&out).args(["--epochs", "1", "--internal-images", "40", "--external-images", "10", "--ratios", "0.6,0.2,0.2", "--single-stage"]).assert().success();
     let stdout = String::from_utf8_lossy(&assert.get_output().stdout).to_string();
     assert!(stdout.contains("PHANTOM") && stdout.contains("internal test") && stdout.contains("external"), "{stdout}");
     assert!(out.join("report/report.html").is_file() && out.join("run/best/operating_points.json").is_file());
+    let report = std::fs::read_to_string(out.join("report/report.md")).unwrap();
+    assert!(report.contains("split by patient 60/20/20") && report.contains("stage whole"), "{report}");
     // Patients come from the phantom's manifests, and none crosses the split.
     let patients = |name: &str| -> std::collections::BTreeSet<String> {
         let text = std::fs::read_to_string(out.join("internal/splits").join(name)).unwrap();
@@ -176,8 +178,13 @@ fn demo_runs_end_to_end_small() {
     assert!(train.iter().chain(&test).all(|p| p.starts_with("PH-site-")), "{train:?}");
     assert!(train.is_disjoint(&test));
     assert!(train.iter().any(|p| p.starts_with("PH-site-a")) && train.iter().any(|p| p.starts_with("PH-site-b")));
-    // A second demo never overwrites the first.
+    // A second demo never overwrites the first; a split without a test share, or both
+    // configurations at once, are refused before any work.
     hipfrac().arg("demo").arg("--out").arg(&out).args(["--epochs", "1"]).assert().code(2);
+    let other = temp.path().join("other");
+    hipfrac().arg("demo").arg("--out").arg(&other).args(["--ratios", "0.9,0.1,0"]).assert().code(2);
+    hipfrac().arg("demo").arg("--out").arg(&other).args(["--single-stage", "--two-stage"]).assert().code(2);
+    assert!(!other.exists());
 }
 
 /// The one prediction path: `predict`'s JSON and `evaluate`'s cases.csv say the same of the
