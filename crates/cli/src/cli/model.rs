@@ -171,6 +171,7 @@ impl DemoArgs {
     /// Whether the demo trains the two-stage detector: the CPU demo's default, or asked for
     /// with `--two-stage`; `--single-stage` and `--full` (the paper's configuration) train the
     /// paper's single stage.
+    #[allow(dead_code)] // hipfrac-torch's
     pub fn trains_two_stage(&self) -> bool {
         self.two_stage || !(self.full || self.single_stage)
     }
