@@ -30,7 +30,7 @@ mkdir -p "$OUT"
 echo "accuracy benchmark: $(nproc) cores ($(uname -m)), $(date -u +%Y-%m-%dT%H:%MZ), internal $INTERNAL (split $RATIOS), external $EXTERNAL, simulated at $PHANTOM_PX px, $EPOCHS epochs, acquisition ${ACQUISITION:-0}"
 for config in $CONFIGS; do
   case "$config" in
-    single) flag=() ;;
+    single) flag=(--single-stage) ;;
     two-stage) flag=(--two-stage) ;;
     *) echo "error: unknown configuration $config (single, two-stage)" >&2; exit 2 ;;
   esac
