@@ -8,8 +8,9 @@
 # split holds at least 400 radiographs with about as many training images as 80/10/10 of
 # 2,000) and the external hospital site-c
 # (EXTERNAL, held out whole) at PHANTOM_PX pixels (the same seed: the same radiographs for
-# both), trains DAMO-YOLO nano at 320 px (the CPU demo's recipe, EPOCHS epochs; the two-stage
-# localiser at 256 px for half as many), chooses the operating points on the validation
+# both), trains DAMO-YOLO nano with the CPU demo's recipe for EPOCHS epochs (single stage:
+# the whole film at 320 px; two-stage: the localiser at 256 px for a third as many, at least
+# 10, then the fracture detector on each hip's crop at 256 px), chooses the operating points on the validation
 # split, and evaluates the internal test split (Table II) and site-c with the internal
 # operating points (Table III), with patient-level bootstrap 95 % intervals. Then it times
 # `hipfrac predict` of both models on the internal test split (the localising stage's cost).
@@ -18,6 +19,7 @@
 #
 # Phantom radiographs: the numbers say how the pipeline learns the simulator's fractures, not
 # how it would do on patients. Runs of this size move by a few points from machine to machine.
+# Measured 2026-12-02 (2 cores, EPOCHS=20, the debug build): 947 s single + 962 s two-stage.
 # Usage: bench/accuracy.sh [OUT]   (env: BIN, INTERNAL=2250, RATIOS=0.7,0.1,0.2, EXTERNAL=400, EPOCHS=30,
 #        PHANTOM_PX=640, ACQUISITION=0, SEED=7, CONFIGS="single two-stage")
 set -euo pipefail
