@@ -80,6 +80,23 @@ impl<R: Read + Seek> Walker<R> {
             .map_err(|source| StructureError::Read { at, source })
     }
 
+    /// An explicit-VR element header at `position` (`head`: its first 8 bytes): the VR, the
+    /// header's size and the value's length. An unknown VR is refused: the parser would read
+    /// it as UN, with a 4-byte length where a 2-byte one was read here.
+    fn explicit_header(&mut self, group: u16, element: u16, head: [u8; 8], position: u64) -> Result<([u8; 2], u64, u32), StructureError> {
+        let vr = [head[4], head[5]];
+        if !KNOWN_VRS.contains(&&vr) {
+            return Err(StructureError::BadVr { group, element, at: position, vr });
+        }
+        if LONG_VRS.contains(&&vr) {
+            let mut length = [0u8; 4];
+            self.read(position + 8, &mut length)?;
+            Ok((vr, 12, self.u32(length)))
+        } else {
+            Ok((vr, 8, self.u16([head[6], head[7]]) as u32))
+        }
+    }
+
     fn u16(&self, bytes: [u8; 2]) -> u16 {
         if self.big_endian { u16::from_be_bytes(bytes) } else { u16::from_le_bytes(bytes) }
     }
@@ -125,17 +142,7 @@ impl<R: Read + Seek> Walker<R> {
                 return Ok((position, End::PixelData));
             }
             let (header, length, is_sequence) = if self.explicit {
-                let vr = [head[4], head[5]];
-                if !KNOWN_VRS.contains(&&vr) {
-                    return Err(StructureError::BadVr { group, element, at: position, vr });
-                }
-                let (header, length) = if LONG_VRS.contains(&&vr) {
-                    let mut length = [0u8; 4];
-                    self.read(position + 8, &mut length)?;
-                    (12, self.u32(length))
-                } else {
-                    (8, self.u16([head[6], head[7]]) as u32)
-                };
+                let (vr, header, length) = self.explicit_header(group, element, head, position)?;
                 if let Some(unit) = unit(&vr).filter(|u| length != UNDEFINED && length % u != 0) {
                     let vr = String::from_utf8_lossy(&vr).to_string();
                     return Err(StructureError::BadLength { group, element, at: position + header, vr, length, unit });
@@ -221,20 +228,10 @@ fn walk(file: std::fs::File, size: u64, header_only: bool) -> Result<(), Structu
             break;
         }
         let element = u16::from_le_bytes([head[2], head[3]]);
-        // An unknown VR is refused here as in the data set: the parser would read it as UN,
-        // with a 4-byte length where this walk would see a 2-byte one (a fuzzed meta group
-        // made it allocate 775 MB for a UID).
-        let vr = [head[4], head[5]];
-        if !KNOWN_VRS.contains(&&vr) {
-            return Err(StructureError::BadVr { group: 0x0002, element, at: position, vr });
-        }
-        let (header, length) = if LONG_VRS.contains(&&vr) {
-            let mut length = [0u8; 4];
-            walker.read(position + 8, &mut length)?;
-            (12, u32::from_le_bytes(length))
-        } else {
-            (8, u16::from_le_bytes([head[6], head[7]]) as u32)
-        };
+        // Read as in the data set (the walker is little endian until the transfer syntax says
+        // otherwise): a fuzzed meta group with an unknown VR once made the parser allocate
+        // 775 MB for a UID.
+        let (_, header, length) = walker.explicit_header(0x0002, element, head, position)?;
         walker.check(0x0002, element, length, position + header, size)?;
         if element == 0x0010 {
             let mut value = vec![0u8; length as usize];

@@ -28,8 +28,9 @@ fn plan(args: &DemoArgs, out: &Path) -> (DemoSet, TrainConfig) {
     let (mut config, internal, external) = if args.full { (TrainConfig::default(), 4000, 400) } else { (TrainConfig::cpu_demo(), 520, 200) };
     // The simulated radiographs: the network's input size for the single stage, twice that
     // for two stages (the crops read the hips at a higher resolution than the whole film).
-    let phantom_px = config.image_size as usize * if args.trains_two_stage() { 2 } else { 1 };
-    if args.trains_two_stage() {
+    let two_stage = args.trains_two_stage();
+    let phantom_px = config.image_size as usize * if two_stage { 2 } else { 1 };
+    if two_stage {
         config.stage = Stage::HipCrops;
         if !args.full {
             config.image_size = TWO_STAGE_CPU_CROP_PX;
@@ -92,14 +93,15 @@ pub fn run(args: DemoArgs) -> Result<Outcome> {
     ));
 
     // 2. Train (the two-stage system: the hip localiser first, then the crop detector).
+    let two_stage = args.trains_two_stage();
     let mut trained = Vec::new();
-    if args.trains_two_stage() {
+    if two_stage {
         let localiser = localiser_config(&config, &out);
         say(&format!("training the hip localiser ({} preset, {} px, {} epochs)", localiser.model.preset, localiser.image_size, localiser.epochs));
         trained.push(("hip localiser", train(&localiser, device, &say)?, localiser));
     }
     trained.push(("detector", train(&config, device, &say)?, config.clone()));
-    if args.trains_two_stage() {
+    if two_stage {
         copy_model(&out.join("run-hips/best"), &out.join("run/best/localiser"))?;
     }
 
