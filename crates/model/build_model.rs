@@ -8,7 +8,8 @@ include!("rpath.rs");
 fn main() {
     rpath();
     println!("cargo:rerun-if-changed=csrc/autocast.cpp");
-    let libtorch = std::env::var("LIBTORCH").expect("LIBTORCH is set by .cargo/config.toml (run scripts/setup.sh first)");
+    let libtorch =
+        std::env::var("LIBTORCH").expect("LIBTORCH is set by .cargo/config.toml (run scripts/setup.sh first)");
     let include = std::path::Path::new(&libtorch).join("include");
     let mut build = cc::Build::new();
     build
@@ -30,9 +31,14 @@ fn main() {
     match gloo {
         Some(dir) => {
             println!("cargo:rerun-if-changed={}", dir.join("gloo/algorithm.h").display());
-            build.include(dir).define("HIPFRAC_GLOO", None).define("USE_C10D_GLOO", None);
+            build
+                .include(dir)
+                .define("HIPFRAC_GLOO", None)
+                .define("USE_C10D_GLOO", None);
         }
-        None => println!("cargo:warning=no Gloo headers (libgloo-dev): data-parallel training is not available in this build"),
+        None => println!(
+            "cargo:warning=no Gloo headers (libgloo-dev): data-parallel training is not available in this build"
+        ),
     }
     build.compile("hipfrac_shims");
 }

@@ -11,7 +11,19 @@ fuzz_target!(|data: &[u8]| {
     let path = file.path();
     // hipfrac turns a parser or decoder panic into the file's error; for the fuzzer it is
     // still a finding.
-    let panicked = |e: &hipfrac_dicom::Error| hipfrac_core::error_chain(e).contains("panicked") || matches!(e, hipfrac_dicom::Error::Parse { source: hipfrac_dicom::ParseFault::Panic(_), .. } | hipfrac_dicom::Error::Decode { source: hipfrac_dicom::DecodeFault::Panic(_), .. });
+    let panicked = |e: &hipfrac_dicom::Error| {
+        hipfrac_core::error_chain(e).contains("panicked")
+            || matches!(
+                e,
+                hipfrac_dicom::Error::Parse {
+                    source: hipfrac_dicom::ParseFault::Panic(_),
+                    ..
+                } | hipfrac_dicom::Error::Decode {
+                    source: hipfrac_dicom::DecodeFault::Panic(_),
+                    ..
+                }
+            )
+    };
     if let Err(e) = hipfrac_dicom::read_dicom_header(path) {
         assert!(!panicked(&e), "caught panic: {}", hipfrac_core::error_chain(&e));
     }

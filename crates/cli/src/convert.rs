@@ -10,7 +10,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 pub fn parse_window(text: &str) -> Result<VoiChoice> {
     let text = text.trim();
     let index = |rest: &str| -> Result<usize> {
-        let n: usize = rest.parse().with_context(|| format!("--window {text}: {rest:?} is not a number"))?;
+        let n: usize = rest
+            .parse()
+            .with_context(|| format!("--window {text}: {rest:?} is not a number"))?;
         if n == 0 {
             bail!("--window {text}: numbering starts at 1");
         }
@@ -26,8 +28,14 @@ pub fn parse_window(text: &str) -> Result<VoiChoice> {
             let [center, width] = parts[..] else {
                 bail!("--window {text}: expected file, file:N, lut:N, auto, or CENTER,WIDTH");
             };
-            let center: f64 = center.trim().parse().with_context(|| format!("--window {text}: bad centre"))?;
-            let width: f64 = width.trim().parse().with_context(|| format!("--window {text}: bad width"))?;
+            let center: f64 = center
+                .trim()
+                .parse()
+                .with_context(|| format!("--window {text}: bad centre"))?;
+            let width: f64 = width
+                .trim()
+                .parse()
+                .with_context(|| format!("--window {text}: bad width"))?;
             if !(width >= 1.0) {
                 bail!("--window {text}: width must be at least 1");
             }
@@ -89,5 +97,9 @@ pub fn run(args: ConvertArgs) -> Result<Outcome> {
     if found.skipped.len() > 10 {
         eprintln!("  … and {} more", found.skipped.len() - 10);
     }
-    Ok(if failed > 0 { Outcome::SomeFailed } else { Outcome::Success })
+    Ok(if failed > 0 {
+        Outcome::SomeFailed
+    } else {
+        Outcome::Success
+    })
 }

@@ -56,7 +56,10 @@ pub fn unusable(dir: &Path) -> Option<String> {
         return Some("no libtorch_cpu.so beside libtorch_cuda.so".into());
     }
     if let Some(version) = torch_version(dir) {
-        if !(version == TORCH_VERSION || version.starts_with(&format!("{TORCH_VERSION}.")) || version.starts_with(&format!("{TORCH_VERSION}+"))) {
+        if !(version == TORCH_VERSION
+            || version.starts_with(&format!("{TORCH_VERSION}."))
+            || version.starts_with(&format!("{TORCH_VERSION}+")))
+        {
             return Some(format!("torch {version}; hipfrac needs {TORCH_VERSION}"));
         }
     }
@@ -75,14 +78,23 @@ fn torch_version(lib: &Path) -> Option<String> {
 
 /// cuBLAS beside libtorch (an unpacked libtorch) or in a wheel's `site-packages/nvidia/*/lib`.
 fn has_cublas(lib: &Path) -> bool {
-    let holds = |dir: &Path| std::fs::read_dir(dir).map(|d| d.flatten().any(|e| e.file_name().to_string_lossy().starts_with("libcublas"))).unwrap_or(false);
+    let holds = |dir: &Path| {
+        std::fs::read_dir(dir)
+            .map(|d| {
+                d.flatten()
+                    .any(|e| e.file_name().to_string_lossy().starts_with("libcublas"))
+            })
+            .unwrap_or(false)
+    };
     if holds(lib) {
         return true;
     }
     let Some(nvidia) = lib.parent().and_then(Path::parent).map(|site| site.join("nvidia")) else {
         return false;
     };
-    std::fs::read_dir(&nvidia).map(|d| d.flatten().any(|package| holds(&package.path().join("lib")))).unwrap_or(false)
+    std::fs::read_dir(&nvidia)
+        .map(|d| d.flatten().any(|package| holds(&package.path().join("lib"))))
+        .unwrap_or(false)
 }
 
 /// `<prefix>/lib/python3*/{site,dist}-packages/torch/lib` for each Python under `prefix`.
@@ -91,7 +103,14 @@ fn python_torch_libs(prefix: &Path) -> Vec<PathBuf> {
     let Ok(entries) = std::fs::read_dir(prefix.join("lib")) else {
         return vec![prefix.join("lib/python3/site-packages/torch/lib")];
     };
-    let mut pythons: Vec<PathBuf> = entries.flatten().map(|e| e.path()).filter(|p| p.file_name().is_some_and(|n| n.to_string_lossy().starts_with("python3"))).collect();
+    let mut pythons: Vec<PathBuf> = entries
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| {
+            p.file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with("python3"))
+        })
+        .collect();
     pythons.sort();
     for python in pythons {
         for packages in ["site-packages", "dist-packages"] {
@@ -148,7 +167,12 @@ pub fn search(env: &dyn Fn(&str) -> Option<String>, project_venv: Option<PathBuf
     let mut prefixes: Vec<PathBuf> = project_venv.into_iter().collect();
     prefixes.push(PathBuf::from(".venv"));
     prefixes.extend(home.iter().map(|h| h.join(".venv")));
-    prefixes.extend([PathBuf::from("/opt/torch/.venv"), PathBuf::from("/opt/conda"), PathBuf::from("/usr/local"), PathBuf::from("/usr")]);
+    prefixes.extend([
+        PathBuf::from("/opt/torch/.venv"),
+        PathBuf::from("/opt/conda"),
+        PathBuf::from("/usr/local"),
+        PathBuf::from("/usr"),
+    ]);
     prefixes.extend(home.iter().map(|h| h.join(".local")));
     for prefix in prefixes {
         candidates.extend(python_torch_libs(&prefix));
@@ -160,7 +184,10 @@ pub fn search(env: &dyn Fn(&str) -> Option<String>, project_venv: Option<PathBuf
     }
     if ask_python {
         let asked = std::process::Command::new("python3")
-            .args(["-c", "import os, torch; print(os.path.join(os.path.dirname(torch.__file__), 'lib'))"])
+            .args([
+                "-c",
+                "import os, torch; print(os.path.join(os.path.dirname(torch.__file__), 'lib'))",
+            ])
             .stderr(std::process::Stdio::null())
             .output();
         match asked {
@@ -168,7 +195,10 @@ pub fn search(env: &dyn Fn(&str) -> Option<String>, project_venv: Option<PathBuf
                 let dir = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
                 try_dir(&mut search, dir);
             }
-            _ => search.tried.push((PathBuf::from("python3 -c 'import torch'"), "no python3 with torch on PATH".into())),
+            _ => search.tried.push((
+                PathBuf::from("python3 -c 'import torch'"),
+                "no python3 with torch on PATH".into(),
+            )),
         }
     }
     search
@@ -179,7 +209,11 @@ pub fn search(env: &dyn Fn(&str) -> Option<String>, project_venv: Option<PathBuf
 pub fn asks_for_cuda(args: &[std::ffi::OsString]) -> bool {
     let args: Vec<String> = args.iter().map(|a| a.to_string_lossy().to_string()).collect();
     args.iter().enumerate().any(|(i, a)| {
-        let value = if a == "--device" { args.get(i + 1).map(String::as_str) } else { a.strip_prefix("--device=") };
+        let value = if a == "--device" {
+            args.get(i + 1).map(String::as_str)
+        } else {
+            a.strip_prefix("--device=")
+        };
         value.is_some_and(|v| v.starts_with("cuda"))
     })
 }
@@ -187,7 +221,13 @@ pub fn asks_for_cuda(args: &[std::ffi::OsString]) -> bool {
 /// True when the command line leaves the device to `auto` (no `--device`, or `--device auto`).
 pub fn device_is_auto(args: &[std::ffi::OsString]) -> bool {
     let args: Vec<String> = args.iter().map(|a| a.to_string_lossy().to_string()).collect();
-    let given = args.iter().enumerate().find_map(|(i, a)| if a == "--device" { args.get(i + 1).cloned() } else { a.strip_prefix("--device=").map(String::from) });
+    let given = args.iter().enumerate().find_map(|(i, a)| {
+        if a == "--device" {
+            args.get(i + 1).cloned()
+        } else {
+            a.strip_prefix("--device=").map(String::from)
+        }
+    });
     given.is_none_or(|v| v == "auto")
 }
 
@@ -234,18 +274,27 @@ mod tests {
         let no_cublas = wheel(&temp.path().join("bare"), "2.11.0+cu130", true, false);
         let good = wheel(&temp.path().join("good"), "2.11.0+cu130", true, true);
         let ld = format!("{}:{}:{}", cpu_only.display(), old.display(), no_cublas.display());
-        let env = env_of(&[("LD_LIBRARY_PATH", ld), ("VIRTUAL_ENV", temp.path().join("good").display().to_string())]);
+        let env = env_of(&[
+            ("LD_LIBRARY_PATH", ld),
+            ("VIRTUAL_ENV", temp.path().join("good").display().to_string()),
+        ]);
         let found = search(&env, None, false);
         assert_eq!(found.found.as_deref(), Some(good.as_path()), "{}", found.report());
         let why: Vec<&str> = found.tried.iter().map(|(_, w)| w.as_str()).collect();
-        assert!(why[0].contains("CPU-only") && why[1].contains("torch 2.10.1+cu128") && why[2].contains("cuBLAS"), "{why:?}");
+        assert!(
+            why[0].contains("CPU-only") && why[1].contains("torch 2.10.1+cu128") && why[2].contains("cuBLAS"),
+            "{why:?}"
+        );
     }
 
     #[test]
     fn an_explicit_folder_is_the_only_place_tried() {
         let temp = tempfile::tempdir().unwrap();
         let good = wheel(&temp.path().join("good"), "2.11.0", true, true);
-        let env = env_of(&[("HIPFRAC_TORCH_LIB", temp.path().join("nowhere").display().to_string()), ("VIRTUAL_ENV", temp.path().join("good").display().to_string())]);
+        let env = env_of(&[
+            ("HIPFRAC_TORCH_LIB", temp.path().join("nowhere").display().to_string()),
+            ("VIRTUAL_ENV", temp.path().join("good").display().to_string()),
+        ]);
         let found = search(&env, None, false);
         assert!(found.found.is_none() && found.tried.len() == 1, "{}", found.report());
         assert!(found.report().contains("nowhere: no such folder") && found.report().contains("HIPFRAC_TORCH_LIB"));

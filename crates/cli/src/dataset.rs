@@ -44,7 +44,11 @@ pub fn check(args: CheckArgs) -> Result<Outcome> {
         hipfrac_dicom::atomic::write_atomic(json, &text)?;
     }
     if report.errors.is_empty() {
-        println!("OK: {} images, no errors, {} warnings", report.records.len(), report.warnings.len());
+        println!(
+            "OK: {} images, no errors, {} warnings",
+            report.records.len(),
+            report.warnings.len()
+        );
         Ok(Outcome::Success)
     } else {
         eprintln!("FAILED: {} errors", report.errors.len());
@@ -61,7 +65,10 @@ pub fn split(args: SplitArgs) -> Result<Outcome> {
     let report = check_dataset(&args.dir, &labels)?;
     if !report.errors.is_empty() {
         print_findings(&report);
-        eprintln!("FAILED: the dataset has {} errors; fix them (see `hipfrac dataset check`) before splitting", report.errors.len());
+        eprintln!(
+            "FAILED: the dataset has {} errors; fix them (see `hipfrac dataset check`) before splitting",
+            report.errors.len()
+        );
         return Ok(Outcome::SomeFailed);
     }
     if report.records.is_empty() {
@@ -70,35 +77,68 @@ pub fn split(args: SplitArgs) -> Result<Outcome> {
     let out = args.out.clone().unwrap_or_else(|| args.dir.join("splits"));
     let rows = report.manifest_rows(&out);
     let splits = split_rows(&rows, ratios, args.seed, args.external_site.as_deref())?;
-    let parts: Vec<_> = splits.parts().into_iter().filter(|(name, rows)| *name != "external" || !rows.is_empty()).collect();
+    let parts: Vec<_> = splits
+        .parts()
+        .into_iter()
+        .filter(|(name, rows)| *name != "external" || !rows.is_empty())
+        .collect();
     if !args.overwrite {
         for (name, _) in &parts {
             let path = out.join(format!("{name}.csv"));
             if path.exists() {
-                bail!("{}: exists; pass --overwrite to replace an earlier split", path.display());
+                bail!(
+                    "{}: exists; pass --overwrite to replace an earlier split",
+                    path.display()
+                );
             }
         }
     }
     for (name, rows) in &parts {
         manifest::write(&out.join(format!("{name}.csv")), rows)?;
     }
-    println!("split {} (seed {}, ratios {}) → {}", args.dir.display(), args.seed, args.ratios, out.display());
-    println!("{:<10} {:>7} {:>9}  {}", "split", "images", "patients", "DF / VF / SF / UF / none (% of images)");
+    println!(
+        "split {} (seed {}, ratios {}) → {}",
+        args.dir.display(),
+        args.seed,
+        args.ratios,
+        out.display()
+    );
+    println!(
+        "{:<10} {:>7} {:>9}  {}",
+        "split", "images", "patients", "DF / VF / SF / UF / none (% of images)"
+    );
     for (name, rows) in &parts {
         let mut patients: Vec<&str> = rows.iter().map(|r| r.patient.as_str()).collect();
         patients.sort();
         patients.dedup();
         let shares: Vec<String> = hipfrac_core::Label::ALL
             .iter()
-            .map(|l| format!("{:.1}", 100.0 * rows.iter().filter(|r| r.label == *l).count() as f64 / rows.len().max(1) as f64))
+            .map(|l| {
+                format!(
+                    "{:.1}",
+                    100.0 * rows.iter().filter(|r| r.label == *l).count() as f64 / rows.len().max(1) as f64
+                )
+            })
             .collect();
-        println!("{:<10} {:>7} {:>9}  {}", name, rows.len(), patients.len(), shares.join(" / "));
+        println!(
+            "{:<10} {:>7} {:>9}  {}",
+            name,
+            rows.len(),
+            patients.len(),
+            shares.join(" / ")
+        );
     }
     // What the ratios became: each part's share of the internal images, overall and of each
     // label's images.
-    println!("\n{:<10} {:>7}  {}", "achieved", "images", "of the DF / VF / SF / UF / none images");
+    println!(
+        "\n{:<10} {:>7}  {}",
+        "achieved", "images", "of the DF / VF / SF / UF / none images"
+    );
     for (name, overall, shares) in splits.achieved() {
-        let shares: Vec<String> = shares.iter().map(|s| s.map_or("–".into(), |v| format!("{v:.2}"))).collect();
+        let shares: Vec<String> = shares
+            .iter()
+            .map(|s| s.map_or("–".into(), |v| format!("{v:.2}")))
+            .collect();
         println!("{:<10} {:>7.2}  {}", name, overall, shares.join(" / "));
     }
     for warning in splits.warnings(ratios) {

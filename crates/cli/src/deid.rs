@@ -23,7 +23,14 @@ fn options(args: &DeidArgs) -> Vec<ProfileOption> {
         options.push(ProfileOption::RetainPatientCharacteristics);
     }
     let mut seen = Vec::new();
-    options.retain(|o| if seen.contains(o) { false } else { seen.push(*o); true });
+    options.retain(|o| {
+        if seen.contains(o) {
+            false
+        } else {
+            seen.push(*o);
+            true
+        }
+    });
     options
 }
 
@@ -31,7 +38,11 @@ pub fn run(args: DeidArgs) -> Result<Outcome> {
     if let Some(link) = &args.link {
         use hipfrac_data::manifest::absolute;
         if absolute(link).starts_with(absolute(&args.out)) {
-            bail!("--link {}: the linking table identifies patients; keep it outside the de-identified output {}", link.display(), args.out.display());
+            bail!(
+                "--link {}: the linking table identifies patients; keep it outside the de-identified output {}",
+                link.display(),
+                args.out.display()
+            );
         }
     }
     let found = inputs::expand(&args.inputs, true)?;
@@ -50,7 +61,10 @@ pub fn run(args: DeidArgs) -> Result<Outcome> {
             bail!("{} exists; pass --overwrite to replace it", report.display());
         }
     }
-    let options = DeidOptions { key, options: options(&args) };
+    let options = DeidOptions {
+        key,
+        options: options(&args),
+    };
     let logs = Mutex::new(Vec::new());
     let links = Mutex::new(std::collections::BTreeMap::new());
     let bar = progress::bar(found.jobs.len() as u64, "de-identifying");
@@ -94,12 +108,24 @@ pub fn run(args: DeidArgs) -> Result<Outcome> {
         let mut logs = logs.into_inner().expect("no panics while logging");
         logs.sort_by(|a, b| a.0.cmp(&b.0));
         hipfrac_dicom::atomic::write_atomic(path, &hipfrac_dicom::deid::records::change_log_csv(&logs))?;
-        eprintln!("change log: {} ({} attributes acted on in {} files)", path.display(), logs.iter().map(|l| l.1.len()).sum::<usize>(), logs.len());
+        eprintln!(
+            "change log: {} ({} attributes acted on in {} files)",
+            path.display(),
+            logs.iter().map(|l| l.1.len()).sum::<usize>(),
+            logs.len()
+        );
     }
     if let Some(path) = &args.link {
         let links = links.into_inner().expect("no panics while linking");
-        hipfrac_dicom::atomic::write_atomic_private(path, &hipfrac_dicom::deid::records::link_table_csv(path, &links)?)?;
-        eprintln!("linking table: {} ({} patient(s) in this run; owner-only — keep it apart from the output)", path.display(), links.len());
+        hipfrac_dicom::atomic::write_atomic_private(
+            path,
+            &hipfrac_dicom::deid::records::link_table_csv(path, &links)?,
+        )?;
+        eprintln!(
+            "linking table: {} ({} patient(s) in this run; owner-only — keep it apart from the output)",
+            path.display(),
+            links.len()
+        );
     }
     let failed = failed.into_inner();
     eprintln!(
@@ -109,5 +135,9 @@ pub fn run(args: DeidArgs) -> Result<Outcome> {
         found.skipped.len(),
         args.out.display()
     );
-    Ok(if failed > 0 { Outcome::SomeFailed } else { Outcome::Success })
+    Ok(if failed > 0 {
+        Outcome::SomeFailed
+    } else {
+        Outcome::Success
+    })
 }

@@ -57,14 +57,30 @@ pub fn expand_with(inputs: &[PathBuf], keep_name: bool, accept: fn(&Path) -> boo
                     skipped.push(path.to_path_buf());
                     continue;
                 }
-                let relative = path.strip_prefix(input).expect("walked paths should lie under their root");
-                let relative = if keep_name { relative.to_path_buf() } else { output_stem(relative) };
-                jobs.push(Job { input: path.to_path_buf(), relative });
+                let relative = path
+                    .strip_prefix(input)
+                    .expect("walked paths should lie under their root");
+                let relative = if keep_name {
+                    relative.to_path_buf()
+                } else {
+                    output_stem(relative)
+                };
+                jobs.push(Job {
+                    input: path.to_path_buf(),
+                    relative,
+                });
             }
         } else if input.exists() {
-            let name = PathBuf::from(input.file_name().with_context(|| format!("{}: not a file", input.display()))?);
+            let name = PathBuf::from(
+                input
+                    .file_name()
+                    .with_context(|| format!("{}: not a file", input.display()))?,
+            );
             let relative = if keep_name { name } else { output_stem(&name) };
-            jobs.push(Job { input: input.clone(), relative });
+            jobs.push(Job {
+                input: input.clone(),
+                relative,
+            });
         } else {
             bail!("{}: no such file or folder", input.display());
         }

@@ -26,7 +26,10 @@ pub fn convert(args: LabelsConvertArgs) -> Result<Outcome> {
         Format::Voc => read_voc_folder(&args.input, &labels)?,
         Format::Coco => coco::read(&args.input, &labels)?,
         Format::Yolo => {
-            let images = args.images.as_deref().context("reading YOLO needs --images (YOLO stores no image sizes)")?;
+            let images = args
+                .images
+                .as_deref()
+                .context("reading YOLO needs --images (YOLO stores no image sizes)")?;
             yolo::read(&args.input, images, &labels)?
         }
     };
@@ -34,9 +37,17 @@ pub fn convert(args: LabelsConvertArgs) -> Result<Outcome> {
     hipfrac_data::validate(&args.input, &annotations)?;
     match args.to {
         Format::Voc => {
-            let folder = args.output.file_name().and_then(|n| n.to_str()).unwrap_or("images").to_string();
+            let folder = args
+                .output
+                .file_name()
+                .and_then(|n| n.to_str())
+                .unwrap_or("images")
+                .to_string();
             for a in &annotations {
-                let stem = Path::new(&a.filename).file_stem().and_then(|s| s.to_str()).unwrap_or(&a.filename);
+                let stem = Path::new(&a.filename)
+                    .file_stem()
+                    .and_then(|s| s.to_str())
+                    .unwrap_or(&a.filename);
                 let path = args.output.join(format!("{stem}.xml"));
                 voc::write(&path, &voc::VocFile::new(a.clone(), &folder))?;
             }
@@ -45,7 +56,11 @@ pub fn convert(args: LabelsConvertArgs) -> Result<Outcome> {
         Format::Yolo => yolo::write(&args.output, &annotations)?,
     }
     let boxes: usize = annotations.iter().map(|a| a.objects.len()).sum();
-    eprintln!("converted {} images, {boxes} boxes → {}", annotations.len(), args.output.display());
+    eprintln!(
+        "converted {} images, {boxes} boxes → {}",
+        annotations.len(),
+        args.output.display()
+    );
     Ok(Outcome::Success)
 }
 

@@ -44,7 +44,10 @@ fn main() -> ExitCode {
         cli::Command::MergeShards(args) => shards::run(args),
         cli::Command::Study(cli::StudyCommand::Report(args)) => study_report::run(args),
         cli::Command::Study(cli::StudyCommand::HashPassword) => study_report::hash_password(),
-        cli::Command::Serve(cli::ServeArgs { token: Some(cli::ServeCommand::Token(command)), .. }) => tokens::run(command),
+        cli::Command::Serve(cli::ServeArgs {
+            token: Some(cli::ServeCommand::Token(command)),
+            ..
+        }) => tokens::run(command),
         other => unreachable!("{other:?} runs a model and was handed over"),
     };
     outcome::exit(result)
@@ -67,7 +70,14 @@ fn hand_over(args: &[OsString]) -> ExitCode {
     if let Some(dir) = cuda_library_dir(args) {
         // The CUDA torch's folder first, so libtorch_cpu and libtorch_cuda come from one torch.
         let rest = std::env::var("LD_LIBRARY_PATH").unwrap_or_default();
-        command.env("LD_LIBRARY_PATH", if rest.is_empty() { dir.display().to_string() } else { format!("{}:{rest}", dir.display()) });
+        command.env(
+            "LD_LIBRARY_PATH",
+            if rest.is_empty() {
+                dir.display().to_string()
+            } else {
+                format!("{}:{rest}", dir.display())
+            },
+        );
     }
     #[cfg(unix)]
     let error = {
@@ -98,6 +108,10 @@ fn cuda_library_dir(args: &[OsString]) -> Option<PathBuf> {
     }
     let env = |name: &str| std::env::var(name).ok();
     let found = cuda::search(&env, cuda::project_venv(), explicit).found?;
-    let already = std::env::var("LD_LIBRARY_PATH").unwrap_or_default().split(':').next().is_some_and(|first| std::path::Path::new(first) == found);
+    let already = std::env::var("LD_LIBRARY_PATH")
+        .unwrap_or_default()
+        .split(':')
+        .next()
+        .is_some_and(|first| std::path::Path::new(first) == found);
     (!already).then_some(found)
 }

@@ -14,7 +14,13 @@ pub fn run(args: PhantomArgs) -> Result<Outcome> {
                 let site = SiteProfile::load(name)?;
                 println!(
                     "{name}: {} — {} {}, {} bits, {}, field {}×{} mm",
-                    site.institution, site.manufacturer, site.model, site.bits_stored, site.photometric, site.field_mm[0], site.field_mm[1]
+                    site.institution,
+                    site.manufacturer,
+                    site.model,
+                    site.bits_stored,
+                    site.photometric,
+                    site.field_mm[0],
+                    site.field_mm[1]
                 );
             }
             return Ok(Outcome::Success);
@@ -30,35 +36,64 @@ pub fn run(args: PhantomArgs) -> Result<Outcome> {
         bail!("--size {} must be between 64 and 4096 pixels", args.size);
     }
     let manifest = out.join("manifest.csv");
-    let settings = RunSettings { count, site: args.site.clone(), seed: args.seed, size: args.size, mix: args.mix.clone().unwrap_or_default() };
+    let settings = RunSettings {
+        count,
+        site: args.site.clone(),
+        seed: args.seed,
+        size: args.size,
+        mix: args.mix.clone().unwrap_or_default(),
+    };
     let settings_path = out.join(RunSettings::FILE);
     if args.skip_existing && manifest.exists() {
         let earlier = hipfrac_data::manifest::read(&manifest)?.len();
         if earlier != count {
-            bail!("{}: an earlier run of {earlier} images, not {count}; pass --overwrite to replace it", manifest.display());
+            bail!(
+                "{}: an earlier run of {earlier} images, not {count}; pass --overwrite to replace it",
+                manifest.display()
+            );
         }
         // A run that recorded its settings must have had these (older runs only their count).
         if settings_path.exists() {
-            let text = std::fs::read(&settings_path).with_context(|| format!("cannot read {}", settings_path.display()))?;
-            let before: RunSettings = serde_json::from_slice(&text).with_context(|| format!("{}: not a phantom run's settings", settings_path.display()))?;
+            let text =
+                std::fs::read(&settings_path).with_context(|| format!("cannot read {}", settings_path.display()))?;
+            let before: RunSettings = serde_json::from_slice(&text)
+                .with_context(|| format!("{}: not a phantom run's settings", settings_path.display()))?;
             let differ = before.differences(&settings);
             if !differ.is_empty() {
-                bail!("{}: an earlier run with another {}; pass --overwrite to replace it", out.display(), differ.join(", "));
+                bail!(
+                    "{}: an earlier run with another {}; pass --overwrite to replace it",
+                    out.display(),
+                    differ.join(", ")
+                );
             }
         }
         eprintln!("{} holds an earlier run of {count} images with these settings; left alone (already there: {count}, simulated: 0)", out.display());
         return Ok(Outcome::Success);
     }
     if args.skip_existing && out.join("images").exists() && !args.overwrite {
-        bail!("{}: an unfinished earlier run (images but no manifest.csv); pass --overwrite to simulate it again", out.display());
+        bail!(
+            "{}: an unfinished earlier run (images but no manifest.csv); pass --overwrite to simulate it again",
+            out.display()
+        );
     }
     let site = SiteProfile::load(&args.site)?;
     let mix: ClassMix = match &args.mix {
         Some(text) => text.parse()?,
         None => ClassMix::default(),
     };
-    let options = GenerateOptions { count, site, seed: args.seed, size: args.size, out: out.clone(), mix, overwrite: args.overwrite };
-    let pool = rayon::ThreadPoolBuilder::new().num_threads(args.jobs.unwrap_or(0)).build().context("cannot start worker threads")?;
+    let options = GenerateOptions {
+        count,
+        site,
+        seed: args.seed,
+        size: args.size,
+        out: out.clone(),
+        mix,
+        overwrite: args.overwrite,
+    };
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(args.jobs.unwrap_or(0))
+        .build()
+        .context("cannot start worker threads")?;
     let bar = progress::bar(count as u64, "simulating");
     let started = std::time::Instant::now();
     let rows = pool.install(|| generate(&options, || bar.inc(1)))?;
@@ -120,14 +155,23 @@ impl RunSettings {
 fn draw_sheet(args: SheetArgs) -> Result<Outcome> {
     let mut tiles = Vec::new();
     if let Some(real) = &args.compare {
-        tiles.push(Tile { image: real.clone(), annotation: None, caption: "REAL CR (NO LABEL)".into() });
+        tiles.push(Tile {
+            image: real.clone(),
+            annotation: None,
+            caption: "REAL CR (NO LABEL)".into(),
+        });
     }
     let wanted = args.count.saturating_sub(tiles.len());
     tiles.extend(tiles_from_manifest(&args.dir, wanted)?);
     if tiles.is_empty() {
         bail!("{}: no images in manifest.csv", args.dir.display());
     }
-    let canvas = contact_sheet(&tiles, args.columns.max(1), args.tile.clamp(64, 1024), "PHANTOM - SIMULATED, NOT PATIENTS")?;
+    let canvas = contact_sheet(
+        &tiles,
+        args.columns.max(1),
+        args.tile.clamp(64, 1024),
+        "PHANTOM - SIMULATED, NOT PATIENTS",
+    )?;
     canvas.write_png(&args.out)?;
     eprintln!("wrote {} ({} thumbnails)", args.out.display(), tiles.len());
     Ok(Outcome::Success)

@@ -10,10 +10,14 @@ pub fn run(args: StudyReportArgs) -> Result<Outcome> {
     if html_path.exists() && !args.overwrite {
         bail!("{} exists; pass --overwrite to replace it", html_path.display());
     }
-    let found = hipfrac_report::study::write_report(&args.reads, &args.truth, &args.aided, args.ai.as_deref(), &args.out)?;
+    let found =
+        hipfrac_report::study::write_report(&args.reads, &args.truth, &args.aided, args.ai.as_deref(), &args.out)?;
     let report = &found.report;
     if let Some(n) = found.ai_cases.filter(|&n| n < report.cases.len()) {
-        eprintln!("note: the AI's table covers {n} of the {} study cases", report.cases.len());
+        eprintln!(
+            "note: the AI's table covers {n} of the {} study cases",
+            report.cases.len()
+        );
     }
     for w in &report.warnings {
         eprintln!("warning: {w}");
@@ -29,7 +33,9 @@ pub fn run(args: StudyReportArgs) -> Result<Outcome> {
 
 pub fn hash_password() -> Result<Outcome> {
     let mut line = String::new();
-    std::io::stdin().read_line(&mut line).context("cannot read the password from standard input")?;
+    std::io::stdin()
+        .read_line(&mut line)
+        .context("cannot read the password from standard input")?;
     let password = line.trim_end_matches(['\n', '\r']);
     if password.len() < 8 {
         bail!("the password must have at least 8 characters");

@@ -9,7 +9,10 @@ pub fn run(command: TokenCommand) -> Result<Outcome> {
     match command {
         TokenCommand::Add { name, tokens: path } => {
             let token = tokens::add(&path, &name)?;
-            eprintln!("token {name:?} added to {} (stored as its SHA-256 only; it is shown this once):", path.display());
+            eprintln!(
+                "token {name:?} added to {} (stored as its SHA-256 only; it is shown this once):",
+                path.display()
+            );
             println!("{token}");
         }
         TokenCommand::Remove { name, tokens: path } => {

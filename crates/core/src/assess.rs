@@ -62,7 +62,9 @@ pub struct Acceptance {
 
 impl Default for Acceptance {
     fn default() -> Self {
-        Acceptance { body_parts: DEFAULT_BODY_PARTS.iter().map(|s| normalise(s)).collect() }
+        Acceptance {
+            body_parts: DEFAULT_BODY_PARTS.iter().map(|s| normalise(s)).collect(),
+        }
     }
 }
 
@@ -96,14 +98,22 @@ pub fn header_verified(meta: &RadiographMeta) -> bool {
 
 /// Upper case, spaces and underscores dropped: "Hip joint" and "HIP_JOINT" are "HIPJOINT".
 pub fn normalise(value: &str) -> String {
-    value.chars().filter(|c| !c.is_whitespace() && *c != '_').flat_map(char::to_uppercase).collect()
+    value
+        .chars()
+        .filter(|c| !c.is_whitespace() && *c != '_')
+        .flat_map(char::to_uppercase)
+        .collect()
 }
 
 const CR: &str = "1.2.840.10008.5.1.4.1.1.1";
 const DX_PRESENTATION: &str = "1.2.840.10008.5.1.4.1.1.1.1";
 const DX_PROCESSING: &str = "1.2.840.10008.5.1.4.1.1.1.1.1";
 /// Secondary Capture and its multi-frame greyscale forms (single-frame content only reaches here).
-const SECONDARY_CAPTURE: [&str; 3] = ["1.2.840.10008.5.1.4.1.1.7", "1.2.840.10008.5.1.4.1.1.7.2", "1.2.840.10008.5.1.4.1.1.7.3"];
+const SECONDARY_CAPTURE: [&str; 3] = [
+    "1.2.840.10008.5.1.4.1.1.7",
+    "1.2.840.10008.5.1.4.1.1.7.2",
+    "1.2.840.10008.5.1.4.1.1.7.3",
+];
 
 /// Names of storage SOP classes a user is likely to send by mistake.
 fn sop_class_name(uid: &str) -> Option<&'static str> {
@@ -132,7 +142,12 @@ fn present(value: &Option<String>) -> Option<&str> {
 
 /// Applies the header rule of this module; `Err` says why the image is not assessed.
 pub fn check_header(meta: &RadiographMeta, acceptance: &Acceptance) -> Result<(), NotAssessable> {
-    let refuse = |reason: String| Err(NotAssessable { reason, source: AbstentionSource::Header });
+    let refuse = |reason: String| {
+        Err(NotAssessable {
+            reason,
+            source: AbstentionSource::Header,
+        })
+    };
     let body_part = present(&meta.body_part);
     let sop_class = present(&meta.sop_class_uid);
     let modality = present(&meta.modality).map(str::to_ascii_uppercase);
@@ -140,10 +155,17 @@ pub fn check_header(meta: &RadiographMeta, acceptance: &Acceptance) -> Result<()
     let mut secondary_capture = false;
     match sop_class {
         None | Some(CR) | Some(DX_PRESENTATION) => {}
-        Some(DX_PROCESSING) => return refuse("a Digital X-Ray image for processing (raw detector data); send the image for presentation".into()),
+        Some(DX_PROCESSING) => {
+            return refuse(
+                "a Digital X-Ray image for processing (raw detector data); send the image for presentation".into(),
+            )
+        }
         Some(uid) if SECONDARY_CAPTURE.contains(&uid) => secondary_capture = true,
         Some(uid) => {
-            let what = sop_class_name(uid).map_or_else(|| format!("SOP class {uid}"), |name| format!("a {name} image (SOP class {uid})"));
+            let what = sop_class_name(uid).map_or_else(
+                || format!("SOP class {uid}"),
+                |name| format!("a {name} image (SOP class {uid})"),
+            );
             return refuse(format!("{what} is not a projection radiograph"));
         }
     }
@@ -155,7 +177,10 @@ pub fn check_header(meta: &RadiographMeta, acceptance: &Acceptance) -> Result<()
     }
     match body_part {
         Some(part) if !acceptance.accepts_body_part(part) => {
-            return refuse(format!("Body Part Examined is {part}, not one of {}; the detector reads AP hip and pelvis radiographs", accepted_parts()));
+            return refuse(format!(
+                "Body Part Examined is {part}, not one of {}; the detector reads AP hip and pelvis radiographs",
+                accepted_parts()
+            ));
         }
         None if secondary_capture => {
             return refuse(format!(
@@ -168,7 +193,9 @@ pub fn check_header(meta: &RadiographMeta, acceptance: &Acceptance) -> Result<()
     }
     if let Some(view) = present(&meta.view_position) {
         if !matches!(view.to_ascii_uppercase().as_str(), "AP" | "PA") {
-            return refuse(format!("View Position is {view}, not AP or PA; the detector reads anteroposterior views"));
+            return refuse(format!(
+                "View Position is {view}, not AP or PA; the detector reads anteroposterior views"
+            ));
         }
     }
     Ok(())
@@ -195,10 +222,20 @@ mod tests {
     fn hips_and_files_without_a_header_pass() {
         assert_eq!(check(&RadiographMeta::plain(10, 10, 8)), Ok(()));
         assert_eq!(check(&meta(Some(CR), Some("CR"), Some("HIP"), None)), Ok(()));
-        assert_eq!(check(&meta(Some(DX_PRESENTATION), Some("dx"), Some("Pelvis"), Some("AP"))), Ok(()));
-        assert_eq!(check(&meta(Some(CR), Some("CR"), Some("  "), Some(""))), Ok(()), "empty values say nothing");
+        assert_eq!(
+            check(&meta(Some(DX_PRESENTATION), Some("dx"), Some("Pelvis"), Some("AP"))),
+            Ok(())
+        );
+        assert_eq!(
+            check(&meta(Some(CR), Some("CR"), Some("  "), Some(""))),
+            Ok(()),
+            "empty values say nothing"
+        );
         // A scanned hip film.
-        assert_eq!(check(&meta(Some(SECONDARY_CAPTURE[0]), Some("OT"), Some("HIP"), None)), Ok(()));
+        assert_eq!(
+            check(&meta(Some(SECONDARY_CAPTURE[0]), Some("OT"), Some("HIP"), None)),
+            Ok(())
+        );
     }
 
     #[test]

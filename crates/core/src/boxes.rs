@@ -52,28 +52,19 @@ impl BBox {
 
     /// Centre point `(x, y)`.
     pub fn center(&self) -> (f32, f32) {
-        (
-            0.5 * (self.x_min + self.x_max),
-            0.5 * (self.y_min + self.y_max),
-        )
+        (0.5 * (self.x_min + self.x_max), 0.5 * (self.y_min + self.y_max))
     }
 
     /// True when the box has no area or holds a non-finite edge.
     pub fn is_degenerate(&self) -> bool {
-        !(self.x_min.is_finite()
-            && self.y_min.is_finite()
-            && self.x_max.is_finite()
-            && self.y_max.is_finite())
+        !(self.x_min.is_finite() && self.y_min.is_finite() && self.x_max.is_finite() && self.y_max.is_finite())
             || self.x_max <= self.x_min
             || self.y_max <= self.y_min
     }
 
     /// True when the box lies inside an image of `width` × `height` pixels.
     pub fn is_inside(&self, width: u32, height: u32) -> bool {
-        self.x_min >= 0.0
-            && self.y_min >= 0.0
-            && self.x_max <= width as f32
-            && self.y_max <= height as f32
+        self.x_min >= 0.0 && self.y_min >= 0.0 && self.x_max <= width as f32 && self.y_max <= height as f32
     }
 
     /// The part of the box inside an image of `width` × `height` pixels.
@@ -106,12 +97,7 @@ impl BBox {
 
     /// From Pascal VOC corners (1-based inclusive).
     pub fn from_voc(xmin: f64, ymin: f64, xmax: f64, ymax: f64) -> Self {
-        Self::new(
-            (xmin - 1.0) as f32,
-            (ymin - 1.0) as f32,
-            xmax as f32,
-            ymax as f32,
-        )
+        Self::new((xmin - 1.0) as f32, (ymin - 1.0) as f32, xmax as f32, ymax as f32)
     }
 
     /// COCO `[x, y, width, height]`.
@@ -139,12 +125,7 @@ impl BBox {
             self.x_max as f64,
             self.y_max as f64,
         );
-        [
-            (x0 + x1) / 2.0 / w,
-            (y0 + y1) / 2.0 / h,
-            (x1 - x0) / w,
-            (y1 - y0) / h,
-        ]
+        [(x0 + x1) / 2.0 / w, (y0 + y1) / 2.0 / h, (x1 - x0) / w, (y1 - y0) / h]
     }
 
     /// From YOLO `(cx, cy, w, h)` normalised by the image size.
@@ -207,18 +188,13 @@ pub struct Detection {
 /// by descending score (ties keep input order).
 pub fn nms_per_class(detections: &[Detection], iou_threshold: f32) -> Vec<Detection> {
     let mut order: Vec<usize> = (0..detections.len()).collect();
-    order.sort_by(|&a, &b| {
-        detections[b]
-            .score
-            .total_cmp(&detections[a].score)
-            .then(a.cmp(&b))
-    });
+    order.sort_by(|&a, &b| detections[b].score.total_cmp(&detections[a].score).then(a.cmp(&b)));
     let mut kept: Vec<Detection> = Vec::new();
     for index in order {
         let candidate = detections[index];
-        let suppressed = kept.iter().any(|k| {
-            k.class == candidate.class && iou(&k.bbox, &candidate.bbox) > iou_threshold
-        });
+        let suppressed = kept
+            .iter()
+            .any(|k| k.class == candidate.class && iou(&k.bbox, &candidate.bbox) > iou_threshold);
         if !suppressed {
             kept.push(candidate);
         }
@@ -276,7 +252,7 @@ mod tests {
         let df = FractureClass::DisplacedNeck;
         let vf = FractureClass::ValgusImpactedNeck;
         let detections = [
-            d(df, 0.5, 1.0),  // overlaps the 0.9 DF box (IoU 9/11) → dropped
+            d(df, 0.5, 1.0), // overlaps the 0.9 DF box (IoU 9/11) → dropped
             d(df, 0.9, 0.0),
             d(vf, 0.8, 0.0),  // same place, other class → kept
             d(df, 0.7, 50.0), // elsewhere → kept

@@ -43,7 +43,14 @@ impl ModelCard {
             _ => "mixed real and simulated",
         };
         let sites: Vec<String> = t.sites.iter().map(|(site, n)| format!("{site} {n}")).collect();
-        format!("trained on {} {kind} radiographs of {} patients ({}), {} epochs at {} px", t.images, t.patients, sites.join(", "), self.epochs_trained, self.image_size)
+        format!(
+            "trained on {} {kind} radiographs of {} patients ({}), {} epochs at {} px",
+            t.images,
+            t.patients,
+            sites.join(", "),
+            self.epochs_trained,
+            self.image_size
+        )
     }
 }
 
@@ -65,7 +72,10 @@ pub struct DataSummary {
 impl DataSummary {
     /// Counts images given as (patient, site, label, simulated).
     pub fn count<'a>(manifest: String, images: impl IntoIterator<Item = (&'a str, &'a str, Label, bool)>) -> Self {
-        let mut summary = DataSummary { manifest, ..DataSummary::default() };
+        let mut summary = DataSummary {
+            manifest,
+            ..DataSummary::default()
+        };
         let mut patients = std::collections::BTreeSet::new();
         for (patient, site, label, simulated) in images {
             summary.images += 1;
@@ -86,9 +96,16 @@ mod tests {
 
     #[test]
     fn counts_and_describes_the_training_data() {
-        let rows = [("p1", "site-a", Label::NoFracture, true), ("p1", "site-a", Label::Fracture(FractureClass::DisplacedNeck), true), ("p2", "site-b", Label::NoFracture, true)];
+        let rows = [
+            ("p1", "site-a", Label::NoFracture, true),
+            ("p1", "site-a", Label::Fracture(FractureClass::DisplacedNeck), true),
+            ("p2", "site-b", Label::NoFracture, true),
+        ];
         let training = DataSummary::count("train.csv".into(), rows);
-        assert_eq!((training.images, training.simulated_images, training.patients), (3, 3, 2));
+        assert_eq!(
+            (training.images, training.simulated_images, training.patients),
+            (3, 3, 2)
+        );
         assert_eq!(training.labels["none"], 2);
         let card = ModelCard {
             card_version: CARD_VERSION,
@@ -102,6 +119,9 @@ mod tests {
             training,
             validation: DataSummary::default(),
         };
-        assert_eq!(card.describe(), "trained on 3 simulated radiographs of 2 patients (site-a 2, site-b 1), 4 epochs at 320 px");
+        assert_eq!(
+            card.describe(),
+            "trained on 3 simulated radiographs of 2 patients (site-a 2, site-b 1), 4 epochs at 320 px"
+        );
     }
 }

@@ -1,9 +1,9 @@
 //! Which device a command runs its model on, as the user names it. Parsed once (by the
 //! command line); the model crate turns it into a libtorch device.
 
+use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::str::FromStr;
-use serde::{Deserialize, Serialize};
 
 /// `auto`, `cpu`, `cuda` or `cuda:N`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

@@ -187,15 +187,9 @@ impl Label {
     pub fn full_name(self) -> &'static str {
         match self {
             Label::Fracture(FractureClass::DisplacedNeck) => "displaced femoral-neck fracture",
-            Label::Fracture(FractureClass::ValgusImpactedNeck) => {
-                "valgus-impacted femoral-neck fracture"
-            }
-            Label::Fracture(FractureClass::StableIntertrochanteric) => {
-                "stable intertrochanteric fracture"
-            }
-            Label::Fracture(FractureClass::UnstableIntertrochanteric) => {
-                "unstable intertrochanteric fracture"
-            }
+            Label::Fracture(FractureClass::ValgusImpactedNeck) => "valgus-impacted femoral-neck fracture",
+            Label::Fracture(FractureClass::StableIntertrochanteric) => "stable intertrochanteric fracture",
+            Label::Fracture(FractureClass::UnstableIntertrochanteric) => "unstable intertrochanteric fracture",
             Label::NoFracture => "no visible fracture",
         }
     }
@@ -249,9 +243,7 @@ impl FromStr for Label {
             .iter()
             .find(|(_, names)| names.iter().any(|n| fold(n) == folded))
             .map(|(label, _)| *label)
-            .ok_or_else(|| ParseLabelError {
-                name: name.to_string(),
-            })
+            .ok_or_else(|| ParseLabelError { name: name.to_string() })
     }
 }
 
@@ -261,9 +253,7 @@ impl FromStr for FractureClass {
     fn from_str(name: &str) -> Result<Self, Self::Err> {
         name.parse::<Label>()?
             .fracture()
-            .ok_or_else(|| ParseLabelError {
-                name: name.to_string(),
-            })
+            .ok_or_else(|| ParseLabelError { name: name.to_string() })
     }
 }
 

@@ -15,22 +15,24 @@
 pub mod assess;
 mod boxes;
 pub mod card;
+pub mod csv_safe;
 mod device;
 mod label;
-pub mod csv_safe;
 pub mod prediction;
 mod radiograph;
 pub mod verdict;
 
-pub use boxes::{dice, iou, nms_per_class, BBox, Detection};
-pub use label::{FractureClass, Label, ParseLabelError};
-pub use radiograph::{
-    Laterality, LutData, ModalityLut, Photometric, Pixels, Radiograph, RadiographMeta, VoiFunction,
-    Window,
-};
-pub use device::{DeviceSpec, ParseDeviceError, Preset, Stage};
 pub use assess::{AbstentionSource, Acceptance, NotAssessable};
-pub use prediction::{escape_html, side, side_by_position, Answer, Case, HipCall, Prediction, Side, SideCall, SideSource, NOTICE, NOT_ASSESSABLE};
+pub use boxes::{dice, iou, nms_per_class, BBox, Detection};
+pub use device::{DeviceSpec, ParseDeviceError, Preset, Stage};
+pub use label::{FractureClass, Label, ParseLabelError};
+pub use prediction::{
+    escape_html, side, side_by_position, Answer, Case, HipCall, Prediction, Side, SideCall, SideSource, NOTICE,
+    NOT_ASSESSABLE,
+};
+pub use radiograph::{
+    Laterality, LutData, ModalityLut, Photometric, Pixels, Radiograph, RadiographMeta, VoiFunction, Window,
+};
 pub use verdict::{OperatingPoint, OperatingPoints, Verdict};
 
 /// An error and its causes on one line (`outer: cause: root cause`), for logs and CSV

@@ -9,7 +9,8 @@ use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 
 /// Shown with every output: what the answers are and are not.
-pub const NOTICE: &str = "Research software, not a medical device: the AI's boxes and verdict support a reader and never replace one.";
+pub const NOTICE: &str =
+    "Research software, not a medical device: the AI's boxes and verdict support a reader and never replace one.";
 
 /// Which hip a finding concerns, and how that was decided.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -57,8 +58,14 @@ impl SideSource {
 /// Which hip `bbox` is on in `image`.
 pub fn side(image: &Radiograph, bbox: &BBox) -> SideCall {
     match image.meta.laterality {
-        Some(Laterality::Right) => SideCall { side: Side::Right, source: SideSource::ImageLaterality },
-        Some(Laterality::Left) => SideCall { side: Side::Left, source: SideSource::ImageLaterality },
+        Some(Laterality::Right) => SideCall {
+            side: Side::Right,
+            source: SideSource::ImageLaterality,
+        },
+        Some(Laterality::Left) => SideCall {
+            side: Side::Left,
+            source: SideSource::ImageLaterality,
+        },
         _ => side_by_position(image.width(), bbox),
     }
 }
@@ -67,8 +74,15 @@ pub fn side(image: &Radiograph, bbox: &BBox) -> SideCall {
 /// patient's right is on the viewer's left.
 pub fn side_by_position(width: u32, bbox: &BBox) -> SideCall {
     let (cx, _) = bbox.center();
-    let side = if cx < width as f32 / 2.0 { Side::Right } else { Side::Left };
-    SideCall { side, source: SideSource::BoxPosition }
+    let side = if cx < width as f32 / 2.0 {
+        Side::Right
+    } else {
+        Side::Left
+    };
+    SideCall {
+        side,
+        source: SideSource::BoxPosition,
+    }
 }
 
 /// Everything predicted for one image. Boxes are in the image's own pixels.
@@ -120,7 +134,15 @@ pub const NOT_ASSESSABLE: &str = "not_assessable";
 impl Prediction {
     /// The prediction of a `width × height` image the check refused: no boxes, no scores.
     pub fn refused(width: u32, height: u32, why: NotAssessable) -> Prediction {
-        Prediction { width, height, detections: Vec::new(), class_scores: [0.0; 4], answer: Answer::NotAssessable(why), side: None, hips: Vec::new() }
+        Prediction {
+            width,
+            height,
+            detections: Vec::new(),
+            class_scores: [0.0; 4],
+            answer: Answer::NotAssessable(why),
+            side: None,
+            hips: Vec::new(),
+        }
     }
 
     /// The verdict, when the image was assessed.
@@ -165,7 +187,12 @@ impl Prediction {
         let answered = self.verdict().and_then(|v| v.label.fracture());
         if let Some(class) = answered {
             if !shown.iter().any(|d| d.class == class) {
-                if let Some(best) = self.detections.iter().filter(|d| d.class == class).max_by(|a, b| a.score.total_cmp(&b.score)) {
+                if let Some(best) = self
+                    .detections
+                    .iter()
+                    .filter(|d| d.class == class)
+                    .max_by(|a, b| a.score.total_cmp(&b.score))
+                {
                     if shown.len() == crate::verdict::SHOWN_BOXES {
                         shown.pop();
                     }
@@ -203,11 +230,19 @@ impl Case {
     /// The best IoU between a true box of the true class and a predicted box of that class
     /// (none for "no visible fracture" or without such a box).
     pub fn best_iou(&self) -> Option<f32> {
-        let Label::Fracture(class) = self.truth else { return None };
+        let Label::Fracture(class) = self.truth else {
+            return None;
+        };
         self.truth_boxes
             .iter()
             .filter(|(k, _)| *k == class)
-            .flat_map(|(_, t)| self.prediction.detections.iter().filter(|d| d.class == class).map(move |d| crate::iou(t, &d.bbox)))
+            .flat_map(|(_, t)| {
+                self.prediction
+                    .detections
+                    .iter()
+                    .filter(|d| d.class == class)
+                    .map(move |d| crate::iou(t, &d.bbox))
+            })
             .fold(None, |best: Option<f32>, v| Some(best.map_or(v, |b| b.max(v))))
     }
 }
@@ -238,18 +273,41 @@ mod tests {
     fn the_answered_class_always_has_its_box_shown() {
         let mut points = OperatingPoints::uncalibrated();
         points.vf_priority = 0.1;
-        let df = Detection { class: FractureClass::DisplacedNeck, score: 0.9, bbox: BBox::new(0.0, 0.0, 10.0, 10.0) };
-        let vf = Detection { class: FractureClass::ValgusImpactedNeck, score: 0.15, bbox: BBox::new(1.0, 1.0, 11.0, 11.0) };
+        let df = Detection {
+            class: FractureClass::DisplacedNeck,
+            score: 0.9,
+            bbox: BBox::new(0.0, 0.0, 10.0, 10.0),
+        };
+        let vf = Detection {
+            class: FractureClass::ValgusImpactedNeck,
+            score: 0.15,
+            bbox: BBox::new(1.0, 1.0, 11.0, 11.0),
+        };
         let scores = [0.9, 0.15, 0.0, 0.0];
         let verdict = decide(scores, &points);
         assert_eq!(verdict.label, crate::Label::Fracture(FractureClass::ValgusImpactedNeck));
-        let p = super::Prediction { width: 20, height: 20, detections: vec![df, vf], class_scores: scores, answer: super::Answer::Verdict(verdict), side: None, hips: Vec::new() };
-        assert_eq!(crate::verdict::reportable(&p.detections, &points, 5), vec![df], "below VF's threshold");
+        let p = super::Prediction {
+            width: 20,
+            height: 20,
+            detections: vec![df, vf],
+            class_scores: scores,
+            answer: super::Answer::Verdict(verdict),
+            side: None,
+            hips: Vec::new(),
+        };
+        assert_eq!(
+            crate::verdict::reportable(&p.detections, &points, 5),
+            vec![df],
+            "below VF's threshold"
+        );
         assert_eq!(p.shown_boxes(&points), vec![df, vf]);
     }
 
     #[test]
     fn escape_covers_both_quotes() {
-        assert_eq!(super::escape_html(r#"<a href="x">'&'</a>"#), "&lt;a href=&quot;x&quot;&gt;&#39;&amp;&#39;&lt;/a&gt;");
+        assert_eq!(
+            super::escape_html(r#"<a href="x">'&'</a>"#),
+            "&lt;a href=&quot;x&quot;&gt;&#39;&amp;&#39;&lt;/a&gt;"
+        );
     }
 }

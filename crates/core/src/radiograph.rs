@@ -297,7 +297,9 @@ impl RadiographMeta {
 
     /// True for images the hipfrac phantom simulated (its mark in Image Comments).
     pub fn is_simulated(&self) -> bool {
-        self.image_comments.as_deref().is_some_and(|c| c.contains("hipfrac phantom"))
+        self.image_comments
+            .as_deref()
+            .is_some_and(|c| c.contains("hipfrac phantom"))
     }
 }
 

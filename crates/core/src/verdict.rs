@@ -52,7 +52,14 @@ impl OperatingPoints {
     /// VF priority 0.35.
     pub fn uncalibrated() -> Self {
         OperatingPoints {
-            classes: FractureClass::ALL.iter().map(|&class| ClassThresholds { class, suspicious: 0.25, fracture: 0.5 }).collect(),
+            classes: FractureClass::ALL
+                .iter()
+                .map(|&class| ClassThresholds {
+                    class,
+                    suspicious: 0.25,
+                    fracture: 0.5,
+                })
+                .collect(),
             vf_priority: 0.35,
             target_sensitivity: 0.95,
             target_specificity: 0.98,
@@ -61,15 +68,28 @@ impl OperatingPoints {
     }
 
     pub fn get(&self, class: FractureClass) -> ClassThresholds {
-        self.classes.iter().copied().find(|t| t.class == class).unwrap_or(ClassThresholds { class, suspicious: 0.25, fracture: 0.5 })
+        self.classes
+            .iter()
+            .copied()
+            .find(|t| t.class == class)
+            .unwrap_or(ClassThresholds {
+                class,
+                suspicious: 0.25,
+                fracture: 0.5,
+            })
     }
 
     /// Checks that every threshold is in [0, 1] and fracture ≥ suspicious.
     pub fn validate(&self) -> Result<(), InvalidThresholds> {
         for t in &self.classes {
-            let ok = (0.0..=1.0).contains(&t.suspicious) && (0.0..=1.0).contains(&t.fracture) && t.fracture >= t.suspicious;
+            let ok =
+                (0.0..=1.0).contains(&t.suspicious) && (0.0..=1.0).contains(&t.fracture) && t.fracture >= t.suspicious;
             if !ok {
-                return Err(InvalidThresholds::Class { class: t.class, suspicious: t.suspicious, fracture: t.fracture });
+                return Err(InvalidThresholds::Class {
+                    class: t.class,
+                    suspicious: t.suspicious,
+                    fracture: t.fracture,
+                });
             }
         }
         if !(0.0..=1.0).contains(&self.vf_priority) {
@@ -83,7 +103,11 @@ impl OperatingPoints {
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum InvalidThresholds {
     #[error("{}: thresholds suspicious {suspicious} / fracture {fracture} must lie in [0, 1] with fracture ≥ suspicious", class.code())]
-    Class { class: FractureClass, suspicious: f32, fracture: f32 },
+    Class {
+        class: FractureClass,
+        suspicious: f32,
+        fracture: f32,
+    },
     #[error("vf_priority {0} must lie in [0, 1]")]
     VfPriority(f32),
 }
@@ -135,7 +159,11 @@ pub const SAME_FINDING_COVER: f32 = 0.6;
 /// `limit` (callers pass [`SHOWN_BOXES`]). The JSON output keeps every box ≥ the detector's
 /// score floor and marks the ones drawn.
 pub fn reportable(detections: &[Detection], points: &OperatingPoints, limit: usize) -> Vec<Detection> {
-    let mut candidates: Vec<Detection> = detections.iter().copied().filter(|d| d.score >= points.get(d.class).suspicious).collect();
+    let mut candidates: Vec<Detection> = detections
+        .iter()
+        .copied()
+        .filter(|d| d.score >= points.get(d.class).suspicious)
+        .collect();
     candidates.sort_by(|a, b| b.score.total_cmp(&a.score));
     let mut shown: Vec<Detection> = Vec::new();
     for d in candidates {
@@ -174,7 +202,8 @@ impl Verdict {
 
 /// Applies the rule of this module to per-class scores.
 pub fn decide(scores: [f32; 4], points: &OperatingPoints) -> Verdict {
-    let candidate = |class: FractureClass| scores[class.index()] >= points.get(class).suspicious && scores[class.index()] > 0.0;
+    let candidate =
+        |class: FractureClass| scores[class.index()] >= points.get(class).suspicious && scores[class.index()] > 0.0;
     let winner = FractureClass::ALL
         .iter()
         .copied()
@@ -185,7 +214,12 @@ pub fn decide(scores: [f32; 4], points: &OperatingPoints) -> Verdict {
             _ => Some(c),
         });
     let Some(mut class) = winner else {
-        return Verdict { label: Label::NoFracture, confidence: None, operating_point: OperatingPoint::NoFracture, vf_priority_applied: false };
+        return Verdict {
+            label: Label::NoFracture,
+            confidence: None,
+            operating_point: OperatingPoint::NoFracture,
+            vf_priority_applied: false,
+        };
     };
     let mut vf_priority_applied = false;
     let vf = scores[FractureClass::ValgusImpactedNeck.index()];
@@ -194,8 +228,17 @@ pub fn decide(scores: [f32; 4], points: &OperatingPoints) -> Verdict {
         vf_priority_applied = true;
     }
     let score = scores[class.index()];
-    let operating_point = if score >= points.get(class).fracture { OperatingPoint::Fracture } else { OperatingPoint::Suspicious };
-    Verdict { label: Label::Fracture(class), confidence: Some(score), operating_point, vf_priority_applied }
+    let operating_point = if score >= points.get(class).fracture {
+        OperatingPoint::Fracture
+    } else {
+        OperatingPoint::Suspicious
+    };
+    Verdict {
+        label: Label::Fracture(class),
+        confidence: Some(score),
+        operating_point,
+        vf_priority_applied,
+    }
 }
 
 /// Chooses the thresholds on validation images, each given as (per-class scores, truth).
@@ -213,13 +256,26 @@ pub fn decide(scores: [f32; 4], points: &OperatingPoints) -> Verdict {
 /// that maximises DF sensitivity + VF sensitivity under the whole rule; ties go to the
 /// lowest threshold, the side the paper prefers (VF needs surgery sooner). Without both DF
 /// and VF validation images it is the VF fracture threshold.
-pub fn choose(images: &[([f32; 4], Label)], target_sensitivity: f64, target_specificity: f64, chosen_on: String) -> OperatingPoints {
+pub fn choose(
+    images: &[([f32; 4], Label)],
+    target_sensitivity: f64,
+    target_specificity: f64,
+    chosen_on: String,
+) -> OperatingPoints {
     let defaults = OperatingPoints::uncalibrated();
     let classes = FractureClass::ALL
         .iter()
         .map(|&class| {
-            let mut positives: Vec<f32> = images.iter().filter(|(_, t)| *t == Label::Fracture(class)).map(|(s, _)| s[class.index()]).collect();
-            let mut negatives: Vec<f32> = images.iter().filter(|(_, t)| *t != Label::Fracture(class)).map(|(s, _)| s[class.index()]).collect();
+            let mut positives: Vec<f32> = images
+                .iter()
+                .filter(|(_, t)| *t == Label::Fracture(class))
+                .map(|(s, _)| s[class.index()])
+                .collect();
+            let mut negatives: Vec<f32> = images
+                .iter()
+                .filter(|(_, t)| *t != Label::Fracture(class))
+                .map(|(s, _)| s[class.index()])
+                .collect();
             if positives.is_empty() || negatives.is_empty() {
                 return defaults.get(class);
             }
@@ -229,12 +285,26 @@ pub fn choose(images: &[([f32; 4], Label)], target_sensitivity: f64, target_spec
             let suspicious = positives[k - 1].clamp(0.05, 0.95);
             // At most `allowed` negatives may reach the threshold.
             let allowed = ((1.0 - target_specificity) * negatives.len() as f64).floor() as usize;
-            let fracture = if allowed >= negatives.len() { 0.05 } else { next_up(negatives[allowed]) };
+            let fracture = if allowed >= negatives.len() {
+                0.05
+            } else {
+                next_up(negatives[allowed])
+            };
             let fracture = fracture.clamp(0.05, 0.95).max(suspicious);
-            ClassThresholds { class, suspicious, fracture }
+            ClassThresholds {
+                class,
+                suspicious,
+                fracture,
+            }
         })
         .collect::<Vec<_>>();
-    let mut points = OperatingPoints { classes, vf_priority: 1.0, target_sensitivity, target_specificity, chosen_on };
+    let mut points = OperatingPoints {
+        classes,
+        vf_priority: 1.0,
+        target_sensitivity,
+        target_specificity,
+        chosen_on,
+    };
     points.vf_priority = choose_vf_priority(images, &points);
     points
 }
@@ -254,18 +324,40 @@ pub struct Refitted {
 /// [`choose`] would; the others keep `base`'s, as does VF priority unless both DF and VF are
 /// re-fitted. Few images give coarse quantiles: the sample says how far a site is from the
 /// validation set, not the last digit of a threshold.
-pub fn refit(base: &OperatingPoints, images: &[([f32; 4], Label)], target_sensitivity: f64, target_specificity: f64, min_images: usize, chosen_on: String) -> (OperatingPoints, Vec<Refitted>) {
+pub fn refit(
+    base: &OperatingPoints,
+    images: &[([f32; 4], Label)],
+    target_sensitivity: f64,
+    target_specificity: f64,
+    min_images: usize,
+    chosen_on: String,
+) -> (OperatingPoints, Vec<Refitted>) {
     let chosen = choose(images, target_sensitivity, target_specificity, chosen_on.clone());
-    let mut points = OperatingPoints { classes: Vec::new(), vf_priority: base.vf_priority, target_sensitivity, target_specificity, chosen_on };
+    let mut points = OperatingPoints {
+        classes: Vec::new(),
+        vf_priority: base.vf_priority,
+        target_sensitivity,
+        target_specificity,
+        chosen_on,
+    };
     let mut report = Vec::new();
     for &class in &FractureClass::ALL {
         let positives = images.iter().filter(|(_, t)| *t == Label::Fracture(class)).count();
         let negatives = images.len() - positives;
         let refitted = positives >= min_images && negatives >= min_images;
-        points.classes.push(if refitted { chosen.get(class) } else { base.get(class) });
-        report.push(Refitted { class, positives, negatives, refitted });
+        points
+            .classes
+            .push(if refitted { chosen.get(class) } else { base.get(class) });
+        report.push(Refitted {
+            class,
+            positives,
+            negatives,
+            refitted,
+        });
     }
-    if report[FractureClass::DisplacedNeck.index()].refitted && report[FractureClass::ValgusImpactedNeck.index()].refitted {
+    if report[FractureClass::DisplacedNeck.index()].refitted
+        && report[FractureClass::ValgusImpactedNeck.index()].refitted
+    {
         points.vf_priority = choose_vf_priority(images, &points);
     }
     (points, report)
@@ -274,7 +366,10 @@ pub fn refit(base: &OperatingPoints, images: &[([f32; 4], Label)], target_sensit
 /// Per class, one-vs-rest at the verdict under `points`: (sensitivity, specificity) on
 /// `images`; NaN where the images hold no positive or no negative.
 pub fn rates(images: &[([f32; 4], Label)], points: &OperatingPoints) -> [(f64, f64); 4] {
-    let answers: Vec<(Label, Label)> = images.iter().map(|(s, truth)| (decide(*s, points).label, *truth)).collect();
+    let answers: Vec<(Label, Label)> = images
+        .iter()
+        .map(|(s, truth)| (decide(*s, points).label, *truth))
+        .collect();
     let mut out = [(f64::NAN, f64::NAN); 4];
     for class in FractureClass::ALL {
         let c = Label::Fracture(class);
@@ -296,7 +391,11 @@ fn choose_vf_priority(images: &[([f32; 4], Label)], points: &OperatingPoints) ->
     if n_df == 0 || n_vf == 0 {
         return points.get(vf).fracture;
     }
-    let mut candidates: Vec<f32> = images.iter().map(|(s, _)| s[vf.index()]).filter(|&v| v > 0.0 && v < 1.0).collect();
+    let mut candidates: Vec<f32> = images
+        .iter()
+        .map(|(s, _)| s[vf.index()])
+        .filter(|&v| v > 0.0 && v < 1.0)
+        .collect();
     candidates.push(1.0);
     candidates.sort_by(|a, b| a.total_cmp(b));
     candidates.dedup();
@@ -304,7 +403,12 @@ fn choose_vf_priority(images: &[([f32; 4], Label)], points: &OperatingPoints) ->
     let mut best = (f64::NEG_INFINITY, 1.0f32);
     for t in candidates {
         trial.vf_priority = t;
-        let hits = |class: FractureClass| images.iter().filter(|(s, truth)| *truth == Label::Fracture(class) && decide(*s, &trial).label == *truth).count();
+        let hits = |class: FractureClass| {
+            images
+                .iter()
+                .filter(|(s, truth)| *truth == Label::Fracture(class) && decide(*s, &trial).label == *truth)
+                .count()
+        };
         let objective = hits(df) as f64 / n_df as f64 + hits(vf) as f64 / n_vf as f64;
         // Strictly better only: equal objectives keep the lower (earlier) threshold.
         if objective > best.0 + 1e-12 {
@@ -322,11 +426,20 @@ fn next_up(x: f32) -> f32 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use FractureClass::{DisplacedNeck as Df, StableIntertrochanteric as Sf, UnstableIntertrochanteric as Uf, ValgusImpactedNeck as Vf};
+    use FractureClass::{
+        DisplacedNeck as Df, StableIntertrochanteric as Sf, UnstableIntertrochanteric as Uf, ValgusImpactedNeck as Vf,
+    };
 
     fn points() -> OperatingPoints {
         let mut p = OperatingPoints::uncalibrated();
-        p.classes = FractureClass::ALL.iter().map(|&class| ClassThresholds { class, suspicious: 0.3, fracture: 0.6 }).collect();
+        p.classes = FractureClass::ALL
+            .iter()
+            .map(|&class| ClassThresholds {
+                class,
+                suspicious: 0.3,
+                fracture: 0.6,
+            })
+            .collect();
         p.vf_priority = 0.4;
         p
     }
@@ -346,9 +459,15 @@ mod tests {
     #[test]
     fn highest_candidate_wins_with_its_operating_point() {
         let v = decide(scores(0.1, 0.0, 0.5, 0.45), &points());
-        assert_eq!((v.label, v.operating_point), (Label::Fracture(Sf), OperatingPoint::Suspicious));
+        assert_eq!(
+            (v.label, v.operating_point),
+            (Label::Fracture(Sf), OperatingPoint::Suspicious)
+        );
         let v = decide(scores(0.1, 0.0, 0.5, 0.65), &points());
-        assert_eq!((v.label, v.operating_point), (Label::Fracture(Uf), OperatingPoint::Fracture));
+        assert_eq!(
+            (v.label, v.operating_point),
+            (Label::Fracture(Uf), OperatingPoint::Fracture)
+        );
         assert_eq!(v.at_fracture_point(), Label::Fracture(Uf));
         let v = decide(scores(0.1, 0.0, 0.5, 0.45), &points());
         assert_eq!(v.at_fracture_point(), Label::NoFracture);
@@ -382,7 +501,11 @@ mod tests {
     fn only_boxes_above_their_suspicious_threshold_are_shown() {
         let mut p = points();
         p.classes[2].suspicious = 0.5;
-        let d = |class, score| Detection { class, score, bbox: crate::BBox::new(0.0, 0.0, 1.0, 1.0) };
+        let d = |class, score| Detection {
+            class,
+            score,
+            bbox: crate::BBox::new(0.0, 0.0, 1.0, 1.0),
+        };
         let all = [d(Df, 0.2), d(Sf, 0.45), d(Df, 0.35), d(Sf, 0.55), d(Uf, 0.9)];
         let shown = reportable(&all, &p, 2);
         assert_eq!(shown, vec![d(Uf, 0.9), d(Sf, 0.55)]);
@@ -392,12 +515,25 @@ mod tests {
     #[test]
     fn overlapping_boxes_of_one_class_are_drawn_once() {
         let p = points();
-        let d = |class, score, x: f32, w: f32| Detection { class, score, bbox: crate::BBox::new(x, 0.0, x + w, 10.0) };
+        let d = |class, score, x: f32, w: f32| Detection {
+            class,
+            score,
+            bbox: crate::BBox::new(x, 0.0, x + w, 10.0),
+        };
         // DF 0.9 and DF 0.5 overlap (IoU 0.67): one finding. A DF box inside a larger one is one
         // finding too. VF on the same spot and a distant DF are findings of their own.
-        let all = [d(Df, 0.9, 0.0, 10.0), d(Df, 0.5, 2.0, 10.0), d(Df, 0.4, 3.0, 4.0), d(Vf, 0.6, 1.0, 10.0), d(Df, 0.45, 50.0, 10.0)];
+        let all = [
+            d(Df, 0.9, 0.0, 10.0),
+            d(Df, 0.5, 2.0, 10.0),
+            d(Df, 0.4, 3.0, 4.0),
+            d(Vf, 0.6, 1.0, 10.0),
+            d(Df, 0.45, 50.0, 10.0),
+        ];
         let shown = reportable(&all, &p, 5);
-        assert_eq!(shown, vec![d(Df, 0.9, 0.0, 10.0), d(Vf, 0.6, 1.0, 10.0), d(Df, 0.45, 50.0, 10.0)]);
+        assert_eq!(
+            shown,
+            vec![d(Df, 0.9, 0.0, 10.0), d(Vf, 0.6, 1.0, 10.0), d(Df, 0.45, 50.0, 10.0)]
+        );
     }
 
     #[test]
@@ -414,10 +550,16 @@ mod tests {
         let t = p.get(Df);
         // Sensitivity ≥ 0.95 → 19 of 20 positives at or above: the 19th highest is 0.10.
         assert!((t.suspicious - 0.10).abs() < 1e-6, "{t:?}");
-        let se = images.iter().filter(|(s, l)| *l == Label::Fracture(Df) && s[0] >= t.suspicious).count();
+        let se = images
+            .iter()
+            .filter(|(s, l)| *l == Label::Fracture(Df) && s[0] >= t.suspicious)
+            .count();
         assert_eq!(se, 19);
         // Specificity ≥ 0.98 → at most 1 of 80 negatives at or above: just above 0.78.
-        let fp = images.iter().filter(|(s, l)| *l != Label::Fracture(Df) && s[0] >= t.fracture).count();
+        let fp = images
+            .iter()
+            .filter(|(s, l)| *l != Label::Fracture(Df) && s[0] >= t.fracture)
+            .count();
         assert_eq!(fp, 1);
         assert!(t.fracture > 0.78 && t.fracture < 0.7801);
         // No VF positives: VF keeps the default, and VF priority is its fracture threshold.
@@ -457,7 +599,11 @@ mod tests {
         // The new site scores DF lower (0.3–0.5; validation put DF's suspicious point at 0.6);
         // it has no SF image.
         let mut base = points();
-        base.classes[Df.index()] = ClassThresholds { class: Df, suspicious: 0.6, fracture: 0.8 };
+        base.classes[Df.index()] = ClassThresholds {
+            class: Df,
+            suspicious: 0.6,
+            fracture: 0.8,
+        };
         let mut sample = Vec::new();
         for i in 0..8 {
             sample.push((scores(0.3 + 0.025 * i as f32, 0.0, 0.0, 0.0), Label::Fracture(Df)));

@@ -61,7 +61,11 @@ impl CheckReport {
             .iter()
             .map(|r| ManifestRow {
                 image: relative_path(&r.image, manifest_dir),
-                annotation: r.annotation.as_ref().map(|a| relative_path(a, manifest_dir)).unwrap_or_default(),
+                annotation: r
+                    .annotation
+                    .as_ref()
+                    .map(|a| relative_path(a, manifest_dir))
+                    .unwrap_or_default(),
                 patient: r.patient.clone(),
                 site: r.site.clone(),
                 label: r.label,
@@ -104,7 +108,11 @@ impl CheckReport {
         }
         out.push('\n');
         row(&mut out, "Patients, n", columns.iter().map(|c| patients(*c)).collect());
-        row(&mut out, "Images, n", columns.iter().map(|c| records(*c).count()).collect());
+        row(
+            &mut out,
+            "Images, n",
+            columns.iter().map(|c| records(*c).count()).collect(),
+        );
         out.push_str("Fracture type, images\n");
         // The paper's Table I order.
         use hipfrac_core::FractureClass::*;
@@ -116,9 +124,23 @@ impl CheckReport {
             Label::NoFracture,
         ] {
             let name = format!("  {} ({})", label.full_name(), label.code());
-            row(&mut out, &name, columns.iter().map(|c| records(*c).filter(|r| r.label == label).count()).collect());
+            row(
+                &mut out,
+                &name,
+                columns
+                    .iter()
+                    .map(|c| records(*c).filter(|r| r.label == label).count())
+                    .collect(),
+            );
         }
-        row(&mut out, "Boxes, n", columns.iter().map(|c| records(*c).map(|r| r.objects.len()).sum()).collect());
+        row(
+            &mut out,
+            "Boxes, n",
+            columns
+                .iter()
+                .map(|c| records(*c).map(|r| r.objects.len()).sum())
+                .collect(),
+        );
         let mut per_patient: HashMap<&str, usize> = HashMap::new();
         for r in &self.records {
             *per_patient.entry(&r.patient).or_default() += 1;
@@ -148,23 +170,46 @@ struct Checked {
 fn check_annotation(xml: &Path, labels: &LabelMap, manifest: &HashMap<PathBuf, ManifestRow>, root: &Path) -> Checked {
     let mut errors = Vec::new();
     let mut warnings = Vec::new();
-    let fail = |errors: Vec<Finding>, warnings| Checked { record: None, errors, warnings };
+    let fail = |errors: Vec<Finding>, warnings| Checked {
+        record: None,
+        errors,
+        warnings,
+    };
     let voc = match voc::read(xml, labels) {
         Ok(v) => v,
-        Err(e) => return fail(vec![Finding { path: xml.to_path_buf(), message: strip_path(&error_chain(&e), xml) }], warnings),
+        Err(e) => {
+            return fail(
+                vec![Finding {
+                    path: xml.to_path_buf(),
+                    message: strip_path(&error_chain(&e), xml),
+                }],
+                warnings,
+            )
+        }
     };
     let a = &voc.annotation;
     let folder = xml.parent().unwrap_or(Path::new("."));
     let image = folder.join(&a.filename);
     if !image.is_file() {
         return fail(
-            vec![Finding { path: xml.to_path_buf(), message: format!("missing image: {} does not exist", a.filename) }],
+            vec![Finding {
+                path: xml.to_path_buf(),
+                message: format!("missing image: {} does not exist", a.filename),
+            }],
             warnings,
         );
     }
     let info = match image_info(&image).and_then(|info| crate::images::check_complete(&image).map(|_| info)) {
         Ok(info) => info,
-        Err(e) => return fail(vec![Finding { path: image.clone(), message: strip_path(&error_chain(&e), &image) }], warnings),
+        Err(e) => {
+            return fail(
+                vec![Finding {
+                    path: image.clone(),
+                    message: strip_path(&error_chain(&e), &image),
+                }],
+                warnings,
+            )
+        }
     };
     if (info.width, info.height) != (a.width, a.height) {
         errors.push(Finding {
@@ -182,7 +227,11 @@ fn check_annotation(xml: &Path, labels: &LabelMap, manifest: &HashMap<PathBuf, M
         if b.is_degenerate() {
             errors.push(Finding {
                 path: xml.to_path_buf(),
-                message: format!("object {} ({}) has an empty box: xmin {x0} ymin {y0} xmax {x1} ymax {y1}", index + 1, object.label),
+                message: format!(
+                    "object {} ({}) has an empty box: xmin {x0} ymin {y0} xmax {x1} ymax {y1}",
+                    index + 1,
+                    object.label
+                ),
             });
         } else if !b.is_inside(info.width, info.height) {
             errors.push(Finding {
@@ -242,7 +291,11 @@ fn check_annotation(xml: &Path, labels: &LabelMap, manifest: &HashMap<PathBuf, M
         label: a.image_label(),
         objects: a.objects.clone(),
     });
-    Checked { record, errors, warnings }
+    Checked {
+        record,
+        errors,
+        warnings,
+    }
 }
 
 /// Error texts of lower layers start with the path; the finding carries it already.
@@ -262,7 +315,10 @@ pub fn check_dataset(dir: &Path, labels: &LabelMap) -> crate::Result<CheckReport
         e.depth() == 0 || !e.file_name().to_string_lossy().starts_with('.')
     });
     for entry in walker {
-        let entry = entry.map_err(|source| crate::Error::Walk { path: dir.to_path_buf(), source })?;
+        let entry = entry.map_err(|source| crate::Error::Walk {
+            path: dir.to_path_buf(),
+            source,
+        })?;
         let path = entry.path().to_path_buf();
         if !entry.file_type().is_file() {
             // A link or FIFO named like an annotation is refused, not silently skipped.
@@ -281,14 +337,23 @@ pub fn check_dataset(dir: &Path, labels: &LabelMap) -> crate::Result<CheckReport
     images.sort();
 
     let manifest_path = dir.join("manifest.csv");
-    let mut report = CheckReport { dir: dir.to_path_buf(), ..Default::default() };
+    let mut report = CheckReport {
+        dir: dir.to_path_buf(),
+        ..Default::default()
+    };
     for path in irregular {
-        report.errors.push(Finding { path, message: "not a regular file (a link, FIFO or device): annotations must be plain files".into() });
+        report.errors.push(Finding {
+            path,
+            message: "not a regular file (a link, FIFO or device): annotations must be plain files".into(),
+        });
     }
     if xmls.is_empty() {
         report.errors.push(Finding {
             path: dir.to_path_buf(),
-            message: format!("no VOC XML annotation in the folder: nothing is labelled ({} image(s) found)", images.len()),
+            message: format!(
+                "no VOC XML annotation in the folder: nothing is labelled ({} image(s) found)",
+                images.len()
+            ),
         });
     }
     let mut manifest: HashMap<PathBuf, ManifestRow> = HashMap::new();
@@ -299,11 +364,17 @@ pub fn check_dataset(dir: &Path, labels: &LabelMap) -> crate::Result<CheckReport
                     manifest.insert(PathBuf::from(&row.image), row);
                 }
             }
-            Err(e) => report.errors.push(Finding { path: manifest_path.clone(), message: strip_path(&error_chain(&e), &manifest_path) }),
+            Err(e) => report.errors.push(Finding {
+                path: manifest_path.clone(),
+                message: strip_path(&error_chain(&e), &manifest_path),
+            }),
         }
     }
 
-    let checked: Vec<Checked> = xmls.par_iter().map(|xml| check_annotation(xml, labels, &manifest, dir)).collect();
+    let checked: Vec<Checked> = xmls
+        .par_iter()
+        .map(|xml| check_annotation(xml, labels, &manifest, dir))
+        .collect();
     let mut annotated: HashMap<PathBuf, PathBuf> = HashMap::new();
     for c in checked {
         report.errors.extend(c.errors);
@@ -336,13 +407,18 @@ pub fn check_dataset(dir: &Path, labels: &LabelMap) -> crate::Result<CheckReport
         }
     }
 
-    let hashes: Vec<(PathBuf, std::io::Result<[u8; 32]>)> =
-        images.par_iter().map(|image| (image.clone(), sha256_file(image))).collect();
+    let hashes: Vec<(PathBuf, std::io::Result<[u8; 32]>)> = images
+        .par_iter()
+        .map(|image| (image.clone(), sha256_file(image)))
+        .collect();
     let mut by_hash: BTreeMap<[u8; 32], Vec<PathBuf>> = BTreeMap::new();
     for (path, hash) in hashes {
         match hash {
             Ok(h) => by_hash.entry(h).or_default().push(path),
-            Err(e) => report.errors.push(Finding { path, message: e.to_string() }),
+            Err(e) => report.errors.push(Finding {
+                path,
+                message: e.to_string(),
+            }),
         }
     }
     for group in by_hash.values().filter(|g| g.len() > 1) {
@@ -350,11 +426,19 @@ pub fn check_dataset(dir: &Path, labels: &LabelMap) -> crate::Result<CheckReport
             path: group[0].clone(),
             message: format!(
                 "duplicate image: identical content in {}",
-                group[1..].iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
+                group[1..]
+                    .iter()
+                    .map(|p| p.display().to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ),
         });
     }
-    let unknown = report.records.iter().filter(|r| r.patient.starts_with("unknown:")).count();
+    let unknown = report
+        .records
+        .iter()
+        .filter(|r| r.patient.starts_with("unknown:"))
+        .count();
     if unknown > 0 {
         report.warnings.push(Finding {
             path: dir.to_path_buf(),

@@ -47,13 +47,22 @@ struct CocoCategory {
 pub fn to_string(annotations: &[Annotation]) -> String {
     let categories = FractureClass::ALL
         .iter()
-        .map(|c| CocoCategory { id: c.index() as u64 + 1, name: c.code().to_string(), supercategory: "hip fracture".into() })
+        .map(|c| CocoCategory {
+            id: c.index() as u64 + 1,
+            name: c.code().to_string(),
+            supercategory: "hip fracture".into(),
+        })
         .collect();
     let mut images = Vec::new();
     let mut boxes = Vec::new();
     for (index, a) in annotations.iter().enumerate() {
         let image_id = index as u64 + 1;
-        images.push(CocoImage { id: image_id, file_name: a.filename.clone(), width: a.width, height: a.height });
+        images.push(CocoImage {
+            id: image_id,
+            file_name: a.filename.clone(),
+            width: a.width,
+            height: a.height,
+        });
         for object in &a.objects {
             let Some(class) = object.label.fracture() else { continue };
             boxes.push(CocoAnnotation {
@@ -66,7 +75,12 @@ pub fn to_string(annotations: &[Annotation]) -> String {
             });
         }
     }
-    serde_json::to_string_pretty(&CocoFile { images, annotations: boxes, categories }).expect("COCO should serialise")
+    serde_json::to_string_pretty(&CocoFile {
+        images,
+        annotations: boxes,
+        categories,
+    })
+    .expect("COCO should serialise")
 }
 
 /// Writes a COCO json atomically.
@@ -83,12 +97,23 @@ pub fn read(path: &Path, labels: &LabelMap) -> Result<Vec<Annotation>> {
 
 /// Parses COCO json text; `path` names the source in errors.
 pub fn parse(text: &str, path: &Path, labels: &LabelMap) -> Result<Vec<Annotation>> {
-    let file: CocoFile = serde_json::from_str(text).map_err(|source| Error::Json { path: path.to_path_buf(), source })?;
+    let file: CocoFile = serde_json::from_str(text).map_err(|source| Error::Json {
+        path: path.to_path_buf(),
+        source,
+    })?;
     let mut categories = HashMap::new();
     for category in &file.categories {
         let label = labels.resolve(&category.name, path)?;
         if let Some(previous) = categories.insert(category.id, label) {
-            return Err(Error::invalid(path, format!("category id {} appears twice ({} and {})", category.id, previous.code(), label.code())));
+            return Err(Error::invalid(
+                path,
+                format!(
+                    "category id {} appears twice ({} and {})",
+                    category.id,
+                    previous.code(),
+                    label.code()
+                ),
+            ));
         }
     }
     let mut by_id: HashMap<u64, usize> = HashMap::new();
@@ -98,15 +123,28 @@ pub fn parse(text: &str, path: &Path, labels: &LabelMap) -> Result<Vec<Annotatio
         if by_id.insert(image.id, annotations.len()).is_some() {
             return Err(Error::invalid(path, format!("image id {} appears twice", image.id)));
         }
-        annotations.push(Annotation { filename: image.file_name.clone(), width: image.width, height: image.height, depth: 1, objects: vec![], hips: vec![] });
+        annotations.push(Annotation {
+            filename: image.file_name.clone(),
+            width: image.width,
+            height: image.height,
+            depth: 1,
+            objects: vec![],
+            hips: vec![],
+        });
     }
     for coco in &file.annotations {
-        let index = *by_id
-            .get(&coco.image_id)
-            .ok_or_else(|| Error::invalid(path, format!("annotation {} refers to unknown image {}", coco.id, coco.image_id)))?;
-        let label = *categories
-            .get(&coco.category_id)
-            .ok_or_else(|| Error::invalid(path, format!("annotation {} has unknown category {}", coco.id, coco.category_id)))?;
+        let index = *by_id.get(&coco.image_id).ok_or_else(|| {
+            Error::invalid(
+                path,
+                format!("annotation {} refers to unknown image {}", coco.id, coco.image_id),
+            )
+        })?;
+        let label = *categories.get(&coco.category_id).ok_or_else(|| {
+            Error::invalid(
+                path,
+                format!("annotation {} has unknown category {}", coco.id, coco.category_id),
+            )
+        })?;
         let image = &mut annotations[index];
         let bbox = BBox::from_coco(coco.bbox);
         if bbox.is_degenerate() || !bbox.is_inside(image.width, image.height) {
@@ -119,9 +157,17 @@ pub fn parse(text: &str, path: &Path, labels: &LabelMap) -> Result<Vec<Annotatio
             ));
         }
         if label.fracture().is_none() {
-            return Err(Error::invalid(path, format!("annotation {}: a box cannot be \"no visible fracture\"", coco.id)));
+            return Err(Error::invalid(
+                path,
+                format!("annotation {}: a box cannot be \"no visible fracture\"", coco.id),
+            ));
         }
-        image.objects.push(Object { label, bbox, truncated: false, difficult: false });
+        image.objects.push(Object {
+            label,
+            bbox,
+            truncated: false,
+            difficult: false,
+        });
     }
     Ok(annotations)
 }

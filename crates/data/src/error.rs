@@ -118,11 +118,17 @@ pub enum Error {
 
 impl Error {
     pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
-        Error::Io { path: path.into(), source }
+        Error::Io {
+            path: path.into(),
+            source,
+        }
     }
 
     pub(crate) fn invalid(path: impl Into<PathBuf>, message: impl Into<String>) -> Self {
-        Error::Invalid { path: path.into(), message: message.into() }
+        Error::Invalid {
+            path: path.into(),
+            message: message.into(),
+        }
     }
 }
 
@@ -171,7 +177,12 @@ mod tests {
             let levels = chain(error);
             assert!(levels.len() >= 2, "{levels:?}");
             // (Only this crate's level is checked: quick-xml's own errors repeat theirs.)
-            assert!(!levels[0].contains(&levels[1]), "{:?} repeats its cause {:?}", levels[0], levels[1]);
+            assert!(
+                !levels[0].contains(&levels[1]),
+                "{:?} repeats its cause {:?}",
+                levels[0],
+                levels[1]
+            );
             let text = hipfrac_core::error_chain(error);
             assert!(text.starts_with(&expected), "{text:?} should start with {expected:?}");
         }

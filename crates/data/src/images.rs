@@ -17,7 +17,11 @@ pub struct ImageInfo {
 
 /// True for the image files a dataset may hold: PNG, or DICOM (by extension or magic).
 pub fn is_image_file(path: &Path) -> bool {
-    match path.extension().and_then(|e| e.to_str()).map(|e| e.to_ascii_lowercase()) {
+    match path
+        .extension()
+        .and_then(|e| e.to_str())
+        .map(|e| e.to_ascii_lowercase())
+    {
         Some(ext) if ext == "png" || ext == "dcm" || ext == "dicom" => true,
         Some(ext) if ext == "xml" || ext == "json" || ext == "txt" || ext == "csv" || ext == "md" => false,
         _ => hipfrac_dicom::is_dicom_file(path),
@@ -34,7 +38,11 @@ pub fn image_info(path: &Path) -> Result<ImageInfo> {
     }
     if head == *b"\x89PNG\r\n\x1a\n" {
         let (width, height, _) = png_header(path)?;
-        let mut info = ImageInfo { width, height, ..Default::default() };
+        let mut info = ImageInfo {
+            width,
+            height,
+            ..Default::default()
+        };
         // A sidecar written by `hipfrac convert` carries the DICOM metadata.
         let sidecar = path.with_extension("json");
         if let Ok(text) = std::fs::read_to_string(&sidecar) {
@@ -66,15 +74,30 @@ pub fn check_complete(path: &Path) -> Result<()> {
     let bad = |why: String| Error::invalid(path, format!("damaged PNG: {why}"));
     let mut at = 8;
     loop {
-        let Some(head) = bytes.get(at..at + 8) else { return Err(bad(format!("truncated at byte {at} (no IEND)"))) };
+        let Some(head) = bytes.get(at..at + 8) else {
+            return Err(bad(format!("truncated at byte {at} (no IEND)")));
+        };
         let length = u32::from_be_bytes([head[0], head[1], head[2], head[3]]) as usize;
         let kind = &head[4..8];
-        let Some(body) = bytes.get(at + 4..at + 8 + length) else { return Err(bad(format!("chunk {} at byte {at} runs past the end", String::from_utf8_lossy(kind)))) };
-        let Some(crc) = bytes.get(at + 8 + length..at + 12 + length) else { return Err(bad(format!("truncated in the CRC of chunk {}", String::from_utf8_lossy(kind)))) };
+        let Some(body) = bytes.get(at + 4..at + 8 + length) else {
+            return Err(bad(format!(
+                "chunk {} at byte {at} runs past the end",
+                String::from_utf8_lossy(kind)
+            )));
+        };
+        let Some(crc) = bytes.get(at + 8 + length..at + 12 + length) else {
+            return Err(bad(format!(
+                "truncated in the CRC of chunk {}",
+                String::from_utf8_lossy(kind)
+            )));
+        };
         let mut sum = flate2::Crc::new();
         sum.update(body);
         if sum.sum() != u32::from_be_bytes([crc[0], crc[1], crc[2], crc[3]]) {
-            return Err(bad(format!("chunk {} at byte {at} fails its CRC", String::from_utf8_lossy(kind))));
+            return Err(bad(format!(
+                "chunk {} at byte {at} fails its CRC",
+                String::from_utf8_lossy(kind)
+            )));
         }
         if kind == b"IEND" {
             return Ok(());

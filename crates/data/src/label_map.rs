@@ -30,13 +30,14 @@ impl LabelMap {
             if line.is_empty() {
                 continue;
             }
-            let (name, code) = line.split_once('=').ok_or_else(|| {
-                Error::invalid(path, format!("line {}: expected `name = CODE`", number + 1))
+            let (name, code) = line
+                .split_once('=')
+                .ok_or_else(|| Error::invalid(path, format!("line {}: expected `name = CODE`", number + 1)))?;
+            let label: Label = code.trim().parse().map_err(|source| Error::LabelMapLine {
+                path: path.to_path_buf(),
+                line: number + 1,
+                source,
             })?;
-            let label: Label = code
-                .trim()
-                .parse()
-                .map_err(|source| Error::LabelMapLine { path: path.to_path_buf(), line: number + 1, source })?;
             names.insert(fold(name), label);
         }
         Ok(Self { names })
@@ -47,6 +48,9 @@ impl LabelMap {
         if let Some(label) = self.names.get(&fold(name)) {
             return Ok(*label);
         }
-        name.parse::<Label>().map_err(|source| Error::Label { path: file.to_path_buf(), source })
+        name.parse::<Label>().map_err(|source| Error::Label {
+            path: file.to_path_buf(),
+            source,
+        })
     }
 }

@@ -86,14 +86,31 @@ impl Annotation {
 pub fn validate(source: &std::path::Path, annotations: &[Annotation]) -> Result<()> {
     let mut stems: std::collections::HashMap<String, &str> = Default::default();
     for a in annotations {
-        let stem = std::path::Path::new(&a.filename).file_stem().and_then(|s| s.to_str()).unwrap_or(&a.filename).to_lowercase();
+        let stem = std::path::Path::new(&a.filename)
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .unwrap_or(&a.filename)
+            .to_lowercase();
         if let Some(other) = stems.insert(stem, &a.filename) {
-            return Err(Error::invalid(source, format!("{} and {other} would be written to the same file (same name, different extension)", a.filename)));
+            return Err(Error::invalid(
+                source,
+                format!(
+                    "{} and {other} would be written to the same file (same name, different extension)",
+                    a.filename
+                ),
+            ));
         }
         for (k, o) in a.objects.iter().enumerate() {
-            let what = |why: &str| Error::invalid(source, format!("{}: box {} ({}): {why}", a.filename, k + 1, o.label.code()));
+            let what = |why: &str| {
+                Error::invalid(
+                    source,
+                    format!("{}: box {} ({}): {why}", a.filename, k + 1, o.label.code()),
+                )
+            };
             if o.label.fracture().is_none() {
-                return Err(what("a box cannot be \"no visible fracture\": an image without a fracture has no boxes"));
+                return Err(what(
+                    "a box cannot be \"no visible fracture\": an image without a fracture has no boxes",
+                ));
             }
             if o.bbox.is_degenerate() {
                 return Err(what("empty or not finite"));
@@ -104,7 +121,16 @@ pub fn validate(source: &std::path::Path, annotations: &[Annotation]) -> Result<
         }
         for (k, hip) in a.hips.iter().enumerate() {
             if hip.is_degenerate() || !hip.is_inside(a.width, a.height) {
-                return Err(Error::invalid(source, format!("{}: hip box {}: empty, not finite or outside the {}×{} image", a.filename, k + 1, a.width, a.height)));
+                return Err(Error::invalid(
+                    source,
+                    format!(
+                        "{}: hip box {}: empty, not finite or outside the {}×{} image",
+                        a.filename,
+                        k + 1,
+                        a.width,
+                        a.height
+                    ),
+                ));
             }
         }
     }
@@ -121,7 +147,10 @@ pub(crate) fn check_plain_filename(path: &std::path::Path, name: &str) -> Result
         || name.starts_with('~')
         || (name.len() >= 2 && name.as_bytes()[1] == b':');
     if bad {
-        Err(Error::Filename { path: path.to_path_buf(), name: name.to_string() })
+        Err(Error::Filename {
+            path: path.to_path_buf(),
+            name: name.to_string(),
+        })
     } else {
         Ok(())
     }

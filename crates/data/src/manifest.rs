@@ -34,12 +34,19 @@ pub fn read(path: &Path) -> Result<Vec<ManifestRow>> {
 
 /// Parses manifest bytes; `path` names the source in errors.
 pub fn parse(bytes: &[u8], path: &Path) -> Result<Vec<ManifestRow>> {
-    let csv_error = |source| Error::Csv { path: path.to_path_buf(), source };
+    let csv_error = |source| Error::Csv {
+        path: path.to_path_buf(),
+        source,
+    };
     let mut reader = csv::Reader::from_reader(bytes);
     let headers = reader.headers().map_err(csv_error)?.clone();
     let mut rows = Vec::new();
     for (index, record) in reader.records().enumerate() {
-        let row_error = |source| Error::CsvRow { path: path.to_path_buf(), row: index + 2, source };
+        let row_error = |source| Error::CsvRow {
+            path: path.to_path_buf(),
+            row: index + 2,
+            source,
+        };
         let record = hipfrac_core::csv_safe::restored(&record.map_err(row_error)?);
         rows.push(record.deserialize::<ManifestRow>(Some(&headers)).map_err(row_error)?);
     }
@@ -48,13 +55,18 @@ pub fn parse(bytes: &[u8], path: &Path) -> Result<Vec<ManifestRow>> {
 
 /// Writes a manifest atomically.
 pub fn write(path: &Path, rows: &[ManifestRow]) -> Result<()> {
-    let csv_error = |source| Error::Csv { path: path.to_path_buf(), source };
+    let csv_error = |source| Error::Csv {
+        path: path.to_path_buf(),
+        source,
+    };
     let mut writer = csv::Writer::from_writer(Vec::new());
     for row in rows {
         writer.serialize(row).map_err(csv_error)?;
     }
     if rows.is_empty() {
-        writer.write_record(["image", "annotation", "patient", "site", "label"]).map_err(csv_error)?;
+        writer
+            .write_record(["image", "annotation", "patient", "site", "label"])
+            .map_err(csv_error)?;
     }
     let bytes = writer.into_inner().map_err(|e| Error::io(path, e.into_error()))?;
     hipfrac_dicom::atomic::write_atomic(path, &hipfrac_core::csv_safe::neutralise(&bytes)).map_err(Error::from)
@@ -62,7 +74,11 @@ pub fn write(path: &Path, rows: &[ManifestRow]) -> Result<()> {
 
 /// `path` made absolute (against the current folder) with `.` and `..` resolved lexically.
 pub fn absolute(path: &Path) -> PathBuf {
-    let path = if path.is_absolute() { path.to_path_buf() } else { std::env::current_dir().unwrap_or_default().join(path) };
+    let path = if path.is_absolute() {
+        path.to_path_buf()
+    } else {
+        std::env::current_dir().unwrap_or_default().join(path)
+    };
     normalise(&path)
 }
 
@@ -97,7 +113,10 @@ mod tests {
 
     #[test]
     fn relative_paths() {
-        assert_eq!(relative_path(Path::new("/d/a/x.png"), Path::new("/d/splits")), "../a/x.png");
+        assert_eq!(
+            relative_path(Path::new("/d/a/x.png"), Path::new("/d/splits")),
+            "../a/x.png"
+        );
         assert_eq!(relative_path(Path::new("/d/x.png"), Path::new("/d")), "x.png");
         assert_eq!(relative_path(Path::new("/d/./a/../x.png"), Path::new("/d/")), "x.png");
     }

@@ -57,9 +57,10 @@ impl std::str::FromStr for Ratios {
         let parts: Vec<f64> = text
             .split(',')
             .map(|p| {
-                p.trim()
-                    .parse::<f64>()
-                    .map_err(|_| ParseRatiosError::NotANumber { text: text.to_string(), part: p.to_string() })
+                p.trim().parse::<f64>().map_err(|_| ParseRatiosError::NotANumber {
+                    text: text.to_string(),
+                    part: p.to_string(),
+                })
             })
             .collect::<Result<_, _>>()?;
         let [train, val, test] = parts[..] else {
@@ -84,7 +85,9 @@ pub enum SplitError {
         sites: Vec<String>,
     },
     /// A patient has images at the external site and at another one.
-    #[error("patient {patient} has images at the external site and elsewhere ({image}); a patient cannot be in two splits")]
+    #[error(
+        "patient {patient} has images at the external site and elsewhere ({image}); a patient cannot be in two splits"
+    )]
     PatientAtTwoSites {
         /// The patient.
         patient: String,
@@ -109,7 +112,12 @@ pub struct Splits {
 impl Splits {
     /// The four parts with their names.
     pub fn parts(&self) -> [(&'static str, &[ManifestRow]); 4] {
-        [("train", &self.train), ("val", &self.val), ("test", &self.test), ("external", &self.external)]
+        [
+            ("train", &self.train),
+            ("val", &self.val),
+            ("test", &self.test),
+            ("external", &self.external),
+        ]
     }
 }
 
@@ -121,7 +129,8 @@ impl Splits {
     pub fn achieved(&self) -> Vec<(&'static str, f64, [Option<f64>; 5])> {
         let internal: Vec<&ManifestRow> = self.train.iter().chain(&self.val).chain(&self.test).collect();
         let total = internal.len().max(1) as f64;
-        let per_label = |rows: &[ManifestRow], label: hipfrac_core::Label| rows.iter().filter(|r| r.label == label).count();
+        let per_label =
+            |rows: &[ManifestRow], label: hipfrac_core::Label| rows.iter().filter(|r| r.label == label).count();
         self.parts()
             .into_iter()
             .take(3)
@@ -145,7 +154,11 @@ impl Splits {
                 continue;
             }
             if (overall - asked).abs() > 0.05 {
-                warnings.push(format!("{name} holds {:.0} % of the images, {:.0} % were asked (splits go by patient)", 100.0 * overall, 100.0 * asked));
+                warnings.push(format!(
+                    "{name} holds {:.0} % of the images, {:.0} % were asked (splits go by patient)",
+                    100.0 * overall,
+                    100.0 * asked
+                ));
             }
             for (share, label) in shares.iter().zip(hipfrac_core::Label::ALL) {
                 if *share == Some(0.0) {
@@ -158,7 +171,12 @@ impl Splits {
 }
 
 /// Splits `rows` by patient.
-pub fn split(rows: &[ManifestRow], ratios: Ratios, seed: u64, external_site: Option<&str>) -> Result<Splits, SplitError> {
+pub fn split(
+    rows: &[ManifestRow],
+    ratios: Ratios,
+    seed: u64,
+    external_site: Option<&str>,
+) -> Result<Splits, SplitError> {
     let mut splits = Splits::default();
     let mut internal: Vec<&ManifestRow> = Vec::new();
     for row in rows {
@@ -172,12 +190,18 @@ pub fn split(rows: &[ManifestRow], ratios: Ratios, seed: u64, external_site: Opt
             let mut sites: Vec<String> = rows.iter().map(|r| r.site.clone()).collect();
             sites.sort();
             sites.dedup();
-            return Err(SplitError::UnknownSite { site: site.to_string(), sites });
+            return Err(SplitError::UnknownSite {
+                site: site.to_string(),
+                sites,
+            });
         }
         let external_patients: std::collections::HashSet<&str> =
             splits.external.iter().map(|r| r.patient.as_str()).collect();
         if let Some(shared) = internal.iter().find(|r| external_patients.contains(r.patient.as_str())) {
-            return Err(SplitError::PatientAtTwoSites { patient: shared.patient.clone(), image: shared.image.clone() });
+            return Err(SplitError::PatientAtTwoSites {
+                patient: shared.patient.clone(),
+                image: shared.image.clone(),
+            });
         }
     }
 
@@ -228,7 +252,12 @@ pub fn split(rows: &[ManifestRow], ratios: Ratios, seed: u64, external_site: Opt
         };
         destination.extend(images.into_iter().cloned());
     }
-    for part in [&mut splits.train, &mut splits.val, &mut splits.test, &mut splits.external] {
+    for part in [
+        &mut splits.train,
+        &mut splits.val,
+        &mut splits.test,
+        &mut splits.external,
+    ] {
         part.sort_by(|a, b| a.image.cmp(&b.image));
     }
     Ok(splits)
@@ -312,11 +341,17 @@ mod tests {
                     }
                 }
             }
-            assert_eq!(splits.train.len() + splits.val.len() + splits.test.len(), internal.len());
+            assert_eq!(
+                splits.train.len() + splits.val.len() + splits.test.len(),
+                internal.len()
+            );
             let overall = proportions(&internal);
             for (name, part) in &splits.parts()[..3] {
                 let share = part.len() as f64 / internal.len() as f64;
-                let target = match *name { "train" => 0.8, _ => 0.1 };
+                let target = match *name {
+                    "train" => 0.8,
+                    _ => 0.1,
+                };
                 assert!((share - target).abs() < 0.02, "seed {seed} {name}: {share}");
                 let p = proportions(part);
                 for (label, expected) in &overall {
@@ -334,8 +369,14 @@ mod tests {
     fn same_seed_same_split_other_seed_other_split() {
         let rows = synthetic();
         let ratios: Ratios = "0.8,0.1,0.1".parse().unwrap();
-        assert_eq!(split(&rows, ratios, 3, None).unwrap(), split(&rows, ratios, 3, None).unwrap());
-        assert_ne!(split(&rows, ratios, 3, None).unwrap().test, split(&rows, ratios, 4, None).unwrap().test);
+        assert_eq!(
+            split(&rows, ratios, 3, None).unwrap(),
+            split(&rows, ratios, 3, None).unwrap()
+        );
+        assert_ne!(
+            split(&rows, ratios, 3, None).unwrap().test,
+            split(&rows, ratios, 4, None).unwrap().test
+        );
     }
 
     #[test]
@@ -343,7 +384,9 @@ mod tests {
         assert!("0.8,0.1".parse::<Ratios>().is_err());
         assert!("0.8,0.3,0.1".parse::<Ratios>().is_err());
         assert!("a,b,c".parse::<Ratios>().is_err());
-        let err = split(&synthetic(), "0.8,0.1,0.1".parse().unwrap(), 0, Some("nowhere")).unwrap_err().to_string();
+        let err = split(&synthetic(), "0.8,0.1,0.1".parse().unwrap(), 0, Some("nowhere"))
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("nowhere") && err.contains("CAUH"), "{err}");
         let err = "0.8,x,0.1".parse::<Ratios>().unwrap_err().to_string();
         assert_eq!(err, "ratios \"0.8,x,0.1\": \"x\" is not a number");

@@ -38,7 +38,14 @@ impl VocFile {
     pub fn new(annotation: Annotation, folder: &str) -> Self {
         let poses = vec!["Unspecified".to_string(); annotation.objects.len()];
         let path = format!("{folder}/{}", annotation.filename);
-        Self { annotation, folder: folder.to_string(), path, database: "Unknown".into(), segmented: false, poses }
+        Self {
+            annotation,
+            folder: folder.to_string(),
+            path,
+            database: "Unknown".into(),
+            segmented: false,
+            poses,
+        }
     }
 }
 
@@ -59,11 +66,17 @@ pub fn read(path: &Path, labels: &LabelMap) -> Result<VocFile> {
     // Not followed: a symlink may point anywhere, a FIFO or device would block the read.
     let metadata = std::fs::symlink_metadata(path).map_err(|e| Error::io(path, e))?;
     if !metadata.file_type().is_file() {
-        return Err(Error::invalid(path, "not a regular file (a link, FIFO or device): annotations must be plain files"));
+        return Err(Error::invalid(
+            path,
+            "not a regular file (a link, FIFO or device): annotations must be plain files",
+        ));
     }
     let size = metadata.len();
     if size > MAX_XML_BYTES {
-        return Err(Error::invalid(path, format!("{size} bytes is too large for an annotation file")));
+        return Err(Error::invalid(
+            path,
+            format!("{size} bytes is too large for an annotation file"),
+        ));
     }
     let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
     parse(&text, path, labels)
@@ -81,19 +94,25 @@ pub fn parse(text: &str, path: &Path, labels: &LabelMap) -> Result<VocFile> {
     let mut objects: Vec<RawObject> = Vec::new();
     let mut roots = 0;
     loop {
-        let event = reader
-            .read_event()
-            .map_err(|source| Error::Xml { path: path.to_path_buf(), position: reader.buffer_position(), source })?;
+        let event = reader.read_event().map_err(|source| Error::Xml {
+            path: path.to_path_buf(),
+            position: reader.buffer_position(),
+            source,
+        })?;
         match event {
             Event::DocType(_) => {
-                return Err(invalid("DOCTYPE declarations are not allowed in annotations (entity expansion refused)".into()))
+                return Err(invalid(
+                    "DOCTYPE declarations are not allowed in annotations (entity expansion refused)".into(),
+                ))
             }
             Event::Start(start) => {
                 let name = String::from_utf8_lossy(start.local_name().as_ref()).into_owned();
                 if stack.is_empty() {
                     roots += 1;
                     if roots > 1 {
-                        return Err(invalid(format!("a second root element <{name}>: one <annotation> per file")));
+                        return Err(invalid(format!(
+                            "a second root element <{name}>: one <annotation> per file"
+                        )));
                     }
                 }
                 if stack.len() == 1 && stack[0] == "annotation" && name == "object" {
@@ -114,7 +133,11 @@ pub fn parse(text: &str, path: &Path, labels: &LabelMap) -> Result<VocFile> {
                 let value = match &event {
                     Event::Text(content) => content
                         .unescape()
-                        .map_err(|source| Error::XmlText { path: path.to_path_buf(), element: stack.join("/"), source })?
+                        .map_err(|source| Error::XmlText {
+                            path: path.to_path_buf(),
+                            element: stack.join("/"),
+                            source,
+                        })?
                         .trim()
                         .to_string(),
                     Event::CData(content) => String::from_utf8_lossy(content).trim().to_string(),
@@ -154,28 +177,44 @@ pub fn parse(text: &str, path: &Path, labels: &LabelMap) -> Result<VocFile> {
     let field = |key: &str| fields.get(key).cloned().unwrap_or_default();
     let number = |key: &str| -> Result<u32> {
         let raw = field(key);
-        raw.parse::<u32>().map_err(|_| invalid(format!("<{key}> {raw:?} is not a whole number")))
+        raw.parse::<u32>()
+            .map_err(|_| invalid(format!("<{key}> {raw:?} is not a whole number")))
     };
     let filename = field("annotation/filename");
     check_plain_filename(path, &filename)?;
     let width = number("annotation/size/width")?;
     let height = number("annotation/size/height")?;
-    let depth = if fields.contains_key("annotation/size/depth") { number("annotation/size/depth")? } else { 1 };
+    let depth = if fields.contains_key("annotation/size/depth") {
+        number("annotation/size/depth")?
+    } else {
+        1
+    };
     let flag = |v: &Option<String>| matches!(v.as_deref(), Some("1") | Some("true"));
 
     let mut parsed = Vec::with_capacity(objects.len());
     let mut poses = Vec::with_capacity(objects.len());
     let mut hips = Vec::new();
     for (index, object) in objects.iter().enumerate() {
-        let name = object.name.clone().ok_or_else(|| invalid(format!("object {} has no <name>", index + 1)))?;
+        let name = object
+            .name
+            .clone()
+            .ok_or_else(|| invalid(format!("object {} has no <name>", index + 1)))?;
         let is_hip = name.trim().eq_ignore_ascii_case(crate::HIP);
-        let label = if is_hip { Label::NoFracture } else { labels.resolve(&name, path)? };
+        let label = if is_hip {
+            Label::NoFracture
+        } else {
+            labels.resolve(&name, path)?
+        };
         let coordinate = |v: &Option<String>, what: &str| -> Result<f64> {
-            let raw = v.as_deref().ok_or_else(|| invalid(format!("object {} ({name}) has no <{what}>", index + 1)))?;
-            raw.parse::<f64>()
-                .ok()
-                .filter(|x| x.is_finite())
-                .ok_or_else(|| invalid(format!("object {} ({name}): <{what}> {raw:?} is not a number", index + 1)))
+            let raw = v
+                .as_deref()
+                .ok_or_else(|| invalid(format!("object {} ({name}) has no <{what}>", index + 1)))?;
+            raw.parse::<f64>().ok().filter(|x| x.is_finite()).ok_or_else(|| {
+                invalid(format!(
+                    "object {} ({name}): <{what}> {raw:?} is not a number",
+                    index + 1
+                ))
+            })
         };
         let bbox = BBox::from_voc(
             coordinate(&object.xmin, "xmin")?,
@@ -187,14 +226,29 @@ pub fn parse(text: &str, path: &Path, labels: &LabelMap) -> Result<VocFile> {
             hips.push(bbox);
             continue;
         }
-        parsed.push(Object { label, bbox, truncated: flag(&object.truncated), difficult: flag(&object.difficult) });
+        parsed.push(Object {
+            label,
+            bbox,
+            truncated: flag(&object.truncated),
+            difficult: flag(&object.difficult),
+        });
         poses.push(object.pose.clone().unwrap_or_else(|| "Unspecified".into()));
     }
     Ok(VocFile {
-        annotation: Annotation { filename, width, height, depth, objects: parsed, hips },
+        annotation: Annotation {
+            filename,
+            width,
+            height,
+            depth,
+            objects: parsed,
+            hips,
+        },
         folder: field("annotation/folder"),
         path: field("annotation/path"),
-        database: fields.get("annotation/source/database").cloned().unwrap_or_else(|| "Unknown".into()),
+        database: fields
+            .get("annotation/source/database")
+            .cloned()
+            .unwrap_or_else(|| "Unknown".into()),
         segmented: field("annotation/segmented") == "1",
         poses,
     })
@@ -209,7 +263,10 @@ pub fn to_string(voc: &VocFile) -> String {
     out.push_str(&format!("\t<folder>{}</folder>\n", escape(voc.folder.as_str())));
     out.push_str(&format!("\t<filename>{}</filename>\n", escape(a.filename.as_str())));
     out.push_str(&format!("\t<path>{}</path>\n", escape(voc.path.as_str())));
-    out.push_str(&format!("\t<source>\n\t\t<database>{}</database>\n\t</source>\n", escape(voc.database.as_str())));
+    out.push_str(&format!(
+        "\t<source>\n\t\t<database>{}</database>\n\t</source>\n",
+        escape(voc.database.as_str())
+    ));
     out.push_str(&format!(
         "\t<size>\n\t\t<width>{}</width>\n\t\t<height>{}</height>\n\t\t<depth>{}</depth>\n\t</size>\n",
         a.width, a.height, a.depth
@@ -266,10 +323,13 @@ mod tests {
         // Written back, only the label spelling changes (to its code).
         let written = to_string(&voc);
         assert_eq!(written, LABELIMG.replace("valgus-impacted femoral neck fracture", "VF"));
-        assert_eq!(parse(&written, Path::new("x.xml"), &LabelMap::default()).unwrap(), VocFile {
-            annotation: voc.annotation.clone(),
-            ..voc.clone()
-        });
+        assert_eq!(
+            parse(&written, Path::new("x.xml"), &LabelMap::default()).unwrap(),
+            VocFile {
+                annotation: voc.annotation.clone(),
+                ..voc.clone()
+            }
+        );
     }
 
     #[test]
@@ -280,7 +340,10 @@ mod tests {
         );
         let voc = parse(&with_hip, Path::new("h.xml"), &LabelMap::default()).unwrap();
         assert_eq!(voc.annotation.objects.len(), 1);
-        assert_eq!(voc.annotation.image_label(), Label::Fracture(FractureClass::ValgusImpactedNeck));
+        assert_eq!(
+            voc.annotation.image_label(),
+            Label::Fracture(FractureClass::ValgusImpactedNeck)
+        );
         assert_eq!(voc.annotation.hips, vec![BBox::new(300.0, 200.0, 700.0, 650.0)]);
         let again = parse(&to_string(&voc), Path::new("h.xml"), &LabelMap::default()).unwrap();
         assert_eq!(again.annotation, voc.annotation);
@@ -289,14 +352,18 @@ mod tests {
     #[test]
     fn refuses_entity_bombs_traversal_and_unknown_labels() {
         let bomb = "<?xml version=\"1.0\"?><!DOCTYPE lolz [<!ENTITY lol \"lol\"><!ENTITY lol2 \"&lol;&lol;&lol;&lol;\">]><annotation><filename>&lol2;</filename></annotation>";
-        let err = parse(bomb, Path::new("bomb.xml"), &LabelMap::default()).unwrap_err().to_string();
+        let err = parse(bomb, Path::new("bomb.xml"), &LabelMap::default())
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("bomb.xml") && err.contains("DOCTYPE"), "{err}");
 
         let undefined_entity = LABELIMG.replace("hip_001.png</filename>", "&lol;</filename>");
         assert!(parse(&undefined_entity, Path::new("e.xml"), &LabelMap::default()).is_err());
 
         let traversal = LABELIMG.replace("<filename>hip_001.png", "<filename>../../etc/passwd");
-        let err = parse(&traversal, Path::new("t.xml"), &LabelMap::default()).unwrap_err().to_string();
+        let err = parse(&traversal, Path::new("t.xml"), &LabelMap::default())
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("t.xml") && err.contains("../../etc/passwd"), "{err}");
 
         let unknown = LABELIMG.replace("valgus-impacted femoral neck fracture", "femoral shaft");

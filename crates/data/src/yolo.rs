@@ -20,7 +20,10 @@ pub fn write(dir: &Path, annotations: &[Annotation]) -> Result<()> {
     let classes: String = FractureClass::ALL.iter().map(|c| format!("{}\n", c.code())).collect();
     hipfrac_dicom::atomic::write_atomic(&dir.join("classes.txt"), classes.as_bytes())?;
     for a in annotations {
-        let stem = Path::new(&a.filename).file_stem().and_then(|s| s.to_str()).unwrap_or(&a.filename);
+        let stem = Path::new(&a.filename)
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .unwrap_or(&a.filename);
         let mut text = String::new();
         for object in &a.objects {
             let Some(class) = object.label.fracture() else { continue };
@@ -56,7 +59,14 @@ pub fn read(dir: &Path, images: &Path, labels: &LabelMap) -> Result<Vec<Annotati
         if path.is_file() && is_image_file(&path) {
             if let Some(stem) = path.file_stem().and_then(|s| s.to_str()) {
                 if let Some(other) = image_files.insert(stem.to_string(), path.clone()) {
-                    return Err(Error::invalid(images, format!("{} and {} share the name {stem}: a YOLO txt cannot tell them apart", other.display(), path.display())));
+                    return Err(Error::invalid(
+                        images,
+                        format!(
+                            "{} and {} share the name {stem}: a YOLO txt cannot tell them apart",
+                            other.display(),
+                            path.display()
+                        ),
+                    ));
                 }
             }
         }
@@ -74,11 +84,22 @@ pub fn read(dir: &Path, images: &Path, labels: &LabelMap) -> Result<Vec<Annotati
             .get(&stem)
             .ok_or_else(|| Error::invalid(&txt, format!("no image named {stem}.* in {}", images.display())))?;
         let info = image_info(image)?;
-        let filename = image.file_name().and_then(|n| n.to_str()).unwrap_or_default().to_string();
+        let filename = image
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or_default()
+            .to_string();
         check_plain_filename(&txt, &filename)?;
         let text = std::fs::read_to_string(&txt).map_err(|e| Error::io(&txt, e))?;
         let objects = parse(&text, &txt, &classes, info.width, info.height)?;
-        annotations.push(Annotation { filename, width: info.width, height: info.height, depth: 1, objects, hips: vec![] });
+        annotations.push(Annotation {
+            filename,
+            width: info.width,
+            height: info.height,
+            depth: 1,
+            objects,
+            hips: vec![],
+        });
     }
     Ok(annotations)
 }
@@ -97,22 +118,41 @@ pub fn parse(text: &str, path: &Path, classes: &[Label], width: u32, height: u32
             return Err(bad("expected `class cx cy w h`"));
         }
         let class: usize = fields[0].parse().map_err(|_| bad("class is not an index"))?;
-        let label = *classes.get(class).ok_or_else(|| bad(&format!("class {class} is not in classes.txt")))?;
+        let label = *classes
+            .get(class)
+            .ok_or_else(|| bad(&format!("class {class} is not in classes.txt")))?;
         let mut v = [0f64; 4];
         for (slot, raw) in v.iter_mut().zip(&fields[1..]) {
-            *slot = raw.parse().ok().filter(|x: &f64| x.is_finite()).ok_or_else(|| bad("coordinate is not a number"))?;
+            *slot = raw
+                .parse()
+                .ok()
+                .filter(|x: &f64| x.is_finite())
+                .ok_or_else(|| bad("coordinate is not a number"))?;
         }
         // Normalised: the centre in [0, 1], the size in (0, 1], the box inside the image.
         let [cx, cy, w, h] = v;
         let tolerance = 1e-6;
         let inside = |c: f64, s: f64| c - s / 2.0 >= -tolerance && c + s / 2.0 <= 1.0 + tolerance;
-        if !(0.0..=1.0).contains(&cx) || !(0.0..=1.0).contains(&cy) || !(w > 0.0 && w <= 1.0) || !(h > 0.0 && h <= 1.0) || !inside(cx, w) || !inside(cy, h) {
-            return Err(bad(&format!("box {cx} {cy} {w} {h} is not a normalised box inside the image (centre in [0, 1], size in (0, 1])")));
+        if !(0.0..=1.0).contains(&cx)
+            || !(0.0..=1.0).contains(&cy)
+            || !(w > 0.0 && w <= 1.0)
+            || !(h > 0.0 && h <= 1.0)
+            || !inside(cx, w)
+            || !inside(cy, h)
+        {
+            return Err(bad(&format!(
+                "box {cx} {cy} {w} {h} is not a normalised box inside the image (centre in [0, 1], size in (0, 1])"
+            )));
         }
         if label.fracture().is_none() {
             return Err(bad("a box cannot be \"no visible fracture\""));
         }
-        objects.push(Object { label, bbox: BBox::from_yolo(v, width, height), truncated: false, difficult: false });
+        objects.push(Object {
+            label,
+            bbox: BBox::from_yolo(v, width, height),
+            truncated: false,
+            difficult: false,
+        });
     }
     Ok(objects)
 }

@@ -51,7 +51,10 @@ pub(crate) fn sane(path: &Path, name: &str, value: f64) -> Result<()> {
     if value.is_finite() && value.abs() <= MAX_DISPLAY_VALUE {
         return Ok(());
     }
-    Err(Error::unsupported(path, format!("{name} is {value}: not a usable display value (finite, at most {MAX_DISPLAY_VALUE:e} in magnitude)")))
+    Err(Error::unsupported(
+        path,
+        format!("{name} is {value}: not a usable display value (finite, at most {MAX_DISPLAY_VALUE:e} in magnitude)"),
+    ))
 }
 
 /// RLE Lossless.
@@ -61,9 +64,16 @@ const RLE: &str = "1.2.840.10008.1.2.5";
 /// native data must hold Rows × Columns × frames samples (trailing padding shorter than one
 /// row allowed), and
 /// every RLE fragment's header must name at most 15 segments that lie inside it (PS3.5 G.3).
-pub(crate) fn check_pixel_data(path: &Path, object: &DefaultDicomObject, meta: &RadiographMeta, transfer_syntax: &str) -> Result<()> {
+pub(crate) fn check_pixel_data(
+    path: &Path,
+    object: &DefaultDicomObject,
+    meta: &RadiographMeta,
+    transfer_syntax: &str,
+) -> Result<()> {
     let refuse = |reason: String| Err(Error::unsupported(path, reason));
-    let Ok(element) = object.element(tags::PIXEL_DATA) else { return Ok(()) };
+    let Ok(element) = object.element(tags::PIXEL_DATA) else {
+        return Ok(());
+    };
     match element.value() {
         dicom_core::value::Value::Primitive(value) => {
             let frames = crate::read::int(object, tags::NUMBER_OF_FRAMES).unwrap_or(1).max(1) as u64;
@@ -83,15 +93,30 @@ pub(crate) fn check_pixel_data(path: &Path, object: &DefaultDicomObject, meta: &
         dicom_core::value::Value::PixelSequence(sequence) if transfer_syntax == RLE => {
             for (k, fragment) in sequence.fragments().iter().enumerate() {
                 let Some(head) = fragment.get(..64) else {
-                    return refuse(format!("RLE fragment {} is {} bytes, shorter than its 64-byte header", k + 1, fragment.len()));
+                    return refuse(format!(
+                        "RLE fragment {} is {} bytes, shorter than its 64-byte header",
+                        k + 1,
+                        fragment.len()
+                    ));
                 };
-                let word = |i: usize| u32::from_le_bytes([head[4 * i], head[4 * i + 1], head[4 * i + 2], head[4 * i + 3]]);
+                let word =
+                    |i: usize| u32::from_le_bytes([head[4 * i], head[4 * i + 1], head[4 * i + 2], head[4 * i + 3]]);
                 let segments = word(0);
                 if !(1..=15).contains(&segments) {
-                    return refuse(format!("RLE fragment {} declares {segments} segments (1 to 15 allowed)", k + 1));
+                    return refuse(format!(
+                        "RLE fragment {} declares {segments} segments (1 to 15 allowed)",
+                        k + 1
+                    ));
                 }
-                if let Some(offset) = (1..=segments as usize).map(word).find(|&o| o < 64 || o as usize >= fragment.len()) {
-                    return refuse(format!("RLE fragment {} has a segment offset {offset} outside its {} bytes", k + 1, fragment.len()));
+                if let Some(offset) = (1..=segments as usize)
+                    .map(word)
+                    .find(|&o| o < 64 || o as usize >= fragment.len())
+                {
+                    return refuse(format!(
+                        "RLE fragment {} has a segment offset {offset} outside its {} bytes",
+                        k + 1,
+                        fragment.len()
+                    ));
                 }
             }
         }
@@ -99,4 +124,3 @@ pub(crate) fn check_pixel_data(path: &Path, object: &DefaultDicomObject, meta: &
     }
     Ok(())
 }
-

@@ -73,18 +73,33 @@ pub fn convert_file(input: &Path, outputs: &Outputs, options: &ConvertOptions) -
         }
     }
     let image = read_radiograph(input)?;
-    let option_error = |source: crate::display::VoiError| Error::Window { path: input.to_path_buf(), source };
+    let option_error = |source: crate::display::VoiError| Error::Window {
+        path: input.to_path_buf(),
+        source,
+    };
     let (voi, png_bits, mapping) = match options.bits {
         PngBits::Eight => {
             let (grey, voi) = render_8bit(&image, &options.voi).map_err(option_error)?;
-            write_png_with_comment(&outputs.png, image.width(), image.height(), GreyPixels::Eight(&grey), simulated_mark(&image))?;
+            write_png_with_comment(
+                &outputs.png,
+                image.width(),
+                image.height(),
+                GreyPixels::Eight(&grey),
+                simulated_mark(&image),
+            )?;
             (voi, 8, None)
         }
         PngBits::Sixteen => {
             let (values, mapping) = modality_16bit(&image);
             // The window is resolved (for the sidecar) before anything is written.
             let voi = applied_voi(&image, &options.voi).map_err(option_error)?;
-            write_png_with_comment(&outputs.png, image.width(), image.height(), GreyPixels::Sixteen(&values), simulated_mark(&image))?;
+            write_png_with_comment(
+                &outputs.png,
+                image.width(),
+                image.height(),
+                GreyPixels::Sixteen(&values),
+                simulated_mark(&image),
+            )?;
             (voi, 16, Some(mapping))
         }
     };
@@ -111,5 +126,9 @@ pub fn convert_file(input: &Path, outputs: &Outputs, options: &ConvertOptions) -
 /// The phantom's mark, carried into the PNG so a converted simulated image stays labelled as
 /// such. Other Image Comments are free text that may identify a patient: never copied.
 fn simulated_mark(image: &hipfrac_core::Radiograph) -> Option<&str> {
-    image.meta.is_simulated().then_some(image.meta.image_comments.as_deref()).flatten()
+    image
+        .meta
+        .is_simulated()
+        .then_some(image.meta.image_comments.as_deref())
+        .flatten()
 }

@@ -69,7 +69,9 @@ impl AppliedVoi {
     /// One phrase for messages: `window 300/800 (file window 1)`, `VOI LUT 1`.
     pub fn describe(&self) -> String {
         match self {
-            AppliedVoi::Window { center, width, source, .. } => format!("window {center}/{width}, {source}"),
+            AppliedVoi::Window {
+                center, width, source, ..
+            } => format!("window {center}/{width}, {source}"),
             AppliedVoi::Lut { index, .. } => format!("VOI LUT {index}"),
         }
     }
@@ -198,7 +200,12 @@ fn resolve_voi(image: &Radiograph, choice: &VoiChoice, offset: i32, modality: &[
             let func = window_fn(f);
             (
                 Box::new(move |x| func(x, c, w)),
-                AppliedVoi::Window { center: c, width: w, function: f, source: format!("file window {n}") },
+                AppliedVoi::Window {
+                    center: c,
+                    width: w,
+                    function: f,
+                    source: format!("file window {n}"),
+                },
             )
         }
         VoiChoice::FileLut(n) => {
@@ -208,7 +215,10 @@ fn resolve_voi(image: &Radiograph, choice: &VoiChoice, offset: i32, modality: &[
                 .ok_or_else(|| VoiError(format!("the file has {} VOI LUT(s), not LUT {n}", meta.voi_luts.len())))?
                 .clone();
             let bits = lut.bits;
-            (Box::new(move |x| lut_output(&lut, x)), AppliedVoi::Lut { index: n, bits })
+            (
+                Box::new(move |x| lut_output(&lut, x)),
+                AppliedVoi::Lut { index: n, bits },
+            )
         }
         VoiChoice::Explicit { center, width } => {
             if width < 1.0 || !center.is_finite() || !width.is_finite() {
@@ -216,10 +226,18 @@ fn resolve_voi(image: &Radiograph, choice: &VoiChoice, offset: i32, modality: &[
             }
             (
                 Box::new(move |x| linear(x, center, width)),
-                AppliedVoi::Window { center, width, function: VoiFunction::Linear, source: "explicit".into() },
+                AppliedVoi::Window {
+                    center,
+                    width,
+                    function: VoiFunction::Linear,
+                    source: "explicit".into(),
+                },
             )
         }
-        VoiChoice::Auto { low_percentile, high_percentile } => {
+        VoiChoice::Auto {
+            low_percentile,
+            high_percentile,
+        } => {
             let (c, w) = auto_window(image, modality, offset, low_percentile, high_percentile);
             (
                 Box::new(move |x| linear(x, c, w)),
@@ -252,7 +270,11 @@ pub fn render_8bit(image: &Radiograph, choice: &VoiChoice) -> Result<(Vec<u8>, A
         .iter()
         .map(|&m| {
             let y = (voi(m).clamp(0.0, 1.0) * 255.0).round() as u8;
-            if invert { 255 - y } else { y }
+            if invert {
+                255 - y
+            } else {
+                y
+            }
         })
         .collect();
     let out: Vec<u8> = match &image.pixels {
@@ -263,7 +285,10 @@ pub fn render_8bit(image: &Radiograph, choice: &VoiChoice) -> Result<(Vec<u8>, A
     // it as if it were a radiograph.
     if let Some(&first) = out.first() {
         if out.len() > 1 && out.iter().all(|&g| g == first) {
-            return Err(VoiError(format!("every pixel is grey level {first} after the display pipeline ({}): nothing to read", applied.describe())));
+            return Err(VoiError(format!(
+                "every pixel is grey level {first} after the display pipeline ({}): nothing to read",
+                applied.describe()
+            )));
         }
     }
     Ok((out, applied))
@@ -273,7 +298,10 @@ pub fn render_8bit(image: &Radiograph, choice: &VoiChoice) -> Result<(Vec<u8>, A
 /// everything else through the file's own VOI (window or LUT, else automatic).
 pub fn to_display(image: &Radiograph) -> Result<Vec<u8>, VoiError> {
     let choice = if image.meta.transfer_syntax.is_none() && image.meta.bits_stored == 8 {
-        VoiChoice::Explicit { center: 128.0, width: 256.0 }
+        VoiChoice::Explicit {
+            center: 128.0,
+            width: 256.0,
+        }
     } else {
         VoiChoice::File
     };
@@ -305,9 +333,15 @@ pub fn modality_16bit(image: &Radiograph) -> (Vec<u16>, Mapping16) {
     let lowest = modality.iter().copied().fold(f64::INFINITY, f64::min).round();
     let highest = modality.iter().copied().fold(f64::NEG_INFINITY, f64::max).round();
     let mapping = if image.meta.photometric == Photometric::Monochrome1 {
-        Mapping16 { offset: highest, sign: -1.0 }
+        Mapping16 {
+            offset: highest,
+            sign: -1.0,
+        }
     } else {
-        Mapping16 { offset: lowest.min(0.0), sign: 1.0 }
+        Mapping16 {
+            offset: lowest.min(0.0),
+            sign: 1.0,
+        }
     };
     let table: Vec<u16> = modality
         .iter()
@@ -327,8 +361,15 @@ mod tests {
 
     fn image(values: Vec<u16>, bits: u16) -> Radiograph {
         let mut meta = RadiographMeta::plain(1, values.len() as u32, bits);
-        meta.windows.push(Window { center: 512.0, width: 1024.0, explanation: None });
-        Radiograph { meta, pixels: Pixels::Unsigned(values) }
+        meta.windows.push(Window {
+            center: 512.0,
+            width: 1024.0,
+            explanation: None,
+        });
+        Radiograph {
+            meta,
+            pixels: Pixels::Unsigned(values),
+        }
     }
 
     #[test]
@@ -355,14 +396,28 @@ mod tests {
         let (inv, _) = render_8bit(&mono1, &VoiChoice::File).unwrap();
         assert_eq!(inv, out.iter().map(|v| 255 - v).collect::<Vec<_>>());
         assert!(render_8bit(&img, &VoiChoice::FileWindow(2)).is_err());
-        assert!(render_8bit(&img, &VoiChoice::Explicit { center: 0.0, width: 0.0 }).is_err());
+        assert!(render_8bit(
+            &img,
+            &VoiChoice::Explicit {
+                center: 0.0,
+                width: 0.0
+            }
+        )
+        .is_err());
     }
 
     #[test]
     fn rescale_applies_before_the_window_and_16bit_keeps_modality_values() {
         let mut img = image(vec![0, 100, 200], 12);
-        img.meta.modality_lut = ModalityLut::Rescale { slope: 2.0, intercept: -1000.0 };
-        img.meta.windows = vec![Window { center: -800.0, width: 400.0, explanation: None }];
+        img.meta.modality_lut = ModalityLut::Rescale {
+            slope: 2.0,
+            intercept: -1000.0,
+        };
+        img.meta.windows = vec![Window {
+            center: -800.0,
+            width: 400.0,
+            explanation: None,
+        }];
         // modality: -1000, -800, -600 → 0, ~128, 255
         let (out, _) = render_8bit(&img, &VoiChoice::File).unwrap();
         assert_eq!(out[0], 0);
@@ -378,8 +433,16 @@ mod tests {
     #[test]
     fn voi_lut_table_and_signed_pixels() {
         let mut meta = RadiographMeta::plain(1, 3, 12);
-        meta.voi_luts.push(LutData { first_mapped: -2, bits: 8, data: vec![0, 100, 200, 255], explanation: None });
-        let img = Radiograph { meta, pixels: Pixels::Signed(vec![-2048, -1, 2047]) };
+        meta.voi_luts.push(LutData {
+            first_mapped: -2,
+            bits: 8,
+            data: vec![0, 100, 200, 255],
+            explanation: None,
+        });
+        let img = Radiograph {
+            meta,
+            pixels: Pixels::Signed(vec![-2048, -1, 2047]),
+        };
         let (out, applied) = render_8bit(&img, &VoiChoice::File).unwrap();
         // -2048 clamps to the first entry, -1 is entry 1, 2047 clamps to the last.
         assert_eq!(out, vec![0, 100, 255]);
@@ -392,7 +455,9 @@ mod tests {
         let mut img = image(values, 10);
         img.meta.windows.clear();
         let (out, applied) = render_8bit(&img, &VoiChoice::File).unwrap();
-        let AppliedVoi::Window { source, .. } = applied else { panic!("window expected") };
+        let AppliedVoi::Window { source, .. } = applied else {
+            panic!("window expected")
+        };
         assert!(source.starts_with("auto"));
         assert_eq!(out[0], 0);
         assert_eq!(out[999], 255);

@@ -276,9 +276,18 @@ mod tests {
         bytes.extend_from_slice(b"DICM\x02\x00\x10\x00UI");
         std::fs::write(&dicom, bytes).unwrap();
         let cases = [
-            (crate::read_radiograph(&dir.path().join("missing.dcm")).unwrap_err(), "missing.dcm: "),
-            (crate::read_radiograph(&png).unwrap_err(), "junk.png: not a readable PNG: "),
-            (crate::read_radiograph(&dicom).unwrap_err(), "cut.dcm: not a readable DICOM file: truncated"),
+            (
+                crate::read_radiograph(&dir.path().join("missing.dcm")).unwrap_err(),
+                "missing.dcm: ",
+            ),
+            (
+                crate::read_radiograph(&png).unwrap_err(),
+                "junk.png: not a readable PNG: ",
+            ),
+            (
+                crate::read_radiograph(&dicom).unwrap_err(),
+                "cut.dcm: not a readable DICOM file: truncated",
+            ),
         ];
         for (error, expected) in cases {
             let outer = error.to_string();
@@ -286,7 +295,10 @@ mod tests {
             assert!(!outer.contains(&cause), "{outer:?} repeats its cause {cause:?}");
             let chain = hipfrac_core::error_chain(&error);
             let name = chain.strip_prefix(dir.path().to_str().unwrap()).unwrap_or(&chain);
-            assert!(name[1..].starts_with(expected), "{chain:?} should name the file and say {expected:?}");
+            assert!(
+                name[1..].starts_with(expected),
+                "{chain:?} should name the file and say {expected:?}"
+            );
         }
     }
 

@@ -41,9 +41,9 @@ pub struct Decoded {
 
 /// Zigzag position → natural (row-major) index in the 8×8 block (T.81 Figure A.6).
 const ZIGZAG: [usize; 64] = [
-    0, 1, 8, 16, 9, 2, 3, 10, 17, 24, 32, 25, 18, 11, 4, 5, 12, 19, 26, 33, 40, 48, 41, 34, 27,
-    20, 13, 6, 7, 14, 21, 28, 35, 42, 49, 56, 57, 50, 43, 36, 29, 22, 15, 23, 30, 37, 44, 51,
-    58, 59, 52, 45, 38, 31, 39, 46, 53, 60, 61, 54, 47, 55, 62, 63,
+    0, 1, 8, 16, 9, 2, 3, 10, 17, 24, 32, 25, 18, 11, 4, 5, 12, 19, 26, 33, 40, 48, 41, 34, 27, 20, 13, 6, 7, 14, 21,
+    28, 35, 42, 49, 56, 57, 50, 43, 36, 29, 22, 15, 23, 30, 37, 44, 51, 58, 59, 52, 45, 38, 31, 39, 46, 53, 60, 61, 54,
+    47, 55, 62, 63,
 ];
 
 /// A Huffman table in the form of T.81 F.2.2.3 (MAXCODE, VALPTR, MINCODE).
@@ -61,7 +61,12 @@ impl Huffman {
         if total != values.len() || total > 256 {
             return fail("Huffman table: code counts do not match the values");
         }
-        let mut table = Huffman { max_code: [-1; 17], val_ptr: [0; 17], min_code: [0; 17], values };
+        let mut table = Huffman {
+            max_code: [-1; 17],
+            val_ptr: [0; 17],
+            min_code: [0; 17],
+            values,
+        };
         let mut code = 0i32;
         let mut index = 0i32;
         for length in 1..=16 {
@@ -96,7 +101,14 @@ struct Bits<'a> {
 
 impl<'a> Bits<'a> {
     fn new(data: &'a [u8], position: usize) -> Self {
-        Bits { data, position, buffer: 0, count: 0, marker: None, padding_bytes: 0 }
+        Bits {
+            data,
+            position,
+            buffer: 0,
+            count: 0,
+            marker: None,
+            padding_bytes: 0,
+        }
     }
 
     fn fill(&mut self) {
@@ -153,7 +165,11 @@ impl<'a> Bits<'a> {
         for length in 1..=16 {
             if table.max_code[length] >= code && table.max_code[length] >= 0 {
                 let index = table.val_ptr[length] + code - table.min_code[length];
-                return table.values.get(index as usize).copied().ok_or_else(|| JpegError("bad Huffman code".into()));
+                return table
+                    .values
+                    .get(index as usize)
+                    .copied()
+                    .ok_or_else(|| JpegError("bad Huffman code".into()));
             }
             code = (code << 1) | self.bit() as i32;
         }
@@ -169,7 +185,11 @@ impl<'a> Bits<'a> {
             return fail(format!("coefficient magnitude category {size} is out of range"));
         }
         let value = self.bits(size as u32) as i32;
-        Ok(if value < (1 << (size - 1)) { value - (1 << size) + 1 } else { value })
+        Ok(if value < (1 << (size - 1)) {
+            value - (1 << size) + 1
+        } else {
+            value
+        })
     }
 
     /// Drops buffered bits and consumes the expected restart marker.
@@ -179,7 +199,11 @@ impl<'a> Bits<'a> {
         self.padding_bytes = 0;
         if self.marker.is_none() {
             // Skip to the marker (padding bits of the last byte were already consumed).
-            while self.position + 1 < self.data.len() && !(self.data[self.position] == 0xFF && self.data[self.position + 1] != 0x00 && self.data[self.position + 1] != 0xFF) {
+            while self.position + 1 < self.data.len()
+                && !(self.data[self.position] == 0xFF
+                    && self.data[self.position + 1] != 0x00
+                    && self.data[self.position + 1] != 0xFF)
+            {
                 self.position += 1;
             }
             self.marker = self.data.get(self.position + 1).copied();
@@ -243,7 +267,9 @@ pub fn decode(data: &[u8]) -> Result<Decoded, JpegError> {
             _ => {}
         }
         let length = u16_at(data, position)?;
-        let segment = data.get(position + 2..position + length).ok_or_else(|| JpegError("stream ends inside a marker segment".into()))?;
+        let segment = data
+            .get(position + 2..position + length)
+            .ok_or_else(|| JpegError("stream ends inside a marker segment".into()))?;
         position += length;
         match marker {
             0xC0 | 0xC1 => {
@@ -266,21 +292,34 @@ pub fn decode(data: &[u8]) -> Result<Decoded, JpegError> {
                 frame = Some((precision, width, height, segment[6], segment[8] & 0x0F));
             }
             0xC2 | 0xC3 | 0xC5..=0xC7 | 0xC9..=0xCB | 0xCD..=0xCF => {
-                return fail(format!("JPEG process SOF{} is not sequential Huffman (progressive, lossless, hierarchical or arithmetic)", marker - 0xC0));
+                return fail(format!(
+                    "JPEG process SOF{} is not sequential Huffman (progressive, lossless, hierarchical or arithmetic)",
+                    marker - 0xC0
+                ));
             }
             0xC4 => {
                 let mut at = 0;
                 while at < segment.len() {
                     let class = segment[at] >> 4;
                     let id = (segment[at] & 0x0F) as usize;
-                    let counts: [u8; 16] = segment.get(at + 1..at + 17).and_then(|c| c.try_into().ok()).ok_or_else(|| JpegError("DHT segment too short".into()))?;
+                    let counts: [u8; 16] = segment
+                        .get(at + 1..at + 17)
+                        .and_then(|c| c.try_into().ok())
+                        .ok_or_else(|| JpegError("DHT segment too short".into()))?;
                     let total: usize = counts.iter().map(|&c| c as usize).sum();
-                    let values = segment.get(at + 17..at + 17 + total).ok_or_else(|| JpegError("DHT segment too short".into()))?.to_vec();
+                    let values = segment
+                        .get(at + 17..at + 17 + total)
+                        .ok_or_else(|| JpegError("DHT segment too short".into()))?
+                        .to_vec();
                     if id > 3 || class > 1 {
                         return fail("DHT: bad table class or id");
                     }
                     let table = Some(Huffman::new(&counts, values)?);
-                    if class == 0 { dc_tables[id] = table } else { ac_tables[id] = table }
+                    if class == 0 {
+                        dc_tables[id] = table
+                    } else {
+                        ac_tables[id] = table
+                    }
                     at += 17 + total;
                 }
             }
@@ -293,10 +332,16 @@ pub fn decode(data: &[u8]) -> Result<Decoded, JpegError> {
                         return fail("DQT: bad table id");
                     }
                     let size = if wide { 128 } else { 64 };
-                    let raw = segment.get(at + 1..at + 1 + size).ok_or_else(|| JpegError("DQT segment too short".into()))?;
+                    let raw = segment
+                        .get(at + 1..at + 1 + size)
+                        .ok_or_else(|| JpegError("DQT segment too short".into()))?;
                     let mut table = [0u16; 64];
                     for (k, entry) in table.iter_mut().enumerate() {
-                        *entry = if wide { u16::from_be_bytes([raw[2 * k], raw[2 * k + 1]]) } else { raw[k] as u16 };
+                        *entry = if wide {
+                            u16::from_be_bytes([raw[2 * k], raw[2 * k + 1]])
+                        } else {
+                            raw[k] as u16
+                        };
                     }
                     quant[id] = Some(table);
                     at += 1 + size;
@@ -304,7 +349,8 @@ pub fn decode(data: &[u8]) -> Result<Decoded, JpegError> {
             }
             0xDD => restart_interval = u16_at(segment, 0)?,
             0xDA => {
-                let (precision, width, height, component, quant_id) = frame.ok_or_else(|| JpegError("scan before frame header".into()))?;
+                let (precision, width, height, component, quant_id) =
+                    frame.ok_or_else(|| JpegError("scan before frame header".into()))?;
                 if segment.first() != Some(&1) || segment.len() < 6 {
                     return fail("scan header: exactly one component expected");
                 }
@@ -318,9 +364,19 @@ pub fn decode(data: &[u8]) -> Result<Decoded, JpegError> {
                         "scan header: spectral selection {ss}..{se}, approximation {ah_al:02X} — a sequential scan needs 0..63 and 00 (corrupt header)"
                     ));
                 }
-                let dc = dc_tables.get(dc_id).and_then(|t| t.clone()).ok_or_else(|| JpegError("scan uses an undefined DC table".into()))?;
-                let ac = ac_tables.get(ac_id).and_then(|t| t.clone()).ok_or_else(|| JpegError("scan uses an undefined AC table".into()))?;
-                let q = quant.get(quant_id as usize).copied().flatten().ok_or_else(|| JpegError("frame uses an undefined quantisation table".into()))?;
+                let dc = dc_tables
+                    .get(dc_id)
+                    .and_then(|t| t.clone())
+                    .ok_or_else(|| JpegError("scan uses an undefined DC table".into()))?;
+                let ac = ac_tables
+                    .get(ac_id)
+                    .and_then(|t| t.clone())
+                    .ok_or_else(|| JpegError("scan uses an undefined AC table".into()))?;
+                let q = quant
+                    .get(quant_id as usize)
+                    .copied()
+                    .flatten()
+                    .ok_or_else(|| JpegError("frame uses an undefined quantisation table".into()))?;
                 return decode_scan(data, position, precision, width, height, &dc, &ac, &q, restart_interval);
             }
             _ => {} // APPn, COM and others: skipped.
@@ -358,7 +414,10 @@ fn decode_scan(
         // The reader looks up to 4 bytes ahead; more than that past a marker or the end of
         // the data means the entropy-coded segment ended early.
         if bits.padding_bytes > 8 {
-            return fail(format!("entropy-coded data end after {block} of {} blocks (truncated)", blocks_x * blocks_y));
+            return fail(format!(
+                "entropy-coded data end after {block} of {} blocks (truncated)",
+                blocks_x * blocks_y
+            ));
         }
         let mut coefficients = [0f64; 64];
         let size = bits.decode(dc)?;
@@ -405,7 +464,12 @@ fn decode_scan(
             }
         }
     }
-    Ok(Decoded { width, height, precision, samples })
+    Ok(Decoded {
+        width,
+        height,
+        precision,
+        samples,
+    })
 }
 
 #[cfg(test)]

@@ -19,9 +19,9 @@ mod error;
 pub mod jpeg12;
 pub mod outputs;
 pub mod png_io;
-pub mod write;
 mod prescan;
 mod read;
+pub mod write;
 
 pub use error::{DecodeFault, Error, ParseFault, Result, StructureError};
 pub use read::{check_dicom, is_dicom_file, is_png_file, read_dicom, read_dicom_header, read_radiograph, MAX_PIXELS};

@@ -21,8 +21,17 @@ pub fn write_png(path: &Path, width: u32, height: u32, pixels: GreyPixels<'_>) -
 
 /// [`write_png`] with a `Comment` text chunk (e.g. the DICOM Image Comments, where the
 /// phantom marks its images as simulated); [`read_png`] reads it back into `image_comments`.
-pub fn write_png_with_comment(path: &Path, width: u32, height: u32, pixels: GreyPixels<'_>, comment: Option<&str>) -> Result<()> {
-    let png_error = |reason: String| Error::Png { path: path.to_path_buf(), reason };
+pub fn write_png_with_comment(
+    path: &Path,
+    width: u32,
+    height: u32,
+    pixels: GreyPixels<'_>,
+    comment: Option<&str>,
+) -> Result<()> {
+    let png_error = |reason: String| Error::Png {
+        path: path.to_path_buf(),
+        reason,
+    };
     let expected = width as usize * height as usize;
     let (depth, bytes): (png::BitDepth, std::borrow::Cow<'_, [u8]>) = match pixels {
         GreyPixels::Eight(v) => {
@@ -46,8 +55,13 @@ pub fn write_png_with_comment(path: &Path, width: u32, height: u32, pixels: Grey
         encoder.set_compression(png::Compression::Fast);
         if let Some(text) = comment {
             // tEXt is Latin-1; anything else would be refused by readers.
-            let latin1: String = text.chars().map(|c| if (c as u32) < 256 && !c.is_control() { c } else { '?' }).collect();
-            encoder.add_text_chunk("Comment".into(), latin1).map_err(std::io::Error::other)?;
+            let latin1: String = text
+                .chars()
+                .map(|c| if (c as u32) < 256 && !c.is_control() { c } else { '?' })
+                .collect();
+            encoder
+                .add_text_chunk("Comment".into(), latin1)
+                .map_err(std::io::Error::other)?;
         }
         let mut png_writer = encoder.write_header().map_err(std::io::Error::other)?;
         png_writer.write_image_data(&bytes).map_err(std::io::Error::other)?;
@@ -59,7 +73,10 @@ pub fn write_png_with_comment(path: &Path, width: u32, height: u32, pixels: Grey
 pub fn png_header(path: &Path) -> Result<(u32, u32, u8)> {
     let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
     let decoder = png::Decoder::new(std::io::BufReader::new(file));
-    let reader = decoder.read_info().map_err(|source| Error::PngDecode { path: path.to_path_buf(), source })?;
+    let reader = decoder.read_info().map_err(|source| Error::PngDecode {
+        path: path.to_path_buf(),
+        source,
+    })?;
     let info = reader.info();
     Ok((info.width, info.height, info.bit_depth as u8))
 }
@@ -67,12 +84,20 @@ pub fn png_header(path: &Path) -> Result<(u32, u32, u8)> {
 /// Reads an 8- or 16-bit PNG as a MONOCHROME2 radiograph. Grey+alpha keeps the grey; RGB is
 /// accepted only when the three channels are equal everywhere.
 pub fn read_png(path: &Path) -> Result<Radiograph> {
-    let png_error = |reason: String| Error::Png { path: path.to_path_buf(), reason };
+    let png_error = |reason: String| Error::Png {
+        path: path.to_path_buf(),
+        reason,
+    };
     let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
     let mut decoder = png::Decoder::new(std::io::BufReader::new(file));
     decoder.set_transformations(png::Transformations::EXPAND);
-    decoder.set_limits(png::Limits { bytes: (MAX_PIXELS * 8) as usize });
-    let decode_error = |source| Error::PngDecode { path: path.to_path_buf(), source };
+    decoder.set_limits(png::Limits {
+        bytes: (MAX_PIXELS * 8) as usize,
+    });
+    let decode_error = |source| Error::PngDecode {
+        path: path.to_path_buf(),
+        source,
+    };
     let mut reader = decoder.read_info().map_err(decode_error)?;
     let (width, height) = (reader.info().width, reader.info().height);
     if width as u64 * height as u64 > MAX_PIXELS {
@@ -98,6 +123,14 @@ pub fn read_png(path: &Path) -> Result<Radiograph> {
     }
     let values: Vec<u16> = (0..count).map(|p| sample(p, 0)).collect();
     let mut meta = RadiographMeta::plain(height, width, if sixteen { 16 } else { 8 });
-    meta.image_comments = reader.info().uncompressed_latin1_text.iter().find(|t| t.keyword == "Comment").map(|t| t.text.clone());
-    Ok(Radiograph { meta, pixels: Pixels::Unsigned(values) })
+    meta.image_comments = reader
+        .info()
+        .uncompressed_latin1_text
+        .iter()
+        .find(|t| t.keyword == "Comment")
+        .map(|t| t.text.clone());
+    Ok(Radiograph {
+        meta,
+        pixels: Pixels::Unsigned(values),
+    })
 }

@@ -36,13 +36,16 @@ fn unit(vr: &[u8; 2]) -> Option<u32> {
 
 /// Every value representation of PS3.5 6.2; anything else in an explicit VR file is corruption.
 const KNOWN_VRS: [&[u8; 2]; 34] = [
-    b"AE", b"AS", b"AT", b"CS", b"DA", b"DS", b"DT", b"FL", b"FD", b"IS", b"LO", b"LT", b"OB", b"OD", b"OF", b"OL", b"OV",
-    b"OW", b"PN", b"SH", b"SL", b"SQ", b"SS", b"ST", b"SV", b"TM", b"UC", b"UI", b"UL", b"UN", b"UR", b"US", b"UT", b"UV",
+    b"AE", b"AS", b"AT", b"CS", b"DA", b"DS", b"DT", b"FL", b"FD", b"IS", b"LO", b"LT", b"OB", b"OD", b"OF", b"OL",
+    b"OV", b"OW", b"PN", b"SH", b"SL", b"SQ", b"SS", b"ST", b"SV", b"TM", b"UC", b"UI", b"UL", b"UN", b"UR", b"US",
+    b"UT", b"UV",
 ];
 
 /// The value representations whose explicit-VR header has two reserved bytes and a 4-byte
 /// length (PS3.5 7.1.2); the others have a 2-byte length.
-const LONG_VRS: [&[u8; 2]; 13] = [b"OB", b"OD", b"OF", b"OL", b"OV", b"OW", b"SQ", b"SV", b"UC", b"UN", b"UR", b"UT", b"UV"];
+const LONG_VRS: [&[u8; 2]; 13] = [
+    b"OB", b"OD", b"OF", b"OL", b"OV", b"OW", b"SQ", b"SV", b"UC", b"UN", b"UR", b"UT", b"UV",
+];
 
 struct Walker<R> {
     source: R,
@@ -83,10 +86,21 @@ impl<R: Read + Seek> Walker<R> {
     /// An explicit-VR element header at `position` (`head`: its first 8 bytes): the VR, the
     /// header's size and the value's length. An unknown VR is refused: the parser would read
     /// it as UN, with a 4-byte length where a 2-byte one was read here.
-    fn explicit_header(&mut self, group: u16, element: u16, head: [u8; 8], position: u64) -> Result<([u8; 2], u64, u32), StructureError> {
+    fn explicit_header(
+        &mut self,
+        group: u16,
+        element: u16,
+        head: [u8; 8],
+        position: u64,
+    ) -> Result<([u8; 2], u64, u32), StructureError> {
         let vr = [head[4], head[5]];
         if !KNOWN_VRS.contains(&&vr) {
-            return Err(StructureError::BadVr { group, element, at: position, vr });
+            return Err(StructureError::BadVr {
+                group,
+                element,
+                at: position,
+                vr,
+            });
         }
         if LONG_VRS.contains(&&vr) {
             let mut length = [0u8; 4];
@@ -98,18 +112,36 @@ impl<R: Read + Seek> Walker<R> {
     }
 
     fn u16(&self, bytes: [u8; 2]) -> u16 {
-        if self.big_endian { u16::from_be_bytes(bytes) } else { u16::from_le_bytes(bytes) }
+        if self.big_endian {
+            u16::from_be_bytes(bytes)
+        } else {
+            u16::from_le_bytes(bytes)
+        }
     }
 
     fn u32(&self, bytes: [u8; 4]) -> u32 {
-        if self.big_endian { u32::from_be_bytes(bytes) } else { u32::from_le_bytes(bytes) }
+        if self.big_endian {
+            u32::from_be_bytes(bytes)
+        } else {
+            u32::from_le_bytes(bytes)
+        }
     }
 
     /// Walks elements from `position` up to `end`; returns where it stopped and why.
     /// With `fragments`, items hold bytes (encapsulated pixel data), not elements.
-    fn elements(&mut self, mut position: u64, end: u64, depth: usize, stop_at_pixels: bool, fragments: bool) -> Result<(u64, End), StructureError> {
+    fn elements(
+        &mut self,
+        mut position: u64,
+        end: u64,
+        depth: usize,
+        stop_at_pixels: bool,
+        fragments: bool,
+    ) -> Result<(u64, End), StructureError> {
         if depth > MAX_DEPTH {
-            return Err(StructureError::TooDeep { depth: MAX_DEPTH, at: position });
+            return Err(StructureError::TooDeep {
+                depth: MAX_DEPTH,
+                at: position,
+            });
         }
         while position < end {
             let mut head = [0u8; 8];
@@ -145,9 +177,26 @@ impl<R: Read + Seek> Walker<R> {
                 let (vr, header, length) = self.explicit_header(group, element, head, position)?;
                 if let Some(unit) = unit(&vr).filter(|u| length != UNDEFINED && length % u != 0) {
                     let vr = String::from_utf8_lossy(&vr).to_string();
-                    return Err(StructureError::BadLength { group, element, at: position + header, vr, length, unit });
+                    return Err(StructureError::BadLength {
+                        group,
+                        element,
+                        at: position + header,
+                        vr,
+                        length,
+                        unit,
+                    });
                 }
-                (header, length, if &vr == b"SQ" { Value::Sequence } else if &vr == b"UN" { Value::Unknown } else { Value::Other })
+                (
+                    header,
+                    length,
+                    if &vr == b"SQ" {
+                        Value::Sequence
+                    } else if &vr == b"UN" {
+                        Value::Unknown
+                    } else {
+                        Value::Other
+                    },
+                )
             } else {
                 (8, self.u32([head[4], head[5], head[6], head[7]]), Value::Other)
             };
@@ -177,7 +226,13 @@ impl<R: Read + Seek> Walker<R> {
     fn check(&self, group: u16, element: u16, length: u32, position: u64, end: u64) -> Result<(), StructureError> {
         let left = end.saturating_sub(position);
         if length as u64 > left {
-            return Err(StructureError::TooLong { group, element, at: position, length, left });
+            return Err(StructureError::TooLong {
+                group,
+                element,
+                at: position,
+                length,
+                left,
+            });
         }
         Ok(())
     }
@@ -207,7 +262,12 @@ pub fn check_file(path: &std::path::Path, header_only: bool) -> Result<()> {
 }
 
 fn walk(file: std::fs::File, size: u64, header_only: bool) -> Result<(), StructureError> {
-    let mut walker = Walker { source: file, size, explicit: true, big_endian: false };
+    let mut walker = Walker {
+        source: file,
+        size,
+        explicit: true,
+        big_endian: false,
+    };
     // DICM after the 128-byte preamble, or at byte 0 (the parser accepts both).
     let mut magic = [0u8; 4];
     let mut position = if size >= 132 && walker.read(128, &mut magic).is_ok() && &magic == b"DICM" {
@@ -236,7 +296,9 @@ fn walk(file: std::fs::File, size: u64, header_only: bool) -> Result<(), Structu
         if element == 0x0010 {
             let mut value = vec![0u8; length as usize];
             walker.read(position + header, &mut value)?;
-            transfer_syntax = String::from_utf8_lossy(&value).trim_end_matches(['\0', ' ']).to_string();
+            transfer_syntax = String::from_utf8_lossy(&value)
+                .trim_end_matches(['\0', ' '])
+                .to_string();
         }
         position += header + length as u64;
     }
@@ -253,7 +315,8 @@ fn walk(file: std::fs::File, size: u64, header_only: bool) -> Result<(), Structu
 /// [`MAX_INFLATED`], then walks it.
 fn walk_deflated(mut file: std::fs::File, start: u64, header_only: bool) -> Result<(), StructureError> {
     let mut inflate = |limit: u64, sink: &mut dyn std::io::Write| -> Result<u64, StructureError> {
-        file.seek(SeekFrom::Start(start)).map_err(|source| StructureError::Read { at: start, source })?;
+        file.seek(SeekFrom::Start(start))
+            .map_err(|source| StructureError::Read { at: start, source })?;
         let mut stream = flate2::read::DeflateDecoder::new(std::io::BufReader::new(&mut file)).take(limit);
         std::io::copy(&mut stream, sink).map_err(StructureError::Inflate)
     };
@@ -263,7 +326,12 @@ fn walk_deflated(mut file: std::fs::File, start: u64, header_only: bool) -> Resu
     }
     let mut inflated = Vec::new();
     let size = inflate(MAX_INFLATED, &mut inflated)?;
-    let mut walker = Walker { source: std::io::Cursor::new(inflated), size, explicit: true, big_endian: false };
+    let mut walker = Walker {
+        source: std::io::Cursor::new(inflated),
+        size,
+        explicit: true,
+        big_endian: false,
+    };
     walker.elements(0, size, 0, header_only, false).map(|_| ())
 }
 
@@ -297,7 +365,10 @@ mod tests {
         let mut file = tempfile::NamedTempFile::new().unwrap();
         std::io::Write::write_all(&mut file, bytes).unwrap();
         let error = hipfrac_core::error_chain(&check_file(file.path(), true).unwrap_err());
-        assert!(error.contains("(0002,0002)") && error.contains("no valid value representation (51 49)"), "{error}");
+        assert!(
+            error.contains("(0002,0002)") && error.contains("no valid value representation (51 49)"),
+            "{error}"
+        );
     }
 
     #[test]
@@ -312,7 +383,10 @@ mod tests {
         bad[22..26].copy_from_slice(&0xF000_0000u32.to_le_bytes());
         let file = file_with(&bad);
         let err = check_file(file.path(), false).unwrap_err();
-        assert!(matches!(&err, Error::Parse { path, .. } if path == file.path()), "{err:?}");
+        assert!(
+            matches!(&err, Error::Parse { path, .. } if path == file.path()),
+            "{err:?}"
+        );
         // The outer message does not repeat its cause.
         let cause = std::error::Error::source(&err).unwrap().to_string();
         assert!(!err.to_string().contains(&cause), "{err}");
@@ -322,7 +396,10 @@ mod tests {
         check_file(file_with(&bad).path(), true).unwrap();
 
         let err = hipfrac_core::error_chain(&check_file(file_with(&good[..good.len() - 2]).path(), false).unwrap_err());
-        assert!(err.contains("not a readable DICOM file: ") && err.contains("truncated"), "{err}");
+        assert!(
+            err.contains("not a readable DICOM file: ") && err.contains("truncated"),
+            "{err}"
+        );
     }
 
     /// `depth` defined-length sequences, each with one defined-length item, around a string.
@@ -362,7 +439,8 @@ mod tests {
 
     #[test]
     fn a_file_without_preamble_is_walked_too() {
-        let with = std::fs::read(file_with(&[0x11, 0x00, 0x00, 0x10, b'O', b'B', 0, 0, 0xF0, 0xFF, 0xFF, 0xFF]).path()).unwrap();
+        let with = std::fs::read(file_with(&[0x11, 0x00, 0x00, 0x10, b'O', b'B', 0, 0, 0xF0, 0xFF, 0xFF, 0xFF]).path())
+            .unwrap();
         let mut file = tempfile::NamedTempFile::new().unwrap();
         std::io::Write::write_all(&mut file, &with[128..]).unwrap();
         let err = hipfrac_core::error_chain(&check_file(file.path(), false).unwrap_err());
@@ -388,11 +466,16 @@ mod tests {
         check_file(file_of(deflated(&good, 0)).path(), false).unwrap();
         let mut bad = good.clone();
         bad[6] = 200;
-        assert!(hipfrac_core::error_chain(&check_file(file_of(deflated(&bad, 0)).path(), false).unwrap_err()).contains("claims 200 bytes"));
+        assert!(
+            hipfrac_core::error_chain(&check_file(file_of(deflated(&bad, 0)).path(), false).unwrap_err())
+                .contains("claims 200 bytes")
+        );
         // An OB element of MAX_INFLATED + 1 MiB zeros.
         let mut bomb = vec![0x09, 0x00, 0x10, 0x10, b'O', b'B', 0, 0];
         bomb.extend_from_slice(&((MAX_INFLATED + (1 << 20)) as u32).to_le_bytes());
-        let err = hipfrac_core::error_chain(&check_file(file_of(deflated(&bomb, MAX_INFLATED + (1 << 20))).path(), false).unwrap_err());
+        let err = hipfrac_core::error_chain(
+            &check_file(file_of(deflated(&bomb, MAX_INFLATED + (1 << 20))).path(), false).unwrap_err(),
+        );
         assert!(err.contains("inflates to more than"), "{err}");
     }
 

@@ -7,8 +7,7 @@ use dicom_dictionary_std::tags;
 use dicom_object::{DefaultDicomObject, InMemDicomObject, OpenFileOptions};
 use dicom_pixeldata::PixelDecoder;
 use hipfrac_core::{
-    Laterality, LutData, ModalityLut, Photometric, Pixels, Radiograph, RadiographMeta,
-    VoiFunction, Window,
+    Laterality, LutData, ModalityLut, Photometric, Pixels, Radiograph, RadiographMeta, VoiFunction, Window,
 };
 use std::io::Read;
 use std::path::Path;
@@ -32,7 +31,10 @@ const PNG_SIGNATURE: [u8; 8] = *b"\x89PNG\r\n\x1a\n";
 /// True when the file starts with the PNG signature.
 pub fn is_png_file(path: &Path) -> bool {
     let mut head = [0u8; 8];
-    std::fs::File::open(path).and_then(|mut f| f.read_exact(&mut head)).is_ok() && head == PNG_SIGNATURE
+    std::fs::File::open(path)
+        .and_then(|mut f| f.read_exact(&mut head))
+        .is_ok()
+        && head == PNG_SIGNATURE
 }
 
 /// Reads a DICOM file or a PNG (decided by content, not by name).
@@ -49,7 +51,8 @@ pub fn read_radiograph(path: &Path) -> Result<Radiograph> {
 pub fn read_dicom(path: &Path) -> Result<Radiograph> {
     // The parser and decoders are third-party code; a hostile file must become an error
     // naming it, never a crash of a whole batch.
-    guarded(|| read_dicom_unguarded(path)).unwrap_or_else(|Panicked(panic)| Err(Error::parse(path, ParseFault::Panic(panic))))
+    guarded(|| read_dicom_unguarded(path))
+        .unwrap_or_else(|Panicked(panic)| Err(Error::parse(path, ParseFault::Panic(panic))))
 }
 
 fn read_dicom_unguarded(path: &Path) -> Result<Radiograph> {
@@ -87,7 +90,11 @@ fn open(path: &Path, header_only: bool) -> Result<DefaultDicomObject> {
     }
     crate::prescan::check_file(path, header_only)?;
     let options = OpenFileOptions::new();
-    let options = if header_only { options.read_until(tags::PIXEL_DATA) } else { options };
+    let options = if header_only {
+        options.read_until(tags::PIXEL_DATA)
+    } else {
+        options
+    };
     options.open_file(path).map_err(|e| Error::parse(path, e))
 }
 
@@ -122,7 +129,10 @@ fn read_meta(path: &Path, object: &DefaultDicomObject, require_pixels: bool) -> 
     let rows = required_int(path, object, tags::ROWS, "Rows")?;
     let columns = required_int(path, object, tags::COLUMNS, "Columns")?;
     if rows <= 0 || columns <= 0 {
-        return Err(Error::unsupported(path, format!("image size {columns}×{rows} is empty")));
+        return Err(Error::unsupported(
+            path,
+            format!("image size {columns}×{rows} is empty"),
+        ));
     }
     if (rows as u64) * (columns as u64) > MAX_PIXELS {
         return Err(Error::unsupported(
@@ -254,30 +264,14 @@ fn read_meta(path: &Path, object: &DefaultDicomObject, require_pixels: bool) -> 
         view_position: string(object, tags::VIEW_POSITION),
         institution: string(object, tags::INSTITUTION_NAME),
         image_comments: string(object, tags::IMAGE_COMMENTS),
-        transfer_syntax: Some(
-            object
-                .meta()
-                .transfer_syntax
-                .trim_end_matches('\0')
-                .to_string(),
-        ),
+        transfer_syntax: Some(object.meta().transfer_syntax.trim_end_matches('\0').to_string()),
     })
 }
 
 /// Reads the items of a Modality or VOI LUT Sequence. Items without a usable descriptor or
 /// data (as in files with empty sequence items) are skipped.
-fn lut_sequence(
-    path: &Path,
-    object: &InMemDicomObject,
-    tag: dicom_core::Tag,
-    signed: bool,
-) -> Result<Vec<LutData>> {
-    let Some(items) = object
-        .element_opt(tag)
-        .ok()
-        .flatten()
-        .and_then(|e| e.items())
-    else {
+fn lut_sequence(path: &Path, object: &InMemDicomObject, tag: dicom_core::Tag, signed: bool) -> Result<Vec<LutData>> {
+    let Some(items) = object.element_opt(tag).ok().flatten().and_then(|e| e.items()) else {
         return Ok(Vec::new());
     };
     let mut luts = Vec::new();
@@ -301,7 +295,11 @@ fn lut_sequence(
         if descriptor.len() != 3 || words.is_empty() {
             continue;
         }
-        let entries = if descriptor[0] == 0 { 65536 } else { descriptor[0] as usize };
+        let entries = if descriptor[0] == 0 {
+            65536
+        } else {
+            descriptor[0] as usize
+        };
         // The first mapped value is stored as US even for signed pixels (PS3.3 C.11.1.1).
         let mut first_mapped = descriptor[1];
         if signed && first_mapped > 32767 {
@@ -309,7 +307,10 @@ fn lut_sequence(
         }
         let bits = descriptor[2] as u16;
         if !(1..=16).contains(&bits) {
-            return Err(Error::unsupported(path, format!("LUT descriptor bits {bits} out of range")));
+            return Err(Error::unsupported(
+                path,
+                format!("LUT descriptor bits {bits} out of range"),
+            ));
         }
         let mut data: Vec<u16> = words.iter().map(|&w| w as u16).collect();
         // 8-bit entries may come packed two to a 16-bit word.
@@ -360,7 +361,12 @@ fn decode_jpeg_extended(object: &DefaultDicomObject, meta: &RadiographMeta) -> R
     }
     let signed = int(object, tags::PIXEL_REPRESENTATION).unwrap_or(0) == 1;
     let samples = &decoded.samples;
-    Ok(stored_values(samples.len(), |i| samples[i] as u32, meta.bits_stored, signed))
+    Ok(stored_values(
+        samples.len(),
+        |i| samples[i] as u32,
+        meta.bits_stored,
+        signed,
+    ))
 }
 
 /// Pixels from the low `bits_stored` bits of each raw sample (`raw(i)`, already shifted so
@@ -374,7 +380,11 @@ fn stored_values(count: usize, raw: impl Fn(usize) -> u32, bits_stored: u16, sig
             (0..count)
                 .map(|i| {
                     let v = raw(i) & mask;
-                    if v & sign_bit != 0 { (v as i32 - (1i32 << bits)) as i16 } else { v as i16 }
+                    if v & sign_bit != 0 {
+                        (v as i32 - (1i32 << bits)) as i16
+                    } else {
+                        v as i16
+                    }
                 })
                 .collect(),
         )
@@ -397,8 +407,8 @@ fn decode_pixels(path: &Path, object: &DefaultDicomObject, meta: &RadiographMeta
     // Decoders are C libraries and third-party Rust; a malformed stream must become an error
     // naming the file, never a crash of a whole batch.
     let decoded = guarded(|| object.decode_pixel_data_frame(0))
-    .map_err(|Panicked(panic)| decode_error(DecodeFault::Panic(panic)))?
-    .map_err(|e| decode_error(e.into()))?;
+        .map_err(|Panicked(panic)| decode_error(DecodeFault::Panic(panic)))?
+        .map_err(|e| decode_error(e.into()))?;
 
     let count = meta.rows as usize * meta.columns as usize;
     let bytes = decoded.data();
@@ -419,7 +429,11 @@ fn decode_pixels(path: &Path, object: &DefaultDicomObject, meta: &RadiographMeta
     // Stored value = bits [high_bit - bits_stored + 1 ..= high_bit] of each sample.
     let shift = (high_bit + 1).saturating_sub(bits_stored) as u32;
     let raw = |i: usize| -> u32 {
-        let sample = if bytes_per_sample == 1 { bytes[i] as u32 } else { u16::from_ne_bytes([bytes[2 * i], bytes[2 * i + 1]]) as u32 };
+        let sample = if bytes_per_sample == 1 {
+            bytes[i] as u32
+        } else {
+            u16::from_ne_bytes([bytes[2 * i], bytes[2 * i + 1]]) as u32
+        };
         sample >> shift
     };
     Ok(stored_values(count, raw, bits_stored, signed))

@@ -37,10 +37,22 @@ pub struct DicomAttributes {
 /// part, laterality, pixel spacing, windows and photometric come from `image.meta`.
 pub fn write_cr(path: &Path, image: &Radiograph, attributes: &DicomAttributes) -> Result<()> {
     let meta = &image.meta;
-    let missing = |what: &str| Error::Option { path: path.to_path_buf(), reason: format!("cannot write DICOM without {what}") };
-    let sop_instance = meta.sop_instance_uid.clone().ok_or_else(|| missing("a SOP Instance UID"))?;
-    let study = meta.study_instance_uid.clone().ok_or_else(|| missing("a Study Instance UID"))?;
-    let series = meta.series_instance_uid.clone().ok_or_else(|| missing("a Series Instance UID"))?;
+    let missing = |what: &str| Error::Option {
+        path: path.to_path_buf(),
+        reason: format!("cannot write DICOM without {what}"),
+    };
+    let sop_instance = meta
+        .sop_instance_uid
+        .clone()
+        .ok_or_else(|| missing("a SOP Instance UID"))?;
+    let study = meta
+        .study_instance_uid
+        .clone()
+        .ok_or_else(|| missing("a Study Instance UID"))?;
+    let series = meta
+        .series_instance_uid
+        .clone()
+        .ok_or_else(|| missing("a Series Instance UID"))?;
     let text = |tag, vr, value: &str| DataElement::new(tag, vr, PrimitiveValue::from(value));
     let us = |tag, value: u16| DataElement::new(tag, VR::US, PrimitiveValue::from(value));
     let ds = |values: Vec<f64>| values.iter().map(|v| format_ds(*v)).collect::<Vec<_>>().join("\\");
@@ -54,7 +66,11 @@ pub fn write_cr(path: &Path, image: &Radiograph, attributes: &DicomAttributes) -
         text(tags::ACCESSION_NUMBER, VR::SH, &attributes.accession_number),
         text(tags::MODALITY, VR::CS, meta.modality.as_deref().unwrap_or("CR")),
         text(tags::MANUFACTURER, VR::LO, &attributes.manufacturer),
-        text(tags::INSTITUTION_NAME, VR::LO, meta.institution.as_deref().unwrap_or("")),
+        text(
+            tags::INSTITUTION_NAME,
+            VR::LO,
+            meta.institution.as_deref().unwrap_or(""),
+        ),
         text(tags::REFERRING_PHYSICIAN_NAME, VR::PN, ""),
         text(tags::STUDY_DESCRIPTION, VR::LO, &attributes.study_description),
         text(tags::SERIES_DESCRIPTION, VR::LO, &attributes.series_description),
@@ -64,7 +80,11 @@ pub fn write_cr(path: &Path, image: &Radiograph, attributes: &DicomAttributes) -
         text(tags::PATIENT_BIRTH_DATE, VR::DA, ""),
         text(tags::PATIENT_SEX, VR::CS, &attributes.patient_sex),
         text(tags::PATIENT_AGE, VR::AS, &attributes.patient_age),
-        text(tags::BODY_PART_EXAMINED, VR::CS, meta.body_part.as_deref().unwrap_or("HIP")),
+        text(
+            tags::BODY_PART_EXAMINED,
+            VR::CS,
+            meta.body_part.as_deref().unwrap_or("HIP"),
+        ),
         text(tags::VIEW_POSITION, VR::CS, &attributes.view_position),
         text(tags::STUDY_INSTANCE_UID, VR::UI, &study),
         text(tags::SERIES_INSTANCE_UID, VR::UI, &series),
@@ -107,8 +127,16 @@ pub fn write_cr(path: &Path, image: &Radiograph, attributes: &DicomAttributes) -
         elements.push(text(tags::IMAGER_PIXEL_SPACING, VR::DS, &ds(vec![row, column])));
     }
     if !meta.windows.is_empty() {
-        elements.push(text(tags::WINDOW_CENTER, VR::DS, &ds(meta.windows.iter().map(|w| w.center).collect())));
-        elements.push(text(tags::WINDOW_WIDTH, VR::DS, &ds(meta.windows.iter().map(|w| w.width).collect())));
+        elements.push(text(
+            tags::WINDOW_CENTER,
+            VR::DS,
+            &ds(meta.windows.iter().map(|w| w.center).collect()),
+        ));
+        elements.push(text(
+            tags::WINDOW_WIDTH,
+            VR::DS,
+            &ds(meta.windows.iter().map(|w| w.width).collect()),
+        ));
     }
     if let ModalityLut::Rescale { slope, intercept } = meta.modality_lut {
         if slope != 1.0 || intercept != 0.0 {
@@ -124,7 +152,11 @@ pub fn write_cr(path: &Path, image: &Radiograph, attributes: &DicomAttributes) -
     if pixels.len() != meta.rows as usize * meta.columns as usize {
         return Err(missing("as many pixels as rows × columns"));
     }
-    elements.push(DataElement::new(tags::PIXEL_DATA, VR::OW, PrimitiveValue::U16(pixels.into())));
+    elements.push(DataElement::new(
+        tags::PIXEL_DATA,
+        VR::OW,
+        PrimitiveValue::U16(pixels.into()),
+    ));
     let object = InMemDicomObject::from_element_iter(elements);
     let file = object
         .with_meta(
@@ -133,7 +165,10 @@ pub fn write_cr(path: &Path, image: &Radiograph, attributes: &DicomAttributes) -
                 .media_storage_sop_class_uid(CR_IMAGE_STORAGE)
                 .media_storage_sop_instance_uid(&sop_instance),
         )
-        .map_err(|source| Error::Meta { path: path.to_path_buf(), source })?;
+        .map_err(|source| Error::Meta {
+            path: path.to_path_buf(),
+            source,
+        })?;
     write_atomic_with(path, |writer| file.write_all(writer).map_err(std::io::Error::other))
 }
 

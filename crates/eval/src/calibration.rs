@@ -32,12 +32,21 @@ pub fn reliability(samples: &[(f64, bool)], bins: usize) -> (Vec<Bin>, f64) {
         .iter()
         .enumerate()
         .map(|(i, &(count, confidence, correct))| {
-            let (mean_confidence, accuracy) =
-                if count == 0 { (f64::NAN, f64::NAN) } else { (confidence / count as f64, correct as f64 / count as f64) };
+            let (mean_confidence, accuracy) = if count == 0 {
+                (f64::NAN, f64::NAN)
+            } else {
+                (confidence / count as f64, correct as f64 / count as f64)
+            };
             if count > 0 {
                 ece += count as f64 / total * (accuracy - mean_confidence).abs();
             }
-            Bin { lower: i as f64 / bins as f64, upper: (i + 1) as f64 / bins as f64, count, mean_confidence, accuracy }
+            Bin {
+                lower: i as f64 / bins as f64,
+                upper: (i + 1) as f64 / bins as f64,
+                count,
+                mean_confidence,
+                accuracy,
+            }
         })
         .collect();
     (curve, ece)

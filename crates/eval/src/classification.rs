@@ -155,7 +155,11 @@ pub fn summarize(outcomes: &[ImageOutcome]) -> Summary {
     }
     let nan_mean = |values: Vec<f64>| {
         let defined: Vec<f64> = values.into_iter().filter(|v| v.is_finite()).collect();
-        if defined.is_empty() { f64::NAN } else { defined.iter().sum::<f64>() / defined.len() as f64 }
+        if defined.is_empty() {
+            f64::NAN
+        } else {
+            defined.iter().sum::<f64>() / defined.len() as f64
+        }
     };
     let macro_average = Average {
         accuracy: nan_mean(per_class.iter().map(|m| m.accuracy.value).collect()),
@@ -171,7 +175,13 @@ pub fn summarize(outcomes: &[ImageOutcome]) -> Summary {
     for o in outcomes {
         confusion[o.truth.index()][o.answer.index()] += 1;
     }
-    Summary { images: outcomes.len(), per_class, micro, macro_average, confusion }
+    Summary {
+        images: outcomes.len(),
+        per_class,
+        micro,
+        macro_average,
+        confusion,
+    }
 }
 
 /// Box Dice of two boxes, re-exported for reports.

@@ -18,14 +18,22 @@ pub const Z95: f64 = 1.959_963_984_540_054;
 /// value is NaN and the interval [0, 1].
 pub fn wilson(successes: u64, trials: u64, z: f64) -> Estimate {
     if trials == 0 {
-        return Estimate { value: f64::NAN, lower: 0.0, upper: 1.0 };
+        return Estimate {
+            value: f64::NAN,
+            lower: 0.0,
+            upper: 1.0,
+        };
     }
     let n = trials as f64;
     let p = successes as f64 / n;
     let z2 = z * z;
     let centre = (p + z2 / (2.0 * n)) / (1.0 + z2 / n);
     let half = z / (1.0 + z2 / n) * (p * (1.0 - p) / n + z2 / (4.0 * n * n)).sqrt();
-    Estimate { value: p, lower: (centre - half).max(0.0), upper: (centre + half).min(1.0) }
+    Estimate {
+        value: p,
+        lower: (centre - half).max(0.0),
+        upper: (centre + half).min(1.0),
+    }
 }
 
 /// Percentile bootstrap over clusters (patients): resamples whole clusters with replacement
@@ -46,7 +54,11 @@ pub fn bootstrap_by_cluster<T: Clone>(
     }
     let groups: Vec<Vec<T>> = clusters.into_values().collect();
     if groups.is_empty() {
-        return Estimate { value, lower: f64::NAN, upper: f64::NAN };
+        return Estimate {
+            value,
+            lower: f64::NAN,
+            upper: f64::NAN,
+        };
     }
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
     let mut values = Vec::with_capacity(replicates);
@@ -62,9 +74,17 @@ pub fn bootstrap_by_cluster<T: Clone>(
         }
     }
     if values.is_empty() {
-        return Estimate { value, lower: f64::NAN, upper: f64::NAN };
+        return Estimate {
+            value,
+            lower: f64::NAN,
+            upper: f64::NAN,
+        };
     }
     values.sort_by(|a, b| a.total_cmp(b));
     let pick = |q: f64| values[((values.len() - 1) as f64 * q).round() as usize];
-    Estimate { value, lower: pick(0.025), upper: pick(0.975) }
+    Estimate {
+        value,
+        lower: pick(0.025),
+        upper: pick(0.975),
+    }
 }

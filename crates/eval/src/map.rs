@@ -32,9 +32,15 @@ pub fn pr_curve(images: &[ImageBoxes], class: FractureClass, threshold: f64) -> 
     let mut ranked: Vec<(f32, bool)> = Vec::new();
     let mut positives = 0usize;
     for image in images {
-        let truths: Vec<&BBox> = image.truth.iter().filter(|(c, _)| *c == class).map(|(_, b)| b).collect();
+        let truths: Vec<&BBox> = image
+            .truth
+            .iter()
+            .filter(|(c, _)| *c == class)
+            .map(|(_, b)| b)
+            .collect();
         positives += truths.len();
-        let mut detections: Vec<&(FractureClass, f32, BBox)> = image.detections.iter().filter(|(c, _, _)| *c == class).collect();
+        let mut detections: Vec<&(FractureClass, f32, BBox)> =
+            image.detections.iter().filter(|(c, _, _)| *c == class).collect();
         // Stable sort by descending score, as numpy's mergesort.
         detections.sort_by(|a, b| b.1.total_cmp(&a.1));
         detections.truncate(MAX_DETECTIONS);
@@ -67,7 +73,11 @@ pub fn pr_curve(images: &[ImageBoxes], class: FractureClass, threshold: f64) -> 
     let mut recall = Vec::with_capacity(ranked.len());
     let mut precision = Vec::with_capacity(ranked.len());
     for (_, hit) in &ranked {
-        if *hit { tp += 1.0 } else { fp += 1.0 }
+        if *hit {
+            tp += 1.0
+        } else {
+            fp += 1.0
+        }
         recall.push(tp / positives as f64);
         precision.push(tp / (tp + fp));
     }
@@ -96,13 +106,19 @@ pub fn average_precision(images: &[ImageBoxes], class: FractureClass, threshold:
 
 /// mAP over the classes that have true boxes, at one IoU threshold.
 pub fn mean_average_precision(images: &[ImageBoxes], threshold: f64) -> Option<f64> {
-    let aps: Vec<f64> = FractureClass::ALL.iter().filter_map(|c| average_precision(images, *c, threshold)).collect();
+    let aps: Vec<f64> = FractureClass::ALL
+        .iter()
+        .filter_map(|c| average_precision(images, *c, threshold))
+        .collect();
     (!aps.is_empty()).then(|| aps.iter().sum::<f64>() / aps.len() as f64)
 }
 
 /// `(mAP50, mAP50-95)`.
 pub fn coco_map(images: &[ImageBoxes]) -> Option<(f64, f64)> {
     let map50 = mean_average_precision(images, 0.5)?;
-    let all: Vec<f64> = coco_thresholds().iter().filter_map(|t| mean_average_precision(images, *t)).collect();
+    let all: Vec<f64> = coco_thresholds()
+        .iter()
+        .filter_map(|t| mean_average_precision(images, *t))
+        .collect();
     Some((map50, all.iter().sum::<f64>() / all.len() as f64))
 }

@@ -37,7 +37,10 @@ pub fn cohen_kappa(a: &[Label], b: &[Label]) -> Option<f64> {
         table[x.index()][y.index()] += 1.0;
     }
     let observed = (0..5).map(|i| table[i][i]).sum::<f64>() / n;
-    let expected = (0..5).map(|i| table[i].iter().sum::<f64>() * (0..5).map(|j| table[j][i]).sum::<f64>()).sum::<f64>() / (n * n);
+    let expected = (0..5)
+        .map(|i| table[i].iter().sum::<f64>() * (0..5).map(|j| table[j][i]).sum::<f64>())
+        .sum::<f64>()
+        / (n * n);
     (expected < 1.0).then(|| (observed - expected) / (1.0 - expected))
 }
 
@@ -85,7 +88,13 @@ pub struct McNemar {
 pub fn mcnemar(b: u64, c: u64) -> McNemar {
     let n = b + c;
     if n == 0 {
-        return McNemar { b, c, exact: true, statistic: None, p_value: 1.0 };
+        return McNemar {
+            b,
+            c,
+            exact: true,
+            statistic: None,
+            p_value: 1.0,
+        };
     }
     if n < 25 {
         let k = b.min(c);
@@ -99,12 +108,24 @@ pub fn mcnemar(b: u64, c: u64) -> McNemar {
             }
             cdf += (ln_choose + ln_half_n).exp();
         }
-        return McNemar { b, c, exact: true, statistic: None, p_value: (2.0 * cdf).min(1.0) };
+        return McNemar {
+            b,
+            c,
+            exact: true,
+            statistic: None,
+            p_value: (2.0 * cdf).min(1.0),
+        };
     }
     let d = (b as f64 - c as f64).abs() - 1.0;
     let statistic = d.max(0.0).powi(2) / n as f64;
     let p_value = chi_square_1_survival(statistic);
-    McNemar { b, c, exact: false, statistic: Some(statistic), p_value }
+    McNemar {
+        b,
+        c,
+        exact: false,
+        statistic: Some(statistic),
+        p_value,
+    }
 }
 
 /// P(χ²₁ > x) = erfc(√(x/2)).
@@ -153,11 +174,21 @@ pub fn or_hillis(correct: &[Vec<Vec<f64>>; 2]) -> Option<OrHillis> {
     let c = cases as f64;
     let jack: Vec<Vec<Vec<f64>>> = correct
         .iter()
-        .map(|m| m.iter().map(|r| { let total: f64 = r.iter().sum(); r.iter().map(|x| (total - x) / (c - 1.0)).collect() }).collect())
+        .map(|m| {
+            m.iter()
+                .map(|r| {
+                    let total: f64 = r.iter().sum();
+                    r.iter().map(|x| (total - x) / (c - 1.0)).collect()
+                })
+                .collect()
+        })
         .collect();
     let jmean: Vec<Vec<f64>> = jack.iter().map(|m| m.iter().map(|r| mean(r)).collect()).collect();
     let cov = |i: usize, j: usize, k: usize, l: usize| -> f64 {
-        (c - 1.0) / c * (0..cases).map(|n| (jack[i][j][n] - jmean[i][j]) * (jack[k][l][n] - jmean[k][l])).sum::<f64>()
+        (c - 1.0) / c
+            * (0..cases)
+                .map(|n| (jack[i][j][n] - jmean[i][j]) * (jack[k][l][n] - jmean[k][l]))
+                .sum::<f64>()
     };
     let (mut var, mut cov1, mut cov2, mut cov3) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for i in 0..2 {
@@ -181,15 +212,33 @@ pub fn or_hillis(correct: &[Vec<Vec<f64>>; 2]) -> Option<OrHillis> {
     let grand = (modality_mean[0] + modality_mean[1]) / 2.0;
     let reader_mean: Vec<f64> = (0..readers).map(|j| (theta[0][j] + theta[1][j]) / 2.0).collect();
     let ms_t = r * modality_mean.iter().map(|m| (m - grand).powi(2)).sum::<f64>(); // T − 1 = 1
-    let ms_tr = (0..2).flat_map(|i| (0..readers).map(move |j| (i, j))).map(|(i, j)| (theta[i][j] - modality_mean[i] - reader_mean[j] + grand).powi(2)).sum::<f64>() / (r - 1.0);
+    let ms_tr = (0..2)
+        .flat_map(|i| (0..readers).map(move |j| (i, j)))
+        .map(|(i, j)| (theta[i][j] - modality_mean[i] - reader_mean[j] + grand).powi(2))
+        .sum::<f64>()
+        / (r - 1.0);
     let error = ms_tr + r * (cov2 - cov3).max(0.0);
     let f = if error > 0.0 { ms_t / error } else { f64::NAN };
-    let ddf = if ms_tr > 0.0 { error * error / (ms_tr * ms_tr / (r - 1.0)) } else { f64::INFINITY };
+    let ddf = if ms_tr > 0.0 {
+        error * error / (ms_tr * ms_tr / (r - 1.0))
+    } else {
+        f64::INFINITY
+    };
     let difference = modality_mean[1] - modality_mean[0];
     let se = (2.0 / r * error).sqrt();
     use statrs::distribution::{ContinuousCDF, FisherSnedecor, StudentsT};
-    let p_value = if f.is_finite() && ddf.is_finite() { FisherSnedecor::new(1.0, ddf).map(|d| d.sf(f)).unwrap_or(f64::NAN) } else { f64::NAN };
-    let t = if ddf.is_finite() { StudentsT::new(0.0, 1.0, ddf).map(|d| d.inverse_cdf(0.975)).unwrap_or(f64::NAN) } else { 1.959_963_984_540_054 };
+    let p_value = if f.is_finite() && ddf.is_finite() {
+        FisherSnedecor::new(1.0, ddf).map(|d| d.sf(f)).unwrap_or(f64::NAN)
+    } else {
+        f64::NAN
+    };
+    let t = if ddf.is_finite() {
+        StudentsT::new(0.0, 1.0, ddf)
+            .map(|d| d.inverse_cdf(0.975))
+            .unwrap_or(f64::NAN)
+    } else {
+        1.959_963_984_540_054
+    };
     Some(OrHillis {
         readers,
         cases,
@@ -220,10 +269,17 @@ fn mean_sd(values: &[f64]) -> MeanSd {
     let defined: Vec<f64> = values.iter().copied().filter(|v| v.is_finite()).collect();
     let n = defined.len() as f64;
     if defined.is_empty() {
-        return MeanSd { mean: f64::NAN, sd: f64::NAN };
+        return MeanSd {
+            mean: f64::NAN,
+            sd: f64::NAN,
+        };
     }
     let mean = defined.iter().sum::<f64>() / n;
-    let sd = if defined.len() > 1 { (defined.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1.0)).sqrt() } else { f64::NAN };
+    let sd = if defined.len() > 1 {
+        (defined.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1.0)).sqrt()
+    } else {
+        f64::NAN
+    };
     MeanSd { mean, sd }
 }
 
@@ -278,14 +334,28 @@ pub fn analyse(reads: &[Read], truth: &BTreeMap<String, Label>, aided: &[String]
     let mut table: BTreeMap<(String, String, String), Label> = BTreeMap::new();
     for r in reads {
         if !truth.contains_key(&r.case) {
-            warnings.push(format!("case {:?} (reader {}, phase {}) is not in the truth: left out", r.case, r.reader, r.phase));
+            warnings.push(format!(
+                "case {:?} (reader {}, phase {}) is not in the truth: left out",
+                r.case, r.reader, r.phase
+            ));
             continue;
         }
-        if table.insert((r.reader.clone(), r.phase.clone(), r.case.clone()), r.label).is_some() {
-            warnings.push(format!("reader {} read case {:?} twice in phase {}: the last read counts", r.reader, r.case, r.phase));
+        if table
+            .insert((r.reader.clone(), r.phase.clone(), r.case.clone()), r.label)
+            .is_some()
+        {
+            warnings.push(format!(
+                "reader {} read case {:?} twice in phase {}: the last read counts",
+                r.reader, r.case, r.phase
+            ));
         }
     }
-    let readers: Vec<String> = reads.iter().map(|r| r.reader.clone()).collect::<BTreeSet<_>>().into_iter().collect();
+    let readers: Vec<String> = reads
+        .iter()
+        .map(|r| r.reader.clone())
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
     // Phases in order of first appearance.
     let mut phases: Vec<String> = Vec::new();
     for r in reads {
@@ -298,28 +368,47 @@ pub fn analyse(reads: &[Read], truth: &BTreeMap<String, Label>, aided: &[String]
     }
     for a in aided {
         if !phases.contains(a) {
-            return Err(StudyError::UnknownAidedPhase { phase: a.clone(), phases });
+            return Err(StudyError::UnknownAidedPhase {
+                phase: a.clone(),
+                phases,
+            });
         }
     }
     let cases: Vec<String> = truth
         .keys()
-        .filter(|case| readers.iter().all(|r| phases.iter().all(|p| table.contains_key(&(r.clone(), p.clone(), (*case).clone())))))
+        .filter(|case| {
+            readers.iter().all(|r| {
+                phases
+                    .iter()
+                    .all(|p| table.contains_key(&(r.clone(), p.clone(), (*case).clone())))
+            })
+        })
         .cloned()
         .collect();
     let incomplete = truth.len() - cases.len();
     if incomplete > 0 {
-        warnings.push(format!("{incomplete} case(s) not read by every reader in every phase: left out of the analysis"));
+        warnings.push(format!(
+            "{incomplete} case(s) not read by every reader in every phase: left out of the analysis"
+        ));
     }
     if cases.is_empty() {
         return Err(StudyError::NoCompleteCase);
     }
-    let label = |reader: &str, phase: &str, case: &str| table[&(reader.to_string(), phase.to_string(), case.to_string())];
+    let label =
+        |reader: &str, phase: &str, case: &str| table[&(reader.to_string(), phase.to_string(), case.to_string())];
     let mut per_reader = BTreeMap::new();
     for r in &readers {
         for p in &phases {
             let outcomes: Vec<ImageOutcome> = cases
                 .iter()
-                .map(|c| ImageOutcome { image: c.clone(), patient: c.clone(), truth: truth[c], answer: label(r, p, c), truth_boxes: Vec::new(), predicted_boxes: Vec::new() })
+                .map(|c| ImageOutcome {
+                    image: c.clone(),
+                    patient: c.clone(),
+                    truth: truth[c],
+                    answer: label(r, p, c),
+                    truth_boxes: Vec::new(),
+                    predicted_boxes: Vec::new(),
+                })
                 .collect();
             per_reader.insert((r.clone(), p.clone()), summarize(&outcomes));
         }
@@ -329,10 +418,39 @@ pub fn analyse(reads: &[Read], truth: &BTreeMap<String, Label>, aided: &[String]
         let summaries: Vec<&Summary> = readers.iter().map(|r| &per_reader[&(r.clone(), p.clone())]).collect();
         let mut rows = Vec::new();
         for k in 0..4 {
-            rows.push((mean_sd(&summaries.iter().map(|s| s.per_class[k].sensitivity.value).collect::<Vec<_>>()), mean_sd(&summaries.iter().map(|s| s.per_class[k].specificity.value).collect::<Vec<_>>())));
+            rows.push((
+                mean_sd(
+                    &summaries
+                        .iter()
+                        .map(|s| s.per_class[k].sensitivity.value)
+                        .collect::<Vec<_>>(),
+                ),
+                mean_sd(
+                    &summaries
+                        .iter()
+                        .map(|s| s.per_class[k].specificity.value)
+                        .collect::<Vec<_>>(),
+                ),
+            ));
         }
-        rows.push((mean_sd(&summaries.iter().map(|s| s.micro.sensitivity).collect::<Vec<_>>()), mean_sd(&summaries.iter().map(|s| s.micro.specificity).collect::<Vec<_>>())));
-        rows.push((mean_sd(&summaries.iter().map(|s| s.macro_average.sensitivity).collect::<Vec<_>>()), mean_sd(&summaries.iter().map(|s| s.macro_average.specificity).collect::<Vec<_>>())));
+        rows.push((
+            mean_sd(&summaries.iter().map(|s| s.micro.sensitivity).collect::<Vec<_>>()),
+            mean_sd(&summaries.iter().map(|s| s.micro.specificity).collect::<Vec<_>>()),
+        ));
+        rows.push((
+            mean_sd(
+                &summaries
+                    .iter()
+                    .map(|s| s.macro_average.sensitivity)
+                    .collect::<Vec<_>>(),
+            ),
+            mean_sd(
+                &summaries
+                    .iter()
+                    .map(|s| s.macro_average.specificity)
+                    .collect::<Vec<_>>(),
+            ),
+        ));
         averages.insert(p.clone(), rows);
     }
     let right = |r: &str, p: &str, c: &str| label(r, p, c) == truth[c];
@@ -361,7 +479,10 @@ pub fn analyse(reads: &[Read], truth: &BTreeMap<String, Label>, aided: &[String]
             }
         }
         cohen.insert(p.clone(), pairs);
-        let items: Vec<Vec<Label>> = cases.iter().map(|c| readers.iter().map(|r| label(r, p, c)).collect()).collect();
+        let items: Vec<Vec<Label>> = cases
+            .iter()
+            .map(|c| readers.iter().map(|r| label(r, p, c)).collect())
+            .collect();
         fleiss.insert(p.clone(), fleiss_kappa(&items));
     }
     let intra = if unaided.len() >= 2 {
@@ -379,9 +500,26 @@ pub fn analyse(reads: &[Read], truth: &BTreeMap<String, Label>, aided: &[String]
     let mut mrmc = Vec::new();
     for a in aided {
         for u in &unaided {
-            let matrix = |p: &str| -> Vec<Vec<f64>> { readers.iter().map(|r| cases.iter().map(|c| if right(r, p, c) { 1.0 } else { 0.0 }).collect()).collect() };
+            let matrix = |p: &str| -> Vec<Vec<f64>> {
+                readers
+                    .iter()
+                    .map(|r| cases.iter().map(|c| if right(r, p, c) { 1.0 } else { 0.0 }).collect())
+                    .collect()
+            };
             mrmc.push(((*u).clone(), a.clone(), or_hillis(&[matrix(u), matrix(a)])));
         }
     }
-    Ok(StudyReport { readers, phases, cases, per_reader, averages, mcnemar: mcnemar_tests, cohen, fleiss, intra, mrmc, warnings })
+    Ok(StudyReport {
+        readers,
+        phases,
+        cases,
+        per_reader,
+        averages,
+        mcnemar: mcnemar_tests,
+        cohen,
+        fleiss,
+        intra,
+        mrmc,
+        warnings,
+    })
 }

@@ -25,7 +25,11 @@ pub struct Canvas {
 
 impl Canvas {
     pub fn new(width: usize, height: usize) -> Self {
-        Canvas { width, height, rgb: vec![24; width * height * 3] }
+        Canvas {
+            width,
+            height,
+            rgb: vec![24; width * height * 3],
+        }
     }
     pub fn set(&mut self, x: i64, y: i64, colour: [u8; 3]) {
         if x >= 0 && y >= 0 && (x as usize) < self.width && (y as usize) < self.height {
@@ -76,7 +80,9 @@ impl Canvas {
             encoder.set_color(png::ColorType::Rgb);
             encoder.set_depth(png::BitDepth::Eight);
             let mut writer = encoder.write_header().expect("a PNG header should encode to memory");
-            writer.write_image_data(&self.rgb).expect("PNG data should encode to memory");
+            writer
+                .write_image_data(&self.rgb)
+                .expect("PNG data should encode to memory");
         }
         out
     }

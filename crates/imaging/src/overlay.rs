@@ -33,15 +33,33 @@ pub fn render(image: &Radiograph, marks: &Marks<'_>, max_side: u32) -> Result<Pi
     let grey = hipfrac_dicom::display::to_display(image)?;
     let (w, h) = (image.width(), image.height());
     let scale = (max_side as f64 / w.max(h) as f64).min(1.0);
-    let (nw, nh) = (((w as f64 * scale).round() as u32).max(1), ((h as f64 * scale).round() as u32).max(1));
-    let small = if scale < 1.0 { resize(&grey, w as usize, h as usize, nw as usize, nh as usize) } else { grey };
-    let mut picture = Picture { width: nw as usize, height: nh as usize, rgb: small.iter().flat_map(|&g| [g, g, g]).collect() };
+    let (nw, nh) = (
+        ((w as f64 * scale).round() as u32).max(1),
+        ((h as f64 * scale).round() as u32).max(1),
+    );
+    let small = if scale < 1.0 {
+        resize(&grey, w as usize, h as usize, nw as usize, nh as usize)
+    } else {
+        grey
+    };
+    let mut picture = Picture {
+        width: nw as usize,
+        height: nh as usize,
+        rgb: small.iter().flat_map(|&g| [g, g, g]).collect(),
+    };
     let (sx, sy) = (nw as f32 / w as f32, nh as f32 / h as f32);
     let map = |b: &BBox| BBox::new(b.x_min * sx, b.y_min * sy, b.x_max * sx, b.y_max * sy);
     let thickness = ((nw.max(nh) as i64) / 400).max(1);
     let text_scale = ((nw.max(nh) as i64) / 300).max(1);
     // Boxes are half-open: the last pixel row/column inside is max − 1.
-    let corners = |b: &BBox| (b.x_min.round() as i64, b.y_min.round() as i64, b.x_max.round() as i64 - 1, b.y_max.round() as i64 - 1);
+    let corners = |b: &BBox| {
+        (
+            b.x_min.round() as i64,
+            b.y_min.round() as i64,
+            b.x_max.round() as i64 - 1,
+            b.y_max.round() as i64 - 1,
+        )
+    };
     for (_, b) in marks.truth {
         let (x0, y0, x1, y1) = corners(&map(b));
         picture.dashed_rectangle(x0, y0, x1, y1, thickness, [255, 255, 255]);
@@ -50,7 +68,11 @@ pub fn render(image: &Radiograph, marks: &Marks<'_>, max_side: u32) -> Result<Pi
         let b = map(&hip.bbox);
         let (x0, y0, x1, y1) = corners(&b);
         picture.dashed_rectangle(x0, y0, x1, y1, thickness, HIP_COLOUR);
-        let side = if hip.side.side == hipfrac_core::Side::Right { "R" } else { "L" };
+        let side = if hip.side.side == hipfrac_core::Side::Right {
+            "R"
+        } else {
+            "L"
+        };
         let text = format!("{side} hip: {}", hip.verdict.label.code());
         let y = (y1 - 9 * text_scale).max(0);
         label(&mut picture, &text, x0.max(0), y, text_scale, [0, 0, 0], HIP_COLOUR);
@@ -82,13 +104,21 @@ pub fn render(image: &Radiograph, marks: &Marks<'_>, max_side: u32) -> Result<Pi
                 OperatingPoint::NoFracture => "",
             };
             let (text, bg) = match v.label {
-                Label::Fracture(class) => (format!("AI: {} {:.2} {point}", class.code(), v.confidence.unwrap_or(0.0)), colour(class)),
+                Label::Fracture(class) => (
+                    format!("AI: {} {:.2} {point}", class.code(), v.confidence.unwrap_or(0.0)),
+                    colour(class),
+                ),
                 Label::NoFracture => ("AI: NO VISIBLE FRACTURE".to_string(), [200, 200, 200]),
             };
             lines(&mut picture, &text, [0, 0, 0], bg);
         }
         Some(Answer::NotAssessable(n)) => {
-            lines(&mut picture, "AI: NOT ASSESSABLE - NO VERDICT", [0, 0, 0], NOT_ASSESSABLE_COLOUR);
+            lines(
+                &mut picture,
+                "AI: NOT ASSESSABLE - NO VERDICT",
+                [0, 0, 0],
+                NOT_ASSESSABLE_COLOUR,
+            );
             lines(&mut picture, &n.reason, [0, 0, 0], NOT_ASSESSABLE_COLOUR);
         }
         None => {}
@@ -137,7 +167,10 @@ fn wrap(text: &str, columns: usize) -> Vec<String> {
 mod tests {
     #[test]
     fn long_lines_wrap_at_spaces() {
-        assert_eq!(super::wrap("AI RESULT - TRAINED ON SIMULATED RADIOGRAPHS", 20), ["AI RESULT - TRAINED", "ON SIMULATED", "RADIOGRAPHS"]);
+        assert_eq!(
+            super::wrap("AI RESULT - TRAINED ON SIMULATED RADIOGRAPHS", 20),
+            ["AI RESULT - TRAINED", "ON SIMULATED", "RADIOGRAPHS"]
+        );
         assert_eq!(super::wrap("ABCDEFGHIJ", 4), ["ABCD", "EFGH", "IJ"]);
         assert!(super::wrap("", 4).is_empty());
     }

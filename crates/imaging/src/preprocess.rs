@@ -9,9 +9,19 @@ pub fn resize(src: &[u8], w: usize, h: usize, nw: usize, nh: usize) -> Vec<u8> {
     let mut out = vec![0u8; nw * nh];
     let (sx, sy) = (w as f64 / nw as f64, h as f64 / nh as f64);
     for y in 0..nh {
-        let (y0, y1) = ((y as f64 * sy) as usize, (((y + 1) as f64 * sy).ceil() as usize).min(h).max((y as f64 * sy) as usize + 1));
+        let (y0, y1) = (
+            (y as f64 * sy) as usize,
+            (((y + 1) as f64 * sy).ceil() as usize)
+                .min(h)
+                .max((y as f64 * sy) as usize + 1),
+        );
         for x in 0..nw {
-            let (x0, x1) = ((x as f64 * sx) as usize, (((x + 1) as f64 * sx).ceil() as usize).min(w).max((x as f64 * sx) as usize + 1));
+            let (x0, x1) = (
+                (x as f64 * sx) as usize,
+                (((x + 1) as f64 * sx).ceil() as usize)
+                    .min(w)
+                    .max((x as f64 * sx) as usize + 1),
+            );
             let mut sum = 0u32;
             for yy in y0..y1 {
                 for xx in x0..x1 {
@@ -47,13 +57,24 @@ impl Letterbox {
     /// A box in original pixels → letterboxed pixels.
     pub fn to_letterbox(&self, b: &BBox) -> BBox {
         let (x, y) = (self.offset_x, self.offset_y);
-        BBox::new((b.x_min - x) * self.scale_x, (b.y_min - y) * self.scale_y, (b.x_max - x) * self.scale_x, (b.y_max - y) * self.scale_y)
+        BBox::new(
+            (b.x_min - x) * self.scale_x,
+            (b.y_min - y) * self.scale_y,
+            (b.x_max - x) * self.scale_x,
+            (b.y_max - y) * self.scale_y,
+        )
     }
 
     /// A box in letterboxed pixels → original pixels, clipped to the image.
     pub fn to_original(&self, b: &BBox) -> BBox {
         let (x, y) = (self.offset_x, self.offset_y);
-        BBox::new(b.x_min / self.scale_x + x, b.y_min / self.scale_y + y, b.x_max / self.scale_x + x, b.y_max / self.scale_y + y).clip(self.width, self.height)
+        BBox::new(
+            b.x_min / self.scale_x + x,
+            b.y_min / self.scale_y + y,
+            b.x_max / self.scale_x + x,
+            b.y_max / self.scale_y + y,
+        )
+        .clip(self.width, self.height)
     }
 }
 
@@ -99,7 +120,11 @@ pub fn letterbox(image: &Radiograph, preprocess: &Preprocess) -> Result<Letterbo
 /// Letterboxes regions of a radiograph (each [`Letterbox`] maps its boxes back to the whole
 /// image's pixels): the display rendering of the whole image, cut to each region, then
 /// equalised and resized as [`letterbox`] does. Regions are clipped to the image.
-pub fn letterbox_regions(image: &Radiograph, preprocess: &Preprocess, regions: &[BBox]) -> Result<Vec<Letterbox>, VoiError> {
+pub fn letterbox_regions(
+    image: &Radiograph,
+    preprocess: &Preprocess,
+    regions: &[BBox],
+) -> Result<Vec<Letterbox>, VoiError> {
     let grey = hipfrac_dicom::display::to_display(image)?;
     let (w, h) = (image.width() as usize, image.height() as usize);
     Ok(regions
@@ -121,14 +146,23 @@ pub fn letterbox_regions(image: &Radiograph, preprocess: &Preprocess, regions: &
 
 /// `grey` (`region`'s pixels: x, y, width, height in an image of `full_w × full_h`)
 /// equalised if asked, resized so its longer side is `size`, at the top-left of the canvas.
-fn place(mut grey: Vec<u8>, full_w: usize, full_h: usize, region: (usize, usize, usize, usize), preprocess: &Preprocess) -> Letterbox {
+fn place(
+    mut grey: Vec<u8>,
+    full_w: usize,
+    full_h: usize,
+    region: (usize, usize, usize, usize),
+    preprocess: &Preprocess,
+) -> Letterbox {
     let size = preprocess.size;
     if preprocess.equalize {
         equalize(&mut grey);
     }
     let (x, y, w, h) = region;
     let scale = size as f64 / w.max(h) as f64;
-    let (nw, nh) = (((w as f64 * scale).round() as usize).clamp(1, size as usize), ((h as f64 * scale).round() as usize).clamp(1, size as usize));
+    let (nw, nh) = (
+        ((w as f64 * scale).round() as usize).clamp(1, size as usize),
+        ((h as f64 * scale).round() as usize).clamp(1, size as usize),
+    );
     let small = resize(&grey, w, h, nw, nh);
     let mut pixels = vec![0u8; (size * size) as usize];
     for row in 0..nh {
@@ -175,25 +209,42 @@ mod tests {
 
     fn ramp(width: u32, height: u32) -> Radiograph {
         let meta = RadiographMeta::plain(height, width, 8);
-        let pixels = (0..height).flat_map(|y| (0..width).map(move |x| ((x + 3 * y) % 256) as u16)).collect();
-        Radiograph { meta, pixels: Pixels::Unsigned(pixels) }
+        let pixels = (0..height)
+            .flat_map(|y| (0..width).map(move |x| ((x + 3 * y) % 256) as u16))
+            .collect();
+        Radiograph {
+            meta,
+            pixels: Pixels::Unsigned(pixels),
+        }
     }
 
     #[test]
     fn a_region_maps_its_boxes_back_to_the_whole_image() {
         let image = ramp(300, 200);
-        let prep = Preprocess { size: 64, equalize: false };
+        let prep = Preprocess {
+            size: 64,
+            equalize: false,
+        };
         let region = BBox::new(100.0, 50.0, 228.0, 178.0);
         let [crop] = letterbox_regions(&image, &prep, &[region]).unwrap().try_into().unwrap();
-        assert_eq!((crop.offset_x, crop.offset_y, crop.width, crop.height), (100.0, 50.0, 300, 200));
+        assert_eq!(
+            (crop.offset_x, crop.offset_y, crop.width, crop.height),
+            (100.0, 50.0, 300, 200)
+        );
         assert_eq!(crop.scale_x, 0.5);
         let inside = BBox::new(120.0, 60.0, 160.0, 100.0);
         let there = crop.to_letterbox(&inside);
-        assert_eq!((there.x_min, there.y_min, there.x_max, there.y_max), (10.0, 5.0, 30.0, 25.0));
+        assert_eq!(
+            (there.x_min, there.y_min, there.x_max, there.y_max),
+            (10.0, 5.0, 30.0, 25.0)
+        );
         assert_eq!(crop.to_original(&there), inside);
         // The whole image through the same path is the plain letterbox.
         let whole = letterbox(&image, &prep).unwrap();
-        let [again] = letterbox_regions(&image, &prep, &[BBox::new(0.0, 0.0, 300.0, 200.0)]).unwrap().try_into().unwrap();
+        let [again] = letterbox_regions(&image, &prep, &[BBox::new(0.0, 0.0, 300.0, 200.0)])
+            .unwrap()
+            .try_into()
+            .unwrap();
         assert_eq!(whole.pixels, again.pixels);
     }
 

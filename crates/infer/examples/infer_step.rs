@@ -17,13 +17,30 @@ use tch::{nn, Kind, Tensor};
 fn main() {
     let a: Vec<String> = std::env::args().collect();
     let arg = |i: usize, d: &str| a.get(i).cloned().unwrap_or_else(|| d.to_string());
-    let number = |i: usize, d: &str| arg(i, d).parse::<i64>().unwrap_or_else(|_| panic!("argument {i} should be a number"));
-    let (size, batch, steps, threads) = (number(1, "1024"), number(2, "1"), number(3, "10") as usize, number(4, "2") as i32);
-    let device = hipfrac_model::device::select(arg(5, "cpu").parse().unwrap_or_else(|e| panic!("{e}"))).unwrap_or_else(|e| panic!("{e}"));
+    let number = |i: usize, d: &str| {
+        arg(i, d)
+            .parse::<i64>()
+            .unwrap_or_else(|_| panic!("argument {i} should be a number"))
+    };
+    let (size, batch, steps, threads) = (
+        number(1, "1024"),
+        number(2, "1"),
+        number(3, "10") as usize,
+        number(4, "2") as i32,
+    );
+    let device = hipfrac_model::device::select(arg(5, "cpu").parse().unwrap_or_else(|e| panic!("{e}")))
+        .unwrap_or_else(|e| panic!("{e}"));
     let preset = arg(6, "t");
     // PRECISION=bf16 (or fp16) times the network in an autocast region.
-    let precision: Precision = std::env::var("PRECISION").unwrap_or_else(|_| "fp32".into()).parse().unwrap_or_else(|e| panic!("PRECISION: {e}"));
-    let config = if preset == "nano" { ModelConfig::nano(1, 4) } else { ModelConfig::t(1, 4) };
+    let precision: Precision = std::env::var("PRECISION")
+        .unwrap_or_else(|_| "fp32".into())
+        .parse()
+        .unwrap_or_else(|e| panic!("PRECISION: {e}"));
+    let config = if preset == "nano" {
+        ModelConfig::nano(1, 4)
+    } else {
+        ModelConfig::t(1, 4)
+    };
     tch::set_num_threads(threads);
     tch::manual_seed(0);
     let time = |what: &str, run: &mut dyn FnMut()| {
@@ -78,7 +95,12 @@ fn main() {
         })
         .collect();
     let meta = RadiographMeta::plain(h, w, 10);
-    let images: Vec<Radiograph> = (0..batch).map(|_| Radiograph { meta: meta.clone(), pixels: Pixels::Unsigned(pixels.clone()) }).collect();
+    let images: Vec<Radiograph> = (0..batch)
+        .map(|_| Radiograph {
+            meta: meta.clone(),
+            pixels: Pixels::Unsigned(pixels.clone()),
+        })
+        .collect();
     time("predict_batch", &mut || {
         for result in predictor.predict_batch(&images) {
             result.expect("a prediction");

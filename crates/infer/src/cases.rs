@@ -11,13 +11,21 @@ use std::path::Path;
 /// with the truth. Any unreadable image or annotation stops it with an error naming the file
 /// (an evaluation with silently missing cases would mislead). `progress(done, total)` is called
 /// after each group of images.
-pub fn predict_manifest(predictor: &Predictor, path: &Path, progress: &mut dyn FnMut(usize, usize)) -> Result<Vec<Case>, InferError> {
+pub fn predict_manifest(
+    predictor: &Predictor,
+    path: &Path,
+    progress: &mut dyn FnMut(usize, usize),
+) -> Result<Vec<Case>, InferError> {
     let rows = manifest::read(path)?;
     // An image listed twice would count twice.
     let mut seen = std::collections::HashMap::new();
     for (k, row) in rows.iter().enumerate() {
         if let Some(first) = seen.insert(row.image.as_str(), k + 2) {
-            return Err(InferError::Manifest { path: path.to_path_buf(), row: k + 2, problem: format!("{} is listed again (first on row {first})", row.image) });
+            return Err(InferError::Manifest {
+                path: path.to_path_buf(),
+                row: k + 2,
+                problem: format!("{} is listed again (first on row {first})", row.image),
+            });
         }
     }
     let base = path.parent().unwrap_or(Path::new("."));
@@ -35,10 +43,25 @@ pub fn predict_manifest(predictor: &Predictor, path: &Path, progress: &mut dyn F
                     // The row's label and the annotation's boxes must tell the same truth.
                     if annotation.image_label() != row.label {
                         let number = rows.iter().position(|r| std::ptr::eq(r, row)).map_or(0, |k| k + 2);
-                        let problem = format!("{} is labelled {} but its annotation {} says {}", row.image, row.label.code(), row.annotation, annotation.image_label().code());
-                        return Err(InferError::Manifest { path: path.to_path_buf(), row: number, problem });
+                        let problem = format!(
+                            "{} is labelled {} but its annotation {} says {}",
+                            row.image,
+                            row.label.code(),
+                            row.annotation,
+                            annotation.image_label().code()
+                        );
+                        return Err(InferError::Manifest {
+                            path: path.to_path_buf(),
+                            row: number,
+                            problem,
+                        });
                     }
-                    boxes.extend(annotation.objects.iter().filter_map(|o| o.label.fracture().map(|c| (c, o.bbox))));
+                    boxes.extend(
+                        annotation
+                            .objects
+                            .iter()
+                            .filter_map(|o| o.label.fracture().map(|c| (c, o.bbox))),
+                    );
                 }
                 Ok((image, boxes))
             })

@@ -13,7 +13,10 @@ pub struct ModelError {
 
 impl ModelError {
     pub fn new(path: &Path, fault: ModelFault) -> Self {
-        ModelError { path: path.to_path_buf(), fault }
+        ModelError {
+            path: path.to_path_buf(),
+            fault,
+        }
     }
 }
 
@@ -26,7 +29,12 @@ pub enum ModelFault {
     #[error("not a usable training config (it gives the input size)")]
     Toml(#[source] toml::de::Error),
     #[error("expected 1 input channel and {expected} classes (stage {stage}), found {in_channels} and {classes}")]
-    Shape { in_channels: i64, classes: i64, expected: i64, stage: &'static str },
+    Shape {
+        in_channels: i64,
+        classes: i64,
+        expected: i64,
+        stage: &'static str,
+    },
     #[error("a hip localiser (stage = \"hips\") gives no verdict by itself: it belongs in the localiser/ folder of a hip-crop detector")]
     LocaliserAlone,
     #[error("a hip-crop detector (stage = \"hip_crops\") needs its localiser (a model trained with stage = \"hips\") in localiser/")]
@@ -55,19 +63,30 @@ pub enum InferError {
     #[error(transparent)]
     Dataset(#[from] hipfrac_data::Error),
     #[error("{}", path.display())]
-    Image { path: PathBuf, #[source] source: Box<InferError> },
+    Image {
+        path: PathBuf,
+        #[source]
+        source: Box<InferError>,
+    },
     #[error("{}: the manifest lists no images", .0.display())]
     EmptyManifest(PathBuf),
     /// A manifest whose rows cannot all be true at once.
     #[error("{}: row {row}: {problem}", path.display())]
     Manifest { path: PathBuf, row: usize, problem: String },
     #[error("{}: all {images} images were found not assessable (e.g. {reason}); if it was the header check and your archive names hips otherwise, pass --accept-body-part", manifest.display())]
-    NoneAssessable { manifest: std::path::PathBuf, images: usize, reason: String },
+    NoneAssessable {
+        manifest: std::path::PathBuf,
+        images: usize,
+        reason: String,
+    },
 }
 
 impl InferError {
     /// This error, said of the image at `path`.
     pub fn at(self, path: &Path) -> InferError {
-        InferError::Image { path: path.to_path_buf(), source: Box::new(self) }
+        InferError::Image {
+            path: path.to_path_buf(),
+            source: Box::new(self),
+        }
     }
 }

@@ -27,8 +27,8 @@ pub use hipfrac_core::verdict::{self, OperatingPoint, OperatingPoints, Verdict};
 pub use hipfrac_core::{side, Prediction, Side, SideCall, SideSource};
 
 use hipfrac_core::assess::{check_header, Acceptance};
-use hipfrac_core::{AbstentionSource, BBox, HipCall, NotAssessable, Stage};
 use hipfrac_core::card::ModelCard;
+use hipfrac_core::{AbstentionSource, BBox, HipCall, NotAssessable, Stage};
 use hipfrac_core::{Answer, Detection, Preset, Radiograph};
 use hipfrac_imaging::{hip_region, letterbox, letterbox_regions, Letterbox, Preprocess};
 use hipfrac_model::decode::{detections_at, NMS_IOU, SCORE_FLOOR};
@@ -105,7 +105,8 @@ impl Predictor {
             Stage::Hips => return Err(ModelError::new(dir, ModelFault::LocaliserAlone)),
             Stage::HipCrops => {
                 let at = dir.join("localiser");
-                let localiser = Predictor::load_one(&at, device).map_err(|e| ModelError::new(dir, ModelFault::NoLocaliser(Box::new(e))))?;
+                let localiser = Predictor::load_one(&at, device)
+                    .map_err(|e| ModelError::new(dir, ModelFault::NoLocaliser(Box::new(e))))?;
                 if localiser.stage != Stage::Hips {
                     return Err(ModelError::new(&at, ModelFault::NotALocaliser(localiser.stage.name())));
                 }
@@ -117,7 +118,8 @@ impl Predictor {
 
     fn load_one(dir: &Path, device: Device) -> Result<Predictor, ModelError> {
         let config_path = dir.join("config.json");
-        let config: ModelConfig = serde_json::from_slice(&read(&config_path)?).map_err(|e| ModelError::new(&config_path, ModelFault::Json(e)))?;
+        let config: ModelConfig = serde_json::from_slice(&read(&config_path)?)
+            .map_err(|e| ModelError::new(&config_path, ModelFault::Json(e)))?;
         let train_path = dir.join("train.toml");
         let text = std::fs::read_to_string(&train_path).map_err(|e| ModelError::new(&train_path, ModelFault::Io(e)))?;
         // Only the input keys are needed; the others are the training run's business.
@@ -126,36 +128,72 @@ impl Predictor {
             .map_err(|e| ModelError::new(&train_path, ModelFault::Toml(e)))?;
         let (size, stage) = (input.image_size, input.stage);
         if config.num_classes != stage.classes() || config.in_channels != 1 {
-            let shape = ModelFault::Shape { in_channels: config.in_channels, classes: config.num_classes, expected: stage.classes(), stage: stage.name() };
+            let shape = ModelFault::Shape {
+                in_channels: config.in_channels,
+                classes: config.num_classes,
+                expected: stage.classes(),
+                stage: stage.name(),
+            };
             return Err(ModelError::new(&config_path, shape));
         }
         if size < 64 || size % 32 != 0 {
             return Err(ModelError::new(&train_path, ModelFault::InputSize(size)));
         }
-        let weights = ["ema.safetensors", "model.safetensors"].iter().map(|n| dir.join(n)).find(|p| p.exists()).ok_or_else(|| ModelError::new(dir, ModelFault::NoWeights))?;
+        let weights = ["ema.safetensors", "model.safetensors"]
+            .iter()
+            .map(|n| dir.join(n))
+            .find(|p| p.exists())
+            .ok_or_else(|| ModelError::new(dir, ModelFault::NoWeights))?;
         let model_hash = hex::encode(&sha2::Sha256::digest(read(&weights)?)[..8]);
         let mut train_vs = nn::VarStore::new(device);
         let training = DamoYolo::new(&train_vs.root(), &config, false);
-        train_vs.load(&weights).map_err(|e| ModelError::new(&weights, ModelFault::Weights(e)))?;
+        train_vs
+            .load(&weights)
+            .map_err(|e| ModelError::new(&weights, ModelFault::Weights(e)))?;
         let vs = nn::VarStore::new(device);
         let mut model = DamoYolo::new(&vs.root(), &config, true);
         training.fold_into(&mut model);
         let points_path = dir.join("operating_points.json");
         let points = if points_path.exists() {
-            let points: OperatingPoints = serde_json::from_slice(&read(&points_path)?).map_err(|e| ModelError::new(&points_path, ModelFault::Json(e)))?;
-            points.validate().map_err(|e| ModelError::new(&points_path, ModelFault::Thresholds(e)))?;
+            let points: OperatingPoints = serde_json::from_slice(&read(&points_path)?)
+                .map_err(|e| ModelError::new(&points_path, ModelFault::Json(e)))?;
+            points
+                .validate()
+                .map_err(|e| ModelError::new(&points_path, ModelFault::Thresholds(e)))?;
             points
         } else {
             OperatingPoints::uncalibrated()
         };
         let card_path = dir.join(ModelCard::FILE);
         let card = if card_path.exists() {
-            Some(serde_json::from_slice(&read(&card_path)?).map_err(|e| ModelError::new(&card_path, ModelFault::Json(e)))?)
+            Some(
+                serde_json::from_slice(&read(&card_path)?)
+                    .map_err(|e| ModelError::new(&card_path, ModelFault::Json(e)))?,
+            )
         } else {
             None
         };
-        let preprocess = Preprocess { size, equalize: input.equalize };
-        Ok(Predictor { dir: dir.to_path_buf(), config, preprocess, device, points, model_hash, card, acceptance: Acceptance::default(), batch: None, precision: Precision::Fp32, stage, localiser: None, hip_min_score: HIP_MIN_SCORE, model, _vs: vs })
+        let preprocess = Preprocess {
+            size,
+            equalize: input.equalize,
+        };
+        Ok(Predictor {
+            dir: dir.to_path_buf(),
+            config,
+            preprocess,
+            device,
+            points,
+            model_hash,
+            card,
+            acceptance: Acceptance::default(),
+            batch: None,
+            precision: Precision::Fp32,
+            stage,
+            localiser: None,
+            hip_min_score: HIP_MIN_SCORE,
+            model,
+            _vs: vs,
+        })
     }
 
     /// The preset the weights were trained as (none for a hand-made configuration).
@@ -184,7 +222,9 @@ impl Predictor {
         self.detect_whole(images, &self.acceptance)
             .into_iter()
             .zip(images)
-            .map(|(found, image)| found.map(|found| found.map_or_else(|refused| refused, |boxes| self.conclude(image, boxes))))
+            .map(|(found, image)| {
+                found.map(|found| found.map_or_else(|refused| refused, |boxes| self.conclude(image, boxes)))
+            })
             .collect()
     }
 
@@ -219,8 +259,16 @@ impl Predictor {
                 Ok(Ok((hips, crops)))
             })
             .collect();
-        let ready: Vec<&Letterbox> = crops.iter().filter_map(|c| c.as_ref().ok()?.as_ref().ok()).flat_map(|(_, crops)| crops).collect();
-        let mut found = ready.chunks(self.batch_size()).flat_map(|chunk| self.detect(chunk)).collect::<Vec<_>>().into_iter();
+        let ready: Vec<&Letterbox> = crops
+            .iter()
+            .filter_map(|c| c.as_ref().ok()?.as_ref().ok())
+            .flat_map(|(_, crops)| crops)
+            .collect();
+        let mut found = ready
+            .chunks(self.batch_size())
+            .flat_map(|chunk| self.detect(chunk))
+            .collect::<Vec<_>>()
+            .into_iter();
         images
             .iter()
             .zip(crops)
@@ -228,7 +276,10 @@ impl Predictor {
                 crops.map(|crops| match crops {
                     Err(refused) => refused,
                     Ok((hips, _)) => {
-                        let per_hip: Vec<Vec<Detection>> = hips.iter().map(|_| found.next().expect("the detector should return one result per crop")).collect();
+                        let per_hip: Vec<Vec<Detection>> = hips
+                            .iter()
+                            .map(|_| found.next().expect("the detector should return one result per crop"))
+                            .collect();
                         self.conclude_hips(image, &hips, per_hip)
                     }
                 })
@@ -248,8 +299,23 @@ impl Predictor {
             })
             .collect();
         let ready: Vec<&Letterbox> = prepared.iter().filter_map(|p| p.as_ref().ok()?.as_ref().ok()).collect();
-        let mut found = ready.chunks(self.batch_size()).flat_map(|chunk| self.detect(chunk)).collect::<Vec<_>>().into_iter();
-        prepared.into_iter().map(|p| p.map(|p| p.map(|_| found.next().expect("the network should return one result per prepared image")))).collect()
+        let mut found = ready
+            .chunks(self.batch_size())
+            .flat_map(|chunk| self.detect(chunk))
+            .collect::<Vec<_>>()
+            .into_iter();
+        prepared
+            .into_iter()
+            .map(|p| {
+                p.map(|p| {
+                    p.map(|_| {
+                        found
+                            .next()
+                            .expect("the network should return one result per prepared image")
+                    })
+                })
+            })
+            .collect()
     }
 
     /// The verdict of each hip from the boxes in its crop, and the image's from them all.
@@ -260,8 +326,18 @@ impl Predictor {
             .map(|(hip, found)| {
                 let class_scores = verdict::class_scores(found);
                 // One hip in a file that names its side: that side; two: their positions.
-                let side = if hips.len() == 1 { side(image, &hip.bbox) } else { hipfrac_core::side_by_position(image.width(), &hip.bbox) };
-                HipCall { bbox: hip.bbox, score: hip.score, side, verdict: verdict::decide(class_scores, &self.points), class_scores }
+                let side = if hips.len() == 1 {
+                    side(image, &hip.bbox)
+                } else {
+                    hipfrac_core::side_by_position(image.width(), &hip.bbox)
+                };
+                HipCall {
+                    bbox: hip.bbox,
+                    score: hip.score,
+                    side,
+                    verdict: verdict::decide(class_scores, &self.points),
+                    class_scores,
+                }
             })
             .collect();
         let mut all: Vec<Detection> = per_hip.into_iter().flatten().collect();
@@ -269,7 +345,9 @@ impl Predictor {
         let mut prediction = self.conclude(image, all);
         if let (Some(class), true) = (prediction.verdict().and_then(|v| v.label.fracture()), calls.len() > 1) {
             // The side is that of the hip whose crop gave the answer's best box.
-            let hip = calls.iter().max_by(|a, b| a.class_scores[class.index()].total_cmp(&b.class_scores[class.index()]));
+            let hip = calls
+                .iter()
+                .max_by(|a, b| a.class_scores[class.index()].total_cmp(&b.class_scores[class.index()]));
             prediction.side = hip.map(|h| h.side);
         }
         prediction.hips = calls;
@@ -283,8 +361,11 @@ impl Predictor {
         if !path.exists() {
             return Err(ModelError::new(&path, ModelFault::NoSite(site.to_string())));
         }
-        let points: OperatingPoints = serde_json::from_slice(&read(&path)?).map_err(|e| ModelError::new(&path, ModelFault::Json(e)))?;
-        points.validate().map_err(|e| ModelError::new(&path, ModelFault::Thresholds(e)))?;
+        let points: OperatingPoints =
+            serde_json::from_slice(&read(&path)?).map_err(|e| ModelError::new(&path, ModelFault::Json(e)))?;
+        points
+            .validate()
+            .map_err(|e| ModelError::new(&path, ModelFault::Thresholds(e)))?;
         self.points = points;
         Ok(())
     }
@@ -312,12 +393,25 @@ impl Predictor {
     /// Detections per prepared image, in the original images' pixels.
     fn detect(&self, prepared: &[&Letterbox]) -> Vec<Vec<Detection>> {
         let s = self.preprocess.size;
-        let flat: Vec<f32> = prepared.iter().flat_map(|l| l.pixels.iter().map(|&p| p as f32 / 255.0)).collect();
-        let images = Tensor::from_slice(&flat).reshape([prepared.len() as i64, 1, s, s]).to_device(self.device);
+        let flat: Vec<f32> = prepared
+            .iter()
+            .flat_map(|l| l.pixels.iter().map(|&p| p as f32 / 255.0))
+            .collect();
+        let images = Tensor::from_slice(&flat)
+            .reshape([prepared.len() as i64, 1, s, s])
+            .to_device(self.device);
         detections_at(&self.model, &images, SCORE_FLOOR, NMS_IOU, self.precision)
             .into_iter()
             .zip(prepared)
-            .map(|(list, l)| list.into_iter().map(|d| Detection { bbox: l.to_original(&d.bbox), ..d }).filter(|d| !d.bbox.is_degenerate()).collect())
+            .map(|(list, l)| {
+                list.into_iter()
+                    .map(|d| Detection {
+                        bbox: l.to_original(&d.bbox),
+                        ..d
+                    })
+                    .filter(|d| !d.bbox.is_degenerate())
+                    .collect()
+            })
             .collect()
     }
 
@@ -327,10 +421,21 @@ impl Predictor {
         let verdict = verdict::decide(class_scores, &self.points);
         let answer = Answer::Verdict(verdict);
         let side = match verdict.label {
-            hipfrac_core::Label::Fracture(class) => detections.iter().find(|d| d.class == class).map(|d| side(image, &d.bbox)),
+            hipfrac_core::Label::Fracture(class) => detections
+                .iter()
+                .find(|d| d.class == class)
+                .map(|d| side(image, &d.bbox)),
             hipfrac_core::Label::NoFracture => None,
         };
-        Prediction { width: image.width(), height: image.height(), detections, class_scores, answer, side, hips: Vec::new() }
+        Prediction {
+            width: image.width(),
+            height: image.height(),
+            detections,
+            class_scores,
+            answer,
+            side,
+            hips: Vec::new(),
+        }
     }
 }
 

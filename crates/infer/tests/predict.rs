@@ -27,11 +27,26 @@ fn phantom_image(dir: &std::path::Path) -> PathBuf {
 
 #[test]
 fn letterbox_boxes_map_back_to_the_image() {
-    let image = hipfrac_core::Radiograph { meta: hipfrac_core::RadiographMeta::plain(300, 200, 12), pixels: hipfrac_core::Pixels::Unsigned((0..60_000).map(|i| (i % 4096) as u16).collect()) };
-    let l = hipfrac_imaging::letterbox(&image, &hipfrac_imaging::Preprocess { size: 128, equalize: false }).unwrap();
+    let image = hipfrac_core::Radiograph {
+        meta: hipfrac_core::RadiographMeta::plain(300, 200, 12),
+        pixels: hipfrac_core::Pixels::Unsigned((0..60_000).map(|i| (i % 4096) as u16).collect()),
+    };
+    let l = hipfrac_imaging::letterbox(
+        &image,
+        &hipfrac_imaging::Preprocess {
+            size: 128,
+            equalize: false,
+        },
+    )
+    .unwrap();
     let b = BBox::new(10.0, 20.0, 150.0, 290.0);
     let back = l.to_original(&l.to_letterbox(&b));
-    for (x, y) in [(back.x_min, b.x_min), (back.y_min, b.y_min), (back.x_max, b.x_max), (back.y_max, b.y_max)] {
+    for (x, y) in [
+        (back.x_min, b.x_min),
+        (back.y_min, b.y_min),
+        (back.x_max, b.x_max),
+        (back.y_max, b.y_max),
+    ] {
         assert!((x - y).abs() < 1e-3, "{back:?} vs {b:?}");
     }
     // The longer side (300 rows) fills the letterbox; the 200 columns take 85 of 128.
@@ -52,7 +67,10 @@ fn untrained_model_predicts_on_a_phantom_radiograph() {
     // Scores near 0.5 everywhere: boxes of every class, at most 100, inside the image.
     assert!(!p.detections.is_empty() && p.detections.len() <= 100);
     for d in &p.detections {
-        assert!(d.score >= 0.05 && d.bbox.is_inside(image.width(), image.height()) && !d.bbox.is_degenerate(), "{d:?}");
+        assert!(
+            d.score >= 0.05 && d.bbox.is_inside(image.width(), image.height()) && !d.bbox.is_degenerate(),
+            "{d:?}"
+        );
     }
     assert!(p.detections.windows(2).all(|w| w[0].score >= w[1].score));
     // The verdict is the rule applied to the class scores, and its side comes from the file.
@@ -87,27 +105,52 @@ fn shared_rg2_predicts_end_to_end() {
     let image = hipfrac_dicom::read_radiograph(&path).unwrap();
     let p = predictor.predict_batch(std::slice::from_ref(&image)).remove(0).unwrap();
     assert_eq!((p.width, p.height), (image.width(), image.height()));
-    assert!(p.detections.iter().all(|d| d.bbox.is_inside(image.width(), image.height())));
+    assert!(p
+        .detections
+        .iter()
+        .all(|d| d.bbox.is_inside(image.width(), image.height())));
 }
 
 #[test]
 fn bad_model_folders_are_named() {
     let temp = tempfile::tempdir().unwrap();
     let dir = temp.path().join("model");
-    let error = Predictor::load(&dir, tch::Device::Cpu).err().map(|e| hipfrac_core::error_chain(&e)).unwrap();
-    assert!(error.contains("config.json") && error.contains("cannot read"), "{error}");
+    let error = Predictor::load(&dir, tch::Device::Cpu)
+        .err()
+        .map(|e| hipfrac_core::error_chain(&e))
+        .unwrap();
+    assert!(
+        error.contains("config.json") && error.contains("cannot read"),
+        "{error}"
+    );
     // Weights of the nano preset under a `t` config: refused, naming the weights.
     hipfrac_infer::write_untrained(&dir, &ModelConfig::nano(1, 4), 128, None).unwrap();
-    std::fs::write(dir.join("config.json"), serde_json::to_vec(&ModelConfig::t(1, 4)).unwrap()).unwrap();
-    let error = Predictor::load(&dir, tch::Device::Cpu).err().map(|e| hipfrac_core::error_chain(&e)).unwrap();
-    assert!(error.contains("model.safetensors") && error.contains("do not fit"), "{error}");
+    std::fs::write(
+        dir.join("config.json"),
+        serde_json::to_vec(&ModelConfig::t(1, 4)).unwrap(),
+    )
+    .unwrap();
+    let error = Predictor::load(&dir, tch::Device::Cpu)
+        .err()
+        .map(|e| hipfrac_core::error_chain(&e))
+        .unwrap();
+    assert!(
+        error.contains("model.safetensors") && error.contains("do not fit"),
+        "{error}"
+    );
     // A bad operating-points file.
     hipfrac_infer::write_untrained(&dir, &ModelConfig::nano(1, 4), 128, None).unwrap();
     let mut points = hipfrac_infer::OperatingPoints::uncalibrated();
     points.classes[0].fracture = 0.1;
     std::fs::write(dir.join("operating_points.json"), serde_json::to_vec(&points).unwrap()).unwrap();
-    let error = Predictor::load(&dir, tch::Device::Cpu).err().map(|e| hipfrac_core::error_chain(&e)).unwrap();
-    assert!(error.contains("operating_points.json") && error.contains("fracture ≥ suspicious"), "{error}");
+    let error = Predictor::load(&dir, tch::Device::Cpu)
+        .err()
+        .map(|e| hipfrac_core::error_chain(&e))
+        .unwrap();
+    assert!(
+        error.contains("operating_points.json") && error.contains("fracture ≥ suspicious"),
+        "{error}"
+    );
 }
 
 #[test]
@@ -120,9 +163,16 @@ fn a_batch_equals_one_image_at_a_time_in_order() {
         p.reverse();
     }
     // Five images: more than one CPU batch (2), the two kinds interleaved.
-    let batch = predictor.predict_batch(&[good.clone(), good.clone(), flipped.clone(), good.clone(), flipped.clone()]);
+    let batch = predictor.predict_batch(&[
+        good.clone(),
+        good.clone(),
+        flipped.clone(),
+        good.clone(),
+        flipped.clone(),
+    ]);
     assert_eq!(batch.len(), 5);
-    let one = |image: &hipfrac_core::Radiograph| predictor.predict_batch(std::slice::from_ref(image)).remove(0).unwrap();
+    let one =
+        |image: &hipfrac_core::Radiograph| predictor.predict_batch(std::slice::from_ref(image)).remove(0).unwrap();
     let (a, b) = (one(&good), one(&flipped));
     assert_ne!(a, b, "two different images should not give identical predictions");
     for (k, expected) in [(0, &a), (1, &a), (2, &b), (3, &a), (4, &b)] {
@@ -130,7 +180,12 @@ fn a_batch_equals_one_image_at_a_time_in_order() {
         assert_eq!(got.answer, expected.answer, "image {k}");
         assert_eq!(got.detections.len(), expected.detections.len(), "image {k}");
         for (x, y) in got.class_scores.iter().zip(expected.class_scores) {
-            assert!((x - y).abs() < 1e-4, "image {k}: {:?} vs {:?}", got.class_scores, expected.class_scores);
+            assert!(
+                (x - y).abs() < 1e-4,
+                "image {k}: {:?} vs {:?}",
+                got.class_scores,
+                expected.class_scores
+            );
         }
     }
 }
@@ -159,7 +214,11 @@ fn the_two_stage_path_reads_each_hip_in_its_crop_and_abstains_without_one() {
     let predictor = two_stage(&temp.path().join("two"), 0.0);
     assert_eq!(predictor.stage, hipfrac_core::Stage::HipCrops);
     let p = predictor.predict_batch(std::slice::from_ref(&image)).remove(0).unwrap();
-    assert!(!p.hips.is_empty() && p.hips.len() <= hipfrac_infer::MAX_HIPS, "{:?}", p.hips);
+    assert!(
+        !p.hips.is_empty() && p.hips.len() <= hipfrac_infer::MAX_HIPS,
+        "{:?}",
+        p.hips
+    );
     for hip in &p.hips {
         assert!(hip.bbox.is_inside(image.width(), image.height()) && hip.score >= hipfrac_infer::HIP_MIN_SCORE);
         assert_eq!(hip.verdict, verdict::decide(hip.class_scores, &predictor.points));
@@ -170,7 +229,10 @@ fn the_two_stage_path_reads_each_hip_in_its_crop_and_abstains_without_one() {
     }
     assert!(!p.detections.is_empty());
     for d in &p.detections {
-        assert!(d.bbox.is_inside(image.width(), image.height()) && !d.bbox.is_degenerate(), "{d:?}");
+        assert!(
+            d.bbox.is_inside(image.width(), image.height()) && !d.bbox.is_degenerate(),
+            "{d:?}"
+        );
     }
     // The image's class scores are the best over its hips: a fractured hip wins over none.
     for c in 0..4 {
@@ -194,20 +256,38 @@ fn a_localiser_alone_or_a_crop_detector_without_one_is_refused() {
     let dir = temp.path().join("crops");
     hipfrac_infer::write_untrained(&dir, &ModelConfig::nano(1, 4), 128, None).unwrap();
     std::fs::write(dir.join("train.toml"), "image_size = 128\nstage = \"hip_crops\"\n").unwrap();
-    let error = Predictor::load(&dir, tch::Device::Cpu).err().map(|e| hipfrac_core::error_chain(&e)).unwrap();
-    assert!(error.contains("needs its localiser") && error.contains("localiser"), "{error}");
+    let error = Predictor::load(&dir, tch::Device::Cpu)
+        .err()
+        .map(|e| hipfrac_core::error_chain(&e))
+        .unwrap();
+    assert!(
+        error.contains("needs its localiser") && error.contains("localiser"),
+        "{error}"
+    );
     // Its localiser/ holding a four-class whole-image detector: not a localiser.
     hipfrac_infer::write_untrained(&dir.join("localiser"), &ModelConfig::nano(1, 4), 96, None).unwrap();
-    let error = Predictor::load(&dir, tch::Device::Cpu).err().map(|e| hipfrac_core::error_chain(&e)).unwrap();
+    let error = Predictor::load(&dir, tch::Device::Cpu)
+        .err()
+        .map(|e| hipfrac_core::error_chain(&e))
+        .unwrap();
     assert!(error.contains("not a hip localiser"), "{error}");
     // A localiser loaded for predictions: refused, it gives no verdict.
     let alone = temp.path().join("alone");
     hipfrac_infer::write_untrained(&alone, &ModelConfig::nano(1, 1), 96, None).unwrap();
     std::fs::write(alone.join("train.toml"), "image_size = 96\nstage = \"hips\"\n").unwrap();
-    let error = Predictor::load(&alone, tch::Device::Cpu).err().map(|e| hipfrac_core::error_chain(&e)).unwrap();
+    let error = Predictor::load(&alone, tch::Device::Cpu)
+        .err()
+        .map(|e| hipfrac_core::error_chain(&e))
+        .unwrap();
     assert!(error.contains("gives no verdict"), "{error}");
     // A stage whose class count the weights do not have.
     std::fs::write(alone.join("train.toml"), "image_size = 96\n").unwrap();
-    let error = Predictor::load(&alone, tch::Device::Cpu).err().map(|e| hipfrac_core::error_chain(&e)).unwrap();
-    assert!(error.contains("4 classes (stage whole)") && error.contains("found 1 and 1"), "{error}");
+    let error = Predictor::load(&alone, tch::Device::Cpu)
+        .err()
+        .map(|e| hipfrac_core::error_chain(&e))
+        .unwrap();
+    assert!(
+        error.contains("4 classes (stage whole)") && error.contains("found 1 and 1"),
+        "{error}"
+    );
 }

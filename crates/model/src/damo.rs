@@ -28,12 +28,26 @@ pub struct ModelConfig {
 impl ModelConfig {
     /// DAMO-YOLO-T (TinyNAS-L20 + GiraffeNeckV2 + ZeroHead), as `damoyolo_tinynasL20_T`.
     pub fn t(in_channels: i64, num_classes: i64) -> Self {
-        ModelConfig { preset: Some(Preset::T), in_channels, num_classes, width: 1.0, depth: 1.0, reg_max: 16 }
+        ModelConfig {
+            preset: Some(Preset::T),
+            in_channels,
+            num_classes,
+            width: 1.0,
+            depth: 1.0,
+            reg_max: 16,
+        }
     }
 
     /// A quarter-width, shallow preset for CPU tests and the demo.
     pub fn nano(in_channels: i64, num_classes: i64) -> Self {
-        ModelConfig { preset: Some(Preset::Nano), in_channels, num_classes, width: 0.25, depth: 0.34, reg_max: 16 }
+        ModelConfig {
+            preset: Some(Preset::Nano),
+            in_channels,
+            num_classes,
+            width: 0.25,
+            depth: 0.34,
+            reg_max: 16,
+        }
     }
 
     /// The configuration of `preset`.
@@ -72,7 +86,13 @@ impl ModelConfig {
 }
 
 /// TinyNAS-L20 stages: (out, bottleneck, stride, blocks).
-const STAGES: [(i64, i64, i64, i64); 5] = [(64, 24, 2, 2), (96, 64, 2, 2), (192, 96, 2, 2), (192, 152, 1, 2), (384, 192, 2, 1)];
+const STAGES: [(i64, i64, i64, i64); 5] = [
+    (64, 24, 2, 2),
+    (96, 64, 2, 2),
+    (192, 96, 2, 2),
+    (192, 152, 1, 2),
+    (384, 192, 2, 1),
+];
 const STEM: i64 = 24;
 const NECK_IN: [i64; 3] = [96, 192, 384];
 const NECK_OUT: [i64; 3] = [64, 128, 256];
@@ -92,7 +112,8 @@ impl ResBlock {
         ResBlock {
             conv1: ConvBn::new(&(p / "conv1"), cin, bottleneck, 1, 1, Act::Identity, fused),
             conv2: RepConv::new(&(p / "conv2"), bottleneck, cout, stride, Act::Identity, fused),
-            projection: (cin != cout && stride != 2).then(|| ConvBn::new(&(p / "residual_proj"), cin, cout, 1, 1, Act::Identity, fused)),
+            projection: (cin != cout && stride != 2)
+                .then(|| ConvBn::new(&(p / "residual_proj"), cin, cout, 1, 1, Act::Identity, fused)),
             stride,
         }
     }
@@ -130,12 +151,18 @@ struct Spp {
 impl Spp {
     fn new(p: &nn::Path, c: i64, fused: bool) -> Self {
         let hidden = c / 2;
-        Spp { conv1: ConvBn::new(&(p / "conv1"), c, hidden, 1, 1, Act::Silu, fused), conv2: ConvBn::new(&(p / "conv2"), hidden * 4, c, 1, 1, Act::Silu, fused) }
+        Spp {
+            conv1: ConvBn::new(&(p / "conv1"), c, hidden, 1, 1, Act::Silu, fused),
+            conv2: ConvBn::new(&(p / "conv2"), hidden * 4, c, 1, 1, Act::Silu, fused),
+        }
     }
 
     fn forward_t(&self, x: &Tensor, train: bool) -> Tensor {
         let x = self.conv1.forward_t(x, train);
-        let pools: Vec<Tensor> = [5i64, 9, 13].iter().map(|&k| x.max_pool2d([k, k], [1, 1], [k / 2, k / 2], [1, 1], false)).collect();
+        let pools: Vec<Tensor> = [5i64, 9, 13]
+            .iter()
+            .map(|&k| x.max_pool2d([k, k], [1, 1], [k / 2, k / 2], [1, 1], false))
+            .collect();
         let mut all = vec![x];
         all.extend(pools);
         self.conv2.forward_t(&Tensor::cat(&all, 1), train)
@@ -234,7 +261,10 @@ impl CspStage {
         let blocks = (0..n)
             .map(|i| {
                 let b = p / "convs" / i;
-                RepBlock { conv2: RepConv::new(&(&b / "conv2"), mid, mid, 1, Act::Relu, fused), conv1: ConvBn::new(&(&b / "conv1"), mid, mid, 3, 1, Act::Relu, fused) }
+                RepBlock {
+                    conv2: RepConv::new(&(&b / "conv2"), mid, mid, 1, Act::Relu, fused),
+                    conv1: ConvBn::new(&(&b / "conv1"), mid, mid, 3, 1, Act::Relu, fused),
+                }
             })
             .collect();
         CspStage {
@@ -307,11 +337,32 @@ impl Neck {
     fn forward_t(&self, features: &[Tensor], train: bool) -> Vec<Tensor> {
         let (x2, x1, x0) = (&features[0], &features[1], &features[2]);
         let up = |x: &Tensor| x.upsample_nearest2d([x.size()[2] * 2, x.size()[3] * 2], None, None);
-        let x3 = self.merge_3.forward_t(&Tensor::cat(&[x0.shallow_clone(), self.bu_conv13.forward_t(x1, train)], 1), train);
-        let x4 = self.merge_4.forward_t(&Tensor::cat(&[x1.shallow_clone(), self.bu_conv24.forward_t(x2, train), up(&x3)], 1), train);
-        let x5 = self.merge_5.forward_t(&Tensor::cat(&[x2.shallow_clone(), up(&x4)], 1), train);
-        let x7 = self.merge_7.forward_t(&Tensor::cat(&[x4.shallow_clone(), self.bu_conv57.forward_t(&x5, train)], 1), train);
-        let x6 = self.merge_6.forward_t(&Tensor::cat(&[x3, self.bu_conv46.forward_t(&x4, train), self.bu_conv76.forward_t(&x7, train)], 1), train);
+        let x3 = self.merge_3.forward_t(
+            &Tensor::cat(&[x0.shallow_clone(), self.bu_conv13.forward_t(x1, train)], 1),
+            train,
+        );
+        let x4 = self.merge_4.forward_t(
+            &Tensor::cat(&[x1.shallow_clone(), self.bu_conv24.forward_t(x2, train), up(&x3)], 1),
+            train,
+        );
+        let x5 = self
+            .merge_5
+            .forward_t(&Tensor::cat(&[x2.shallow_clone(), up(&x4)], 1), train);
+        let x7 = self.merge_7.forward_t(
+            &Tensor::cat(&[x4.shallow_clone(), self.bu_conv57.forward_t(&x5, train)], 1),
+            train,
+        );
+        let x6 = self.merge_6.forward_t(
+            &Tensor::cat(
+                &[
+                    x3,
+                    self.bu_conv46.forward_t(&x4, train),
+                    self.bu_conv76.forward_t(&x7, train),
+                ],
+                1,
+            ),
+            train,
+        );
         vec![x5, x7, x6] // strides 8, 16, 32
     }
 
@@ -363,19 +414,50 @@ impl DamoYolo {
         // first steps are not swamped by the negatives' focal loss.
         let prior_bias = -((1.0f64 - 0.01) / 0.01).ln();
         let normal = nn::Init::Randn { mean: 0.0, stdev: 0.01 };
-        let class_conv = nn::ConvConfig { padding: 1, ws_init: normal, bs_init: nn::Init::Const(prior_bias), ..Default::default() };
-        let box_conv = nn::ConvConfig { padding: 1, ws_init: normal, bs_init: nn::Init::Const(0.0), ..Default::default() };
+        let class_conv = nn::ConvConfig {
+            padding: 1,
+            ws_init: normal,
+            bs_init: nn::Init::Const(prior_bias),
+            ..Default::default()
+        };
+        let box_conv = nn::ConvConfig {
+            padding: 1,
+            ws_init: normal,
+            bs_init: nn::Init::Const(0.0),
+            ..Default::default()
+        };
         let outs = NECK_OUT.map(|c| config.channels(c));
-        let class_convs = outs.iter().enumerate().map(|(i, &c)| crate::layers::conv2d(&(&head / "gfl_cls" / i), c, config.num_classes, 3, class_conv)).collect();
-        let box_convs = outs.iter().enumerate().map(|(i, &c)| crate::layers::conv2d(&(&head / "gfl_reg" / i), c, bins, 3, box_conv)).collect();
-        let scales = (0..3).map(|i| (&head / "scales" / i).var("scale", &[1], nn::Init::Const(1.0))).collect();
-        DamoYolo { config: config.clone(), fused, backbone, neck, class_convs, box_convs, scales }
+        let class_convs = outs
+            .iter()
+            .enumerate()
+            .map(|(i, &c)| crate::layers::conv2d(&(&head / "gfl_cls" / i), c, config.num_classes, 3, class_conv))
+            .collect();
+        let box_convs = outs
+            .iter()
+            .enumerate()
+            .map(|(i, &c)| crate::layers::conv2d(&(&head / "gfl_reg" / i), c, bins, 3, box_conv))
+            .collect();
+        let scales = (0..3)
+            .map(|i| (&head / "scales" / i).var("scale", &[1], nn::Init::Const(1.0)))
+            .collect();
+        DamoYolo {
+            config: config.clone(),
+            fused,
+            backbone,
+            neck,
+            class_convs,
+            box_convs,
+            scales,
+        }
     }
 
     /// Copies the re-parameterised (BatchNorm- and branch-folded) weights into `target`, a
     /// fused model of the same config.
     pub fn fold_into(&self, target: &mut DamoYolo) {
-        assert!(!self.fused && target.fused, "fold from a training model into a fused one");
+        assert!(
+            !self.fused && target.fused,
+            "fold from a training model into a fused one"
+        );
         self.backbone.fold_into(&mut target.backbone);
         self.neck.fold_into(&mut target.neck);
         tch::no_grad(|| {
@@ -417,6 +499,10 @@ impl DamoYolo {
             let b = x.apply(&self.box_convs[level]) * &self.scales[level]; // [B, 4·bins, h, w]
             boxes.push(b.flatten(2, 3).permute([0, 2, 1]).reshape([batch, h * w, 4, bins]));
         }
-        HeadOutput { class_logits: Tensor::cat(&classes, 1), box_logits: Tensor::cat(&boxes, 1), level_sizes }
+        HeadOutput {
+            class_logits: Tensor::cat(&classes, 1),
+            box_logits: Tensor::cat(&boxes, 1),
+            level_sizes,
+        }
     }
 }

@@ -26,17 +26,34 @@ pub fn detections(model: &DamoYolo, images: &Tensor, conf: f64, iou: f32) -> Vec
 
 /// [`detections`] with the network computed at `precision` (an autocast region); decoding,
 /// scores and NMS are fp32.
-pub fn detections_at(model: &DamoYolo, images: &Tensor, conf: f64, iou: f32, precision: Precision) -> Vec<Vec<Detection>> {
+pub fn detections_at(
+    model: &DamoYolo,
+    images: &Tensor,
+    conf: f64,
+    iou: f32,
+    precision: Precision,
+) -> Vec<Vec<Detection>> {
     let output = tch::no_grad(|| autocast(images.device(), precision, || model.forward_t(images, false)));
     let p = priors(&output.level_sizes, &ModelConfig::STRIDES, images.device());
-    let boxes = decode(&output.box_logits.to_kind(Kind::Float), &p).to_device(Device::Cpu).to_kind(Kind::Float);
-    let scores = output.class_logits.to_kind(Kind::Float).sigmoid().to_device(Device::Cpu);
+    let boxes = decode(&output.box_logits.to_kind(Kind::Float), &p)
+        .to_device(Device::Cpu)
+        .to_kind(Kind::Float);
+    let scores = output
+        .class_logits
+        .to_kind(Kind::Float)
+        .sigmoid()
+        .to_device(Device::Cpu);
     let classes = scores.size()[2];
     let mut all = Vec::new();
     for b in 0..scores.size()[0] {
         let s = Vec::<f32>::try_from(scores.get(b).flatten(0, 1)).expect("scores");
         let bx = Vec::<f32>::try_from(boxes.get(b).flatten(0, 1)).expect("boxes");
-        let mut candidates: Vec<(usize, f32)> = s.iter().enumerate().filter(|(_, &v)| v as f64 >= conf).map(|(i, &v)| (i, v)).collect();
+        let mut candidates: Vec<(usize, f32)> = s
+            .iter()
+            .enumerate()
+            .filter(|(_, &v)| v as f64 >= conf)
+            .map(|(i, &v)| (i, v))
+            .collect();
         candidates.sort_by(|a, b| b.1.total_cmp(&a.1));
         candidates.truncate(PRE_NMS);
         let list: Vec<Detection> = candidates
@@ -44,7 +61,11 @@ pub fn detections_at(model: &DamoYolo, images: &Tensor, conf: f64, iou: f32, pre
             .map(|&(i, score)| {
                 let (anchor, class) = (i / classes as usize, i % classes as usize);
                 let c = &bx[anchor * 4..anchor * 4 + 4];
-                Detection { class: FractureClass::from_index(class).expect("4 classes"), score, bbox: BBox::new(c[0], c[1], c[2], c[3]) }
+                Detection {
+                    class: FractureClass::from_index(class).expect("4 classes"),
+                    score,
+                    bbox: BBox::new(c[0], c[1], c[2], c[3]),
+                }
             })
             .collect();
         let mut kept = nms_per_class(&list, iou);

@@ -44,7 +44,11 @@ fn load_cuda() -> Result<(), DeviceError> {
         // SAFETY: dlerror returns a thread-local C string or null.
         let reason = unsafe {
             let e = libc::dlerror();
-            if e.is_null() { "unknown".to_string() } else { std::ffi::CStr::from_ptr(e).to_string_lossy().into_owned() }
+            if e.is_null() {
+                "unknown".to_string()
+            } else {
+                std::ffi::CStr::from_ptr(e).to_string_lossy().into_owned()
+            }
         };
         return Err(DeviceError::CudaLibrary(reason));
     }

@@ -12,9 +12,28 @@ use tch::{Device, Kind, Tensor};
 
 extern "C" {
     fn hipfrac_gloo_available() -> c_int;
-    fn hipfrac_gloo_new(host: *const c_char, port: c_int, rank: c_int, world: c_int, timeout_ms: i64, error: *mut c_char, capacity: usize) -> *mut c_void;
-    fn hipfrac_gloo_all_reduce_sum(group: *mut c_void, tensor: *mut c_void, error: *mut c_char, capacity: usize) -> c_int;
-    fn hipfrac_gloo_broadcast(group: *mut c_void, tensor: *mut c_void, root: c_int, error: *mut c_char, capacity: usize) -> c_int;
+    fn hipfrac_gloo_new(
+        host: *const c_char,
+        port: c_int,
+        rank: c_int,
+        world: c_int,
+        timeout_ms: i64,
+        error: *mut c_char,
+        capacity: usize,
+    ) -> *mut c_void;
+    fn hipfrac_gloo_all_reduce_sum(
+        group: *mut c_void,
+        tensor: *mut c_void,
+        error: *mut c_char,
+        capacity: usize,
+    ) -> c_int;
+    fn hipfrac_gloo_broadcast(
+        group: *mut c_void,
+        tensor: *mut c_void,
+        root: c_int,
+        error: *mut c_char,
+        capacity: usize,
+    ) -> c_int;
     fn hipfrac_gloo_free(group: *mut c_void);
 }
 
@@ -39,11 +58,20 @@ unsafe impl Send for ProcessGroup {}
 #[derive(Debug, thiserror::Error)]
 pub enum DistError {
     #[error("{name} = {value:?} is not a valid {what}")]
-    Env { name: &'static str, value: String, what: &'static str },
+    Env {
+        name: &'static str,
+        value: String,
+        what: &'static str,
+    },
     #[error("RANK {rank} must be below WORLD_SIZE {world}")]
     Rank { rank: usize, world: usize },
     #[error("cannot join the process group at {address} as rank {rank} of {world}: {message}")]
-    Join { address: String, rank: usize, world: usize, message: String },
+    Join {
+        address: String,
+        rank: usize,
+        world: usize,
+        message: String,
+    },
     #[error("{what} failed: {message}")]
     Collective { what: &'static str, message: String },
 }
@@ -58,16 +86,37 @@ fn message(buffer: &[u8]) -> String {
 impl ProcessGroup {
     /// Joins a Gloo group: rank 0 serves the rendezvous at `host:port`, every rank waits up to
     /// `timeout` for all `world` to arrive.
-    pub fn gloo(host: &str, port: u16, rank: usize, world: usize, timeout: Duration) -> Result<ProcessGroup, DistError> {
+    pub fn gloo(
+        host: &str,
+        port: u16,
+        rank: usize,
+        world: usize,
+        timeout: Duration,
+    ) -> Result<ProcessGroup, DistError> {
         let address = format!("{host}:{port}");
-        let join = |message: String| DistError::Join { address: address.clone(), rank, world, message };
+        let join = |message: String| DistError::Join {
+            address: address.clone(),
+            rank,
+            world,
+            message,
+        };
         if rank >= world {
             return Err(DistError::Rank { rank, world });
         }
         let host_c = CString::new(host).map_err(|_| join("the address holds a NUL byte".into()))?;
         let mut error = vec![0u8; ERROR_CAPACITY];
         // SAFETY: the strings outlive the call; the error buffer's capacity is passed with it.
-        let handle = unsafe { hipfrac_gloo_new(host_c.as_ptr(), port as c_int, rank as c_int, world as c_int, timeout.as_millis() as i64, error.as_mut_ptr().cast(), error.len()) };
+        let handle = unsafe {
+            hipfrac_gloo_new(
+                host_c.as_ptr(),
+                port as c_int,
+                rank as c_int,
+                world as c_int,
+                timeout.as_millis() as i64,
+                error.as_mut_ptr().cast(),
+                error.len(),
+            )
+        };
         let handle = NonNull::new(handle).ok_or_else(|| join(message(&error)))?;
         Ok(ProcessGroup { handle, rank, world })
     }
@@ -78,16 +127,32 @@ impl ProcessGroup {
     pub fn from_env() -> Result<Option<ProcessGroup>, DistError> {
         let var = |name: &'static str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
         let number = |name: &'static str, what: &'static str| -> Result<Option<usize>, DistError> {
-            var(name).map(|v| v.trim().parse::<usize>().map_err(|_| DistError::Env { name, value: v.clone(), what })).transpose()
+            var(name)
+                .map(|v| {
+                    v.trim().parse::<usize>().map_err(|_| DistError::Env {
+                        name,
+                        value: v.clone(),
+                        what,
+                    })
+                })
+                .transpose()
         };
         let world = number("WORLD_SIZE", "number of processes")?.unwrap_or(1);
         if world <= 1 {
             return Ok(None);
         }
-        let rank = number("RANK", "process rank")?.ok_or(DistError::Env { name: "RANK", value: String::new(), what: "process rank (WORLD_SIZE is set)" })?;
+        let rank = number("RANK", "process rank")?.ok_or(DistError::Env {
+            name: "RANK",
+            value: String::new(),
+            what: "process rank (WORLD_SIZE is set)",
+        })?;
         let host = var("MASTER_ADDR").unwrap_or_else(|| "127.0.0.1".into());
         let port = var("MASTER_PORT").unwrap_or_else(|| "29500".into());
-        let port: u16 = port.trim().parse().map_err(|_| DistError::Env { name: "MASTER_PORT", value: port.clone(), what: "port" })?;
+        let port: u16 = port.trim().parse().map_err(|_| DistError::Env {
+            name: "MASTER_PORT",
+            value: port.clone(),
+            what: "port",
+        })?;
         let timeout = number("HIPFRAC_DIST_TIMEOUT_S", "number of seconds")?.unwrap_or(300) as u64;
         ProcessGroup::gloo(&host, port, rank, world, Duration::from_secs(timeout)).map(Some)
     }
@@ -100,7 +165,11 @@ impl ProcessGroup {
     /// Replaces each tensor by its mean over the ranks (one collective for all of them).
     pub fn all_reduce_mean(&self, tensors: &[Tensor]) -> Result<(), DistError> {
         self.on_flat(tensors, |group, flat| {
-            group.call("all-reduce", |g, t, e, c| unsafe { hipfrac_gloo_all_reduce_sum(g, t, e, c) }, flat)?;
+            group.call(
+                "all-reduce",
+                |g, t, e, c| unsafe { hipfrac_gloo_all_reduce_sum(g, t, e, c) },
+                flat,
+            )?;
             let _ = flat.g_div_scalar_(group.world as f64);
             Ok(())
         })
@@ -108,30 +177,51 @@ impl ProcessGroup {
 
     /// Copies rank `root`'s tensors into every rank's.
     pub fn broadcast(&self, tensors: &[Tensor], root: usize) -> Result<(), DistError> {
-        self.on_flat(tensors, |group, flat| group.call("broadcast", |g, t, e, c| unsafe { hipfrac_gloo_broadcast(g, t, root as c_int, e, c) }, flat))
+        self.on_flat(tensors, |group, flat| {
+            group.call(
+                "broadcast",
+                |g, t, e, c| unsafe { hipfrac_gloo_broadcast(g, t, root as c_int, e, c) },
+                flat,
+            )
+        })
     }
 
     /// Whether any rank says yes (an all-reduce of one flag).
     pub fn any(&self, flag: bool) -> Result<bool, DistError> {
         let mut t = Tensor::from_slice(&[f32::from(u8::from(flag))]);
-        self.call("all-reduce", |g, t, e, c| unsafe { hipfrac_gloo_all_reduce_sum(g, t, e, c) }, &mut t)?;
+        self.call(
+            "all-reduce",
+            |g, t, e, c| unsafe { hipfrac_gloo_all_reduce_sum(g, t, e, c) },
+            &mut t,
+        )?;
         Ok(t.double_value(&[0]) > 0.0)
     }
 
     /// Runs `f` on one contiguous fp32 CPU buffer holding all `tensors`, then copies the
     /// result back into each (on its own device and kind).
-    fn on_flat(&self, tensors: &[Tensor], f: impl FnOnce(&Self, &mut Tensor) -> Result<(), DistError>) -> Result<(), DistError> {
+    fn on_flat(
+        &self,
+        tensors: &[Tensor],
+        f: impl FnOnce(&Self, &mut Tensor) -> Result<(), DistError>,
+    ) -> Result<(), DistError> {
         if tensors.is_empty() {
             return Ok(());
         }
         tch::no_grad(|| {
-            let parts: Vec<Tensor> = tensors.iter().map(|t| t.detach().to_device(Device::Cpu).to_kind(Kind::Float).reshape([-1])).collect();
+            let parts: Vec<Tensor> = tensors
+                .iter()
+                .map(|t| t.detach().to_device(Device::Cpu).to_kind(Kind::Float).reshape([-1]))
+                .collect();
             let mut flat = Tensor::cat(&parts, 0).contiguous();
             f(self, &mut flat)?;
             let mut offset = 0i64;
             for t in tensors {
                 let n = t.numel() as i64;
-                let part = flat.narrow(0, offset, n).view(t.size().as_slice()).to_kind(t.kind()).to_device(t.device());
+                let part = flat
+                    .narrow(0, offset, n)
+                    .view(t.size().as_slice())
+                    .to_kind(t.kind())
+                    .to_device(t.device());
                 t.shallow_clone().copy_(&part);
                 offset += n;
             }
@@ -139,15 +229,28 @@ impl ProcessGroup {
         })
     }
 
-    fn call(&self, what: &'static str, op: impl FnOnce(*mut c_void, *mut c_void, *mut c_char, usize) -> c_int, tensor: &mut Tensor) -> Result<(), DistError> {
+    fn call(
+        &self,
+        what: &'static str,
+        op: impl FnOnce(*mut c_void, *mut c_void, *mut c_char, usize) -> c_int,
+        tensor: &mut Tensor,
+    ) -> Result<(), DistError> {
         let mut error = vec![0u8; ERROR_CAPACITY];
         // The op receives the group handle, the `at::Tensor*` behind `tensor` (a contiguous
         // CPU tensor that outlives the call) and the error buffer with its capacity.
-        let status = op(self.handle.as_ptr(), tensor.as_mut_ptr().cast(), error.as_mut_ptr().cast(), error.len());
+        let status = op(
+            self.handle.as_ptr(),
+            tensor.as_mut_ptr().cast(),
+            error.as_mut_ptr().cast(),
+            error.len(),
+        );
         if status == 0 {
             Ok(())
         } else {
-            Err(DistError::Collective { what, message: message(&error) })
+            Err(DistError::Collective {
+                what,
+                message: message(&error),
+            })
         }
     }
 }

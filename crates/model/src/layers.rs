@@ -88,17 +88,43 @@ impl ConvBn {
         // (`scripts/check_onednn_strided_1x1.py` tries the shapes). Wider ones keep the
         // strided kernel: the detour costs DAMO-YOLO-T ≈ 5 % of a CPU train step.
         let subsample = if k == 1 && cin < NARROW_STRIDED_1X1 { stride } else { 1 };
-        let config = nn::ConvConfig { stride: stride / subsample, padding: (k - 1) / 2, bias: fused, ..Default::default() };
+        let config = nn::ConvConfig {
+            stride: stride / subsample,
+            padding: (k - 1) / 2,
+            bias: fused,
+            ..Default::default()
+        };
         let conv = conv2d(&(p / "conv"), cin, cout, k, config);
-        let bn = (!fused).then(|| nn::batch_norm2d(p / "bn", cout, nn::BatchNormConfig { eps: BN_EPS, ..Default::default() }));
-        ConvBn { conv, bn, act, subsample }
+        let bn = (!fused).then(|| {
+            nn::batch_norm2d(
+                p / "bn",
+                cout,
+                nn::BatchNormConfig {
+                    eps: BN_EPS,
+                    ..Default::default()
+                },
+            )
+        });
+        ConvBn {
+            conv,
+            bn,
+            act,
+            subsample,
+        }
     }
 
     /// The equivalent kernel and bias of conv + BN (inference statistics).
     pub fn equivalent(&self) -> (Tensor, Tensor) {
         match &self.bn {
             Some(bn) => fold_batch_norm(&self.conv.ws, bn, BN_EPS),
-            None => (self.conv.ws.shallow_clone(), self.conv.bs.as_ref().expect("a fused conv should have a bias").shallow_clone()),
+            None => (
+                self.conv.ws.shallow_clone(),
+                self.conv
+                    .bs
+                    .as_ref()
+                    .expect("a fused conv should have a bias")
+                    .shallow_clone(),
+            ),
         }
     }
 
@@ -139,12 +165,38 @@ pub struct RepConv {
 impl RepConv {
     pub fn new(p: &nn::Path, cin: i64, cout: i64, stride: i64, act: Act, fused: bool) -> Self {
         if fused {
-            let config = nn::ConvConfig { stride, padding: 1, bias: true, ..Default::default() };
-            RepConv { dense: None, one: None, reparam: Some(conv2d(&(p / "rbr_reparam"), cin, cout, 3, config)), act }
+            let config = nn::ConvConfig {
+                stride,
+                padding: 1,
+                bias: true,
+                ..Default::default()
+            };
+            RepConv {
+                dense: None,
+                one: None,
+                reparam: Some(conv2d(&(p / "rbr_reparam"), cin, cout, 3, config)),
+                act,
+            }
         } else {
             RepConv {
-                dense: Some(ConvBn::new(&(p / "rbr_dense"), cin, cout, 3, stride, Act::Identity, false)),
-                one: Some(ConvBn::new(&(p / "rbr_1x1"), cin, cout, 1, stride, Act::Identity, false)),
+                dense: Some(ConvBn::new(
+                    &(p / "rbr_dense"),
+                    cin,
+                    cout,
+                    3,
+                    stride,
+                    Act::Identity,
+                    false,
+                )),
+                one: Some(ConvBn::new(
+                    &(p / "rbr_1x1"),
+                    cin,
+                    cout,
+                    1,
+                    stride,
+                    Act::Identity,
+                    false,
+                )),
                 reparam: None,
                 act,
             }
@@ -153,7 +205,10 @@ impl RepConv {
 
     /// Copies the single-kernel equivalent into a fused `target`.
     pub fn fold_into(&self, target: &mut RepConv) {
-        let (dense, one) = (self.dense.as_ref().expect("source should be unfused"), self.one.as_ref().expect("source should be unfused"));
+        let (dense, one) = (
+            self.dense.as_ref().expect("source should be unfused"),
+            self.one.as_ref().expect("source should be unfused"),
+        );
         let (k3, b3) = dense.equivalent();
         let (k1, b1) = one.equivalent();
         // The 1×1 kernel sits at the centre of a 3×3 one.

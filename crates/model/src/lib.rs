@@ -33,7 +33,11 @@ pub fn trainable_parameters(vs: &tch::nn::VarStore) -> i64 {
 /// memory ([`layers::make_channels_last`]); the file holds the usual contiguous layout, so
 /// any safetensors reader (and `VarStore::load`) reads it back.
 pub fn save_weights(vs: &tch::nn::VarStore, path: &std::path::Path) -> Result<(), tch::TchError> {
-    let mut named: Vec<(String, tch::Tensor)> = vs.variables().into_iter().map(|(name, t)| (name, t.contiguous())).collect();
+    let mut named: Vec<(String, tch::Tensor)> = vs
+        .variables()
+        .into_iter()
+        .map(|(name, t)| (name, t.contiguous()))
+        .collect();
     named.sort_by(|a, b| a.0.cmp(&b.0));
     tch::Tensor::write_safetensors(&named, path)
 }

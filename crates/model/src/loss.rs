@@ -36,7 +36,12 @@ pub fn decode(box_logits: &Tensor, priors: &Tensor) -> Tensor {
     let distances = integral(box_logits) * priors.narrow(1, 2, 1); // [B, N, 4] in pixels
     let (x, y) = (priors.select(1, 0), priors.select(1, 1));
     Tensor::stack(
-        &[&x - distances.select(2, 0), &y - distances.select(2, 1), &x + distances.select(2, 2), &y + distances.select(2, 3)],
+        &[
+            &x - distances.select(2, 0),
+            &y - distances.select(2, 1),
+            &x + distances.select(2, 2),
+            &y + distances.select(2, 3),
+        ],
         2,
     )
 }
@@ -85,12 +90,15 @@ pub fn quality_focal_loss(logits: &Tensor, labels: &Tensor, scores: &Tensor, bet
     let classes = logits.size()[1];
     let p = logits.sigmoid();
     let zeros = logits.zeros_like();
-    let negative = logits.binary_cross_entropy_with_logits::<Tensor>(&zeros, None, None, tch::Reduction::None) * p.pow_tensor_scalar(beta);
+    let negative = logits.binary_cross_entropy_with_logits::<Tensor>(&zeros, None, None, tch::Reduction::None)
+        * p.pow_tensor_scalar(beta);
     let positive_mask = labels.lt(classes); // [N]
-    // One-hot of positive labels (background rows all zero).
-    let one_hot = labels.clamp_max(classes - 1).one_hot(classes).to_kind(Kind::Float) * positive_mask.unsqueeze(1).to_kind(Kind::Float);
+                                            // One-hot of positive labels (background rows all zero).
+    let one_hot = labels.clamp_max(classes - 1).one_hot(classes).to_kind(Kind::Float)
+        * positive_mask.unsqueeze(1).to_kind(Kind::Float);
     let target = &one_hot * scores.unsqueeze(1);
-    let positive = logits.binary_cross_entropy_with_logits::<Tensor>(&target, None, None, tch::Reduction::None) * (&target - &p).abs().pow_tensor_scalar(beta);
+    let positive = logits.binary_cross_entropy_with_logits::<Tensor>(&target, None, None, tch::Reduction::None)
+        * (&target - &p).abs().pow_tensor_scalar(beta);
     let background: Tensor = 1.0 - &one_hot;
     let loss: Tensor = &negative * background + positive * &one_hot;
     loss.sum_dim_intlist(1, false, Kind::Float)
@@ -122,7 +130,12 @@ pub struct AlignOta {
 
 impl Default for AlignOta {
     fn default() -> Self {
-        AlignOta { center_radius: 2.5, candidate_topk: 10, iou_weight: 3.0, cls_weight: 1.0 }
+        AlignOta {
+            center_radius: 2.5,
+            candidate_topk: 10,
+            iou_weight: 3.0,
+            cls_weight: 1.0,
+        }
     }
 }
 
@@ -146,7 +159,14 @@ impl AlignOta {
     /// # Shapes
     /// `scores` (probabilities): `[N, C]`; `priors`: `[N, 4]`; `boxes`: `[N, 4]`;
     /// `gt_boxes`: `[G, 4]`; `gt_labels`: `[G]` (i64).
-    pub fn assign(&self, scores: &Tensor, priors: &Tensor, boxes: &Tensor, gt_boxes: &Tensor, gt_labels: &Tensor) -> Assignment {
+    pub fn assign(
+        &self,
+        scores: &Tensor,
+        priors: &Tensor,
+        boxes: &Tensor,
+        gt_boxes: &Tensor,
+        gt_labels: &Tensor,
+    ) -> Assignment {
         const INF: f64 = 1e8;
         const EPS: f64 = 1e-7;
         let n = boxes.size()[0];
@@ -160,40 +180,64 @@ impl AlignOta {
         let x = priors.select(1, 0).unsqueeze(1); // [N, 1]
         let y = priors.select(1, 1).unsqueeze(1);
         let stride = priors.select(1, 2).unsqueeze(1);
-        let (gx1, gy1, gx2, gy2) = (gt_boxes.select(1, 0), gt_boxes.select(1, 1), gt_boxes.select(1, 2), gt_boxes.select(1, 3)); // [G]
-        let in_box = (&x - &gx1).gt(0.0).logical_and(&(&y - &gy1).gt(0.0)).logical_and(&(&gx2 - &x).gt(0.0)).logical_and(&(&gy2 - &y).gt(0.0)); // [N, G]
+        let (gx1, gy1, gx2, gy2) = (
+            gt_boxes.select(1, 0),
+            gt_boxes.select(1, 1),
+            gt_boxes.select(1, 2),
+            gt_boxes.select(1, 3),
+        ); // [G]
+        let in_box = (&x - &gx1)
+            .gt(0.0)
+            .logical_and(&(&y - &gy1).gt(0.0))
+            .logical_and(&(&gx2 - &x).gt(0.0))
+            .logical_and(&(&gy2 - &y).gt(0.0)); // [N, G]
         let (cx, cy) = ((&gx1 + &gx2) / 2.0, (&gy1 + &gy2) / 2.0);
         let r = &stride * self.center_radius;
-        let in_center = (&x - (&cx - &r)).gt(0.0).logical_and(&(&y - (&cy - &r)).gt(0.0)).logical_and(&((&cx + &r) - &x).gt(0.0)).logical_and(&((&cy + &r) - &y).gt(0.0));
+        let in_center = (&x - (&cx - &r))
+            .gt(0.0)
+            .logical_and(&(&y - (&cy - &r)).gt(0.0))
+            .logical_and(&((&cx + &r) - &x).gt(0.0))
+            .logical_and(&((&cy + &r) - &y).gt(0.0));
         let valid = in_box.any_dim(1, false).logical_or(&in_center.any_dim(1, false)); // [N]
         let valid_index = valid.nonzero().squeeze_dim(1);
         let v = valid_index.size()[0];
         if v == 0 {
             return Assignment { gt_index, iou: iou_out };
         }
-        let in_both = in_box.index_select(0, &valid_index).logical_and(&in_center.index_select(0, &valid_index)); // [V, G]
+        let in_both = in_box
+            .index_select(0, &valid_index)
+            .logical_and(&in_center.index_select(0, &valid_index)); // [V, G]
         let valid_boxes = boxes.index_select(0, &valid_index);
         let valid_scores = scores.index_select(0, &valid_index); // [V, C]
         let ious = pairwise_iou(&valid_boxes, gt_boxes, 1e-6); // [V, G]
         let iou_cost = -(&ious + EPS).log();
         let classes = scores.size()[1];
         let one_hot = gt_labels.one_hot(classes).to_kind(Kind::Float).unsqueeze(0); // [1, G, C]
-        // A diverging network gives NaN scores and boxes; the matching then stays defined (BCE
-        // refuses inputs outside [0, 1]) and the loss itself turns NaN, which the trainer stops on.
+                                                                                    // A diverging network gives NaN scores and boxes; the matching then stays defined (BCE
+                                                                                    // refuses inputs outside [0, 1]) and the loss itself turns NaN, which the trainer stops on.
         let soft = &one_hot * ious.nan_to_num(0.0, 1.0, 0.0).unsqueeze(2); // [V, G, C]
-        let p = valid_scores.nan_to_num(0.0, 1.0, 0.0).clamp(0.0, 1.0).unsqueeze(1).expand([v, g, classes], false);
+        let p = valid_scores
+            .nan_to_num(0.0, 1.0, 0.0)
+            .clamp(0.0, 1.0)
+            .unsqueeze(1)
+            .expand([v, g, classes], false);
         let bce = p.binary_cross_entropy::<Tensor>(&soft, None, tch::Reduction::None);
         let cls_cost = (bce * (&soft - &p).abs().pow_tensor_scalar(2.0)).sum_dim_intlist(2, false, Kind::Float); // [V, G]
-        let cost = cls_cost * self.cls_weight + iou_cost * self.iou_weight + in_both.logical_not().to_kind(Kind::Float) * INF;
+        let cost =
+            cls_cost * self.cls_weight + iou_cost * self.iou_weight + in_both.logical_not().to_kind(Kind::Float) * INF;
 
         // Dynamic k per truth.
         let topk = self.candidate_topk.min(v);
         let (top_ious, _) = ious.topk(topk, 0, true, true);
-        let ks: Vec<i64> = Vec::<f32>::try_from(top_ious.sum_dim_intlist(0, false, Kind::Float).to_device(tch::Device::Cpu))
-            .expect("k values")
-            .iter()
-            .map(|s| (*s as i64).max(1))
-            .collect();
+        let ks: Vec<i64> = Vec::<f32>::try_from(
+            top_ious
+                .sum_dim_intlist(0, false, Kind::Float)
+                .to_device(tch::Device::Cpu),
+        )
+        .expect("k values")
+        .iter()
+        .map(|s| (*s as i64).max(1))
+        .collect();
         let mut matching = Tensor::zeros([v, g], (Kind::Float, device));
         for (j, &k) in ks.iter().enumerate() {
             let (_, chosen) = cost.select(1, j as i64).topk(k.min(v), 0, false, true);
@@ -204,13 +248,16 @@ impl AlignOta {
         if multiple.any().int64_value(&[]) != 0 {
             let rows = multiple.nonzero().squeeze_dim(1);
             let cheapest = cost.index_select(0, &rows).argmin(1, false);
-            let cleared = Tensor::zeros([rows.size()[0], g], (Kind::Float, device)).scatter_value(1, &cheapest.unsqueeze(1), 1.0);
+            let cleared =
+                Tensor::zeros([rows.size()[0], g], (Kind::Float, device)).scatter_value(1, &cheapest.unsqueeze(1), 1.0);
             let _ = matching.index_copy_(0, &rows, &cleared);
         }
         let foreground = matching.sum_dim_intlist(1, false, Kind::Float).gt(0.0); // [V]
         let fg_rows = foreground.nonzero().squeeze_dim(1);
         let matched_gt = matching.index_select(0, &fg_rows).argmax(1, false);
-        let matched_iou = (&matching * &ious).sum_dim_intlist(1, false, Kind::Float).index_select(0, &fg_rows);
+        let matched_iou = (&matching * &ious)
+            .sum_dim_intlist(1, false, Kind::Float)
+            .index_select(0, &fg_rows);
         let anchors = valid_index.index_select(0, &fg_rows);
         let _ = gt_index.shallow_clone().index_copy_(0, &anchors, &matched_gt);
         let _ = iou_out.shallow_clone().index_copy_(0, &anchors, &matched_iou);
@@ -246,7 +293,9 @@ impl LossParts {
     /// near zero with the reference's head initialisation (scores of 0.01 weight the box terms
     /// and untrained boxes give QFL targets near zero), rises as the scores do, then falls.
     pub fn unweighted_total(&self, weights: LossWeights) -> f64 {
-        self.qfl.double_value(&[]) * weights.qfl + self.unweighted_giou.double_value(&[]) * weights.giou + self.unweighted_dfl.double_value(&[]) * weights.dfl
+        self.qfl.double_value(&[]) * weights.qfl
+            + self.unweighted_giou.double_value(&[]) * weights.giou
+            + self.unweighted_dfl.double_value(&[]) * weights.dfl
     }
 }
 
@@ -260,18 +309,32 @@ pub struct LossWeights {
 
 impl Default for LossWeights {
     fn default() -> Self {
-        LossWeights { qfl: 1.0, giou: 2.0, dfl: 0.25 }
+        LossWeights {
+            qfl: 1.0,
+            giou: 2.0,
+            dfl: 0.25,
+        }
     }
 }
 
 /// The ZeroHead loss: assignment per image, QFL over all anchors normalised by the number of
 /// positives; GIoU and DFL over positives weighted by their top class score, normalised by
 /// the sum of those weights.
-pub fn detection_loss(output: &HeadOutput, targets: &[Targets], strides: &[i64], assigner: &AlignOta, weights: LossWeights) -> LossParts {
+pub fn detection_loss(
+    output: &HeadOutput,
+    targets: &[Targets],
+    strides: &[i64],
+    assigner: &AlignOta,
+    weights: LossWeights,
+) -> LossParts {
     let device = output.class_logits.device();
     let priors = priors(&output.level_sizes, strides, device); // [N, 4]
     let boxes = decode(&output.box_logits, &priors); // [B, N, 4]
-    let (batch, n, classes) = (output.class_logits.size()[0], output.class_logits.size()[1], output.class_logits.size()[2]);
+    let (batch, n, classes) = (
+        output.class_logits.size()[0],
+        output.class_logits.size()[1],
+        output.class_logits.size()[2],
+    );
     let bins = output.box_logits.size()[3];
     let scores = output.class_logits.sigmoid().detach();
     let mut labels = Vec::new();
@@ -280,17 +343,30 @@ pub fn detection_loss(output: &HeadOutput, targets: &[Targets], strides: &[i64],
     let mut positives = Vec::new();
     for (b, target) in targets.iter().enumerate().take(batch as usize) {
         let b = b as i64;
-        let a = assigner.assign(&scores.get(b), &priors, &boxes.get(b).detach(), &target.boxes, &target.labels);
+        let a = assigner.assign(
+            &scores.get(b),
+            &priors,
+            &boxes.get(b).detach(),
+            &target.boxes,
+            &target.labels,
+        );
         let positive = a.gt_index.ge(0);
         let gt = a.gt_index.clamp_min(0);
         let label = if target.labels.size()[0] > 0 {
-            target.labels.index_select(0, &gt).where_self(&positive, &Tensor::full([n], classes, (Kind::Int64, device)))
+            target
+                .labels
+                .index_select(0, &gt)
+                .where_self(&positive, &Tensor::full([n], classes, (Kind::Int64, device)))
         } else {
             Tensor::full([n], classes, (Kind::Int64, device))
         };
         labels.push(label);
         quality.push(a.iou.where_self(&positive, &Tensor::zeros([n], (Kind::Float, device))));
-        box_targets.push(if target.boxes.size()[0] > 0 { target.boxes.index_select(0, &gt) } else { Tensor::zeros([n, 4], (Kind::Float, device)) });
+        box_targets.push(if target.boxes.size()[0] > 0 {
+            target.boxes.index_select(0, &gt)
+        } else {
+            Tensor::zeros([n, 4], (Kind::Float, device))
+        });
         positives.push(positive);
     }
     let labels = Tensor::cat(&labels, 0); // [B·N]
@@ -313,16 +389,38 @@ pub fn detection_loss(output: &HeadOutput, targets: &[Targets], strides: &[i64],
         let pri = priors.repeat([batch, 1]).index_select(0, &index);
         let (px, py, ps) = (pri.select(1, 0), pri.select(1, 1), pri.select(1, 2));
         let max = (bins - 1) as f64 - 0.01;
-        let distances = Tensor::stack(&[(&px - truth.select(1, 0)) / &ps, (&py - truth.select(1, 1)) / &ps, (truth.select(1, 2) - &px) / &ps, (truth.select(1, 3) - &py) / &ps], 1).clamp(0.0, max);
-        let box_logits = output.box_logits.reshape([-1, 4, bins]).index_select(0, &index).reshape([-1, bins]);
+        let distances = Tensor::stack(
+            &[
+                (&px - truth.select(1, 0)) / &ps,
+                (&py - truth.select(1, 1)) / &ps,
+                (truth.select(1, 2) - &px) / &ps,
+                (truth.select(1, 3) - &py) / &ps,
+            ],
+            1,
+        )
+        .clamp(0.0, max);
+        let box_logits = output
+            .box_logits
+            .reshape([-1, 4, bins])
+            .index_select(0, &index)
+            .reshape([-1, bins]);
         let side_losses = distribution_focal_loss(&box_logits, &distances.reshape([-1]));
         let unweighted_dfl = side_losses.mean(Kind::Float).detach();
-        let dfl = (side_losses * weight.unsqueeze(1).expand([-1, 4], false).reshape([-1])).sum(Kind::Float) / (4.0 * norm);
+        let dfl =
+            (side_losses * weight.unsqueeze(1).expand([-1, 4], false).reshape([-1])).sum(Kind::Float) / (4.0 * norm);
         (giou, dfl, unweighted, unweighted_dfl)
     } else {
         let zero = output.box_logits.sum(Kind::Float) * 0.0;
         (zero.shallow_clone(), zero.shallow_clone(), zero.detach(), zero.detach())
     };
     let total = &qfl * weights.qfl + &giou * weights.giou + &dfl * weights.dfl;
-    LossParts { total, qfl, giou, dfl, unweighted_giou, unweighted_dfl, positives: num_positive }
+    LossParts {
+        total,
+        qfl,
+        giou,
+        dfl,
+        unweighted_giou,
+        unweighted_dfl,
+        positives: num_positive,
+    }
 }

@@ -74,7 +74,10 @@ impl Autocast {
         };
         // SAFETY: the shim only reads and writes libtorch's thread-local autocast state.
         let previous = unsafe { hipfrac_autocast_enter(device, dtype) };
-        Autocast { device, previous: Some(previous) }
+        Autocast {
+            device,
+            previous: Some(previous),
+        }
     }
 
     /// Whether autocast is on for `device` on this thread.

@@ -67,7 +67,14 @@ pub enum CommandError {
 impl Command {
     /// A C-STORE-RQ for an instance that follows as a data set.
     pub fn store_request(message_id: u16, sop_class: &str, sop_instance: &str) -> Command {
-        Command { field: C_STORE_RQ, message_id, sop_class: sop_class.into(), sop_instance: sop_instance.into(), has_data_set: true, ..Default::default() }
+        Command {
+            field: C_STORE_RQ,
+            message_id,
+            sop_class: sop_class.into(),
+            sop_instance: sop_instance.into(),
+            has_data_set: true,
+            ..Default::default()
+        }
     }
 
     /// The response to this request with `status` (and a comment for failures).
@@ -80,7 +87,12 @@ impl Command {
             has_data_set: false,
             status: Some(status),
             // LO holds 64 characters; control characters have no place in it.
-            error_comment: comment.map(|c| c.chars().filter(|ch| !ch.is_control() && *ch != '\\').take(64).collect()),
+            error_comment: comment.map(|c| {
+                c.chars()
+                    .filter(|ch| !ch.is_control() && *ch != '\\')
+                    .take(64)
+                    .collect()
+            }),
         }
     }
 
@@ -112,7 +124,11 @@ impl Command {
             // Priority: medium.
             put(0x0700, &0u16.to_le_bytes(), 0);
         }
-        put(0x0800, &(if self.has_data_set { 0x0000u16 } else { NO_DATA_SET }).to_le_bytes(), 0);
+        put(
+            0x0800,
+            &(if self.has_data_set { 0x0000u16 } else { NO_DATA_SET }).to_le_bytes(),
+            0,
+        );
         if let Some(status) = self.status {
             put(0x0900, &status.to_le_bytes(), 0);
         }
@@ -140,7 +156,9 @@ impl Command {
             let group = u16::from_le_bytes([header[0], header[1]]);
             let element = u16::from_le_bytes([header[2], header[3]]);
             let len = u32::from_le_bytes([header[4], header[5], header[6], header[7]]) as usize;
-            let value = bytes.get(at + 8..(at + 8).saturating_add(len)).ok_or(CommandError::Truncated(at))?;
+            let value = bytes
+                .get(at + 8..(at + 8).saturating_add(len))
+                .ok_or(CommandError::Truncated(at))?;
             if group != 0 {
                 return Err(CommandError::NotCommandGroup(group, element));
             }
@@ -172,14 +190,26 @@ mod tests {
     fn a_command_round_trips_with_its_group_length() {
         let request = Command::store_request(7, "1.2.840.10008.5.1.4.1.1.1", "1.2.3.45");
         let bytes = request.encode();
-        assert_eq!(u32::from_le_bytes(bytes[8..12].try_into().unwrap()) as usize, bytes.len() - 12);
+        assert_eq!(
+            u32::from_le_bytes(bytes[8..12].try_into().unwrap()) as usize,
+            bytes.len() - 12
+        );
         assert_eq!(bytes.len() % 2, 0);
         assert_eq!(Command::decode(&bytes).unwrap(), request);
-        let response = request.response(status::CANNOT_UNDERSTAND, Some("bad\nfile \\ with a very long explanation that goes past sixty-four characters"));
+        let response = request.response(
+            status::CANNOT_UNDERSTAND,
+            Some("bad\nfile \\ with a very long explanation that goes past sixty-four characters"),
+        );
         let back = Command::decode(&response.encode()).unwrap();
-        assert_eq!((back.field, back.message_id, back.status, back.has_data_set), (C_STORE_RSP, 7, Some(0xC000), false));
+        assert_eq!(
+            (back.field, back.message_id, back.status, back.has_data_set),
+            (C_STORE_RSP, 7, Some(0xC000), false)
+        );
         let comment = back.error_comment.unwrap();
-        assert!(comment.len() <= 64 && !comment.contains('\n') && !comment.contains('\\'), "{comment}");
+        assert!(
+            comment.len() <= 64 && !comment.contains('\n') && !comment.contains('\\'),
+            "{comment}"
+        );
     }
 
     #[test]
@@ -188,10 +218,16 @@ mod tests {
         for cut in 1..bytes.len() {
             let _ = Command::decode(&bytes[..cut]);
         }
-        assert_eq!(Command::decode(&bytes[..bytes.len() - 3]), Err(CommandError::Truncated(bytes.len() - 12)));
+        assert_eq!(
+            Command::decode(&bytes[..bytes.len() - 3]),
+            Err(CommandError::Truncated(bytes.len() - 12))
+        );
         let mut foreign = bytes.clone();
         foreign[12] = 8;
-        assert!(matches!(Command::decode(&foreign), Err(CommandError::NotCommandGroup(8, _))));
+        assert!(matches!(
+            Command::decode(&foreign),
+            Err(CommandError::NotCommandGroup(8, _))
+        ));
         assert_eq!(Command::decode(&[]), Err(CommandError::NoCommandField));
     }
 }

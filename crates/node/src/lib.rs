@@ -49,9 +49,17 @@ pub struct Config {
 #[derive(Debug, thiserror::Error)]
 pub enum NodeError {
     #[error("cannot listen on {addr}")]
-    Bind { addr: SocketAddr, #[source] source: std::io::Error },
+    Bind {
+        addr: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("cannot open the spool {}", path.display())]
-    Spool { path: PathBuf, #[source] source: std::io::Error },
+    Spool {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("AE title {0:?}: 1 to 16 characters of printable ASCII without a backslash")]
     AeTitle(String),
 }
@@ -59,7 +67,11 @@ pub enum NodeError {
 /// An AE title as the standard allows it (PS3.5: up to 16 characters, no backslash or
 /// control characters, not only spaces).
 pub fn check_ae_title(title: &str) -> Result<(), NodeError> {
-    let ok = !title.trim().is_empty() && title.len() <= 16 && title.chars().all(|c| c.is_ascii() && !c.is_ascii_control() && c != '\\');
+    let ok = !title.trim().is_empty()
+        && title.len() <= 16
+        && title
+            .chars()
+            .all(|c| c.is_ascii() && !c.is_ascii_control() && c != '\\');
     if ok {
         Ok(())
     } else {
@@ -70,16 +82,33 @@ pub fn check_ae_title(title: &str) -> Result<(), NodeError> {
 /// Runs the node until `stop` is raised: then it stops accepting associations, lets the open
 /// ones finish, finishes the batch and the delivery in hand, and returns. `on_listening` gets
 /// the bound address (port 0 picks a free one).
-pub fn run(config: Config, mut model: Model, stop: &AtomicBool, on_listening: impl FnOnce(SocketAddr)) -> Result<(), NodeError> {
+pub fn run(
+    config: Config,
+    mut model: Model,
+    stop: &AtomicBool,
+    on_listening: impl FnOnce(SocketAddr),
+) -> Result<(), NodeError> {
     check_ae_title(&config.ae_title)?;
     check_ae_title(&config.destination.ae_title)?;
     for title in &config.allow {
         check_ae_title(title)?;
     }
-    let spool = Spool::open(&config.spool).map_err(|source| NodeError::Spool { path: config.spool.clone(), source })?;
-    let listener = TcpListener::bind(config.addr).map_err(|source| NodeError::Bind { addr: config.addr, source })?;
-    let bound = listener.local_addr().map_err(|source| NodeError::Bind { addr: config.addr, source })?;
-    listener.set_nonblocking(true).map_err(|source| NodeError::Bind { addr: config.addr, source })?;
+    let spool = Spool::open(&config.spool).map_err(|source| NodeError::Spool {
+        path: config.spool.clone(),
+        source,
+    })?;
+    let listener = TcpListener::bind(config.addr).map_err(|source| NodeError::Bind {
+        addr: config.addr,
+        source,
+    })?;
+    let bound = listener.local_addr().map_err(|source| NodeError::Bind {
+        addr: config.addr,
+        source,
+    })?;
+    listener.set_nonblocking(true).map_err(|source| NodeError::Bind {
+        addr: config.addr,
+        source,
+    })?;
     let (received_tx, received_rx) = mpsc::channel();
     let (ready_tx, ready_rx) = mpsc::channel();
     let pending = spool.pending().len() + spool.ready().len();
@@ -96,7 +125,9 @@ pub fn run(config: Config, mut model: Model, stop: &AtomicBool, on_listening: im
         stash: stash.clone(),
     });
     let mut options = dicom_ul::ServerAssociationOptions::new()
-        .ae_access_control(scp::Access { allow: config.allow.clone() })
+        .ae_access_control(scp::Access {
+            allow: config.allow.clone(),
+        })
         .ae_title(config.ae_title.clone())
         .max_pdu_length(64 * 1024)
         .read_timeout(Duration::from_secs(60))
@@ -133,7 +164,9 @@ pub fn run(config: Config, mut model: Model, stop: &AtomicBool, on_listening: im
                     std::thread::spawn(move || {
                         match options.establish(stream) {
                             Ok(association) => scp::serve(association, &shared),
-                            Err(e) => tracing::warn!(%peer, "association not established: {}", hipfrac_core::error_chain(&e)),
+                            Err(e) => {
+                                tracing::warn!(%peer, "association not established: {}", hipfrac_core::error_chain(&e))
+                            }
                         }
                         open.fetch_sub(1, Ordering::SeqCst);
                     });
@@ -147,7 +180,10 @@ pub fn run(config: Config, mut model: Model, stop: &AtomicBool, on_listening: im
         }
         // What was acknowledged is on disk already; an association that stays open (a PACS
         // that keeps it, an idle peer) is given a grace period, then left to the exit.
-        tracing::info!("stopping: no new associations; finishing the open ones (at most {} s)", SHUTDOWN_GRACE.as_secs());
+        tracing::info!(
+            "stopping: no new associations; finishing the open ones (at most {} s)",
+            SHUTDOWN_GRACE.as_secs()
+        );
         let started = std::time::Instant::now();
         while open.load(Ordering::SeqCst) > 0 && started.elapsed() < SHUTDOWN_GRACE {
             std::thread::sleep(Duration::from_millis(50));

@@ -4,11 +4,14 @@
 
 use crate::dimse::{self, status, Command};
 use crate::spool::Spool;
-use hipfrac_core::error_chain;
 use dicom_ul::association::server::AccessControl;
 use dicom_ul::association::Association;
-use dicom_ul::pdu::{AssociationRJServiceUserReason, PDataValue, PDataValueType, PresentationContextNegotiated, PresentationContextResultReason, UserIdentity};
+use dicom_ul::pdu::{
+    AssociationRJServiceUserReason, PDataValue, PDataValueType, PresentationContextNegotiated,
+    PresentationContextResultReason, UserIdentity,
+};
 use dicom_ul::{Pdu, ServerAssociation};
+use hipfrac_core::error_chain;
 use std::io::Write;
 use std::net::TcpStream;
 use std::sync::mpsc::Sender;
@@ -50,13 +53,26 @@ pub struct Access {
 }
 
 impl AccessControl for Access {
-    fn check_access(&self, this_ae_title: &str, calling_ae_title: &str, called_ae_title: &str, _user: Option<&UserIdentity>) -> Result<(), AssociationRJServiceUserReason> {
+    fn check_access(
+        &self,
+        this_ae_title: &str,
+        calling_ae_title: &str,
+        called_ae_title: &str,
+        _user: Option<&UserIdentity>,
+    ) -> Result<(), AssociationRJServiceUserReason> {
         if called_ae_title.trim() != this_ae_title.trim() {
-            tracing::warn!(calling = calling_ae_title, called = called_ae_title, "association refused: called AE title is not this node's");
+            tracing::warn!(
+                calling = calling_ae_title,
+                called = called_ae_title,
+                "association refused: called AE title is not this node's"
+            );
             return Err(AssociationRJServiceUserReason::CalledAETitleNotRecognized);
         }
         if !self.allow.is_empty() && !self.allow.iter().any(|a| a == calling_ae_title.trim()) {
-            tracing::warn!(calling = calling_ae_title, "association refused: calling AE title is not on the allow-list");
+            tracing::warn!(
+                calling = calling_ae_title,
+                "association refused: calling AE title is not on the allow-list"
+            );
             return Err(AssociationRJServiceUserReason::CallingAETitleNotRecognized);
         }
         Ok(())
@@ -114,7 +130,10 @@ struct Reception {
 pub fn serve(mut association: ServerAssociation<TcpStream>, shared: &Shared) {
     let peer = association.peer_ae_title().to_string();
     let contexts: Vec<PresentationContextNegotiated> = association.presentation_contexts().to_vec();
-    let accepted = contexts.iter().filter(|c| c.reason == PresentationContextResultReason::Acceptance).count();
+    let accepted = contexts
+        .iter()
+        .filter(|c| c.reason == PresentationContextResultReason::Acceptance)
+        .count();
     tracing::info!(calling = %peer, contexts = contexts.len(), accepted, "association established");
     let mut command = Vec::new();
     let mut reception: Option<Reception> = None;
@@ -131,8 +150,17 @@ pub fn serve(mut association: ServerAssociation<TcpStream>, shared: &Shared) {
             Pdu::PData { data } => {
                 for value in data {
                     let outcome = match value.value_type {
-                        PDataValueType::Command => on_command(&mut association, shared, &contexts, &mut command, &mut reception, value),
-                        PDataValueType::Data => on_data(&mut association, shared, &mut reception, value, &mut stored, &mut refused),
+                        PDataValueType::Command => {
+                            on_command(&mut association, shared, &contexts, &mut command, &mut reception, value)
+                        }
+                        PDataValueType::Data => on_data(
+                            &mut association,
+                            shared,
+                            &mut reception,
+                            value,
+                            &mut stored,
+                            &mut refused,
+                        ),
                     };
                     if let Err(why) = outcome {
                         tracing::warn!(calling = %peer, "aborting the association: {}", error_chain(&why));
@@ -159,8 +187,19 @@ pub fn serve(mut association: ServerAssociation<TcpStream>, shared: &Shared) {
     }
 }
 
-fn send_command(association: &mut ServerAssociation<TcpStream>, context: u8, command: &Command) -> Result<(), AssociationFault> {
-    let pdu = Pdu::PData { data: vec![PDataValue { presentation_context_id: context, value_type: PDataValueType::Command, is_last: true, data: command.encode() }] };
+fn send_command(
+    association: &mut ServerAssociation<TcpStream>,
+    context: u8,
+    command: &Command,
+) -> Result<(), AssociationFault> {
+    let pdu = Pdu::PData {
+        data: vec![PDataValue {
+            presentation_context_id: context,
+            value_type: PDataValueType::Command,
+            is_last: true,
+            data: command.encode(),
+        }],
+    };
     association.send(&pdu).map_err(AssociationFault::Send)
 }
 
@@ -184,7 +223,9 @@ fn on_command(
     }
     let bytes = std::mem::take(buffer);
     let request = Command::decode(&bytes).map_err(AssociationFault::UnreadableCommand)?;
-    let context = contexts.iter().find(|c| c.id == value.presentation_context_id && c.reason == PresentationContextResultReason::Acceptance);
+    let context = contexts
+        .iter()
+        .find(|c| c.id == value.presentation_context_id && c.reason == PresentationContextResultReason::Acceptance);
     let Some(context) = context else {
         return Err(AssociationFault::ContextNotAccepted(value.presentation_context_id));
     };
@@ -195,29 +236,59 @@ fn on_command(
         }
         dimse::C_STORE_RQ if request.has_data_set => {
             let refusal = if request.sop_class != context.abstract_syntax {
-                Some((status::DATA_SET_MISMATCH, format!("SOP class {} sent on a {} context", request.sop_class, context.abstract_syntax)))
+                Some((
+                    status::DATA_SET_MISMATCH,
+                    format!(
+                        "SOP class {} sent on a {} context",
+                        request.sop_class, context.abstract_syntax
+                    ),
+                ))
             } else if shared.spool.usage() >= shared.spool_limit {
-                Some((status::OUT_OF_RESOURCES, "the spool is full; try again later".to_string()))
+                Some((
+                    status::OUT_OF_RESOURCES,
+                    "the spool is full; try again later".to_string(),
+                ))
             } else {
                 None
             };
             let file = match refusal {
                 Some(_) => None,
-                None => Some(start_file(shared, &request, &context.transfer_syntax, association.peer_ae_title()).map_err(AssociationFault::Spool)?),
+                None => Some(
+                    start_file(shared, &request, &context.transfer_syntax, association.peer_ae_title())
+                        .map_err(AssociationFault::Spool)?,
+                ),
             };
-            *reception = Some(Reception { request, context: context.id, file, bytes: 0, refusal });
+            *reception = Some(Reception {
+                request,
+                context: context.id,
+                file,
+                bytes: 0,
+                refusal,
+            });
             Ok(())
         }
         _ => {
             tracing::warn!(command = format!("{:#06x}", request.field), "unsupported DIMSE command");
-            send_command(association, context.id, &request.response(status::UNRECOGNIZED_OPERATION, Some("hipfrac listen supports C-ECHO and C-STORE")))
+            send_command(
+                association,
+                context.id,
+                &request.response(
+                    status::UNRECOGNIZED_OPERATION,
+                    Some("hipfrac listen supports C-ECHO and C-STORE"),
+                ),
+            )
         }
     }
 }
 
 /// A file in the spool's tmp folder that holds the Part 10 preamble and file meta group for
 /// the instance whose data set (in the negotiated transfer syntax) follows as received.
-fn start_file(shared: &Shared, request: &Command, transfer_syntax: &str, calling: &str) -> std::io::Result<tempfile::NamedTempFile> {
+fn start_file(
+    shared: &Shared,
+    request: &Command,
+    transfer_syntax: &str,
+    calling: &str,
+) -> std::io::Result<tempfile::NamedTempFile> {
     let meta = dicom_object::meta::FileMetaTableBuilder::new()
         .media_storage_sop_class_uid(request.sop_class.as_str())
         .media_storage_sop_instance_uid(request.sop_instance.as_str())
@@ -225,7 +296,10 @@ fn start_file(shared: &Shared, request: &Command, transfer_syntax: &str, calling
         .source_application_entity_title(calling.trim())
         .build()
         .map_err(std::io::Error::other)?;
-    let mut file = tempfile::Builder::new().prefix("rx-").suffix(".dcm").tempfile_in(shared.spool.tmp())?;
+    let mut file = tempfile::Builder::new()
+        .prefix("rx-")
+        .suffix(".dcm")
+        .tempfile_in(shared.spool.tmp())?;
     file.write_all(&[0u8; 128])?;
     file.write_all(b"DICM")?;
     meta.write(&mut file).map_err(std::io::Error::other)?;
@@ -248,7 +322,10 @@ fn on_data(
     }
     current.bytes += value.data.len() as u64;
     if current.refusal.is_none() && current.bytes > shared.max_instance {
-        current.refusal = Some((status::OUT_OF_RESOURCES, format!("instance larger than {} MiB", shared.max_instance >> 20)));
+        current.refusal = Some((
+            status::OUT_OF_RESOURCES,
+            format!("instance larger than {} MiB", shared.max_instance >> 20),
+        ));
         current.file = None;
     }
     if let Some(file) = current.file.as_mut() {
@@ -260,7 +337,13 @@ fn on_data(
     if !value.is_last {
         return Ok(());
     }
-    let Reception { request, context, file, refusal, bytes } = reception.take().expect("checked above");
+    let Reception {
+        request,
+        context,
+        file,
+        refusal,
+        bytes,
+    } = reception.take().expect("checked above");
     let outcome = match (refusal, file) {
         (Some(refusal), _) => Err(refusal),
         (None, Some(file)) => finish(shared, &request, file),
@@ -283,7 +366,9 @@ fn on_data(
 
 /// Checks a complete reception and commits it to the spool.
 fn finish(shared: &Shared, request: &Command, file: tempfile::NamedTempFile) -> Result<(), (u16, String)> {
-    file.as_file().sync_all().map_err(|e| (status::OUT_OF_RESOURCES, format!("cannot write to the spool: {e}")))?;
+    file.as_file()
+        .sync_all()
+        .map_err(|e| (status::OUT_OF_RESOURCES, format!("cannot write to the spool: {e}")))?;
     // Before anything is acknowledged, the whole file is read: every element's length checked
     // against the bytes present and the pixels decoded, so a truncated or corrupt image is
     // refused now, while the sender can still be told. An image whose pixels do not decode is
@@ -298,10 +383,16 @@ fn finish(shared: &Shared, request: &Command, file: tempfile::NamedTempFile) -> 
         },
     };
     if meta.sop_instance_uid.as_deref() != Some(request.sop_instance.as_str()) {
-        return Err((status::DATA_SET_MISMATCH, "the data set's SOP Instance UID is not the command's".into()));
+        return Err((
+            status::DATA_SET_MISMATCH,
+            "the data set's SOP Instance UID is not the command's".into(),
+        ));
     }
     if meta.sop_class_uid.as_deref() != Some(request.sop_class.as_str()) {
-        return Err((status::DATA_SET_MISMATCH, "the data set's SOP Class UID is not the command's".into()));
+        return Err((
+            status::DATA_SET_MISMATCH,
+            "the data set's SOP Class UID is not the command's".into(),
+        ));
     }
     // The decoded image is handed over before the file appears in `incoming`, so the worker
     // never decodes it twice nor leaves a stash entry behind.

@@ -40,7 +40,11 @@ pub enum SendError {
     Unreachable(String, String),
     /// The destination answered and refused the object.
     #[error("{file}: refused by the destination with status {status:#06x}{}", comment.as_deref().map(|c| format!(" ({c})")).unwrap_or_default())]
-    Refused { file: PathBuf, status: u16, comment: Option<String> },
+    Refused {
+        file: PathBuf,
+        status: u16,
+        comment: Option<String>,
+    },
     #[error("{0}: cannot read the result: {1}")]
     Unreadable(PathBuf, String),
 }
@@ -109,7 +113,10 @@ pub fn run(spool: &Spool, destination: &Destination, ready: &Receiver<()>, stop:
 }
 
 fn name(folder: &Path) -> String {
-    folder.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default()
+    folder
+        .file_name()
+        .map(|n| n.to_string_lossy().to_string())
+        .unwrap_or_default()
 }
 
 /// A result file: its SOP class and instance and its data set in `transfer_syntax`.
@@ -137,8 +144,16 @@ pub fn deliver(spool: &Spool, destination: &Destination, folder: &Path) -> Resul
     for path in files {
         let object = dicom_object::open_file(&path).map_err(|e| SendError::Unreadable(path.clone(), e.to_string()))?;
         let meta = object.meta();
-        let (sop_class, sop_instance) = (trim(meta.media_storage_sop_class_uid()), trim(meta.media_storage_sop_instance_uid()));
-        objects.push(Object { path, sop_class, sop_instance, object });
+        let (sop_class, sop_instance) = (
+            trim(meta.media_storage_sop_class_uid()),
+            trim(meta.media_storage_sop_instance_uid()),
+        );
+        objects.push(Object {
+            path,
+            sop_class,
+            sop_instance,
+            object,
+        });
     }
     let mut options = ClientAssociationOptions::new()
         .calling_ae_title(destination.calling.as_str())
@@ -150,14 +165,25 @@ pub fn deliver(spool: &Spool, destination: &Destination, folder: &Path) -> Resul
     classes.sort();
     classes.dedup();
     for class in classes {
-        options = options.with_presentation_context(class, vec![uids::EXPLICIT_VR_LITTLE_ENDIAN, uids::IMPLICIT_VR_LITTLE_ENDIAN]);
+        options = options.with_presentation_context(
+            class,
+            vec![uids::EXPLICIT_VR_LITTLE_ENDIAN, uids::IMPLICIT_VR_LITTLE_ENDIAN],
+        );
     }
-    let unreachable = |e: dicom_ul::association::Error| SendError::Unreachable(format!("{}@{}", destination.ae_title, destination.address), error_chain(&e));
+    let unreachable = |e: dicom_ul::association::Error| {
+        SendError::Unreachable(
+            format!("{}@{}", destination.ae_title, destination.address),
+            error_chain(&e),
+        )
+    };
     let mut association = options.establish(destination.address.as_str()).map_err(|e| match e {
         // The destination answered and will not take these objects: not a matter of waiting.
-        dicom_ul::association::Error::NoAcceptedPresentationContexts { .. } | dicom_ul::association::Error::Rejected { .. } => {
-            SendError::Refused { file: folder.to_path_buf(), status: status::SOP_CLASS_NOT_SUPPORTED, comment: Some(error_chain(&e)) }
-        }
+        dicom_ul::association::Error::NoAcceptedPresentationContexts { .. }
+        | dicom_ul::association::Error::Rejected { .. } => SendError::Refused {
+            file: folder.to_path_buf(),
+            status: status::SOP_CLASS_NOT_SUPPORTED,
+            comment: Some(error_chain(&e)),
+        },
         e => unreachable(e),
     })?;
     // Each C-STORE is a small command then the data set, then a wait for the response: with
@@ -167,7 +193,9 @@ pub fn deliver(spool: &Spool, destination: &Destination, folder: &Path) -> Resul
     for (index, object) in objects.iter().enumerate() {
         match store(&mut association, object, index as u16 + 1) {
             Ok(()) => {
-                spool.delivered_file(&object.path).map_err(|e| SendError::Unreadable(object.path.clone(), e.to_string()))?;
+                spool
+                    .delivered_file(&object.path)
+                    .map_err(|e| SendError::Unreadable(object.path.clone(), e.to_string()))?;
                 sent += 1;
             }
             Err(error) => {
@@ -191,14 +219,36 @@ fn store(association: &mut ClientAssociation<TcpStream>, object: &Object, messag
         .iter()
         .find(|c| c.abstract_syntax == object.sop_class && c.reason == PresentationContextResultReason::Acceptance)
         .cloned()
-        .ok_or_else(|| SendError::Refused { file: object.path.clone(), status: status::SOP_CLASS_NOT_SUPPORTED, comment: Some(format!("the destination does not accept SOP class {}", object.sop_class)) })?;
+        .ok_or_else(|| SendError::Refused {
+            file: object.path.clone(),
+            status: status::SOP_CLASS_NOT_SUPPORTED,
+            comment: Some(format!(
+                "the destination does not accept SOP class {}",
+                object.sop_class
+            )),
+        })?;
     let syntax = dicom_transfer_syntax_registry::TransferSyntaxRegistry
         .get(&context.transfer_syntax)
-        .ok_or_else(|| SendError::Unreadable(object.path.clone(), format!("unknown transfer syntax {}", context.transfer_syntax)))?;
+        .ok_or_else(|| {
+            SendError::Unreadable(
+                object.path.clone(),
+                format!("unknown transfer syntax {}", context.transfer_syntax),
+            )
+        })?;
     let mut data = Vec::new();
-    object.object.write_dataset_with_ts(&mut data, syntax).map_err(|e| SendError::Unreadable(object.path.clone(), e.to_string()))?;
+    object
+        .object
+        .write_dataset_with_ts(&mut data, syntax)
+        .map_err(|e| SendError::Unreadable(object.path.clone(), e.to_string()))?;
     let request = Command::store_request(message_id, &object.sop_class, &object.sop_instance);
-    let command = Pdu::PData { data: vec![PDataValue { presentation_context_id: context.id, value_type: PDataValueType::Command, is_last: true, data: request.encode() }] };
+    let command = Pdu::PData {
+        data: vec![PDataValue {
+            presentation_context_id: context.id,
+            value_type: PDataValueType::Command,
+            is_last: true,
+            data: request.encode(),
+        }],
+    };
     association.send(&command).map_err(|e| lost(error_chain(&e)))?;
     {
         let mut writer = association.send_pdata(context.id);
@@ -223,14 +273,26 @@ fn store(association: &mut ClientAssociation<TcpStream>, object: &Object, messag
                     break;
                 }
             }
-            other => return Err(lost(format!("unexpected {} instead of the C-STORE response", other.short_description()))),
+            other => {
+                return Err(lost(format!(
+                    "unexpected {} instead of the C-STORE response",
+                    other.short_description()
+                )))
+            }
         }
     }
     let response = Command::decode(&response).map_err(|e| lost(e.to_string()))?;
     match response.status {
         Some(code) if status::is_stored(code) => Ok(()),
         // Out of resources: the destination is busy or full for now; wait, do not count it.
-        Some(code) if code & 0xFF00 == 0xA700 => Err(SendError::Unreachable("destination".into(), format!("out of resources (status {code:#06x})"))),
-        code => Err(SendError::Refused { file: object.path.clone(), status: code.unwrap_or(0xFFFF), comment: response.error_comment }),
+        Some(code) if code & 0xFF00 == 0xA700 => Err(SendError::Unreachable(
+            "destination".into(),
+            format!("out of resources (status {code:#06x})"),
+        )),
+        code => Err(SendError::Refused {
+            file: object.path.clone(),
+            status: code.unwrap_or(0xFFFF),
+            comment: response.error_comment,
+        }),
     }
 }

@@ -45,7 +45,10 @@ const USAGE_FRESH: Duration = Duration::from_secs(1);
 /// The file-system name of an instance: its SOP Instance UID when it is a well-formed UID
 /// (digits and dots), else a hash of it (a hostile "UID" never becomes a path).
 pub fn instance_name(uid: &str) -> String {
-    let well_formed = !uid.is_empty() && uid.len() <= 64 && uid.bytes().all(|b| b.is_ascii_digit() || b == b'.') && !uid.starts_with('.');
+    let well_formed = !uid.is_empty()
+        && uid.len() <= 64
+        && uid.bytes().all(|b| b.is_ascii_digit() || b == b'.')
+        && !uid.starts_with('.');
     if well_formed {
         uid.to_string()
     } else {
@@ -73,12 +76,24 @@ impl Spool {
             fs::create_dir_all(&path).map_err(|e| io_at(&path, e))?;
         }
         let lock_path = root.join(".lock");
-        let lock = fs::OpenOptions::new().create(true).truncate(false).write(true).open(&lock_path).map_err(|e| io_at(&lock_path, e))?;
+        let lock = fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .map_err(|e| io_at(&lock_path, e))?;
         // SAFETY: flock on a file descriptor this function owns.
         if unsafe { libc::flock(std::os::fd::AsRawFd::as_raw_fd(&lock), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
-            return Err(io::Error::new(io::ErrorKind::WouldBlock, "another hipfrac listen is using this spool"));
+            return Err(io::Error::new(
+                io::ErrorKind::WouldBlock,
+                "another hipfrac listen is using this spool",
+            ));
         }
-        let spool = Spool { root: root.to_path_buf(), _lock: Arc::new(lock), usage: Arc::new(Mutex::new(None)) };
+        let spool = Spool {
+            root: root.to_path_buf(),
+            _lock: Arc::new(lock),
+            usage: Arc::new(Mutex::new(None)),
+        };
         for entry in fs::read_dir(spool.tmp())? {
             let path = entry?.path();
             fs::remove_file(&path).map_err(|e| io_at(&path, e))?;
@@ -126,23 +141,32 @@ impl Spool {
     fn measure(&self) -> u64 {
         fn size(path: &Path) -> u64 {
             match fs::symlink_metadata(path) {
-                Ok(m) if m.is_dir() => fs::read_dir(path).map(|d| d.flatten().map(|e| size(&e.path())).sum()).unwrap_or(0),
+                Ok(m) if m.is_dir() => fs::read_dir(path)
+                    .map(|d| d.flatten().map(|e| size(&e.path())).sum())
+                    .unwrap_or(0),
                 Ok(m) => m.len(),
                 Err(_) => 0,
             }
         }
-        ["tmp", "incoming", "outbox"].iter().map(|d| size(&self.root.join(d))).sum()
+        ["tmp", "incoming", "outbox"]
+            .iter()
+            .map(|d| size(&self.root.join(d)))
+            .sum()
     }
 
     /// Where a reception of the instance `uid` arriving now will be kept in `incoming`: the
     /// instance's name and the arrival time, so that no reception replaces another.
     pub fn reception_path(&self, uid: &str) -> PathBuf {
-        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos());
         let mut path = self.incoming().join(format!("{}~{nanos:020}.dcm", instance_name(uid)));
         let mut k = 0;
         while path.exists() {
             k += 1;
-            path = self.incoming().join(format!("{}~{nanos:020}-{k}.dcm", instance_name(uid)));
+            path = self
+                .incoming()
+                .join(format!("{}~{nanos:020}-{k}.dcm", instance_name(uid)));
         }
         path
     }
@@ -163,14 +187,23 @@ impl Spool {
 
     /// Result folders ready to deliver, oldest first.
     pub fn ready(&self) -> Vec<PathBuf> {
-        oldest_first(&self.outbox(), |p| p.is_dir() && !p.file_name().is_some_and(|n| n.to_string_lossy().starts_with('.')))
+        oldest_first(&self.outbox(), |p| {
+            p.is_dir() && !p.file_name().is_some_and(|n| n.to_string_lossy().starts_with('.'))
+        })
     }
 
     /// Writes the results of the pending instance `source` with `fill` (into a fresh folder),
     /// fsyncs them, renames the folder into `outbox`, then removes the instance: the instance
     /// is in `incoming` or its results are in `outbox`, never neither.
-    pub fn commit_results<E: From<io::Error>>(&self, source: &Path, fill: impl FnOnce(&Path) -> Result<(), E>) -> Result<PathBuf, E> {
-        let name = source.file_stem().map(|s| s.to_string_lossy().to_string()).unwrap_or_default();
+    pub fn commit_results<E: From<io::Error>>(
+        &self,
+        source: &Path,
+        fill: impl FnOnce(&Path) -> Result<(), E>,
+    ) -> Result<PathBuf, E> {
+        let name = source
+            .file_stem()
+            .map(|s| s.to_string_lossy().to_string())
+            .unwrap_or_default();
         let temp = self.outbox().join(format!(".tmp-{name}"));
         if temp.exists() {
             fs::remove_dir_all(&temp)?;
@@ -201,7 +234,10 @@ impl Spool {
 
     /// Every result of `folder` was delivered: its prediction goes to `done`, the folder away.
     pub fn delivered(&self, folder: &Path) -> io::Result<()> {
-        let name = folder.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
+        let name = folder
+            .file_name()
+            .map(|n| n.to_string_lossy().to_string())
+            .unwrap_or_default();
         let json = folder.join("result.json");
         if json.exists() {
             fs::rename(&json, self.root.join("done").join(format!("{name}.json")))?;
@@ -214,7 +250,10 @@ impl Spool {
     /// Moves an instance or a result folder to `failed`, with `why` beside it.
     pub fn fail(&self, path: &Path, why: &str) -> io::Result<PathBuf> {
         let failed = self.root.join("failed");
-        let name = path.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().to_string())
+            .unwrap_or_default();
         let target = failed.join(&name);
         if target.is_dir() {
             fs::remove_dir_all(&target)?;
@@ -229,7 +268,13 @@ impl Spool {
 
 fn oldest_first(dir: &Path, keep: impl Fn(&Path) -> bool) -> Vec<PathBuf> {
     let mut found: Vec<(std::time::SystemTime, PathBuf)> = fs::read_dir(dir)
-        .map(|d| d.flatten().map(|e| e.path()).filter(|p| keep(p)).filter_map(|p| Some((fs::metadata(&p).ok()?.modified().ok()?, p))).collect())
+        .map(|d| {
+            d.flatten()
+                .map(|e| e.path())
+                .filter(|p| keep(p))
+                .filter_map(|p| Some((fs::metadata(&p).ok()?.modified().ok()?, p)))
+                .collect()
+        })
         .unwrap_or_default();
     found.sort();
     found.into_iter().map(|(_, p)| p).collect()
@@ -244,7 +289,10 @@ mod tests {
         assert_eq!(instance_name("1.2.840.113619.2.55"), "1.2.840.113619.2.55");
         for hostile in ["../../etc/passwd", "", ".", "1.2/3", &"1".repeat(65)] {
             let name = instance_name(hostile);
-            assert!(name.starts_with('x') && name.len() == 33 && name.bytes().all(|b| b.is_ascii_alphanumeric()), "{hostile} → {name}");
+            assert!(
+                name.starts_with('x') && name.len() == 33 && name.bytes().all(|b| b.is_ascii_alphanumeric()),
+                "{hostile} → {name}"
+            );
         }
     }
 
@@ -260,7 +308,10 @@ mod tests {
         assert_eq!(spool.pending(), vec![source.clone()]);
         assert_eq!(spool.measure(), 8);
         // A second node cannot open the same spool.
-        assert!(Spool::open(temp.path()).unwrap_err().to_string().contains("another hipfrac listen"));
+        assert!(Spool::open(temp.path())
+            .unwrap_err()
+            .to_string()
+            .contains("another hipfrac listen"));
         // A failing writer leaves the instance pending and no folder behind (after a restart).
         let failed: Result<PathBuf, io::Error> = spool.commit_results(&source, |dir| {
             fs::write(dir.join("result.sr.dcm"), b"half")?;
@@ -275,10 +326,13 @@ mod tests {
             fs::write(dir.join("result.json"), b"{}")
         });
         let folder = folder.unwrap();
-        assert_eq!((spool.pending().len(), spool.ready(), ), (0, vec![folder.clone()]));
+        assert_eq!((spool.pending().len(), spool.ready(),), (0, vec![folder.clone()]));
         spool.delivered_file(&folder.join("result.sr.dcm")).unwrap();
         spool.delivered(&folder).unwrap();
-        let done = temp.path().join("done").join(format!("{}.json", source.file_stem().unwrap().to_string_lossy()));
+        let done = temp
+            .path()
+            .join("done")
+            .join(format!("{}.json", source.file_stem().unwrap().to_string_lossy()));
         assert!(spool.ready().is_empty() && done.exists());
         assert_eq!(spool.measure(), 0);
     }

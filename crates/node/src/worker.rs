@@ -97,7 +97,10 @@ impl Deferred {
 
     /// Skips `path` for the rest of this run.
     fn skip(&mut self, path: &Path) {
-        self.0.insert(path.to_path_buf(), (Instant::now() + Duration::from_secs(365 * 86_400), u32::MAX));
+        self.0.insert(
+            path.to_path_buf(),
+            (Instant::now() + Duration::from_secs(365 * 86_400), u32::MAX),
+        );
     }
 }
 
@@ -110,7 +113,15 @@ pub struct Work {
 /// Predicts pending instances until `stop` is raised (finishing the batch in hand). Woken by
 /// `received`; looks at the spool every half second anyway (instances left by an earlier run,
 /// instances set aside).
-pub fn run(spool: &Spool, stash: &Stash, model: &mut Model, work: &Work, received: &Receiver<()>, ready: &Sender<()>, stop: &AtomicBool) {
+pub fn run(
+    spool: &Spool,
+    stash: &Stash,
+    model: &mut Model,
+    work: &Work,
+    received: &Receiver<()>,
+    ready: &Sender<()>,
+    stop: &AtomicBool,
+) {
     let mut deferred = Deferred::default();
     while !stop.load(Ordering::SeqCst) {
         let pending: Vec<PathBuf> = spool.pending().into_iter().filter(|p| !deferred.waiting(p)).collect();
@@ -128,11 +139,21 @@ pub fn run(spool: &Spool, stash: &Stash, model: &mut Model, work: &Work, receive
     }
 }
 
-fn predict_batch(spool: &Spool, stash: &Stash, model: &mut Model, work: &Work, batch: &[PathBuf], deferred: &mut Deferred) {
+fn predict_batch(
+    spool: &Spool,
+    stash: &Stash,
+    model: &mut Model,
+    work: &Work,
+    batch: &[PathBuf],
+    deferred: &mut Deferred,
+) {
     let (mut paths, mut radiographs) = (Vec::new(), Vec::new());
     let mut undecoded = Vec::new();
     for path in batch {
-        match stash.take(path).map_or_else(|| hipfrac_dicom::read_radiograph(path), Ok) {
+        match stash
+            .take(path)
+            .map_or_else(|| hipfrac_dicom::read_radiograph(path), Ok)
+        {
             Ok(image) => {
                 paths.push(path);
                 radiographs.push(image);
@@ -143,22 +164,45 @@ fn predict_batch(spool: &Spool, stash: &Stash, model: &mut Model, work: &Work, b
     let predictions = (model.predict)(&radiographs);
     for ((path, image), prediction) in paths.into_iter().zip(&radiographs).zip(predictions) {
         match prediction {
-            Ok(prediction) => commit(spool, model, work, path, &image.meta, Some(image), &prediction, deferred),
+            Ok(prediction) => commit(
+                spool,
+                model,
+                work,
+                path,
+                &image.meta,
+                Some(image),
+                &prediction,
+                deferred,
+            ),
             // The model's failure may pass (out of memory): set aside, then given up.
-            Err(error) => retry_or_give_up(spool, path, &format!("the model failed: {}", error_chain(error.as_ref())), deferred),
+            Err(error) => retry_or_give_up(
+                spool,
+                path,
+                &format!("the model failed: {}", error_chain(error.as_ref())),
+                deferred,
+            ),
         }
     }
     for (path, error) in undecoded {
         // Pixels that cannot be decoded, in a file whose header rules it out anyway: not
         // assessable (an SR says so), not a failure.
-        let refused = hipfrac_dicom::read_dicom_header(path).ok().and_then(|meta| hipfrac_core::assess::check_header(&meta, &model.acceptance).err().map(|why| (meta, why)));
+        let refused = hipfrac_dicom::read_dicom_header(path).ok().and_then(|meta| {
+            hipfrac_core::assess::check_header(&meta, &model.acceptance)
+                .err()
+                .map(|why| (meta, why))
+        });
         match refused {
             Some((meta, why)) => {
                 let prediction = Prediction::refused(meta.columns, meta.rows, why);
                 commit(spool, model, work, path, &meta, None, &prediction, deferred);
             }
             // The same bytes will not decode next time.
-            None => give_up(spool, path, &format!("cannot read the image: {}", error_chain(&error)), deferred),
+            None => give_up(
+                spool,
+                path,
+                &format!("cannot read the image: {}", error_chain(&error)),
+                deferred,
+            ),
         }
     }
 }
@@ -172,24 +216,58 @@ enum CommitError {
 }
 
 #[allow(clippy::too_many_arguments)]
-fn commit(spool: &Spool, model: &Model, work: &Work, source: &Path, meta: &hipfrac_core::RadiographMeta, image: Option<&Radiograph>, prediction: &Prediction, deferred: &mut Deferred) {
-    let context = ModelContext { points: &model.points, hash: &model.hash, name: model.name.clone(), caveats: model.caveats.clone() };
+fn commit(
+    spool: &Spool,
+    model: &Model,
+    work: &Work,
+    source: &Path,
+    meta: &hipfrac_core::RadiographMeta,
+    image: Option<&Radiograph>,
+    prediction: &Prediction,
+    deferred: &mut Deferred,
+) {
+    let context = ModelContext {
+        points: &model.points,
+        hash: &model.hash,
+        name: model.name.clone(),
+        caveats: model.caveats.clone(),
+    };
     let instance = meta.sop_instance_uid.clone().unwrap_or_default();
     let written = spool.commit_results(source, |dir| -> Result<(), CommitError> {
-        dicom_outputs::write(source, &dir.join("result"), meta, image, prediction, &work.outputs, &context, work.overlay_size)?;
+        dicom_outputs::write(
+            source,
+            &dir.join("result"),
+            meta,
+            image,
+            prediction,
+            &work.outputs,
+            &context,
+            work.overlay_size,
+        )?;
         let record = Record::new(instance.clone(), meta, prediction, &model.points, model.record.clone());
-        std::fs::write(dir.join("result.json"), serde_json::to_vec_pretty(&record).map_err(std::io::Error::other)?)?;
+        std::fs::write(
+            dir.join("result.json"),
+            serde_json::to_vec_pretty(&record).map_err(std::io::Error::other)?,
+        )?;
         Ok(())
     });
     match written {
         Ok(_) => tracing::info!(instance = %instance, verdict = prediction.code(), "predicted"),
         // Writing may fail for a while (a full disk): set aside, then given up.
-        Err(error) => retry_or_give_up(spool, source, &format!("cannot write the results: {}", error_chain(&error)), deferred),
+        Err(error) => retry_or_give_up(
+            spool,
+            source,
+            &format!("cannot write the results: {}", error_chain(&error)),
+            deferred,
+        ),
     }
 }
 
 fn name(source: &Path) -> String {
-    source.file_stem().map(|s| s.to_string_lossy().to_string()).unwrap_or_default()
+    source
+        .file_stem()
+        .map(|s| s.to_string_lossy().to_string())
+        .unwrap_or_default()
 }
 
 fn retry_or_give_up(spool: &Spool, source: &Path, why: &str, deferred: &mut Deferred) {

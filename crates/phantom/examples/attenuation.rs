@@ -10,7 +10,9 @@ use hipfrac_phantom::{grid, plan, scene, ClassMix, Femur};
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
-    let out = args.get(1).expect("usage: attenuation OUT.png [SEED] [LABEL] [bones|all]");
+    let out = args
+        .get(1)
+        .expect("usage: attenuation OUT.png [SEED] [LABEL] [bones|all]");
     let seed: u64 = args.get(2).map_or(1, |s| s.parse().expect("seed"));
     let label: Label = args.get(3).map_or(Label::NoFracture, |s| s.parse().expect("label"));
     let only_bones = args.get(4).is_some_and(|s| s == "bones");
@@ -27,6 +29,15 @@ fn main() {
     let image = project(&scene, &grid);
     let max = image.iter().cloned().fold(0f32, f32::max).max(1e-6);
     let grey: Vec<u8> = image.iter().map(|v| (v / max * 255.0) as u8).collect();
-    hipfrac_dicom::png_io::write_png(std::path::Path::new(out), grid.width as u32, grid.height as u32, hipfrac_dicom::png_io::GreyPixels::Eight(&grey)).unwrap_or_else(|e| panic!("cannot write {out}: {e}"));
-    eprintln!("{:?} severity {:.2} right {} max {max}", case.label, case.severity, case.params.right_side);
+    hipfrac_dicom::png_io::write_png(
+        std::path::Path::new(out),
+        grid.width as u32,
+        grid.height as u32,
+        hipfrac_dicom::png_io::GreyPixels::Eight(&grey),
+    )
+    .unwrap_or_else(|e| panic!("cannot write {out}: {e}"));
+    eprintln!(
+        "{:?} severity {:.2} right {} max {max}",
+        case.label, case.severity, case.params.right_side
+    );
 }

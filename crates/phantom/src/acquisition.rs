@@ -138,10 +138,15 @@ impl SiteProfile {
                 let path = std::path::Path::new(name_or_path);
                 if !path.is_file() {
                     let built_in: Vec<&str> = BUILT_IN.iter().map(|(n, _)| *n).collect();
-                    return Err(SiteError::Unknown { name: name_or_path.to_string(), built_in });
+                    return Err(SiteError::Unknown {
+                        name: name_or_path.to_string(),
+                        built_in,
+                    });
                 }
-                let text = std::fs::read_to_string(path)
-                    .map_err(|source| SiteError::Read { path: path.to_path_buf(), source })?;
+                let text = std::fs::read_to_string(path).map_err(|source| SiteError::Read {
+                    path: path.to_path_buf(),
+                    source,
+                })?;
                 (path.display().to_string(), text)
             }
         };
@@ -245,7 +250,8 @@ fn small_blur(data: &mut [f32], width: usize, height: usize, sigma: f64) {
     for y in 0..height {
         let (up, down) = (y.saturating_sub(1), (y + 1).min(height - 1));
         for x in 0..width {
-            data[y * width + x] = centre * source[y * width + x] + a * (source[up * width + x] + source[down * width + x]);
+            data[y * width + x] =
+                centre * source[y * width + x] + a * (source[up * width + x] + source[down * width + x]);
         }
     }
 }
@@ -323,13 +329,23 @@ pub struct Exposure {
 impl Exposure {
     pub fn sample(site: &SiteProfile, rng: &mut impl Rng) -> Self {
         let mut margin = || site.collimation_mm * rng.gen_range(0.3..1.7);
-        Exposure { collimation: [margin(), margin(), margin(), margin()], noise_seed: rng.gen() }
+        Exposure {
+            collimation: [margin(), margin(), margin(), margin()],
+            noise_seed: rng.gen(),
+        }
     }
 }
 
 /// Turns an attenuation image into normalised display values in [0, 1] (bright = dense),
 /// and returns the collimated field's pixel rectangle.
-pub fn expose(attenuation: &[f32], width: usize, height: usize, spacing: f64, site: &SiteProfile, exposure: &Exposure) -> (Vec<f32>, [usize; 4]) {
+pub fn expose(
+    attenuation: &[f32],
+    width: usize,
+    height: usize,
+    spacing: f64,
+    site: &SiteProfile,
+    exposure: &Exposure,
+) -> (Vec<f32>, [usize; 4]) {
     let px = |mm: f64| (mm / spacing).round() as usize;
     let field = [
         px(exposure.collimation[0]).min(width / 4),
@@ -340,12 +356,16 @@ pub fn expose(attenuation: &[f32], width: usize, height: usize, spacing: f64, si
     let inside = |x: usize, y: usize| x >= field[0] && x < field[2] && y >= field[1] && y < field[3];
     // Automatic exposure control: the dose is set so the median of the field gets the
     // nominal photon count.
-    let mut field_attenuation: Vec<f32> = (field[1]..field[3]).flat_map(|y| (field[0]..field[2]).map(move |x| attenuation[y * width + x])).collect();
+    let mut field_attenuation: Vec<f32> = (field[1]..field[3])
+        .flat_map(|y| (field[0]..field[2]).map(move |x| attenuation[y * width + x]))
+        .collect();
     let reference = if field_attenuation.is_empty() {
         0.0
     } else {
         let middle = field_attenuation.len() / 2;
-        *field_attenuation.select_nth_unstable_by(middle, |a, b| a.total_cmp(b)).1 as f64
+        *field_attenuation
+            .select_nth_unstable_by(middle, |a, b| a.total_cmp(b))
+            .1 as f64
     };
     // Primary intensity with the heel effect; nothing outside the collimator.
     let mut primary = vec![0f32; width * height];
@@ -392,17 +412,30 @@ pub fn expose(attenuation: &[f32], width: usize, height: usize, spacing: f64, si
     if site.lut.drc_amount > 0.0 {
         // Outside the field the log signal is meaningless; fill it with the field's median so
         // the broad low-pass does not bleed the collimator edge into the image.
-        let mut inside_values: Vec<f32> = (field[1]..field[3]).flat_map(|y| (field[0]..field[2]).map(move |x| (x, y))).map(|(x, y)| log[y * width + x]).collect();
+        let mut inside_values: Vec<f32> = (field[1]..field[3])
+            .flat_map(|y| (field[0]..field[2]).map(move |x| (x, y)))
+            .map(|(x, y)| log[y * width + x])
+            .collect();
         let median = percentile(&mut inside_values, 50.0);
-        let filled: Vec<f32> = log.iter().enumerate().map(|(i, &v)| if inside(i % width, i / width) { v } else { median }).collect();
+        let filled: Vec<f32> = log
+            .iter()
+            .enumerate()
+            .map(|(i, &v)| if inside(i % width, i / width) { v } else { median })
+            .collect();
         let low = broad_blur(&filled, width, height, site.lut.drc_sigma_mm / spacing);
         let amount = site.lut.drc_amount as f32;
         for (v, l) in log.iter_mut().zip(&low) {
             *v -= amount * (l - median);
         }
     }
-    let mut exposed: Vec<f32> = (field[1]..field[3]).flat_map(|y| (field[0]..field[2]).map(move |x| (x, y))).map(|(x, y)| log[y * width + x]).collect();
-    let (lo, hi) = (percentile(&mut exposed, site.lut.low_percentile), percentile(&mut exposed, site.lut.high_percentile));
+    let mut exposed: Vec<f32> = (field[1]..field[3])
+        .flat_map(|y| (field[0]..field[2]).map(move |x| (x, y)))
+        .map(|(x, y)| log[y * width + x])
+        .collect();
+    let (lo, hi) = (
+        percentile(&mut exposed, site.lut.low_percentile),
+        percentile(&mut exposed, site.lut.high_percentile),
+    );
     let range = (hi - lo).max(1e-3);
     for (i, v) in log.iter_mut().enumerate() {
         let (x, y) = (i % width, i / width);

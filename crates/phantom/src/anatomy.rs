@@ -5,7 +5,7 @@
 //! left hips are made by flipping the finished image, so both sides come out.
 //! The hip joint centre of the simulated side is the world origin.
 
-use crate::geometry::{M3, Rigid, Shape, V3};
+use crate::geometry::{Rigid, Shape, M3, V3};
 use crate::texture::Trabeculae;
 use rand::Rng;
 use serde::{Deserialize, Serialize};
@@ -64,10 +64,23 @@ impl Bone {
 /// The reflection `x ↦ 2·midline − x` of a shape.
 pub fn mirror(shape: &Shape, midline: f64) -> Shape {
     let flip = |c: V3| V3(2.0 * midline - c.0, c.1, c.2);
-    let flip_columns = |m: &M3| M3([V3(-m.0[0].0, m.0[0].1, m.0[0].2), V3(-m.0[1].0, m.0[1].1, m.0[1].2), V3(-m.0[2].0, m.0[2].1, m.0[2].2)]);
+    let flip_columns = |m: &M3| {
+        M3([
+            V3(-m.0[0].0, m.0[0].1, m.0[0].2),
+            V3(-m.0[1].0, m.0[1].1, m.0[1].2),
+            V3(-m.0[2].0, m.0[2].1, m.0[2].2),
+        ])
+    };
     match shape {
-        Shape::Ellipsoid { center, to_unit } => Shape::Ellipsoid { center: flip(*center), to_unit: flip_columns(to_unit) },
-        Shape::Cylinder { center, to_unit, half } => Shape::Cylinder { center: flip(*center), to_unit: flip_columns(to_unit), half: *half },
+        Shape::Ellipsoid { center, to_unit } => Shape::Ellipsoid {
+            center: flip(*center),
+            to_unit: flip_columns(to_unit),
+        },
+        Shape::Cylinder { center, to_unit, half } => Shape::Cylinder {
+            center: flip(*center),
+            to_unit: flip_columns(to_unit),
+            half: *half,
+        },
     }
 }
 
@@ -183,20 +196,50 @@ pub fn femur(p: &PatientParams) -> (Bone, FemurFrame) {
         vec![
             Shape::sphere(head_center, r_head - shrink),
             Shape::cylinder(neck_start, neck_end, r_neck - shrink, r_neck * 0.9 - shrink),
-            Shape::ellipsoid(meta_center, V3(23.0 * s - shrink, 34.0 * s - shrink, 20.0 * s - shrink), M3::IDENTITY),
-            Shape::ellipsoid(gt_center, V3(14.0 * s - shrink, 23.0 * s - shrink, 16.0 * s - shrink), gt_frame),
-            Shape::ellipsoid(lt_center, V3(8.0 * s - shrink, 9.0 * s - shrink, 7.0 * s - shrink), M3::IDENTITY),
-            Shape::ellipsoid(V3(0.0, 32.0 * s, 0.0), V3(18.5 * s - shrink, 40.0 * s, 17.5 * s - shrink), M3::IDENTITY),
+            Shape::ellipsoid(
+                meta_center,
+                V3(23.0 * s - shrink, 34.0 * s - shrink, 20.0 * s - shrink),
+                M3::IDENTITY,
+            ),
+            Shape::ellipsoid(
+                gt_center,
+                V3(14.0 * s - shrink, 23.0 * s - shrink, 16.0 * s - shrink),
+                gt_frame,
+            ),
+            Shape::ellipsoid(
+                lt_center,
+                V3(8.0 * s - shrink, 9.0 * s - shrink, 7.0 * s - shrink),
+                M3::IDENTITY,
+            ),
+            Shape::ellipsoid(
+                V3(0.0, 32.0 * s, 0.0),
+                V3(18.5 * s - shrink, 40.0 * s, 17.5 * s - shrink),
+                M3::IDENTITY,
+            ),
             // Subtrochanteric taper into the shaft.
-            Shape::ellipsoid(V3(0.0, 62.0 * s, 0.0), V3(16.2 * s - shrink, 48.0 * s, 15.8 * s - shrink), M3::IDENTITY),
+            Shape::ellipsoid(
+                V3(0.0, 62.0 * s, 0.0),
+                V3(16.2 * s - shrink, 48.0 * s, 15.8 * s - shrink),
+                M3::IDENTITY,
+            ),
         ]
     };
     let mut outer = outer_set(0.0);
-    outer.push(Shape::cylinder(V3(0.0, 0.0, 0.0), V3(0.0, 300.0 * s, 0.0), r_shaft, r_shaft));
+    outer.push(Shape::cylinder(
+        V3(0.0, 0.0, 0.0),
+        V3(0.0, 300.0 * s, 0.0),
+        r_shaft,
+        r_shaft,
+    ));
     let mut inner = outer_set(c_meta);
     inner[0] = Shape::sphere(head_center, r_head - c_head);
     inner[1] = Shape::cylinder(neck_start, neck_end, r_neck - c_neck, r_neck * 0.9 - c_neck);
-    inner.push(Shape::cylinder(V3(0.0, 0.0, 0.0), V3(0.0, 302.0 * s, 0.0), r_shaft - c_shaft, r_shaft - c_shaft));
+    inner.push(Shape::cylinder(
+        V3(0.0, 0.0, 0.0),
+        V3(0.0, 302.0 * s, 0.0),
+        r_shaft - c_shaft,
+        r_shaft - c_shaft,
+    ));
     // The medullary canal, its top rounded where cancellous bone gives way to marrow.
     let canal = r_shaft - c_shaft;
     let marrow = vec![
@@ -238,7 +281,11 @@ pub fn femur_pose(p: &PatientParams, frame: &FemurFrame) -> Rigid {
     let rotation = abduction.mul(&rotation_about_shaft);
     // Head centre (local) must land on the world origin.
     let moved_head = rotation.apply(frame.head_center);
-    Rigid { rotation, pivot: V3::default(), translation: -moved_head }
+    Rigid {
+        rotation,
+        pivot: V3::default(),
+        translation: -moved_head,
+    }
 }
 
 /// The right hemipelvis (the simulated side) around the hip centre at the origin.
@@ -252,19 +299,58 @@ pub fn hemipelvis(p: &PatientParams, joint_space: f64) -> Bone {
         vec![
             // Acetabular body around the head (the socket is a hole).
             // Acetabular roof and medial wall: covers the head above, leaves its lower part free.
-            Shape::ellipsoid(V3(8.0 * s, -17.0 * s, 2.0 * s), V3(r + 9.0 * s - k, r + 2.0 * s - k, r + 5.0 * s - k), M3::IDENTITY),
+            Shape::ellipsoid(
+                V3(8.0 * s, -17.0 * s, 2.0 * s),
+                V3(r + 9.0 * s - k, r + 2.0 * s - k, r + 5.0 * s - k),
+                M3::IDENTITY,
+            ),
             // The ilium: its body above the acetabular roof, blending into the thin wing that
             // fans out laterally above it.
-            Shape::ellipsoid(V3(-2.0 * s, -52.0 * s, 8.0 * s), V3(36.0 * s - k, 44.0 * s - k, 17.0 * s - k), rot(-15.0)),
-            Shape::ellipsoid(V3(-14.0 * s, -92.0 * s, 14.0 * s), V3(52.0 * s - k, 40.0 * s - k, 10.0 * s - k * 0.7), rot(-25.0)),
-            Shape::ellipsoid(V3(-24.0 * s, -128.0 * s, 22.0 * s), V3(80.0 * s - k, 50.0 * s - k, 6.5 * s - k * 0.5), rot(-25.0)),
+            Shape::ellipsoid(
+                V3(-2.0 * s, -52.0 * s, 8.0 * s),
+                V3(36.0 * s - k, 44.0 * s - k, 17.0 * s - k),
+                rot(-15.0),
+            ),
+            Shape::ellipsoid(
+                V3(-14.0 * s, -92.0 * s, 14.0 * s),
+                V3(52.0 * s - k, 40.0 * s - k, 10.0 * s - k * 0.7),
+                rot(-25.0),
+            ),
+            Shape::ellipsoid(
+                V3(-24.0 * s, -128.0 * s, 22.0 * s),
+                V3(80.0 * s - k, 50.0 * s - k, 6.5 * s - k * 0.5),
+                rot(-25.0),
+            ),
             // Superior pubic ramus to the pubic body at the symphysis.
-            Shape::cylinder(V3(18.0 * s, 6.0 * s, -8.0 * s), V3(m - 10.0 * s, 24.0 * s, -30.0 * s), 10.5 * s - k, 9.0 * s - k),
-            Shape::ellipsoid(V3(m - 11.0 * s, 40.0 * s, -30.0 * s), V3(12.0 * s - k, 25.0 * s - k, 11.0 * s - k), rot(8.0)),
+            Shape::cylinder(
+                V3(18.0 * s, 6.0 * s, -8.0 * s),
+                V3(m - 10.0 * s, 24.0 * s, -30.0 * s),
+                10.5 * s - k,
+                9.0 * s - k,
+            ),
+            Shape::ellipsoid(
+                V3(m - 11.0 * s, 40.0 * s, -30.0 * s),
+                V3(12.0 * s - k, 25.0 * s - k, 11.0 * s - k),
+                rot(8.0),
+            ),
             // Inferior pubic and ischial rami around the obturator foramen.
-            Shape::cylinder(V3(m - 13.0 * s, 60.0 * s, -26.0 * s), V3(36.0 * s, 88.0 * s, 4.0 * s), 8.0 * s - k, 7.0 * s - k),
-            Shape::ellipsoid(V3(22.0 * s, 80.0 * s, 10.0 * s), V3(19.0 * s - k, 21.0 * s - k, 17.0 * s - k), rot(-20.0)),
-            Shape::cylinder(V3(20.0 * s, 68.0 * s, 9.0 * s), V3(9.0 * s, 14.0 * s, 4.0 * s), 15.0 * s - k, 13.0 * s - k),
+            Shape::cylinder(
+                V3(m - 13.0 * s, 60.0 * s, -26.0 * s),
+                V3(36.0 * s, 88.0 * s, 4.0 * s),
+                8.0 * s - k,
+                7.0 * s - k,
+            ),
+            Shape::ellipsoid(
+                V3(22.0 * s, 80.0 * s, 10.0 * s),
+                V3(19.0 * s - k, 21.0 * s - k, 17.0 * s - k),
+                rot(-20.0),
+            ),
+            Shape::cylinder(
+                V3(20.0 * s, 68.0 * s, 9.0 * s),
+                V3(9.0 * s, 14.0 * s, 4.0 * s),
+                15.0 * s - k,
+                13.0 * s - k,
+            ),
         ]
     };
     Bone {
@@ -283,7 +369,13 @@ pub fn hemipelvis(p: &PatientParams, joint_space: f64) -> Bone {
 pub fn sacrum(p: &PatientParams) -> Bone {
     let s = p.scale;
     let m = p.half_pelvis;
-    let shape = |k: f64| vec![Shape::ellipsoid(V3(m + 6.0 * s, -150.0 * s, 45.0 * s), V3(44.0 * s - k, 62.0 * s - k, 14.0 * s - k), M3::IDENTITY)];
+    let shape = |k: f64| {
+        vec![Shape::ellipsoid(
+            V3(m + 6.0 * s, -150.0 * s, 45.0 * s),
+            V3(44.0 * s - k, 62.0 * s - k, 14.0 * s - k),
+            M3::IDENTITY,
+        )]
+    };
     Bone {
         outer: shape(0.0),
         outer_holes: vec![],
@@ -319,12 +411,28 @@ pub fn soft_tissue(p: &PatientParams) -> SoftTissue {
         let lean = M3::rotation(V3(0.0, 0.0, 1.0), if x < m { 0.08 } else { -0.08 }).transpose();
         Shape::ellipsoid(V3(x, 340.0, 15.0), V3(thigh - k, 420.0 - k, thigh * 0.95 - k), lean)
     };
-    let buttocks = |k: f64| Shape::ellipsoid(V3(m, 70.0, 45.0), V3(w * 0.96 - k, 120.0 - k, d * 0.92 - k), M3::IDENTITY);
+    let buttocks = |k: f64| {
+        Shape::ellipsoid(
+            V3(m, 70.0, 45.0),
+            V3(w * 0.96 - k, 120.0 - k, d * 0.92 - k),
+            M3::IDENTITY,
+        )
+    };
     let lateral_thigh = m - 0.62 * w;
     let medial_thigh = m + 0.62 * w;
     SoftTissue {
-        outer: vec![body(0.0), thigh_shape(0.0, lateral_thigh), thigh_shape(0.0, medial_thigh), buttocks(0.0)],
-        muscle: vec![body(f), thigh_shape(f, lateral_thigh), thigh_shape(f, medial_thigh), buttocks(f)],
+        outer: vec![
+            body(0.0),
+            thigh_shape(0.0, lateral_thigh),
+            thigh_shape(0.0, medial_thigh),
+            buttocks(0.0),
+        ],
+        muscle: vec![
+            body(f),
+            thigh_shape(f, lateral_thigh),
+            thigh_shape(f, medial_thigh),
+            buttocks(f),
+        ],
     }
 }
 
@@ -334,7 +442,11 @@ pub fn implant(p: &PatientParams, contralateral_head: V3) -> Vec<Shape> {
     let neck_end = contralateral_head + V3(32.0 * p.scale, 28.0 * p.scale, 0.0);
     vec![
         Shape::sphere(contralateral_head, r * 0.6),
-        Shape::ellipsoid(contralateral_head + V3(0.0, -3.0, 0.0), V3(r + 4.0, r + 4.0, r + 4.0), M3::IDENTITY),
+        Shape::ellipsoid(
+            contralateral_head + V3(0.0, -3.0, 0.0),
+            V3(r + 4.0, r + 4.0, r + 4.0),
+            M3::IDENTITY,
+        ),
         Shape::cylinder(contralateral_head, neck_end, 6.5, 6.5),
         Shape::cylinder(neck_end, neck_end + V3(4.0, 140.0 * p.scale, 0.0), 7.5, 6.0),
     ]
@@ -345,9 +457,21 @@ pub fn gas(p: &PatientParams, rng: &mut impl Rng) -> Vec<Shape> {
     let m = p.half_pelvis;
     (0..p.gas_pockets)
         .map(|_| {
-            let center = V3(m + rng.gen_range(-70.0..40.0), rng.gen_range(-170.0..-55.0), rng.gen_range(-40.0..20.0));
-            let axes = V3(rng.gen_range(8.0..28.0), rng.gen_range(6.0..18.0), rng.gen_range(8.0..20.0));
-            Shape::ellipsoid(center, axes, M3::rotation(V3(0.0, 0.0, 1.0), rng.gen_range(-1.0..1.0)).transpose())
+            let center = V3(
+                m + rng.gen_range(-70.0..40.0),
+                rng.gen_range(-170.0..-55.0),
+                rng.gen_range(-40.0..20.0),
+            );
+            let axes = V3(
+                rng.gen_range(8.0..28.0),
+                rng.gen_range(6.0..18.0),
+                rng.gen_range(8.0..20.0),
+            );
+            Shape::ellipsoid(
+                center,
+                axes,
+                M3::rotation(V3(0.0, 0.0, 1.0), rng.gen_range(-1.0..1.0)).transpose(),
+            )
         })
         .collect()
 }

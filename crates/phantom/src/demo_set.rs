@@ -60,21 +60,38 @@ pub enum DemoSetError {
 impl DemoSet {
     /// Simulates the sites into `out` and writes the manifests; `on_site` is told each site's
     /// name and image count before it starts, `on_image` each image done.
-    pub fn build(&self, out: &Path, on_site: impl Fn(&str, usize), on_image: impl Fn() + Sync) -> Result<DemoManifests, DemoSetError> {
+    pub fn build(
+        &self,
+        out: &Path,
+        on_site: impl Fn(&str, usize),
+        on_image: impl Fn() + Sync,
+    ) -> Result<DemoManifests, DemoSetError> {
         if self.internal < 10 || self.external == 0 {
             return Err(DemoSetError::TooFew);
         }
         let first = self.internal.div_ceil(2);
         let splits_dir = out.join("internal/splits");
         let mut rows = Vec::new();
-        for (k, (site, count)) in self.internal_sites.iter().zip([first, self.internal - first]).enumerate() {
+        for (k, (site, count)) in self
+            .internal_sites
+            .iter()
+            .zip([first, self.internal - first])
+            .enumerate()
+        {
             let dir = out.join("internal").join(site);
             self.simulate(site, count, self.seed + 2 * k as u64, &dir, &on_site, &on_image)?;
             // Rows are pooled so the split keeps every patient in one part.
             rows.extend(manifest_of(&dir, &splits_dir)?);
         }
         let external_dir = out.join("external");
-        self.simulate(&self.external_site, self.external, self.seed + 1, &external_dir, &on_site, &on_image)?;
+        self.simulate(
+            &self.external_site,
+            self.external,
+            self.seed + 1,
+            &external_dir,
+            &on_site,
+            &on_image,
+        )?;
         let splits = split(&rows, self.ratios, self.seed, None)?;
         let csv = |name: &str| splits_dir.join(format!("{name}.csv"));
         for (name, part) in splits.parts().into_iter().filter(|(n, _)| *n != "external") {
@@ -96,10 +113,26 @@ impl DemoSet {
         })
     }
 
-    fn simulate(&self, site: &str, count: usize, seed: u64, out: &Path, on_site: &impl Fn(&str, usize), on_image: &(impl Fn() + Sync)) -> Result<(), DemoSetError> {
+    fn simulate(
+        &self,
+        site: &str,
+        count: usize,
+        seed: u64,
+        out: &Path,
+        on_site: &impl Fn(&str, usize),
+        on_image: &(impl Fn() + Sync),
+    ) -> Result<(), DemoSetError> {
         let site = SiteProfile::load(site)?;
         on_site(&site.name, count);
-        let options = GenerateOptions { count, site, seed, size: self.size, out: out.to_path_buf(), mix: ClassMix::default(), overwrite: false };
+        let options = GenerateOptions {
+            count,
+            site,
+            seed,
+            size: self.size,
+            out: out.to_path_buf(),
+            mix: ClassMix::default(),
+            overwrite: false,
+        };
         generate(&options, on_image)?;
         Ok(())
     }
@@ -108,14 +141,23 @@ impl DemoSet {
 /// The rows of the phantom dataset in `dir` (its own manifest.csv gives patients and sites),
 /// with paths relative to `manifest_dir`.
 fn manifest_of(dir: &Path, manifest_dir: &Path) -> Result<Vec<ManifestRow>, DemoSetError> {
-    let inconsistent = |problem: String| DemoSetError::Inconsistent { dir: dir.to_path_buf(), problem };
+    let inconsistent = |problem: String| DemoSetError::Inconsistent {
+        dir: dir.to_path_buf(),
+        problem,
+    };
     let report = check_dataset(dir, &LabelMap::default())?;
     if let Some(first) = report.errors.first() {
-        return Err(inconsistent(format!("{} errors, the first: {first:?}", report.errors.len())));
+        return Err(inconsistent(format!(
+            "{} errors, the first: {first:?}",
+            report.errors.len()
+        )));
     }
     let rows = report.manifest_rows(manifest_dir);
     if let Some(row) = rows.iter().find(|r| r.patient.starts_with("unknown")) {
-        return Err(inconsistent(format!("no patient for {} (manifest.csv is missing)", row.image)));
+        return Err(inconsistent(format!(
+            "no patient for {} (manifest.csv is missing)",
+            row.image
+        )));
     }
     Ok(rows)
 }

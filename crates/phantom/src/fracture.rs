@@ -14,7 +14,7 @@
 //! Severity in [0, 1] scales every displacement; low severities give subtle fractures.
 
 use crate::anatomy::{Bone, FemurFrame};
-use crate::geometry::{HalfSpace, M3, Ray, Rigid, Span, V3};
+use crate::geometry::{HalfSpace, Ray, Rigid, Span, M3, V3};
 use hipfrac_core::FractureClass;
 use rand::Rng;
 use serde::{Deserialize, Serialize};
@@ -97,7 +97,15 @@ pub struct Fracture {
 impl Fracture {
     /// An intact femur.
     pub fn none() -> Self {
-        Fracture { class: None, fragments: vec![Fragment { region: Region::default(), motion: Rigid::IDENTITY }], faces: vec![], params: FractureParams::default() }
+        Fracture {
+            class: None,
+            fragments: vec![Fragment {
+                region: Region::default(),
+                motion: Rigid::IDENTITY,
+            }],
+            faces: vec![],
+            params: FractureParams::default(),
+        }
     }
 
     /// Draws a fracture of `class` with `severity`.
@@ -116,7 +124,11 @@ impl Fracture {
         let mut points = Vec::new();
         for face in &self.faces {
             let normal = face.plane.normal.unit();
-            let helper = if normal.0.abs() < 0.9 { V3(1.0, 0.0, 0.0) } else { V3(0.0, 1.0, 0.0) };
+            let helper = if normal.0.abs() < 0.9 {
+                V3(1.0, 0.0, 0.0)
+            } else {
+                V3(0.0, 1.0, 0.0)
+            };
             let a = normal.cross(helper).unit();
             let b = normal.cross(a);
             let steps = (80.0 / step) as i32;
@@ -136,7 +148,10 @@ impl Fracture {
     pub fn displacement_at_cut(&self) -> f64 {
         self.faces.first().map_or(0.0, |f| {
             let p = f.plane.point;
-            f.motions.windows(2).map(|w| (w[0].apply(p) - w[1].apply(p)).norm()).fold(0.0, f64::max)
+            f.motions
+                .windows(2)
+                .map(|w| (w[0].apply(p) - w[1].apply(p)).norm())
+                .fold(0.0, f64::max)
         })
     }
 }
@@ -150,7 +165,11 @@ fn neck(class: FractureClass, s: f64, frame: &FemurFrame, rng: &mut impl Rng) ->
     let n = frame.neck_axis;
     let neck_length = frame.head_center.norm();
     // Subcapital to transcervical; the plane tilts within the AP plane (Pauwels angle).
-    let position = if displaced { rng.gen_range(0.55..0.8) } else { rng.gen_range(0.62..0.8) };
+    let position = if displaced {
+        rng.gen_range(0.55..0.8)
+    } else {
+        rng.gen_range(0.62..0.8)
+    };
     let point = n * (position * neck_length);
     let tilt = rng.gen_range(-22.0..22.0f64);
     let normal = rot_z(tilt).apply(n).unit();
@@ -159,29 +178,67 @@ fn neck(class: FractureClass, s: f64, frame: &FemurFrame, rng: &mut impl Rng) ->
     let head = frame.head_center;
     let (head_motion, shaft_motion, rotation, translation) = if displaced {
         let varus = 8.0 + 24.0 * s;
-        let head_motion = Rigid { rotation: rot_z(-varus), pivot: head, translation: V3::default() };
+        let head_motion = Rigid {
+            rotation: rot_z(-varus),
+            pivot: head,
+            translation: V3::default(),
+        };
         let external = 8.0 + 32.0 * s;
         let rise = 3.0 + 14.0 * s;
         let shaft_rotation = M3::rotation(V3(0.0, 1.0, 0.0), external.to_radians());
         let lateral = rng.gen_range(0.0..4.0) * s;
-        let shaft_motion = Rigid { rotation: shaft_rotation, pivot: V3::default(), translation: V3(-lateral, -rise, 0.0) };
+        let shaft_motion = Rigid {
+            rotation: shaft_rotation,
+            pivot: V3::default(),
+            translation: V3(-lateral, -rise, 0.0),
+        };
         (head_motion, shaft_motion, varus.max(external), rise)
     } else {
         let valgus = 4.0 + 14.0 * s;
-        let head_motion = Rigid { rotation: rot_z(valgus), pivot: head, translation: V3::default() };
+        let head_motion = Rigid {
+            rotation: rot_z(valgus),
+            pivot: head,
+            translation: V3::default(),
+        };
         // The neck is driven into the head along its axis: the fragments overlap.
         let impaction = 1.5 + 4.5 * s;
-        let shaft_motion = Rigid { rotation: M3::IDENTITY, pivot: V3::default(), translation: n * impaction };
+        let shaft_motion = Rigid {
+            rotation: M3::IDENTITY,
+            pivot: V3::default(),
+            translation: n * impaction,
+        };
         (head_motion, shaft_motion, valgus, impaction)
     };
     Fracture {
         class: Some(class),
         fragments: vec![
-            Fragment { region: Region { keep: vec![towards_head], minus: vec![] }, motion: head_motion },
-            Fragment { region: Region { keep: vec![towards_shaft], minus: vec![] }, motion: shaft_motion },
+            Fragment {
+                region: Region {
+                    keep: vec![towards_head],
+                    minus: vec![],
+                },
+                motion: head_motion,
+            },
+            Fragment {
+                region: Region {
+                    keep: vec![towards_shaft],
+                    minus: vec![],
+                },
+                motion: shaft_motion,
+            },
         ],
-        faces: vec![CutFace { plane: towards_shaft, within: Region::default(), motions: vec![head_motion, shaft_motion] }],
-        params: FractureParams { severity: s, rotation_deg: rotation, translation_mm: translation, neck_position: position, ..Default::default() },
+        faces: vec![CutFace {
+            plane: towards_shaft,
+            within: Region::default(),
+            motions: vec![head_motion, shaft_motion],
+        }],
+        params: FractureParams {
+            severity: s,
+            rotation_deg: rotation,
+            translation_mm: translation,
+            neck_position: position,
+            ..Default::default()
+        },
     }
 }
 
@@ -196,7 +253,10 @@ fn intertrochanteric(class: FractureClass, s: f64, frame: &FemurFrame, rng: &mut
     let (lateral, medial) = if reverse {
         (V3(-r - 2.0, lt.1 + 12.0, 0.0), V3(lt.0 - 2.0, lt.1 - 26.0, 0.0))
     } else {
-        (V3(gt.0 - 2.0, gt.1 + 16.0 + rng.gen_range(-4.0..4.0), 0.0), V3(lt.0 - 3.0, lt.1 - 9.0 + rng.gen_range(-3.0..3.0), 0.0))
+        (
+            V3(gt.0 - 2.0, gt.1 + 16.0 + rng.gen_range(-4.0..4.0), 0.0),
+            V3(lt.0 - 3.0, lt.1 - 9.0 + rng.gen_range(-3.0..3.0), 0.0),
+        )
     };
     let along = (medial - lateral).unit();
     let mut normal = V3(-along.1, along.0, rng.gen_range(-0.15..0.15)).unit();
@@ -204,41 +264,82 @@ fn intertrochanteric(class: FractureClass, s: f64, frame: &FemurFrame, rng: &mut
     if normal.dot(gt - lateral) < 0.0 {
         normal = -normal;
     }
-    let cut = HalfSpace { point: lateral, normal: -normal }; // inside = proximal side
-    // The distal fragment is the distal side of the cut; a reverse-oblique line, rising
-    // medially, would meet the head if extended, so it is closed off at the medial cortex by
-    // a plane through its medial end (the distal side also lies below that plane).
+    let cut = HalfSpace {
+        point: lateral,
+        normal: -normal,
+    }; // inside = proximal side
+       // The distal fragment is the distal side of the cut; a reverse-oblique line, rising
+       // medially, would meet the head if extended, so it is closed off at the medial cortex by
+       // a plane through its medial end (the distal side also lies below that plane).
     let mut distal_region = vec![cut.flipped()];
     if reverse {
-        distal_region.push(HalfSpace { point: medial, normal: V3(0.0, -1.0, 0.0) });
+        distal_region.push(HalfSpace {
+            point: medial,
+            normal: V3(0.0, -1.0, 0.0),
+        });
     }
-    let proximal_region = Region { keep: vec![], minus: vec![distal_region.clone()] };
+    let proximal_region = Region {
+        keep: vec![],
+        minus: vec![distal_region.clone()],
+    };
     let head = frame.head_center;
     if !unstable {
         // Small hinge at the intact medial cortex, a thin gap laterally.
         let hinge = 0.5 + 3.0 * s;
         let gap = 0.6 + 1.4 * s;
-        let shaft_motion = Rigid { rotation: rot_z(-hinge), pivot: medial, translation: -normal * gap };
+        let shaft_motion = Rigid {
+            rotation: rot_z(-hinge),
+            pivot: medial,
+            translation: -normal * gap,
+        };
         let head_motion = Rigid::IDENTITY;
         return Fracture {
             class: Some(class),
             fragments: vec![
-                Fragment { region: proximal_region, motion: head_motion },
-                Fragment { region: Region { keep: distal_region.clone(), minus: vec![] }, motion: shaft_motion },
+                Fragment {
+                    region: proximal_region,
+                    motion: head_motion,
+                },
+                Fragment {
+                    region: Region {
+                        keep: distal_region.clone(),
+                        minus: vec![],
+                    },
+                    motion: shaft_motion,
+                },
             ],
-            faces: vec![CutFace { plane: cut, within: Region::default(), motions: vec![head_motion, shaft_motion] }],
-            params: FractureParams { severity: s, rotation_deg: hinge, translation_mm: gap, ..Default::default() },
+            faces: vec![CutFace {
+                plane: cut,
+                within: Region::default(),
+                motions: vec![head_motion, shaft_motion],
+            }],
+            params: FractureParams {
+                severity: s,
+                rotation_deg: hinge,
+                translation_mm: gap,
+                ..Default::default()
+            },
         };
     }
     // Lesser-trochanter fragment: below the main cut, medial of a vertical plane, above a
     // plane under the trochanter.
-    let lt_lateral = HalfSpace { point: V3(lt.0 - 11.0, 0.0, 0.0), normal: V3(-1.0, 0.0, 0.15).unit() };
-    let lt_below = HalfSpace { point: V3(0.0, lt.1 + 15.0, 0.0), normal: V3(0.25, 1.0, 0.0).unit() };
+    let lt_lateral = HalfSpace {
+        point: V3(lt.0 - 11.0, 0.0, 0.0),
+        normal: V3(-1.0, 0.0, 0.15).unit(),
+    };
+    let lt_below = HalfSpace {
+        point: V3(0.0, lt.1 + 15.0, 0.0),
+        normal: V3(0.25, 1.0, 0.0).unit(),
+    };
     let mut lt_region = distal_region.clone();
     lt_region.extend([lt_lateral, lt_below]);
     let varus = 3.0 + 9.0 * s;
     let shortening = 3.0 + 10.0 * s;
-    let shaft_motion = Rigid { rotation: rot_z(-varus), pivot: head, translation: V3(2.0 + 5.0 * s, -shortening, 0.0) };
+    let shaft_motion = Rigid {
+        rotation: rot_z(-varus),
+        pivot: head,
+        translation: V3(2.0 + 5.0 * s, -shortening, 0.0),
+    };
     let lt_shift = 4.0 + 9.0 * s;
     let lt_motion = Rigid {
         rotation: rot_z(10.0 + 25.0 * s),
@@ -249,19 +350,69 @@ fn intertrochanteric(class: FractureClass, s: f64, frame: &FemurFrame, rng: &mut
     Fracture {
         class: Some(class),
         fragments: vec![
-            Fragment { region: proximal_region, motion: head_motion },
-            Fragment { region: Region { keep: distal_region.clone(), minus: vec![lt_region.clone()] }, motion: shaft_motion },
-            Fragment { region: Region { keep: lt_region.clone(), minus: vec![] }, motion: lt_motion },
+            Fragment {
+                region: proximal_region,
+                motion: head_motion,
+            },
+            Fragment {
+                region: Region {
+                    keep: distal_region.clone(),
+                    minus: vec![lt_region.clone()],
+                },
+                motion: shaft_motion,
+            },
+            Fragment {
+                region: Region {
+                    keep: lt_region.clone(),
+                    minus: vec![],
+                },
+                motion: lt_motion,
+            },
         ],
         faces: {
             let mut faces = vec![
-                CutFace { plane: cut, within: Region { keep: distal_region[1..].to_vec(), minus: vec![lt_region.clone()] }, motions: vec![head_motion, shaft_motion] },
-                CutFace { plane: cut, within: Region { keep: lt_region[1..].to_vec(), minus: vec![] }, motions: vec![head_motion, lt_motion] },
-                CutFace { plane: lt_lateral, within: Region { keep: vec![distal_region[0], lt_below], minus: vec![] }, motions: vec![shaft_motion, lt_motion] },
-                CutFace { plane: lt_below, within: Region { keep: vec![distal_region[0], lt_lateral], minus: vec![] }, motions: vec![shaft_motion, lt_motion] },
+                CutFace {
+                    plane: cut,
+                    within: Region {
+                        keep: distal_region[1..].to_vec(),
+                        minus: vec![lt_region.clone()],
+                    },
+                    motions: vec![head_motion, shaft_motion],
+                },
+                CutFace {
+                    plane: cut,
+                    within: Region {
+                        keep: lt_region[1..].to_vec(),
+                        minus: vec![],
+                    },
+                    motions: vec![head_motion, lt_motion],
+                },
+                CutFace {
+                    plane: lt_lateral,
+                    within: Region {
+                        keep: vec![distal_region[0], lt_below],
+                        minus: vec![],
+                    },
+                    motions: vec![shaft_motion, lt_motion],
+                },
+                CutFace {
+                    plane: lt_below,
+                    within: Region {
+                        keep: vec![distal_region[0], lt_lateral],
+                        minus: vec![],
+                    },
+                    motions: vec![shaft_motion, lt_motion],
+                },
             ];
             if reverse {
-                faces.push(CutFace { plane: distal_region[1], within: Region { keep: vec![distal_region[0]], minus: vec![] }, motions: vec![head_motion, shaft_motion] });
+                faces.push(CutFace {
+                    plane: distal_region[1],
+                    within: Region {
+                        keep: vec![distal_region[0]],
+                        minus: vec![],
+                    },
+                    motions: vec![head_motion, shaft_motion],
+                });
             }
             faces
         },

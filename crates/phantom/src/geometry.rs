@@ -14,7 +14,11 @@ impl V3 {
         self.0 * o.0 + self.1 * o.1 + self.2 * o.2
     }
     pub fn cross(self, o: V3) -> V3 {
-        V3(self.1 * o.2 - self.2 * o.1, self.2 * o.0 - self.0 * o.2, self.0 * o.1 - self.1 * o.0)
+        V3(
+            self.1 * o.2 - self.2 * o.1,
+            self.2 * o.0 - self.0 * o.2,
+            self.0 * o.1 - self.1 * o.0,
+        )
     }
     pub fn norm(self) -> f64 {
         self.dot(self).sqrt()
@@ -88,7 +92,11 @@ impl M3 {
     /// The rotation taking local z onto `axis` (any such rotation).
     pub fn z_onto(axis: V3) -> M3 {
         let z = axis.unit();
-        let helper = if z.0.abs() < 0.9 { V3(1.0, 0.0, 0.0) } else { V3(0.0, 1.0, 0.0) };
+        let helper = if z.0.abs() < 0.9 {
+            V3(1.0, 0.0, 0.0)
+        } else {
+            V3(0.0, 1.0, 0.0)
+        };
         let x = helper.cross(z).unit();
         let y = z.cross(x);
         // Columns x, y, z: local → world.
@@ -105,7 +113,11 @@ pub struct Rigid {
 }
 
 impl Rigid {
-    pub const IDENTITY: Rigid = Rigid { rotation: M3::IDENTITY, pivot: V3(0.0, 0.0, 0.0), translation: V3(0.0, 0.0, 0.0) };
+    pub const IDENTITY: Rigid = Rigid {
+        rotation: M3::IDENTITY,
+        pivot: V3(0.0, 0.0, 0.0),
+        translation: V3(0.0, 0.0, 0.0),
+    };
 
     pub fn apply(&self, p: V3) -> V3 {
         self.rotation.apply(p - self.pivot) + self.pivot + self.translation
@@ -124,7 +136,11 @@ impl Rigid {
         // self(first(p)) = R2(R1(p − c1) + c1 + t1 − c2) + c2 + t2; express with pivot 0.
         let rotation = self.rotation.mul(&first.rotation);
         let origin = self.apply(first.apply(V3::default()));
-        Rigid { rotation, pivot: V3::default(), translation: origin }
+        Rigid {
+            rotation,
+            pivot: V3::default(),
+            translation: origin,
+        }
     }
 }
 
@@ -147,7 +163,10 @@ pub struct Spans {
 
 impl Default for Spans {
     fn default() -> Self {
-        Spans { items: [(0.0, 0.0); 16], len: 0 }
+        Spans {
+            items: [(0.0, 0.0); 16],
+            len: 0,
+        }
     }
 }
 
@@ -246,7 +265,11 @@ impl Shape {
     /// An ellipsoid with semi-axes along the columns of `frame` (local → world).
     pub fn ellipsoid(center: V3, semi_axes: V3, frame: M3) -> Shape {
         let inv = frame.transpose();
-        let to_unit = M3([inv.0[0] * (1.0 / semi_axes.0), inv.0[1] * (1.0 / semi_axes.1), inv.0[2] * (1.0 / semi_axes.2)]);
+        let to_unit = M3([
+            inv.0[0] * (1.0 / semi_axes.0),
+            inv.0[1] * (1.0 / semi_axes.1),
+            inv.0[2] * (1.0 / semi_axes.2),
+        ]);
         Shape::Ellipsoid { center, to_unit }
     }
     pub fn sphere(center: V3, radius: f64) -> Shape {
@@ -258,17 +281,26 @@ impl Shape {
         let frame = M3::z_onto(axis);
         let inv = frame.transpose();
         let to_unit = M3([inv.0[0] * (1.0 / radius), inv.0[1] * (1.0 / radius2), inv.0[2]]);
-        Shape::Cylinder { center: (a + b) * 0.5, to_unit, half: axis.norm() / 2.0 }
+        Shape::Cylinder {
+            center: (a + b) * 0.5,
+            to_unit,
+            half: axis.norm() / 2.0,
+        }
     }
 
     /// The shape after the rigid motion `motion`.
     pub fn moved(&self, motion: &Rigid) -> Shape {
         let inverse = motion.rotation.transpose();
         match self {
-            Shape::Ellipsoid { center, to_unit } => Shape::Ellipsoid { center: motion.apply(*center), to_unit: to_unit.mul(&inverse) },
-            Shape::Cylinder { center, to_unit, half } => {
-                Shape::Cylinder { center: motion.apply(*center), to_unit: to_unit.mul(&inverse), half: *half }
-            }
+            Shape::Ellipsoid { center, to_unit } => Shape::Ellipsoid {
+                center: motion.apply(*center),
+                to_unit: to_unit.mul(&inverse),
+            },
+            Shape::Cylinder { center, to_unit, half } => Shape::Cylinder {
+                center: motion.apply(*center),
+                to_unit: to_unit.mul(&inverse),
+                half: *half,
+            },
         }
     }
 
@@ -318,7 +350,11 @@ impl Shape {
 
 /// Largest semi-axis of `to_unit = diag(1/s)·Rᵀ`: rows are the axes scaled by `1/s`.
 fn max_extent(to_unit: &M3) -> f64 {
-    to_unit.0.iter().map(|row| if row.norm() > 0.0 { 1.0 / row.norm() } else { 0.0 }).fold(0.0, f64::max)
+    to_unit
+        .0
+        .iter()
+        .map(|row| if row.norm() > 0.0 { 1.0 / row.norm() } else { 0.0 })
+        .fold(0.0, f64::max)
 }
 
 /// Chord of the unit cylinder `x² + y² ≤ 1, |z| ≤ half` for the line `o + t·d`, with
@@ -326,7 +362,11 @@ fn max_extent(to_unit: &M3) -> f64 {
 #[inline]
 pub fn cylinder_chord(o: V3, d: V3, a: f64, half: f64) -> Option<Span> {
     let (mut lo, mut hi) = if a < 1e-12 {
-        if o.0 * o.0 + o.1 * o.1 <= 1.0 { (f64::NEG_INFINITY, f64::INFINITY) } else { return None }
+        if o.0 * o.0 + o.1 * o.1 <= 1.0 {
+            (f64::NEG_INFINITY, f64::INFINITY)
+        } else {
+            return None;
+        }
     } else {
         quadratic(a, 2.0 * (o.0 * d.0 + o.1 * d.1), o.0 * o.0 + o.1 * o.1 - 1.0)?
     };
@@ -365,7 +405,10 @@ impl HalfSpace {
         self.normal.dot(p - self.point) <= 0.0
     }
     pub fn flipped(&self) -> HalfSpace {
-        HalfSpace { point: self.point, normal: -self.normal }
+        HalfSpace {
+            point: self.point,
+            normal: -self.normal,
+        }
     }
     /// The ray parameters inside.
     pub fn span(&self, ray: &Ray) -> Option<Span> {
@@ -375,7 +418,11 @@ impl HalfSpace {
             return (s >= 0.0).then_some((f64::NEG_INFINITY, f64::INFINITY));
         }
         let t = s / nd;
-        Some(if nd > 0.0 { (f64::NEG_INFINITY, t) } else { (t, f64::INFINITY) })
+        Some(if nd > 0.0 {
+            (f64::NEG_INFINITY, t)
+        } else {
+            (t, f64::INFINITY)
+        })
     }
 }
 
@@ -387,17 +434,26 @@ mod tests {
 
     #[test]
     fn chords_of_sphere_and_cylinder() {
-        let ray = Ray { origin: V3(3.0, 0.0, -100.0), direction: V3(0.0, 0.0, 1.0) };
+        let ray = Ray {
+            origin: V3(3.0, 0.0, -100.0),
+            direction: V3(0.0, 0.0, 1.0),
+        };
         let (a, b) = Shape::sphere(V3(0.0, 0.0, 0.0), 5.0).chord(&ray).unwrap();
         assert!((b - a - 8.0).abs() < EPS); // 2·√(25 − 9)
-        // A cylinder along x, radius 5, length 20: the same chord across it.
+                                            // A cylinder along x, radius 5, length 20: the same chord across it.
         let cyl = Shape::cylinder(V3(-10.0, 0.0, 0.0), V3(10.0, 0.0, 0.0), 5.0, 5.0);
         let (a, b) = cyl.chord(&ray).unwrap();
         assert!((b - a - 10.0).abs() < EPS, "{}", b - a);
-        let outside = Ray { origin: V3(11.0, 0.0, -100.0), direction: V3(0.0, 0.0, 1.0) };
+        let outside = Ray {
+            origin: V3(11.0, 0.0, -100.0),
+            direction: V3(0.0, 0.0, 1.0),
+        };
         assert!(cyl.chord(&outside).is_none());
         // Along its axis: the length.
-        let along = Ray { origin: V3(-50.0, 1.0, 0.0), direction: V3(1.0, 0.0, 0.0) };
+        let along = Ray {
+            origin: V3(-50.0, 1.0, 0.0),
+            direction: V3(1.0, 0.0, 0.0),
+        };
         let (a, b) = cyl.chord(&along).unwrap();
         assert!((b - a - 20.0).abs() < EPS);
         assert!(cyl.contains(V3(9.0, 3.0, 3.0)) && !cyl.contains(V3(9.0, 4.0, 4.0)));
@@ -419,15 +475,29 @@ mod tests {
 
     #[test]
     fn rigid_motions_compose_and_invert() {
-        let a = Rigid { rotation: M3::rotation(V3(0.0, 0.0, 1.0), 0.3), pivot: V3(1.0, 2.0, 0.0), translation: V3(0.0, 5.0, 0.0) };
-        let b = Rigid { rotation: M3::rotation(V3(1.0, 0.0, 0.0), -0.2), pivot: V3(0.0, 0.0, 3.0), translation: V3(1.0, 0.0, 0.0) };
+        let a = Rigid {
+            rotation: M3::rotation(V3(0.0, 0.0, 1.0), 0.3),
+            pivot: V3(1.0, 2.0, 0.0),
+            translation: V3(0.0, 5.0, 0.0),
+        };
+        let b = Rigid {
+            rotation: M3::rotation(V3(1.0, 0.0, 0.0), -0.2),
+            pivot: V3(0.0, 0.0, 3.0),
+            translation: V3(1.0, 0.0, 0.0),
+        };
         let p = V3(3.0, -1.0, 2.0);
         let composed = b.then(&a);
         let direct = b.apply(a.apply(p));
         assert!((composed.apply(p) - direct).norm() < EPS);
         assert!((a.inverse_point(a.apply(p)) - p).norm() < EPS);
-        let h = HalfSpace { point: V3(0.0, 0.0, 1.0), normal: V3(0.0, 0.0, 1.0) };
-        let ray = Ray { origin: V3(0.0, 0.0, -10.0), direction: V3(0.0, 0.0, 1.0) };
+        let h = HalfSpace {
+            point: V3(0.0, 0.0, 1.0),
+            normal: V3(0.0, 0.0, 1.0),
+        };
+        let ray = Ray {
+            origin: V3(0.0, 0.0, -10.0),
+            direction: V3(0.0, 0.0, 1.0),
+        };
         assert_eq!(h.span(&ray), Some((f64::NEG_INFINITY, 11.0)));
     }
 }

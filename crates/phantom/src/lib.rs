@@ -26,7 +26,10 @@ use acquisition::{expose, Exposure, SiteProfile};
 use anatomy::{mu, Bone, PatientParams};
 use fracture::{Fracture, FractureParams, Region};
 use geometry::{Rigid, V3};
-use hipfrac_core::{BBox, FractureClass, Label, Laterality, ModalityLut, Photometric, Pixels, Radiograph, RadiographMeta, VoiFunction, Window};
+use hipfrac_core::{
+    BBox, FractureClass, Label, Laterality, ModalityLut, Photometric, Pixels, Radiograph, RadiographMeta, VoiFunction,
+    Window,
+};
 use hipfrac_imaging::font;
 use rand::{Rng, SeedableRng};
 use render::{Body, Grid, Scene};
@@ -93,13 +96,17 @@ impl std::str::FromStr for ClassMix {
     fn from_str(text: &str) -> Result<Self, ParseMixError> {
         let mut weights = [0.0; 5];
         for part in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-            let (name, value) = part.split_once('=').ok_or_else(|| ParseMixError::Syntax { part: part.to_string() })?;
-            let label: Label =
-                name.trim().parse().map_err(|source| ParseMixError::Label { part: part.to_string(), source })?;
-            let weight: f64 = value
-                .trim()
-                .parse()
-                .map_err(|_| ParseMixError::NotANumber { part: part.to_string(), value: value.to_string() })?;
+            let (name, value) = part
+                .split_once('=')
+                .ok_or_else(|| ParseMixError::Syntax { part: part.to_string() })?;
+            let label: Label = name.trim().parse().map_err(|source| ParseMixError::Label {
+                part: part.to_string(),
+                source,
+            })?;
+            let weight: f64 = value.trim().parse().map_err(|_| ParseMixError::NotANumber {
+                part: part.to_string(),
+                value: value.to_string(),
+            })?;
             if !(weight >= 0.0 && weight.is_finite()) {
                 return Err(ParseMixError::Negative { part: part.to_string() });
             }
@@ -185,7 +192,9 @@ pub fn plan(count: usize, site: &SiteProfile, seed: u64, mix: &ClassMix) -> Vec<
 
 /// A deterministic 64-bit hash of a string (FNV-1a), stable across runs and platforms.
 pub fn stable_hash(text: &str) -> u64 {
-    text.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ b as u64).wrapping_mul(0x0000_0100_0000_01B3))
+    text.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+        (h ^ b as u64).wrapping_mul(0x0000_0100_0000_01B3)
+    })
 }
 
 /// A simulated image with its ground truth.
@@ -219,7 +228,12 @@ impl Femur {
             }
             _ => Fracture::none(),
         };
-        Femur { bone: Arc::new(bone), frame, pose, fracture }
+        Femur {
+            bone: Arc::new(bone),
+            frame,
+            pose,
+            fracture,
+        }
     }
 }
 
@@ -236,23 +250,40 @@ pub fn scene(case: &CasePlan, femur: &Femur, site: &SiteProfile) -> Scene {
     let m = p.half_pelvis;
     let mut bodies = vec![Body::Tissue(anatomy::soft_tissue(p))];
     for fragment in &femur.fracture.fragments {
-        bodies.push(Body::Bone { bone: femur.bone.clone(), region: fragment.region.clone(), motion: femur.pose.then(&fragment.motion) });
+        bodies.push(Body::Bone {
+            bone: femur.bone.clone(),
+            region: fragment.region.clone(),
+            motion: femur.pose.then(&fragment.motion),
+        });
     }
-    let identity = |bone: Bone| Body::Bone { bone: Arc::new(bone), region: Region::default(), motion: Rigid::IDENTITY };
+    let identity = |bone: Bone| Body::Bone {
+        bone: Arc::new(bone),
+        region: Region::default(),
+        motion: Rigid::IDENTITY,
+    };
     bodies.push(identity(moved_bone(&femur.bone, &femur.pose, Some(m))));
     let pelvis = anatomy::hemipelvis(p, 3.0 * p.scale);
     bodies.push(identity(anatomy::contralateral(&pelvis, m)));
     bodies.push(identity(pelvis));
     bodies.push(identity(anatomy::sacrum(p)));
     if p.contralateral_implant {
-        bodies.push(Body::Uniform { shapes: anatomy::implant(p, V3(2.0 * m, 0.0, 0.0)), mu: mu::METAL });
+        bodies.push(Body::Uniform {
+            shapes: anatomy::implant(p, V3(2.0 * m, 0.0, 0.0)),
+            mu: mu::METAL,
+        });
     }
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(p.texture_seed ^ case.image_seed);
     let gas = anatomy::gas(p, &mut rng);
     if !gas.is_empty() {
-        bodies.push(Body::Uniform { shapes: gas, mu: -mu::MUSCLE });
+        bodies.push(Body::Uniform {
+            shapes: gas,
+            mu: -mu::MUSCLE,
+        });
     }
-    Scene { bodies, bone_contrast: site.bone_contrast }
+    Scene {
+        bodies,
+        bone_contrast: site.bone_contrast,
+    }
 }
 
 /// The detector grid of a case (before any left/right flip).
@@ -260,11 +291,17 @@ pub fn grid(case: &CasePlan, site: &SiteProfile, size: usize) -> Grid {
     let (width, height, spacing) = site.image_size(size);
     // An isolated hip view: centred just medial of the hip joint; the other hip is at most
     // partly in view.
-    let center = (0.15 * case.params.half_pelvis + case.view_offset.0, 15.0 + case.view_offset.1);
+    let center = (
+        0.15 * case.params.half_pelvis + case.view_offset.0,
+        15.0 + case.view_offset.1,
+    );
     Grid {
         width,
         height,
-        origin: (center.0 - (width as f64 - 1.0) / 2.0 * spacing, center.1 - (height as f64 - 1.0) / 2.0 * spacing),
+        origin: (
+            center.0 - (width as f64 - 1.0) / 2.0 * spacing,
+            center.1 - (height as f64 - 1.0) / 2.0 * spacing,
+        ),
         spacing,
     }
 }
@@ -316,7 +353,14 @@ pub fn hip_boxes(case: &CasePlan, femur: &Femur, grid: &Grid, fracture: Option<&
     let f = &femur.frame;
     let mut outline = Vec::new();
     let mut extremes = |c: V3, rx: f64, ry: f64, rz: f64| {
-        for (dx, dy, dz) in [(rx, 0.0, 0.0), (-rx, 0.0, 0.0), (0.0, ry, 0.0), (0.0, -ry, 0.0), (0.0, 0.0, rz), (0.0, 0.0, -rz)] {
+        for (dx, dy, dz) in [
+            (rx, 0.0, 0.0),
+            (-rx, 0.0, 0.0),
+            (0.0, ry, 0.0),
+            (0.0, -ry, 0.0),
+            (0.0, 0.0, rz),
+            (0.0, 0.0, -rz),
+        ] {
             outline.push(V3(c.0 + dx, c.1 + dy, c.2 + dz));
         }
     };
@@ -335,11 +379,21 @@ pub fn hip_boxes(case: &CasePlan, femur: &Femur, grid: &Grid, fracture: Option<&
             let x = if right { x } else { width - x };
             (x0, y0, x1, y1) = (x0.min(x), y0.min(y), x1.max(x), y1.max(y));
         }
-        BBox::new((x0 - margin).floor() as f32, (y0 - margin).floor() as f32, (x1 + margin).ceil() as f32, (y1 + margin).ceil() as f32)
+        BBox::new(
+            (x0 - margin).floor() as f32,
+            (y0 - margin).floor() as f32,
+            (x1 + margin).ceil() as f32,
+            (y1 + margin).ceil() as f32,
+        )
     };
     let mut own = to_box(&mut world.iter().map(|p| (p.0, p.1)));
     if let Some(b) = fracture {
-        own = BBox::new(own.x_min.min(b.x_min), own.y_min.min(b.y_min), own.x_max.max(b.x_max), own.y_max.max(b.y_max));
+        own = BBox::new(
+            own.x_min.min(b.x_min),
+            own.y_min.min(b.y_min),
+            own.x_max.max(b.x_max),
+            own.y_max.max(b.y_max),
+        );
     }
     let mut boxes = Vec::new();
     let own = own.clip(grid.width as u32, grid.height as u32);
@@ -370,7 +424,11 @@ pub fn simulate(case: &CasePlan, site: &SiteProfile, size: usize) -> Simulated {
         let scale = (height / 110).max(2) as i64;
         let text = if right { "R" } else { "L" };
         let margin = 3 * scale;
-        let x0 = if right { field[0] as i64 + margin } else { field[2] as i64 - margin - font::width(text, scale) };
+        let x0 = if right {
+            field[0] as i64 + margin
+        } else {
+            field[2] as i64 - margin - font::width(text, scale)
+        };
         let y0 = field[1] as i64 + margin;
         font::draw(text, x0, y0, scale, |x, y| {
             if x >= 0 && y >= 0 && (x as usize) < width && (y as usize) < height {
@@ -384,15 +442,26 @@ pub fn simulate(case: &CasePlan, site: &SiteProfile, size: usize) -> Simulated {
         .iter()
         .map(|&d| {
             let v = (d * max).round() as u16;
-            if mono1 { max as u16 - v } else { v }
+            if mono1 {
+                max as u16 - v
+            } else {
+                v
+            }
         })
         .collect();
     // Default window: 1st–99th percentile of the stored values inside the field.
-    let mut values: Vec<u16> = (field[1]..field[3]).flat_map(|y| (field[0]..field[2]).map(move |x| (x, y))).map(|(x, y)| stored[y * width + x]).collect();
+    let mut values: Vec<u16> = (field[1]..field[3])
+        .flat_map(|y| (field[0]..field[2]).map(move |x| (x, y)))
+        .map(|(x, y)| stored[y * width + x])
+        .collect();
     values.sort_unstable();
     let pick = |p: f64| values[((values.len() - 1) as f64 * p).round() as usize] as f64;
     let (lo, hi) = (pick(0.01), pick(0.99));
-    let window = Window { center: ((lo + hi) / 2.0).round(), width: (hi - lo).max(2.0).round(), explanation: Some("PHANTOM".into()) };
+    let window = Window {
+        center: ((lo + hi) / 2.0).round(),
+        width: (hi - lo).max(2.0).round(),
+        explanation: Some("PHANTOM".into()),
+    };
 
     let mut boxes = Vec::new();
     if let Some(class) = femur.fracture.class {
@@ -424,7 +493,11 @@ pub fn simulate(case: &CasePlan, site: &SiteProfile, size: usize) -> Simulated {
         format!("2.25.{wide}")
     };
     let mut meta = RadiographMeta::plain(height as u32, width as u32, site.bits_stored);
-    meta.photometric = if mono1 { Photometric::Monochrome1 } else { Photometric::Monochrome2 };
+    meta.photometric = if mono1 {
+        Photometric::Monochrome1
+    } else {
+        Photometric::Monochrome2
+    };
     meta.modality_lut = ModalityLut::default();
     meta.windows = vec![window];
     meta.voi_function = VoiFunction::Linear;
@@ -441,7 +514,10 @@ pub fn simulate(case: &CasePlan, site: &SiteProfile, size: usize) -> Simulated {
     meta.institution = Some(site.institution.clone());
     let hips = hip_boxes(case, &femur, &grid, boxes.first().map(|(_, b)| b));
     Simulated {
-        radiograph: Radiograph { meta, pixels: Pixels::Unsigned(stored) },
+        radiograph: Radiograph {
+            meta,
+            pixels: Pixels::Unsigned(stored),
+        },
         boxes,
         hips,
         fracture: femur.fracture.params.clone(),

@@ -96,7 +96,11 @@ fn attributes(case: &CasePlan, site: &SiteProfile) -> DicomAttributes {
     let month = (case.image_seed / 28 % 12) + 1;
     DicomAttributes {
         patient_name: format!("PHANTOM^{}", case.patient_id),
-        patient_sex: if case.image_seed % 5 < 3 { "F".into() } else { "M".into() },
+        patient_sex: if case.image_seed % 5 < 3 {
+            "F".into()
+        } else {
+            "M".into()
+        },
         patient_age: format!("{:03}Y", 65 + case.image_seed % 30),
         study_date: format!("2024{month:02}{day:02}"),
         study_time: "120000".into(),
@@ -112,25 +116,49 @@ fn attributes(case: &CasePlan, site: &SiteProfile) -> DicomAttributes {
 }
 
 /// Writes one simulated case; returns its manifest row.
-pub fn write_case(out: &Path, case: &CasePlan, site: &SiteProfile, simulated: &Simulated) -> Result<PhantomRow, OutputError> {
+pub fn write_case(
+    out: &Path,
+    case: &CasePlan,
+    site: &SiteProfile,
+    simulated: &Simulated,
+) -> Result<PhantomRow, OutputError> {
     let image = &simulated.radiograph;
     let png = out.join("images").join(format!("{}.png", case.name));
     let xml = out.join("images").join(format!("{}.xml", case.name));
     let dicom = out.join("dicom").join(format!("{}.dcm", case.name));
     write_cr(&dicom, image, &attributes(case, site))?;
-    let (grey, _) = render_8bit(image, &VoiChoice::File).map_err(|source| OutputError::Render { path: png.clone(), source })?;
-    write_png_with_comment(&png, image.width(), image.height(), GreyPixels::Eight(&grey), Some(SIMULATED))?;
+    let (grey, _) = render_8bit(image, &VoiChoice::File).map_err(|source| OutputError::Render {
+        path: png.clone(),
+        source,
+    })?;
+    write_png_with_comment(
+        &png,
+        image.width(),
+        image.height(),
+        GreyPixels::Eight(&grey),
+        Some(SIMULATED),
+    )?;
     let objects = simulated
         .boxes
         .iter()
         .map(|(class, bbox)| Object {
             label: Label::Fracture(*class),
             bbox: *bbox,
-            truncated: bbox.x_min <= 0.0 || bbox.y_min <= 0.0 || bbox.x_max >= image.width() as f32 || bbox.y_max >= image.height() as f32,
+            truncated: bbox.x_min <= 0.0
+                || bbox.y_min <= 0.0
+                || bbox.x_max >= image.width() as f32
+                || bbox.y_max >= image.height() as f32,
             difficult: false,
         })
         .collect();
-    let annotation = Annotation { filename: format!("{}.png", case.name), width: image.width(), height: image.height(), depth: 1, objects, hips: simulated.hips.clone() };
+    let annotation = Annotation {
+        filename: format!("{}.png", case.name),
+        width: image.width(),
+        height: image.height(),
+        depth: 1,
+        objects,
+        hips: simulated.hips.clone(),
+    };
     let mut voc_file = voc::VocFile::new(annotation, "images");
     voc_file.database = format!("hipfrac phantom {}", site.name);
     voc::write(&xml, &voc_file)?;
@@ -143,7 +171,11 @@ pub fn write_case(out: &Path, case: &CasePlan, site: &SiteProfile, simulated: &S
         site: site.name.clone(),
         label: case.label,
         dicom: format!("dicom/{}.dcm", case.name),
-        severity: round3(if case.label == Label::NoFracture { 0.0 } else { case.severity }),
+        severity: round3(if case.label == Label::NoFracture {
+            0.0
+        } else {
+            case.severity
+        }),
         side: if p.right_side { "R" } else { "L" },
         box_count: simulated.boxes.len(),
         osteoporosis: round3(p.osteoporosis),
@@ -181,7 +213,10 @@ pub fn generate(options: &GenerateOptions, progress: impl Fn() + Sync) -> Result
             row
         })
         .collect::<Result<_, _>>()?;
-    let manifest_error = |source| OutputError::Manifest { path: manifest.clone(), source };
+    let manifest_error = |source| OutputError::Manifest {
+        path: manifest.clone(),
+        source,
+    };
     let mut writer = csv::Writer::from_writer(Vec::new());
     for row in &rows {
         writer.serialize(row).map_err(manifest_error)?;

@@ -12,7 +12,11 @@ use std::sync::Arc;
 #[derive(Debug, Clone)]
 pub enum Body {
     /// A bone (or one fragment of it): `motion` takes its local frame to the world.
-    Bone { bone: Arc<Bone>, region: Region, motion: Rigid },
+    Bone {
+        bone: Arc<Bone>,
+        region: Region,
+        motion: Rigid,
+    },
     /// Fat and muscle.
     Tissue(SoftTissue),
     /// A uniform material (metal; gas as negative muscle).
@@ -40,10 +44,16 @@ pub struct Grid {
 
 impl Grid {
     pub fn world(&self, column: f64, row: f64) -> (f64, f64) {
-        (self.origin.0 + column * self.spacing, self.origin.1 + row * self.spacing)
+        (
+            self.origin.0 + column * self.spacing,
+            self.origin.1 + row * self.spacing,
+        )
     }
     pub fn pixel(&self, x: f64, y: f64) -> (f64, f64) {
-        ((x - self.origin.0) / self.spacing + 0.5, (y - self.origin.1) / self.spacing + 0.5)
+        (
+            (x - self.origin.0) / self.spacing + 0.5,
+            (y - self.origin.1) / self.spacing + 0.5,
+        )
     }
 }
 
@@ -79,11 +89,18 @@ fn shape_circle(shape: &Shape, motion: &Rigid) -> (f64, f64, f64) {
 }
 
 fn overlaps(circle: (f64, f64, f64), rect: (f64, f64, f64, f64)) -> bool {
-    circle.0 + circle.2 >= rect.0 && circle.0 - circle.2 <= rect.2 && circle.1 + circle.2 >= rect.1 && circle.1 - circle.2 <= rect.3
+    circle.0 + circle.2 >= rect.0
+        && circle.0 - circle.2 <= rect.2
+        && circle.1 + circle.2 >= rect.1
+        && circle.1 - circle.2 <= rect.3
 }
 
 fn keep_near(shapes: &[Shape], motion: &Rigid, rect: (f64, f64, f64, f64)) -> Vec<Shape> {
-    shapes.iter().filter(|s| overlaps(shape_circle(s, motion), rect)).copied().collect()
+    shapes
+        .iter()
+        .filter(|s| overlaps(shape_circle(s, motion), rect))
+        .copied()
+        .collect()
 }
 
 impl Body {
@@ -106,11 +123,20 @@ impl Body {
                     mu_trabecular: bone.mu_trabecular,
                     trabeculae: bone.trabeculae,
                 };
-                Some(Body::Bone { bone: Arc::new(culled), region: region.clone(), motion: *motion })
+                Some(Body::Bone {
+                    bone: Arc::new(culled),
+                    region: region.clone(),
+                    motion: *motion,
+                })
             }
             Body::Tissue(t) => {
                 let outer = keep_near(&t.outer, &Rigid::IDENTITY, rect);
-                (!outer.is_empty()).then(|| Body::Tissue(SoftTissue { outer, muscle: keep_near(&t.muscle, &Rigid::IDENTITY, rect) }))
+                (!outer.is_empty()).then(|| {
+                    Body::Tissue(SoftTissue {
+                        outer,
+                        muscle: keep_near(&t.muscle, &Rigid::IDENTITY, rect),
+                    })
+                })
             }
             Body::Uniform { shapes, mu } => {
                 let shapes = keep_near(shapes, &Rigid::IDENTITY, rect);
@@ -141,7 +167,10 @@ impl Body {
     pub fn integrate(&self, ray: &Ray, bone_contrast: f64) -> f64 {
         match self {
             Body::Bone { bone, region, motion } => {
-                let local = Ray { origin: motion.inverse_point(ray.origin), direction: motion.inverse_direction(ray.direction) };
+                let local = Ray {
+                    origin: motion.inverse_point(ray.origin),
+                    direction: motion.inverse_direction(ray.direction),
+                };
                 let (keep, minus_list) = region.spans(&local);
                 if keep.is_none() && !region.keep.is_empty() {
                     return 0.0;
@@ -198,7 +227,11 @@ impl Affine {
         )
     }
     fn map(&self, m: &crate::geometry::M3, shift: V3) -> Affine {
-        Affine { base: m.apply(self.base - shift), ex: m.apply(self.ex), ey: m.apply(self.ey) }
+        Affine {
+            base: m.apply(self.base - shift),
+            ex: m.apply(self.ex),
+            ey: m.apply(self.ey),
+        }
     }
 }
 
@@ -207,8 +240,17 @@ impl Affine {
 /// a few multiply-adds and one square root.
 #[derive(Debug, Clone, Copy)]
 enum Compiled {
-    Ellipsoid { origin: Affine, direction: V3, a: f64 },
-    Cylinder { origin: Affine, direction: V3, a: f64, half: f64 },
+    Ellipsoid {
+        origin: Affine,
+        direction: V3,
+        a: f64,
+    },
+    Cylinder {
+        origin: Affine,
+        direction: V3,
+        a: f64,
+        half: f64,
+    },
 }
 
 impl Compiled {
@@ -216,7 +258,11 @@ impl Compiled {
         match shape {
             Shape::Ellipsoid { center, to_unit } => {
                 let direction = to_unit.apply(local_direction);
-                Compiled::Ellipsoid { origin: local_origin.map(to_unit, *center), direction, a: direction.dot(direction) }
+                Compiled::Ellipsoid {
+                    origin: local_origin.map(to_unit, *center),
+                    direction,
+                    a: direction.dot(direction),
+                }
             }
             Shape::Cylinder { center, to_unit, half } => {
                 let direction = to_unit.apply(local_direction);
@@ -233,11 +279,20 @@ impl Compiled {
     #[inline]
     fn chord(&self, x: f64, y: f64) -> Option<(f64, f64)> {
         match self {
-            Compiled::Ellipsoid { origin, direction: d, a } => {
+            Compiled::Ellipsoid {
+                origin,
+                direction: d,
+                a,
+            } => {
                 let o = origin.at(x, y);
                 crate::geometry::quadratic(*a, 2.0 * o.dot(*d), o.dot(o) - 1.0)
             }
-            Compiled::Cylinder { origin, direction: d, a, half } => crate::geometry::cylinder_chord(origin.at(x, y), *d, *a, *half),
+            Compiled::Cylinder {
+                origin,
+                direction: d,
+                a,
+                half,
+            } => crate::geometry::cylinder_chord(origin.at(x, y), *d, *a, *half),
         }
     }
 }
@@ -253,7 +308,12 @@ struct CompiledHalf {
 
 impl CompiledHalf {
     fn new(h: &crate::geometry::HalfSpace, origin: &Affine, direction: V3) -> Self {
-        CompiledHalf { s_base: h.normal.dot(h.point - origin.base), s_x: -h.normal.dot(origin.ex), s_y: -h.normal.dot(origin.ey), nd: h.normal.dot(direction) }
+        CompiledHalf {
+            s_base: h.normal.dot(h.point - origin.base),
+            s_x: -h.normal.dot(origin.ex),
+            s_y: -h.normal.dot(origin.ey),
+            nd: h.normal.dot(direction),
+        }
     }
     #[inline]
     fn span(&self, x: f64, y: f64) -> Option<(f64, f64)> {
@@ -262,7 +322,11 @@ impl CompiledHalf {
             return (s >= 0.0).then_some((f64::NEG_INFINITY, f64::INFINITY));
         }
         let t = s / self.nd;
-        Some(if self.nd > 0.0 { (f64::NEG_INFINITY, t) } else { (t, f64::INFINITY) })
+        Some(if self.nd > 0.0 {
+            (f64::NEG_INFINITY, t)
+        } else {
+            (t, f64::INFINITY)
+        })
     }
 }
 
@@ -304,8 +368,14 @@ enum CompiledBody {
         trabecular: f64,
         trabeculae: Option<crate::texture::Trabeculae>,
     },
-    Tissue { outer: Vec<Compiled>, muscle: Vec<Compiled> },
-    Uniform { shapes: Vec<Compiled>, mu: f64 },
+    Tissue {
+        outer: Vec<Compiled>,
+        muscle: Vec<Compiled>,
+    },
+    Uniform {
+        shapes: Vec<Compiled>,
+        mu: f64,
+    },
 }
 
 /// The beam: rays start at z = −2000 mm and run along +z.
@@ -313,7 +383,11 @@ const RAY_START_Z: f64 = -2000.0;
 
 impl CompiledBody {
     fn new(body: &Body, bone_contrast: f64) -> CompiledBody {
-        let world_origin = Affine { base: V3(0.0, 0.0, RAY_START_Z), ex: V3(1.0, 0.0, 0.0), ey: V3(0.0, 1.0, 0.0) };
+        let world_origin = Affine {
+            base: V3(0.0, 0.0, RAY_START_Z),
+            ex: V3(1.0, 0.0, 0.0),
+            ey: V3(0.0, 1.0, 0.0),
+        };
         let world_direction = V3(0.0, 0.0, 1.0);
         let compile = |shapes: &[Shape], origin: &Affine, direction: V3| -> Vec<Compiled> {
             shapes.iter().map(|s| Compiled::new(s, origin, direction)).collect()
@@ -334,11 +408,19 @@ impl CompiledBody {
                     inner: compile(&bone.inner, &local_origin, local_direction),
                     inner_holes: compile(&bone.inner_holes, &local_origin, local_direction),
                     marrow: compile(&bone.marrow, &local_origin, local_direction),
-                    keep: region.keep.iter().map(|h| CompiledHalf::new(h, &local_origin, local_direction)).collect(),
+                    keep: region
+                        .keep
+                        .iter()
+                        .map(|h| CompiledHalf::new(h, &local_origin, local_direction))
+                        .collect(),
                     minus: region
                         .minus
                         .iter()
-                        .map(|hs| hs.iter().map(|h| CompiledHalf::new(h, &local_origin, local_direction)).collect())
+                        .map(|hs| {
+                            hs.iter()
+                                .map(|h| CompiledHalf::new(h, &local_origin, local_direction))
+                                .collect()
+                        })
                         .collect(),
                     local_origin,
                     local_direction,
@@ -351,14 +433,30 @@ impl CompiledBody {
                 outer: compile(&t.outer, &world_origin, world_direction),
                 muscle: compile(&t.muscle, &world_origin, world_direction),
             },
-            Body::Uniform { shapes, mu } => CompiledBody::Uniform { shapes: compile(shapes, &world_origin, world_direction), mu: *mu },
+            Body::Uniform { shapes, mu } => CompiledBody::Uniform {
+                shapes: compile(shapes, &world_origin, world_direction),
+                mu: *mu,
+            },
         }
     }
 
     #[inline]
     fn integrate(&self, x: f64, y: f64) -> f64 {
         match self {
-            CompiledBody::Bone { outer, outer_holes, inner, inner_holes, marrow, keep, minus, local_origin, local_direction, cortical, trabecular, trabeculae } => {
+            CompiledBody::Bone {
+                outer,
+                outer_holes,
+                inner,
+                inner_holes,
+                marrow,
+                keep,
+                minus,
+                local_origin,
+                local_direction,
+                cortical,
+                trabecular,
+                trabeculae,
+            } => {
                 let keep_span = convex(keep, x, y);
                 if keep_span.is_none() {
                     return 0.0;
@@ -474,7 +572,10 @@ mod tests {
                 let compiled = CompiledBody::new(body, scene.bone_contrast);
                 for i in 0..400 {
                     let (x, y) = (-150.0 + (i % 20) as f64 * 17.3, -160.0 + (i / 20) as f64 * 16.1);
-                    let ray = Ray { origin: V3(x, y, RAY_START_Z), direction: V3(0.0, 0.0, 1.0) };
+                    let ray = Ray {
+                        origin: V3(x, y, RAY_START_Z),
+                        direction: V3(0.0, 0.0, 1.0),
+                    };
                     let (a, b) = (body.integrate(&ray, scene.bone_contrast), compiled.integrate(x, y));
                     assert!((a - b).abs() < 1e-9 * a.abs().max(1.0), "({x}, {y}): {a} vs {b}");
                 }

@@ -1,8 +1,8 @@
 //! Contact sheets: a grid of thumbnails with the boxes and labels drawn, for human review.
 
-use hipfrac_imaging::{class_colour, Canvas};
 use hipfrac_core::Label;
 use hipfrac_data::{manifest, voc, LabelMap};
+use hipfrac_imaging::{class_colour, Canvas};
 use std::path::{Path, PathBuf};
 
 /// A contact sheet that cannot be drawn.
@@ -37,12 +37,17 @@ pub fn contact_sheet(tiles: &[Tile], columns: usize, tile_size: usize, footer: &
     let rows = tiles.len().div_ceil(columns).max(1);
     let caption_height = 16;
     let footer_height = 22;
-    let mut canvas = Canvas::new(columns * (tile_size + 4) + 4, rows * (tile_size + caption_height + 4) + 4 + footer_height);
+    let mut canvas = Canvas::new(
+        columns * (tile_size + 4) + 4,
+        rows * (tile_size + caption_height + 4) + 4 + footer_height,
+    );
     for (index, tile) in tiles.iter().enumerate() {
         let image = hipfrac_dicom::read_radiograph(&tile.image)?;
         // An 8-bit PNG is shown as it is; DICOM through its own window.
-        let grey = hipfrac_dicom::display::to_display(&image)
-            .map_err(|source| SheetError::Display { path: tile.image.clone(), source })?;
+        let grey = hipfrac_dicom::display::to_display(&image).map_err(|source| SheetError::Display {
+            path: tile.image.clone(),
+            source,
+        })?;
         let (w, h) = (image.width() as usize, image.height() as usize);
         let scale = w.max(h) as f64 / tile_size as f64;
         let (tw, th) = ((w as f64 / scale) as usize, (h as f64 / scale) as usize);
@@ -52,7 +57,10 @@ pub fn contact_sheet(tiles: &[Tile], columns: usize, tile_size: usize, footer: &
         for ty in 0..th {
             for tx in 0..tw {
                 let (sx0, sy0) = ((tx as f64 * scale) as usize, (ty as f64 * scale) as usize);
-                let (sx1, sy1) = ((((tx + 1) as f64 * scale) as usize).min(w).max(sx0 + 1), (((ty + 1) as f64 * scale) as usize).min(h).max(sy0 + 1));
+                let (sx1, sy1) = (
+                    (((tx + 1) as f64 * scale) as usize).min(w).max(sx0 + 1),
+                    (((ty + 1) as f64 * scale) as usize).min(h).max(sy0 + 1),
+                );
                 let mut sum = 0u32;
                 for sy in sy0..sy1 {
                     for sx in sx0..sx1 {
@@ -72,14 +80,39 @@ pub fn contact_sheet(tiles: &[Tile], columns: usize, tile_size: usize, footer: &
                     caption_colour = colour;
                     let b = object.bbox;
                     let map = |v: f32| (v as f64 / scale) as i64;
-                    canvas.rectangle(left as i64 + map(b.x_min), top as i64 + map(b.y_min), left as i64 + map(b.x_max), top as i64 + map(b.y_max), 2, colour);
-                    canvas.text(class.code(), left as i64 + map(b.x_min), top as i64 + map(b.y_min) - 10, 1, colour);
+                    canvas.rectangle(
+                        left as i64 + map(b.x_min),
+                        top as i64 + map(b.y_min),
+                        left as i64 + map(b.x_max),
+                        top as i64 + map(b.y_max),
+                        2,
+                        colour,
+                    );
+                    canvas.text(
+                        class.code(),
+                        left as i64 + map(b.x_min),
+                        top as i64 + map(b.y_min) - 10,
+                        1,
+                        colour,
+                    );
                 }
             }
         }
-        canvas.text(&tile.caption, (4 + (index % columns) * (tile_size + 4)) as i64, (top + tile_size + 4) as i64, 1, caption_colour);
+        canvas.text(
+            &tile.caption,
+            (4 + (index % columns) * (tile_size + 4)) as i64,
+            (top + tile_size + 4) as i64,
+            1,
+            caption_colour,
+        );
     }
-    canvas.text(footer, 6, (canvas.height - footer_height + 6) as i64, 2, [255, 255, 255]);
+    canvas.text(
+        footer,
+        6,
+        (canvas.height - footer_height + 6) as i64,
+        2,
+        [255, 255, 255],
+    );
     Ok(canvas)
 }
 
@@ -88,7 +121,10 @@ pub fn contact_sheet(tiles: &[Tile], columns: usize, tile_size: usize, footer: &
 pub fn tiles_from_manifest(dir: &Path, count: usize) -> Result<Vec<Tile>, hipfrac_data::Error> {
     let rows = manifest::read(&dir.join("manifest.csv"))?;
     // Round-robin over the labels so every class shows.
-    let mut by_label: Vec<Vec<&manifest::ManifestRow>> = Label::ALL.iter().map(|l| rows.iter().filter(|r| r.label == *l).collect()).collect();
+    let mut by_label: Vec<Vec<&manifest::ManifestRow>> = Label::ALL
+        .iter()
+        .map(|l| rows.iter().filter(|r| r.label == *l).collect())
+        .collect();
     let mut picked = Vec::new();
     'outer: loop {
         let mut any = false;

@@ -54,7 +54,9 @@ impl Trabeculae {
             value_noise(self.seed ^ salt, u, v)
         };
         let iso = value_noise(self.seed ^ 0x5bd1, x / 1.3, y / 1.3);
-        let t = w_c * streaks(self.compressive, 0x9e37) + w_t * streaks(self.tensile, 0x7f4a) + 0.55 * (1.0 - w_c.max(w_t)) * iso;
+        let t = w_c * streaks(self.compressive, 0x9e37)
+            + w_t * streaks(self.tensile, 0x7f4a)
+            + 0.55 * (1.0 - w_c.max(w_t)) * iso;
         // Sparse bone (Ward's triangle, osteoporosis) loses contrast.
         t * (0.45 + 0.55 * w_c.max(w_t)) * self.density
     }

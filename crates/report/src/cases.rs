@@ -80,8 +80,15 @@ pub struct CasesError {
 
 /// Reads a cases.csv.
 pub fn read(path: &Path) -> Result<Vec<CaseRow>, CasesError> {
-    let fail = |source| CasesError { path: path.to_path_buf(), source };
+    let fail = |source| CasesError {
+        path: path.to_path_buf(),
+        source,
+    };
     let mut reader = csv::Reader::from_path(path).map_err(fail)?;
     let headers = reader.headers().map_err(fail)?.clone();
-    reader.records().map(|record| hipfrac_core::csv_safe::restored(&record?).deserialize(Some(&headers))).collect::<Result<_, _>>().map_err(fail)
+    reader
+        .records()
+        .map(|record| hipfrac_core::csv_safe::restored(&record?).deserialize(Some(&headers)))
+        .collect::<Result<_, _>>()
+        .map_err(fail)
 }

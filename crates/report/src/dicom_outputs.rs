@@ -36,7 +36,11 @@ pub enum DicomOutputError {
     #[error("{}: a {what} needs a DICOM source (its study and patient); this is not DICOM", path.display())]
     NotDicom { path: PathBuf, what: &'static str },
     #[error("{}: cannot draw the overlay", path.display())]
-    Draw { path: PathBuf, #[source] source: hipfrac_dicom::display::VoiError },
+    Draw {
+        path: PathBuf,
+        #[source]
+        source: hipfrac_dicom::display::VoiError,
+    },
     #[error(transparent)]
     Dicom(#[from] hipfrac_dicom::Error),
 }
@@ -47,7 +51,11 @@ pub fn verdict_line(prediction: &Prediction) -> String {
     match prediction.verdict() {
         Some(v) => match v.label {
             Label::Fracture(class) => {
-                let point = if v.operating_point == OperatingPoint::Fracture { "fracture" } else { "suspicious" };
+                let point = if v.operating_point == OperatingPoint::Fracture {
+                    "fracture"
+                } else {
+                    "suspicious"
+                };
                 format!("AI: {} {:.2} ({point})", class.code(), v.confidence.unwrap_or(0.0))
             }
             Label::NoFracture => "AI: no visible fracture".to_string(),
@@ -60,11 +68,25 @@ pub fn verdict_line(prediction: &Prediction) -> String {
 /// `base` (e.g. `out/hip` → `out/hip.sr.dcm`). `image` holds the pixels when they could be
 /// decoded; an image that was not assessed gets only its SR (there are no boxes to show).
 /// Returns the files written.
-pub fn write(source: &Path, base: &Path, meta: &RadiographMeta, image: Option<&Radiograph>, prediction: &Prediction, kinds: &[DicomKind], model: &ModelContext<'_>, overlay_size: u32) -> Result<Vec<PathBuf>, DicomOutputError> {
+pub fn write(
+    source: &Path,
+    base: &Path,
+    meta: &RadiographMeta,
+    image: Option<&Radiograph>,
+    prediction: &Prediction,
+    kinds: &[DicomKind],
+    model: &ModelContext<'_>,
+    overlay_size: u32,
+) -> Result<Vec<PathBuf>, DicomOutputError> {
     let path = |suffix: &str| PathBuf::from(format!("{}.{suffix}.dcm", base.display()));
     let refused = prediction.not_assessable().is_some();
     let shown = prediction.shown_boxes(model.points);
-    let caveats = |first: &str| std::iter::once(first).chain(model.caveats.iter().copied()).collect::<Vec<_>>().join(" - ");
+    let caveats = |first: &str| {
+        std::iter::once(first)
+            .chain(model.caveats.iter().copied())
+            .collect::<Vec<_>>()
+            .join(" - ")
+    };
     let mut written = Vec::new();
     for &kind in kinds {
         let what = match kind {
@@ -73,9 +95,16 @@ pub fn write(source: &Path, base: &Path, meta: &RadiographMeta, image: Option<&R
             DicomKind::Sr => "structured report",
         };
         if !hipfrac_dicom::is_dicom_file(source) {
-            return Err(DicomOutputError::NotDicom { path: source.to_path_buf(), what });
+            return Err(DicomOutputError::NotDicom {
+                path: source.to_path_buf(),
+                what,
+            });
         }
-        let capture = |series_description| Capture { producer: model.hash, series_description, version: env!("CARGO_PKG_VERSION") };
+        let capture = |series_description| Capture {
+            producer: model.hash,
+            series_description,
+            version: env!("CARGO_PKG_VERSION"),
+        };
         match kind {
             DicomKind::Sc if !refused => {
                 let Some(image) = image else { continue };
@@ -84,33 +113,85 @@ pub fn write(source: &Path, base: &Path, meta: &RadiographMeta, image: Option<&R
                 if meta.is_simulated() {
                     note.push_str(" - SIMULATED IMAGE");
                 }
-                let marks = Marks { detections: &shown, hips: &prediction.hips, answer: Some(&prediction.answer), note: Some(note), ..Default::default() };
-                let picture = overlay::render(image, &marks, overlay_size).map_err(|source| DicomOutputError::Draw { path: base.to_path_buf(), source })?;
-                let rgb = Rgb { width: picture.width as u32, height: picture.height as u32, pixels: &picture.rgb };
+                let marks = Marks {
+                    detections: &shown,
+                    hips: &prediction.hips,
+                    answer: Some(&prediction.answer),
+                    note: Some(note),
+                    ..Default::default()
+                };
+                let picture =
+                    overlay::render(image, &marks, overlay_size).map_err(|source| DicomOutputError::Draw {
+                        path: base.to_path_buf(),
+                        source,
+                    })?;
+                let rgb = Rgb {
+                    width: picture.width as u32,
+                    height: picture.height as u32,
+                    pixels: &picture.rgb,
+                };
                 outputs::secondary_capture(source, &path("sc"), &rgb, &capture("hipfrac AI result (research)"))?;
                 written.push(path("sc"));
             }
             DicomKind::Gsps if !refused => {
-                let marks: Vec<Mark> = shown.iter().map(|d| Mark { bbox: [d.bbox.x_min, d.bbox.y_min, d.bbox.x_max, d.bbox.y_max], label: format!("{} {:.2}", d.class.code(), d.score) }).collect();
-                let summary = format!("{} - {}", verdict_line(prediction), caveats("AI RESULT - NOT FOR DIAGNOSIS"));
-                outputs::presentation_state(source, &path("pr"), &marks, &summary, &capture("hipfrac AI marks (research)"))?;
+                let marks: Vec<Mark> = shown
+                    .iter()
+                    .map(|d| Mark {
+                        bbox: [d.bbox.x_min, d.bbox.y_min, d.bbox.x_max, d.bbox.y_max],
+                        label: format!("{} {:.2}", d.class.code(), d.score),
+                    })
+                    .collect();
+                let summary = format!(
+                    "{} - {}",
+                    verdict_line(prediction),
+                    caveats("AI RESULT - NOT FOR DIAGNOSIS")
+                );
+                outputs::presentation_state(
+                    source,
+                    &path("pr"),
+                    &marks,
+                    &summary,
+                    &capture("hipfrac AI marks (research)"),
+                )?;
                 written.push(path("pr"));
             }
             DicomKind::Sr => {
                 let findings: Vec<Finding> = shown
                     .iter()
-                    .map(|d| Finding { class: (d.class.code(), CODING_SCHEME, d.class.full_name()), score: d.score, bbox: [d.bbox.x_min, d.bbox.y_min, d.bbox.x_max, d.bbox.y_max] })
+                    .map(|d| Finding {
+                        class: (d.class.code(), CODING_SCHEME, d.class.full_name()),
+                        score: d.score,
+                        bbox: [d.bbox.x_min, d.bbox.y_min, d.bbox.x_max, d.bbox.y_max],
+                    })
                     .collect();
                 let (verdict, detail) = match (prediction.verdict(), prediction.not_assessable()) {
                     (Some(v), _) => {
-                        let code = v.label.fracture().map_or(("NONE", CODING_SCHEME, "No visible fracture"), |c| (c.code(), CODING_SCHEME, c.full_name()));
-                        (code, format!("operating point: {}; thresholds: {}", v.operating_point.name(), model.points.chosen_on))
+                        let code = v
+                            .label
+                            .fracture()
+                            .map_or(("NONE", CODING_SCHEME, "No visible fracture"), |c| {
+                                (c.code(), CODING_SCHEME, c.full_name())
+                            });
+                        (
+                            code,
+                            format!(
+                                "operating point: {}; thresholds: {}",
+                                v.operating_point.name(),
+                                model.points.chosen_on
+                            ),
+                        )
                     }
                     (None, Some(n)) => (("NOT_ASSESSABLE", CODING_SCHEME, "Not assessable"), n.reason.clone()),
                     (None, None) => unreachable!("a prediction has a verdict or a reason"),
                 };
                 let detail = format!("{detail}; {}", caveats("AI RESULT - NOT FOR DIAGNOSIS"));
-                let report = Report { verdict, confidence: prediction.verdict().and_then(|v| v.confidence), detail: &detail, findings: &findings, model_name: &model.name };
+                let report = Report {
+                    verdict,
+                    confidence: prediction.verdict().and_then(|v| v.confidence),
+                    detail: &detail,
+                    findings: &findings,
+                    model_name: &model.name,
+                };
                 outputs::structured_report(source, &path("sr"), &report, &capture("hipfrac AI report (research)"))?;
                 written.push(path("sr"));
             }

@@ -15,8 +15,8 @@ pub mod evaluation;
 pub mod format;
 pub mod plot;
 pub mod predictions;
-pub mod summaries;
 pub mod study;
+pub mod summaries;
 pub mod table;
 
 /// A report that could not be written or read.
@@ -31,5 +31,9 @@ pub enum ReportError {
     #[error(transparent)]
     Truth(#[from] hipfrac_data::Error),
     #[error("{}: the reads do not make a study", path.display())]
-    Study { path: std::path::PathBuf, #[source] source: Box<dyn std::error::Error + Send + Sync> },
+    Study {
+        path: std::path::PathBuf,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
 }

@@ -5,7 +5,9 @@
 //! The record's layout is versioned ([`SCHEMA_VERSION`]) and described by the JSON Schema
 //! `docs/prediction.schema.json`; a test validates records against it.
 
-use hipfrac_core::{FractureClass, NotAssessable, OperatingPoint, OperatingPoints, Prediction, RadiographMeta, SideCall, NOTICE};
+use hipfrac_core::{
+    FractureClass, NotAssessable, OperatingPoint, OperatingPoints, Prediction, RadiographMeta, SideCall, NOTICE,
+};
 use serde::Serialize;
 use std::collections::BTreeMap;
 
@@ -106,7 +108,13 @@ pub struct Record {
 impl Record {
     /// The record of prediction `p` of the image `input` (whose header is `meta`), made now;
     /// `points` are the model's (they decide which boxes are drawn).
-    pub fn new(input: String, meta: &RadiographMeta, p: &Prediction, points: &OperatingPoints, model: ModelRecord) -> Record {
+    pub fn new(
+        input: String,
+        meta: &RadiographMeta,
+        p: &Prediction,
+        points: &OperatingPoints,
+        model: ModelRecord,
+    ) -> Record {
         let drawn = p.shown_boxes(points);
         Record {
             schema_version: SCHEMA_VERSION,
@@ -128,7 +136,12 @@ impl Record {
             operating_point: p.verdict().map(|v| v.operating_point),
             vf_priority_applied: p.verdict().is_some_and(|v| v.vf_priority_applied),
             side: p.side,
-            class_scores: p.verdict().map(|_| FractureClass::ALL.iter().map(|c| (c.code(), p.class_scores[c.index()])).collect()),
+            class_scores: p.verdict().map(|_| {
+                FractureClass::ALL
+                    .iter()
+                    .map(|c| (c.code(), p.class_scores[c.index()]))
+                    .collect()
+            }),
             boxes: p
                 .detections
                 .iter()
@@ -151,7 +164,10 @@ impl Record {
                     verdict_name: h.verdict.label.full_name(),
                     confidence: h.verdict.confidence,
                     operating_point: h.verdict.operating_point,
-                    class_scores: FractureClass::ALL.iter().map(|c| (c.code(), h.class_scores[c.index()])).collect(),
+                    class_scores: FractureClass::ALL
+                        .iter()
+                        .map(|c| (c.code(), h.class_scores[c.index()]))
+                        .collect(),
                 })
                 .collect(),
             model,
@@ -189,8 +205,12 @@ pub struct SummaryRow {
 impl SummaryRow {
     /// The row of a prediction.
     pub fn of(r: &Record) -> SummaryRow {
-
-        let score = |c: &str| r.class_scores.as_ref().map(|s| format!("{:.4}", s.get(c).copied().unwrap_or(0.0))).unwrap_or_default();
+        let score = |c: &str| {
+            r.class_scores
+                .as_ref()
+                .map(|s| format!("{:.4}", s.get(c).copied().unwrap_or(0.0)))
+                .unwrap_or_default()
+        };
         SummaryRow {
             input: r.input.clone(),
             sop_instance_uid: r.sop_instance_uid.clone().unwrap_or_default(),
@@ -213,7 +233,11 @@ impl SummaryRow {
 
     /// The row of an input that failed, with its error (causes included).
     pub fn failed(input: String, error: String) -> SummaryRow {
-        SummaryRow { input, error, ..Default::default() }
+        SummaryRow {
+            input,
+            error,
+            ..Default::default()
+        }
     }
 
     pub fn is_failure(&self) -> bool {
@@ -238,13 +262,42 @@ mod tests {
     /// A prediction built by hand (no model): one VF box on the right hip, one weak DF box.
     fn prediction() -> Prediction {
         let detections = vec![
-            Detection { class: FractureClass::ValgusImpactedNeck, score: 0.8125, bbox: BBox { x_min: 100.0, y_min: 120.0, x_max: 180.0, y_max: 210.5 } },
-            Detection { class: FractureClass::DisplacedNeck, score: 0.25, bbox: BBox { x_min: 104.0, y_min: 118.0, x_max: 176.0, y_max: 200.0 } },
+            Detection {
+                class: FractureClass::ValgusImpactedNeck,
+                score: 0.8125,
+                bbox: BBox {
+                    x_min: 100.0,
+                    y_min: 120.0,
+                    x_max: 180.0,
+                    y_max: 210.5,
+                },
+            },
+            Detection {
+                class: FractureClass::DisplacedNeck,
+                score: 0.25,
+                bbox: BBox {
+                    x_min: 104.0,
+                    y_min: 118.0,
+                    x_max: 176.0,
+                    y_max: 200.0,
+                },
+            },
         ];
         let points = OperatingPoints::uncalibrated();
         let class_scores = [0.25, 0.8125, 0.0, 0.0];
         let verdict = hipfrac_core::verdict::decide(class_scores, &points);
-        Prediction { width: 512, height: 400, detections, class_scores, answer: Answer::Verdict(verdict), side: Some(SideCall { side: Side::Right, source: SideSource::ImageLaterality }), hips: Vec::new() }
+        Prediction {
+            width: 512,
+            height: 400,
+            detections,
+            class_scores,
+            answer: Answer::Verdict(verdict),
+            side: Some(SideCall {
+                side: Side::Right,
+                source: SideSource::ImageLaterality,
+            }),
+            hips: Vec::new(),
+        }
     }
 
     /// The two-stage detector's reading of a pelvis: a VF in the right hip, the left hip clear.
@@ -252,20 +305,42 @@ mod tests {
         let mut p = prediction();
         let points = OperatingPoints::uncalibrated();
         let hip = |x: f32, scores: [f32; 4], side: Side| hipfrac_core::HipCall {
-            bbox: BBox { x_min: x, y_min: 80.0, x_max: x + 160.0, y_max: 260.0 },
+            bbox: BBox {
+                x_min: x,
+                y_min: 80.0,
+                x_max: x + 160.0,
+                y_max: 260.0,
+            },
             score: 0.9375,
-            side: SideCall { side, source: SideSource::BoxPosition },
+            side: SideCall {
+                side,
+                source: SideSource::BoxPosition,
+            },
             verdict: hipfrac_core::verdict::decide(scores, &points),
             class_scores: scores,
         };
-        p.hips = vec![hip(60.0, [0.25, 0.8125, 0.0, 0.0], Side::Right), hip(300.0, [0.0; 4], Side::Left)];
+        p.hips = vec![
+            hip(60.0, [0.25, 0.8125, 0.0, 0.0], Side::Right),
+            hip(300.0, [0.0; 4], Side::Left),
+        ];
         p
     }
 
     /// A chest film the header check refused.
     fn refused() -> Prediction {
-        let not = NotAssessable { reason: "Body Part Examined is CHEST, not one of HIP, PELVIS, FEMUR".into(), source: AbstentionSource::Header };
-        Prediction { width: 512, height: 400, detections: Vec::new(), class_scores: [0.0; 4], answer: Answer::NotAssessable(not), side: None, hips: Vec::new() }
+        let not = NotAssessable {
+            reason: "Body Part Examined is CHEST, not one of HIP, PELVIS, FEMUR".into(),
+            source: AbstentionSource::Header,
+        };
+        Prediction {
+            width: 512,
+            height: 400,
+            detections: Vec::new(),
+            class_scores: [0.0; 4],
+            answer: Answer::NotAssessable(not),
+            side: None,
+            hips: Vec::new(),
+        }
     }
 
     fn points() -> OperatingPoints {
@@ -277,7 +352,9 @@ mod tests {
             dir: "runs/best".into(),
             hash: "0123456789abcdef".into(),
             operating_points: "uncalibrated defaults".into(),
-            trained_on: Some("trained on 10 simulated radiographs of 5 patients (site-a 10), 2 epochs at 320 px".into()),
+            trained_on: Some(
+                "trained on 10 simulated radiographs of 5 patients (site-a 10), 2 epochs at 320 px".into(),
+            ),
             caveats: vec!["TRAINED ON SIMULATED RADIOGRAPHS", "UNCALIBRATED"],
         }
     }
@@ -304,7 +381,8 @@ mod tests {
     /// not hand checks), and the schema refuses what it should.
     #[test]
     fn records_validate_against_the_published_schema() {
-        let schema: serde_json::Value = serde_json::from_str(include_str!("../../../docs/prediction.schema.json")).unwrap();
+        let schema: serde_json::Value =
+            serde_json::from_str(include_str!("../../../docs/prediction.schema.json")).unwrap();
         let validator = jsonschema::validator_for(&schema).expect("the schema is a valid JSON Schema");
         let mut without = meta();
         without.sop_instance_uid = None;
@@ -318,13 +396,28 @@ mod tests {
             let errors: Vec<String> = validator.iter_errors(&value).map(|e| e.to_string()).collect();
             assert!(errors.is_empty(), "{errors:?}");
         }
-        let mut bad = serde_json::to_value(Record::new("hip.dcm".into(), &meta(), &prediction(), &points(), model())).unwrap();
+        let mut bad = serde_json::to_value(Record::new(
+            "hip.dcm".into(),
+            &meta(),
+            &prediction(),
+            &points(),
+            model(),
+        ))
+        .unwrap();
         bad["verdict"] = "XF".into();
         assert!(!validator.is_valid(&bad), "an unknown verdict must not validate");
-        let mut bad = serde_json::to_value(Record::new("hip.dcm".into(), &meta(), &prediction(), &points(), model())).unwrap();
+        let mut bad = serde_json::to_value(Record::new(
+            "hip.dcm".into(),
+            &meta(),
+            &prediction(),
+            &points(),
+            model(),
+        ))
+        .unwrap();
         bad.as_object_mut().unwrap().remove("schema_version");
         assert!(!validator.is_valid(&bad));
-        let mut bad = serde_json::to_value(Record::new("chest.dcm".into(), &meta(), &refused(), &points(), model())).unwrap();
+        let mut bad =
+            serde_json::to_value(Record::new("chest.dcm".into(), &meta(), &refused(), &points(), model())).unwrap();
         bad["confidence"] = 0.5.into();
         assert!(!validator.is_valid(&bad), "an image not assessed has no confidence");
         bad["confidence"] = serde_json::Value::Null;
@@ -338,7 +431,11 @@ mod tests {
         meta.sop_instance_uid = None;
         let record = Record::new("hip.dcm".into(), &meta, &prediction(), &points(), model());
         let chest = Record::new("chest.dcm".into(), &meta, &refused(), &points(), model());
-        let rows = [SummaryRow::of(&record), SummaryRow::of(&chest), SummaryRow::failed("bad.dcm".into(), "bad.dcm: not a DICOM file".into())];
+        let rows = [
+            SummaryRow::of(&record),
+            SummaryRow::of(&chest),
+            SummaryRow::failed("bad.dcm".into(), "bad.dcm: not a DICOM file".into()),
+        ];
         insta::assert_snapshot!(String::from_utf8(summary_csv(&rows)).unwrap());
     }
 }

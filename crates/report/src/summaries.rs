@@ -8,11 +8,19 @@ use std::path::{Path, PathBuf};
 #[derive(Debug, thiserror::Error)]
 pub enum SummaryError {
     #[error("{}: cannot read the summary", path.display())]
-    Read { path: PathBuf, #[source] source: csv::Error },
+    Read {
+        path: PathBuf,
+        #[source]
+        source: csv::Error,
+    },
     #[error("{}: written by another version of hipfrac (other columns)", path.display())]
     Columns { path: PathBuf },
     #[error("{}: {input} is also in {}; were the shards run with different inputs?", path.display(), first.display())]
-    Duplicate { path: PathBuf, input: String, first: PathBuf },
+    Duplicate {
+        path: PathBuf,
+        input: String,
+        first: PathBuf,
+    },
 }
 
 /// The name of shard `index` of `count`'s summary.
@@ -29,11 +37,21 @@ pub fn parse_shard_file_name(name: &str) -> Option<(u32, u32)> {
 }
 
 /// Header and rows of a summary (a file with no rows at all has neither).
-fn read(path: &Path, bytes: Option<&[u8]>) -> Result<Option<(csv::StringRecord, Vec<csv::StringRecord>)>, SummaryError> {
-    let failed = |source| SummaryError::Read { path: path.to_path_buf(), source };
+fn read(
+    path: &Path,
+    bytes: Option<&[u8]>,
+) -> Result<Option<(csv::StringRecord, Vec<csv::StringRecord>)>, SummaryError> {
+    let failed = |source| SummaryError::Read {
+        path: path.to_path_buf(),
+        source,
+    };
     let mut reader = match bytes {
-        Some(bytes) => csv::Reader::from_reader(Box::new(std::io::Cursor::new(bytes.to_vec())) as Box<dyn std::io::Read>),
-        None => csv::Reader::from_reader(Box::new(std::fs::File::open(path).map_err(|e| failed(csv::Error::from(e)))?) as Box<dyn std::io::Read>),
+        Some(bytes) => {
+            csv::Reader::from_reader(Box::new(std::io::Cursor::new(bytes.to_vec())) as Box<dyn std::io::Read>)
+        }
+        None => csv::Reader::from_reader(
+            Box::new(std::fs::File::open(path).map_err(|e| failed(csv::Error::from(e)))?) as Box<dyn std::io::Read>,
+        ),
     };
     let header = reader.headers().map_err(failed)?.clone();
     if header.is_empty() {
@@ -58,16 +76,24 @@ fn write(header: &csv::StringRecord, rows: impl IntoIterator<Item = csv::StringR
 pub fn add_to(previous: &Path, fresh: &[u8]) -> Result<Vec<u8>, SummaryError> {
     let Some((header, new)) = read(Path::new("(this run)"), Some(fresh))? else {
         // Nothing new: the earlier summary stands as it is.
-        return std::fs::read(previous).map_err(|e| SummaryError::Read { path: previous.to_path_buf(), source: e.into() });
+        return std::fs::read(previous).map_err(|e| SummaryError::Read {
+            path: previous.to_path_buf(),
+            source: e.into(),
+        });
     };
     let Some((old_header, old)) = read(previous, None)? else {
         return Ok(fresh.to_vec());
     };
     if old_header != header {
-        return Err(SummaryError::Columns { path: previous.to_path_buf() });
+        return Err(SummaryError::Columns {
+            path: previous.to_path_buf(),
+        });
     }
     let inputs: HashSet<&str> = new.iter().filter_map(|r| r.get(0)).collect();
-    let kept: Vec<csv::StringRecord> = old.into_iter().filter(|r| !r.get(0).is_some_and(|input| inputs.contains(input))).collect();
+    let kept: Vec<csv::StringRecord> = old
+        .into_iter()
+        .filter(|r| !r.get(0).is_some_and(|input| inputs.contains(input)))
+        .collect();
     Ok(write(&header, kept.into_iter().chain(new.iter().cloned())))
 }
 
@@ -78,7 +104,9 @@ pub fn join(parts: &[PathBuf]) -> Result<(Vec<u8>, usize), SummaryError> {
     let mut seen: std::collections::HashMap<String, &Path> = Default::default();
     let mut rows = Vec::new();
     for path in parts {
-        let Some((this, records)) = read(path, None)? else { continue };
+        let Some((this, records)) = read(path, None)? else {
+            continue;
+        };
         match &header {
             None => header = Some((this, path)),
             Some((first, _)) if first != &this => return Err(SummaryError::Columns { path: path.clone() }),
@@ -87,7 +115,11 @@ pub fn join(parts: &[PathBuf]) -> Result<(Vec<u8>, usize), SummaryError> {
         for record in records {
             let input = record.get(0).unwrap_or_default().to_string();
             if let Some(first) = seen.insert(input.clone(), path) {
-                return Err(SummaryError::Duplicate { path: path.clone(), input, first: first.to_path_buf() });
+                return Err(SummaryError::Duplicate {
+                    path: path.clone(),
+                    input,
+                    first: first.to_path_buf(),
+                });
             }
             rows.push(record);
         }
@@ -106,9 +138,19 @@ mod tests {
         let previous = dir.path().join("summary.csv");
         std::fs::write(&previous, "input,verdict,error\na.dcm,,cannot read\nb.dcm,DF,\n").unwrap();
         let merged = add_to(&previous, b"input,verdict,error\na.dcm,none,\nc.dcm,VF,\n").unwrap();
-        assert_eq!(String::from_utf8(merged).unwrap(), "input,verdict,error\nb.dcm,DF,\na.dcm,none,\nc.dcm,VF,\n");
-        assert_eq!(add_to(&previous, b"").unwrap(), std::fs::read(&previous).unwrap(), "nothing new");
-        assert!(matches!(add_to(&previous, b"input,verdict\nd.dcm,DF\n"), Err(SummaryError::Columns { .. })));
+        assert_eq!(
+            String::from_utf8(merged).unwrap(),
+            "input,verdict,error\nb.dcm,DF,\na.dcm,none,\nc.dcm,VF,\n"
+        );
+        assert_eq!(
+            add_to(&previous, b"").unwrap(),
+            std::fs::read(&previous).unwrap(),
+            "nothing new"
+        );
+        assert!(matches!(
+            add_to(&previous, b"input,verdict\nd.dcm,DF\n"),
+            Err(SummaryError::Columns { .. })
+        ));
     }
 
     #[test]
@@ -119,9 +161,16 @@ mod tests {
             std::fs::write(&path, text).unwrap();
             path
         };
-        let parts = [part("0", "input,verdict\na,DF\n"), part("1", ""), part("2", "input,verdict\nb,none\n")];
+        let parts = [
+            part("0", "input,verdict\na,DF\n"),
+            part("1", ""),
+            part("2", "input,verdict\nb,none\n"),
+        ];
         let (bytes, rows) = join(&parts).unwrap();
-        assert_eq!((String::from_utf8(bytes).unwrap().as_str(), rows), ("input,verdict\na,DF\nb,none\n", 2));
+        assert_eq!(
+            (String::from_utf8(bytes).unwrap().as_str(), rows),
+            ("input,verdict\na,DF\nb,none\n", 2)
+        );
         let twice = [parts[0].clone(), part("3", "input,verdict\na,VF\n")];
         assert!(matches!(join(&twice), Err(SummaryError::Duplicate { input, .. }) if input == "a"));
         assert_eq!(parse_shard_file_name(&shard_file_name(2, 8)), Some((2, 8)));

@@ -12,7 +12,10 @@ pub struct Table {
 
 impl Table {
     pub fn new<S: Into<String>>(header: impl IntoIterator<Item = S>) -> Table {
-        Table { header: header.into_iter().map(Into::into).collect(), rows: Vec::new() }
+        Table {
+            header: header.into_iter().map(Into::into).collect(),
+            rows: Vec::new(),
+        }
     }
 
     /// Appends a row; a short row is padded with empty cells to the header's width.
@@ -26,7 +29,11 @@ impl Table {
     /// A GitHub-flavoured pipe table (`|` in cells escaped).
     pub fn markdown(&self) -> String {
         let cell = |c: &String| c.replace('|', "\\|");
-        let mut t = format!("| {} |\n|{}\n", self.header.iter().map(cell).collect::<Vec<_>>().join(" | "), "---|".repeat(self.header.len()));
+        let mut t = format!(
+            "| {} |\n|{}\n",
+            self.header.iter().map(cell).collect::<Vec<_>>().join(" | "),
+            "---|".repeat(self.header.len())
+        );
         for row in &self.rows {
             let _ = writeln!(t, "| {} |", row.iter().map(cell).collect::<Vec<_>>().join(" | "));
         }
@@ -35,7 +42,11 @@ impl Table {
 
     /// An HTML `<table>` with a `th` header row; `class` is its CSS class (none when empty).
     pub fn html(&self, class: &str) -> String {
-        let mut h = if class.is_empty() { "<table>".to_string() } else { format!("<table class=\"{}\">", escape_html(class)) };
+        let mut h = if class.is_empty() {
+            "<table>".to_string()
+        } else {
+            format!("<table class=\"{}\">", escape_html(class))
+        };
         h.push_str("<tr>");
         for c in &self.header {
             let _ = write!(h, "<th>{}</th>", escape_html(c));
@@ -73,7 +84,10 @@ mod tests {
         let mut t = Table::new(["class", "Se"]);
         t.row(["DF <a|b>", "0.50"]);
         t.row(["micro"]);
-        assert_eq!(t.markdown(), "| class | Se |\n|---|---|\n| DF <a\\|b> | 0.50 |\n| micro |  |\n");
+        assert_eq!(
+            t.markdown(),
+            "| class | Se |\n|---|---|\n| DF <a\\|b> | 0.50 |\n| micro |  |\n"
+        );
         assert_eq!(t.html(""), "<table><tr><th>class</th><th>Se</th></tr><tr><td>DF &lt;a|b&gt;</td><td>0.50</td></tr><tr><td>micro</td><td></td></tr></table>");
         assert_eq!(String::from_utf8(t.csv()).unwrap(), "class,Se\nDF <a|b>,0.50\nmicro,\n");
     }

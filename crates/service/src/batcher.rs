@@ -60,7 +60,10 @@ impl Queue {
     pub fn submit_all(&self, images: Vec<Radiograph>) -> Result<Vec<Answer>, QueueError> {
         let n = images.len();
         if n > self.capacity {
-            return Err(QueueError::TooMany { images: n, capacity: self.capacity });
+            return Err(QueueError::TooMany {
+                images: n,
+                capacity: self.capacity,
+            });
         }
         // The depth counts every queued image until the batcher has taken it, so it is never
         // below the channel's own count: room here is room there.
@@ -103,7 +106,10 @@ pub struct Batching {
 fn warm_up_image() -> Radiograph {
     let n = 256u32;
     let pixels = (0..n * n).map(|i| ((i % n + i / n) * 8) as u16).collect();
-    Radiograph { meta: hipfrac_core::RadiographMeta::plain(n, n, 12), pixels: hipfrac_core::Pixels::Unsigned(pixels) }
+    Radiograph {
+        meta: hipfrac_core::RadiographMeta::plain(n, n, 12),
+        pixels: hipfrac_core::Pixels::Unsigned(pixels),
+    }
 }
 
 /// Starts the batching thread with `predict`; `ready` is raised once a warm-up pass has run.
@@ -121,7 +127,11 @@ pub fn start(mut predict: PredictFn, batching: Batching, metrics: Arc<Metrics>, 
             run(&mut predict, &receiver, batching, &thread_metrics);
         })
         .expect("the batching thread starts");
-    Queue { sender, metrics, capacity: batching.capacity.max(1) }
+    Queue {
+        sender,
+        metrics,
+        capacity: batching.capacity.max(1),
+    }
 }
 
 /// Takes the next batch: waits for a first image, then takes the images already queued, and
@@ -183,8 +193,21 @@ mod tests {
     use hipfrac_core::{Answer, Label, OperatingPoint, Verdict};
 
     fn answer(image: &Radiograph) -> Prediction {
-        let verdict = Verdict { label: Label::NoFracture, confidence: None, operating_point: OperatingPoint::NoFracture, vf_priority_applied: false };
-        Prediction { width: image.width(), height: image.height(), detections: Vec::new(), class_scores: [0.0; 4], answer: Answer::Verdict(verdict), side: None, hips: Vec::new() }
+        let verdict = Verdict {
+            label: Label::NoFracture,
+            confidence: None,
+            operating_point: OperatingPoint::NoFracture,
+            vf_priority_applied: false,
+        };
+        Prediction {
+            width: image.width(),
+            height: image.height(),
+            detections: Vec::new(),
+            class_scores: [0.0; 4],
+            answer: Answer::Verdict(verdict),
+            side: None,
+            hips: Vec::new(),
+        }
     }
 
     /// Images queued while the model is busy are answered together in one larger batch.
@@ -206,8 +229,20 @@ mod tests {
         });
         let metrics = Arc::new(Metrics::default());
         let ready = Arc::new(AtomicBool::new(false));
-        let queue = start(predict, Batching { max_batch: 8, max_wait: Duration::from_millis(1), capacity: 4 }, metrics.clone(), ready.clone());
-        let image = || Radiograph { meta: hipfrac_core::RadiographMeta::plain(4, 4, 8), pixels: hipfrac_core::Pixels::Unsigned(vec![0; 16]) };
+        let queue = start(
+            predict,
+            Batching {
+                max_batch: 8,
+                max_wait: Duration::from_millis(1),
+                capacity: 4,
+            },
+            metrics.clone(),
+            ready.clone(),
+        );
+        let image = || Radiograph {
+            meta: hipfrac_core::RadiographMeta::plain(4, 4, 8),
+            pixels: hipfrac_core::Pixels::Unsigned(vec![0; 16]),
+        };
         let busy = queue.submit(image()).unwrap();
         // Wait until the batcher holds that image (the queue is empty again).
         let started = Instant::now();
@@ -215,9 +250,16 @@ mod tests {
             assert!(started.elapsed() < Duration::from_secs(10));
             std::thread::sleep(Duration::from_millis(1));
         }
-        assert_eq!(queue.submit_all((0..5).map(|_| image()).collect()).unwrap_err(), QueueError::TooMany { images: 5, capacity: 4 });
+        assert_eq!(
+            queue.submit_all((0..5).map(|_| image()).collect()).unwrap_err(),
+            QueueError::TooMany { images: 5, capacity: 4 }
+        );
         let mut waiting = queue.submit_all((0..3).map(|_| image()).collect()).unwrap();
-        assert_eq!(queue.submit_all(vec![image(), image()]).unwrap_err(), QueueError::Full, "all or none");
+        assert_eq!(
+            queue.submit_all(vec![image(), image()]).unwrap_err(),
+            QueueError::Full,
+            "all or none"
+        );
         waiting.push(queue.submit(image()).unwrap());
         assert_eq!(queue.submit(image()).unwrap_err(), QueueError::Full);
         gate_tx.send(()).unwrap();
@@ -225,6 +267,10 @@ mod tests {
             assert!(answer.blocking_recv().unwrap().is_ok());
         }
         assert!(ready.load(Ordering::SeqCst));
-        assert_eq!(*sizes.lock().unwrap(), vec![1, 1, 4], "warm-up, the busy image, then the four that waited in one batch");
+        assert_eq!(
+            *sizes.lock().unwrap(),
+            vec![1, 1, 4],
+            "warm-up, the busy image, then the four that waited in one batch"
+        );
     }
 }

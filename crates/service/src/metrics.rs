@@ -18,7 +18,12 @@ struct Histogram {
 
 impl Histogram {
     fn new(bounds: &'static [f64]) -> Self {
-        Histogram { bounds, counts: vec![0; bounds.len()], sum: 0.0, count: 0 }
+        Histogram {
+            bounds,
+            counts: vec![0; bounds.len()],
+            sum: 0.0,
+            count: 0,
+        }
     }
 
     fn observe(&mut self, v: f64) {
@@ -66,7 +71,12 @@ pub struct Metrics {
 impl Default for Metrics {
     fn default() -> Self {
         Metrics {
-            inner: Mutex::new(Inner { requests: BTreeMap::new(), latency: Histogram::new(LATENCY_BOUNDS), batches: Histogram::new(BATCH_BOUNDS), verdicts: BTreeMap::new() }),
+            inner: Mutex::new(Inner {
+                requests: BTreeMap::new(),
+                latency: Histogram::new(LATENCY_BOUNDS),
+                batches: Histogram::new(BATCH_BOUNDS),
+                verdicts: BTreeMap::new(),
+            }),
             queue_depth: AtomicUsize::new(0),
             arriving: AtomicUsize::new(0),
         }

@@ -38,7 +38,8 @@ pub struct Tokens {
     entries: Vec<Entry>,
 }
 
-const HEADER: &str = "# hipfrac serve tokens: name, SHA-256 of the token (hex), created (UTC). The tokens themselves are not stored.\n";
+const HEADER: &str =
+    "# hipfrac serve tokens: name, SHA-256 of the token (hex), created (UTC). The tokens themselves are not stored.\n";
 
 fn digest(token: &str) -> [u8; 32] {
     Sha256::digest(token.as_bytes()).into()
@@ -50,18 +51,37 @@ impl Tokens {
         let text = match std::fs::read_to_string(path) {
             Ok(text) => text,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Tokens::default()),
-            Err(source) => return Err(TokenError::Io { path: path.into(), source }),
+            Err(source) => {
+                return Err(TokenError::Io {
+                    path: path.into(),
+                    source,
+                })
+            }
         };
         let mut entries = Vec::new();
         for (i, line) in text.lines().enumerate() {
             if line.trim().is_empty() || line.starts_with('#') {
                 continue;
             }
-            let malformed = || TokenError::Malformed { path: path.into(), line: i + 1 };
+            let malformed = || TokenError::Malformed {
+                path: path.into(),
+                line: i + 1,
+            };
             let mut fields = line.split('\t');
-            let (Some(name), Some(hash), Some(created), None) = (fields.next(), fields.next(), fields.next(), fields.next()) else { return Err(malformed()) };
-            let hash: [u8; 32] = hex::decode(hash).ok().and_then(|h| h.try_into().ok()).ok_or_else(malformed)?;
-            entries.push(Entry { name: name.into(), hash, created: created.into() });
+            let (Some(name), Some(hash), Some(created), None) =
+                (fields.next(), fields.next(), fields.next(), fields.next())
+            else {
+                return Err(malformed());
+            };
+            let hash: [u8; 32] = hex::decode(hash)
+                .ok()
+                .and_then(|h| h.try_into().ok())
+                .ok_or_else(malformed)?;
+            entries.push(Entry {
+                name: name.into(),
+                hash,
+                created: created.into(),
+            });
         }
         Ok(Tokens { entries })
     }
@@ -93,12 +113,18 @@ impl Tokens {
     }
 
     fn write(&self, path: &Path) -> Result<(), TokenError> {
-        let io = |source| TokenError::Io { path: path.into(), source };
+        let io = |source| TokenError::Io {
+            path: path.into(),
+            source,
+        };
         let mut text = String::from(HEADER);
         for e in &self.entries {
             text.push_str(&format!("{}\t{}\t{}\n", e.name, hex::encode(e.hash), e.created));
         }
-        let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        let dir = path
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
         std::fs::create_dir_all(dir).map_err(io)?;
         let mut temp = tempfile::NamedTempFile::new_in(dir).map_err(io)?;
         std::io::Write::write_all(&mut temp, text.as_bytes()).map_err(io)?;
@@ -109,8 +135,15 @@ impl Tokens {
 }
 
 fn check_name(name: &str) -> Result<(), TokenError> {
-    let ok = (1..=64).contains(&name.len()) && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
-    if ok { Ok(()) } else { Err(TokenError::BadName(name.into())) }
+    let ok = (1..=64).contains(&name.len())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
+    if ok {
+        Ok(())
+    } else {
+        Err(TokenError::BadName(name.into()))
+    }
 }
 
 /// Adds a token named `name` to the file at `path` (created when missing) and returns the
@@ -119,13 +152,23 @@ pub fn add(path: &Path, name: &str) -> Result<String, TokenError> {
     check_name(name)?;
     let mut tokens = Tokens::read(path)?;
     if tokens.entries.iter().any(|e| e.name == name) {
-        return Err(TokenError::Exists { path: path.into(), name: name.into() });
+        return Err(TokenError::Exists {
+            path: path.into(),
+            name: name.into(),
+        });
     }
     let mut bytes = [0u8; 32];
-    getrandom::getrandom(&mut bytes).map_err(|e| TokenError::Io { path: path.into(), source: std::io::Error::other(e.to_string()) })?;
+    getrandom::getrandom(&mut bytes).map_err(|e| TokenError::Io {
+        path: path.into(),
+        source: std::io::Error::other(e.to_string()),
+    })?;
     let token = format!("hf_{}", hex::encode(bytes));
     let created = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
-    tokens.entries.push(Entry { name: name.into(), hash: digest(&token), created });
+    tokens.entries.push(Entry {
+        name: name.into(),
+        hash: digest(&token),
+        created,
+    });
     tokens.write(path)?;
     Ok(token)
 }
@@ -136,7 +179,10 @@ pub fn remove(path: &Path, name: &str) -> Result<(), TokenError> {
     let before = tokens.entries.len();
     tokens.entries.retain(|e| e.name != name);
     if tokens.entries.len() == before {
-        return Err(TokenError::Unknown { path: path.into(), name: name.into() });
+        return Err(TokenError::Unknown {
+            path: path.into(),
+            name: name.into(),
+        });
     }
     tokens.write(path)
 }
@@ -171,6 +217,9 @@ mod tests {
         remove(&path, "bob-2").unwrap();
         assert!(matches!(Tokens::load(&path), Err(TokenError::Empty { .. })));
         std::fs::write(&path, "x\tnot-hex\t2026\n").unwrap();
-        assert!(matches!(Tokens::read(&path), Err(TokenError::Malformed { line: 1, .. })));
+        assert!(matches!(
+            Tokens::read(&path),
+            Err(TokenError::Malformed { line: 1, .. })
+        ));
     }
 }

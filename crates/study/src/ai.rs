@@ -8,7 +8,8 @@ use hipfrac_core::{Answer, Label, OperatingPoint, OperatingPoints, Prediction, R
 use std::path::PathBuf;
 
 /// Predicts a batch of radiographs, one result per image, in order.
-pub type PredictFn<'a> = &'a mut dyn FnMut(&[Radiograph]) -> Vec<Result<Prediction, Box<dyn std::error::Error + Send + Sync>>>;
+pub type PredictFn<'a> =
+    &'a mut dyn FnMut(&[Radiograph]) -> Vec<Result<Prediction, Box<dyn std::error::Error + Send + Sync>>>;
 
 /// The model of the AI phases: its operating points (which boxes are worth showing) and a
 /// way to predict.
@@ -42,14 +43,26 @@ impl AiOverlay {
         let summary = match &prediction.answer {
             Answer::Verdict(v) => match v.label {
                 Label::Fracture(c) => {
-                    let point = if v.operating_point == OperatingPoint::Fracture { "fracture" } else { "suspicious" };
-                    format!("{} ({}), confidence {:.2}, {point}", c.code(), c.full_name(), v.confidence.unwrap_or(0.0))
+                    let point = if v.operating_point == OperatingPoint::Fracture {
+                        "fracture"
+                    } else {
+                        "suspicious"
+                    };
+                    format!(
+                        "{} ({}), confidence {:.2}, {point}",
+                        c.code(),
+                        c.full_name(),
+                        v.confidence.unwrap_or(0.0)
+                    )
                 }
                 Label::NoFracture => "no visible fracture".to_string(),
             },
             Answer::NotAssessable(n) => format!("not assessable, no verdict: {}", n.reason),
         };
-        AiOverlay { boxes: serde_json::to_string(&boxes).expect("boxes serialise"), summary }
+        AiOverlay {
+            boxes: serde_json::to_string(&boxes).expect("boxes serialise"),
+            summary,
+        }
     }
 }
 
@@ -59,14 +72,25 @@ pub(crate) fn overlays(paths: &[PathBuf], ai: AiModel<'_>) -> Result<Vec<AiOverl
     for chunk in paths.chunks(BATCH) {
         let images = chunk
             .iter()
-            .map(|path| hipfrac_dicom::read_radiograph(path).map_err(|source| StudyError::ReadImage { path: path.clone(), source: Box::new(source) }))
+            .map(|path| {
+                hipfrac_dicom::read_radiograph(path).map_err(|source| StudyError::ReadImage {
+                    path: path.clone(),
+                    source: Box::new(source),
+                })
+            })
             .collect::<Result<Vec<_>, _>>()?;
         let predictions = (ai.predict)(&images);
         if predictions.len() != images.len() {
-            return Err(StudyError::PredictionCount { images: images.len(), returned: predictions.len() });
+            return Err(StudyError::PredictionCount {
+                images: images.len(),
+                returned: predictions.len(),
+            });
         }
         for (path, prediction) in chunk.iter().zip(predictions) {
-            let prediction = prediction.map_err(|source| StudyError::Predict { path: path.clone(), source })?;
+            let prediction = prediction.map_err(|source| StudyError::Predict {
+                path: path.clone(),
+                source,
+            })?;
             out.push(AiOverlay::new(&prediction, ai.points));
         }
     }

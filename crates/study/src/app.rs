@@ -52,9 +52,14 @@ impl App {
     /// Lists the cases (every image must exist), predicts every case once with `ai` when a
     /// phase shows the AI (an error when `ai` is None then), and opens the database.
     pub fn new(config: StudyConfig, ai: Option<AiModel<'_>>) -> Result<App, StudyError> {
-        let rows = hipfrac_data::manifest::read(&config.cases).map_err(|source| StudyError::Manifest { path: config.cases.clone(), source: Box::new(source) })?;
+        let rows = hipfrac_data::manifest::read(&config.cases).map_err(|source| StudyError::Manifest {
+            path: config.cases.clone(),
+            source: Box::new(source),
+        })?;
         if rows.is_empty() {
-            return Err(StudyError::NoCases { path: config.cases.clone() });
+            return Err(StudyError::NoCases {
+                path: config.cases.clone(),
+            });
         }
         let base = config.cases.parent().map(|p| p.to_path_buf()).unwrap_or_default();
         let mut cases = Vec::with_capacity(rows.len());
@@ -62,20 +67,43 @@ impl App {
             let path = base.join(&row.image);
             // Every image must be there and readable before the first reader arrives.
             if !path.is_file() {
-                return Err(StudyError::MissingImage { manifest: config.cases.clone(), image: path });
+                return Err(StudyError::MissingImage {
+                    manifest: config.cases.clone(),
+                    image: path,
+                });
             }
-            let size = image_size(&path).map_err(|source| StudyError::ReadImage { path: path.clone(), source: Box::new(source) })?;
-            cases.push(Case { name: row.image.clone(), path, label: row.label, size, ai: None });
+            let size = image_size(&path).map_err(|source| StudyError::ReadImage {
+                path: path.clone(),
+                source: Box::new(source),
+            })?;
+            cases.push(Case {
+                name: row.image.clone(),
+                path,
+                label: row.label,
+                size,
+                ai: None,
+            });
         }
         if let Some(phase) = config.phases.iter().find(|p| p.ai) {
-            let ai = ai.ok_or_else(|| StudyError::NoModel { study: config.name.clone(), phase: phase.name.clone() })?;
+            let ai = ai.ok_or_else(|| StudyError::NoModel {
+                study: config.name.clone(),
+                phase: phase.name.clone(),
+            })?;
             let paths: Vec<PathBuf> = cases.iter().map(|c| c.path.clone()).collect();
             for (case, overlay) in cases.iter_mut().zip(crate::ai::overlays(&paths, ai)?) {
                 case.ai = Some(overlay);
             }
         }
-        let db = Db::open(&config.database).map_err(|source| StudyError::Database { path: config.database.clone(), source })?;
-        Ok(App { config, cases, db: Mutex::new(db), clock: Box::new(now) })
+        let db = Db::open(&config.database).map_err(|source| StudyError::Database {
+            path: config.database.clone(),
+            source,
+        })?;
+        Ok(App {
+            config,
+            cases,
+            db: Mutex::new(db),
+            clock: Box::new(now),
+        })
     }
 
     /// Replaces the clock of reading times (seconds since the epoch), e.g. with a test's.
@@ -129,7 +157,13 @@ impl App {
             let done = db.read_cases(reader, &phase.name)?;
             let order = self.order(reader, &phase.name);
             match order.iter().position(|c| !done.contains(c)) {
-                Some(position) => return Ok(ReaderState::Reading { phase: k, case: order[position], position: done.len() + 1 }),
+                Some(position) => {
+                    return Ok(ReaderState::Reading {
+                        phase: k,
+                        case: order[position],
+                        position: done.len() + 1,
+                    })
+                }
                 None => {
                     db.mark_done(reader, &phase.name)?;
                     // The next phase's washout starts now; loop on to report it.

@@ -91,15 +91,27 @@ fn default_idle_minutes() -> f64 {
 impl StudyConfig {
     /// Reads and checks a study file; relative paths are made relative to it.
     pub fn load(path: &Path) -> Result<StudyConfig, StudyError> {
-        let text = std::fs::read_to_string(path).map_err(|source| StudyError::ReadConfig { path: path.to_path_buf(), source })?;
-        let mut config: StudyConfig = toml::from_str(&text).map_err(|e| StudyError::ParseConfig { path: path.to_path_buf(), source: Box::new(e) })?;
+        let text = std::fs::read_to_string(path).map_err(|source| StudyError::ReadConfig {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let mut config: StudyConfig = toml::from_str(&text).map_err(|e| StudyError::ParseConfig {
+            path: path.to_path_buf(),
+            source: Box::new(e),
+        })?;
         let base = path.parent().unwrap_or(Path::new("."));
-        for p in [&mut config.cases, &mut config.database].into_iter().chain(config.model.as_mut()) {
+        for p in [&mut config.cases, &mut config.database]
+            .into_iter()
+            .chain(config.model.as_mut())
+        {
             if p.is_relative() {
                 *p = base.join(&*p);
             }
         }
-        config.check().map_err(|problem| StudyError::InvalidConfig { path: path.to_path_buf(), problem })?;
+        config.check().map_err(|problem| StudyError::InvalidConfig {
+            path: path.to_path_buf(),
+            problem,
+        })?;
         Ok(config)
     }
 
@@ -111,15 +123,29 @@ impl StudyConfig {
         if self.phases.iter().any(|p| p.ai) && self.model.is_none() {
             return Err(ConfigProblem::AiWithoutModel);
         }
-        let mut names: Vec<&str> = self.readers.iter().chain(&self.admins).map(|p| p.name.as_str()).collect();
+        let mut names: Vec<&str> = self
+            .readers
+            .iter()
+            .chain(&self.admins)
+            .map(|p| p.name.as_str())
+            .collect();
         names.sort();
         if let Some(w) = names.windows(2).find(|w| w[0] == w[1]) {
             return Err(ConfigProblem::DuplicateName(w[0].to_string()));
         }
-        if let Some(p) = self.readers.iter().chain(&self.admins).find(|p| argon2::PasswordHash::new(&p.password_hash).is_err()) {
+        if let Some(p) = self
+            .readers
+            .iter()
+            .chain(&self.admins)
+            .find(|p| argon2::PasswordHash::new(&p.password_hash).is_err())
+        {
             return Err(ConfigProblem::NotArgon2Hash(p.name.clone()));
         }
-        if let Some(p) = self.phases.iter().find(|p| p.washout_days.is_nan() || p.washout_days < 0.0) {
+        if let Some(p) = self
+            .phases
+            .iter()
+            .find(|p| p.washout_days.is_nan() || p.washout_days < 0.0)
+        {
             return Err(ConfigProblem::NegativeWashout(p.name.clone()));
         }
         if !(self.idle_minutes.is_finite() && self.idle_minutes >= 5.0) {
@@ -143,11 +169,18 @@ pub fn hash_password(password: &str) -> String {
     let mut salt_bytes = [0u8; 16];
     getrandom::getrandom(&mut salt_bytes).expect("the OS random source");
     let salt = SaltString::encode_b64(&salt_bytes).expect("16 bytes make a salt");
-    argon2::Argon2::default().hash_password(password.as_bytes(), &salt).expect("argon2 hashing").to_string()
+    argon2::Argon2::default()
+        .hash_password(password.as_bytes(), &salt)
+        .expect("argon2 hashing")
+        .to_string()
 }
 
 /// Whether `password` matches the PHC `hash`.
 pub fn verify_password(password: &str, hash: &str) -> bool {
     use argon2::password_hash::PasswordVerifier;
-    argon2::PasswordHash::new(hash).is_ok_and(|h| argon2::Argon2::default().verify_password(password.as_bytes(), &h).is_ok())
+    argon2::PasswordHash::new(hash).is_ok_and(|h| {
+        argon2::Argon2::default()
+            .verify_password(password.as_bytes(), &h)
+            .is_ok()
+    })
 }

@@ -31,7 +31,11 @@ fn owner_only(path: &Path) -> std::io::Result<()> {
         if path.exists() {
             std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
         } else {
-            std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path)?;
+            std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(path)?;
         }
     }
     Ok(())
@@ -43,7 +47,10 @@ fn token_hash(token: &str) -> String {
 }
 
 pub fn now() -> f64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0)
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0)
 }
 
 impl Db {
@@ -81,7 +88,9 @@ impl Db {
                 PRIMARY KEY (reader, phase, case_index));",
         )?;
         // Sessions of databases made before idle logout have no `seen` column yet.
-        let has_seen: bool = conn.prepare("SELECT 1 FROM pragma_table_info('sessions') WHERE name = 'seen'")?.exists([])?;
+        let has_seen: bool = conn
+            .prepare("SELECT 1 FROM pragma_table_info('sessions') WHERE name = 'seen'")?
+            .exists([])?;
         if !has_seen {
             conn.execute_batch("ALTER TABLE sessions ADD COLUMN seen REAL")?;
         }
@@ -99,7 +108,8 @@ impl Db {
         let at = now();
         keys.iter()
             .map(|key| {
-                self.conn.execute("INSERT INTO login_failures VALUES (?1, ?2)", params![key, at])?;
+                self.conn
+                    .execute("INSERT INTO login_failures VALUES (?1, ?2)", params![key, at])?;
                 Ok(self.conn.last_insert_rowid())
             })
             .collect()
@@ -107,30 +117,42 @@ impl Db {
 
     /// Failed logins under `key` since `since` (seconds since the epoch).
     pub fn failures_since(&self, key: &str, since: f64) -> rusqlite::Result<i64> {
-        self.conn.query_row("SELECT COUNT(*) FROM login_failures WHERE key = ?1 AND at >= ?2", params![key, since], |r| r.get(0))
+        self.conn.query_row(
+            "SELECT COUNT(*) FROM login_failures WHERE key = ?1 AND at >= ?2",
+            params![key, since],
+            |r| r.get(0),
+        )
     }
 
     /// Forgets failures: those under `key`, and the rows `ids`.
     pub fn clear_failures(&self, key: &str, ids: &[i64]) -> rusqlite::Result<()> {
-        self.conn.execute("DELETE FROM login_failures WHERE key = ?1", params![key])?;
+        self.conn
+            .execute("DELETE FROM login_failures WHERE key = ?1", params![key])?;
         for id in ids {
-            self.conn.execute("DELETE FROM login_failures WHERE rowid = ?1", params![id])?;
+            self.conn
+                .execute("DELETE FROM login_failures WHERE rowid = ?1", params![id])?;
         }
         Ok(())
     }
 
     pub fn lock(&self, person: &str) -> rusqlite::Result<()> {
-        self.conn.execute("INSERT OR IGNORE INTO locked VALUES (?1, ?2)", params![person, now()])?;
+        self.conn
+            .execute("INSERT OR IGNORE INTO locked VALUES (?1, ?2)", params![person, now()])?;
         Ok(())
     }
 
     pub fn is_locked(&self, person: &str) -> rusqlite::Result<bool> {
-        self.conn.query_row("SELECT COUNT(*) FROM locked WHERE person = ?1", params![person], |r| r.get::<_, i64>(0)).map(|n| n > 0)
+        self.conn
+            .query_row("SELECT COUNT(*) FROM locked WHERE person = ?1", params![person], |r| {
+                r.get::<_, i64>(0)
+            })
+            .map(|n| n > 0)
     }
 
     /// Lifts a lock (and forgets the failures that caused it).
     pub fn unlock(&self, person: &str, name_key: &str) -> rusqlite::Result<()> {
-        self.conn.execute("DELETE FROM locked WHERE person = ?1", params![person])?;
+        self.conn
+            .execute("DELETE FROM locked WHERE person = ?1", params![person])?;
         self.clear_failures(name_key, &[])
     }
 
@@ -144,7 +166,10 @@ impl Db {
     /// Sessions are stored by the SHA-256 of their token: the database does not hold a
     /// usable cookie.
     pub fn create_session(&self, token: &str, person: &str, admin: bool, csrf: &str, at: f64) -> rusqlite::Result<()> {
-        self.conn.execute("INSERT INTO sessions (token, person, admin, csrf, created, seen) VALUES (?1, ?2, ?3, ?4, ?5, ?5)", params![token_hash(token), person, admin as i64, csrf, at])?;
+        self.conn.execute(
+            "INSERT INTO sessions (token, person, admin, csrf, created, seen) VALUES (?1, ?2, ?3, ?4, ?5, ?5)",
+            params![token_hash(token), person, admin as i64, csrf, at],
+        )?;
         Ok(())
     }
 
@@ -163,14 +188,17 @@ impl Db {
             .optional()?;
         Ok(found.map(|(person, admin, csrf, seen)| {
             if at - seen > (idle / 4.0).min(60.0) {
-                let _ = self.conn.execute("UPDATE sessions SET seen = ?2 WHERE token = ?1", params![hash, at]);
+                let _ = self
+                    .conn
+                    .execute("UPDATE sessions SET seen = ?2 WHERE token = ?1", params![hash, at]);
             }
             (person, admin, csrf)
         }))
     }
 
     pub fn delete_session(&self, token: &str) -> rusqlite::Result<()> {
-        self.conn.execute("DELETE FROM sessions WHERE token = ?1", params![token_hash(token)])?;
+        self.conn
+            .execute("DELETE FROM sessions WHERE token = ?1", params![token_hash(token)])?;
         Ok(())
     }
 
@@ -179,39 +207,71 @@ impl Db {
     pub fn insert_read(&self, read: &StoredRead) -> rusqlite::Result<bool> {
         let n = self.conn.execute(
             "INSERT OR IGNORE INTO reads VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-            params![read.reader, read.phase, read.case as i64, read.label, read.bbox, read.seconds, read.at],
+            params![
+                read.reader,
+                read.phase,
+                read.case as i64,
+                read.label,
+                read.bbox,
+                read.seconds,
+                read.at
+            ],
         )?;
         Ok(n == 1)
     }
 
     pub fn read_cases(&self, reader: &str, phase: &str) -> rusqlite::Result<Vec<usize>> {
-        let mut stmt = self.conn.prepare("SELECT case_index FROM reads WHERE reader = ?1 AND phase = ?2")?;
+        let mut stmt = self
+            .conn
+            .prepare("SELECT case_index FROM reads WHERE reader = ?1 AND phase = ?2")?;
         let rows = stmt.query_map(params![reader, phase], |r| r.get::<_, i64>(0))?;
         rows.map(|r| r.map(|v| v as usize)).collect()
     }
 
     pub fn all_reads(&self) -> rusqlite::Result<Vec<StoredRead>> {
-        let mut stmt = self.conn.prepare("SELECT reader, phase, case_index, label, bbox, seconds, at FROM reads ORDER BY at, reader")?;
+        let mut stmt = self
+            .conn
+            .prepare("SELECT reader, phase, case_index, label, bbox, seconds, at FROM reads ORDER BY at, reader")?;
         let rows = stmt.query_map([], |r| {
-            Ok(StoredRead { reader: r.get(0)?, phase: r.get(1)?, case: r.get::<_, i64>(2)? as usize, label: r.get(3)?, bbox: r.get(4)?, seconds: r.get(5)?, at: r.get(6)? })
+            Ok(StoredRead {
+                reader: r.get(0)?,
+                phase: r.get(1)?,
+                case: r.get::<_, i64>(2)? as usize,
+                label: r.get(3)?,
+                bbox: r.get(4)?,
+                seconds: r.get(5)?,
+                at: r.get(6)?,
+            })
         })?;
         rows.collect()
     }
 
     pub fn mark_done(&self, reader: &str, phase: &str) -> rusqlite::Result<()> {
-        self.conn.execute("INSERT OR IGNORE INTO phase_done VALUES (?1, ?2, ?3)", params![reader, phase, now()])?;
+        self.conn.execute(
+            "INSERT OR IGNORE INTO phase_done VALUES (?1, ?2, ?3)",
+            params![reader, phase, now()],
+        )?;
         Ok(())
     }
 
     pub fn done_at(&self, reader: &str, phase: &str) -> rusqlite::Result<Option<f64>> {
-        self.conn.query_row("SELECT at FROM phase_done WHERE reader = ?1 AND phase = ?2", params![reader, phase], |r| r.get(0)).optional()
+        self.conn
+            .query_row(
+                "SELECT at FROM phase_done WHERE reader = ?1 AND phase = ?2",
+                params![reader, phase],
+                |r| r.get(0),
+            )
+            .optional()
     }
 
     /// The image of the case was drawn on the reader's screen at `at` (the first time counts).
     /// A page drawn again while the case was paused (the reader came back, e.g. after logging
     /// in again) ends the pause.
     pub fn drawn(&self, reader: &str, phase: &str, case: usize, at: f64) -> rusqlite::Result<()> {
-        self.conn.execute("INSERT OR IGNORE INTO timing (reader, phase, case_index, drawn) VALUES (?1, ?2, ?3, ?4)", params![reader, phase, case as i64, at])?;
+        self.conn.execute(
+            "INSERT OR IGNORE INTO timing (reader, phase, case_index, drawn) VALUES (?1, ?2, ?3, ?4)",
+            params![reader, phase, case as i64, at],
+        )?;
         self.resume(reader, phase, case, at)
     }
 
@@ -233,7 +293,10 @@ impl Db {
     /// The reader confirmed the read at `at` (the undo window starts): the reading time ends
     /// here, not when the read arrives. `None` (an undo) clears it.
     pub fn confirm(&self, reader: &str, phase: &str, case: usize, at: Option<f64>) -> rusqlite::Result<()> {
-        self.conn.execute("UPDATE timing SET confirmed = ?4 WHERE reader = ?1 AND phase = ?2 AND case_index = ?3", params![reader, phase, case as i64, at])?;
+        self.conn.execute(
+            "UPDATE timing SET confirmed = ?4 WHERE reader = ?1 AND phase = ?2 AND case_index = ?3",
+            params![reader, phase, case as i64, at],
+        )?;
         Ok(())
     }
 
@@ -259,7 +322,11 @@ impl Db {
     /// Whether the reader has a read of `case` stored under `phase`.
     pub fn has_read(&self, reader: &str, phase: &str, case: usize) -> rusqlite::Result<bool> {
         self.conn
-            .query_row("SELECT 1 FROM reads WHERE reader = ?1 AND phase = ?2 AND case_index = ?3", params![reader, phase, case as i64], |_| Ok(()))
+            .query_row(
+                "SELECT 1 FROM reads WHERE reader = ?1 AND phase = ?2 AND case_index = ?3",
+                params![reader, phase, case as i64],
+                |_| Ok(()),
+            )
             .optional()
             .map(|r| r.is_some())
     }

@@ -49,7 +49,8 @@ fn cross_site(headers: &HeaderMap, authority: Option<&str>) -> bool {
 /// Refuses cross-site POSTs before any handler runs (the login form has no session to carry
 /// a CSRF token; the other forms have one as well).
 pub async fn same_origin_posts(request: Request, next: Next) -> Response {
-    if request.method() == Method::POST && cross_site(request.headers(), request.uri().authority().map(|a| a.as_str())) {
+    if request.method() == Method::POST && cross_site(request.headers(), request.uri().authority().map(|a| a.as_str()))
+    {
         // A small form body is read before the refusal, so that the answer does not race the
         // request's own upload (over HTTP/2 an unread body ends in a stream reset, which some
         // clients report instead of the 403). Larger bodies are left unread.
@@ -98,12 +99,30 @@ mod tests {
             h
         };
         assert!(!cross_site(&headers(&[("host", "127.0.0.1:8080")]), None));
-        assert!(!cross_site(&headers(&[("host", "127.0.0.1:8080"), ("origin", "http://127.0.0.1:8080")]), None));
-        assert!(cross_site(&headers(&[("host", "127.0.0.1:8080"), ("origin", "http://evil.example")]), None));
-        assert!(cross_site(&headers(&[("host", "127.0.0.1:8080"), ("origin", "null")]), None));
-        assert!(cross_site(&headers(&[("host", "127.0.0.1:8080"), ("sec-fetch-site", "cross-site")]), None));
+        assert!(!cross_site(
+            &headers(&[("host", "127.0.0.1:8080"), ("origin", "http://127.0.0.1:8080")]),
+            None
+        ));
+        assert!(cross_site(
+            &headers(&[("host", "127.0.0.1:8080"), ("origin", "http://evil.example")]),
+            None
+        ));
+        assert!(cross_site(
+            &headers(&[("host", "127.0.0.1:8080"), ("origin", "null")]),
+            None
+        ));
+        assert!(cross_site(
+            &headers(&[("host", "127.0.0.1:8080"), ("sec-fetch-site", "cross-site")]),
+            None
+        ));
         // HTTP/2: no Host header, the authority of the request instead.
-        assert!(!cross_site(&headers(&[("origin", "https://reading.example:8443")]), Some("reading.example:8443")));
-        assert!(cross_site(&headers(&[("origin", "https://evil.example")]), Some("reading.example:8443")));
+        assert!(!cross_site(
+            &headers(&[("origin", "https://reading.example:8443")]),
+            Some("reading.example:8443")
+        ));
+        assert!(cross_site(
+            &headers(&[("origin", "https://evil.example")]),
+            Some("reading.example:8443")
+        ));
     }
 }

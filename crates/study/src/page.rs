@@ -23,7 +23,9 @@ pub fn logout(csrf: &str) -> String {
 }
 
 pub fn login(study: &str, error: Option<&str>) -> String {
-    let error = error.map(|e| format!("<p role=\"alert\" style=\"color:#f88\">{}</p>", escape(e))).unwrap_or_default();
+    let error = error
+        .map(|e| format!("<p role=\"alert\" style=\"color:#f88\">{}</p>", escape(e)))
+        .unwrap_or_default();
     layout(
         "Log in",
         &format!(
@@ -64,8 +66,15 @@ fn styles() -> String {
         FractureClass::StableIntertrochanteric => serde_json::json!([3, 4]),
         FractureClass::UnstableIntertrochanteric => serde_json::json!([12, 4, 3, 4]),
     };
-    let map: serde_json::Map<String, serde_json::Value> =
-        FractureClass::ALL.iter().map(|&c| (c.code().to_string(), serde_json::json!({"colour": hipfrac_imaging::css_colour(c), "dash": dash(c), "name": c.full_name()}))).collect();
+    let map: serde_json::Map<String, serde_json::Value> = FractureClass::ALL
+        .iter()
+        .map(|&c| {
+            (
+                c.code().to_string(),
+                serde_json::json!({"colour": hipfrac_imaging::css_colour(c), "dash": dash(c), "name": c.full_name()}),
+            )
+        })
+        .collect();
     script_json(&serde_json::Value::Object(map).to_string())
 }
 
@@ -91,10 +100,24 @@ const KEYS: [(&str, &str); 16] = [
 
 /// The reading page: the image fills the window, the side panel holds everything else.
 pub fn case(page: &CasePage<'_>) -> String {
-    let CasePage { study, phase, step, position, total, case, csrf, ai } = *page;
+    let CasePage {
+        study,
+        phase,
+        step,
+        position,
+        total,
+        case,
+        csrf,
+        ai,
+    } = *page;
     let step_text = match step {
-        Some(Step::Unaided) => "<p id=\"step\" class=\"note\">First read: without the AI. The AI is shown after you confirm.</p>".to_string(),
-        Some(Step::Final) => "<p id=\"step\" class=\"note\">Final read: with the AI (your first read is stored).</p>".to_string(),
+        Some(Step::Unaided) => {
+            "<p id=\"step\" class=\"note\">First read: without the AI. The AI is shown after you confirm.</p>"
+                .to_string()
+        }
+        Some(Step::Final) => {
+            "<p id=\"step\" class=\"note\">Final read: with the AI (your first read is stored).</p>".to_string()
+        }
         None => String::new(),
     };
     let overlay = match ai {
@@ -124,7 +147,10 @@ pub fn case(page: &CasePage<'_>) -> String {
             )
         })
         .collect();
-    let keys: String = KEYS.iter().map(|(k, what)| format!("<tr><td><kbd>{}</kbd></td><td>{}</td></tr>", escape(k), escape(what))).collect();
+    let keys: String = KEYS
+        .iter()
+        .map(|(k, what)| format!("<tr><td><kbd>{}</kbd></td><td>{}</td></tr>", escape(k), escape(what)))
+        .collect();
     let step_attr = step.unwrap_or(Step::Final).as_str();
     format!(
         r#"<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Reading — case {position} of {total}</title><style>{style}</style></head><body>

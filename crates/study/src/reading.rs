@@ -15,11 +15,17 @@ use std::sync::Arc;
 
 /// The reading page's script (no inline script: see [`guard::CONTENT_SECURITY_POLICY`]).
 pub(crate) async fn reader_js() -> Response {
-    ([(header::CONTENT_TYPE, "text/javascript; charset=utf-8")], include_str!("reader.js")).into_response()
+    (
+        [(header::CONTENT_TYPE, "text/javascript; charset=utf-8")],
+        include_str!("reader.js"),
+    )
+        .into_response()
 }
 
 pub(crate) async fn case_page(State(app): State<Arc<App>>, headers: HeaderMap) -> Response {
-    let Some(p) = person(&app, &headers) else { return Redirect::to("/login").into_response() };
+    let Some(p) = person(&app, &headers) else {
+        return Redirect::to("/login").into_response();
+    };
     if p.admin {
         return Redirect::to("/admin").into_response();
     }
@@ -32,7 +38,11 @@ pub(crate) async fn case_page(State(app): State<Arc<App>>, headers: HeaderMap) -
                 Err(e) => return internal(e),
             };
             // The AI only in AI phases, and in a sequential one only once the unaided read is in.
-            let ai = if phase.ai && step == Step::Final { app.cases[case].ai.as_ref() } else { None };
+            let ai = if phase.ai && step == Step::Final {
+                app.cases[case].ai.as_ref()
+            } else {
+                None
+            };
             let page = page::CasePage {
                 study: &app.config.name,
                 phase: &phase.name,
@@ -64,10 +74,21 @@ pub(crate) struct ReadForm {
 
 /// The case the reader has open now: its phase, its number and the open step — or the page
 /// that says why the form does not fit it.
-fn open_case(app: &App, reader: &str, phase: &str, case: usize, step: &str) -> Result<(crate::config::Phase, usize, Step), Response> {
+fn open_case(
+    app: &App,
+    reader: &str,
+    phase: &str,
+    case: usize,
+    step: &str,
+) -> Result<(crate::config::Phase, usize, Step), Response> {
     let (open_phase, open_case) = match app.state(reader) {
         Ok(ReaderState::Reading { phase, case, .. }) => (app.config.phases[phase].clone(), case),
-        Ok(_) => return Err(problem(StatusCode::CONFLICT, "No case is open for reading now; nothing was stored.")),
+        Ok(_) => {
+            return Err(problem(
+                StatusCode::CONFLICT,
+                "No case is open for reading now; nothing was stored.",
+            ))
+        }
         Err(e) => return Err(internal(e)),
     };
     let open_step = app.step(reader, &open_phase, open_case).map_err(internal)?;
@@ -91,10 +112,19 @@ pub(crate) struct EventForm {
 
 /// The reading clock of the open case: started when its image is drawn, stopped while the
 /// reader pauses. Times come from the server's clock, not the browser's.
-pub(crate) async fn event(State(app): State<Arc<App>>, headers: HeaderMap, PageForm(form): PageForm<EventForm>) -> Response {
-    let Some(p) = person(&app, &headers) else { return unauthorised() };
+pub(crate) async fn event(
+    State(app): State<Arc<App>>,
+    headers: HeaderMap,
+    PageForm(form): PageForm<EventForm>,
+) -> Response {
+    let Some(p) = person(&app, &headers) else {
+        return unauthorised();
+    };
     if p.admin || form.csrf != p.csrf {
-        return problem(StatusCode::FORBIDDEN, "This form has expired or did not come from this workstation.");
+        return problem(
+            StatusCode::FORBIDDEN,
+            "This form has expired or did not come from this workstation.",
+        );
     }
     let (phase, case, step) = match open_case(&app, &p.name, &form.phase, form.case, &form.step) {
         Ok(open) => open,
@@ -115,15 +145,29 @@ pub(crate) async fn event(State(app): State<Arc<App>>, headers: HeaderMap, PageF
     }
 }
 
-pub(crate) async fn read(State(app): State<Arc<App>>, headers: HeaderMap, PageForm(form): PageForm<ReadForm>) -> Response {
-    let Some(p) = person(&app, &headers) else { return unauthorised() };
+pub(crate) async fn read(
+    State(app): State<Arc<App>>,
+    headers: HeaderMap,
+    PageForm(form): PageForm<ReadForm>,
+) -> Response {
+    let Some(p) = person(&app, &headers) else {
+        return unauthorised();
+    };
     if p.admin {
         return problem(StatusCode::FORBIDDEN, "Administrators do not read cases.");
     }
     if form.csrf != p.csrf {
-        return problem(StatusCode::FORBIDDEN, "This form has expired or did not come from this workstation; nothing was stored.");
+        return problem(
+            StatusCode::FORBIDDEN,
+            "This form has expired or did not come from this workstation; nothing was stored.",
+        );
     }
-    let Ok(label) = form.label.parse::<Label>() else { return problem(StatusCode::BAD_REQUEST, "That label is not one of the five; nothing was stored.") };
+    let Ok(label) = form.label.parse::<Label>() else {
+        return problem(
+            StatusCode::BAD_REQUEST,
+            "That label is not one of the five; nothing was stored.",
+        );
+    };
     let bbox = if form.bbox.is_empty() {
         None
     } else {
@@ -144,15 +188,36 @@ pub(crate) async fn read(State(app): State<Arc<App>>, headers: HeaderMap, PageFo
     // then, pauses excluded.
     let seconds = match db.reading(&p.name, &key, case, at) {
         Ok(Some((false, seconds))) => seconds,
-        Ok(Some((true, _))) => return problem(StatusCode::CONFLICT, "Reading is paused: resume it (P) before giving your read; nothing was stored."),
-        Ok(None) => return problem(StatusCode::CONFLICT, "The image of this case has not been drawn on your screen yet; nothing was stored."),
+        Ok(Some((true, _))) => {
+            return problem(
+                StatusCode::CONFLICT,
+                "Reading is paused: resume it (P) before giving your read; nothing was stored.",
+            )
+        }
+        Ok(None) => {
+            return problem(
+                StatusCode::CONFLICT,
+                "The image of this case has not been drawn on your screen yet; nothing was stored.",
+            )
+        }
         Err(e) => return internal(e),
     };
-    let stored = StoredRead { reader: p.name.clone(), phase: key, case, label: label.code().to_string(), bbox, seconds, at };
+    let stored = StoredRead {
+        reader: p.name.clone(),
+        phase: key,
+        case,
+        label: label.code().to_string(),
+        bbox,
+        seconds,
+        at,
+    };
     match db.insert_read(&stored) {
         Ok(true) => Redirect::to("/case").into_response(),
         // A concurrent duplicate (two tabs): the first answer stands and this one is refused.
-        Ok(false) => problem(StatusCode::CONFLICT, "This case was already answered; the first answer stands."),
+        Ok(false) => problem(
+            StatusCode::CONFLICT,
+            "This case was already answered; the first answer stands.",
+        ),
         Err(e) => internal(e),
     }
 }
@@ -164,15 +229,31 @@ fn valid_box(text: &str, size: Option<(u32, u32)>) -> Option<String> {
     if text.len() > 100 {
         return None;
     }
-    let v: Vec<f64> = text.split(',').map(|x| x.trim().parse::<f64>().ok().filter(|v| v.is_finite())).collect::<Option<_>>()?;
-    let inside = v.len() == 4 && v.iter().all(|&x| x >= 0.0) && v[2] <= width as f64 && v[3] <= height as f64 && v[0] < v[2] && v[1] < v[3];
+    let v: Vec<f64> = text
+        .split(',')
+        .map(|x| x.trim().parse::<f64>().ok().filter(|v| v.is_finite()))
+        .collect::<Option<_>>()?;
+    let inside = v.len() == 4
+        && v.iter().all(|&x| x >= 0.0)
+        && v[2] <= width as f64
+        && v[3] <= height as f64
+        && v[0] < v[2]
+        && v[1] < v[3];
     inside.then(|| text.trim().to_string())
 }
 
-pub(crate) async fn image(State(app): State<Arc<App>>, headers: HeaderMap, UrlPath(index): UrlPath<String>) -> Response {
-    let Some(p) = person(&app, &headers) else { return unauthorised() };
+pub(crate) async fn image(
+    State(app): State<Arc<App>>,
+    headers: HeaderMap,
+    UrlPath(index): UrlPath<String>,
+) -> Response {
+    let Some(p) = person(&app, &headers) else {
+        return unauthorised();
+    };
     // Cases are addressed by number only: no path from the request reaches the file system.
-    let Some(number) = index.parse::<usize>().ok().filter(|&i| i < app.cases.len()) else { return (StatusCode::NOT_FOUND, "no such case").into_response() };
+    let Some(number) = index.parse::<usize>().ok().filter(|&i| i < app.cases.len()) else {
+        return (StatusCode::NOT_FOUND, "no such case").into_response();
+    };
     // A reader gets the image of the case open for them only: no case is seen before its
     // reading clock can start.
     if !p.admin {
@@ -194,5 +275,12 @@ pub(crate) async fn image(State(app): State<Arc<App>>, headers: HeaderMap, UrlPa
     for v in values {
         body.extend_from_slice(&v.to_le_bytes());
     }
-    ([(header::CONTENT_TYPE, "application/octet-stream"), (header::CACHE_CONTROL, "no-store")], body).into_response()
+    (
+        [
+            (header::CONTENT_TYPE, "application/octet-stream"),
+            (header::CACHE_CONTROL, "no-store"),
+        ],
+        body,
+    )
+        .into_response()
 }

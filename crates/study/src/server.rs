@@ -1,8 +1,8 @@
 //! The HTTP server: routes, sessions, CSRF, the reading pages and the admin export.
 
 pub use crate::ai::{AiModel, AiOverlay, PredictFn};
-pub use crate::app::{App, Case};
 use crate::app::ReaderState;
+pub use crate::app::{App, Case};
 use crate::config::verify_password;
 use crate::db::{now, StoredRead};
 use crate::guard::{self, ClientAddr};
@@ -28,16 +28,29 @@ pub(crate) struct Person {
 }
 
 fn cookie_token(headers: &HeaderMap) -> Option<String> {
-    headers.get_all(header::COOKIE).iter().filter_map(|v| v.to_str().ok()).flat_map(|v| v.split(';')).find_map(|kv| {
-        let (k, v) = kv.trim().split_once('=')?;
-        (k == COOKIE && !v.is_empty()).then(|| v.to_string())
-    })
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .find_map(|kv| {
+            let (k, v) = kv.trim().split_once('=')?;
+            (k == COOKIE && !v.is_empty()).then(|| v.to_string())
+        })
 }
 
 pub(crate) fn person(app: &App, headers: &HeaderMap) -> Option<Person> {
     let token = cookie_token(headers)?;
-    let (name, admin, csrf) = app.db().session(&token, app.config.idle_minutes * 60.0, app.now()).ok()??;
-    Some(Person { name, admin, csrf, token })
+    let (name, admin, csrf) = app
+        .db()
+        .session(&token, app.config.idle_minutes * 60.0, app.now())
+        .ok()??;
+    Some(Person {
+        name,
+        admin,
+        csrf,
+        token,
+    })
 }
 
 fn random_token() -> String {
@@ -54,13 +67,18 @@ pub(crate) fn internal(e: impl std::fmt::Display) -> Response {
 
 /// A form that could not be taken: a page that says why, with the way back.
 pub(crate) fn problem(status: StatusCode, message: &str) -> Response {
-    let body = format!("<h1>Not stored</h1><p role=\"alert\">{}</p><p><a id=\"back\" href=\"/\">Back to the start page</a></p>", escape(message));
+    let body = format!(
+        "<h1>Not stored</h1><p role=\"alert\">{}</p><p><a id=\"back\" href=\"/\">Back to the start page</a></p>",
+        escape(message)
+    );
     (status, Html(page::layout("Not stored", &body))).into_response()
 }
 
 /// Seconds since the epoch as `2026-12-13 14:05 UTC`.
 fn iso_minutes(seconds: f64) -> String {
-    chrono::DateTime::from_timestamp(seconds as i64, 0).map(|t| t.format("%Y-%m-%d %H:%M UTC").to_string()).unwrap_or_default()
+    chrono::DateTime::from_timestamp(seconds as i64, 0)
+        .map(|t| t.format("%Y-%m-%d %H:%M UTC").to_string())
+        .unwrap_or_default()
 }
 
 pub(crate) fn unauthorised() -> Response {
@@ -121,8 +139,14 @@ fn name_key(name: &str) -> String {
 }
 
 fn cookie(app: &App, headers: &HeaderMap, value: &str, extra: &str) -> String {
-    let tls = app.config.secure_cookies || headers.get("x-forwarded-proto").is_some_and(|v| v.as_bytes() == b"https");
-    format!("{COOKIE}={value}; HttpOnly; SameSite=Strict; Path=/{extra}{}", if tls { "; Secure" } else { "" })
+    let tls = app.config.secure_cookies
+        || headers
+            .get("x-forwarded-proto")
+            .is_some_and(|v| v.as_bytes() == b"https");
+    format!(
+        "{COOKIE}={value}; HttpOnly; SameSite=Strict; Path=/{extra}{}",
+        if tls { "; Secure" } else { "" }
+    )
 }
 
 async fn login_page(State(app): State<Arc<App>>) -> Html<String> {
@@ -135,7 +159,12 @@ struct LoginForm {
     password: String,
 }
 
-async fn login(State(app): State<Arc<App>>, ClientAddr(addr): ClientAddr, headers: HeaderMap, PageForm(form): PageForm<LoginForm>) -> Response {
+async fn login(
+    State(app): State<Arc<App>>,
+    ClientAddr(addr): ClientAddr,
+    headers: HeaderMap,
+    PageForm(form): PageForm<LoginForm>,
+) -> Response {
     let refused = |status, message: &str| (status, Html(page::login(&app.config.name, Some(message)))).into_response();
     let address_key = addr.map(|a| format!("addr:{a}"));
     // Throttling: an address with many recent failures waits; a name with many failures in a
@@ -150,10 +179,16 @@ async fn login(State(app): State<Arc<App>>, ClientAddr(addr): ClientAddr, header
         match (address_failures, db.is_locked(&form.name)) {
             (Err(e), _) | (_, Err(e)) => return internal(e),
             (Ok(n), _) if n >= ADDRESS_FAILURES => {
-                return refused(StatusCode::TOO_MANY_REQUESTS, "Too many failed logins from this address. Wait 15 minutes.");
+                return refused(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "Too many failed logins from this address. Wait 15 minutes.",
+                );
             }
             (_, Ok(true)) => {
-                return refused(StatusCode::LOCKED, "This account is locked after repeated failed logins. Ask the study's administrator to unlock it.");
+                return refused(
+                    StatusCode::LOCKED,
+                    "This account is locked after repeated failed logins. Ask the study's administrator to unlock it.",
+                );
             }
             _ => {}
         }
@@ -196,12 +231,19 @@ async fn login(State(app): State<Arc<App>>, ClientAddr(addr): ClientAddr, header
     {
         let db = app.db();
         // The address keeps its other failures; this attempt and the name's run are forgotten.
-        if let Err(e) = db.clear_failures(&name_key(&form.name), &pending[1..]).and_then(|_| db.create_session(&token, &form.name, admin, &csrf, app.now())) {
+        if let Err(e) = db
+            .clear_failures(&name_key(&form.name), &pending[1..])
+            .and_then(|_| db.create_session(&token, &form.name, admin, &csrf, app.now()))
+        {
             return internal(e);
         }
     }
     let cookie = cookie(&app, &headers, &token, "");
-    ([(header::SET_COOKIE, cookie)], Redirect::to(if admin { "/admin" } else { "/" })).into_response()
+    (
+        [(header::SET_COOKIE, cookie)],
+        Redirect::to(if admin { "/admin" } else { "/" }),
+    )
+        .into_response()
 }
 
 #[derive(Deserialize)]
@@ -210,16 +252,27 @@ struct CsrfForm {
 }
 
 async fn logout(State(app): State<Arc<App>>, headers: HeaderMap, PageForm(form): PageForm<CsrfForm>) -> Response {
-    let Some(p) = person(&app, &headers) else { return Redirect::to("/login").into_response() };
+    let Some(p) = person(&app, &headers) else {
+        return Redirect::to("/login").into_response();
+    };
     if form.csrf != p.csrf {
-        return problem(StatusCode::FORBIDDEN, "This form has expired or did not come from this workstation; nothing was stored.");
+        return problem(
+            StatusCode::FORBIDDEN,
+            "This form has expired or did not come from this workstation; nothing was stored.",
+        );
     }
     let _ = app.db().delete_session(&p.token);
-    ([(header::SET_COOKIE, cookie(&app, &headers, "", "; Max-Age=0"))], Redirect::to("/login")).into_response()
+    (
+        [(header::SET_COOKIE, cookie(&app, &headers, "", "; Max-Age=0"))],
+        Redirect::to("/login"),
+    )
+        .into_response()
 }
 
 async fn home(State(app): State<Arc<App>>, headers: HeaderMap) -> Response {
-    let Some(p) = person(&app, &headers) else { return Redirect::to("/login").into_response() };
+    let Some(p) = person(&app, &headers) else {
+        return Redirect::to("/login").into_response();
+    };
     if p.admin {
         return Redirect::to("/admin").into_response();
     }
@@ -245,7 +298,9 @@ async fn home(State(app): State<Arc<App>>, headers: HeaderMap) -> Response {
 }
 
 async fn admin(State(app): State<Arc<App>>, headers: HeaderMap) -> Response {
-    let Some(p) = person(&app, &headers) else { return Redirect::to("/login").into_response() };
+    let Some(p) = person(&app, &headers) else {
+        return Redirect::to("/login").into_response();
+    };
     if !p.admin {
         return (StatusCode::FORBIDDEN, "admins only").into_response();
     }
@@ -261,21 +316,43 @@ async fn admin(State(app): State<Arc<App>>, headers: HeaderMap) -> Response {
     for r in &app.config.readers {
         table.push_str(&format!("<tr><td>{}</td>", escape(&r.name)));
         for ph in &app.config.phases {
-            let n = reads.iter().filter(|x| x.reader == r.name && x.phase == ph.name).count();
+            let n = reads
+                .iter()
+                .filter(|x| x.reader == r.name && x.phase == ph.name)
+                .count();
             table.push_str(&format!("<td>{n} / {}</td>", app.cases.len()));
         }
         let status = match app.state(&r.name) {
             Ok(ReaderState::Reading { phase, .. }) => format!("reading phase {}", app.config.phases[phase].name),
-            Ok(ReaderState::Waiting { phase, opens }) => format!("washout: phase {} opens {}", app.config.phases[phase].name, iso_minutes(opens)),
+            Ok(ReaderState::Waiting { phase, opens }) => format!(
+                "washout: phase {} opens {}",
+                app.config.phases[phase].name,
+                iso_minutes(opens)
+            ),
             Ok(ReaderState::Finished) => "finished".to_string(),
             Err(e) => return internal(e),
         };
         let mine: Vec<&StoredRead> = reads.iter().filter(|x| x.reader == r.name).collect();
-        let last = mine.iter().map(|x| x.at).fold(None, |m: Option<f64>, t| Some(m.map_or(t, |m| m.max(t)))).map(iso_minutes).unwrap_or_else(|| "–".into());
+        let last = mine
+            .iter()
+            .map(|x| x.at)
+            .fold(None, |m: Option<f64>, t| Some(m.map_or(t, |m| m.max(t))))
+            .map(iso_minutes)
+            .unwrap_or_else(|| "–".into());
         let mut seconds: Vec<f64> = mine.iter().map(|x| x.seconds).collect();
         seconds.sort_by(f64::total_cmp);
-        let median = if seconds.is_empty() { "–".to_string() } else { format!("{:.1}", (seconds[(seconds.len() - 1) / 2] + seconds[seconds.len() / 2]) / 2.0) };
-        table.push_str(&format!("<td>{}</td><td>{last}</td><td>{median}</td></tr>", escape(&status)));
+        let median = if seconds.is_empty() {
+            "–".to_string()
+        } else {
+            format!(
+                "{:.1}",
+                (seconds[(seconds.len() - 1) / 2] + seconds[seconds.len() / 2]) / 2.0
+            )
+        };
+        table.push_str(&format!(
+            "<td>{}</td><td>{last}</td><td>{median}</td></tr>",
+            escape(&status)
+        ));
     }
     table.push_str("</table>");
     let locked = match app.db().locked() {
@@ -302,12 +379,17 @@ struct UnlockForm {
 }
 
 async fn unlock(State(app): State<Arc<App>>, headers: HeaderMap, PageForm(form): PageForm<UnlockForm>) -> Response {
-    let Some(p) = person(&app, &headers) else { return unauthorised() };
+    let Some(p) = person(&app, &headers) else {
+        return unauthorised();
+    };
     if !p.admin {
         return (StatusCode::FORBIDDEN, "admins only").into_response();
     }
     if form.csrf != p.csrf {
-        return problem(StatusCode::FORBIDDEN, "This form has expired or did not come from this workstation; nothing was stored.");
+        return problem(
+            StatusCode::FORBIDDEN,
+            "This form has expired or did not come from this workstation; nothing was stored.",
+        );
     }
     match app.db().unlock(&form.name, &name_key(&form.name)) {
         Ok(()) => Redirect::to("/admin").into_response(),
@@ -316,7 +398,9 @@ async fn unlock(State(app): State<Arc<App>>, headers: HeaderMap, PageForm(form):
 }
 
 async fn export(State(app): State<Arc<App>>, headers: HeaderMap) -> Response {
-    let Some(p) = person(&app, &headers) else { return unauthorised() };
+    let Some(p) = person(&app, &headers) else {
+        return unauthorised();
+    };
     if !p.admin {
         return (StatusCode::FORBIDDEN, "admins only").into_response();
     }
@@ -329,17 +413,37 @@ async fn export(State(app): State<Arc<App>>, headers: HeaderMap) -> Response {
     // number the workstation shows; `at` is when the read was stored, ISO 8601 in UTC.
     let _ = w.write_record(["reader", "phase", "case", "label", "seconds", "bbox", "at", "case_id"]);
     for r in reads {
-        let at = chrono::DateTime::from_timestamp_millis((r.at * 1000.0).round() as i64).map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)).unwrap_or_default();
-        let _ = w.write_record([r.reader, r.phase, app.cases[r.case].name.clone(), r.label, format!("{:.1}", r.seconds), r.bbox.unwrap_or_default(), at, r.case.to_string()]);
+        let at = chrono::DateTime::from_timestamp_millis((r.at * 1000.0).round() as i64)
+            .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
+            .unwrap_or_default();
+        let _ = w.write_record([
+            r.reader,
+            r.phase,
+            app.cases[r.case].name.clone(),
+            r.label,
+            format!("{:.1}", r.seconds),
+            r.bbox.unwrap_or_default(),
+            at,
+            r.case.to_string(),
+        ]);
     }
     let bytes = hipfrac_core::csv_safe::neutralise(&w.into_inner().unwrap_or_default());
-    ([(header::CONTENT_TYPE, "text/csv"), (header::CONTENT_DISPOSITION, "attachment; filename=\"reads.csv\"")], bytes).into_response()
+    (
+        [
+            (header::CONTENT_TYPE, "text/csv"),
+            (header::CONTENT_DISPOSITION, "attachment; filename=\"reads.csv\""),
+        ],
+        bytes,
+    )
+        .into_response()
 }
 
 /// The case table: each `case_id` (the number the workstation shows and reads.csv names)
 /// with its `case` (the manifest's image, reads.csv's `case`) and the manifest's `label`.
 async fn export_cases(State(app): State<Arc<App>>, headers: HeaderMap) -> Response {
-    let Some(p) = person(&app, &headers) else { return unauthorised() };
+    let Some(p) = person(&app, &headers) else {
+        return unauthorised();
+    };
     if !p.admin {
         return (StatusCode::FORBIDDEN, "admins only").into_response();
     }
@@ -349,20 +453,38 @@ async fn export_cases(State(app): State<Arc<App>>, headers: HeaderMap) -> Respon
         let _ = w.write_record([id.to_string(), case.name.clone(), case.label.code().to_string()]);
     }
     let bytes = hipfrac_core::csv_safe::neutralise(&w.into_inner().unwrap_or_default());
-    ([(header::CONTENT_TYPE, "text/csv"), (header::CONTENT_DISPOSITION, "attachment; filename=\"cases.csv\"")], bytes).into_response()
+    (
+        [
+            (header::CONTENT_TYPE, "text/csv"),
+            (header::CONTENT_DISPOSITION, "attachment; filename=\"cases.csv\""),
+        ],
+        bytes,
+    )
+        .into_response()
 }
 
 /// Serves `app` on `addr` until Ctrl-C. Prints the address once listening.
 /// Serves `app` over HTTPS on `addr` (certificate chain and private key in PEM files) until
 /// Ctrl-C. Session cookies are `Secure`.
-pub async fn serve_tls(mut app: App, addr: std::net::SocketAddr, cert: &std::path::Path, key: &std::path::Path) -> std::io::Result<()> {
+pub async fn serve_tls(
+    mut app: App,
+    addr: std::net::SocketAddr,
+    cert: &std::path::Path,
+    key: &std::path::Path,
+) -> std::io::Result<()> {
     // One process-wide crypto provider (ring); a second install is a no-op.
     let _ = rustls::crypto::ring::default_provider().install_default();
     let tls = axum_server::tls_rustls::RustlsConfig::from_pem_file(cert, key).await?;
     app.config.secure_cookies = true;
     let listener = std::net::TcpListener::bind(addr)?;
     listener.set_nonblocking(true)?;
-    eprintln!("study \"{}\": {} cases, {} readers; listening on https://{}", app.config.name, app.cases.len(), app.config.readers.len(), listener.local_addr()?);
+    eprintln!(
+        "study \"{}\": {} cases, {} readers; listening on https://{}",
+        app.config.name,
+        app.cases.len(),
+        app.config.readers.len(),
+        listener.local_addr()?
+    );
     let handle = axum_server::Handle::new();
     let stopper = handle.clone();
     tokio::spawn(async move {
@@ -377,8 +499,18 @@ pub async fn serve_tls(mut app: App, addr: std::net::SocketAddr, cert: &std::pat
 
 pub async fn serve(app: App, addr: std::net::SocketAddr) -> std::io::Result<()> {
     let listener = tokio::net::TcpListener::bind(addr).await?;
-    eprintln!("study \"{}\": {} cases, {} readers; listening on http://{}", app.config.name, app.cases.len(), app.config.readers.len(), listener.local_addr()?);
-    axum::serve(listener, router(Arc::new(app)).into_make_service_with_connect_info::<std::net::SocketAddr>()).with_graceful_shutdown(async {
+    eprintln!(
+        "study \"{}\": {} cases, {} readers; listening on http://{}",
+        app.config.name,
+        app.cases.len(),
+        app.config.readers.len(),
+        listener.local_addr()?
+    );
+    axum::serve(
+        listener,
+        router(Arc::new(app)).into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(async {
         let _ = tokio::signal::ctrl_c().await;
     })
     .await

@@ -15,21 +15,35 @@ async fn login_needs_the_right_password() {
     let app = plain_study(temp.path(), 2, "[{ name = \"I\" }]");
     // The login page escapes the study's name.
     let page = send(&app, "GET", "/login", None, None).await;
-    assert!(page.body.contains("Hip &lt;study&gt; &amp; co") && !page.body.contains(STUDY_NAME), "{}", page.body);
+    assert!(
+        page.body.contains("Hip &lt;study&gt; &amp; co") && !page.body.contains(STUDY_NAME),
+        "{}",
+        page.body
+    );
 
     let ok = send(&app, "POST", "/login", None, Some("name=alice&password=alice-password")).await;
     assert_eq!(ok.status, StatusCode::SEE_OTHER);
     assert_eq!(ok.header("location"), Some("/"));
     let set = ok.header("set-cookie").expect("a session cookie");
-    assert!(set.starts_with("hipfrac_session=") && set.contains("HttpOnly") && set.contains("SameSite=Strict"), "{set}");
+    assert!(
+        set.starts_with("hipfrac_session=") && set.contains("HttpOnly") && set.contains("SameSite=Strict"),
+        "{set}"
+    );
     let home = send(&app, "GET", "/", Some(&ok.cookie()), None).await;
     assert_eq!(home.status, StatusCode::OK);
     assert!(home.body.contains("Phase I — case 1 of 2."), "{}", home.body);
 
     let admin = send(&app, "POST", "/login", None, Some("name=admin&password=admin-password")).await;
-    assert_eq!((admin.status, admin.header("location")), (StatusCode::SEE_OTHER, Some("/admin")));
+    assert_eq!(
+        (admin.status, admin.header("location")),
+        (StatusCode::SEE_OTHER, Some("/admin"))
+    );
 
-    for form in ["name=alice&password=wrong", "name=alice&password=bob-password", "name=nobody&password=alice-password"] {
+    for form in [
+        "name=alice&password=wrong",
+        "name=alice&password=bob-password",
+        "name=nobody&password=alice-password",
+    ] {
         let refused = send(&app, "POST", "/login", None, Some(form)).await;
         assert_eq!(refused.status, StatusCode::UNAUTHORIZED, "{form}");
         assert!(refused.header("set-cookie").is_none(), "{form}");
@@ -37,8 +51,14 @@ async fn login_needs_the_right_password() {
     }
     // No session, or a forged one: back to the login page, and no image.
     for cookie in [None, Some("hipfrac_session=forged")] {
-        assert_eq!(send(&app, "GET", "/", cookie, None).await.header("location"), Some("/login"));
-        assert_eq!(send(&app, "GET", "/image/0", cookie, None).await.status, StatusCode::UNAUTHORIZED);
+        assert_eq!(
+            send(&app, "GET", "/", cookie, None).await.header("location"),
+            Some("/login")
+        );
+        assert_eq!(
+            send(&app, "GET", "/image/0", cookie, None).await.status,
+            StatusCode::UNAUTHORIZED
+        );
     }
 }
 
@@ -63,31 +83,66 @@ async fn reads_need_the_right_csrf_token_and_are_stored_once() {
     // The page's own token is accepted and the read stored.
     let form = format!("csrf={csrf}&phase={phase}&case={case}&label=DF&bbox=");
     let reply = send(&app, "POST", "/read", Some(&alice), Some(&form)).await;
-    assert_eq!((reply.status, reply.header("location")), (StatusCode::SEE_OTHER, Some("/case")));
+    assert_eq!(
+        (reply.status, reply.header("location")),
+        (StatusCode::SEE_OTHER, Some("/case"))
+    );
     let rows = exported_rows(&app).await;
     assert_eq!(rows.len(), 1);
-    assert_eq!(rows[0][..4], ["alice".to_string(), phase.clone(), format!("case{case}.png"), "DF".into()]);
+    assert_eq!(
+        rows[0][..4],
+        [
+            "alice".to_string(),
+            phase.clone(),
+            format!("case{case}.png"),
+            "DF".into()
+        ]
+    );
     // A second answer to the same case is a conflict; the first answer stands.
-    let again = send(&app, "POST", "/read", Some(&alice), Some(&form.replace("label=DF", "label=SF"))).await;
+    let again = send(
+        &app,
+        "POST",
+        "/read",
+        Some(&alice),
+        Some(&form.replace("label=DF", "label=SF")),
+    )
+    .await;
     assert_eq!(again.status, StatusCode::CONFLICT);
     let rows = exported_rows(&app).await;
     assert_eq!((rows.len(), rows[0][3].as_str()), (1, "DF"));
     // An admin's session cannot read, even with its own token.
     let admin = login(&app, "admin", "admin-password").await;
-    assert_eq!(send(&app, "GET", "/case", Some(&admin), None).await.header("location"), Some("/admin"));
+    assert_eq!(
+        send(&app, "GET", "/case", Some(&admin), None).await.header("location"),
+        Some("/admin")
+    );
 }
 
 #[tokio::test]
 async fn the_ai_overlay_appears_only_in_ai_phases() {
     let temp = tempfile::tempdir().unwrap();
-    let config = StudyConfig::load(&write_study(temp.path(), 2, "[{ name = \"I\" }, { name = \"III\", ai = true }, { name = \"IV\" }]")).unwrap();
+    let config = StudyConfig::load(&write_study(
+        temp.path(),
+        2,
+        "[{ name = \"I\" }, { name = \"III\", ai = true }, { name = \"IV\" }]",
+    ))
+    .unwrap();
     let points = OperatingPoints::uncalibrated();
     let mut predicted = 0;
     let mut predict = |images: &[Radiograph]| -> Vec<Result<Prediction, Box<dyn std::error::Error + Send + Sync>>> {
         predicted += images.len();
         images.iter().map(|i| Ok(fixed_prediction(i))).collect()
     };
-    let app = Arc::new(App::new(config, Some(AiModel { points: &points, predict: &mut predict })).unwrap());
+    let app = Arc::new(
+        App::new(
+            config,
+            Some(AiModel {
+                points: &points,
+                predict: &mut predict,
+            }),
+        )
+        .unwrap(),
+    );
     assert_eq!(predicted, 2, "every case predicted once at start");
     let alice = login(&app, "alice", "alice-password").await;
     let summary = "DF (displaced femoral-neck fracture), confidence 0.75, fracture";
@@ -100,25 +155,51 @@ async fn the_ai_overlay_appears_only_in_ai_phases() {
         assert_eq!(overlay, page.contains(summary), "{page}");
         assert_eq!(overlay, page.contains(&format!("\"boxes\":[{shown_box}]")), "{page}");
         if !overlay {
-            assert!(page.contains("\"boxes\":[]") && !page.contains("0.75") && !page.contains("confidence"), "{page}");
+            assert!(
+                page.contains("\"boxes\":[]") && !page.contains("0.75") && !page.contains("confidence"),
+                "{page}"
+            );
         }
         // The box below its class's suspicious threshold is never shown.
         assert!(!page.contains("0.0625") && !page.contains("\"UF\",\"score\""), "{page}");
         // The class colours come from the one palette.
         for class in FractureClass::ALL {
-            assert!(page.contains(&format!("\"{}\":{{\"colour\":\"{}\"", class.code(), hipfrac_imaging::css_colour(class))), "{page}");
+            assert!(
+                page.contains(&format!(
+                    "\"{}\":{{\"colour\":\"{}\"",
+                    class.code(),
+                    hipfrac_imaging::css_colour(class)
+                )),
+                "{page}"
+            );
         }
         seen.push((phase, overlay));
     }
-    let expected: Vec<(String, bool)> = [("I", false), ("I", false), ("III", true), ("III", true), ("IV", false), ("IV", false)].map(|(p, o)| (p.to_string(), o)).to_vec();
+    let expected: Vec<(String, bool)> = [
+        ("I", false),
+        ("I", false),
+        ("III", true),
+        ("III", true),
+        ("IV", false),
+        ("IV", false),
+    ]
+    .map(|(p, o)| (p.to_string(), o))
+    .to_vec();
     assert_eq!(seen, expected);
-    assert!(send(&app, "GET", "/", Some(&alice), None).await.body.contains("All phases read."));
+    assert!(send(&app, "GET", "/", Some(&alice), None)
+        .await
+        .body
+        .contains("All phases read."));
 }
 
 #[tokio::test]
 async fn washout_holds_the_next_phase() {
     let temp = tempfile::tempdir().unwrap();
-    let app = plain_study(temp.path(), 2, "[{ name = \"I\" }, { name = \"II\", washout_days = 14 }]");
+    let app = plain_study(
+        temp.path(),
+        2,
+        "[{ name = \"I\" }, { name = \"II\", washout_days = 14 }]",
+    );
     let alice = login(&app, "alice", "alice-password").await;
     let (_, csrf, _, _) = open_case(&app, &alice).await;
     for _ in 0..2 {
@@ -127,19 +208,47 @@ async fn washout_holds_the_next_phase() {
     }
     // Phase II is not served: the case page sends the reader home, which says why.
     let case = send(&app, "GET", "/case", Some(&alice), None).await;
-    assert_eq!((case.status, case.header("location")), (StatusCode::SEE_OTHER, Some("/")));
+    assert_eq!(
+        (case.status, case.header("location")),
+        (StatusCode::SEE_OTHER, Some("/"))
+    );
     let home = send(&app, "GET", "/", Some(&alice), None).await.body;
-    assert!(home.contains("Phase II opens after the washout, in 14.0 days: on <time id=\"opens\""), "{home}");
-    assert!(home.contains("http-equiv=\"refresh\"") && home.contains("id=\"logout\""), "{home}");
-    let opens = home.split("datetime=\"").nth(1).unwrap().split('"').next().unwrap().to_string();
+    assert!(
+        home.contains("Phase II opens after the washout, in 14.0 days: on <time id=\"opens\""),
+        "{home}"
+    );
+    assert!(
+        home.contains("http-equiv=\"refresh\"") && home.contains("id=\"logout\""),
+        "{home}"
+    );
+    let opens = home
+        .split("datetime=\"")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap()
+        .to_string();
     assert!(opens.len() == 20 && opens.ends_with(" UTC"), "{opens}");
     // The admin sees each reader's status, last read and median time.
     let admin = login(&app, "admin", "admin-password").await;
     let page = send(&app, "GET", "/admin", Some(&admin), None).await.body;
-    assert!(page.contains(&format!("washout: phase II opens {opens}")) && page.contains("reading phase I") && page.contains("id=\"logout\""), "{page}");
+    assert!(
+        page.contains(&format!("washout: phase II opens {opens}"))
+            && page.contains("reading phase I")
+            && page.contains("id=\"logout\""),
+        "{page}"
+    );
     // Nor can any of its cases be answered directly.
     for case in 0..2 {
-        let reply = send(&app, "POST", "/read", Some(&alice), Some(&format!("csrf={csrf}&phase=II&case={case}&label=DF&bbox="))).await;
+        let reply = send(
+            &app,
+            "POST",
+            "/read",
+            Some(&alice),
+            Some(&format!("csrf={csrf}&phase=II&case={case}&label=DF&bbox=")),
+        )
+        .await;
         assert_eq!(reply.status, StatusCode::CONFLICT);
     }
     assert_eq!(exported_rows(&app).await.len(), 2);
@@ -162,27 +271,44 @@ async fn the_admin_exports_the_reads_and_readers_cannot() {
     read_open_case(&app, &bob, "SF", "").await;
     let rows = exported_rows(&app).await;
     assert_eq!(rows.len(), 4);
-    let mut alices: Vec<(String, String, String, String)> =
-        rows.iter().filter(|r| r[0] == "alice").map(|r| (r[1].clone(), r[2].clone(), r[3].clone(), r[5].clone())).collect();
+    let mut alices: Vec<(String, String, String, String)> = rows
+        .iter()
+        .filter(|r| r[0] == "alice")
+        .map(|r| (r[1].clone(), r[2].clone(), r[3].clone(), r[5].clone()))
+        .collect();
     alices.sort();
     read.sort();
     assert_eq!(alices, read);
     assert!(rows.iter().any(|r| r[0] == "bob" && r[3] == "SF"));
     // Seconds, an ISO 8601 UTC time, the case number.
-    assert!(rows.iter().all(|r| r[4].parse::<f64>().is_ok_and(|s| s >= 0.0) && r[6].len() == 24 && r[6].ends_with('Z') && r[6].as_bytes()[10] == b'T' && r[7].parse::<usize>().is_ok()), "{rows:?}");
+    assert!(
+        rows.iter().all(|r| r[4].parse::<f64>().is_ok_and(|s| s >= 0.0)
+            && r[6].len() == 24
+            && r[6].ends_with('Z')
+            && r[6].as_bytes()[10] == b'T'
+            && r[7].parse::<usize>().is_ok()),
+        "{rows:?}"
+    );
     // The export and the progress page are the admin's only; no patient data anywhere.
     let admin = login(&app, "admin", "admin-password").await;
     let export = send(&app, "GET", "/admin/reads.csv", Some(&admin), None).await;
     assert_eq!(export.header("content-type"), Some("text/csv"));
     assert!(!export.body.contains("PATIENT") && !export.body.contains("Secret Hospital"));
     let progress = send(&app, "GET", "/admin", Some(&admin), None).await;
-    assert!(progress.body.contains("<td>alice</td><td>3 / 3</td>") && progress.body.contains("<td>bob</td><td>1 / 3</td>"), "{}", progress.body);
+    assert!(
+        progress.body.contains("<td>alice</td><td>3 / 3</td>") && progress.body.contains("<td>bob</td><td>1 / 3</td>"),
+        "{}",
+        progress.body
+    );
     for path in ["/admin/reads.csv", "/admin"] {
         let refused = send(&app, "GET", path, Some(&alice), None).await;
         assert_eq!(refused.status, StatusCode::FORBIDDEN, "{path}");
         assert!(!refused.body.contains("alice,"), "{path}");
     }
-    assert_eq!(send(&app, "GET", "/admin/reads.csv", None, None).await.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        send(&app, "GET", "/admin/reads.csv", None, None).await.status,
+        StatusCode::UNAUTHORIZED
+    );
 }
 
 /// The coordinator's case table: each case id with the manifest's image and label, joining
@@ -194,13 +320,21 @@ async fn the_admin_exports_the_case_table() {
     let study = write_study(temp.path(), 3, "[{ name = \"I\" }]");
     let cases = temp.path().join("cases");
     std::fs::rename(cases.join("case2.png"), cases.join("=1+2.png")).unwrap();
-    let manifest = std::fs::read_to_string(cases.join("manifest.csv")).unwrap().replace("case2.png", "=1+2.png");
+    let manifest = std::fs::read_to_string(cases.join("manifest.csv"))
+        .unwrap()
+        .replace("case2.png", "=1+2.png");
     std::fs::write(cases.join("manifest.csv"), manifest).unwrap();
     let app = Arc::new(App::new(StudyConfig::load(&study).unwrap(), None).unwrap());
     let admin = login(&app, "admin", "admin-password").await;
     let table = send(&app, "GET", "/admin/cases.csv", Some(&admin), None).await;
-    assert_eq!((table.status, table.header("content-type")), (StatusCode::OK, Some("text/csv")));
-    assert_eq!(table.body, "case_id,case,label\n0,case0.png,DF\n1,case1.png,none\n2,'=1+2.png,DF\n");
+    assert_eq!(
+        (table.status, table.header("content-type")),
+        (StatusCode::OK, Some("text/csv"))
+    );
+    assert_eq!(
+        table.body,
+        "case_id,case,label\n0,case0.png,DF\n1,case1.png,none\n2,'=1+2.png,DF\n"
+    );
     assert!(!table.body.contains("PATIENT") && !table.body.contains("Secret Hospital"));
     let progress = send(&app, "GET", "/admin", Some(&admin), None).await;
     assert!(progress.body.contains("href=\"/admin/cases.csv\""), "{}", progress.body);
@@ -214,10 +348,20 @@ async fn the_admin_exports_the_case_table() {
     assert_eq!(reads.len(), 3);
     // (Both files neutralise the same way: the cells are compared as written.)
     for read in &reads {
-        assert!(rows.iter().any(|row| row.starts_with(&format!("{},{},", read[7], read[2]))), "{read:?} not in {rows:?}");
+        assert!(
+            rows.iter()
+                .any(|row| row.starts_with(&format!("{},{},", read[7], read[2]))),
+            "{read:?} not in {rows:?}"
+        );
     }
-    assert_eq!(send(&app, "GET", "/admin/cases.csv", Some(&alice), None).await.status, StatusCode::FORBIDDEN);
-    assert_eq!(send(&app, "GET", "/admin/cases.csv", None, None).await.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        send(&app, "GET", "/admin/cases.csv", Some(&alice), None).await.status,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        send(&app, "GET", "/admin/cases.csv", None, None).await.status,
+        StatusCode::UNAUTHORIZED
+    );
 }
 
 /// A form without its fields gets a page that says so (and stores nothing), not the form
@@ -227,15 +371,34 @@ async fn an_incomplete_form_gets_a_plain_page() {
     let temp = tempfile::tempdir().unwrap();
     let app = plain_study(temp.path(), 2, "[{ name = \"I\" }]");
     let alice = login(&app, "alice", "alice-password").await;
-    for (path, form) in [("/read", "phase=I&case=0&label=DF"), ("/login", "name=alice"), ("/logout", "")] {
+    for (path, form) in [
+        ("/read", "phase=I&case=0&label=DF"),
+        ("/login", "name=alice"),
+        ("/logout", ""),
+    ] {
         let reply = send(&app, "POST", path, Some(&alice), Some(form)).await;
         assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{path}");
-        assert!(reply.body.contains("incomplete or altered") && !reply.body.contains("deserialize"), "{path}: {}", reply.body);
+        assert!(
+            reply.body.contains("incomplete or altered") && !reply.body.contains("deserialize"),
+            "{path}: {}",
+            reply.body
+        );
     }
     // A stale or foreign submit gets a page with the way back, not plain text.
-    let reply = send(&app, "POST", "/read", Some(&alice), Some("csrf=forged&phase=I&case=0&label=DF&bbox=")).await;
+    let reply = send(
+        &app,
+        "POST",
+        "/read",
+        Some(&alice),
+        Some("csrf=forged&phase=I&case=0&label=DF&bbox="),
+    )
+    .await;
     assert_eq!(reply.status, StatusCode::FORBIDDEN);
-    assert!(reply.body.contains("<h1>Not stored</h1>") && reply.body.contains("href=\"/\""), "{}", reply.body);
+    assert!(
+        reply.body.contains("<h1>Not stored</h1>") && reply.body.contains("href=\"/\""),
+        "{}",
+        reply.body
+    );
     assert_eq!(exported_rows(&app).await.len(), 0);
 }
 
@@ -249,23 +412,50 @@ async fn reading_time_starts_when_drawn_and_excludes_pauses() {
     let clock = Arc::new(AtomicU64::new(1_000));
     let tick = clock.clone();
     let config = StudyConfig::load(&write_study(temp.path(), 2, "[{ name = \"I\" }]")).unwrap();
-    let app = Arc::new(App::new(config, None).unwrap().with_clock(move || tick.load(Ordering::SeqCst) as f64));
+    let app = Arc::new(
+        App::new(config, None)
+            .unwrap()
+            .with_clock(move || tick.load(Ordering::SeqCst) as f64),
+    );
     let alice = login(&app, "alice", "alice-password").await;
     let (_, csrf, phase, case, step) = case_page(&app, &alice).await;
     let form = format!("csrf={csrf}&phase={phase}&case={case}&label=DF&bbox=&step={step}");
     let early = send(&app, "POST", "/read", Some(&alice), Some(&form)).await;
     assert_eq!(early.status, StatusCode::CONFLICT);
-    assert!(early.body.contains("has not been drawn") && early.body.contains("id=\"back\""), "{}", early.body);
+    assert!(
+        early.body.contains("has not been drawn") && early.body.contains("id=\"back\""),
+        "{}",
+        early.body
+    );
     let event = |at: u64, what: &'static str| {
         clock.store(at, Ordering::SeqCst);
-        let (app, alice, csrf, phase, case, step) = (app.clone(), alice.clone(), csrf.clone(), phase.clone(), case.clone(), step.clone());
-        async move { clock_event(&app, &alice, &csrf, &phase, &case, &step, what).await.status }
+        let (app, alice, csrf, phase, case, step) = (
+            app.clone(),
+            alice.clone(),
+            csrf.clone(),
+            phase.clone(),
+            case.clone(),
+            step.clone(),
+        );
+        async move {
+            clock_event(&app, &alice, &csrf, &phase, &case, &step, what)
+                .await
+                .status
+        }
     };
     assert_eq!(event(1_000, "drawn").await, StatusCode::NO_CONTENT);
     assert_eq!(event(1_010, "pause").await, StatusCode::NO_CONTENT);
-    assert_eq!(event(1_020, "pause").await, StatusCode::NO_CONTENT, "a second pause changes nothing");
+    assert_eq!(
+        event(1_020, "pause").await,
+        StatusCode::NO_CONTENT,
+        "a second pause changes nothing"
+    );
     assert_eq!(event(1_050, "resume").await, StatusCode::NO_CONTENT);
-    assert_eq!(event(1_052, "drawn").await, StatusCode::NO_CONTENT, "a redraw does not restart the clock");
+    assert_eq!(
+        event(1_052, "drawn").await,
+        StatusCode::NO_CONTENT,
+        "a redraw does not restart the clock"
+    );
     assert_eq!(event(1_055, "pause").await, StatusCode::NO_CONTENT);
     assert_eq!(event(1_055, "dance").await, StatusCode::BAD_REQUEST);
     // No read while paused.
@@ -294,27 +484,79 @@ async fn reading_time_starts_when_drawn_and_excludes_pauses() {
 #[tokio::test]
 async fn a_sequential_phase_stores_the_unaided_read_before_showing_the_ai() {
     let temp = tempfile::tempdir().unwrap();
-    let config = StudyConfig::load(&write_study(temp.path(), 1, "[{ name = \"III\", ai = true, sequential = true }]")).unwrap();
+    let config = StudyConfig::load(&write_study(
+        temp.path(),
+        1,
+        "[{ name = \"III\", ai = true, sequential = true }]",
+    ))
+    .unwrap();
     let points = OperatingPoints::uncalibrated();
-    let mut predict = |images: &[Radiograph]| -> Vec<Result<Prediction, Box<dyn std::error::Error + Send + Sync>>> { images.iter().map(|i| Ok(fixed_prediction(i))).collect() };
-    let app = Arc::new(App::new(config, Some(AiModel { points: &points, predict: &mut predict })).unwrap());
+    let mut predict = |images: &[Radiograph]| -> Vec<Result<Prediction, Box<dyn std::error::Error + Send + Sync>>> {
+        images.iter().map(|i| Ok(fixed_prediction(i))).collect()
+    };
+    let app = Arc::new(
+        App::new(
+            config,
+            Some(AiModel {
+                points: &points,
+                predict: &mut predict,
+            }),
+        )
+        .unwrap(),
+    );
     let alice = login(&app, "alice", "alice-password").await;
     let (first, csrf, phase, case) = open_case(&app, &alice).await;
-    assert!(!first.contains("id=\"ai-overlay\"") && first.contains("\"boxes\":[]") && first.contains("name=\"step\" value=\"unaided\""), "{first}");
+    assert!(
+        !first.contains("id=\"ai-overlay\"")
+            && first.contains("\"boxes\":[]")
+            && first.contains("name=\"step\" value=\"unaided\""),
+        "{first}"
+    );
     // The final read cannot come first.
-    let skip = send(&app, "POST", "/read", Some(&alice), Some(&format!("csrf={csrf}&phase={phase}&case={case}&label=DF&bbox=&step=final"))).await;
+    let skip = send(
+        &app,
+        "POST",
+        "/read",
+        Some(&alice),
+        Some(&format!(
+            "csrf={csrf}&phase={phase}&case={case}&label=DF&bbox=&step=final"
+        )),
+    )
+    .await;
     assert_eq!(skip.status, StatusCode::CONFLICT);
     let (_, _, _) = read_open_case(&app, &alice, "none", "").await;
     let (second, _, _, _) = open_case(&app, &alice).await;
-    assert!(second.contains("id=\"ai-overlay\"") && second.contains("name=\"step\" value=\"final\"") && second.contains("\"class\":\"DF\""), "{second}");
-    let again = send(&app, "POST", "/read", Some(&alice), Some(&format!("csrf={csrf}&phase={phase}&case={case}&label=SF&bbox=&step=unaided"))).await;
-    assert_eq!(again.status, StatusCode::CONFLICT, "the unaided read is not changed after the AI was shown");
+    assert!(
+        second.contains("id=\"ai-overlay\"")
+            && second.contains("name=\"step\" value=\"final\"")
+            && second.contains("\"class\":\"DF\""),
+        "{second}"
+    );
+    let again = send(
+        &app,
+        "POST",
+        "/read",
+        Some(&alice),
+        Some(&format!(
+            "csrf={csrf}&phase={phase}&case={case}&label=SF&bbox=&step=unaided"
+        )),
+    )
+    .await;
+    assert_eq!(
+        again.status,
+        StatusCode::CONFLICT,
+        "the unaided read is not changed after the AI was shown"
+    );
     read_open_case(&app, &alice, "DF", "1,1,5,5").await;
     let rows = exported_rows(&app).await;
     let got: Vec<(&str, &str)> = rows.iter().map(|r| (r[1].as_str(), r[3].as_str())).collect();
     assert_eq!(got, [("III:unaided", "none"), ("III", "DF")]);
     // A sequential phase without the AI is refused at start.
-    let bad = StudyConfig::load(&write_study(&temp.path().join("bad"), 1, "[{ name = \"I\", sequential = true }]"));
+    let bad = StudyConfig::load(&write_study(
+        &temp.path().join("bad"),
+        1,
+        "[{ name = \"I\", sequential = true }]",
+    ));
     assert!(bad.unwrap_err().to_string().contains("sequential needs ai = true"));
 }
 
@@ -328,14 +570,26 @@ async fn a_login_ends_after_idle_minutes() {
     let tick = clock.clone();
     let config = StudyConfig::load(&write_study(temp.path(), 2, "[{ name = \"I\" }]")).unwrap();
     assert_eq!(config.idle_minutes, 30.0);
-    let app = Arc::new(App::new(config, None).unwrap().with_clock(move || tick.load(Ordering::SeqCst) as f64));
+    let app = Arc::new(
+        App::new(config, None)
+            .unwrap()
+            .with_clock(move || tick.load(Ordering::SeqCst) as f64),
+    );
     let alice = login(&app, "alice", "alice-password").await;
     for minutes in [20, 45, 70] {
         clock.store(1_000_000 + minutes * 60, Ordering::SeqCst);
-        assert_eq!(send(&app, "GET", "/", Some(&alice), None).await.status, StatusCode::OK, "active at {minutes} min");
+        assert_eq!(
+            send(&app, "GET", "/", Some(&alice), None).await.status,
+            StatusCode::OK,
+            "active at {minutes} min"
+        );
     }
     clock.store(1_000_000 + 101 * 60, Ordering::SeqCst);
-    assert_eq!(send(&app, "GET", "/", Some(&alice), None).await.header("location"), Some("/login"), "31 idle minutes");
+    assert_eq!(
+        send(&app, "GET", "/", Some(&alice), None).await.header("location"),
+        Some("/login"),
+        "31 idle minutes"
+    );
     let image = send(&app, "GET", "/image/0", Some(&alice), None).await;
     assert_eq!(image.status, StatusCode::UNAUTHORIZED);
     assert!(image.body.contains("id=\"login-again\""), "{}", image.body);

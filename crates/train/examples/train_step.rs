@@ -16,8 +16,14 @@ use tch::{nn, Kind, Tensor};
 fn main() {
     let a: Vec<String> = std::env::args().collect();
     let arg = |i: usize, d: &str| a.get(i).cloned().unwrap_or_else(|| d.to_string());
-    let (size, batch, steps, threads): (i64, i64, usize, i32) = (arg(1, "512").parse().expect("SIZE should be a number"), arg(2, "4").parse().expect("BATCH should be a number"), arg(3, "10").parse().expect("STEPS should be a number"), arg(4, "2").parse().expect("THREADS should be a number"));
-    let device = hipfrac_model::device::select(arg(5, "cpu").parse().unwrap_or_else(|e| panic!("{e}"))).unwrap_or_else(|e| panic!("{e}"));
+    let (size, batch, steps, threads): (i64, i64, usize, i32) = (
+        arg(1, "512").parse().expect("SIZE should be a number"),
+        arg(2, "4").parse().expect("BATCH should be a number"),
+        arg(3, "10").parse().expect("STEPS should be a number"),
+        arg(4, "2").parse().expect("THREADS should be a number"),
+    );
+    let device = hipfrac_model::device::select(arg(5, "cpu").parse().unwrap_or_else(|e| panic!("{e}")))
+        .unwrap_or_else(|e| panic!("{e}"));
     let objective = arg(6, "plain");
     if std::env::var_os("GLIBC_DEFAULTS").is_none() {
         hipfrac_train::memory::keep_freed_memory();
@@ -26,25 +32,52 @@ fn main() {
     tch::manual_seed(0);
     let vs = nn::VarStore::new(device);
     let nano = std::env::var_os("NANO").is_some();
-    let model = DamoYolo::new(&vs.root(), &if nano { ModelConfig::nano(1, 4) } else { ModelConfig::t(1, 4) }, false);
+    let model = DamoYolo::new(
+        &vs.root(),
+        &if nano {
+            ModelConfig::nano(1, 4)
+        } else {
+            ModelConfig::t(1, 4)
+        },
+        false,
+    );
     assert!(nano || trainable_parameters(&vs) == 8_567_339);
     let mut sgd = Sgd::new(0.9, true, 5e-4);
     let x = Tensor::randn([batch, 1, size, size], (Kind::Float, device));
     let targets: Vec<Targets> = (0..batch)
         .map(|_| {
             let s = size as f32;
-            Targets { boxes: Tensor::from_slice(&[0.3 * s, 0.3 * s, 0.6 * s, 0.7 * s]).reshape([1, 4]).to_device(device), labels: Tensor::from_slice(&[1i64]).to_device(device) }
+            Targets {
+                boxes: Tensor::from_slice(&[0.3 * s, 0.3 * s, 0.6 * s, 0.7 * s])
+                    .reshape([1, 4])
+                    .to_device(device),
+                labels: Tensor::from_slice(&[1i64]).to_device(device),
+            }
         })
         .collect();
     let timing = std::env::var_os("PHASES").is_some();
     // PRECISION=bf16: the forward pass in a bf16 autocast region, the loss in fp32 (as the trainer).
-    let precision: Precision = std::env::var("PRECISION").unwrap_or_else(|_| "fp32".into()).parse().unwrap_or_else(|e| panic!("PRECISION: {e}"));
+    let precision: Precision = std::env::var("PRECISION")
+        .unwrap_or_else(|_| "fp32".into())
+        .parse()
+        .unwrap_or_else(|e| panic!("PRECISION: {e}"));
     let mut step = || {
         let t0 = std::time::Instant::now();
         let out = autocast(device, precision, || model.forward_t(&x, true));
-        let out = hipfrac_model::HeadOutput { class_logits: out.class_logits.to_kind(Kind::Float), box_logits: out.box_logits.to_kind(Kind::Float), level_sizes: out.level_sizes };
+        let out = hipfrac_model::HeadOutput {
+            class_logits: out.class_logits.to_kind(Kind::Float),
+            box_logits: out.box_logits.to_kind(Kind::Float),
+            level_sizes: out.level_sizes,
+        };
         let loss = if objective == "full" {
-            detection_loss(&out, &targets, &ModelConfig::STRIDES, &AlignOta::default(), LossWeights::default()).total
+            detection_loss(
+                &out,
+                &targets,
+                &ModelConfig::STRIDES,
+                &AlignOta::default(),
+                LossWeights::default(),
+            )
+            .total
         } else {
             out.class_logits.square().mean(Kind::Float) + out.box_logits.square().mean(Kind::Float)
         };

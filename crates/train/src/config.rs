@@ -17,7 +17,10 @@ pub struct ModelSection {
 
 impl Default for ModelSection {
     fn default() -> Self {
-        ModelSection { preset: Preset::T, in_channels: 1 }
+        ModelSection {
+            preset: Preset::T,
+            in_channels: 1,
+        }
     }
 }
 
@@ -122,7 +125,10 @@ impl TrainConfig {
     /// fracture signs below a pixel). The default (the paper's recipe) is for a GPU.
     pub fn cpu_demo() -> Self {
         TrainConfig {
-            model: ModelSection { preset: hipfrac_core::Preset::Nano, ..ModelSection::default() },
+            model: ModelSection {
+                preset: hipfrac_core::Preset::Nano,
+                ..ModelSection::default()
+            },
             // A 40-epoch cosine leaves little time at a high rate: at the paper's 0.01/64 per
             // image the validation mAP50 after 40 epochs was 0.21, at 4× 0.72, at 8× 0.77
             // (phantom site-a, 413 training images, 2026-11-27).
@@ -147,7 +153,10 @@ impl TrainConfig {
 
     /// Reads a TOML file; unknown keys are errors.
     pub fn from_file(path: &std::path::Path) -> Result<Self, ConfigError> {
-        let fail = |fault| ConfigError { path: path.to_path_buf(), fault };
+        let fail = |fault| ConfigError {
+            path: path.to_path_buf(),
+            fault,
+        };
         let text = std::fs::read_to_string(path).map_err(|e| fail(ConfigFault::Io(e)))?;
         Self::parse(&text, path)
     }
@@ -155,7 +164,10 @@ impl TrainConfig {
     /// Parses the text of the config file `path` (named in errors; relative paths in the
     /// config are relative to its folder) and checks every field ([`TrainConfig::validate`]).
     pub fn parse(text: &str, path: &std::path::Path) -> Result<Self, ConfigError> {
-        let fail = |fault| ConfigError { path: path.to_path_buf(), fault };
+        let fail = |fault| ConfigError {
+            path: path.to_path_buf(),
+            fault,
+        };
         let mut config: TrainConfig = toml::from_str(text).map_err(|e| fail(ConfigFault::Toml(e)))?;
         let base = path.parent().unwrap_or(std::path::Path::new("."));
         for p in [&mut config.train, &mut config.val, &mut config.out] {
@@ -194,11 +206,21 @@ impl TrainConfig {
             ("model.in_channels", self.model.in_channels as f64, 1.0, 1.0),
             // The rate actually used (per image × batch) stays below where SGD diverges.
             ("base_lr_per_image × batch_size", self.base_lr(), 1e-9, 1.0),
-            ("image_size × batch_size (pixels per step, millions)", (self.image_size * self.image_size) as f64 * self.batch_size as f64 / 1e6, 0.0, 268.0),
+            (
+                "image_size × batch_size (pixels per step, millions)",
+                (self.image_size * self.image_size) as f64 * self.batch_size as f64 / 1e6,
+                0.0,
+                268.0,
+            ),
         ];
         for (field, value, low, high) in checks {
             if !(value.is_finite() && low <= value && value <= high) {
-                return Err(InvalidConfig::OutOfRange { field, value, low, high });
+                return Err(InvalidConfig::OutOfRange {
+                    field,
+                    value,
+                    low,
+                    high,
+                });
             }
         }
         Ok(())
@@ -210,7 +232,10 @@ impl TrainConfig {
 
     /// How images become network input.
     pub fn preprocess(&self) -> hipfrac_imaging::Preprocess {
-        hipfrac_imaging::Preprocess { size: self.image_size, equalize: self.equalize }
+        hipfrac_imaging::Preprocess {
+            size: self.image_size,
+            equalize: self.equalize,
+        }
     }
 
     /// The learning rate at full speed: per-image rate × batch.
@@ -244,7 +269,12 @@ pub enum InvalidConfig {
     #[error("image_size {0} must be a multiple of 32 from 64 to 4096")]
     ImageSize(i64),
     #[error("{field} = {value} is outside its range [{low}, {high}]")]
-    OutOfRange { field: &'static str, value: f64, low: f64, high: f64 },
+    OutOfRange {
+        field: &'static str,
+        value: f64,
+        low: f64,
+        high: f64,
+    },
 }
 
 /// `config` as TOML with a comment naming each key's range (`hipfrac train --init-config`).
@@ -257,7 +287,11 @@ pub fn commented(config: &TrainConfig) -> String {
     );
     for line in text.lines() {
         let key = line.split('=').next().unwrap_or("").trim();
-        let range = RANGES.iter().find(|(names, _)| names.split(", ").any(|n| n == key || n.strip_prefix("model.") == Some(key)));
+        let range = RANGES.iter().find(|(names, _)| {
+            names
+                .split(", ")
+                .any(|n| n == key || n.strip_prefix("model.") == Some(key))
+        });
         if let Some((_, range)) = range {
             out.push_str(&format!("# {key}: {range}\n"));
         }

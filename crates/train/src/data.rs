@@ -42,9 +42,19 @@ pub fn load_manifest(path: &Path, preprocess: &Preprocess, stage: Stage) -> Resu
         .map(|row| {
             let image_path = base.join(&row.image);
             let image = hipfrac_dicom::read_radiograph(&image_path)?;
-            let display = |source| DataError::Display { path: image_path.clone(), source };
-            let annotation = if row.annotation.is_empty() { None } else { Some(voc::read(&base.join(&row.annotation), &LabelMap::default())?.annotation) };
-            let fractures: Vec<(FractureClass, BBox)> = annotation.iter().flat_map(|a| a.objects.iter().filter_map(|o| Some((o.label.fracture()?, o.bbox)))).collect();
+            let display = |source| DataError::Display {
+                path: image_path.clone(),
+                source,
+            };
+            let annotation = if row.annotation.is_empty() {
+                None
+            } else {
+                Some(voc::read(&base.join(&row.annotation), &LabelMap::default())?.annotation)
+            };
+            let fractures: Vec<(FractureClass, BBox)> = annotation
+                .iter()
+                .flat_map(|a| a.objects.iter().filter_map(|o| Some((o.label.fracture()?, o.bbox))))
+                .collect();
             let hips = annotation.map(|a| a.hips).unwrap_or_default();
             let sample = |boxed: Letterbox, boxes: Vec<(FractureClass, BBox)>| Sample {
                 name: row.image.clone(),
@@ -58,9 +68,15 @@ pub fn load_manifest(path: &Path, preprocess: &Preprocess, stage: Stage) -> Resu
             };
             Ok(match stage {
                 Stage::Whole => vec![sample(letterbox(&image, preprocess).map_err(display)?, fractures)],
-                Stage::Hips => vec![sample(letterbox(&image, preprocess).map_err(display)?, hips.iter().map(|h| (HIP_CLASS, *h)).collect())],
+                Stage::Hips => vec![sample(
+                    letterbox(&image, preprocess).map_err(display)?,
+                    hips.iter().map(|h| (HIP_CLASS, *h)).collect(),
+                )],
                 Stage::HipCrops => {
-                    let regions: Vec<BBox> = hips.iter().map(|h| hip_region(h, image.width(), image.height())).collect();
+                    let regions: Vec<BBox> = hips
+                        .iter()
+                        .map(|h| hip_region(h, image.width(), image.height()))
+                        .collect();
                     let crops = letterbox_regions(&image, preprocess, &regions).map_err(display)?;
                     crops
                         .into_iter()
@@ -70,7 +86,12 @@ pub fn load_manifest(path: &Path, preprocess: &Preprocess, stage: Stage) -> Resu
                             let inside = fractures
                                 .iter()
                                 .filter_map(|(c, b)| {
-                                    let cut = BBox::new(b.x_min.max(region.x_min), b.y_min.max(region.y_min), b.x_max.min(region.x_max), b.y_max.min(region.y_max));
+                                    let cut = BBox::new(
+                                        b.x_min.max(region.x_min),
+                                        b.y_min.max(region.y_min),
+                                        b.x_max.min(region.x_max),
+                                        b.y_max.min(region.y_max),
+                                    );
                                     (!cut.is_degenerate() && cut.area() >= 0.5 * b.area()).then_some((*c, cut))
                                 })
                                 .collect();
@@ -88,7 +109,10 @@ pub fn load_manifest(path: &Path, preprocess: &Preprocess, stage: Stage) -> Resu
         Stage::HipCrops => samples.is_empty(),
     };
     if no_hips && !rows.is_empty() {
-        return Err(DataError::NoHipBoxes { path: path.to_path_buf(), stage });
+        return Err(DataError::NoHipBoxes {
+            path: path.to_path_buf(),
+            stage,
+        });
     }
     Ok(samples)
 }
@@ -101,7 +125,11 @@ pub enum DataError {
     #[error(transparent)]
     Image(#[from] hipfrac_dicom::Error),
     #[error("{}: cannot render it for the network", path.display())]
-    Display { path: std::path::PathBuf, #[source] source: hipfrac_dicom::display::VoiError },
+    Display {
+        path: std::path::PathBuf,
+        #[source]
+        source: hipfrac_dicom::display::VoiError,
+    },
     #[error("{}: no image has a hip box (a VOC object named \"hip\"), which stage = \"{}\" trains on; draw one per proximal femur, or train the single stage (stage = \"whole\")", path.display(), stage.name())]
     NoHipBoxes { path: std::path::PathBuf, stage: Stage },
 }
@@ -122,9 +150,16 @@ pub fn augment(sample: &Sample, a: &Augment, seed: u64) -> (Vec<f32>, Vec<(Fract
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
     let s = sample.size as usize;
     let flip = rng.gen_bool(a.flip.clamp(0.0, 1.0));
-    let scale = if a.scale > 0.0 { rng.gen_range(1.0 - a.scale..1.0 + a.scale) } else { 1.0 };
+    let scale = if a.scale > 0.0 {
+        rng.gen_range(1.0 - a.scale..1.0 + a.scale)
+    } else {
+        1.0
+    };
     let (tx, ty) = if a.translate > 0.0 {
-        (rng.gen_range(-a.translate..a.translate) * s as f64, rng.gen_range(-a.translate..a.translate) * s as f64)
+        (
+            rng.gen_range(-a.translate..a.translate) * s as f64,
+            rng.gen_range(-a.translate..a.translate) * s as f64,
+        )
     } else {
         (0.0, 0.0)
     };
@@ -165,7 +200,8 @@ pub fn augment(sample: &Sample, a: &Augment, seed: u64) -> (Vec<f32>, Vec<(Fract
             let moved = BBox::new(x0 as f32, y0 as f32, x1 as f32, y1 as f32);
             let clipped = moved.clip(s as u32, s as u32);
             // Keep boxes that stay mostly in view.
-            (clipped.area() >= 0.4 * moved.area() && clipped.width() >= 2.0 && clipped.height() >= 2.0).then_some((*class, clipped))
+            (clipped.area() >= 0.4 * moved.area() && clipped.width() >= 2.0 && clipped.height() >= 2.0)
+                .then_some((*class, clipped))
         })
         .collect();
     if a.acquisition > 0.0 && rng.gen_bool(a.acquisition.clamp(0.0, 1.0)) {
@@ -190,7 +226,9 @@ pub fn reacquire(pixels: &mut [f32], size: usize, boxes: &[(FractureClass, BBox)
     if rng.gen_bool(0.5) {
         let lo = rng.gen_range(0.0..0.2f32);
         let hi = rng.gen_range(0.8..1.0f32);
-        pixels.iter_mut().for_each(|v| *v = ((*v - lo) / (hi - lo)).clamp(0.0, 1.0));
+        pixels
+            .iter_mut()
+            .for_each(|v| *v = ((*v - lo) / (hi - lo)).clamp(0.0, 1.0));
     }
     if rng.gen_bool(0.5) {
         let (centre, slope) = (rng.gen_range(0.35..0.65f32), rng.gen_range(3.0..9.0f32));
@@ -202,7 +240,10 @@ pub fn reacquire(pixels: &mut [f32], size: usize, boxes: &[(FractureClass, BBox)
         0 => {
             let amount = rng.gen_range(0.3..1.5f32);
             let blurred = box_blur(pixels, s, rng.gen_range(1..=3));
-            pixels.iter_mut().zip(&blurred).for_each(|(v, b)| *v = (*v + amount * (*v - b)).clamp(0.0, 1.0));
+            pixels
+                .iter_mut()
+                .zip(&blurred)
+                .for_each(|(v, b)| *v = (*v + amount * (*v - b)).clamp(0.0, 1.0));
         }
         1 => {
             let blurred = box_blur(pixels, s, 1);
@@ -277,9 +318,18 @@ fn resize_f32(src: &[f32], w: usize, h: usize, nw: usize, nh: usize) -> Vec<f32>
     for y in 0..nh {
         for x in 0..nw {
             out[y * nw + x] = if sx >= 1.0 && sy >= 1.0 {
-                let (x0, x1) = ((x as f64 * sx) as usize, (((x + 1) as f64 * sx) as usize).clamp((x as f64 * sx) as usize + 1, w));
-                let (y0, y1) = ((y as f64 * sy) as usize, (((y + 1) as f64 * sy) as usize).clamp((y as f64 * sy) as usize + 1, h));
-                let sum: f32 = (y0..y1).flat_map(|yy| (x0..x1).map(move |xx| (xx, yy))).map(|(xx, yy)| src[yy * w + xx]).sum();
+                let (x0, x1) = (
+                    (x as f64 * sx) as usize,
+                    (((x + 1) as f64 * sx) as usize).clamp((x as f64 * sx) as usize + 1, w),
+                );
+                let (y0, y1) = (
+                    (y as f64 * sy) as usize,
+                    (((y + 1) as f64 * sy) as usize).clamp((y as f64 * sy) as usize + 1, h),
+                );
+                let sum: f32 = (y0..y1)
+                    .flat_map(|yy| (x0..x1).map(move |xx| (xx, yy)))
+                    .map(|(xx, yy)| src[yy * w + xx])
+                    .sum();
                 sum / ((x1 - x0) * (y1 - y0)) as f32
             } else {
                 let fx = ((x as f64 + 0.5) * sx - 0.5).clamp(0.0, (w - 1) as f64);
@@ -348,7 +398,15 @@ pub fn mosaic(parts: [&Sample; 4], seed: u64) -> Sample {
             }
         }
         for (class, b) in &part.boxes {
-            boxes.push((*class, BBox::new(b.x_min + x0 as f32, b.y_min + y0 as f32, b.x_max + x0 as f32, b.y_max + y0 as f32)));
+            boxes.push((
+                *class,
+                BBox::new(
+                    b.x_min + x0 as f32,
+                    b.y_min + y0 as f32,
+                    b.x_max + x0 as f32,
+                    b.y_max + y0 as f32,
+                ),
+            ));
         }
     }
     // Scale the canvas region around the centre into S×S: factor f of the canvas maps to the
@@ -376,14 +434,27 @@ pub fn mosaic(parts: [&Sample; 4], seed: u64) -> Sample {
                 ((b.y_max as f64 - top as f64) / step) as f32,
             );
             let clipped = moved.clip(s as u32, s as u32);
-            (clipped.area() >= 0.4 * moved.area() && clipped.width() >= 2.0 && clipped.height() >= 2.0).then_some((class, clipped))
+            (clipped.area() >= 0.4 * moved.area() && clipped.width() >= 2.0 && clipped.height() >= 2.0)
+                .then_some((class, clipped))
         })
         .collect();
-    Sample { name: format!("mosaic:{}", parts[0].name), patient: parts[0].patient.clone(), site: parts[0].site.clone(), label: parts[0].label, simulated: parts.iter().any(|p| p.simulated), size: s as i64, pixels, boxes }
+    Sample {
+        name: format!("mosaic:{}", parts[0].name),
+        patient: parts[0].patient.clone(),
+        site: parts[0].site.clone(),
+        label: parts[0].label,
+        simulated: parts.iter().any(|p| p.simulated),
+        size: s as i64,
+        pixels,
+        boxes,
+    }
 }
 
 /// MixUp (as YOLOX): the average of two images, with both sets of boxes.
-pub fn mixup(a: (Vec<f32>, Vec<(FractureClass, BBox)>), b: (Vec<f32>, Vec<(FractureClass, BBox)>)) -> (Vec<f32>, Vec<(FractureClass, BBox)>) {
+pub fn mixup(
+    a: (Vec<f32>, Vec<(FractureClass, BBox)>),
+    b: (Vec<f32>, Vec<(FractureClass, BBox)>),
+) -> (Vec<f32>, Vec<(FractureClass, BBox)>) {
     let pixels = a.0.iter().zip(&b.0).map(|(x, y)| 0.5 * (x + y)).collect();
     let mut boxes = a.1;
     boxes.extend(b.1);
@@ -391,25 +462,45 @@ pub fn mixup(a: (Vec<f32>, Vec<(FractureClass, BBox)>), b: (Vec<f32>, Vec<(Fract
 }
 
 /// A batch as tensors: images `[B, 1, S, S]` and per-image targets.
-pub fn batch(samples: &[&Sample], a: &Augment, seeds: &[u64], device: Device) -> (Tensor, Vec<hipfrac_model::loss::Targets>) {
-    let parts: Vec<(Vec<f32>, Vec<(FractureClass, BBox)>)> = samples.par_iter().zip(seeds.par_iter()).map(|(s, &seed)| augment(s, a, seed)).collect();
+pub fn batch(
+    samples: &[&Sample],
+    a: &Augment,
+    seeds: &[u64],
+    device: Device,
+) -> (Tensor, Vec<hipfrac_model::loss::Targets>) {
+    let parts: Vec<(Vec<f32>, Vec<(FractureClass, BBox)>)> = samples
+        .par_iter()
+        .zip(seeds.par_iter())
+        .map(|(s, &seed)| augment(s, a, seed))
+        .collect();
     to_tensors(parts, samples[0].size, device)
 }
 
 /// Tensors from augmented images.
-pub fn to_tensors(parts: Vec<(Vec<f32>, Vec<(FractureClass, BBox)>)>, size: i64, device: Device) -> (Tensor, Vec<hipfrac_model::loss::Targets>) {
+pub fn to_tensors(
+    parts: Vec<(Vec<f32>, Vec<(FractureClass, BBox)>)>,
+    size: i64,
+    device: Device,
+) -> (Tensor, Vec<hipfrac_model::loss::Targets>) {
     let count = parts.len() as i64;
     let mut flat = Vec::with_capacity(parts.len() * (size * size) as usize);
     let mut targets = Vec::new();
     for (pixels, boxes) in parts {
         flat.extend_from_slice(&pixels);
-        let coords: Vec<f32> = boxes.iter().flat_map(|(_, b)| [b.x_min, b.y_min, b.x_max, b.y_max]).collect();
+        let coords: Vec<f32> = boxes
+            .iter()
+            .flat_map(|(_, b)| [b.x_min, b.y_min, b.x_max, b.y_max])
+            .collect();
         let labels: Vec<i64> = boxes.iter().map(|(c, _)| c.index() as i64).collect();
         targets.push(hipfrac_model::loss::Targets {
-            boxes: Tensor::from_slice(&coords).reshape([boxes.len() as i64, 4]).to_device(device),
+            boxes: Tensor::from_slice(&coords)
+                .reshape([boxes.len() as i64, 4])
+                .to_device(device),
             labels: Tensor::from_slice(&labels).to_kind(Kind::Int64).to_device(device),
         });
     }
-    let images = Tensor::from_slice(&flat).reshape([count, 1, size, size]).to_device(device);
+    let images = Tensor::from_slice(&flat)
+        .reshape([count, 1, size, size])
+        .to_device(device);
     (images, targets)
 }

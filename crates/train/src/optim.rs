@@ -38,7 +38,12 @@ pub struct Sgd {
 
 impl Sgd {
     pub fn new(momentum: f64, nesterov: bool, weight_decay: f64) -> Self {
-        Sgd { momentum, nesterov, weight_decay, buffers: BTreeMap::new() }
+        Sgd {
+            momentum,
+            nesterov,
+            weight_decay,
+            buffers: BTreeMap::new(),
+        }
     }
 
     /// One step over the trainable variables of `vs` with their current gradients, then
@@ -70,13 +75,23 @@ impl Sgd {
     /// [`Sgd::backward_step`] with `reduce` applied to the gradients before the update (in
     /// data-parallel training: their mean over the processes). A failed `reduce` leaves the
     /// weights untouched.
-    pub fn backward_step_with<E>(&mut self, vs: &nn::VarStore, loss: &Tensor, lr: f64, reduce: impl FnOnce(&[Tensor]) -> Result<(), E>) -> Result<(), E> {
+    pub fn backward_step_with<E>(
+        &mut self,
+        vs: &nn::VarStore,
+        loss: &Tensor,
+        lr: f64,
+        reduce: impl FnOnce(&[Tensor]) -> Result<(), E>,
+    ) -> Result<(), E> {
         // In name order: every process of a data-parallel group lists the gradients alike.
         let mut named: Vec<(String, Tensor)> = vs.variables().into_iter().filter(|(_, v)| v.requires_grad()).collect();
         named.sort_by(|a, b| a.0.cmp(&b.0));
         let (names, mut vars): (Vec<String>, Vec<Tensor>) = named.into_iter().unzip();
         let grads = Tensor::run_backward(&[loss], &vars, false, false);
-        let defined: Vec<Tensor> = grads.iter().filter(|g| g.defined()).map(|g| g.shallow_clone()).collect();
+        let defined: Vec<Tensor> = grads
+            .iter()
+            .filter(|g| g.defined())
+            .map(|g| g.shallow_clone())
+            .collect();
         reduce(&defined)?;
         tch::no_grad(|| {
             for ((name, var), mut grad) in names.iter().zip(vars.iter_mut()).zip(grads) {
@@ -184,7 +199,10 @@ mod tests {
         assert_eq!(lr(0), 0.0);
         assert!((lr(50) - 0.0025).abs() < 1e-12, "quadratic warmup");
         assert!((lr(100) - 0.01).abs() < 1e-12);
-        assert!((lr(500) - (0.0005 + 0.5 * 0.0095)).abs() < 1e-9, "half way down the cosine");
+        assert!(
+            (lr(500) - (0.0005 + 0.5 * 0.0095)).abs() < 1e-9,
+            "half way down the cosine"
+        );
         assert!((lr(950) - 0.0005).abs() < 1e-12, "flat at the end");
         assert!((1..1000).all(|i| lr(i) <= 0.01 + 1e-12));
     }
@@ -229,7 +247,10 @@ mod tests {
             let got_w = Vec::<f32>::try_from(w.flatten(0, -1)).unwrap();
             let got_b = Vec::<f32>::try_from(&b).unwrap();
             for (got, want) in got_w.iter().zip(expected(wd)).chain(got_b.iter().zip(expected(0.0))) {
-                assert!((*got as f64 - want).abs() < 1e-5, "accumulate {accumulate}: {got} vs {want}");
+                assert!(
+                    (*got as f64 - want).abs() < 1e-5,
+                    "accumulate {accumulate}: {got} vs {want}"
+                );
             }
         }
     }
@@ -249,7 +270,10 @@ pub struct LossScaler {
 
 impl Default for LossScaler {
     fn default() -> Self {
-        LossScaler { scale: Self::INITIAL, good_steps: 0 }
+        LossScaler {
+            scale: Self::INITIAL,
+            good_steps: 0,
+        }
     }
 }
 
@@ -262,7 +286,10 @@ impl LossScaler {
     /// (the step must be skipped).
     pub fn unscale(&mut self, grads: &[Tensor]) -> bool {
         let overflow = tch::no_grad(|| {
-            let counts: Vec<Tensor> = grads.iter().map(|g| g.isfinite().logical_not().sum(tch::Kind::Int64)).collect();
+            let counts: Vec<Tensor> = grads
+                .iter()
+                .map(|g| g.isfinite().logical_not().sum(tch::Kind::Int64))
+                .collect();
             !counts.is_empty() && Tensor::stack(&counts, 0).sum(tch::Kind::Int64).int64_value(&[]) > 0
         });
         if overflow {
@@ -290,20 +317,36 @@ mod scaler_tests {
 
     #[test]
     fn an_overflow_skips_the_step_and_halves_the_scale_then_it_grows_back() {
-        let mut s = LossScaler { scale: 1024.0, good_steps: 0 };
-        let grads = [Tensor::from_slice(&[2048.0f32, -512.0]), Tensor::from_slice(&[f32::INFINITY])];
+        let mut s = LossScaler {
+            scale: 1024.0,
+            good_steps: 0,
+        };
+        let grads = [
+            Tensor::from_slice(&[2048.0f32, -512.0]),
+            Tensor::from_slice(&[f32::INFINITY]),
+        ];
         assert!(!s.unscale(&grads));
         assert_eq!((s.scale, s.good_steps), (512.0, 0));
-        assert_eq!(Vec::<f32>::try_from(&grads[0]).unwrap(), vec![2048.0, -512.0], "left as they were");
-        let grads = [Tensor::from_slice(&[1024.0f32, -256.0]), Tensor::from_slice(&[f32::NAN])];
+        assert_eq!(
+            Vec::<f32>::try_from(&grads[0]).unwrap(),
+            vec![2048.0, -512.0],
+            "left as they were"
+        );
+        let grads = [
+            Tensor::from_slice(&[1024.0f32, -256.0]),
+            Tensor::from_slice(&[f32::NAN]),
+        ];
         assert!(!s.unscale(&grads));
         assert_eq!(s.scale, 256.0);
         let grads = [Tensor::from_slice(&[512.0f32, -128.0])];
         assert!(s.unscale(&grads));
-        assert_eq!(Vec::<f32>::try_from(&grads[0]).unwrap(), vec![2.0, -0.5], "divided by the scale");
+        assert_eq!(
+            Vec::<f32>::try_from(&grads[0]).unwrap(),
+            vec![2.0, -0.5],
+            "divided by the scale"
+        );
         s.good_steps = LossScaler::GROWTH_INTERVAL - 1;
         assert!(s.unscale(&[Tensor::from_slice(&[1.0f32])]));
         assert_eq!((s.scale, s.good_steps), (512.0, 0), "doubles after the growth interval");
     }
 }
-

@@ -4,13 +4,13 @@
 use crate::config::TrainConfig;
 use crate::data::{augment, batch, load_manifest, mixup, mosaic, to_tensors, Augment, Sample};
 use crate::optim::{learning_rate, Ema, LossScaler, Sgd};
-use hipfrac_model::precision::Precision;
 use hipfrac_core::card::{DataSummary, ModelCard};
 use hipfrac_core::{BBox, FractureClass};
 use hipfrac_eval::map::{coco_map, ImageBoxes};
 use hipfrac_model::decode::{detections, MAP_SCORE_FLOOR, NMS_IOU};
 use hipfrac_model::distributed::{DistError, ProcessGroup};
 use hipfrac_model::loss::{detection_loss, AlignOta, LossWeights};
+use hipfrac_model::precision::Precision;
 use hipfrac_model::{DamoYolo, ModelConfig};
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
@@ -67,17 +67,31 @@ pub enum TrainError {
     #[error("{}: a previous run is there; resume it (--resume) or choose another out folder", .0.display())]
     PreviousRun(PathBuf),
     #[error("{}: cannot write or read the checkpoint", path.display())]
-    Checkpoint { path: PathBuf, #[source] source: CheckpointFault },
+    Checkpoint {
+        path: PathBuf,
+        #[source]
+        source: CheckpointFault,
+    },
     /// Training diverged: nothing from this step on is saved (out/last and out/best keep the
     /// last finite epoch).
     #[error("training diverged at epoch {epoch}, step {step}: the {what} is not finite ({value}); lower base_lr_per_image or check the data")]
-    Diverged { epoch: i64, step: usize, what: &'static str, value: f64 },
+    Diverged {
+        epoch: i64,
+        step: usize,
+        what: &'static str,
+        value: f64,
+    },
     /// [`Trainer::stop`] was raised (Ctrl-C): [`Trainer::run`] saved `out/last` at the last
     /// finished batch, and a resumed run goes on from there exactly.
     #[error("data-parallel training failed")]
     Distributed(#[from] DistError),
     #[error("stopped during epoch {epoch} after {step} of {steps} batches; {} holds that point and resumes from there", last.display())]
-    Stopped { epoch: i64, step: usize, steps: usize, last: PathBuf },
+    Stopped {
+        epoch: i64,
+        step: usize,
+        steps: usize,
+        last: PathBuf,
+    },
 }
 
 /// Why a step's update did not happen.
@@ -97,7 +111,11 @@ fn by_name(vs: &nn::VarStore, keep: impl Fn(&Tensor) -> bool) -> Vec<Tensor> {
 
 /// Whether every weight in `vs` is finite.
 fn all_finite(vs: &nn::VarStore) -> bool {
-    tch::no_grad(|| vs.trainable_variables().iter().all(|t| t.isfinite().all().int64_value(&[]) != 0))
+    tch::no_grad(|| {
+        vs.trainable_variables()
+            .iter()
+            .all(|t| t.isfinite().all().int64_value(&[]) != 0)
+    })
 }
 
 /// What went wrong with a checkpoint file.
@@ -112,7 +130,10 @@ pub enum CheckpointFault {
 }
 
 fn checkpoint_error(path: &Path) -> impl Fn(CheckpointFault) -> TrainError + '_ {
-    move |source| TrainError::Checkpoint { path: path.to_path_buf(), source }
+    move |source| TrainError::Checkpoint {
+        path: path.to_path_buf(),
+        source,
+    }
 }
 
 /// COCO mAP of `model` on `samples` (no augmentation).
@@ -123,7 +144,10 @@ pub fn evaluate(model: &DamoYolo, samples: &[Sample], batch_size: i64, device: D
         let (tensor, _) = batch(&refs, &Augment::default(), &vec![0; refs.len()], device);
         // mAP is measured down to confidence 0.001 (the COCO convention); deployment uses 0.05.
         for (sample, found) in chunk.iter().zip(detections(model, &tensor, MAP_SCORE_FLOOR, NMS_IOU)) {
-            images.push(ImageBoxes { truth: sample.boxes.clone(), detections: found.iter().map(|d| (d.class, d.score, d.bbox)).collect() });
+            images.push(ImageBoxes {
+                truth: sample.boxes.clone(),
+                detections: found.iter().map(|d| (d.class, d.score, d.bbox)).collect(),
+            });
         }
     }
     coco_map(&images)
@@ -131,7 +155,10 @@ pub fn evaluate(model: &DamoYolo, samples: &[Sample], batch_size: i64, device: D
 
 fn save_atomic(path: &Path, write: impl FnOnce(&Path) -> Result<(), CheckpointFault>) -> Result<(), TrainError> {
     // The temporary name keeps the extension: tch picks the format from it.
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     let temp = path.with_file_name(format!(".tmp-{name}"));
     write(&temp).map_err(checkpoint_error(path))?;
     std::fs::rename(&temp, path).map_err(|e| checkpoint_error(path)(e.into()))
@@ -139,7 +166,14 @@ fn save_atomic(path: &Path, write: impl FnOnce(&Path) -> Result<(), CheckpointFa
 
 /// One batch's images and boxes, augmented (mosaic, mixup, flip/scale/translate/intensity),
 /// on the CPU in parallel. Deterministic in `seeds`.
-pub fn prepare_batch(train: &[Sample], indices: &[usize], seeds: &[u64], settings: &Augment, mosaic_p: f64, mixup_p: f64) -> Vec<(Vec<f32>, Vec<(FractureClass, BBox)>)> {
+pub fn prepare_batch(
+    train: &[Sample],
+    indices: &[usize],
+    seeds: &[u64],
+    settings: &Augment,
+    mosaic_p: f64,
+    mixup_p: f64,
+) -> Vec<(Vec<f32>, Vec<(FractureClass, BBox)>)> {
     use rand::Rng;
     use rayon::prelude::*;
     indices
@@ -150,7 +184,10 @@ pub fn prepare_batch(train: &[Sample], indices: &[usize], seeds: &[u64], setting
             let draw = |rng: &mut rand_chacha::ChaCha8Rng, first: usize| -> Sample {
                 if rng.gen_bool(mosaic_p.clamp(0.0, 1.0)) {
                     let others: Vec<usize> = (0..3).map(|_| rng.gen_range(0..train.len())).collect();
-                    mosaic([&train[first], &train[others[0]], &train[others[1]], &train[others[2]]], rng.gen())
+                    mosaic(
+                        [&train[first], &train[others[0]], &train[others[1]], &train[others[2]]],
+                        rng.gen(),
+                    )
                 } else {
                     train[first].clone()
                 }
@@ -274,7 +311,9 @@ impl Trainer {
     /// the order padded with its own start so that every rank has as many batches.
     pub fn epoch_batches(&self, epoch: i64) -> Vec<Vec<usize>> {
         let mut order: Vec<usize> = (0..self.train.len()).collect();
-        order.shuffle(&mut rand_chacha::ChaCha8Rng::seed_from_u64(self.config.seed ^ (epoch as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15)));
+        order.shuffle(&mut rand_chacha::ChaCha8Rng::seed_from_u64(
+            self.config.seed ^ (epoch as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15),
+        ));
         let (rank, world) = self.rank_and_world();
         let (share, global) = (self.config.batch_size as usize, self.config.batch_size as usize * world);
         if world > 1 && !order.is_empty() {
@@ -282,11 +321,16 @@ impl Trainer {
             let padding: Vec<usize> = (0..n.div_ceil(global) * global - n).map(|i| order[i % n]).collect();
             order.extend(padding);
         }
-        order.chunks(global).map(|b| b[(rank * share).min(b.len())..((rank + 1) * share).min(b.len())].to_vec()).collect()
+        order
+            .chunks(global)
+            .map(|b| b[(rank * share).min(b.len())..((rank + 1) * share).min(b.len())].to_vec())
+            .collect()
     }
 
     fn iterations_per_epoch(&self) -> usize {
-        self.train.len().div_ceil(self.config.batch_size as usize * self.rank_and_world().1)
+        self.train
+            .len()
+            .div_ceil(self.config.batch_size as usize * self.rank_and_world().1)
     }
 
     /// Trains one epoch; returns its log row (validation included when due), or
@@ -321,7 +365,10 @@ impl Trainer {
         let (mosaic_p, mixup_p) = if strong { (c.mosaic, c.mixup) } else { (0.0, 0.0) };
         let train = &self.train;
         let prepare = |indices: &[usize]| -> Vec<(Vec<f32>, Vec<(FractureClass, BBox)>)> {
-            let seeds: Vec<u64> = indices.iter().map(|&i| c.seed ^ ((epoch as u64) << 32) ^ i as u64).collect();
+            let seeds: Vec<u64> = indices
+                .iter()
+                .map(|&i| c.seed ^ ((epoch as u64) << 32) ^ i as u64)
+                .collect();
             prepare_batch(train, indices, &seeds, &augment_settings, mosaic_p, mixup_p)
         };
         // The loader prepares batch k+1 on another thread while batch k trains; what it makes
@@ -329,7 +376,11 @@ impl Trainer {
         std::thread::scope(|scope| {
             let mut next = batches.get(skip).map(|first| scope.spawn(|| prepare(first)));
             for k in skip..batches.len() {
-                let parts = next.take().expect("a prepared batch").join().expect("the loader thread panicked");
+                let parts = next
+                    .take()
+                    .expect("a prepared batch")
+                    .join()
+                    .expect("the loader thread panicked");
                 if let Some(following) = batches.get(k + 1) {
                     next = Some(scope.spawn(|| prepare(following)));
                 }
@@ -354,9 +405,21 @@ impl Trainer {
                 let (images, targets) = to_tensors(parts, c.image_size, self.device);
                 lr = learning_rate(self.state.iteration, total, warmup, flat, base_lr, c.min_lr_ratio);
                 // The network in the run's precision; the assigner and the losses in fp32.
-                let output = hipfrac_model::precision::autocast(self.device, c.precision, || self.model.forward_t(&images, true));
-                let output = hipfrac_model::HeadOutput { class_logits: output.class_logits.to_kind(tch::Kind::Float), box_logits: output.box_logits.to_kind(tch::Kind::Float), level_sizes: output.level_sizes };
-                let loss = detection_loss(&output, &targets, &ModelConfig::STRIDES, &AlignOta::default(), LossWeights::default());
+                let output = hipfrac_model::precision::autocast(self.device, c.precision, || {
+                    self.model.forward_t(&images, true)
+                });
+                let output = hipfrac_model::HeadOutput {
+                    class_logits: output.class_logits.to_kind(tch::Kind::Float),
+                    box_logits: output.box_logits.to_kind(tch::Kind::Float),
+                    level_sizes: output.level_sizes,
+                };
+                let loss = detection_loss(
+                    &output,
+                    &targets,
+                    &ModelConfig::STRIDES,
+                    &AlignOta::default(),
+                    LossWeights::default(),
+                );
                 // Checked before the step: a non-finite loss never reaches the weights.
                 let value = loss.total.double_value(&[]);
                 let any_diverged = match group {
@@ -393,7 +456,9 @@ impl Trainer {
                 // Rank 0's BatchNorm statistics for every rank (its weights are theirs already).
                 let synced = match stepped {
                     Ok(()) => match group {
-                        Some(g) => g.broadcast(&by_name(&self.model_vs, |v| !v.requires_grad()), 0).map(|()| true),
+                        Some(g) => g
+                            .broadcast(&by_name(&self.model_vs, |v| !v.requires_grad()), 0)
+                            .map(|()| true),
                         None => Ok(true),
                     },
                     // An fp16 overflow: no update this step (the scale was halved).
@@ -423,17 +488,31 @@ impl Trainer {
             self.state.step = done;
             self.state.partial = [sum, qfl, giou, dfl];
             self.state.ema_updates = self.ema.updates;
-            return Err(TrainError::Stopped { epoch: self.state.epoch + 1, step: done, steps: batches.len(), last: self.config.out.join("last") });
+            return Err(TrainError::Stopped {
+                epoch: self.state.epoch + 1,
+                step: done,
+                steps: batches.len(),
+                last: self.config.out.join("last"),
+            });
         }
         if let Some((step, value)) = diverged {
-            return Err(TrainError::Diverged { epoch: self.state.epoch + 1, step, what: "loss", value });
+            return Err(TrainError::Diverged {
+                epoch: self.state.epoch + 1,
+                step,
+                what: "loss",
+                value,
+            });
         }
         self.state.epoch += 1;
         self.state.ema_updates = self.ema.updates;
         (self.state.step, self.state.partial) = (0, [0.0; 4]);
         let n = batches.len().max(1) as f64;
         let due = self.state.epoch % c.val_interval.max(1) == 0 || self.state.epoch == c.epochs;
-        let map = if due && self.is_leader() && !self.val.is_empty() { evaluate(&self.ema_model, &self.val, c.batch_size, self.device) } else { None };
+        let map = if due && self.is_leader() && !self.val.is_empty() {
+            evaluate(&self.ema_model, &self.val, c.batch_size, self.device)
+        } else {
+            None
+        };
         Ok(EpochLog {
             epoch: self.state.epoch,
             iteration: self.state.iteration,
@@ -459,12 +538,16 @@ impl Trainer {
         let card = serde_json::to_vec_pretty(&self.card(log)).expect("a model card should serialise");
         save_atomic(&last.join(ModelCard::FILE), |p| Ok(std::fs::write(p, &card)?))?;
         // The best score is settled first so state.json, written last, carries it.
-        let improved = log.map50_95.filter(|m| self.state.best_map50_95.is_none_or(|best| *m > best));
+        let improved = log
+            .map50_95
+            .filter(|m| self.state.best_map50_95.is_none_or(|best| *m > best));
         if let Some(m) = improved {
             self.state.best_map50_95 = Some(m);
             let best = out.join("best");
             std::fs::create_dir_all(&best).map_err(|e| checkpoint_error(&best)(e.into()))?;
-            save_atomic(&best.join("model.safetensors"), |p| Ok(hipfrac_model::save_weights(&self.ema_vs, p)?))?;
+            save_atomic(&best.join("model.safetensors"), |p| {
+                Ok(hipfrac_model::save_weights(&self.ema_vs, p)?)
+            })?;
             let config = serde_json::to_vec_pretty(&self.model.config).expect("config serialises");
             save_atomic(&best.join("config.json"), |p| Ok(std::fs::write(p, &config)?))?;
             // The input size travels with the weights (inference letterboxes to it).
@@ -505,7 +588,12 @@ impl Trainer {
     /// The model card of the weights saved after the epoch of `log`.
     fn card(&self, log: &EpochLog) -> ModelCard {
         let summary = |manifest: &Path, samples: &[Sample]| {
-            DataSummary::count(manifest.display().to_string(), samples.iter().map(|s| (s.patient.as_str(), s.site.as_str(), s.label, s.simulated)))
+            DataSummary::count(
+                manifest.display().to_string(),
+                samples
+                    .iter()
+                    .map(|s| (s.patient.as_str(), s.site.as_str(), s.label, s.simulated)),
+            )
         };
         ModelCard {
             card_version: hipfrac_core::card::CARD_VERSION,
@@ -522,8 +610,12 @@ impl Trainer {
     }
 
     fn write_weights(&self, dir: &Path) -> Result<(), TrainError> {
-        save_atomic(&dir.join("model.safetensors"), |p| Ok(hipfrac_model::save_weights(&self.model_vs, p)?))?;
-        save_atomic(&dir.join("ema.safetensors"), |p| Ok(hipfrac_model::save_weights(&self.ema_vs, p)?))?;
+        save_atomic(&dir.join("model.safetensors"), |p| {
+            Ok(hipfrac_model::save_weights(&self.model_vs, p)?)
+        })?;
+        save_atomic(&dir.join("ema.safetensors"), |p| {
+            Ok(hipfrac_model::save_weights(&self.ema_vs, p)?)
+        })?;
         let config = serde_json::to_vec_pretty(&self.model.config).expect("config serialises");
         save_atomic(&dir.join("config.json"), |p| Ok(std::fs::write(p, &config)?))?;
         let train_config = toml::to_string(&self.config).expect("config serialises");
@@ -532,9 +624,14 @@ impl Trainer {
 
     fn load_checkpoint(&mut self, dir: &Path) -> Result<(), TrainError> {
         let fail = checkpoint_error(dir);
-        let state: State = serde_json::from_slice(&std::fs::read(dir.join("state.json")).map_err(|e| fail(e.into()))?).map_err(|e| fail(e.into()))?;
-        self.model_vs.load(dir.join("model.safetensors")).map_err(|e| fail(e.into()))?;
-        self.ema_vs.load(dir.join("ema.safetensors")).map_err(|e| fail(e.into()))?;
+        let state: State = serde_json::from_slice(&std::fs::read(dir.join("state.json")).map_err(|e| fail(e.into()))?)
+            .map_err(|e| fail(e.into()))?;
+        self.model_vs
+            .load(dir.join("model.safetensors"))
+            .map_err(|e| fail(e.into()))?;
+        self.ema_vs
+            .load(dir.join("ema.safetensors"))
+            .map_err(|e| fail(e.into()))?;
         let buffers = Tensor::read_safetensors(dir.join("optimizer.safetensors")).map_err(|e| fail(e.into()))?;
         self.sgd.restore(buffers, self.device);
         self.ema.updates = state.ema_updates;
@@ -543,7 +640,11 @@ impl Trainer {
     }
 
     /// Runs the remaining epochs, checkpointing and logging each.
-    pub fn run(&mut self, on_step: &mut dyn FnMut(usize, usize, f64), on_epoch: &mut dyn FnMut(&EpochLog)) -> Result<(), TrainError> {
+    pub fn run(
+        &mut self,
+        on_step: &mut dyn FnMut(usize, usize, f64),
+        on_epoch: &mut dyn FnMut(&EpochLog),
+    ) -> Result<(), TrainError> {
         std::fs::create_dir_all(&self.config.out).map_err(|e| checkpoint_error(&self.config.out)(e.into()))?;
         let log_path = self.config.out.join("log.csv");
         while self.state.epoch < self.config.epochs {
@@ -558,7 +659,12 @@ impl Trainer {
             };
             if !all_finite(&self.model_vs) || !all_finite(&self.ema_vs) {
                 let epoch = log.epoch;
-                return Err(TrainError::Diverged { epoch, step: self.iterations_per_epoch(), what: "model or EMA weights", value: f64::NAN });
+                return Err(TrainError::Diverged {
+                    epoch,
+                    step: self.iterations_per_epoch(),
+                    what: "model or EMA weights",
+                    value: f64::NAN,
+                });
             }
             if !self.is_leader() {
                 on_epoch(&log);
@@ -566,7 +672,11 @@ impl Trainer {
             }
             self.checkpoint(&log)?;
             let new = !log_path.exists();
-            let mut file = std::fs::OpenOptions::new().create(true).append(true).open(&log_path).map_err(|e| checkpoint_error(&log_path)(e.into()))?;
+            let mut file = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&log_path)
+                .map_err(|e| checkpoint_error(&log_path)(e.into()))?;
             let opt = |v: Option<f64>| v.map(|x| format!("{x:.5}")).unwrap_or_default();
             let mut line = String::new();
             if new {
@@ -574,9 +684,20 @@ impl Trainer {
             }
             line.push_str(&format!(
                 "{},{},{:.6},{:.5},{:.5},{:.5},{:.5},{},{},{:.1}\n",
-                log.epoch, log.iteration, log.lr, log.loss, log.qfl, log.giou, log.dfl, opt(log.map50), opt(log.map50_95), log.seconds
+                log.epoch,
+                log.iteration,
+                log.lr,
+                log.loss,
+                log.qfl,
+                log.giou,
+                log.dfl,
+                opt(log.map50),
+                opt(log.map50_95),
+                log.seconds
             ));
-            file.write_all(line.as_bytes()).and_then(|_| file.sync_all()).map_err(|e| checkpoint_error(&log_path)(e.into()))?;
+            file.write_all(line.as_bytes())
+                .and_then(|_| file.sync_all())
+                .map_err(|e| checkpoint_error(&log_path)(e.into()))?;
             on_epoch(&log);
         }
         Ok(())

@@ -124,7 +124,14 @@ pub enum Command {
 /// I/N → (I, N), 0 ≤ I < N.
 pub(crate) fn shard(text: &str) -> Result<(u32, u32), String> {
     let (i, n) = text.split_once('/').ok_or("expected I/N, e.g. 0/8 (shard 0 of 8)")?;
-    let (i, n) = (i.trim().parse::<u32>().map_err(|_| format!("{i:?} is not a shard number"))?, n.trim().parse::<u32>().map_err(|_| format!("{n:?} is not a shard count"))?);
+    let (i, n) = (
+        i.trim()
+            .parse::<u32>()
+            .map_err(|_| format!("{i:?} is not a shard number"))?,
+        n.trim()
+            .parse::<u32>()
+            .map_err(|_| format!("{n:?} is not a shard count"))?,
+    );
     if n == 0 || i >= n {
         return Err(format!("shard {i}/{n}: need 0 ≤ I < N"));
     }
@@ -133,9 +140,15 @@ pub(crate) fn shard(text: &str) -> Result<(u32, u32), String> {
 
 /// AE@HOST:PORT → (AE, HOST:PORT).
 pub(crate) fn destination(text: &str) -> Result<(String, String), String> {
-    let (ae, address) = text.split_once('@').ok_or("expected AE@HOST:PORT, e.g. PACS@10.0.0.5:104")?;
-    let port = address.rsplit_once(':').map(|(_, p)| p).ok_or("expected AE@HOST:PORT: the port is missing")?;
-    port.parse::<u16>().map_err(|_| format!("{port:?} is not a port number"))?;
+    let (ae, address) = text
+        .split_once('@')
+        .ok_or("expected AE@HOST:PORT, e.g. PACS@10.0.0.5:104")?;
+    let port = address
+        .rsplit_once(':')
+        .map(|(_, p)| p)
+        .ok_or("expected AE@HOST:PORT: the port is missing")?;
+    port.parse::<u16>()
+        .map_err(|_| format!("{port:?} is not a port number"))?;
     if ae.trim().is_empty() || ae.len() > 16 {
         return Err(format!("{ae:?} is not an AE title (1 to 16 characters)"));
     }
@@ -144,8 +157,16 @@ pub(crate) fn destination(text: &str) -> Result<(String, String), String> {
 
 /// A site name for a file name: letters, digits, '.', '_', '-'.
 pub fn site_name(value: &str) -> Result<String, String> {
-    let ok = (1..=64).contains(&value.len()) && value.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-')) && !value.starts_with('.');
-    if ok { Ok(value.to_string()) } else { Err("use 1–64 letters, digits, '.', '_' or '-' (not starting with '.')".into()) }
+    let ok = (1..=64).contains(&value.len())
+        && value
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+        && !value.starts_with('.');
+    if ok {
+        Ok(value.to_string())
+    } else {
+        Err("use 1–64 letters, digits, '.', '_' or '-' (not starting with '.')".into())
+    }
 }
 
 /// The demo's split: three shares adding up to 1, none of them 0 (it trains, calibrates on
@@ -153,7 +174,9 @@ pub fn site_name(value: &str) -> Result<String, String> {
 pub fn demo_ratios(value: &str) -> Result<hipfrac_data::split::Ratios, String> {
     let ratios: hipfrac_data::split::Ratios = value.parse().map_err(|e| format!("{e}"))?;
     if ratios.0.iter().any(|&r| r <= 0.0) {
-        return Err(format!("{value}: the demo needs a train, a validation and a test share above 0"));
+        return Err(format!(
+            "{value}: the demo needs a train, a validation and a test share above 0"
+        ));
     }
     Ok(ratios)
 }
@@ -171,7 +194,10 @@ mod tests {
     #[test]
     fn the_demo_defaults_to_two_stages_except_the_papers_configuration() {
         use clap::Parser;
-        let demo = |args: &[&str]| match super::Cli::try_parse_from([&["hipfrac", "demo"], args].concat()).unwrap().command {
+        let demo = |args: &[&str]| match super::Cli::try_parse_from([&["hipfrac", "demo"], args].concat())
+            .unwrap()
+            .command
+        {
             super::Command::Demo(args) => args,
             other => panic!("{other:?}"),
         };
@@ -181,8 +207,15 @@ mod tests {
         assert!(demo(&["--full", "--two-stage"]).trains_two_stage());
         assert_eq!(demo(&[]).ratios.to_string(), "80/10/10");
         assert_eq!(demo(&["--ratios", "0.7,0.1,0.2"]).ratios.0, [0.7, 0.1, 0.2]);
-        for refused in [&["--ratios", "0.9,0.1,0"][..], &["--ratios", "0.5,0.5"], &["--single-stage", "--two-stage"]] {
-            assert!(super::Cli::try_parse_from([&["hipfrac", "demo"], refused].concat()).is_err(), "{refused:?}");
+        for refused in [
+            &["--ratios", "0.9,0.1,0"][..],
+            &["--ratios", "0.5,0.5"],
+            &["--single-stage", "--two-stage"],
+        ] {
+            assert!(
+                super::Cli::try_parse_from([&["hipfrac", "demo"], refused].concat()).is_err(),
+                "{refused:?}"
+            );
         }
     }
 }

@@ -93,7 +93,6 @@ pub struct CalibrateArgs {
     pub accept_body_parts: Vec<String>,
 }
 
-
 #[derive(Debug, Args)]
 pub struct EvaluateArgs {
     /// Model folder.

@@ -5,12 +5,12 @@
 use crate::cli::DemoArgs;
 use crate::evaluate::{choose_points, model_info, run_sections};
 use crate::{load_model, progress, Outcome};
-use hipfrac_core::DeviceSpec;
-use hipfrac_report::evaluation::{one_screen, write_report, ReportContext};
 use anyhow::{bail, Context, Result};
-use hipfrac_phantom::demo_set::DemoSet;
-use hipfrac_train::trainer::Trainer;
+use hipfrac_core::DeviceSpec;
 use hipfrac_core::Stage;
+use hipfrac_phantom::demo_set::DemoSet;
+use hipfrac_report::evaluation::{one_screen, write_report, ReportContext};
+use hipfrac_train::trainer::Trainer;
 use hipfrac_train::TrainConfig;
 use std::path::Path;
 use std::time::Instant;
@@ -25,7 +25,11 @@ const TWO_STAGE_CPU_CROP_PX: i64 = 256;
 /// The demo's data and schedule: the CPU default or `--full` (the paper's configuration:
 /// DAMO-YOLO-T at 1024 px, batch 64, 430 epochs, mosaic and mixup — for a GPU).
 fn plan(args: &DemoArgs, out: &Path) -> (DemoSet, TrainConfig) {
-    let (mut config, internal, external) = if args.full { (TrainConfig::default(), 4000, 400) } else { (TrainConfig::cpu_demo(), 520, 200) };
+    let (mut config, internal, external) = if args.full {
+        (TrainConfig::default(), 4000, 400)
+    } else {
+        (TrainConfig::cpu_demo(), 520, 200)
+    };
     // The simulated radiographs: the network's input size for the single stage, twice that
     // for two stages (the crops read the hips at a higher resolution than the whole film).
     let two_stage = args.trains_two_stage();
@@ -57,9 +61,14 @@ fn plan(args: &DemoArgs, out: &Path) -> (DemoSet, TrainConfig) {
 pub fn run(args: DemoArgs) -> Result<Outcome> {
     let out = args.out.clone();
     if out.exists() {
-        bail!("{} exists (an earlier demo); choose another --out or move it away — nothing is overwritten", out.display());
+        bail!(
+            "{} exists (an earlier demo); choose another --out or move it away — nothing is overwritten",
+            out.display()
+        );
     }
-    let spec = args.device.unwrap_or(if args.full { DeviceSpec::Auto } else { DeviceSpec::Cpu });
+    let spec = args
+        .device
+        .unwrap_or(if args.full { DeviceSpec::Auto } else { DeviceSpec::Cpu });
     let device = hipfrac_model::device::select(spec)?;
     let (set, config) = plan(&args, &out);
     let started = Instant::now();
@@ -75,11 +84,15 @@ pub fn run(args: DemoArgs) -> Result<Outcome> {
 
     // 1. Data: an internal set (two hospitals, split by patient) and an external one.
     let bar = progress::bar(0, "simulating");
-    let data = set.build(&out, |site, count| {
-        bar.reset();
-        bar.set_length(count as u64);
-        bar.set_message(format!("simulating {site}"));
-    }, || bar.inc(1))?;
+    let data = set.build(
+        &out,
+        |site, count| {
+            bar.reset();
+            bar.set_length(count as u64);
+            bar.set_message(format!("simulating {site}"));
+        },
+        || bar.inc(1),
+    )?;
     bar.finish_and_clear();
     say(&format!(
         "simulated {} internal ({}: {} train / {} validation / {} test, split by patient) and {} external ({}) images",
@@ -97,7 +110,10 @@ pub fn run(args: DemoArgs) -> Result<Outcome> {
     let mut trained = Vec::new();
     if two_stage {
         let localiser = localiser_config(&config, &out);
-        say(&format!("training the hip localiser ({} preset, {} px, {} epochs)", localiser.model.preset, localiser.image_size, localiser.epochs));
+        say(&format!(
+            "training the hip localiser ({} preset, {} px, {} epochs)",
+            localiser.model.preset, localiser.image_size, localiser.epochs
+        ));
         trained.push(("hip localiser", train(&localiser, device, &say)?, localiser));
     }
     trained.push(("detector", train(&config, device, &say)?, config.clone()));
@@ -112,7 +128,10 @@ pub fn run(args: DemoArgs) -> Result<Outcome> {
     let predictor = load_model(&model_dir, spec)?;
     let sections = run_sections(
         &predictor,
-        &[("internal test".to_string(), data.test_csv.clone()), (format!("external ({})", set.external_site), data.external_csv.clone())],
+        &[
+            ("internal test".to_string(), data.test_csv.clone()),
+            (format!("external ({})", set.external_site), data.external_csv.clone()),
+        ],
     )?;
     let report_dir = out.join("report");
     let total = started.elapsed().as_secs_f64();
@@ -181,9 +200,14 @@ fn localiser_config(detector: &TrainConfig, out: &Path) -> TrainConfig {
 }
 
 /// Trains one model with a progress bar; its time in seconds and last validation mAP50.
-fn train(config: &TrainConfig, device: hipfrac_model::device::Device, say: &dyn Fn(&str)) -> Result<(f64, Option<f64>)> {
+fn train(
+    config: &TrainConfig,
+    device: hipfrac_model::device::Device,
+    say: &dyn Fn(&str),
+) -> Result<(f64, Option<f64>)> {
     let started = Instant::now();
-    let mut trainer = Trainer::new(config.clone(), device, false).with_context(|| format!("cannot start training {}", config.out.display()))?;
+    let mut trainer = Trainer::new(config.clone(), device, false)
+        .with_context(|| format!("cannot start training {}", config.out.display()))?;
     let bar = progress::bar(0, "epoch");
     let mut on_step = |step: usize, steps: usize, loss: f64| {
         bar.set_length(steps as u64);
@@ -194,7 +218,12 @@ fn train(config: &TrainConfig, device: hipfrac_model::device::Device, say: &dyn 
     let mut on_epoch = |log: &hipfrac_train::trainer::EpochLog| {
         if let Some(m) = log.map50 {
             last_map = Some(m);
-            bar.suspend(|| say(&format!("epoch {}/{}: loss {:.3}, validation mAP50 {m:.3}", log.epoch, config.epochs, log.loss)));
+            bar.suspend(|| {
+                say(&format!(
+                    "epoch {}/{}: loss {:.3}, validation mAP50 {m:.3}",
+                    log.epoch, config.epochs, log.loss
+                ))
+            });
         }
     };
     trainer.run(&mut on_step, &mut on_epoch)?;
@@ -211,7 +240,8 @@ fn copy_model(from: &Path, to: &Path) -> Result<()> {
         let path = entry?.path();
         if path.is_file() {
             let target = to.join(path.file_name().unwrap_or_default());
-            std::fs::copy(&path, &target).with_context(|| format!("cannot copy {} to {}", path.display(), target.display()))?;
+            std::fs::copy(&path, &target)
+                .with_context(|| format!("cannot copy {} to {}", path.display(), target.display()))?;
         }
     }
     Ok(())

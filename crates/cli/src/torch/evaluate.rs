@@ -6,12 +6,20 @@ use crate::{progress, Outcome};
 use anyhow::{bail, Result};
 use hipfrac_infer::cases::predict_manifest;
 use hipfrac_infer::Predictor;
-use hipfrac_report::evaluation::{measure, one_screen, thresholds_table, write_report, ModelInfo, ReportContext, Section};
+use hipfrac_report::evaluation::{
+    measure, one_screen, thresholds_table, write_report, ModelInfo, ReportContext, Section,
+};
 use std::path::{Path, PathBuf};
 
 /// What the report says about `predictor`.
 pub fn model_info(predictor: &Predictor) -> ModelInfo {
-    ModelInfo { dir: predictor.dir.clone(), hash: predictor.model_hash.clone(), input_size: predictor.input_size(), preset: predictor.preset(), points: predictor.points.clone() }
+    ModelInfo {
+        dir: predictor.dir.clone(),
+        hash: predictor.model_hash.clone(),
+        input_size: predictor.input_size(),
+        preset: predictor.preset(),
+        points: predictor.points.clone(),
+    }
 }
 
 /// A progress callback drawing a bar named `what`, and the bar (to clear when done).
@@ -45,7 +53,10 @@ fn parse_data(spec: &str) -> (String, PathBuf) {
         Some((name, path)) if !name.is_empty() && !name.contains('/') => (name.to_string(), PathBuf::from(path)),
         _ => {
             let path = PathBuf::from(spec);
-            let name = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| spec.to_string());
+            let name = path
+                .file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_else(|| spec.to_string());
             (name, path)
         }
     }
@@ -54,7 +65,10 @@ fn parse_data(spec: &str) -> (String, PathBuf) {
 pub fn run(args: EvaluateArgs) -> Result<Outcome> {
     let report = args.out.join("report.html");
     if report.exists() && !args.overwrite {
-        bail!("{} exists (an earlier report); pass --overwrite to replace it", report.display());
+        bail!(
+            "{} exists (an earlier report); pass --overwrite to replace it",
+            report.display()
+        );
     }
     let data: Vec<(String, PathBuf)> = args.data.iter().map(|s| parse_data(s)).collect();
     if let Some((_, path)) = data.iter().find(|(_, path)| !path.is_file()) {
@@ -89,10 +103,14 @@ pub fn choose_points(predictor: &Predictor, manifest: &Path, sensitivity: f64, s
 /// class's thresholds and its sensitivity/specificity on the sample, before → after.
 fn refit_site(predictor: &Predictor, manifest: &Path, site: &str, sensitivity: f64, specificity: f64) -> Result<()> {
     let (bar, mut progress) = bar_for("re-fitting");
-    let refit = hipfrac_infer::calibrate::refit_site(predictor, manifest, site, sensitivity, specificity, &mut progress)?;
+    let refit =
+        hipfrac_infer::calibrate::refit_site(predictor, manifest, site, sensitivity, specificity, &mut progress)?;
     bar.finish_and_clear();
     let f = |v: f64| if v.is_nan() { "-".to_string() } else { format!("{v:.2}") };
-    eprintln!("site {site}: {} images; thresholds and the sample's Se/Sp at the verdict, before → after", refit.images);
+    eprintln!(
+        "site {site}: {} images; thresholds and the sample's Se/Sp at the verdict, before → after",
+        refit.images
+    );
     eprintln!("class  pos  neg  suspicious     fracture       Se           Sp           ");
     for (k, c) in refit.classes.iter().enumerate() {
         let (b, a) = (refit.before.get(c.class), refit.after.get(c.class));
@@ -110,10 +128,17 @@ fn refit_site(predictor: &Predictor, manifest: &Path, site: &str, sensitivity: f
             f(ra.0),
             f(rb.1),
             f(ra.1),
-            if c.refitted { "re-fitted" } else { "kept (too few images of it in the sample)" }
+            if c.refitted {
+                "re-fitted"
+            } else {
+                "kept (too few images of it in the sample)"
+            }
         );
     }
-    eprintln!("VF priority {:.3} → {:.3}", refit.before.vf_priority, refit.after.vf_priority);
+    eprintln!(
+        "VF priority {:.3} → {:.3}",
+        refit.before.vf_priority, refit.after.vf_priority
+    );
     eprintln!("Se/Sp above are measured on the very sample the thresholds were fitted on: optimistic for the new points. Check them on other images of the site.");
     eprintln!("use them with: hipfrac predict --site {site} … (or evaluate --site {site})");
     Ok(())

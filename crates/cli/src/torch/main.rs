@@ -46,7 +46,9 @@ fn main() -> ExitCode {
         cli::Command::Study(cli::StudyCommand::Serve(args)) => serve::run(args),
         cli::Command::Serve(args) if args.token.is_none() => service::run(args),
         cli::Command::Listen(args) => listen::run(args),
-        _ => Err(anyhow::anyhow!("this command runs no model: run it as `hipfrac`, not `hipfrac-torch`")),
+        _ => Err(anyhow::anyhow!(
+            "this command runs no model: run it as `hipfrac`, not `hipfrac-torch`"
+        )),
     };
     outcome::exit(result)
 }

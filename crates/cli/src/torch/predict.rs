@@ -38,33 +38,64 @@ fn summary_name(shard: Option<(u32, u32)>) -> String {
 /// The JSON and overlay paths of an input.
 fn outputs(out: &Path, relative: &Path) -> (PathBuf, PathBuf) {
     let base = out.join(relative);
-    let base = if base.extension().is_some_and(|e| e.eq_ignore_ascii_case("png")) { base.with_extension("") } else { base };
-    (PathBuf::from(format!("{}.json", base.display())), PathBuf::from(format!("{}.overlay.png", base.display())))
+    let base = if base.extension().is_some_and(|e| e.eq_ignore_ascii_case("png")) {
+        base.with_extension("")
+    } else {
+        base
+    };
+    (
+        PathBuf::from(format!("{}.json", base.display())),
+        PathBuf::from(format!("{}.overlay.png", base.display())),
+    )
 }
 
 /// Writes an image's JSON and overlay (each atomically), unless they exist and `overwrite`
 /// is off. `image` is `None` for a file refused on its header alone (its pixels could not be
 /// decoded): it gets its JSON and no pictures. A refused image whose picture cannot be drawn
 /// keeps its JSON too.
-fn write_outputs(args: &PredictArgs, job: &inputs::Job, meta: &RadiographMeta, image: Option<&Radiograph>, prediction: &Prediction, predictor: &Predictor) -> Result<Record> {
+fn write_outputs(
+    args: &PredictArgs,
+    job: &inputs::Job,
+    meta: &RadiographMeta,
+    image: Option<&Radiograph>,
+    prediction: &Prediction,
+    predictor: &Predictor,
+) -> Result<Record> {
     let (json_path, overlay_path) = outputs(&args.out, &job.relative);
     if !args.overwrite && !args.skip_existing {
         if let Some(path) = [&json_path, &overlay_path].into_iter().find(|p| p.exists()) {
             bail!("{} exists; pass --overwrite to replace it", path.display());
         }
     }
-    let record = Record::new(job.input.display().to_string(), meta, prediction, &predictor.points, model_record(predictor));
+    let record = Record::new(
+        job.input.display().to_string(),
+        meta,
+        prediction,
+        &predictor.points,
+        model_record(predictor),
+    );
     let json = serde_json::to_vec_pretty(&record).expect("a record serialises");
     if !args.no_overlay {
         let shown = prediction.shown_boxes(&predictor.points);
         // What a reader must know is said on every picture: research output, and the model's caveats.
-        let note = std::iter::once("AI RESEARCH OUTPUT").chain(predictor.caveats()).collect::<Vec<_>>().join(" - ");
-        let marks = Marks { detections: &shown, hips: &prediction.hips, answer: Some(&prediction.answer), note: Some(note), ..Default::default() };
+        let note = std::iter::once("AI RESEARCH OUTPUT")
+            .chain(predictor.caveats())
+            .collect::<Vec<_>>()
+            .join(" - ");
+        let marks = Marks {
+            detections: &shown,
+            hips: &prediction.hips,
+            answer: Some(&prediction.answer),
+            note: Some(note),
+            ..Default::default()
+        };
         // An image that was not assessed keeps its JSON when no picture can be drawn.
         match image.map(|image| overlay::render(image, &marks, args.overlay_size)) {
             Some(Ok(picture)) => hipfrac_dicom::atomic::write_atomic(&overlay_path, &picture.to_png())?,
             _ if prediction.not_assessable().is_some() => {}
-            Some(Err(e)) => return Err(anyhow::Error::new(e).context(format!("{}: cannot draw the overlay", job.input.display()))),
+            Some(Err(e)) => {
+                return Err(anyhow::Error::new(e).context(format!("{}: cannot draw the overlay", job.input.display())))
+            }
             None => bail!("{}: no pixels to draw", job.input.display()),
         }
     }
@@ -73,10 +104,23 @@ fn write_outputs(args: &PredictArgs, job: &inputs::Job, meta: &RadiographMeta, i
         let model = ModelContext {
             points: &predictor.points,
             hash: &predictor.model_hash,
-            name: format!("{} (weights {})", predictor.preset().map_or("custom", |p| p.name()), predictor.model_hash),
+            name: format!(
+                "{} (weights {})",
+                predictor.preset().map_or("custom", |p| p.name()),
+                predictor.model_hash
+            ),
             caveats: predictor.caveats(),
         };
-        hipfrac_report::dicom_outputs::write(&job.input, &json_path.with_extension(""), meta, image, prediction, &kinds, &model, args.overlay_size)?;
+        hipfrac_report::dicom_outputs::write(
+            &job.input,
+            &json_path.with_extension(""),
+            meta,
+            image,
+            prediction,
+            &kinds,
+            &model,
+            args.overlay_size,
+        )?;
     }
     hipfrac_dicom::atomic::write_atomic(&json_path, &json)?;
     Ok(record)
@@ -113,7 +157,14 @@ pub fn run(args: PredictArgs) -> Result<Outcome> {
     }
     let found_jobs = found.jobs.len();
     let found = match args.shard {
-        Some((index, count)) => inputs::Found { jobs: found.jobs.into_iter().filter(|job| shard_of(&job.relative, count) == index).collect(), ..found },
+        Some((index, count)) => inputs::Found {
+            jobs: found
+                .jobs
+                .into_iter()
+                .filter(|job| shard_of(&job.relative, count) == index)
+                .collect(),
+            ..found
+        },
         None => found,
     };
     if let Some((index, count)) = args.shard {
@@ -129,15 +180,26 @@ pub fn run(args: PredictArgs) -> Result<Outcome> {
     };
     let summary_path = args.out.join(summary_name(args.shard));
     if summary_path.exists() && !args.overwrite && !args.skip_existing {
-        bail!("{} exists (an earlier run); pass --overwrite to replace its outputs, or --skip-existing to add to them", summary_path.display());
+        bail!(
+            "{} exists (an earlier run); pass --overwrite to replace its outputs, or --skip-existing to add to them",
+            summary_path.display()
+        );
     }
     // With --skip-existing an input whose JSON is there is done (the JSON is written last).
-    let jobs: Vec<&inputs::Job> = found.jobs.iter().filter(|job| !(args.skip_existing && outputs(&args.out, &job.relative).0.exists())).collect();
+    let jobs: Vec<&inputs::Job> = found
+        .jobs
+        .iter()
+        .filter(|job| !(args.skip_existing && outputs(&args.out, &job.relative).0.exists()))
+        .collect();
     let existing = found.jobs.len() - jobs.len();
     eprintln!(
         "predicting {} image(s){} with {} (model {}, {} px, {:?}; thresholds: {})",
         jobs.len(),
-        if existing > 0 { format!(" ({existing} predicted before, left alone)") } else { String::new() },
+        if existing > 0 {
+            format!(" ({existing} predicted before, left alone)")
+        } else {
+            String::new()
+        },
         args.model.display(),
         predictor.model_hash,
         predictor.input_size(),
@@ -148,7 +210,10 @@ pub fn run(args: PredictArgs) -> Result<Outcome> {
     let mut rows = Vec::new();
     // Files are read a few batches at a time, in parallel; the predictor batches the network.
     for chunk in jobs.chunks(predictor.batch_size() * 4) {
-        let read: Vec<Result<Radiograph>> = chunk.par_iter().map(|job| Ok(hipfrac_dicom::read_radiograph(&job.input)?)).collect();
+        let read: Vec<Result<Radiograph>> = chunk
+            .par_iter()
+            .map(|job| Ok(hipfrac_dicom::read_radiograph(&job.input)?))
+            .collect();
         let (mut images, mut failures) = (Vec::new(), Vec::new());
         for item in read {
             match item {
@@ -172,7 +237,9 @@ pub fn run(args: PredictArgs) -> Result<Outcome> {
                     let (prediction, image) = predictions.next().expect("one prediction per image read");
                     prediction
                         .with_context(|| job.input.display().to_string())
-                        .and_then(|prediction| write_outputs(&args, job, &image.meta, Some(image), &prediction, &predictor))
+                        .and_then(|prediction| {
+                            write_outputs(&args, job, &image.meta, Some(image), &prediction, &predictor)
+                        })
                 }
             };
             if let Err(error) = &outcome {
@@ -190,19 +257,30 @@ pub fn run(args: PredictArgs) -> Result<Outcome> {
     // With --skip-existing the earlier summary keeps its rows (a row of an input predicted again,
     // e.g. an earlier failure, is replaced).
     let summary = if args.skip_existing && summary_path.exists() {
-        hipfrac_report::summaries::add_to(&summary_path, &fresh).context("pass --overwrite to replace the earlier summary")?
+        hipfrac_report::summaries::add_to(&summary_path, &fresh)
+            .context("pass --overwrite to replace the earlier summary")?
     } else {
         fresh
     };
     hipfrac_dicom::atomic::write_atomic(&summary_path, &summary)?;
     let failed = rows.iter().filter(|r| r.is_failure()).count();
-    let fractures = rows.iter().filter(|r| hipfrac_core::FractureClass::ALL.iter().any(|c| r.verdict == c.code())).count();
-    let refused = rows.iter().filter(|r| r.verdict == hipfrac_core::NOT_ASSESSABLE).count();
+    let fractures = rows
+        .iter()
+        .filter(|r| hipfrac_core::FractureClass::ALL.iter().any(|c| r.verdict == c.code()))
+        .count();
+    let refused = rows
+        .iter()
+        .filter(|r| r.verdict == hipfrac_core::NOT_ASSESSABLE)
+        .count();
     eprintln!(
         "predicted {}, failed {failed}, already there {existing}; {fractures} with a fracture verdict, {refused} not assessable (not an AP hip or pelvis: see not_assessable in summary.csv) → {}",
         rows.len() - failed,
         args.out.display()
     );
     eprintln!("{NOTICE}");
-    Ok(if failed > 0 { Outcome::SomeFailed } else { Outcome::Success })
+    Ok(if failed > 0 {
+        Outcome::SomeFailed
+    } else {
+        Outcome::Success
+    })
 }

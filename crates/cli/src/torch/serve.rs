@@ -22,14 +22,33 @@ pub fn run(args: StudyServeArgs) -> Result<Outcome> {
     };
     let app = match &predictor {
         Some(predictor) => {
-            eprintln!("predicting every case once for the AI overlay (model {}, {:?})…", predictor.dir.display(), predictor.device);
-            let mut predict = |images: &[Radiograph]| predictor.predict_batch(images).into_iter().map(|r| r.map_err(Into::into)).collect();
-            App::new(config, Some(AiModel { points: &predictor.points, predict: &mut predict }))
+            eprintln!(
+                "predicting every case once for the AI overlay (model {}, {:?})…",
+                predictor.dir.display(),
+                predictor.device
+            );
+            let mut predict = |images: &[Radiograph]| {
+                predictor
+                    .predict_batch(images)
+                    .into_iter()
+                    .map(|r| r.map_err(Into::into))
+                    .collect()
+            };
+            App::new(
+                config,
+                Some(AiModel {
+                    points: &predictor.points,
+                    predict: &mut predict,
+                }),
+            )
         }
         None => App::new(config, None),
     }
     .context("cannot start the study")?;
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("cannot start the server runtime")?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the server runtime")?;
     let served = match tls {
         Some((cert, key)) => runtime.block_on(hipfrac_study::server::serve_tls(app, args.addr, cert, key)),
         None => runtime.block_on(hipfrac_study::server::serve(app, args.addr)),

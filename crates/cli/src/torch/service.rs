@@ -21,7 +21,11 @@ pub fn run(args: ServeArgs) -> Result<Outcome> {
         Some(path) => Some((path.clone(), hipfrac_service::tokens::Tokens::load(path)?)),
         None => None,
     };
-    tracing_subscriber::fmt().with_writer(std::io::stderr).with_target(false).with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr())).init();
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .init();
     let mut predictor = crate::load_model(model_dir, args.device)?;
     predictor.acceptance = hipfrac_core::Acceptance::with_body_parts(&args.accept_body_parts);
     if let Some(site) = &args.site {
@@ -39,8 +43,16 @@ pub fn run(args: ServeArgs) -> Result<Outcome> {
         "hipfrac_version": env!("CARGO_PKG_VERSION"),
         "notice": hipfrac_core::NOTICE,
     });
-    let info = ModelInfo { record: crate::predict::model_record(&predictor), points: predictor.points.clone(), description };
-    let batching = Batching { max_batch: args.max_batch as usize, max_wait: Duration::from_millis(args.max_wait_ms), capacity: args.queue as usize };
+    let info = ModelInfo {
+        record: crate::predict::model_record(&predictor),
+        points: predictor.points.clone(),
+        description,
+    };
+    let batching = Batching {
+        max_batch: args.max_batch as usize,
+        max_wait: Duration::from_millis(args.max_wait_ms),
+        capacity: args.queue as usize,
+    };
     let config = Config {
         addr: args.addr,
         tokens,
@@ -51,11 +63,24 @@ pub fn run(args: ServeArgs) -> Result<Outcome> {
         max_requests: args.max_requests as usize,
         max_files: args.max_files as usize,
     };
-    let predict = Box::new(move |images: &[Radiograph]| -> Vec<Result<hipfrac_core::Prediction, PredictError>> {
-        predictor.predict_batch(images).into_iter().map(|r| r.map_err(Into::into)).collect()
-    });
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("cannot start the server runtime")?;
-    let auth = if config.tokens.is_some() { "bearer tokens" } else { "NO authentication (--no-auth)" };
+    let predict = Box::new(
+        move |images: &[Radiograph]| -> Vec<Result<hipfrac_core::Prediction, PredictError>> {
+            predictor
+                .predict_batch(images)
+                .into_iter()
+                .map(|r| r.map_err(Into::into))
+                .collect()
+        },
+    );
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the server runtime")?;
+    let auth = if config.tokens.is_some() {
+        "bearer tokens"
+    } else {
+        "NO authentication (--no-auth)"
+    };
     runtime.block_on(hipfrac_service::serve(config, predict, info, |bound| {
         eprintln!("listening on http://{bound} ({auth}); POST /v1/predict, GET /v1/model /healthz /readyz /metrics; Ctrl-C stops");
     }))?;

@@ -15,11 +15,18 @@ const NOTHING_LEARNT: f64 = 0.01;
 /// `--init-config FILE`: the paper's configuration, every key with its range.
 fn init_config(path: &std::path::Path) -> Result<Outcome> {
     if path.exists() {
-        anyhow::bail!("{} exists; choose another file (nothing is overwritten)", path.display());
+        anyhow::bail!(
+            "{} exists; choose another file (nothing is overwritten)",
+            path.display()
+        );
     }
     let text = hipfrac_train::config::commented(&TrainConfig::default());
     hipfrac_dicom::atomic::write_atomic(path, text.as_bytes())?;
-    eprintln!("wrote {} (the paper's configuration, for a GPU); edit train/val/out, then: hipfrac train --config {}", path.display(), path.display());
+    eprintln!(
+        "wrote {} (the paper's configuration, for a GPU); edit train/val/out, then: hipfrac train --config {}",
+        path.display(),
+        path.display()
+    );
     Ok(Outcome::Success)
 }
 
@@ -27,14 +34,23 @@ pub fn run(args: TrainArgs) -> Result<Outcome> {
     if let Some(path) = &args.init_config {
         return init_config(path);
     }
-    let config_path = args.config.clone().context("--config FILE is required (or --init-config FILE to write one)")?;
+    let config_path = args
+        .config
+        .clone()
+        .context("--config FILE is required (or --init-config FILE to write one)")?;
     let config = TrainConfig::from_file(&config_path)?;
     let mut device = hipfrac_model::device::select(args.device)?;
     // Under torchrun each process of a node takes its own GPU (LOCAL_RANK).
-    if let (hipfrac_model::device::Device::Cuda(_), Some(local)) = (device, std::env::var("LOCAL_RANK").ok().and_then(|v| v.trim().parse::<usize>().ok())) {
+    if let (hipfrac_model::device::Device::Cuda(_), Some(local)) = (
+        device,
+        std::env::var("LOCAL_RANK")
+            .ok()
+            .and_then(|v| v.trim().parse::<usize>().ok()),
+    ) {
         device = hipfrac_model::device::Device::Cuda(local);
     }
-    let group = hipfrac_model::distributed::ProcessGroup::from_env().context("cannot join the data-parallel group (torchrun's RANK, WORLD_SIZE, MASTER_ADDR, MASTER_PORT)")?;
+    let group = hipfrac_model::distributed::ProcessGroup::from_env()
+        .context("cannot join the data-parallel group (torchrun's RANK, WORLD_SIZE, MASTER_ADDR, MASTER_PORT)")?;
     let world = group.as_ref().map_or(1, |g| g.world);
     let leader = group.as_ref().is_none_or(|g| g.is_leader());
     let say = |text: &str| {
@@ -42,17 +58,34 @@ pub fn run(args: TrainArgs) -> Result<Outcome> {
             eprintln!("{text}");
         }
     };
-    say(&format!("training {} preset at {} px on {device:?} → {}", config.model.preset, config.image_size, config.out.display()));
+    say(&format!(
+        "training {} preset at {} px on {device:?} → {}",
+        config.model.preset,
+        config.image_size,
+        config.out.display()
+    ));
     let mut trainer = Trainer::new(config.clone(), device, args.resume).context("cannot start training")?;
     if let Some(group) = group {
-        say(&format!("data-parallel over c10d (Gloo): {world} processes, {} images a step each, {} in all", config.batch_size, config.batch_size as usize * world));
+        say(&format!(
+            "data-parallel over c10d (Gloo): {world} processes, {} images a step each, {} in all",
+            config.batch_size,
+            config.batch_size as usize * world
+        ));
         trainer.join(group).context("cannot start data-parallel training")?;
     }
     let first = trainer.state.epoch + 1;
-    say(&format!("{} training and {} validation images; starting at epoch {first}", trainer.train.len(), trainer.val.len()));
+    say(&format!(
+        "{} training and {} validation images; starting at epoch {first}",
+        trainer.train.len(),
+        trainer.val.len()
+    ));
     trainer.stop = crate::interrupt::stop_flag(&[libc::SIGINT]);
     let batch = (config.batch_size as usize * world) as f64;
-    let bar = if leader { progress::bar(0, "epoch") } else { indicatif::ProgressBar::hidden() };
+    let bar = if leader {
+        progress::bar(0, "epoch")
+    } else {
+        indicatif::ProgressBar::hidden()
+    };
     let run_started = Instant::now();
     let mut epoch_started = Instant::now();
     let done_epochs = std::cell::Cell::new(0i64);
@@ -67,7 +100,12 @@ pub fn run(args: TrainArgs) -> Result<Outcome> {
         let run_left = epoch_left + epochs_left * per_step * steps as f64;
         bar.set_length(steps as u64);
         bar.set_position(step as u64);
-        bar.set_message(format!("loss {loss:.3}, {:.1} images/s, epoch ETA {}, run ETA {}", batch / per_step, clock(epoch_left), clock(run_left)));
+        bar.set_message(format!(
+            "loss {loss:.3}, {:.1} images/s, epoch ETA {}, run ETA {}",
+            batch / per_step,
+            clock(epoch_left),
+            clock(run_left)
+        ));
     };
     let mut best: Option<f64> = None;
     let mut warned = false;
@@ -80,7 +118,12 @@ pub fn run(args: TrainArgs) -> Result<Outcome> {
         if !leader {
             return;
         }
-        bar.suspend(|| eprintln!("epoch {}/{}: loss {:.4} (qfl {:.4}, giou {:.4}, dfl {:.4}), lr {:.5}{map}, {:.0} s", log.epoch, config.epochs, log.loss, log.qfl, log.giou, log.dfl, log.lr, log.seconds));
+        bar.suspend(|| {
+            eprintln!(
+                "epoch {}/{}: loss {:.4} (qfl {:.4}, giou {:.4}, dfl {:.4}), lr {:.5}{map}, {:.0} s",
+                log.epoch, config.epochs, log.loss, log.qfl, log.giou, log.dfl, log.lr, log.seconds
+            )
+        });
         if let Some(m) = log.map50 {
             best = Some(best.map_or(m, |b: f64| b.max(m)));
         }
@@ -93,8 +136,16 @@ pub fn run(args: TrainArgs) -> Result<Outcome> {
     bar.finish_and_clear();
     match outcome {
         Err(TrainError::Stopped { .. }) if !leader => return Ok(Outcome::Interrupted),
-        Err(TrainError::Stopped { epoch, step, steps, last }) => {
-            eprintln!("interrupted during epoch {epoch} after {step} of {steps} batches: saved in {}. Resume with:", last.display());
+        Err(TrainError::Stopped {
+            epoch,
+            step,
+            steps,
+            last,
+        }) => {
+            eprintln!(
+                "interrupted during epoch {epoch} after {step} of {steps} batches: saved in {}. Resume with:",
+                last.display()
+            );
             eprintln!("  hipfrac train --config {} --resume", config_path.display());
             return Ok(Outcome::Interrupted);
         }
@@ -105,10 +156,22 @@ pub fn run(args: TrainArgs) -> Result<Outcome> {
     }
     let best_dir = config.out.join("best");
     match best {
-        Some(m) if m < NOTHING_LEARNT => eprintln!("done in {}, but validation mAP50 never passed {m:.3}: {} holds weights that have learnt nothing useful", clock(run_started.elapsed().as_secs_f64()), best_dir.display()),
-        _ => eprintln!("done in {}: {} holds the EMA weights with the best validation mAP50-95", clock(run_started.elapsed().as_secs_f64()), best_dir.display()),
+        Some(m) if m < NOTHING_LEARNT => eprintln!(
+            "done in {}, but validation mAP50 never passed {m:.3}: {} holds weights that have learnt nothing useful",
+            clock(run_started.elapsed().as_secs_f64()),
+            best_dir.display()
+        ),
+        _ => eprintln!(
+            "done in {}: {} holds the EMA weights with the best validation mAP50-95",
+            clock(run_started.elapsed().as_secs_f64()),
+            best_dir.display()
+        ),
     }
-    eprintln!("next, choose the operating points on the validation split:\n  hipfrac calibrate --model {} --data {}", best_dir.display(), config.val.display());
+    eprintln!(
+        "next, choose the operating points on the validation split:\n  hipfrac calibrate --model {} --data {}",
+        best_dir.display(),
+        config.val.display()
+    );
     Ok(Outcome::Success)
 }
 
@@ -138,6 +201,9 @@ mod tests {
         assert!(nothing_learnt_yet(86, 430, Some(0.004)));
         assert!(!nothing_learnt_yet(86, 430, Some(0.2)), "it learns");
         assert!(!nothing_learnt_yet(200, 430, None), "no validation yet");
-        assert_eq!((clock(12.4), clock(245.0), clock(3720.0)), ("12s".into(), "4m05s".into(), "1h02m".into()));
+        assert_eq!(
+            (clock(12.4), clock(245.0), clock(3720.0)),
+            ("12s".into(), "4m05s".into(), "1h02m".into())
+        );
     }
 }

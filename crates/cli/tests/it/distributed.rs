@@ -36,13 +36,20 @@ fn write_config(dir: &Path, name: &str, batch: usize) -> std::path::PathBuf {
 fn two_gloo_processes_step_as_one_on_the_mean_gradient() {
     if !distributed::available() {
         let message = "this build has no Gloo headers (libgloo-dev): data-parallel training cannot be tested";
-        assert!(std::env::var_os("HIPFRAC_REQUIRE_GLOO").is_none(), "{message}; CI installs libgloo-dev (scripts/setup.sh)");
+        assert!(
+            std::env::var_os("HIPFRAC_REQUIRE_GLOO").is_none(),
+            "{message}; CI installs libgloo-dev (scripts/setup.sh)"
+        );
         eprintln!("skipped: {message}");
         return;
     }
     let temp = tempfile::tempdir().unwrap();
     let data = temp.path().join("data");
-    hipfrac().args(["phantom", "--count", "4", "--size", "96", "--seed", "12", "--out"]).arg(&data).assert().success();
+    hipfrac()
+        .args(["phantom", "--count", "4", "--size", "96", "--seed", "12", "--out"])
+        .arg(&data)
+        .assert()
+        .success();
     let ddp = write_config(temp.path(), "ddp", 2);
     let port = free_port().to_string();
     let children: Vec<_> = (0..2)
@@ -50,7 +57,13 @@ fn two_gloo_processes_step_as_one_on_the_mean_gradient() {
             std::process::Command::new(assert_cmd::cargo::cargo_bin("hipfrac"))
                 .args(["train", "--device", "cpu", "--config"])
                 .arg(&ddp)
-                .envs([("RANK", rank.to_string()), ("WORLD_SIZE", "2".into()), ("MASTER_ADDR", "127.0.0.1".into()), ("MASTER_PORT", port.clone()), ("HIPFRAC_DIST_TIMEOUT_S", "60".into())])
+                .envs([
+                    ("RANK", rank.to_string()),
+                    ("WORLD_SIZE", "2".into()),
+                    ("MASTER_ADDR", "127.0.0.1".into()),
+                    ("MASTER_PORT", port.clone()),
+                    ("HIPFRAC_DIST_TIMEOUT_S", "60".into()),
+                ])
                 .output_spawned()
         })
         .collect();
@@ -59,7 +72,10 @@ fn two_gloo_processes_step_as_one_on_the_mean_gradient() {
         let stderr = String::from_utf8_lossy(&output.stderr).to_string();
         assert!(output.status.success(), "rank {rank}: {stderr}");
         if rank == 0 {
-            assert!(stderr.contains("data-parallel over c10d (Gloo): 2 processes, 2 images a step each, 4 in all"), "{stderr}");
+            assert!(
+                stderr.contains("data-parallel over c10d (Gloo): 2 processes, 2 images a step each, 4 in all"),
+                "{stderr}"
+            );
         } else {
             assert!(stderr.trim().is_empty(), "only rank 0 reports: {stderr}");
         }
@@ -82,9 +98,19 @@ fn two_gloo_processes_step_as_one_on_the_mean_gradient() {
         let losses: Vec<Tensor> = halves
             .iter()
             .map(|half| {
-                let parts = half.iter().map(|&i| augment(&trainer.train[i], &Augment::default(), 0)).collect();
+                let parts = half
+                    .iter()
+                    .map(|&i| augment(&trainer.train[i], &Augment::default(), 0))
+                    .collect();
                 let (images, targets) = to_tensors(parts, single.image_size, Device::Cpu);
-                detection_loss(&model.forward_t(&images, true), &targets, &ModelConfig::STRIDES, &AlignOta::default(), LossWeights::default()).total
+                detection_loss(
+                    &model.forward_t(&images, true),
+                    &targets,
+                    &ModelConfig::STRIDES,
+                    &AlignOta::default(),
+                    LossWeights::default(),
+                )
+                .total
             })
             .collect();
         if losses.is_empty() {
@@ -112,9 +138,17 @@ fn two_gloo_processes_step_as_one_on_the_mean_gradient() {
         size = size.max((&expected - &initial.variables()[&name]).abs().max().double_value(&[]));
     }
     assert!(size > 1e-5, "the step should move the weights: {size}");
-    eprintln!("one step: largest change {size:e}, rank 0 vs the mean-gradient step {largest:e}, vs its own half {apart:e}");
-    assert!(largest <= 1e-3 * size, "rank 0's weights differ from the mean-gradient step by {largest} (the step moved them by up to {size})");
-    assert!(apart > 0.05 * size, "rank 0's weights equal a step on its own half ({apart} of {size}): the gradients were not all-reduced");
+    eprintln!(
+        "one step: largest change {size:e}, rank 0 vs the mean-gradient step {largest:e}, vs its own half {apart:e}"
+    );
+    assert!(
+        largest <= 1e-3 * size,
+        "rank 0's weights differ from the mean-gradient step by {largest} (the step moved them by up to {size})"
+    );
+    assert!(
+        apart > 0.05 * size,
+        "rank 0's weights equal a step on its own half ({apart} of {size}): the gradients were not all-reduced"
+    );
 }
 
 /// `Command::spawn` with stderr captured.
@@ -124,6 +158,9 @@ trait SpawnCaptured {
 
 impl SpawnCaptured for std::process::Command {
     fn output_spawned(&mut self) -> std::process::Child {
-        self.stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped()).spawn().unwrap()
+        self.stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
     }
 }

@@ -8,29 +8,79 @@ fn voc_to_coco_to_yolo_to_voc_is_lossless() {
     let dir = tempfile::tempdir().unwrap();
     let images = dir.path().join("images");
     let cases = [
-        ("a", 1024, 768, vec![(FractureClass::DisplacedNeck, BBox::new(100.0, 200.0, 333.0, 407.0))]),
-        ("b", 2140, 1760, vec![
-            (FractureClass::UnstableIntertrochanteric, BBox::new(0.0, 0.0, 2140.0, 1760.0)),
-            (FractureClass::StableIntertrochanteric, BBox::new(17.0, 19.0, 23.0, 29.0)),
-        ]),
+        (
+            "a",
+            1024,
+            768,
+            vec![(FractureClass::DisplacedNeck, BBox::new(100.0, 200.0, 333.0, 407.0))],
+        ),
+        (
+            "b",
+            2140,
+            1760,
+            vec![
+                (
+                    FractureClass::UnstableIntertrochanteric,
+                    BBox::new(0.0, 0.0, 2140.0, 1760.0),
+                ),
+                (
+                    FractureClass::StableIntertrochanteric,
+                    BBox::new(17.0, 19.0, 23.0, 29.0),
+                ),
+            ],
+        ),
         ("c", 333, 517, vec![]),
     ];
     let mut originals = Vec::new();
     for (name, width, height, boxes) in &cases {
-        write_png(&images.join(format!("{name}.png")), *width, *height, GreyPixels::Eight(&vec![0; (*width * *height) as usize])).unwrap();
+        write_png(
+            &images.join(format!("{name}.png")),
+            *width,
+            *height,
+            GreyPixels::Eight(&vec![0; (*width * *height) as usize]),
+        )
+        .unwrap();
         let objects = boxes
             .iter()
-            .map(|(c, b)| Object { label: Label::Fracture(*c), bbox: *b, truncated: false, difficult: false })
+            .map(|(c, b)| Object {
+                label: Label::Fracture(*c),
+                bbox: *b,
+                truncated: false,
+                difficult: false,
+            })
             .collect();
-        let annotation = Annotation { filename: format!("{name}.png"), width: *width, height: *height, depth: 1, objects, hips: vec![] };
-        voc::write(&images.join(format!("{name}.xml")), &voc::VocFile::new(annotation.clone(), "images")).unwrap();
+        let annotation = Annotation {
+            filename: format!("{name}.png"),
+            width: *width,
+            height: *height,
+            depth: 1,
+            objects,
+            hips: vec![],
+        };
+        voc::write(
+            &images.join(format!("{name}.xml")),
+            &voc::VocFile::new(annotation.clone(), "images"),
+        )
+        .unwrap();
         originals.push(annotation);
     }
     let coco = dir.path().join("labels.json");
     let yolo = dir.path().join("yolo");
     let back = dir.path().join("back");
-    hipfrac().args(["labels", "convert", "--from", "voc"]).arg(&images).args(["--to", "coco"]).arg(&coco).assert().success();
-    hipfrac().args(["labels", "convert", "--from", "coco"]).arg(&coco).args(["--to", "yolo"]).arg(&yolo).assert().success();
+    hipfrac()
+        .args(["labels", "convert", "--from", "voc"])
+        .arg(&images)
+        .args(["--to", "coco"])
+        .arg(&coco)
+        .assert()
+        .success();
+    hipfrac()
+        .args(["labels", "convert", "--from", "coco"])
+        .arg(&coco)
+        .args(["--to", "yolo"])
+        .arg(&yolo)
+        .assert()
+        .success();
     hipfrac()
         .args(["labels", "convert", "--from", "yolo"])
         .arg(&yolo)
@@ -42,11 +92,16 @@ fn voc_to_coco_to_yolo_to_voc_is_lossless() {
         .success();
     for original in &originals {
         let stem = original.filename.trim_end_matches(".png");
-        let again = voc::read(&back.join(format!("{stem}.xml")), &LabelMap::default()).unwrap().annotation;
+        let again = voc::read(&back.join(format!("{stem}.xml")), &LabelMap::default())
+            .unwrap()
+            .annotation;
         assert_eq!(&again, original);
         let first = std::fs::read_to_string(images.join(format!("{stem}.xml"))).unwrap();
         let last = std::fs::read_to_string(back.join(format!("{stem}.xml"))).unwrap();
-        assert_eq!(first.replace("<folder>images</folder>", ""), last.replace("<folder>back</folder>", "").replace("back/", "images/"));
+        assert_eq!(
+            first.replace("<folder>images</folder>", ""),
+            last.replace("<folder>back</folder>", "").replace("back/", "images/")
+        );
     }
 }
 
@@ -62,9 +117,18 @@ fn coco_box_outside_the_image_is_an_error_and_writes_nothing() {
     )
     .unwrap();
     let out = dir.path().join("out");
-    let assert = hipfrac().args(["labels", "convert", "--from", "coco"]).arg(&coco).args(["--to", "voc"]).arg(&out).assert().code(2);
+    let assert = hipfrac()
+        .args(["labels", "convert", "--from", "coco"])
+        .arg(&coco)
+        .args(["--to", "voc"])
+        .arg(&out)
+        .assert()
+        .code(2);
     let stderr = String::from_utf8_lossy(&assert.get_output().stderr).to_string();
-    assert!(stderr.contains("bad.json") && stderr.contains("annotation 7") && stderr.contains("outside"), "{stderr}");
+    assert!(
+        stderr.contains("bad.json") && stderr.contains("annotation 7") && stderr.contains("outside"),
+        "{stderr}"
+    );
     assert!(files_below(&out).is_empty());
 }
 
@@ -80,11 +144,25 @@ fn unknown_label_in_a_label_map_aware_read() {
     )
     .unwrap();
     let out = dir.path().join("out.json");
-    let assert = hipfrac().args(["labels", "convert", "--from", "coco"]).arg(&coco).args(["--to", "coco"]).arg(&out).assert().code(2);
+    let assert = hipfrac()
+        .args(["labels", "convert", "--from", "coco"])
+        .arg(&coco)
+        .args(["--to", "coco"])
+        .arg(&out)
+        .assert()
+        .code(2);
     assert!(String::from_utf8_lossy(&assert.get_output().stderr).contains("\"Garden-1\""));
     let map = dir.path().join("labels.map");
     std::fs::write(&map, "# site A's names\nGarden-1 = VF\n").unwrap();
-    hipfrac().args(["labels", "convert", "--from", "coco"]).arg(&coco).args(["--to", "coco"]).arg(&out).arg("--label-map").arg(&map).assert().success();
+    hipfrac()
+        .args(["labels", "convert", "--from", "coco"])
+        .arg(&coco)
+        .args(["--to", "coco"])
+        .arg(&out)
+        .arg("--label-map")
+        .arg(&map)
+        .assert()
+        .success();
     assert!(std::fs::read_to_string(&out).unwrap().contains("\"category_id\": 2"));
 }
 
@@ -103,12 +181,29 @@ fn bad_boxes_categories_and_name_collisions_are_refused() {
     let out = dir.path().join("out");
     let convert_yolo = |line: &str| {
         std::fs::write(yolo.join("a.txt"), format!("{line}\n")).unwrap();
-        let assert = hipfrac().args(["labels", "convert", "--from", "yolo"]).arg(&yolo).args(["--to", "voc"]).arg(&out).arg("--images").arg(&images).assert().failure();
+        let assert = hipfrac()
+            .args(["labels", "convert", "--from", "yolo"])
+            .arg(&yolo)
+            .args(["--to", "voc"])
+            .arg(&out)
+            .arg("--images")
+            .arg(&images)
+            .assert()
+            .failure();
         String::from_utf8_lossy(&assert.get_output().stderr).to_string()
     };
-    for line in ["0 1.5 0.5 0.1 0.1", "0 0.5 0.5 0 0.1", "0 0.5 0.5 -0.2 0.1", "0 1e300 0.5 0.1 0.1", "0 0.95 0.5 0.2 0.1"] {
+    for line in [
+        "0 1.5 0.5 0.1 0.1",
+        "0 0.5 0.5 0 0.1",
+        "0 0.5 0.5 -0.2 0.1",
+        "0 1e300 0.5 0.1 0.1",
+        "0 0.95 0.5 0.2 0.1",
+    ] {
         let stderr = convert_yolo(line);
-        assert!(stderr.contains("a.txt") && stderr.contains("not a normalised box"), "{line}: {stderr}");
+        assert!(
+            stderr.contains("a.txt") && stderr.contains("not a normalised box"),
+            "{line}: {stderr}"
+        );
     }
     let stderr = convert_yolo("4 0.5 0.5 0.1 0.1");
     assert!(stderr.contains("no visible fracture"), "{stderr}");
@@ -116,7 +211,15 @@ fn bad_boxes_categories_and_name_collisions_are_refused() {
     std::fs::write(yolo.join("a.txt"), "0 0.5 0.5 0.1 0.1\n").unwrap();
     std::fs::copy(images.join("b.png"), images.join("a.dcm.png")).unwrap();
     std::fs::rename(images.join("b.png"), images.join("a.PNG")).unwrap();
-    let assert = hipfrac().args(["labels", "convert", "--from", "yolo"]).arg(&yolo).args(["--to", "voc"]).arg(&out).arg("--images").arg(&images).assert().failure();
+    let assert = hipfrac()
+        .args(["labels", "convert", "--from", "yolo"])
+        .arg(&yolo)
+        .args(["--to", "voc"])
+        .arg(&out)
+        .arg("--images")
+        .arg(&images)
+        .assert()
+        .failure();
     let stderr = String::from_utf8_lossy(&assert.get_output().stderr).to_string();
     assert!(stderr.contains("share the name a"), "{stderr}");
     assert!(files_below(&out).is_empty(), "{:?}", files_below(&out));
@@ -130,12 +233,34 @@ fn bad_boxes_categories_and_name_collisions_are_refused() {
             "categories":[{"id":1,"name":"DF"},{"id":1,"name":"UF"}]}"#,
     )
     .unwrap();
-    let assert = hipfrac().args(["labels", "convert", "--from", "coco"]).arg(&coco).args(["--to", "yolo"]).arg(&out).assert().failure();
+    let assert = hipfrac()
+        .args(["labels", "convert", "--from", "coco"])
+        .arg(&coco)
+        .args(["--to", "yolo"])
+        .arg(&out)
+        .assert()
+        .failure();
     let stderr = String::from_utf8_lossy(&assert.get_output().stderr).to_string();
     assert!(stderr.contains("category id 1 appears twice"), "{stderr}");
-    std::fs::write(&coco, std::fs::read_to_string(&coco).unwrap().replace(r#",{"id":1,"name":"UF"}"#, "")).unwrap();
-    let assert = hipfrac().args(["labels", "convert", "--from", "coco"]).arg(&coco).args(["--to", "yolo"]).arg(&out).assert().failure();
+    std::fs::write(
+        &coco,
+        std::fs::read_to_string(&coco)
+            .unwrap()
+            .replace(r#",{"id":1,"name":"UF"}"#, ""),
+    )
+    .unwrap();
+    let assert = hipfrac()
+        .args(["labels", "convert", "--from", "coco"])
+        .arg(&coco)
+        .args(["--to", "yolo"])
+        .arg(&out)
+        .assert()
+        .failure();
     let stderr = String::from_utf8_lossy(&assert.get_output().stderr).to_string();
-    assert!(stderr.contains("x.dcm and x.png would be written to the same file") || stderr.contains("x.png and x.dcm would be written"), "{stderr}");
+    assert!(
+        stderr.contains("x.dcm and x.png would be written to the same file")
+            || stderr.contains("x.png and x.dcm would be written"),
+        "{stderr}"
+    );
     assert!(files_below(&out).is_empty(), "{:?}", files_below(&out));
 }

@@ -3,14 +3,14 @@
 mod bad_input;
 mod convert;
 mod dataset;
-mod distributed;
 mod deid;
+mod distributed;
 mod labels;
 mod layers;
 mod node;
-mod support;
 mod phantom;
 mod predict;
 mod service;
 mod study;
+mod support;
 mod workstation;

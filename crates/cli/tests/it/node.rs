@@ -19,8 +19,24 @@ fn untrained(dir: &Path) -> PathBuf {
 /// `count` phantom CR DICOMs of 128 px.
 fn phantom_dicoms(dir: &Path, count: usize) -> Vec<PathBuf> {
     let data = dir.join("phantom");
-    hipfrac().args(["phantom", "--count", &count.to_string(), "--size", "128", "--seed", "11", "--out"]).arg(&data).assert().success();
-    let mut files: Vec<PathBuf> = std::fs::read_dir(data.join("dicom")).unwrap().map(|e| e.unwrap().path()).collect();
+    hipfrac()
+        .args([
+            "phantom",
+            "--count",
+            &count.to_string(),
+            "--size",
+            "128",
+            "--seed",
+            "11",
+            "--out",
+        ])
+        .arg(&data)
+        .assert()
+        .success();
+    let mut files: Vec<PathBuf> = std::fs::read_dir(data.join("dicom"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
     files.sort();
     files
 }
@@ -44,15 +60,35 @@ impl Pacs {
     fn start(dir: &Path) -> Pacs {
         std::fs::create_dir_all(dir).unwrap();
         let port = free_port();
-        let child = Command::new("storescp").args(["-aet", "PACS", "-od"]).arg(dir).arg(port.to_string()).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
-        wait_for("storescp", Duration::from_secs(20), || std::net::TcpStream::connect(("127.0.0.1", port)).is_ok(), String::new);
-        Pacs { child, port, dir: dir.to_path_buf() }
+        let child = Command::new("storescp")
+            .args(["-aet", "PACS", "-od"])
+            .arg(dir)
+            .arg(port.to_string())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        wait_for(
+            "storescp",
+            Duration::from_secs(20),
+            || std::net::TcpStream::connect(("127.0.0.1", port)).is_ok(),
+            String::new,
+        );
+        Pacs {
+            child,
+            port,
+            dir: dir.to_path_buf(),
+        }
     }
 
     /// The files received whose name starts with `prefix` (storescp names them by modality:
     /// SRc., PSg., SC.).
     fn received(&self, prefix: &str) -> Vec<PathBuf> {
-        std::fs::read_dir(&self.dir).unwrap().map(|e| e.unwrap().path()).filter(|p| p.file_name().unwrap().to_string_lossy().starts_with(prefix)).collect()
+        std::fs::read_dir(&self.dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.file_name().unwrap().to_string_lossy().starts_with(prefix))
+            .collect()
     }
 }
 
@@ -79,10 +115,24 @@ impl Node {
             .arg(model)
             .arg("--spool")
             .arg(spool)
-            .args(["--addr", "127.0.0.1:0", "--device", "cpu", "--overlay-size", "256", "--max-backoff-s", "1", "--dest", &format!("PACS@127.0.0.1:{pacs}")])
+            .args([
+                "--addr",
+                "127.0.0.1:0",
+                "--device",
+                "cpu",
+                "--overlay-size",
+                "256",
+                "--max-backoff-s",
+                "1",
+                "--dest",
+                &format!("PACS@127.0.0.1:{pacs}"),
+            ])
             .args(extra);
         let (child, line, log) = spawn_until(command, " on 127.0.0.1:");
-        let port = line.split_once(" on 127.0.0.1:").and_then(|(_, rest)| rest.split_whitespace().next()?.parse().ok()).expect("a port");
+        let port = line
+            .split_once(" on 127.0.0.1:")
+            .and_then(|(_, rest)| rest.split_whitespace().next()?.parse().ok())
+            .expect("a port");
         Node { child, port, log }
     }
 
@@ -92,7 +142,14 @@ impl Node {
 
     /// storescu (verbose) to this node; `propose` picks the transfer syntaxes offered.
     fn store(&self, files: &[&Path], propose: &[&str]) -> std::process::Output {
-        Command::new("storescu").args(["-v", "-R", "-aet", "STORESCU", "-aec", "HIPFRAC"]).args(propose).arg("127.0.0.1").arg(self.port.to_string()).args(files).output().unwrap()
+        Command::new("storescu")
+            .args(["-v", "-R", "-aet", "STORESCU", "-aec", "HIPFRAC"])
+            .args(propose)
+            .arg("127.0.0.1")
+            .arg(self.port.to_string())
+            .args(files)
+            .output()
+            .unwrap()
     }
 }
 
@@ -104,12 +161,22 @@ impl Drop for Node {
 }
 
 fn text(output: &std::process::Output) -> String {
-    format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr))
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
 }
 
 fn sop_instance(path: &Path) -> String {
     let object = dicom_object::open_file(path).unwrap();
-    object.element(tags::SOP_INSTANCE_UID).unwrap().to_str().unwrap().trim_end_matches('\0').to_string()
+    object
+        .element(tags::SOP_INSTANCE_UID)
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .trim_end_matches('\0')
+        .to_string()
 }
 
 /// A copy of `source` with `edit` applied (storescu sends what it is given).
@@ -134,13 +201,34 @@ fn listen_receives_predicts_and_sends_the_results_to_a_pacs() {
     let temp = tempfile::tempdir().unwrap();
     let model = untrained(temp.path());
     let pacs = Pacs::start(&temp.path().join("pacs"));
-    let node = Node::start(&model, &temp.path().join("spool"), pacs.port, &["--allow", "STORESCU,ECHOSCU"]);
+    let node = Node::start(
+        &model,
+        &temp.path().join("spool"),
+        pacs.port,
+        &["--allow", "STORESCU,ECHOSCU"],
+    );
 
-    let echo = Command::new("echoscu").args(["-aec", "HIPFRAC", "127.0.0.1"]).arg(node.port.to_string()).output().unwrap();
+    let echo = Command::new("echoscu")
+        .args(["-aec", "HIPFRAC", "127.0.0.1"])
+        .arg(node.port.to_string())
+        .output()
+        .unwrap();
     assert!(echo.status.success(), "{}\n{}", text(&echo), node.log());
-    let intruder = Command::new("echoscu").args(["-aet", "INTRUDER", "-aec", "HIPFRAC", "127.0.0.1"]).arg(node.port.to_string()).output().unwrap();
-    assert!(!intruder.status.success() && text(&intruder).contains("Rejected"), "{}", text(&intruder));
-    let misdialled = Command::new("echoscu").args(["-aec", "OTHER", "127.0.0.1"]).arg(node.port.to_string()).output().unwrap();
+    let intruder = Command::new("echoscu")
+        .args(["-aet", "INTRUDER", "-aec", "HIPFRAC", "127.0.0.1"])
+        .arg(node.port.to_string())
+        .output()
+        .unwrap();
+    assert!(
+        !intruder.status.success() && text(&intruder).contains("Rejected"),
+        "{}",
+        text(&intruder)
+    );
+    let misdialled = Command::new("echoscu")
+        .args(["-aec", "OTHER", "127.0.0.1"])
+        .arg(node.port.to_string())
+        .output()
+        .unwrap();
     assert!(!misdialled.status.success(), "{}", text(&misdialled));
 
     // Phantom CRs (uncompressed) and, where the shared data is, the real hip compressed.
@@ -151,42 +239,83 @@ fn listen_receives_predicts_and_sends_the_results_to_a_pacs() {
     if let Some(shared) = shared_dicom() {
         // One instance UID per file: the three variants share the original's, so each is
         // given its own (as three different images would have).
-        for (i, (name, propose)) in [("RG2_RLE", "-xr"), ("RG2_JLSL", "-xt"), ("RG2_J2KR", "-xv")].into_iter().enumerate() {
-            let copy = edited(&shared.join("dicom_wg04_hip").join(name), &temp.path().join(name), |o| {
-                let uid = format!("1.2.826.0.1.3680043.10.1234.{}", i + 1);
-                o.put(dicom_core::DataElement::new(tags::SOP_INSTANCE_UID, dicom_core::VR::UI, dicom_core::PrimitiveValue::from(uid.as_str())));
-                o.meta_mut().media_storage_sop_instance_uid = uid;
-            });
+        for (i, (name, propose)) in [("RG2_RLE", "-xr"), ("RG2_JLSL", "-xt"), ("RG2_J2KR", "-xv")]
+            .into_iter()
+            .enumerate()
+        {
+            let copy = edited(
+                &shared.join("dicom_wg04_hip").join(name),
+                &temp.path().join(name),
+                |o| {
+                    let uid = format!("1.2.826.0.1.3680043.10.1234.{}", i + 1);
+                    o.put(dicom_core::DataElement::new(
+                        tags::SOP_INSTANCE_UID,
+                        dicom_core::VR::UI,
+                        dicom_core::PrimitiveValue::from(uid.as_str()),
+                    ));
+                    o.meta_mut().media_storage_sop_instance_uid = uid;
+                },
+            );
             let stored = node.store(&[&copy], &[propose]);
-            assert!(stored.status.success() && text(&stored).contains("Success"), "{name}: {}\n{}", text(&stored), node.log());
+            assert!(
+                stored.status.success() && text(&stored).contains("Success"),
+                "{name}: {}\n{}",
+                text(&stored),
+                node.log()
+            );
             sent.push(copy);
         }
     }
 
     // Refused at negotiation: a CT image is not a radiograph hipfrac reads.
     let ct = edited(&phantoms[0], &temp.path().join("ct.dcm"), |o| {
-        o.put(dicom_core::DataElement::new(tags::SOP_CLASS_UID, dicom_core::VR::UI, dicom_core::PrimitiveValue::from("1.2.840.10008.5.1.4.1.1.2")));
+        o.put(dicom_core::DataElement::new(
+            tags::SOP_CLASS_UID,
+            dicom_core::VR::UI,
+            dicom_core::PrimitiveValue::from("1.2.840.10008.5.1.4.1.1.2"),
+        ));
         o.meta_mut().media_storage_sop_class_uid = "1.2.840.10008.5.1.4.1.1.2".into();
     });
     let refused = node.store(&[&ct], &[]);
     assert!(!refused.status.success(), "{}", text(&refused));
     // Refused with a failure status: pixel data shorter than Rows x Columns.
     let corrupt = edited(&phantoms[1], &temp.path().join("corrupt.dcm"), |o| {
-        o.put(dicom_core::DataElement::new(tags::ROWS, dicom_core::VR::US, dicom_core::PrimitiveValue::from(4096u16)));
-        o.put(dicom_core::DataElement::new(tags::SOP_INSTANCE_UID, dicom_core::VR::UI, dicom_core::PrimitiveValue::from("1.2.826.0.1.3680043.10.1234.99")));
+        o.put(dicom_core::DataElement::new(
+            tags::ROWS,
+            dicom_core::VR::US,
+            dicom_core::PrimitiveValue::from(4096u16),
+        ));
+        o.put(dicom_core::DataElement::new(
+            tags::SOP_INSTANCE_UID,
+            dicom_core::VR::UI,
+            dicom_core::PrimitiveValue::from("1.2.826.0.1.3680043.10.1234.99"),
+        ));
         o.meta_mut().media_storage_sop_instance_uid = "1.2.826.0.1.3680043.10.1234.99".into();
     });
     let answer = node.store(&[&corrupt], &[]);
-    assert!(text(&answer).contains("Error: CannotUnderstand"), "{}\n{}", text(&answer), node.log());
+    assert!(
+        text(&answer).contains("Error: CannotUnderstand"),
+        "{}\n{}",
+        text(&answer),
+        node.log()
+    );
 
     // Every accepted instance gets its three results at the PACS; the node still serves.
     let wanted = sent.len();
-    wait_for("the results at the PACS", Duration::from_secs(180), || ["SRc.", "PSg.", "SC."].iter().all(|p| pacs.received(p).len() >= wanted), || node.log());
+    wait_for(
+        "the results at the PACS",
+        Duration::from_secs(180),
+        || ["SRc.", "PSg.", "SC."].iter().all(|p| pacs.received(p).len() >= wanted),
+        || node.log(),
+    );
     let sources: Vec<String> = sent.iter().map(|p| sop_instance(p)).collect();
     for sr in pacs.received("SRc.") {
         assert_dciodvfy_clean(&sr, "ComprehensiveSR");
         let bytes = String::from_utf8_lossy(&std::fs::read(&sr).unwrap()).to_string();
-        assert!(sources.iter().any(|s| bytes.contains(s.as_str())), "the SR references a source instance");
+        assert!(
+            sources.iter().any(|s| bytes.contains(s.as_str())),
+            "the SR references a source instance"
+        );
     }
     for pr in pacs.received("PSg.") {
         assert_dciodvfy_clean(&pr, "GrayscaleSoftcopyPresentationState");
@@ -194,8 +323,18 @@ fn listen_receives_predicts_and_sends_the_results_to_a_pacs() {
     for sc in pacs.received("SC.") {
         assert_dciodvfy_clean(&sc, "SCImage");
     }
-    assert!(!pacs.received("").iter().any(|p| String::from_utf8_lossy(&std::fs::read(p).unwrap()).contains("1.2.826.0.1.3680043.10.1234.99")), "nothing made of the refused instance");
-    let echo = Command::new("echoscu").args(["-aec", "HIPFRAC", "127.0.0.1"]).arg(node.port.to_string()).output().unwrap();
+    assert!(
+        !pacs
+            .received("")
+            .iter()
+            .any(|p| String::from_utf8_lossy(&std::fs::read(p).unwrap()).contains("1.2.826.0.1.3680043.10.1234.99")),
+        "nothing made of the refused instance"
+    );
+    let echo = Command::new("echoscu")
+        .args(["-aec", "HIPFRAC", "127.0.0.1"])
+        .arg(node.port.to_string())
+        .output()
+        .unwrap();
     assert!(echo.status.success());
 }
 
@@ -242,26 +381,63 @@ fn listen_loses_nothing_acknowledged_when_killed() {
     killer.join().unwrap();
     let _ = node.child.wait();
     let acked = acknowledged(&text(&first));
-    assert!(acked.len() >= 5 && acked.len() < 50, "the kill landed mid-stream: {} acknowledged\n{}", acked.len(), text(&first));
+    assert!(
+        acked.len() >= 5 && acked.len() < 50,
+        "the kill landed mid-stream: {} acknowledged\n{}",
+        acked.len(),
+        text(&first)
+    );
 
     let count = |dir: &str| std::fs::read_dir(spool.join(dir)).unwrap().count();
-    eprintln!("killed with {} acknowledged: incoming {}, outbox {}, done {}", acked.len(), count("incoming"), count("outbox"), count("done"));
+    eprintln!(
+        "killed with {} acknowledged: incoming {}, outbox {}, done {}",
+        acked.len(),
+        count("incoming"),
+        count("outbox"),
+        count("done")
+    );
     // Restart on the same spool; send what was not acknowledged.
     let node = Node::start(&model, &spool, pacs.port, &["--outputs", "sr"]);
-    let rest: Vec<&Path> = files.iter().filter(|f| !acked.contains(&f.display().to_string())).map(|p| p.as_path()).collect();
+    let rest: Vec<&Path> = files
+        .iter()
+        .filter(|f| !acked.contains(&f.display().to_string()))
+        .map(|p| p.as_path())
+        .collect();
     let second = node.store(&rest, &[]);
     assert!(second.status.success(), "{}\n{}", text(&second), node.log());
 
-    wait_for("50 reports at the PACS", Duration::from_secs(180), || pacs.received("SRc.").len() >= 50, || node.log());
+    wait_for(
+        "50 reports at the PACS",
+        Duration::from_secs(180),
+        || pacs.received("SRc.").len() >= 50,
+        || node.log(),
+    );
     std::thread::sleep(Duration::from_millis(500));
-    assert_eq!(pacs.received("SRc.").len(), 50, "one report per instance, none twice under another UID");
-    let reports: Vec<String> = pacs.received("SRc.").iter().map(|p| String::from_utf8_lossy(&std::fs::read(p).unwrap()).to_string()).collect();
+    assert_eq!(
+        pacs.received("SRc.").len(),
+        50,
+        "one report per instance, none twice under another UID"
+    );
+    let reports: Vec<String> = pacs
+        .received("SRc.")
+        .iter()
+        .map(|p| String::from_utf8_lossy(&std::fs::read(p).unwrap()).to_string())
+        .collect();
     for file in &files {
         let uid = sop_instance(file);
-        assert!(reports.iter().any(|r| r.contains(&uid)), "{} has its report", file.display());
+        assert!(
+            reports.iter().any(|r| r.contains(&uid)),
+            "{} has its report",
+            file.display()
+        );
     }
     let left = |dir: &str| std::fs::read_dir(spool.join(dir)).unwrap().count();
-    wait_for("an empty outbox", Duration::from_secs(30), || left("incoming") + left("outbox") == 0, || node.log());
+    wait_for(
+        "an empty outbox",
+        Duration::from_secs(30),
+        || left("incoming") + left("outbox") == 0,
+        || node.log(),
+    );
     // An instance committed just before the kill but not acknowledged was sent again: two
     // receptions of it, both predicted, their results the same instances at the PACS.
     assert!(left("done") >= 50, "{} receptions done", left("done"));
@@ -286,9 +462,24 @@ fn listen_refuses_when_the_spool_is_full() {
     let node = Node::start(&model, &spool, nobody, &["--spool-limit-mb", "1"]);
     let files = phantom_dicoms(temp.path(), 1);
     let refused = node.store(&[&files[0]], &[]);
-    assert!(text(&refused).contains("OutOfResources"), "{}\n{}", text(&refused), node.log());
+    assert!(
+        text(&refused).contains("OutOfResources"),
+        "{}\n{}",
+        text(&refused),
+        node.log()
+    );
     assert_eq!(std::fs::read_dir(spool.join("incoming")).unwrap().count(), 0);
-    wait_for("the stuck results in failed/", Duration::from_secs(60), || spool.join("failed").join("1.2.3.txt").exists(), || node.log());
+    wait_for(
+        "the stuck results in failed/",
+        Duration::from_secs(60),
+        || spool.join("failed").join("1.2.3.txt").exists(),
+        || node.log(),
+    );
     let stored = node.store(&[&files[0]], &[]);
-    assert!(text(&stored).contains("Received Store Response (Success)"), "{}\n{}", text(&stored), node.log());
+    assert!(
+        text(&stored).contains("Received Store Response (Success)"),
+        "{}\n{}",
+        text(&stored),
+        node.log()
+    );
 }

@@ -31,7 +31,12 @@ pub fn bad_dicom() -> PathBuf {
         for entry in entries.flatten() {
             let name = entry.file_name();
             if entry.path().extension().is_some_and(|e| e == "dcm") {
-                assert!(here.join(&name).is_file(), "{} has no copy in {}", entry.path().display(), here.display());
+                assert!(
+                    here.join(&name).is_file(),
+                    "{} has no copy in {}",
+                    entry.path().display(),
+                    here.display()
+                );
             }
         }
     }
@@ -41,7 +46,10 @@ pub fn bad_dicom() -> PathBuf {
 /// True when the dcmtk tool runs. When HIPFRAC_REQUIRE_DCMTK is set (as in CI) a missing
 /// dcmtk fails the test instead of skipping it.
 pub fn have_dcmtk(tool: &str) -> bool {
-    let ok = Command::new(tool).arg("--version").output().is_ok_and(|o| o.status.success());
+    let ok = Command::new(tool)
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
     if !ok {
         if std::env::var_os("HIPFRAC_REQUIRE_DCMTK").is_some() {
             panic!("{tool} (dcmtk) is required but not installed");
@@ -59,7 +67,10 @@ pub fn read_png(path: &Path) -> (u32, u32, u8, Vec<u16>) {
     let info = reader.next_frame(&mut buffer).unwrap();
     assert_eq!(info.color_type, png::ColorType::Grayscale, "{}", path.display());
     let samples = match info.bit_depth {
-        png::BitDepth::Sixteen => buffer[..info.buffer_size()].chunks(2).map(|c| u16::from_be_bytes([c[0], c[1]])).collect(),
+        png::BitDepth::Sixteen => buffer[..info.buffer_size()]
+            .chunks(2)
+            .map(|c| u16::from_be_bytes([c[0], c[1]]))
+            .collect(),
         _ => buffer[..info.buffer_size()].iter().map(|&b| b as u16).collect(),
     };
     (info.width, info.height, info.bit_depth as u8, samples)
@@ -77,7 +88,14 @@ pub struct TestImage<'a> {
 
 impl Default for TestImage<'_> {
     fn default() -> Self {
-        Self { rows: 64, columns: 48, patient_id: "PAT-001", patient_name: "DOE^JANE", sop_instance_uid: "1.2.826.0.1.3680043.2.1125.1.1", with_pixels: true }
+        Self {
+            rows: 64,
+            columns: 48,
+            patient_id: "PAT-001",
+            patient_name: "DOE^JANE",
+            sop_instance_uid: "1.2.826.0.1.3680043.2.1125.1.1",
+            with_pixels: true,
+        }
     }
 }
 
@@ -114,14 +132,26 @@ pub fn write_test_dicom(path: &Path, image: &TestImage) {
         s(tags::WINDOW_CENTER, VR::DS, "2048"),
         s(tags::WINDOW_WIDTH, VR::DS, "4096"),
         s(tags::BURNED_IN_ANNOTATION, VR::CS, "YES"),
-        DataElement::new(dicom_core::Tag(0x0009, 0x0010), VR::LO, PrimitiveValue::from("ACME PRIVATE")),
-        DataElement::new(dicom_core::Tag(0x0009, 0x1001), VR::LO, PrimitiveValue::from("secret-mrn-998877")),
+        DataElement::new(
+            dicom_core::Tag(0x0009, 0x0010),
+            VR::LO,
+            PrimitiveValue::from("ACME PRIVATE"),
+        ),
+        DataElement::new(
+            dicom_core::Tag(0x0009, 0x1001),
+            VR::LO,
+            PrimitiveValue::from("secret-mrn-998877"),
+        ),
     ];
     if image.with_pixels {
         // Pixel data sized for a small image even when the header claims a huge one.
         let count = (image.rows as usize * image.columns as usize).min(64 * 48);
         let pixels: Vec<u16> = (0..count).map(|i| ((i * 37) % 4096) as u16).collect();
-        elements.push(DataElement::new(tags::PIXEL_DATA, VR::OW, PrimitiveValue::U16(pixels.into())));
+        elements.push(DataElement::new(
+            tags::PIXEL_DATA,
+            VR::OW,
+            PrimitiveValue::U16(pixels.into()),
+        ));
     }
     let object = InMemDicomObject::from_element_iter(elements);
     let file = object
@@ -140,7 +170,10 @@ pub fn files_below(dir: &Path) -> Vec<String> {
     if !dir.exists() {
         return Vec::new();
     }
-    let mut out: Vec<String> = walk(dir).iter().map(|p| p.strip_prefix(dir).unwrap().display().to_string()).collect();
+    let mut out: Vec<String> = walk(dir)
+        .iter()
+        .map(|p| p.strip_prefix(dir).unwrap().display().to_string())
+        .collect();
     out.sort();
     out
 }
@@ -163,25 +196,42 @@ fn walk(dir: &Path) -> Vec<PathBuf> {
 pub fn assert_dciodvfy_clean(path: &Path, iod: &str) {
     match std::process::Command::new("dciodvfy").arg(path).output() {
         Ok(check) => {
-            let report = format!("{}{}", String::from_utf8_lossy(&check.stdout), String::from_utf8_lossy(&check.stderr));
+            let report = format!(
+                "{}{}",
+                String::from_utf8_lossy(&check.stdout),
+                String::from_utf8_lossy(&check.stderr)
+            );
             assert!(report.contains(iod) && !report.contains("Error"), "{report}");
         }
-        Err(_) if std::env::var_os("HIPFRAC_REQUIRE_DICOM3TOOLS").is_some() => panic!("dciodvfy (dicom3tools) is required but not installed"),
+        Err(_) if std::env::var_os("HIPFRAC_REQUIRE_DICOM3TOOLS").is_some() => {
+            panic!("dciodvfy (dicom3tools) is required but not installed")
+        }
         Err(_) => eprintln!("SKIP: dciodvfy (dicom3tools) is not installed"),
     }
 }
 
 /// A free TCP port on loopback (bound and released).
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 /// Starts `command` with its stderr piped and reads that until a line contains `marker`;
 /// returns the child, that line, and the log, which a thread keeps filling. Panics with the
 /// log when the process ends before saying it.
-pub fn spawn_until(mut command: Command, marker: &str) -> (std::process::Child, String, std::sync::Arc<std::sync::Mutex<String>>) {
+pub fn spawn_until(
+    mut command: Command,
+    marker: &str,
+) -> (std::process::Child, String, std::sync::Arc<std::sync::Mutex<String>>) {
     use std::io::BufRead;
-    let mut child = command.stdout(std::process::Stdio::null()).stderr(std::process::Stdio::piped()).spawn().unwrap();
+    let mut child = command
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
     let mut lines = std::io::BufReader::new(child.stderr.take().unwrap()).lines();
     let log = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
     let mut found = None;

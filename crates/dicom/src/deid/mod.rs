@@ -23,8 +23,8 @@
 use crate::atomic::write_atomic_with;
 use crate::read::string;
 use crate::{Error, Result};
-use dicom_core::value::{DataSetSequence, PrimitiveValue, Value};
 use dicom_core::header::Header;
+use dicom_core::value::{DataSetSequence, PrimitiveValue, Value};
 use dicom_core::{DataElement, Length, Tag, VR};
 use dicom_dictionary_std::tags;
 use dicom_object::{InMemDicomObject, OpenFileOptions};
@@ -113,7 +113,9 @@ pub struct DeidOptions {
 impl DeidOptions {
     /// Days to shift dates by for `patient`, when the modified-dates option is on.
     fn shift(&self, patient: &str) -> Option<i64> {
-        self.options.contains(&ProfileOption::RetainLongModifiedDates).then(|| date_shift_days(&self.key, patient))
+        self.options
+            .contains(&ProfileOption::RetainLongModifiedDates)
+            .then(|| date_shift_days(&self.key, patient))
     }
 }
 
@@ -242,34 +244,61 @@ fn replace_uids(element: &Element, key: &Key) -> PrimitiveValue {
     }
 }
 
-fn clean(object: &InMemDicomObject, options: &DeidOptions, shift: Option<i64>, at: &str, changes: &mut Vec<Change>) -> InMemDicomObject {
+fn clean(
+    object: &InMemDicomObject,
+    options: &DeidOptions,
+    shift: Option<i64>,
+    at: &str,
+    changes: &mut Vec<Change>,
+) -> InMemDicomObject {
     let table = table::Table::get();
     let mut out = InMemDicomObject::new_empty();
     for element in object.iter() {
         let tag = element.tag();
         let path = format!("{at}{}", tag_text(tag));
-        let decided = table.rule(tag).map(|rule| (rule.name, table::decide(rule, &options.options)));
+        let decided = table
+            .rule(tag)
+            .map(|rule| (rule.name, table::decide(rule, &options.options)));
         let mut action = decided.as_ref().map(|(_, (action, _))| *action);
         // A clean (date shift) that cannot be made removes the attribute instead.
         let shifted = match (action, shift) {
-            (Some(Action::Clean), Some(days)) => element.to_str().ok().and_then(|text| shift_dates(&text, element.vr(), days)),
+            (Some(Action::Clean), Some(days)) => element
+                .to_str()
+                .ok()
+                .and_then(|text| shift_dates(&text, element.vr(), days)),
             _ => None,
         };
         if action == Some(Action::Clean) && shifted.is_none() {
             action = Some(Action::Remove);
         }
         if let Some((name, (_, rule))) = decided {
-            changes.push(Change { path: path.clone(), tag, name, action: action.expect("decided"), rule });
+            changes.push(Change {
+                path: path.clone(),
+                tag,
+                name,
+                action: action.expect("decided"),
+                rule,
+            });
         }
         let kept: Option<Element> = match action {
             Some(Action::Remove) => None,
-            Some(Action::Clean) => Some(Element::new(tag, element.vr(), PrimitiveValue::from(shifted.clone().expect("a shifted value")))),
+            Some(Action::Clean) => Some(Element::new(
+                tag,
+                element.vr(),
+                PrimitiveValue::from(shifted.clone().expect("a shifted value")),
+            )),
             Some(Action::Empty) => Some(Element::new(tag, element.vr(), PrimitiveValue::Empty)),
-            Some(Action::Uid) if element.vr() != VR::SQ => Some(Element::new(tag, VR::UI, replace_uids(element, &options.key))),
-            Some(Action::Dummy) if element.vr() == VR::UI => Some(Element::new(tag, VR::UI, replace_uids(element, &options.key))),
-            Some(Action::Dummy) if element.vr() != VR::SQ => {
-                Some(Element::new(tag, element.vr(), dummy(element.vr()).expect("not a sequence")))
+            Some(Action::Uid) if element.vr() != VR::SQ => {
+                Some(Element::new(tag, VR::UI, replace_uids(element, &options.key)))
             }
+            Some(Action::Dummy) if element.vr() == VR::UI => {
+                Some(Element::new(tag, VR::UI, replace_uids(element, &options.key)))
+            }
+            Some(Action::Dummy) if element.vr() != VR::SQ => Some(Element::new(
+                tag,
+                element.vr(),
+                dummy(element.vr()).expect("not a sequence"),
+            )),
             // Kept, not in the table, or a sequence replaced by its cleaned items (D, U*):
             // the profile applies again inside every item.
             _ => match element.value() {
@@ -280,7 +309,11 @@ fn clean(object: &InMemDicomObject, options: &DeidOptions, shift: Option<i64>, a
                         .enumerate()
                         .map(|(i, item)| clean(item, options, shift, &format!("{path}[{}]/", i + 1), changes))
                         .collect();
-                    Some(Element::new(tag, VR::SQ, DataSetSequence::new(items, Length::UNDEFINED)))
+                    Some(Element::new(
+                        tag,
+                        VR::SQ,
+                        DataSetSequence::new(items, Length::UNDEFINED),
+                    ))
                 }
                 _ => Some(element.clone()),
             },
@@ -302,13 +335,27 @@ pub fn deidentify_file(input: &Path, output: &Path, options: &DeidOptions, overw
         });
     }
     if input.canonicalize().ok() == output.canonicalize().ok() && output.exists() {
-        return Err(Error::Option { path: output.to_path_buf(), reason: "output would replace the input".into() });
+        return Err(Error::Option {
+            path: output.to_path_buf(),
+            reason: "output would replace the input".into(),
+        });
     }
-    if options.options.contains(&ProfileOption::RetainLongFullDates) && options.options.contains(&ProfileOption::RetainLongModifiedDates) {
-        return Err(Error::Option { path: input.to_path_buf(), reason: "full dates and modified dates exclude each other".into() });
+    if options.options.contains(&ProfileOption::RetainLongFullDates)
+        && options.options.contains(&ProfileOption::RetainLongModifiedDates)
+    {
+        return Err(Error::Option {
+            path: input.to_path_buf(),
+            reason: "full dates and modified dates exclude each other".into(),
+        });
     }
     if let Some(option) = options.options.iter().find(|o| !o.is_supported()) {
-        return Err(Error::Option { path: input.to_path_buf(), reason: format!("{} is not implemented (it cleans content hipfrac cannot judge)", option.code().1) });
+        return Err(Error::Option {
+            path: input.to_path_buf(),
+            reason: format!(
+                "{} is not implemented (it cleans content hipfrac cannot judge)",
+                option.code().1
+            ),
+        });
     }
     crate::prescan::check_file(input, false)?;
     let file = crate::checks::guarded(|| OpenFileOptions::new().open_file(input))
@@ -332,17 +379,42 @@ pub fn deidentify_file(input: &Path, output: &Path, options: &DeidOptions, overw
     for (tag, name) in [(tags::PATIENT_ID, "Patient ID"), (tags::PATIENT_NAME, "Patient's Name")] {
         let rule = table::Table::get().rule(tag).map_or("", |r| r.basic_cell);
         changes.retain(|c| c.path != tag_text(tag));
-        changes.push(Change { path: tag_text(tag), tag, name, action: Action::Dummy, rule: format!("{rule} (keyed pseudonym)") });
+        changes.push(Change {
+            path: tag_text(tag),
+            tag,
+            name,
+            action: Action::Dummy,
+            rule: format!("{rule} (keyed pseudonym)"),
+        });
     }
-    object.put(Element::new(tags::PATIENT_ID, VR::LO, PrimitiveValue::from(pseudonym.as_str())));
-    object.put(Element::new(tags::PATIENT_NAME, VR::PN, PrimitiveValue::from(pseudonym.as_str())));
-    object.put(Element::new(tags::PATIENT_IDENTITY_REMOVED, VR::CS, PrimitiveValue::from("YES")));
-    let mut method = format!("hipfrac {} PS3.15 {EDITION} Basic Profile, keyed pseudonyms", env!("CARGO_PKG_VERSION"));
+    object.put(Element::new(
+        tags::PATIENT_ID,
+        VR::LO,
+        PrimitiveValue::from(pseudonym.as_str()),
+    ));
+    object.put(Element::new(
+        tags::PATIENT_NAME,
+        VR::PN,
+        PrimitiveValue::from(pseudonym.as_str()),
+    ));
+    object.put(Element::new(
+        tags::PATIENT_IDENTITY_REMOVED,
+        VR::CS,
+        PrimitiveValue::from("YES"),
+    ));
+    let mut method = format!(
+        "hipfrac {} PS3.15 {EDITION} Basic Profile, keyed pseudonyms",
+        env!("CARGO_PKG_VERSION")
+    );
     for option in &options.options {
         method.push_str(", ");
         method.push_str(option.code().1);
     }
-    object.put(Element::new(tags::DEIDENTIFICATION_METHOD, VR::LO, PrimitiveValue::from(method)));
+    object.put(Element::new(
+        tags::DEIDENTIFICATION_METHOD,
+        VR::LO,
+        PrimitiveValue::from(method),
+    ));
     let temporal = if options.options.contains(&ProfileOption::RetainLongFullDates) {
         "UNMODIFIED"
     } else if date_shift_days.is_some() {
@@ -387,9 +459,20 @@ pub fn deidentify_file(input: &Path, output: &Path, options: &DeidOptions, overw
         tag: tags::MEDIA_STORAGE_SOP_INSTANCE_UID,
         name: "Media Storage SOP Instance UID",
         action: if uids_kept { Action::Keep } else { Action::Uid },
-        rule: if uids_kept { "K (Retain UIDs Option)".into() } else { "U".into() },
+        rule: if uids_kept {
+            "K (Retain UIDs Option)".into()
+        } else {
+            "U".into()
+        },
     });
-    Ok(DeidReport { pseudonym, burned_in_annotation, missing_patient_id, changes, original_patient_id: patient_id, date_shift_days })
+    Ok(DeidReport {
+        pseudonym,
+        burned_in_annotation,
+        missing_patient_id,
+        changes,
+        original_patient_id: patient_id,
+        date_shift_days,
+    })
 }
 
 #[cfg(test)]

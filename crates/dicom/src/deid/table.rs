@@ -84,7 +84,10 @@ impl ProfileOption {
     ];
 
     fn column(self) -> usize {
-        ProfileOption::ALL.iter().position(|o| *o == self).expect("every option is in ALL")
+        ProfileOption::ALL
+            .iter()
+            .position(|o| *o == self)
+            .expect("every option is in ALL")
     }
 
     /// The option's code in CID 7050 (De-identification Method) and its meaning.
@@ -95,8 +98,13 @@ impl ProfileOption {
             ProfileOption::RetainDeviceIdentity => ("113109", "Retain Device Identity Option"),
             ProfileOption::RetainInstitutionIdentity => ("113112", "Retain Institution Identity Option"),
             ProfileOption::RetainPatientCharacteristics => ("113108", "Retain Patient Characteristics Option"),
-            ProfileOption::RetainLongFullDates => ("113106", "Retain Longitudinal Temporal Information Full Dates Option"),
-            ProfileOption::RetainLongModifiedDates => ("113107", "Retain Longitudinal Temporal Information Modified Dates Option"),
+            ProfileOption::RetainLongFullDates => {
+                ("113106", "Retain Longitudinal Temporal Information Full Dates Option")
+            }
+            ProfileOption::RetainLongModifiedDates => (
+                "113107",
+                "Retain Longitudinal Temporal Information Modified Dates Option",
+            ),
             ProfileOption::CleanDescriptors => ("113105", "Clean Descriptors Option"),
             ProfileOption::CleanStructuredContent => ("113104", "Clean Structured Content Option"),
             ProfileOption::CleanGraphics => ("113103", "Clean Graphics Option"),
@@ -138,7 +146,14 @@ impl TagPattern {
             Some((value, mask))
         };
         let ((g, gm), (e, em)) = (part(group)?, part(element)?);
-        Some(if gm == 0xFFFF && em == 0xFFFF { TagPattern::Exact(Tag(g, e)) } else { TagPattern::Masked { value: Tag(g, e), mask: Tag(gm, em) } })
+        Some(if gm == 0xFFFF && em == 0xFFFF {
+            TagPattern::Exact(Tag(g, e))
+        } else {
+            TagPattern::Masked {
+                value: Tag(g, e),
+                mask: Tag(gm, em),
+            }
+        })
     }
 }
 
@@ -177,24 +192,45 @@ impl Table {
     /// The table (parsed on first use).
     pub fn get() -> &'static Table {
         static TABLE: OnceLock<Table> = OnceLock::new();
-        TABLE.get_or_init(|| Table::parse(TSV).unwrap_or_else(|BadRow(row)| panic!("table_e1_1.tsv is generated and parses, but not {row}")))
+        TABLE.get_or_init(|| {
+            Table::parse(TSV)
+                .unwrap_or_else(|BadRow(row)| panic!("table_e1_1.tsv is generated and parses, but not {row}"))
+        })
     }
 
     fn parse(text: &'static str) -> Result<Table, BadRow> {
         let mut rules = Vec::new();
-        for (n, line) in text.lines().enumerate().filter(|(_, l)| !l.starts_with('#') && !l.starts_with("tag\t")) {
+        for (n, line) in text
+            .lines()
+            .enumerate()
+            .filter(|(_, l)| !l.starts_with('#') && !l.starts_with("tag\t"))
+        {
             let fields: Vec<&str> = line.split('\t').collect();
             let bad = || BadRow(format!("line {}: {line:?}", n + 1));
             if fields.len() != 13 {
                 return Err(bad());
             }
             let tag = TagPattern::parse(fields[0]).ok_or_else(bad)?;
-            let basic = fields[1].split('/').map(Action::parse).collect::<Option<Vec<_>>>().ok_or_else(bad)?;
+            let basic = fields[1]
+                .split('/')
+                .map(Action::parse)
+                .collect::<Option<Vec<_>>>()
+                .ok_or_else(bad)?;
             let mut options = [None; 10];
             for (slot, cell) in options.iter_mut().zip(&fields[2..12]) {
-                *slot = if cell.is_empty() { None } else { Some(Action::parse(cell).ok_or_else(bad)?) };
+                *slot = if cell.is_empty() {
+                    None
+                } else {
+                    Some(Action::parse(cell).ok_or_else(bad)?)
+                };
             }
-            rules.push(Rule { tag, basic_cell: fields[1], basic, options, name: fields[12] });
+            rules.push(Rule {
+                tag,
+                basic_cell: fields[1],
+                basic,
+                options,
+                name: fields[12],
+            });
         }
         let mut exact = HashMap::new();
         let mut patterns = Vec::new();
@@ -214,7 +250,10 @@ impl Table {
         if let Some(&i) = self.exact.get(&tag) {
             return Some(&self.rules[i]);
         }
-        self.patterns.iter().map(|&i| &self.rules[i]).find(|r| r.tag.matches(tag))
+        self.patterns
+            .iter()
+            .map(|&i| &self.rules[i])
+            .find(|r| r.tag.matches(tag))
     }
 }
 
@@ -234,7 +273,9 @@ pub fn decide(rule: &Rule, options: &[ProfileOption]) -> (Action, String) {
         match rule.option(option) {
             Some(Action::Keep) => return (Action::Keep, format!("K ({meaning})")),
             // The one clean hipfrac makes: dates shifted per patient (modified dates option).
-            Some(Action::Clean) if option == ProfileOption::RetainLongModifiedDates => return (Action::Clean, format!("C ({meaning})")),
+            Some(Action::Clean) if option == ProfileOption::RetainLongModifiedDates => {
+                return (Action::Clean, format!("C ({meaning})"))
+            }
             _ => {}
         }
     }
@@ -269,7 +310,15 @@ mod tests {
         assert_eq!(timezone.option(ProfileOption::RetainLongFullDates), Some(Action::Keep));
         assert_eq!(decide(timezone, &[]).0, Action::Remove);
         assert_eq!(decide(timezone, &[ProfileOption::RetainLongFullDates]).0, Action::Keep);
-        assert_eq!(decide(table.rule(Tag(0x0008, 0x0080)).unwrap(), &[]).0, Action::Remove, "X/Z/D");
-        assert_eq!(decide(table.rule(Tag(0x0008, 0x0023)).unwrap(), &[]).0, Action::Dummy, "Z/D");
+        assert_eq!(
+            decide(table.rule(Tag(0x0008, 0x0080)).unwrap(), &[]).0,
+            Action::Remove,
+            "X/Z/D"
+        );
+        assert_eq!(
+            decide(table.rule(Tag(0x0008, 0x0023)).unwrap(), &[]).0,
+            Action::Dummy,
+            "Z/D"
+        );
     }
 }

@@ -6,15 +6,69 @@ use hipfrac_dicom::read_dicom;
 
 /// (file, sha16 of stored values, stored min, stored max, photometric).
 const LOSSLESS: &[(&str, &str, i32, i32, Photometric)] = &[
-    ("dicom_wg04_hip/RG2_UNC", "9ed5d9818c250bb8", 0, 893, Photometric::Monochrome2),
-    ("dicom_wg04_hip/RG2_RLE", "9ed5d9818c250bb8", 0, 893, Photometric::Monochrome2),
-    ("dicom_wg04_hip/RG2_JPLL", "9ed5d9818c250bb8", 0, 893, Photometric::Monochrome2),
-    ("dicom_wg04_hip/RG2_JLSL", "9ed5d9818c250bb8", 0, 893, Photometric::Monochrome2),
-    ("dicom_wg04_hip/RG2_J2KR", "9ed5d9818c250bb8", 0, 893, Photometric::Monochrome2),
-    ("dicom_wg04_tibia_mono1/RG3_JPLL", "85480a0287e37795", 0, 1023, Photometric::Monochrome1),
-    ("dicom_edgecases/mlut_18.dcm", "9195d8833fb4ec4f", -2048, 2047, Photometric::Monochrome2),
-    ("dicom_edgecases/vlut_04.dcm", "ffb6180be24bafec", 0, 255, Photometric::Monochrome2),
-    ("dicom_edgecases/empty_voi_and_modality_lut_seq.dcm", "958eea569c0ca6f7", 0, 63736, Photometric::Monochrome2),
+    (
+        "dicom_wg04_hip/RG2_UNC",
+        "9ed5d9818c250bb8",
+        0,
+        893,
+        Photometric::Monochrome2,
+    ),
+    (
+        "dicom_wg04_hip/RG2_RLE",
+        "9ed5d9818c250bb8",
+        0,
+        893,
+        Photometric::Monochrome2,
+    ),
+    (
+        "dicom_wg04_hip/RG2_JPLL",
+        "9ed5d9818c250bb8",
+        0,
+        893,
+        Photometric::Monochrome2,
+    ),
+    (
+        "dicom_wg04_hip/RG2_JLSL",
+        "9ed5d9818c250bb8",
+        0,
+        893,
+        Photometric::Monochrome2,
+    ),
+    (
+        "dicom_wg04_hip/RG2_J2KR",
+        "9ed5d9818c250bb8",
+        0,
+        893,
+        Photometric::Monochrome2,
+    ),
+    (
+        "dicom_wg04_tibia_mono1/RG3_JPLL",
+        "85480a0287e37795",
+        0,
+        1023,
+        Photometric::Monochrome1,
+    ),
+    (
+        "dicom_edgecases/mlut_18.dcm",
+        "9195d8833fb4ec4f",
+        -2048,
+        2047,
+        Photometric::Monochrome2,
+    ),
+    (
+        "dicom_edgecases/vlut_04.dcm",
+        "ffb6180be24bafec",
+        0,
+        255,
+        Photometric::Monochrome2,
+    ),
+    (
+        "dicom_edgecases/empty_voi_and_modality_lut_seq.dcm",
+        "958eea569c0ca6f7",
+        0,
+        63736,
+        Photometric::Monochrome2,
+    ),
 ];
 
 /// Lossy files: (file, README sha16, max abs difference allowed against the README decode
@@ -92,7 +146,10 @@ fn faulty_jpeg_headers_give_a_clear_error() {
     let Some(root) = shared_dicom() else { return };
     for file in ["dicom_wg04_hip/RG2_JPLY", "dicom_wg04_tibia_mono1/RG3_JPLY"] {
         let err = read_dicom(&root.join(file)).expect_err(file).to_string();
-        assert!(err.contains(file.rsplit('/').next().unwrap()), "error names the file: {err}");
+        assert!(
+            err.contains(file.rsplit('/').next().unwrap()),
+            "error names the file: {err}"
+        );
         assert!(err.contains("decode"), "{err}");
     }
 }

@@ -78,7 +78,11 @@ fn element(tag: Tag) -> Element {
     if vr == VR::SQ {
         let item = InMemDicomObject::from_element_iter([
             Element::new(Tag(0x0040, 0xA123), VR::PN, PrimitiveValue::from("Roe^Richard")),
-            Element::new(tags::REFERENCED_SOP_INSTANCE_UID, VR::UI, PrimitiveValue::from("1.2.826.0.1.3680043.10.543.99")),
+            Element::new(
+                tags::REFERENCED_SOP_INSTANCE_UID,
+                VR::UI,
+                PrimitiveValue::from("1.2.826.0.1.3680043.10.543.99"),
+            ),
         ]);
         return Element::new(tag, VR::SQ, DataSetSequence::new(vec![item], Length::UNDEFINED));
     }
@@ -88,7 +92,11 @@ fn element(tag: Tag) -> Element {
 /// Every row's element (no meta or command group), with the private creator.
 fn table_elements() -> Vec<Element> {
     let mut elements: Vec<Element> = Table::get().rules.iter().filter_map(instance).map(element).collect();
-    elements.push(Element::new(Tag(0x0009, 0x0010), VR::LO, PrimitiveValue::from("ACME PRIVATE")));
+    elements.push(Element::new(
+        Tag(0x0009, 0x0010),
+        VR::LO,
+        PrimitiveValue::from("ACME PRIVATE"),
+    ));
     elements
 }
 
@@ -107,16 +115,34 @@ fn write_everything(path: &Path) {
         u(tags::BITS_STORED, 8),
         u(tags::HIGH_BIT, 7),
         u(tags::PIXEL_REPRESENTATION, 0),
-        Element::new(tags::PIXEL_DATA, VR::OB, PrimitiveValue::U8(vec![0, 64, 128, 255].into())),
+        Element::new(
+            tags::PIXEL_DATA,
+            VR::OB,
+            PrimitiveValue::U8(vec![0, 64, 128, 255].into()),
+        ),
     ]);
     for e in table_elements() {
         object.put(e);
     }
     let nested = InMemDicomObject::from_element_iter(table_elements());
-    object.put(Element::new(CARRIER, VR::SQ, DataSetSequence::new(vec![nested], Length::UNDEFINED)));
-    let sop = object.get(tags::SOP_INSTANCE_UID).unwrap().to_str().unwrap().to_string();
+    object.put(Element::new(
+        CARRIER,
+        VR::SQ,
+        DataSetSequence::new(vec![nested], Length::UNDEFINED),
+    ));
+    let sop = object
+        .get(tags::SOP_INSTANCE_UID)
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_string();
     let file = object
-        .with_meta(FileMetaTableBuilder::new().transfer_syntax("1.2.840.10008.1.2.1").media_storage_sop_class_uid("1.2.840.10008.5.1.4.1.1.1").media_storage_sop_instance_uid(sop))
+        .with_meta(
+            FileMetaTableBuilder::new()
+                .transfer_syntax("1.2.840.10008.1.2.1")
+                .media_storage_sop_class_uid("1.2.840.10008.5.1.4.1.1.1")
+                .media_storage_sop_instance_uid(sop),
+        )
         .unwrap();
     file.write_to_file(path).unwrap();
 }
@@ -141,14 +167,18 @@ fn is_empty(e: &Element) -> bool {
 /// The fate of `tag` in `after`, compared with `before`. A sequence that is still there with
 /// items counts as replaced (its items were cleaned; they are checked on their own).
 fn fate(before: &InMemDicomObject, after: &InMemDicomObject, tag: Tag) -> Fate {
-    let Some(new) = after.get(tag) else { return Fate::Removed };
+    let Some(new) = after.get(tag) else {
+        return Fate::Removed;
+    };
     if is_empty(new) {
         return Fate::Emptied;
     }
     let old = before.get(tag).expect("the input carries every row");
     match (old.value(), new.value()) {
         (Value::Sequence(_), _) => Fate::Replaced,
-        _ if old.value().to_bytes().ok() == new.value().to_bytes().ok() && old.to_str().ok() == new.to_str().ok() => Fate::Kept,
+        _ if old.value().to_bytes().ok() == new.value().to_bytes().ok() && old.to_str().ok() == new.to_str().ok() => {
+            Fate::Kept
+        }
         _ => Fate::Replaced,
     }
 }
@@ -189,7 +219,10 @@ fn expected(action: Action, vr: VR) -> Fate {
 }
 
 fn run_hipfrac(input: &Path, output: &Path, options: Vec<ProfileOption>) -> InMemDicomObject {
-    let options = DeidOptions { key: Key::from_bytes(&[7; 32]).unwrap(), options };
+    let options = DeidOptions {
+        key: Key::from_bytes(&[7; 32]).unwrap(),
+        options,
+    };
     deidentify_file(input, output, &options, true).unwrap();
     dicom_object::open_file(output).unwrap().into_inner()
 }
@@ -212,16 +245,28 @@ fn check_against_table(before: &InMemDicomObject, after: &InMemDicomObject, opti
         for (level, b, a) in [("top", before, after), ("nested", &nested_before, &nested_after)] {
             let got = fate(b, a, tag);
             // The pseudonym replaces Patient ID and Name at the top level only.
-            let want = if level == "top" && (tag == tags::PATIENT_ID || tag == tags::PATIENT_NAME) { Fate::Replaced } else { expected(action, vr_of(tag)) };
+            let want = if level == "top" && (tag == tags::PATIENT_ID || tag == tags::PATIENT_NAME) {
+                Fate::Replaced
+            } else {
+                expected(action, vr_of(tag))
+            };
             let by_option = matches!(action, Action::Keep | Action::Clean);
             let cell_allows = allowed(&rule.basic).contains(&got) || (by_option && got == expected(action, vr_of(tag)));
             if got != want || !cell_allows {
-                wrong.push(format!("{level} {tag} {} [{why}]: {got:?}, expected {want:?}", rule.name));
+                wrong.push(format!(
+                    "{level} {tag} {} [{why}]: {got:?}, expected {want:?}",
+                    rule.name
+                ));
             }
             checked += 1;
         }
     }
-    assert!(wrong.is_empty(), "{} attributes differ from Table E.1-1:\n{}", wrong.len(), wrong.join("\n"));
+    assert!(
+        wrong.is_empty(),
+        "{} attributes differ from Table E.1-1:\n{}",
+        wrong.len(),
+        wrong.join("\n")
+    );
     checked
 }
 
@@ -235,27 +280,51 @@ fn every_attribute_of_table_e1_1_meets_its_cell() {
     let checked = check_against_table(&before, &after, &[]);
     // 618 rows (621 less the command and meta groups), each at the top level and nested.
     assert_eq!(checked, 2 * 618);
-    eprintln!("Table E.1-1 ({}): {checked} attributes checked, basic profile", hipfrac_dicom::deid::EDITION);
+    eprintln!(
+        "Table E.1-1 ({}): {checked} attributes checked, basic profile",
+        hipfrac_dicom::deid::EDITION
+    );
     // Timezone Offset From UTC is X in the basic profile (kept only with the full-dates option).
     assert!(after.get(Tag(0x0008, 0x0201)).is_none());
     // Private creator and data, curves, overlay data and comments are gone.
-    for tag in [Tag(0x0009, 0x0010), Tag(0x0009, 0x1001), Tag(0x5002, 0x3000), Tag(0x6002, 0x3000), Tag(0x6002, 0x4000)] {
+    for tag in [
+        Tag(0x0009, 0x0010),
+        Tag(0x0009, 0x1001),
+        Tag(0x5002, 0x3000),
+        Tag(0x6002, 0x3000),
+        Tag(0x6002, 0x4000),
+    ] {
         assert!(after.get(tag).is_none(), "{tag}");
     }
 
     // Every supported option at once, with full dates; then with modified dates instead.
-    let options: Vec<ProfileOption> = ProfileOption::ALL.into_iter().filter(|o| o.is_supported() && *o != ProfileOption::RetainLongModifiedDates).collect();
+    let options: Vec<ProfileOption> = ProfileOption::ALL
+        .into_iter()
+        .filter(|o| o.is_supported() && *o != ProfileOption::RetainLongModifiedDates)
+        .collect();
     let kept = run_hipfrac(&input, &dir.path().join("options.dcm"), options.clone());
     let checked = check_against_table(&before, &kept, &options);
     eprintln!("Table E.1-1: {checked} attributes checked with the options {options:?}");
-    assert_eq!(kept.get(Tag(0x0008, 0x0201)).map(|e| e.to_str().unwrap().to_string()), before.get(Tag(0x0008, 0x0201)).map(|e| e.to_str().unwrap().to_string()));
+    assert_eq!(
+        kept.get(Tag(0x0008, 0x0201)).map(|e| e.to_str().unwrap().to_string()),
+        before.get(Tag(0x0008, 0x0201)).map(|e| e.to_str().unwrap().to_string())
+    );
     let modified = vec![ProfileOption::RetainLongModifiedDates];
     let shifted = run_hipfrac(&input, &dir.path().join("modified.dcm"), modified.clone());
     let checked = check_against_table(&before, &shifted, &modified);
     eprintln!("Table E.1-1: {checked} attributes checked with modified dates");
     assert_eq!(shifted.get(Tag(0x0028, 0x0303)).unwrap().to_str().unwrap(), "MODIFIED");
-    let options = DeidOptions { key: Key::from_bytes(&[7; 32]).unwrap(), options: vec![ProfileOption::RetainLongFullDates, ProfileOption::RetainLongModifiedDates] };
-    assert!(deidentify_file(&input, &dir.path().join("both.dcm"), &options, true).is_err(), "the two date options exclude each other");
+    let options = DeidOptions {
+        key: Key::from_bytes(&[7; 32]).unwrap(),
+        options: vec![
+            ProfileOption::RetainLongFullDates,
+            ProfileOption::RetainLongModifiedDates,
+        ],
+    };
+    assert!(
+        deidentify_file(&input, &dir.path().join("both.dcm"), &options, true).is_err(),
+        "the two date options exclude each other"
+    );
 }
 
 #[test]
@@ -263,8 +332,13 @@ fn unsupported_options_are_refused() {
     let dir = tempfile::tempdir().unwrap();
     let input = dir.path().join("everything.dcm");
     write_everything(&input);
-    let options = DeidOptions { key: Key::from_bytes(&[7; 32]).unwrap(), options: vec![ProfileOption::CleanDescriptors] };
-    let error = deidentify_file(&input, &dir.path().join("out.dcm"), &options, false).unwrap_err().to_string();
+    let options = DeidOptions {
+        key: Key::from_bytes(&[7; 32]).unwrap(),
+        options: vec![ProfileOption::CleanDescriptors],
+    };
+    let error = deidentify_file(&input, &dir.path().join("out.dcm"), &options, false)
+        .unwrap_err()
+        .to_string();
     assert!(error.contains("Clean Descriptors Option is not implemented"), "{error}");
     assert!(!dir.path().join("out.dcm").exists());
 }
@@ -274,13 +348,32 @@ fn unsupported_options_are_refused() {
 fn reference_python() -> Option<PathBuf> {
     let venv = Path::new(env!("CARGO_TARGET_TMPDIR")).join("deid-reference-venv");
     let python = venv.join("bin/python");
-    let ready = |python: &Path| Command::new(python).args(["-c", "import dicomanonymizer"]).output().is_ok_and(|o| o.status.success());
+    let ready = |python: &Path| {
+        Command::new(python)
+            .args(["-c", "import dicomanonymizer"])
+            .output()
+            .is_ok_and(|o| o.status.success())
+    };
     if !ready(&python) {
-        let made = Command::new("python3").arg("-m").arg("venv").arg(&venv).status().is_ok_and(|s| s.success())
-            && Command::new(venv.join("bin/pip")).args(["install", "-q", "dicom-anonymizer==2.1.0", "pydicom==3.0.2"]).status().is_ok_and(|s| s.success());
+        let made = Command::new("python3")
+            .arg("-m")
+            .arg("venv")
+            .arg(&venv)
+            .status()
+            .is_ok_and(|s| s.success())
+            && Command::new(venv.join("bin/pip"))
+                .args(["install", "-q", "dicom-anonymizer==2.1.0", "pydicom==3.0.2"])
+                .status()
+                .is_ok_and(|s| s.success());
         if !made || !ready(&python) {
-            assert!(std::env::var_os("HIPFRAC_REQUIRE_REFERENCE").is_none(), "HIPFRAC_REQUIRE_REFERENCE is set but dicom-anonymizer could not be installed");
-            eprintln!("skipped: cannot install dicom-anonymizer 2.1.0 (pip) in {}", venv.display());
+            assert!(
+                std::env::var_os("HIPFRAC_REQUIRE_REFERENCE").is_none(),
+                "HIPFRAC_REQUIRE_REFERENCE is set but dicom-anonymizer could not be installed"
+            );
+            eprintln!(
+                "skipped: cannot install dicom-anonymizer 2.1.0 (pip) in {}",
+                venv.display()
+            );
             return None;
         }
     }
@@ -296,8 +389,18 @@ fn the_reference_implementation_agrees_cell_by_cell() {
     let reference_out = dir.path().join("reference.dcm");
     let script = "import sys\nfrom dicomanonymizer.simpledicomanonymizer import anonymize_dicom_file, initialize_actions_2024b\n\
 anonymize_dicom_file(sys.argv[1], sys.argv[2], base_rules_gen=initialize_actions_2024b)\n";
-    let run = Command::new(&python).arg("-c").arg(script).arg(&input).arg(&reference_out).output().unwrap();
-    assert!(run.status.success(), "dicom-anonymizer failed: {}", String::from_utf8_lossy(&run.stderr));
+    let run = Command::new(&python)
+        .arg("-c")
+        .arg(script)
+        .arg(&input)
+        .arg(&reference_out)
+        .output()
+        .unwrap();
+    assert!(
+        run.status.success(),
+        "dicom-anonymizer failed: {}",
+        String::from_utf8_lossy(&run.stderr)
+    );
     let before = dicom_object::open_file(&input).unwrap().into_inner();
     let ours = run_hipfrac(&input, &dir.path().join("ours.dcm"), vec![]);
     let reference = dicom_object::open_file(&reference_out).unwrap().into_inner();
@@ -322,22 +425,39 @@ anonymize_dicom_file(sys.argv[1], sys.argv[2], base_rules_gen=initialize_actions
         } else if rule.basic == [Action::Remove] && vr_of(tag) == VR::DA && a == Fate::Removed && b == Fate::Replaced {
             // X on a date: the reference writes 00010101 instead of removing (its
             // delete_element says so); hipfrac removes, as the table says.
-            choices.push(format!("{tag} {} [X]: removed vs dummy date (reference deviates)", rule.name));
+            choices.push(format!(
+                "{tag} {} [X]: removed vs dummy date (reference deviates)",
+                rule.name
+            ));
         } else if rule.basic == [Action::Empty] && a == Fate::Emptied && b == Fate::Replaced {
             // Z on a date, time or number: the reference writes a dummy (00010101, 0), which Z
             // allows; hipfrac writes the zero-length value.
             choices.push(format!("{tag} {} [Z]: empty vs dummy", rule.name));
         } else {
-            unexplained.push(format!("{tag} {} [{}]: hipfrac {a:?}, reference {b:?}", rule.name, rule.basic_cell));
+            unexplained.push(format!(
+                "{tag} {} [{}]: hipfrac {a:?}, reference {b:?}",
+                rule.name, rule.basic_cell
+            ));
         }
     }
-    eprintln!("dicom-anonymizer 2.1.0 (2024b rules): {same} attributes with the same fate, {} different and explained", choices.len());
-    assert!(unexplained.is_empty(), "{} unexplained differences:\n{}", unexplained.len(), unexplained.join("\n"));
+    eprintln!(
+        "dicom-anonymizer 2.1.0 (2024b rules): {same} attributes with the same fate, {} different and explained",
+        choices.len()
+    );
+    assert!(
+        unexplained.is_empty(),
+        "{} unexplained differences:\n{}",
+        unexplained.len(),
+        unexplained.join("\n")
+    );
     // The reference acts on the top level only: the copies inside a sequence keep their
     // identifying values there, where E.1.1 applies the table at every level (hipfrac does,
     // checked above). Shown here so the difference stays known.
     let nested = carrier(&reference);
-    assert_eq!(nested.get(tags::PATIENT_NAME).map(|e| e.to_str().unwrap().to_string()), Some("Doe^Jane".into()));
+    assert_eq!(
+        nested.get(tags::PATIENT_NAME).map(|e| e.to_str().unwrap().to_string()),
+        Some("Doe^Jane".into())
+    );
     assert!(carrier(&ours).get(tags::PATIENT_NAME).is_some_and(is_empty));
     // Pinned (README, "De-identification conformance"): a change here means the table, deid
     // or the reference changed. Find out which and why, then update these numbers and the

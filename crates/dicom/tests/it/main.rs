@@ -3,5 +3,5 @@
 
 mod conformance;
 mod deid_table;
-mod support;
 mod robustness;
+mod support;

@@ -34,7 +34,9 @@ fn mutated_jpeg_streams_never_panic() {
     let Some(root) = shared_dicom() else { return };
     let object = dicom_object::open_file(root.join("dicom_wg04_hip/RG2_JPLY_fixed.dcm")).unwrap();
     let element = object.element(dicom_dictionary_std::tags::PIXEL_DATA).unwrap();
-    let dicom_core::value::Value::PixelSequence(sequence) = element.value() else { panic!("encapsulated") };
+    let dicom_core::value::Value::PixelSequence(sequence) = element.value() else {
+        panic!("encapsulated")
+    };
     let stream: Vec<u8> = sequence.fragments().iter().flat_map(|f| f.iter().copied()).collect();
     // The headers are in the first ~700 bytes; mutate there more often than in the data.
     let head: Vec<u8> = stream[..2048].to_vec();
@@ -62,7 +64,12 @@ fn mutated_dicom_files_never_panic() {
         let result = read_dicom(&path);
         // A corrupt length must be refused before anything is allocated for it (the parser
         // alone spends seconds and gigabytes on a 4 GiB length).
-        assert!(started.elapsed() < MAX_READ_TIME, "m{i}: {:?} {:?}", started.elapsed(), result.as_ref().err());
+        assert!(
+            started.elapsed() < MAX_READ_TIME,
+            "m{i}: {:?} {:?}",
+            started.elapsed(),
+            result.as_ref().err()
+        );
         if let Err(e) = result {
             assert!(e.to_string().contains(&format!("m{i}.dcm")), "{e}");
         }

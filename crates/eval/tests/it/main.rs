@@ -17,13 +17,26 @@ fn xywh(x: f32, y: f32, w: f32, h: f32) -> BBox {
 }
 
 fn outcome(truth: Label, answer: Label) -> ImageOutcome {
-    ImageOutcome { image: String::new(), patient: String::new(), truth, answer, truth_boxes: vec![], predicted_boxes: vec![] }
+    ImageOutcome {
+        image: String::new(),
+        patient: String::new(),
+        truth,
+        answer,
+        truth_boxes: vec![],
+        predicted_boxes: vec![],
+    }
 }
 
 /// 20 images by hand: 5 DF (4 answered DF, 1 VF), 5 VF (3 VF, 1 DF, 1 none), 4 SF (4 SF),
 /// 3 UF (2 UF, 1 SF), 3 none (2 none, 1 UF).
 fn table() -> Vec<ImageOutcome> {
-    let (df, vf, sf, uf, none) = (Label::Fracture(DisplacedNeck), Label::Fracture(ValgusImpactedNeck), Label::Fracture(StableIntertrochanteric), Label::Fracture(UnstableIntertrochanteric), Label::NoFracture);
+    let (df, vf, sf, uf, none) = (
+        Label::Fracture(DisplacedNeck),
+        Label::Fracture(ValgusImpactedNeck),
+        Label::Fracture(StableIntertrochanteric),
+        Label::Fracture(UnstableIntertrochanteric),
+        Label::NoFracture,
+    );
     let mut rows = Vec::new();
     let mut push = |truth, answer, n| (0..n).for_each(|_| rows.push(outcome(truth, answer)));
     push(df, df, 4);
@@ -66,15 +79,30 @@ fn per_class_micro_macro_and_confusion_by_hand() {
 #[test]
 fn iou_and_dice_of_matched_boxes() {
     let truth = xywh(0.0, 0.0, 10.0, 10.0);
-    let mut a = outcome(Label::Fracture(StableIntertrochanteric), Label::Fracture(StableIntertrochanteric));
+    let mut a = outcome(
+        Label::Fracture(StableIntertrochanteric),
+        Label::Fracture(StableIntertrochanteric),
+    );
     a.truth_boxes = vec![(StableIntertrochanteric, truth)];
     a.predicted_boxes = vec![
-        Detection { class: StableIntertrochanteric, score: 0.9, bbox: xywh(5.0, 0.0, 10.0, 10.0) }, // IoU 1/3
-        Detection { class: StableIntertrochanteric, score: 0.5, bbox: xywh(0.0, 0.0, 10.0, 10.0) }, // IoU 1
+        Detection {
+            class: StableIntertrochanteric,
+            score: 0.9,
+            bbox: xywh(5.0, 0.0, 10.0, 10.0),
+        }, // IoU 1/3
+        Detection {
+            class: StableIntertrochanteric,
+            score: 0.5,
+            bbox: xywh(0.0, 0.0, 10.0, 10.0),
+        }, // IoU 1
     ];
     let mut b = a.clone();
-    b.predicted_boxes = vec![Detection { class: StableIntertrochanteric, score: 0.9, bbox: xywh(0.0, 0.0, 10.0, 5.0) }]; // IoU 1/2
-    // A miss contributes no pair.
+    b.predicted_boxes = vec![Detection {
+        class: StableIntertrochanteric,
+        score: 0.9,
+        bbox: xywh(0.0, 0.0, 10.0, 5.0),
+    }]; // IoU 1/2
+        // A miss contributes no pair.
     let mut c = a.clone();
     c.answer = Label::NoFracture;
     let summary = summarize(&[a, b, c]);
@@ -95,9 +123,16 @@ fn iou_and_dice_of_matched_boxes() {
 /// ```
 #[test]
 fn wilson_intervals_match_statsmodels() {
-    for (k, n, lo, hi) in [(17, 20, 0.639581135259243, 0.9476312541037833), (0, 12, 0.0, 0.24249400665524096), (5, 5, 0.5655175352168252, 1.0)] {
+    for (k, n, lo, hi) in [
+        (17, 20, 0.639581135259243, 0.9476312541037833),
+        (0, 12, 0.0, 0.24249400665524096),
+        (5, 5, 0.5655175352168252, 1.0),
+    ] {
         let e = wilson(k, n, Z95);
-        assert!((e.lower - lo).abs() < 1e-9 && (e.upper - hi).abs() < 1e-9, "{k}/{n}: {e:?}");
+        assert!(
+            (e.lower - lo).abs() < 1e-9 && (e.upper - hi).abs() < 1e-9,
+            "{k}/{n}: {e:?}"
+        );
     }
     assert!(wilson(0, 0, Z95).value.is_nan());
 }
@@ -115,7 +150,13 @@ fn auc_matches_scikit_learn() {
     assert!((auc(&samples).unwrap() - 0.66).abs() < 1e-12);
     let curve = roc_curve(&samples).unwrap();
     assert_eq!(curve.len(), 10, "nine distinct scores plus the origin");
-    assert_eq!((curve.last().unwrap().false_positive_rate, curve.last().unwrap().true_positive_rate), (1.0, 1.0));
+    assert_eq!(
+        (
+            curve.last().unwrap().false_positive_rate,
+            curve.last().unwrap().true_positive_rate
+        ),
+        (1.0, 1.0)
+    );
     assert!(auc(&[(0.3, true), (0.2, true)]).is_none());
 }
 
@@ -132,21 +173,45 @@ fn auc_matches_scikit_learn() {
 #[test]
 fn coco_map_matches_pycocotools() {
     let image = |truth: Vec<(FractureClass, [f32; 4])>, detections: Vec<(FractureClass, f32, [f32; 4])>| ImageBoxes {
-        truth: truth.into_iter().map(|(c, b)| (c, xywh(b[0], b[1], b[2], b[3]))).collect(),
-        detections: detections.into_iter().map(|(c, s, b)| (c, s, xywh(b[0], b[1], b[2], b[3]))).collect(),
+        truth: truth
+            .into_iter()
+            .map(|(c, b)| (c, xywh(b[0], b[1], b[2], b[3])))
+            .collect(),
+        detections: detections
+            .into_iter()
+            .map(|(c, s, b)| (c, s, xywh(b[0], b[1], b[2], b[3])))
+            .collect(),
     };
     let images = vec![
         image(
-            vec![(DisplacedNeck, [10.0, 10.0, 50.0, 50.0]), (ValgusImpactedNeck, [100.0, 100.0, 40.0, 40.0])],
-            vec![(DisplacedNeck, 0.9, [12.0, 12.0, 50.0, 50.0]), (DisplacedNeck, 0.6, [200.0, 200.0, 30.0, 30.0]), (ValgusImpactedNeck, 0.8, [105.0, 100.0, 40.0, 40.0])],
+            vec![
+                (DisplacedNeck, [10.0, 10.0, 50.0, 50.0]),
+                (ValgusImpactedNeck, [100.0, 100.0, 40.0, 40.0]),
+            ],
+            vec![
+                (DisplacedNeck, 0.9, [12.0, 12.0, 50.0, 50.0]),
+                (DisplacedNeck, 0.6, [200.0, 200.0, 30.0, 30.0]),
+                (ValgusImpactedNeck, 0.8, [105.0, 100.0, 40.0, 40.0]),
+            ],
         ),
         image(
             vec![(DisplacedNeck, [30.0, 30.0, 60.0, 40.0])],
-            vec![(DisplacedNeck, 0.7, [35.0, 32.0, 58.0, 40.0]), (DisplacedNeck, 0.95, [30.0, 30.0, 20.0, 20.0]), (ValgusImpactedNeck, 0.5, [0.0, 0.0, 10.0, 10.0])],
+            vec![
+                (DisplacedNeck, 0.7, [35.0, 32.0, 58.0, 40.0]),
+                (DisplacedNeck, 0.95, [30.0, 30.0, 20.0, 20.0]),
+                (ValgusImpactedNeck, 0.5, [0.0, 0.0, 10.0, 10.0]),
+            ],
         ),
         image(
-            vec![(ValgusImpactedNeck, [50.0, 60.0, 30.0, 30.0]), (ValgusImpactedNeck, [150.0, 160.0, 25.0, 25.0])],
-            vec![(ValgusImpactedNeck, 0.85, [52.0, 62.0, 30.0, 30.0]), (ValgusImpactedNeck, 0.4, [150.0, 160.0, 25.0, 24.0]), (DisplacedNeck, 0.3, [5.0, 5.0, 10.0, 10.0])],
+            vec![
+                (ValgusImpactedNeck, [50.0, 60.0, 30.0, 30.0]),
+                (ValgusImpactedNeck, [150.0, 160.0, 25.0, 25.0]),
+            ],
+            vec![
+                (ValgusImpactedNeck, 0.85, [52.0, 62.0, 30.0, 30.0]),
+                (ValgusImpactedNeck, 0.4, [150.0, 160.0, 25.0, 24.0]),
+                (DisplacedNeck, 0.3, [5.0, 5.0, 10.0, 10.0]),
+            ],
         ),
     ];
     // Boxes are f32 here, f64 in pycocotools: IoUs agree to ~1e-7, far from any threshold.
@@ -156,14 +221,24 @@ fn coco_map_matches_pycocotools() {
     assert!((map5095 - 0.5168316831683168).abs() < COCO_TOLERANCE, "{map5095}");
     assert!((average_precision(&images, DisplacedNeck, 0.5).unwrap() - 0.6666666666666669).abs() < COCO_TOLERANCE);
     assert!((average_precision(&images, ValgusImpactedNeck, 0.5).unwrap() - 0.9158415841584159).abs() < COCO_TOLERANCE);
-    assert!(average_precision(&images, StableIntertrochanteric, 0.5).is_none(), "no true SF box: left out");
+    assert!(
+        average_precision(&images, StableIntertrochanteric, 0.5).is_none(),
+        "no true SF box: left out"
+    );
 }
 
 #[test]
 fn calibration_error_by_hand() {
     // Bin [0.8, 0.9): confidences 0.8, 0.8, 0.85, 0.85 with 2 right → |0.5 − 0.825| = 0.325;
     // bin [0.2, 0.3): 0.2, 0.2 both wrong → |0 − 0.2| = 0.2. ECE = 4/6·0.325 + 2/6·0.2.
-    let samples = [(0.8, true), (0.8, false), (0.85, true), (0.85, false), (0.2, false), (0.2, false)];
+    let samples = [
+        (0.8, true),
+        (0.8, false),
+        (0.85, true),
+        (0.85, false),
+        (0.2, false),
+        (0.2, false),
+    ];
     let (bins, ece) = reliability(&samples, 10);
     assert_eq!(bins.len(), 10);
     assert_eq!(bins[8].count, 4);
@@ -173,13 +248,18 @@ fn calibration_error_by_hand() {
 #[test]
 fn patient_bootstrap_is_deterministic_and_brackets_the_estimate() {
     // 40 patients, 2 images each; sensitivity-like statistic: mean of hits.
-    let items: Vec<(String, f64)> = (0..80).map(|i| (format!("P{}", i / 2), if i % 5 == 0 { 0.0 } else { 1.0 })).collect();
+    let items: Vec<(String, f64)> = (0..80)
+        .map(|i| (format!("P{}", i / 2), if i % 5 == 0 { 0.0 } else { 1.0 }))
+        .collect();
     let mean = |xs: &[(String, f64)]| xs.iter().map(|x| x.1).sum::<f64>() / xs.len() as f64;
     let a = bootstrap_by_cluster(&items, |x| x.0.clone(), mean, 500, 7);
     let b = bootstrap_by_cluster(&items, |x| x.0.clone(), mean, 500, 7);
     assert_eq!(a, b);
     assert!((a.value - 0.8).abs() < 1e-12);
-    assert!(a.lower < a.value && a.value < a.upper && a.upper - a.lower < 0.3, "{a:?}");
+    assert!(
+        a.lower < a.value && a.value < a.upper && a.upper - a.lower < 0.3,
+        "{a:?}"
+    );
 }
 
 mod study {
@@ -212,12 +292,20 @@ mod study {
     #[test]
     fn cohen_kappa_matches_scikit_learn() {
         // sklearn.metrics.cohen_kappa_score(list(a), list(b))
-        let golden = [((0, 1), 0.32907348242811507), ((0, 2), 0.4299287410926367), ((1, 2), 0.152276295133438)];
+        let golden = [
+            ((0, 1), 0.32907348242811507),
+            ((0, 2), 0.4299287410926367),
+            ((1, 2), 0.152276295133438),
+        ];
         for ((a, b), expected) in golden {
             let k = cohen_kappa(&labels(RATERS[a]), &labels(RATERS[b])).unwrap();
             assert!((k - expected).abs() < 1e-12, "raters {a},{b}: {k} vs {expected}");
         }
-        assert_eq!(cohen_kappa(&labels("DD"), &labels("DD")), None, "chance agreement 1: undefined");
+        assert_eq!(
+            cohen_kappa(&labels("DD"), &labels("DD")),
+            None,
+            "chance agreement 1: undefined"
+        );
         assert_eq!(cohen_kappa(&labels("DV"), &labels("D")), None);
     }
 
@@ -254,7 +342,9 @@ mod study {
     }
 
     fn matrix(rows: &[&str]) -> Vec<Vec<f64>> {
-        rows.iter().map(|r| r.chars().map(|c| if c == '1' { 1.0 } else { 0.0 }).collect()).collect()
+        rows.iter()
+            .map(|r| r.chars().map(|c| if c == '1' { 1.0 } else { 0.0 }).collect())
+            .collect()
     }
 
     #[test]
@@ -266,17 +356,34 @@ mod study {
         //   cov3 0.002155172413793101  ms_t 0.040138888888888856   ms_tr 0.0012499999999999996
         //   f 15.491682070240335       ddf 12.889461399568335      p_value 0.0017330306277185776
         //   difference 0.1416666666666666  ci95 (0.06384061520894714, 0.2194927181243861)
-        let unaided = matrix(&["101111100101111000101111110101", "100011111111111001111011110100", "101111111011011000100011110101", "101101111010111000111111110110"]);
-        let aided = matrix(&["101111111111001110111111111101", "101111110111011000111111111111", "101111111111111110101111110101", "101011111111101110101111110111"]);
+        let unaided = matrix(&[
+            "101111100101111000101111110101",
+            "100011111111111001111011110100",
+            "101111111011011000100011110101",
+            "101101111010111000111111110110",
+        ]);
+        let aided = matrix(&[
+            "101111111111001110111111111101",
+            "101111110111011000111111111111",
+            "101111111111111110101111110101",
+            "101011111111101110101111110111",
+        ]);
         let r = or_hillis(&[unaided, aided]).unwrap();
         let close = |a: f64, b: f64| (a - b).abs() < 1e-9 * b.abs().max(1.0);
         assert!(close(r.var, 0.006345785440613018) && close(r.cov1, 0.001982758620689652));
         assert!(close(r.cov2, 0.002490421455938693) && close(r.cov3, 0.002155172413793101));
         assert!(close(r.ms_t, 0.040138888888888856) && close(r.ms_tr, 0.0012499999999999996));
-        assert!(close(r.f, 15.491682070240325) && close(r.ddf, 12.889461399568352), "{r:?}");
+        assert!(
+            close(r.f, 15.491682070240325) && close(r.ddf, 12.889461399568352),
+            "{r:?}"
+        );
         assert!((r.p_value - 0.0017330306277185774).abs() < 1e-9, "{}", r.p_value);
         assert!(close(r.difference, 0.1416666666666666));
-        assert!((r.ci95.0 - 0.06384061520894714).abs() < 1e-9 && (r.ci95.1 - 0.2194927181243861).abs() < 1e-9, "{:?}", r.ci95);
+        assert!(
+            (r.ci95.0 - 0.06384061520894714).abs() < 1e-9 && (r.ci95.1 - 0.2194927181243861).abs() < 1e-9,
+            "{:?}",
+            r.ci95
+        );
     }
 
     /// A simulated study: readers with their own skill, cases with their own difficulty.
@@ -286,7 +393,20 @@ mod study {
         let ease: Vec<f64> = (0..cases).map(|_| rng.gen_range(-0.2..0.2)).collect();
         let skill: Vec<f64> = (0..readers).map(|_| rng.gen_range(0.6..0.75)).collect();
         let mut modality = |g: f64| -> Vec<Vec<f64>> {
-            skill.iter().map(|s| ease.iter().map(|e| if rng.gen::<f64>() < (s + e + g).clamp(0.0, 1.0) { 1.0 } else { 0.0 }).collect()).collect()
+            skill
+                .iter()
+                .map(|s| {
+                    ease.iter()
+                        .map(|e| {
+                            if rng.gen::<f64>() < (s + e + g).clamp(0.0, 1.0) {
+                                1.0
+                            } else {
+                                0.0
+                            }
+                        })
+                        .collect()
+                })
+                .collect()
         };
         let a = modality(0.0);
         let b = modality(gain);
@@ -297,10 +417,14 @@ mod study {
     fn or_hillis_keeps_its_size_and_finds_a_real_gain() {
         // Under the null the test rejects about 5 % of studies; with a 15-point gain nearly all.
         let studies = 400;
-        let rejected = (0..studies).filter(|&s| or_hillis(&simulate(s, 4, 100, 0.0)).unwrap().p_value < 0.05).count();
+        let rejected = (0..studies)
+            .filter(|&s| or_hillis(&simulate(s, 4, 100, 0.0)).unwrap().p_value < 0.05)
+            .count();
         let rate = rejected as f64 / studies as f64;
         assert!((0.01..=0.09).contains(&rate), "type I error {rate}");
-        let found = (0..100).filter(|&s| or_hillis(&simulate(1000 + s, 4, 100, 0.15)).unwrap().p_value < 0.05).count();
+        let found = (0..100)
+            .filter(|&s| or_hillis(&simulate(1000 + s, 4, 100, 0.15)).unwrap().p_value < 0.05)
+            .count();
         assert!(found >= 80, "power {found}/100");
         // Identical modalities: no difference, p = 1 or undefined, never "significant".
         let same = simulate(7, 3, 50, 0.0);
@@ -325,7 +449,14 @@ mod study {
             for (phase, p) in [("I", 0.7), ("II", 0.7), ("III", 0.9)] {
                 for (case, t) in &truth {
                     let label = if rng.gen::<f64>() < p { *t } else { Label::NoFracture };
-                    reads.push(Read { reader: reader.into(), phase: phase.into(), case: case.clone(), label, confidence: None, seconds: None });
+                    reads.push(Read {
+                        reader: reader.into(),
+                        phase: phase.into(),
+                        case: case.clone(),
+                        label,
+                        confidence: None,
+                        seconds: None,
+                    });
                 }
             }
         }
@@ -339,7 +470,12 @@ mod study {
             for m in &summary.per_class {
                 total += 1;
                 covered += usize::from(m.sensitivity.lower <= expected && expected <= m.sensitivity.upper);
-                assert!((m.sensitivity.value - expected).abs() < 0.15, "{reader}/{phase} {:?}: {:?}", m.class, m.sensitivity);
+                assert!(
+                    (m.sensitivity.value - expected).abs() < 0.15,
+                    "{reader}/{phase} {:?}: {:?}",
+                    m.class,
+                    m.sensitivity
+                );
                 assert_eq!(m.specificity.value, 1.0);
             }
         }
@@ -368,7 +504,14 @@ mod study {
         let mut truth = BTreeMap::new();
         truth.insert("a".to_string(), Label::NoFracture);
         truth.insert("b".to_string(), Label::ALL[0]);
-        let read = |reader: &str, phase: &str, case: &str, label: Label| Read { reader: reader.into(), phase: phase.into(), case: case.into(), label, confidence: None, seconds: None };
+        let read = |reader: &str, phase: &str, case: &str, label: Label| Read {
+            reader: reader.into(),
+            phase: phase.into(),
+            case: case.into(),
+            label,
+            confidence: None,
+            seconds: None,
+        };
         let reads = vec![
             read("A", "I", "a", Label::NoFracture),
             read("A", "I", "b", Label::ALL[0]),
@@ -379,6 +522,9 @@ mod study {
         let report = analyse(&reads, &truth, &["III".to_string()]).unwrap();
         assert_eq!(report.cases, vec!["a".to_string(), "b".to_string()]);
         assert!(report.warnings.iter().any(|w| w.contains("zzz")));
-        assert!(analyse(&reads, &truth, &["IV".to_string()]).unwrap_err().to_string().contains("IV"));
+        assert!(analyse(&reads, &truth, &["IV".to_string()])
+            .unwrap_err()
+            .to_string()
+            .contains("IV"));
     }
 }

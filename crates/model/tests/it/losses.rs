@@ -24,11 +24,15 @@ fn close(a: &[f64], b: &[f64]) -> bool {
 /// ```
 #[test]
 fn quality_focal_loss_matches_the_reference() {
-    let logits = Tensor::from_slice(&[0.5f32, -1.0, 2.0, -0.3, 0.8, -2.0, 1.5, 0.2, -0.7, -1.2, -0.4, 0.9]).reshape([4, 3]);
+    let logits =
+        Tensor::from_slice(&[0.5f32, -1.0, 2.0, -0.3, 0.8, -2.0, 1.5, 0.2, -0.7, -1.2, -0.4, 0.9]).reshape([4, 3]);
     let labels = Tensor::from_slice(&[2i64, 3, 0, 1]);
     let scores = Tensor::from_slice(&[0.7f32, 0.0, 0.4, 0.9]);
     let got = values(&quality_focal_loss(&logits, &labels, &scores, 2.0));
-    assert!(close(&got, &[0.4238311946, 0.6597166657, 0.4777334332, 0.8585566878]), "{got:?}");
+    assert!(
+        close(&got, &[0.4238311946, 0.6597166657, 0.4777334332, 0.8585566878]),
+        "{got:?}"
+    );
 }
 
 /// ```python
@@ -76,7 +80,10 @@ fn align_ota_matches_the_reference_on_a_hand_made_case() {
         priors.extend([x, y, 8.0, 8.0]);
         boxes.extend([x - 6.0 + i as f32 * 0.3, y - 5.0, x + 9.0 - i as f32 * 0.2, y + 7.0]);
         let sig = |v: f32| 1.0 / (1.0 + (-v).exp());
-        scores.extend([sig(0.2 * ((i * 7) % 5) as f32 - 0.5), sig(0.3 * ((i * 3) % 4) as f32 - 0.6)]);
+        scores.extend([
+            sig(0.2 * ((i * 7) % 5) as f32 - 0.5),
+            sig(0.3 * ((i * 3) % 4) as f32 - 0.6),
+        ]);
     }
     let priors = Tensor::from_slice(&priors).reshape([12, 4]);
     let boxes = Tensor::from_slice(&boxes).reshape([12, 4]);
@@ -84,7 +91,13 @@ fn align_ota_matches_the_reference_on_a_hand_made_case() {
     let gt = Tensor::from_slice(&[4.0f32, 2.0, 20.0, 14.0, 14.0, 6.0, 30.0, 22.0]).reshape([2, 4]);
     let labels = Tensor::from_slice(&[0i64, 1]);
     let a = AlignOta::default().assign(&scores, &priors, &boxes, &gt, &labels);
-    assert_eq!(Vec::<i64>::try_from(&a.gt_index).unwrap(), vec![-1, -1, -1, -1, -1, 0, -1, -1, -1, -1, 1, -1]);
+    assert_eq!(
+        Vec::<i64>::try_from(&a.gt_index).unwrap(),
+        vec![-1, -1, -1, -1, -1, 0, -1, -1, -1, -1, 1, -1]
+    );
     let ious = values(&a.iou);
-    assert!((ious[5] - 0.6285715).abs() < TOLERANCE && (ious[10] - 0.3574007).abs() < TOLERANCE, "{ious:?}");
+    assert!(
+        (ious[5] - 0.6285715).abs() < TOLERANCE && (ious[10] - 0.3574007).abs() < TOLERANCE,
+        "{ious:?}"
+    );
 }

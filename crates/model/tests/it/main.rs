@@ -71,7 +71,10 @@ fn reparameterised_model_gives_the_same_outputs() {
     let b = fused.forward_t(&images, false);
     let class_error = (&a.class_logits - &b.class_logits).abs().max().double_value(&[]);
     let box_error = (&a.box_logits - &b.box_logits).abs().max().double_value(&[]);
-    assert!(class_error < 1e-4 && box_error < 1e-4, "class {class_error:e}, box {box_error:e}");
+    assert!(
+        class_error < 1e-4 && box_error < 1e-4,
+        "class {class_error:e}, box {box_error:e}"
+    );
 }
 
 /// Every kernel is laid out channels-last (so activations are too, and oneDNN/cuDNN take
@@ -128,7 +131,10 @@ fn nano_trains_where_onednn_strided_1x1_breaks() {
         loss.backward();
         assert!(loss.double_value(&[]).is_finite());
     }
-    let grads_finite = vs.trainable_variables().iter().all(|t| t.grad().isfinite().all().int64_value(&[]) == 1);
+    let grads_finite = vs
+        .trainable_variables()
+        .iter()
+        .all(|t| t.grad().isfinite().all().int64_value(&[]) == 1);
     assert!(grads_finite);
 }
 
@@ -172,20 +178,35 @@ fn bf16_autocast_runs_in_bf16_and_stays_close_to_fp32() {
     assert!(!Autocast::is_enabled(Device::Cpu));
     let (half, inner_kind) = tch::no_grad(|| {
         autocast(Device::Cpu, Precision::Bf16, || {
-            let conv = images.conv2d(&Tensor::ones([1, 1, 3, 3], (Kind::Float, Device::Cpu)), None::<Tensor>, [1, 1], [1, 1], [1, 1], 1);
+            let conv = images.conv2d(
+                &Tensor::ones([1, 1, 3, 3], (Kind::Float, Device::Cpu)),
+                None::<Tensor>,
+                [1, 1],
+                [1, 1],
+                [1, 1],
+                1,
+            );
             let nested = autocast(Device::Cpu, Precision::Bf16, || Autocast::is_enabled(Device::Cpu));
-            assert!(nested && Autocast::is_enabled(Device::Cpu), "still on after a nested region");
+            assert!(
+                nested && Autocast::is_enabled(Device::Cpu),
+                "still on after a nested region"
+            );
             (model.forward_t(&images, false), conv.kind())
         })
     });
     assert!(!Autocast::is_enabled(Device::Cpu), "off again after the region");
     assert_eq!(inner_kind, Kind::BFloat16);
-    for (a, b) in [(&full.class_logits, &half.class_logits), (&full.box_logits, &half.box_logits)] {
+    for (a, b) in [
+        (&full.class_logits, &half.class_logits),
+        (&full.box_logits, &half.box_logits),
+    ] {
         let diff = (a - b.to_kind(Kind::Float)).abs();
         let (max, mean) = (diff.max().double_value(&[]), diff.mean(Kind::Float).double_value(&[]));
         eprintln!("bf16 vs fp32: max {max:.4}, mean {mean:.5}");
         assert!(max < 0.1 && mean < 0.02, "max {max}, mean {mean}");
     }
     // fp32 is no region at all.
-    autocast(Device::Cpu, Precision::Fp32, || assert!(!Autocast::is_enabled(Device::Cpu)));
+    autocast(Device::Cpu, Precision::Fp32, || {
+        assert!(!Autocast::is_enabled(Device::Cpu))
+    });
 }

@@ -7,7 +7,10 @@ use tch::{nn, Device, Kind, Tensor};
 
 fn image_with_box(size: i64, b: [i64; 4]) -> Tensor {
     let image = Tensor::zeros([1, 1, size, size], (Kind::Float, Device::Cpu));
-    let _ = image.narrow(2, b[1], b[3] - b[1]).narrow(3, b[0], b[2] - b[0]).fill_(1.0);
+    let _ = image
+        .narrow(2, b[1], b[3] - b[1])
+        .narrow(3, b[0], b[2] - b[0])
+        .fill_(1.0);
     image
 }
 
@@ -32,10 +35,20 @@ fn two_image_overfit_loss_falls_by_80_percent_within_100_steps() {
     let images = Tensor::cat(&[image_with_box(128, truth[0].0), image_with_box(128, truth[1].0)], 0);
     let targets: Vec<Targets> = truth
         .iter()
-        .map(|(b, label)| Targets { boxes: Tensor::from_slice(&b.map(|v| v as f32)).reshape([1, 4]), labels: Tensor::from_slice(&[*label]) })
+        .map(|(b, label)| Targets {
+            boxes: Tensor::from_slice(&b.map(|v| v as f32)).reshape([1, 4]),
+            labels: Tensor::from_slice(&[*label]),
+        })
         .collect();
     let weights = LossWeights::default();
-    let mut optimizer = nn::Sgd { momentum: 0.9, dampening: 0.0, wd: 5e-4, nesterov: true }.build(&vs, 0.02).unwrap();
+    let mut optimizer = nn::Sgd {
+        momentum: 0.9,
+        dampening: 0.0,
+        wd: 5e-4,
+        nesterov: true,
+    }
+    .build(&vs, 0.02)
+    .unwrap();
     let (mut first, mut last) = (None, (0.0, 0.0));
     for _ in 0..100 {
         let output = model.forward_t(&images, true);
@@ -46,9 +59,22 @@ fn two_image_overfit_loss_falls_by_80_percent_within_100_steps() {
         optimizer.backward_step(&loss.total);
     }
     let first = first.unwrap();
-    eprintln!("loss {:.3} → {:.4} at step 100; unweighted {:.3} → {:.4}", first.0, last.0, first.1, last.1);
-    assert!(last.0 <= 0.2 * first.0, "training loss {:.3} → {:.3}: fell less than 80 %", first.0, last.0);
-    assert!(last.1 <= 0.2 * first.1, "unweighted loss {:.3} → {:.3}: fell less than 80 %", first.1, last.1);
+    eprintln!(
+        "loss {:.3} → {:.4} at step 100; unweighted {:.3} → {:.4}",
+        first.0, last.0, first.1, last.1
+    );
+    assert!(
+        last.0 <= 0.2 * first.0,
+        "training loss {:.3} → {:.3}: fell less than 80 %",
+        first.0,
+        last.0
+    );
+    assert!(
+        last.1 <= 0.2 * first.1,
+        "unweighted loss {:.3} → {:.3}: fell less than 80 %",
+        first.1,
+        last.1
+    );
 
     // The top anchor per image: right class, box overlapping the truth.
     let output = tch::no_grad(|| model.forward_t(&images, false));
@@ -61,6 +87,9 @@ fn two_image_overfit_loss_falls_by_80_percent_within_100_steps() {
         let predicted = boxes.get(i as i64).get(anchor).reshape([1, 4]);
         let t = Tensor::from_slice(&b.map(|v| v as f32)).reshape([1, 4]);
         let iou = hipfrac_model::loss::aligned_iou(&predicted, &t, false, 1e-7).double_value(&[0]);
-        assert!(class == *label && iou >= 0.5, "image {i}: class {class} (truth {label}), IoU {iou:.2}");
+        assert!(
+            class == *label && iou >= 0.5,
+            "image {i}: class {class} (truth {label}), IoU {iou:.2}"
+        );
     }
 }

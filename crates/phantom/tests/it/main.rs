@@ -23,10 +23,17 @@ fn files(dir: &Path) -> Vec<(String, Vec<u8>)> {
     let mut out = Vec::new();
     for sub in ["", "images", "dicom"] {
         let folder = dir.join(sub);
-        let mut entries: Vec<_> = std::fs::read_dir(&folder).unwrap().map(|e| e.unwrap().path()).filter(|p| p.is_file()).collect();
+        let mut entries: Vec<_> = std::fs::read_dir(&folder)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.is_file())
+            .collect();
         entries.sort();
         for path in entries {
-            out.push((path.strip_prefix(dir).unwrap().display().to_string(), std::fs::read(&path).unwrap()));
+            out.push((
+                path.strip_prefix(dir).unwrap().display().to_string(),
+                std::fs::read(&path).unwrap(),
+            ));
         }
     }
     out
@@ -47,7 +54,11 @@ fn run(dir: &Path, seed: u64, site: &str, count: usize) {
 
 #[test]
 fn same_seed_writes_byte_identical_files_and_another_seed_does_not() {
-    let (a, b, c) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let (a, b, c) = (
+        tempfile::tempdir().unwrap(),
+        tempfile::tempdir().unwrap(),
+        tempfile::tempdir().unwrap(),
+    );
     run(a.path(), 5, "site-b", 6);
     run(b.path(), 5, "site-b", 6);
     run(c.path(), 6, "site-b", 6);
@@ -75,17 +86,27 @@ fn every_dicom_reads_back_and_every_voc_passes_the_dataset_check() {
         let (grey, _) = hipfrac_dicom::display::render_8bit(&image, &hipfrac_dicom::display::VoiChoice::File).unwrap();
         let png = hipfrac_dicom::png_io::read_png(&record.image).unwrap();
         let png_values: Vec<u16> = (0..png.pixels.len()).map(|i| png.pixels.get(i) as u16).collect();
-        assert!(png_values == grey.iter().map(|&g| g as u16).collect::<Vec<_>>(), "{name}");
+        assert!(
+            png_values == grey.iter().map(|&g| g as u16).collect::<Vec<_>>(),
+            "{name}"
+        );
         if dcmtk_available() {
             let out = dir.path().join(format!("{name}.pgm"));
-            let status = std::process::Command::new("dcmj2pnm").arg(&dicom).arg(&out).status().unwrap();
+            let status = std::process::Command::new("dcmj2pnm")
+                .arg(&dicom)
+                .arg(&out)
+                .status()
+                .unwrap();
             assert!(status.success(), "dcmtk could not read {name}");
         }
     }
 }
 
 fn dcmtk_available() -> bool {
-    let ok = std::process::Command::new("dcmj2pnm").arg("--version").output().is_ok_and(|o| o.status.success());
+    let ok = std::process::Command::new("dcmj2pnm")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
     if !ok && std::env::var_os("HIPFRAC_REQUIRE_DCMTK").is_some() {
         panic!("dcmtk is required");
     }
@@ -105,7 +126,10 @@ fn mean_at(image: &[f32], width: usize, height: usize, points: &[(f64, f64)]) ->
 #[test]
 fn valgus_impaction_leaves_a_dense_band_along_the_cut() {
     let (site, cases) = cases(Label::Fracture(FractureClass::ValgusImpactedNeck), 12, 21);
-    for case in cases.iter().filter(|c| c.index == 0 || c.patient_id != cases[c.index - 1].patient_id) {
+    for case in cases
+        .iter()
+        .filter(|c| c.index == 0 || c.patient_id != cases[c.index - 1].patient_id)
+    {
         let (fractured, grid) = attenuation(case, &site, 320, false);
         let (intact, _) = attenuation(case, &site, 320, true);
         let difference: Vec<f32> = fractured.iter().zip(&intact).map(|(a, b)| a - b).collect();
@@ -115,11 +139,19 @@ fn valgus_impaction_leaves_a_dense_band_along_the_cut() {
         let axis = femur.pose.rotation.apply(femur.frame.neck_axis);
         let sign = if case.params.right_side { 1.0 } else { -1.0 };
         let shift = |k: f64| -> Vec<(f64, f64)> {
-            cut.iter().map(|(x, y)| (x + sign * k * axis.0 / grid.spacing, y + k * axis.1 / grid.spacing)).collect()
+            cut.iter()
+                .map(|(x, y)| (x + sign * k * axis.0 / grid.spacing, y + k * axis.1 / grid.spacing))
+                .collect()
         };
         let band = mean_at(&difference, grid.width, grid.height, &cut);
-        let beside = 0.5 * (mean_at(&difference, grid.width, grid.height, &shift(8.0)) + mean_at(&difference, grid.width, grid.height, &shift(-8.0)));
-        assert!(band > 0.01 && band > beside + 0.01, "{}: band {band:.4}, beside {beside:.4}", case.name);
+        let beside = 0.5
+            * (mean_at(&difference, grid.width, grid.height, &shift(8.0))
+                + mean_at(&difference, grid.width, grid.height, &shift(-8.0)));
+        assert!(
+            band > 0.01 && band > beside + 0.01,
+            "{}: band {band:.4}, beside {beside:.4}",
+            case.name
+        );
     }
 }
 
@@ -143,10 +175,19 @@ fn unstable_fractures_free_the_lesser_trochanter_and_stable_ones_barely_move() {
         assert_eq!(fragments.len(), 3, "head-neck, shaft, lesser trochanter");
         let lt = femur.frame.lesser_trochanter;
         let separation = (fragments[2].motion.apply(lt) - fragments[1].motion.apply(lt)).norm();
-        assert!(separation >= 3.0, "{}: lesser trochanter {separation:.2} mm from the shaft", case.name);
+        assert!(
+            separation >= 3.0,
+            "{}: lesser trochanter {separation:.2} mm from the shaft",
+            case.name
+        );
         // The lesser trochanter lies in its own fragment's region.
         for (i, h) in fragments[2].region.keep.iter().enumerate() {
-            assert!(h.contains(lt), "{}: half-space {i} of the lesser-trochanter region misses it ({:?})", case.name, femur.fracture.params);
+            assert!(
+                h.contains(lt),
+                "{}: half-space {i} of the lesser-trochanter region misses it ({:?})",
+                case.name,
+                femur.fracture.params
+            );
         }
         assert!(fragments[2].region.contains(lt) && !fragments[1].region.contains(lt));
     }
@@ -154,7 +195,11 @@ fn unstable_fractures_free_the_lesser_trochanter_and_stable_ones_barely_move() {
     for case in &stable {
         let femur = Femur::new(case, false);
         let displacement = femur.fracture.displacement_at_cut();
-        assert!((0.5..6.0).contains(&displacement), "{}: {displacement:.2} mm", case.name);
+        assert!(
+            (0.5..6.0).contains(&displacement),
+            "{}: {displacement:.2} mm",
+            case.name
+        );
         assert_eq!(femur.fracture.fragments.len(), 2);
     }
 }
@@ -189,20 +234,29 @@ fn every_box_contains_the_whole_cut_within_bone() {
             for (x, y) in &cut {
                 let (x, y) = (x.clamp(0.0, g.width as f64), y.clamp(0.0, g.height as f64));
                 assert!(
-                    x as f32 >= bbox.x_min && x as f32 <= bbox.x_max && y as f32 >= bbox.y_min && y as f32 <= bbox.y_max,
+                    x as f32 >= bbox.x_min
+                        && x as f32 <= bbox.x_max
+                        && y as f32 >= bbox.y_min
+                        && y as f32 <= bbox.y_max,
                     "{}: cut point ({x:.1}, {y:.1}) outside {bbox:?}",
                     case.name
                 );
             }
             // And the box is about the fracture, not the whole hip.
-            assert!(bbox.area() < 0.25 * (g.width * g.height) as f32, "{}: {bbox:?}", case.name);
+            assert!(
+                bbox.area() < 0.25 * (g.width * g.height) as f32,
+                "{}: {bbox:?}",
+                case.name
+            );
         }
     }
 }
 
 #[test]
 fn every_image_has_a_hip_box_around_the_head_trochanters_and_fracture() {
-    let labels = [Label::NoFracture].into_iter().chain(FractureClass::ALL.iter().map(|c| Label::Fracture(*c)));
+    let labels = [Label::NoFracture]
+        .into_iter()
+        .chain(FractureClass::ALL.iter().map(|c| Label::Fracture(*c)));
     for (index, label) in labels.enumerate() {
         let (site, cases) = cases(label, 4, 60 + index as u64);
         for case in &cases {
@@ -214,13 +268,28 @@ fn every_image_has_a_hip_box_around_the_head_trochanters_and_fracture() {
             // The femoral head's centre (the world origin: the pose puts it on the hip centre).
             let (x, y) = g.pixel(0.0, 0.0);
             let x = if case.params.right_side { x } else { g.width as f64 - x };
-            assert!(hip.x_min as f64 <= x && x <= hip.x_max as f64 && hip.y_min as f64 <= y && y <= hip.y_max as f64, "{}: head ({x:.0}, {y:.0}) outside {hip:?}", case.name);
+            assert!(
+                hip.x_min as f64 <= x && x <= hip.x_max as f64 && hip.y_min as f64 <= y && y <= hip.y_max as f64,
+                "{}: head ({x:.0}, {y:.0}) outside {hip:?}",
+                case.name
+            );
             if let Some((_, fracture)) = simulated.boxes.first() {
-                assert!(hip.x_min <= fracture.x_min && hip.y_min <= fracture.y_min && hip.x_max >= fracture.x_max && hip.y_max >= fracture.y_max, "{}: {fracture:?} not in {hip:?}", case.name);
+                assert!(
+                    hip.x_min <= fracture.x_min
+                        && hip.y_min <= fracture.y_min
+                        && hip.x_max >= fracture.x_max
+                        && hip.y_max >= fracture.y_max,
+                    "{}: {fracture:?} not in {hip:?}",
+                    case.name
+                );
             }
             // A proximal femur, not the whole film nor a speck.
             let share = hip.area() / (g.width * g.height) as f32;
-            assert!((0.03..0.5).contains(&share), "{}: hip box covers {share:.2} of the image", case.name);
+            assert!(
+                (0.03..0.5).contains(&share),
+                "{}: hip box covers {share:.2} of the image",
+                case.name
+            );
         }
     }
 }
@@ -244,7 +313,11 @@ fn class_mix_is_followed_and_patients_share_images() {
     let total: f64 = ClassMix::default().0.iter().sum();
     for (label, weight) in Label::ALL.iter().zip(ClassMix::default().0) {
         let share = cases.iter().filter(|c| c.label == *label).count() as f64 / cases.len() as f64;
-        assert!((share - weight / total).abs() < 0.03, "{label}: {share:.3} vs {:.3}", weight / total);
+        assert!(
+            (share - weight / total).abs() < 0.03,
+            "{label}: {share:.3} vs {:.3}",
+            weight / total
+        );
     }
     let mut patients: Vec<&str> = cases.iter().map(|c| c.patient_id.as_str()).collect();
     patients.dedup();
@@ -260,11 +333,17 @@ fn errors_name_the_value_or_file_and_keep_their_cause() {
     let chain = |error: &dyn std::error::Error| hipfrac_core::error_chain(error);
     let err = "femur=1".parse::<ClassMix>().unwrap_err();
     assert_eq!(err.to_string(), "--mix \"femur=1\"");
-    assert!(chain(&err).starts_with("--mix \"femur=1\": unknown label \"femur\""), "{}", chain(&err));
+    assert!(
+        chain(&err).starts_with("--mix \"femur=1\": unknown label \"femur\""),
+        "{}",
+        chain(&err)
+    );
 
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("site.toml");
-    let text = hipfrac_phantom::acquisition::BUILT_IN[0].1.replace("bits_stored = ", "bits_stored = 8 #");
+    let text = hipfrac_phantom::acquisition::BUILT_IN[0]
+        .1
+        .replace("bits_stored = ", "bits_stored = 8 #");
     std::fs::write(&path, text).unwrap();
     let err = SiteProfile::load(path.to_str().unwrap()).unwrap_err();
     assert_eq!(chain(&err), format!("{}: bits_stored 8 must be 10–16", path.display()));

@@ -63,8 +63,15 @@ impl Section {
     /// Images that got no verdict (counted as "no visible fracture" in the tables), and how
     /// many of them hold a fracture.
     pub fn not_assessable(&self) -> (usize, usize) {
-        let refused: Vec<&Case> = self.cases.iter().filter(|c| c.prediction.not_assessable().is_some()).collect();
-        (refused.len(), refused.iter().filter(|c| c.truth != Label::NoFracture).count())
+        let refused: Vec<&Case> = self
+            .cases
+            .iter()
+            .filter(|c| c.prediction.not_assessable().is_some())
+            .collect();
+        (
+            refused.len(),
+            refused.iter().filter(|c| c.truth != Label::NoFracture).count(),
+        )
     }
 
     /// One sentence on the images not assessed, when there are any.
@@ -86,7 +93,11 @@ fn outcomes(cases: &[Case], fracture_point: bool) -> Vec<ImageOutcome> {
             image: c.image.clone(),
             patient: c.patient.clone(),
             truth: c.truth,
-            answer: if fracture_point { c.prediction.label_at_fracture_point() } else { c.prediction.label_for_tables() },
+            answer: if fracture_point {
+                c.prediction.label_at_fracture_point()
+            } else {
+                c.prediction.label_for_tables()
+            },
             truth_boxes: c.truth_boxes.clone(),
             predicted_boxes: c.prediction.detections.clone(),
         })
@@ -103,22 +114,54 @@ pub fn measure(name: &str, manifest: &Path, cases: Vec<Case>) -> Section {
     let fracture_point = summarize(&outcomes(&cases, true));
     let boxes: Vec<ImageBoxes> = cases
         .iter()
-        .map(|c| ImageBoxes { truth: c.truth_boxes.clone(), detections: c.prediction.detections.iter().map(|d| (d.class, d.score, d.bbox)).collect() })
+        .map(|c| ImageBoxes {
+            truth: c.truth_boxes.clone(),
+            detections: c
+                .prediction
+                .detections
+                .iter()
+                .map(|d| (d.class, d.score, d.bbox))
+                .collect(),
+        })
         .collect();
     let map = coco_map(&boxes);
     let pr: Vec<_> = FractureClass::ALL.iter().map(|&c| pr_curve(&boxes, c, 0.5)).collect();
-    let ap50 = FractureClass::ALL.iter().map(|&c| hipfrac_eval::map::average_precision(&boxes, c, 0.5)).collect();
+    let ap50 = FractureClass::ALL
+        .iter()
+        .map(|&c| hipfrac_eval::map::average_precision(&boxes, c, 0.5))
+        .collect();
     // Images not assessed have no scores: ROC, AUC and calibration leave them out.
     let scores = |class: FractureClass| -> Vec<(f64, bool)> {
-        cases.iter().filter(|c| c.prediction.verdict().is_some()).map(|c| (c.prediction.class_scores[class.index()] as f64, c.truth == Label::Fracture(class))).collect()
+        cases
+            .iter()
+            .filter(|c| c.prediction.verdict().is_some())
+            .map(|c| {
+                (
+                    c.prediction.class_scores[class.index()] as f64,
+                    c.truth == Label::Fracture(class),
+                )
+            })
+            .collect()
     };
     let roc = FractureClass::ALL.iter().map(|&c| roc_curve(&scores(c))).collect();
     let auc = FractureClass::ALL.iter().map(|&c| auc(&scores(c))).collect();
     let pooled: Vec<(f64, bool)> = FractureClass::ALL.iter().flat_map(|&c| scores(c)).collect();
     let (reliability, ece) = reliability(&pooled, 10);
     let patient = |o: &ImageOutcome| o.patient.clone();
-    let micro_se = bootstrap_by_cluster(&items, patient, |s| summarize(s).micro.sensitivity, BOOTSTRAP_REPLICATES, 1);
-    let macro_se = bootstrap_by_cluster(&items, patient, |s| summarize(s).macro_average.sensitivity, BOOTSTRAP_REPLICATES, 2);
+    let micro_se = bootstrap_by_cluster(
+        &items,
+        patient,
+        |s| summarize(s).micro.sensitivity,
+        BOOTSTRAP_REPLICATES,
+        1,
+    );
+    let macro_se = bootstrap_by_cluster(
+        &items,
+        patient,
+        |s| summarize(s).macro_average.sensitivity,
+        BOOTSTRAP_REPLICATES,
+        2,
+    );
     let iou = FractureClass::ALL
         .iter()
         .map(|&class| {
@@ -127,14 +170,35 @@ pub fn measure(name: &str, manifest: &Path, cases: Vec<Case>) -> Section {
                 patient,
                 |s| {
                     let v = hipfrac_eval::classification::matched_ious(s, class);
-                    if v.is_empty() { f64::NAN } else { v.iter().sum::<f64>() / v.len() as f64 }
+                    if v.is_empty() {
+                        f64::NAN
+                    } else {
+                        v.iter().sum::<f64>() / v.len() as f64
+                    }
                 },
                 BOOTSTRAP_REPLICATES,
                 3 + class.index() as u64,
             )
         })
         .collect();
-    Section { name: name.into(), manifest: manifest.to_path_buf(), cases, simulated, verdict, fracture_point, map, pr, ap50, roc, auc, reliability, ece, micro_se, macro_se, iou }
+    Section {
+        name: name.into(),
+        manifest: manifest.to_path_buf(),
+        cases,
+        simulated,
+        verdict,
+        fracture_point,
+        map,
+        pr,
+        ap50,
+        roc,
+        auc,
+        reliability,
+        ece,
+        micro_se,
+        macro_se,
+        iou,
+    }
 }
 
 /// Whether the images of `cases` carry the phantom's mark.
@@ -145,13 +209,38 @@ fn all_simulated(cases: &[Case]) -> bool {
 /// A short text summary of a section.
 pub fn one_screen(s: &Section) -> String {
     let mut t = String::new();
-    let _ = writeln!(t, "{} ({} images{}):", s.name, s.cases.len(), if s.simulated { ", PHANTOM" } else { "" });
+    let _ = writeln!(
+        t,
+        "{} ({} images{}):",
+        s.name,
+        s.cases.len(),
+        if s.simulated { ", PHANTOM" } else { "" }
+    );
     let _ = writeln!(t, "  class   Se     Sp     IoU    Dice");
     for (m, class) in s.verdict.per_class.iter().zip(FractureClass::ALL) {
-        let _ = writeln!(t, "  {:<6} {:>5}  {:>5}  {:>5}  {:>5}", class.code(), f2(m.sensitivity.value), f2(m.specificity.value), opt(m.mean_iou), opt(m.mean_dice));
+        let _ = writeln!(
+            t,
+            "  {:<6} {:>5}  {:>5}  {:>5}  {:>5}",
+            class.code(),
+            f2(m.sensitivity.value),
+            f2(m.specificity.value),
+            opt(m.mean_iou),
+            opt(m.mean_dice)
+        );
     }
-    let _ = writeln!(t, "  micro  {:>5}  {:>5}", f2(s.verdict.micro.sensitivity), f2(s.verdict.micro.specificity));
-    let _ = write!(t, "  macro  {:>5}  {:>5}   mAP50 {}", f2(s.verdict.macro_average.sensitivity), f2(s.verdict.macro_average.specificity), opt(s.map.map(|m| m.0)));
+    let _ = writeln!(
+        t,
+        "  micro  {:>5}  {:>5}",
+        f2(s.verdict.micro.sensitivity),
+        f2(s.verdict.micro.specificity)
+    );
+    let _ = write!(
+        t,
+        "  macro  {:>5}  {:>5}   mAP50 {}",
+        f2(s.verdict.macro_average.sensitivity),
+        f2(s.verdict.macro_average.specificity),
+        opt(s.map.map(|m| m.0))
+    );
     if let Some(note) = s.not_assessable_note() {
         let _ = write!(t, "\n  {note}");
     }

@@ -34,12 +34,33 @@ pub fn verdict_table(summary: &Summary, section: Option<&Section>) -> Table {
             Some(s) => ci(&s.iou[class.index()]),
             None => opt(m.mean_iou),
         };
-        t.row([format!("{} ({})", class.full_name(), class.code()), ci(&m.accuracy), ci(&m.sensitivity), ci(&m.specificity), iou, opt(m.mean_dice)]);
+        t.row([
+            format!("{} ({})", class.full_name(), class.code()),
+            ci(&m.accuracy),
+            ci(&m.sensitivity),
+            ci(&m.specificity),
+            iou,
+            opt(m.mean_dice),
+        ]);
     }
-    let micro_se = section.map(|s| ci(&s.micro_se)).unwrap_or_else(|| f2(summary.micro.sensitivity));
-    let macro_se = section.map(|s| ci(&s.macro_se)).unwrap_or_else(|| f2(summary.macro_average.sensitivity));
-    t.row(["Micro average".to_string(), f2(summary.micro.accuracy), micro_se, f2(summary.micro.specificity)]);
-    t.row(["Macro average".to_string(), f2(summary.macro_average.accuracy), macro_se, f2(summary.macro_average.specificity)]);
+    let micro_se = section
+        .map(|s| ci(&s.micro_se))
+        .unwrap_or_else(|| f2(summary.micro.sensitivity));
+    let macro_se = section
+        .map(|s| ci(&s.macro_se))
+        .unwrap_or_else(|| f2(summary.macro_average.sensitivity));
+    t.row([
+        "Micro average".to_string(),
+        f2(summary.micro.accuracy),
+        micro_se,
+        f2(summary.micro.specificity),
+    ]);
+    t.row([
+        "Macro average".to_string(),
+        f2(summary.macro_average.accuracy),
+        macro_se,
+        f2(summary.macro_average.specificity),
+    ]);
     t
 }
 
@@ -54,10 +75,17 @@ pub fn confusion_table(summary: &Summary) -> Table {
 
 /// The operating points, one row per class, and a sentence saying where they came from.
 pub fn thresholds_table(points: &OperatingPoints) -> (String, Table) {
-    let intro = format!("Thresholds ({}; targets Se ≥ {:.2}, Sp ≥ {:.2}; VF priority {:.3}):", points.chosen_on, points.target_sensitivity, points.target_specificity, points.vf_priority);
+    let intro = format!(
+        "Thresholds ({}; targets Se ≥ {:.2}, Sp ≥ {:.2}; VF priority {:.3}):",
+        points.chosen_on, points.target_sensitivity, points.target_specificity, points.vf_priority
+    );
     let mut t = Table::new(["class", "suspicious", "fracture"]);
     for c in &points.classes {
-        t.row([c.class.code().to_string(), format!("{:.3}", c.suspicious), format!("{:.3}", c.fracture)]);
+        t.row([
+            c.class.code().to_string(),
+            format!("{:.3}", c.suspicious),
+            format!("{:.3}", c.fracture),
+        ]);
     }
     (intro, t)
 }
@@ -68,7 +96,12 @@ fn model_line(model: &ModelInfo, long: bool) -> String {
         (Some(p), false) => p.name(),
         (None, _) => "custom",
     };
-    format!("Model `{}` (hash {}), {} px, {preset} preset.", model.dir.display(), model.hash, model.input_size)
+    format!(
+        "Model `{}` (hash {}), {} px, {preset} preset.",
+        model.dir.display(),
+        model.hash,
+        model.input_size
+    )
 }
 
 /// The markdown report.
@@ -88,15 +121,44 @@ pub fn markdown(model: &ModelInfo, sections: &[Section], context: &ReportContext
     let (intro, thresholds) = thresholds_table(&model.points);
     let _ = writeln!(md, "{intro}\n\n{}", thresholds.markdown());
     for s in sections {
-        let _ = writeln!(md, "## {} — {} images ({}){}\n", s.name, s.cases.len(), s.manifest.display(), if s.simulated { ", phantom" } else { "" });
-        let aucs = FractureClass::ALL.iter().map(|c| format!("{} {}", c.code(), opt(s.auc[c.index()]))).collect::<Vec<_>>().join(", ");
-        let _ = writeln!(md, "mAP50 {}, mAP50-95 {}; AUC per class: {aucs}; ECE {:.3}.\n", opt(s.map.map(|m| m.0)), opt(s.map.map(|m| m.1)), s.ece);
+        let _ = writeln!(
+            md,
+            "## {} — {} images ({}){}\n",
+            s.name,
+            s.cases.len(),
+            s.manifest.display(),
+            if s.simulated { ", phantom" } else { "" }
+        );
+        let aucs = FractureClass::ALL
+            .iter()
+            .map(|c| format!("{} {}", c.code(), opt(s.auc[c.index()])))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let _ = writeln!(
+            md,
+            "mAP50 {}, mAP50-95 {}; AUC per class: {aucs}; ECE {:.3}.\n",
+            opt(s.map.map(|m| m.0)),
+            opt(s.map.map(|m| m.1)),
+            s.ece
+        );
         if let Some(note) = s.not_assessable_note() {
             let _ = writeln!(md, "{note}\n");
         }
-        let _ = writeln!(md, "At the verdict (95 % intervals):\n\n{}", verdict_table(&s.verdict, Some(s)).markdown());
-        let _ = writeln!(md, "At the high-specificity (fracture) point:\n\n{}", verdict_table(&s.fracture_point, None).markdown());
-        let _ = writeln!(md, "Confusion matrix (verdict):\n\n{}", confusion_table(&s.verdict).markdown());
+        let _ = writeln!(
+            md,
+            "At the verdict (95 % intervals):\n\n{}",
+            verdict_table(&s.verdict, Some(s)).markdown()
+        );
+        let _ = writeln!(
+            md,
+            "At the high-specificity (fracture) point:\n\n{}",
+            verdict_table(&s.fracture_point, None).markdown()
+        );
+        let _ = writeln!(
+            md,
+            "Confusion matrix (verdict):\n\n{}",
+            confusion_table(&s.verdict).markdown()
+        );
     }
     let _ = writeln!(md, "## Definitions\n\n{DEFINITIONS}\n\n{NOTICE}");
     md
@@ -113,7 +175,11 @@ fn confusion_html(summary: &Summary) -> String {
         let _ = write!(h, "<tr><th>{}</th>", l.code());
         for (j, &v) in summary.confusion[i].iter().enumerate() {
             let alpha = v as f64 / max;
-            let colour = if i == j { format!("rgba(0,158,115,{alpha:.2})") } else { format!("rgba(213,94,0,{alpha:.2})") };
+            let colour = if i == j {
+                format!("rgba(0,158,115,{alpha:.2})")
+            } else {
+                format!("rgba(213,94,0,{alpha:.2})")
+            };
             let _ = write!(h, "<td style=\"background:{colour}\">{v}</td>");
         }
         h.push_str("</tr>");
@@ -126,26 +192,56 @@ fn plots_html(s: &Section) -> String {
     let pr: Vec<Series> = FractureClass::ALL
         .iter()
         .filter_map(|&c| {
-            s.pr[c.index()].as_ref().map(|(r, p)| Series { name: format!("{} AP50 {}", c.code(), opt(s.ap50[c.index()])), colour: css_colour(c), points: r.iter().copied().zip(p.iter().copied()).collect(), markers: false })
+            s.pr[c.index()].as_ref().map(|(r, p)| Series {
+                name: format!("{} AP50 {}", c.code(), opt(s.ap50[c.index()])),
+                colour: css_colour(c),
+                points: r.iter().copied().zip(p.iter().copied()).collect(),
+                markers: false,
+            })
         })
         .collect();
     let roc: Vec<Series> = FractureClass::ALL
         .iter()
         .filter_map(|&c| {
-            s.roc[c.index()].as_ref().map(|points| Series { name: format!("{} AUC {}", c.code(), opt(s.auc[c.index()])), colour: css_colour(c), points: points.iter().map(|p| (p.false_positive_rate, p.true_positive_rate)).collect(), markers: false })
+            s.roc[c.index()].as_ref().map(|points| Series {
+                name: format!("{} AUC {}", c.code(), opt(s.auc[c.index()])),
+                colour: css_colour(c),
+                points: points
+                    .iter()
+                    .map(|p| (p.false_positive_rate, p.true_positive_rate))
+                    .collect(),
+                markers: false,
+            })
         })
         .collect();
     let calibration = vec![Series {
         name: format!("ECE {:.3}", s.ece),
         colour: "#0072b2".into(),
-        points: s.reliability.iter().filter(|b| b.count > 0).map(|b| (b.mean_confidence, b.accuracy)).collect(),
+        points: s
+            .reliability
+            .iter()
+            .filter(|b| b.count > 0)
+            .map(|b| (b.mean_confidence, b.accuracy))
+            .collect(),
         markers: true,
     }];
     format!(
         "<div class=\"plots\">{}{}{}</div>",
         unit_plot("Precision–recall (box IoU ≥ 0.5)", "recall", "precision", &pr, false),
-        unit_plot("ROC (image-level class score)", "1 − specificity", "sensitivity", &roc, true),
-        unit_plot("Calibration (class scores)", "mean score", "observed frequency", &calibration, true)
+        unit_plot(
+            "ROC (image-level class score)",
+            "1 − specificity",
+            "sensitivity",
+            &roc,
+            true
+        ),
+        unit_plot(
+            "Calibration (class scores)",
+            "mean score",
+            "observed frequency",
+            &calibration,
+            true
+        )
     )
 }
 
@@ -155,15 +251,34 @@ fn gallery_html(s: &Section, points: &OperatingPoints, n: usize) -> String {
     let missed = |c: &&Case| c.truth != Label::NoFracture && c.prediction.label_for_tables() != c.truth;
     let false_alarm = |c: &&Case| c.truth == Label::NoFracture && c.prediction.label_for_tables() != Label::NoFracture;
     let mut h = String::new();
-    let kinds: [(&str, &dyn Fn(&&Case) -> bool); 3] = [("True positives", &correct), ("Misses and wrong types", &missed), ("False alarms", &false_alarm)];
+    let kinds: [(&str, &dyn Fn(&&Case) -> bool); 3] = [
+        ("True positives", &correct),
+        ("Misses and wrong types", &missed),
+        ("False alarms", &false_alarm),
+    ];
     for (title, filter) in kinds {
         let chosen: Vec<&Case> = s.cases.iter().filter(filter).take(n).collect();
-        let _ = write!(h, "<h4>{title} ({} of {})</h4><div class=\"gallery\">", chosen.len(), s.cases.iter().filter(filter).count());
+        let _ = write!(
+            h,
+            "<h4>{title} ({} of {})</h4><div class=\"gallery\">",
+            chosen.len(),
+            s.cases.iter().filter(filter).count()
+        );
         for case in chosen {
-            let note = format!("TRUTH: {}{}", case.truth.code(), if s.simulated { " PHANTOM" } else { "" });
+            let note = format!(
+                "TRUTH: {}{}",
+                case.truth.code(),
+                if s.simulated { " PHANTOM" } else { "" }
+            );
             let picture = hipfrac_dicom::read_radiograph(&case.path).ok().and_then(|image| {
                 let shown = case.prediction.shown_boxes(points);
-                let marks = Marks { detections: &shown, truth: &case.truth_boxes, hips: &case.prediction.hips, answer: Some(&case.prediction.answer), note: Some(note) };
+                let marks = Marks {
+                    detections: &shown,
+                    truth: &case.truth_boxes,
+                    hips: &case.prediction.hips,
+                    answer: Some(&case.prediction.answer),
+                    note: Some(note),
+                };
                 overlay::render(&image, &marks, 320).ok()
             });
             if let Some(p) = picture {
@@ -189,9 +304,20 @@ table{{border-collapse:collapse;margin:.5em 0 1.5em}}td,th{{border:1px solid #cc
         escape(title)
     );
     let preset = model.preset.map_or("custom", |p| p.description());
-    let _ = write!(h, "<p>Model <code>{}</code> (hash {}), input {} px, {preset} preset. {}</p>", escape(&model.dir.display().to_string()), escape(&model.hash), model.input_size, escape(NOTICE));
+    let _ = write!(
+        h,
+        "<p>Model <code>{}</code> (hash {}), input {} px, {preset} preset. {}</p>",
+        escape(&model.dir.display().to_string()),
+        escape(&model.hash),
+        model.input_size,
+        escape(NOTICE)
+    );
     if sections.iter().any(|s| s.simulated) {
-        let _ = write!(h, "<p class=\"warning\"><b>Phantom results.</b> {}</p>", escape(PHANTOM_WARNING));
+        let _ = write!(
+            h,
+            "<p class=\"warning\"><b>Phantom results.</b> {}</p>",
+            escape(PHANTOM_WARNING)
+        );
     }
     if !context.notes.is_empty() {
         h.push_str("<ul>");
@@ -203,27 +329,80 @@ table{{border-collapse:collapse;margin:.5em 0 1.5em}}td,th{{border:1px solid #cc
     let (intro, thresholds) = thresholds_table(&model.points);
     let _ = write!(h, "<p>{}</p>{}", escape(&intro), thresholds.html(""));
     for (i, s) in sections.iter().enumerate() {
-        let table_name = if i == 0 { "laid out as the paper's Table II" } else { "compare with the paper's Table III" };
-        let _ = write!(h, "<h2>{} — {} images{}</h2><p><code>{}</code></p>", escape(&s.name), s.cases.len(), if s.simulated { " (phantom)" } else { "" }, escape(&s.manifest.display().to_string()));
-        let _ = write!(h, "<p>mAP50 <b>{}</b>, mAP50-95 <b>{}</b>.</p>", opt(s.map.map(|m| m.0)), opt(s.map.map(|m| m.1)));
+        let table_name = if i == 0 {
+            "laid out as the paper's Table II"
+        } else {
+            "compare with the paper's Table III"
+        };
+        let _ = write!(
+            h,
+            "<h2>{} — {} images{}</h2><p><code>{}</code></p>",
+            escape(&s.name),
+            s.cases.len(),
+            if s.simulated { " (phantom)" } else { "" },
+            escape(&s.manifest.display().to_string())
+        );
+        let _ = write!(
+            h,
+            "<p>mAP50 <b>{}</b>, mAP50-95 <b>{}</b>.</p>",
+            opt(s.map.map(|m| m.0)),
+            opt(s.map.map(|m| m.1))
+        );
         if let Some(note) = s.not_assessable_note() {
             let _ = write!(h, "<p class=\"warning\">{}</p>", escape(&note));
         }
-        let _ = write!(h, "<h3>At the verdict ({table_name}; 95 % intervals)</h3>{}", verdict_table(&s.verdict, Some(s)).html(""));
-        let _ = write!(h, "<h3>At the high-specificity (fracture) point</h3>{}", verdict_table(&s.fracture_point, None).html(""));
+        let _ = write!(
+            h,
+            "<h3>At the verdict ({table_name}; 95 % intervals)</h3>{}",
+            verdict_table(&s.verdict, Some(s)).html("")
+        );
+        let _ = write!(
+            h,
+            "<h3>At the high-specificity (fracture) point</h3>{}",
+            verdict_table(&s.fracture_point, None).html("")
+        );
         let _ = write!(h, "<h3>Confusion matrix (verdict)</h3>{}", confusion_html(&s.verdict));
         let _ = write!(h, "<h3>Plots</h3>{}", plots_html(s));
         let _ = write!(h, "<h3>Gallery</h3><p>Dashed white: true boxes. Coloured: the AI's boxes at or above their class's suspicious threshold (at most 5), with class and score. Banner: the verdict.</p>{}", gallery_html(s, &model.points, 4));
     }
-    let definitions: String = DEFINITIONS.lines().map(|l| format!("<li>{}</li>", escape(l.trim_start_matches("* ")).replace("**", ""))).collect();
+    let definitions: String = DEFINITIONS
+        .lines()
+        .map(|l| format!("<li>{}</li>", escape(l.trim_start_matches("* ")).replace("**", "")))
+        .collect();
     let _ = write!(h, "<h2>Definitions</h2><ul>{definitions}</ul></body></html>");
     h
 }
 
 /// metrics.csv: one row per section × operating point × class (and micro/macro).
 pub fn metrics_csv(sections: &[Section]) -> Vec<u8> {
-    let mut t = Table::new(["section", "operating_point", "class", "tp", "fp", "tn", "fn", "accuracy", "sensitivity", "sensitivity_lower", "sensitivity_upper", "specificity", "specificity_lower", "specificity_upper", "mean_iou", "mean_dice", "matched_boxes", "ap50", "auc"]);
-    let num = |v: f64| if v.is_finite() { format!("{v:.4}") } else { String::new() };
+    let mut t = Table::new([
+        "section",
+        "operating_point",
+        "class",
+        "tp",
+        "fp",
+        "tn",
+        "fn",
+        "accuracy",
+        "sensitivity",
+        "sensitivity_lower",
+        "sensitivity_upper",
+        "specificity",
+        "specificity_lower",
+        "specificity_upper",
+        "mean_iou",
+        "mean_dice",
+        "matched_boxes",
+        "ap50",
+        "auc",
+    ]);
+    let num = |v: f64| {
+        if v.is_finite() {
+            format!("{v:.4}")
+        } else {
+            String::new()
+        }
+    };
     for s in sections {
         for (point, summary) in [("verdict", &s.verdict), ("fracture", &s.fracture_point)] {
             for (m, class) in summary.per_class.iter().zip(FractureClass::ALL) {
@@ -250,7 +429,20 @@ pub fn metrics_csv(sections: &[Section]) -> Vec<u8> {
                 ]);
             }
             for (name, avg) in [("micro", &summary.micro), ("macro", &summary.macro_average)] {
-                t.row([s.name.clone(), point.into(), name.into(), String::new(), String::new(), String::new(), String::new(), num(avg.accuracy), num(avg.sensitivity), String::new(), String::new(), num(avg.specificity)]);
+                t.row([
+                    s.name.clone(),
+                    point.into(),
+                    name.into(),
+                    String::new(),
+                    String::new(),
+                    String::new(),
+                    String::new(),
+                    num(avg.accuracy),
+                    num(avg.sensitivity),
+                    String::new(),
+                    String::new(),
+                    num(avg.specificity),
+                ]);
             }
         }
     }
@@ -269,8 +461,15 @@ pub fn cases_csv(sections: &[Section]) -> Vec<u8> {
 }
 
 /// Writes report.html, report.md, metrics.csv and cases.csv into `out` (each atomically).
-pub fn write_report(out: &Path, model: &ModelInfo, sections: &[Section], context: &ReportContext) -> Result<(), ReportError> {
-    let write = |name: &str, bytes: &[u8]| hipfrac_dicom::atomic::write_atomic(&out.join(name), bytes).map_err(ReportError::Write);
+pub fn write_report(
+    out: &Path,
+    model: &ModelInfo,
+    sections: &[Section],
+    context: &ReportContext,
+) -> Result<(), ReportError> {
+    let write = |name: &str, bytes: &[u8]| {
+        hipfrac_dicom::atomic::write_atomic(&out.join(name), bytes).map_err(ReportError::Write)
+    };
     write("metrics.csv", &metrics_csv(sections))?;
     write("cases.csv", &cases_csv(sections))?;
     write("report.md", markdown(model, sections, context).as_bytes())?;

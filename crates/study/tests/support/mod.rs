@@ -32,7 +32,10 @@ pub fn write_study(dir: &Path, count: usize, phases: &str) -> PathBuf {
         encoder.set_depth(png::BitDepth::Eight);
         let pixels: Vec<u8> = (0..width * height).map(|p| (p * 7 + i as u32 * 31) as u8).collect();
         encoder.write_header().unwrap().write_image_data(&pixels).unwrap();
-        manifest.push_str(&format!("case{i}.png,,PATIENT-{i},Secret Hospital,{}\n", if i % 2 == 0 { "DF" } else { "none" }));
+        manifest.push_str(&format!(
+            "case{i}.png,,PATIENT-{i},Secret Hospital,{}\n",
+            if i % 2 == 0 { "DF" } else { "none" }
+        ));
     }
     std::fs::write(cases.join("manifest.csv"), manifest).unwrap();
     let [alice, bob, admin] = hashes();
@@ -57,15 +60,28 @@ pub fn plain_study(dir: &Path, count: usize, phases: &str) -> Arc<App> {
 /// 0.75, and a UF box far below every threshold (never shown).
 pub fn fixed_prediction(image: &Radiograph) -> Prediction {
     let detections = vec![
-        Detection { class: FractureClass::DisplacedNeck, score: 0.75, bbox: BBox::new(11.0, 2.0, 17.0, 6.0) },
-        Detection { class: FractureClass::UnstableIntertrochanteric, score: 0.0625, bbox: BBox::new(1.0, 1.0, 3.0, 3.0) },
+        Detection {
+            class: FractureClass::DisplacedNeck,
+            score: 0.75,
+            bbox: BBox::new(11.0, 2.0, 17.0, 6.0),
+        },
+        Detection {
+            class: FractureClass::UnstableIntertrochanteric,
+            score: 0.0625,
+            bbox: BBox::new(1.0, 1.0, 3.0, 3.0),
+        },
     ];
     Prediction {
         width: image.width(),
         height: image.height(),
         class_scores: [0.75, 0.0, 0.0, 0.0625],
         detections,
-        answer: Answer::Verdict(Verdict { label: Label::Fracture(FractureClass::DisplacedNeck), confidence: Some(0.75), operating_point: OperatingPoint::Fracture, vf_priority_applied: false }),
+        answer: Answer::Verdict(Verdict {
+            label: Label::Fracture(FractureClass::DisplacedNeck),
+            confidence: Some(0.75),
+            operating_point: OperatingPoint::Fracture,
+            vf_priority_applied: false,
+        }),
         side: None,
         hips: Vec::new(),
     }
@@ -100,15 +116,29 @@ pub async fn send(app: &Arc<App>, method: &str, uri: &str, cookie: Option<&str>,
         request = request.header(header::CONTENT_TYPE, "application/x-www-form-urlencoded");
     }
     let request = request.body(Body::from(form.unwrap_or("").to_string())).unwrap();
-    let response = hipfrac_study::server::router(app.clone()).oneshot(request).await.unwrap();
+    let response = hipfrac_study::server::router(app.clone())
+        .oneshot(request)
+        .await
+        .unwrap();
     let (parts, body) = response.into_parts();
     let bytes = axum::body::to_bytes(body, usize::MAX).await.unwrap();
-    Reply { status: parts.status, headers: parts.headers, body: String::from_utf8_lossy(&bytes).into_owned() }
+    Reply {
+        status: parts.status,
+        headers: parts.headers,
+        body: String::from_utf8_lossy(&bytes).into_owned(),
+    }
 }
 
 /// Logs in (which must succeed) and returns the session cookie.
 pub async fn login(app: &Arc<App>, name: &str, password: &str) -> String {
-    let reply = send(app, "POST", "/login", None, Some(&format!("name={name}&password={password}"))).await;
+    let reply = send(
+        app,
+        "POST",
+        "/login",
+        None,
+        Some(&format!("name={name}&password={password}")),
+    )
+    .await;
     assert_eq!(reply.status, StatusCode::SEE_OTHER, "{}", reply.body);
     reply.cookie()
 }
@@ -124,13 +154,35 @@ pub async fn case_page(app: &Arc<App>, cookie: &str) -> (String, String, String,
     let page = send(app, "GET", "/case", Some(cookie), None).await;
     assert_eq!(page.status, StatusCode::OK, "{}", page.body);
     let body = page.body;
-    let (csrf, phase, case, step) = (attribute(&body, "name=\"csrf\" value=\""), attribute(&body, "name=\"phase\" value=\""), attribute(&body, "data-case=\""), attribute(&body, "name=\"step\" value=\""));
+    let (csrf, phase, case, step) = (
+        attribute(&body, "name=\"csrf\" value=\""),
+        attribute(&body, "name=\"phase\" value=\""),
+        attribute(&body, "data-case=\""),
+        attribute(&body, "name=\"step\" value=\""),
+    );
     (body, csrf, phase, case, step)
 }
 
 /// Posts a reading-clock event (`drawn`, `pause`, `resume`) for the open case.
-pub async fn clock_event(app: &Arc<App>, cookie: &str, csrf: &str, phase: &str, case: &str, step: &str, event: &str) -> Reply {
-    send(app, "POST", "/event", Some(cookie), Some(&format!("csrf={csrf}&phase={phase}&case={case}&step={step}&event={event}"))).await
+pub async fn clock_event(
+    app: &Arc<App>,
+    cookie: &str,
+    csrf: &str,
+    phase: &str,
+    case: &str,
+    step: &str,
+    event: &str,
+) -> Reply {
+    send(
+        app,
+        "POST",
+        "/event",
+        Some(cookie),
+        Some(&format!(
+            "csrf={csrf}&phase={phase}&case={case}&step={step}&event={event}"
+        )),
+    )
+    .await
 }
 
 /// The open case of a reader, drawn on the screen as the browser would report it: (page,
@@ -146,7 +198,16 @@ pub async fn open_case(app: &Arc<App>, cookie: &str) -> (String, String, String,
 pub async fn read_open_case(app: &Arc<App>, cookie: &str, label: &str, bbox: &str) -> (String, String, String) {
     let (page, csrf, phase, case) = open_case(app, cookie).await;
     let step = attribute(&page, "name=\"step\" value=\"");
-    let reply = send(app, "POST", "/read", Some(cookie), Some(&format!("csrf={csrf}&phase={phase}&case={case}&label={label}&bbox={bbox}&step={step}"))).await;
+    let reply = send(
+        app,
+        "POST",
+        "/read",
+        Some(cookie),
+        Some(&format!(
+            "csrf={csrf}&phase={phase}&case={case}&label={label}&bbox={bbox}&step={step}"
+        )),
+    )
+    .await;
     assert_eq!(reply.status, StatusCode::SEE_OTHER, "{}", reply.body);
     assert_eq!(reply.header("location"), Some("/case"));
     (page, phase, case)
@@ -158,6 +219,12 @@ pub async fn exported_rows(app: &Arc<App>) -> Vec<Vec<String>> {
     let reply = send(app, "GET", "/admin/reads.csv", Some(&admin), None).await;
     assert_eq!(reply.status, StatusCode::OK);
     let mut reader = csv::Reader::from_reader(reply.body.as_bytes());
-    assert_eq!(reader.headers().unwrap().iter().collect::<Vec<_>>(), ["reader", "phase", "case", "label", "seconds", "bbox", "at", "case_id"]);
-    reader.records().map(|r| r.unwrap().iter().map(str::to_string).collect()).collect()
+    assert_eq!(
+        reader.headers().unwrap().iter().collect::<Vec<_>>(),
+        ["reader", "phase", "case", "label", "seconds", "bbox", "at", "case_id"]
+    );
+    reader
+        .records()
+        .map(|r| r.unwrap().iter().map(str::to_string).collect())
+        .collect()
 }

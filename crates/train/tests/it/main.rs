@@ -34,7 +34,10 @@ fn config(data: &std::path::Path, out: &std::path::Path) -> TrainConfig {
         epochs: 3,
         warmup_epochs: 1.0,
         no_aug_epochs: 1,
-        model: hipfrac_train::config::ModelSection { preset: hipfrac_core::Preset::Nano, in_channels: 1 },
+        model: hipfrac_train::config::ModelSection {
+            preset: hipfrac_core::Preset::Nano,
+            in_channels: 1,
+        },
         val_interval: 100,
         ..TrainConfig::default()
     }
@@ -49,16 +52,31 @@ fn resume_after_a_kill_continues_exactly() {
     phantom(&dir.path().join("data"), 6);
     let mut quiet = |_: usize, _: usize, _: f64| {};
 
-    let mut straight = Trainer::new(config(&dir.path().join("data"), &dir.path().join("a")), Device::Cpu, false).unwrap();
+    let mut straight = Trainer::new(
+        config(&dir.path().join("data"), &dir.path().join("a")),
+        Device::Cpu,
+        false,
+    )
+    .unwrap();
     let first = straight.epoch(&mut quiet).unwrap();
     let second = straight.epoch(&mut quiet).unwrap();
 
-    let mut killed = Trainer::new(config(&dir.path().join("data"), &dir.path().join("b")), Device::Cpu, false).unwrap();
+    let mut killed = Trainer::new(
+        config(&dir.path().join("data"), &dir.path().join("b")),
+        Device::Cpu,
+        false,
+    )
+    .unwrap();
     let log = killed.epoch(&mut quiet).unwrap();
     assert_eq!(log.loss, first.loss);
     killed.checkpoint(&log).unwrap();
     drop(killed);
-    let mut resumed = Trainer::new(config(&dir.path().join("data"), &dir.path().join("b")), Device::Cpu, true).unwrap();
+    let mut resumed = Trainer::new(
+        config(&dir.path().join("data"), &dir.path().join("b")),
+        Device::Cpu,
+        true,
+    )
+    .unwrap();
     assert_eq!(resumed.state.epoch, 1);
     let again = resumed.epoch(&mut quiet).unwrap();
     assert_eq!(again.loss, second.loss, "the resumed epoch must see the same losses");
@@ -67,7 +85,12 @@ fn resume_after_a_kill_continues_exactly() {
         assert!(t.equal(other), "{name} differs after resume");
     }
     // A second run into the same folder without --resume is refused.
-    assert!(Trainer::new(config(&dir.path().join("data"), &dir.path().join("b")), Device::Cpu, false).is_err());
+    assert!(Trainer::new(
+        config(&dir.path().join("data"), &dir.path().join("b")),
+        Device::Cpu,
+        false
+    )
+    .is_err());
 }
 
 /// A run stopped inside an epoch (Ctrl-C) saves where it was, and resumed goes on from that
@@ -78,7 +101,11 @@ fn a_stop_inside_an_epoch_saves_and_resumes_exactly() {
     let _torch_rng = TORCH_RNG.lock().unwrap_or_else(|e| e.into_inner());
     let dir = tempfile::tempdir().unwrap();
     phantom(&dir.path().join("data"), 8);
-    let one_epoch = |out: &str| TrainConfig { epochs: 1, no_aug_epochs: 0, ..config(&dir.path().join("data"), &dir.path().join(out)) };
+    let one_epoch = |out: &str| TrainConfig {
+        epochs: 1,
+        no_aug_epochs: 0,
+        ..config(&dir.path().join("data"), &dir.path().join(out))
+    };
     let mut quiet = |_: usize, _: usize, _: f64| {};
     let mut straight = Trainer::new(one_epoch("a"), Device::Cpu, false).unwrap();
     straight.run(&mut quiet, &mut |_| {}).unwrap();
@@ -92,19 +119,40 @@ fn a_stop_inside_an_epoch_saves_and_resumes_exactly() {
         }
     };
     let error = stopped.run(&mut stop_after_two, &mut |_| {}).unwrap_err();
-    assert!(matches!(error, hipfrac_train::trainer::TrainError::Stopped { epoch: 1, step: 2, steps: 4, .. }), "{error}");
+    assert!(
+        matches!(
+            error,
+            hipfrac_train::trainer::TrainError::Stopped {
+                epoch: 1,
+                step: 2,
+                steps: 4,
+                ..
+            }
+        ),
+        "{error}"
+    );
     drop(stopped);
     let mut resumed = Trainer::new(one_epoch("b"), Device::Cpu, true).unwrap();
-    assert_eq!((resumed.state.epoch, resumed.state.step, resumed.state.iteration), (0, 2, 2));
+    assert_eq!(
+        (resumed.state.epoch, resumed.state.step, resumed.state.iteration),
+        (0, 2, 2)
+    );
     let mut steps = Vec::new();
     resumed.run(&mut |step, _, _| steps.push(step), &mut |_| {}).unwrap();
     assert_eq!(steps, vec![3, 4], "the resumed run does only the batches left");
     for (name, t) in straight.ema_vs.variables() {
-        assert!(t.equal(&resumed.ema_vs.variables()[&name]), "{name} differs after the resume");
+        assert!(
+            t.equal(&resumed.ema_vs.variables()[&name]),
+            "{name} differs after the resume"
+        );
     }
     let log = |run: &str| std::fs::read_to_string(dir.path().join(run).join("log.csv")).unwrap();
     let loss = |text: String| text.lines().nth(1).unwrap().split(',').nth(3).unwrap().to_string();
-    assert_eq!(loss(log("a")), loss(log("b")), "the epoch's mean loss counts the batches before the stop");
+    assert_eq!(
+        loss(log("a")),
+        loss(log("b")),
+        "the epoch's mean loss counts the batches before the stop"
+    );
 }
 
 /// Mosaic keeps every box that stays mostly in view, inside the image, with its class.
@@ -160,15 +208,35 @@ fn reacquisition_changes_the_look_not_the_boxes() {
     // A smooth ramp with a box in the middle.
     let pixels: Vec<u8> = (0..s * s).map(|i| ((i % s) * 255 / s) as u8).collect();
     let boxed = BBox::new(30.0, 30.0, 60.0, 66.0);
-    let sample = Sample { name: "x".into(), patient: "p".into(), site: "s".into(), label: FractureClass::DisplacedNeck.into(), simulated: true, size: s as i64, pixels, boxes: vec![(FractureClass::DisplacedNeck, boxed)] };
-    let plain = Augment { flip: 0.5, scale: 0.1, translate: 0.1, ..Augment::default() };
-    let acquired = Augment { acquisition: 1.0, ..plain };
+    let sample = Sample {
+        name: "x".into(),
+        patient: "p".into(),
+        site: "s".into(),
+        label: FractureClass::DisplacedNeck.into(),
+        simulated: true,
+        size: s as i64,
+        pixels,
+        boxes: vec![(FractureClass::DisplacedNeck, boxed)],
+    };
+    let plain = Augment {
+        flip: 0.5,
+        scale: 0.1,
+        translate: 0.1,
+        ..Augment::default()
+    };
+    let acquired = Augment {
+        acquisition: 1.0,
+        ..plain
+    };
     let mut changed = 0;
     for seed in 0..40 {
         let (a, boxes_a) = augment(&sample, &plain, seed);
         let (b, boxes_b) = augment(&sample, &acquired, seed);
         assert_eq!(boxes_a, boxes_b, "seed {seed}");
-        assert!(b.iter().all(|v| v.is_finite() && (0.0..=1.0).contains(v)), "seed {seed}");
+        assert!(
+            b.iter().all(|v| v.is_finite() && (0.0..=1.0).contains(v)),
+            "seed {seed}"
+        );
         assert_eq!(augment(&sample, &acquired, seed).0, b, "seed {seed}: not deterministic");
         changed += usize::from(a != b);
     }
@@ -186,8 +254,13 @@ fn reacquisition_changes_the_look_not_the_boxes() {
         for y in 3..s - 3 {
             let row = &image[y * s + 3..y * s + s - 3];
             let constant = row.iter().all(|v| (v - row[0]).abs() < 1e-6);
-            let was_constant = before[y * s + 3..y * s + s - 3].iter().all(|v| (v - before[y * s + 3]).abs() < 1e-6);
-            assert!(!constant || was_constant, "seed {seed}: row {y} inside the box was painted over");
+            let was_constant = before[y * s + 3..y * s + s - 3]
+                .iter()
+                .all(|v| (v - before[y * s + 3]).abs() < 1e-6);
+            assert!(
+                !constant || was_constant,
+                "seed {seed}: row {y} inside the box was painted over"
+            );
         }
     }
 }
@@ -205,8 +278,12 @@ fn equalisation_spreads_grey_levels_and_keeps_their_order() {
     equalize(&mut skewed);
     let (lo, hi) = (*before.iter().min().unwrap(), *before.iter().max().unwrap());
     for (a, b) in before.iter().zip(&skewed) {
-        if *a == lo { assert_eq!(*b, 0) }
-        if *a == hi { assert_eq!(*b, 255) }
+        if *a == lo {
+            assert_eq!(*b, 0)
+        }
+        if *a == hi {
+            assert_eq!(*b, 255)
+        }
     }
     let mut pairs: Vec<(u8, u8)> = before.iter().copied().zip(skewed.iter().copied()).collect();
     pairs.sort();
@@ -235,8 +312,14 @@ fn a_non_finite_loss_stops_training_and_saves_nothing() {
     let mut quiet = |_: usize, _: usize, _: f64| {};
     let mut no_epoch = |_: &hipfrac_train::trainer::EpochLog| panic!("no epoch completes");
     let error = trainer.run(&mut quiet, &mut no_epoch).unwrap_err().to_string();
-    assert!(error.contains("diverged at epoch 1, step 1") && error.contains("loss is not finite"), "{error}");
-    assert!(!out.join("best").exists() && !out.join("last").exists(), "nothing saved");
+    assert!(
+        error.contains("diverged at epoch 1, step 1") && error.contains("loss is not finite"),
+        "{error}"
+    );
+    assert!(
+        !out.join("best").exists() && !out.join("last").exists(),
+        "nothing saved"
+    );
 }
 
 /// bf16 autocast training, and fp16 with dynamic loss scaling: the losses are finite and fall
@@ -251,23 +334,52 @@ fn bf16_and_fp16_training_follow_fp32() {
     let mut quiet = |_: usize, _: usize, _: f64| {};
     let mut run = |precision: Precision, out: &str| {
         tch::manual_seed(0);
-        let mut trainer = Trainer::new(TrainConfig { precision, ..config(&dir.path().join("data"), &dir.path().join(out)) }, Device::Cpu, false).unwrap();
-        (0..3).map(|_| trainer.epoch(&mut quiet).unwrap().loss).collect::<Vec<f64>>()
+        let mut trainer = Trainer::new(
+            TrainConfig {
+                precision,
+                ..config(&dir.path().join("data"), &dir.path().join(out))
+            },
+            Device::Cpu,
+            false,
+        )
+        .unwrap();
+        (0..3)
+            .map(|_| trainer.epoch(&mut quiet).unwrap().loss)
+            .collect::<Vec<f64>>()
     };
     let (full, half) = (run(Precision::Fp32, "fp32"), run(Precision::Bf16, "bf16"));
     eprintln!("mean loss per epoch: fp32 {full:?}, bf16 {half:?}");
     for (a, b) in full.iter().zip(&half) {
-        assert!(b.is_finite() && (a - b).abs() <= 0.1 * a.abs(), "fp32 {full:?} vs bf16 {half:?}");
+        assert!(
+            b.is_finite() && (a - b).abs() <= 0.1 * a.abs(),
+            "fp32 {full:?} vs bf16 {half:?}"
+        );
     }
     assert!(half[2] < half[0], "bf16 loss falls: {half:?}");
     // fp16 with dynamic loss scaling follows too, and its scale travels with the checkpoint.
     let fp16 = run(Precision::Fp16, "fp16");
     eprintln!("mean loss per epoch: fp16 {fp16:?}");
     for (a, b) in full.iter().zip(&fp16) {
-        assert!(b.is_finite() && (a - b).abs() <= 0.1 * a.abs(), "fp32 {full:?} vs fp16 {fp16:?}");
+        assert!(
+            b.is_finite() && (a - b).abs() <= 0.1 * a.abs(),
+            "fp32 {full:?} vs fp16 {fp16:?}"
+        );
     }
-    let mut trainer = Trainer::new(TrainConfig { precision: Precision::Fp16, epochs: 1, ..config(&dir.path().join("data"), &dir.path().join("fp16-state")) }, Device::Cpu, false).unwrap();
+    let mut trainer = Trainer::new(
+        TrainConfig {
+            precision: Precision::Fp16,
+            epochs: 1,
+            ..config(&dir.path().join("data"), &dir.path().join("fp16-state"))
+        },
+        Device::Cpu,
+        false,
+    )
+    .unwrap();
     trainer.run(&mut quiet, &mut |_| {}).unwrap();
-    let state: serde_json::Value = serde_json::from_slice(&std::fs::read(dir.path().join("fp16-state/last/state.json")).unwrap()).unwrap();
-    assert!(state["loss_scaler"]["scale"].as_f64().is_some_and(|s| s >= 1.0), "{state}");
+    let state: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("fp16-state/last/state.json")).unwrap()).unwrap();
+    assert!(
+        state["loss_scaler"]["scale"].as_f64().is_some_and(|s| s >= 1.0),
+        "{state}"
+    );
 }
