@@ -1,4 +1,4 @@
-use crate::cli::{CheckArgs, SplitArgs};
+use crate::cli::{CheckArgs, FoldsArgs, MergeArgs, SplitArgs};
 use crate::Outcome;
 use anyhow::{bail, Context, Result};
 use hipfrac_data::check::{check_dataset, CheckReport};
@@ -105,13 +105,13 @@ pub fn split(args: SplitArgs) -> Result<Outcome> {
     );
     println!(
         "{:<10} {:>7} {:>9}  {}",
-        "split", "images", "patients", "DF / VF / SF / UF / none (% of images)"
+        "split", "images", "patients", "DF / VF / SF / UF / none / fracture of unknown type (% of images)"
     );
     for (name, rows) in &parts {
         let mut patients: Vec<&str> = rows.iter().map(|r| r.patient.as_str()).collect();
         patients.sort();
         patients.dedup();
-        let shares: Vec<String> = hipfrac_core::Label::ALL
+        let shares: Vec<String> = hipfrac_core::Label::EVERY
             .iter()
             .map(|l| {
                 format!(
@@ -132,7 +132,7 @@ pub fn split(args: SplitArgs) -> Result<Outcome> {
     // label's images.
     println!(
         "\n{:<10} {:>7}  {}",
-        "achieved", "images", "of the DF / VF / SF / UF / none images"
+        "achieved", "images", "of the DF / VF / SF / UF / none / fracture (type unknown) images"
     );
     for (name, overall, shares) in splits.achieved() {
         let shares: Vec<String> = shares
@@ -144,5 +144,135 @@ pub fn split(args: SplitArgs) -> Result<Outcome> {
     for warning in splits.warnings(ratios) {
         eprintln!("warning: {warning}");
     }
+    Ok(Outcome::Success)
+}
+
+fn refuse_existing(paths: &[std::path::PathBuf], overwrite: bool) -> Result<()> {
+    if let Some(p) = paths.iter().find(|p| p.exists()).filter(|_| !overwrite) {
+        bail!("{} exists; pass --overwrite to replace it", p.display());
+    }
+    Ok(())
+}
+
+pub fn folds(args: FoldsArgs) -> Result<Outcome> {
+    let k = args.k as usize;
+    let stems: Vec<String> = args
+        .manifests
+        .iter()
+        .map(|m| {
+            m.file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_default()
+        })
+        .collect();
+    if let Some(twice) = stems.iter().enumerate().find(|(i, s)| stems[..*i].contains(s)) {
+        bail!(
+            "two manifests are named {}.csv: their folds would overwrite each other",
+            twice.1
+        );
+    }
+    let outputs: Vec<std::path::PathBuf> = (1..=k)
+        .flat_map(|i| {
+            let dir = args.out.join(format!("fold-{i}"));
+            stems
+                .iter()
+                .flat_map(move |s| [dir.join(format!("{s}.train.csv")), dir.join(format!("{s}.test.csv"))])
+        })
+        .collect();
+    refuse_existing(&outputs, args.overwrite)?;
+    // Read every manifest relative to the output folder, remembering where each row came from.
+    let mut rows = Vec::new();
+    let mut source = Vec::new();
+    for (m, path) in args.manifests.iter().enumerate() {
+        for row in manifest::read_relative_to(path, &args.out)? {
+            rows.push(row);
+            source.push(m);
+        }
+    }
+    if rows.is_empty() {
+        bail!("the manifests list no images");
+    }
+    let key = |r: &manifest::ManifestRow| (r.image.clone(), r.patient.clone());
+    let origin: std::collections::HashMap<(String, String), usize> =
+        rows.iter().zip(&source).map(|(r, &m)| (key(r), m)).collect();
+    let folds = hipfrac_data::split::folds(&rows, k, args.seed);
+    println!(
+        "{:<8} {}",
+        "fold",
+        stems.iter().map(|s| format!("{s:>16}")).collect::<String>()
+    );
+    for (i, fold) in folds.iter().enumerate() {
+        let dir = args.out.join(format!("fold-{}", i + 1));
+        let from_out = |row: &manifest::ManifestRow| {
+            let moved = |p: &str| {
+                if p.is_empty() {
+                    String::new()
+                } else {
+                    manifest::relative_path(&args.out.join(p), &dir)
+                }
+            };
+            manifest::ManifestRow {
+                image: moved(&row.image),
+                annotation: moved(&row.annotation),
+                ..row.clone()
+            }
+        };
+        let mut counts = Vec::new();
+        for (m, stem) in stems.iter().enumerate() {
+            let of = |r: &&manifest::ManifestRow| origin[&key(r)] == m;
+            let test: Vec<_> = fold.iter().filter(of).map(from_out).collect();
+            let train: Vec<_> = folds
+                .iter()
+                .enumerate()
+                .filter(|(j, _)| *j != i)
+                .flat_map(|(_, f)| f.iter().filter(of).map(from_out))
+                .collect();
+            let fractured = test.iter().filter(|r| r.label.is_fracture()).count();
+            counts.push(format!("{:>16}", format!("{} ({fractured} fx)", test.len())));
+            manifest::write(&dir.join(format!("{stem}.test.csv")), &test)?;
+            manifest::write(&dir.join(format!("{stem}.train.csv")), &train)?;
+        }
+        println!("{:<8} {}", format!("fold-{}", i + 1), counts.concat());
+    }
+    println!(
+        "{} patients in {k} folds: {}",
+        rows.iter()
+            .map(|r| &r.patient)
+            .collect::<std::collections::HashSet<_>>()
+            .len(),
+        args.out.display()
+    );
+    Ok(Outcome::Success)
+}
+
+pub fn merge(args: MergeArgs) -> Result<Outcome> {
+    refuse_existing(std::slice::from_ref(&args.out), args.overwrite)?;
+    let folder = args
+        .out
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let mut rows = Vec::new();
+    let mut seen = std::collections::HashMap::new();
+    for path in &args.manifests {
+        for row in manifest::read_relative_to(path, folder)? {
+            if let Some(first) = seen.insert(row.image.clone(), path.clone()) {
+                bail!(
+                    "{} is listed in {} and again in {}",
+                    row.image,
+                    first.display(),
+                    path.display()
+                );
+            }
+            rows.push(row);
+        }
+    }
+    manifest::write(&args.out, &rows)?;
+    println!(
+        "{} images from {} manifests: {}",
+        rows.len(),
+        args.manifests.len(),
+        args.out.display()
+    );
     Ok(Outcome::Success)
 }

@@ -65,9 +65,9 @@ pub fn convert(args: LabelsConvertArgs) -> Result<Outcome> {
 }
 
 pub fn list() -> Result<Outcome> {
-    for label in hipfrac_core::Label::ALL {
-        println!("{:5} {}", label.code(), label.full_name());
-        println!("      accepted: {}", label.aliases().join(", "));
+    for label in hipfrac_core::Label::EVERY {
+        println!("{:8} {}", label.code(), label.full_name());
+        println!("         accepted: {}", label.aliases().join(", "));
     }
     Ok(Outcome::Success)
 }

@@ -38,6 +38,8 @@ fn main() -> ExitCode {
         cli::Command::Deid(args) => deid::run(args),
         cli::Command::Dataset(cli::DatasetCommand::Check(args)) => dataset::check(args),
         cli::Command::Dataset(cli::DatasetCommand::Split(args)) => dataset::split(args),
+        cli::Command::Dataset(cli::DatasetCommand::Folds(args)) => dataset::folds(args),
+        cli::Command::Dataset(cli::DatasetCommand::Merge(args)) => dataset::merge(args),
         cli::Command::Labels(cli::LabelsCommand::Convert(args)) => labels::convert(args),
         cli::Command::Labels(cli::LabelsCommand::List) => labels::list(),
         cli::Command::Phantom(args) => phantom::run(args),

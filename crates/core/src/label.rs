@@ -70,6 +70,12 @@ pub enum Label {
     /// No visible fracture (normal hip, previous surgery, poor quality, or out of scope).
     /// Such images carry no box.
     NoFracture,
+    /// A fracture whose type the annotation does not give (FracAtlas and most public sets
+    /// label only "fractured"): one of the four types, unknown which. Code `fracture`. A box
+    /// with it trains as a partial label (the detector is taught "a fracture here", never a
+    /// type), and evaluation counts it in the any-fracture measures only. hipfrac's own
+    /// verdicts never use it.
+    UntypedFracture,
 }
 
 impl Serialize for Label {
@@ -93,7 +99,7 @@ impl From<FractureClass> for Label {
 
 /// Names accepted for each label, compared case-insensitively with `_`, `-` and runs of
 /// spaces folded to one space. The first entry is the code, the second the full name.
-const NAMES: [(Label, &[&str]); 5] = [
+const NAMES: [(Label, &[&str]); 6] = [
     (
         Label::Fracture(FractureClass::DisplacedNeck),
         &[
@@ -155,6 +161,17 @@ const NAMES: [(Label, &[&str]); 5] = [
             "nf",
         ],
     ),
+    (
+        Label::UntypedFracture,
+        &[
+            "fracture",
+            "fracture of unknown type",
+            "fracture type unknown",
+            "fractured",
+            "any fracture",
+            "fx",
+        ],
+    ),
 ];
 
 fn fold(name: &str) -> String {
@@ -172,7 +189,18 @@ impl Label {
         Label::NoFracture,
     ];
 
-    /// Short code: DF, VF, SF, UF or `none`.
+    /// Every label a truth may carry: [`Label::ALL`] and then a fracture of unknown type, in
+    /// [`Label::index`] order.
+    pub const EVERY: [Label; 6] = [
+        Label::Fracture(FractureClass::DisplacedNeck),
+        Label::Fracture(FractureClass::ValgusImpactedNeck),
+        Label::Fracture(FractureClass::StableIntertrochanteric),
+        Label::Fracture(FractureClass::UnstableIntertrochanteric),
+        Label::NoFracture,
+        Label::UntypedFracture,
+    ];
+
+    /// Short code: DF, VF, SF, UF, `none` or `fracture` (type unknown).
     pub fn code(self) -> &'static str {
         match self {
             Label::Fracture(FractureClass::DisplacedNeck) => "DF",
@@ -180,6 +208,7 @@ impl Label {
             Label::Fracture(FractureClass::StableIntertrochanteric) => "SF",
             Label::Fracture(FractureClass::UnstableIntertrochanteric) => "UF",
             Label::NoFracture => "none",
+            Label::UntypedFracture => "fracture",
         }
     }
 
@@ -191,6 +220,7 @@ impl Label {
             Label::Fracture(FractureClass::StableIntertrochanteric) => "stable intertrochanteric fracture",
             Label::Fracture(FractureClass::UnstableIntertrochanteric) => "unstable intertrochanteric fracture",
             Label::NoFracture => "no visible fracture",
+            Label::UntypedFracture => "fracture of unknown type",
         }
     }
 
@@ -203,20 +233,28 @@ impl Label {
             .expect("every label should have a NAMES entry")
     }
 
-    /// The fracture class, or `None` for "no visible fracture".
-    /// Position in [`Label::ALL`]: the class index for fractures, 4 for "no visible fracture".
+    /// Position in [`Label::ALL`]: the class index for fractures, 4 for "no visible fracture",
+    /// 5 for a fracture of unknown type (not in `ALL`: the paper's tables have no row for it).
     pub fn index(self) -> usize {
         match self {
             Label::Fracture(class) => class.index(),
             Label::NoFracture => 4,
+            Label::UntypedFracture => 5,
         }
     }
 
+    /// The fracture type, or `None` for "no visible fracture" and for a fracture of unknown
+    /// type (see [`Label::is_fracture`]).
     pub fn fracture(self) -> Option<FractureClass> {
         match self {
             Label::Fracture(c) => Some(c),
-            Label::NoFracture => None,
+            Label::NoFracture | Label::UntypedFracture => None,
         }
+    }
+
+    /// True for any fracture, typed or not.
+    pub fn is_fracture(self) -> bool {
+        !matches!(self, Label::NoFracture)
     }
 }
 
@@ -228,7 +266,7 @@ impl fmt::Display for Label {
 
 /// A label name that matches none of the known spellings.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown label {name:?} (expected one of DF, VF, SF, UF, none, or a full name such as \"displaced femoral neck fracture\")")]
+#[error("unknown label {name:?} (expected one of DF, VF, SF, UF, none, fracture (type unknown), or a full name such as \"displaced femoral neck fracture\")")]
 pub struct ParseLabelError {
     /// The name as it was given.
     pub name: String,
@@ -274,6 +312,18 @@ mod tests {
             "Valgus_Impacted  femur-neck fracture".parse::<Label>().unwrap(),
             Label::Fracture(FractureClass::ValgusImpactedNeck)
         );
+    }
+
+    #[test]
+    fn a_fracture_of_unknown_type_parses_and_is_a_fracture_without_a_type() {
+        for name in ["fracture", "Fractured", "fracture of unknown type", "FX"] {
+            assert_eq!(name.parse::<Label>().unwrap(), Label::UntypedFracture, "{name}");
+        }
+        let label = Label::UntypedFracture;
+        assert!(label.is_fracture() && label.fracture().is_none() && !Label::NoFracture.is_fracture());
+        assert_eq!(serde_json::to_string(&label).unwrap(), r#""fracture""#);
+        assert!(!Label::ALL.contains(&label), "the paper's tables have no row for it");
+        assert!("fracture".parse::<FractureClass>().is_err());
     }
 
     #[test]

@@ -221,6 +221,8 @@ pub struct Case {
     pub truth: Label,
     /// True boxes in the image's pixels.
     pub truth_boxes: Vec<(FractureClass, BBox)>,
+    /// True boxes of fractures whose type the annotation does not give.
+    pub untyped_boxes: Vec<BBox>,
     pub prediction: Prediction,
     /// The image carries the phantom's mark (DICOM Image Comments or PNG Comment).
     pub simulated: bool,

@@ -250,6 +250,11 @@ pub fn decide(scores: [f32; 4], points: &OperatingPoints) -> Verdict {
 ///   the ⌊(1−target)·N⌋+1-th highest negative score), never below suspicious;
 /// * both clamped to [0.05, 0.95] — the detector's own floor and a margin below certainty.
 ///
+/// Images whose fracture type is unknown ([`Label::UntypedFracture`]) are no class's
+/// negatives. A class with no typed positive, on images where untyped fractures are, takes
+/// the any-fracture points instead: the same rule on the strongest class score of the
+/// fractured images against that of the images without a fracture.
+///
 /// A class without positive or negative validation images keeps the uncalibrated default.
 ///
 /// VF priority: among the validation images' VF scores (and 1.0, "never"), the threshold
@@ -263,6 +268,8 @@ pub fn choose(
     chosen_on: String,
 ) -> OperatingPoints {
     let defaults = OperatingPoints::uncalibrated();
+    let strongest = |s: &[f32; 4]| s.iter().copied().fold(0.0f32, f32::max);
+    let untyped = images.iter().any(|(_, t)| *t == Label::UntypedFracture);
     let classes = FractureClass::ALL
         .iter()
         .map(|&class| {
@@ -271,11 +278,27 @@ pub fn choose(
                 .filter(|(_, t)| *t == Label::Fracture(class))
                 .map(|(s, _)| s[class.index()])
                 .collect();
+            // A fracture of unknown type is neither a positive nor a negative of one type.
             let mut negatives: Vec<f32> = images
                 .iter()
-                .filter(|(_, t)| *t != Label::Fracture(class))
+                .filter(|(_, t)| *t != Label::Fracture(class) && *t != Label::UntypedFracture)
                 .map(|(s, _)| s[class.index()])
                 .collect();
+            // A class the images never name, where fractures of unknown type are: its points
+            // are the any-fracture points (the strongest class score of fractured images
+            // against that of images without one), so any type reaching them is a candidate.
+            if positives.is_empty() && untyped {
+                positives = images
+                    .iter()
+                    .filter(|(_, t)| *t == Label::UntypedFracture)
+                    .map(|(s, _)| strongest(s))
+                    .collect();
+                negatives = images
+                    .iter()
+                    .filter(|(_, t)| *t == Label::NoFracture)
+                    .map(|(s, _)| strongest(s))
+                    .collect();
+            }
             if positives.is_empty() || negatives.is_empty() {
                 return defaults.get(class);
             }
@@ -375,7 +398,7 @@ pub fn rates(images: &[([f32; 4], Label)], points: &OperatingPoints) -> [(f64, f
         let c = Label::Fracture(class);
         let ratio = |hit: usize, n: usize| if n == 0 { f64::NAN } else { hit as f64 / n as f64 };
         let positives = answers.iter().filter(|(_, t)| *t == c);
-        let negatives = answers.iter().filter(|(_, t)| *t != c);
+        let negatives = answers.iter().filter(|(_, t)| *t != c && *t != Label::UntypedFracture);
         out[class.index()] = (
             ratio(positives.clone().filter(|(a, _)| *a == c).count(), positives.count()),
             ratio(negatives.clone().filter(|(a, _)| *a != c).count(), negatives.count()),
@@ -622,6 +645,38 @@ mod tests {
         assert!(after[Df.index()].0 >= 0.95 - 1e-9);
         assert!(before[Sf.index()].0.is_nan());
         after_points.validate().unwrap();
+    }
+
+    #[test]
+    fn untyped_fractures_set_the_any_fracture_points_and_are_no_class_negative() {
+        // Ten fractures of unknown type (strongest scores 0.5–0.95, on varying classes) and ten
+        // images without one (strongest 0.05–0.5): no typed positive anywhere.
+        let mut images = Vec::new();
+        for k in 0..10 {
+            let mut s = [0.01f32; 4];
+            s[k % 4] = 0.5 + 0.05 * k as f32;
+            images.push((s, Label::UntypedFracture));
+            images.push(([0.05 * (k + 1) as f32, 0.02, 0.02, 0.02], Label::NoFracture));
+        }
+        let points = choose(&images, 0.9, 0.9, "test".into());
+        for class in FractureClass::ALL {
+            // The 9th highest of 0.50..0.95 keeps 9 of 10 fractures.
+            assert!(
+                (points.get(class).suspicious - 0.55).abs() < 1e-6,
+                "{class}: {points:?}"
+            );
+        }
+        let found = images
+            .iter()
+            .filter(|(s, t)| *t == Label::UntypedFracture && decide(*s, &points).label != Label::NoFracture)
+            .count();
+        assert_eq!(found, 9);
+        // Typed positives keep their own class's rule; untyped images count against no class.
+        images.push(([0.9, 0.0, 0.0, 0.0], Label::Fracture(Df)));
+        let typed = choose(&images, 0.9, 0.9, "test".into());
+        assert!((typed.get(Df).suspicious - 0.9).abs() < 1e-6, "{typed:?}");
+        let r = rates(&images, &typed);
+        assert_eq!(r[Df.index()].0, 1.0);
     }
 
     #[test]

@@ -122,7 +122,13 @@ impl CheckReport {
             Label::Fracture(StableIntertrochanteric),
             Label::Fracture(UnstableIntertrochanteric),
             Label::NoFracture,
+            Label::UntypedFracture,
         ] {
+            let count = |c: &_| records(*c).filter(|r| r.label == label).count();
+            // Most datasets give every type; the row is there only when one does not.
+            if label == Label::UntypedFracture && columns.iter().all(|c| count(c) == 0) {
+                continue;
+            }
             let name = format!("  {} ({})", label.full_name(), label.code());
             row(
                 &mut out,

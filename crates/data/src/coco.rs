@@ -1,8 +1,11 @@
 //! COCO detection json: `images`, `annotations` (bbox `[x, y, w, h]` in pixels) and
-//! `categories` (ids 1–4 for DF, VF, SF, UF).
+//! `categories` (ids 1–4 for DF, VF, SF, UF; 5 for a fracture of unknown type).
 
 use crate::{check_plain_filename, Annotation, Error, LabelMap, Object, Result};
-use hipfrac_core::{BBox, FractureClass};
+use hipfrac_core::{BBox, FractureClass, Label};
+
+/// The category id hipfrac writes for a fracture of unknown type (after DF, VF, SF, UF).
+pub const UNTYPED_CATEGORY: u64 = 5;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::path::Path;
@@ -43,9 +46,14 @@ struct CocoCategory {
     supercategory: String,
 }
 
-/// COCO json text of `annotations` (category id = class index + 1).
+/// COCO json text of `annotations` (category id = class index + 1; a fracture of unknown
+/// type is category 5, `fracture`, listed only when a box uses it).
 pub fn to_string(annotations: &[Annotation]) -> String {
-    let categories = FractureClass::ALL
+    let untyped = annotations
+        .iter()
+        .flat_map(|a| &a.objects)
+        .any(|o| o.label == Label::UntypedFracture);
+    let mut categories: Vec<CocoCategory> = FractureClass::ALL
         .iter()
         .map(|c| CocoCategory {
             id: c.index() as u64 + 1,
@@ -53,6 +61,13 @@ pub fn to_string(annotations: &[Annotation]) -> String {
             supercategory: "hip fracture".into(),
         })
         .collect();
+    if untyped {
+        categories.push(CocoCategory {
+            id: UNTYPED_CATEGORY,
+            name: Label::UntypedFracture.code().to_string(),
+            supercategory: "hip fracture".into(),
+        });
+    }
     let mut images = Vec::new();
     let mut boxes = Vec::new();
     for (index, a) in annotations.iter().enumerate() {
@@ -64,11 +79,15 @@ pub fn to_string(annotations: &[Annotation]) -> String {
             height: a.height,
         });
         for object in &a.objects {
-            let Some(class) = object.label.fracture() else { continue };
+            let category_id = match object.label {
+                Label::Fracture(class) => class.index() as u64 + 1,
+                Label::UntypedFracture => UNTYPED_CATEGORY,
+                Label::NoFracture => continue,
+            };
             boxes.push(CocoAnnotation {
                 id: boxes.len() as u64 + 1,
                 image_id,
-                category_id: class.index() as u64 + 1,
+                category_id,
                 bbox: object.bbox.to_coco(),
                 area: object.bbox.area() as f64,
                 iscrowd: 0,
@@ -156,7 +175,7 @@ pub fn parse(text: &str, path: &Path, labels: &LabelMap) -> Result<Vec<Annotatio
                 ),
             ));
         }
-        if label.fracture().is_none() {
+        if !label.is_fracture() {
             return Err(Error::invalid(
                 path,
                 format!("annotation {}: a box cannot be \"no visible fracture\"", coco.id),

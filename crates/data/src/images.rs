@@ -28,7 +28,8 @@ pub fn is_image_file(path: &Path) -> bool {
     }
 }
 
-/// Size (and patient/site where known) of a PNG or DICOM image, from headers only.
+/// Size (and patient/site where known) of a PNG, JPEG or DICOM image, from headers only
+/// (a JPEG's size is the film as shown, its EXIF orientation applied).
 pub fn image_info(path: &Path) -> Result<ImageInfo> {
     let mut head = [0u8; 8];
     {
@@ -53,6 +54,21 @@ pub fn image_info(path: &Path) -> Result<ImageInfo> {
             }
         }
         return Ok(info);
+    }
+    if hipfrac_dicom::is_jpeg_file(path) {
+        let (width, height) = hipfrac_dicom::jpeg_io::jpeg_header(path)?;
+        return Ok(ImageInfo {
+            width,
+            height,
+            ..Default::default()
+        });
+    }
+    if let Some(found) = hipfrac_dicom::other_file_type(path).filter(|_| !hipfrac_dicom::is_dicom_file(path)) {
+        return Err(hipfrac_dicom::Error::UnsupportedType {
+            path: path.to_path_buf(),
+            found,
+        }
+        .into());
     }
     let header = hipfrac_dicom::read_dicom_header(path)?;
     Ok(ImageInfo {

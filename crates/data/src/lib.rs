@@ -68,13 +68,13 @@ pub struct Annotation {
 pub const HIP: &str = "hip";
 
 impl Annotation {
-    /// The image-level label: the label of the first fracture box, or "no visible fracture"
-    /// when there is none.
+    /// The image-level label: the label of the first typed fracture box, else "fracture"
+    /// (type unknown) when the image has only untyped boxes, else "no visible fracture".
     pub fn image_label(&self) -> Label {
-        self.objects
-            .iter()
-            .map(|o| o.label)
+        let labels = || self.objects.iter().map(|o| o.label);
+        labels()
             .find(|l| l.fracture().is_some())
+            .or_else(|| labels().find(|l| l.is_fracture()))
             .unwrap_or(Label::NoFracture)
     }
 }
@@ -107,7 +107,7 @@ pub fn validate(source: &std::path::Path, annotations: &[Annotation]) -> Result<
                     format!("{}: box {} ({}): {why}", a.filename, k + 1, o.label.code()),
                 )
             };
-            if o.label.fracture().is_none() {
+            if !o.label.is_fracture() {
                 return Err(what(
                     "a box cannot be \"no visible fracture\": an image without a fracture has no boxes",
                 ));

@@ -72,6 +72,27 @@ pub fn write(path: &Path, rows: &[ManifestRow]) -> Result<()> {
     hipfrac_dicom::atomic::write_atomic(path, &hipfrac_core::csv_safe::neutralise(&bytes)).map_err(Error::from)
 }
 
+/// The rows of the manifest `path` with their image and annotation paths made relative to
+/// the folder `to` (where a manifest holding them will be written).
+pub fn read_relative_to(path: &Path, to: &Path) -> Result<Vec<ManifestRow>> {
+    let base = path.parent().unwrap_or(Path::new("."));
+    let moved = |p: &str| {
+        if p.is_empty() {
+            String::new()
+        } else {
+            relative_path(&base.join(p), to)
+        }
+    };
+    Ok(read(path)?
+        .into_iter()
+        .map(|row| ManifestRow {
+            image: moved(&row.image),
+            annotation: moved(&row.annotation),
+            ..row
+        })
+        .collect())
+}
+
 /// `path` made absolute (against the current folder) with `.` and `..` resolved lexically.
 pub fn absolute(path: &Path) -> PathBuf {
     let path = if path.is_absolute() {

@@ -125,8 +125,8 @@ impl Splits {
 /// the image shares can be far off, or a class can miss a split.
 impl Splits {
     /// Each internal part's share of the internal images, overall and per label:
-    /// `(part, overall, [share of each label's images])`, labels in `Label::ALL` order.
-    pub fn achieved(&self) -> Vec<(&'static str, f64, [Option<f64>; 5])> {
+    /// `(part, overall, [share of each label's images])`, labels in `Label::EVERY` order.
+    pub fn achieved(&self) -> Vec<(&'static str, f64, [Option<f64>; 6])> {
         let internal: Vec<&ManifestRow> = self.train.iter().chain(&self.val).chain(&self.test).collect();
         let total = internal.len().max(1) as f64;
         let per_label =
@@ -135,8 +135,8 @@ impl Splits {
             .into_iter()
             .take(3)
             .map(|(name, rows)| {
-                let mut shares = [None; 5];
-                for (slot, label) in shares.iter_mut().zip(hipfrac_core::Label::ALL) {
+                let mut shares = [None; 6];
+                for (slot, label) in shares.iter_mut().zip(hipfrac_core::Label::EVERY) {
                     let all = internal.iter().filter(|r| r.label == label).count();
                     *slot = (all > 0).then(|| per_label(rows, label) as f64 / all as f64);
                 }
@@ -160,7 +160,7 @@ impl Splits {
                     100.0 * asked
                 ));
             }
-            for (share, label) in shares.iter().zip(hipfrac_core::Label::ALL) {
+            for (share, label) in shares.iter().zip(hipfrac_core::Label::EVERY) {
                 if *share == Some(0.0) {
                     warnings.push(format!("{name} has no {} image", label.code()));
                 }
@@ -215,22 +215,22 @@ pub fn split(
     // Largest patients first, so single images fill the gaps at the end.
     patients.sort_by_key(|images| std::cmp::Reverse(images.len()));
 
-    let mut totals = [0f64; 5];
+    let mut totals = [0f64; 6];
     for images in &patients {
         for row in images {
             totals[row.label.index()] += 1.0;
         }
     }
     let active: Vec<usize> = (0..3).filter(|&i| ratios.0[i] > 0.0).collect();
-    let mut counts = [[0f64; 5]; 3];
+    let mut counts = [[0f64; 6]; 3];
     for images in patients {
-        let mut own = [0f64; 5];
+        let mut own = [0f64; 6];
         for row in &images {
             own[row.label.index()] += 1.0;
         }
         // The split whose per-class demand, relative to its target, this patient meets best.
         let score = |s: usize| -> f64 {
-            (0..5)
+            (0..6)
                 .filter(|&l| own[l] > 0.0)
                 .map(|l| {
                     let target = ratios.0[s] * totals[l];
@@ -242,7 +242,7 @@ pub fn split(
             .iter()
             .max_by(|&&a, &&b| score(a).total_cmp(&score(b)).then(b.cmp(&a)))
             .expect("at least one ratio should be positive");
-        for l in 0..5 {
+        for l in 0..6 {
             counts[chosen][l] += own[l];
         }
         let destination = match chosen {
@@ -263,6 +263,60 @@ pub fn split(
     Ok(splits)
 }
 
+/// `k` folds for cross-validation: every patient's images in one fold, the folds stratified
+/// by label as [`split`] does (each patient goes where its labels are most wanted), in an
+/// order fixed by `seed`. Returns the folds, each sorted by image.
+pub fn folds(rows: &[ManifestRow], k: usize, seed: u64) -> Vec<Vec<ManifestRow>> {
+    const L: usize = hipfrac_core::Label::EVERY.len();
+    let k = k.max(1);
+    let mut patients: BTreeMap<&str, Vec<&ManifestRow>> = BTreeMap::new();
+    for row in rows {
+        patients.entry(row.patient.as_str()).or_default().push(row);
+    }
+    let mut patients: Vec<Vec<&ManifestRow>> = patients.into_values().collect();
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+    patients.shuffle(&mut rng);
+    patients.sort_by_key(|images| std::cmp::Reverse(images.len()));
+    let mut totals = [0f64; L];
+    for row in rows {
+        totals[row.label.index()] += 1.0;
+    }
+    let mut counts = vec![[0f64; L]; k];
+    let mut folds: Vec<Vec<ManifestRow>> = vec![Vec::new(); k];
+    for images in patients {
+        let mut own = [0f64; L];
+        for row in &images {
+            own[row.label.index()] += 1.0;
+        }
+        let score = |f: usize| -> f64 {
+            (0..L)
+                .filter(|&l| own[l] > 0.0)
+                .map(|l| {
+                    let target = totals[l] / k as f64;
+                    own[l] * (target - counts[f][l]) / target.max(1e-9)
+                })
+                .sum()
+        };
+        // Most wanted first; on a tie the fold with fewer images, then the lower index.
+        let chosen = (0..k)
+            .max_by(|&a, &b| {
+                score(a)
+                    .total_cmp(&score(b))
+                    .then(folds[b].len().cmp(&folds[a].len()))
+                    .then(b.cmp(&a))
+            })
+            .expect("k is at least 1");
+        for l in 0..L {
+            counts[chosen][l] += own[l];
+        }
+        folds[chosen].extend(images.into_iter().cloned());
+    }
+    for fold in &mut folds {
+        fold.sort_by(|a, b| a.image.cmp(&b.image));
+    }
+    folds
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -270,6 +324,32 @@ mod tests {
     use hipfrac_core::Label;
     use rand::Rng;
     use std::collections::HashMap;
+
+    #[test]
+    fn folds_keep_patients_whole_and_spread_each_label() {
+        let rows = synthetic();
+        let folds = folds(&rows, 5, 3);
+        assert_eq!(folds.iter().map(Vec::len).sum::<usize>(), rows.len());
+        let mut home: HashMap<&str, usize> = HashMap::new();
+        for (f, fold) in folds.iter().enumerate() {
+            for row in fold {
+                assert_eq!(
+                    *home.entry(row.patient.as_str()).or_insert(f),
+                    f,
+                    "{} split",
+                    row.patient
+                );
+            }
+        }
+        for label in Label::ALL {
+            let all = rows.iter().filter(|r| r.label == label).count() as f64;
+            for fold in &folds {
+                let share = fold.iter().filter(|r| r.label == label).count() as f64 / all;
+                assert!((share - 0.2).abs() < 0.05, "{label}: {share}");
+            }
+        }
+        assert_eq!(super::folds(&rows, 5, 3), folds, "the same seed gives the same folds");
+    }
 
     /// 1,000 synthetic images in the paper's internal class mix (VF 720, DF 1410, SF 1044,
     /// UF 984, none 335), patients with 1–3 images, plus an external site.

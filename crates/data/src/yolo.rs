@@ -15,9 +15,18 @@ fn exact(value: f64) -> String {
 
 /// Writes `annotations` into `dir` (created if needed): `classes.txt` and one txt per image
 /// (empty for an image without a fracture). "No visible fracture" boxes are not written.
+/// Classes 0–3 are DF, VF, SF, UF; a fracture of unknown type is class 4 (`fracture`),
+/// named in classes.txt only when a box uses it.
 pub fn write(dir: &Path, annotations: &[Annotation]) -> Result<()> {
     crate::validate(dir, annotations)?;
-    let classes: String = FractureClass::ALL.iter().map(|c| format!("{}\n", c.code())).collect();
+    let untyped = annotations
+        .iter()
+        .flat_map(|a| &a.objects)
+        .any(|o| o.label == Label::UntypedFracture);
+    let mut classes: String = FractureClass::ALL.iter().map(|c| format!("{}\n", c.code())).collect();
+    if untyped {
+        classes.push_str(&format!("{}\n", Label::UntypedFracture.code()));
+    }
     hipfrac_dicom::atomic::write_atomic(&dir.join("classes.txt"), classes.as_bytes())?;
     for a in annotations {
         let stem = Path::new(&a.filename)
@@ -26,11 +35,15 @@ pub fn write(dir: &Path, annotations: &[Annotation]) -> Result<()> {
             .unwrap_or(&a.filename);
         let mut text = String::new();
         for object in &a.objects {
-            let Some(class) = object.label.fracture() else { continue };
+            let class = match object.label {
+                Label::Fracture(class) => class.index(),
+                Label::UntypedFracture => FractureClass::ALL.len(),
+                Label::NoFracture => continue,
+            };
             let [cx, cy, w, h] = object.bbox.to_yolo(a.width, a.height);
             text.push_str(&format!(
                 "{} {} {} {} {}\n",
-                class.index(),
+                class,
                 exact(cx),
                 exact(cy),
                 exact(w),
@@ -144,7 +157,7 @@ pub fn parse(text: &str, path: &Path, classes: &[Label], width: u32, height: u32
                 "box {cx} {cy} {w} {h} is not a normalised box inside the image (centre in [0, 1], size in (0, 1])"
             )));
         }
-        if label.fracture().is_none() {
+        if !label.is_fracture() {
             return Err(bad("a box cannot be \"no visible fracture\""));
         }
         objects.push(Object {

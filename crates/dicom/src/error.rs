@@ -60,6 +60,22 @@ pub enum Error {
         #[source]
         source: png::DecodingError,
     },
+    /// A JPEG film is refused (truncated, 12-bit, too large) or cannot be decoded.
+    #[error("{}: JPEG: {reason}", path.display())]
+    Jpeg {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// The file is none of the types hipfrac reads.
+    #[error("{}: unsupported file type ({found}): hipfrac reads DICOM, PNG and JPEG files", path.display())]
+    UnsupportedType {
+        /// The file.
+        path: PathBuf,
+        /// What the file looks like (its first bytes, or its extension).
+        found: String,
+    },
     /// An option does not fit the image or the files (e.g. an output that exists).
     #[error("{}: {reason}", path.display())]
     Option {

@@ -1,4 +1,4 @@
-//! DICOM and PNG → [`Radiograph`].
+//! DICOM, PNG and JPEG → [`Radiograph`].
 
 use crate::checks::{check_pixel_data, guarded, sane, Panicked};
 use crate::error::{DecodeFault, ParseFault};
@@ -37,13 +37,85 @@ pub fn is_png_file(path: &Path) -> bool {
         && head == PNG_SIGNATURE
 }
 
-/// Reads a DICOM file or a PNG (decided by content, not by name).
+/// True for a file hipfrac reads as a radiograph, by content: DICOM (`DICM` magic), PNG or JPEG.
+pub fn is_image_file(path: &Path) -> bool {
+    is_dicom_file(path) || is_png_file(path) || crate::jpeg_io::is_jpeg_file(path)
+}
+
+/// Reads a DICOM file, a PNG or a JPEG film (decided by content, not by name). A file that
+/// is recognisably something else (TIFF, BMP, GIF, WebP, JPEG 2000, PDF, ZIP, text) is an
+/// [`Error::UnsupportedType`] saying so; anything else is tried as DICOM (a data set may lack
+/// the preamble).
 pub fn read_radiograph(path: &Path) -> Result<Radiograph> {
     std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
     if is_png_file(path) {
         png_io::read_png(path)
+    } else if crate::jpeg_io::is_jpeg_file(path) {
+        crate::jpeg_io::read_jpeg(path)
+    } else if is_dicom_file(path) {
+        read_dicom(path)
+    } else if let Some(found) = other_file_type(path) {
+        Err(Error::UnsupportedType {
+            path: path.to_path_buf(),
+            found,
+        })
     } else {
         read_dicom(path)
+    }
+}
+
+/// Width and height of a radiograph file from its headers only (no pixels decoded): a PNG's
+/// IHDR, a JPEG's frame header (EXIF orientation applied), a DICOM file's Rows and Columns.
+pub fn read_image_size(path: &Path) -> Result<(u32, u32)> {
+    if is_png_file(path) {
+        png_io::png_header(path).map(|(w, h, _)| (w, h))
+    } else if crate::jpeg_io::is_jpeg_file(path) {
+        crate::jpeg_io::jpeg_header(path)
+    } else if !is_dicom_file(path) {
+        match other_file_type(path) {
+            Some(found) => Err(Error::UnsupportedType {
+                path: path.to_path_buf(),
+                found,
+            }),
+            None => read_dicom_header(path).map(|m| (m.columns, m.rows)),
+        }
+    } else {
+        read_dicom_header(path).map(|m| (m.columns, m.rows))
+    }
+}
+
+/// What a file that is not DICOM, PNG or JPEG looks like, when it looks like anything known.
+pub fn other_file_type(path: &Path) -> Option<String> {
+    let mut head = [0u8; 16];
+    let read = std::fs::File::open(path)
+        .and_then(|mut f| f.read(&mut head))
+        .unwrap_or(0);
+    let head = &head[..read];
+    let signatures: [(&[u8], &str); 10] = [
+        (b"II*\0", "a TIFF image"),
+        (b"MM\0*", "a TIFF image"),
+        (b"BM", "a BMP image"),
+        (b"GIF8", "a GIF image"),
+        (b"RIFF", "a RIFF file (WebP?)"),
+        (b"\0\0\0\x0cjP  ", "a JPEG 2000 file"),
+        (b"\xff\x4f\xff\x51", "a JPEG 2000 codestream"),
+        (b"%PDF", "a PDF document"),
+        (b"PK\x03\x04", "a ZIP archive"),
+        (b"\x1f\x8b", "a gzip file"),
+    ];
+    if let Some((_, name)) = signatures.iter().find(|(magic, _)| head.starts_with(magic)) {
+        return Some((*name).to_string());
+    }
+    let extension = path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase);
+    let known_elsewhere = [
+        "jpg", "jpeg", "png", "tif", "tiff", "bmp", "gif", "webp", "jp2", "j2k", "heic", "avif", "pdf",
+    ];
+    match extension {
+        Some(ext) if known_elsewhere.contains(&ext.as_str()) => {
+            Some(format!("named .{ext} but its content is not a readable {ext} file"))
+        }
+        _ if head.is_empty() => Some("an empty file".into()),
+        _ => None,
     }
 }
 

@@ -14,6 +14,9 @@
 //!   mean of a concave function), which is why the paper's Dice columns do not all follow
 //!   from its IoU columns. Both are reported.
 //! * Confusion matrix: truth × answer over the five labels, "no visible fracture" included.
+//! * An image whose truth is a fracture of unknown type ([`Label::UntypedFracture`]) is no
+//!   class's positive or negative: the per-type tables and the confusion matrix leave it out
+//!   (`images` counts it); the any-fracture measures ([`any_fracture`]) count it.
 
 use crate::intervals::{wilson, Estimate, Z95};
 use hipfrac_core::{dice, iou, BBox, Detection, FractureClass, Label};
@@ -99,7 +102,7 @@ pub struct Summary {
 pub fn counts(outcomes: &[ImageOutcome], class: FractureClass) -> Counts {
     let c = Label::Fracture(class);
     let mut counts = Counts::default();
-    for o in outcomes {
+    for o in outcomes.iter().filter(|o| o.truth != Label::UntypedFracture) {
         match (o.truth == c, o.answer == c) {
             (true, true) => counts.tp += 1,
             (true, false) => counts.fn_ += 1,
@@ -172,7 +175,10 @@ pub fn summarize(outcomes: &[ImageOutcome]) -> Summary {
         specificity: pooled.specificity().value,
     };
     let mut confusion = [[0u64; 5]; 5];
-    for o in outcomes {
+    for o in outcomes
+        .iter()
+        .filter(|o| Label::ALL.contains(&o.truth) && Label::ALL.contains(&o.answer))
+    {
         confusion[o.truth.index()][o.answer.index()] += 1;
     }
     Summary {

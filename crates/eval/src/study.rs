@@ -25,20 +25,21 @@ pub struct Read {
     pub seconds: Option<f64>,
 }
 
-/// Cohen's κ of two raters over the same items (unweighted, five labels). `None` when the
+/// Cohen's κ of two raters over the same items (unweighted, over the labels they use). `None` when the
 /// lists are empty or of different lengths, or when chance agreement is 1 (κ undefined).
 pub fn cohen_kappa(a: &[Label], b: &[Label]) -> Option<f64> {
     if a.is_empty() || a.len() != b.len() {
         return None;
     }
     let n = a.len() as f64;
-    let mut table = [[0f64; 5]; 5];
+    const L: usize = Label::EVERY.len();
+    let mut table = [[0f64; L]; L];
     for (x, y) in a.iter().zip(b) {
         table[x.index()][y.index()] += 1.0;
     }
-    let observed = (0..5).map(|i| table[i][i]).sum::<f64>() / n;
-    let expected = (0..5)
-        .map(|i| table[i].iter().sum::<f64>() * (0..5).map(|j| table[j][i]).sum::<f64>())
+    let observed = (0..L).map(|i| table[i][i]).sum::<f64>() / n;
+    let expected = (0..L)
+        .map(|i| table[i].iter().sum::<f64>() * (0..L).map(|j| table[j][i]).sum::<f64>())
         .sum::<f64>()
         / (n * n);
     (expected < 1.0).then(|| (observed - expected) / (1.0 - expected))
@@ -52,10 +53,10 @@ pub fn fleiss_kappa(items: &[Vec<Label>]) -> Option<f64> {
         return None;
     }
     let (n, m) = (items.len() as f64, raters as f64);
-    let mut totals = [0f64; 5];
+    let mut totals = [0f64; Label::EVERY.len()];
     let mut agreement = 0.0;
     for item in items {
-        let mut counts = [0f64; 5];
+        let mut counts = [0f64; Label::EVERY.len()];
         for l in item {
             counts[l.index()] += 1.0;
         }

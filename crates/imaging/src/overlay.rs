@@ -109,6 +109,11 @@ pub fn render(image: &Radiograph, marks: &Marks<'_>, max_side: u32) -> Result<Pi
                     colour(class),
                 ),
                 Label::NoFracture => ("AI: NO VISIBLE FRACTURE".to_string(), [200, 200, 200]),
+                // Not a verdict hipfrac gives; drawn plainly should a caller pass one.
+                Label::UntypedFracture => (
+                    format!("AI: FRACTURE {:.2} {point}", v.confidence.unwrap_or(0.0)),
+                    [230, 159, 0],
+                ),
             };
             lines(&mut picture, &text, [0, 0, 0], bg);
         }

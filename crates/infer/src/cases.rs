@@ -33,11 +33,11 @@ pub fn predict_manifest(
     let mut cases = Vec::with_capacity(total);
     // Files are read a few batches at a time, in parallel; the predictor batches the network.
     for chunk in rows.chunks(predictor.batch_size() * 4) {
-        let loaded: Vec<(Radiograph, Vec<(FractureClass, BBox)>)> = chunk
+        let loaded: Vec<(Radiograph, (Vec<(FractureClass, BBox)>, Vec<BBox>))> = chunk
             .par_iter()
             .map(|row| {
                 let image = hipfrac_dicom::read_radiograph(&base.join(&row.image))?;
-                let mut boxes = Vec::new();
+                let (mut boxes, mut untyped) = (Vec::new(), Vec::new());
                 if !row.annotation.is_empty() {
                     let annotation = voc::read(&base.join(&row.annotation), &LabelMap::default())?.annotation;
                     // The row's label and the annotation's boxes must tell the same truth.
@@ -62,13 +62,22 @@ pub fn predict_manifest(
                             .iter()
                             .filter_map(|o| o.label.fracture().map(|c| (c, o.bbox))),
                     );
+                    untyped.extend(
+                        annotation
+                            .objects
+                            .iter()
+                            .filter(|o| o.label == hipfrac_core::Label::UntypedFracture)
+                            .map(|o| o.bbox),
+                    );
                 }
-                Ok((image, boxes))
+                Ok((image, (boxes, untyped)))
             })
             .collect::<Result<_, InferError>>()?;
         let (images, truth): (Vec<Radiograph>, Vec<_>) = loaded.into_iter().unzip();
         let predictions = predictor.predict_batch(&images);
-        for (((row, image), truth_boxes), prediction) in chunk.iter().zip(&images).zip(truth).zip(predictions) {
+        for (((row, image), (truth_boxes, untyped_boxes)), prediction) in
+            chunk.iter().zip(&images).zip(truth).zip(predictions)
+        {
             let path = base.join(&row.image);
             let prediction = prediction.map_err(|e| e.at(&path))?;
             cases.push(Case {
@@ -78,6 +87,7 @@ pub fn predict_manifest(
                 site: row.site.clone(),
                 truth: row.label,
                 truth_boxes,
+                untyped_boxes,
                 prediction,
                 simulated: image.meta.is_simulated(),
             });

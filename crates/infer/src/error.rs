@@ -49,6 +49,8 @@ pub enum ModelFault {
     Weights(#[source] tch::TchError),
     #[error("invalid operating points")]
     Thresholds(#[source] hipfrac_core::verdict::InvalidThresholds),
+    #[error("invalid hip threshold: {0}")]
+    HipThreshold(String),
     #[error("no operating points for site {0:?}; fit them with `hipfrac calibrate --site {0} --data SAMPLE.csv`")]
     NoSite(String),
 }

@@ -64,7 +64,8 @@ pub struct Predictor {
     /// The hip localiser of a two-stage model (`localiser/` in its folder).
     pub localiser: Option<Box<Predictor>>,
     /// The localiser score a box needs to count as a hip; an image with none is not
-    /// assessable ([`HIP_MIN_SCORE`]).
+    /// assessable: chosen on validation images by `hipfrac calibrate`
+    /// (`localiser/hip_threshold.json`), else [`HIP_MIN_SCORE`].
     pub hip_min_score: f32,
     model: DamoYolo,
     _vs: nn::VarStore,
@@ -82,9 +83,8 @@ struct InputSection {
 /// Per image: what the next step needs, or the image's refusal (its prediction), or its error.
 type Prepared<T> = Result<Result<T, Prediction>, InferError>;
 
-/// The localiser score a box needs to count as a proximal femur. On the phantom's test
-/// splits every hip scores far above it; what is below it on a real film (a chest, a knee, a
-/// test pattern) makes the image not assessable.
+/// The localiser score a box needs to count as a proximal femur when calibration has not
+/// chosen one (`hipfrac calibrate` does, on validation hips and out-of-scope films).
 pub const HIP_MIN_SCORE: f32 = 0.3;
 
 /// At most this many hips are read per radiograph (an AP pelvis shows two).
@@ -109,6 +109,21 @@ impl Predictor {
                     .map_err(|e| ModelError::new(dir, ModelFault::NoLocaliser(Box::new(e))))?;
                 if localiser.stage != Stage::Hips {
                     return Err(ModelError::new(&at, ModelFault::NotALocaliser(localiser.stage.name())));
+                }
+                let threshold_path = calibrate::hip_threshold_path(dir);
+                if threshold_path.exists() {
+                    let chosen: calibrate::HipThreshold = serde_json::from_slice(&read(&threshold_path)?)
+                        .map_err(|e| ModelError::new(&threshold_path, ModelFault::Json(e)))?;
+                    if !(chosen.hip_min_score > 0.0 && chosen.hip_min_score < 1.0) {
+                        return Err(ModelError::new(
+                            &threshold_path,
+                            ModelFault::HipThreshold(format!(
+                                "hip_min_score {} is not in (0, 1)",
+                                chosen.hip_min_score
+                            )),
+                        ));
+                    }
+                    predictor.hip_min_score = chosen.hip_min_score;
                 }
                 predictor.localiser = Some(Box::new(localiser));
             }
@@ -318,6 +333,20 @@ impl Predictor {
             .collect()
     }
 
+    /// The hip localiser's best score on each image (0 when it finds nothing), or `None` for
+    /// an image the header check refuses; only for a two-stage model (`None` for every image
+    /// otherwise).
+    pub fn best_hip_scores(&self, images: &[Radiograph]) -> Vec<Result<Option<f32>, InferError>> {
+        let Some(localiser) = &self.localiser else {
+            return images.iter().map(|_| Ok(None)).collect();
+        };
+        localiser
+            .detect_whole(images, &self.acceptance)
+            .into_iter()
+            .map(|found| found.map(|found| found.ok().map(|hips| hips.first().map_or(0.0, |d| d.score))))
+            .collect()
+    }
+
     /// The verdict of each hip from the boxes in its crop, and the image's from them all.
     fn conclude_hips(&self, image: &Radiograph, hips: &[Detection], per_hip: Vec<Vec<Detection>>) -> Prediction {
         let calls: Vec<HipCall> = hips
@@ -425,7 +454,8 @@ impl Predictor {
                 .iter()
                 .find(|d| d.class == class)
                 .map(|d| side(image, &d.bbox)),
-            hipfrac_core::Label::NoFracture => None,
+            // `decide` answers a type or none, never an untyped fracture.
+            hipfrac_core::Label::NoFracture | hipfrac_core::Label::UntypedFracture => None,
         };
         Prediction {
             width: image.width(),

@@ -84,8 +84,13 @@ pub fn pairwise_iou(a: &Tensor, b: &Tensor, eps: f64) -> Tensor {
 /// with `q` the IoU of its box with its truth. Computed from logits (the reference takes
 /// sigmoid probabilities; the values are the same, the logits form is stable).
 ///
+/// An anchor matched to a box of unknown type (label `C + 1`, a partial label) is taught
+/// through its most confident class only, `BCE(p_max, q)·|q − p_max|^β`: "a fracture here",
+/// without choosing a type for it or teaching any type to be absent there.
+///
 /// # Shapes
-/// `logits`: `[N, C]`; `labels`: `[N]` (class index, or C for background); `scores`: `[N]`.
+/// `logits`: `[N, C]`; `labels`: `[N]` (class index, C for background, C + 1 for a positive
+/// of unknown type); `scores`: `[N]`.
 pub fn quality_focal_loss(logits: &Tensor, labels: &Tensor, scores: &Tensor, beta: f64) -> Tensor {
     let classes = logits.size()[1];
     let p = logits.sigmoid();
@@ -93,14 +98,20 @@ pub fn quality_focal_loss(logits: &Tensor, labels: &Tensor, scores: &Tensor, bet
     let negative = logits.binary_cross_entropy_with_logits::<Tensor>(&zeros, None, None, tch::Reduction::None)
         * p.pow_tensor_scalar(beta);
     let positive_mask = labels.lt(classes); // [N]
-                                            // One-hot of positive labels (background rows all zero).
+                                            // One-hot of positive labels (background and untyped rows all zero).
     let one_hot = labels.clamp_max(classes - 1).one_hot(classes).to_kind(Kind::Float)
         * positive_mask.unsqueeze(1).to_kind(Kind::Float);
-    let target = &one_hot * scores.unsqueeze(1);
+    // Untyped positives: their most confident class stands for "a fracture".
+    let untyped_rows = labels.eq(classes + 1).unsqueeze(1).to_kind(Kind::Float); // [N, 1]
+    let strongest = logits.detach().argmax(1, false).one_hot(classes).to_kind(Kind::Float) * &untyped_rows;
+    let taught = &one_hot + &strongest;
+    let target = &taught * scores.unsqueeze(1);
     let positive = logits.binary_cross_entropy_with_logits::<Tensor>(&target, None, None, tch::Reduction::None)
         * (&target - &p).abs().pow_tensor_scalar(beta);
-    let background: Tensor = 1.0 - &one_hot;
-    let loss: Tensor = &negative * background + positive * &one_hot;
+    // Background: every class of a background anchor, the other classes of a typed one; an
+    // untyped anchor's other classes are left untaught.
+    let background: Tensor = (1.0 - &one_hot) * (1.0 - &untyped_rows);
+    let loss: Tensor = &negative * background + positive * &taught;
     loss.sum_dim_intlist(1, false, Kind::Float)
 }
 
@@ -212,9 +223,14 @@ impl AlignOta {
         let ious = pairwise_iou(&valid_boxes, gt_boxes, 1e-6); // [V, G]
         let iou_cost = -(&ious + EPS).log();
         let classes = scores.size()[1];
-        let one_hot = gt_labels.one_hot(classes).to_kind(Kind::Float).unsqueeze(0); // [1, G, C]
-                                                                                    // A diverging network gives NaN scores and boxes; the matching then stays defined (BCE
-                                                                                    // refuses inputs outside [0, 1]) and the loss itself turns NaN, which the trainer stops on.
+        let untyped = gt_labels.lt(0); // [G]
+        let one_hot = gt_labels
+            .clamp_min(0)
+            .one_hot(classes)
+            .to_kind(Kind::Float)
+            .unsqueeze(0); // [1, G, C]
+                           // A diverging network gives NaN scores and boxes; the matching then stays defined (BCE
+                           // refuses inputs outside [0, 1]) and the loss itself turns NaN, which the trainer stops on.
         let soft = &one_hot * ious.nan_to_num(0.0, 1.0, 0.0).unsqueeze(2); // [V, G, C]
         let p = valid_scores
             .nan_to_num(0.0, 1.0, 0.0)
@@ -223,6 +239,20 @@ impl AlignOta {
             .expand([v, g, classes], false);
         let bce = p.binary_cross_entropy::<Tensor>(&soft, None, tch::Reduction::None);
         let cls_cost = (bce * (&soft - &p).abs().pow_tensor_scalar(2.0)).sum_dim_intlist(2, false, Kind::Float); // [V, G]
+                                                                                                                 // A truth of unknown type costs what its most confident class would.
+        let cls_cost = if untyped.any().int64_value(&[]) != 0 {
+            let p_max = valid_scores
+                .nan_to_num(0.0, 1.0, 0.0)
+                .clamp(0.0, 1.0)
+                .amax(1, true)
+                .expand([v, g], false);
+            let soft = ious.nan_to_num(0.0, 1.0, 0.0);
+            let untyped_cost = p_max.binary_cross_entropy::<Tensor>(&soft, None, tch::Reduction::None)
+                * (&soft - &p_max).abs().pow_tensor_scalar(2.0);
+            untyped_cost.where_self(&untyped.unsqueeze(0), &cls_cost)
+        } else {
+            cls_cost
+        };
         let cost =
             cls_cost * self.cls_weight + iou_cost * self.iou_weight + in_both.logical_not().to_kind(Kind::Float) * INF;
 
@@ -265,7 +295,13 @@ impl AlignOta {
     }
 }
 
-/// Truth of one image: boxes `[G, 4]` in input pixels and labels `[G]` (i64).
+/// The label of a truth box whose fracture type is unknown (a partial label: one of the
+/// classes, not which). Its anchors are matched and taught "a fracture here" through the
+/// most confident class only; no class is taught to be absent there ([`quality_focal_loss`]).
+pub const UNTYPED: i64 = -1;
+
+/// Truth of one image: boxes `[G, 4]` in input pixels and labels `[G]` (i64: a class index,
+/// or [`UNTYPED`]).
 #[derive(Debug)]
 pub struct Targets {
     pub boxes: Tensor,
@@ -353,9 +389,10 @@ pub fn detection_loss(
         let positive = a.gt_index.ge(0);
         let gt = a.gt_index.clamp_min(0);
         let label = if target.labels.size()[0] > 0 {
-            target
-                .labels
-                .index_select(0, &gt)
+            let matched = target.labels.index_select(0, &gt);
+            // An untyped truth's anchors carry C + 1 into the QFL.
+            matched
+                .where_self(&matched.ge(0), &Tensor::full([n], classes + 1, (Kind::Int64, device)))
                 .where_self(&positive, &Tensor::full([n], classes, (Kind::Int64, device)))
         } else {
             Tensor::full([n], classes, (Kind::Int64, device))

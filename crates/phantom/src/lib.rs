@@ -76,6 +76,12 @@ pub enum ParseMixError {
         /// The weight as written.
         value: String,
     },
+    /// A fracture of unknown type: the phantom always knows what it simulates.
+    #[error("--mix {part:?}: the phantom simulates typed fractures; name DF, VF, SF, UF or none")]
+    Untyped {
+        /// The part.
+        part: String,
+    },
     /// A negative or infinite weight.
     #[error("--mix {part:?}: weights must be ≥ 0")]
     Negative {
@@ -109,6 +115,9 @@ impl std::str::FromStr for ClassMix {
             })?;
             if !(weight >= 0.0 && weight.is_finite()) {
                 return Err(ParseMixError::Negative { part: part.to_string() });
+            }
+            if label == Label::UntypedFracture {
+                return Err(ParseMixError::Untyped { part: part.to_string() });
             }
             weights[label.index()] = weight;
         }

@@ -59,6 +59,7 @@ pub fn verdict_line(prediction: &Prediction) -> String {
                 format!("AI: {} {:.2} ({point})", class.code(), v.confidence.unwrap_or(0.0))
             }
             Label::NoFracture => "AI: no visible fracture".to_string(),
+            Label::UntypedFracture => format!("AI: fracture {:.2}", v.confidence.unwrap_or(0.0)),
         },
         None => "AI: not assessable".to_string(),
     }

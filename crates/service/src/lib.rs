@@ -1,6 +1,6 @@
 //! hipfrac-service: `hipfrac serve`, an HTTP inference service.
 //!
-//! * `POST /v1/predict`: a DICOM (`application/dicom`) or PNG (`image/png`) body, or several
+//! * `POST /v1/predict`: a DICOM (`application/dicom`), PNG (`image/png`) or JPEG (`image/jpeg`) body, or several
 //!   files in one `multipart/form-data` request → the JSON record `hipfrac predict` writes
 //!   (`hipfrac_report::predictions::Record`, one type for both), a list of them for a
 //!   multipart request; `?overlay=png` answers the overlay picture of a single image instead.
@@ -398,7 +398,7 @@ fn too_large(limit_hint: &str) -> ApiError {
 async fn uploads(request: Request, query: &PredictQuery, max_files: usize) -> Result<Vec<Upload>, ApiError> {
     let kind = media_type(request.headers());
     match kind.as_str() {
-        "application/dicom" | "image/png" => {
+        "application/dicom" | "image/png" | "image/jpeg" => {
             let bytes = Bytes::from_request(request, &()).await.map_err(|e| {
                 if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
                     too_large("--max-body-mb")
@@ -468,12 +468,12 @@ async fn uploads(request: Request, query: &PredictQuery, max_files: usize) -> Re
         "" => Err(ApiError::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             "unsupported_media_type",
-            "no Content-Type: send application/dicom, image/png or multipart/form-data",
+            "no Content-Type: send application/dicom, image/png, image/jpeg or multipart/form-data",
         )),
         other => Err(ApiError::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             "unsupported_media_type",
-            format!("Content-Type {other} is not accepted: send application/dicom, image/png or multipart/form-data"),
+            format!("Content-Type {other} is not accepted: send application/dicom, image/png, image/jpeg or multipart/form-data"),
         )),
     }
 }
@@ -497,8 +497,8 @@ fn decode(upload: &Upload) -> Result<Radiograph, ApiError> {
             format!("cannot hold the upload: {e}"),
         )
     })?;
-    if !hipfrac_dicom::is_dicom_file(&path) && !hipfrac_dicom::is_png_file(&path) {
-        return Err(bad(format!("{}: neither DICOM (Part 10) nor PNG", upload.name)));
+    if !hipfrac_dicom::is_image_file(&path) {
+        return Err(bad(format!("{}: neither DICOM (Part 10), PNG nor JPEG", upload.name)));
     }
     // The reader names its temporary path; the user knows the upload by its name.
     hipfrac_dicom::read_radiograph(&path).map_err(|e| {

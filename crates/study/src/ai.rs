@@ -56,6 +56,10 @@ impl AiOverlay {
                     )
                 }
                 Label::NoFracture => "no visible fracture".to_string(),
+                Label::UntypedFracture => format!(
+                    "fracture (type not given), confidence {:.2}",
+                    v.confidence.unwrap_or(0.0)
+                ),
             },
             Answer::NotAssessable(n) => format!("not assessable, no verdict: {}", n.reason),
         };

@@ -41,11 +41,7 @@ pub(crate) enum ReaderState {
 
 /// Width and height from the file's header (no pixels decoded).
 fn image_size(path: &std::path::Path) -> hipfrac_dicom::Result<(u32, u32)> {
-    if hipfrac_dicom::is_png_file(path) {
-        hipfrac_dicom::png_io::png_header(path).map(|(w, h, _)| (w, h))
-    } else {
-        hipfrac_dicom::read_dicom_header(path).map(|m| (m.columns, m.rows))
-    }
+    hipfrac_dicom::read_image_size(path)
 }
 
 impl App {

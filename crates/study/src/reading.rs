@@ -162,7 +162,8 @@ pub(crate) async fn read(
             "This form has expired or did not come from this workstation; nothing was stored.",
         );
     }
-    let Ok(label) = form.label.parse::<Label>() else {
+    // A reader answers one of the paper's five labels, never "a fracture of unknown type".
+    let Some(label) = form.label.parse::<Label>().ok().filter(|l| Label::ALL.contains(l)) else {
         return problem(
             StatusCode::BAD_REQUEST,
             "That label is not one of the five; nothing was stored.",

@@ -36,7 +36,7 @@ fn main() {
             for (s, d) in chunk.iter().zip(detections(&model, &t, conf, 0.7)) {
                 top.push(d.first().map(|d| d.score).unwrap_or(0.0));
                 images.push(ImageBoxes {
-                    truth: s.boxes.clone(),
+                    truth: s.boxes.iter().filter_map(|(c, b)| Some(((*c)?, *b))).collect(),
                     detections: d.iter().map(|d| (d.class, d.score, d.bbox)).collect(),
                 });
             }

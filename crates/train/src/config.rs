@@ -35,6 +35,11 @@ pub struct TrainConfig {
     pub val: PathBuf,
     /// Output folder: checkpoints, config.json, log.csv.
     pub out: PathBuf,
+    /// A trained model folder whose weights (`ema.safetensors`, else `model.safetensors`)
+    /// start the run instead of random ones: fine-tuning, e.g. on real films after phantom
+    /// pre-training. Its preset and stage must be this run's. None (the default): from scratch.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub init: Option<PathBuf>,
     pub model: ModelSection,
     /// Square input size in pixels (letterboxed), a multiple of 32.
     pub image_size: i64,
@@ -67,6 +72,10 @@ pub struct TrainConfig {
     /// burned-in text and markers, photometric inversion), so that a model does not learn one
     /// site's look. 0 (the paper's recipe) leaves images as they are.
     pub acquisition: f64,
+    /// Probability that a training image is turned by 90° (either way, boxes with it): films
+    /// stored turned, as some archives and public sets hold them. For the hip localiser; 0
+    /// (the paper's recipe) never turns.
+    pub rotate90: f64,
     /// Random scale (±) and translation (± fraction of the size) of the letterboxed image.
     pub scale_jitter: f64,
     pub translate: f64,
@@ -90,6 +99,7 @@ impl Default for TrainConfig {
             train: PathBuf::from("splits/train.csv"),
             val: PathBuf::from("splits/val.csv"),
             out: PathBuf::from("runs/damo-t"),
+            init: None,
             model: ModelSection::default(),
             image_size: 1024,
             equalize: false,
@@ -108,6 +118,7 @@ impl Default for TrainConfig {
             flip: 0.5,
             intensity_jitter: 0.2,
             acquisition: 0.0,
+            rotate90: 0.0,
             scale_jitter: 0.2,
             translate: 0.1,
             val_interval: 1,
@@ -170,7 +181,10 @@ impl TrainConfig {
         };
         let mut config: TrainConfig = toml::from_str(text).map_err(|e| fail(ConfigFault::Toml(e)))?;
         let base = path.parent().unwrap_or(std::path::Path::new("."));
-        for p in [&mut config.train, &mut config.val, &mut config.out] {
+        for p in [&mut config.train, &mut config.val, &mut config.out]
+            .into_iter()
+            .chain(config.init.as_mut())
+        {
             if p.is_relative() {
                 *p = base.join(&*p);
             }
@@ -185,7 +199,7 @@ impl TrainConfig {
         if self.image_size % 32 != 0 || !(64..=4096).contains(&self.image_size) {
             return Err(InvalidConfig::ImageSize(self.image_size));
         }
-        let checks: [(&'static str, f64, f64, f64); 20] = [
+        let checks: [(&'static str, f64, f64, f64); 21] = [
             ("batch_size", self.batch_size as f64, 1.0, 1024.0),
             ("epochs", self.epochs as f64, 1.0, 100_000.0),
             ("warmup_epochs", self.warmup_epochs, 0.0, 100_000.0),
@@ -200,6 +214,7 @@ impl TrainConfig {
             ("flip", self.flip, 0.0, 1.0),
             ("intensity_jitter", self.intensity_jitter, 0.0, 1.0),
             ("acquisition", self.acquisition, 0.0, 1.0),
+            ("rotate90", self.rotate90, 0.0, 1.0),
             ("scale_jitter", self.scale_jitter, 0.0, 0.9),
             ("translate", self.translate, 0.0, 0.5),
             ("val_interval", self.val_interval as f64, 1.0, 100_000.0),
@@ -313,7 +328,7 @@ pub const RANGES: &[(&str, &str)] = &[
     ("weight_decay", "0–0.1"),
     ("ema_decay", "0–0.99999"),
     ("no_aug_epochs", "0–100000 (at least epochs: no strong augmentation at all)"),
-    ("mosaic, mixup, flip, intensity_jitter, acquisition", "0–1"),
+    ("mosaic, mixup, flip, intensity_jitter, acquisition, rotate90", "0–1"),
     ("scale_jitter", "0–0.9"),
     ("translate", "0–0.5"),
     ("val_interval", "1–100000"),

@@ -21,8 +21,9 @@ pub struct Sample {
     pub simulated: bool,
     pub size: i64,
     pub pixels: Vec<u8>,
-    /// Boxes in letterboxed pixels.
-    pub boxes: Vec<(FractureClass, BBox)>,
+    /// Boxes in letterboxed pixels, with their type (`None`: a fracture of unknown type, a
+    /// partial label).
+    pub boxes: Vec<(Option<FractureClass>, BBox)>,
 }
 
 /// The localiser's one class (the proximal femur) travels through the class-indexed
@@ -51,12 +52,18 @@ pub fn load_manifest(path: &Path, preprocess: &Preprocess, stage: Stage) -> Resu
             } else {
                 Some(voc::read(&base.join(&row.annotation), &LabelMap::default())?.annotation)
             };
-            let fractures: Vec<(FractureClass, BBox)> = annotation
+            // A box of unknown type keeps its place with no type (a partial label).
+            let fractures: Vec<(Option<FractureClass>, BBox)> = annotation
                 .iter()
-                .flat_map(|a| a.objects.iter().filter_map(|o| Some((o.label.fracture()?, o.bbox))))
+                .flat_map(|a| {
+                    a.objects
+                        .iter()
+                        .filter(|o| o.label.is_fracture())
+                        .map(|o| (o.label.fracture(), o.bbox))
+                })
                 .collect();
             let hips = annotation.map(|a| a.hips).unwrap_or_default();
-            let sample = |boxed: Letterbox, boxes: Vec<(FractureClass, BBox)>| Sample {
+            let sample = |boxed: Letterbox, boxes: Vec<(Option<FractureClass>, BBox)>| Sample {
                 name: row.image.clone(),
                 patient: row.patient.clone(),
                 site: row.site.clone(),
@@ -70,7 +77,7 @@ pub fn load_manifest(path: &Path, preprocess: &Preprocess, stage: Stage) -> Resu
                 Stage::Whole => vec![sample(letterbox(&image, preprocess).map_err(display)?, fractures)],
                 Stage::Hips => vec![sample(
                     letterbox(&image, preprocess).map_err(display)?,
-                    hips.iter().map(|h| (HIP_CLASS, *h)).collect(),
+                    hips.iter().map(|h| (Some(HIP_CLASS), *h)).collect(),
                 )],
                 Stage::HipCrops => {
                     let regions: Vec<BBox> = hips
@@ -141,12 +148,14 @@ pub struct Augment {
     pub intensity: f64,
     /// Probability of a random re-acquisition ([`reacquire`]).
     pub acquisition: f64,
+    /// Probability of a turn by 90° (clockwise or anticlockwise, even odds).
+    pub rotate90: f64,
     pub scale: f64,
     pub translate: f64,
 }
 
 /// A sample after augmentation: pixels in [0, 1] and boxes.
-pub fn augment(sample: &Sample, a: &Augment, seed: u64) -> (Vec<f32>, Vec<(FractureClass, BBox)>) {
+pub fn augment(sample: &Sample, a: &Augment, seed: u64) -> (Vec<f32>, Vec<(Option<FractureClass>, BBox)>) {
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
     let s = sample.size as usize;
     let flip = rng.gen_bool(a.flip.clamp(0.0, 1.0));
@@ -190,7 +199,7 @@ pub fn augment(sample: &Sample, a: &Augment, seed: u64) -> (Vec<f32>, Vec<(Fract
         }
     }
     let forward = |x: f64, y: f64| ((x - centre) * scale + centre + tx, (y - centre) * scale + centre + ty);
-    let boxes: Vec<(FractureClass, BBox)> = sample
+    let boxes: Vec<(Option<FractureClass>, BBox)> = sample
         .boxes
         .iter()
         .filter_map(|(class, b)| {
@@ -204,10 +213,48 @@ pub fn augment(sample: &Sample, a: &Augment, seed: u64) -> (Vec<f32>, Vec<(Fract
                 .then_some((*class, clipped))
         })
         .collect();
+    // Drawn only when asked for, so that runs without it keep their random sequence.
+    let (out, boxes) = if a.rotate90 > 0.0 && rng.gen_bool(a.rotate90.clamp(0.0, 1.0)) {
+        turn(&out, s, &boxes, rng.gen_bool(0.5))
+    } else {
+        (out, boxes)
+    };
+    let mut out = out;
     if a.acquisition > 0.0 && rng.gen_bool(a.acquisition.clamp(0.0, 1.0)) {
         reacquire(&mut out, s, &boxes, &mut rng);
     }
     (out, boxes)
+}
+
+/// A square `size × size` image turned by 90° (clockwise when `clockwise`), with its boxes.
+pub fn turn(
+    pixels: &[f32],
+    size: usize,
+    boxes: &[(Option<FractureClass>, BBox)],
+    clockwise: bool,
+) -> (Vec<f32>, Vec<(Option<FractureClass>, BBox)>) {
+    let s = size;
+    let mut out = vec![0f32; s * s];
+    for y in 0..s {
+        for x in 0..s {
+            // Clockwise: the output pixel (x, y) shows the input pixel (y, s − 1 − x).
+            let (sx, sy) = if clockwise { (y, s - 1 - x) } else { (s - 1 - y, x) };
+            out[y * s + x] = pixels[sy * s + sx];
+        }
+    }
+    let n = s as f32;
+    let turned = boxes
+        .iter()
+        .map(|(c, b)| {
+            let b = if clockwise {
+                BBox::new(n - b.y_max, b.x_min, n - b.y_min, b.x_max)
+            } else {
+                BBox::new(b.y_min, n - b.x_max, b.y_max, n - b.x_min)
+            };
+            (*c, b)
+        })
+        .collect();
+    (out, turned)
 }
 
 /// A random re-acquisition of a letterboxed image (pixels in [0, 1], `size × size`): what
@@ -221,7 +268,7 @@ pub fn augment(sample: &Sample, a: &Augment, seed: u64) -> (Vec<f32>, Vec<(Fract
 /// * collimation: a bright band along one or two edges, kept off the boxes;
 /// * burned-in text or a side marker, kept off the boxes;
 /// * inversion (a MONOCHROME1 image read as MONOCHROME2), rarely.
-pub fn reacquire(pixels: &mut [f32], size: usize, boxes: &[(FractureClass, BBox)], rng: &mut impl Rng) {
+pub fn reacquire(pixels: &mut [f32], size: usize, boxes: &[(Option<FractureClass>, BBox)], rng: &mut impl Rng) {
     let s = size;
     if rng.gen_bool(0.5) {
         let lo = rng.gen_range(0.0..0.2f32);
@@ -452,9 +499,9 @@ pub fn mosaic(parts: [&Sample; 4], seed: u64) -> Sample {
 
 /// MixUp (as YOLOX): the average of two images, with both sets of boxes.
 pub fn mixup(
-    a: (Vec<f32>, Vec<(FractureClass, BBox)>),
-    b: (Vec<f32>, Vec<(FractureClass, BBox)>),
-) -> (Vec<f32>, Vec<(FractureClass, BBox)>) {
+    a: (Vec<f32>, Vec<(Option<FractureClass>, BBox)>),
+    b: (Vec<f32>, Vec<(Option<FractureClass>, BBox)>),
+) -> (Vec<f32>, Vec<(Option<FractureClass>, BBox)>) {
     let pixels = a.0.iter().zip(&b.0).map(|(x, y)| 0.5 * (x + y)).collect();
     let mut boxes = a.1;
     boxes.extend(b.1);
@@ -468,7 +515,7 @@ pub fn batch(
     seeds: &[u64],
     device: Device,
 ) -> (Tensor, Vec<hipfrac_model::loss::Targets>) {
-    let parts: Vec<(Vec<f32>, Vec<(FractureClass, BBox)>)> = samples
+    let parts: Vec<(Vec<f32>, Vec<(Option<FractureClass>, BBox)>)> = samples
         .par_iter()
         .zip(seeds.par_iter())
         .map(|(s, &seed)| augment(s, a, seed))
@@ -478,7 +525,7 @@ pub fn batch(
 
 /// Tensors from augmented images.
 pub fn to_tensors(
-    parts: Vec<(Vec<f32>, Vec<(FractureClass, BBox)>)>,
+    parts: Vec<(Vec<f32>, Vec<(Option<FractureClass>, BBox)>)>,
     size: i64,
     device: Device,
 ) -> (Tensor, Vec<hipfrac_model::loss::Targets>) {
@@ -491,7 +538,10 @@ pub fn to_tensors(
             .iter()
             .flat_map(|(_, b)| [b.x_min, b.y_min, b.x_max, b.y_max])
             .collect();
-        let labels: Vec<i64> = boxes.iter().map(|(c, _)| c.index() as i64).collect();
+        let labels: Vec<i64> = boxes
+            .iter()
+            .map(|(c, _)| c.map_or(hipfrac_model::loss::UNTYPED, |c| c.index() as i64))
+            .collect();
         targets.push(hipfrac_model::loss::Targets {
             boxes: Tensor::from_slice(&coords)
                 .reshape([boxes.len() as i64, 4])

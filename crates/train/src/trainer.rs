@@ -66,6 +66,8 @@ pub enum TrainError {
     NoTrainingImages(PathBuf),
     #[error("{}: a previous run is there; resume it (--resume) or choose another out folder", .0.display())]
     PreviousRun(PathBuf),
+    #[error("init {}: {reason}", path.display())]
+    Init { path: PathBuf, reason: String },
     #[error("{}: cannot write or read the checkpoint", path.display())]
     Checkpoint {
         path: PathBuf,
@@ -136,17 +138,46 @@ fn checkpoint_error(path: &Path) -> impl Fn(CheckpointFault) -> TrainError + '_ 
     }
 }
 
-/// COCO mAP of `model` on `samples` (no augmentation).
+/// Loads the weights of the trained model folder `dir` (its EMA weights when it has them)
+/// into `vs` to start a run from them; a folder without weights, or weights of another shape
+/// (another preset or stage), is the error.
+fn load_init(vs: &mut nn::VarStore, dir: &Path) -> Result<(), TrainError> {
+    let weights = ["ema.safetensors", "model.safetensors"]
+        .iter()
+        .map(|n| dir.join(n))
+        .find(|p| p.is_file())
+        .ok_or_else(|| TrainError::Init {
+            path: dir.to_path_buf(),
+            reason: "no ema.safetensors or model.safetensors (expected a trained model folder, e.g. OUT/best)".into(),
+        })?;
+    vs.load(&weights).map_err(|e| TrainError::Init {
+        path: weights.clone(),
+        reason: format!("the weights do not fit this run's model (preset and stage must match): {e}"),
+    })
+}
+
+/// COCO mAP of `model` on `samples` (no augmentation). Where any validation box is of
+/// unknown type, the mAP is class-agnostic (every true box and detection counts as one
+/// class): "a fracture found there" is all such a set can score.
 pub fn evaluate(model: &DamoYolo, samples: &[Sample], batch_size: i64, device: Device) -> Option<(f64, f64)> {
+    let agnostic = samples.iter().flat_map(|s| &s.boxes).any(|(c, _)| c.is_none());
     let mut images = Vec::new();
     for chunk in samples.chunks(batch_size.max(1) as usize) {
         let refs: Vec<&Sample> = chunk.iter().collect();
         let (tensor, _) = batch(&refs, &Augment::default(), &vec![0; refs.len()], device);
         // mAP is measured down to confidence 0.001 (the COCO convention); deployment uses 0.05.
         for (sample, found) in chunk.iter().zip(detections(model, &tensor, MAP_SCORE_FLOOR, NMS_IOU)) {
+            let any = FractureClass::ALL[0];
             images.push(ImageBoxes {
-                truth: sample.boxes.clone(),
-                detections: found.iter().map(|d| (d.class, d.score, d.bbox)).collect(),
+                truth: sample
+                    .boxes
+                    .iter()
+                    .map(|(c, b)| (if agnostic { any } else { c.unwrap_or(any) }, *b))
+                    .collect(),
+                detections: found
+                    .iter()
+                    .map(|d| (if agnostic { any } else { d.class }, d.score, d.bbox))
+                    .collect(),
             });
         }
     }
@@ -173,7 +204,7 @@ pub fn prepare_batch(
     settings: &Augment,
     mosaic_p: f64,
     mixup_p: f64,
-) -> Vec<(Vec<f32>, Vec<(FractureClass, BBox)>)> {
+) -> Vec<(Vec<f32>, Vec<(Option<FractureClass>, BBox)>)> {
     use rand::Rng;
     use rayon::prelude::*;
     indices
@@ -239,6 +270,10 @@ impl Trainer {
         let model_config = config.model_config();
         let model_vs = nn::VarStore::new(device);
         let model = DamoYolo::new(&model_vs.root(), &model_config, false);
+        let mut model_vs = model_vs;
+        if let Some(init) = &config.init {
+            load_init(&mut model_vs, init)?;
+        }
         let ema_vs = nn::VarStore::new(device);
         let ema_model = DamoYolo::new(&ema_vs.root(), &model_config, false);
         let mut ema = Ema::new(config.ema_decay);
@@ -348,6 +383,7 @@ impl Trainer {
             flip: c.flip,
             intensity: c.intensity_jitter,
             acquisition: if strong { c.acquisition } else { 0.0 },
+            rotate90: if strong { c.rotate90 } else { 0.0 },
             scale: if strong { c.scale_jitter } else { 0.0 },
             translate: if strong { c.translate } else { 0.0 },
         };
@@ -364,7 +400,7 @@ impl Trainer {
         let group = &self.group;
         let (mosaic_p, mixup_p) = if strong { (c.mosaic, c.mixup) } else { (0.0, 0.0) };
         let train = &self.train;
-        let prepare = |indices: &[usize]| -> Vec<(Vec<f32>, Vec<(FractureClass, BBox)>)> {
+        let prepare = |indices: &[usize]| -> Vec<(Vec<f32>, Vec<(Option<FractureClass>, BBox)>)> {
             let seeds: Vec<u64> = indices
                 .iter()
                 .map(|&i| c.seed ^ ((epoch as u64) << 32) ^ i as u64)

@@ -169,6 +169,47 @@ pub enum DatasetCommand {
     /// Split a dataset into train/validation/test by patient (no patient in two splits),
     /// stratified by class, and write CSV manifests.
     Split(SplitArgs),
+    /// Cross-validation folds of one or more manifests, by patient (a patient's images in
+    /// one fold, across all the manifests) and stratified by label: for each fold i and each
+    /// input NAME.csv, writes OUT/fold-i/NAME.test.csv (that fold) and NAME.train.csv (the
+    /// others), paths relative to OUT/fold-i.
+    Folds(FoldsArgs),
+    /// Join manifests into one (paths rewritten relative to the new manifest's folder), e.g.
+    /// phantom radiographs and real films for one training run. An image listed twice is an
+    /// error.
+    Merge(MergeArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct FoldsArgs {
+    /// Manifests (CSV: image, annotation, patient, site, label).
+    #[arg(required = true)]
+    pub manifests: Vec<PathBuf>,
+    /// Number of folds.
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(2..=100))]
+    pub k: u32,
+    /// Random seed; the same seed and manifests give the same folds.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Output folder.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Replace the manifests of an earlier run.
+    #[arg(long)]
+    pub overwrite: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct MergeArgs {
+    /// Manifests to join, in order.
+    #[arg(required = true)]
+    pub manifests: Vec<PathBuf>,
+    /// The joined manifest.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Replace an existing manifest.
+    #[arg(long)]
+    pub overwrite: bool,
 }
 
 #[derive(Debug, Args)]
@@ -221,7 +262,8 @@ pub enum LabelsCommand {
     ///
     /// YOLO has no image sizes, so reading YOLO needs the images (`--images`).
     Convert(LabelsConvertArgs),
-    /// List the five labels with their accepted names.
+    /// List the labels (the five of the paper and a fracture of unknown type) with their
+    /// accepted names.
     List,
 }
 

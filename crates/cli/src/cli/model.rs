@@ -82,6 +82,15 @@ pub struct CalibrateArgs {
     /// Replace an existing operating_points.json (or the site's).
     #[arg(long)]
     pub overwrite: bool,
+    /// Films that must be refused as not a hip (hands, knees, chests…), as manifests: a
+    /// two-stage model's hip threshold is chosen between them and the validation hips
+    /// (written to localiser/hip_threshold.json). Without any, the threshold only keeps
+    /// --hip-assessed of the validation hips and never rises above the default 0.3.
+    #[arg(long = "out-of-scope", value_name = "MANIFEST")]
+    pub out_of_scope: Vec<PathBuf>,
+    /// Share of the validation hip films the hip threshold must keep assessable.
+    #[arg(long, default_value_t = 0.95)]
+    pub hip_assessed: f64,
     /// Re-fit the model's operating points for a new site from a small labelled sample of
     /// it (--data; say 50 radiographs) and write them as operating_points.SITE.json; prints
     /// what changed. Classes the sample holds fewer than 5 positive or negative images of keep
@@ -164,6 +173,16 @@ pub struct DemoArgs {
     /// than the whole film). Compare the two configurations at the same value.
     #[arg(long, value_parser = clap::value_parser!(u32).range(64..=4096))]
     pub phantom_px: Option<u32>,
+    /// The real films the two-stage localiser learns beside the phantom (hip boxes on real AP
+    /// films, and out-of-scope films it must refuse): a folder with `hips.csv` and
+    /// `out-of-scope.csv` manifests. Default: the project's `data/real/fracatlas` (FracAtlas,
+    /// CC BY 4.0), looked for in the current folder and beside the executable's checkout.
+    #[arg(long, value_name = "DIR", conflicts_with = "phantom_only")]
+    pub real: Option<PathBuf>,
+    /// Train on the phantom alone (no real films), as hipfrac did before it had real hip
+    /// boxes; `bench/real.sh` measures what the real films add.
+    #[arg(long)]
+    pub phantom_only: bool,
 }
 
 impl DemoArgs {

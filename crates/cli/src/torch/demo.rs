@@ -3,17 +3,93 @@
 //! on the internal test split (Table II) and the external site (Table III), write the report.
 
 use crate::cli::DemoArgs;
-use crate::evaluate::{choose_points, model_info, run_sections};
+use crate::evaluate::{choose_hip_threshold, choose_points, model_info, run_sections};
 use crate::{load_model, progress, Outcome};
 use anyhow::{bail, Context, Result};
 use hipfrac_core::DeviceSpec;
 use hipfrac_core::Stage;
+use hipfrac_data::manifest::{self, ManifestRow};
 use hipfrac_phantom::demo_set::DemoSet;
 use hipfrac_report::evaluation::{one_screen, write_report, ReportContext};
 use hipfrac_train::trainer::Trainer;
 use hipfrac_train::TrainConfig;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
+
+/// The real films of the demo's localiser: its training and validation manifests (each
+/// beside the phantom's) and the validation films it must refuse.
+struct RealFilms {
+    /// Where they came from.
+    dir: PathBuf,
+    train: PathBuf,
+    val: PathBuf,
+    val_out_of_scope: PathBuf,
+    counts: String,
+}
+
+/// Where the project's real films are: `--real`, else `data/real/fracatlas` in the current
+/// folder or in the checkout the executable was built in.
+fn real_films_dir(args: &DemoArgs) -> Result<PathBuf> {
+    if let Some(dir) = &args.real {
+        return Ok(dir.clone());
+    }
+    let relative = Path::new("data/real/fracatlas");
+    let mut tried = vec![relative.to_path_buf()];
+    if let Ok(exe) = std::env::current_exe() {
+        // target/{debug,release}/hipfrac-torch → the checkout.
+        if let Some(root) = exe.parent().and_then(Path::parent).and_then(Path::parent) {
+            tried.push(root.join(relative));
+        }
+    }
+    tried.iter().find(|d| d.join("hips.csv").is_file()).cloned().ok_or_else(|| {
+        anyhow::anyhow!(
+            "the real films the hip localiser learns from were not found (looked in {}); run from the hipfrac checkout, give --real DIR, or --phantom-only",
+            tried.iter().map(|d| d.display().to_string()).collect::<Vec<_>>().join(", ")
+        )
+    })
+}
+
+/// The real films split for the demo by patient (FracAtlas ID blocks): one fold of five for
+/// validation (the hip threshold is chosen there), the rest for training; manifests written
+/// in `out/real`, the phantom's splits merged in.
+fn real_films(dir: &Path, out: &Path, phantom_train: &Path, phantom_val: &Path, seed: u64) -> Result<RealFilms> {
+    let folder = out.join("real");
+    std::fs::create_dir_all(&folder).with_context(|| format!("cannot create {}", folder.display()))?;
+    let hips = manifest::read_relative_to(&dir.join("hips.csv"), &folder)?;
+    let others = manifest::read_relative_to(&dir.join("out-of-scope.csv"), &folder)?;
+    let is_hip: std::collections::HashSet<String> = hips.iter().map(|r| r.image.clone()).collect();
+    let all: Vec<ManifestRow> = hips.iter().chain(&others).cloned().collect();
+    let folds = hipfrac_data::split::folds(&all, 5, seed);
+    let val: Vec<&ManifestRow> = folds[0].iter().collect();
+    let train: Vec<&ManifestRow> = folds[1..].iter().flatten().collect();
+    let phantom = |p: &Path| manifest::read_relative_to(p, &folder);
+    let mut train_rows = phantom(phantom_train)?;
+    train_rows.extend(train.iter().map(|r| (*r).clone()));
+    let mut val_rows = phantom(phantom_val)?;
+    val_rows.extend(val.iter().filter(|r| is_hip.contains(&r.image)).map(|r| (*r).clone()));
+    let val_others: Vec<ManifestRow> = val
+        .iter()
+        .filter(|r| !is_hip.contains(&r.image))
+        .map(|r| (*r).clone())
+        .collect();
+    let paths = RealFilms {
+        dir: dir.to_path_buf(),
+        train: folder.join("localiser-train.csv"),
+        val: folder.join("localiser-val.csv"),
+        val_out_of_scope: folder.join("out-of-scope-val.csv"),
+        counts: format!(
+            "{} real AP films and {} out-of-scope films for training, {} and {} for validation",
+            train.iter().filter(|r| is_hip.contains(&r.image)).count(),
+            train.iter().filter(|r| !is_hip.contains(&r.image)).count(),
+            val.len() - val_others.len(),
+            val_others.len()
+        ),
+    };
+    manifest::write(&paths.train, &train_rows)?;
+    manifest::write(&paths.val, &val_rows)?;
+    manifest::write(&paths.val_out_of_scope, &val_others)?;
+    Ok(paths)
+}
 
 /// The CPU demo's crop detector input with two stages. On radiographs simulated at 640 px a
 /// hip's crop (1.4× the hip box) is about 220–280 px, so 256 px reads it at about its own
@@ -71,6 +147,12 @@ pub fn run(args: DemoArgs) -> Result<Outcome> {
         .unwrap_or(if args.full { DeviceSpec::Auto } else { DeviceSpec::Cpu });
     let device = hipfrac_model::device::select(spec)?;
     let (set, config) = plan(&args, &out);
+    // Found before any work, so a missing folder costs nothing.
+    let real_dir = if args.trains_two_stage() && !args.phantom_only {
+        Some(real_films_dir(&args)?)
+    } else {
+        None
+    };
     let started = Instant::now();
     let size = set.size;
     let say = |what: &str| eprintln!("[{:>5.0} s] {what}", started.elapsed().as_secs_f64());
@@ -107,9 +189,21 @@ pub fn run(args: DemoArgs) -> Result<Outcome> {
 
     // 2. Train (the two-stage system: the hip localiser first, then the crop detector).
     let two_stage = args.trains_two_stage();
+    let real = match &real_dir {
+        Some(dir) => {
+            let real = real_films(dir, &out, &data.train_csv, &data.val_csv, args.seed)?;
+            say(&format!(
+                "real films for the hip localiser ({}): {}",
+                real.dir.display(),
+                real.counts
+            ));
+            Some(real)
+        }
+        None => None,
+    };
     let mut trained = Vec::new();
     if two_stage {
-        let localiser = localiser_config(&config, &out);
+        let localiser = localiser_config(&config, &out, real.as_ref());
         say(&format!(
             "training the hip localiser ({} preset, {} px, {} epochs)",
             localiser.model.preset, localiser.image_size, localiser.epochs
@@ -123,7 +217,17 @@ pub fn run(args: DemoArgs) -> Result<Outcome> {
 
     // 3. Calibrate the operating points on validation, then evaluate.
     let model_dir = out.join("run/best");
-    let predictor = load_model(&model_dir, spec)?;
+    let mut predictor = load_model(&model_dir, spec)?;
+    if let Some(real) = &real {
+        // The hip threshold between the validation hips (phantom and real) and the real
+        // films that must be refused; then the fracture points on the phantom's validation.
+        choose_hip_threshold(
+            &mut predictor,
+            &real.val,
+            std::slice::from_ref(&real.val_out_of_scope),
+            0.95,
+        )?;
+    }
     choose_points(&predictor, &data.val_csv, 0.95, 0.98)?;
     let predictor = load_model(&model_dir, spec)?;
     let sections = run_sections(
@@ -165,8 +269,20 @@ pub fn run(args: DemoArgs) -> Result<Outcome> {
                 })
                 .collect::<Vec<_>>()
                 .join(" "),
+            match &real {
+                Some(real) => format!(
+                    "The hip localiser also learned real films ({}: {}; FracAtlas, CC BY 4.0), turned by 90° at random, and its threshold was chosen between the validation hips and the validation out-of-scope films.",
+                    real.dir.display(),
+                    real.counts
+                ),
+                None if two_stage => "The hip localiser learned the phantom alone (--phantom-only).".to_string(),
+                None => String::new(),
+            },
             format!("Operating points chosen on the validation split; whole demo {total:.0} s."),
-        ],
+        ]
+        .into_iter()
+        .filter(|note| !note.is_empty())
+        .collect(),
     };
     write_report(&report_dir, &model_info(&predictor), &sections, &context)?;
     say("done");
@@ -186,10 +302,19 @@ pub fn run(args: DemoArgs) -> Result<Outcome> {
 /// epoch 10 of 30 on). Half its images are re-acquired at random (at least): its "no hip
 /// here" decides abstention, so it must find hips whatever a site's look (without it, 5 of
 /// 400 site-c radiographs were refused; at 192 px for 13 epochs, 12 of 200; 2026-12-02).
-fn localiser_config(detector: &TrainConfig, out: &Path) -> TrainConfig {
+///
+/// With real films (`real`), it learns them beside the phantom (real hip boxes, and
+/// out-of-scope films without one) and a quarter of its images are turned by 90° (films
+/// stored turned).
+fn localiser_config(detector: &TrainConfig, out: &Path, real: Option<&RealFilms>) -> TrainConfig {
     let mut c = detector.clone();
     c.stage = Stage::Hips;
     c.acquisition = c.acquisition.max(0.5);
+    if let Some(real) = real {
+        c.train = real.train.clone();
+        c.val = real.val.clone();
+        c.rotate90 = 0.25;
+    }
     c.out = out.join("run-hips");
     c.image_size = (detector.image_size * 4 / 5 / 32 * 32).max(256);
     c.epochs = (detector.epochs / 3).max(10).min(detector.epochs);

@@ -88,6 +88,39 @@ pub fn run(args: EvaluateArgs) -> Result<Outcome> {
     Ok(Outcome::Success)
 }
 
+/// For a two-stage model: chooses the hip threshold between the localiser's scores on the
+/// validation hips and on the out-of-scope films, writes it beside the localiser, says what
+/// it gives there, and makes `predictor` use it. Nothing for a single-stage model.
+pub fn choose_hip_threshold(
+    predictor: &mut Predictor,
+    manifest: &Path,
+    out_of_scope: &[PathBuf],
+    target: f64,
+) -> Result<()> {
+    if predictor.localiser.is_none() {
+        if !out_of_scope.is_empty() {
+            eprintln!("note: --out-of-scope is for two-stage models (a hip localiser); this model has none");
+        }
+        return Ok(());
+    }
+    let (bar, mut progress) = bar_for("hip threshold");
+    let chosen = hipfrac_infer::calibrate::calibrate_hips(predictor, manifest, out_of_scope, target, &mut progress)?;
+    bar.finish_and_clear();
+    if let Some(chosen) = chosen {
+        eprintln!(
+            "hip threshold {:.3}: {} of {} validation hip films assessed (target {:.0} %), {} of {} out-of-scope films refused",
+            chosen.hip_min_score,
+            chosen.hips_assessed,
+            chosen.hips,
+            100.0 * chosen.target_assessed,
+            chosen.out_of_scope_refused,
+            chosen.out_of_scope
+        );
+        predictor.hip_min_score = chosen.hip_min_score;
+    }
+    Ok(())
+}
+
 /// Chooses the operating points on `manifest` (with a progress bar) and writes them beside
 /// the model; says what was chosen.
 pub fn choose_points(predictor: &Predictor, manifest: &Path, sensitivity: f64, specificity: f64) -> Result<()> {
@@ -155,8 +188,16 @@ pub fn calibrate(args: CalibrateArgs) -> Result<Outcome> {
     if existing.exists() && !args.overwrite {
         bail!("{} exists; pass --overwrite to replace it", existing.display());
     }
+    if !(0.0..=1.0).contains(&args.hip_assessed) {
+        bail!("--hip-assessed must lie in [0, 1]");
+    }
     let mut predictor = crate::load_model(&args.model, args.device)?;
     predictor.acceptance = hipfrac_core::Acceptance::with_body_parts(&args.accept_body_parts);
+    if args.site.is_none() {
+        choose_hip_threshold(&mut predictor, &args.data, &args.out_of_scope, args.hip_assessed)?;
+    } else if !args.out_of_scope.is_empty() {
+        bail!("--out-of-scope chooses the model's own hip threshold; it does not go with --site");
+    }
     match &args.site {
         Some(site) => refit_site(&predictor, &args.data, site, args.sensitivity, args.specificity)?,
         None => choose_points(&predictor, &args.data, args.sensitivity, args.specificity)?,

@@ -12,7 +12,7 @@ use rayon::prelude::*;
 use std::path::{Path, PathBuf};
 
 fn is_image(path: &Path) -> bool {
-    hipfrac_dicom::is_png_file(path) || hipfrac_dicom::is_dicom_file(path)
+    hipfrac_dicom::is_image_file(path)
 }
 
 /// The shard (of `count`) an input belongs to: FNV-1a (64-bit) of its path below the input
@@ -38,7 +38,8 @@ fn summary_name(shard: Option<(u32, u32)>) -> String {
 /// The JSON and overlay paths of an input.
 fn outputs(out: &Path, relative: &Path) -> (PathBuf, PathBuf) {
     let base = out.join(relative);
-    let base = if base.extension().is_some_and(|e| e.eq_ignore_ascii_case("png")) {
+    let image_extension = |e: &std::ffi::OsStr| ["png", "jpg", "jpeg"].iter().any(|x| e.eq_ignore_ascii_case(x));
+    let base = if base.extension().is_some_and(image_extension) {
         base.with_extension("")
     } else {
         base
@@ -153,7 +154,19 @@ pub fn run(args: PredictArgs) -> Result<Outcome> {
     }
     let found = inputs::expand_with(&args.inputs, false, is_image)?;
     if found.jobs.is_empty() {
-        bail!("no DICOM or PNG files found in the inputs");
+        bail!("no DICOM, PNG or JPEG files found in the inputs");
+    }
+    // `a.png` and `a.jpg` would both answer in `a.json`.
+    let mut answers: std::collections::HashMap<PathBuf, &Path> = Default::default();
+    for job in &found.jobs {
+        if let Some(first) = answers.insert(outputs(&args.out, &job.relative).0, &job.input) {
+            bail!(
+                "{} and {} would both be answered in {}; predict them separately",
+                first.display(),
+                job.input.display(),
+                outputs(&args.out, &job.relative).0.display()
+            );
+        }
     }
     let found_jobs = found.jobs.len();
     let found = match args.shard {

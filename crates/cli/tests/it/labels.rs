@@ -264,3 +264,146 @@ fn bad_boxes_categories_and_name_collisions_are_refused() {
     );
     assert!(files_below(&out).is_empty(), "{:?}", files_below(&out));
 }
+
+/// A data set that labels only "fractured" (as FracAtlas does, YOLO class names in its own
+/// words): a label map names it `fracture`, and the fracture of unknown type survives YOLO →
+/// VOC → COCO → YOLO → VOC, is counted by `dataset check`, and trains (stage whole, JPEG films)
+/// without error.
+#[test]
+fn a_fracture_of_unknown_type_round_trips_and_trains() {
+    let dir = tempfile::tempdir().unwrap();
+    let fixtures = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data/jpeg");
+    let images = dir.path().join("images");
+    let yolo = dir.path().join("yolo");
+    std::fs::create_dir_all(&images).unwrap();
+    std::fs::create_dir_all(&yolo).unwrap();
+    for (k, name) in [
+        "baseline.jpg",
+        "progressive.jpg",
+        "colour-progressive.jpg",
+        "exif-orientation-6.jpg",
+    ]
+    .iter()
+    .enumerate()
+    {
+        std::fs::copy(fixtures.join(name), images.join(format!("film{k}.jpg"))).unwrap();
+        // Films 0 and 1 fractured (one box each), 2 and 3 not.
+        let text = if k < 2 {
+            format!("0 0.{} 0.5 0.25 0.5\n", 3 + k)
+        } else {
+            String::new()
+        };
+        std::fs::write(yolo.join(format!("film{k}.txt")), text).unwrap();
+    }
+    std::fs::write(yolo.join("classes.txt"), "fractured\n").unwrap();
+    let map = dir.path().join("labels.map");
+    std::fs::write(&map, "fractured = fracture   # FracAtlas gives no type\n").unwrap();
+    let voc_dir = dir.path().join("voc");
+    let convert = |from: &str, input: &std::path::Path, to: &str, output: &std::path::Path, extra: &[&str]| {
+        hipfrac()
+            .args(["labels", "convert", "--from", from])
+            .arg(input)
+            .args(["--to", to])
+            .arg(output)
+            .args(extra)
+            .assert()
+            .success();
+    };
+    let images_arg = images.to_str().unwrap();
+    convert(
+        "yolo",
+        &yolo,
+        "voc",
+        &voc_dir,
+        &["--images", images_arg, "--label-map", map.to_str().unwrap()],
+    );
+    let first = voc::read(&voc_dir.join("film0.xml"), &LabelMap::default())
+        .unwrap()
+        .annotation;
+    assert_eq!(first.objects.len(), 1);
+    assert_eq!(first.objects[0].label, Label::UntypedFracture);
+    assert_eq!(
+        (first.width, first.height),
+        (96, 64),
+        "the film as shown (EXIF applied)"
+    );
+    assert!(std::fs::read_to_string(voc_dir.join("film0.xml"))
+        .unwrap()
+        .contains("<name>fracture</name>"));
+    let coco = dir.path().join("labels.json");
+    let yolo_again = dir.path().join("yolo-again");
+    let voc_again = dir.path().join("voc-again");
+    convert("voc", &voc_dir, "coco", &coco, &[]);
+    let json: serde_json::Value = serde_json::from_slice(&std::fs::read(&coco).unwrap()).unwrap();
+    assert!(
+        json["categories"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["id"] == 5 && c["name"] == "fracture"),
+        "{json}"
+    );
+    convert("coco", &coco, "yolo", &yolo_again, &[]);
+    assert_eq!(
+        std::fs::read_to_string(yolo_again.join("classes.txt")).unwrap(),
+        "DF\nVF\nSF\nUF\nfracture\n"
+    );
+    assert!(std::fs::read_to_string(yolo_again.join("film1.txt"))
+        .unwrap()
+        .starts_with("4 "));
+    convert("yolo", &yolo_again, "voc", &voc_again, &["--images", images_arg]);
+    for k in 0..4 {
+        let a = voc::read(&voc_dir.join(format!("film{k}.xml")), &LabelMap::default())
+            .unwrap()
+            .annotation;
+        let b = voc::read(&voc_again.join(format!("film{k}.xml")), &LabelMap::default())
+            .unwrap()
+            .annotation;
+        assert_eq!(a, b, "film{k}");
+    }
+    // `dataset check` counts them in their own row.
+    for k in 0..4 {
+        std::fs::copy(
+            images.join(format!("film{k}.jpg")),
+            voc_dir.join(format!("film{k}.jpg")),
+        )
+        .unwrap();
+    }
+    let check = hipfrac().args(["dataset", "check"]).arg(&voc_dir).assert().success();
+    let table = String::from_utf8_lossy(&check.get_output().stdout).to_string();
+    assert!(
+        table
+            .lines()
+            .any(|l| l.contains("fracture of unknown type (fracture)") && l.split_whitespace().any(|t| t == "2")),
+        "{table}"
+    );
+    // Training on them: the boxes are partial labels.
+    let manifest = voc_dir.join("train.csv");
+    let mut rows = String::from("image,annotation,patient,site,label\n");
+    for k in 0..4 {
+        rows.push_str(&format!(
+            "film{k}.jpg,film{k}.xml,P{k},fracatlas,{}\n",
+            if k < 2 { "fracture" } else { "none" }
+        ));
+    }
+    std::fs::write(&manifest, rows).unwrap();
+    let config = dir.path().join("train.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "train = \"{m}\"\nval = \"{m}\"\nout = \"{o}\"\nimage_size = 64\nbatch_size = 2\nepochs = 2\nwarmup_epochs = 1.0\nno_aug_epochs = 1\nval_interval = 1\nbase_lr_per_image = 0.001\nmosaic = 0.0\nmixup = 0.0\n\n[model]\npreset = \"nano\"\n",
+            m = manifest.display(),
+            o = dir.path().join("run").display()
+        ),
+    )
+    .unwrap();
+    hipfrac()
+        .args(["train", "--config"])
+        .arg(&config)
+        .args(["--device", "cpu"])
+        .assert()
+        .success();
+    let log = std::fs::read_to_string(dir.path().join("run/log.csv")).unwrap();
+    assert_eq!(log.lines().count(), 3, "{log}");
+    assert!(!log.contains("NaN") && !log.contains("inf"), "{log}");
+}

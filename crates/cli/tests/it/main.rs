@@ -10,6 +10,7 @@ mod layers;
 mod node;
 mod phantom;
 mod predict;
+mod real;
 mod service;
 mod study;
 mod support;

@@ -1215,3 +1215,80 @@ fn predict_shards_cover_every_input_once_and_merge() {
         .assert()
         .code(2);
 }
+
+/// JPEG films (scripts/jpeg_fixtures.py): baseline, progressive, colour and EXIF-turned files
+/// are answered, each at the film's upright size; a truncated one is named with its fault and
+/// gets no answer; `a.png` beside `a.jpg` is refused before anything is written.
+#[test]
+fn predict_reads_jpeg_films_upright_and_names_a_truncated_one() {
+    let temp = tempfile::tempdir().unwrap();
+    let model = untrained(temp.path(), 128);
+    let fixtures = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data/jpeg");
+    let out = temp.path().join("out");
+    let assert = hipfrac()
+        .arg("predict")
+        .arg(&fixtures)
+        .arg("--model")
+        .arg(&model)
+        .arg("--out")
+        .arg(&out)
+        .args(["--device", "cpu"])
+        .assert()
+        .code(1);
+    let stderr = String::from_utf8_lossy(&assert.get_output().stderr).to_string();
+    assert!(
+        stderr.contains("truncated.jpg") && stderr.contains("truncated: no end-of-image marker"),
+        "{stderr}"
+    );
+    for name in [
+        "baseline",
+        "progressive",
+        "colour-progressive",
+        "exif-orientation-6",
+        "exif-orientation-8",
+    ] {
+        let json: serde_json::Value = serde_json::from_slice(
+            &std::fs::read(out.join(format!("{name}.json"))).unwrap_or_else(|e| panic!("{name}: {e}")),
+        )
+        .unwrap();
+        assert_eq!(
+            (json["width"].as_u64(), json["height"].as_u64()),
+            (Some(96), Some(64)),
+            "{name}: {json}"
+        );
+        assert!(out.join(format!("{name}.overlay.png")).exists(), "{name}");
+    }
+    assert!(!out.join("truncated.json").exists());
+    // One file given by name (the case a user tries first).
+    let single = temp.path().join("single");
+    hipfrac()
+        .arg("predict")
+        .arg(fixtures.join("progressive.jpg"))
+        .arg("--model")
+        .arg(&model)
+        .arg("--out")
+        .arg(&single)
+        .args(["--device", "cpu", "--no-overlay"])
+        .assert()
+        .success();
+    assert!(single.join("progressive.json").exists());
+    // Two inputs that would share an answer.
+    let clash = temp.path().join("clash");
+    std::fs::create_dir_all(&clash).unwrap();
+    std::fs::copy(fixtures.join("baseline.jpg"), clash.join("a.jpg")).unwrap();
+    let png = phantom(temp.path(), 1).join("images");
+    let first_png = std::fs::read_dir(&png).unwrap().next().unwrap().unwrap().path();
+    std::fs::copy(first_png, clash.join("a.png")).unwrap();
+    let refused = hipfrac()
+        .arg("predict")
+        .arg(&clash)
+        .arg("--model")
+        .arg(&model)
+        .arg("--out")
+        .arg(temp.path().join("clash-out"))
+        .args(["--device", "cpu"])
+        .assert()
+        .code(2);
+    assert!(String::from_utf8_lossy(&refused.get_output().stderr).contains("would both be answered"));
+    assert!(!temp.path().join("clash-out").join("a.json").exists());
+}

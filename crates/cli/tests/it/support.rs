@@ -16,9 +16,29 @@ pub fn shared_dicom() -> Option<PathBuf> {
     if root.is_dir() {
         Some(root)
     } else {
+        // CI sets HIPFRAC_REQUIRE_SHARED: there a missing ../shared fails instead of skipping.
+        if std::env::var_os("HIPFRAC_REQUIRE_SHARED").is_some() {
+            panic!(
+                "{} is required (HIPFRAC_REQUIRE_SHARED is set) but absent",
+                root.display()
+            );
+        }
         eprintln!("SKIP: {} is absent", root.display());
         None
     }
+}
+
+/// A tool the test needs (readelf, openssl, curl): true when it runs; when
+/// HIPFRAC_REQUIRE_TOOLS is set (as in CI) a missing one fails the test instead of skipping it.
+pub fn have_tool(tool: &str, version_flag: &str) -> bool {
+    let ok = Command::new(tool).arg(version_flag).output().is_ok();
+    if !ok {
+        if std::env::var_os("HIPFRAC_REQUIRE_TOOLS").is_some() {
+            panic!("{tool} is required (HIPFRAC_REQUIRE_TOOLS is set) but not installed");
+        }
+        eprintln!("SKIP: {tool} is not installed");
+    }
+    ok
 }
 
 /// The malformed DICOM files that broke hipfrac (../shared/data/bad-dicom, found by fuzzing,

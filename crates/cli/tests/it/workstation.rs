@@ -996,9 +996,8 @@ fn a_reachable_address_without_tls_is_refused() {
 /// only that certificate, gets the login page over TLS and a `Secure` session cookie.
 #[test]
 fn the_workstation_serves_https_with_a_certificate() {
-    for tool in ["openssl", "curl"] {
-        if Command::new(tool).arg("--version").output().is_err() {
-            eprintln!("SKIP: {tool} is not installed");
+    for (tool, flag) in [("openssl", "version"), ("curl", "--version")] {
+        if !crate::support::have_tool(tool, flag) {
             return;
         }
     }

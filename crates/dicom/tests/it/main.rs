@@ -3,5 +3,6 @@
 
 mod conformance;
 mod deid_table;
+mod jpeg;
 mod robustness;
 mod support;

@@ -101,3 +101,49 @@ fn align_ota_matches_the_reference_on_a_hand_made_case() {
         "{ious:?}"
     );
 }
+
+/// A positive of unknown type (label C + 1) is taught through its most confident class only:
+/// its loss is that class's positive term, no other class of that anchor gets a gradient, and
+/// the typed and background rows are as before.
+#[test]
+fn an_untyped_positive_teaches_only_its_most_confident_class() {
+    let logits = Tensor::from_slice(&[0.5f32, -1.0, 2.0, -0.3, 0.8, -2.0, 1.5, 0.2, -0.7, -1.2, -0.4, 0.9])
+        .reshape([4, 3])
+        .set_requires_grad(true);
+    // Row 2 is untyped (label 4 = C + 1); its strongest class is 0 (logit 1.5).
+    let labels = Tensor::from_slice(&[2i64, 3, 4, 1]);
+    let scores = Tensor::from_slice(&[0.7f32, 0.0, 0.4, 0.9]);
+    let loss = quality_focal_loss(&logits, &labels, &scores, 2.0);
+    let got = values(&loss);
+    // Rows 0, 1 and 3 as the reference computed them above.
+    assert!(
+        close(&[got[0], got[1], got[3]], &[0.4238311946, 0.6597166657, 0.8585566878]),
+        "{got:?}"
+    );
+    // Row 2: BCE(σ(1.5), 0.4)·|0.4 − σ(1.5)|² alone.
+    let p = 1.0 / (1.0 + (-1.5f64).exp());
+    let bce = -(0.4 * p.ln() + 0.6 * (1.0 - p).ln());
+    assert!((got[2] - bce * (0.4 - p).powi(2)).abs() < TOLERANCE, "{got:?}");
+    loss.sum(Kind::Float).backward();
+    let grad = values(&logits.grad());
+    assert!(grad[6].abs() > 1e-4, "the strongest class learns: {grad:?}");
+    assert_eq!(
+        (grad[7], grad[8]),
+        (0.0, 0.0),
+        "no other type is taught on an untyped box"
+    );
+}
+
+/// A truth of unknown type (label -1) is matched like a typed one, by its most confident
+/// class's cost.
+#[test]
+fn align_ota_matches_an_untyped_truth() {
+    let priors = Tensor::from_slice(&[8.0f32, 8.0, 8.0, 8.0, 24.0, 8.0, 8.0, 8.0]).reshape([2, 4]);
+    let boxes = Tensor::from_slice(&[2.0f32, 2.0, 14.0, 14.0, 18.0, 2.0, 30.0, 14.0]).reshape([2, 4]);
+    let scores = Tensor::from_slice(&[0.2f32, 0.7, 0.1, 0.1]).reshape([2, 2]);
+    let gt = Tensor::from_slice(&[1.0f32, 1.0, 15.0, 15.0]).reshape([1, 4]);
+    let untyped = Tensor::from_slice(&[hipfrac_model::loss::UNTYPED]);
+    let a = AlignOta::default().assign(&scores, &priors, &boxes, &gt, &untyped);
+    assert_eq!(Vec::<i64>::try_from(&a.gt_index).unwrap(), vec![0, -1]);
+    assert!(values(&a.iou)[0] > 0.7);
+}

@@ -7,6 +7,7 @@ pub use render::{html, markdown, metrics_csv, thresholds_table, write_report};
 
 use crate::format::{f2, opt};
 use hipfrac_core::{Case, FractureClass, Label, OperatingPoints, Preset};
+use hipfrac_eval::any::{any_fracture, AnyFracture, AnyItem};
 use hipfrac_eval::calibration::{reliability, Bin};
 use hipfrac_eval::classification::{summarize, ImageOutcome, Summary};
 use hipfrac_eval::intervals::{bootstrap_by_cluster, Estimate};
@@ -57,6 +58,8 @@ pub struct Section {
     pub micro_se: Estimate,
     pub macro_se: Estimate,
     pub iou: Vec<Estimate>,
+    /// Fracture or not, whatever the type ([`hipfrac_eval::any`]).
+    pub any: AnyFracture,
 }
 
 impl Section {
@@ -68,10 +71,12 @@ impl Section {
             .iter()
             .filter(|c| c.prediction.not_assessable().is_some())
             .collect();
-        (
-            refused.len(),
-            refused.iter().filter(|c| c.truth != Label::NoFracture).count(),
-        )
+        (refused.len(), refused.iter().filter(|c| c.truth.is_fracture()).count())
+    }
+
+    /// Images whose truth is a fracture of unknown type (in the any-fracture measures only).
+    pub fn untyped(&self) -> usize {
+        self.cases.iter().filter(|c| c.truth == Label::UntypedFracture).count()
     }
 
     /// One sentence on the images not assessed, when there are any.
@@ -181,7 +186,9 @@ pub fn measure(name: &str, manifest: &Path, cases: Vec<Case>) -> Section {
             )
         })
         .collect();
+    let any = any_fracture(&any_items(&cases), BOOTSTRAP_REPLICATES, 9);
     Section {
+        any,
         name: name.into(),
         manifest: manifest.to_path_buf(),
         cases,
@@ -199,6 +206,55 @@ pub fn measure(name: &str, manifest: &Path, cases: Vec<Case>) -> Section {
         macro_se,
         iou,
     }
+}
+
+/// The cases as the any-fracture measures see them: the answer's box is the most confident
+/// box of the answered type.
+fn any_items(cases: &[Case]) -> Vec<AnyItem> {
+    cases
+        .iter()
+        .map(|c| {
+            let verdict = c.prediction.verdict();
+            let answered = verdict.and_then(|v| v.label.fracture());
+            AnyItem {
+                patient: c.patient.clone(),
+                fractured: c.truth.is_fracture(),
+                called: answered.is_some(),
+                score: verdict.map(|_| c.prediction.class_scores.iter().copied().fold(0.0f32, f32::max) as f64),
+                truth_boxes: c
+                    .truth_boxes
+                    .iter()
+                    .map(|(_, b)| *b)
+                    .chain(c.untyped_boxes.iter().copied())
+                    .collect(),
+                answer_box: answered.and_then(|class| {
+                    c.prediction
+                        .detections
+                        .iter()
+                        .filter(|d| d.class == class)
+                        .max_by(|a, b| a.score.total_cmp(&b.score))
+                        .map(|d| d.bbox)
+                }),
+            }
+        })
+        .collect()
+}
+
+/// The any-fracture measures in one line.
+pub fn any_fracture_line(a: &AnyFracture) -> String {
+    let est = |e: &Estimate| format!("{} ({}–{})", f2(e.value), f2(e.lower), f2(e.upper));
+    format!(
+        "any fracture ({} fractured, {} without): Se {} / Sp {} at the verdict; AUC {}; localised {}{}",
+        a.fractured,
+        a.clear,
+        est(&a.sensitivity),
+        est(&a.specificity),
+        a.auc.as_ref().map_or("–".into(), est),
+        a.localised
+            .as_ref()
+            .map_or("–".into(), |l| format!("{} of {}", est(l), a.localisable)),
+        a.mean_iou.map_or(String::new(), |m| format!(", mean IoU {m:.2}")),
+    )
 }
 
 /// Whether the images of `cases` carry the phantom's mark.
@@ -241,6 +297,14 @@ pub fn one_screen(s: &Section) -> String {
         f2(s.verdict.macro_average.specificity),
         opt(s.map.map(|m| m.0))
     );
+    let _ = write!(t, "\n  {}", any_fracture_line(&s.any));
+    if s.untyped() > 0 {
+        let _ = write!(
+            t,
+            "\n  {} image(s) of unknown fracture type: in the any-fracture line only",
+            s.untyped()
+        );
+    }
     if let Some(note) = s.not_assessable_note() {
         let _ = write!(t, "\n  {note}");
     }

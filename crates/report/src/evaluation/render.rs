@@ -21,6 +21,7 @@ const DEFINITIONS: &str = "\
 * **IoU / Dice**: for each true box of class c in an image answered c, the predicted box of class c with the highest IoU; means over boxes (bootstrap interval by patient). Dice = 2·IoU/(1+IoU) holds per box; the mean Dice is not 2·mean IoU/(1+mean IoU).
 * **mAP50, mAP50-95**: COCO rules (pycocotools parity), from the deployed detections (score ≥ 0.05, per-class NMS at IoU 0.7), which can understate COCO mAP computed down to 0.001.
 * **ROC / AUC** per class from the image-level class score (the most confident box of that class, 0 without one) against truth = that class.
+* **Any fracture** (fracture or not, whatever the type; images labelled a fracture of unknown type count here only, not in the per-type tables): sensitivity and specificity at the verdict (not assessable = no fracture) with Wilson intervals; AUC of the image's fracture score (its highest class score) over the assessed images, interval by patient bootstrap; localisation = share of fractured images called fractured whose answer's box (the most confident box of the answered type) holds the centre of a true fracture box, and that box's mean IoU with its best true box.
 * **Calibration**: the image-level class scores of all four classes, one-vs-rest, in ten bins; ECE = Σ (n_b/N)·|observed − mean score|.";
 
 const PHANTOM_WARNING: &str = "These images were simulated by the hipfrac phantom. The numbers show that the pipeline detects and classifies the phantom's fractures; they are not evidence of how the model would do on patients.";
@@ -141,6 +142,14 @@ pub fn markdown(model: &ModelInfo, sections: &[Section], context: &ReportContext
             opt(s.map.map(|m| m.1)),
             s.ece
         );
+        let _ = writeln!(md, "{}.\n", super::any_fracture_line(&s.any));
+        if s.untyped() > 0 {
+            let _ = writeln!(
+                md,
+                "{} image(s) are labelled a fracture of unknown type: the per-type tables leave them out.\n",
+                s.untyped()
+            );
+        }
         if let Some(note) = s.not_assessable_note() {
             let _ = writeln!(md, "{note}\n");
         }
@@ -348,6 +357,14 @@ table{{border-collapse:collapse;margin:.5em 0 1.5em}}td,th{{border:1px solid #cc
             opt(s.map.map(|m| m.0)),
             opt(s.map.map(|m| m.1))
         );
+        let _ = write!(h, "<p>{}.</p>", escape(&super::any_fracture_line(&s.any)));
+        if s.untyped() > 0 {
+            let _ = write!(
+                h,
+                "<p>{} image(s) are labelled a fracture of unknown type: the per-type tables leave them out.</p>",
+                s.untyped()
+            );
+        }
         if let Some(note) = s.not_assessable_note() {
             let _ = write!(h, "<p class=\"warning\">{}</p>", escape(&note));
         }
@@ -428,6 +445,30 @@ pub fn metrics_csv(sections: &[Section]) -> Vec<u8> {
                     s.auc[class.index()].map(num).unwrap_or_default(),
                 ]);
             }
+            if point == "verdict" {
+                let a = &s.any;
+                t.row([
+                    s.name.clone(),
+                    point.into(),
+                    "any".into(),
+                    String::new(),
+                    String::new(),
+                    String::new(),
+                    String::new(),
+                    String::new(),
+                    num(a.sensitivity.value),
+                    num(a.sensitivity.lower),
+                    num(a.sensitivity.upper),
+                    num(a.specificity.value),
+                    num(a.specificity.lower),
+                    num(a.specificity.upper),
+                    a.mean_iou.map(num).unwrap_or_default(),
+                    String::new(),
+                    a.localisable.to_string(),
+                    String::new(),
+                    a.auc.map(|e| num(e.value)).unwrap_or_default(),
+                ]);
+            }
             for (name, avg) in [("micro", &summary.micro), ("macro", &summary.macro_average)] {
                 t.row([
                     s.name.clone(),
@@ -472,6 +513,20 @@ pub fn write_report(
     };
     write("metrics.csv", &metrics_csv(sections))?;
     write("cases.csv", &cases_csv(sections))?;
+    // The any-fracture measures with their intervals, per section, for scripts.
+    let any: serde_json::Map<String, serde_json::Value> = sections
+        .iter()
+        .map(|s| {
+            let mut value = serde_json::to_value(&s.any).expect("measures serialise");
+            value["images"] = s.cases.len().into();
+            value["not_assessable"] = s.not_assessable().0.into();
+            (s.name.clone(), value)
+        })
+        .collect();
+    write(
+        "any_fracture.json",
+        &serde_json::to_vec_pretty(&any).expect("measures serialise"),
+    )?;
     write("report.md", markdown(model, sections, context).as_bytes())?;
     write("report.html", html(model, sections, context).as_bytes())
 }

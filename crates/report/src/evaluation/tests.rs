@@ -66,7 +66,7 @@ fn cases() -> Vec<Case> {
             let verdict = hipfrac_core::verdict::decide(class_scores, &points);
             let truth_boxes = match truth {
                 Label::Fracture(class) => vec![(class, truth_box)],
-                Label::NoFracture => vec![],
+                Label::NoFracture | Label::UntypedFracture => vec![],
             };
             Case {
                 image: format!("images/{k:02}.png"),
@@ -75,6 +75,7 @@ fn cases() -> Vec<Case> {
                 site: "site-a".into(),
                 truth,
                 truth_boxes,
+                untyped_boxes: vec![],
                 prediction: Prediction {
                     width: 512,
                     height: 512,

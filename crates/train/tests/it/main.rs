@@ -168,7 +168,7 @@ fn mosaic_and_mixup_carry_the_boxes() {
         simulated: false,
         size: 64,
         pixels: vec![v; 64 * 64],
-        boxes: vec![(class, BBox::new(20.0, 20.0, 40.0, 40.0))],
+        boxes: vec![(Some(class), BBox::new(20.0, 20.0, 40.0, 40.0))],
     };
     let parts = [
         sample(FractureClass::DisplacedNeck, 10),
@@ -216,7 +216,7 @@ fn reacquisition_changes_the_look_not_the_boxes() {
         simulated: true,
         size: s as i64,
         pixels,
-        boxes: vec![(FractureClass::DisplacedNeck, boxed)],
+        boxes: vec![(Some(FractureClass::DisplacedNeck), boxed)],
     };
     let plain = Augment {
         flip: 0.5,
@@ -248,7 +248,7 @@ fn reacquisition_changes_the_look_not_the_boxes() {
         let mut image: Vec<f32> = (0..s * s).map(|i| (i % s) as f32 / s as f32 * 0.5 + 0.25).collect();
         let before = image.clone();
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
-        reacquire(&mut image, s, &[(FractureClass::DisplacedNeck, big)], &mut rng);
+        reacquire(&mut image, s, &[(Some(FractureClass::DisplacedNeck), big)], &mut rng);
         // Inside the box, a column keeps its order from left to right unless noise or
         // inversion reorders it; a drawn band would make a whole inner row constant.
         for y in 3..s - 3 {
@@ -382,4 +382,38 @@ fn bf16_and_fp16_training_follow_fp32() {
         state["loss_scaler"]["scale"].as_f64().is_some_and(|s| s >= 1.0),
         "{state}"
     );
+}
+
+/// A turn by 90° moves the pixels and the boxes together, and the opposite turn undoes it.
+#[test]
+fn a_quarter_turn_moves_pixels_and_boxes_together() {
+    use hipfrac_core::{BBox, FractureClass};
+    use hipfrac_train::data::turn;
+    let s = 8usize;
+    let mut pixels = vec![0f32; s * s];
+    // A bright block at x 1..3, y 0..2 (a box [1, 0, 3, 2]).
+    for y in 0..2 {
+        for x in 1..3 {
+            pixels[y * s + x] = 1.0;
+        }
+    }
+    let boxes = vec![(Some(FractureClass::DisplacedNeck), BBox::new(1.0, 0.0, 3.0, 2.0))];
+    for clockwise in [true, false] {
+        let (turned, moved) = turn(&pixels, s, &boxes, clockwise);
+        let b = moved[0].1;
+        for y in 0..s {
+            for x in 0..s {
+                let inside =
+                    (x as f32) >= b.x_min && (x as f32) < b.x_max && (y as f32) >= b.y_min && (y as f32) < b.y_max;
+                assert_eq!(
+                    turned[y * s + x] == 1.0,
+                    inside,
+                    "clockwise {clockwise}: ({x}, {y}) vs {b:?}"
+                );
+            }
+        }
+        let (back, returned) = turn(&turned, s, &moved, !clockwise);
+        assert_eq!(back, pixels);
+        assert_eq!(returned, boxes);
+    }
 }
