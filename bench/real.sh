@@ -29,12 +29,22 @@
 # Usage: bench/real.sh [OUT]   (env: BIN, SHARED=../shared, VARIANTS="a b c", MODELS, PHANTOM, K=5,
 #        LOC_EPOCHS=12, DET_EPOCHS=20 (b), REAL_LOC_EPOCHS=30, REAL_DET_EPOCHS=40 (c))
 set -euo pipefail
+# Paths given relative to where the script was started, resolved before moving to the checkout.
+here="$(pwd)"
+abs() { case "$1" in /*) echo "$1" ;; *) echo "$here/$1" ;; esac; }
+[ -n "${1:-}" ] && set -- "$(abs "$1")"
+[ -n "${BIN:-}" ] && BIN="$(abs "$BIN")"
+[ -n "${SHARED:-}" ] && SHARED="$(abs "$SHARED")"
+[ -n "${PHANTOM:-}" ] && PHANTOM="$(abs "$PHANTOM")"
+models=()
+for given in ${MODELS:-}; do models+=("${given%%=*}=$(abs "${given#*=}")"); done
 cd "$(dirname "$0")/.."
 OUT="${1:-runs/real-$(date -u +%Y%m%d-%H%M%S)}"
 BIN="${BIN:-target/release/hipfrac}"
 SHARED="${SHARED:-../shared}"
 VARIANTS="${VARIANTS:-a b c}"
 K="${K:-5}"
+[ "$K" -ge 3 ] || { echo "error: K=$K: each fold needs a test, a validation and a training part (K >= 3)" >&2; exit 2; }
 if [ "$BIN" = target/release/hipfrac ]; then cargo build --release -j2 -p hipfrac >&2; fi
 real="$SHARED/data/real/fracatlas"
 [ -f "$real/manifest.csv" ] || { echo "error: $real/manifest.csv not found (set SHARED)" >&2; exit 2; }
@@ -131,15 +141,18 @@ fold_model() { # WORK PHANTOM_TRAIN(or "") INIT_DIR(or "") LOC_EPOCHS DET_EPOCHS
 }
 
 runs=()
-for given in ${MODELS:-}; do
+for given in "${models[@]}"; do
   name="${given%%=*}" dir="${given#*=}"
   mkdir -p "$OUT/model-$name" && echo "model $name ($dir)" >"$OUT/model-$name/NAME"
   answer "$(realpath "$dir")" "$OUT/model-$name/all" "$D/fracatlas/hips.csv" "$D/fracatlas/oos.csv" extras
   runs+=("$OUT/model-$name")
 done
-PHANTOM="$(realpath "${PHANTOM:-$OUT/phantom}" 2>/dev/null || echo "$OUT/phantom")"
+if [ -n "${PHANTOM:-}" ] && [ ! -d "$PHANTOM/run/best" ]; then
+  echo "error: PHANTOM=$PHANTOM holds no demo model (run/best)" >&2; exit 2
+fi
+PHANTOM="${PHANTOM:-$OUT/phantom}"
 if [[ " $VARIANTS " == *" a "* || " $VARIANTS " == *" b "* ]] && [ ! -d "$PHANTOM/run/best" ]; then
-  rm -rf "$PHANTOM"
+  rm -rf "$OUT/phantom"
   t=$(date +%s)
   "$BIN" demo --phantom-only --out "$PHANTOM" --device cpu >"$OUT/phantom.log" 2>&1 || { tail -20 "$OUT/phantom.log" >&2; exit 1; }
   echo "phantom pre-training (hipfrac demo --phantom-only): $(( $(date +%s) - t )) s"
@@ -150,8 +163,22 @@ if [[ " $VARIANTS " == *" a "* ]]; then
   runs+=("$OUT/a")
 fi
 if [[ " $VARIANTS " == *" b "* ]]; then
-  # 160 phantom radiographs beside the real films (the real ones would drown in the demo's 416).
-  head -161 "$PHANTOM/internal/splits/train.csv" >"$PHANTOM/internal/splits/train-160.csv"
+  # 160 phantom radiographs (both sites, drawn at random) beside the real films: the real ones
+  # would drown in the demo's 416. Written beside the demo's manifest (its paths are relative).
+  python3 - "$PHANTOM/internal/splits/train.csv" "$OUT/phantom-160.csv" <<'PY'
+import csv, os, random, sys
+rows = list(csv.DictReader(open(sys.argv[1])))
+random.Random(5).shuffle(rows)
+base = os.path.dirname(os.path.abspath(sys.argv[1]))
+with open(sys.argv[2], "w", newline="") as f:
+    w = csv.DictWriter(f, fieldnames=["image", "annotation", "patient", "site", "label"], extrasaction="ignore", lineterminator="\n")
+    w.writeheader()
+    for r in rows[:160]:
+        for k in ("image", "annotation"):
+            if r[k]:
+                r[k] = os.path.join(base, r[k])
+        w.writerow(r)
+PY
 fi
 for variant in b c; do
   [[ " $VARIANTS " == *" $variant "* ]] || continue
@@ -174,7 +201,7 @@ for variant in b c; do
     "$BIN" dataset merge "${train_oos[@]}" --out "$w/real-oos.csv" --overwrite >/dev/null
     val_hips="$D/folds/fold-$v/hips.test.csv" val_oos="$D/folds/fold-$v/oos.test.csv"
     if [ $variant = b ]; then
-      fold_model "$w" "$PHANTOM/internal/splits/train-160.csv" "$PHANTOM/run/best" "${LOC_EPOCHS:-12}" "${DET_EPOCHS:-20}" 0.0005 \
+      fold_model "$w" "$OUT/phantom-160.csv" "$PHANTOM/run/best" "${LOC_EPOCHS:-12}" "${DET_EPOCHS:-20}" 0.0005 \
         "$w/real-hips.csv" "$w/real-oos.csv" "$val_hips" "$val_oos"
     else
       fold_model "$w" "" "" "${REAL_LOC_EPOCHS:-30}" "${REAL_DET_EPOCHS:-40}" 0.00125 \

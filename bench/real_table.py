@@ -128,6 +128,6 @@ for r in rows:
 if rows:
     f, c = rows[0]["_n"]
     print(f"\nReal AP hip/pelvis films: {f} fractured (FracAtlas; few patients: IMG0002540-2545 are one ID block), {c} without a fracture. "
-          "AUC: the image's fracture score (highest class score) over the films assessed, 95 % interval by patient bootstrap; "
+          "AUC: the image's fracture score (highest class score) over the films assessed, pooled over the folds' models (each film scored once, by the model that never saw it; the folds' scores need not share one scale), 95 % interval by patient bootstrap; "
           "Se/Sp at the verdict (not assessable = no fracture), Wilson 95 % intervals; localised: fractured films called fractured "
           "whose answer's box holds the centre of FracAtlas's box. FracAtlas: CC BY 4.0, Abedeen et al., Sci Data 2023.")

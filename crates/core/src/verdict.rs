@@ -366,7 +366,12 @@ pub fn refit(
     let mut report = Vec::new();
     for &class in &FractureClass::ALL {
         let positives = images.iter().filter(|(_, t)| *t == Label::Fracture(class)).count();
-        let negatives = images.len() - positives;
+        // As `choose` counts them: a fracture of unknown type is no class's negative (a site
+        // sample of untyped fractures re-fits the any-fracture points only with typed ones).
+        let negatives = images
+            .iter()
+            .filter(|(_, t)| *t != Label::Fracture(class) && *t != Label::UntypedFracture)
+            .count();
         let refitted = positives >= min_images && negatives >= min_images;
         points
             .classes

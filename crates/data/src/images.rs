@@ -15,14 +15,14 @@ pub struct ImageInfo {
     pub institution: Option<String>,
 }
 
-/// True for the image files a dataset may hold: PNG, or DICOM (by extension or magic).
+/// True for the image files a dataset may hold: PNG, JPEG, or DICOM (by extension or magic).
 pub fn is_image_file(path: &Path) -> bool {
     match path
         .extension()
         .and_then(|e| e.to_str())
         .map(|e| e.to_ascii_lowercase())
     {
-        Some(ext) if ext == "png" || ext == "dcm" || ext == "dicom" => true,
+        Some(ext) if ["png", "jpg", "jpeg", "dcm", "dicom"].contains(&ext.as_str()) => true,
         Some(ext) if ext == "xml" || ext == "json" || ext == "txt" || ext == "csv" || ext == "md" => false,
         _ => hipfrac_dicom::is_dicom_file(path),
     }
@@ -83,6 +83,9 @@ pub fn image_info(path: &Path) -> Result<ImageInfo> {
 /// CRCs up to IEND (a truncated or corrupted PNG fails); a DICOM file's element lengths fit
 /// (see `hipfrac convert` for the pixel data itself).
 pub fn check_complete(path: &Path) -> Result<()> {
+    if hipfrac_dicom::is_jpeg_file(path) {
+        return hipfrac_dicom::jpeg_io::check_jpeg(path).map_err(Error::from);
+    }
     let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
     if !bytes.starts_with(b"\x89PNG\r\n\x1a\n") {
         return Ok(());

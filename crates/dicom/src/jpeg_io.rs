@@ -74,11 +74,15 @@ fn read_jpeg_unguarded(path: &Path) -> Result<(Radiograph, ExifOrientation)> {
         .orientation()
         .unwrap_or(image::metadata::Orientation::NoTransforms);
     let tag = orientation.to_exif();
-    let mut picture = DynamicImage::from_decoder(decoder).map_err(decode)?;
-    picture.apply_orientation(orientation);
-    let grey = match picture {
+    // Grey first, then turned: the colour buffer is dropped before the turn copies.
+    let grey = match DynamicImage::from_decoder(decoder).map_err(decode)? {
         DynamicImage::ImageLuma8(grey) => grey,
         other => other.to_luma8(),
+    };
+    let mut turned = DynamicImage::ImageLuma8(grey);
+    turned.apply_orientation(orientation);
+    let DynamicImage::ImageLuma8(grey) = turned else {
+        unreachable!("turning keeps a grey image grey")
     };
     let (width, height) = grey.dimensions();
     let values: Vec<u16> = grey.into_raw().into_iter().map(u16::from).collect();
@@ -137,11 +141,14 @@ struct Frame {
     precision: u8,
     width: u32,
     height: u32,
+    /// The EXIF Orientation tag of an APP1 segment before the frame, when there is one.
+    orientation: Option<u8>,
 }
 
 /// The first start-of-frame segment, read by walking the marker segments from the start.
 fn find_frame(bytes: &[u8]) -> std::result::Result<Frame, String> {
     let mut at = 2;
+    let mut orientation = None;
     loop {
         // Fill bytes (0xFF runs) may precede a marker.
         while bytes.get(at) == Some(&0xFF) && bytes.get(at + 1) == Some(&0xFF) {
@@ -170,9 +177,12 @@ fn find_frame(bytes: &[u8]) -> std::result::Result<Frame, String> {
                 "segment 0xFF{marker:02X} at byte {at} runs past the end of the file"
             ));
         }
+        let body = &bytes[at + 4..at + 2 + length];
+        if marker == 0xE1 && body.starts_with(b"Exif\0\0") {
+            orientation = image::metadata::Orientation::from_exif_chunk(&body[6..]).map(|o| o.to_exif());
+        }
         let is_frame = matches!(marker, 0xC0..=0xCF) && !matches!(marker, 0xC4 | 0xC8 | 0xCC);
         if is_frame {
-            let body = &bytes[at + 4..at + 2 + length];
             if body.len() < 6 {
                 return Err("frame header too short".into());
             }
@@ -181,6 +191,7 @@ fn find_frame(bytes: &[u8]) -> std::result::Result<Frame, String> {
                 precision: body[0],
                 height: u16::from_be_bytes([body[1], body[2]]) as u32,
                 width: u16::from_be_bytes([body[3], body[4]]) as u32,
+                orientation,
             });
         }
         at += 2 + length;
@@ -199,15 +210,40 @@ fn frame_size(bytes: &[u8]) -> std::result::Result<(u32, u32), String> {
     Ok((frame.width, frame.height))
 }
 
-/// Width and height of a JPEG film as shown (EXIF orientation applied), from its headers only.
+/// The most of a file read for its headers: the segments before the image data (EXIF,
+/// colour profiles, tables) fit in far less.
+const MAX_HEADER_BYTES: u64 = 16 << 20;
+
+/// Width and height of a JPEG film as shown (EXIF orientation applied), from its headers only
+/// (at most the first 16 MiB are read; nothing is decoded).
 pub fn jpeg_header(path: &Path) -> Result<(u32, u32)> {
-    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
-    let (width, height) = frame_size(&bytes).map_err(|reason| jpeg_error(path, reason))?;
-    let mut decoder = JpegDecoder::new(std::io::Cursor::new(&bytes))
-        .map_err(|e| jpeg_error(path, format!("cannot read the headers: {e}")))?;
-    let tag = decoder.orientation().map(|o| o.to_exif()).unwrap_or(1);
+    use std::io::Read;
+    let mut head = Vec::new();
+    std::fs::File::open(path)
+        .and_then(|f| f.take(MAX_HEADER_BYTES).read_to_end(&mut head))
+        .map_err(|e| Error::io(path, e))?;
+    let frame = guarded(|| find_frame(&head))
+        .unwrap_or_else(|Panicked(panic)| Err(format!("header walk failed: {panic}")))
+        .map_err(|reason| jpeg_error(path, reason))?;
+    let (width, height) = frame_size(&head).map_err(|reason| jpeg_error(path, reason))?;
     // Orientations 5–8 swap the axes.
-    Ok(if tag >= 5 { (height, width) } else { (width, height) })
+    Ok(if frame.orientation.unwrap_or(1) >= 5 {
+        (height, width)
+    } else {
+        (width, height)
+    })
+}
+
+/// Checks that a JPEG film is whole without decoding it: at most [`MAX_JPEG_BYTES`], an 8-bit
+/// Huffman frame, an end-of-image marker after its last scan (what `hipfrac dataset check`
+/// runs on every JPEG).
+pub fn check_jpeg(path: &Path) -> Result<()> {
+    let size = std::fs::metadata(path).map_err(|e| Error::io(path, e))?.len();
+    if size > MAX_JPEG_BYTES {
+        return Err(jpeg_error(path, format!("{size} bytes is too large for a film")));
+    }
+    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    check_stream(&bytes).map_err(|reason| jpeg_error(path, reason))
 }
 
 #[cfg(test)]

@@ -154,10 +154,10 @@ pub struct HipThreshold {
 /// (`hips`) and on films that must be refused (`out_of_scope`, may be empty):
 /// * `keep` = the highest threshold that keeps at least `target` of the hip films assessable
 ///   (the ⌈target·H⌉-th highest hip score);
-/// * with out-of-scope films: halfway between `keep` and the highest out-of-scope score below
-///   it (the widest margin on both sides that refuses every out-of-scope film `keep` refuses);
-///   without any, the lower of `keep` and [`crate::HIP_MIN_SCORE`] (no evidence to refuse
-///   more);
+/// * with out-of-scope films scoring below `keep`: halfway between `keep` and the highest of
+///   them (the widest margin on both sides that refuses every out-of-scope film `keep`
+///   refuses); without any, the lower of `keep` and [`crate::HIP_MIN_SCORE`] (no evidence to
+///   refuse more);
 /// * clamped to [0.05, 0.95].
 pub fn choose_hip_threshold(hips: &[f32], out_of_scope: &[f32], target: f64, chosen_on: String) -> HipThreshold {
     let mut sorted: Vec<f32> = hips.to_vec();
@@ -168,15 +168,12 @@ pub fn choose_hip_threshold(hips: &[f32], out_of_scope: &[f32], target: f64, cho
         let k = ((target * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len());
         sorted[k - 1]
     };
-    let threshold = if out_of_scope.is_empty() {
-        keep.min(crate::HIP_MIN_SCORE)
-    } else {
-        let below = out_of_scope
-            .iter()
-            .copied()
-            .filter(|&o| o < keep)
-            .fold(0.0f32, f32::max);
-        (keep + below) / 2.0
+    // The strongest out-of-scope film the kept threshold refuses; with none, no evidence to
+    // move above the default.
+    let below = out_of_scope.iter().copied().filter(|&o| o < keep).reduce(f32::max);
+    let threshold = match below {
+        Some(below) => (keep + below) / 2.0,
+        None => keep.min(crate::HIP_MIN_SCORE),
     }
     .clamp(0.05, 0.95);
     HipThreshold {

@@ -239,16 +239,17 @@ impl AlignOta {
             .expand([v, g, classes], false);
         let bce = p.binary_cross_entropy::<Tensor>(&soft, None, tch::Reduction::None);
         let cls_cost = (bce * (&soft - &p).abs().pow_tensor_scalar(2.0)).sum_dim_intlist(2, false, Kind::Float); // [V, G]
-                                                                                                                 // A truth of unknown type costs what its most confident class would.
         let cls_cost = if untyped.any().int64_value(&[]) != 0 {
-            let p_max = valid_scores
-                .nan_to_num(0.0, 1.0, 0.0)
-                .clamp(0.0, 1.0)
-                .amax(1, true)
-                .expand([v, g], false);
-            let soft = ious.nan_to_num(0.0, 1.0, 0.0);
-            let untyped_cost = p_max.binary_cross_entropy::<Tensor>(&soft, None, tch::Reduction::None)
-                * (&soft - &p_max).abs().pow_tensor_scalar(2.0);
+            // A truth of unknown type costs what a truth of the anchor's most confident class
+            // would: the same sum over classes, with that class as the one-hot.
+            let strongest = valid_scores
+                .argmax(1, false)
+                .one_hot(classes)
+                .to_kind(Kind::Float)
+                .unsqueeze(1); // [V, 1, C]
+            let soft = &strongest * ious.nan_to_num(0.0, 1.0, 0.0).unsqueeze(2); // [V, G, C]
+            let bce = p.binary_cross_entropy::<Tensor>(&soft, None, tch::Reduction::None);
+            let untyped_cost = (bce * (&soft - &p).abs().pow_tensor_scalar(2.0)).sum_dim_intlist(2, false, Kind::Float);
             untyped_cost.where_self(&untyped.unsqueeze(0), &cls_cost)
         } else {
             cls_cost

@@ -141,7 +141,29 @@ fn checkpoint_error(path: &Path) -> impl Fn(CheckpointFault) -> TrainError + '_ 
 /// Loads the weights of the trained model folder `dir` (its EMA weights when it has them)
 /// into `vs` to start a run from them; a folder without weights, or weights of another shape
 /// (another preset or stage), is the error.
-fn load_init(vs: &mut nn::VarStore, dir: &Path) -> Result<(), TrainError> {
+fn load_init(vs: &mut nn::VarStore, dir: &Path, expected: &hipfrac_model::ModelConfig) -> Result<(), TrainError> {
+    // Loading copies with broadcasting: a one-class head would fill a four-class one. The
+    // shapes are compared from the folder's config first.
+    let config_path = dir.join("config.json");
+    let found: hipfrac_model::ModelConfig = std::fs::read(&config_path)
+        .ok()
+        .and_then(|bytes| serde_json::from_slice(&bytes).ok())
+        .ok_or_else(|| TrainError::Init {
+            path: config_path.clone(),
+            reason: "no readable config.json (expected a trained model folder, e.g. OUT/best)".into(),
+        })?;
+    if &found != expected {
+        return Err(TrainError::Init {
+            path: config_path,
+            reason: format!(
+                "its model ({:?} preset, {} classes) is not this run's ({:?} preset, {} classes): preset and stage must match",
+                found.preset(),
+                found.num_classes,
+                expected.preset(),
+                expected.num_classes
+            ),
+        });
+    }
     let weights = ["ema.safetensors", "model.safetensors"]
         .iter()
         .map(|n| dir.join(n))
@@ -272,7 +294,7 @@ impl Trainer {
         let model = DamoYolo::new(&model_vs.root(), &model_config, false);
         let mut model_vs = model_vs;
         if let Some(init) = &config.init {
-            load_init(&mut model_vs, init)?;
+            load_init(&mut model_vs, init, &model_config)?;
         }
         let ema_vs = nn::VarStore::new(device);
         let ema_model = DamoYolo::new(&ema_vs.root(), &model_config, false);

@@ -316,9 +316,14 @@ fn calibrate_then_evaluate_writes_the_report() {
     // pictures.
     assert!(html.contains("data:image/png;base64,"));
     let metrics = std::fs::read_to_string(report.join("metrics.csv")).unwrap();
-    // 2 sections × 2 operating points × (4 classes + micro + macro), plus the header.
-    assert_eq!(metrics.lines().count(), 25, "{metrics}");
+    // 2 sections × 2 operating points × (4 classes + micro + macro), the any-fracture row of
+    // each section at the verdict, plus the header.
+    assert_eq!(metrics.lines().count(), 27, "{metrics}");
     assert!(metrics.lines().any(|l| l.starts_with("internal,verdict,DF,")));
+    assert!(metrics.lines().any(|l| l.starts_with("internal,verdict,any,")));
+    let any: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(report.join("any_fracture.json")).unwrap()).unwrap();
+    assert_eq!(any["internal"]["images"], 6, "{any}");
     assert!(metrics.lines().any(|l| l.starts_with("val,fracture,macro,")));
     let cases = std::fs::read_to_string(report.join("cases.csv")).unwrap();
     assert_eq!(cases.lines().count(), 11);

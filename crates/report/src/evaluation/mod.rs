@@ -117,8 +117,12 @@ pub fn measure(name: &str, manifest: &Path, cases: Vec<Case>) -> Section {
     let items = outcomes(&cases, false);
     let verdict = summarize(&items);
     let fracture_point = summarize(&outcomes(&cases, true));
+    // A fracture of unknown type has no class to score against: the per-type measures
+    // (mAP, PR, ROC, calibration) leave its image out; the any-fracture ones count it.
+    let typed = |c: &&Case| c.truth != Label::UntypedFracture;
     let boxes: Vec<ImageBoxes> = cases
         .iter()
+        .filter(typed)
         .map(|c| ImageBoxes {
             truth: c.truth_boxes.clone(),
             detections: c
@@ -139,6 +143,7 @@ pub fn measure(name: &str, manifest: &Path, cases: Vec<Case>) -> Section {
     let scores = |class: FractureClass| -> Vec<(f64, bool)> {
         cases
             .iter()
+            .filter(typed)
             .filter(|c| c.prediction.verdict().is_some())
             .map(|c| {
                 (

@@ -256,8 +256,13 @@ fn plots_html(s: &Section) -> String {
 
 /// Up to `n` cases of each kind: correct fractures, misses, false alarms.
 fn gallery_html(s: &Section, points: &OperatingPoints, n: usize) -> String {
-    let correct = |c: &&Case| c.truth != Label::NoFracture && c.prediction.label_for_tables() == c.truth;
-    let missed = |c: &&Case| c.truth != Label::NoFracture && c.prediction.label_for_tables() != c.truth;
+    // A fracture of unknown type is found when any type is answered.
+    let right = |c: &&Case| {
+        let answer = c.prediction.label_for_tables();
+        answer == c.truth || (c.truth == Label::UntypedFracture && answer.is_fracture())
+    };
+    let correct = |c: &&Case| c.truth != Label::NoFracture && right(c);
+    let missed = |c: &&Case| c.truth != Label::NoFracture && !right(c);
     let false_alarm = |c: &&Case| c.truth == Label::NoFracture && c.prediction.label_for_tables() != Label::NoFracture;
     let mut h = String::new();
     let kinds: [(&str, &dyn Fn(&&Case) -> bool); 3] = [
@@ -281,9 +286,16 @@ fn gallery_html(s: &Section, points: &OperatingPoints, n: usize) -> String {
             );
             let picture = hipfrac_dicom::read_radiograph(&case.path).ok().and_then(|image| {
                 let shown = case.prediction.shown_boxes(points);
+                // True boxes are drawn alike whatever their type (the class is not shown).
+                let truth: Vec<(FractureClass, hipfrac_core::BBox)> = case
+                    .truth_boxes
+                    .iter()
+                    .copied()
+                    .chain(case.untyped_boxes.iter().map(|b| (FractureClass::ALL[0], *b)))
+                    .collect();
                 let marks = Marks {
                     detections: &shown,
-                    truth: &case.truth_boxes,
+                    truth: &truth,
                     hips: &case.prediction.hips,
                     answer: Some(&case.prediction.answer),
                     note: Some(note),
