@@ -27,7 +27,7 @@
 # called a fracture, RG2's answer. Few real fractures (11 films, about 6 patients): read
 # every number with its interval. Runs differ from machine to machine by a few points.
 # Usage: bench/real.sh [OUT]   (env: BIN, SHARED=../shared, VARIANTS="a b c", MODELS, PHANTOM, K=5,
-#        LOC_EPOCHS=12, DET_EPOCHS=20 (b), REAL_LOC_EPOCHS=30, REAL_DET_EPOCHS=40 (c))
+#        LOC_EPOCHS=30, DET_EPOCHS=20 (b), REAL_LOC_EPOCHS=30, REAL_DET_EPOCHS=40 (c))
 set -euo pipefail
 # Paths given relative to where the script was started, resolved before moving to the checkout.
 here="$(pwd)"
@@ -201,7 +201,7 @@ for variant in b c; do
     "$BIN" dataset merge "${train_oos[@]}" --out "$w/real-oos.csv" --overwrite >/dev/null
     val_hips="$D/folds/fold-$v/hips.test.csv" val_oos="$D/folds/fold-$v/oos.test.csv"
     if [ $variant = b ]; then
-      fold_model "$w" "$OUT/phantom-160.csv" "$PHANTOM/run/best" "${LOC_EPOCHS:-12}" "${DET_EPOCHS:-20}" 0.0005 \
+      fold_model "$w" "$OUT/phantom-160.csv" "$PHANTOM/run/best" "${LOC_EPOCHS:-30}" "${DET_EPOCHS:-20}" 0.0005 \
         "$w/real-hips.csv" "$w/real-oos.csv" "$val_hips" "$val_oos"
     else
       fold_model "$w" "" "" "${REAL_LOC_EPOCHS:-30}" "${REAL_DET_EPOCHS:-40}" 0.00125 \
