@@ -61,12 +61,12 @@ pub enum Error {
         source: png::DecodingError,
     },
     /// A JPEG film is refused (truncated, 12-bit, too large) or cannot be decoded.
-    #[error("{}: JPEG: {reason}", path.display())]
+    #[error("{}: JPEG: {fault}", path.display())]
     Jpeg {
         /// The file.
         path: PathBuf,
         /// What is wrong with it.
-        reason: String,
+        fault: crate::jpeg_io::JpegFault,
     },
     /// The file is none of the types hipfrac reads.
     #[error("{}: unsupported file type ({found}): hipfrac reads DICOM, PNG and JPEG files", path.display())]

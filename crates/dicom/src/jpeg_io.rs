@@ -41,34 +41,73 @@ pub fn is_jpeg_file(path: &Path) -> bool {
 /// over [`MAX_PIXELS`] is an error naming the file.
 pub fn read_jpeg(path: &Path) -> Result<Radiograph> {
     guarded(|| read_jpeg_unguarded(path).map(|(radiograph, _)| radiograph))
-        .unwrap_or_else(|Panicked(panic)| Err(jpeg_error(path, format!("decoder failed: {panic}"))))
+        .unwrap_or_else(|Panicked(panic)| Err(jpeg_error(path, JpegFault::Panicked(panic))))
 }
 
 /// [`read_jpeg`], also saying which EXIF orientation was applied.
 pub fn read_jpeg_oriented(path: &Path) -> Result<(Radiograph, ExifOrientation)> {
     guarded(|| read_jpeg_unguarded(path))
-        .unwrap_or_else(|Panicked(panic)| Err(jpeg_error(path, format!("decoder failed: {panic}"))))
+        .unwrap_or_else(|Panicked(panic)| Err(jpeg_error(path, JpegFault::Panicked(panic))))
 }
 
-fn jpeg_error(path: &Path, reason: String) -> Error {
+fn jpeg_error(path: &Path, fault: JpegFault) -> Error {
     Error::Jpeg {
         path: path.to_path_buf(),
-        reason,
+        fault,
     }
+}
+
+/// Why a JPEG film is refused (the fault of [`Error::Jpeg`]).
+#[derive(Debug, thiserror::Error)]
+pub enum JpegFault {
+    #[error("not a JPEG file (no start-of-image marker)")]
+    NotJpeg,
+    #[error("lossless JPEG is not supported for plain files")]
+    Lossless,
+    #[error("arithmetic-coded JPEG is not supported")]
+    Arithmetic,
+    #[error("unsupported JPEG frame type 0xFF{0:02X}")]
+    FrameType(u8),
+    #[error("{0}-bit JPEG: only 8-bit plain JPEG files are read (store deeper films as DICOM or 16-bit PNG)")]
+    Depth(u8),
+    #[error("no scan: the file holds no image data")]
+    NoScan,
+    #[error("truncated: no end-of-image marker after the last scan ({bytes} bytes; the file was cut short)")]
+    Truncated { bytes: usize },
+    #[error("truncated or damaged: no marker at byte {at} before the frame header")]
+    NoMarker { at: usize },
+    #[error("no frame header before the image data")]
+    NoFrame,
+    #[error("truncated inside the segment header at byte {at}")]
+    SegmentHeader { at: usize },
+    #[error("segment 0xFF{marker:02X} at byte {at} runs past the end of the file")]
+    SegmentPastEnd { marker: u8, at: usize },
+    #[error("frame header too short")]
+    FrameTooShort,
+    #[error("frame of {width}×{height} pixels (a size given later by a DNL marker is not supported)")]
+    EmptyFrame { width: u32, height: u32 },
+    #[error("{bytes} bytes is too large for a film")]
+    TooLarge { bytes: u64 },
+    #[error("{width}×{height} pixels exceeds the limit")]
+    TooManyPixels { width: u32, height: u32 },
+    #[error("cannot decode: {0}")]
+    Decode(#[from] image::ImageError),
+    #[error("decoder failed: {0}")]
+    Panicked(String),
 }
 
 fn read_jpeg_unguarded(path: &Path) -> Result<(Radiograph, ExifOrientation)> {
     let size = std::fs::metadata(path).map_err(|e| Error::io(path, e))?.len();
     if size > MAX_JPEG_BYTES {
-        return Err(jpeg_error(path, format!("{size} bytes is too large for a film")));
+        return Err(jpeg_error(path, JpegFault::TooLarge { bytes: size }));
     }
     let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
-    check_stream(&bytes).map_err(|reason| jpeg_error(path, reason))?;
-    let (width, height) = frame_size(&bytes).map_err(|reason| jpeg_error(path, reason))?;
+    check_stream(&bytes).map_err(|fault| jpeg_error(path, fault))?;
+    let (width, height) = frame_size(&bytes).map_err(|fault| jpeg_error(path, fault))?;
     if width as u64 * height as u64 > MAX_PIXELS {
-        return Err(jpeg_error(path, format!("{width}×{height} pixels exceeds the limit")));
+        return Err(jpeg_error(path, JpegFault::TooManyPixels { width, height }));
     }
-    let decode = |e: image::ImageError| jpeg_error(path, format!("cannot decode: {e}"));
+    let decode = |e: image::ImageError| jpeg_error(path, JpegFault::Decode(e));
     let mut decoder = JpegDecoder::new(std::io::Cursor::new(&bytes)).map_err(decode)?;
     let orientation = decoder
         .orientation()
@@ -105,34 +144,28 @@ fn read_jpeg_unguarded(path: &Path) -> Result<(Radiograph, ExifOrientation)> {
 /// otherwise forgive: the frame is 8-bit Huffman (baseline, extended or progressive), and an
 /// end-of-image marker follows the last scan (a file cut short in transfer has none; the
 /// decoder would fill the rest with grey and answer a film that was never there).
-fn check_stream(bytes: &[u8]) -> std::result::Result<(), String> {
+fn check_stream(bytes: &[u8]) -> std::result::Result<(), JpegFault> {
     if !bytes.starts_with(&[0xFF, 0xD8]) {
-        return Err("not a JPEG file (no start-of-image marker)".into());
+        return Err(JpegFault::NotJpeg);
     }
     let frame = find_frame(bytes)?;
     match frame.marker {
         0xC0..=0xC2 => {}
-        0xC3 | 0xC7 | 0xCB | 0xCF => return Err("lossless JPEG is not supported for plain files".into()),
-        0xC9..=0xCA => return Err("arithmetic-coded JPEG is not supported".into()),
-        other => return Err(format!("unsupported JPEG frame type 0xFF{other:02X}")),
+        0xC3 | 0xC7 | 0xCB | 0xCF => return Err(JpegFault::Lossless),
+        0xC9..=0xCA => return Err(JpegFault::Arithmetic),
+        other => return Err(JpegFault::FrameType(other)),
     }
     if frame.precision != 8 {
-        return Err(format!(
-            "{}-bit JPEG: only 8-bit plain JPEG files are read (store deeper films as DICOM or 16-bit PNG)",
-            frame.precision
-        ));
+        return Err(JpegFault::Depth(frame.precision));
     }
     // The last scan header (SOS) must be followed by an end-of-image marker. In entropy-coded
     // data every 0xFF byte is stuffed (0xFF00) or a restart marker, so 0xFFD9 there is EOI.
     let last_scan = bytes.windows(2).rposition(|w| w == [0xFF, 0xDA]);
     let last_end = bytes.windows(2).rposition(|w| w == [0xFF, 0xD9]);
     match (last_scan, last_end) {
-        (None, _) => Err("no scan: the file holds no image data".into()),
+        (None, _) => Err(JpegFault::NoScan),
         (Some(scan), Some(end)) if end > scan => Ok(()),
-        _ => Err(format!(
-            "truncated: no end-of-image marker after the last scan ({} bytes; the file was cut short)",
-            bytes.len()
-        )),
+        _ => Err(JpegFault::Truncated { bytes: bytes.len() }),
     }
 }
 
@@ -146,7 +179,7 @@ struct Frame {
 }
 
 /// The first start-of-frame segment, read by walking the marker segments from the start.
-fn find_frame(bytes: &[u8]) -> std::result::Result<Frame, String> {
+fn find_frame(bytes: &[u8]) -> std::result::Result<Frame, JpegFault> {
     let mut at = 2;
     let mut orientation = None;
     loop {
@@ -155,12 +188,10 @@ fn find_frame(bytes: &[u8]) -> std::result::Result<Frame, String> {
             at += 1;
         }
         let (Some(&0xFF), Some(&marker)) = (bytes.get(at), bytes.get(at + 1)) else {
-            return Err(format!(
-                "truncated or damaged: no marker at byte {at} before the frame header"
-            ));
+            return Err(JpegFault::NoMarker { at });
         };
         if marker == 0xDA || marker == 0xD9 {
-            return Err("no frame header before the image data".into());
+            return Err(JpegFault::NoFrame);
         }
         if (0xD0..=0xD7).contains(&marker) || marker == 0x01 {
             at += 2;
@@ -170,12 +201,10 @@ fn find_frame(bytes: &[u8]) -> std::result::Result<Frame, String> {
             .get(at + 2..at + 4)
             .map(|l| u16::from_be_bytes([l[0], l[1]]) as usize)
         else {
-            return Err(format!("truncated inside the segment header at byte {at}"));
+            return Err(JpegFault::SegmentHeader { at });
         };
         if length < 2 || at + 2 + length > bytes.len() {
-            return Err(format!(
-                "segment 0xFF{marker:02X} at byte {at} runs past the end of the file"
-            ));
+            return Err(JpegFault::SegmentPastEnd { marker, at });
         }
         let body = &bytes[at + 4..at + 2 + length];
         if marker == 0xE1 && body.starts_with(b"Exif\0\0") {
@@ -184,7 +213,7 @@ fn find_frame(bytes: &[u8]) -> std::result::Result<Frame, String> {
         let is_frame = matches!(marker, 0xC0..=0xCF) && !matches!(marker, 0xC4 | 0xC8 | 0xCC);
         if is_frame {
             if body.len() < 6 {
-                return Err("frame header too short".into());
+                return Err(JpegFault::FrameTooShort);
             }
             return Ok(Frame {
                 marker,
@@ -199,13 +228,13 @@ fn find_frame(bytes: &[u8]) -> std::result::Result<Frame, String> {
 }
 
 /// Width and height from the frame header (before any pixel buffer exists).
-fn frame_size(bytes: &[u8]) -> std::result::Result<(u32, u32), String> {
+fn frame_size(bytes: &[u8]) -> std::result::Result<(u32, u32), JpegFault> {
     let frame = find_frame(bytes)?;
     if frame.width == 0 || frame.height == 0 {
-        return Err(format!(
-            "frame of {}×{} pixels (a size given later by a DNL marker is not supported)",
-            frame.width, frame.height
-        ));
+        return Err(JpegFault::EmptyFrame {
+            width: frame.width,
+            height: frame.height,
+        });
     }
     Ok((frame.width, frame.height))
 }
@@ -223,9 +252,9 @@ pub fn jpeg_header(path: &Path) -> Result<(u32, u32)> {
         .and_then(|f| f.take(MAX_HEADER_BYTES).read_to_end(&mut head))
         .map_err(|e| Error::io(path, e))?;
     let frame = guarded(|| find_frame(&head))
-        .unwrap_or_else(|Panicked(panic)| Err(format!("header walk failed: {panic}")))
-        .map_err(|reason| jpeg_error(path, reason))?;
-    let (width, height) = frame_size(&head).map_err(|reason| jpeg_error(path, reason))?;
+        .unwrap_or_else(|Panicked(panic)| Err(JpegFault::Panicked(panic)))
+        .map_err(|fault| jpeg_error(path, fault))?;
+    let (width, height) = frame_size(&head).map_err(|fault| jpeg_error(path, fault))?;
     // Orientations 5–8 swap the axes.
     Ok(if frame.orientation.unwrap_or(1) >= 5 {
         (height, width)
@@ -240,10 +269,10 @@ pub fn jpeg_header(path: &Path) -> Result<(u32, u32)> {
 pub fn check_jpeg(path: &Path) -> Result<()> {
     let size = std::fs::metadata(path).map_err(|e| Error::io(path, e))?.len();
     if size > MAX_JPEG_BYTES {
-        return Err(jpeg_error(path, format!("{size} bytes is too large for a film")));
+        return Err(jpeg_error(path, JpegFault::TooLarge { bytes: size }));
     }
     let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
-    check_stream(&bytes).map_err(|reason| jpeg_error(path, reason))
+    check_stream(&bytes).map_err(|fault| jpeg_error(path, fault))
 }
 
 #[cfg(test)]
