@@ -102,8 +102,8 @@ fn read_jpeg_unguarded(path: &Path) -> Result<(Radiograph, ExifOrientation)> {
         return Err(jpeg_error(path, JpegFault::TooLarge { bytes: size }));
     }
     let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
-    check_stream(&bytes).map_err(|fault| jpeg_error(path, fault))?;
-    let (width, height) = frame_size(&bytes).map_err(|fault| jpeg_error(path, fault))?;
+    let frame = check_stream(&bytes).map_err(|fault| jpeg_error(path, fault))?;
+    let (width, height) = frame.size().map_err(|fault| jpeg_error(path, fault))?;
     if width as u64 * height as u64 > MAX_PIXELS {
         return Err(jpeg_error(path, JpegFault::TooManyPixels { width, height }));
     }
@@ -143,8 +143,9 @@ fn read_jpeg_unguarded(path: &Path) -> Result<(Radiograph, ExifOrientation)> {
 /// Walks the marker segments up to the first scan and checks what the decoder would
 /// otherwise forgive: the frame is 8-bit Huffman (baseline, extended or progressive), and an
 /// end-of-image marker follows the last scan (a file cut short in transfer has none; the
-/// decoder would fill the rest with grey and answer a film that was never there).
-fn check_stream(bytes: &[u8]) -> std::result::Result<(), JpegFault> {
+/// decoder would fill the rest with grey and answer a film that was never there). Returns the
+/// frame header it found.
+fn check_stream(bytes: &[u8]) -> std::result::Result<Frame, JpegFault> {
     if !bytes.starts_with(&[0xFF, 0xD8]) {
         return Err(JpegFault::NotJpeg);
     }
@@ -164,7 +165,7 @@ fn check_stream(bytes: &[u8]) -> std::result::Result<(), JpegFault> {
     let last_end = bytes.windows(2).rposition(|w| w == [0xFF, 0xD9]);
     match (last_scan, last_end) {
         (None, _) => Err(JpegFault::NoScan),
-        (Some(scan), Some(end)) if end > scan => Ok(()),
+        (Some(scan), Some(end)) if end > scan => Ok(frame),
         _ => Err(JpegFault::Truncated { bytes: bytes.len() }),
     }
 }
@@ -227,16 +228,17 @@ fn find_frame(bytes: &[u8]) -> std::result::Result<Frame, JpegFault> {
     }
 }
 
-/// Width and height from the frame header (before any pixel buffer exists).
-fn frame_size(bytes: &[u8]) -> std::result::Result<(u32, u32), JpegFault> {
-    let frame = find_frame(bytes)?;
-    if frame.width == 0 || frame.height == 0 {
-        return Err(JpegFault::EmptyFrame {
-            width: frame.width,
-            height: frame.height,
-        });
+impl Frame {
+    /// Width and height as stored (before any pixel buffer exists).
+    fn size(&self) -> std::result::Result<(u32, u32), JpegFault> {
+        if self.width == 0 || self.height == 0 {
+            return Err(JpegFault::EmptyFrame {
+                width: self.width,
+                height: self.height,
+            });
+        }
+        Ok((self.width, self.height))
     }
-    Ok((frame.width, frame.height))
 }
 
 /// The most of a file read for its headers: the segments before the image data (EXIF,
@@ -254,7 +256,7 @@ pub fn jpeg_header(path: &Path) -> Result<(u32, u32)> {
     let frame = guarded(|| find_frame(&head))
         .unwrap_or_else(|Panicked(panic)| Err(JpegFault::Panicked(panic)))
         .map_err(|fault| jpeg_error(path, fault))?;
-    let (width, height) = frame_size(&head).map_err(|fault| jpeg_error(path, fault))?;
+    let (width, height) = frame.size().map_err(|fault| jpeg_error(path, fault))?;
     // Orientations 5–8 swap the axes.
     Ok(if frame.orientation.unwrap_or(1) >= 5 {
         (height, width)
@@ -272,7 +274,9 @@ pub fn check_jpeg(path: &Path) -> Result<()> {
         return Err(jpeg_error(path, JpegFault::TooLarge { bytes: size }));
     }
     let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
-    check_stream(&bytes).map_err(|fault| jpeg_error(path, fault))
+    check_stream(&bytes)
+        .map(|_| ())
+        .map_err(|fault| jpeg_error(path, fault))
 }
 
 #[cfg(test)]
