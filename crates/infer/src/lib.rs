@@ -80,8 +80,43 @@ struct InputSection {
     stage: Stage,
 }
 
-/// Per image: what the next step needs, or the image's refusal (its prediction), or its error.
-type Prepared<T> = Result<Result<T, Prediction>, InferError>;
+/// Per image, what a step of the prediction path made of it.
+enum Prepared<T> {
+    /// What the next step needs.
+    Ready(T),
+    /// The image is answered already: its refusal (a prediction that is not assessable).
+    Refused(Prediction),
+    /// The image cannot be predicted: its error.
+    Failed(InferError),
+}
+
+impl<T> Prepared<T> {
+    /// What the next step needs, if the image is ready for it.
+    fn ready(&self) -> Option<&T> {
+        match self {
+            Prepared::Ready(t) => Some(t),
+            Prepared::Refused(_) | Prepared::Failed(_) => None,
+        }
+    }
+
+    /// The next step applied to a ready image; a refusal or an error is kept.
+    fn then<U>(self, next: impl FnOnce(T) -> Prepared<U>) -> Prepared<U> {
+        match self {
+            Prepared::Ready(t) => next(t),
+            Prepared::Refused(p) => Prepared::Refused(p),
+            Prepared::Failed(e) => Prepared::Failed(e),
+        }
+    }
+
+    /// The image's answer: `conclude` makes the prediction of a ready image.
+    fn answer(self, conclude: impl FnOnce(T) -> Prediction) -> Result<Prediction, InferError> {
+        match self {
+            Prepared::Ready(t) => Ok(conclude(t)),
+            Prepared::Refused(p) => Ok(p),
+            Prepared::Failed(e) => Err(e),
+        }
+    }
+}
 
 /// The localiser score a box needs to count as a proximal femur when calibration has not
 /// chosen one (`hipfrac calibrate` does, on validation hips and out-of-scope films).
@@ -237,9 +272,7 @@ impl Predictor {
         self.detect_whole(images, &self.acceptance)
             .into_iter()
             .zip(images)
-            .map(|(found, image)| {
-                found.map(|found| found.map_or_else(|refused| refused, |boxes| self.conclude(image, boxes)))
-            })
+            .map(|(found, image)| found.answer(|boxes| self.conclude(image, boxes)))
             .collect()
     }
 
@@ -254,29 +287,41 @@ impl Predictor {
             .par_iter()
             .zip(located)
             .map(|(image, located)| {
-                let hips = match located? {
-                    Err(refused) => return Ok(Err(refused)),
-                    Ok(hips) => hips,
-                };
-                let best = hips.first().map_or(0.0, |d| d.score);
-                let hips: Vec<Detection> = hips.into_iter().filter(|d| d.score >= min_score).fold(Vec::new(), |mut kept, d| {
-                    if kept.len() < MAX_HIPS && kept.iter().all(|k: &Detection| hipfrac_core::iou(&k.bbox, &d.bbox) < 0.1) {
-                        kept.push(d);
+                located.then(|hips| {
+                    let best = hips.first().map_or(0.0, |d| d.score);
+                    let hips: Vec<Detection> = hips
+                        .into_iter()
+                        .filter(|d| d.score >= min_score)
+                        .fold(Vec::new(), |mut kept, d| {
+                            if kept.len() < MAX_HIPS && kept.iter().all(|k| hipfrac_core::iou(&k.bbox, &d.bbox) < 0.1) {
+                                kept.push(d);
+                            }
+                            kept
+                        });
+                    if hips.is_empty() {
+                        let reason = format!(
+                            "no proximal femur found in the image (the hip localiser's best score is {best:.2}, below {min_score:.2})"
+                        );
+                        let why = NotAssessable {
+                            reason,
+                            source: AbstentionSource::Image,
+                        };
+                        return Prepared::Refused(Prediction::refused(image.width(), image.height(), why));
                     }
-                    kept
-                });
-                if hips.is_empty() {
-                    let reason = format!("no proximal femur found in the image (the hip localiser's best score is {best:.2}, below {min_score:.2})");
-                    return Ok(Err(Prediction::refused(image.width(), image.height(), NotAssessable { reason, source: AbstentionSource::Image })));
-                }
-                let regions: Vec<BBox> = hips.iter().map(|h| hip_region(&h.bbox, image.width(), image.height())).collect();
-                let crops = letterbox_regions(image, &preprocess, &regions).map_err(InferError::Display)?;
-                Ok(Ok((hips, crops)))
+                    let regions: Vec<BBox> = hips
+                        .iter()
+                        .map(|h| hip_region(&h.bbox, image.width(), image.height()))
+                        .collect();
+                    match letterbox_regions(image, &preprocess, &regions) {
+                        Ok(crops) => Prepared::Ready((hips, crops)),
+                        Err(e) => Prepared::Failed(InferError::Display(e)),
+                    }
+                })
             })
             .collect();
         let ready: Vec<&Letterbox> = crops
             .iter()
-            .filter_map(|c| c.as_ref().ok()?.as_ref().ok())
+            .filter_map(Prepared::ready)
             .flat_map(|(_, crops)| crops)
             .collect();
         let mut found = ready
@@ -288,15 +333,12 @@ impl Predictor {
             .iter()
             .zip(crops)
             .map(|(image, crops)| {
-                crops.map(|crops| match crops {
-                    Err(refused) => refused,
-                    Ok((hips, _)) => {
-                        let per_hip: Vec<Vec<Detection>> = hips
-                            .iter()
-                            .map(|_| found.next().expect("the detector should return one result per crop"))
-                            .collect();
-                        self.conclude_hips(image, &hips, per_hip)
-                    }
+                crops.answer(|(hips, _)| {
+                    let per_hip: Vec<Vec<Detection>> = hips
+                        .iter()
+                        .map(|_| found.next().expect("the detector should return one result per crop"))
+                        .collect();
+                    self.conclude_hips(image, &hips, per_hip)
                 })
             })
             .collect()
@@ -309,11 +351,14 @@ impl Predictor {
         let prepared: Vec<Prepared<Letterbox>> = images
             .par_iter()
             .map(|image| match check_header(&image.meta, acceptance) {
-                Err(refused) => Ok(Err(Prediction::refused(image.width(), image.height(), refused))),
-                Ok(()) => letterbox(image, &preprocess).map(Ok).map_err(InferError::Display),
+                Err(refused) => Prepared::Refused(Prediction::refused(image.width(), image.height(), refused)),
+                Ok(()) => match letterbox(image, &preprocess) {
+                    Ok(prepared) => Prepared::Ready(prepared),
+                    Err(e) => Prepared::Failed(InferError::Display(e)),
+                },
             })
             .collect();
-        let ready: Vec<&Letterbox> = prepared.iter().filter_map(|p| p.as_ref().ok()?.as_ref().ok()).collect();
+        let ready: Vec<&Letterbox> = prepared.iter().filter_map(Prepared::ready).collect();
         let mut found = ready
             .chunks(self.batch_size())
             .flat_map(|chunk| self.detect(chunk))
@@ -322,12 +367,12 @@ impl Predictor {
         prepared
             .into_iter()
             .map(|p| {
-                p.map(|p| {
-                    p.map(|_| {
+                p.then(|_| {
+                    Prepared::Ready(
                         found
                             .next()
-                            .expect("the network should return one result per prepared image")
-                    })
+                            .expect("the network should return one result per prepared image"),
+                    )
                 })
             })
             .collect()
@@ -343,7 +388,11 @@ impl Predictor {
         localiser
             .detect_whole(images, &self.acceptance)
             .into_iter()
-            .map(|found| found.map(|found| found.ok().map(|hips| hips.first().map_or(0.0, |d| d.score))))
+            .map(|found| match found {
+                Prepared::Ready(hips) => Ok(Some(hips.first().map_or(0.0, |d| d.score))),
+                Prepared::Refused(_) => Ok(None),
+                Prepared::Failed(e) => Err(e),
+            })
             .collect()
     }
 
