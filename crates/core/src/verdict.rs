@@ -79,8 +79,17 @@ impl OperatingPoints {
             })
     }
 
-    /// Checks that every threshold is in [0, 1] and fracture ≥ suspicious.
+    /// Checks that every class (DF, VF, SF, UF) has its thresholds, that every threshold is
+    /// in [0, 1] and fracture ≥ suspicious. A class left out would silently run on the
+    /// uncalibrated defaults ([`OperatingPoints::get`]) in a model that says it is calibrated.
     pub fn validate(&self) -> Result<(), InvalidThresholds> {
+        let missing: Vec<FractureClass> = FractureClass::ALL
+            .into_iter()
+            .filter(|&class| !self.classes.iter().any(|t| t.class == class))
+            .collect();
+        if !missing.is_empty() {
+            return Err(InvalidThresholds::Missing(missing));
+        }
         for t in &self.classes {
             let ok =
                 (0.0..=1.0).contains(&t.suspicious) && (0.0..=1.0).contains(&t.fracture) && t.fracture >= t.suspicious;
@@ -110,6 +119,19 @@ pub enum InvalidThresholds {
     },
     #[error("vf_priority {0} must lie in [0, 1]")]
     VfPriority(f32),
+    /// Classes the points name no thresholds for, in [`FractureClass::ALL`] order.
+    #[error("{} {} no thresholds: operating points must name all four classes (DF, VF, SF, UF), or a class left out would silently run on the uncalibrated defaults", codes(.0), if .0.len() == 1 { "has" } else { "have" })]
+    Missing(Vec<FractureClass>),
+}
+
+/// `SF`, `SF and UF`, `VF, SF and UF`.
+fn codes(classes: &[FractureClass]) -> String {
+    let codes: Vec<&str> = classes.iter().map(|c| c.code()).collect();
+    match codes.split_last() {
+        None => String::new(),
+        Some((last, [])) => last.to_string(),
+        Some((last, rest)) => format!("{} and {last}", rest.join(", ")),
+    }
 }
 
 /// How sure the answer is.
@@ -594,6 +616,36 @@ mod tests {
         assert_eq!(p.get(Vf), OperatingPoints::uncalibrated().get(Vf));
         assert_eq!(p.vf_priority, p.get(Vf).fracture);
         p.validate().unwrap();
+    }
+
+    #[test]
+    fn points_that_leave_out_a_class_are_invalid() {
+        assert_eq!(OperatingPoints::uncalibrated().validate(), Ok(()));
+        let mut points = OperatingPoints::uncalibrated();
+        points.classes.retain(|t| t.class == Df || t.class == Vf);
+        let error = points.validate().unwrap_err();
+        assert_eq!(error, InvalidThresholds::Missing(vec![Sf, Uf]));
+        assert_eq!(
+            error.to_string(),
+            "SF and UF have no thresholds: operating points must name all four classes (DF, VF, SF, UF), or a class left out would silently run on the uncalibrated defaults"
+        );
+        // A class named twice does not stand in for one left out.
+        points.classes.push(points.classes[0]);
+        points.classes.push(points.classes[0]);
+        let error = points.validate().unwrap_err().to_string();
+        assert!(error.starts_with("SF and UF have no thresholds"), "{error}");
+        points.classes = vec![points.classes[1]];
+        let error = points.validate().unwrap_err().to_string();
+        assert!(error.starts_with("DF, SF and UF have no thresholds"), "{error}");
+        points.classes.clear();
+        let error = points.validate().unwrap_err().to_string();
+        assert!(error.starts_with("DF, VF, SF and UF have no thresholds"), "{error}");
+        let mut points = OperatingPoints::uncalibrated();
+        points.classes.remove(3);
+        assert_eq!(
+            points.validate().unwrap_err().to_string().split(':').next(),
+            Some("UF has no thresholds")
+        );
     }
 
     #[test]

@@ -159,6 +159,57 @@ fn bad_model_folders_are_named() {
     );
 }
 
+/// An operating_points.json (or a site's) that leaves out a class is refused when the model
+/// loads, naming the file and the classes; a model without one loads uncalibrated and says so.
+#[test]
+fn operating_points_must_name_all_four_classes() {
+    let temp = tempfile::tempdir().unwrap();
+    let dir = temp.path().join("model");
+    hipfrac_infer::write_untrained(&dir, &ModelConfig::nano(1, 4), 128, None).unwrap();
+    let predictor = Predictor::load(&dir, tch::Device::Cpu).unwrap();
+    assert!(predictor.is_uncalibrated());
+    assert!(
+        predictor.caveats().contains(&"UNCALIBRATED"),
+        "{:?}",
+        predictor.caveats()
+    );
+
+    let mut points = hipfrac_infer::OperatingPoints::uncalibrated();
+    points.chosen_on = "validation.csv (40 images)".into();
+    let complete = points.clone();
+    points
+        .classes
+        .retain(|t| t.class.code() == "DF" || t.class.code() == "VF");
+    let path = dir.join("operating_points.json");
+    std::fs::write(&path, serde_json::to_vec_pretty(&points).unwrap()).unwrap();
+    let error = Predictor::load(&dir, tch::Device::Cpu)
+        .err()
+        .map(|e| hipfrac_core::error_chain(&e))
+        .expect("partial operating points are refused");
+    assert_eq!(
+        error,
+        format!(
+            "{}: cannot load the model: invalid operating points: SF and UF have no thresholds: operating points must name all four classes (DF, VF, SF, UF), or a class left out would silently run on the uncalibrated defaults",
+            path.display()
+        )
+    );
+
+    // Complete points load, calibrated; a site's file that leaves out a class is refused too.
+    std::fs::write(&path, serde_json::to_vec_pretty(&complete).unwrap()).unwrap();
+    let mut predictor = Predictor::load(&dir, tch::Device::Cpu).unwrap();
+    assert!(!predictor.is_uncalibrated() && !predictor.caveats().contains(&"UNCALIBRATED"));
+    let mut site = complete.clone();
+    site.classes.remove(1);
+    let site_path = hipfrac_infer::calibrate::site_points_path(&dir, "north");
+    std::fs::write(&site_path, serde_json::to_vec_pretty(&site).unwrap()).unwrap();
+    let error = hipfrac_core::error_chain(&predictor.use_site("north").unwrap_err());
+    assert!(
+        error.starts_with(&format!("{}: ", site_path.display())) && error.contains("VF has no thresholds"),
+        "{error}"
+    );
+    assert_eq!(predictor.points, complete, "the model's own points are kept");
+}
+
 #[test]
 fn a_batch_equals_one_image_at_a_time_in_order() {
     let temp = tempfile::tempdir().unwrap();
