@@ -6,8 +6,10 @@
 //! curves and overlays. `deidentify_file` runs on it, and each attribute's fate is checked
 //! against the table's cell, at the top level and nested. The same file then goes through
 //! the reference implementation, the PyPI package `dicom-anonymizer` (2.1.0, its 2024b
-//! rules), in a test-only Python environment; both must land inside every cell, and the
-//! places where they differ are explained below.
+//! rules), in a test-only Python environment. Every attribute whose fate differs between the
+//! two is a row of crates/cli/tests/data/deid-differences.csv, with both fates and the reason,
+//! and every row is such an attribute: a new, changed or vanished difference fails, naming the
+//! tag. Inside sequences the reference is checked to leave every attribute as it was.
 
 use dicom_core::dictionary::{DataDictionary, DataDictionaryEntry};
 use dicom_core::value::{DataSetSequence, PrimitiveValue, Value};
@@ -16,6 +18,7 @@ use dicom_dictionary_std::{tags, StandardDataDictionary};
 use dicom_object::{FileMetaTableBuilder, InMemDicomObject};
 use hipfrac_dicom::deid::table::{decide, Action, Rule, Table, TagPattern};
 use hipfrac_dicom::deid::{deidentify_file, DeidOptions, Key, ProfileOption};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -405,67 +408,214 @@ anonymize_dicom_file(sys.argv[1], sys.argv[2], base_rules_gen=initialize_actions
     let ours = run_hipfrac(&input, &dir.path().join("ours.dcm"), vec![]);
     let reference = dicom_object::open_file(&reference_out).unwrap().into_inner();
 
+    // Top level: the attributes whose fate differs are exactly the rows of the differences
+    // table, each with the same fates.
+    let mut observed = BTreeMap::new();
     let mut same = 0;
-    let mut choices = Vec::new();
-    let mut unexplained = Vec::new();
     for rule in &Table::get().rules {
         let Some(tag) = instance(rule) else { continue };
-        let (a, b) = (fate(&before, &ours, tag), fate(&before, &reference, tag));
-        let cell = allowed(&rule.basic);
-        if a == b {
+        let (hipfrac, reference) = (fate(&before, &ours, tag), fate(&before, &reference, tag));
+        if hipfrac == reference {
             same += 1;
-        } else if tag == tags::PATIENT_NAME && a == Fate::Replaced && b == Fate::Emptied {
-            // Z: hipfrac puts the keyed pseudonym (a dummy, which Z allows), the reference
-            // empties it.
-            choices.push(format!("{tag} {}: pseudonym vs empty (both Z)", rule.name));
-        } else if rule.basic.len() > 1 && cell.contains(&a) && cell.contains(&b) {
-            // X/Z, X/D, X/Z/D, X/Z/U*: hipfrac removes (type 3 in CR/DX/SC), the reference
-            // keeps the attribute with an empty or dummy value. Both are in the cell.
-            choices.push(format!("{tag} {} [{}]: {a:?} vs {b:?}", rule.name, rule.basic_cell));
-        } else if rule.basic == [Action::Remove] && vr_of(tag) == VR::DA && a == Fate::Removed && b == Fate::Replaced {
-            // X on a date: the reference writes 00010101 instead of removing (its
-            // delete_element says so); hipfrac removes, as the table says.
-            choices.push(format!(
-                "{tag} {} [X]: removed vs dummy date (reference deviates)",
-                rule.name
+            continue;
+        }
+        let allowed = allowed(&rule.basic);
+        let in_cell = |fate: Fate| allowed.contains(&fate);
+        observed.insert(
+            row_tag(rule),
+            Difference {
+                keyword: keyword(tag, rule),
+                cell: rule.basic_cell.to_string(),
+                hipfrac,
+                reference,
+                hipfrac_in_cell: in_cell(hipfrac),
+                reference_in_cell: in_cell(reference),
+            },
+        );
+    }
+    let listed = listed_differences();
+    let yes_no = |b: bool| if b { "yes" } else { "no" };
+    let mut wrong = Vec::new();
+    for (tag, seen) in &observed {
+        let (keyword, cell, ours, theirs) = (&seen.keyword, &seen.cell, seen.hipfrac.name(), seen.reference.name());
+        let Some(row) = listed.get(tag) else {
+            wrong.push(format!(
+                "{tag} {keyword} [{cell}]: a new difference (hipfrac {ours}, reference {theirs}), not in the table"
             ));
-        } else if rule.basic == [Action::Empty] && a == Fate::Emptied && b == Fate::Replaced {
-            // Z on a date, time or number: the reference writes a dummy (00010101, 0), which Z
-            // allows; hipfrac writes the zero-length value.
-            choices.push(format!("{tag} {} [Z]: empty vs dummy", rule.name));
-        } else {
-            unexplained.push(format!(
-                "{tag} {} [{}]: hipfrac {a:?}, reference {b:?}",
-                rule.name, rule.basic_cell
+            continue;
+        };
+        if (row.hipfrac.as_str(), row.reference.as_str()) != (ours, theirs) {
+            wrong.push(format!(
+                "{tag} {keyword} [{cell}]: listed as hipfrac {}, reference {}; now hipfrac {ours}, reference {theirs}",
+                row.hipfrac, row.reference
+            ));
+        }
+        if (&row.keyword, &row.cell) != (keyword, cell) {
+            wrong.push(format!(
+                "{tag}: listed as {} [{}], but the attribute is {keyword} [{cell}]",
+                row.keyword, row.cell
+            ));
+        }
+        if row.reference_in_cell != yes_no(seen.reference_in_cell) {
+            wrong.push(format!(
+                "{tag} {keyword} [{cell}]: reference_in_cell is {}, but the reference's {theirs} is {}in the cell",
+                row.reference_in_cell,
+                if seen.reference_in_cell { "" } else { "not " }
+            ));
+        }
+        if !seen.hipfrac_in_cell {
+            wrong.push(format!("{tag} {keyword} [{cell}]: hipfrac's {ours} is not in the cell"));
+        }
+        if row.reason.trim().is_empty() {
+            wrong.push(format!("{tag} {keyword}: no reason given"));
+        }
+    }
+    for (tag, row) in &listed {
+        if !observed.contains_key(tag) {
+            wrong.push(format!(
+                "{tag} {} [{}]: listed (hipfrac {}, reference {}), but the two now do the same: a vanished difference",
+                row.keyword, row.cell, row.hipfrac, row.reference
             ));
         }
     }
-    eprintln!(
-        "dicom-anonymizer 2.1.0 (2024b rules): {same} attributes with the same fate, {} different and explained",
-        choices.len()
-    );
     assert!(
-        unexplained.is_empty(),
-        "{} unexplained differences:\n{}",
-        unexplained.len(),
-        unexplained.join("\n")
+        wrong.is_empty(),
+        "{} does not match what hipfrac and dicom-anonymizer 2.1.0 did ({} differences observed, {} listed):\n{}\n\
+         If deid, the table (crates/dicom/src/deid/table_e1_1.tsv) or the reference changed on purpose, update the rows \
+         with their reasons, and the counts here and in the README's row",
+        DIFFERENCES,
+        observed.len(),
+        listed.len(),
+        wrong.join("\n")
     );
-    // The reference acts on the top level only: the copies inside a sequence keep their
-    // identifying values there, where E.1.1 applies the table at every level (hipfrac does,
-    // checked above). Shown here so the difference stays known.
-    let nested = carrier(&reference);
-    assert_eq!(
-        nested.get(tags::PATIENT_NAME).map(|e| e.to_str().unwrap().to_string()),
-        Some("Doe^Jane".into())
+    eprintln!(
+        "dicom-anonymizer 2.1.0 (2024b rules): {same} attributes with the same fate, {} different, each listed in {DIFFERENCES}",
+        observed.len()
     );
-    assert!(carrier(&ours).get(tags::PATIENT_NAME).is_some_and(is_empty));
+
+    // Nested: the reference applies the table's individual tags at the top level only, where
+    // E.1.1 applies them at every level (hipfrac does, checked above). Only its walk over the
+    // repeating groups (curves, overlays) and its removal of private attributes reach inside
+    // sequences. Checked for every row, so each nested difference is known: wherever hipfrac
+    // does not keep a nested attribute, the reference does.
+    let (nested_before, nested_reference) = (carrier(&before), carrier(&reference));
+    let mut touched = Vec::new();
+    for rule in &Table::get().rules {
+        let Some(tag) = instance(rule) else { continue };
+        let walked = !matches!(rule.tag, TagPattern::Exact(_));
+        // The value (items, for a sequence), not the length the writer chose.
+        let value = |e: &Element| (e.vr(), e.value().clone());
+        let want = if walked {
+            None
+        } else {
+            nested_before.get(tag).map(value)
+        };
+        if nested_reference.get(tag).map(value) != want {
+            touched.push(format!(
+                "{} {}: {}",
+                row_tag(rule),
+                keyword(tag, rule),
+                if walked { "not removed" } else { "changed" }
+            ));
+        }
+    }
+    assert!(
+        touched.is_empty(),
+        "the reference no longer leaves the nested copy as it was:\n{}",
+        touched.join("\n")
+    );
+
     // Pinned (README, "De-identification conformance"): a change here means the table, deid
     // or the reference changed. Find out which and why, then update these numbers and the
     // README's row together.
     assert_eq!(
-        (same, choices.len()),
+        (same, observed.len()),
         (526, 92),
-        "attributes with the same fate, differences explained; if the table (crates/dicom/src/deid/table_e1_1.tsv), deid or the reference (dicom-anonymizer 2.1.0) changed on purpose, update this pin and the README's row:\n{}",
-        choices.join("\n")
+        "attributes with the same fate, and differences; update this pin and the README's row"
     );
+}
+
+/// Every attribute whose fate differs between hipfrac and the reference at the top level of
+/// the test file, with both fates and the reason (shared test data of the workspace).
+const DIFFERENCES: &str = "crates/cli/tests/data/deid-differences.csv";
+
+/// A row of [`DIFFERENCES`].
+#[derive(Debug, serde::Deserialize)]
+struct Listed {
+    tag: String,
+    keyword: String,
+    cell: String,
+    hipfrac: String,
+    reference: String,
+    /// `yes` where the reference's fate is one the basic profile's cell allows.
+    reference_in_cell: String,
+    reason: String,
+}
+
+/// The rows of [`DIFFERENCES`] by tag (a tag listed twice fails).
+fn listed_differences() -> BTreeMap<String, Listed> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").join(DIFFERENCES);
+    let mut reader = csv::ReaderBuilder::new()
+        .comment(Some(b'#'))
+        .from_path(&path)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let mut listed = BTreeMap::new();
+    for row in reader.deserialize::<Listed>() {
+        let row = row.unwrap_or_else(|e| panic!("{DIFFERENCES}: {e}"));
+        let tag = row.tag.clone();
+        assert!(
+            listed.insert(tag.clone(), row).is_none(),
+            "{DIFFERENCES}: {tag} is listed twice"
+        );
+    }
+    listed
+}
+
+/// An attribute whose fate differs between hipfrac and the reference.
+#[derive(Debug)]
+struct Difference {
+    keyword: String,
+    cell: String,
+    hipfrac: Fate,
+    reference: Fate,
+    hipfrac_in_cell: bool,
+    reference_in_cell: bool,
+}
+
+impl Fate {
+    fn name(self) -> &'static str {
+        match self {
+            Fate::Removed => "removed",
+            Fate::Emptied => "emptied",
+            Fate::Replaced => "replaced",
+            Fate::Kept => "kept",
+        }
+    }
+}
+
+/// A row's tag as Table E.1-1 prints it: `(0010,0010)`, `(50xx,xxxx)`, `(gggg,eeee)`.
+fn row_tag(rule: &Rule) -> String {
+    let digits = |value: u16, mask: u16| -> String {
+        (0..4)
+            .rev()
+            .map(|i| match (mask >> (4 * i)) & 0xF {
+                0 => 'x',
+                _ => char::from_digit(((value >> (4 * i)) & 0xF) as u32, 16)
+                    .unwrap()
+                    .to_ascii_uppercase(),
+            })
+            .collect()
+    };
+    match rule.tag {
+        TagPattern::Exact(tag) => format!("({:04X},{:04X})", tag.0, tag.1),
+        TagPattern::Masked { value, mask } => format!("({},{})", digits(value.0, mask.0), digits(value.1, mask.1)),
+        TagPattern::Private => "(gggg,eeee)".into(),
+    }
+}
+
+/// The standard dictionary's keyword of the attribute a row is tested with, else the row's name.
+fn keyword(tag: Tag, rule: &Rule) -> String {
+    StandardDataDictionary
+        .by_tag(tag)
+        .map_or_else(|| rule.name.to_string(), |e| e.alias().to_string())
 }
