@@ -1,53 +1,121 @@
-//! `hipfrac`: the command-line front end. Parses arguments, calls a library, and maps
-//! failures to exit codes (see [`outcome`]).
+//! `hipfrac`: the command-line front end. Parses the command line, runs the commands that need
+//! no model through hipfrac-files, and maps their outcome to an exit code (see [`outcome`]).
 //!
 //! This binary does not link libtorch, so the commands that run no model (convert, deid,
-//! dataset, labels, phantom, study report) start in milliseconds. The model commands (train,
-//! predict, calibrate, evaluate, demo, study serve) are handed to the sibling binary
-//! `hipfrac-torch` with the same arguments, the way git and cargo run their subcommands.
+//! dataset, labels, phantom, merge-shards, study report) start in milliseconds. A model
+//! command (train, predict, calibrate, evaluate, demo, serve, listen, study serve), once
+//! parsed, is handed whole to the sibling binary `hipfrac-torch`, which links libtorch, the
+//! way git and cargo run their subcommands.
 
-mod cli;
-mod convert;
-#[allow(dead_code)] // report() is hipfrac-torch's
-mod cuda;
-mod dataset;
-mod deid;
-mod inputs;
-mod labels;
-mod outcome;
-mod phantom;
-mod progress;
-mod shards;
 mod study_report;
 mod tokens;
 
 use clap::Parser;
-use outcome::Outcome;
-use std::ffi::OsString;
+use hipfrac_cli::args::*;
+use hipfrac_cli::outcome;
+use hipfrac_core::DeviceSpec;
+use hipfrac_files::{convert, dataset, deid, labels, phantom, shards};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
-    let args: Vec<OsString> = std::env::args_os().collect();
-    if cli::runs_a_model(&args[1..]) {
-        return hand_over(&args[1..]);
+    let cli = Cli::parse();
+    if cli.command.runs_a_model() {
+        return hand_over(&cli);
     }
-    let cli = cli::Cli::parse();
     let result = match cli.command {
-        cli::Command::Convert(args) => convert::run(args),
-        cli::Command::Deid(args) => deid::run(args),
-        cli::Command::Dataset(cli::DatasetCommand::Check(args)) => dataset::check(args),
-        cli::Command::Dataset(cli::DatasetCommand::Split(args)) => dataset::split(args),
-        cli::Command::Dataset(cli::DatasetCommand::Folds(args)) => dataset::folds(args),
-        cli::Command::Dataset(cli::DatasetCommand::Merge(args)) => dataset::merge(args),
-        cli::Command::Labels(cli::LabelsCommand::Convert(args)) => labels::convert(args),
-        cli::Command::Labels(cli::LabelsCommand::List) => labels::list(),
-        cli::Command::Phantom(args) => phantom::run(args),
-        cli::Command::MergeShards(args) => shards::run(args),
-        cli::Command::Study(cli::StudyCommand::Report(args)) => study_report::run(args),
-        cli::Command::Study(cli::StudyCommand::HashPassword) => study_report::hash_password(),
-        cli::Command::Serve(cli::ServeArgs {
-            token: Some(cli::ServeCommand::Token(command)),
+        Command::Convert(a) => convert::run(convert::ConvertOptions {
+            inputs: a.inputs,
+            out: a.out,
+            bits: match a.bits {
+                Bits::Eight => hipfrac_dicom::convert::PngBits::Eight,
+                Bits::Sixteen => hipfrac_dicom::convert::PngBits::Sixteen,
+            },
+            window: a.window,
+            no_sidecar: a.no_sidecar,
+            overwrite: a.overwrite,
+            skip_existing: a.skip_existing,
+            jobs: a.jobs,
+        }),
+        Command::Deid(a) => deid::run(deid::DeidOptions {
+            inputs: a.inputs,
+            out: a.out,
+            key: a.key,
+            keep_patient_characteristics: a.keep_patient_characteristics,
+            retain: a.retain.iter().map(|r| r.option()).collect(),
+            report: a.report,
+            link: a.link,
+            overwrite: a.overwrite,
+        }),
+        Command::Dataset(DatasetCommand::Check(a)) => dataset::check(dataset::CheckOptions {
+            dir: a.dir,
+            label_map: a.label_map,
+            json: a.json,
+        }),
+        Command::Dataset(DatasetCommand::Split(a)) => dataset::split(dataset::SplitOptions {
+            dir: a.dir,
+            ratios: a.ratios,
+            seed: a.seed,
+            external_site: a.external_site,
+            out: a.out,
+            label_map: a.label_map,
+            overwrite: a.overwrite,
+        }),
+        Command::Dataset(DatasetCommand::Folds(a)) => dataset::folds(dataset::FoldsOptions {
+            manifests: a.manifests,
+            k: a.k,
+            seed: a.seed,
+            out: a.out,
+            overwrite: a.overwrite,
+        }),
+        Command::Dataset(DatasetCommand::Merge(a)) => dataset::merge(dataset::MergeOptions {
+            manifests: a.manifests,
+            out: a.out,
+            overwrite: a.overwrite,
+        }),
+        Command::Labels(LabelsCommand::Convert(a)) => labels::convert(labels::LabelsConvertOptions {
+            from: a.from.format(),
+            input: a.input,
+            to: a.to.format(),
+            output: a.output,
+            images: a.images,
+            label_map: a.label_map,
+        }),
+        Command::Labels(LabelsCommand::List) => labels::list(),
+        Command::Phantom(PhantomArgs {
+            command: Some(PhantomCommand::Sites),
+            ..
+        }) => phantom::sites(),
+        Command::Phantom(PhantomArgs {
+            command: Some(PhantomCommand::Sheet(a)),
+            ..
+        }) => phantom::sheet(phantom::SheetOptions {
+            dir: a.dir,
+            out: a.out,
+            count: a.count,
+            columns: a.columns,
+            tile: a.tile,
+            compare: a.compare,
+        }),
+        Command::Phantom(a) => phantom::run(phantom::PhantomOptions {
+            count: a.count,
+            site: a.site,
+            seed: a.seed,
+            size: a.size,
+            out: a.out,
+            mix: a.mix,
+            overwrite: a.overwrite,
+            skip_existing: a.skip_existing,
+            jobs: a.jobs,
+        }),
+        Command::MergeShards(a) => shards::run(shards::MergeShardsOptions {
+            out: a.out,
+            overwrite: a.overwrite,
+        }),
+        Command::Study(StudyCommand::Report(a)) => study_report::run(a),
+        Command::Study(StudyCommand::HashPassword) => study_report::hash_password(),
+        Command::Serve(ServeArgs {
+            token: Some(ServeCommand::Token(command)),
             ..
         }) => tokens::run(command),
         other => unreachable!("{other:?} runs a model and was handed over"),
@@ -64,12 +132,15 @@ fn torch_binary() -> PathBuf {
     here.with_file_name(format!("hipfrac-torch{}", std::env::consts::EXE_SUFFIX))
 }
 
-/// Runs `hipfrac-torch` with `args` in this process's place (its exit status is ours).
-fn hand_over(args: &[OsString]) -> ExitCode {
+/// Runs `hipfrac-torch` on the parsed command in this process's place (its exit status is
+/// ours). The command line goes along too, for `ps`; `hipfrac-torch` runs what was parsed.
+fn hand_over(cli: &Cli) -> ExitCode {
     let binary = torch_binary();
     let mut command = std::process::Command::new(&binary);
-    command.args(args);
-    if let Some(dir) = cuda_library_dir(args) {
+    command
+        .args(std::env::args_os().skip(1))
+        .env(hipfrac_cli::PARSED_COMMAND, hipfrac_cli::hand_over(cli));
+    if let Some(dir) = cuda_library_dir(cli.command.device().unwrap_or_default()) {
         // The CUDA torch's folder first, so libtorch_cpu and libtorch_cuda come from one torch.
         let rest = std::env::var("LD_LIBRARY_PATH").unwrap_or_default();
         command.env(
@@ -100,16 +171,17 @@ fn hand_over(args: &[OsString]) -> ExitCode {
 
 /// The CUDA torch folder to put first on LD_LIBRARY_PATH for `hipfrac-torch`, when the command
 /// asks for CUDA (or leaves the device to `auto` on a host with an NVIDIA driver) and one is
-/// found (see [`cuda`]). None keeps the environment as it is; the model binary then names what
-/// was searched if CUDA cannot be loaded.
-fn cuda_library_dir(args: &[OsString]) -> Option<PathBuf> {
-    let explicit = cuda::asks_for_cuda(args);
-    let auto_with_driver = cuda::device_is_auto(args) && std::path::Path::new("/proc/driver/nvidia/version").exists();
+/// found (see [`hipfrac_core::cuda`]). None keeps the environment as it is; the model binary
+/// then names what was searched if CUDA cannot be loaded.
+fn cuda_library_dir(device: DeviceSpec) -> Option<PathBuf> {
+    let explicit = matches!(device, DeviceSpec::Cuda(_));
+    let auto_with_driver =
+        device == DeviceSpec::Auto && std::path::Path::new("/proc/driver/nvidia/version").exists();
     if !explicit && !auto_with_driver {
         return None;
     }
     let env = |name: &str| std::env::var(name).ok();
-    let found = cuda::search(&env, cuda::project_venv(), explicit).found?;
+    let found = hipfrac_core::cuda::search(&env, hipfrac_core::cuda::project_venv(), explicit).found?;
     let already = std::env::var("LD_LIBRARY_PATH")
         .unwrap_or_default()
         .split(':')

@@ -5,19 +5,8 @@
 //! * 2 — the command line itself is wrong (clap's usage errors) or a fatal error stopped it;
 //! * 130 — interrupted (Ctrl-C) after leaving its work resumable.
 
+use hipfrac_core::Outcome;
 use std::process::ExitCode;
-
-/// How a command that ran to its end went.
-pub enum Outcome {
-    /// Everything succeeded.
-    Success,
-    /// Some inputs failed (already reported).
-    SomeFailed,
-    /// Stopped by Ctrl-C, cleanly (already reported). Only `hipfrac-torch` (training) stops
-    /// this way; `hipfrac` shares this file.
-    #[allow(dead_code)]
-    Interrupted,
-}
 
 /// The exit code for a command's result; a fatal error is printed with its causes.
 pub fn exit(result: anyhow::Result<Outcome>) -> ExitCode {

@@ -1,7 +1,7 @@
 //! `hipfrac study report` and `hipfrac study hash-password`.
 
-use crate::cli::StudyReportArgs;
-use crate::outcome::Outcome;
+use hipfrac_cli::args::StudyReportArgs;
+use hipfrac_core::Outcome;
 use anyhow::{bail, Context, Result};
 use hipfrac_report::format::p3;
 

@@ -1,7 +1,7 @@
 //! `hipfrac serve token add|remove|list`: the inference service's bearer tokens.
 
-use crate::cli::TokenCommand;
-use crate::Outcome;
+use hipfrac_cli::args::TokenCommand;
+use hipfrac_core::Outcome;
 use anyhow::Result;
 use hipfrac_service::tokens;
 

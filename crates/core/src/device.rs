@@ -6,7 +6,7 @@ use std::fmt;
 use std::str::FromStr;
 
 /// `auto`, `cpu`, `cuda` or `cuda:N`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub enum DeviceSpec {
     /// CUDA when a GPU is usable, else the CPU.
     #[default]
@@ -126,6 +126,44 @@ impl Stage {
             Stage::Whole => "whole",
             Stage::Hips => "hips",
             Stage::HipCrops => "hip_crops",
+        }
+    }
+}
+
+/// The network's compute type (the model crate enters libtorch's autocast for it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Precision {
+    /// Full precision (TF32 matrix units on GPUs that have them).
+    #[default]
+    Fp32,
+    /// bfloat16 autocast: fp32's range with 8 bits of mantissa; no loss scaling needed.
+    Bf16,
+    /// float16 autocast: training scales the loss against underflow.
+    Fp16,
+}
+
+impl Precision {
+    /// Every compute type, as named on the command line.
+    pub const NAMES: [&'static str; 3] = ["fp32", "bf16", "fp16"];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Precision::Fp32 => "fp32",
+            Precision::Bf16 => "bf16",
+            Precision::Fp16 => "fp16",
+        }
+    }
+}
+
+impl FromStr for Precision {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "fp32" => Ok(Precision::Fp32),
+            "bf16" => Ok(Precision::Bf16),
+            "fp16" => Ok(Precision::Fp16),
+            other => Err(format!("{other:?}: expected fp32, bf16 or fp16")),
         }
     }
 }

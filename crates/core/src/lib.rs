@@ -16,15 +16,18 @@ pub mod assess;
 mod boxes;
 pub mod card;
 pub mod csv_safe;
+pub mod cuda;
 mod device;
 mod label;
+pub mod outcome;
 pub mod prediction;
 mod radiograph;
 pub mod verdict;
 
 pub use assess::{AbstentionSource, Acceptance, NotAssessable};
 pub use boxes::{dice, iou, nms_per_class, BBox, Detection};
-pub use device::{DeviceSpec, ParseDeviceError, Preset, Stage};
+pub use outcome::Outcome;
+pub use device::{DeviceSpec, ParseDeviceError, Precision, Preset, Stage};
 pub use label::{FractureClass, Label, ParseLabelError};
 pub use prediction::{
     escape_html, side, side_by_position, Answer, Case, HipCall, Prediction, Side, SideCall, SideSource, NOTICE,

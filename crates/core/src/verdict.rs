@@ -473,6 +473,20 @@ fn next_up(x: f32) -> f32 {
     f32::from_bits(x.max(0.0).to_bits() + 1)
 }
 
+/// A site's name as it goes into `operating_points.SITE.json`: letters, digits, '.', '_', '-'.
+pub fn site_name(value: &str) -> Result<String, String> {
+    let ok = (1..=64).contains(&value.len())
+        && value
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+        && !value.starts_with('.');
+    if ok {
+        Ok(value.to_string())
+    } else {
+        Err("use 1–64 letters, digits, '.', '_' or '-' (not starting with '.')".into())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

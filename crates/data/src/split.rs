@@ -14,7 +14,7 @@ use rand::SeedableRng;
 use std::collections::BTreeMap;
 
 /// Train, validation and test fractions.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Ratios(pub [f64; 3]);
 
 /// Ratios text that is not three fractions adding up to 1.
@@ -315,6 +315,18 @@ pub fn folds(rows: &[ManifestRow], k: usize, seed: u64) -> Vec<Vec<ManifestRow>>
         fold.sort_by(|a, b| a.image.cmp(&b.image));
     }
     folds
+}
+
+/// The demo's split: three shares adding up to 1, none of them 0 (it trains, calibrates on
+/// validation and evaluates the test split).
+pub fn parse_demo_ratios(value: &str) -> Result<Ratios, String> {
+    let ratios: Ratios = value.parse().map_err(|e| format!("{e}"))?;
+    if ratios.0.iter().any(|&r| r <= 0.0) {
+        return Err(format!(
+            "{value}: the demo needs a train, a validation and a test share above 0"
+        ));
+    }
+    Ok(ratios)
 }
 
 #[cfg(test)]

@@ -5,7 +5,6 @@
 //! assigner and the losses are computed outside it, in fp32, where the official code's bf16
 //! autocast breaks.
 
-use serde::{Deserialize, Serialize};
 use tch::Device;
 
 extern "C" {
@@ -14,40 +13,7 @@ extern "C" {
     fn hipfrac_autocast_enabled(device: libc::c_int) -> libc::c_int;
 }
 
-/// The network's compute type.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Precision {
-    /// Full precision (TF32 matrix units on GPUs that have them).
-    #[default]
-    Fp32,
-    /// bfloat16 autocast: fp32's range with 8 bits of mantissa; no loss scaling needed.
-    Bf16,
-    /// float16 autocast (inference; for training it would need loss scaling).
-    Fp16,
-}
-
-impl Precision {
-    pub fn name(self) -> &'static str {
-        match self {
-            Precision::Fp32 => "fp32",
-            Precision::Bf16 => "bf16",
-            Precision::Fp16 => "fp16",
-        }
-    }
-}
-
-impl std::str::FromStr for Precision {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "fp32" => Ok(Precision::Fp32),
-            "bf16" => Ok(Precision::Bf16),
-            "fp16" => Ok(Precision::Fp16),
-            other => Err(format!("{other:?}: expected fp32, bf16 or fp16")),
-        }
-    }
-}
+pub use hipfrac_core::Precision;
 
 fn device_code(device: Device) -> libc::c_int {
     if device.is_cuda() {

@@ -191,3 +191,20 @@ pub fn run(
     });
     Ok(())
 }
+
+/// A `--dest AE@HOST:PORT` argument → (AE, HOST:PORT).
+pub fn parse_destination(text: &str) -> Result<(String, String), String> {
+    let (ae, address) = text
+        .split_once('@')
+        .ok_or("expected AE@HOST:PORT, e.g. PACS@10.0.0.5:104")?;
+    let port = address
+        .rsplit_once(':')
+        .map(|(_, p)| p)
+        .ok_or("expected AE@HOST:PORT: the port is missing")?;
+    port.parse::<u16>()
+        .map_err(|_| format!("{port:?} is not a port number"))?;
+    if ae.trim().is_empty() || ae.len() > 16 {
+        return Err(format!("{ae:?} is not an AE title (1 to 16 characters)"));
+    }
+    Ok((ae.to_string(), address.to_string()))
+}

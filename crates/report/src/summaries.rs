@@ -128,6 +128,23 @@ pub fn join(parts: &[PathBuf]) -> Result<(Vec<u8>, usize), SummaryError> {
     Ok((header.map(|(h, _)| write(&h, rows)).unwrap_or_default(), count))
 }
 
+/// A `--shard I/N` argument: I/N → (I, N), 0 ≤ I < N.
+pub fn parse_shard(text: &str) -> Result<(u32, u32), String> {
+    let (i, n) = text.split_once('/').ok_or("expected I/N, e.g. 0/8 (shard 0 of 8)")?;
+    let (i, n) = (
+        i.trim()
+            .parse::<u32>()
+            .map_err(|_| format!("{i:?} is not a shard number"))?,
+        n.trim()
+            .parse::<u32>()
+            .map_err(|_| format!("{n:?} is not a shard count"))?,
+    );
+    if n == 0 || i >= n {
+        return Err(format!("shard {i}/{n}: need 0 ≤ I < N"));
+    }
+    Ok((i, n))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,67 +1,147 @@
-//! `hipfrac-torch`: the model commands of `hipfrac` (train, predict, calibrate, evaluate,
-//! demo, study serve). `hipfrac` hands these commands to this binary, which links libtorch;
-//! run it through `hipfrac`.
+//! `hipfrac-torch`: the model commands of `hipfrac` (train, predict, calibrate, evaluate, demo,
+//! serve, listen, study serve), run through hipfrac-pipeline. It links libtorch; `hipfrac`
+//! parses the command line and hands a model command to it whole.
 
-// Modules shared with `hipfrac` (each binary uses part of them).
-#[path = "../cli/mod.rs"]
-#[allow(dead_code)]
-mod cli;
-#[path = "../cuda.rs"]
-#[allow(dead_code)]
-mod cuda;
-mod demo;
-mod evaluate;
-#[path = "../inputs.rs"]
-#[allow(dead_code)]
-mod inputs;
-mod interrupt;
-mod listen;
-#[path = "../outcome.rs"]
-mod outcome;
-mod predict;
-#[path = "../progress.rs"]
-mod progress;
-mod serve;
-mod service;
-mod train;
-
-use clap::Parser;
-use outcome::Outcome;
+use hipfrac_cli::args::*;
+use hipfrac_cli::outcome;
+use hipfrac_pipeline::{demo, evaluate, listen, predict, service, study_serve, train, ModelChoice};
 use std::process::ExitCode;
+use std::time::Duration;
 
 fn main() -> ExitCode {
-    let cli = cli::Cli::parse();
+    let cli = hipfrac_cli::received();
     let result = match cli.command {
-        cli::Command::Train(args) => {
+        Command::Train(a) => {
             hipfrac_train::memory::keep_freed_memory();
-            train::run(args)
+            train::run(train::TrainOptions {
+                config: a.config,
+                init_config: a.init_config,
+                device: a.device,
+                resume: a.resume,
+            })
         }
-        cli::Command::Predict(args) => predict::run(args),
-        cli::Command::Calibrate(args) => evaluate::calibrate(args),
-        cli::Command::Evaluate(args) => evaluate::run(args),
-        cli::Command::Demo(args) => {
+        Command::Predict(a) => predict::run(predict::PredictOptions {
+            inputs: a.inputs,
+            shard: a.shard,
+            batch: a.batch,
+            precision: a.precision,
+            model: choice(a.model, a.site),
+            out: a.out,
+            overlay_size: a.overlay_size,
+            no_overlay: a.no_overlay,
+            dicom: a.dicom.iter().map(|k| k.kind()).collect(),
+            overwrite: a.overwrite,
+            skip_existing: a.skip_existing,
+        }),
+        Command::Calibrate(a) => evaluate::calibrate(evaluate::CalibrateOptions {
+            model: choice(a.model, None),
+            data: a.data,
+            sensitivity: a.sensitivity,
+            specificity: a.specificity,
+            overwrite: a.overwrite,
+            out_of_scope: a.out_of_scope,
+            hip_assessed: a.hip_assessed,
+            site: a.site,
+        }),
+        Command::Evaluate(a) => evaluate::run(evaluate::EvaluateOptions {
+            model: choice(a.model, a.site),
+            data: a.data,
+            out: a.out,
+            overwrite: a.overwrite,
+        }),
+        Command::Demo(a) => {
             hipfrac_train::memory::keep_freed_memory();
-            demo::run(args)
+            demo::run(demo::DemoOptions {
+                two_stage: a.trains_two_stage(),
+                out: a.out,
+                full: a.full,
+                epochs: a.epochs,
+                internal_images: a.internal_images,
+                ratios: a.ratios,
+                external_images: a.external_images,
+                seed: a.seed,
+                acquisition: a.acquisition,
+                device: a.device,
+                phantom_px: a.phantom_px,
+                real: a.real,
+                phantom_only: a.phantom_only,
+            })
         }
-        cli::Command::Study(cli::StudyCommand::Serve(args)) => serve::run(args),
-        cli::Command::Serve(args) if args.token.is_none() => service::run(args),
-        cli::Command::Listen(args) => listen::run(args),
-        _ => Err(anyhow::anyhow!(
-            "this command runs no model: run it as `hipfrac`, not `hipfrac-torch`"
+        Command::Study(StudyCommand::Serve(a)) => study_serve::run(study_serve::StudyServeOptions {
+            study: a.study,
+            addr: a.addr,
+            insecure: a.insecure,
+            tls: a.tls_cert.zip(a.tls_key),
+            device: a.device,
+        }),
+        Command::Serve(ServeArgs { run: Some(a), token: None }) => serve(a),
+        Command::Listen(a) => listen(a),
+        other => Err(anyhow::anyhow!(
+            "{other:?} runs no model: run it as `hipfrac`, not `hipfrac-torch`"
         )),
     };
     outcome::exit(result)
 }
 
-/// Loads a model folder onto the device asked for.
-pub fn load_model(dir: &std::path::Path, device: hipfrac_core::DeviceSpec) -> anyhow::Result<hipfrac_infer::Predictor> {
-    let device = hipfrac_model::device::select(device).map_err(|e| match e {
-        // Say where a CUDA torch was looked for (`hipfrac` put the one it found first).
-        hipfrac_model::device::DeviceError::CudaLibrary(_) => {
-            let env = |name: &str| std::env::var(name).ok();
-            anyhow::anyhow!("{e}\n{}", cuda::search(&env, cuda::project_venv(), false).report())
-        }
-        other => other.into(),
-    })?;
-    Ok(hipfrac_infer::Predictor::load(dir, device)?)
+/// The model a command runs, from its `ModelArgs` and `--site`.
+fn choice(model: ModelArgs, site: Option<String>) -> ModelChoice {
+    ModelChoice {
+        dir: model.model,
+        device: model.device,
+        accept_body_parts: model.accept_body_parts,
+        site,
+    }
+}
+
+/// `hipfrac serve`: the service's configuration from its arguments.
+fn serve(a: ServeRunArgs) -> anyhow::Result<hipfrac_core::Outcome> {
+    let tokens = match &a.tokens {
+        Some(path) => Some((path.clone(), hipfrac_service::tokens::Tokens::load(path)?)),
+        None => None,
+    };
+    let config = hipfrac_service::Config {
+        addr: a.addr,
+        tokens,
+        batching: hipfrac_service::batcher::Batching {
+            max_batch: a.max_batch as usize,
+            max_wait: Duration::from_millis(a.max_wait_ms),
+            capacity: a.queue as usize,
+        },
+        max_body: a.max_body_mb as usize * 1024 * 1024,
+        timeout: Duration::from_secs(a.timeout_s),
+        decoders: std::thread::available_parallelism().map_or(2, |n| n.get()),
+        max_requests: a.max_requests as usize,
+        max_files: a.max_files as usize,
+    };
+    let model = ModelArgs {
+        model: a.model,
+        device: a.device,
+        accept_body_parts: a.accept_body_parts,
+    };
+    service::run(&choice(model, a.site), config, a.insecure)
+}
+
+/// `hipfrac listen`: the DICOM node's configuration from its arguments.
+fn listen(a: ListenArgs) -> anyhow::Result<hipfrac_core::Outcome> {
+    let (ae_title, address) = a.dest;
+    let config = hipfrac_node::Config {
+        addr: a.addr,
+        ae_title: a.ae_title.clone(),
+        allow: a.allow,
+        spool: a.spool,
+        spool_limit: a.spool_limit_mb << 20,
+        max_instance: a.max_instance_mb << 20,
+        max_associations: a.max_associations as usize,
+        destination: hipfrac_node::Destination {
+            ae_title,
+            address,
+            calling: a.ae_title,
+            max_backoff: Duration::from_secs(a.max_backoff_s),
+        },
+        work: hipfrac_node::Work {
+            outputs: a.outputs.iter().map(|k| k.kind()).collect(),
+            overlay_size: a.overlay_size,
+        },
+    };
+    listen::run(&choice(a.model, a.site), config)
 }

@@ -1,14 +1,31 @@
 //! `hipfrac study serve`: the reading workstation, with the AI overlay predicted once per case
 //! through the one prediction path.
 
-use crate::cli::StudyServeArgs;
 use crate::Outcome;
 use anyhow::{Context, Result};
 use hipfrac_core::Radiograph;
+use hipfrac_core::DeviceSpec;
 use hipfrac_study::server::{AiModel, App};
+use std::net::SocketAddr;
+use std::path::PathBuf;
 
-pub fn run(args: StudyServeArgs) -> Result<Outcome> {
-    let tls = args.tls_cert.as_deref().zip(args.tls_key.as_deref());
+/// What `hipfrac study serve` is asked to do.
+#[derive(Debug, Clone)]
+pub struct StudyServeOptions {
+    /// The study file (TOML).
+    pub study: PathBuf,
+    pub addr: SocketAddr,
+    /// Listen on an address other machines can reach without TLS.
+    pub insecure: bool,
+    /// Certificate chain and private key (PEM) to serve HTTPS.
+    pub tls: Option<(PathBuf, PathBuf)>,
+    /// Device of the AI overlay's predictions.
+    pub device: DeviceSpec,
+}
+
+/// Runs the reading workstation of a study until stopped.
+pub fn run(args: StudyServeOptions) -> Result<Outcome> {
+    let tls = args.tls.as_ref().map(|(cert, key)| (cert.as_path(), key.as_path()));
     if !args.addr.ip().is_loopback() && !args.insecure && tls.is_none() {
         anyhow::bail!(
             "--addr {}: other machines could reach the workstation over plain HTTP; give it --tls-cert/--tls-key, serve it through a TLS reverse proxy on 127.0.0.1 (docs/reader-study.md), or pass --insecure to accept that",

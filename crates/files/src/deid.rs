@@ -1,24 +1,43 @@
-use crate::cli::{DeidArgs, Retain};
+//! `hipfrac deid`: de-identify DICOM files and folders with one key.
+
 use crate::{inputs, progress, Outcome};
 use anyhow::{bail, Result};
-use hipfrac_dicom::deid::{deidentify_file, DeidOptions, Key, ProfileOption};
+use hipfrac_dicom::deid::{deidentify_file, DeidOptions as FileOptions, Key, ProfileOption};
 use rayon::prelude::*;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::path::PathBuf;
 use std::sync::Mutex;
 
-fn options(args: &DeidArgs) -> Vec<ProfileOption> {
-    let mut options: Vec<ProfileOption> = args
-        .retain
-        .iter()
-        .map(|r| match r {
-            Retain::Uids => ProfileOption::RetainUids,
-            Retain::DeviceIdentity => ProfileOption::RetainDeviceIdentity,
-            Retain::InstitutionIdentity => ProfileOption::RetainInstitutionIdentity,
-            Retain::PatientCharacteristics => ProfileOption::RetainPatientCharacteristics,
-            Retain::FullDates => ProfileOption::RetainLongFullDates,
-            Retain::ModifiedDates => ProfileOption::RetainLongModifiedDates,
-        })
-        .collect();
+/// What `hipfrac deid` is asked to do.
+#[derive(Debug, Clone)]
+pub struct DeidOptions {
+    /// DICOM files or folders (searched recursively).
+    pub inputs: Vec<PathBuf>,
+    /// Output folder; files keep their relative layout and name.
+    pub out: PathBuf,
+    /// Secret key file for pseudonyms and UIDs. Created (random, 256 bits, mode 0600) when it
+    /// does not exist; never overwritten. Keep it secret and keep it: the same key gives the
+    /// same pseudonyms next time.
+    pub key: PathBuf,
+    /// Keep patient sex, age, size and weight (PS3.15 Retain Patient Characteristics Option;
+    /// the same as `--retain patient-characteristics`).
+    pub keep_patient_characteristics: bool,
+    /// A PS3.15 option that keeps attributes the basic profile removes, following its K cells
+    /// in Table E.1-1 (repeatable). Its C (clean) cells keep the basic action.
+    pub retain: Vec<ProfileOption>,
+    /// Write what was done to each attribute of each file (CSV: file, attribute, tag, name,
+    /// action, rule; no values) to this file.
+    pub report: Option<PathBuf>,
+    /// The linking table: original Patient ID → pseudonym (and date shift), CSV, readable by
+    /// its owner only; rows of earlier runs are kept. It identifies patients: keep it apart
+    /// from the de-identified output (it may not lie inside --out).
+    pub link: Option<PathBuf>,
+    /// Replace outputs that already exist.
+    pub overwrite: bool,
+}
+
+fn options(args: &DeidOptions) -> Vec<ProfileOption> {
+    let mut options = args.retain.clone();
     if args.keep_patient_characteristics {
         options.push(ProfileOption::RetainPatientCharacteristics);
     }
@@ -34,7 +53,9 @@ fn options(args: &DeidArgs) -> Vec<ProfileOption> {
     options
 }
 
-pub fn run(args: DeidArgs) -> Result<Outcome> {
+/// De-identifies every input with the key (made when missing); writes the report and the
+/// linking table when asked.
+pub fn run(args: DeidOptions) -> Result<Outcome> {
     if let Some(link) = &args.link {
         use hipfrac_data::manifest::absolute;
         if absolute(link).starts_with(absolute(&args.out)) {
@@ -61,7 +82,7 @@ pub fn run(args: DeidArgs) -> Result<Outcome> {
             bail!("{} exists; pass --overwrite to replace it", report.display());
         }
     }
-    let options = DeidOptions {
+    let options = FileOptions {
         key,
         options: options(&args),
     };

@@ -1,15 +1,36 @@
 //! `hipfrac predict`: radiographs → one JSON per image, overlay PNGs and a CSV summary.
 
-use crate::cli::PredictArgs;
-use crate::{inputs, progress, Outcome};
+use crate::{progress, ModelChoice, Outcome};
 use anyhow::{bail, Context, Result};
-use hipfrac_core::{error_chain, Prediction, Radiograph, RadiographMeta, NOTICE};
+use hipfrac_core::{error_chain, Precision, Prediction, Radiograph, RadiographMeta, NOTICE};
+use hipfrac_files::inputs;
 use hipfrac_imaging::overlay::{self, Marks};
 use hipfrac_infer::Predictor;
 use hipfrac_report::dicom_outputs::{DicomKind, ModelContext};
 use hipfrac_report::predictions::{summary_csv, ModelRecord, Record, SummaryRow};
 use rayon::prelude::*;
 use std::path::{Path, PathBuf};
+
+/// What `hipfrac predict` is asked to do.
+#[derive(Debug, Clone)]
+pub struct PredictOptions {
+    /// DICOM, PNG or JPEG files, or folders (searched recursively).
+    pub inputs: Vec<PathBuf>,
+    /// Only shard I of N (0 ≤ I < N).
+    pub shard: Option<(u32, u32)>,
+    /// Images per forward pass (None: the predictor's default for its device).
+    pub batch: Option<u32>,
+    pub precision: Precision,
+    pub model: ModelChoice,
+    pub out: PathBuf,
+    /// Longer side of the overlay PNGs in pixels.
+    pub overlay_size: u32,
+    pub no_overlay: bool,
+    /// DICOM results to write beside the JSON (DICOM inputs only).
+    pub dicom: Vec<DicomKind>,
+    pub overwrite: bool,
+    pub skip_existing: bool,
+}
 
 fn is_image(path: &Path) -> bool {
     hipfrac_dicom::is_image_file(path)
@@ -55,7 +76,7 @@ fn outputs(out: &Path, relative: &Path) -> (PathBuf, PathBuf) {
 /// decoded): it gets its JSON and no pictures. A refused image whose picture cannot be drawn
 /// keeps its JSON too.
 fn write_outputs(
-    args: &PredictArgs,
+    args: &PredictOptions,
     job: &inputs::Job,
     meta: &RadiographMeta,
     image: Option<&Radiograph>,
@@ -101,7 +122,6 @@ fn write_outputs(
         }
     }
     if !args.dicom.is_empty() {
-        let kinds: Vec<DicomKind> = args.dicom.iter().map(|k| k.kind()).collect();
         let model = ModelContext {
             points: &predictor.points,
             hash: &predictor.model_hash,
@@ -118,7 +138,7 @@ fn write_outputs(
             meta,
             image,
             prediction,
-            &kinds,
+            &args.dicom,
             &model,
             args.overlay_size,
         )?;
@@ -136,7 +156,7 @@ fn refused_by_header(path: &Path, predictor: &Predictor) -> Option<(RadiographMe
 }
 
 /// How a record names the model.
-pub(crate) fn model_record(predictor: &Predictor) -> ModelRecord {
+pub fn model_record(predictor: &Predictor) -> ModelRecord {
     ModelRecord {
         dir: predictor.dir.display().to_string(),
         hash: predictor.model_hash.clone(),
@@ -146,12 +166,9 @@ pub(crate) fn model_record(predictor: &Predictor) -> ModelRecord {
     }
 }
 
-pub fn run(args: PredictArgs) -> Result<Outcome> {
-    let mut predictor = crate::load_model(&args.model, args.device)?;
-    predictor.acceptance = hipfrac_core::Acceptance::with_body_parts(&args.accept_body_parts);
-    if let Some(site) = &args.site {
-        predictor.use_site(site)?;
-    }
+/// Predicts every input: one JSON (and overlay, and DICOM results) per image and a summary.
+pub fn run(args: PredictOptions) -> Result<Outcome> {
+    let mut predictor = crate::open_predictor(&args.model)?;
     let found = inputs::expand_with(&args.inputs, false, is_image)?;
     if found.jobs.is_empty() {
         bail!("no DICOM, PNG or JPEG files found in the inputs");
@@ -186,11 +203,7 @@ pub fn run(args: PredictArgs) -> Result<Outcome> {
     if let Some(batch) = args.batch {
         predictor.batch = Some(batch as usize);
     }
-    predictor.precision = match args.precision {
-        crate::cli::PrecisionArg::Fp32 => hipfrac_model::precision::Precision::Fp32,
-        crate::cli::PrecisionArg::Bf16 => hipfrac_model::precision::Precision::Bf16,
-        crate::cli::PrecisionArg::Fp16 => hipfrac_model::precision::Precision::Fp16,
-    };
+    predictor.precision = args.precision;
     let summary_path = args.out.join(summary_name(args.shard));
     if summary_path.exists() && !args.overwrite && !args.skip_existing {
         bail!(
@@ -213,7 +226,7 @@ pub fn run(args: PredictArgs) -> Result<Outcome> {
         } else {
             String::new()
         },
-        args.model.display(),
+        args.model.dir.display(),
         predictor.model_hash,
         predictor.input_size(),
         predictor.device,

@@ -2,12 +2,25 @@
 //! run), a warning when validation mAP stays near 0, Ctrl-C that leaves a resumable run and
 //! says how to resume, and the next command at the end.
 
-use crate::cli::TrainArgs;
 use crate::{progress, Outcome};
+use hipfrac_core::DeviceSpec;
 use anyhow::{Context, Result};
 use hipfrac_train::trainer::{EpochLog, TrainError, Trainer};
 use hipfrac_train::TrainConfig;
+use std::path::PathBuf;
 use std::time::Instant;
+
+/// What `hipfrac train` is asked to do.
+#[derive(Debug, Clone)]
+pub struct TrainOptions {
+    /// The training config (TOML).
+    pub config: Option<PathBuf>,
+    /// Write the paper's configuration to this file and stop.
+    pub init_config: Option<PathBuf>,
+    pub device: DeviceSpec,
+    /// Continue the run in the config's out folder.
+    pub resume: bool,
+}
 
 /// Below this validation mAP50 a model has learnt nothing useful yet.
 const NOTHING_LEARNT: f64 = 0.01;
@@ -30,7 +43,8 @@ fn init_config(path: &std::path::Path) -> Result<Outcome> {
     Ok(Outcome::Success)
 }
 
-pub fn run(args: TrainArgs) -> Result<Outcome> {
+/// Trains (or resumes) the run a config describes, data-parallel under torchrun.
+pub fn run(args: TrainOptions) -> Result<Outcome> {
     if let Some(path) = &args.init_config {
         return init_config(path);
     }

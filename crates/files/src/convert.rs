@@ -1,10 +1,36 @@
-use crate::cli::{Bits, ConvertArgs};
+//! `hipfrac convert`: DICOM radiographs → PNG (+ a JSON sidecar), in parallel.
+
 use crate::{inputs, progress, Outcome};
 use anyhow::{bail, Context, Result};
-use hipfrac_dicom::convert::{convert_file, ConvertOptions, Outputs, PngBits};
+use hipfrac_dicom::convert::{convert_file, ConvertOptions as FileOptions, Outputs, PngBits};
 use hipfrac_dicom::display::VoiChoice;
 use rayon::prelude::*;
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
+
+/// What `hipfrac convert` is asked to do.
+#[derive(Debug, Clone)]
+pub struct ConvertOptions {
+    /// DICOM files or folders (searched recursively).
+    pub inputs: Vec<PathBuf>,
+    /// Output folder (created if needed). Folder inputs keep their sub-folder layout.
+    pub out: PathBuf,
+    /// PNG bit depth: 8 (displayed grey) or 16 (modality values).
+    pub bits: PngBits,
+    /// VOI for 8-bit output: `file` (the file's first window, else its VOI LUT, else auto),
+    /// `file:N` (window N), `lut:N` (VOI LUT N), `auto` (0.5–99.5th percentile), or `C,W`
+    /// (centre,width in modality units, e.g. `511,1024`).
+    pub window: String,
+    /// Do not write the JSON sidecar.
+    pub no_sidecar: bool,
+    /// Replace outputs that already exist (by default they are left alone and reported).
+    pub overwrite: bool,
+    /// Leave inputs whose outputs already exist alone and count them as done (to top up an
+    /// archive conversion); the exit status is 0 when nothing failed.
+    pub skip_existing: bool,
+    /// Worker threads (default: all cores).
+    pub jobs: Option<usize>,
+}
 
 /// Parses `--window`.
 pub fn parse_window(text: &str) -> Result<VoiChoice> {
@@ -44,12 +70,10 @@ pub fn parse_window(text: &str) -> Result<VoiChoice> {
     })
 }
 
-pub fn run(args: ConvertArgs) -> Result<Outcome> {
-    let options = ConvertOptions {
-        bits: match args.bits {
-            Bits::Eight => PngBits::Eight,
-            Bits::Sixteen => PngBits::Sixteen,
-        },
+/// Converts every input; failures are reported and skipped (the outcome says so).
+pub fn run(args: ConvertOptions) -> Result<Outcome> {
+    let options = FileOptions {
+        bits: args.bits,
         voi: parse_window(&args.window)?,
         sidecar: !args.no_sidecar,
         overwrite: args.overwrite,

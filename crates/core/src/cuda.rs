@@ -1,5 +1,6 @@
 //! Where a CUDA build of libtorch 2.11 is on this host. The binaries link only libtorch's CPU
-//! library and load `libtorch_cuda.so` at run time (ROADMAP §0); it must come from the same
+//! library and load `libtorch_cuda.so` at run time (so one build runs on hosts with and without
+//! a GPU, and the CUDA libraries need not be present to build it); it must come from the same
 //! torch as the CPU library, so `hipfrac` finds one and hands `hipfrac-torch` an
 //! LD_LIBRARY_PATH that puts it first. Searched, in order:
 //!
@@ -204,33 +205,6 @@ pub fn search(env: &dyn Fn(&str) -> Option<String>, project_venv: Option<PathBuf
     search
 }
 
-/// True when the command line asks for CUDA explicitly (`--device cuda`, `--device cuda:1`,
-/// `--device=cuda`).
-pub fn asks_for_cuda(args: &[std::ffi::OsString]) -> bool {
-    let args: Vec<String> = args.iter().map(|a| a.to_string_lossy().to_string()).collect();
-    args.iter().enumerate().any(|(i, a)| {
-        let value = if a == "--device" {
-            args.get(i + 1).map(String::as_str)
-        } else {
-            a.strip_prefix("--device=")
-        };
-        value.is_some_and(|v| v.starts_with("cuda"))
-    })
-}
-
-/// True when the command line leaves the device to `auto` (no `--device`, or `--device auto`).
-pub fn device_is_auto(args: &[std::ffi::OsString]) -> bool {
-    let args: Vec<String> = args.iter().map(|a| a.to_string_lossy().to_string()).collect();
-    let given = args.iter().enumerate().find_map(|(i, a)| {
-        if a == "--device" {
-            args.get(i + 1).cloned()
-        } else {
-            a.strip_prefix("--device=").map(String::from)
-        }
-    });
-    given.is_none_or(|v| v == "auto")
-}
-
 /// The project's `.venv`, from the binary's place (`<root>/target/<profile>/hipfrac`).
 pub fn project_venv() -> Option<PathBuf> {
     let exe = std::env::current_exe().ok()?;
@@ -300,15 +274,5 @@ mod tests {
         assert!(found.report().contains("nowhere: no such folder") && found.report().contains("HIPFRAC_TORCH_LIB"));
         let env = env_of(&[("HIPFRAC_TORCH_LIB", good.display().to_string())]);
         assert_eq!(search(&env, None, false).found, Some(good));
-    }
-
-    #[test]
-    fn reads_the_device_from_the_command_line() {
-        let args = |a: &[&str]| a.iter().map(std::ffi::OsString::from).collect::<Vec<_>>();
-        assert!(asks_for_cuda(&args(&["predict", "x", "--device", "cuda:1"])));
-        assert!(asks_for_cuda(&args(&["train", "--device=cuda"])));
-        assert!(!asks_for_cuda(&args(&["predict", "--device", "cpu", "cuda"])));
-        assert!(device_is_auto(&args(&["predict", "x"])) && device_is_auto(&args(&["predict", "--device", "auto"])));
-        assert!(!device_is_auto(&args(&["predict", "--device", "cpu"])));
     }
 }

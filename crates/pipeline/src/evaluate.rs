@@ -1,8 +1,7 @@
 //! `hipfrac evaluate` and `hipfrac calibrate`: predictions on labelled manifests through the
 //! one prediction path; the measuring and the report are `hipfrac_report`'s.
 
-use crate::cli::{CalibrateArgs, EvaluateArgs};
-use crate::{progress, Outcome};
+use crate::{progress, ModelChoice, Outcome};
 use anyhow::{bail, Result};
 use hipfrac_infer::cases::predict_manifest;
 use hipfrac_infer::Predictor;
@@ -10,6 +9,39 @@ use hipfrac_report::evaluation::{
     measure, one_screen, thresholds_table, write_report, ModelInfo, ReportContext, Section,
 };
 use std::path::{Path, PathBuf};
+
+/// What `hipfrac evaluate` is asked to do.
+#[derive(Debug, Clone)]
+pub struct EvaluateOptions {
+    pub model: ModelChoice,
+    /// Manifests, each as PATH or NAME=PATH.
+    pub data: Vec<String>,
+    /// Output folder.
+    pub out: PathBuf,
+    /// Replace an earlier report.
+    pub overwrite: bool,
+}
+
+/// What `hipfrac calibrate` is asked to do.
+#[derive(Debug, Clone)]
+pub struct CalibrateOptions {
+    /// The model (its own operating points are not read: they are being chosen).
+    pub model: ModelChoice,
+    /// Validation manifest.
+    pub data: PathBuf,
+    /// Target sensitivity of the "suspicious" point.
+    pub sensitivity: f64,
+    /// Target specificity of the "fracture" point.
+    pub specificity: f64,
+    /// Replace an existing operating_points.json (or the site's).
+    pub overwrite: bool,
+    /// Manifests of films that must be refused as not a hip.
+    pub out_of_scope: Vec<PathBuf>,
+    /// Share of the validation hip films the hip threshold must keep assessable.
+    pub hip_assessed: f64,
+    /// Re-fit the points for this site instead (operating_points.SITE.json).
+    pub site: Option<String>,
+}
 
 /// What the report says about `predictor`.
 pub fn model_info(predictor: &Predictor) -> ModelInfo {
@@ -62,7 +94,8 @@ fn parse_data(spec: &str) -> (String, PathBuf) {
     }
 }
 
-pub fn run(args: EvaluateArgs) -> Result<Outcome> {
+/// Evaluates the model on each manifest and writes the report.
+pub fn run(args: EvaluateOptions) -> Result<Outcome> {
     let report = args.out.join("report.html");
     if report.exists() && !args.overwrite {
         bail!(
@@ -74,11 +107,7 @@ pub fn run(args: EvaluateArgs) -> Result<Outcome> {
     if let Some((_, path)) = data.iter().find(|(_, path)| !path.is_file()) {
         bail!("{}: no such manifest", path.display());
     }
-    let mut predictor = crate::load_model(&args.model, args.device)?;
-    predictor.acceptance = hipfrac_core::Acceptance::with_body_parts(&args.accept_body_parts);
-    if let Some(site) = &args.site {
-        predictor.use_site(site)?;
-    }
+    let predictor = crate::open_predictor(&args.model)?;
     let sections = run_sections(&predictor, &data)?;
     write_report(&args.out, &model_info(&predictor), &sections, &ReportContext::default())?;
     for s in &sections {
@@ -177,13 +206,15 @@ fn refit_site(predictor: &Predictor, manifest: &Path, site: &str, sensitivity: f
     Ok(())
 }
 
-pub fn calibrate(args: CalibrateArgs) -> Result<Outcome> {
+/// Chooses the operating points (and a two-stage model's hip threshold), or re-fits them
+/// for a site, and writes them beside the model.
+pub fn calibrate(args: CalibrateOptions) -> Result<Outcome> {
     if !(0.0..=1.0).contains(&args.sensitivity) || !(0.0..=1.0).contains(&args.specificity) {
         bail!("--sensitivity and --specificity must lie in [0, 1]");
     }
     let existing = match &args.site {
-        Some(site) => hipfrac_infer::calibrate::site_points_path(&args.model, site),
-        None => hipfrac_infer::calibrate::points_path(&args.model),
+        Some(site) => hipfrac_infer::calibrate::site_points_path(&args.model.dir, site),
+        None => hipfrac_infer::calibrate::points_path(&args.model.dir),
     };
     if existing.exists() && !args.overwrite {
         bail!("{} exists; pass --overwrite to replace it", existing.display());
@@ -191,8 +222,7 @@ pub fn calibrate(args: CalibrateArgs) -> Result<Outcome> {
     if !(0.0..=1.0).contains(&args.hip_assessed) {
         bail!("--hip-assessed must lie in [0, 1]");
     }
-    let mut predictor = crate::load_model(&args.model, args.device)?;
-    predictor.acceptance = hipfrac_core::Acceptance::with_body_parts(&args.accept_body_parts);
+    let mut predictor = crate::open_predictor(&args.model)?;
     if args.site.is_none() {
         choose_hip_threshold(&mut predictor, &args.data, &args.out_of_scope, args.hip_assessed)?;
     } else if !args.out_of_scope.is_empty() {

@@ -2,11 +2,14 @@
 
 use clap::{Args, Subcommand};
 use hipfrac_core::DeviceSpec;
+use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 
-use super::{destination, site_name, DicomOutput};
+use super::{DicomOutput, ModelArgs};
+use hipfrac_core::verdict::site_name;
+use hipfrac_node::parse_destination;
 
-#[derive(Debug, Args)]
+#[derive(Debug, Args, Serialize, Deserialize)]
 pub struct MergeShardsArgs {
     /// The --out folder the shards wrote to.
     pub out: PathBuf,
@@ -15,14 +18,10 @@ pub struct MergeShardsArgs {
     pub overwrite: bool,
 }
 
-#[derive(Debug, Args)]
+#[derive(Debug, Args, Serialize, Deserialize)]
 pub struct ListenArgs {
-    /// Model folder.
-    #[arg(long)]
-    pub model: PathBuf,
-    /// auto, cpu, cuda or cuda:N (auto: CUDA when a GPU is usable, else the CPU).
-    #[arg(long, default_value = "auto")]
-    pub device: DeviceSpec,
+    #[command(flatten)]
+    pub model: ModelArgs,
     /// Address to listen on (port 0: any free port, printed at start). Use 0.0.0.0:PORT for
     /// a PACS on another machine, with --allow.
     #[arg(long, default_value = "127.0.0.1:11112")]
@@ -34,7 +33,7 @@ pub struct ListenArgs {
     #[arg(long, value_name = "AE", value_delimiter = ',')]
     pub allow: Vec<String>,
     /// Where results go: AE@HOST:PORT (e.g. PACS@10.0.0.5:104).
-    #[arg(long, value_name = "AE@HOST:PORT", value_parser = destination)]
+    #[arg(long, value_name = "AE@HOST:PORT", value_parser = parse_destination)]
     pub dest: (String, String),
     /// The spool folder (received instances and results not yet delivered; durable).
     #[arg(long)]
@@ -57,25 +56,35 @@ pub struct ListenArgs {
     /// Longest wait between two tries to reach --dest, seconds.
     #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub max_backoff_s: u64,
-    /// Also accept radiographs whose Body Part Examined is NAME (see `hipfrac predict`).
-    #[arg(long = "accept-body-part", value_name = "NAME", value_delimiter = ',')]
-    pub accept_body_parts: Vec<String>,
     /// Use the operating points re-fitted for SITE (`hipfrac calibrate --site SITE`).
     #[arg(long, value_name = "SITE", value_parser = site_name)]
     pub site: Option<String>,
 }
 
-#[derive(Debug, Args)]
+/// `hipfrac serve`: the service (ServeRunArgs), or `serve token …`.
+#[derive(Debug, Args, Serialize, Deserialize)]
 #[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
 pub struct ServeArgs {
     #[command(subcommand)]
     pub token: Option<ServeCommand>,
-    /// Model folder.
-    #[arg(long, required = true)]
-    pub model: Option<PathBuf>,
+    #[command(flatten)]
+    pub run: Option<ServeRunArgs>,
+}
+
+/// The service's own arguments. The model's are spelled out here rather than flattened from
+/// [`ModelArgs`]: clap (4.6) cannot tell an `Option` of arguments that flatten others apart
+/// from its absence, and `--model` must be required by the type, not at run time.
+#[derive(Debug, Args, Serialize, Deserialize)]
+pub struct ServeRunArgs {
+    /// Model folder (a training run's `best/` or `last/`).
+    #[arg(long)]
+    pub model: PathBuf,
     /// auto, cpu, cuda or cuda:N (auto: CUDA when a GPU is usable, else the CPU).
     #[arg(long, default_value = "auto")]
     pub device: DeviceSpec,
+    /// Also accept radiographs whose Body Part Examined is NAME (see `hipfrac predict`).
+    #[arg(long = "accept-body-part", value_name = "NAME", value_delimiter = ',')]
+    pub accept_body_parts: Vec<String>,
     /// Address to listen on (port 0: any free port, printed at start).
     #[arg(long, default_value = "127.0.0.1:8090")]
     pub addr: std::net::SocketAddr,
@@ -111,22 +120,19 @@ pub struct ServeArgs {
     /// Longest a prediction request may take (queueing included), seconds; then 504.
     #[arg(long, default_value_t = 120, value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub timeout_s: u64,
-    /// Also accept radiographs whose Body Part Examined is NAME (see `hipfrac predict`).
-    #[arg(long = "accept-body-part", value_name = "NAME", value_delimiter = ',')]
-    pub accept_body_parts: Vec<String>,
     /// Use the operating points re-fitted for SITE (`hipfrac calibrate --site SITE`).
     #[arg(long, value_name = "SITE", value_parser = site_name)]
     pub site: Option<String>,
 }
 
-#[derive(Debug, Subcommand)]
+#[derive(Debug, Subcommand, Serialize, Deserialize)]
 pub enum ServeCommand {
     /// Manage the service's bearer tokens.
     #[command(subcommand)]
     Token(TokenCommand),
 }
 
-#[derive(Debug, Subcommand)]
+#[derive(Debug, Subcommand, Serialize, Deserialize)]
 pub enum TokenCommand {
     /// Make a token named NAME: printed once, stored only as its SHA-256.
     Add {
@@ -147,7 +153,7 @@ pub enum TokenCommand {
     },
 }
 
-#[derive(Debug, Subcommand)]
+#[derive(Debug, Subcommand, Serialize, Deserialize)]
 pub enum StudyCommand {
     /// Per reader and phase Se/Sp (the paper's Table III) with mean/SD, McNemar per reader,
     /// Cohen/Fleiss/intra-reader κ and the Obuchowski–Rockette MRMC analysis (Hillis ddf) of
@@ -160,7 +166,7 @@ pub enum StudyCommand {
     HashPassword,
 }
 
-#[derive(Debug, Args)]
+#[derive(Debug, Args, Serialize, Deserialize)]
 pub struct StudyServeArgs {
     /// The study file (TOML): name, cases, database, model, readers, admins, phases.
     #[arg(long)]
@@ -184,7 +190,7 @@ pub struct StudyServeArgs {
     pub device: DeviceSpec,
 }
 
-#[derive(Debug, Args)]
+#[derive(Debug, Args, Serialize, Deserialize)]
 pub struct StudyReportArgs {
     /// The reads: CSV with reader, phase, case, label (and optionally confidence, seconds).
     pub reads: std::path::PathBuf,

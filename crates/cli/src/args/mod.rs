@@ -3,7 +3,8 @@
 //! calibrate, evaluate, demo) and `services` (study, serve, listen, merge-shards).
 
 use clap::{Parser, Subcommand};
-use std::ffi::OsString;
+use hipfrac_core::DeviceSpec;
+use serde::{Deserialize, Serialize};
 
 mod data;
 mod model;
@@ -13,18 +14,6 @@ pub use data::*;
 pub use model::*;
 pub use services::*;
 
-/// Whether `args` (without the program name) name a command that runs a model: those are
-/// `hipfrac-torch`'s.
-pub fn runs_a_model(args: &[OsString]) -> bool {
-    match args.first().and_then(|a| a.to_str()) {
-        Some("train" | "predict" | "calibrate" | "evaluate" | "demo" | "listen") => true,
-        // `serve token …` manages a file; `serve` runs the model.
-        Some("serve") => args.get(1).and_then(|a| a.to_str()) != Some("token"),
-        Some("study") => args.get(1).and_then(|a| a.to_str()) == Some("serve"),
-        _ => false,
-    }
-}
-
 /// hipfrac finds and classifies hip fractures on AP hip radiographs (research software).
 ///
 /// Five labels: DF displaced femoral-neck, VF valgus-impacted femoral-neck, SF stable
@@ -32,14 +21,14 @@ pub fn runs_a_model(args: &[OsString]) -> bool {
 ///
 /// Exit codes: 0 success; 1 some inputs failed or the dataset has errors (see the summary);
 /// 2 wrong command line or a fatal error.
-#[derive(Debug, Parser)]
-#[command(name = "hipfrac", version, about, long_about)]
+#[derive(Debug, Parser, Serialize, Deserialize)]
+#[command(name = "hipfrac", bin_name = "hipfrac", version, about, long_about)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
 }
 
-#[derive(Debug, Subcommand)]
+#[derive(Debug, Subcommand, Serialize, Deserialize)]
 pub enum Command {
     /// Convert DICOM radiographs to PNG (+ a JSON sidecar of the metadata).
     ///
@@ -121,101 +110,43 @@ pub enum Command {
     MergeShards(MergeShardsArgs),
 }
 
-/// I/N → (I, N), 0 ≤ I < N.
-pub(crate) fn shard(text: &str) -> Result<(u32, u32), String> {
-    let (i, n) = text.split_once('/').ok_or("expected I/N, e.g. 0/8 (shard 0 of 8)")?;
-    let (i, n) = (
-        i.trim()
-            .parse::<u32>()
-            .map_err(|_| format!("{i:?} is not a shard number"))?,
-        n.trim()
-            .parse::<u32>()
-            .map_err(|_| format!("{n:?} is not a shard count"))?,
-    );
-    if n == 0 || i >= n {
-        return Err(format!("shard {i}/{n}: need 0 ≤ I < N"));
-    }
-    Ok((i, n))
-}
-
-/// AE@HOST:PORT → (AE, HOST:PORT).
-pub(crate) fn destination(text: &str) -> Result<(String, String), String> {
-    let (ae, address) = text
-        .split_once('@')
-        .ok_or("expected AE@HOST:PORT, e.g. PACS@10.0.0.5:104")?;
-    let port = address
-        .rsplit_once(':')
-        .map(|(_, p)| p)
-        .ok_or("expected AE@HOST:PORT: the port is missing")?;
-    port.parse::<u16>()
-        .map_err(|_| format!("{port:?} is not a port number"))?;
-    if ae.trim().is_empty() || ae.len() > 16 {
-        return Err(format!("{ae:?} is not an AE title (1 to 16 characters)"));
-    }
-    Ok((ae.to_string(), address.to_string()))
-}
-
-/// A site name for a file name: letters, digits, '.', '_', '-'.
-pub fn site_name(value: &str) -> Result<String, String> {
-    let ok = (1..=64).contains(&value.len())
-        && value
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
-        && !value.starts_with('.');
-    if ok {
-        Ok(value.to_string())
-    } else {
-        Err("use 1–64 letters, digits, '.', '_' or '-' (not starting with '.')".into())
-    }
-}
-
-/// The demo's split: three shares adding up to 1, none of them 0 (it trains, calibrates on
-/// validation and evaluates the test split).
-pub fn demo_ratios(value: &str) -> Result<hipfrac_data::split::Ratios, String> {
-    let ratios: hipfrac_data::split::Ratios = value.parse().map_err(|e| format!("{e}"))?;
-    if ratios.0.iter().any(|&r| r <= 0.0) {
-        return Err(format!(
-            "{value}: the demo needs a train, a validation and a test share above 0"
-        ));
-    }
-    Ok(ratios)
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn command_line_is_consistent() {
-        use clap::CommandFactory;
-        super::Cli::command().debug_assert();
+impl Command {
+    /// Whether this command runs a model: those are `hipfrac-torch`'s (the binary that links
+    /// libtorch); `hipfrac` runs the others itself.
+    pub fn runs_a_model(&self) -> bool {
+        match self {
+            Command::Train(_)
+            | Command::Predict(_)
+            | Command::Calibrate(_)
+            | Command::Evaluate(_)
+            | Command::Demo(_)
+            | Command::Listen(_)
+            | Command::Study(StudyCommand::Serve(_))
+            | Command::Serve(ServeArgs { token: None, .. }) => true,
+            Command::Convert(_)
+            | Command::Deid(_)
+            | Command::Dataset(_)
+            | Command::Labels(_)
+            | Command::Phantom(_)
+            | Command::MergeShards(_)
+            | Command::Study(StudyCommand::Report(_) | StudyCommand::HashPassword)
+            | Command::Serve(ServeArgs { token: Some(_), .. }) => false,
+        }
     }
 
-    /// The CPU demo trains the two-stage detector unless told otherwise; `--full` is the
-    /// paper's configuration, single stage unless `--two-stage`; the split's shares are read.
-    #[test]
-    fn the_demo_defaults_to_two_stages_except_the_papers_configuration() {
-        use clap::Parser;
-        let demo = |args: &[&str]| match super::Cli::try_parse_from([&["hipfrac", "demo"], args].concat())
-            .unwrap()
-            .command
-        {
-            super::Command::Demo(args) => args,
-            other => panic!("{other:?}"),
-        };
-        assert!(demo(&[]).trains_two_stage());
-        assert!(!demo(&["--single-stage"]).trains_two_stage());
-        assert!(!demo(&["--full"]).trains_two_stage());
-        assert!(demo(&["--full", "--two-stage"]).trains_two_stage());
-        assert_eq!(demo(&[]).ratios.to_string(), "80/10/10");
-        assert_eq!(demo(&["--ratios", "0.7,0.1,0.2"]).ratios.0, [0.7, 0.1, 0.2]);
-        for refused in [
-            &["--ratios", "0.9,0.1,0"][..],
-            &["--ratios", "0.5,0.5"],
-            &["--single-stage", "--two-stage"],
-        ] {
-            assert!(
-                super::Cli::try_parse_from([&["hipfrac", "demo"], refused].concat()).is_err(),
-                "{refused:?}"
-            );
+    /// The device a model command asks for (None: the command runs no model or leaves it
+    /// to its own default).
+    pub fn device(&self) -> Option<DeviceSpec> {
+        match self {
+            Command::Train(args) => Some(args.device),
+            Command::Predict(args) => Some(args.model.device),
+            Command::Calibrate(args) => Some(args.model.device),
+            Command::Evaluate(args) => Some(args.model.device),
+            Command::Demo(args) => args.device,
+            Command::Listen(args) => Some(args.model.device),
+            Command::Study(StudyCommand::Serve(args)) => Some(args.device),
+            Command::Serve(ServeArgs { run: Some(run), .. }) => Some(run.device),
+            _ => None,
         }
     }
 }

@@ -1,8 +1,37 @@
-use crate::cli::{Format, LabelsConvertArgs};
+//! `hipfrac labels convert|list`.
+
 use crate::Outcome;
 use anyhow::{bail, Context, Result};
 use hipfrac_data::{coco, voc, yolo, Annotation, LabelMap};
-use std::path::Path;
+use std::path::{Path, PathBuf};
+
+/// An annotation format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// LabelImg Pascal VOC XML, one file per image.
+    Voc,
+    /// YOLO txt, one file per image (class and normalised box).
+    Yolo,
+    /// One COCO json for all images.
+    Coco,
+}
+
+/// What `hipfrac labels convert` is asked to do.
+#[derive(Debug, Clone)]
+pub struct LabelsConvertOptions {
+    /// Input format.
+    pub from: Format,
+    /// Input: a folder (VOC, YOLO) or a .json file (COCO).
+    pub input: PathBuf,
+    /// Output format.
+    pub to: Format,
+    /// Output: a folder (VOC, YOLO) or a .json file (COCO).
+    pub output: PathBuf,
+    /// Folder of the images (needed to read YOLO: image sizes).
+    pub images: Option<PathBuf>,
+    /// Label map file (`name = CODE` per line).
+    pub label_map: Option<PathBuf>,
+}
 
 fn read_voc_folder(dir: &Path, labels: &LabelMap) -> Result<Vec<Annotation>> {
     let mut xmls: Vec<_> = std::fs::read_dir(dir)
@@ -17,7 +46,7 @@ fn read_voc_folder(dir: &Path, labels: &LabelMap) -> Result<Vec<Annotation>> {
     xmls.iter().map(|x| Ok(voc::read(x, labels)?.annotation)).collect()
 }
 
-pub fn convert(args: LabelsConvertArgs) -> Result<Outcome> {
+pub fn convert(args: LabelsConvertOptions) -> Result<Outcome> {
     let labels = match &args.label_map {
         Some(p) => LabelMap::from_file(p)?,
         None => LabelMap::default(),

@@ -1,12 +1,32 @@
 //! Arguments of the commands that run a model.
 
+use clap::builder::TypedValueParser;
 use clap::Args;
-use hipfrac_core::DeviceSpec;
+use hipfrac_core::{DeviceSpec, Precision};
+use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 
-use super::{shard, site_name};
+use hipfrac_core::verdict::site_name;
+use hipfrac_report::summaries::parse_shard;
 
-#[derive(Debug, Args)]
+/// The model a command runs, where, and which body parts it accepts.
+#[derive(Debug, Args, Serialize, Deserialize)]
+pub struct ModelArgs {
+    /// Model folder (a training run's `best/` or `last/`).
+    #[arg(long)]
+    pub model: PathBuf,
+    /// auto, cpu, cuda or cuda:N (auto: CUDA when a GPU is usable, else the CPU).
+    #[arg(long, default_value = "auto")]
+    pub device: DeviceSpec,
+    /// Also accept radiographs whose Body Part Examined is NAME (repeat or separate with
+    /// commas), for archives that name hips in their own words (e.g. HUEFTE, BECKEN). By
+    /// default HIP, PELVIS, FEMUR, HIP JOINT, HIPS and BOTH HIPS are accepted; other body
+    /// parts get "not assessable".
+    #[arg(long = "accept-body-part", value_name = "NAME", value_delimiter = ',')]
+    pub accept_body_parts: Vec<String>,
+}
+
+#[derive(Debug, Args, Serialize, Deserialize)]
 pub struct PredictArgs {
     /// DICOM or PNG files, or folders (searched recursively).
     #[arg(required = true)]
@@ -15,24 +35,21 @@ pub struct PredictArgs {
     /// belongs to one shard by a hash of its path below the input folder, so shards never
     /// overlap and an input keeps its shard when the archive grows. Each shard writes
     /// `summary.shard-I-of-N.csv`; `hipfrac merge-shards OUT` joins them into summary.csv.
-    #[arg(long, value_name = "I/N", value_parser = shard)]
+    #[arg(long, value_name = "I/N", value_parser = parse_shard)]
     pub shard: Option<(u32, u32)>,
     /// Images per forward pass (default: 16 on a GPU, 2 on the CPU).
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..=1024))]
     pub batch: Option<u32>,
     /// The network's compute type: fp32, or bf16/fp16 autocast (faster on GPUs and on CPUs
     /// with bf16 units; scores move by about 0.01).
-    #[arg(long, value_enum, default_value = "fp32")]
-    pub precision: PrecisionArg,
-    /// Model folder (a training run's `best/` or `last/`).
-    #[arg(long)]
-    pub model: PathBuf,
+    #[arg(long, default_value = "fp32",
+          value_parser = clap::builder::PossibleValuesParser::new(Precision::NAMES).map(|s| s.parse::<Precision>().expect("a listed name")))]
+    pub precision: Precision,
     /// Output folder.
     #[arg(long)]
     pub out: PathBuf,
-    /// auto, cpu, cuda or cuda:N (auto: CUDA when a GPU is usable, else the CPU).
-    #[arg(long, default_value = "auto")]
-    pub device: DeviceSpec,
+    #[command(flatten)]
+    pub model: ModelArgs,
     /// Longer side of the overlay PNGs in pixels.
     #[arg(long, default_value_t = 1024)]
     pub overlay_size: u32,
@@ -45,11 +62,6 @@ pub struct PredictArgs {
     /// original (`<name>.pr.dcm`), `sr` = a Comprehensive SR of the findings (`<name>.sr.dcm`).
     #[arg(long, value_enum, value_delimiter = ',')]
     pub dicom: Vec<DicomOutput>,
-    /// Also accept radiographs whose Body Part Examined is NAME (repeat or separate with
-    /// commas), for archives that name hips in their own words (e.g. HUEFTE, BECKEN). By
-    /// default HIP, PELVIS and FEMUR are accepted; other body parts get "not assessable".
-    #[arg(long = "accept-body-part", value_name = "NAME", value_delimiter = ',')]
-    pub accept_body_parts: Vec<String>,
     /// Use the operating points re-fitted for SITE (`hipfrac calibrate --site SITE`).
     #[arg(long, value_name = "SITE", value_parser = site_name)]
     pub site: Option<String>,
@@ -62,11 +74,10 @@ pub struct PredictArgs {
     pub skip_existing: bool,
 }
 
-#[derive(Debug, Args)]
+#[derive(Debug, Args, Serialize, Deserialize)]
 pub struct CalibrateArgs {
-    /// Model folder.
-    #[arg(long)]
-    pub model: PathBuf,
+    #[command(flatten)]
+    pub model: ModelArgs,
     /// Validation manifest (CSV: image, annotation, patient, site, label).
     #[arg(long)]
     pub data: PathBuf,
@@ -76,9 +87,6 @@ pub struct CalibrateArgs {
     /// Target specificity of the "fracture" point.
     #[arg(long, default_value_t = 0.98)]
     pub specificity: f64,
-    /// auto, cpu, cuda or cuda:N (auto: CUDA when a GPU is usable, else the CPU).
-    #[arg(long, default_value = "auto")]
-    pub device: DeviceSpec,
     /// Replace an existing operating_points.json (or the site's).
     #[arg(long)]
     pub overwrite: bool,
@@ -97,16 +105,12 @@ pub struct CalibrateArgs {
     /// their thresholds. `predict --site SITE` and `evaluate --site SITE` use them.
     #[arg(long, value_name = "SITE", value_parser = site_name)]
     pub site: Option<String>,
-    /// Also accept radiographs whose Body Part Examined is NAME (see `hipfrac predict`).
-    #[arg(long = "accept-body-part", value_name = "NAME", value_delimiter = ',')]
-    pub accept_body_parts: Vec<String>,
 }
 
-#[derive(Debug, Args)]
+#[derive(Debug, Args, Serialize, Deserialize)]
 pub struct EvaluateArgs {
-    /// Model folder.
-    #[arg(long)]
-    pub model: PathBuf,
+    #[command(flatten)]
+    pub model: ModelArgs,
     /// A manifest to evaluate, as PATH or NAME=PATH; repeat for several (e.g. `--data
     /// internal=splits/test.csv --data external=ext.csv`).
     #[arg(long, required = true)]
@@ -114,21 +118,15 @@ pub struct EvaluateArgs {
     /// Output folder.
     #[arg(long)]
     pub out: PathBuf,
-    /// auto, cpu, cuda or cuda:N (auto: CUDA when a GPU is usable, else the CPU).
-    #[arg(long, default_value = "auto")]
-    pub device: DeviceSpec,
     /// Replace an earlier report.
     #[arg(long)]
     pub overwrite: bool,
     /// Use the operating points re-fitted for SITE (`hipfrac calibrate --site SITE`).
     #[arg(long, value_name = "SITE", value_parser = site_name)]
     pub site: Option<String>,
-    /// Also accept radiographs whose Body Part Examined is NAME (see `hipfrac predict`).
-    #[arg(long = "accept-body-part", value_name = "NAME", value_delimiter = ',')]
-    pub accept_body_parts: Vec<String>,
 }
 
-#[derive(Debug, Args)]
+#[derive(Debug, Args, Serialize, Deserialize)]
 pub struct DemoArgs {
     /// Output folder (must not exist).
     #[arg(long, default_value = "runs/demo")]
@@ -145,7 +143,7 @@ pub struct DemoArgs {
     pub internal_images: Option<usize>,
     /// Train, validation and test shares of the internal patients (the paper's 80/10/10 by
     /// default; each must be above 0). A larger test share narrows the test's intervals.
-    #[arg(long, default_value = "0.8,0.1,0.1", value_parser = super::demo_ratios)]
+    #[arg(long, default_value = "0.8,0.1,0.1", value_parser = hipfrac_data::split::parse_demo_ratios)]
     pub ratios: hipfrac_data::split::Ratios,
     /// Override the number of external-site images.
     #[arg(long)]
@@ -189,13 +187,12 @@ impl DemoArgs {
     /// Whether the demo trains the two-stage detector: the CPU demo's default, or asked for
     /// with `--two-stage`; `--single-stage` and `--full` (the paper's configuration) train the
     /// paper's single stage.
-    #[allow(dead_code)] // hipfrac-torch's
     pub fn trains_two_stage(&self) -> bool {
         self.two_stage || !(self.full || self.single_stage)
     }
 }
 
-#[derive(Debug, Args)]
+#[derive(Debug, Args, Serialize, Deserialize)]
 pub struct TrainArgs {
     /// Training config (TOML); relative paths in it are relative to the file. Keys:
     /// train, val, out, image_size, batch_size, epochs, warmup_epochs, base_lr_per_image,
@@ -215,17 +212,8 @@ pub struct TrainArgs {
     pub resume: bool,
 }
 
-/// The network's compute type (hipfrac_model::precision::Precision, named here so that
-/// `hipfrac`, which links no libtorch, can parse it).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum PrecisionArg {
-    Fp32,
-    Bf16,
-    Fp16,
-}
-
 /// DICOM objects `predict` can write.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize, Deserialize)]
 pub enum DicomOutput {
     /// Secondary Capture of the overlay.
     Sc,
@@ -236,7 +224,6 @@ pub enum DicomOutput {
 }
 
 impl DicomOutput {
-    #[allow(dead_code)] // hipfrac-torch's
     pub fn kind(self) -> hipfrac_report::dicom_outputs::DicomKind {
         use hipfrac_report::dicom_outputs::DicomKind;
         match self {

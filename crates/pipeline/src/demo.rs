@@ -2,7 +2,6 @@
 //! external site, split the internal one by patient, train, calibrate on validation, evaluate
 //! on the internal test split (Table II) and the external site (Table III), write the report.
 
-use crate::cli::DemoArgs;
 use crate::evaluate::{choose_hip_threshold, choose_points, model_info, run_sections};
 use crate::{load_model, progress, Outcome};
 use anyhow::{bail, Context, Result};
@@ -15,6 +14,47 @@ use hipfrac_train::trainer::Trainer;
 use hipfrac_train::TrainConfig;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
+
+/// What `hipfrac demo` is asked to do.
+#[derive(Debug, Clone)]
+pub struct DemoOptions {
+    /// Output folder (must not exist).
+    pub out: PathBuf,
+    /// The paper's configuration (DAMO-YOLO-T, 1024 px, batch 64, 430 epochs, 4,000 internal
+    /// images, single stage): for a GPU.
+    pub full: bool,
+    /// hipfrac's two-stage detector (a hip localiser, then the fracture detector on each hip's
+    /// crop); false: the paper's single stage.
+    pub two_stage: bool,
+    /// Override the number of training epochs.
+    pub epochs: Option<i64>,
+    /// Override the number of internal images (split by patient, see --ratios).
+    pub internal_images: Option<usize>,
+    /// Train, validation and test shares of the internal patients (the paper's 80/10/10 by
+    /// default; each must be above 0). A larger test share narrows the test's intervals.
+    pub ratios: hipfrac_data::split::Ratios,
+    /// Override the number of external-site images.
+    pub external_images: Option<usize>,
+    /// Seed of the simulation, split and training.
+    pub seed: u64,
+    /// Probability of a random re-acquisition of each training image (the training config's
+    /// `acquisition`; 0, the default, trains as the paper does).
+    pub acquisition: f64,
+    /// auto, cpu, cuda or cuda:N (default: the CPU; with --full, CUDA when usable).
+    pub device: Option<DeviceSpec>,
+    /// Longer side of the simulated radiographs in pixels (default: the network's input size;
+    /// twice that for the two-stage detector, whose crops read the hips at a higher resolution
+    /// than the whole film). Compare the two configurations at the same value.
+    pub phantom_px: Option<u32>,
+    /// The real films the two-stage localiser learns beside the phantom (hip boxes on real AP
+    /// films, and out-of-scope films it must refuse): a folder with `hips.csv` and
+    /// `out-of-scope.csv` manifests. Default: the project's `data/real/fracatlas` (FracAtlas,
+    /// CC BY 4.0), looked for in the current folder and beside the executable's checkout.
+    pub real: Option<PathBuf>,
+    /// Train on the phantom alone (no real films), as hipfrac did before it had real hip
+    /// boxes; `bench/real.sh` measures what the real films add.
+    pub phantom_only: bool,
+}
 
 /// The real films of the demo's localiser: its training and validation manifests (each
 /// beside the phantom's) and the validation films it must refuse.
@@ -29,7 +69,7 @@ struct RealFilms {
 
 /// Where the project's real films are: `--real`, else `data/real/fracatlas` in the current
 /// folder or in the checkout the executable was built in.
-fn real_films_dir(args: &DemoArgs) -> Result<PathBuf> {
+fn real_films_dir(args: &DemoOptions) -> Result<PathBuf> {
     if let Some(dir) = &args.real {
         return Ok(dir.clone());
     }
@@ -100,7 +140,7 @@ const TWO_STAGE_CPU_CROP_PX: i64 = 256;
 
 /// The demo's data and schedule: the CPU default or `--full` (the paper's configuration:
 /// DAMO-YOLO-T at 1024 px, batch 64, 430 epochs, mosaic and mixup — for a GPU).
-fn plan(args: &DemoArgs, out: &Path) -> (DemoSet, TrainConfig) {
+fn plan(args: &DemoOptions, out: &Path) -> (DemoSet, TrainConfig) {
     let (mut config, internal, external) = if args.full {
         (TrainConfig::default(), 4000, 400)
     } else {
@@ -108,7 +148,7 @@ fn plan(args: &DemoArgs, out: &Path) -> (DemoSet, TrainConfig) {
     };
     // The simulated radiographs: the network's input size for the single stage, twice that
     // for two stages (the crops read the hips at a higher resolution than the whole film).
-    let two_stage = args.trains_two_stage();
+    let two_stage = args.two_stage;
     let phantom_px = config.image_size as usize * if two_stage { 2 } else { 1 };
     if two_stage {
         config.stage = Stage::HipCrops;
@@ -134,7 +174,8 @@ fn plan(args: &DemoArgs, out: &Path) -> (DemoSet, TrainConfig) {
     (set, config)
 }
 
-pub fn run(args: DemoArgs) -> Result<Outcome> {
+/// Runs the demo end to end into `args.out` (which must not exist).
+pub fn run(args: DemoOptions) -> Result<Outcome> {
     let out = args.out.clone();
     if out.exists() {
         bail!(
@@ -148,7 +189,7 @@ pub fn run(args: DemoArgs) -> Result<Outcome> {
     let device = hipfrac_model::device::select(spec)?;
     let (set, config) = plan(&args, &out);
     // Found before any work, so a missing folder costs nothing.
-    let real_dir = if args.trains_two_stage() && !args.phantom_only {
+    let real_dir = if args.two_stage && !args.phantom_only {
         Some(real_films_dir(&args)?)
     } else {
         None
@@ -188,7 +229,7 @@ pub fn run(args: DemoArgs) -> Result<Outcome> {
     ));
 
     // 2. Train (the two-stage system: the hip localiser first, then the crop detector).
-    let two_stage = args.trains_two_stage();
+    let two_stage = args.two_stage;
     let real = match &real_dir {
         Some(dir) => {
             let real = real_films(dir, &out, &data.train_csv, &data.val_csv, args.seed)?;

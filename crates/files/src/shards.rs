@@ -1,13 +1,21 @@
 //! `hipfrac merge-shards`: the summaries of `predict --shard I/N` runs → one summary.csv.
 
-use crate::cli::MergeShardsArgs;
 use crate::Outcome;
 use anyhow::{bail, Context, Result};
 use hipfrac_report::summaries;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-pub fn run(args: MergeShardsArgs) -> Result<Outcome> {
+/// What `hipfrac merge-shards` is asked to do.
+#[derive(Debug, Clone)]
+pub struct MergeShardsOptions {
+    /// The --out folder the shards wrote to.
+    pub out: PathBuf,
+    /// Replace an existing summary.csv.
+    pub overwrite: bool,
+}
+
+pub fn run(args: MergeShardsOptions) -> Result<Outcome> {
     let target = args.out.join("summary.csv");
     if target.exists() && !args.overwrite {
         bail!("{} exists; pass --overwrite to replace it", target.display());

@@ -1,36 +1,27 @@
 //! `hipfrac serve`: the HTTP inference service (hipfrac-service) around the one prediction
 //! path, `Predictor::predict_batch`, owned by the service's batching thread.
 
-use crate::cli::ServeArgs;
-use crate::Outcome;
+use crate::{ModelChoice, Outcome};
 use anyhow::{bail, Context, Result};
 use hipfrac_core::Radiograph;
-use hipfrac_service::batcher::{Batching, PredictError};
+use hipfrac_service::batcher::PredictError;
 use hipfrac_service::{Config, ModelInfo};
-use std::time::Duration;
 
-pub fn run(args: ServeArgs) -> Result<Outcome> {
-    let model_dir = args.model.as_deref().context("--model is required")?;
-    if !args.addr.ip().is_loopback() && !args.insecure {
+/// Serves `config` until a signal stops it; an address other machines can reach needs
+/// `insecure` (plain HTTP).
+pub fn run(choice: &ModelChoice, config: Config, insecure: bool) -> Result<Outcome> {
+    if !config.addr.ip().is_loopback() && !insecure {
         bail!(
             "--addr {}: other machines could reach the service over plain HTTP (tokens and images in clear); serve it through a TLS reverse proxy on 127.0.0.1, or pass --insecure to accept that",
-            args.addr
+            config.addr
         );
     }
-    let tokens = match &args.tokens {
-        Some(path) => Some((path.clone(), hipfrac_service::tokens::Tokens::load(path)?)),
-        None => None,
-    };
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_target(false)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
-    let mut predictor = crate::load_model(model_dir, args.device)?;
-    predictor.acceptance = hipfrac_core::Acceptance::with_body_parts(&args.accept_body_parts);
-    if let Some(site) = &args.site {
-        predictor.use_site(site)?;
-    }
+    let predictor = crate::open_predictor(choice)?;
     let description = serde_json::json!({
         "hash": predictor.model_hash,
         "dir": predictor.dir.display().to_string(),
@@ -47,21 +38,6 @@ pub fn run(args: ServeArgs) -> Result<Outcome> {
         record: crate::predict::model_record(&predictor),
         points: predictor.points.clone(),
         description,
-    };
-    let batching = Batching {
-        max_batch: args.max_batch as usize,
-        max_wait: Duration::from_millis(args.max_wait_ms),
-        capacity: args.queue as usize,
-    };
-    let config = Config {
-        addr: args.addr,
-        tokens,
-        batching,
-        max_body: args.max_body_mb as usize * 1024 * 1024,
-        timeout: Duration::from_secs(args.timeout_s),
-        decoders: std::thread::available_parallelism().map_or(2, |n| n.get()),
-        max_requests: args.max_requests as usize,
-        max_files: args.max_files as usize,
     };
     let predict = Box::new(
         move |images: &[Radiograph]| -> Vec<Result<hipfrac_core::Prediction, PredictError>> {

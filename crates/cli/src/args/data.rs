@@ -1,9 +1,10 @@
 //! Arguments of the commands that handle files and datasets.
 
 use clap::{Args, Subcommand, ValueEnum};
+use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 
-#[derive(Debug, Args)]
+#[derive(Debug, Args, Serialize, Deserialize)]
 #[command(args_conflicts_with_subcommands = true)]
 pub struct PhantomArgs {
     #[command(subcommand)]
@@ -39,7 +40,7 @@ pub struct PhantomArgs {
     pub jobs: Option<usize>,
 }
 
-#[derive(Debug, Subcommand)]
+#[derive(Debug, Subcommand, Serialize, Deserialize)]
 pub enum PhantomCommand {
     /// Draw a contact sheet (thumbnails with boxes and labels) of a phantom folder.
     Sheet(SheetArgs),
@@ -47,7 +48,7 @@ pub enum PhantomCommand {
     Sites,
 }
 
-#[derive(Debug, Args)]
+#[derive(Debug, Args, Serialize, Deserialize)]
 pub struct SheetArgs {
     /// A folder written by `hipfrac phantom` (or any dataset with manifest.csv).
     pub dir: PathBuf,
@@ -68,7 +69,7 @@ pub struct SheetArgs {
     pub compare: Option<PathBuf>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Serialize, Deserialize)]
 pub enum Bits {
     #[value(name = "8")]
     Eight,
@@ -76,7 +77,7 @@ pub enum Bits {
     Sixteen,
 }
 
-#[derive(Debug, Args)]
+#[derive(Debug, Args, Serialize, Deserialize)]
 pub struct ConvertArgs {
     /// DICOM files or folders (searched recursively).
     #[arg(required = true)]
@@ -107,7 +108,7 @@ pub struct ConvertArgs {
     pub jobs: Option<usize>,
 }
 
-#[derive(Debug, Args)]
+#[derive(Debug, Args, Serialize, Deserialize)]
 pub struct DeidArgs {
     /// DICOM files or folders (searched recursively).
     #[arg(required = true)]
@@ -142,8 +143,34 @@ pub struct DeidArgs {
     pub overwrite: bool,
 }
 
+impl Retain {
+    /// The profile option it names.
+    pub fn option(self) -> hipfrac_dicom::deid::ProfileOption {
+        use hipfrac_dicom::deid::ProfileOption;
+        match self {
+            Retain::Uids => ProfileOption::RetainUids,
+            Retain::DeviceIdentity => ProfileOption::RetainDeviceIdentity,
+            Retain::InstitutionIdentity => ProfileOption::RetainInstitutionIdentity,
+            Retain::PatientCharacteristics => ProfileOption::RetainPatientCharacteristics,
+            Retain::FullDates => ProfileOption::RetainLongFullDates,
+            Retain::ModifiedDates => ProfileOption::RetainLongModifiedDates,
+        }
+    }
+}
+
+impl Format {
+    /// The format it names.
+    pub fn format(self) -> hipfrac_files::labels::Format {
+        match self {
+            Format::Voc => hipfrac_files::labels::Format::Voc,
+            Format::Yolo => hipfrac_files::labels::Format::Yolo,
+            Format::Coco => hipfrac_files::labels::Format::Coco,
+        }
+    }
+}
+
 /// The PS3.15 options `deid` implements.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize, Deserialize)]
 pub enum Retain {
     /// Retain UIDs Option.
     Uids,
@@ -160,7 +187,7 @@ pub enum Retain {
     ModifiedDates,
 }
 
-#[derive(Debug, Subcommand)]
+#[derive(Debug, Subcommand, Serialize, Deserialize)]
 pub enum DatasetCommand {
     /// Check a dataset folder: every VOC XML against its image (missing images, extra
     /// images, boxes outside or degenerate, size mismatch, unknown labels, duplicate images),
@@ -180,7 +207,7 @@ pub enum DatasetCommand {
     Merge(MergeArgs),
 }
 
-#[derive(Debug, Args)]
+#[derive(Debug, Args, Serialize, Deserialize)]
 pub struct FoldsArgs {
     /// Manifests (CSV: image, annotation, patient, site, label).
     #[arg(required = true)]
@@ -199,7 +226,7 @@ pub struct FoldsArgs {
     pub overwrite: bool,
 }
 
-#[derive(Debug, Args)]
+#[derive(Debug, Args, Serialize, Deserialize)]
 pub struct MergeArgs {
     /// Manifests to join, in order.
     #[arg(required = true)]
@@ -212,7 +239,7 @@ pub struct MergeArgs {
     pub overwrite: bool,
 }
 
-#[derive(Debug, Args)]
+#[derive(Debug, Args, Serialize, Deserialize)]
 pub struct CheckArgs {
     /// Dataset folder: images (PNG or DICOM) with LabelImg VOC XML beside them (same stem).
     pub dir: PathBuf,
@@ -224,7 +251,7 @@ pub struct CheckArgs {
     pub json: Option<PathBuf>,
 }
 
-#[derive(Debug, Args)]
+#[derive(Debug, Args, Serialize, Deserialize)]
 pub struct SplitArgs {
     /// Dataset folder (as for `dataset check`).
     pub dir: PathBuf,
@@ -249,14 +276,14 @@ pub struct SplitArgs {
     pub overwrite: bool,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Serialize, Deserialize)]
 pub enum Format {
     Voc,
     Yolo,
     Coco,
 }
 
-#[derive(Debug, Subcommand)]
+#[derive(Debug, Subcommand, Serialize, Deserialize)]
 pub enum LabelsCommand {
     /// Convert annotations: VOC folder ⇄ COCO json ⇄ YOLO folder.
     ///
@@ -267,7 +294,7 @@ pub enum LabelsCommand {
     List,
 }
 
-#[derive(Debug, Args)]
+#[derive(Debug, Args, Serialize, Deserialize)]
 pub struct LabelsConvertArgs {
     /// Input format.
     #[arg(long)]

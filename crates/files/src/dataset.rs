@@ -1,10 +1,68 @@
-use crate::cli::{CheckArgs, FoldsArgs, MergeArgs, SplitArgs};
+//! `hipfrac dataset check|split|folds|merge`.
+
 use crate::Outcome;
 use anyhow::{bail, Context, Result};
 use hipfrac_data::check::{check_dataset, CheckReport};
 use hipfrac_data::split::{split as split_rows, Ratios};
 use hipfrac_data::{manifest, LabelMap};
-use std::path::Path;
+use std::path::{Path, PathBuf};
+
+/// What `hipfrac dataset check` is asked to do.
+#[derive(Debug, Clone)]
+pub struct CheckOptions {
+    /// Dataset folder: images (PNG or DICOM) with LabelImg VOC XML beside them (same stem).
+    pub dir: PathBuf,
+    /// Label map file (`name = CODE` per line) for other label names.
+    pub label_map: Option<PathBuf>,
+    /// Also write the report as JSON here.
+    pub json: Option<PathBuf>,
+}
+
+/// What `hipfrac dataset split` is asked to do.
+#[derive(Debug, Clone)]
+pub struct SplitOptions {
+    /// Dataset folder (as for `dataset check`).
+    pub dir: PathBuf,
+    /// Train, validation and test fractions.
+    pub ratios: String,
+    /// Random seed; the same seed and data give the same split.
+    pub seed: u64,
+    /// Hold out every image of this site (Institution Name, or the manifest's site column)
+    /// as the external test set.
+    pub external_site: Option<String>,
+    /// Where to write the manifests (default: DIR/splits).
+    pub out: Option<PathBuf>,
+    /// Label map file (`name = CODE` per line).
+    pub label_map: Option<PathBuf>,
+    /// Replace manifests of an earlier split.
+    pub overwrite: bool,
+}
+
+/// What `hipfrac dataset folds` is asked to do.
+#[derive(Debug, Clone)]
+pub struct FoldsOptions {
+    /// Manifests (CSV: image, annotation, patient, site, label).
+    pub manifests: Vec<PathBuf>,
+    /// Number of folds.
+    pub k: u32,
+    /// Random seed; the same seed and manifests give the same folds.
+    pub seed: u64,
+    /// Output folder.
+    pub out: PathBuf,
+    /// Replace the manifests of an earlier run.
+    pub overwrite: bool,
+}
+
+/// What `hipfrac dataset merge` is asked to do.
+#[derive(Debug, Clone)]
+pub struct MergeOptions {
+    /// Manifests to join, in order.
+    pub manifests: Vec<PathBuf>,
+    /// The joined manifest.
+    pub out: PathBuf,
+    /// Replace an existing manifest.
+    pub overwrite: bool,
+}
 
 fn label_map(path: Option<&Path>) -> Result<LabelMap> {
     Ok(match path {
@@ -30,7 +88,7 @@ fn print_findings(report: &CheckReport) {
     show("errors", &report.errors);
 }
 
-pub fn check(args: CheckArgs) -> Result<Outcome> {
+pub fn check(args: CheckOptions) -> Result<Outcome> {
     if !args.dir.is_dir() {
         bail!("{}: not a folder", args.dir.display());
     }
@@ -56,7 +114,7 @@ pub fn check(args: CheckArgs) -> Result<Outcome> {
     }
 }
 
-pub fn split(args: SplitArgs) -> Result<Outcome> {
+pub fn split(args: SplitOptions) -> Result<Outcome> {
     if !args.dir.is_dir() {
         bail!("{}: not a folder", args.dir.display());
     }
@@ -154,7 +212,7 @@ fn refuse_existing(paths: &[std::path::PathBuf], overwrite: bool) -> Result<()> 
     Ok(())
 }
 
-pub fn folds(args: FoldsArgs) -> Result<Outcome> {
+pub fn folds(args: FoldsOptions) -> Result<Outcome> {
     let k = args.k as usize;
     let stems: Vec<String> = args
         .manifests
@@ -245,7 +303,7 @@ pub fn folds(args: FoldsArgs) -> Result<Outcome> {
     Ok(Outcome::Success)
 }
 
-pub fn merge(args: MergeArgs) -> Result<Outcome> {
+pub fn merge(args: MergeOptions) -> Result<Outcome> {
     refuse_existing(std::slice::from_ref(&args.out), args.overwrite)?;
     let folder = args
         .out

@@ -1,32 +1,75 @@
-use crate::cli::{PhantomArgs, PhantomCommand, SheetArgs};
+//! `hipfrac phantom`, `phantom sheet` and `phantom sites`.
+
 use crate::{progress, Outcome};
 use anyhow::{bail, Context, Result};
 use hipfrac_phantom::acquisition::{SiteProfile, BUILT_IN};
 use hipfrac_phantom::output::{generate, GenerateOptions};
 use hipfrac_phantom::sheet::{contact_sheet, tiles_from_manifest, Tile};
 use hipfrac_phantom::ClassMix;
+use std::path::PathBuf;
 
-pub fn run(args: PhantomArgs) -> Result<Outcome> {
-    match args.command {
-        Some(PhantomCommand::Sheet(sheet)) => return draw_sheet(sheet),
-        Some(PhantomCommand::Sites) => {
-            for (name, _) in BUILT_IN {
-                let site = SiteProfile::load(name)?;
-                println!(
-                    "{name}: {} — {} {}, {} bits, {}, field {}×{} mm",
-                    site.institution,
-                    site.manufacturer,
-                    site.model,
-                    site.bits_stored,
-                    site.photometric,
-                    site.field_mm[0],
-                    site.field_mm[1]
-                );
-            }
-            return Ok(Outcome::Success);
-        }
-        None => {}
+/// What `hipfrac phantom` is asked to simulate.
+#[derive(Debug, Clone)]
+pub struct PhantomOptions {
+    /// Number of images.
+    pub count: Option<usize>,
+    /// Acquisition site: a built-in name (site-a, site-b internal; site-c external) or a
+    /// site profile .toml file.
+    pub site: String,
+    /// Random seed: the same seed writes byte-identical files.
+    pub seed: u64,
+    /// Longer image side in pixels.
+    pub size: usize,
+    /// Output folder.
+    pub out: Option<PathBuf>,
+    /// Class mix, e.g. `DF=1410,VF=720,SF=1044,UF=984,none=335` (the paper's, the default).
+    pub mix: Option<String>,
+    /// Replace an earlier run in the same folder.
+    pub overwrite: bool,
+    /// Leave an earlier run of the same size in --out alone (exit 0); one of another size is
+    /// an error.
+    pub skip_existing: bool,
+    /// Worker threads (default: all cores).
+    pub jobs: Option<usize>,
+}
+
+/// What `hipfrac phantom sheet` is asked to draw.
+#[derive(Debug, Clone)]
+pub struct SheetOptions {
+    /// A folder written by `hipfrac phantom` (or any dataset with manifest.csv).
+    pub dir: PathBuf,
+    /// The PNG to write.
+    pub out: PathBuf,
+    /// Number of thumbnails (spread over the classes).
+    pub count: usize,
+    /// Thumbnails per row.
+    pub columns: usize,
+    /// Thumbnail size in pixels.
+    pub tile: usize,
+    /// A real radiograph (DICOM or PNG) to show first, for comparison.
+    pub compare: Option<PathBuf>,
+}
+
+/// Lists the built-in site profiles on stdout.
+pub fn sites() -> Result<Outcome> {
+    for (name, _) in BUILT_IN {
+        let site = SiteProfile::load(name)?;
+        println!(
+            "{name}: {} — {} {}, {} bits, {}, field {}×{} mm",
+            site.institution,
+            site.manufacturer,
+            site.model,
+            site.bits_stored,
+            site.photometric,
+            site.field_mm[0],
+            site.field_mm[1]
+        );
     }
+    Ok(Outcome::Success)
+}
+
+/// Simulates the radiographs into `out` (DICOM, PNG + VOC, manifest).
+pub fn run(args: PhantomOptions) -> Result<Outcome> {
     let count = args.count.context("--count is required (number of images)")?;
     let out = args.out.context("--out is required (output folder)")?;
     if count == 0 {
@@ -152,7 +195,8 @@ impl RunSettings {
     }
 }
 
-fn draw_sheet(args: SheetArgs) -> Result<Outcome> {
+/// Draws a contact sheet of a phantom (or any manifest's) folder.
+pub fn sheet(args: SheetOptions) -> Result<Outcome> {
     let mut tiles = Vec::new();
     if let Some(real) = &args.compare {
         tiles.push(Tile {
