@@ -31,8 +31,8 @@ if [ ${#need[@]} -gt 0 ]; then
 fi
 command -v cargo >/dev/null || { echo "error: cargo not found; install Rust from rustup.rs" >&2; exit 1; }
 # libtorch 2.11.0 for tch, from the PyPI wheel, without the 3 GB of CUDA libraries: only the
-# CUDA runtime and CUPTI that libtorch_cpu links (ROADMAP §0). .cargo/config.toml points
-# tch's build at it and the binaries carry an RPATH to it, so no environment variable is
+# CUDA runtime and CUPTI, which libtorch_cpu links and does not load without. .cargo/config.toml
+# points tch's build at it and the binaries carry an RPATH to it, so no environment variable is
 # needed. On a GPU host, libtorch_cuda is loaded at run time from the system's torch.
 VENV=.venv
 if [ ! -f "$VENV/lib/python3.11/site-packages/torch/lib/libtorch_cpu.so" ]; then

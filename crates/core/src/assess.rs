@@ -9,7 +9,10 @@
 //! The header rule ([`check_header`]), each step only where the attribute is present and
 //! not empty. A PNG has no header, and a DICOM file may leave Body Part Examined and View
 //! Position empty: such images pass unverified ([`header_verified`] says so, and the record
-//! carries it) — no image-based check exists yet (it needs the hip-localising stage).
+//! carries it). A two-stage model (hip localiser, then the fracture detector on each hip)
+//! also checks the pixels: an image where the localiser finds no proximal femur is not
+//! assessable ([`AbstentionSource::Image`]; `hipfrac_infer::Predictor::predict_batch`). A
+//! single-stage model has no image-based check.
 //! 1. **SOP Class**: Computed Radiography, Digital X-Ray *for presentation*, or a Secondary
 //!    Capture (a scanned film, when step 3 holds). DX *for processing* is raw detector data,
 //!    not the image a reader sees; every other class (CT, MR, mammography, intra-oral,
@@ -18,9 +21,10 @@
 //! 3. **Secondary Capture** (its SOP class, or Modality OT/SC): only when Body Part Examined
 //!    names an accepted body part. Test patterns, screenshots and documents say nothing of
 //!    the kind and are refused.
-//! 4. **Body Part Examined**: one of [`Acceptance::body_parts`] (by default HIP, PELVIS,
-//!    FEMUR; compared ignoring case, spaces and underscores). Archives that name hips in
-//!    their own words (HUEFTE, BECKEN, …) add them (`--accept-body-part`).
+//! 4. **Body Part Examined**: one of [`Acceptance::body_parts`] (by default the six of
+//!    [`DEFAULT_BODY_PARTS`]: HIP, PELVIS, FEMUR, HIP JOINT, HIPS, BOTH HIPS; compared ignoring
+//!    case, spaces and underscores). Archives that name hips in their own words (HUEFTE,
+//!    BECKEN, …) add them (`--accept-body-part`).
 //! 5. **View Position**: AP or PA. A lateral or oblique view is not the paper's view.
 
 use crate::RadiographMeta;

@@ -15,8 +15,8 @@ pub enum DeviceError {
 }
 
 /// The libtorch device for `spec`. For CUDA, libtorch's CUDA library is loaded at run time
-/// first: the binary links only the CPU library, so it also starts on hosts without a GPU
-/// (ROADMAP §0). `auto` is CUDA when that works, else the CPU.
+/// first: the binary links only the CPU library, so it also starts on hosts without a GPU.
+/// `auto` is CUDA when that works, else the CPU.
 pub fn select(spec: DeviceSpec) -> Result<Device, DeviceError> {
     let index = match spec {
         DeviceSpec::Cpu => return Ok(Device::Cpu),

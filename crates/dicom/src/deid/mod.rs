@@ -7,8 +7,10 @@
 //!   data and comments are removed (rows of the table too). Attributes the table does not
 //!   list are kept, as the profile says.
 //! * Options that keep attributes (Retain UIDs, Device Identity, Institution Identity,
-//!   Patient Characteristics, Longitudinal Full Dates) follow their K cells; they are
-//!   recorded in the De-identification Method Code Sequence.
+//!   Patient Characteristics, Longitudinal Full Dates) follow their K cells; Retain
+//!   Longitudinal Temporal Information with Modified Dates follows its C cells by moving each
+//!   patient's dates by the same keyed number of days ([`date_shift_days`]). The options in
+//!   force are recorded in the De-identification Method Code Sequence.
 //! * Patient ID and Patient's Name become one pseudonym, `HF` + 16 hex digits of
 //!   HMAC-SHA256(key, Patient ID): the same patient keeps the same pseudonym in every file
 //!   de-identified with the same key, so patient-level splits still work, and nobody without
@@ -120,9 +122,10 @@ impl DeidOptions {
 }
 
 impl ProfileOption {
-    /// Whether hipfrac implements the option. It implements those that keep attributes (K);
-    /// options that clean (C: free text, descriptors, graphics, safe private attributes,
-    /// shifted dates) need a judgement of content that it does not make.
+    /// Whether hipfrac implements the option. It implements those that keep attributes (K)
+    /// and the modified-dates option, whose clean (C) is a keyed per-patient date shift; the
+    /// other cleaning options (safe private attributes, descriptors, structured content,
+    /// graphics) need a judgement of content that it does not make.
     pub fn is_supported(self) -> bool {
         matches!(
             self,
