@@ -9,7 +9,7 @@ use hipfrac_core::{BBox, FractureClass};
 use hipfrac_eval::map::{coco_map, ImageBoxes};
 use hipfrac_model::decode::{detections, MAP_SCORE_FLOOR, NMS_IOU};
 use hipfrac_model::distributed::{DistError, ProcessGroup};
-use hipfrac_model::loss::{detection_loss, AlignOta, LossWeights};
+use hipfrac_model::loss::{detection_loss, AlignOta, LossParts, LossWeights};
 use hipfrac_model::precision::Precision;
 use hipfrac_model::{DamoYolo, ModelConfig};
 use rand::seq::SliceRandom;
@@ -258,6 +258,55 @@ pub fn prepare_batch(
         .collect()
 }
 
+/// How one epoch's batches are made: the augmentation for this phase of the run (strong until
+/// the last no-augmentation epochs) and each image's seed.
+struct EpochData {
+    augment: Augment,
+    mosaic: f64,
+    mixup: f64,
+    seed: u64,
+    epoch: i64,
+}
+
+impl EpochData {
+    fn new(c: &TrainConfig, epoch: i64) -> Self {
+        let strong = epoch < c.epochs - c.no_aug_epochs;
+        let or_none = |p: f64| if strong { p } else { 0.0 };
+        EpochData {
+            augment: Augment {
+                flip: c.flip,
+                intensity: c.intensity_jitter,
+                acquisition: or_none(c.acquisition),
+                rotate90: or_none(c.rotate90),
+                scale: or_none(c.scale_jitter),
+                translate: or_none(c.translate),
+            },
+            mosaic: or_none(c.mosaic),
+            mixup: or_none(c.mixup),
+            seed: c.seed,
+            epoch,
+        }
+    }
+
+    /// The images and boxes of the batch `indices` of `train`.
+    fn prepare(&self, train: &[Sample], indices: &[usize]) -> Vec<(Vec<f32>, Vec<(Option<FractureClass>, BBox)>)> {
+        let seeds: Vec<u64> = indices
+            .iter()
+            .map(|&i| self.seed ^ ((self.epoch as u64) << 32) ^ i as u64)
+            .collect();
+        prepare_batch(train, indices, &seeds, &self.augment, self.mosaic, self.mixup)
+    }
+}
+
+/// How an epoch's loop ended.
+enum EpochEnd {
+    Done,
+    /// Stopped before batch k (k batches done).
+    Stopped(usize),
+    /// A non-finite loss at this step (1-based).
+    Diverged { step: usize, value: f64 },
+}
+
 /// A training run.
 pub struct Trainer {
     pub config: TrainConfig,
@@ -391,48 +440,23 @@ impl Trainer {
     }
 
     /// Trains one epoch; returns its log row (validation included when due), or
-    /// [`TrainError::Diverged`] at the first non-finite loss.
+    /// [`TrainError::Diverged`] at the first non-finite loss. Each batch: agree to stop or go
+    /// on, the loss, agree it is finite, one optimiser step ([`Trainer::optimise`]).
     pub fn epoch(&mut self, on_step: &mut dyn FnMut(usize, usize, f64)) -> Result<EpochLog, TrainError> {
         let started = std::time::Instant::now();
-        let c = &self.config;
-        let epoch = self.state.epoch;
+        let data = EpochData::new(&self.config, self.state.epoch);
+        let batches = self.epoch_batches(self.state.epoch);
         let per_epoch = self.iterations_per_epoch();
-        let total = per_epoch * c.epochs as usize;
-        let warmup = (c.warmup_epochs * per_epoch as f64).round() as usize;
-        let flat = per_epoch * c.no_aug_epochs.min(c.epochs) as usize;
-        let strong = epoch < c.epochs - c.no_aug_epochs;
-        let augment_settings = Augment {
-            flip: c.flip,
-            intensity: c.intensity_jitter,
-            acquisition: if strong { c.acquisition } else { 0.0 },
-            rotate90: if strong { c.rotate90 } else { 0.0 },
-            scale: if strong { c.scale_jitter } else { 0.0 },
-            translate: if strong { c.translate } else { 0.0 },
-        };
         // A run stopped inside this epoch resumes after the batches it had done.
         let skip = self.state.step;
-        let [mut sum, mut qfl, mut giou, mut dfl] = self.state.partial;
+        let mut sums = self.state.partial;
         let mut lr = 0.0;
-        let mut diverged = None;
-        let mut stopped = None;
-        let mut failed: Option<DistError> = None;
-        let world = self.rank_and_world().1;
-        let batches = self.epoch_batches(epoch);
-        let base_lr = c.base_lr() * world as f64;
-        let group = &self.group;
-        let (mosaic_p, mixup_p) = if strong { (c.mosaic, c.mixup) } else { (0.0, 0.0) };
-        let train = &self.train;
-        let prepare = |indices: &[usize]| -> Vec<(Vec<f32>, Vec<(Option<FractureClass>, BBox)>)> {
-            let seeds: Vec<u64> = indices
-                .iter()
-                .map(|&i| c.seed ^ ((epoch as u64) << 32) ^ i as u64)
-                .collect();
-            prepare_batch(train, indices, &seeds, &augment_settings, mosaic_p, mixup_p)
-        };
+        // Lent to the loader thread for the epoch (the steps borrow the rest of `self`).
+        let train = std::mem::take(&mut self.train);
         // The loader prepares batch k+1 on another thread while batch k trains; what it makes
         // depends only on the seeds, so prefetching changes no number.
-        std::thread::scope(|scope| {
-            let mut next = batches.get(skip).map(|first| scope.spawn(|| prepare(first)));
+        let end = std::thread::scope(|scope| -> Result<EpochEnd, DistError> {
+            let mut next = batches.get(skip).map(|first| scope.spawn(|| data.prepare(&train, first)));
             for k in skip..batches.len() {
                 let parts = next
                     .take()
@@ -440,137 +464,161 @@ impl Trainer {
                     .join()
                     .expect("the loader thread panicked");
                 if let Some(following) = batches.get(k + 1) {
-                    next = Some(scope.spawn(|| prepare(following)));
+                    next = Some(scope.spawn(|| data.prepare(&train, following)));
                 }
                 // Checked before the forward pass, which moves the BatchNorm statistics: a
                 // stopped run has done exactly `k` batches.
-                let stop = self.stop.load(std::sync::atomic::Ordering::Relaxed);
-                // Every rank stops at the same batch, or the others would wait forever.
-                let stop = match group {
-                    Some(g) => match g.any(stop) {
-                        Ok(any) => any,
-                        Err(e) => {
-                            failed = Some(e);
-                            break;
-                        }
-                    },
-                    None => stop,
-                };
-                if stop {
-                    stopped = Some(k);
-                    break;
+                if self.agree_to_stop()? {
+                    return Ok(EpochEnd::Stopped(k));
                 }
-                let (images, targets) = to_tensors(parts, c.image_size, self.device);
-                lr = learning_rate(self.state.iteration, total, warmup, flat, base_lr, c.min_lr_ratio);
-                // The network in the run's precision; the assigner and the losses in fp32.
-                let output = hipfrac_model::precision::autocast(self.device, c.precision, || {
-                    self.model.forward_t(&images, true)
-                });
-                let output = hipfrac_model::HeadOutput {
-                    class_logits: output.class_logits.to_kind(tch::Kind::Float),
-                    box_logits: output.box_logits.to_kind(tch::Kind::Float),
-                    level_sizes: output.level_sizes,
-                };
-                let loss = detection_loss(
-                    &output,
-                    &targets,
-                    &ModelConfig::STRIDES,
-                    &AlignOta::default(),
-                    LossWeights::default(),
-                );
+                lr = self.learning_rate_now(per_epoch);
+                let loss = self.loss(parts);
                 // Checked before the step: a non-finite loss never reaches the weights.
                 let value = loss.total.double_value(&[]);
-                let any_diverged = match group {
-                    Some(g) => g.any(!value.is_finite()),
-                    None => Ok(!value.is_finite()),
-                };
-                match any_diverged {
-                    Ok(false) => {}
-                    Ok(true) => {
-                        diverged = Some((k + 1, value));
-                        break;
-                    }
-                    Err(e) => {
-                        failed = Some(e);
-                        break;
-                    }
+                if self.on_any_rank(!value.is_finite())? {
+                    return Ok(EpochEnd::Diverged { step: k + 1, value });
                 }
-                // fp16: the loss scaled up before back-propagation, the gradients unscaled after
-                // the all-reduce (an overflow on any rank is then an overflow on every rank).
-                let objective = match self.state.loss_scaler {
-                    Some(s) => &loss.total * s.scale,
-                    None => loss.total.shallow_clone(),
-                };
-                let scaler = &mut self.state.loss_scaler;
-                let stepped = self.sgd.backward_step_with(&self.model_vs, &objective, lr, |grads| {
-                    if let Some(g) = group {
-                        g.all_reduce_mean(grads).map_err(Halt::Distributed)?;
-                    }
-                    match scaler.as_mut().map(|s| s.unscale(grads)) {
-                        Some(false) => Err(Halt::Overflow),
-                        _ => Ok(()),
-                    }
-                });
-                // Rank 0's BatchNorm statistics for every rank (its weights are theirs already).
-                let synced = match stepped {
-                    Ok(()) => match group {
-                        Some(g) => g
-                            .broadcast(&by_name(&self.model_vs, |v| !v.requires_grad()), 0)
-                            .map(|()| true),
-                        None => Ok(true),
-                    },
-                    // An fp16 overflow: no update this step (the scale was halved).
-                    Err(Halt::Overflow) => Ok(false),
-                    Err(Halt::Distributed(e)) => Err(e),
-                };
-                match synced {
-                    Ok(true) => self.ema.update(&self.ema_vs, &self.model_vs),
-                    Ok(false) => {}
-                    Err(e) => {
-                        failed = Some(e);
-                        break;
-                    }
-                }
+                self.optimise(&loss.total, lr)?;
                 self.state.iteration += 1;
-                sum += value;
-                qfl += loss.qfl.double_value(&[]);
-                giou += loss.giou.double_value(&[]);
-                dfl += loss.dfl.double_value(&[]);
+                sums[0] += value;
+                sums[1] += loss.qfl.double_value(&[]);
+                sums[2] += loss.giou.double_value(&[]);
+                sums[3] += loss.dfl.double_value(&[]);
                 on_step(k + 1, batches.len(), value);
             }
+            Ok(EpochEnd::Done)
         });
-        if let Some(e) = failed {
-            return Err(e.into());
+        self.train = train;
+        self.end_epoch(end?, sums, lr, batches.len(), started)
+    }
+
+    /// Whether to stop now: the stop flag, agreed by every rank (they stop at the same batch,
+    /// or the others would wait forever).
+    fn agree_to_stop(&self) -> Result<bool, DistError> {
+        self.on_any_rank(self.stop.load(std::sync::atomic::Ordering::Relaxed))
+    }
+
+    /// Whether `flag` holds on this process or, in a group, on any rank.
+    fn on_any_rank(&self, flag: bool) -> Result<bool, DistError> {
+        match &self.group {
+            Some(g) => g.any(flag),
+            None => Ok(flag),
         }
-        if let Some(done) = stopped {
-            self.state.step = done;
-            self.state.partial = [sum, qfl, giou, dfl];
-            self.state.ema_updates = self.ema.updates;
-            return Err(TrainError::Stopped {
-                epoch: self.state.epoch + 1,
-                step: done,
-                steps: batches.len(),
-                last: self.config.out.join("last"),
-            });
+    }
+
+    /// The learning rate of the next iteration: warmup, cosine, then flat for the last
+    /// no-augmentation epochs (`per_epoch` batches an epoch; scaled by the group's size).
+    fn learning_rate_now(&self, per_epoch: usize) -> f64 {
+        let c = &self.config;
+        let total = per_epoch * c.epochs as usize;
+        let warmup = (c.warmup_epochs * per_epoch as f64).round() as usize;
+        let flat = per_epoch * c.no_aug_epochs.min(c.epochs) as usize;
+        let base_lr = c.base_lr() * self.rank_and_world().1 as f64;
+        learning_rate(self.state.iteration, total, warmup, flat, base_lr, c.min_lr_ratio)
+    }
+
+    /// The loss of one prepared batch: the network in the run's precision, the assigner and
+    /// the losses in fp32.
+    fn loss(&self, parts: Vec<(Vec<f32>, Vec<(Option<FractureClass>, BBox)>)>) -> LossParts {
+        let (images, targets) = to_tensors(parts, self.config.image_size, self.device);
+        let output = hipfrac_model::precision::autocast(self.device, self.config.precision, || {
+            self.model.forward_t(&images, true)
+        });
+        let output = hipfrac_model::HeadOutput {
+            class_logits: output.class_logits.to_kind(tch::Kind::Float),
+            box_logits: output.box_logits.to_kind(tch::Kind::Float),
+            level_sizes: output.level_sizes,
+        };
+        detection_loss(
+            &output,
+            &targets,
+            &ModelConfig::STRIDES,
+            &AlignOta::default(),
+            LossWeights::default(),
+        )
+    }
+
+    /// One optimiser step on `loss` at `lr`: back-propagation, the gradients averaged over the
+    /// group, rank 0's BatchNorm statistics for every rank, then the EMA. In fp16 the loss is
+    /// scaled up before back-propagation and the gradients unscaled after the all-reduce (an
+    /// overflow on any rank is then an overflow on every rank, and no rank updates).
+    fn optimise(&mut self, loss: &Tensor, lr: f64) -> Result<(), DistError> {
+        let objective = match self.state.loss_scaler {
+            Some(s) => loss * s.scale,
+            None => loss.shallow_clone(),
+        };
+        let group = &self.group;
+        let scaler = &mut self.state.loss_scaler;
+        let stepped = self.sgd.backward_step_with(&self.model_vs, &objective, lr, |grads| {
+            if let Some(g) = group {
+                g.all_reduce_mean(grads).map_err(Halt::Distributed)?;
+            }
+            match scaler.as_mut().map(|s| s.unscale(grads)) {
+                Some(false) => Err(Halt::Overflow),
+                _ => Ok(()),
+            }
+        });
+        let updated = match stepped {
+            Ok(()) => {
+                if let Some(g) = group {
+                    g.broadcast(&by_name(&self.model_vs, |v| !v.requires_grad()), 0)?;
+                }
+                true
+            }
+            // An fp16 overflow: no update this step (the scale was halved).
+            Err(Halt::Overflow) => false,
+            Err(Halt::Distributed(e)) => return Err(e),
+        };
+        if updated {
+            self.ema.update(&self.ema_vs, &self.model_vs);
         }
-        if let Some((step, value)) = diverged {
-            return Err(TrainError::Diverged {
-                epoch: self.state.epoch + 1,
-                step,
-                what: "loss",
-                value,
-            });
+        Ok(())
+    }
+
+    /// Settles an epoch that ended as `end` after `batches` batches: saves where a stopped
+    /// run stands, reports divergence, or counts the epoch done and validates when due.
+    fn end_epoch(
+        &mut self,
+        end: EpochEnd,
+        sums: [f64; 4],
+        lr: f64,
+        batches: usize,
+        started: std::time::Instant,
+    ) -> Result<EpochLog, TrainError> {
+        match end {
+            EpochEnd::Stopped(done) => {
+                self.state.step = done;
+                self.state.partial = sums;
+                self.state.ema_updates = self.ema.updates;
+                return Err(TrainError::Stopped {
+                    epoch: self.state.epoch + 1,
+                    step: done,
+                    steps: batches,
+                    last: self.config.out.join("last"),
+                });
+            }
+            EpochEnd::Diverged { step, value } => {
+                return Err(TrainError::Diverged {
+                    epoch: self.state.epoch + 1,
+                    step,
+                    what: "loss",
+                    value,
+                })
+            }
+            EpochEnd::Done => {}
         }
+        let c = &self.config;
         self.state.epoch += 1;
         self.state.ema_updates = self.ema.updates;
         (self.state.step, self.state.partial) = (0, [0.0; 4]);
-        let n = batches.len().max(1) as f64;
+        let n = batches.max(1) as f64;
         let due = self.state.epoch % c.val_interval.max(1) == 0 || self.state.epoch == c.epochs;
         let map = if due && self.is_leader() && !self.val.is_empty() {
             evaluate(&self.ema_model, &self.val, c.batch_size, self.device)
         } else {
             None
         };
+        let [sum, qfl, giou, dfl] = sums;
         Ok(EpochLog {
             epoch: self.state.epoch,
             iteration: self.state.iteration,
