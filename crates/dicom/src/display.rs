@@ -5,6 +5,7 @@
 //! Both are computed once per possible stored value into a table, then applied per pixel,
 //! which keeps a 3.7-megapixel radiograph to a few milliseconds.
 
+use crate::checks::MAX_DISPLAY_VALUE;
 use hipfrac_core::{LutData, Photometric, Pixels, Radiograph, VoiFunction, Window};
 use serde::{Deserialize, Serialize};
 
@@ -77,10 +78,56 @@ impl AppliedVoi {
     }
 }
 
-/// The choice does not fit the image.
+/// Why an image cannot be rendered for display.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
-#[error("{0}")]
-pub struct VoiError(pub String);
+pub enum VoiError {
+    /// The choice does not fit the image: a window or VOI LUT the file does not have, an
+    /// explicit window that is not one.
+    #[error("{0}")]
+    Choice(String),
+    /// The file's own window is not a usable display value (NaN, infinite, absurd): shown
+    /// through it the image would be black or white.
+    #[error("{0}")]
+    BadWindow(String),
+    /// Nothing to see: every pixel is one grey level after the display pipeline (a constant
+    /// image, or a window that misses every value in it).
+    #[error("{0}")]
+    Blank(String),
+}
+
+impl VoiError {
+    /// The reason when the image itself shows nothing a reader could assess
+    /// ([`VoiError::BadWindow`], [`VoiError::Blank`]); `None` for a choice that does not fit.
+    pub fn unreadable(&self) -> Option<&str> {
+        match self {
+            VoiError::BadWindow(reason) | VoiError::Blank(reason) => Some(reason),
+            VoiError::Choice(_) => None,
+        }
+    }
+}
+
+/// A window of the file (`n`, 1-based, of `count`) that can be applied: a finite centre and
+/// a finite positive width, neither beyond [`MAX_DISPLAY_VALUE`]. The reader keeps such
+/// windows in the header so that the image's prediction can say why it is not assessable.
+fn check_file_window(window: &Window, n: usize, count: usize) -> Result<(), VoiError> {
+    let which = if count > 1 {
+        format!("window {n} of the file: ")
+    } else {
+        String::new()
+    };
+    let (center, width) = (window.center, window.width);
+    if !(width.is_finite() && width > 0.0 && width <= MAX_DISPLAY_VALUE) {
+        return Err(VoiError::BadWindow(format!(
+            "{which}Window Width (0028,1051) is {width}: window width is not a finite positive number (at most {MAX_DISPLAY_VALUE:e})"
+        )));
+    }
+    if !(center.is_finite() && center.abs() <= MAX_DISPLAY_VALUE) {
+        return Err(VoiError::BadWindow(format!(
+            "{which}Window Center (0028,1050) is {center}: window center is not a finite number (at most {MAX_DISPLAY_VALUE:e} in magnitude)"
+        )));
+    }
+    Ok(())
+}
 
 /// Offset and number of entries of the table indexed by stored value.
 fn stored_domain(image: &Radiograph) -> (i32, usize) {
@@ -192,10 +239,10 @@ fn resolve_voi(image: &Radiograph, choice: &VoiChoice, offset: i32, modality: &[
     };
     Ok(match resolved {
         VoiChoice::FileWindow(n) => {
-            let window: &Window = n
-                .checked_sub(1)
-                .and_then(|i| meta.windows.get(i))
-                .ok_or_else(|| VoiError(format!("the file has {} window(s), not window {n}", meta.windows.len())))?;
+            let window: &Window = n.checked_sub(1).and_then(|i| meta.windows.get(i)).ok_or_else(|| {
+                VoiError::Choice(format!("the file has {} window(s), not window {n}", meta.windows.len()))
+            })?;
+            check_file_window(window, n, meta.windows.len())?;
             let (c, w, f) = (window.center, window.width, meta.voi_function);
             let func = window_fn(f);
             (
@@ -212,7 +259,9 @@ fn resolve_voi(image: &Radiograph, choice: &VoiChoice, offset: i32, modality: &[
             let lut = n
                 .checked_sub(1)
                 .and_then(|i| meta.voi_luts.get(i))
-                .ok_or_else(|| VoiError(format!("the file has {} VOI LUT(s), not LUT {n}", meta.voi_luts.len())))?
+                .ok_or_else(|| {
+                    VoiError::Choice(format!("the file has {} VOI LUT(s), not LUT {n}", meta.voi_luts.len()))
+                })?
                 .clone();
             let bits = lut.bits;
             (
@@ -222,7 +271,7 @@ fn resolve_voi(image: &Radiograph, choice: &VoiChoice, offset: i32, modality: &[
         }
         VoiChoice::Explicit { center, width } => {
             if width < 1.0 || !center.is_finite() || !width.is_finite() {
-                return Err(VoiError(format!("window width must be ≥ 1, got {width}")));
+                return Err(VoiError::Choice(format!("window width must be ≥ 1, got {width}")));
             }
             (
                 Box::new(move |x| linear(x, center, width)),
@@ -285,13 +334,28 @@ pub fn render_8bit(image: &Radiograph, choice: &VoiChoice) -> Result<(Vec<u8>, A
     // it as if it were a radiograph.
     if let Some(&first) = out.first() {
         if out.len() > 1 && out.iter().all(|&g| g == first) {
-            return Err(VoiError(format!(
-                "every pixel is grey level {first} after the display pipeline ({}): nothing to read",
-                applied.describe()
-            )));
+            return Err(VoiError::Blank(match constant_value(&image.pixels) {
+                Some(value) => format!("the image is constant: every pixel is {value}"),
+                None => format!(
+                    "every pixel is grey level {first} after the display pipeline ({}): nothing to read",
+                    applied.describe()
+                ),
+            }));
         }
     }
     Ok((out, applied))
+}
+
+/// The stored value of every pixel, when they are all one.
+fn constant_value(pixels: &Pixels) -> Option<i32> {
+    fn one<T: Copy + PartialEq + Into<i32>>(v: &[T]) -> Option<i32> {
+        let first = *v.first()?;
+        v.iter().all(|&x| x == first).then(|| first.into())
+    }
+    match pixels {
+        Pixels::Unsigned(v) => one(v),
+        Pixels::Signed(v) => one(v),
+    }
 }
 
 /// The image as a person would see it: 8-bit PNGs (no DICOM attributes) as they are,
@@ -447,6 +511,125 @@ mod tests {
         // -2048 clamps to the first entry, -1 is entry 1, 2047 clamps to the last.
         assert_eq!(out, vec![0, 100, 255]);
         assert_eq!(applied, AppliedVoi::Lut { index: 1, bits: 8 });
+    }
+
+    /// A file window that is not a usable number, and an image of one value, are the image's
+    /// fault (not assessable); a choice the file does not have is not.
+    #[test]
+    fn a_bad_file_window_or_a_constant_image_is_unreadable() {
+        let img = image(vec![0, 256, 512, 768, 1023], 10);
+        for (center, width, expected) in [
+            (
+                f64::NAN,
+                1024.0,
+                "Window Center (0028,1050) is NaN: window center is not a finite number (at most 1e9 in magnitude)",
+            ),
+            (
+                f64::INFINITY,
+                1024.0,
+                "Window Center (0028,1050) is inf: window center is not a finite number (at most 1e9 in magnitude)",
+            ),
+            (
+                512.0,
+                f64::NAN,
+                "Window Width (0028,1051) is NaN: window width is not a finite positive number (at most 1e9)",
+            ),
+            (
+                512.0,
+                1e12,
+                "Window Width (0028,1051) is 1000000000000: window width is not a finite positive number (at most 1e9)",
+            ),
+            (
+                512.0,
+                -4.0,
+                "Window Width (0028,1051) is -4: window width is not a finite positive number (at most 1e9)",
+            ),
+        ] {
+            let mut bad = img.clone();
+            bad.meta.windows[0] = Window {
+                center,
+                width,
+                explanation: None,
+            };
+            for error in [
+                render_8bit(&bad, &VoiChoice::File).unwrap_err(),
+                applied_voi(&bad, &VoiChoice::File).unwrap_err(),
+                to_display(&bad).unwrap_err(),
+            ] {
+                assert_eq!(error, VoiError::BadWindow(expected.into()));
+                assert_eq!(error.unreadable(), Some(expected));
+            }
+            // An explicit window still renders the image.
+            let explicit = VoiChoice::Explicit {
+                center: 512.0,
+                width: 1024.0,
+            };
+            assert!(render_8bit(&bad, &explicit).is_ok());
+        }
+        // The second of two windows names which.
+        let mut two = img.clone();
+        two.meta.windows.push(Window {
+            center: f64::NAN,
+            width: 10.0,
+            explanation: None,
+        });
+        assert!(render_8bit(&two, &VoiChoice::File).is_ok());
+        let error = render_8bit(&two, &VoiChoice::FileWindow(2)).unwrap_err();
+        assert!(
+            matches!(&error, VoiError::BadWindow(m) if m.starts_with("window 2 of the file: Window Center (0028,1050) is NaN")),
+            "{error}"
+        );
+
+        // A constant image, through its window or an automatic one, signed or not.
+        let constant = image(vec![700; 6], 10);
+        let error = render_8bit(&constant, &VoiChoice::File).unwrap_err();
+        assert_eq!(
+            error,
+            VoiError::Blank("the image is constant: every pixel is 700".into())
+        );
+        assert_eq!(error.unreadable(), Some("the image is constant: every pixel is 700"));
+        let mut auto = constant.clone();
+        auto.meta.windows.clear();
+        assert_eq!(
+            to_display(&auto).unwrap_err().to_string(),
+            "the image is constant: every pixel is 700"
+        );
+        let signed = Radiograph {
+            meta: RadiographMeta::plain(2, 2, 12),
+            pixels: Pixels::Signed(vec![-5; 4]),
+        };
+        assert_eq!(
+            to_display(&signed).unwrap_err(),
+            VoiError::Blank("the image is constant: every pixel is -5".into())
+        );
+        // Not constant, but a window that misses every value: one grey level, said so.
+        let mut missed = img.clone();
+        missed.meta.windows[0] = Window {
+            center: 10_000.0,
+            width: 10.0,
+            explanation: None,
+        };
+        let error = render_8bit(&missed, &VoiChoice::File).unwrap_err();
+        assert!(
+            matches!(&error, VoiError::Blank(m) if m.starts_with("every pixel is grey level 0 after the display pipeline (window 10000/10, file window 1)")),
+            "{error}"
+        );
+        // A single pixel is not "constant".
+        assert!(render_8bit(&image(vec![5], 10), &VoiChoice::File).is_ok());
+
+        // Choices that do not fit are not the image's fault.
+        for choice in [
+            VoiChoice::FileWindow(3),
+            VoiChoice::FileLut(1),
+            VoiChoice::Explicit {
+                center: f64::NAN,
+                width: 100.0,
+            },
+        ] {
+            let error = render_8bit(&img, &choice).unwrap_err();
+            assert!(matches!(error, VoiError::Choice(_)), "{choice:?}: {error:?}");
+            assert_eq!(error.unreadable(), None);
+        }
     }
 
     #[test]

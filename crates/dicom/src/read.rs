@@ -268,14 +268,12 @@ fn read_meta(path: &Path, object: &DefaultDicomObject, require_pixels: bool) -> 
             intercept,
         });
 
+    // A window that is not a usable display value (NaN, infinite, beyond MAX_DISPLAY_VALUE)
+    // is kept: the display pipeline refuses to render through it, and a prediction answers
+    // the image not assessable with that reason instead of failing the file (a whole
+    // evaluation with it). A finite width ≤ 0 is no window and is left out, as before.
     let centers = floats(object, tags::WINDOW_CENTER);
     let widths = floats(object, tags::WINDOW_WIDTH);
-    for &center in &centers {
-        sane(path, "Window Center (0028,1050)", center)?;
-    }
-    for &width in &widths {
-        sane(path, "Window Width (0028,1051)", width)?;
-    }
     let explanations: Vec<String> = string(object, tags::WINDOW_CENTER_WIDTH_EXPLANATION)
         .map(|s| s.split('\\').map(|p| p.trim().to_string()).collect())
         .unwrap_or_default();
@@ -283,7 +281,7 @@ fn read_meta(path: &Path, object: &DefaultDicomObject, require_pixels: bool) -> 
         .iter()
         .zip(&widths)
         .enumerate()
-        .filter(|(_, (_, w))| **w > 0.0)
+        .filter(|(_, (_, w))| !(w.is_finite() && **w <= 0.0))
         .map(|(i, (&center, &width))| Window {
             center,
             width,

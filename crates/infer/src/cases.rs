@@ -9,8 +9,10 @@ use std::path::Path;
 
 /// Reads the manifest at `path`, predicts every image with `predictor` and pairs the answers
 /// with the truth. Any unreadable image or annotation stops it with an error naming the file
-/// (an evaluation with silently missing cases would mislead). `progress(done, total)` is called
-/// after each group of images.
+/// (an evaluation with silently missing cases would mislead); an image that reads but shows
+/// nothing (a window that is not a usable number, a constant image) is a case answered not
+/// assessable, with the reason, like one the header check refuses. `progress(done, total)` is
+/// called after each group of images.
 pub fn predict_manifest(
     predictor: &Predictor,
     path: &Path,

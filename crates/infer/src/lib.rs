@@ -16,7 +16,9 @@
 //!
 //! Before any of that, the header is checked ([`hipfrac_core::assess`]): a radiograph that
 //! is not an AP hip or pelvis (a chest film, a lateral view, a CT slice, a test pattern) is
-//! answered *not assessable* with the reason, and the network does not see it.
+//! answered *not assessable* with the reason, and the network does not see it. So is an
+//! image the display pipeline shows nothing of: its window is not a usable number (NaN,
+//! infinite), or every pixel is one value.
 
 pub mod calibrate;
 pub mod cases;
@@ -30,6 +32,7 @@ use hipfrac_core::assess::{check_header, Acceptance};
 use hipfrac_core::card::ModelCard;
 use hipfrac_core::{AbstentionSource, BBox, HipCall, NotAssessable, Stage};
 use hipfrac_core::{Answer, Detection, Preset, Radiograph};
+use hipfrac_dicom::display::VoiError;
 use hipfrac_imaging::{hip_region, letterbox, letterbox_regions, Letterbox, Preprocess};
 use hipfrac_model::decode::{detections_at, NMS_IOU, SCORE_FLOOR};
 use hipfrac_model::precision::Precision;
@@ -106,6 +109,23 @@ impl<T> Prepared<T> {
             Prepared::Refused(p) => Prepared::Refused(p),
             Prepared::Failed(e) => Prepared::Failed(e),
         }
+    }
+
+    /// What a rendering fault of `image` makes of it: an image the display pipeline shows
+    /// nothing of (its window is not a usable number, it is constant) is answered not
+    /// assessable with the reason, a window fault being the header's; any other fault is
+    /// the image's error.
+    fn unrendered(image: &Radiograph, error: VoiError) -> Prepared<T> {
+        let source = match &error {
+            VoiError::BadWindow(_) => AbstentionSource::Header,
+            VoiError::Blank(_) => AbstentionSource::Image,
+            VoiError::Choice(_) => return Prepared::Failed(InferError::Display(error)),
+        };
+        let why = NotAssessable {
+            reason: error.to_string(),
+            source,
+        };
+        Prepared::Refused(Prediction::refused(image.width(), image.height(), why))
     }
 
     /// The image's answer: `conclude` makes the prediction of a ready image.
@@ -263,8 +283,10 @@ impl Predictor {
 
     /// Predicts radiographs: the header check first; each image it lets through is prepared
     /// on the CPU in parallel, the network runs [`Predictor::batch_size`] images at a time, then
-    /// the verdict and side are decided. One result per image, in order; an image that cannot
-    /// be rendered gets its error and the others go on.
+    /// the verdict and side are decided. One result per image, in order. An image the display
+    /// pipeline shows nothing of (a Window Center/Width that is not a usable number, a
+    /// constant image) is answered not assessable with the reason; an image that cannot be
+    /// rendered otherwise gets its error; the others go on either way.
     pub fn predict_batch(&self, images: &[Radiograph]) -> Vec<Result<Prediction, InferError>> {
         if let Some(localiser) = &self.localiser {
             return self.predict_hips(localiser, images);
@@ -314,7 +336,7 @@ impl Predictor {
                         .collect();
                     match letterbox_regions(image, &preprocess, &regions) {
                         Ok(crops) => Prepared::Ready((hips, crops)),
-                        Err(e) => Prepared::Failed(InferError::Display(e)),
+                        Err(e) => Prepared::unrendered(image, e),
                     }
                 })
             })
@@ -354,7 +376,7 @@ impl Predictor {
                 Err(refused) => Prepared::Refused(Prediction::refused(image.width(), image.height(), refused)),
                 Ok(()) => match letterbox(image, &preprocess) {
                     Ok(prepared) => Prepared::Ready(prepared),
-                    Err(e) => Prepared::Failed(InferError::Display(e)),
+                    Err(e) => Prepared::unrendered(image, e),
                 },
             })
             .collect();
@@ -379,7 +401,8 @@ impl Predictor {
     }
 
     /// The hip localiser's best score on each image (0 when it finds nothing), or `None` for
-    /// an image the header check refuses; only for a two-stage model (`None` for every image
+    /// an image refused before the network (by the header check, or as one the display
+    /// pipeline shows nothing of); only for a two-stage model (`None` for every image
     /// otherwise).
     pub fn best_hip_scores(&self, images: &[Radiograph]) -> Vec<Result<Option<f32>, InferError>> {
         let Some(localiser) = &self.localiser else {

@@ -348,3 +348,130 @@ fn a_localiser_alone_or_a_crop_detector_without_one_is_refused() {
         "{error}"
     );
 }
+
+/// A radiograph whose window is not a usable number, and one whose pixels are all one value,
+/// are answered not assessable with the reason (no boxes, no scores); the other images of
+/// the batch are predicted as they would be alone, by one and by two stages.
+#[test]
+fn a_bad_window_or_a_constant_image_is_not_assessable_and_the_batch_goes_on() {
+    let temp = tempfile::tempdir().unwrap();
+    let good = hipfrac_dicom::read_radiograph(&phantom_image(&temp.path().join("phantom"))).unwrap();
+    assert_eq!(good.meta.windows.len(), 1, "the phantom's file has a window");
+    let mut nan = good.clone();
+    nan.meta.windows[0].center = f64::NAN;
+    let mut wide = good.clone();
+    wide.meta.windows[0].width = f64::INFINITY;
+    let mut constant = good.clone();
+    constant.pixels = hipfrac_core::Pixels::Unsigned(vec![1234; good.pixels.len()]);
+    let batch = [good.clone(), nan, constant, wide, good.clone()];
+    for (name, predictor) in [
+        ("one stage", model(&temp.path().join("model"), Some(0.0))),
+        ("two stages", two_stage(&temp.path().join("two"), 0.0)),
+    ] {
+        let alone = predictor.predict_batch(std::slice::from_ref(&good)).remove(0).unwrap();
+        let answers: Vec<_> = predictor
+            .predict_batch(&batch)
+            .into_iter()
+            .map(|r| r.unwrap_or_else(|e| panic!("{name}: {}", hipfrac_core::error_chain(&e))))
+            .collect();
+        assert_eq!(answers.len(), 5);
+        for k in [0, 4] {
+            assert_eq!(answers[k].answer, alone.answer, "{name}: image {k}");
+            assert!(answers[k].not_assessable().is_none(), "{name}: image {k}");
+        }
+        for (k, reason, source) in [
+            (
+                1,
+                "Window Center (0028,1050) is NaN: window center is not a finite number (at most 1e9 in magnitude)",
+                hipfrac_core::AbstentionSource::Header,
+            ),
+            (
+                2,
+                "the image is constant: every pixel is 1234",
+                hipfrac_core::AbstentionSource::Image,
+            ),
+            (
+                3,
+                "Window Width (0028,1051) is inf: window width is not a finite positive number (at most 1e9)",
+                hipfrac_core::AbstentionSource::Header,
+            ),
+        ] {
+            let p = &answers[k];
+            let why = p
+                .not_assessable()
+                .unwrap_or_else(|| panic!("{name}: image {k} answered {:?}", p.answer));
+            assert_eq!((why.reason.as_str(), why.source), (reason, source), "{name}: image {k}");
+            assert!(
+                p.detections.is_empty() && p.hips.is_empty() && p.side.is_none(),
+                "{name}: image {k}"
+            );
+            assert_eq!((p.width, p.height), (good.width(), good.height()));
+        }
+    }
+}
+
+/// What `hipfrac evaluate` and `hipfrac calibrate` predict from: a manifest holding a DICOM
+/// file whose Window Center is NaN and a constant image is predicted whole, those two cases
+/// not assessable with their reasons.
+#[test]
+fn a_manifest_with_a_bad_window_and_a_constant_image_is_predicted_whole() {
+    let temp = tempfile::tempdir().unwrap();
+    let data = temp.path().join("data");
+    let options = hipfrac_phantom::output::GenerateOptions {
+        count: 3,
+        site: hipfrac_phantom::acquisition::SiteProfile::load("site-a").unwrap(),
+        seed: 5,
+        size: 160,
+        out: data.clone(),
+        mix: hipfrac_phantom::ClassMix::default(),
+        overwrite: false,
+    };
+    let rows = hipfrac_phantom::output::generate(&options, || {}).unwrap();
+    // The manifest lists the DICOM files instead of the PNGs.
+    let mut manifest = std::fs::read_to_string(data.join("manifest.csv")).unwrap();
+    for row in &rows {
+        manifest = manifest.replace(&format!("{},", row.image), &format!("{},", row.dicom));
+    }
+    let path = data.join("dicom.csv");
+    std::fs::write(&path, manifest).unwrap();
+    let attributes = hipfrac_dicom::write::DicomAttributes {
+        view_position: "AP".into(),
+        ..Default::default()
+    };
+    let rewrite = |k: usize, change: &dyn Fn(&mut hipfrac_core::Radiograph)| {
+        let file = data.join(&rows[k].dicom);
+        let mut image = hipfrac_dicom::read_radiograph(&file).unwrap();
+        change(&mut image);
+        hipfrac_dicom::write::write_cr(&file, &image, &attributes).unwrap();
+    };
+    rewrite(1, &|image| image.meta.windows[0].center = f64::NAN);
+    rewrite(2, &|image| {
+        image.pixels = hipfrac_core::Pixels::Unsigned(vec![1000; image.pixels.len()]);
+    });
+
+    let predictor = model(&temp.path().join("model"), Some(0.0));
+    let cases = hipfrac_infer::cases::predict_manifest(&predictor, &path, &mut |_, _| {})
+        .unwrap_or_else(|e| panic!("{}", hipfrac_core::error_chain(&e)));
+    assert_eq!(cases.len(), 3);
+    assert_eq!(
+        cases.iter().map(|c| c.image.as_str()).collect::<Vec<_>>(),
+        rows.iter().map(|r| r.dicom.as_str()).collect::<Vec<_>>()
+    );
+    assert!(
+        cases[0].prediction.verdict().is_some(),
+        "{:?}",
+        cases[0].prediction.answer
+    );
+    let reason = |k: usize| {
+        cases[k]
+            .prediction
+            .not_assessable()
+            .map(|w| w.reason.clone())
+            .unwrap_or_else(|| panic!("case {k}: {:?}", cases[k].prediction.answer))
+    };
+    assert_eq!(
+        reason(1),
+        "Window Center (0028,1050) is NaN: window center is not a finite number (at most 1e9 in magnitude)"
+    );
+    assert_eq!(reason(2), "the image is constant: every pixel is 1000");
+}

@@ -3,6 +3,7 @@
 
 mod conformance;
 mod deid_table;
+mod display;
 mod jpeg;
 mod robustness;
 mod support;
