@@ -146,13 +146,14 @@ pub fn parse(text: &str, path: &Path, classes: &[Label], width: u32, height: u32
         let [cx, cy, w, h] = v;
         let tolerance = 1e-6;
         let inside = |c: f64, s: f64| c - s / 2.0 >= -tolerance && c + s / 2.0 <= 1.0 + tolerance;
-        if !(0.0..=1.0).contains(&cx)
-            || !(0.0..=1.0).contains(&cy)
-            || !(w > 0.0 && w <= 1.0)
-            || !(h > 0.0 && h <= 1.0)
-            || !inside(cx, w)
-            || !inside(cy, h)
-        {
+        let size = |s: f64| s > 0.0 && s <= 1.0;
+        let normalised = (0.0..=1.0).contains(&cx)
+            && (0.0..=1.0).contains(&cy)
+            && size(w)
+            && size(h)
+            && inside(cx, w)
+            && inside(cy, h);
+        if !normalised {
             return Err(bad(&format!(
                 "box {cx} {cy} {w} {h} is not a normalised box inside the image (centre in [0, 1], size in (0, 1])"
             )));

@@ -1,6 +1,7 @@
 use std::path::PathBuf;
 
-/// Everything that can go wrong reading, converting or writing a radiograph. Every variant
+/// Everything that can go wrong reading, converting or writing a radiograph (the larger causes
+/// boxed, so that a `Result` stays small). Every variant
 /// names the file it concerns; the cause, where there is one, is the error's
 /// [`source`](std::error::Error::source) (print the chain, e.g. with
 /// `hipfrac_core::error_chain` or anyhow's `{:#}`, to see it).
@@ -22,7 +23,7 @@ pub enum Error {
         path: PathBuf,
         /// What is wrong with it.
         #[source]
-        source: ParseFault,
+        source: Box<ParseFault>,
     },
     /// The file is DICOM but holds no image this program can use.
     #[error("{}: {reason}", path.display())]
@@ -41,7 +42,7 @@ pub enum Error {
         transfer_syntax: String,
         /// What the decoder said.
         #[source]
-        source: DecodeFault,
+        source: Box<DecodeFault>,
     },
     /// A PNG is refused (wrong size, colour, too large) or cannot be written as asked.
     #[error("{}: PNG: {reason}", path.display())]
@@ -58,7 +59,7 @@ pub enum Error {
         path: PathBuf,
         /// What the decoder said.
         #[source]
-        source: png::DecodingError,
+        source: Box<png::DecodingError>,
     },
     /// A JPEG film is refused (truncated, 12-bit, too large) or cannot be decoded.
     #[error("{}: JPEG: {fault}", path.display())]
@@ -100,7 +101,7 @@ pub enum Error {
         path: PathBuf,
         /// What dicom-rs said.
         #[source]
-        source: dicom_object::WithMetaError,
+        source: Box<dicom_object::WithMetaError>,
     },
 }
 
@@ -270,7 +271,7 @@ impl Error {
     pub(crate) fn parse(path: impl Into<PathBuf>, source: impl Into<ParseFault>) -> Self {
         Error::Parse {
             path: path.into(),
-            source: source.into(),
+            source: Box::new(source.into()),
         }
     }
 }

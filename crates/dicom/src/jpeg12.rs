@@ -449,7 +449,7 @@ fn decode_scan(
             }
         }
         let (bx, by) = (block % blocks_x, block / blocks_x);
-        for y in 0..8 {
+        for (y, weights) in basis.iter().enumerate() {
             let row = by * 8 + y;
             if row >= height as usize {
                 break;
@@ -459,7 +459,7 @@ fn decode_scan(
                 if column >= width as usize {
                     break;
                 }
-                let value: f64 = (0..8).map(|v| basis[y][v] * rows[v * 8 + x]).sum::<f64>() + level_shift;
+                let value: f64 = (0..8).map(|v| weights[v] * rows[v * 8 + x]).sum::<f64>() + level_shift;
                 samples[row * width as usize + column] = (value.round() as i32).clamp(0, max) as u16;
             }
         }

@@ -178,7 +178,7 @@ impl NewObject {
             )
             .map_err(|source| Error::Meta {
                 path: out.to_path_buf(),
-                source,
+                source: Box::new(source),
             })?;
         write_atomic_with(out, |writer| file.write_all(writer).map_err(std::io::Error::other))
     }

@@ -75,7 +75,7 @@ pub fn png_header(path: &Path) -> Result<(u32, u32, u8)> {
     let decoder = png::Decoder::new(std::io::BufReader::new(file));
     let reader = decoder.read_info().map_err(|source| Error::PngDecode {
         path: path.to_path_buf(),
-        source,
+        source: Box::new(source),
     })?;
     let info = reader.info();
     Ok((info.width, info.height, info.bit_depth as u8))
@@ -94,9 +94,9 @@ pub fn read_png(path: &Path) -> Result<Radiograph> {
     decoder.set_limits(png::Limits {
         bytes: (MAX_PIXELS * 8) as usize,
     });
-    let decode_error = |source| Error::PngDecode {
+    let decode_error = |source: png::DecodingError| Error::PngDecode {
         path: path.to_path_buf(),
-        source,
+        source: Box::new(source),
     };
     let mut reader = decoder.read_info().map_err(decode_error)?;
     let (width, height) = (reader.info().width, reader.info().height);

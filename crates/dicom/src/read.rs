@@ -468,7 +468,7 @@ fn decode_pixels(path: &Path, object: &DefaultDicomObject, meta: &RadiographMeta
     let decode_error = |source: DecodeFault| Error::Decode {
         path: path.to_path_buf(),
         transfer_syntax: transfer_syntax.clone(),
-        source,
+        source: Box::new(source),
     };
     if transfer_syntax == JPEG_EXTENDED {
         return decode_jpeg_extended(object, meta).map_err(decode_error);

@@ -167,7 +167,7 @@ pub fn write_cr(path: &Path, image: &Radiograph, attributes: &DicomAttributes) -
         )
         .map_err(|source| Error::Meta {
             path: path.to_path_buf(),
-            source,
+            source: Box::new(source),
         })?;
     write_atomic_with(path, |writer| file.write_all(writer).map_err(std::io::Error::other))
 }

@@ -62,7 +62,7 @@ pub fn parse_window(text: &str) -> Result<VoiChoice> {
                 .trim()
                 .parse()
                 .with_context(|| format!("--window {text}: bad width"))?;
-            if !(width >= 1.0) {
+            if width.is_nan() || width < 1.0 {
                 bail!("--window {text}: width must be at least 1");
             }
             VoiChoice::Explicit { center, width }

@@ -162,8 +162,8 @@ pub fn split(args: SplitOptions) -> Result<Outcome> {
         out.display()
     );
     println!(
-        "{:<10} {:>7} {:>9}  {}",
-        "split", "images", "patients", "DF / VF / SF / UF / none / fracture of unknown type (% of images)"
+        "{:<10} {:>7} {:>9}  DF / VF / SF / UF / none / fracture of unknown type (% of images)",
+        "split", "images", "patients"
     );
     for (name, rows) in &parts {
         let mut patients: Vec<&str> = rows.iter().map(|r| r.patient.as_str()).collect();
@@ -189,8 +189,8 @@ pub fn split(args: SplitOptions) -> Result<Outcome> {
     // What the ratios became: each part's share of the internal images, overall and of each
     // label's images.
     println!(
-        "\n{:<10} {:>7}  {}",
-        "achieved", "images", "of the DF / VF / SF / UF / none / fracture (type unknown) images"
+        "\n{:<10} {:>7}  of the DF / VF / SF / UF / none / fracture (type unknown) images",
+        "achieved", "images"
     );
     for (name, overall, shares) in splits.achieved() {
         let shares: Vec<String> = shares

@@ -35,7 +35,9 @@ pub fn predict_manifest(
     let mut cases = Vec::with_capacity(total);
     // Files are read a few batches at a time, in parallel; the predictor batches the network.
     for chunk in rows.chunks(predictor.batch_size() * 4) {
-        let loaded: Vec<(Radiograph, (Vec<(FractureClass, BBox)>, Vec<BBox>))> = chunk
+        // Each image with its typed boxes and its boxes of unknown type.
+        type Truth = (Vec<(FractureClass, BBox)>, Vec<BBox>);
+        let loaded: Vec<(Radiograph, Truth)> = chunk
             .par_iter()
             .map(|row| {
                 let image = hipfrac_dicom::read_radiograph(&base.join(&row.image))?;

@@ -352,7 +352,8 @@ fn compiled_union(shapes: &[Compiled], x: f64, y: f64) -> Spans {
     spans
 }
 
-/// A body compiled for one tile.
+/// A body compiled for one tile (a few per tile, made once: their sizes do not matter).
+#[allow(clippy::large_enum_variant)]
 enum CompiledBody {
     Bone {
         outer: Vec<Compiled>,

@@ -69,6 +69,7 @@ pub fn verdict_line(prediction: &Prediction) -> String {
 /// `base` (e.g. `out/hip` → `out/hip.sr.dcm`). `image` holds the pixels when they could be
 /// decoded; an image that was not assessed gets only its SR (there are no boxes to show).
 /// Returns the files written.
+#[allow(clippy::too_many_arguments)] // each is one fact about this prediction's source
 pub fn write(
     source: &Path,
     base: &Path,

@@ -481,7 +481,9 @@ async fn unsupported_bodies_are_refused_with_the_reason() {
     wait_ready(&app).await;
     let warm_up_batches = batches.lock().unwrap().len();
 
-    let cases: Vec<(&str, Option<&str>, Vec<u8>, StatusCode, &str, &str)> = vec![
+    // (path, content type, body, status, code, what the message names)
+    type Case<'a> = (&'a str, Option<&'a str>, Vec<u8>, StatusCode, &'a str, &'a str);
+    let cases: Vec<Case> = vec![
         (
             "/v1/predict",
             Some("text/plain"),

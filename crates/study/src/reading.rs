@@ -74,6 +74,7 @@ pub(crate) struct ReadForm {
 
 /// The case the reader has open now: its phase, its number and the open step — or the page
 /// that says why the form does not fit it.
+#[allow(clippy::result_large_err)] // the Err is the HTTP response to send, once
 fn open_case(
     app: &App,
     reader: &str,

@@ -155,7 +155,7 @@ pub struct Augment {
 }
 
 /// A sample after augmentation: pixels in [0, 1] and boxes.
-pub fn augment(sample: &Sample, a: &Augment, seed: u64) -> (Vec<f32>, Vec<(Option<FractureClass>, BBox)>) {
+pub fn augment(sample: &Sample, a: &Augment, seed: u64) -> Augmented {
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
     let s = sample.size as usize;
     let flip = rng.gen_bool(a.flip.clamp(0.0, 1.0));
@@ -232,7 +232,7 @@ pub fn turn(
     size: usize,
     boxes: &[(Option<FractureClass>, BBox)],
     clockwise: bool,
-) -> (Vec<f32>, Vec<(Option<FractureClass>, BBox)>) {
+) -> Augmented {
     let s = size;
     let mut out = vec![0f32; s * s];
     for y in 0..s {
@@ -499,14 +499,18 @@ pub fn mosaic(parts: [&Sample; 4], seed: u64) -> Sample {
 
 /// MixUp (as YOLOX): the average of two images, with both sets of boxes.
 pub fn mixup(
-    a: (Vec<f32>, Vec<(Option<FractureClass>, BBox)>),
-    b: (Vec<f32>, Vec<(Option<FractureClass>, BBox)>),
-) -> (Vec<f32>, Vec<(Option<FractureClass>, BBox)>) {
+    a: Augmented,
+    b: Augmented,
+) -> Augmented {
     let pixels = a.0.iter().zip(&b.0).map(|(x, y)| 0.5 * (x + y)).collect();
     let mut boxes = a.1;
     boxes.extend(b.1);
     (pixels, boxes)
 }
+
+/// An augmented image (its pixels, row-major) with its boxes (`None`: a fracture of unknown
+/// type).
+pub type Augmented = (Vec<f32>, Vec<(Option<FractureClass>, BBox)>);
 
 /// A batch as tensors: images `[B, 1, S, S]` and per-image targets.
 pub fn batch(
@@ -515,7 +519,7 @@ pub fn batch(
     seeds: &[u64],
     device: Device,
 ) -> (Tensor, Vec<hipfrac_model::loss::Targets>) {
-    let parts: Vec<(Vec<f32>, Vec<(Option<FractureClass>, BBox)>)> = samples
+    let parts: Vec<Augmented> = samples
         .par_iter()
         .zip(seeds.par_iter())
         .map(|(s, &seed)| augment(s, a, seed))
@@ -525,7 +529,7 @@ pub fn batch(
 
 /// Tensors from augmented images.
 pub fn to_tensors(
-    parts: Vec<(Vec<f32>, Vec<(Option<FractureClass>, BBox)>)>,
+    parts: Vec<Augmented>,
     size: i64,
     device: Device,
 ) -> (Tensor, Vec<hipfrac_model::loss::Targets>) {

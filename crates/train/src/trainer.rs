@@ -2,10 +2,10 @@
 //! EMA weights, checkpoints that resume exactly, and a CSV log.
 
 use crate::config::TrainConfig;
-use crate::data::{augment, batch, load_manifest, mixup, mosaic, to_tensors, Augment, Sample};
+use crate::data::{augment, batch, load_manifest, mixup, mosaic, to_tensors, Augment, Augmented, Sample};
 use crate::optim::{learning_rate, Ema, LossScaler, Sgd};
 use hipfrac_core::card::{DataSummary, ModelCard};
-use hipfrac_core::{BBox, FractureClass};
+use hipfrac_core::FractureClass;
 use hipfrac_eval::map::{coco_map, ImageBoxes};
 use hipfrac_model::decode::{detections, MAP_SCORE_FLOOR, NMS_IOU};
 use hipfrac_model::distributed::{DistError, ProcessGroup};
@@ -226,7 +226,7 @@ pub fn prepare_batch(
     settings: &Augment,
     mosaic_p: f64,
     mixup_p: f64,
-) -> Vec<(Vec<f32>, Vec<(Option<FractureClass>, BBox)>)> {
+) -> Vec<Augmented> {
     use rand::Rng;
     use rayon::prelude::*;
     indices
@@ -289,7 +289,7 @@ impl EpochData {
     }
 
     /// The images and boxes of the batch `indices` of `train`.
-    fn prepare(&self, train: &[Sample], indices: &[usize]) -> Vec<(Vec<f32>, Vec<(Option<FractureClass>, BBox)>)> {
+    fn prepare(&self, train: &[Sample], indices: &[usize]) -> Vec<Augmented> {
         let seeds: Vec<u64> = indices
             .iter()
             .map(|&i| self.seed ^ ((self.epoch as u64) << 32) ^ i as u64)
@@ -519,7 +519,7 @@ impl Trainer {
 
     /// The loss of one prepared batch: the network in the run's precision, the assigner and
     /// the losses in fp32.
-    fn loss(&self, parts: Vec<(Vec<f32>, Vec<(Option<FractureClass>, BBox)>)>) -> LossParts {
+    fn loss(&self, parts: Vec<Augmented>) -> LossParts {
         let (images, targets) = to_tensors(parts, self.config.image_size, self.device);
         let output = hipfrac_model::precision::autocast(self.device, self.config.precision, || {
             self.model.forward_t(&images, true)

@@ -120,6 +120,8 @@ fn convert_with_peak_memory(args: &[&std::path::Path]) -> (i32, String, u64) {
         .args(args)
         .stdout(std::process::Stdio::null())
         .stderr(stderr_file.reopen().unwrap());
+    // Reaped by wait4 below, which also reports the child's peak memory.
+    #[allow(clippy::zombie_processes)]
     let child = command.spawn().unwrap();
     let (mut status, mut usage) = (0, unsafe { std::mem::zeroed::<libc::rusage>() });
     let pid = unsafe { libc::wait4(child.id() as libc::pid_t, &mut status, 0, &mut usage) };

@@ -903,7 +903,7 @@ fn injection_parallel_load_and_formula_names_change_nothing() {
         ("csrf", "' OR ''='"),
     ];
     for (field, value) in injections {
-        let mut fields = vec![
+        let mut fields = [
             ("csrf", csrf.clone()),
             ("phase", phase.clone()),
             ("case", case.clone()),

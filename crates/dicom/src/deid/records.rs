@@ -52,6 +52,8 @@ const LINK_HEADER: [&str; 3] = ["original_patient_id", "pseudonym", "date_shift_
 /// The linking table at `path` (if it exists) with this run's `links` (original Patient ID →
 /// pseudonym, date shift in days) added: one row per original ID; a pseudonym never changes
 /// for a key, so an existing row must match the new one.
+// A conflict names both links in full; the error comes at most once per run.
+#[allow(clippy::result_large_err)]
 pub fn link_table_csv(path: &Path, links: &BTreeMap<String, (String, Option<i64>)>) -> Result<Vec<u8>, LinkError> {
     let read = |source| LinkError::Read {
         path: path.to_path_buf(),

@@ -265,7 +265,8 @@ fn gallery_html(s: &Section, points: &OperatingPoints, n: usize) -> String {
     let missed = |c: &&Case| c.truth != Label::NoFracture && !right(c);
     let false_alarm = |c: &&Case| c.truth == Label::NoFracture && c.prediction.label_for_tables() != Label::NoFracture;
     let mut h = String::new();
-    let kinds: [(&str, &dyn Fn(&&Case) -> bool); 3] = [
+    type Kind<'a> = (&'a str, &'a dyn Fn(&&Case) -> bool);
+    let kinds: [Kind; 3] = [
         ("True positives", &correct),
         ("Misses and wrong types", &missed),
         ("False alarms", &false_alarm),
