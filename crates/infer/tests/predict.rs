@@ -95,7 +95,11 @@ fn default_head_bias_gives_no_fracture() {
 
 #[test]
 fn shared_rg2_predicts_end_to_end() {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/dicom/dicom_wg04_hip/RG2_UNC");
+    // `$HIPFRAC_SHARED`, else ../shared beside the workspace.
+    let shared = std::env::var_os("HIPFRAC_SHARED")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared"));
+    let path = shared.join("data/dicom/dicom_wg04_hip/RG2_UNC");
     if !path.is_file() {
         if std::env::var_os("HIPFRAC_REQUIRE_SHARED").is_some() {
             panic!(

@@ -41,6 +41,7 @@ fn libraries_without_a_model_link_no_libtorch() {
         "hipfrac-imaging",
         "hipfrac-data",
         "hipfrac-phantom",
+        "hipfrac-files",
     ] {
         let tree = normal_dependencies(package);
         assert!(

@@ -10,9 +10,16 @@ pub fn hipfrac() -> assert_cmd::Command {
     assert_cmd::Command::cargo_bin("hipfrac").expect("the hipfrac binary should be built")
 }
 
+/// The shared folder: `$HIPFRAC_SHARED`, else `../shared` beside the workspace.
+fn shared_root() -> PathBuf {
+    std::env::var_os("HIPFRAC_SHARED")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared"))
+}
+
 /// ../shared/data/dicom, or `None` with a message.
 pub fn shared_dicom() -> Option<PathBuf> {
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/dicom");
+    let root = shared_root().join("data/dicom");
     if root.is_dir() {
         Some(root)
     } else {
@@ -46,7 +53,7 @@ pub fn have_tool(tool: &str, version_flag: &str) -> bool {
 /// skip. When ../shared is present, every reproducer there must have its copy here.
 pub fn bad_dicom() -> PathBuf {
     let here = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data/bad-dicom");
-    let shared = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/bad-dicom");
+    let shared = shared_root().join("data/bad-dicom");
     if let Ok(entries) = std::fs::read_dir(&shared) {
         for entry in entries.flatten() {
             let name = entry.file_name();

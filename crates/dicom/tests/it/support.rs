@@ -1,9 +1,16 @@
 use sha2::{Digest, Sha256};
 use std::path::PathBuf;
 
+/// The shared folder: `$HIPFRAC_SHARED`, else `../shared` beside the workspace.
+fn shared_root() -> PathBuf {
+    std::env::var_os("HIPFRAC_SHARED")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared"))
+}
+
 /// ../shared/data/dicom relative to the workspace root, when present.
 pub fn shared_dicom() -> Option<PathBuf> {
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/dicom");
+    let root = shared_root().join("data/dicom");
     if root.is_dir() {
         Some(root)
     } else {
