@@ -175,8 +175,7 @@ fn hand_over(cli: &Cli) -> ExitCode {
 /// then names what was searched if CUDA cannot be loaded.
 fn cuda_library_dir(device: DeviceSpec) -> Option<PathBuf> {
     let explicit = matches!(device, DeviceSpec::Cuda(_));
-    let auto_with_driver =
-        device == DeviceSpec::Auto && std::path::Path::new("/proc/driver/nvidia/version").exists();
+    let auto_with_driver = device == DeviceSpec::Auto && std::path::Path::new("/proc/driver/nvidia/version").exists();
     if !explicit && !auto_with_driver {
         return None;
     }

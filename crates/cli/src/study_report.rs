@@ -1,8 +1,8 @@
 //! `hipfrac study report` and `hipfrac study hash-password`.
 
+use anyhow::{bail, Context, Result};
 use hipfrac_cli::args::StudyReportArgs;
 use hipfrac_core::Outcome;
-use anyhow::{bail, Context, Result};
 use hipfrac_report::format::p3;
 
 pub fn run(args: StudyReportArgs) -> Result<Outcome> {

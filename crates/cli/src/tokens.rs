@@ -1,8 +1,8 @@
 //! `hipfrac serve token add|remove|list`: the inference service's bearer tokens.
 
+use anyhow::Result;
 use hipfrac_cli::args::TokenCommand;
 use hipfrac_core::Outcome;
-use anyhow::Result;
 use hipfrac_service::tokens;
 
 pub fn run(command: TokenCommand) -> Result<Outcome> {

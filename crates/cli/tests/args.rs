@@ -45,7 +45,15 @@ fn model_commands_are_told_apart_by_their_parsed_form() {
     assert!(model(&["evaluate", "--model", "m", "--data", "t.csv", "--out", "o"]));
     assert!(model(&["demo"]));
     assert!(model(&["serve", "--model", "m", "--no-auth"]));
-    assert!(model(&["listen", "--model", "m", "--dest", "PACS@10.0.0.5:104", "--spool", "s"]));
+    assert!(model(&[
+        "listen",
+        "--model",
+        "m",
+        "--dest",
+        "PACS@10.0.0.5:104",
+        "--spool",
+        "s"
+    ]));
     assert!(model(&["study", "serve", "--study", "s.toml"]));
     assert!(!model(&["serve", "token", "list", "--tokens", "t"]));
     assert!(!model(&["study", "report", "r.csv", "--truth", "t.csv", "--out", "o"]));
@@ -70,7 +78,9 @@ fn the_service_requires_a_model_and_its_tokens_do_not() {
         other => panic!("{other:?}"),
     }
     assert!(matches!(
-        parse(&["serve", "token", "add", "alice", "--tokens", "t"]).unwrap().command,
+        parse(&["serve", "token", "add", "alice", "--tokens", "t"])
+            .unwrap()
+            .command,
         Command::Serve(ServeArgs {
             token: Some(ServeCommand::Token(TokenCommand::Add { .. })),
             run: None,
@@ -85,13 +95,50 @@ fn the_service_requires_a_model_and_its_tokens_do_not() {
 fn a_parsed_command_is_handed_over_whole() {
     for args in [
         &[
-            "predict", "a", "b", "--model", "m", "--out", "o", "--shard", "1/4", "--precision", "bf16", "--device",
-            "cuda:1", "--dicom", "sr,gsps", "--accept-body-part", "HUEFTE,BECKEN", "--site", "x",
+            "predict",
+            "a",
+            "b",
+            "--model",
+            "m",
+            "--out",
+            "o",
+            "--shard",
+            "1/4",
+            "--precision",
+            "bf16",
+            "--device",
+            "cuda:1",
+            "--dicom",
+            "sr,gsps",
+            "--accept-body-part",
+            "HUEFTE,BECKEN",
+            "--site",
+            "x",
         ][..],
         &["demo", "--ratios", "0.7,0.1,0.2", "--single-stage", "--device", "cpu"],
-        &["listen", "--model", "m", "--dest", "PACS@10.0.0.5:104", "--spool", "s", "--outputs", "sr"],
+        &[
+            "listen",
+            "--model",
+            "m",
+            "--dest",
+            "PACS@10.0.0.5:104",
+            "--spool",
+            "s",
+            "--outputs",
+            "sr",
+        ],
         &["serve", "--model", "m", "--no-auth", "--max-batch", "4"],
-        &["calibrate", "--model", "m", "--data", "v.csv", "--out-of-scope", "h.csv", "--site", "b"],
+        &[
+            "calibrate",
+            "--model",
+            "m",
+            "--data",
+            "v.csv",
+            "--out-of-scope",
+            "h.csv",
+            "--site",
+            "b",
+        ],
     ] {
         let parsed = parse(args).unwrap();
         let text = hipfrac_cli::hand_over(&parsed);
@@ -102,7 +149,10 @@ fn a_parsed_command_is_handed_over_whole() {
 
 #[test]
 fn usage_names_hipfrac() {
-    let error = Cli::command().bin_name("hipfrac").try_get_matches_from(["hipfrac-torch", "demo", "--help"]).unwrap_err();
+    let error = Cli::command()
+        .bin_name("hipfrac")
+        .try_get_matches_from(["hipfrac-torch", "demo", "--help"])
+        .unwrap_err();
     let help = error.to_string();
     assert!(help.contains("Usage: hipfrac demo"), "{help}");
     assert!(!help.contains("hipfrac-torch"), "{help}");

@@ -26,9 +26,9 @@ pub mod verdict;
 
 pub use assess::{AbstentionSource, Acceptance, NotAssessable};
 pub use boxes::{dice, iou, nms_per_class, BBox, Detection};
-pub use outcome::Outcome;
 pub use device::{DeviceSpec, ParseDeviceError, Precision, Preset, Stage};
 pub use label::{FractureClass, Label, ParseLabelError};
+pub use outcome::Outcome;
 pub use prediction::{
     escape_html, side, side_by_position, Answer, Case, HipCall, Prediction, Side, SideCall, SideSource, NOTICE,
     NOT_ASSESSABLE,

@@ -4,8 +4,8 @@ use crate::{inputs, progress, Outcome};
 use anyhow::{bail, Result};
 use hipfrac_dicom::deid::{deidentify_file, DeidOptions as FileOptions, Key, ProfileOption};
 use rayon::prelude::*;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 
 /// What `hipfrac deid` is asked to do.

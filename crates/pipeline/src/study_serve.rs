@@ -3,8 +3,8 @@
 
 use crate::Outcome;
 use anyhow::{Context, Result};
-use hipfrac_core::Radiograph;
 use hipfrac_core::DeviceSpec;
+use hipfrac_core::Radiograph;
 use hipfrac_study::server::{AiModel, App};
 use std::net::SocketAddr;
 use std::path::PathBuf;

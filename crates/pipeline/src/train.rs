@@ -3,8 +3,8 @@
 //! says how to resume, and the next command at the end.
 
 use crate::{progress, Outcome};
-use hipfrac_core::DeviceSpec;
 use anyhow::{Context, Result};
+use hipfrac_core::DeviceSpec;
 use hipfrac_train::trainer::{EpochLog, TrainError, Trainer};
 use hipfrac_train::TrainConfig;
 use std::path::PathBuf;

@@ -227,12 +227,7 @@ pub fn augment(sample: &Sample, a: &Augment, seed: u64) -> Augmented {
 }
 
 /// A square `size × size` image turned by 90° (clockwise when `clockwise`), with its boxes.
-pub fn turn(
-    pixels: &[f32],
-    size: usize,
-    boxes: &[(Option<FractureClass>, BBox)],
-    clockwise: bool,
-) -> Augmented {
+pub fn turn(pixels: &[f32], size: usize, boxes: &[(Option<FractureClass>, BBox)], clockwise: bool) -> Augmented {
     let s = size;
     let mut out = vec![0f32; s * s];
     for y in 0..s {
@@ -498,10 +493,7 @@ pub fn mosaic(parts: [&Sample; 4], seed: u64) -> Sample {
 }
 
 /// MixUp (as YOLOX): the average of two images, with both sets of boxes.
-pub fn mixup(
-    a: Augmented,
-    b: Augmented,
-) -> Augmented {
+pub fn mixup(a: Augmented, b: Augmented) -> Augmented {
     let pixels = a.0.iter().zip(&b.0).map(|(x, y)| 0.5 * (x + y)).collect();
     let mut boxes = a.1;
     boxes.extend(b.1);
@@ -528,11 +520,7 @@ pub fn batch(
 }
 
 /// Tensors from augmented images.
-pub fn to_tensors(
-    parts: Vec<Augmented>,
-    size: i64,
-    device: Device,
-) -> (Tensor, Vec<hipfrac_model::loss::Targets>) {
+pub fn to_tensors(parts: Vec<Augmented>, size: i64, device: Device) -> (Tensor, Vec<hipfrac_model::loss::Targets>) {
     let count = parts.len() as i64;
     let mut flat = Vec::with_capacity(parts.len() * (size * size) as usize);
     let mut targets = Vec::new();

@@ -304,7 +304,10 @@ enum EpochEnd {
     /// Stopped before batch k (k batches done).
     Stopped(usize),
     /// A non-finite loss at this step (1-based).
-    Diverged { step: usize, value: f64 },
+    Diverged {
+        step: usize,
+        value: f64,
+    },
 }
 
 /// A training run.
@@ -456,7 +459,9 @@ impl Trainer {
         // The loader prepares batch k+1 on another thread while batch k trains; what it makes
         // depends only on the seeds, so prefetching changes no number.
         let end = std::thread::scope(|scope| -> Result<EpochEnd, DistError> {
-            let mut next = batches.get(skip).map(|first| scope.spawn(|| data.prepare(&train, first)));
+            let mut next = batches
+                .get(skip)
+                .map(|first| scope.spawn(|| data.prepare(&train, first)));
             for k in skip..batches.len() {
                 let parts = next
                     .take()

@@ -74,7 +74,10 @@ fn main() -> ExitCode {
             tls: a.tls_cert.zip(a.tls_key),
             device: a.device,
         }),
-        Command::Serve(ServeArgs { run: Some(a), token: None }) => serve(a),
+        Command::Serve(ServeArgs {
+            run: Some(a),
+            token: None,
+        }) => serve(a),
         Command::Listen(a) => listen(a),
         other => Err(anyhow::anyhow!(
             "{other:?} runs no model: run it as `hipfrac`, not `hipfrac-torch`"
