@@ -299,7 +299,7 @@ pub fn run(args: PredictOptions) -> Result<Outcome> {
         .filter(|r| r.verdict == hipfrac_core::NOT_ASSESSABLE)
         .count();
     eprintln!(
-        "predicted {}, failed {failed}, already there {existing}; {fractures} with a fracture verdict, {refused} not assessable (not an AP hip or pelvis: see not_assessable in summary.csv) → {}",
+        "predicted {}, failed {failed}, already there {existing}; {fractures} with a fracture verdict, {refused} not assessable (see not_assessable in summary.csv for why) → {}",
         rows.len() - failed,
         args.out.display()
     );

@@ -472,9 +472,10 @@ fn predict_and_evaluate_agree_image_by_image() {
     }
 }
 
-/// Two reproducers of ../shared/data/bad-dicom through predict: a NaN window is that file's
-/// error (never a confident "none" from a black image), and a SOP Instance UID that is a
-/// spreadsheet formula reaches summary.csv neutralised.
+/// Two reproducers of ../shared/data/bad-dicom through predict: a NaN window is answered "not
+/// assessable" with its reason (never a confident "none" from a black image, never the end of
+/// the run), and a SOP Instance UID that is a spreadsheet formula reaches summary.csv
+/// neutralised.
 #[test]
 fn predict_refuses_a_nan_window_and_neutralises_formulas() {
     let bad = bad_dicom();
@@ -495,13 +496,20 @@ fn predict_refuses_a_nan_window_and_neutralises_formulas() {
         .arg(&out)
         .args(["--device", "cpu", "--no-overlay"])
         .assert()
-        .code(1);
+        .success();
     let stderr = String::from_utf8_lossy(&assert.get_output().stderr).to_string();
     assert!(
-        stderr.contains("window_center_nan.dcm") && stderr.contains("Window Center (0028,1050) is NaN"),
+        stderr.contains("failed 0") && stderr.contains("1 not assessable"),
         "{stderr}"
     );
-    assert!(!out.join("window_center_nan.json").exists());
+    let nan: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("window_center_nan.json")).unwrap()).unwrap();
+    assert_eq!(nan["verdict"], "not_assessable", "{nan}");
+    let reason = nan["not_assessable"]["reason"].as_str().unwrap_or_default();
+    assert!(reason.starts_with("Window Center (0028,1050) is NaN"), "{nan}");
+    assert_eq!(nan["not_assessable"]["source"], "header", "{nan}");
+    assert!(nan["class_scores"].is_null(), "{nan}");
+    assert!(nan["boxes"].as_array().is_none_or(|b| b.is_empty()), "{nan}");
     let summary = std::fs::read_to_string(out.join("summary.csv")).unwrap();
     assert!(summary.contains("\"'=HYPERLINK("), "{summary}");
     assert!(
