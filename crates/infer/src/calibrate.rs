@@ -1,7 +1,7 @@
 //! Choosing the operating points on a validation manifest and storing them with the model.
 
 use crate::cases::predict_manifest;
-use crate::{InferError, Predictor};
+use crate::{InferError, ModelError, ModelFault, Predictor};
 use hipfrac_core::verdict::{choose, rates, refit, OperatingPoints, Refitted};
 use hipfrac_core::Label;
 use std::path::{Path, PathBuf};
@@ -9,6 +9,18 @@ use std::path::{Path, PathBuf};
 /// Where a model's operating points live.
 pub fn points_path(model_dir: &Path) -> PathBuf {
     model_dir.join("operating_points.json")
+}
+
+/// Reads an `operating_points.json` (or a site's `operating_points.<site>.json`) as
+/// [`calibrate`] and [`refit_site`] write it: JSON for [`OperatingPoints`] whose thresholds
+/// pass [`OperatingPoints::validate`]. Anything else is an error naming the file.
+pub fn read_points(path: &Path) -> Result<OperatingPoints, ModelError> {
+    let points: OperatingPoints =
+        serde_json::from_slice(&crate::read(path)?).map_err(|e| ModelError::new(path, ModelFault::Json(e)))?;
+    points
+        .validate()
+        .map_err(|e| ModelError::new(path, ModelFault::Thresholds(e)))?;
+    Ok(points)
 }
 
 /// The (class scores, truth) of every image of `manifest` the predictor assessed. Images the

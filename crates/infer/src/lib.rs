@@ -225,12 +225,7 @@ impl Predictor {
         training.fold_into(&mut model);
         let points_path = dir.join("operating_points.json");
         let points = if points_path.exists() {
-            let points: OperatingPoints = serde_json::from_slice(&read(&points_path)?)
-                .map_err(|e| ModelError::new(&points_path, ModelFault::Json(e)))?;
-            points
-                .validate()
-                .map_err(|e| ModelError::new(&points_path, ModelFault::Thresholds(e)))?;
-            points
+            calibrate::read_points(&points_path)?
         } else {
             OperatingPoints::uncalibrated()
         };
@@ -462,12 +457,7 @@ impl Predictor {
         if !path.exists() {
             return Err(ModelError::new(&path, ModelFault::NoSite(site.to_string())));
         }
-        let points: OperatingPoints =
-            serde_json::from_slice(&read(&path)?).map_err(|e| ModelError::new(&path, ModelFault::Json(e)))?;
-        points
-            .validate()
-            .map_err(|e| ModelError::new(&path, ModelFault::Thresholds(e)))?;
-        self.points = points;
+        self.points = calibrate::read_points(&path)?;
         Ok(())
     }
 
