@@ -23,6 +23,9 @@ pub fn read_points(path: &Path) -> Result<OperatingPoints, ModelError> {
     Ok(points)
 }
 
+/// Each assessed image's class scores (DF, VF, SF, UF) and its truth.
+type Scored = Vec<([f32; 4], Label)>;
+
 /// The (class scores, truth) of every image of `manifest` the predictor assessed. Images the
 /// header check refuses have no scores and are left out (a score of 0 would drag every
 /// threshold down); when none is left, that is the error.
@@ -30,7 +33,7 @@ fn assessed(
     predictor: &Predictor,
     manifest: &Path,
     progress: &mut dyn FnMut(usize, usize),
-) -> Result<(Vec<([f32; 4], Label)>, String), InferError> {
+) -> Result<(Scored, String), InferError> {
     let cases = predict_manifest(predictor, manifest, progress)?;
     if cases.is_empty() {
         return Err(InferError::EmptyManifest(manifest.to_path_buf()));
