@@ -30,6 +30,9 @@ pub struct Phase {
     pub sequential: bool,
 }
 
+/// The longest washout a phase may ask for (ten years): `inf` would keep a phase closed for
+/// ever, and a washout of years is a typing error.
+pub const MAX_WASHOUT_DAYS: f64 = 3650.0;
 impl Phase {
     /// The phase under which a read of `step` is stored.
     pub fn key(&self, step: Step) -> String {
@@ -144,7 +147,7 @@ impl StudyConfig {
         if let Some(p) = self
             .phases
             .iter()
-            .find(|p| p.washout_days.is_nan() || p.washout_days < 0.0)
+            .find(|p| !(0.0..=MAX_WASHOUT_DAYS).contains(&p.washout_days))
         {
             return Err(ConfigProblem::NegativeWashout(p.name.clone()));
         }

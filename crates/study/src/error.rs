@@ -77,7 +77,7 @@ pub enum ConfigProblem {
     DuplicateName(String),
     #[error("{0}: password_hash is not an argon2 hash (make one with `hipfrac study hash-password`)")]
     NotArgon2Hash(String),
-    #[error("phase {0:?}: washout_days must be ≥ 0")]
+    #[error("phase {0:?}: washout_days must be a number of days from 0 to 3650")]
     NegativeWashout(String),
     #[error("idle_minutes = {0}: must be at least 5")]
     IdleMinutes(f64),

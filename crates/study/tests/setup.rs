@@ -176,7 +176,7 @@ fn study_files_are_checked() {
     assert!(error.to_string().contains("nowhere.toml"));
 
     type Check = fn(&StudyError) -> bool;
-    let cases: [(&str, String, Check); 5] = [
+    let cases: [(&str, String, Check); 6] = [
         ("typo", text.replace("seed = 3", "sed = 3"), |e| {
             matches!(e, StudyError::ParseConfig { .. })
         }),
@@ -195,6 +195,14 @@ fn study_files_are_checked() {
             text.replace(
                 "{ name = \"I\" }",
                 "{ name = \"I\" }, { name = \"II\", washout_days = -1 }",
+            ),
+            |e| matches!(e, StudyError::InvalidConfig { problem: ConfigProblem::NegativeWashout(p), .. } if p == "II"),
+        ),
+        (
+            "endless",
+            text.replace(
+                "{ name = \"I\" }",
+                "{ name = \"I\" }, { name = \"II\", washout_days = inf }",
             ),
             |e| matches!(e, StudyError::InvalidConfig { problem: ConfigProblem::NegativeWashout(p), .. } if p == "II"),
         ),
