@@ -13,16 +13,13 @@ fuzz_target!(|data: &[u8]| {
     // still a finding.
     let panicked = |e: &hipfrac_dicom::Error| {
         hipfrac_core::error_chain(e).contains("panicked")
-            || matches!(
-                e,
-                hipfrac_dicom::Error::Parse {
-                    source: hipfrac_dicom::ParseFault::Panic(_),
-                    ..
-                } | hipfrac_dicom::Error::Decode {
-                    source: hipfrac_dicom::DecodeFault::Panic(_),
-                    ..
+            || match e {
+                hipfrac_dicom::Error::Parse { source, .. } => matches!(**source, hipfrac_dicom::ParseFault::Panic(_)),
+                hipfrac_dicom::Error::Decode { source, .. } => {
+                    matches!(**source, hipfrac_dicom::DecodeFault::Panic(_))
                 }
-            )
+                _ => false,
+            }
     };
     if let Err(e) = hipfrac_dicom::read_dicom_header(path) {
         assert!(!panicked(&e), "caught panic: {}", hipfrac_core::error_chain(&e));

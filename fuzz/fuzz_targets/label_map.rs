@@ -1,12 +1,11 @@
 //! Label maps (`name = CODE` per line, `#` starts a comment), as `--label-map` reads them: a
 //! map or an error naming the line, never a panic; every name a map lists then resolves.
 #![no_main]
+mod common;
 use libfuzzer_sys::fuzz_target;
-use std::io::Write;
 
 fuzz_target!(|data: &[u8]| {
-    let mut file = tempfile::Builder::new().suffix(".map").tempfile().expect("a temp file");
-    file.write_all(data).expect("write");
+    let file = common::file_with(data, ".map");
     if let Ok(map) = hipfrac_data::LabelMap::from_file(file.path()) {
         let text = std::str::from_utf8(data).expect("a map that loads is UTF-8");
         for line in text.lines() {

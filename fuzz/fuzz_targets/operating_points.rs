@@ -2,15 +2,11 @@
 //! folder reads it: thresholds in [0, 1] with fracture ≥ suspicious, or an error naming the
 //! file; never a panic. What loads gives a verdict for any class scores.
 #![no_main]
+mod common;
 use libfuzzer_sys::fuzz_target;
-use std::io::Write;
 
 fuzz_target!(|data: &[u8]| {
-    let mut file = tempfile::Builder::new()
-        .suffix(".json")
-        .tempfile()
-        .expect("a temp file");
-    file.write_all(data).expect("write");
+    let file = common::file_with(data, ".json");
     if let Ok(points) = hipfrac_infer::calibrate::read_points(file.path()) {
         for scores in [
             [0.0; 4],

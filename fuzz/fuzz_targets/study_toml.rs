@@ -2,16 +2,12 @@
 //! or refused with an error; never a panic, whatever the bytes (wrong types, unknown keys,
 //! NaN or infinite numbers, password hashes that are not argon2, bad phase names).
 #![no_main]
+mod common;
 use hipfrac_study::config::Step;
 use libfuzzer_sys::fuzz_target;
-use std::io::Write;
 
 fuzz_target!(|data: &[u8]| {
-    let mut file = tempfile::Builder::new()
-        .suffix(".toml")
-        .tempfile()
-        .expect("a temp file");
-    file.write_all(data).expect("write");
+    let file = common::file_with(data, ".toml");
     if let Ok(config) = hipfrac_study::StudyConfig::load(file.path()) {
         // What loads passes its own checks, and its phases name their reads.
         assert!(config.check().is_ok());
