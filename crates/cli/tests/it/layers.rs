@@ -79,16 +79,30 @@ fn hipfrac_does_not_load_libtorch() {
 
 #[test]
 fn model_commands_are_handed_to_hipfrac_torch() {
-    // The help of a model command comes from hipfrac-torch, through hipfrac.
+    // hipfrac parses every command line (one definition): the help of a model command, and a
+    // model command line that does not parse, never reach hipfrac-torch.
     let out = Command::new(env!("CARGO_BIN_EXE_hipfrac"))
         .args(["predict", "--help"])
+        .env("HIPFRAC_TORCH", "/nonexistent/hipfrac-torch")
         .output()
         .unwrap();
     assert!(out.status.success());
-    assert!(String::from_utf8_lossy(&out.stdout).contains("--model"));
-    // Without the sibling binary, the error says where it was looked for.
+    let help = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        help.contains("--model") && help.contains("Usage: hipfrac predict"),
+        "{help}"
+    );
     let out = Command::new(env!("CARGO_BIN_EXE_hipfrac"))
         .args(["predict", "x"])
+        .env("HIPFRAC_TORCH", "/nonexistent/hipfrac-torch")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--model <MODEL>"));
+    // A parsed model command goes to the sibling binary; without it, the error says where it
+    // was looked for.
+    let out = Command::new(env!("CARGO_BIN_EXE_hipfrac"))
+        .args(["predict", "x", "--model", "m", "--out", "o"])
         .env("HIPFRAC_TORCH", "/nonexistent/hipfrac-torch")
         .output()
         .unwrap();
