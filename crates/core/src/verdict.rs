@@ -474,7 +474,7 @@ fn next_up(x: f32) -> f32 {
 }
 
 /// A site's name as it goes into `operating_points.SITE.json`: letters, digits, '.', '_', '-'.
-pub fn site_name(value: &str) -> Result<String, String> {
+pub fn site_name(value: &str) -> Result<String, BadSiteName> {
     let ok = (1..=64).contains(&value.len())
         && value
             .chars()
@@ -483,9 +483,14 @@ pub fn site_name(value: &str) -> Result<String, String> {
     if ok {
         Ok(value.to_string())
     } else {
-        Err("use 1–64 letters, digits, '.', '_' or '-' (not starting with '.')".into())
+        Err(BadSiteName(value.to_string()))
     }
 }
+
+/// A site name that cannot go into a file name.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("use 1–64 letters, digits, '.', '_' or '-' (not starting with '.')")]
+pub struct BadSiteName(pub String);
 
 #[cfg(test)]
 mod tests {

@@ -40,6 +40,12 @@ pub enum ParseRatiosError {
         /// The whole text.
         text: String,
     },
+    /// A share of 0 where every split is needed (the demo trains, calibrates and tests).
+    #[error("{text}: the demo needs a train, a validation and a test share above 0")]
+    EmptySplit {
+        /// The whole text.
+        text: String,
+    },
 }
 
 /// As percentages, the paper's way: `80/10/10`.
@@ -319,12 +325,12 @@ pub fn folds(rows: &[ManifestRow], k: usize, seed: u64) -> Vec<Vec<ManifestRow>>
 
 /// The demo's split: three shares adding up to 1, none of them 0 (it trains, calibrates on
 /// validation and evaluates the test split).
-pub fn parse_demo_ratios(value: &str) -> Result<Ratios, String> {
-    let ratios: Ratios = value.parse().map_err(|e| format!("{e}"))?;
+pub fn parse_demo_ratios(value: &str) -> Result<Ratios, ParseRatiosError> {
+    let ratios: Ratios = value.parse()?;
     if ratios.0.iter().any(|&r| r <= 0.0) {
-        return Err(format!(
-            "{value}: the demo needs a train, a validation and a test share above 0"
-        ));
+        return Err(ParseRatiosError::EmptySplit {
+            text: value.to_string(),
+        });
     }
     Ok(ratios)
 }

@@ -192,19 +192,30 @@ pub fn run(
     Ok(())
 }
 
+/// A `--dest` argument that is not AE@HOST:PORT.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum DestinationError {
+    #[error("expected AE@HOST:PORT, e.g. PACS@10.0.0.5:104")]
+    NoAe,
+    #[error("expected AE@HOST:PORT: the port is missing")]
+    NoPort,
+    #[error("{0:?} is not a port number")]
+    Port(String),
+    #[error("{0:?} is not an AE title (1 to 16 characters)")]
+    AeTitle(String),
+}
+
 /// A `--dest AE@HOST:PORT` argument → (AE, HOST:PORT).
-pub fn parse_destination(text: &str) -> Result<(String, String), String> {
-    let (ae, address) = text
-        .split_once('@')
-        .ok_or("expected AE@HOST:PORT, e.g. PACS@10.0.0.5:104")?;
+pub fn parse_destination(text: &str) -> Result<(String, String), DestinationError> {
+    let (ae, address) = text.split_once('@').ok_or(DestinationError::NoAe)?;
     let port = address
         .rsplit_once(':')
         .map(|(_, p)| p)
-        .ok_or("expected AE@HOST:PORT: the port is missing")?;
+        .ok_or(DestinationError::NoPort)?;
     port.parse::<u16>()
-        .map_err(|_| format!("{port:?} is not a port number"))?;
+        .map_err(|_| DestinationError::Port(port.to_string()))?;
     if ae.trim().is_empty() || ae.len() > 16 {
-        return Err(format!("{ae:?} is not an AE title (1 to 16 characters)"));
+        return Err(DestinationError::AeTitle(ae.to_string()));
     }
     Ok((ae.to_string(), address.to_string()))
 }

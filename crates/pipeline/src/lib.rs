@@ -57,3 +57,12 @@ pub fn open_predictor(choice: &ModelChoice) -> Result<Predictor> {
     }
     Ok(predictor)
 }
+
+/// The long-running services' log (tracing) on stderr, coloured only on a terminal.
+fn log_to_stderr() {
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .init();
+}

@@ -8,11 +8,7 @@ use hipfrac_node::{Config, Model, PredictError};
 
 /// Runs the DICOM node with `config` until a signal stops it.
 pub fn run(choice: &ModelChoice, config: Config) -> Result<Outcome> {
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_target(false)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
+    crate::log_to_stderr();
     let predictor = crate::open_predictor(choice)?;
     let model = Model {
         batch: predictor.batch_size(),

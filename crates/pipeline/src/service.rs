@@ -16,11 +16,7 @@ pub fn run(choice: &ModelChoice, config: Config, insecure: bool) -> Result<Outco
             config.addr
         );
     }
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_target(false)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
+    crate::log_to_stderr();
     let predictor = crate::open_predictor(choice)?;
     let description = serde_json::json!({
         "hash": predictor.model_hash,

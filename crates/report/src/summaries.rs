@@ -128,19 +128,28 @@ pub fn join(parts: &[PathBuf]) -> Result<(Vec<u8>, usize), SummaryError> {
     Ok((header.map(|(h, _)| write(&h, rows)).unwrap_or_default(), count))
 }
 
+/// A `--shard` argument that is not I/N with 0 ≤ I < N.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ShardError {
+    #[error("expected I/N, e.g. 0/8 (shard 0 of 8)")]
+    NotIOverN,
+    #[error("{0:?} is not a shard number")]
+    Index(String),
+    #[error("{0:?} is not a shard count")]
+    Count(String),
+    #[error("shard {0}/{1}: need 0 ≤ I < N")]
+    OutOfRange(u32, u32),
+}
+
 /// A `--shard I/N` argument: I/N → (I, N), 0 ≤ I < N.
-pub fn parse_shard(text: &str) -> Result<(u32, u32), String> {
-    let (i, n) = text.split_once('/').ok_or("expected I/N, e.g. 0/8 (shard 0 of 8)")?;
+pub fn parse_shard(text: &str) -> Result<(u32, u32), ShardError> {
+    let (i, n) = text.split_once('/').ok_or(ShardError::NotIOverN)?;
     let (i, n) = (
-        i.trim()
-            .parse::<u32>()
-            .map_err(|_| format!("{i:?} is not a shard number"))?,
-        n.trim()
-            .parse::<u32>()
-            .map_err(|_| format!("{n:?} is not a shard count"))?,
+        i.trim().parse::<u32>().map_err(|_| ShardError::Index(i.to_string()))?,
+        n.trim().parse::<u32>().map_err(|_| ShardError::Count(n.to_string()))?,
     );
     if n == 0 || i >= n {
-        return Err(format!("shard {i}/{n}: need 0 ≤ I < N"));
+        return Err(ShardError::OutOfRange(i, n));
     }
     Ok((i, n))
 }
