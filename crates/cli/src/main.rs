@@ -7,7 +7,7 @@
 //! parsed, is handed whole to the sibling binary `hipfrac-torch`, which links libtorch, the
 //! way git and cargo run their subcommands.
 
-mod study_report;
+mod study;
 mod tokens;
 
 use clap::Parser;
@@ -24,96 +24,26 @@ fn main() -> ExitCode {
         return hand_over(&cli);
     }
     let result = match cli.command {
-        Command::Convert(a) => convert::run(convert::ConvertOptions {
-            inputs: a.inputs,
-            out: a.out,
-            bits: match a.bits {
-                Bits::Eight => hipfrac_dicom::convert::PngBits::Eight,
-                Bits::Sixteen => hipfrac_dicom::convert::PngBits::Sixteen,
-            },
-            window: a.window,
-            no_sidecar: a.no_sidecar,
-            overwrite: a.overwrite,
-            skip_existing: a.skip_existing,
-            jobs: a.jobs,
-        }),
-        Command::Deid(a) => deid::run(deid::DeidOptions {
-            inputs: a.inputs,
-            out: a.out,
-            key: a.key,
-            keep_patient_characteristics: a.keep_patient_characteristics,
-            retain: a.retain.iter().map(|r| r.option()).collect(),
-            report: a.report,
-            link: a.link,
-            overwrite: a.overwrite,
-        }),
-        Command::Dataset(DatasetCommand::Check(a)) => dataset::check(dataset::CheckOptions {
-            dir: a.dir,
-            label_map: a.label_map,
-            json: a.json,
-        }),
-        Command::Dataset(DatasetCommand::Split(a)) => dataset::split(dataset::SplitOptions {
-            dir: a.dir,
-            ratios: a.ratios,
-            seed: a.seed,
-            external_site: a.external_site,
-            out: a.out,
-            label_map: a.label_map,
-            overwrite: a.overwrite,
-        }),
-        Command::Dataset(DatasetCommand::Folds(a)) => dataset::folds(dataset::FoldsOptions {
-            manifests: a.manifests,
-            k: a.k,
-            seed: a.seed,
-            out: a.out,
-            overwrite: a.overwrite,
-        }),
-        Command::Dataset(DatasetCommand::Merge(a)) => dataset::merge(dataset::MergeOptions {
-            manifests: a.manifests,
-            out: a.out,
-            overwrite: a.overwrite,
-        }),
-        Command::Labels(LabelsCommand::Convert(a)) => labels::convert(labels::LabelsConvertOptions {
-            from: a.from.format(),
-            input: a.input,
-            to: a.to.format(),
-            output: a.output,
-            images: a.images,
-            label_map: a.label_map,
-        }),
+        Command::Convert(options) => convert::run(options),
+        Command::Deid(options) => deid::run(options),
+        Command::Dataset(DatasetCommand::Check(options)) => dataset::check(options),
+        Command::Dataset(DatasetCommand::Split(options)) => dataset::split(options),
+        Command::Dataset(DatasetCommand::Folds(options)) => dataset::folds(options),
+        Command::Dataset(DatasetCommand::Merge(options)) => dataset::merge(options),
+        Command::Labels(LabelsCommand::Convert(options)) => labels::convert(options),
         Command::Labels(LabelsCommand::List) => labels::list(),
         Command::Phantom(PhantomArgs {
             command: Some(PhantomCommand::Sites),
             ..
         }) => phantom::sites(),
         Command::Phantom(PhantomArgs {
-            command: Some(PhantomCommand::Sheet(a)),
+            command: Some(PhantomCommand::Sheet(options)),
             ..
-        }) => phantom::sheet(phantom::SheetOptions {
-            dir: a.dir,
-            out: a.out,
-            count: a.count,
-            columns: a.columns,
-            tile: a.tile,
-            compare: a.compare,
-        }),
-        Command::Phantom(a) => phantom::run(phantom::PhantomOptions {
-            count: a.count,
-            site: a.site,
-            seed: a.seed,
-            size: a.size,
-            out: a.out,
-            mix: a.mix,
-            overwrite: a.overwrite,
-            skip_existing: a.skip_existing,
-            jobs: a.jobs,
-        }),
-        Command::MergeShards(a) => shards::run(shards::MergeShardsOptions {
-            out: a.out,
-            overwrite: a.overwrite,
-        }),
-        Command::Study(StudyCommand::Report(a)) => study_report::run(a),
-        Command::Study(StudyCommand::HashPassword) => study_report::hash_password(),
+        }) => phantom::sheet(options),
+        Command::Phantom(a) => phantom::run(a.options),
+        Command::MergeShards(options) => shards::run(options),
+        Command::Study(StudyCommand::Report(options)) => hipfrac_files::study::report(options),
+        Command::Study(StudyCommand::HashPassword) => study::hash_password(),
         Command::Serve(ServeArgs {
             token: Some(ServeCommand::Token(command)),
             ..

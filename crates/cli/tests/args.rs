@@ -157,3 +157,99 @@ fn usage_names_hipfrac() {
     assert!(help.contains("Usage: hipfrac demo"), "{help}");
     assert!(!help.contains("hipfrac-torch"), "{help}");
 }
+
+/// The file commands parse straight into hipfrac-files' options (their one definition, help
+/// included): values, defaults, ranges and conflicts as when the command line had copies.
+#[test]
+fn file_commands_parse_into_the_libraries_options() {
+    use hipfrac_files::{convert::Bits, deid::Retain, labels::Format};
+    use std::path::PathBuf;
+    let command = |args: &[&str]| parse(args).unwrap().command;
+    match command(&[
+        "convert", "a.dcm", "b", "--out", "o", "--bits", "16", "--window", "-50,400",
+    ]) {
+        Command::Convert(options) => {
+            assert_eq!(options.inputs, [PathBuf::from("a.dcm"), PathBuf::from("b")]);
+            assert_eq!((options.bits, options.window.as_str()), (Bits::Sixteen, "-50,400"));
+            assert!(!options.no_sidecar && !options.overwrite && options.jobs.is_none());
+        }
+        other => panic!("{other:?}"),
+    }
+    match command(&["convert", "a", "--out", "o"]) {
+        Command::Convert(options) => assert_eq!((options.bits, options.window.as_str()), (Bits::Eight, "file")),
+        other => panic!("{other:?}"),
+    }
+    match command(&[
+        "deid",
+        "a",
+        "--out",
+        "o",
+        "--key",
+        "k",
+        "--retain",
+        "uids",
+        "--retain",
+        "full-dates",
+    ]) {
+        Command::Deid(options) => {
+            assert_eq!(options.retain, [Retain::Uids, Retain::FullDates]);
+            assert_eq!(options.key, PathBuf::from("k"));
+        }
+        other => panic!("{other:?}"),
+    }
+    match command(&["dataset", "split", "d", "--external-site", "C"]) {
+        Command::Dataset(DatasetCommand::Split(options)) => {
+            assert_eq!((options.ratios.as_str(), options.seed), ("0.8,0.1,0.1", 0));
+            assert_eq!(options.external_site.as_deref(), Some("C"));
+        }
+        other => panic!("{other:?}"),
+    }
+    match command(&["dataset", "folds", "a.csv", "b.csv", "--out", "o"]) {
+        Command::Dataset(DatasetCommand::Folds(options)) => assert_eq!((options.manifests.len(), options.k), (2, 5)),
+        other => panic!("{other:?}"),
+    }
+    match command(&["labels", "convert", "--from", "yolo", "in", "--to", "coco", "out.json"]) {
+        Command::Labels(LabelsCommand::Convert(options)) => {
+            assert_eq!((options.from, options.to), (Format::Yolo, Format::Coco));
+            assert_eq!(options.output, PathBuf::from("out.json"));
+        }
+        other => panic!("{other:?}"),
+    }
+    match command(&["phantom", "--count", "3", "--out", "o"]) {
+        Command::Phantom(PhantomArgs { command: None, options }) => {
+            assert_eq!(
+                (options.count, options.site.as_str(), options.size),
+                (Some(3), "site-a", 1024)
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    match command(&["phantom", "sheet", "d", "--out", "s.png"]) {
+        Command::Phantom(PhantomArgs {
+            command: Some(PhantomCommand::Sheet(options)),
+            ..
+        }) => assert_eq!((options.count, options.columns, options.tile), (20, 5, 256)),
+        other => panic!("{other:?}"),
+    }
+    match command(&["study", "report", "r.csv", "--truth", "t.csv", "--out", "o"]) {
+        Command::Study(StudyCommand::Report(options)) => assert_eq!(options.aided, ["III"]),
+        other => panic!("{other:?}"),
+    }
+    match command(&["merge-shards", "o", "--overwrite"]) {
+        Command::MergeShards(options) => assert!(options.overwrite),
+        other => panic!("{other:?}"),
+    }
+    for refused in [
+        &["convert", "--out", "o"][..],
+        &["convert", "a", "--out", "o", "--bits", "12"],
+        &["convert", "a", "--out", "o", "--overwrite", "--skip-existing"],
+        &["deid", "a", "--out", "o", "--key", "k", "--retain", "safe-private"],
+        &["dataset", "folds", "a.csv", "--out", "o", "--k", "1"],
+        &["dataset", "merge", "--out", "o"],
+        &["labels", "convert", "--from", "voc", "in", "--to", "csv", "out"],
+        &["phantom", "--overwrite", "--skip-existing"],
+        &["phantom", "--count", "3", "sites"],
+    ] {
+        assert!(parse(refused).is_err(), "{refused:?}");
+    }
+}

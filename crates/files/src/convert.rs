@@ -2,34 +2,62 @@
 
 use crate::{inputs, progress, Outcome};
 use anyhow::{bail, Context, Result};
+use clap::{Args, ValueEnum};
 use hipfrac_dicom::convert::{convert_file, ConvertOptions as FileOptions, Outputs, PngBits};
 use hipfrac_dicom::display::VoiChoice;
 use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// What `hipfrac convert` is asked to do.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Args, Serialize, Deserialize)]
 pub struct ConvertOptions {
     /// DICOM files or folders (searched recursively).
+    #[arg(required = true)]
     pub inputs: Vec<PathBuf>,
     /// Output folder (created if needed). Folder inputs keep their sub-folder layout.
+    #[arg(long)]
     pub out: PathBuf,
     /// PNG bit depth: 8 (displayed grey) or 16 (modality values).
-    pub bits: PngBits,
+    #[arg(long, value_enum, default_value = "8")]
+    pub bits: Bits,
     /// VOI for 8-bit output: `file` (the file's first window, else its VOI LUT, else auto),
     /// `file:N` (window N), `lut:N` (VOI LUT N), `auto` (0.5–99.5th percentile), or `C,W`
     /// (centre,width in modality units, e.g. `511,1024`).
+    #[arg(long, default_value = "file", allow_hyphen_values = true)]
     pub window: String,
     /// Do not write the JSON sidecar.
+    #[arg(long)]
     pub no_sidecar: bool,
     /// Replace outputs that already exist (by default they are left alone and reported).
+    #[arg(long, conflicts_with = "skip_existing")]
     pub overwrite: bool,
     /// Leave inputs whose outputs already exist alone and count them as done (to top up an
     /// archive conversion); the exit status is 0 when nothing failed.
+    #[arg(long)]
     pub skip_existing: bool,
     /// Worker threads (default: all cores).
+    #[arg(long)]
     pub jobs: Option<usize>,
+}
+
+/// `--bits`: the PNG bit depth, as the command line names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Serialize, Deserialize)]
+pub enum Bits {
+    #[value(name = "8")]
+    Eight,
+    #[value(name = "16")]
+    Sixteen,
+}
+
+impl From<Bits> for PngBits {
+    fn from(bits: Bits) -> PngBits {
+        match bits {
+            Bits::Eight => PngBits::Eight,
+            Bits::Sixteen => PngBits::Sixteen,
+        }
+    }
 }
 
 /// Parses `--window`.
@@ -73,7 +101,7 @@ pub fn parse_window(text: &str) -> Result<VoiChoice> {
 /// Converts every input; failures are reported and skipped (the outcome says so).
 pub fn run(args: ConvertOptions) -> Result<Outcome> {
     let options = FileOptions {
-        bits: args.bits,
+        bits: args.bits.into(),
         voi: parse_window(&args.window)?,
         sidecar: !args.no_sidecar,
         overwrite: args.overwrite,

@@ -2,65 +2,83 @@
 
 use crate::Outcome;
 use anyhow::{bail, Context, Result};
+use clap::Args;
 use hipfrac_data::check::{check_dataset, CheckReport};
 use hipfrac_data::split::{split as split_rows, Ratios};
 use hipfrac_data::{manifest, LabelMap};
+use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
 /// What `hipfrac dataset check` is asked to do.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Args, Serialize, Deserialize)]
 pub struct CheckOptions {
     /// Dataset folder: images (PNG or DICOM) with LabelImg VOC XML beside them (same stem).
     pub dir: PathBuf,
     /// Label map file (`name = CODE` per line) for other label names.
+    #[arg(long)]
     pub label_map: Option<PathBuf>,
     /// Also write the report as JSON here.
+    #[arg(long)]
     pub json: Option<PathBuf>,
 }
 
 /// What `hipfrac dataset split` is asked to do.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Args, Serialize, Deserialize)]
 pub struct SplitOptions {
     /// Dataset folder (as for `dataset check`).
     pub dir: PathBuf,
     /// Train, validation and test fractions.
+    #[arg(long, default_value = "0.8,0.1,0.1")]
     pub ratios: String,
     /// Random seed; the same seed and data give the same split.
+    #[arg(long, default_value_t = 0)]
     pub seed: u64,
     /// Hold out every image of this site (Institution Name, or the manifest's site column)
     /// as the external test set.
+    #[arg(long)]
     pub external_site: Option<String>,
     /// Where to write the manifests (default: DIR/splits).
+    #[arg(long)]
     pub out: Option<PathBuf>,
     /// Label map file (`name = CODE` per line).
+    #[arg(long)]
     pub label_map: Option<PathBuf>,
     /// Replace manifests of an earlier split.
+    #[arg(long)]
     pub overwrite: bool,
 }
 
 /// What `hipfrac dataset folds` is asked to do.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Args, Serialize, Deserialize)]
 pub struct FoldsOptions {
     /// Manifests (CSV: image, annotation, patient, site, label).
+    #[arg(required = true)]
     pub manifests: Vec<PathBuf>,
     /// Number of folds.
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(2..=100))]
     pub k: u32,
     /// Random seed; the same seed and manifests give the same folds.
+    #[arg(long, default_value_t = 0)]
     pub seed: u64,
     /// Output folder.
+    #[arg(long)]
     pub out: PathBuf,
     /// Replace the manifests of an earlier run.
+    #[arg(long)]
     pub overwrite: bool,
 }
 
 /// What `hipfrac dataset merge` is asked to do.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Args, Serialize, Deserialize)]
 pub struct MergeOptions {
     /// Manifests to join, in order.
+    #[arg(required = true)]
     pub manifests: Vec<PathBuf>,
     /// The joined manifest.
+    #[arg(long)]
     pub out: PathBuf,
     /// Replace an existing manifest.
+    #[arg(long)]
     pub overwrite: bool,
 }
 

@@ -2,42 +2,84 @@
 
 use crate::{inputs, progress, Outcome};
 use anyhow::{bail, Result};
+use clap::{Args, ValueEnum};
 use hipfrac_dicom::deid::{deidentify_file, DeidOptions as FileOptions, Key, ProfileOption};
 use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 
 /// What `hipfrac deid` is asked to do.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Args, Serialize, Deserialize)]
 pub struct DeidOptions {
     /// DICOM files or folders (searched recursively).
+    #[arg(required = true)]
     pub inputs: Vec<PathBuf>,
     /// Output folder; files keep their relative layout and name.
+    #[arg(long)]
     pub out: PathBuf,
     /// Secret key file for pseudonyms and UIDs. Created (random, 256 bits, mode 0600) when it
     /// does not exist; never overwritten. Keep it secret and keep it: the same key gives the
     /// same pseudonyms next time.
+    #[arg(long)]
     pub key: PathBuf,
     /// Keep patient sex, age, size and weight (PS3.15 Retain Patient Characteristics Option;
     /// the same as `--retain patient-characteristics`).
+    #[arg(long)]
     pub keep_patient_characteristics: bool,
     /// A PS3.15 option that keeps attributes the basic profile removes, following its K cells
     /// in Table E.1-1 (repeatable). Its C (clean) cells keep the basic action.
-    pub retain: Vec<ProfileOption>,
+    #[arg(long, value_enum)]
+    pub retain: Vec<Retain>,
     /// Write what was done to each attribute of each file (CSV: file, attribute, tag, name,
     /// action, rule; no values) to this file.
+    #[arg(long)]
     pub report: Option<PathBuf>,
     /// The linking table: original Patient ID → pseudonym (and date shift), CSV, readable by
     /// its owner only; rows of earlier runs are kept. It identifies patients: keep it apart
     /// from the de-identified output (it may not lie inside --out).
+    #[arg(long)]
     pub link: Option<PathBuf>,
     /// Replace outputs that already exist.
+    #[arg(long)]
     pub overwrite: bool,
 }
 
+/// The PS3.15 options `deid` implements.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Serialize, Deserialize)]
+pub enum Retain {
+    /// Retain UIDs Option.
+    Uids,
+    /// Retain Device Identity Option.
+    DeviceIdentity,
+    /// Retain Institution Identity Option.
+    InstitutionIdentity,
+    /// Retain Patient Characteristics Option.
+    PatientCharacteristics,
+    /// Retain Longitudinal Temporal Information with Full Dates Option.
+    FullDates,
+    /// Retain Longitudinal Temporal Information with Modified Dates Option: each patient's
+    /// dates move by the same whole number of days (from the key), so intervals are kept.
+    ModifiedDates,
+}
+
+impl Retain {
+    /// The profile option it names.
+    pub fn option(self) -> ProfileOption {
+        match self {
+            Retain::Uids => ProfileOption::RetainUids,
+            Retain::DeviceIdentity => ProfileOption::RetainDeviceIdentity,
+            Retain::InstitutionIdentity => ProfileOption::RetainInstitutionIdentity,
+            Retain::PatientCharacteristics => ProfileOption::RetainPatientCharacteristics,
+            Retain::FullDates => ProfileOption::RetainLongFullDates,
+            Retain::ModifiedDates => ProfileOption::RetainLongModifiedDates,
+        }
+    }
+}
+
 fn options(args: &DeidOptions) -> Vec<ProfileOption> {
-    let mut options = args.retain.clone();
+    let mut options: Vec<ProfileOption> = args.retain.iter().map(|r| r.option()).collect();
     if args.keep_patient_characteristics {
         options.push(ProfileOption::RetainPatientCharacteristics);
     }

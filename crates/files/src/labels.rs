@@ -2,34 +2,39 @@
 
 use crate::Outcome;
 use anyhow::{bail, Context, Result};
+use clap::{Args, ValueEnum};
 use hipfrac_data::{coco, voc, yolo, Annotation, LabelMap};
+use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
-/// An annotation format.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// An annotation format: `voc`, LabelImg Pascal VOC XML, one file per image; `yolo`, YOLO txt,
+/// one file per image (class and normalised box); `coco`, one COCO json for all images. (Said
+/// here, not on each variant: `--from` and `--to` list the names alone.)
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Serialize, Deserialize)]
 pub enum Format {
-    /// LabelImg Pascal VOC XML, one file per image.
     Voc,
-    /// YOLO txt, one file per image (class and normalised box).
     Yolo,
-    /// One COCO json for all images.
     Coco,
 }
 
 /// What `hipfrac labels convert` is asked to do.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Args, Serialize, Deserialize)]
 pub struct LabelsConvertOptions {
     /// Input format.
+    #[arg(long)]
     pub from: Format,
     /// Input: a folder (VOC, YOLO) or a .json file (COCO).
     pub input: PathBuf,
     /// Output format.
+    #[arg(long)]
     pub to: Format,
     /// Output: a folder (VOC, YOLO) or a .json file (COCO).
     pub output: PathBuf,
     /// Folder of the images (needed to read YOLO: image sizes).
+    #[arg(long)]
     pub images: Option<PathBuf>,
     /// Label map file (`name = CODE` per line).
+    #[arg(long)]
     pub label_map: Option<PathBuf>,
 }
 

@@ -2,51 +2,67 @@
 
 use crate::{progress, Outcome};
 use anyhow::{bail, Context, Result};
+use clap::Args;
 use hipfrac_phantom::acquisition::{SiteProfile, BUILT_IN};
 use hipfrac_phantom::output::{generate, GenerateOptions};
 use hipfrac_phantom::sheet::{contact_sheet, tiles_from_manifest, Tile};
 use hipfrac_phantom::ClassMix;
+use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 
 /// What `hipfrac phantom` is asked to simulate.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Args, Serialize, Deserialize)]
 pub struct PhantomOptions {
     /// Number of images.
+    #[arg(long)]
     pub count: Option<usize>,
     /// Acquisition site: a built-in name (site-a, site-b internal; site-c external) or a
     /// site profile .toml file.
+    #[arg(long, default_value = "site-a")]
     pub site: String,
     /// Random seed: the same seed writes byte-identical files.
+    #[arg(long, default_value_t = 0)]
     pub seed: u64,
     /// Longer image side in pixels.
+    #[arg(long, default_value_t = 1024)]
     pub size: usize,
     /// Output folder.
+    #[arg(long)]
     pub out: Option<PathBuf>,
     /// Class mix, e.g. `DF=1410,VF=720,SF=1044,UF=984,none=335` (the paper's, the default).
+    #[arg(long)]
     pub mix: Option<String>,
     /// Replace an earlier run in the same folder.
+    #[arg(long, conflicts_with = "skip_existing")]
     pub overwrite: bool,
     /// Leave an earlier run of the same size in --out alone (exit 0); one of another size is
     /// an error.
+    #[arg(long)]
     pub skip_existing: bool,
     /// Worker threads (default: all cores).
+    #[arg(long)]
     pub jobs: Option<usize>,
 }
 
 /// What `hipfrac phantom sheet` is asked to draw.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Args, Serialize, Deserialize)]
 pub struct SheetOptions {
     /// A folder written by `hipfrac phantom` (or any dataset with manifest.csv).
     pub dir: PathBuf,
     /// The PNG to write.
+    #[arg(long)]
     pub out: PathBuf,
     /// Number of thumbnails (spread over the classes).
+    #[arg(long, default_value_t = 20)]
     pub count: usize,
     /// Thumbnails per row.
+    #[arg(long, default_value_t = 5)]
     pub columns: usize,
     /// Thumbnail size in pixels.
+    #[arg(long, default_value_t = 256)]
     pub tile: usize,
     /// A real radiograph (DICOM or PNG) to show first, for comparison.
+    #[arg(long)]
     pub compare: Option<PathBuf>,
 }
 

@@ -2,16 +2,19 @@
 
 use crate::Outcome;
 use anyhow::{bail, Context, Result};
+use clap::Args;
 use hipfrac_report::summaries;
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 /// What `hipfrac merge-shards` is asked to do.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Args, Serialize, Deserialize)]
 pub struct MergeShardsOptions {
     /// The --out folder the shards wrote to.
     pub out: PathBuf,
     /// Replace an existing summary.csv.
+    #[arg(long)]
     pub overwrite: bool,
 }
 

@@ -1,9 +1,12 @@
 //! The command line. Doc comments here are the `--help` text: the commands here, their
-//! arguments in `data` (convert, deid, dataset, labels, phantom), `model` (train, predict,
-//! calibrate, evaluate, demo) and `services` (study, serve, listen, merge-shards).
+//! arguments in `data` (dataset, labels, phantom), `model` (train, predict, calibrate,
+//! evaluate, demo) and `services` (study, serve, listen). The commands that handle files take
+//! hipfrac-files' options as their arguments (convert, deid, merge-shards here; the others in
+//! `data`); the model commands' arguments stay here, as `hipfrac` parses them without libtorch.
 
 use clap::{Parser, Subcommand};
 use hipfrac_core::DeviceSpec;
+use hipfrac_files::{convert, deid, shards};
 use serde::{Deserialize, Serialize};
 
 mod data;
@@ -38,7 +41,7 @@ pub enum Command {
     /// (the sidecar says how to get them back). Folders are searched recursively; files that
     /// are not DICOM are skipped with a note. A file that fails is reported and skipped; the
     /// run then ends with exit code 1.
-    Convert(ConvertArgs),
+    Convert(convert::ConvertOptions),
     /// De-identify DICOM files (PS3.15 Basic Application Level Confidentiality Profile).
     ///
     /// Identifying attributes are removed, emptied or replaced; UIDs are replaced by new ones
@@ -46,7 +49,7 @@ pub enum Command {
     /// Patient ID (and name) become a keyed pseudonym, so one patient keeps one ID across
     /// files and patient-level splits still work. Pixel data are copied byte for byte. A
     /// warning is printed for images with burned-in annotation.
-    Deid(DeidArgs),
+    Deid(deid::DeidOptions),
     /// Check or split a labelled dataset (images + LabelImg Pascal VOC XML).
     #[command(subcommand)]
     Dataset(DatasetCommand),
@@ -107,7 +110,7 @@ pub enum Command {
     ///
     /// Checks that every shard 0..N of one N wrote its summary.shard-I-of-N.csv, and that no
     /// input appears twice; names any shard that is missing (exit 2, nothing written).
-    MergeShards(MergeShardsArgs),
+    MergeShards(shards::MergeShardsOptions),
 }
 
 impl Command {

@@ -1,4 +1,4 @@
-//! Arguments of the long-running services and of merge-shards.
+//! Arguments of the long-running services and of the reader studies.
 
 use clap::{Args, Subcommand};
 use hipfrac_core::DeviceSpec;
@@ -8,15 +8,6 @@ use std::path::PathBuf;
 use super::{DicomOutput, ModelArgs};
 use hipfrac_core::verdict::site_name;
 use hipfrac_node::parse_destination;
-
-#[derive(Debug, Args, Serialize, Deserialize)]
-pub struct MergeShardsArgs {
-    /// The --out folder the shards wrote to.
-    pub out: PathBuf,
-    /// Replace an existing summary.csv.
-    #[arg(long)]
-    pub overwrite: bool,
-}
 
 #[derive(Debug, Args, Serialize, Deserialize)]
 pub struct ListenArgs {
@@ -158,7 +149,7 @@ pub enum StudyCommand {
     /// Per reader and phase Se/Sp (the paper's Table III) with mean/SD, McNemar per reader,
     /// Cohen/Fleiss/intra-reader κ and the Obuchowski–Rockette MRMC analysis (Hillis ddf) of
     /// aided vs unaided reading — report.html, tables.csv, stats.json.
-    Report(StudyReportArgs),
+    Report(hipfrac_files::study::StudyReportOptions),
     /// Run the reading workstation of a study (web pages for readers and admins; reads in
     /// SQLite). Open the printed address in a browser.
     Serve(StudyServeArgs),
@@ -188,25 +179,4 @@ pub struct StudyServeArgs {
     /// Device of the AI overlay's predictions: auto, cpu, cuda or cuda:N.
     #[arg(long, default_value = "auto")]
     pub device: DeviceSpec,
-}
-
-#[derive(Debug, Args, Serialize, Deserialize)]
-pub struct StudyReportArgs {
-    /// The reads: CSV with reader, phase, case, label (and optionally confidence, seconds).
-    pub reads: std::path::PathBuf,
-    /// The truth: a manifest whose `image` column names the cases.
-    #[arg(long)]
-    pub truth: std::path::PathBuf,
-    /// Phase(s) read with the AI (repeat for several).
-    #[arg(long, default_value = "III")]
-    pub aided: Vec<String>,
-    /// The AI alone on the same cases: `hipfrac evaluate`'s cases.csv.
-    #[arg(long)]
-    pub ai: Option<std::path::PathBuf>,
-    /// Output folder.
-    #[arg(long)]
-    pub out: std::path::PathBuf,
-    /// Replace an earlier report.
-    #[arg(long)]
-    pub overwrite: bool,
 }
