@@ -5,14 +5,17 @@ use crate::font;
 use hipfrac_core::FractureClass;
 use std::path::Path;
 
-/// Box colour per class (RGB): the Okabe–Ito colours, distinguishable with common colour-vision
-/// deficiencies. Contact sheets, overlays and report plots all use these.
+/// Box colour per class (RGB): four Okabe–Ito colours, warm for the femoral neck (vermillion,
+/// yellow), blue for the trochanteric region (sky blue, blue), chosen so that every pair stays
+/// apart (CIELAB ΔE ≥ 20) with normal vision and simulated protanopia, deuteranopia and
+/// tritanopia (tested below). Contact sheets, overlays, report plots and the reading
+/// workstation all use these.
 pub fn class_colour(class: FractureClass) -> [u8; 3] {
     match class {
         FractureClass::DisplacedNeck => [213, 94, 0],
-        FractureClass::ValgusImpactedNeck => [230, 159, 0],
+        FractureClass::ValgusImpactedNeck => [240, 228, 66],
         FractureClass::StableIntertrochanteric => [86, 180, 233],
-        FractureClass::UnstableIntertrochanteric => [0, 158, 115],
+        FractureClass::UnstableIntertrochanteric => [0, 114, 178],
     }
 }
 
@@ -96,4 +99,86 @@ impl Canvas {
 pub fn css_colour(class: FractureClass) -> String {
     let [r, g, b] = class_colour(class);
     format!("#{r:02x}{g:02x}{b:02x}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// sRGB (0–255) to linear light.
+    fn linear(c: u8) -> f64 {
+        let c = c as f64 / 255.0;
+        if c <= 0.04045 {
+            c / 12.92
+        } else {
+            ((c + 0.055) / 1.055).powf(2.4)
+        }
+    }
+
+    /// Linear RGB to CIELAB (D65).
+    fn lab([r, g, b]: [f64; 3]) -> [f64; 3] {
+        let x = (0.4124 * r + 0.3576 * g + 0.1805 * b) / 0.95047;
+        let y = 0.2126 * r + 0.7152 * g + 0.0722 * b;
+        let z = (0.0193 * r + 0.1192 * g + 0.9505 * b) / 1.08883;
+        let f = |t: f64| {
+            if t > 0.008856 {
+                t.cbrt()
+            } else {
+                7.787 * t + 16.0 / 116.0
+            }
+        };
+        [116.0 * f(y) - 16.0, 500.0 * (f(x) - f(y)), 200.0 * (f(y) - f(z))]
+    }
+
+    /// Colour-vision deficiencies at full severity (Machado, Oliveira & Fernandes 2009), as
+    /// matrices on linear RGB; the identity is normal vision.
+    const VISIONS: [(&str, [[f64; 3]; 3]); 4] = [
+        ("normal", [[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]]),
+        (
+            "protanopia",
+            [
+                [0.152286, 1.052583, -0.204868],
+                [0.114503, 0.786281, 0.099216],
+                [-0.003882, -0.048116, 1.051998],
+            ],
+        ),
+        (
+            "deuteranopia",
+            [
+                [0.367322, 0.860646, -0.227968],
+                [0.280085, 0.672501, 0.047413],
+                [-0.011820, 0.042940, 0.968881],
+            ],
+        ),
+        (
+            "tritanopia",
+            [
+                [1.255528, -0.076749, -0.178779],
+                [-0.078411, 0.930809, 0.147602],
+                [0.004733, 0.691367, 0.303900],
+            ],
+        ),
+    ];
+
+    #[test]
+    fn class_colours_stay_apart_with_colour_vision_deficiencies() {
+        for (vision, m) in VISIONS {
+            let seen = |c: FractureClass| {
+                let rgb = class_colour(c).map(linear);
+                lab(std::array::from_fn(|i| {
+                    (0..3).map(|j| m[i][j] * rgb[j]).sum::<f64>().clamp(0.0, 1.0)
+                }))
+            };
+            for (k, &a) in FractureClass::ALL.iter().enumerate() {
+                for &b in &FractureClass::ALL[k + 1..] {
+                    let (p, q) = (seen(a), seen(b));
+                    let distance = (0..3).map(|i| (p[i] - q[i]).powi(2)).sum::<f64>().sqrt();
+                    assert!(
+                        distance >= 20.0,
+                        "{vision}: {a:?} and {b:?} only ΔE {distance:.1} apart"
+                    );
+                }
+            }
+        }
+    }
 }

@@ -136,6 +136,20 @@ impl App {
         order
     }
 
+    /// The case a reader may fetch ahead (the viewer prefetches its image): the one after the
+    /// open case in the reader's order of the open phase; none at the end of a phase.
+    pub(crate) fn next_case(&self, reader: &str) -> rusqlite::Result<Option<usize>> {
+        let ReaderState::Reading { phase, case, .. } = self.state(reader)? else {
+            return Ok(None);
+        };
+        let name = &self.config.phases[phase].name;
+        let done = self.db().read_cases(reader, name)?;
+        Ok(self
+            .order(reader, name)
+            .into_iter()
+            .find(|&c| c != case && !done.contains(&c)))
+    }
+
     /// Where a reader stands (marks a phase done when its last case has been read).
     pub(crate) fn state(&self, reader: &str) -> rusqlite::Result<ReaderState> {
         let db = self.db();

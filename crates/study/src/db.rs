@@ -290,19 +290,52 @@ impl Db {
         Ok(())
     }
 
-    /// The reader confirmed the read at `at` (the undo window starts): the reading time ends
-    /// here, not when the read arrives. `None` (an undo) clears it.
-    pub fn confirm(&self, reader: &str, phase: &str, case: usize, at: Option<f64>) -> rusqlite::Result<()> {
-        self.conn.execute(
-            "UPDATE timing SET confirmed = ?4 WHERE reader = ?1 AND phase = ?2 AND case_index = ?3",
-            params![reader, phase, case as i64, at],
+    /// Takes back a read within the undo window: when the reader's latest read is `case` under
+    /// `phase_key` and was stored at most `window` seconds before `at`, deletes it, the done mark
+    /// of `phase_name` and the clocks of the cases opened since (they start again when drawn
+    /// again). The read's own clock goes on from when its image was first drawn. Returns whether
+    /// the read was taken back; a read outside the window stands.
+    pub fn undo_read(
+        &self,
+        reader: &str,
+        (phase_key, phase_name): (&str, &str),
+        case: usize,
+        at: f64,
+        window: f64,
+    ) -> rusqlite::Result<bool> {
+        let transaction = self.conn.unchecked_transaction()?;
+        let latest: Option<(String, i64, f64)> = transaction
+            .query_row(
+                "SELECT phase, case_index, at FROM reads WHERE reader = ?1 ORDER BY at DESC LIMIT 1",
+                params![reader],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .optional()?;
+        let Some((phase, index, stored)) = latest else {
+            return Ok(false);
+        };
+        if phase != phase_key || index != case as i64 || at - stored > window || at < stored {
+            return Ok(false);
+        }
+        transaction.execute(
+            "DELETE FROM reads WHERE reader = ?1 AND phase = ?2 AND case_index = ?3",
+            params![reader, phase_key, case as i64],
         )?;
-        Ok(())
+        transaction.execute(
+            "DELETE FROM phase_done WHERE reader = ?1 AND phase = ?2",
+            params![reader, phase_name],
+        )?;
+        transaction.execute(
+            "DELETE FROM timing WHERE reader = ?1 AND drawn >= ?2",
+            params![reader, stored],
+        )?;
+        transaction.commit()?;
+        Ok(true)
     }
 
     /// The reading clock of a case: `None` when its image was never drawn, else whether it is
-    /// paused now and the seconds of reading until the confirmation (or `at` without one),
-    /// pauses excluded.
+    /// paused now and the seconds of reading until `at` (or until the confirmation recorded by
+    /// databases of earlier versions), pauses excluded.
     pub fn reading(&self, reader: &str, phase: &str, case: usize, at: f64) -> rusqlite::Result<Option<(bool, f64)>> {
         self.conn
             .query_row(

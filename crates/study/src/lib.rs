@@ -28,6 +28,7 @@ mod guard;
 mod page;
 mod reading;
 pub mod server;
+pub mod view;
 
 pub use ai::{AiModel, AiOverlay, PredictFn};
 pub use app::{App, Case};

@@ -6,6 +6,7 @@ use crate::config::Step;
 use crate::db::StoredRead;
 use crate::page;
 use crate::server::{internal, person, problem, unauthorised, PageForm};
+use crate::view;
 use axum::extract::{Path as UrlPath, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{Html, IntoResponse, Redirect, Response};
@@ -43,15 +44,22 @@ pub(crate) async fn case_page(State(app): State<Arc<App>>, headers: HeaderMap) -
             } else {
                 None
             };
+            let next = match app.next_case(&p.name) {
+                Ok(n) => n,
+                Err(e) => return internal(e),
+            };
             let page = page::CasePage {
                 study: &app.config.name,
                 phase: &phase.name,
+                phase_number: app.config.phases.iter().position(|p| p.name == phase.name).unwrap_or(0),
+                phase_ai: phase.ai,
                 step: phase.sequential.then_some(step),
                 position,
                 total: app.cases.len(),
                 case,
                 csrf: &p.csrf,
                 ai,
+                next,
             };
             Html(page::case(&page)).into_response()
         }
@@ -107,7 +115,8 @@ pub(crate) struct EventForm {
     case: usize,
     #[serde(default)]
     step: String,
-    /// `drawn` (the image is on the screen), `pause` or `resume`.
+    /// `drawn` (the image is on the screen), `pause` or `resume` (anything over the image, the
+    /// pause veil or the key help, pauses the clock).
     event: String,
 }
 
@@ -136,8 +145,6 @@ pub(crate) async fn event(
         "drawn" => db.drawn(&p.name, &key, case, at),
         "pause" => db.pause(&p.name, &key, case, at),
         "resume" => db.resume(&p.name, &key, case, at),
-        "confirm" => db.confirm(&p.name, &key, case, Some(at)),
-        "undo" => db.confirm(&p.name, &key, case, None),
         _ => return problem(StatusCode::BAD_REQUEST, "Unknown event."),
     };
     match done {
@@ -224,6 +231,67 @@ pub(crate) async fn read(
     }
 }
 
+/// Seconds after a read is stored in which its reader may still take it back: the page's
+/// countdown ([`page::UNDO_SECONDS`]) and time for the request to arrive.
+pub const UNDO_WINDOW: f64 = page::UNDO_SECONDS as f64 + 2.0;
+
+#[derive(Deserialize)]
+pub(crate) struct UndoForm {
+    csrf: String,
+    phase: String,
+    case: usize,
+    #[serde(default)]
+    step: String,
+}
+
+/// Takes back the reader's latest read within [`UNDO_WINDOW`]: the case opens again (the next
+/// case's clock, started when it showed, is discarded).
+pub(crate) async fn undo(
+    State(app): State<Arc<App>>,
+    headers: HeaderMap,
+    PageForm(form): PageForm<UndoForm>,
+) -> Response {
+    let Some(p) = person(&app, &headers) else {
+        return unauthorised();
+    };
+    if p.admin || form.csrf != p.csrf {
+        return problem(
+            StatusCode::FORBIDDEN,
+            "This form has expired or did not come from this workstation; nothing was changed.",
+        );
+    }
+    let Some(phase) = app.config.phases.iter().find(|ph| ph.name == form.phase) else {
+        return problem(StatusCode::BAD_REQUEST, "No such phase; nothing was changed.");
+    };
+    let step = if form.step == Step::Unaided.as_str() {
+        Step::Unaided
+    } else {
+        Step::Final
+    };
+    let key = phase.key(step);
+    let undone = app
+        .db()
+        .undo_read(&p.name, (&key, &phase.name), form.case, app.now(), UNDO_WINDOW);
+    match undone {
+        Ok(true) => Redirect::to("/case").into_response(),
+        Ok(false) => problem(
+            StatusCode::CONFLICT,
+            "Too late to undo: that read was stored more than a few seconds ago, or it is not your latest read. It stands.",
+        ),
+        Err(e) => internal(e),
+    }
+}
+
+/// The script that shows every `<time datetime>` of a page in the reader's local time (the
+/// server writes UTC; a reading room is not in UTC).
+pub(crate) async fn local_time_js() -> Response {
+    (
+        [(header::CONTENT_TYPE, "text/javascript; charset=utf-8")],
+        "'use strict';\nfor (const t of document.querySelectorAll('time[datetime]')) {\n  const d = new Date(t.getAttribute('datetime'));\n  if (!isNaN(d)) { t.title = t.textContent; t.textContent = d.toLocaleString([], {dateStyle: 'full', timeStyle: 'short'}); }\n}\n",
+    )
+        .into_response()
+}
+
 /// A reader's box, `x0,y0,x1,y1` in the image's pixels: four finite numbers inside the
 /// image (`size` = width, height), with x0 < x1 and y0 < y1; stored as sent.
 fn valid_box(text: &str, size: Option<(u32, u32)>) -> Option<String> {
@@ -256,13 +324,22 @@ pub(crate) async fn image(
     let Some(number) = index.parse::<usize>().ok().filter(|&i| i < app.cases.len()) else {
         return (StatusCode::NOT_FOUND, "no such case").into_response();
     };
-    // A reader gets the image of the case open for them only: no case is seen before its
-    // reading clock can start.
+    // A reader gets the image of the case open for them, and of the one after it in their
+    // order (the viewer fetches it ahead, so that the next case shows as soon as a read is
+    // confirmed); no other case.
     if !p.admin {
-        match app.state(&p.name) {
-            Ok(ReaderState::Reading { case, .. }) if case == number => {}
-            Ok(_) => return (StatusCode::FORBIDDEN, "not the case open for reading").into_response(),
+        let open = match app.state(&p.name) {
+            Ok(ReaderState::Reading { case, .. }) => Some(case),
+            Ok(_) => None,
             Err(e) => return internal(e),
+        };
+        let allowed = open == Some(number)
+            || match app.next_case(&p.name) {
+                Ok(next) => open.is_some() && next == Some(number),
+                Err(e) => return internal(e),
+            };
+        if !allowed {
+            return (StatusCode::FORBIDDEN, "not the case open for reading").into_response();
         }
     }
     let case = &app.cases[number];
@@ -270,16 +347,22 @@ pub(crate) async fn image(
         Ok(i) => i,
         Err(e) => return internal(e),
     };
-    let (values, _) = hipfrac_dicom::display::modality_16bit(&image);
-    let mut body = Vec::with_capacity(8 + values.len() * 2);
-    body.extend_from_slice(&image.width().to_le_bytes());
-    body.extend_from_slice(&image.height().to_le_bytes());
-    for v in values {
-        body.extend_from_slice(&v.to_le_bytes());
-    }
+    let path = case.path.clone();
+    let body = tokio::task::spawn_blocking(move || {
+        let (values, mapping) = hipfrac_dicom::display::modality_16bit(&image);
+        let windows = view::file_windows(&image, |m| mapping.to_png(m));
+        let view = view::view(&values, image.width(), image.height(), windows);
+        view::gzip(&view::encode(&view, &values))
+    })
+    .await;
+    let body = match body {
+        Ok(body) => body,
+        Err(e) => return internal(format!("{}: {e}", path.display())),
+    };
     (
         [
             (header::CONTENT_TYPE, "application/octet-stream"),
+            (header::CONTENT_ENCODING, "gzip"),
             (header::CACHE_CONTROL, "no-store"),
         ],
         body,

@@ -74,10 +74,18 @@ pub(crate) fn problem(status: StatusCode, message: &str) -> Response {
     (status, Html(page::layout("Not stored", &body))).into_response()
 }
 
-/// Seconds since the epoch as `2026-12-13 14:05 UTC`.
-fn iso_minutes(seconds: f64) -> String {
+/// Seconds since the epoch as a `<time>` element: `2026-12-13 14:05 UTC` in its text (what a
+/// page without script shows) and ISO 8601 in `datetime`; the pages' script (`/local-time.js`)
+/// shows it in the reader's local time.
+fn time_html(seconds: f64) -> String {
     chrono::DateTime::from_timestamp(seconds as i64, 0)
-        .map(|t| t.format("%Y-%m-%d %H:%M UTC").to_string())
+        .map(|t| {
+            format!(
+                "<time datetime=\"{}\">{}</time>",
+                t.format("%Y-%m-%dT%H:%M:%SZ"),
+                t.format("%Y-%m-%d %H:%M UTC")
+            )
+        })
         .unwrap_or_default()
 }
 
@@ -100,7 +108,9 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/admin/reads.csv", get(export))
         .route("/admin/cases.csv", get(export_cases))
         .route("/admin/unlock", post(unlock))
+        .route("/undo", post(reading::undo))
         .route("/reader.js", get(reading::reader_js))
+        .route("/local-time.js", get(reading::local_time_js))
         .layer(axum::middleware::from_fn(guard::same_origin_posts))
         .layer(axum::middleware::from_fn(guard::security_headers))
         .with_state(app)
@@ -286,11 +296,11 @@ async fn home(State(app): State<Arc<App>>, headers: HeaderMap) -> Response {
         ),
         // The page refreshes itself every 5 minutes (no script): it opens the phase when due.
         Ok(ReaderState::Waiting { phase, opens }) => format!(
-            "<meta http-equiv=\"refresh\" content=\"300\"><h1>{}</h1><p id=\"status\">Phase {} opens after the washout, in {:.1} days: on <time id=\"opens\" datetime=\"{at}\">{at}</time>.</p>",
+            "<meta http-equiv=\"refresh\" content=\"300\"><h1>{}</h1><p id=\"status\">Phase {} opens after the washout, in {:.1} days: on <span id=\"opens\">{at}</span>.</p>",
             escape(&app.config.name),
             escape(&app.config.phases[phase].name),
             (opens - now()) / 86_400.0,
-            at = iso_minutes(opens),
+            at = time_html(opens),
         ),
         Ok(ReaderState::Finished) => format!("<h1>{}</h1><p id=\"status\">All phases read. Thank you.</p>", escape(&app.config.name)),
     };
@@ -323,11 +333,13 @@ async fn admin(State(app): State<Arc<App>>, headers: HeaderMap) -> Response {
             table.push_str(&format!("<td>{n} / {}</td>", app.cases.len()));
         }
         let status = match app.state(&r.name) {
-            Ok(ReaderState::Reading { phase, .. }) => format!("reading phase {}", app.config.phases[phase].name),
+            Ok(ReaderState::Reading { phase, .. }) => {
+                format!("reading phase {}", escape(&app.config.phases[phase].name))
+            }
             Ok(ReaderState::Waiting { phase, opens }) => format!(
                 "washout: phase {} opens {}",
-                app.config.phases[phase].name,
-                iso_minutes(opens)
+                escape(&app.config.phases[phase].name),
+                time_html(opens)
             ),
             Ok(ReaderState::Finished) => "finished".to_string(),
             Err(e) => return internal(e),
@@ -337,7 +349,7 @@ async fn admin(State(app): State<Arc<App>>, headers: HeaderMap) -> Response {
             .iter()
             .map(|x| x.at)
             .fold(None, |m: Option<f64>, t| Some(m.map_or(t, |m| m.max(t))))
-            .map(iso_minutes)
+            .map(time_html)
             .unwrap_or_else(|| "–".into());
         let mut seconds: Vec<f64> = mine.iter().map(|x| x.seconds).collect();
         seconds.sort_by(f64::total_cmp);
@@ -349,10 +361,7 @@ async fn admin(State(app): State<Arc<App>>, headers: HeaderMap) -> Response {
                 (seconds[(seconds.len() - 1) / 2] + seconds[seconds.len() / 2]) / 2.0
             )
         };
-        table.push_str(&format!(
-            "<td>{}</td><td>{last}</td><td>{median}</td></tr>",
-            escape(&status)
-        ));
+        table.push_str(&format!("<td>{status}</td><td>{last}</td><td>{median}</td></tr>"));
     }
     table.push_str("</table>");
     let locked = match app.db().locked() {

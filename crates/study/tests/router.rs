@@ -145,7 +145,7 @@ async fn the_ai_overlay_appears_only_in_ai_phases() {
     );
     assert_eq!(predicted, 2, "every case predicted once at start");
     let alice = login(&app, "alice", "alice-password").await;
-    let summary = "DF (displaced femoral-neck fracture), confidence 0.75, fracture";
+    let summary = "AI: likely fracture</b><p id=\"ai-detail\">DF — displaced femoral-neck fracture, score 0.75</p>";
     let shown_box = r#"{"bbox":[11.0,2.0,17.0,6.0],"class":"DF","score":0.75}"#;
     let mut seen = Vec::new();
     for _ in 0..6 {
@@ -156,7 +156,7 @@ async fn the_ai_overlay_appears_only_in_ai_phases() {
         assert_eq!(overlay, page.contains(&format!("\"boxes\":[{shown_box}]")), "{page}");
         if !overlay {
             assert!(
-                page.contains("\"boxes\":[]") && !page.contains("0.75") && !page.contains("confidence"),
+                page.contains("\"boxes\":[]") && !page.contains("0.75") && !page.contains("score"),
                 "{page}"
             );
         }
@@ -214,7 +214,7 @@ async fn washout_holds_the_next_phase() {
     );
     let home = send(&app, "GET", "/", Some(&alice), None).await.body;
     assert!(
-        home.contains("Phase II opens after the washout, in 14.0 days: on <time id=\"opens\""),
+        home.contains("Phase II opens after the washout, in 14.0 days: on <span id=\"opens\"><time datetime=\""),
         "{home}"
     );
     assert!(
@@ -229,12 +229,14 @@ async fn washout_holds_the_next_phase() {
         .next()
         .unwrap()
         .to_string();
-    assert!(opens.len() == 20 && opens.ends_with(" UTC"), "{opens}");
+    // ISO 8601 in UTC for the page's script, which shows it in the reader's local time.
+    assert!(opens.len() == 20 && opens.ends_with('Z'), "{opens}");
+    assert!(home.contains("<script src=\"/local-time.js\">"), "{home}");
     // The admin sees each reader's status, last read and median time.
     let admin = login(&app, "admin", "admin-password").await;
     let page = send(&app, "GET", "/admin", Some(&admin), None).await.body;
     assert!(
-        page.contains(&format!("washout: phase II opens {opens}"))
+        page.contains(&format!("washout: phase II opens <time datetime=\"{opens}\">"))
             && page.contains("reading phase I")
             && page.contains("id=\"logout\""),
         "{page}"
@@ -464,12 +466,8 @@ async fn reading_time_starts_when_drawn_and_excludes_pauses() {
     assert_eq!(paused.status, StatusCode::CONFLICT);
     assert!(paused.body.contains("paused"), "{}", paused.body);
     assert_eq!(event(1_070, "resume").await, StatusCode::NO_CONTENT);
-    // Confirmed, undone, confirmed again: the time ends at the last confirmation, not when the
-    // read arrives after the undo window. 72 s since drawn, 40 + 15 s paused.
-    assert_eq!(event(1_071, "confirm").await, StatusCode::NO_CONTENT);
-    assert_eq!(event(1_071, "undo").await, StatusCode::NO_CONTENT);
-    assert_eq!(event(1_072, "confirm").await, StatusCode::NO_CONTENT);
-    clock.store(1_075, Ordering::SeqCst);
+    // Confirmed: the time ends when the read is stored. 72 s since drawn, 40 + 15 s paused.
+    clock.store(1_072, Ordering::SeqCst);
     let reply = send(&app, "POST", "/read", Some(&alice), Some(&form)).await;
     assert_eq!(reply.status, StatusCode::SEE_OTHER, "{}", reply.body);
     let rows = exported_rows(&app).await;
@@ -593,4 +591,135 @@ async fn a_login_ends_after_idle_minutes() {
     let image = send(&app, "GET", "/image/0", Some(&alice), None).await;
     assert_eq!(image.status, StatusCode::UNAUTHORIZED);
     assert!(image.body.contains("id=\"login-again\""), "{}", image.body);
+}
+
+/// A confirmed read is stored at once and the next case opens; within the undo window the
+/// reader takes the read back and is on that case again (the next case's clock discarded);
+/// after the window, or for a read that is not the latest, the read stands. Undoing the last
+/// read of a phase reopens the phase.
+#[tokio::test]
+async fn a_read_can_be_taken_back_within_the_undo_window_only() {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    let temp = tempfile::tempdir().unwrap();
+    let clock = Arc::new(AtomicU64::new(5_000));
+    let tick = clock.clone();
+    let config = StudyConfig::load(&write_study(temp.path(), 3, "[{ name = \"I\" }]")).unwrap();
+    let app = Arc::new(
+        App::new(config, None)
+            .unwrap()
+            .with_clock(move || tick.load(Ordering::SeqCst) as f64),
+    );
+    let alice = login(&app, "alice", "alice-password").await;
+    let undo = |csrf: &str, case: &str| format!("csrf={csrf}&phase=I&case={case}&step=final");
+    // Case A, drawn at 5 000, read at 5 010; case B shows (drawn at 5 011).
+    let (_, csrf, _, first) = open_case(&app, &alice).await;
+    clock.store(5_010, Ordering::SeqCst);
+    let form = format!("csrf={csrf}&phase=I&case={first}&label=none&bbox=&step=final");
+    assert_eq!(
+        send(&app, "POST", "/read", Some(&alice), Some(&form)).await.status,
+        StatusCode::SEE_OTHER
+    );
+    clock.store(5_011, Ordering::SeqCst);
+    let (_, _, _, second) = open_case(&app, &alice).await;
+    assert_ne!(first, second);
+    // A wrong token changes nothing; an undo 2 s after the read takes it back.
+    clock.store(5_012, Ordering::SeqCst);
+    let forged = send(&app, "POST", "/undo", Some(&alice), Some(&undo("forged", &first))).await;
+    assert_eq!(forged.status, StatusCode::FORBIDDEN);
+    let back = send(&app, "POST", "/undo", Some(&alice), Some(&undo(&csrf, &first))).await;
+    assert_eq!(back.status, StatusCode::SEE_OTHER, "{}", back.body);
+    assert!(exported_rows(&app).await.is_empty());
+    let (_, _, _, again, _) = case_page(&app, &alice).await;
+    assert_eq!(again, first, "the undone case is open again");
+    // Its clock went on from its first drawing: read at 5 020, 20 s.
+    clock.store(5_020, Ordering::SeqCst);
+    assert_eq!(
+        send(&app, "POST", "/read", Some(&alice), Some(&form)).await.status,
+        StatusCode::SEE_OTHER
+    );
+    // Case B's clock started anew when it showed again (drawn at 5 030, read at 5 034: 4 s).
+    clock.store(5_030, Ordering::SeqCst);
+    let (_, _, _, shown) = open_case(&app, &alice).await;
+    assert_eq!(shown, second);
+    clock.store(5_034, Ordering::SeqCst);
+    let read_b = format!("csrf={csrf}&phase=I&case={second}&label=none&bbox=&step=final");
+    assert_eq!(
+        send(&app, "POST", "/read", Some(&alice), Some(&read_b)).await.status,
+        StatusCode::SEE_OTHER
+    );
+    let rows = exported_rows(&app).await;
+    let seconds: Vec<&str> = rows.iter().map(|r| r[4].as_str()).collect();
+    assert_eq!(seconds, ["20.0", "4.0"]);
+    // Case A is not the latest read any more; case B's undo comes too late (6 s).
+    clock.store(5_036, Ordering::SeqCst);
+    let not_latest = send(&app, "POST", "/undo", Some(&alice), Some(&undo(&csrf, &first))).await;
+    assert_eq!(not_latest.status, StatusCode::CONFLICT);
+    clock.store(5_040, Ordering::SeqCst);
+    let late = send(&app, "POST", "/undo", Some(&alice), Some(&undo(&csrf, &second))).await;
+    assert_eq!(late.status, StatusCode::CONFLICT);
+    assert!(late.body.contains("Too late to undo"), "{}", late.body);
+    assert_eq!(exported_rows(&app).await.len(), 2);
+    // The last case of the phase: read, the phase is done; undone, the phase is open again.
+    let (_, _, _, third) = open_case(&app, &alice).await;
+    clock.store(5_041, Ordering::SeqCst);
+    let read_c = format!("csrf={csrf}&phase=I&case={third}&label=DF&bbox=&step=final");
+    assert_eq!(
+        send(&app, "POST", "/read", Some(&alice), Some(&read_c)).await.status,
+        StatusCode::SEE_OTHER
+    );
+    assert!(send(&app, "GET", "/", Some(&alice), None)
+        .await
+        .body
+        .contains("All phases read."));
+    let reopened = send(&app, "POST", "/undo", Some(&alice), Some(&undo(&csrf, &third))).await;
+    assert_eq!(reopened.status, StatusCode::SEE_OTHER, "{}", reopened.body);
+    let home = send(&app, "GET", "/", Some(&alice), None).await.body;
+    assert!(home.contains("case 3 of 3"), "{home}");
+    // Bob cannot take back alice's read.
+    let bob = login(&app, "bob", "bob-password").await;
+    let (_, bob_csrf, _, _, _) = case_page(&app, &bob).await;
+    let theirs = send(&app, "POST", "/undo", Some(&bob), Some(&undo(&bob_csrf, &second))).await;
+    assert_eq!(theirs.status, StatusCode::CONFLICT);
+    assert_eq!(exported_rows(&app).await.len(), 2);
+}
+
+/// The image of the open case, and of the next one in the reader's order (fetched ahead), and
+/// no other: gzip-compressed, `HFV1`, the view (field, presets) and each row's differences.
+#[tokio::test]
+async fn the_open_and_the_next_image_are_served_compressed_with_their_view() {
+    use std::io::Read as _;
+    let temp = tempfile::tempdir().unwrap();
+    let app = plain_study(temp.path(), 4, "[{ name = \"I\" }]");
+    let alice = login(&app, "alice", "alice-password").await;
+    let (page, _, _, case, _) = case_page(&app, &alice).await;
+    let next = attribute(&page, "\"next\":");
+    let next: usize = next.split(',').next().unwrap().parse().unwrap();
+    let case: usize = case.parse().unwrap();
+    assert_ne!(next, case);
+    for number in [case, next] {
+        let reply = send(&app, "GET", &format!("/image/{number}"), Some(&alice), None).await;
+        assert_eq!(reply.status, StatusCode::OK);
+        assert_eq!(reply.header("content-encoding"), Some("gzip"));
+        assert_eq!(reply.header("cache-control"), Some("no-store"));
+        let mut body = Vec::new();
+        flate2::read::GzDecoder::new(&reply.bytes[..])
+            .read_to_end(&mut body)
+            .unwrap();
+        assert_eq!(&body[..4], b"HFV1");
+        let n = u32::from_le_bytes(body[4..8].try_into().unwrap()) as usize;
+        let view: serde_json::Value = serde_json::from_slice(&body[8..8 + n]).unwrap();
+        // Case i is 10 + i pixels wide and 8 high (support::write_study).
+        assert_eq!(view["width"], 10 + number as u64);
+        assert_eq!(view["height"], 8);
+        assert_eq!(body.len() - 8 - n, 2 * (10 + number) * 8);
+        assert_eq!(
+            view["presets"].as_array().unwrap().last().unwrap()["name"],
+            "full range"
+        );
+    }
+    let others: Vec<usize> = (0..4).filter(|&c| c != case && c != next).collect();
+    for other in others {
+        let reply = send(&app, "GET", &format!("/image/{other}"), Some(&alice), None).await;
+        assert_eq!(reply.status, StatusCode::FORBIDDEN, "case {other}");
+    }
 }

@@ -73,9 +73,18 @@ fn cases_are_predicted_in_batches_in_order() {
     assert_eq!(batches.concat(), (10..29).collect::<Vec<u32>>());
     let overlay = app.cases[0].ai.as_ref().expect("an overlay for every case");
     assert_eq!(
-        overlay.summary,
-        "DF (displaced femoral-neck fracture), confidence 0.75, fracture"
+        (overlay.headline.as_str(), overlay.detail.as_str(), overlay.kind),
+        (
+            "AI: likely fracture",
+            "DF — displaced femoral-neck fracture, score 0.75",
+            "likely"
+        )
     );
+    assert_eq!(
+        overlay.marks,
+        r#"[{"bbox":[11.0,2.0,17.0,6.0],"findings":[{"class":"DF","score":0.75}]}]"#
+    );
+    assert_eq!(overlay.mark_lines, ["DF 0.75"]);
     assert_eq!(
         overlay.boxes,
         r#"[{"bbox":[11.0,2.0,17.0,6.0],"class":"DF","score":0.75}]"#

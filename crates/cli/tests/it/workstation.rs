@@ -264,18 +264,18 @@ fn unauthenticated_and_cross_user_requests_are_refused() {
     );
     assert_eq!(http(port, "GET", "/admin", Some(&alice), None).unwrap().status, 403);
     // Images by number only: traversal attempts and unknown cases are 404, never a file.
-    // The open case's image only: no case is seen before its reading clock can start.
-    let open = attribute(
-        &http(port, "GET", "/case", Some(&alice), None).unwrap().body,
-        "data-case=\"",
-    );
+    // The open case's image, and the next one's (fetched ahead), only: no other case is seen.
+    let page = http(port, "GET", "/case", Some(&alice), None).unwrap().body;
+    let open = attribute(&page, "data-case=\"");
+    let next = attribute(&page, "\"next\":");
+    let next = next.split(',').next().unwrap().to_string();
     assert_eq!(
         http(port, "GET", &format!("/image/{open}"), Some(&alice), None)
             .unwrap()
             .status,
         200
     );
-    let other = (0..3).find(|c| c.to_string() != open).unwrap();
+    let other = (0..3).find(|c| c.to_string() != open && c.to_string() != next).unwrap();
     assert_eq!(
         http(port, "GET", &format!("/image/{other}"), Some(&alice), None)
             .unwrap()
@@ -451,9 +451,12 @@ fn kill_9_loses_no_acknowledged_read() {
 
 /// Chromium, when installed (CI installs it; HIPFRAC_REQUIRE_CHROMIUM=1 makes its absence a
 /// failure), driven by scripts/browser_check.py over the DevTools pipe: a read before the
-/// image is drawn refused; phase I read by keyboard with a box, an undo, a pause, a fracture
-/// without a box questioned; the sequential phase III (unaided read, then the AI, hidden and
-/// shown); the layout at 1280×900, 1440×900 and 1366×768; the CSV export.
+/// image is drawn refused; phase I read by keyboard with a box (window presets against the
+/// film's white frame, no duplicated rows at a non-integer fit, no pan on a 2-pixel slip), the
+/// next case shown within 0.5 s of confirming, an undo from the next case, no read while the
+/// key help is open, a pause, a fracture without a box questioned; the sequential phase III
+/// (unaided read, then the AI: no label over a mark, hidden and shown); the layout at
+/// 1280×900, 1440×900 and 1366×768; the CSV export.
 #[test]
 fn real_browser_reads_and_exports() {
     let chromium = ["chromium", "chromium-browser"].into_iter().find(|c| {
@@ -496,10 +499,15 @@ fn real_browser_reads_and_exports() {
         "login ok",
         "read before the image was drawn: refused",
         "1280x900: image",
+        "presets: ",
+        "105 % zoom: ",
         "phase I case 1",
-        "phase I case 2: undo kept the case open",
+        "phase I case 2: read, the next case showed",
+        "undo returned to case 2",
+        "phase I case 3: with the help open, no label chosen and the server refused a read",
         "phase I case 3: paused and resumed",
         "phase III: overlay visible after the unaided read",
+        "AI labels: ",
         "AI hidden and shown with A",
         "viewer drew the image",
         "1440x900: image",
@@ -625,16 +633,42 @@ fn the_ai_overlay_shows_what_predict_writes() {
             !expected.is_empty(),
             "{stem}: the untrained model should draw boxes (class bias 0)"
         );
+        // Every shown box is in exactly one mark, with its type and score.
+        let mut in_marks: Vec<(String, f32)> = data["marks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|m| m["findings"].as_array().unwrap().clone())
+            .map(|f| {
+                (
+                    f["class"].as_str().unwrap().to_string(),
+                    f["score"].as_f64().unwrap() as f32,
+                )
+            })
+            .collect();
+        let mut boxes: Vec<(String, f32)> = shown.iter().map(|(c, s, _)| (c.clone(), *s)).collect();
+        in_marks.sort_by(|a, b| a.partial_cmp(b).unwrap());
+        boxes.sort_by(|a, b| a.partial_cmp(b).unwrap());
+        assert_eq!(in_marks, boxes, "{stem}: the marks hold other findings than the boxes");
         let verdict = record["verdict"].as_str().unwrap();
-        let summary = attribute(&page.body, "<b id=\"ai-verdict\">");
-        let summary = summary.split("</b>").next().unwrap();
+        let headline = attribute(&page.body, "<b id=\"ai-verdict\">");
+        let headline = headline.split("</b>").next().unwrap();
+        let detail = attribute(&page.body, "<p id=\"ai-detail\">");
+        let detail = detail.split("</p>").next().unwrap();
+        let point = record["operating_point"].as_str().unwrap_or("");
         if verdict == "none" {
-            assert!(summary.starts_with("no visible fracture"), "{stem}: {summary}");
+            assert_eq!(headline, "AI: no visible fracture", "{stem}");
         } else {
-            let confidence = format!("confidence {:.2}", record["confidence"].as_f64().unwrap());
+            let expected = match point {
+                "fracture" => "AI: likely fracture",
+                "suspicious" => "AI: possible fracture — low confidence",
+                other => panic!("{stem}: operating point {other:?} with verdict {verdict}"),
+            };
+            let score = format!("score {:.2}", record["confidence"].as_f64().unwrap());
+            assert_eq!(headline, expected, "{stem}");
             assert!(
-                summary.starts_with(verdict) && summary.contains(&confidence),
-                "{stem}: {summary} vs {verdict} {confidence}"
+                detail.starts_with(verdict) && detail.contains(&score),
+                "{stem}: {detail} vs {verdict} {score}"
             );
         }
         let (_, _, reply) = read_one(server.port, &alice, "SF").unwrap();

@@ -92,6 +92,8 @@ pub struct Reply {
     pub status: StatusCode,
     pub headers: HeaderMap,
     pub body: String,
+    /// The body as sent (images are binary).
+    pub bytes: Vec<u8>,
 }
 
 impl Reply {
@@ -126,6 +128,7 @@ pub async fn send(app: &Arc<App>, method: &str, uri: &str, cookie: Option<&str>,
         status: parts.status,
         headers: parts.headers,
         body: String::from_utf8_lossy(&bytes).into_owned(),
+        bytes: bytes.to_vec(),
     }
 }
 
