@@ -7,7 +7,9 @@ film where the model finds two types over one hip (drawn as one mark).
 
 HIPFRAC_BIN is the folder with hipfrac; MODEL_DIR a trained model (the demo's
 runs/demo/run/best); TWO_FINDINGS.dcm a film on which that model draws two overlapping boxes
-(for the demo model of 2026-12-07: runs/demo/external/dicom/site-c_000159.dcm).
+(for the demo model trained on 2026-12-07 on a 2-core machine: site-b_000127.dcm of
+`hipfrac phantom --count 150 --size 1024 --site site-b --seed 33`; another machine's demo
+model may need another film: `hipfrac predict` lists the boxes it draws).
 """
 import os, shutil, subprocess, sys, tempfile, time
 
@@ -70,10 +72,8 @@ try:
     os.makedirs(out, exist_ok=True)
     open_case("I", 0)
     shoot("phase1")
-    browser.size(1440, 900)
     browser.key("?")
-    time.sleep(0.4)
-    browser.screenshot(os.path.join(out, "workstation-help-1440x900.png"))
+    shoot("help")
     browser.key("Escape")
     open_case("III", 2)
     shoot("ai")

@@ -143,7 +143,9 @@ pub fn encode(view: &View, values: &[u16]) -> Vec<u8> {
     body
 }
 
-/// gzip of `bytes` at a fast level (an image of a few MB compresses in tens of milliseconds).
+/// gzip of `bytes` at the fast level: the real 2140×1760 hip CR goes from 7.5 MB to 2.9 MB, served
+/// in 0.25 s on a 2-core machine (the default level gives 2.4 MB but takes 0.7 s, and on a
+/// reading room's network the encoding, not the transfer, is what a reader would wait for).
 pub fn gzip(bytes: &[u8]) -> Vec<u8> {
     let mut encoder = flate2::write::GzEncoder::new(Vec::with_capacity(bytes.len() / 3), flate2::Compression::fast());
     encoder.write_all(bytes).expect("writing to memory");
