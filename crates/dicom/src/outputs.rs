@@ -504,19 +504,104 @@ fn box_overlay(rows: u32, columns: u32, marks: &[Mark], layer: &str) -> Vec<Data
 /// Comprehensive SR Storage.
 pub const COMPREHENSIVE_SR_STORAGE: &str = "1.2.840.10008.5.1.4.1.1.88.33";
 
-/// The coding scheme of hipfrac's findings (a private scheme, "99" prefix, PS3.16 8.2).
+/// The coding scheme of hipfrac's own concepts (a private scheme, "99" prefix, PS3.16 8.2):
+/// its four fracture types, its verdicts and its score, written beside the standard codes.
 pub const CODING_SCHEME: &str = "99HIPFRAC";
 
 /// A coded concept: (code value, coding scheme designator, code meaning).
 pub type Code<'a> = (&'a str, &'a str, &'a str);
 
+/// The standard concepts of the measurement report. The DCM, SCT, UCUM and RFC5646 codes
+/// below marked "PS3.16" are DICOM's own: checked against pydicom 3.0.2's
+/// `pydicom/sr/_concepts_dict.py`, which is generated from PS3.16 (the context group that lists
+/// each is named). The two fracture codes are SNOMED CT disorders that PS3.16 does not list; where
+/// each was checked is said beside it (no terminology server was reachable from here).
+pub mod codes {
+    use super::Code;
+
+    /// PS3.16 CID 7021 (Measurement Report Document Title); TID 1500's root concept.
+    pub const IMAGING_MEASUREMENT_REPORT: Code<'static> = ("126000", "DCM", "Imaging Measurement Report");
+    /// PS3.16 TID 1204.
+    pub const LANGUAGE: Code<'static> = ("121049", "DCM", "Language of Content Item and Descendants");
+    /// An RFC 5646 language tag, as TID 1204 asks (and as highdicom 0.28 writes it).
+    pub const ENGLISH_US: Code<'static> = ("en-US", "RFC5646", "English (United States)");
+    /// PS3.16 TID 1001/1002 observer context.
+    pub const OBSERVER_TYPE: Code<'static> = ("121005", "DCM", "Observer Type");
+    pub const DEVICE: Code<'static> = ("121007", "DCM", "Device");
+    /// PS3.16 TID 1004 (Device Observer Identifying Attributes).
+    pub const DEVICE_OBSERVER_UID: Code<'static> = ("121012", "DCM", "Device Observer UID");
+    pub const DEVICE_OBSERVER_NAME: Code<'static> = ("121013", "DCM", "Device Observer Name");
+    pub const DEVICE_OBSERVER_MANUFACTURER: Code<'static> = ("121014", "DCM", "Device Observer Manufacturer");
+    pub const DEVICE_OBSERVER_MODEL_NAME: Code<'static> = ("121015", "DCM", "Device Observer Model Name");
+    /// PS3.16 TID 1500 row 4 (CIDs 6052, 6053).
+    pub const PROCEDURE_REPORTED: Code<'static> = ("121058", "DCM", "Procedure reported");
+    /// PS3.16 CID 10005.
+    pub const PLAIN_RADIOGRAPHY: Code<'static> = ("168537006", "SCT", "Plain radiography");
+    /// PS3.16 TID 1500 row 6.
+    pub const IMAGING_MEASUREMENTS: Code<'static> = ("126010", "DCM", "Imaging Measurements");
+    /// PS3.16 (TID 1501 and TID 1410's container).
+    pub const MEASUREMENT_GROUP: Code<'static> = ("125007", "DCM", "Measurement Group");
+    /// PS3.16 TID 4108.
+    pub const TRACKING_IDENTIFIER: Code<'static> = ("112039", "DCM", "Tracking Identifier");
+    pub const TRACKING_UID: Code<'static> = ("112040", "DCM", "Tracking Unique Identifier");
+    /// PS3.16 (CIDs 3419, 6053, 7002, 9000).
+    pub const FINDING: Code<'static> = ("121071", "DCM", "Finding");
+    /// PS3.16 CID 9000.
+    pub const FINDING_SITE: Code<'static> = ("363698007", "SCT", "Finding Site");
+    /// PS3.16 CID 4 (Anatomic Region) and others.
+    pub const HIP: Code<'static> = ("29836001", "SCT", "Hip");
+    /// PS3.16 CID 210.
+    pub const LATERALITY: Code<'static> = ("272741003", "SCT", "Laterality");
+    /// PS3.16 CIDs 244, 245 (Laterality).
+    pub const RIGHT: Code<'static> = ("24028007", "SCT", "Right");
+    pub const LEFT: Code<'static> = ("7771000", "SCT", "Left");
+    /// PS3.16 (TID 1410's region).
+    pub const IMAGE_REGION: Code<'static> = ("111030", "DCM", "Image Region");
+    /// PS3.16 ("Source (attribute)"; TID 1410's SELECTED FROM image).
+    pub const SOURCE: Code<'static> = ("260753009", "SCT", "Source");
+    /// PS3.16 CIDs 7003, 7551, 7552 (TID 1501's source image).
+    pub const SOURCE_OF_MEASUREMENT: Code<'static> = ("121112", "DCM", "Source of Measurement");
+    /// UCUM's unity, PS3.16 CID 7181 ("no units"): the score is a number in [0, 1].
+    pub const NO_UNITS: Code<'static> = ("1", "UCUM", "no units");
+    /// SNOMED CT 5913000 |Fracture of neck of femur (disorder)|: hipfrac's DF and VF. Not in
+    /// PS3.16; checked in public code that maps ICD-10 S72.0 "Fracture of neck of femur" to
+    /// SNOMED CT (an ICD-10-CM S72.001A → 5913000 "Fracture of neck of femur (disorder)" map and
+    /// a MedCAT annotation of "femoral neck fracture" with concept 5913000).
+    pub const FRACTURE_OF_NECK_OF_FEMUR: Code<'static> = ("5913000", "SCT", "Fracture of neck of femur");
+    /// SNOMED CT 71620000 |Fracture of femur (disorder)|: hipfrac's SF and UF. SNOMED CT has a
+    /// concept for the intertrochanteric fracture, but its identifier could not be checked
+    /// against any source reachable from here, so the intertrochanteric types are coded by
+    /// their parent, the fracture of the femur, and the type says "intertrochanteric" (the
+    /// 99HIPFRAC code beside it). 71620000 checked in an HL7 FHIR implementation guide's example
+    /// Condition (`$sct#71620000 "Fracture of femur (disorder)"`) and a C-CDA sample.
+    pub const FRACTURE_OF_FEMUR: Code<'static> = ("71620000", "SCT", "Fracture of femur");
+
+    /// hipfrac's own concepts (99HIPFRAC).
+    pub const VERDICT: Code<'static> = ("VERDICT", super::CODING_SCHEME, "Image-level verdict");
+    pub const FRACTURE_TYPE: Code<'static> = ("TYPE", super::CODING_SCHEME, "Hip fracture type");
+    pub const SCORE: Code<'static> = ("SCORE", super::CODING_SCHEME, "Detector score");
+    pub const DETAIL: Code<'static> = ("DETAIL", super::CODING_SCHEME, "Verdict detail");
+    pub const NOT_ASSESSABLE_REASON: Code<'static> = ("NA_REASON", super::CODING_SCHEME, "Reason not assessable");
+}
+
+/// The patient's side of a finding.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Side {
+    Right,
+    Left,
+}
+
 /// One finding of a structured report: a box of a class with its score.
 pub struct Finding<'a> {
-    /// The class as a code of [`CODING_SCHEME`] (`DF`, `VF`, `SF`, `UF`).
+    /// The finding as a standard code (SNOMED CT, [`codes::FRACTURE_OF_NECK_OF_FEMUR`] …).
+    pub finding: Code<'a>,
+    /// hipfrac's type as a code of [`CODING_SCHEME`] (`DF`, `VF`, `SF`, `UF`).
     pub class: Code<'a>,
     pub score: f32,
     /// `[x_min, y_min, x_max, y_max)` in the source's pixels.
     pub bbox: [f32; 4],
+    /// The hip the box is on, when known.
+    pub side: Option<Side>,
 }
 
 /// What a structured report says about the image.
@@ -525,17 +610,52 @@ pub struct Report<'a> {
     pub verdict: Code<'a>,
     /// The answered class's score, when there is one.
     pub confidence: Option<f32>,
-    /// The operating point or the reason the image was not assessed, in words.
+    /// Why the image was not assessed (with a `NOT_ASSESSABLE` verdict).
+    pub not_assessable: Option<&'a str>,
+    /// The operating point and caveats, in words.
     pub detail: &'a str,
     pub findings: &'a [Finding<'a>],
-    /// The observer device: name and model (e.g. the weights' hash).
+    /// The observer device's model (e.g. the preset and the weights' hash).
     pub model_name: &'a str,
 }
 
-/// Writes a Comprehensive SR for the DICOM image `source` into `out` (atomically): the verdict
-/// as a coded finding, each box as a finding with its score and an image-referenced SCOORD
-/// polyline on the source instance, the model as the observer device. Same study, new series,
-/// derived UIDs as for the Secondary Capture.
+/// The TID a content item's ContentTemplateSequence names (mapping resource DCMR).
+fn template(identifier: &str) -> DataElement<InMemDicomObject> {
+    DataElement::new(
+        tags::CONTENT_TEMPLATE_SEQUENCE,
+        VR::SQ,
+        DataSetSequence::new(
+            vec![InMemDicomObject::from_element_iter([
+                text(tags::MAPPING_RESOURCE, VR::CS, "DCMR"),
+                text(tags::TEMPLATE_IDENTIFIER, VR::CS, identifier),
+            ])],
+            Length::UNDEFINED,
+        ),
+    )
+}
+
+/// Writes the structured report for the DICOM image `source` into `out` (atomically): a
+/// Comprehensive SR that is a PS3.16 TID 1500 Measurement Report —
+///
+/// ```text
+/// CONTAINER Imaging Measurement Report [TID 1500, DCMR]
+///   HAS CONCEPT MOD  Language = en-US
+///   HAS OBS CONTEXT  Observer Type = Device; Device Observer UID, Name (hipfrac),
+///                    Manufacturer, Model Name (model, weights' hash, hipfrac version)
+///   HAS CONCEPT MOD  Procedure reported = Plain radiography
+///   CONTAINS CONTAINER Imaging Measurements
+///     CONTAINER Measurement Group [TID 1501]: the image-level verdict
+///       Tracking Identifier, Tracking UID; CODE Image-level verdict (99HIPFRAC);
+///       NUM Detector score (UCUM 1), when there is one; TEXT Reason not assessable or
+///       Verdict detail; IMAGE Source of Measurement (the source instance)
+///     CONTAINER Measurement Group [TID 1410], one per box:
+///       Tracking Identifier, Tracking UID; CODE Finding (SNOMED CT);
+///       HAS CONCEPT MOD Finding Site = Hip (HAS CONCEPT MOD Laterality = Right/Left);
+///       NUM Detector score; CODE Hip fracture type = DF/VF/SF/UF (99HIPFRAC);
+///       SCOORD Image Region (closed POLYLINE) SELECTED FROM IMAGE Source
+/// ```
+///
+/// Same study, new series, derived UIDs as for the Secondary Capture.
 pub fn structured_report(source: &Path, out: &Path, report: &Report<'_>, capture: &Capture<'_>) -> Result<()> {
     let src = Source::open(source)?;
     let device_uid = derived_uid(&["hipfrac observer device", capture.producer]);
@@ -561,6 +681,29 @@ pub fn structured_report(source: &Path, out: &Path, report: &Report<'_>, capture
             elements.append(&mut rest);
             InMemDicomObject::from_element_iter(elements)
         };
+    let coded = |relationship: &str, name: Code<'_>, value: Code<'_>, children: Vec<InMemDicomObject>| {
+        let mut rest = vec![sq(tags::CONCEPT_CODE_SEQUENCE, vec![code(value)])];
+        if !children.is_empty() {
+            rest.push(sq(tags::CONTENT_SEQUENCE, children));
+        }
+        item(relationship, "CODE", Some(name), rest)
+    };
+    let text_item = |relationship: &str, name: Code<'_>, value: &str| {
+        item(
+            relationship,
+            "TEXT",
+            Some(name),
+            vec![text(tags::TEXT_VALUE, VR::UT, value)],
+        )
+    };
+    let container = |name: Code<'_>, tid: Option<&str>, children: Vec<InMemDicomObject>| {
+        let mut rest = vec![text(tags::CONTINUITY_OF_CONTENT, VR::CS, "SEPARATE")];
+        if let Some(tid) = tid {
+            rest.push(template(tid));
+        }
+        rest.push(sq(tags::CONTENT_SEQUENCE, children));
+        item("CONTAINS", "CONTAINER", Some(name), rest)
+    };
     let referenced_sop = || {
         sq(
             tags::REFERENCED_SOP_SEQUENCE,
@@ -573,79 +716,76 @@ pub fn structured_report(source: &Path, out: &Path, report: &Report<'_>, capture
     let score_item = |score: f32| {
         let measured = InMemDicomObject::from_element_iter([
             text(tags::NUMERIC_VALUE, VR::DS, &format!("{score:.4}")),
-            sq(
-                tags::MEASUREMENT_UNITS_CODE_SEQUENCE,
-                vec![code(("1", "UCUM", "no units"))],
-            ),
+            sq(tags::MEASUREMENT_UNITS_CODE_SEQUENCE, vec![code(codes::NO_UNITS)]),
         ]);
         item(
-            "HAS PROPERTIES",
+            "CONTAINS",
             "NUM",
-            Some(("SCORE", CODING_SCHEME, "Detector score")),
+            Some(codes::SCORE),
             vec![sq(tags::MEASURED_VALUE_SEQUENCE, vec![measured])],
         )
     };
-    let finding_name: Code<'_> = ("121071", "DCM", "Finding");
-    let mut content = vec![
-        item(
-            "HAS OBS CONTEXT",
-            "CODE",
-            Some(("121005", "DCM", "Observer Type")),
-            vec![sq(tags::CONCEPT_CODE_SEQUENCE, vec![code(("121007", "DCM", "Device"))])],
-        ),
-        item(
-            "HAS OBS CONTEXT",
-            "UIDREF",
-            Some(("121012", "DCM", "Device Observer UID")),
-            vec![text(tags::UID, VR::UI, &device_uid)],
-        ),
-        item(
-            "HAS OBS CONTEXT",
-            "TEXT",
-            Some(("121013", "DCM", "Device Observer Name")),
-            vec![text(tags::TEXT_VALUE, VR::UT, "hipfrac")],
-        ),
-        item(
-            "HAS OBS CONTEXT",
-            "TEXT",
-            Some(("121014", "DCM", "Device Observer Manufacturer")),
-            vec![text(
-                tags::TEXT_VALUE,
-                VR::UT,
-                "hipfrac (research software, not a medical device)",
-            )],
-        ),
-        item(
-            "HAS OBS CONTEXT",
-            "TEXT",
-            Some(("121015", "DCM", "Device Observer Model Name")),
-            vec![text(tags::TEXT_VALUE, VR::UT, report.model_name)],
-        ),
-    ];
-    let mut verdict_children = vec![item(
-        "HAS PROPERTIES",
-        "TEXT",
-        Some(("DETAIL", CODING_SCHEME, "Verdict detail")),
-        vec![text(tags::TEXT_VALUE, VR::UT, report.detail)],
-    )];
-    if let Some(confidence) = report.confidence {
-        verdict_children.insert(0, score_item(confidence));
-    }
-    content.push(item(
-        "CONTAINS",
-        "CODE",
-        Some(("VERDICT", CODING_SCHEME, "Image-level verdict")),
+    // TID 4108: a name for people and a UID for machines, the same on a rerun.
+    let tracking = |identifier: &str, key: &str| {
         vec![
-            sq(tags::CONCEPT_CODE_SEQUENCE, vec![code(report.verdict)]),
-            sq(tags::CONTENT_SEQUENCE, verdict_children),
-        ],
+            text_item("HAS OBS CONTEXT", codes::TRACKING_IDENTIFIER, identifier),
+            item(
+                "HAS OBS CONTEXT",
+                "UIDREF",
+                Some(codes::TRACKING_UID),
+                vec![text(
+                    tags::UID,
+                    VR::UI,
+                    &derived_uid(&["hipfrac tracking", key, capture.producer, &src.instance]),
+                )],
+            ),
+        ]
+    };
+
+    // The image-level verdict (TID 1501): its qualitative evaluation, its score and why.
+    let mut verdict_group = tracking("hipfrac image-level verdict", "verdict");
+    verdict_group.push(coded("CONTAINS", codes::VERDICT, report.verdict, vec![]));
+    if let Some(confidence) = report.confidence {
+        verdict_group.push(score_item(confidence));
+    }
+    if let Some(reason) = report.not_assessable {
+        verdict_group.push(text_item("CONTAINS", codes::NOT_ASSESSABLE_REASON, reason));
+    }
+    verdict_group.push(text_item("CONTAINS", codes::DETAIL, report.detail));
+    verdict_group.push(item(
+        "CONTAINS",
+        "IMAGE",
+        Some(codes::SOURCE_OF_MEASUREMENT),
+        vec![referenced_sop()],
     ));
-    for finding in report.findings {
+    let mut groups = vec![container(codes::MEASUREMENT_GROUP, Some("1501"), verdict_group)];
+
+    // One planar ROI group (TID 1410) per box.
+    for (index, finding) in report.findings.iter().enumerate() {
         let [x0, y0, x1, y1] = finding.bbox;
-        let region = item(
-            "INFERRED FROM",
+        let side = finding.side.map(|side| match side {
+            Side::Right => codes::RIGHT,
+            Side::Left => codes::LEFT,
+        });
+        let identifier = format!(
+            "box {} {}{}",
+            index + 1,
+            finding.class.0,
+            side.map_or(String::new(), |s| format!(" {}", s.2.to_lowercase()))
+        );
+        let mut group = tracking(&identifier, &format!("box {index}"));
+        group.push(coded("CONTAINS", codes::FINDING, finding.finding, vec![]));
+        let laterality = side
+            .map(|side| coded("HAS CONCEPT MOD", codes::LATERALITY, side, vec![]))
+            .into_iter()
+            .collect();
+        group.push(coded("HAS CONCEPT MOD", codes::FINDING_SITE, codes::HIP, laterality));
+        group.push(score_item(finding.score));
+        group.push(coded("CONTAINS", codes::FRACTURE_TYPE, finding.class, vec![]));
+        group.push(item(
+            "CONTAINS",
             "SCOORD",
-            Some(("111030", "DCM", "Image Region")),
+            Some(codes::IMAGE_REGION),
             vec![
                 DataElement::new(
                     tags::GRAPHIC_DATA,
@@ -655,20 +795,46 @@ pub fn structured_report(source: &Path, out: &Path, report: &Report<'_>, capture
                 text(tags::GRAPHIC_TYPE, VR::CS, "POLYLINE"),
                 sq(
                     tags::CONTENT_SEQUENCE,
-                    vec![item("SELECTED FROM", "IMAGE", None, vec![referenced_sop()])],
+                    vec![item(
+                        "SELECTED FROM",
+                        "IMAGE",
+                        Some(codes::SOURCE),
+                        vec![referenced_sop()],
+                    )],
                 ),
             ],
-        );
-        content.push(item(
-            "CONTAINS",
-            "CODE",
-            Some(finding_name),
-            vec![
-                sq(tags::CONCEPT_CODE_SEQUENCE, vec![code(finding.class)]),
-                sq(tags::CONTENT_SEQUENCE, vec![score_item(finding.score), region]),
-            ],
         ));
+        groups.push(container(codes::MEASUREMENT_GROUP, Some("1410"), group));
     }
+
+    let content = vec![
+        coded("HAS CONCEPT MOD", codes::LANGUAGE, codes::ENGLISH_US, vec![]),
+        coded("HAS OBS CONTEXT", codes::OBSERVER_TYPE, codes::DEVICE, vec![]),
+        item(
+            "HAS OBS CONTEXT",
+            "UIDREF",
+            Some(codes::DEVICE_OBSERVER_UID),
+            vec![text(tags::UID, VR::UI, &device_uid)],
+        ),
+        text_item("HAS OBS CONTEXT", codes::DEVICE_OBSERVER_NAME, "hipfrac"),
+        text_item(
+            "HAS OBS CONTEXT",
+            codes::DEVICE_OBSERVER_MANUFACTURER,
+            "hipfrac (research software, not a medical device)",
+        ),
+        text_item(
+            "HAS OBS CONTEXT",
+            codes::DEVICE_OBSERVER_MODEL_NAME,
+            &format!("{}, hipfrac {}", report.model_name, capture.version),
+        ),
+        coded(
+            "HAS CONCEPT MOD",
+            codes::PROCEDURE_REPORTED,
+            codes::PLAIN_RADIOGRAPHY,
+            vec![],
+        ),
+        container(codes::IMAGING_MEASUREMENTS, None, groups),
+    ];
     let evidence = InMemDicomObject::from_element_iter([
         text(
             tags::STUDY_INSTANCE_UID,
@@ -706,9 +872,10 @@ pub fn structured_report(source: &Path, out: &Path, report: &Report<'_>, capture
         text(tags::VALUE_TYPE, VR::CS, "CONTAINER"),
         sq(
             tags::CONCEPT_NAME_CODE_SEQUENCE,
-            vec![code(("18748-4", "LN", "Diagnostic imaging report"))],
+            vec![code(codes::IMAGING_MEASUREMENT_REPORT)],
         ),
         text(tags::CONTINUITY_OF_CONTENT, VR::CS, "SEPARATE"),
+        template("1500"),
         sq(tags::CONTENT_SEQUENCE, content),
     ] {
         sr.put(element);

@@ -1,10 +1,12 @@
 //! A prediction as the DICOM objects a PACS stores (`hipfrac_dicom::outputs`): a Secondary
 //! Capture of the overlay, a Grayscale Softcopy Presentation State of the boxes and a
-//! Comprehensive SR of the findings — assembled here once for every caller (`hipfrac
+//! Comprehensive SR of the findings (a TID 1500 measurement report) — assembled here once for every caller (`hipfrac
 //! predict`, and the HTTP service or a DICOM node later), so that all of them say the same.
 
-use hipfrac_core::{Label, OperatingPoint, OperatingPoints, Prediction, Radiograph, RadiographMeta};
-use hipfrac_dicom::outputs::{self, Capture, Finding, Mark, Report, Rgb, CODING_SCHEME};
+use hipfrac_core::{
+    BBox, FractureClass, Label, Laterality, OperatingPoint, OperatingPoints, Prediction, Radiograph, RadiographMeta,
+};
+use hipfrac_dicom::outputs::{self, codes, Capture, Code, Finding, Mark, Report, Rgb, Side, CODING_SCHEME};
 use hipfrac_imaging::overlay::{self, Marks};
 use std::path::{Path, PathBuf};
 
@@ -15,7 +17,7 @@ pub enum DicomKind {
     Sc,
     /// Grayscale Softcopy Presentation State (`<base>.pr.dcm`).
     Gsps,
-    /// Comprehensive SR (`<base>.sr.dcm`).
+    /// Comprehensive SR, a TID 1500 measurement report (`<base>.sr.dcm`).
     Sr,
 }
 
@@ -43,6 +45,38 @@ pub enum DicomOutputError {
     },
     #[error(transparent)]
     Dicom(#[from] hipfrac_dicom::Error),
+}
+
+/// A fracture type as the standard (SNOMED CT) finding a PACS indexes: the femoral-neck types
+/// are fractures of the neck of the femur; the intertrochanteric ones are coded by their parent,
+/// the fracture of the femur (see [`outputs::codes::FRACTURE_OF_FEMUR`] for why), and the
+/// 99HIPFRAC type beside it says which.
+pub fn standard_finding(class: FractureClass) -> Code<'static> {
+    match class {
+        FractureClass::DisplacedNeck | FractureClass::ValgusImpactedNeck => codes::FRACTURE_OF_NECK_OF_FEMUR,
+        FractureClass::StableIntertrochanteric | FractureClass::UnstableIntertrochanteric => codes::FRACTURE_OF_FEMUR,
+    }
+}
+
+/// The patient's side of a box: the side of the hip the two-stage detector found around its
+/// centre, else the file's laterality, else the box's position (an AP image: the patient's
+/// right is on the viewer's left).
+fn side_of(bbox: &BBox, prediction: &Prediction, meta: &RadiographMeta) -> Side {
+    let (cx, cy) = bbox.center();
+    let call = prediction
+        .hips
+        .iter()
+        .find(|hip| hip.bbox.x_min <= cx && cx < hip.bbox.x_max && hip.bbox.y_min <= cy && cy < hip.bbox.y_max)
+        .map(|hip| hip.side.side)
+        .unwrap_or_else(|| match meta.laterality {
+            Some(Laterality::Right) => hipfrac_core::Side::Right,
+            Some(Laterality::Left) => hipfrac_core::Side::Left,
+            _ => hipfrac_core::side_by_position(prediction.width, bbox).side,
+        });
+    match call {
+        hipfrac_core::Side::Right => Side::Right,
+        hipfrac_core::Side::Left => Side::Left,
+    }
 }
 
 /// The verdict in words: "AI: DF 0.91 (fracture)", "AI: no visible fracture", "AI: not
@@ -161,12 +195,14 @@ pub fn write(
                 let findings: Vec<Finding> = shown
                     .iter()
                     .map(|d| Finding {
+                        finding: standard_finding(d.class),
                         class: (d.class.code(), CODING_SCHEME, d.class.full_name()),
                         score: d.score,
                         bbox: [d.bbox.x_min, d.bbox.y_min, d.bbox.x_max, d.bbox.y_max],
+                        side: Some(side_of(&d.bbox, prediction, meta)),
                     })
                     .collect();
-                let (verdict, detail) = match (prediction.verdict(), prediction.not_assessable()) {
+                let (verdict, detail, reason) = match (prediction.verdict(), prediction.not_assessable()) {
                     (Some(v), _) => {
                         let code = v
                             .label
@@ -177,19 +213,25 @@ pub fn write(
                         (
                             code,
                             format!(
-                                "operating point: {}; thresholds: {}",
+                                "operating point: {}; thresholds: {}; ",
                                 v.operating_point.name(),
                                 model.points.chosen_on
                             ),
+                            None,
                         )
                     }
-                    (None, Some(n)) => (("NOT_ASSESSABLE", CODING_SCHEME, "Not assessable"), n.reason.clone()),
+                    (None, Some(n)) => (
+                        ("NOT_ASSESSABLE", CODING_SCHEME, "Not assessable"),
+                        String::new(),
+                        Some(n.reason.as_str()),
+                    ),
                     (None, None) => unreachable!("a prediction has a verdict or a reason"),
                 };
-                let detail = format!("{detail}; {}", caveats("AI RESULT - NOT FOR DIAGNOSIS"));
+                let detail = format!("{detail}{}", caveats("AI RESULT - NOT FOR DIAGNOSIS"));
                 let report = Report {
                     verdict,
                     confidence: prediction.verdict().and_then(|v| v.confidence),
+                    not_assessable: reason,
                     detail: &detail,
                     findings: &findings,
                     model_name: &model.name,

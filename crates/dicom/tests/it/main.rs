@@ -5,5 +5,6 @@ mod conformance;
 mod deid_table;
 mod display;
 mod jpeg;
+mod measurement_report;
 mod robustness;
 mod support;
