@@ -42,6 +42,23 @@ pub struct PhantomOptions {
     /// Worker threads (default: all cores).
     #[arg(long)]
     pub jobs: Option<usize>,
+    /// Simulator: v1 (the default: analytic shapes, parallel beam) or v2 (3D anatomy as
+    /// signed-distance fields, point source with magnification, polychromatic beam; DF and
+    /// no fracture only so far, default mix DF=1410,none=335; see docs/phantom.md).
+    #[arg(long, value_enum, default_value_t = Generator::V1)]
+    #[serde(default)]
+    pub generator: Generator,
+}
+
+/// Which phantom simulator writes the images.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Generator {
+    /// Today's phantom: byte-identical per seed to earlier runs.
+    #[default]
+    V1,
+    /// Phantom v2 (issue 27): projected from 3D anatomy with X-ray physics.
+    V2,
 }
 
 /// What `hipfrac phantom sheet` is asked to draw.
@@ -101,6 +118,7 @@ pub fn run(args: PhantomOptions) -> Result<Outcome> {
         seed: args.seed,
         size: args.size,
         mix: args.mix.clone().unwrap_or_default(),
+        generator: args.generator,
     };
     let settings_path = out.join(RunSettings::FILE);
     if args.skip_existing && manifest.exists() {
@@ -136,9 +154,10 @@ pub fn run(args: PhantomOptions) -> Result<Outcome> {
         );
     }
     let site = SiteProfile::load(&args.site)?;
-    let mix: ClassMix = match &args.mix {
-        Some(text) => text.parse()?,
-        None => ClassMix::default(),
+    let mix: ClassMix = match (&args.mix, args.generator) {
+        (Some(text), _) => text.parse()?,
+        (None, Generator::V1) => ClassMix::default(),
+        (None, Generator::V2) => hipfrac_phantom::v2::default_mix(),
     };
     let options = GenerateOptions {
         count,
@@ -155,7 +174,10 @@ pub fn run(args: PhantomOptions) -> Result<Outcome> {
         .context("cannot start worker threads")?;
     let bar = progress::bar(count as u64, "simulating");
     let started = std::time::Instant::now();
-    let rows = pool.install(|| generate(&options, || bar.inc(1)))?;
+    let rows = match args.generator {
+        Generator::V1 => pool.install(|| generate(&options, || bar.inc(1)))?,
+        Generator::V2 => pool.install(|| hipfrac_phantom::v2::generate(&options, || bar.inc(1)))?,
+    };
     bar.finish_and_clear();
     let json = serde_json::to_vec_pretty(&settings).context("the run's settings serialise")?;
     hipfrac_dicom::atomic::write_atomic(&settings_path, &json)?;
@@ -165,8 +187,9 @@ pub fn run(args: PhantomOptions) -> Result<Outcome> {
         counts[row.label.index()] += 1;
     }
     eprintln!(
-        "simulated {} images of site {} in {seconds:.1} s ({:.2} images/s) → {}\n  DF {} · VF {} · SF {} · UF {} · none {}\n  phantom images: for testing the pipeline, not clinical evidence",
+        "simulated {} images ({}) of site {} in {seconds:.1} s ({:.2} images/s) → {}\n  DF {} · VF {} · SF {} · UF {} · none {}\n  phantom images: for testing the pipeline, not clinical evidence",
         rows.len(),
+        format!("{:?}", args.generator).to_lowercase(),
         options.site.name,
         rows.len() as f64 / seconds,
         out.display(),
@@ -189,6 +212,16 @@ struct RunSettings {
     size: usize,
     /// `--mix` as given (empty: the default mix).
     mix: String,
+    /// Runs recorded before v2 existed were v1's; a v1 run writes no such field, so its
+    /// phantom.json keeps the bytes it always had.
+    #[serde(default, skip_serializing_if = "Generator::is_v1")]
+    generator: Generator,
+}
+
+impl Generator {
+    fn is_v1(&self) -> bool {
+        *self == Generator::V1
+    }
 }
 
 impl RunSettings {
@@ -207,6 +240,11 @@ impl RunSettings {
         check("seed", self.seed.to_string(), now.seed.to_string());
         check("size", self.size.to_string(), now.size.to_string());
         check("mix", self.mix.clone(), now.mix.clone());
+        check(
+            "generator",
+            format!("{:?}", self.generator).to_lowercase(),
+            format!("{:?}", now.generator).to_lowercase(),
+        );
         out
     }
 }

@@ -21,6 +21,7 @@ pub mod output;
 pub mod render;
 pub mod sheet;
 pub mod texture;
+pub mod v2;
 
 use acquisition::{expose, Exposure, SiteProfile};
 use anatomy::{mu, Bone, PatientParams};
@@ -427,7 +428,54 @@ pub fn simulate(case: &CasePlan, site: &SiteProfile, size: usize) -> Simulated {
     if !right {
         flip(&mut image, width);
     }
-    let (mut display, field) = expose(&image, width, height, grid.spacing, site, &case.exposure);
+    let (display, field) = expose(&image, width, height, grid.spacing, site, &case.exposure);
+    let radiograph = finish(case, site, width, height, grid.spacing, display, field);
+    let mut boxes = Vec::new();
+    if let Some(class) = femur.fracture.class {
+        let points = cut_pixels(&femur, &grid, right, 1.0);
+        if !points.is_empty() {
+            let margin = BOX_MARGIN_MM / grid.spacing;
+            let (mut x0, mut y0, mut x1, mut y1) = (f64::INFINITY, f64::INFINITY, f64::NEG_INFINITY, f64::NEG_INFINITY);
+            for (x, y) in points {
+                x0 = x0.min(x);
+                y0 = y0.min(y);
+                x1 = x1.max(x);
+                y1 = y1.max(y);
+            }
+            let bbox = BBox::new(
+                (x0 - margin).floor().max(0.0) as f32,
+                (y0 - margin).floor().max(0.0) as f32,
+                (x1 + margin).ceil().min(width as f64) as f32,
+                (y1 + margin).ceil().min(height as f64) as f32,
+            );
+            if !bbox.is_degenerate() {
+                boxes.push((class, bbox));
+            }
+        }
+    }
+    let hips = hip_boxes(case, &femur, &grid, boxes.first().map(|(_, b)| b));
+    Simulated {
+        radiograph,
+        boxes,
+        hips,
+        fracture: femur.fracture.params.clone(),
+    }
+}
+
+/// The stored radiograph from the display values in [0, 1] (bright = dense) and the exposed
+/// field: the site's lead side marker, bits stored, MONOCHROME1/2, a default window from the
+/// field's 1st–99th percentiles, and the DICOM attributes of the case. Shared by v1 and
+/// [`v2`].
+pub(crate) fn finish(
+    case: &CasePlan,
+    site: &SiteProfile,
+    width: usize,
+    height: usize,
+    spacing: f64,
+    mut display: Vec<f32>,
+    field: [usize; 4],
+) -> Radiograph {
+    let right = case.params.right_side;
     if site.side_marker {
         // A lead letter in the upper lateral corner of the field.
         let scale = (height / 110).max(2) as i64;
@@ -472,29 +520,6 @@ pub fn simulate(case: &CasePlan, site: &SiteProfile, size: usize) -> Simulated {
         explanation: Some("PHANTOM".into()),
     };
 
-    let mut boxes = Vec::new();
-    if let Some(class) = femur.fracture.class {
-        let points = cut_pixels(&femur, &grid, right, 1.0);
-        if !points.is_empty() {
-            let margin = BOX_MARGIN_MM / grid.spacing;
-            let (mut x0, mut y0, mut x1, mut y1) = (f64::INFINITY, f64::INFINITY, f64::NEG_INFINITY, f64::NEG_INFINITY);
-            for (x, y) in points {
-                x0 = x0.min(x);
-                y0 = y0.min(y);
-                x1 = x1.max(x);
-                y1 = y1.max(y);
-            }
-            let bbox = BBox::new(
-                (x0 - margin).floor().max(0.0) as f32,
-                (y0 - margin).floor().max(0.0) as f32,
-                (x1 + margin).ceil().min(width as f64) as f32,
-                (y1 + margin).ceil().min(height as f64) as f32,
-            );
-            if !bbox.is_degenerate() {
-                boxes.push((class, bbox));
-            }
-        }
-    }
     let uid = |kind: &str| {
         let h = stable_hash(&format!("{}/{}/{}/{kind}", site.name, case.patient_id, case.image_seed));
         // 2.25.<decimal of a 128-bit number> (PS3.5 B.2), from two stable hashes.
@@ -510,7 +535,7 @@ pub fn simulate(case: &CasePlan, site: &SiteProfile, size: usize) -> Simulated {
     meta.modality_lut = ModalityLut::default();
     meta.windows = vec![window];
     meta.voi_function = VoiFunction::Linear;
-    meta.pixel_spacing_mm = Some([grid.spacing, grid.spacing]);
+    meta.pixel_spacing_mm = Some([spacing, spacing]);
     meta.pixel_spacing_source = Some("PixelSpacing".into());
     meta.modality = Some("CR".into());
     meta.sop_class_uid = Some(hipfrac_dicom::write::CR_IMAGE_STORAGE.into());
@@ -521,14 +546,8 @@ pub fn simulate(case: &CasePlan, site: &SiteProfile, size: usize) -> Simulated {
     meta.laterality = Some(if right { Laterality::Right } else { Laterality::Left });
     meta.body_part = Some("HIP".into());
     meta.institution = Some(site.institution.clone());
-    let hips = hip_boxes(case, &femur, &grid, boxes.first().map(|(_, b)| b));
-    Simulated {
-        radiograph: Radiograph {
-            meta,
-            pixels: Pixels::Unsigned(stored),
-        },
-        boxes,
-        hips,
-        fracture: femur.fracture.params.clone(),
+    Radiograph {
+        meta,
+        pixels: Pixels::Unsigned(stored),
     }
 }

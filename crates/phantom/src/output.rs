@@ -213,15 +213,21 @@ pub fn generate(options: &GenerateOptions, progress: impl Fn() + Sync) -> Result
             row
         })
         .collect::<Result<_, _>>()?;
+    write_manifest(&manifest, &rows)?;
+    Ok(rows)
+}
+
+/// Writes `manifest.csv` (CSV-injection safe) atomically.
+pub(crate) fn write_manifest(manifest: &Path, rows: &[PhantomRow]) -> Result<(), OutputError> {
     let manifest_error = |source| OutputError::Manifest {
-        path: manifest.clone(),
+        path: manifest.to_path_buf(),
         source,
     };
     let mut writer = csv::Writer::from_writer(Vec::new());
-    for row in &rows {
+    for row in rows {
         writer.serialize(row).map_err(manifest_error)?;
     }
     let bytes = writer.into_inner().map_err(|e| manifest_error(e.into_error().into()))?;
-    hipfrac_dicom::atomic::write_atomic(&manifest, &hipfrac_core::csv_safe::neutralise(&bytes))?;
-    Ok(rows)
+    hipfrac_dicom::atomic::write_atomic(manifest, &hipfrac_core::csv_safe::neutralise(&bytes))?;
+    Ok(())
 }

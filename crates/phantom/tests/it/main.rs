@@ -7,6 +7,8 @@ use hipfrac_phantom::output::{generate, GenerateOptions};
 use hipfrac_phantom::{attenuation, cut_pixels, grid, plan, simulate, CasePlan, ClassMix, Femur};
 use std::path::Path;
 
+mod v2;
+
 fn only(label: Label) -> ClassMix {
     let mut weights = [0.0; 5];
     weights[label.index()] = 1.0;

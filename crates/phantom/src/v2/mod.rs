@@ -1,0 +1,420 @@
+//! Phantom v2 (issue 27, first core): radiographs projected from 3D anatomy with X-ray
+//! physics, opt-in beside v1 (`hipfrac phantom --generator v2`). v1 stays the default and
+//! writes the same bytes per seed.
+//!
+//! - [`anatomy`]: both proximal femora, both hemipelves and the sacrum as smooth
+//!   signed-distance fields in millimetres (cortical shell of varying thickness, cancellous
+//!   bone with a 3D trabecular texture), bowel gas;
+//! - [`project`]: rays from a point source through the patient to each detector pixel
+//!   (magnification ≈ 1.2 at the hip), path lengths per material, a polychromatic spectrum
+//!   by kVp (beam hardening), then v1's acquisition chain (scatter, quantum noise, blur, log,
+//!   tone curve, unsharp masking) and v1's DICOM/PNG/VOC writers;
+//! - exact boxes from the 3D geometry: `hip` boxes are the projected pixels whose rays cross
+//!   the proximal femur (head to just below the lesser trochanter); a displaced femoral-neck
+//!   fracture (DF) is a plane cutting the neck in 3D with the head fragment rotated in the
+//!   socket and the shaft externally rotated and migrated, its box the projected cut faces.
+//!
+//! Not yet: VF, SF and UF fractures, implants, children, lumbar spine, an object-dependent
+//! scatter kernel, detector noise power shaping, burned-in text (see docs/phantom.md).
+
+pub mod anatomy;
+pub mod project;
+pub mod sdf;
+
+use crate::acquisition::{expose, SiteProfile};
+use crate::fracture::FractureParams;
+use crate::output::{write_case, GenerateOptions, OutputError, PhantomRow};
+use crate::{finish, flip, CasePlan, ClassMix, Simulated, BOX_MARGIN_MM, HIP_MARGIN_MM};
+use anatomy::{femur_pose, Cut, FemurModel, FemurPiece, Gas, Hemipelvis, Params3, Sacrum, Solid};
+use hipfrac_core::{BBox, FractureClass, Label};
+use project::{Body, Detector, Spectrum};
+use rand::{Rng, SeedableRng};
+use rayon::prelude::*;
+use sdf::{p3, Motion, Rot, P3};
+use std::sync::Arc;
+
+/// Source-to-image distance of an AP hip, mm (115 cm, a common bucky setting).
+pub const SOURCE_IMAGE_DISTANCE_MM: f64 = 1150.0;
+/// Total filtration of the tube, mm aluminium.
+pub const FILTRATION_AL_MM: f32 = 2.5;
+
+/// The labels v2 simulates so far.
+pub const SUPPORTED: [Label; 2] = [Label::Fracture(FractureClass::DisplacedNeck), Label::NoFracture];
+
+/// A displaced femoral-neck fracture (Garden III–IV) in the femur's frame.
+#[derive(Debug, Clone)]
+pub struct NeckFracture {
+    /// The plane `normal·q = offset`; `normal` points towards the head.
+    pub normal: P3,
+    pub offset: f32,
+    /// Motions of the head and the shaft fragments, in the femur's frame.
+    pub head: Motion,
+    pub shaft: Motion,
+    pub params: FractureParams,
+}
+
+impl NeckFracture {
+    /// A cut between subcapital and transcervical, tilted like the Pauwels angles; the head
+    /// rotates in the socket (varus and a posterior tilt), the shaft rotates externally about
+    /// its axis and rides up, laterally and anteriorly; all scaled by `severity`.
+    pub fn sample(femur: &FemurModel, severity: f64, rng: &mut impl Rng) -> Self {
+        let sev = severity as f32;
+        let r = femur.head_radius;
+        let length = femur.junction.length();
+        let distance = r * rng.gen_range(0.6..1.15);
+        let tilt = rng.gen_range(-15.0f32..25.0).to_radians();
+        let normal = Rot::about(p3(0.0, 0.0, 1.0), tilt).apply(femur.neck_axis).unit();
+        let point = femur.neck_axis * -distance;
+        let varus = (5.0 + 25.0 * sev) * rng.gen_range(0.7..1.0);
+        let back_tilt = rng.gen_range(-10.0f32..10.0) * sev;
+        let head_rotation = Rot::about(p3(0.0, 0.0, 1.0), varus.to_radians())
+            .then(&Rot::about(p3(1.0, 0.0, 0.0), back_tilt.to_radians()));
+        let external = (8.0 + 27.0 * sev) * rng.gen_range(0.6..1.0);
+        let shift = p3(-(1.5 + 4.0 * sev), -(3.0 + 10.0 * sev), -(2.0 + 5.0 * sev));
+        let shaft = Motion::pivoted(
+            Rot::about(p3(0.0, 1.0, 0.0), external.to_radians()),
+            femur.junction,
+            shift,
+        );
+        NeckFracture {
+            normal,
+            offset: normal.dot(point),
+            head: Motion::pivoted(head_rotation, p3(0.0, 0.0, 0.0), p3(0.0, 0.0, 0.0)),
+            shaft,
+            params: FractureParams {
+                severity,
+                rotation_deg: varus as f64,
+                translation_mm: shift.length() as f64,
+                neck_position: ((length - distance) / length) as f64,
+                reverse_obliquity: false,
+                lesser_trochanter_mm: 0.0,
+            },
+        }
+    }
+
+    /// Points of the cut surface inside the bone, every `step` mm, in the femur's frame.
+    pub fn face_points(&self, femur: &FemurModel, step: f32) -> Vec<P3> {
+        let e1 = self.normal.cross(p3(0.0, 0.0, 1.0)).unit();
+        let e2 = self.normal.cross(e1).unit();
+        let center = self.normal * self.offset;
+        let reach = 1.4 * femur.head_radius;
+        let n = (reach / step).ceil() as i32;
+        let mut out = Vec::new();
+        for i in -n..=n {
+            for j in -n..=n {
+                let q = center + e1 * (i as f32 * step) + e2 * (j as f32 * step);
+                if femur.distance(q) < 0.0 {
+                    out.push(q);
+                }
+            }
+        }
+        out
+    }
+}
+
+/// Everything projected for one case.
+pub struct Scene3 {
+    pub params: Params3,
+    pub femur: Arc<FemurModel>,
+    pub pose: Motion,
+    pub fracture: Option<NeckFracture>,
+    pub pieces: Vec<FemurPiece>,
+    pub other: FemurPiece,
+    pub pelvis: [Hemipelvis; 2],
+    pub sacrum: Sacrum,
+    pub gas: Option<Gas>,
+    pub body: Body,
+}
+
+impl Scene3 {
+    /// The case's scene; `intact` leaves the femur whole whatever the label.
+    pub fn new(case: &CasePlan, intact: bool) -> Self {
+        let p = Params3::new(&case.params);
+        let seed = p.texture_seed;
+        let femur = Arc::new(FemurModel::new(&p, seed));
+        let other_model = Arc::new(FemurModel::new(&p, seed ^ 0x0f0f_0f0f));
+        let pose = femur_pose(p.abduction, p.leg_rotation);
+        let m = p.half_pelvis;
+        let fracture = match (case.label, intact) {
+            (Label::Fracture(FractureClass::DisplacedNeck), false) => {
+                let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(case.fracture_seed);
+                Some(NeckFracture::sample(&femur, case.severity, &mut rng))
+            }
+            _ => None,
+        };
+        let pieces = match &fracture {
+            None => vec![FemurPiece::new(femur.clone(), pose, None, None, 0)],
+            Some(f) => vec![
+                FemurPiece::new(
+                    femur.clone(),
+                    pose.after(&f.head),
+                    None,
+                    Some(Cut {
+                        normal: -f.normal,
+                        offset: -f.offset,
+                    }),
+                    0,
+                ),
+                FemurPiece::new(
+                    femur.clone(),
+                    pose.after(&f.shaft),
+                    None,
+                    Some(Cut {
+                        normal: f.normal,
+                        offset: f.offset,
+                    }),
+                    0,
+                ),
+            ],
+        };
+        let other = FemurPiece::new(
+            other_model,
+            femur_pose(p.other_abduction, p.other_leg_rotation),
+            Some(m),
+            None,
+            1,
+        );
+        let body = Body {
+            midline: m,
+            half_width: p.body_half_width,
+            half_depth: p.body_half_depth,
+            depth_center: 15.0 * p.scale,
+            fat: p.fat,
+            scale: p.scale,
+        };
+        Scene3 {
+            pelvis: [
+                Hemipelvis::new(&p, None, seed ^ 0x1111),
+                Hemipelvis::new(&p, Some(m), seed ^ 0x2222),
+            ],
+            sacrum: Sacrum::new(&p, seed ^ 0x3333),
+            gas: Gas::new(&p, case.image_seed),
+            femur,
+            pose,
+            fracture,
+            pieces,
+            other,
+            body,
+            params: p,
+        }
+    }
+
+    pub fn solids(&self) -> Vec<&dyn Solid> {
+        let mut out: Vec<&dyn Solid> = Vec::new();
+        for piece in &self.pieces {
+            out.push(piece);
+        }
+        out.push(&self.other);
+        out.push(&self.pelvis[0]);
+        out.push(&self.pelvis[1]);
+        out.push(&self.sacrum);
+        if let Some(gas) = &self.gas {
+            out.push(gas);
+        }
+        out
+    }
+
+    /// Cut-face points in the world, carried by each fragment.
+    pub fn face_points_world(&self, step: f32) -> Vec<P3> {
+        let Some(f) = &self.fracture else {
+            return Vec::new();
+        };
+        let points = f.face_points(&self.femur, step);
+        self.pieces
+            .iter()
+            .flat_map(|piece| points.iter().map(|&q| piece.world(q)))
+            .collect()
+    }
+}
+
+/// The detector of a case: the site's field (at the detector) and pixel count, the central
+/// ray where v1 centres its view, the detector 55 mm behind the patient's back.
+pub fn detector(case: &CasePlan, site: &SiteProfile, size: usize, p: &Params3) -> Detector {
+    let (width, height, spacing) = site.image_size(size);
+    let detector_z = (15.0 * p.scale + p.body_half_depth + 55.0) as f64;
+    Detector {
+        width,
+        height,
+        spacing,
+        center: (
+            0.15 * p.half_pelvis as f64 + case.view_offset.0,
+            15.0 + case.view_offset.1,
+        ),
+        source_distance: SOURCE_IMAGE_DISTANCE_MM - detector_z,
+        detector_z,
+    }
+}
+
+/// The effective attenuation `−ln(I/I₀)` as written (left hips flipped) with the hip mask
+/// bits per pixel, for tests and inspection.
+pub fn attenuation(case: &CasePlan, site: &SiteProfile, size: usize, intact: bool) -> (Vec<f32>, Vec<u8>, Detector) {
+    let scene = Scene3::new(case, intact);
+    let detector = detector(case, site, size, &scene.params);
+    let paths = project::paths(&detector, &scene.solids(), &scene.body);
+    let spectrum = Spectrum::new(site.kvp, FILTRATION_AL_MM);
+    let mut image: Vec<f32> = paths.iter().map(|p| spectrum.attenuation(p)).collect();
+    let mut hips: Vec<u8> = paths.iter().map(|p| p.hips).collect();
+    if !case.params.right_side {
+        flip(&mut image, detector.width);
+        flip(&mut hips, detector.width);
+    }
+    (image, hips, detector)
+}
+
+fn bounding_box(points: impl Iterator<Item = (f64, f64)>) -> Option<[f64; 4]> {
+    let mut b = [f64::INFINITY, f64::INFINITY, f64::NEG_INFINITY, f64::NEG_INFINITY];
+    let mut any = false;
+    for (x, y) in points {
+        any = true;
+        b = [b[0].min(x), b[1].min(y), b[2].max(x), b[3].max(y)];
+    }
+    any.then_some(b)
+}
+
+/// Renders one case with v2.
+pub fn simulate(case: &CasePlan, site: &SiteProfile, size: usize) -> Simulated {
+    let scene = Scene3::new(case, false);
+    let detector = detector(case, site, size, &scene.params);
+    let (width, height, spacing) = (detector.width, detector.height, detector.spacing);
+    let paths = project::paths(&detector, &scene.solids(), &scene.body);
+    let spectrum = Spectrum::new(site.kvp, FILTRATION_AL_MM);
+    let mut image: Vec<f32> = paths.iter().map(|p| spectrum.attenuation(p)).collect();
+    let mut mask: Vec<u8> = paths.iter().map(|p| p.hips).collect();
+    let right = case.params.right_side;
+    if !right {
+        flip(&mut image, width);
+        flip(&mut mask, width);
+    }
+    let (display, field) = expose(&image, width, height, spacing, site, &case.exposure);
+    let radiograph = finish(case, site, width, height, spacing, display, field);
+
+    let as_written = |(x, y): (f64, f64)| (if right { x } else { width as f64 - x }, y);
+    let mut boxes = Vec::new();
+    if scene.fracture.is_some() {
+        let points = scene.face_points_world(1.0);
+        if let Some(b) = bounding_box(points.iter().map(|&p| as_written(detector.project(p)))) {
+            let margin = BOX_MARGIN_MM / spacing;
+            let bbox = BBox::new(
+                (b[0] - margin).floor().max(0.0) as f32,
+                (b[1] - margin).floor().max(0.0) as f32,
+                (b[2] + margin).ceil().min(width as f64) as f32,
+                (b[3] + margin).ceil().min(height as f64) as f32,
+            );
+            if !bbox.is_degenerate() {
+                boxes.push((FractureClass::DisplacedNeck, bbox));
+            }
+        }
+    }
+    let hips = hip_boxes(&mask, width, height, spacing, boxes.first().map(|(_, b)| b));
+    Simulated {
+        radiograph,
+        boxes,
+        hips,
+        fracture: scene.fracture.as_ref().map(|f| f.params.clone()).unwrap_or_default(),
+    }
+}
+
+/// `hip` boxes from the projected mask: the pixels whose rays cross a proximal femur (head
+/// to just below the lesser trochanter), plus [`HIP_MARGIN_MM`]; the simulated hip's box
+/// widened to hold the fracture box; the other hip's only when its region does not touch the
+/// image's edge.
+pub fn hip_boxes(mask: &[u8], width: usize, height: usize, spacing: f64, fracture: Option<&BBox>) -> Vec<BBox> {
+    let margin = HIP_MARGIN_MM / spacing;
+    let region = |bit: u8| {
+        bounding_box(
+            mask.iter()
+                .enumerate()
+                .filter(|(_, &m)| m & bit != 0)
+                .flat_map(|(i, _)| {
+                    let (x, y) = ((i % width) as f64, (i / width) as f64);
+                    [(x, y), (x + 1.0, y + 1.0)]
+                }),
+        )
+    };
+    let to_box = |b: [f64; 4]| {
+        BBox::new(
+            (b[0] - margin).floor() as f32,
+            (b[1] - margin).floor() as f32,
+            (b[2] + margin).ceil() as f32,
+            (b[3] + margin).ceil() as f32,
+        )
+    };
+    let mut out = Vec::new();
+    if let Some(b) = region(1) {
+        let mut own = to_box(b);
+        if let Some(f) = fracture {
+            own = BBox::new(
+                own.x_min.min(f.x_min),
+                own.y_min.min(f.y_min),
+                own.x_max.max(f.x_max),
+                own.y_max.max(f.y_max),
+            );
+        }
+        let own = own.clip(width as u32, height as u32);
+        if !own.is_degenerate() {
+            out.push(own);
+        }
+    }
+    if let Some(b) = region(2) {
+        let touches = b[0] <= 0.0 || b[1] <= 0.0 || b[2] >= width as f64 || b[3] >= height as f64;
+        let other = to_box(b);
+        if !touches && other.is_inside(width as u32, height as u32) && !other.is_degenerate() {
+            out.push(other);
+        }
+    }
+    out
+}
+
+/// A run that v2 cannot simulate yet, or one that failed to write.
+#[derive(Debug, thiserror::Error)]
+pub enum V2Error {
+    /// The class mix asks for a fracture type v2 does not simulate yet.
+    #[error("phantom v2 simulates DF and no fracture so far, not {label}; pass e.g. --mix DF=1410,none=335")]
+    Unsupported {
+        /// The first unsupported label with a positive weight.
+        label: Label,
+    },
+    /// Writing failed.
+    #[error(transparent)]
+    Output(#[from] OutputError),
+}
+
+/// The class mix v2 uses when none is given: the paper's DF and no-fracture weights.
+pub fn default_mix() -> ClassMix {
+    let mut weights = [0.0; 5];
+    weights[Label::Fracture(FractureClass::DisplacedNeck).index()] = 1410.0;
+    weights[Label::NoFracture.index()] = 335.0;
+    ClassMix(weights)
+}
+
+/// Generates a dataset with v2, in v1's layout (DICOM, PNG + VOC, manifest); the DICOMs'
+/// model name ends in "(phantom v2)".
+pub fn generate(options: &GenerateOptions, progress: impl Fn() + Sync) -> Result<Vec<PhantomRow>, V2Error> {
+    for (label, weight) in Label::ALL.iter().zip(options.mix.0) {
+        if weight > 0.0 && !SUPPORTED.contains(label) {
+            return Err(V2Error::Unsupported { label: *label });
+        }
+    }
+    let manifest = options.out.join("manifest.csv");
+    if manifest.exists() && !options.overwrite {
+        return Err(OutputError::Exists(manifest).into());
+    }
+    let mut cases = crate::plan(options.count, &options.site, options.seed, &options.mix);
+    for case in &mut cases {
+        // v2 draws no implant yet; the manifest must not claim one.
+        case.params.contralateral_implant = false;
+    }
+    let mut site = options.site.clone();
+    site.model = format!("{} (phantom v2)", site.model);
+    let rows: Vec<PhantomRow> = cases
+        .par_iter()
+        .map(|case| {
+            let simulated = simulate(case, &options.site, options.size);
+            let row = write_case(&options.out, case, &site, &simulated);
+            progress();
+            row
+        })
+        .collect::<Result<_, _>>()?;
+    crate::output::write_manifest(&manifest, &rows)?;
+    Ok(rows)
+}
