@@ -652,7 +652,7 @@ impl Gas {
                 blobs.push(Ellipsoid::oriented(
                     center + offset,
                     radii,
-                    Rot::about(p3(0.0, 0.0, 1.0), rng.gen_range(0.0..3.14)),
+                    Rot::about(p3(0.0, 0.0, 1.0), rng.gen_range(0.0..std::f32::consts::PI)),
                 ));
             }
         }
