@@ -13,10 +13,12 @@ pub mod dimse;
 pub mod scp;
 pub mod sender;
 pub mod spool;
+pub mod stow;
 pub mod worker;
 
-pub use sender::Destination;
+pub use sender::{Destination, Target};
 pub use spool::Spool;
+pub use stow::{Stow, StowError};
 pub use worker::{Model, PredictError, PredictFn, Work};
 
 use std::net::{SocketAddr, TcpListener};
@@ -89,7 +91,9 @@ pub fn run(
     on_listening: impl FnOnce(SocketAddr),
 ) -> Result<(), NodeError> {
     check_ae_title(&config.ae_title)?;
-    check_ae_title(&config.destination.ae_title)?;
+    if let Target::Dimse { ae_title, .. } = &config.destination.target {
+        check_ae_title(ae_title)?;
+    }
     for title in &config.allow {
         check_ae_title(title)?;
     }

@@ -1,6 +1,6 @@
-//! The sender: result folders from the outbox to the destination AE by C-STORE, retrying with
-//! backoff while it is down. A file leaves the outbox only once the destination acknowledged
-//! it.
+//! The sender: result folders from the outbox to the destination, a DICOM node by C-STORE or a
+//! DICOMweb server by STOW-RS ([`crate::stow`]), retrying with backoff while it is down. A file
+//! leaves the outbox only once the destination acknowledged it.
 
 use crate::dimse::{self, status, Command};
 use crate::spool::Spool;
@@ -19,14 +19,35 @@ use std::time::Duration;
 /// Where results go.
 #[derive(Debug, Clone)]
 pub struct Destination {
-    /// The destination's AE title.
-    pub ae_title: String,
-    /// host:port.
-    pub address: String,
-    /// This node's AE title, as the calling AE.
-    pub calling: String,
+    pub target: Target,
     /// The longest wait between two tries.
     pub max_backoff: Duration,
+}
+
+/// A DICOM node or a DICOMweb server.
+#[derive(Debug, Clone)]
+pub enum Target {
+    /// By C-STORE.
+    Dimse {
+        /// The destination's AE title.
+        ae_title: String,
+        /// host:port.
+        address: String,
+        /// This node's AE title, as the calling AE.
+        calling: String,
+    },
+    /// By STOW-RS.
+    DicomWeb(crate::stow::Stow),
+}
+
+impl Destination {
+    /// `AE@HOST:PORT` or the DICOMweb root, for logs.
+    pub fn name(&self) -> String {
+        match &self.target {
+            Target::Dimse { ae_title, address, .. } => format!("{ae_title}@{address}"),
+            Target::DicomWeb(stow) => stow.url.clone(),
+        }
+    }
 }
 
 /// How many times a result the destination refuses (a failure status, not a lost
@@ -44,6 +65,13 @@ pub enum SendError {
         file: PathBuf,
         status: u16,
         comment: Option<String>,
+    },
+    /// The DICOMweb server answered and did not store the object.
+    #[error("{file}: refused by the DICOMweb server with HTTP {status} ({comment})")]
+    HttpRefused {
+        file: PathBuf,
+        status: u16,
+        comment: String,
     },
     #[error("{0}: cannot read the result: {1}")]
     Unreadable(PathBuf, String),
@@ -71,7 +99,7 @@ pub fn run(spool: &Spool, destination: &Destination, ready: &Receiver<()>, stop:
                 Ok(sent) => {
                     backoff = Duration::from_secs(1);
                     refusals.remove(&folder);
-                    tracing::info!(instance = %name(&folder), objects = sent, destination = %destination.ae_title, "results delivered");
+                    tracing::info!(instance = %name(&folder), objects = sent, destination = %destination.name(), "results delivered");
                     if let Err(e) = spool.delivered(&folder) {
                         tracing::error!(instance = %name(&folder), "cannot clear the delivered results ({e}); skipped until the next start");
                         stuck.insert(folder.clone());
@@ -127,9 +155,26 @@ struct Object {
     object: dicom_object::DefaultDicomObject,
 }
 
-/// Sends every DICOM file of `folder` in one association; each acknowledged file is removed.
+/// Sends every DICOM file of `folder` to the destination; each acknowledged file is removed.
 /// Returns how many were sent.
 pub fn deliver(spool: &Spool, destination: &Destination, folder: &Path) -> Result<usize, SendError> {
+    match &destination.target {
+        Target::Dimse {
+            ae_title,
+            address,
+            calling,
+        } => deliver_dimse(spool, (ae_title, address, calling), folder),
+        Target::DicomWeb(stow) => crate::stow::deliver(spool, stow, folder),
+    }
+}
+
+/// Sends every DICOM file of `folder` in one association to `(called AE, host:port, calling
+/// AE)`.
+fn deliver_dimse(
+    spool: &Spool,
+    (ae_title, address, calling): (&str, &str, &str),
+    folder: &Path,
+) -> Result<usize, SendError> {
     let mut files: Vec<PathBuf> = std::fs::read_dir(folder)
         .map_err(|e| SendError::Unreadable(folder.to_path_buf(), e.to_string()))?
         .flatten()
@@ -156,8 +201,8 @@ pub fn deliver(spool: &Spool, destination: &Destination, folder: &Path) -> Resul
         });
     }
     let mut options = ClientAssociationOptions::new()
-        .calling_ae_title(destination.calling.as_str())
-        .called_ae_title(destination.ae_title.as_str())
+        .calling_ae_title(calling)
+        .called_ae_title(ae_title)
         .connection_timeout(Duration::from_secs(10))
         .read_timeout(Duration::from_secs(60))
         .write_timeout(Duration::from_secs(60));
@@ -170,13 +215,9 @@ pub fn deliver(spool: &Spool, destination: &Destination, folder: &Path) -> Resul
             vec![uids::EXPLICIT_VR_LITTLE_ENDIAN, uids::IMPLICIT_VR_LITTLE_ENDIAN],
         );
     }
-    let unreachable = |e: dicom_ul::association::Error| {
-        SendError::Unreachable(
-            format!("{}@{}", destination.ae_title, destination.address),
-            error_chain(&e),
-        )
-    };
-    let mut association = options.establish(destination.address.as_str()).map_err(|e| match e {
+    let unreachable =
+        |e: dicom_ul::association::Error| SendError::Unreachable(format!("{ae_title}@{address}"), error_chain(&e));
+    let mut association = options.establish(address).map_err(|e| match e {
         // The destination answered and will not take these objects: not a matter of waiting.
         dicom_ul::association::Error::NoAcceptedPresentationContexts { .. }
         | dicom_ul::association::Error::Rejected { .. } => SendError::Refused {

@@ -33,10 +33,7 @@ pub fn run(choice: &ModelChoice, config: Config) -> Result<Outcome> {
         ),
     };
     let stop = crate::interrupt::stop_flag(&[libc::SIGINT, libc::SIGTERM]);
-    let (ae, dest) = (
-        config.ae_title.clone(),
-        format!("{}@{}", config.destination.ae_title, config.destination.address),
-    );
+    let (ae, dest) = (config.ae_title.clone(), config.destination.name());
     let spool = config.spool.clone();
     hipfrac_node::run(config, model, stop, |bound| {
         eprintln!(

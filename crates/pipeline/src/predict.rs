@@ -10,6 +10,7 @@ use hipfrac_report::dicom_outputs::{DicomKind, ModelContext};
 use hipfrac_report::predictions::{summary_csv, ModelRecord, Record, SummaryRow};
 use rayon::prelude::*;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 /// What `hipfrac predict` is asked to do.
 #[derive(Debug, Clone)]
@@ -30,6 +31,8 @@ pub struct PredictOptions {
     pub dicom: Vec<DicomKind>,
     pub overwrite: bool,
     pub skip_existing: bool,
+    /// Send each input's DICOM results to this DICOMweb server by STOW-RS.
+    pub stow: Option<hipfrac_node::Stow>,
 }
 
 fn is_image(path: &Path) -> bool {
@@ -147,6 +150,77 @@ fn write_outputs(
     Ok(record)
 }
 
+/// Tries of a STOW-RS request to a server that cannot be reached (waits of 1, 2, 4 and 8 s).
+const STOW_TRIES: u32 = 5;
+
+/// Sends each input's DICOM results to `stow` (one STOW-RS request per input), retrying a
+/// server that cannot be reached; once it stays unreachable the rest are not tried. Writes
+/// `OUT/stow.csv` (input, results, `sent` or `not sent`, why) and returns how many inputs'
+/// results were not sent. The results stay in `out` either way.
+fn stow_results(stow: &hipfrac_node::Stow, out: &Path, inputs: &[(PathBuf, Vec<PathBuf>)]) -> Result<usize> {
+    use hipfrac_node::sender::SendError;
+    let mut csv = csv::Writer::from_writer(Vec::new());
+    csv.write_record(["input", "results", "status", "reason"])?;
+    let mut down: Option<String> = None;
+    let mut unsent = 0;
+    for (input, files) in inputs {
+        let mut outcome = Err(down.clone().unwrap_or_default());
+        if down.is_none() {
+            let mut wait = Duration::from_secs(1);
+            for attempt in 1..=STOW_TRIES {
+                match hipfrac_node::stow::send(stow, files, |_| Ok(())) {
+                    Ok(_) => {
+                        outcome = Ok(());
+                        break;
+                    }
+                    Err(SendError::Unreachable(_, why)) if attempt < STOW_TRIES => {
+                        eprintln!("{}: {why}; trying again in {} s", stow.url, wait.as_secs());
+                        std::thread::sleep(wait);
+                        wait *= 2;
+                    }
+                    Err(SendError::Unreachable(_, why)) => {
+                        let why = format!("{} unreachable after {STOW_TRIES} tries: {why}", stow.url);
+                        down = Some(why.clone());
+                        outcome = Err(why);
+                    }
+                    Err(error) => {
+                        outcome = Err(error.to_string());
+                        break;
+                    }
+                }
+            }
+        }
+        let names: Vec<String> = files
+            .iter()
+            .filter_map(|f| f.file_name().map(|n| n.to_string_lossy().to_string()))
+            .collect();
+        let input_text = input.display().to_string();
+        let (status, reason) = match &outcome {
+            Ok(()) => ("sent", String::new()),
+            Err(why) => {
+                unsent += 1;
+                eprintln!("not sent: {}: {why}", input.display());
+                ("not sent", why.clone())
+            }
+        };
+        csv.write_record([
+            hipfrac_core::csv_safe::cell(&input_text).as_ref(),
+            hipfrac_core::csv_safe::cell(&names.join(" ")).as_ref(),
+            status,
+            hipfrac_core::csv_safe::cell(&reason).as_ref(),
+        ])?;
+    }
+    let path = out.join("stow.csv");
+    hipfrac_dicom::atomic::write_atomic(&path, &csv.into_inner()?)?;
+    eprintln!(
+        "STOW-RS to {}: results of {} input(s) sent, {unsent} not sent (see {})",
+        stow.url,
+        inputs.len() - unsent,
+        path.display()
+    );
+    Ok(unsent)
+}
+
 /// The not-assessable prediction of a DICOM file whose header the check refuses, if it is one.
 fn refused_by_header(path: &Path, predictor: &Predictor) -> Option<(RadiographMeta, Prediction)> {
     let meta = hipfrac_dicom::read_dicom_header(path).ok()?;
@@ -234,6 +308,7 @@ pub fn run(args: PredictOptions) -> Result<Outcome> {
     );
     let bar = progress::bar(jobs.len() as u64, "predicting");
     let mut rows = Vec::new();
+    let mut to_send: Vec<(PathBuf, Vec<PathBuf>)> = Vec::new();
     // Files are read a few batches at a time, in parallel; the predictor batches the network.
     for chunk in jobs.chunks(predictor.batch_size() * 4) {
         let read: Vec<Result<Radiograph>> = chunk
@@ -271,6 +346,17 @@ pub fn run(args: PredictOptions) -> Result<Outcome> {
             if let Err(error) = &outcome {
                 bar.suspend(|| eprintln!("failed: {}", error_chain(error.as_ref())));
             }
+            if outcome.is_ok() && args.stow.is_some() {
+                let base = outputs(&args.out, &job.relative).0.with_extension("");
+                let files: Vec<PathBuf> = ["sr", "pr", "sc"]
+                    .iter()
+                    .map(|suffix| PathBuf::from(format!("{}.{suffix}.dcm", base.display())))
+                    .filter(|p| p.is_file())
+                    .collect();
+                if !files.is_empty() {
+                    to_send.push((job.input.clone(), files));
+                }
+            }
             rows.push(match &outcome {
                 Ok(record) => SummaryRow::of(record),
                 Err(error) => SummaryRow::failed(job.input.display().to_string(), error_chain(error.as_ref())),
@@ -289,7 +375,11 @@ pub fn run(args: PredictOptions) -> Result<Outcome> {
         fresh
     };
     hipfrac_dicom::atomic::write_atomic(&summary_path, &summary)?;
-    let failed = rows.iter().filter(|r| r.is_failure()).count();
+    let unsent = match &args.stow {
+        Some(stow) => stow_results(stow, &args.out, &to_send)?,
+        None => 0,
+    };
+    let failed = rows.iter().filter(|r| r.is_failure()).count() + unsent;
     let fractures = rows
         .iter()
         .filter(|r| hipfrac_core::FractureClass::ALL.iter().any(|c| r.verdict == c.code()))

@@ -62,6 +62,18 @@ pub struct PredictArgs {
     /// original (`<name>.pr.dcm`), `sr` = a Comprehensive SR of the findings (`<name>.sr.dcm`).
     #[arg(long, value_enum, value_delimiter = ',')]
     pub dicom: Vec<DicomOutput>,
+    /// Send each input's DICOM results (--dicom) to this DICOMweb server by STOW-RS: its
+    /// DICOMweb root, e.g. https://pacs.example.org/dicom-web (plain http:// only to this
+    /// machine). OUT/stow.csv says what was sent; an unsent result makes the exit status 1.
+    #[arg(long, value_name = "URL", requires = "dicom")]
+    pub stow: Option<String>,
+    /// A file whose first line is `Bearer TOKEN` or `Basic USER:PASSWORD`, for --stow.
+    #[arg(long, value_name = "FILE", requires = "stow")]
+    pub stow_auth: Option<PathBuf>,
+    /// CA certificates (PEM) that --stow's certificate must chain to (default: the system's
+    /// roots).
+    #[arg(long, value_name = "FILE", requires = "stow")]
+    pub stow_ca: Option<PathBuf>,
     /// Use the operating points re-fitted for SITE (`hipfrac calibrate --site SITE`).
     #[arg(long, value_name = "SITE", value_parser = site_name)]
     pub site: Option<String>,

@@ -23,9 +23,21 @@ pub struct ListenArgs {
     /// Calling AE titles allowed to send (repeat or separate with commas; default: any).
     #[arg(long, value_name = "AE", value_delimiter = ',')]
     pub allow: Vec<String>,
-    /// Where results go: AE@HOST:PORT (e.g. PACS@10.0.0.5:104).
-    #[arg(long, value_name = "AE@HOST:PORT", value_parser = parse_destination)]
-    pub dest: (String, String),
+    /// Where results go by C-STORE: AE@HOST:PORT (e.g. PACS@10.0.0.5:104). Or --dest-dicomweb.
+    #[arg(long, value_name = "AE@HOST:PORT", value_parser = parse_destination, required_unless_present = "dest_dicomweb", conflicts_with = "dest_dicomweb")]
+    pub dest: Option<(String, String)>,
+    /// Where results go by DICOMweb STOW-RS: the server's DICOMweb root (e.g.
+    /// https://pacs.example.org/dicom-web; plain http:// only to this machine). The same spool,
+    /// retries and failed/ folder as --dest.
+    #[arg(long, value_name = "URL")]
+    pub dest_dicomweb: Option<String>,
+    /// A file whose first line is `Bearer TOKEN` or `Basic USER:PASSWORD`, for --dest-dicomweb.
+    #[arg(long, value_name = "FILE", requires = "dest_dicomweb")]
+    pub dicomweb_auth: Option<PathBuf>,
+    /// CA certificates (PEM) that --dest-dicomweb's certificate must chain to (default: the
+    /// system's roots).
+    #[arg(long, value_name = "FILE", requires = "dest_dicomweb")]
+    pub dicomweb_ca: Option<PathBuf>,
     /// The spool folder (received instances and results not yet delivered; durable).
     #[arg(long)]
     pub spool: PathBuf,
@@ -44,7 +56,7 @@ pub struct ListenArgs {
     /// Longer side of the Secondary Capture in pixels.
     #[arg(long, default_value_t = 1024, value_parser = clap::value_parser!(u32).range(64..=8192))]
     pub overlay_size: u32,
-    /// Longest wait between two tries to reach --dest, seconds.
+    /// Longest wait between two tries to reach the destination, seconds.
     #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub max_backoff_s: u64,
     /// Use the operating points re-fitted for SITE (`hipfrac calibrate --site SITE`).

@@ -20,19 +20,7 @@ fn main() -> ExitCode {
                 resume: a.resume,
             })
         }
-        Command::Predict(a) => predict::run(predict::PredictOptions {
-            inputs: a.inputs,
-            shard: a.shard,
-            batch: a.batch,
-            precision: a.precision,
-            model: choice(a.model, a.site),
-            out: a.out,
-            overlay_size: a.overlay_size,
-            no_overlay: a.no_overlay,
-            dicom: a.dicom.iter().map(|k| k.kind()).collect(),
-            overwrite: a.overwrite,
-            skip_existing: a.skip_existing,
-        }),
+        Command::Predict(a) => predict(a),
         Command::Calibrate(a) => evaluate::calibrate(evaluate::CalibrateOptions {
             model: choice(a.model, None),
             data: a.data,
@@ -124,9 +112,44 @@ fn serve(a: ServeRunArgs) -> anyhow::Result<hipfrac_core::Outcome> {
     service::run(&choice(model, a.site), config, a.insecure)
 }
 
+/// `hipfrac predict`: the options from its arguments (a DICOMweb server for --stow is checked
+/// before any prediction).
+fn predict(a: PredictArgs) -> anyhow::Result<hipfrac_core::Outcome> {
+    let stow = a
+        .stow
+        .map(|url| hipfrac_node::Stow::new(&url, a.stow_auth.as_deref(), a.stow_ca.as_deref()))
+        .transpose()?;
+    predict::run(predict::PredictOptions {
+        inputs: a.inputs,
+        shard: a.shard,
+        batch: a.batch,
+        precision: a.precision,
+        model: choice(a.model, a.site),
+        out: a.out,
+        overlay_size: a.overlay_size,
+        no_overlay: a.no_overlay,
+        dicom: a.dicom.iter().map(|k| k.kind()).collect(),
+        overwrite: a.overwrite,
+        skip_existing: a.skip_existing,
+        stow,
+    })
+}
+
 /// `hipfrac listen`: the DICOM node's configuration from its arguments.
 fn listen(a: ListenArgs) -> anyhow::Result<hipfrac_core::Outcome> {
-    let (ae_title, address) = a.dest;
+    let target = match (a.dest, a.dest_dicomweb) {
+        (Some((ae_title, address)), _) => hipfrac_node::Target::Dimse {
+            ae_title,
+            address,
+            calling: a.ae_title.clone(),
+        },
+        (None, Some(url)) => hipfrac_node::Target::DicomWeb(hipfrac_node::Stow::new(
+            &url,
+            a.dicomweb_auth.as_deref(),
+            a.dicomweb_ca.as_deref(),
+        )?),
+        (None, None) => unreachable!("clap requires --dest or --dest-dicomweb"),
+    };
     let config = hipfrac_node::Config {
         addr: a.addr,
         ae_title: a.ae_title.clone(),
@@ -136,9 +159,7 @@ fn listen(a: ListenArgs) -> anyhow::Result<hipfrac_core::Outcome> {
         max_instance: a.max_instance_mb << 20,
         max_associations: a.max_associations as usize,
         destination: hipfrac_node::Destination {
-            ae_title,
-            address,
-            calling: a.ae_title,
+            target,
             max_backoff: Duration::from_secs(a.max_backoff_s),
         },
         work: hipfrac_node::Work {

@@ -8,6 +8,7 @@ mod distributed;
 mod labels;
 mod layers;
 mod node;
+mod orthanc;
 mod phantom;
 mod predict;
 mod real;
