@@ -249,6 +249,7 @@ fn replace_uids(element: &Element, key: &Key) -> PrimitiveValue {
 
 fn clean(
     object: &InMemDicomObject,
+    sop_class: &str,
     options: &DeidOptions,
     shift: Option<i64>,
     at: &str,
@@ -259,9 +260,11 @@ fn clean(
     for element in object.iter() {
         let tag = element.tag();
         let path = format!("{at}{}", tag_text(tag));
-        let decided = table
-            .rule(tag)
-            .map(|rule| (rule.name, table::decide(rule, &options.options)));
+        let decided = table.rule(tag).map(|rule| {
+            // Type 2 applies to the data set's own attributes, not to those inside items.
+            let type_2 = at.is_empty() && table::is_type_2(tag, sop_class);
+            (rule.name, table::decide(rule, &options.options, type_2))
+        });
         let mut action = decided.as_ref().map(|(_, (action, _))| *action);
         // A clean (date shift) that cannot be made removes the attribute instead.
         let shifted = match (action, shift) {
@@ -290,6 +293,12 @@ fn clean(
                 element.vr(),
                 PrimitiveValue::from(shifted.clone().expect("a shifted value")),
             )),
+            // An emptied sequence has no items (type 2: present, zero length).
+            Some(Action::Empty) if element.vr() == VR::SQ => Some(Element::new(
+                tag,
+                VR::SQ,
+                DataSetSequence::new(Vec::<InMemDicomObject>::new(), Length::defined(0)),
+            )),
             Some(Action::Empty) => Some(Element::new(tag, element.vr(), PrimitiveValue::Empty)),
             Some(Action::Uid) if element.vr() != VR::SQ => {
                 Some(Element::new(tag, VR::UI, replace_uids(element, &options.key)))
@@ -310,7 +319,9 @@ fn clean(
                         .items()
                         .iter()
                         .enumerate()
-                        .map(|(i, item)| clean(item, options, shift, &format!("{path}[{}]/", i + 1), changes))
+                        .map(|(i, item)| {
+                            clean(item, sop_class, options, shift, &format!("{path}[{}]/", i + 1), changes)
+                        })
                         .collect();
                     Some(Element::new(
                         tag,
@@ -376,7 +387,12 @@ pub fn deidentify_file(input: &Path, output: &Path, options: &DeidOptions, overw
     let mut meta = file.meta().clone();
     let mut changes = Vec::new();
     let date_shift_days = options.shift(&basis);
-    let mut object = clean(&file, options, date_shift_days, "", &mut changes);
+    let sop_class = file
+        .meta()
+        .media_storage_sop_class_uid()
+        .trim_end_matches(['\0', ' '])
+        .to_string();
+    let mut object = clean(&file, &sop_class, options, date_shift_days, "", &mut changes);
     // Patient ID (Z/D) and Patient's Name (Z) get the keyed pseudonym: a dummy value that keeps
     // patient-level splits possible.
     for (tag, name) in [(tags::PATIENT_ID, "Patient ID"), (tags::PATIENT_NAME, "Patient's Name")] {

@@ -257,17 +257,41 @@ impl Table {
     }
 }
 
+/// The Digital X-Ray (for presentation, for processing), mammography and intra-oral IODs: the
+/// image IODs whose Acquisition Context module is mandatory.
+const ACQUISITION_CONTEXT_IODS: [&str; 6] = [
+    "1.2.840.10008.5.1.4.1.1.1.1",
+    "1.2.840.10008.5.1.4.1.1.1.1.1",
+    "1.2.840.10008.5.1.4.1.1.1.2",
+    "1.2.840.10008.5.1.4.1.1.1.2.1",
+    "1.2.840.10008.5.1.4.1.1.1.3",
+    "1.2.840.10008.5.1.4.1.1.1.3.1",
+];
+
+/// Whether a top-level attribute whose basic cell offers a choice with Z is type 2 in the IOD
+/// of `sop_class`. Of those attributes (PS3.15 Table E.1-1), the one a radiograph's IOD
+/// requires is the Acquisition Context Sequence (0040,0555): type 2 in the Acquisition Context
+/// module (PS3.3 C.7.6.14), which DX, mammography and intra-oral images must have; CR and
+/// Secondary Capture images do not include the module, so there it is removed. The others
+/// (acquisition date and time, referenced study, requested procedure description, patient's
+/// sex neutered for humans, media creation) are type 3 or absent in the image IODs hipfrac
+/// reads and writes.
+pub fn is_type_2(tag: Tag, sop_class: &str) -> bool {
+    tag == Tag(0x0040, 0x0555) && ACQUISITION_CONTEXT_IODS.contains(&sop_class)
+}
+
 /// What hipfrac does with an attribute under `options`, and why.
 ///
 /// * An enabled option whose column says K keeps the attribute. Where it says C (clean), the
 ///   Retain Longitudinal Temporal Information with Modified Dates option shifts dates (C);
 ///   for the others hipfrac cannot know which words of a free text identify, so the basic
 ///   action applies.
-/// * Where the basic cell offers a choice (X/Z, X/D, X/Z/D, X/Z/U*), hipfrac removes: every
-///   attribute with such a cell is type 3 in the image IODs hipfrac reads and writes (CR, DX,
-///   Secondary Capture). Z/D (Content Date and Time, Patient ID) becomes a dummy (D), which
-///   keeps any IOD valid.
-pub fn decide(rule: &Rule, options: &[ProfileOption]) -> (Action, String) {
+/// * Where the basic cell offers a choice (X/Z, X/D, X/Z/D, X/Z/U*), hipfrac removes, unless
+///   the attribute is type 2 in the object's IOD (`type_2`, see [`is_type_2`]): then a cell
+///   that offers Z empties it, so that the IOD stays valid (PS3.15 E.1: X/Z means "Z if
+///   removing would make the IOD invalid"). Z/D (Content Date and Time, Patient ID) becomes a
+///   dummy (D), which keeps any IOD valid.
+pub fn decide(rule: &Rule, options: &[ProfileOption], type_2: bool) -> (Action, String) {
     for &option in options {
         let (_, meaning) = option.code();
         match rule.option(option) {
@@ -281,6 +305,8 @@ pub fn decide(rule: &Rule, options: &[ProfileOption]) -> (Action, String) {
     }
     let action = if rule.basic.len() == 1 {
         rule.basic[0]
+    } else if type_2 && rule.basic.contains(&Action::Empty) {
+        Action::Empty
     } else if rule.basic.contains(&Action::Remove) {
         Action::Remove
     } else {
@@ -292,6 +318,21 @@ pub fn decide(rule: &Rule, options: &[ProfileOption]) -> (Action, String) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn x_z_empties_only_where_the_iod_needs_the_attribute() {
+        let rule = Table::get().rule(Tag(0x0040, 0x0555)).unwrap();
+        assert_eq!(rule.basic_cell, "X/Z");
+        let dx = "1.2.840.10008.5.1.4.1.1.1.1";
+        assert!(is_type_2(Tag(0x0040, 0x0555), dx));
+        assert!(!is_type_2(Tag(0x0040, 0x0555), "1.2.840.10008.5.1.4.1.1.1"), "CR");
+        assert!(!is_type_2(Tag(0x0008, 0x0022), dx), "Acquisition Date is type 3");
+        assert_eq!(decide(rule, &[], true).0, Action::Empty);
+        assert_eq!(decide(rule, &[], false).0, Action::Remove);
+        // A cell without Z is not emptied even where type 2 is claimed.
+        let detector = Table::get().rule(Tag(0x0018, 0x700a)).unwrap();
+        assert_eq!(decide(detector, &[], true).0, Action::Remove);
+    }
 
     #[test]
     fn the_table_parses_whole() {
@@ -308,15 +349,18 @@ mod tests {
         assert_eq!(rule(0x0028, 0x0010), None, "Rows");
         let timezone = table.rule(Tag(0x0008, 0x0201)).unwrap();
         assert_eq!(timezone.option(ProfileOption::RetainLongFullDates), Some(Action::Keep));
-        assert_eq!(decide(timezone, &[]).0, Action::Remove);
-        assert_eq!(decide(timezone, &[ProfileOption::RetainLongFullDates]).0, Action::Keep);
+        assert_eq!(decide(timezone, &[], false).0, Action::Remove);
         assert_eq!(
-            decide(table.rule(Tag(0x0008, 0x0080)).unwrap(), &[]).0,
+            decide(timezone, &[ProfileOption::RetainLongFullDates], false).0,
+            Action::Keep
+        );
+        assert_eq!(
+            decide(table.rule(Tag(0x0008, 0x0080)).unwrap(), &[], false).0,
             Action::Remove,
             "X/Z/D"
         );
         assert_eq!(
-            decide(table.rule(Tag(0x0008, 0x0023)).unwrap(), &[]).0,
+            decide(table.rule(Tag(0x0008, 0x0023)).unwrap(), &[], false).0,
             Action::Dummy,
             "Z/D"
         );

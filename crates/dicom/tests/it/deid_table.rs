@@ -244,7 +244,8 @@ fn check_against_table(before: &InMemDicomObject, after: &InMemDicomObject, opti
     let mut wrong = Vec::new();
     for rule in &Table::get().rules {
         let Some(tag) = instance(rule) else { continue };
-        let (action, why) = decide(rule, options);
+        // The test file is a CR: no attribute of the table is type 2 in its IOD.
+        let (action, why) = decide(rule, options, false);
         for (level, b, a) in [("top", before, after), ("nested", &nested_before, &nested_after)] {
             let got = fate(b, a, tag);
             // The pseudonym replaces Patient ID and Name at the top level only.
@@ -618,4 +619,69 @@ fn keyword(tag: Tag, rule: &Rule) -> String {
     StandardDataDictionary
         .by_tag(tag)
         .map_or_else(|| rule.name.to_string(), |e| e.alias().to_string())
+}
+
+/// A radiograph with an Acquisition Context Sequence (one coded item) of SOP class `class`.
+fn with_acquisition_context(path: &Path, class: &str, modality: &str) {
+    let s = |tag, vr, value: &str| Element::new(tag, vr, PrimitiveValue::from(value));
+    let u = |tag, value: u16| Element::new(tag, VR::US, PrimitiveValue::from(value));
+    let item = InMemDicomObject::from_element_iter([
+        s(tags::VALUE_TYPE, VR::CS, "TEXT"),
+        s(tags::TEXT_VALUE, VR::UT, "Patient in room 12, Dr Smith"),
+    ]);
+    let object = InMemDicomObject::from_element_iter([
+        s(tags::SOP_CLASS_UID, VR::UI, class),
+        s(tags::SOP_INSTANCE_UID, VR::UI, "1.2.3.4.5"),
+        s(tags::MODALITY, VR::CS, modality),
+        s(tags::PATIENT_ID, VR::LO, "PAT-1"),
+        u(tags::SAMPLES_PER_PIXEL, 1),
+        s(tags::PHOTOMETRIC_INTERPRETATION, VR::CS, "MONOCHROME2"),
+        u(tags::ROWS, 2),
+        u(tags::COLUMNS, 2),
+        u(tags::BITS_ALLOCATED, 8),
+        u(tags::BITS_STORED, 8),
+        u(tags::HIGH_BIT, 7),
+        u(tags::PIXEL_REPRESENTATION, 0),
+        Element::new(
+            tags::ACQUISITION_CONTEXT_SEQUENCE,
+            VR::SQ,
+            DataSetSequence::new(vec![item], Length::UNDEFINED),
+        ),
+        Element::new(
+            tags::PIXEL_DATA,
+            VR::OB,
+            PrimitiveValue::U8(vec![0, 64, 128, 255].into()),
+        ),
+    ]);
+    object
+        .with_meta(
+            FileMetaTableBuilder::new()
+                .transfer_syntax("1.2.840.10008.1.2.1")
+                .media_storage_sop_class_uid(class)
+                .media_storage_sop_instance_uid("1.2.3.4.5"),
+        )
+        .unwrap()
+        .write_to_file(path)
+        .unwrap();
+}
+
+/// The Acquisition Context Sequence (X/Z) is type 2 in the DX IOD: a DX keeps it, empty (no
+/// item, so nothing it held survives); a CR, whose IOD lacks the module, loses it.
+#[test]
+fn a_dx_keeps_an_empty_acquisition_context_sequence_and_a_cr_loses_it() {
+    let dir = tempfile::tempdir().unwrap();
+    for (class, modality, kept) in [
+        ("1.2.840.10008.5.1.4.1.1.1.1", "DX", true),
+        ("1.2.840.10008.5.1.4.1.1.1.1.1", "DX", true),
+        ("1.2.840.10008.5.1.4.1.1.1", "CR", false),
+    ] {
+        let (input, output) = (dir.path().join("in.dcm"), dir.path().join("out.dcm"));
+        with_acquisition_context(&input, class, modality);
+        let after = run_hipfrac(&input, &output, Vec::new());
+        match after.get(tags::ACQUISITION_CONTEXT_SEQUENCE).map(|e| e.value().clone()) {
+            Some(Value::Sequence(s)) if kept => assert!(s.items().is_empty(), "{class}: {} items", s.items().len()),
+            None if !kept => {}
+            other => panic!("{class}: Acquisition Context Sequence {other:?}"),
+        }
+    }
 }
