@@ -359,7 +359,8 @@ mod tests {
             detector_z: 200.0,
         };
         let (x, y) = d.project(p3(5.0, -3.0, 0.0));
-        assert!((x - 51.0).abs() < 1e-4 && (y - 41.0).abs() < 1e-4);
+        // The central ray meets the middle of the middle pixel (pixel i spans i..i+1).
+        assert!((x - 50.5).abs() < 1e-4 && (y - 40.5).abs() < 1e-4, "{x} {y}");
         let (x2, _) = d.project(p3(15.0, -3.0, 0.0));
         assert!((x2 - x - 10.0 * d.magnification()).abs() < 1e-3);
         // A pixel's own ray projects back onto that pixel.
