@@ -67,9 +67,10 @@ pub enum SendError {
         comment: Option<String>,
     },
     /// The DICOMweb server answered and did not store the object.
-    #[error("{file}: refused by the DICOMweb server with HTTP {status} ({comment})")]
+    #[error("{file}: refused by the DICOMweb server with HTTP {status} at {url} ({comment})")]
     HttpRefused {
         file: PathBuf,
+        url: String,
         status: u16,
         comment: String,
     },

@@ -38,6 +38,12 @@ pub enum StowError {
         "{0}: a DICOMweb root must start with https:// (or http:// for this machine only, 127.0.0.1, ::1 or localhost)"
     )]
     Url(String),
+    #[error(
+        "a DICOMweb root must not carry credentials (user:password@): they would be logged; put them in the credentials file (--dicomweb-auth, --stow-auth)"
+    )]
+    CredentialsInUrl,
+    #[error("{}: readable by others (mode {mode:o}); a credentials file must be readable by its owner only (chmod 600)", path.display())]
+    OpenCredentials { path: PathBuf, mode: u32 },
     #[error("cannot read {}", path.display())]
     Read {
         path: PathBuf,
@@ -53,6 +59,19 @@ pub enum StowError {
 /// The credentials of a file: its first non-empty line, `Bearer TOKEN` or
 /// `Basic USER:PASSWORD`, as an `Authorization` header value.
 pub fn authorization(path: &Path) -> Result<String, StowError> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        if let Ok(meta) = std::fs::metadata(path) {
+            let mode = meta.permissions().mode() & 0o777;
+            if mode & 0o077 != 0 {
+                return Err(StowError::OpenCredentials {
+                    path: path.to_path_buf(),
+                    mode,
+                });
+            }
+        }
+    }
     let text = std::fs::read_to_string(path).map_err(|source| StowError::Read {
         path: path.to_path_buf(),
         source,
@@ -73,17 +92,22 @@ pub fn authorization(path: &Path) -> Result<String, StowError> {
     }
 }
 
+/// The authority (`host[:port]`, perhaps `user@`) of a URL.
+fn authority(url: &str) -> &str {
+    let rest = url.split_once("://").map_or("", |(_, r)| r);
+    rest.split(['/', '?', '#']).next().unwrap_or("")
+}
+
 /// Whether a URL's host is this machine (plain HTTP is allowed there only).
 fn is_loopback(url: &str) -> bool {
-    let rest = url.split_once("://").map_or("", |(_, r)| r);
-    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    let authority = authority(url);
     let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
     let host = if let Some(bracketed) = host.strip_prefix('[') {
         bracketed.split(']').next().unwrap_or("")
     } else {
         host.split(':').next().unwrap_or("")
     };
-    host == "localhost" || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
+    host.eq_ignore_ascii_case("localhost") || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
 }
 
 impl Stow {
@@ -92,6 +116,9 @@ impl Stow {
     /// roots without one.
     pub fn new(url: &str, auth: Option<&Path>, ca: Option<&Path>) -> Result<Stow, StowError> {
         let lower = url.to_ascii_lowercase();
+        if authority(url).contains('@') {
+            return Err(StowError::CredentialsInUrl);
+        }
         if !(lower.starts_with("https://") || lower.starts_with("http://") && is_loopback(url)) {
             return Err(StowError::Url(url.to_string()));
         }
@@ -126,6 +153,9 @@ impl Stow {
         };
         let agent = ureq::Agent::config_builder()
             .http_status_as_error(false)
+            // A redirect is not followed: a POST turned into a GET (a login page, an http to
+            // https hop) would answer 200 without storing anything.
+            .max_redirects(0)
             .timeout_connect(Some(Duration::from_secs(10)))
             .timeout_global(Some(Duration::from_secs(120)))
             .tls_config(ureq::tls::TlsConfig::builder().root_certs(roots).build())
@@ -259,18 +289,62 @@ pub fn send(
         .send(&body[..])
         .map_err(|e| unreachable(hipfrac_core::error_chain(&e)))?;
     let status = response.status().as_u16();
+    let location = response
+        .headers()
+        .get("location")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    let json_body = response
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|t| t.to_ascii_lowercase().contains("json"));
     let mut text = String::new();
     let _ = response.body_mut().as_reader().take(1 << 20).read_to_string(&mut text);
     if status >= 500 || status == 429 || status == 408 {
         return Err(unreachable(format!("HTTP {status}")));
     }
-    let json: serde_json::Value = serde_json::from_str(&text).unwrap_or(serde_json::Value::Null);
-    let (stored_uids, failed) = outcome(&json);
-    // 200: every instance stored (some servers send no body); 202 and 409: see the sequences.
-    let taken: Vec<&Part> = if status == 200 {
-        parts.iter().collect()
+    let first = &parts[0].path;
+    let refused = |file: &Path, comment: String| SendError::HttpRefused {
+        file: file.to_path_buf(),
+        url: format!("{}/studies", stow.url),
+        status,
+        comment,
+    };
+    if (300..400).contains(&status) {
+        return Err(refused(
+            first,
+            format!(
+                "a redirect to {} (not followed: give the final DICOMweb root)",
+                location.as_deref().unwrap_or("nowhere")
+            ),
+        ));
+    }
+    if status == 401 || status == 403 {
+        return Err(refused(
+            first,
+            "check the credentials file (--dicomweb-auth, --stow-auth)".into(),
+        ));
+    }
+    let json: Option<serde_json::Value> = if json_body {
+        serde_json::from_str(&text).ok()
     } else {
-        parts.iter().filter(|p| stored_uids.contains(&p.instance)).collect()
+        None
+    };
+    let (stored_uids, failed) = json.as_ref().map(outcome).unwrap_or_default();
+    let taken: Vec<&Part> = match (status, &json) {
+        // 200 with the STOW-RS response: what its Referenced SOP Sequence lists (a server that
+        // names nothing stored everything it was sent).
+        (200, Some(_)) if stored_uids.is_empty() && failed.is_empty() => parts.iter().collect(),
+        (200, Some(_)) | (202, _) | (409, _) => parts.iter().filter(|p| stored_uids.contains(&p.instance)).collect(),
+        // 200 without a body: all stored.
+        (200, None) if text.trim().is_empty() => parts.iter().collect(),
+        (200, None) => return Err(refused(
+            first,
+            "HTTP 200 with a body that is not a STOW-RS response (a proxy or login page?); nothing is taken as stored"
+                .into(),
+        )),
+        _ => Vec::new(),
     };
     for part in &taken {
         stored(&part.path)?;
@@ -278,24 +352,23 @@ pub fn send(
     if taken.len() == parts.len() {
         return Ok(taken.len());
     }
-    let refused = parts
+    let not_taken = parts
         .iter()
         .find(|p| !taken.iter().any(|t| t.path == p.path))
         .expect("one not taken");
     let reason = failed
         .iter()
-        .find(|(uid, _)| *uid == refused.instance)
+        .find(|(uid, _)| *uid == not_taken.instance)
         .and_then(|(_, reason)| *reason);
     let snippet: String = text.chars().take(300).collect();
-    Err(SendError::HttpRefused {
-        file: refused.path.clone(),
-        status,
-        comment: match reason {
+    Err(refused(
+        &not_taken.path,
+        match reason {
             Some(code) => format!("failure reason {code:#06x}"),
             None if snippet.trim().is_empty() => "no reason given".to_string(),
             None => snippet.trim().to_string(),
         },
-    })
+    ))
 }
 
 #[cfg(test)]
@@ -306,8 +379,10 @@ mod tests {
     fn credentials_files_give_an_authorization_header() {
         let dir = tempfile::tempdir().unwrap();
         let file = |text: &str| {
+            use std::os::unix::fs::PermissionsExt as _;
             let path = dir.path().join(format!("auth-{}", text.len()));
             std::fs::write(&path, text).unwrap();
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
             path
         };
         assert_eq!(
@@ -343,11 +418,21 @@ mod tests {
         for bad in [
             "http://pacs.example.org/dicom-web",
             "http://127.0.0.1.evil.org/dicom-web",
-            "http://user@10.0.0.5/",
+            "http://10.0.0.5/",
             "ftp://127.0.0.1/",
             "pacs:8042",
         ] {
             assert!(matches!(Stow::new(bad, None, None), Err(StowError::Url(_))), "{bad}");
+        }
+        assert!(Stow::new("http://LOCALHOST:8042/dicom-web", None, None).is_ok());
+        for with_credentials in ["https://user:pw@pacs/dicom-web", "http://u@127.0.0.1/"] {
+            assert!(
+                matches!(
+                    Stow::new(with_credentials, None, None),
+                    Err(StowError::CredentialsInUrl)
+                ),
+                "{with_credentials}"
+            );
         }
     }
 

@@ -150,14 +150,22 @@ fn write_outputs(
     Ok(record)
 }
 
+/// stow.csv, or stow.shard-I-of-N.csv for a shard (each shard writes its own).
+fn stow_name(shard: Option<(u32, u32)>) -> String {
+    match shard {
+        Some((index, count)) => format!("stow.shard-{index}-of-{count}.csv"),
+        None => "stow.csv".to_string(),
+    }
+}
+
 /// Tries of a STOW-RS request to a server that cannot be reached (waits of 1, 2, 4 and 8 s).
 const STOW_TRIES: u32 = 5;
 
 /// Sends each input's DICOM results to `stow` (one STOW-RS request per input), retrying a
 /// server that cannot be reached; once it stays unreachable the rest are not tried. Writes
-/// `OUT/stow.csv` (input, results, `sent` or `not sent`, why) and returns how many inputs'
-/// results were not sent. The results stay in `out` either way.
-fn stow_results(stow: &hipfrac_node::Stow, out: &Path, inputs: &[(PathBuf, Vec<PathBuf>)]) -> Result<usize> {
+/// `path` (input, results, `sent` or `not sent`, why) and returns how many inputs' results were
+/// not sent. The results stay in OUT either way.
+fn stow_results(stow: &hipfrac_node::Stow, path: &Path, inputs: &[(PathBuf, Vec<PathBuf>)]) -> Result<usize> {
     use hipfrac_node::sender::SendError;
     let mut csv = csv::Writer::from_writer(Vec::new());
     csv.write_record(["input", "results", "status", "reason"])?;
@@ -210,8 +218,7 @@ fn stow_results(stow: &hipfrac_node::Stow, out: &Path, inputs: &[(PathBuf, Vec<P
             hipfrac_core::csv_safe::cell(&reason).as_ref(),
         ])?;
     }
-    let path = out.join("stow.csv");
-    hipfrac_dicom::atomic::write_atomic(&path, &csv.into_inner()?)?;
+    hipfrac_dicom::atomic::write_atomic(path, &csv.into_inner()?)?;
     eprintln!(
         "STOW-RS to {}: results of {} input(s) sent, {unsent} not sent (see {})",
         stow.url,
@@ -347,9 +354,16 @@ pub fn run(args: PredictOptions) -> Result<Outcome> {
                 bar.suspend(|| eprintln!("failed: {}", error_chain(error.as_ref())));
             }
             if outcome.is_ok() && args.stow.is_some() {
+                // The kinds this run wrote (a file of another kind may be left from an earlier run).
                 let base = outputs(&args.out, &job.relative).0.with_extension("");
-                let files: Vec<PathBuf> = ["sr", "pr", "sc"]
+                let files: Vec<PathBuf> = args
+                    .dicom
                     .iter()
+                    .map(|kind| match kind {
+                        DicomKind::Sr => "sr",
+                        DicomKind::Gsps => "pr",
+                        DicomKind::Sc => "sc",
+                    })
                     .map(|suffix| PathBuf::from(format!("{}.{suffix}.dcm", base.display())))
                     .filter(|p| p.is_file())
                     .collect();
@@ -376,7 +390,7 @@ pub fn run(args: PredictOptions) -> Result<Outcome> {
     };
     hipfrac_dicom::atomic::write_atomic(&summary_path, &summary)?;
     let unsent = match &args.stow {
-        Some(stow) => stow_results(stow, &args.out, &to_send)?,
+        Some(stow) => stow_results(stow, &args.out.join(stow_name(args.shard)), &to_send)?,
         None => 0,
     };
     let failed = rows.iter().filter(|r| r.is_failure()).count() + unsent;
