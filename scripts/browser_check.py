@@ -152,6 +152,7 @@ try:
     key("Enter")
     if evaluate("document.getElementById('label-none').getAttribute('aria-pressed')") == "true" or not evaluate("submitted === false"):
         fail("a read was given with the help over the image")
+    evaluate("clock")  # every clock event so far (the help's pause) is recorded
     direct = evaluate("(() => { const f = new URLSearchParams(new FormData(document.getElementById('readform'))); f.set('label', 'none');"
                       " return fetch('/read', {method: 'POST', body: f}).then(r => r.text().then(t => [r.status, t.includes('paused')])); })()")
     direct = direct[0] if direct[1] else direct
@@ -177,14 +178,21 @@ try:
         fail("phase III did not open after phase I")
     if evaluate("document.getElementById('ai-overlay') !== null"):
         fail("phase III: the AI shown before the unaided read")
+    first_iii = evaluate("page.case")
     key("5")
     confirm_and_time("phase III final read")
+    if not evaluate("document.getElementById('undo').hidden"):
+        fail("phase III: an undo of the unaided read was offered with the AI on the screen")
+    key("u")
+    time.sleep(0.5)
+    if evaluate("document.querySelector('[name=step]').value") != "final" or evaluate("page.case") != first_iii:
+        fail("phase III: U after the unaided read went back to it")
     if not evaluate("document.getElementById('ai-overlay') !== null"):
         fail("phase III: no AI after the unaided read")
     print("phase III: overlay visible after the unaided read:", evaluate("document.getElementById('ai-verdict').textContent"))
     # No AI label over any AI mark (or another label): the model's marks, then a crowded set.
-    overlap = "(() => { const bad = []; labelRects.forEach((r, k) => { marks.forEach((m, j) => { if (overlaps(r, rectOf(m.bbox))) bad.push(`label ${k} over mark ${j}`); });" \
-              " labelRects.forEach((q, j) => { if (j !== k && overlaps(r, q)) bad.push(`label ${k} over label ${j}`); });" \
+    overlap = "(() => { const bad = []; labelRects.forEach((r, k) => { if (!r) { bad.push(`no label for mark ${k}`); return; } marks.forEach((m, j) => { if (overlaps(r, rectOf(m.bbox))) bad.push(`label ${k} over mark ${j}`); });" \
+              " labelRects.forEach((q, j) => { if (j !== k && q && overlaps(r, q)) bad.push(`label ${k} over label ${j}`); });" \
               " if (r.x < -px / zoom - 0.01 || r.y < -py / zoom - 0.01 || r.x + r.w > (canvas.width - px) / zoom + 0.01 || r.y + r.h > (canvas.height - py) / zoom + 0.01) bad.push(`label ${k} out of view`); });" \
               " return [labelRects.length, marks.length, bad]; })()"
     placed, count, bad = evaluate(overlap)
@@ -204,7 +212,7 @@ try:
         fail("key A did not show the AI again")
     print("AI hidden and shown with A")
     # The viewer script (/reader.js, allowed by the page's Content-Security-Policy) ran and drew.
-    if not evaluate("typeof bitmap !== 'undefined' && bitmap !== null && marks.length >= 0"):
+    if not evaluate("typeof bitmap !== 'undefined' && bitmap !== null && marks.length > 0"):
         fail("phase III: the viewer did not draw the image (reader.js blocked or failed)")
     print("viewer drew the image")
     stem = screenshot[:-4] if screenshot.endswith(".png") else screenshot
@@ -217,8 +225,7 @@ try:
     key("b")
     r = evaluate(VIEWER)
     browser.drag(r[0] + r[2] * 0.3, r[1] + r[3] * 0.3, r[0] + r[2] * 0.5, r[1] + r[3] * 0.5)
-    key("Enter")
-    until("submitted === true && document.getElementById('undo').hidden === false", "the last read stored")
+    confirm_and_time("phase III's next case after the final read")
     browser.login("admin", "admin-password")
     csv = evaluate("fetch('/admin/reads.csv').then(r => r.text())")
     rows = [line for line in csv.strip().splitlines()[1:] if line]

@@ -1,6 +1,6 @@
 """A minimal Chromium DevTools client over --remote-debugging-pipe (no Python packages), for the
 reading workstation's browser checks (browser_check.py, reading_pace.py)."""
-import json, os, subprocess, tempfile, time
+import json, os, select, subprocess, tempfile, time
 
 
 class Failed(Exception):
@@ -42,7 +42,9 @@ class Browser:
 
     def _receive(self, deadline):
         while b"\0" not in self._buffer:
-            if time.time() > deadline:
+            left = deadline - time.time()
+            # Wait for data at most until the deadline: a hung Chromium must not hang the test.
+            if left <= 0 or not select.select([self._in], [], [], left)[0]:
                 raise TimeoutError("no message from Chromium")
             chunk = self._in.read(65536)
             if not chunk:

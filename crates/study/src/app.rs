@@ -136,12 +136,10 @@ impl App {
         order
     }
 
-    /// The case a reader may fetch ahead (the viewer prefetches its image): the one after the
-    /// open case in the reader's order of the open phase; none at the end of a phase.
-    pub(crate) fn next_case(&self, reader: &str) -> rusqlite::Result<Option<usize>> {
-        let ReaderState::Reading { phase, case, .. } = self.state(reader)? else {
-            return Ok(None);
-        };
+    /// The case a reader may fetch ahead (the viewer prefetches its image) while `case` of
+    /// phase `phase` (its index) is open: the one after it in the reader's order of that phase;
+    /// none at the end of a phase.
+    pub(crate) fn next_case(&self, reader: &str, phase: usize, case: usize) -> rusqlite::Result<Option<usize>> {
         let name = &self.config.phases[phase].name;
         let done = self.db().read_cases(reader, name)?;
         Ok(self

@@ -82,6 +82,9 @@ impl Db {
              CREATE TABLE IF NOT EXISTS shown (
                 reader TEXT NOT NULL, phase TEXT NOT NULL, case_index INTEGER NOT NULL, at REAL NOT NULL,
                 PRIMARY KEY (reader, phase, case_index));
+             CREATE TABLE IF NOT EXISTS undone (
+                reader TEXT NOT NULL, phase TEXT NOT NULL, case_index INTEGER NOT NULL,
+                label TEXT NOT NULL, bbox TEXT, seconds REAL NOT NULL, at REAL NOT NULL, undone_at REAL NOT NULL);
              CREATE TABLE IF NOT EXISTS timing (
                 reader TEXT NOT NULL, phase TEXT NOT NULL, case_index INTEGER NOT NULL,
                 drawn REAL NOT NULL, paused_since REAL, paused_total REAL NOT NULL DEFAULT 0, confirmed REAL,
@@ -246,6 +249,28 @@ impl Db {
         rows.collect()
     }
 
+    /// Reads taken back by their readers, each with when it was undone (seconds since the epoch).
+    pub fn undone_reads(&self) -> rusqlite::Result<Vec<(StoredRead, f64)>> {
+        let mut stmt = self.conn.prepare(
+            "SELECT reader, phase, case_index, label, bbox, seconds, at, undone_at FROM undone ORDER BY undone_at, reader",
+        )?;
+        let rows = stmt.query_map([], |r| {
+            Ok((
+                StoredRead {
+                    reader: r.get(0)?,
+                    phase: r.get(1)?,
+                    case: r.get::<_, i64>(2)? as usize,
+                    label: r.get(3)?,
+                    bbox: r.get(4)?,
+                    seconds: r.get(5)?,
+                    at: r.get(6)?,
+                },
+                r.get(7)?,
+            ))
+        })?;
+        rows.collect()
+    }
+
     pub fn mark_done(&self, reader: &str, phase: &str) -> rusqlite::Result<()> {
         self.conn.execute(
             "INSERT OR IGNORE INTO phase_done VALUES (?1, ?2, ?3)",
@@ -291,7 +316,8 @@ impl Db {
     }
 
     /// Takes back a read within the undo window: when the reader's latest read is `case` under
-    /// `phase_key` and was stored at most `window` seconds before `at`, deletes it, the done mark
+    /// `phase_key` and was stored at most `window` seconds before `at`, moves it to the `undone`
+    /// table (with when it was undone: nothing a reader answered is lost), deletes the done mark
     /// of `phase_name` and the clocks of the cases opened since (they start again when drawn
     /// again). The read's own clock goes on from when its image was first drawn. Returns whether
     /// the read was taken back; a read outside the window stands.
@@ -317,6 +343,11 @@ impl Db {
         if phase != phase_key || index != case as i64 || at - stored > window || at < stored {
             return Ok(false);
         }
+        transaction.execute(
+            "INSERT INTO undone SELECT reader, phase, case_index, label, bbox, seconds, at, ?4 FROM reads \
+             WHERE reader = ?1 AND phase = ?2 AND case_index = ?3",
+            params![reader, phase_key, case as i64, at],
+        )?;
         transaction.execute(
             "DELETE FROM reads WHERE reader = ?1 AND phase = ?2 AND case_index = ?3",
             params![reader, phase_key, case as i64],

@@ -91,7 +91,10 @@ pub const UNDO_SECONDS: u32 = 3;
 const KEYS: [(&str, &str); 16] = [
     ("1 – 5", "choose a label"),
     ("Enter", "confirm the read"),
-    ("U", "undo the read just confirmed (3 s): back to its case"),
+    (
+        "U",
+        "undo the read just confirmed, while the countdown runs: back to its case",
+    ),
     ("B", "draw a box (drag on the image)"),
     ("Delete", "delete your box"),
     ("wheel, + / −", "zoom"),

@@ -16,7 +16,8 @@ let drawing = false, box = null, drag = null, bitmap = null;
 let drawn = false, failed = false, chosen = null, warned = false, submitted = false;
 const covers = new Set(); // what is over the image now ('pause', 'help'): no read, the clock stops
 const images = new Map(); // case number -> Promise of its decoded image
-let undoable = null, undoTimer = null, shownAt = 0; // shownAt: when the open case's image was painted (performance.now())
+const decoded = new Set(); // case numbers whose image has arrived and been decoded
+let undoable = null, undoTimer = null, shownCase = null, shownAt = 0; // shownAt: when the open case's image was painted (performance.now())
 
 const form = () => $('readform');
 function say(id, text) { const e = $(id); if (e) e.textContent = text; }
@@ -26,7 +27,15 @@ function fail(text) {
 }
 
 // --- the clock's events: the server times the read from its own clock -----------------------
+// Events go one after another (a pause must not overtake the resume before it); `clock` is the
+// chain, which settles once every event so far is recorded.
+let clock = Promise.resolve();
 function post(event) {
+  const sent = clock.then(() => postNow(event));
+  clock = sent.catch(() => {});
+  return sent;
+}
+function postNow(event) {
   const f = form();
   const body = new URLSearchParams({csrf: f.csrf.value, phase: f.phase.value, case: f.case.value, step: f.step.value, event});
   return fetch('/event', {method: 'POST', credentials: 'same-origin', body}).then(r => {
@@ -60,9 +69,10 @@ function fetchImage(number) {
         let v = 0;
         for (let x = 0; x < view.width; x++, i++) { v = (v + deltas[i]) & 0xffff; pixels[i] = v; }
       }
+      decoded.add(number);
       return {view, pixels};
     }));
-    images.get(number).catch(() => images.delete(number));
+    images.get(number).catch(() => { images.delete(number); decoded.delete(number); });
   }
   return images.get(number);
 }
@@ -74,15 +84,17 @@ function openCase() {
   canvas.dataset.case = String(page.case);
   drawn = false; chosen = null; warned = false; submitted = false; box = null; setDrawing(false);
   aiVisible = true; enable();
-  const ready = images.has(page.case);
-  if (!ready) { $('loading').hidden = false; $('loading').textContent = 'Loading the image…'; }
-  for (const k of images.keys()) if (k !== page.case && k !== page.next) images.delete(k);
+  // Never the previous case's image under this case's panel: the screen is cleared until this
+  // image is drawn, and the loading veil shows unless it has already arrived.
+  if (bitmap && String(page.case) !== shownCase) { bitmap = null; paint(); }
+  if (!decoded.has(page.case)) { $('loading').hidden = false; $('loading').textContent = 'Loading the image…'; }
+  for (const k of [...images.keys()]) if (k !== page.case && k !== page.next) { images.delete(k); decoded.delete(k); }
   return fetchImage(page.case).then(({view, pixels}) => {
     img = pixels; w = view.width; h = view.height; field = view.field; presets = view.presets;
     invert = false; $('invert').setAttribute('aria-pressed', 'false');
     applyPreset(0); resize(); fit();
     return render();
-  }).then(() => { shownAt = performance.now(); return post('drawn'); }).then(() => {
+  }).then(() => { shownAt = performance.now(); shownCase = String(page.case); return post('drawn'); }).then(() => {
     // Only now, with the image on the screen and the clock started, can a read be given.
     drawn = true; $('loading').hidden = true;
     if (covers.size > 0) post('pause').catch(() => {});
@@ -133,7 +145,7 @@ function placeLabels(texts, lineHeight, gap) {
   const taken = marks.map(m => rectOf(m.bbox)), placed = [];
   const visible = {x: -px / zoom, y: -py / zoom, w: canvas.width / zoom, h: canvas.height / zoom};
   const inView = r => r.x >= visible.x && r.y >= visible.y && r.x + r.w <= visible.x + visible.w && r.y + r.h <= visible.y + visible.h;
-  const free = r => inView(r) && !taken.some(t => overlaps(r, t)) && !placed.some(p => overlaps(r, p));
+  const free = r => inView(r) && !taken.some(t => overlaps(r, t)) && !placed.some(p => p && overlaps(r, p));
   const width = lines => Math.max(...lines.map(l => ctx.measureText(l).width)) + 2 * gap;
   marks.forEach((m, k) => {
     const [x0, y0, x1, y1] = m.bbox, one = [texts[k].join(' · ')], tw = width(one), th = lineHeight;
@@ -155,8 +167,8 @@ function placeLabels(texts, lineHeight, gap) {
         const y = top + (i % 2 ? -1 : 1) * Math.ceil(i / 2) * th / 2, r = {x, y, w: sw, h: sh, lines, leader: true};
         if (free(r)) rect = r;
       }
-      // No room anywhere (the marks cover the whole view): at the margin's top, over nothing else.
-      if (!rect) rect = {x, y: visible.y, w: sw, h: sh, lines, leader: true};
+      // No room anywhere (the marks cover the whole view): no label on the image rather than
+      // one over a mark; the side panel lists every mark with its types and scores.
     }
     placed.push(rect);
   });
@@ -182,6 +194,7 @@ function paint() {
       const s = styles[m.findings[0].class] || {colour: '#fff', dash: []}, r = labelRects[k];
       ctx.strokeStyle = s.colour; ctx.setLineDash(s.dash.map(v => v / zoom));
       ctx.strokeRect(m.bbox[0], m.bbox[1], m.bbox[2] - m.bbox[0], m.bbox[3] - m.bbox[1]); ctx.setLineDash([]);
+      if (!r) return;
       if (r.leader) {
         ctx.lineWidth = 1 / zoom; ctx.beginPath();
         ctx.moveTo(r.x < m.bbox[0] ? r.x + r.w : r.x, r.y + r.h / 2); ctx.lineTo(r.x < m.bbox[0] ? m.bbox[0] : m.bbox[2], m.bbox[1]); ctx.stroke();
@@ -235,11 +248,14 @@ function confirmRead() {
       say('warning', 'Not stored: ' + ((next.querySelector('[role=alert]') || {}).textContent || 'HTTP ' + r.status));
       return;
     }
+    // A read is stored: an earlier one can no longer be undone (only the latest can).
+    clearInterval(undoTimer); undoable = null;
     if (next.getElementById('panel') && next.getElementById('reader-data')) {
       // The next case, at once; its image was fetched ahead.
       document.title = next.title;
       $('panel').replaceWith(document.adoptNode(next.getElementById('panel')));
-      offerUndo(read, null);
+      // The unaided read of a sequential phase stands: the AI is on the screen from now on.
+      if (read.step !== 'unaided') offerUndo(read, null);
       openCase();
     } else {
       // The phase is done: the start page follows once the undo window has passed.

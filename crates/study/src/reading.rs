@@ -33,6 +33,11 @@ pub(crate) async fn case_page(State(app): State<Arc<App>>, headers: HeaderMap) -
     match app.state(&p.name) {
         Err(e) => internal(e),
         Ok(ReaderState::Reading { phase, case, position }) => {
+            let phase_number = phase;
+            let next = match app.next_case(&p.name, phase, case) {
+                Ok(n) => n,
+                Err(e) => return internal(e),
+            };
             let phase = &app.config.phases[phase];
             let step = match app.step(&p.name, phase, case) {
                 Ok(s) => s,
@@ -44,14 +49,10 @@ pub(crate) async fn case_page(State(app): State<Arc<App>>, headers: HeaderMap) -
             } else {
                 None
             };
-            let next = match app.next_case(&p.name) {
-                Ok(n) => n,
-                Err(e) => return internal(e),
-            };
             let page = page::CasePage {
                 study: &app.config.name,
                 phase: &phase.name,
-                phase_number: app.config.phases.iter().position(|p| p.name == phase.name).unwrap_or(0),
+                phase_number,
                 phase_ai: phase.ai,
                 step: phase.sequential.then_some(step),
                 position,
@@ -245,7 +246,8 @@ pub(crate) struct UndoForm {
 }
 
 /// Takes back the reader's latest read within [`UNDO_WINDOW`]: the case opens again (the next
-/// case's clock, started when it showed, is discarded).
+/// case's clock, started when it showed, is discarded; the undone read is kept in the
+/// coordinator's `/admin/undone.csv`). The unaided read of a sequential phase cannot be undone.
 pub(crate) async fn undo(
     State(app): State<Arc<App>>,
     headers: HeaderMap,
@@ -263,12 +265,15 @@ pub(crate) async fn undo(
     let Some(phase) = app.config.phases.iter().find(|ph| ph.name == form.phase) else {
         return problem(StatusCode::BAD_REQUEST, "No such phase; nothing was changed.");
     };
-    let step = if form.step == Step::Unaided.as_str() {
-        Step::Unaided
-    } else {
-        Step::Final
-    };
-    let key = phase.key(step);
+    // The unaided read of a sequential phase stands once stored: the AI is on the screen from
+    // then on, and a read changed after seeing it would not be unaided.
+    if phase.sequential && form.step == Step::Unaided.as_str() {
+        return problem(
+            StatusCode::CONFLICT,
+            "The first read of a sequential phase cannot be undone: the AI has been shown since. It stands.",
+        );
+    }
+    let key = phase.key(Step::Final);
     let undone = app
         .db()
         .undo_read(&p.name, (&key, &phase.name), form.case, app.now(), UNDO_WINDOW);
@@ -287,7 +292,7 @@ pub(crate) async fn undo(
 pub(crate) async fn local_time_js() -> Response {
     (
         [(header::CONTENT_TYPE, "text/javascript; charset=utf-8")],
-        "'use strict';\nfor (const t of document.querySelectorAll('time[datetime]')) {\n  const d = new Date(t.getAttribute('datetime'));\n  if (!isNaN(d)) { t.title = t.textContent; t.textContent = d.toLocaleString([], {dateStyle: 'full', timeStyle: 'short'}); }\n}\n",
+        include_str!("local-time.js"),
     )
         .into_response()
 }
@@ -328,36 +333,34 @@ pub(crate) async fn image(
     // order (the viewer fetches it ahead, so that the next case shows as soon as a read is
     // confirmed); no other case.
     if !p.admin {
-        let open = match app.state(&p.name) {
-            Ok(ReaderState::Reading { case, .. }) => Some(case),
-            Ok(_) => None,
-            Err(e) => return internal(e),
+        let allowed = match app.state(&p.name) {
+            Ok(ReaderState::Reading { case, .. }) if case == number => Ok(true),
+            Ok(ReaderState::Reading { phase, case, .. }) => {
+                app.next_case(&p.name, phase, case).map(|next| next == Some(number))
+            }
+            Ok(_) => Ok(false),
+            Err(e) => Err(e),
         };
-        let allowed = open == Some(number)
-            || match app.next_case(&p.name) {
-                Ok(next) => open.is_some() && next == Some(number),
-                Err(e) => return internal(e),
-            };
-        if !allowed {
-            return (StatusCode::FORBIDDEN, "not the case open for reading").into_response();
+        match allowed {
+            Ok(true) => {}
+            Ok(false) => return (StatusCode::FORBIDDEN, "not the case open for reading").into_response(),
+            Err(e) => return internal(e),
         }
     }
-    let case = &app.cases[number];
-    let image = match hipfrac_dicom::read_radiograph(&case.path) {
-        Ok(i) => i,
-        Err(e) => return internal(e),
-    };
-    let path = case.path.clone();
+    // Decoding (JPEG 2000 can take a while) and compressing run off the async workers.
+    let path = app.cases[number].path.clone();
     let body = tokio::task::spawn_blocking(move || {
+        let image = hipfrac_dicom::read_radiograph(&path).map_err(|e| e.to_string())?;
         let (values, mapping) = hipfrac_dicom::display::modality_16bit(&image);
         let windows = view::file_windows(&image, |m| mapping.to_png(m));
         let view = view::view(&values, image.width(), image.height(), windows);
-        view::gzip(&view::encode(&view, &values))
+        Ok::<_, String>(view::gzip(&view::encode(&view, &values)))
     })
     .await;
     let body = match body {
-        Ok(body) => body,
-        Err(e) => return internal(format!("{}: {e}", path.display())),
+        Ok(Ok(body)) => body,
+        Ok(Err(e)) => return internal(e),
+        Err(e) => return internal(e),
     };
     (
         [

@@ -107,6 +107,7 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/admin", get(admin))
         .route("/admin/reads.csv", get(export))
         .route("/admin/cases.csv", get(export_cases))
+        .route("/admin/undone.csv", get(export_undone))
         .route("/admin/unlock", post(unlock))
         .route("/undo", post(reading::undo))
         .route("/reader.js", get(reading::reader_js))
@@ -377,7 +378,7 @@ async fn admin(State(app): State<Arc<App>>, headers: HeaderMap) -> Response {
             .collect();
         format!("<h2>Locked after repeated failed logins</h2><ul id=\"locked\">{rows}</ul>")
     };
-    let body = format!("<h1>{} — progress</h1>{table}{locked}<p><a id=\"export\" href=\"/admin/reads.csv\">Export reads (CSV)</a> — for <code>hipfrac study report</code>; <a id=\"export-cases\" href=\"/admin/cases.csv\">the case table (CSV)</a>.</p>{}", escape(&app.config.name), page::logout(&p.csrf));
+    let body = format!("<h1>{} — progress</h1>{table}{locked}<p><a id=\"export\" href=\"/admin/reads.csv\">Export reads (CSV)</a> — for <code>hipfrac study report</code>; <a id=\"export-cases\" href=\"/admin/cases.csv\">the case table (CSV)</a>; <a id=\"export-undone\" href=\"/admin/undone.csv\">reads undone by their readers (CSV)</a>.</p>{}", escape(&app.config.name), page::logout(&p.csrf));
     Html(page::layout("Admin", &body)).into_response()
 }
 
@@ -407,40 +408,69 @@ async fn unlock(State(app): State<Arc<App>>, headers: HeaderMap, PageForm(form):
 }
 
 async fn export(State(app): State<Arc<App>>, headers: HeaderMap) -> Response {
-    let Some(p) = person(&app, &headers) else {
+    export_reads(&app, &headers, false)
+}
+
+/// The reads their readers took back within the undo window (what was answered, and when it
+/// was undone): the reads.csv columns and `undone_at`.
+async fn export_undone(State(app): State<Arc<App>>, headers: HeaderMap) -> Response {
+    export_reads(&app, &headers, true)
+}
+
+fn iso_millis(seconds: f64) -> String {
+    chrono::DateTime::from_timestamp_millis((seconds * 1000.0).round() as i64)
+        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
+        .unwrap_or_default()
+}
+
+fn export_reads(app: &App, headers: &HeaderMap, undone: bool) -> Response {
+    let Some(p) = person(app, headers) else {
         return unauthorised();
     };
     if !p.admin {
         return (StatusCode::FORBIDDEN, "admins only").into_response();
     }
-    let reads = match app.db().all_reads() {
+    let reads = if undone {
+        app.db()
+            .undone_reads()
+            .map(|r| r.into_iter().map(|(read, at)| (read, Some(at))).collect())
+    } else {
+        app.db()
+            .all_reads()
+            .map(|r| r.into_iter().map(|read| (read, None)).collect::<Vec<_>>())
+    };
+    let reads = match reads {
         Ok(r) => r,
         Err(e) => return internal(e),
     };
     let mut w = csv::Writer::from_writer(Vec::new());
     // `case` is the manifest's image (what `hipfrac study report` joins on), `case_id` the
     // number the workstation shows; `at` is when the read was stored, ISO 8601 in UTC.
-    let _ = w.write_record(["reader", "phase", "case", "label", "seconds", "bbox", "at", "case_id"]);
-    for r in reads {
-        let at = chrono::DateTime::from_timestamp_millis((r.at * 1000.0).round() as i64)
-            .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
-            .unwrap_or_default();
-        let _ = w.write_record([
+    let mut columns = vec!["reader", "phase", "case", "label", "seconds", "bbox", "at", "case_id"];
+    if undone {
+        columns.push("undone_at");
+    }
+    let _ = w.write_record(&columns);
+    for (r, undone_at) in reads {
+        let mut row = vec![
             r.reader,
             r.phase,
             app.cases[r.case].name.clone(),
             r.label,
             format!("{:.1}", r.seconds),
             r.bbox.unwrap_or_default(),
-            at,
+            iso_millis(r.at),
             r.case.to_string(),
-        ]);
+        ];
+        row.extend(undone_at.map(iso_millis));
+        let _ = w.write_record(&row);
     }
     let bytes = hipfrac_core::csv_safe::neutralise(&w.into_inner().unwrap_or_default());
+    let name = if undone { "undone.csv" } else { "reads.csv" };
     (
         [
-            (header::CONTENT_TYPE, "text/csv"),
-            (header::CONTENT_DISPOSITION, "attachment; filename=\"reads.csv\""),
+            (header::CONTENT_TYPE, "text/csv".to_string()),
+            (header::CONTENT_DISPOSITION, format!("attachment; filename=\"{name}\"")),
         ],
         bytes,
     )

@@ -637,11 +637,11 @@ async fn a_read_can_be_taken_back_within_the_undo_window_only() {
         send(&app, "POST", "/read", Some(&alice), Some(&form)).await.status,
         StatusCode::SEE_OTHER
     );
-    // Case B's clock started anew when it showed again (drawn at 5 030, read at 5 034: 4 s).
-    clock.store(5_030, Ordering::SeqCst);
+    // Case B's clock started anew when it showed again (drawn at 5 021, read at 5 023: 2 s).
+    clock.store(5_021, Ordering::SeqCst);
     let (_, _, _, shown) = open_case(&app, &alice).await;
     assert_eq!(shown, second);
-    clock.store(5_034, Ordering::SeqCst);
+    clock.store(5_023, Ordering::SeqCst);
     let read_b = format!("csrf={csrf}&phase=I&case={second}&label=none&bbox=&step=final");
     assert_eq!(
         send(&app, "POST", "/read", Some(&alice), Some(&read_b)).await.status,
@@ -649,19 +649,26 @@ async fn a_read_can_be_taken_back_within_the_undo_window_only() {
     );
     let rows = exported_rows(&app).await;
     let seconds: Vec<&str> = rows.iter().map(|r| r[4].as_str()).collect();
-    assert_eq!(seconds, ["20.0", "4.0"]);
-    // Case A is not the latest read any more; case B's undo comes too late (6 s).
-    clock.store(5_036, Ordering::SeqCst);
+    assert_eq!(seconds, ["20.0", "2.0"]);
+    // Case A, read 4 s ago (inside the window), is not the latest read any more: refused.
+    clock.store(5_024, Ordering::SeqCst);
     let not_latest = send(&app, "POST", "/undo", Some(&alice), Some(&undo(&csrf, &first))).await;
     assert_eq!(not_latest.status, StatusCode::CONFLICT);
-    clock.store(5_040, Ordering::SeqCst);
+    // Bob cannot take back alice's read of 1 s ago.
+    let bob = login(&app, "bob", "bob-password").await;
+    let (_, bob_csrf, _, _, _) = case_page(&app, &bob).await;
+    let theirs = send(&app, "POST", "/undo", Some(&bob), Some(&undo(&bob_csrf, &second))).await;
+    assert_eq!(theirs.status, StatusCode::CONFLICT);
+    assert_eq!(exported_rows(&app).await.len(), 2);
+    // Case B's undo 6 s after its read comes too late.
+    clock.store(5_029, Ordering::SeqCst);
     let late = send(&app, "POST", "/undo", Some(&alice), Some(&undo(&csrf, &second))).await;
     assert_eq!(late.status, StatusCode::CONFLICT);
     assert!(late.body.contains("Too late to undo"), "{}", late.body);
     assert_eq!(exported_rows(&app).await.len(), 2);
     // The last case of the phase: read, the phase is done; undone, the phase is open again.
     let (_, _, _, third) = open_case(&app, &alice).await;
-    clock.store(5_041, Ordering::SeqCst);
+    clock.store(5_030, Ordering::SeqCst);
     let read_c = format!("csrf={csrf}&phase=I&case={third}&label=DF&bbox=&step=final");
     assert_eq!(
         send(&app, "POST", "/read", Some(&alice), Some(&read_c)).await.status,
@@ -675,11 +682,118 @@ async fn a_read_can_be_taken_back_within_the_undo_window_only() {
     assert_eq!(reopened.status, StatusCode::SEE_OTHER, "{}", reopened.body);
     let home = send(&app, "GET", "/", Some(&alice), None).await.body;
     assert!(home.contains("case 3 of 3"), "{home}");
-    // Bob cannot take back alice's read.
-    let bob = login(&app, "bob", "bob-password").await;
-    let (_, bob_csrf, _, _, _) = case_page(&app, &bob).await;
-    let theirs = send(&app, "POST", "/undo", Some(&bob), Some(&undo(&bob_csrf, &second))).await;
-    assert_eq!(theirs.status, StatusCode::CONFLICT);
+    // Nothing answered is lost: the coordinator's undone.csv holds both undone reads.
+    let admin = login(&app, "admin", "admin-password").await;
+    let undone = send(&app, "GET", "/admin/undone.csv", Some(&admin), None).await;
+    assert_eq!(undone.status, StatusCode::OK);
+    let rows: Vec<&str> = undone.body.lines().collect();
+    assert_eq!(rows[0], "reader,phase,case,label,seconds,bbox,at,case_id,undone_at");
+    assert_eq!(rows.len(), 3, "{}", undone.body);
+    assert!(
+        rows[1].starts_with("alice,I,") && rows[1].contains(",none,10.0,"),
+        "{}",
+        rows[1]
+    );
+    assert!(
+        rows[2].starts_with("alice,I,") && rows[2].contains(",DF,"),
+        "{}",
+        rows[2]
+    );
+    let refused = send(&app, "GET", "/admin/undone.csv", Some(&alice), None).await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN);
+}
+
+/// In a sequential phase the unaided read cannot be undone: once it is stored the AI is on the
+/// screen, and a changed read would no longer be unaided.
+#[tokio::test]
+async fn the_unaided_read_of_a_sequential_phase_cannot_be_undone() {
+    let temp = tempfile::tempdir().unwrap();
+    let config = StudyConfig::load(&write_study(
+        temp.path(),
+        2,
+        "[{ name = \"III\", ai = true, sequential = true }]",
+    ))
+    .unwrap();
+    let points = OperatingPoints::uncalibrated();
+    let mut predict = |images: &[Radiograph]| -> Vec<Result<Prediction, Box<dyn std::error::Error + Send + Sync>>> {
+        images.iter().map(|i| Ok(fixed_prediction(i))).collect()
+    };
+    let app = Arc::new(
+        App::new(
+            config,
+            Some(AiModel {
+                points: &points,
+                predict: &mut predict,
+            }),
+        )
+        .unwrap(),
+    );
+    let alice = login(&app, "alice", "alice-password").await;
+    let (_, csrf, _, case) = open_case(&app, &alice).await;
+    let form = format!("csrf={csrf}&phase=III&case={case}&label=none&bbox=&step=unaided");
+    assert_eq!(
+        send(&app, "POST", "/read", Some(&alice), Some(&form)).await.status,
+        StatusCode::SEE_OTHER
+    );
+    let undo = format!("csrf={csrf}&phase=III&case={case}&step=unaided");
+    let refused = send(&app, "POST", "/undo", Some(&alice), Some(&undo)).await;
+    assert_eq!(refused.status, StatusCode::CONFLICT);
+    assert!(refused.body.contains("cannot be undone"), "{}", refused.body);
+    // The final read of the same case is what is open, with the AI.
+    let (page, _, _, open, step) = case_page(&app, &alice).await;
+    assert_eq!((open.as_str(), step.as_str()), (case.as_str(), "final"));
+    assert!(page.contains("id=\"ai-overlay\""));
+    assert_eq!(exported_rows(&app).await.len(), 1);
+    // Nor can the read before it (here: none in this phase) be reached past the unaided one.
+    let earlier = format!("csrf={csrf}&phase=III&case={case}&step=final");
+    assert_eq!(
+        send(&app, "POST", "/undo", Some(&alice), Some(&earlier)).await.status,
+        StatusCode::CONFLICT
+    );
+}
+
+/// A read of an earlier phase cannot be undone once a read of the next phase is stored, even
+/// within the window (the undo of the client's previous page).
+#[tokio::test]
+async fn an_earlier_phase_read_cannot_be_undone_past_a_later_read() {
+    let temp = tempfile::tempdir().unwrap();
+    let config = StudyConfig::load(&write_study(
+        temp.path(),
+        1,
+        "[{ name = \"I\" }, { name = \"III\", ai = true, sequential = true }]",
+    ))
+    .unwrap();
+    let points = OperatingPoints::uncalibrated();
+    let mut predict = |images: &[Radiograph]| -> Vec<Result<Prediction, Box<dyn std::error::Error + Send + Sync>>> {
+        images.iter().map(|i| Ok(fixed_prediction(i))).collect()
+    };
+    let app = Arc::new(
+        App::new(
+            config,
+            Some(AiModel {
+                points: &points,
+                predict: &mut predict,
+            }),
+        )
+        .unwrap(),
+    );
+    let alice = login(&app, "alice", "alice-password").await;
+    let (_, csrf, _, case) = open_case(&app, &alice).await;
+    let read = format!("csrf={csrf}&phase=I&case={case}&label=none&bbox=&step=final");
+    assert_eq!(
+        send(&app, "POST", "/read", Some(&alice), Some(&read)).await.status,
+        StatusCode::SEE_OTHER
+    );
+    let (_, _, phase, case3) = open_case(&app, &alice).await;
+    assert_eq!(phase, "III");
+    let unaided = format!("csrf={csrf}&phase=III&case={case3}&label=none&bbox=&step=unaided");
+    assert_eq!(
+        send(&app, "POST", "/read", Some(&alice), Some(&unaided)).await.status,
+        StatusCode::SEE_OTHER
+    );
+    let undo = format!("csrf={csrf}&phase=I&case={case}&step=final");
+    let refused = send(&app, "POST", "/undo", Some(&alice), Some(&undo)).await;
+    assert_eq!(refused.status, StatusCode::CONFLICT, "{}", refused.body);
     assert_eq!(exported_rows(&app).await.len(), 2);
 }
 
