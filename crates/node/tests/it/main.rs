@@ -1,0 +1,3 @@
+//! hipfrac-node's integration tests (one binary, as for every crate).
+
+mod stow;
