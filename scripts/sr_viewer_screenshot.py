@@ -11,9 +11,11 @@ prebuilt `dist` of the npm package @ohif/app) reading Orthanc over DICOMweb. Not
 Starts Orthanc (with its DICOMweb plugin) on free loopback ports with a generated configuration,
 uploads the source radiograph and hipfrac's .sr.dcm/.pr.dcm, serves OHIF's dist from a small
 Python server that also proxies /dicom-web/ to Orthanc (one origin, no CORS), opens the study in
-headless Chromium at 1440x900, double-clicks the SR's thumbnail (OHIF then draws the SR's
-SCOORDs over the image it references) and saves a screenshot. Needs: Orthanc + orthanc-dicomweb,
-chromium, npm (to fetch @ohif/app once, into /tmp, unless --ohif-dist is given).
+headless Chromium at 1440x900, double-clicks the SR's thumbnail (OHIF then loads the SR on its
+own and draws its SCOORDs over the image they reference; nothing in the page is patched) and
+saves a screenshot. Prints what OHIF made of the SR and what the page threw or logged as an error.
+Needs: Orthanc + orthanc-dicomweb, chromium, npm (to fetch @ohif/app once, into /tmp, unless
+--ohif-dist is given).
 """
 import argparse, glob, http.client, http.server, json, os, shutil, socket, subprocess, sys, tempfile, threading, time
 import urllib.request
@@ -163,6 +165,53 @@ def upload(port, path):
     return json.loads(urllib.request.urlopen(request).read())
 
 
+def scoords(port, instance):
+    """The number of SCOORD content items in an uploaded SR (Orthanc's JSON of its tags)."""
+    tags = json.loads(urllib.request.urlopen(f"http://127.0.0.1:{port}/instances/{instance}/tags?simplify").read())
+
+    def count(node):
+        if isinstance(node, dict):
+            return (node.get("ValueType") == "SCOORD") + sum(count(v) for v in node.values())
+        if isinstance(node, list):
+            return sum(count(v) for v in node)
+        return 0
+
+    return count(tags)
+
+
+def page_errors(browser):
+    """What the page threw or logged as an error so far (Runtime events)."""
+    said = []
+    for e in browser.events:
+        params = e.get("params", {})
+        if e.get("method") == "Runtime.exceptionThrown":
+            details = params.get("exceptionDetails", {})
+            said.append("exception: " + (details.get("exception", {}).get("description") or details.get("text", "")).split("\n")[0])
+        elif e.get("method") == "Runtime.consoleAPICalled":
+            # OHIF's error boundary reports a crash with console.debug.
+            args = " ".join(str(a.get("value", a.get("description", ""))) for a in params.get("args", []))
+            if params.get("type") in ("error", "warning") or "Error" in args or "rehydratable" in args:
+                said.append(f"console.{params['type']}: " + args.split("\n")[0][:300])
+    return said
+
+
+def report(browser):
+    """Prints what OHIF made of the SR (read only) and what the page threw; returns the latter."""
+    try:
+        state = browser.evaluate("""(() => {
+          const sr = window.services.displaySetService.getActiveDisplaySets().find(d => d.Modality === 'SR');
+          return sr && {isLoaded: sr.isLoaded, measurements: (sr.measurements || []).map(m =>
+            ({TrackingIdentifier: m.TrackingIdentifier, coords: m.coords.length, loaded: m.loaded}))};
+        })()""")
+        print("OHIF's SR display set: " + json.dumps(state), file=sys.stderr)
+    except Exception as e:  # noqa: BLE001 (a report, not a check)
+        print(f"OHIF's SR display set: unreadable ({e})", file=sys.stderr)
+    errors = page_errors(browser)
+    for line in errors:
+        print("page " + line, file=sys.stderr)
+    return errors
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--source", required=True, help="the radiograph hipfrac predicted (DICOM)")
@@ -183,34 +232,30 @@ def main():
         results = sorted(glob.glob(os.path.join(args.results, stem + ".sr.dcm")) + glob.glob(os.path.join(args.results, stem + ".pr.dcm")))
         if not any(r.endswith(".sr.dcm") for r in results):
             raise SystemExit(f"no {stem}.sr.dcm in {args.results}")
+        sr_instance = None
         for r in results:
-            upload(orthanc_port, r)
+            uploaded = upload(orthanc_port, r)
+            if r.endswith(".sr.dcm"):
+                sr_instance = uploaded["ID"]
         uid = json.loads(urllib.request.urlopen(f"http://127.0.0.1:{orthanc_port}/studies/{study}").read())["MainDicomTags"]["StudyInstanceUID"]
         server = serve(dist, orthanc_port)
         base = f"http://127.0.0.1:{server.server_address[1]}"
         print(f"OHIF at {base}/viewer?StudyInstanceUIDs={uid}", file=sys.stderr)
 
         browser = Browser(args.chromium, base, 1440, 900)
+        browser.page("Runtime.enable")  # the page's exceptions and console errors, for report()
         browser.goto(f"/viewer?StudyInstanceUIDs={uid}")
         browser.until("!!(window.services && window.services.displaySetService.getActiveDisplaySets().some(d => d.Modality === 'SR')) && document.querySelectorAll('[data-cy=\"study-browser-thumbnail-no-image\"]').length > 0", "the study's display sets", timeout=120)
         time.sleep(2)
         # The onboarding tour, if shown.
         browser.evaluate("[...document.querySelectorAll('button, a, span')].find(e => e.innerText && e.innerText.trim() === 'Skip all')?.click(); true")
-        # Work around two limits of OHIF 3.13.2's SR viewport (its DICOMSRDisplayTool draws TID 1410
-        # SCOORDs fine): loading an SR throws on a measurement group without a SCOORD (hipfrac's
-        # first group is the image-level verdict), and the viewport opens on the first group and
-        # shows nothing when that one has no image. So: let the non-geometric group through the
-        # load (OHIF's own onBeforeSRAddMeasurement hook), then list only the groups with geometry.
-        kept = browser.evaluate("""(async () => {
-          window.services.customizationService.setGlobalCustomization('onBeforeSRAddMeasurement',
-            {$set: ({measurement}) => measurement.coords.length ? measurement : {...measurement, coords: [{}]}});
-          const sr = window.services.displaySetService.getActiveDisplaySets().find(d => d.Modality === 'SR');
-          await sr.load();
-          sr.measurements = sr.measurements.filter(m => m.coords.length > 0);
-          return sr.measurements.length;
-        })()""")
+        # Nothing in the page is changed: the double-click below has OHIF load the SR its own
+        # way. The boxes to wait for are the SR's SCOORDs, counted in the SR itself.
+        kept = scoords(orthanc_port, sr_instance)
         if not kept:
-            raise Failed("OHIF found no measurement group with a SCOORD in the SR")
+            # OHIF 3.13.2's SR viewport fails on an SR without a measurement (its error boundary
+            # reports "Cannot destructure property 'displaySetInstanceUID' of 'measurement'").
+            raise SystemExit("the SR has no box (SCOORD): OHIF's SR viewport has nothing to show")
         # Double-click the SR's thumbnail: OHIF's SR viewport shows the referenced image with the
         # boxes. Once the first image is on screen; again if a late layout change undid it.
         browser.until("!!document.querySelector('[data-cy=\"viewport-pane\"] canvas')", "the radiograph on screen", timeout=60)
@@ -234,12 +279,15 @@ def main():
         browser.until("document.querySelectorAll('svg.svg-layer polyline').length >= %d" % kept, "the SR's boxes still drawn", timeout=20)
         browser.screenshot(args.out)
         print(f"saved {args.out}", file=sys.stderr)
+        if any("exception" in e or "Error Boundary" in e for e in report(browser)):
+            raise Failed("the page threw while showing the SR (above)")
         if args.keep:
             input("Enter to stop the servers: ")
     except Failed:
         if browser:
             browser.screenshot(args.out + ".failed.png")
             print(f"failed; the page as it was: {args.out}.failed.png", file=sys.stderr)
+            report(browser)
         raise
     finally:
         if browser:

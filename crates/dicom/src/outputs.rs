@@ -539,8 +539,12 @@ pub mod codes {
     pub const PLAIN_RADIOGRAPHY: Code<'static> = ("168537006", "SCT", "Plain radiography");
     /// PS3.16 TID 1500 row 6.
     pub const IMAGING_MEASUREMENTS: Code<'static> = ("126010", "DCM", "Imaging Measurements");
-    /// PS3.16 (TID 1501 and TID 1410's container).
+    /// PS3.16 (TID 1410's container).
     pub const MEASUREMENT_GROUP: Code<'static> = ("125007", "DCM", "Measurement Group");
+    /// PS3.16 TID 1500's container of qualitative evaluations of the report's whole subject
+    /// (its rows 12 to 14 as dcmtk's TID1500_MeasurementReport numbers them: the CONTAINER,
+    /// then CONTAINS CODE and CONTAINS TEXT items); a UMLS concept.
+    pub const QUALITATIVE_EVALUATIONS: Code<'static> = ("C0034375", "UMLS", "Qualitative Evaluations");
     /// PS3.16 TID 4108.
     pub const TRACKING_IDENTIFIER: Code<'static> = ("112039", "DCM", "Tracking Identifier");
     pub const TRACKING_UID: Code<'static> = ("112040", "DCM", "Tracking Unique Identifier");
@@ -559,7 +563,7 @@ pub mod codes {
     pub const IMAGE_REGION: Code<'static> = ("111030", "DCM", "Image Region");
     /// PS3.16 ("Source (attribute)"; TID 1410's SELECTED FROM image).
     pub const SOURCE: Code<'static> = ("260753009", "SCT", "Source");
-    /// PS3.16 CIDs 7003, 7551, 7552 (TID 1501's source image).
+    /// PS3.16 CIDs 7003, 7551, 7552: the image the verdict was inferred from.
     pub const SOURCE_OF_MEASUREMENT: Code<'static> = ("121112", "DCM", "Source of Measurement");
     /// UCUM's unity, PS3.16 CID 7181 ("no units"): the score is a number in [0, 1].
     pub const NO_UNITS: Code<'static> = ("1", "UCUM", "no units");
@@ -643,17 +647,26 @@ fn template(identifier: &str) -> DataElement<InMemDicomObject> {
 ///   HAS OBS CONTEXT  Observer Type = Device; Device Observer UID, Name (hipfrac),
 ///                    Manufacturer, Model Name (model, weights' hash, hipfrac version)
 ///   HAS CONCEPT MOD  Procedure reported = Plain radiography
-///   CONTAINS CONTAINER Imaging Measurements
-///     CONTAINER Measurement Group [TID 1501]: the image-level verdict
-///       Tracking Identifier, Tracking UID; CODE Image-level verdict (99HIPFRAC);
-///       NUM Detector score (UCUM 1), when there is one; TEXT Reason not assessable or
-///       Verdict detail; IMAGE Source of Measurement (the source instance)
+///   CONTAINS CONTAINER Imaging Measurements (when there is a box)
 ///     CONTAINER Measurement Group [TID 1410], one per box:
 ///       Tracking Identifier, Tracking UID; CODE Finding (SNOMED CT);
 ///       HAS CONCEPT MOD Finding Site = Hip (HAS CONCEPT MOD Laterality = Right/Left);
 ///       NUM Detector score; CODE Hip fracture type = DF/VF/SF/UF (99HIPFRAC);
 ///       SCOORD Image Region (closed POLYLINE) SELECTED FROM IMAGE Source
+///   CONTAINS CONTAINER Qualitative Evaluations (UMLS C0034375): the image-level verdict
+///     CODE Image-level verdict (99HIPFRAC)
+///       INFERRED FROM NUM Detector score (UCUM 1), when there is one
+///       INFERRED FROM IMAGE Source of Measurement (the source instance)
+///     TEXT Reason not assessable, when not assessed; TEXT Verdict detail
 /// ```
+///
+/// The verdict is an evaluation of the whole image, so it is TID 1500's report-level
+/// qualitative evaluation, not a measurement group: every measurement group is a box with its
+/// SCOORD, which is what viewers draw (the OHIF Viewer 3.13.2 fails on a measurement group
+/// without one and opens its SR viewport on the first group). Without a box there is no
+/// Imaging Measurements container; the qualitative evaluations stand for it (dcmtk's
+/// TID1500_MeasurementReport is valid with either, and TID 1500 is extensible, which the
+/// verdict's INFERRED FROM children rely on).
 ///
 /// Same study, new series, derived UIDs as for the Secondary Capture.
 pub fn structured_report(source: &Path, out: &Path, report: &Report<'_>, capture: &Capture<'_>) -> Result<()> {
@@ -713,13 +726,13 @@ pub fn structured_report(source: &Path, out: &Path, report: &Report<'_>, capture
             ])],
         )
     };
-    let score_item = |score: f32| {
+    let score_item = |relationship: &str, score: f32| {
         let measured = InMemDicomObject::from_element_iter([
             text(tags::NUMERIC_VALUE, VR::DS, &format!("{score:.4}")),
             sq(tags::MEASUREMENT_UNITS_CODE_SEQUENCE, vec![code(codes::NO_UNITS)]),
         ]);
         item(
-            "CONTAINS",
+            relationship,
             "NUM",
             Some(codes::SCORE),
             vec![sq(tags::MEASURED_VALUE_SEQUENCE, vec![measured])],
@@ -742,23 +755,25 @@ pub fn structured_report(source: &Path, out: &Path, report: &Report<'_>, capture
         ]
     };
 
-    // The image-level verdict (TID 1501): its qualitative evaluation, its score and why.
-    let mut verdict_group = tracking("hipfrac image-level verdict", "verdict");
-    verdict_group.push(coded("CONTAINS", codes::VERDICT, report.verdict, vec![]));
+    // The image-level verdict: TID 1500's qualitative evaluation of the whole image, inferred
+    // from the detector's score and the source image; then why not assessed, and the detail.
+    let mut inferred_from = Vec::new();
     if let Some(confidence) = report.confidence {
-        verdict_group.push(score_item(confidence));
+        inferred_from.push(score_item("INFERRED FROM", confidence));
     }
-    if let Some(reason) = report.not_assessable {
-        verdict_group.push(text_item("CONTAINS", codes::NOT_ASSESSABLE_REASON, reason));
-    }
-    verdict_group.push(text_item("CONTAINS", codes::DETAIL, report.detail));
-    verdict_group.push(item(
-        "CONTAINS",
+    inferred_from.push(item(
+        "INFERRED FROM",
         "IMAGE",
         Some(codes::SOURCE_OF_MEASUREMENT),
         vec![referenced_sop()],
     ));
-    let mut groups = vec![container(codes::MEASUREMENT_GROUP, Some("1501"), verdict_group)];
+    let mut evaluations = vec![coded("CONTAINS", codes::VERDICT, report.verdict, inferred_from)];
+    if let Some(reason) = report.not_assessable {
+        evaluations.push(text_item("CONTAINS", codes::NOT_ASSESSABLE_REASON, reason));
+    }
+    evaluations.push(text_item("CONTAINS", codes::DETAIL, report.detail));
+
+    let mut groups = Vec::new();
 
     // One planar ROI group (TID 1410) per box.
     for (index, finding) in report.findings.iter().enumerate() {
@@ -780,7 +795,7 @@ pub fn structured_report(source: &Path, out: &Path, report: &Report<'_>, capture
             .into_iter()
             .collect();
         group.push(coded("HAS CONCEPT MOD", codes::FINDING_SITE, codes::HIP, laterality));
-        group.push(score_item(finding.score));
+        group.push(score_item("CONTAINS", finding.score));
         group.push(coded("CONTAINS", codes::FRACTURE_TYPE, finding.class, vec![]));
         group.push(item(
             "CONTAINS",
@@ -807,7 +822,7 @@ pub fn structured_report(source: &Path, out: &Path, report: &Report<'_>, capture
         groups.push(container(codes::MEASUREMENT_GROUP, Some("1410"), group));
     }
 
-    let content = vec![
+    let mut content = vec![
         coded("HAS CONCEPT MOD", codes::LANGUAGE, codes::ENGLISH_US, vec![]),
         coded("HAS OBS CONTEXT", codes::OBSERVER_TYPE, codes::DEVICE, vec![]),
         item(
@@ -833,8 +848,11 @@ pub fn structured_report(source: &Path, out: &Path, report: &Report<'_>, capture
             codes::PLAIN_RADIOGRAPHY,
             vec![],
         ),
-        container(codes::IMAGING_MEASUREMENTS, None, groups),
     ];
+    if !groups.is_empty() {
+        content.push(container(codes::IMAGING_MEASUREMENTS, None, groups));
+    }
+    content.push(container(codes::QUALITATIVE_EVALUATIONS, None, evaluations));
     let evidence = InMemDicomObject::from_element_iter([
         text(
             tags::STUDY_INSTANCE_UID,

@@ -2,7 +2,8 @@
 //! wrote: dicom3tools' dciodvfy (the IOD), dcmtk's dsr2xml (the SR tree: it refuses content
 //! that breaks the Comprehensive SR's relationship constraints, and its XML is validated against
 //! dcmtk's own dsr2xml.xsd) and highdicom, which must load the file as a `MeasurementReport` and
-//! read back every box's coordinates, finding, site and side through its TID 1410 accessors.
+//! read back every box's coordinates, finding, site and side through its TID 1410 accessors, and
+//! the image-level verdict from the report's Qualitative Evaluations container.
 //!
 //! Each tool is skipped with a message where it is absent, except in CI (`.ci/run` sets
 //! HIPFRAC_REQUIRE_DICOM3TOOLS, HIPFRAC_REQUIRE_DCMTK and HIPFRAC_REQUIRE_HIGHDICOM).
@@ -116,8 +117,10 @@ fn dciodvfy_clean(path: &Path) {
 }
 
 /// dsr2xml converts `path` with its default (strict) checks and no warning, names TID 1500 at
-/// the root and `groups` TID 1410 groups, and writes XML that is valid against dcmtk's schema
-/// (checked by `python`'s lxml, when there is one). Returns false where dcmtk is absent.
+/// the root, `groups` TID 1410 groups and no other group template, has the Imaging Measurements
+/// container only with a group and one Qualitative Evaluations container, and writes XML that
+/// is valid against dcmtk's schema (checked by `python`'s lxml, when there is one). Returns false
+/// where dcmtk is absent.
 fn dsr2xml_valid(path: &Path, groups: usize, python: Option<&Path>) -> bool {
     let run = |args: &[&str]| Command::new("dsr2xml").args(args).arg(path).output();
     let templates = match run(&["+Wt", "+Et"]) {
@@ -137,18 +140,25 @@ fn dsr2xml_valid(path: &Path, groups: usize, python: Option<&Path>) -> bool {
         "dsr2xml: {stderr}"
     );
     assert!(xml.contains(r#"<template resource="DCMR" tid="1500""#), "{xml}");
-    assert_eq!(
-        xml.matches(r#"<template resource="DCMR" tid="1501""#).count(),
-        1,
-        "{xml}"
-    );
+    assert_eq!(xml.matches(r#"<template resource="DCMR""#).count(), 1 + groups, "{xml}");
     assert_eq!(
         xml.matches(r#"<template resource="DCMR" tid="1410""#).count(),
         groups,
         "{xml}"
     );
+    assert_eq!(
+        xml.matches("<value>126010</value>").count(),
+        usize::from(groups > 0),
+        "Imaging Measurements: {xml}"
+    );
+    assert_eq!(
+        xml.matches("<value>C0034375</value>").count(),
+        1,
+        "Qualitative Evaluations: {xml}"
+    );
     eprintln!(
-        "dsr2xml +Wt +Et {}: exit 0, no warnings; templates DCMR 1500, 1501, {groups} x 1410",
+        "dsr2xml +Wt +Et {}: exit 0, no warnings; templates DCMR 1500, {groups} x 1410; \
+         one Qualitative Evaluations container",
         path.display()
     );
     // The XML against the schema dcmtk ships beside dsr2xml (namespaced: +Xn).
@@ -238,6 +248,14 @@ fn code(c: (&str, &str, &str)) -> Value {
     json!([c.0, c.1, c.2])
 }
 
+/// The one Qualitative Evaluations container highdicom found at the report's root (CONTAINS).
+fn verdict_evaluations(read: &Value) -> &Value {
+    let containers = read["qualitative_evaluations"].as_array().unwrap();
+    assert_eq!(containers.len(), 1, "{read}");
+    assert_eq!(containers[0]["relationship"], "CONTAINS");
+    &containers[0]
+}
+
 #[test]
 fn a_report_with_two_hips_is_a_tid_1500_measurement_report() {
     let dir = tempfile::tempdir().unwrap();
@@ -268,17 +286,30 @@ fn a_report_with_two_hips_is_a_tid_1500_measurement_report() {
     assert_eq!(observer["name"], "hipfrac");
     assert_eq!(observer["model_name"], "nano (weights 0123456789abcdef), hipfrac 9.9.9");
 
-    // The verdict: a TID 1501 group on the source image with its qualitative evaluation.
-    let verdict = &read["image_groups"][0];
-    assert_eq!(read["image_groups"].as_array().unwrap().len(), 1);
-    assert_eq!(
-        verdict["evaluations"],
-        json!([[code(codes::VERDICT), code(report.verdict)]])
+    // The verdict: TID 1500's report-level qualitative evaluation, inferred from the score and
+    // the source image; no measurement group without a box (a viewer draws every group).
+    assert_eq!(read["image_groups"], json!([]));
+    let evaluations = verdict_evaluations(&read);
+    assert_eq!(evaluations["codes"].as_array().unwrap().len(), 1, "{evaluations}");
+    let verdict = &evaluations["codes"][0];
+    assert_eq!(verdict["name"], code(codes::VERDICT));
+    assert_eq!(verdict["value"], code(report.verdict));
+    let inferred = verdict["children"].as_array().unwrap();
+    assert_eq!(inferred.len(), 2, "{verdict}");
+    assert!(
+        inferred.iter().all(|c| c["relationship"] == "INFERRED FROM"),
+        "{verdict}"
     );
-    assert_eq!(verdict["measurements"][0][0], code(codes::SCORE));
-    assert!((verdict["measurements"][0][1].as_f64().unwrap() - 0.9132).abs() < 1e-6);
-    assert_eq!(verdict["measurements"][0][2], code(codes::NO_UNITS));
-    assert_eq!(verdict["source_images"], json!([SOURCE_INSTANCE]));
+    assert_eq!(inferred[0]["name"], code(codes::SCORE));
+    assert!((inferred[0]["value"].as_f64().unwrap() - 0.9132).abs() < 1e-6);
+    assert_eq!(inferred[0]["unit"], code(codes::NO_UNITS));
+    assert_eq!(inferred[1]["value_type"], "IMAGE");
+    assert_eq!(inferred[1]["name"], code(codes::SOURCE_OF_MEASUREMENT));
+    assert_eq!(inferred[1]["source_image"], SOURCE_INSTANCE);
+    assert_eq!(
+        evaluations["texts"],
+        json!([["CONTAINS", code(codes::DETAIL), report.detail]])
+    );
 
     // Every box: its closed rectangle on the source, its standard finding, the hip and its side,
     // hipfrac's type and the score.
@@ -339,17 +370,27 @@ fn a_refusal_is_a_qualitative_evaluation_with_its_reason() {
     let Some(python) = python else { return };
     let read = highdicom_reads(&python, &sr);
     assert_eq!(read["boxes"], json!([]));
-    let verdict = &read["image_groups"][0];
+    assert_eq!(read["image_groups"], json!([]));
+    let evaluations = verdict_evaluations(&read);
+    let verdict = &evaluations["codes"][0];
+    assert_eq!(evaluations["codes"].as_array().unwrap().len(), 1, "{evaluations}");
+    assert_eq!(verdict["name"], code(codes::VERDICT));
+    assert_eq!(verdict["value"], code(report.verdict));
+    // No score: the verdict is inferred from the source image alone.
     assert_eq!(
-        verdict["evaluations"],
-        json!([[code(codes::VERDICT), code(report.verdict)]])
+        verdict["children"],
+        json!([{
+            "relationship": "INFERRED FROM",
+            "value_type": "IMAGE",
+            "name": code(codes::SOURCE_OF_MEASUREMENT),
+            "source_image": SOURCE_INSTANCE,
+        }])
     );
-    assert_eq!(verdict["measurements"], json!([]));
     assert_eq!(
-        verdict["texts"],
+        evaluations["texts"],
         json!([
-            [code(codes::NOT_ASSESSABLE_REASON), reason],
-            [code(codes::DETAIL), "AI RESULT - NOT FOR DIAGNOSIS"]
+            ["CONTAINS", code(codes::NOT_ASSESSABLE_REASON), reason],
+            ["CONTAINS", code(codes::DETAIL), "AI RESULT - NOT FOR DIAGNOSIS"]
         ])
     );
 }

@@ -5,6 +5,9 @@ Usage: python read_measurement_report.py SR.dcm
 highdicom (not hipfrac) decides here whether the file is a TID 1500 Measurement Report: the
 SR must load as one (`sr.content` is a `MeasurementReport` only when the root carries
 template 1500), and every group is read through highdicom's own TID 1501/1410 accessors.
+highdicom 0.28 has no accessor for TID 1500's report-level Qualitative Evaluations container
+(the image-level verdict), so that one is found with highdicom's `find_content_items` and read
+from highdicom's content items.
 """
 import json
 import sys
@@ -12,8 +15,22 @@ import sys
 import highdicom as hd
 
 
+QUALITATIVE_EVALUATIONS = hd.sr.CodedConcept("C0034375", "UMLS", "Qualitative Evaluations")
+VT = hd.sr.ValueTypeValues
+
+
 def code(concept):
     return None if concept is None else [concept.value, concept.scheme_designator, concept.meaning]
+
+
+def child(item):
+    """A content item below an evaluation: its relationship, name and value."""
+    out = {"relationship": item.relationship_type.value, "value_type": item.value_type.value, "name": code(item.name)}
+    if item.value_type == VT.NUM:
+        out["value"], out["unit"] = item.value, code(item.unit)
+    elif item.value_type == VT.IMAGE:
+        out["source_image"] = str(item.referenced_sop_instance_uid)
+    return out
 
 
 sr = hd.sr.srread(sys.argv[1])
@@ -31,6 +48,7 @@ out = {
     "observers": [],
     "image_groups": [],
     "boxes": [],
+    "qualitative_evaluations": [],
 }
 for observer in report.get_observer_contexts():
     attributes = observer.observer_identifying_attributes
@@ -77,4 +95,23 @@ for group in report.get_planar_roi_measurement_groups():
             "measurements": [[code(m.name), m.value, code(m.unit)] for m in group.get_measurements()],
         }
     )
+# TID 1500's report-level evaluations: each container's CODE items (with what is below them)
+# and TEXT items, in order.
+for container in hd.sr.utils.find_content_items(root, name=QUALITATIVE_EVALUATIONS, value_type=VT.CONTAINER):
+    evaluations = {"relationship": container.relationship_type.value, "codes": [], "texts": []}
+    for item in container.ContentSequence:
+        if item.value_type == VT.CODE:
+            evaluations["codes"].append(
+                {
+                    "relationship": item.relationship_type.value,
+                    "name": code(item.name),
+                    "value": code(item.value),
+                    "children": [child(c) for c in getattr(item, "ContentSequence", [])],
+                }
+            )
+        elif item.value_type == VT.TEXT:
+            evaluations["texts"].append([item.relationship_type.value, code(item.name), item.value])
+        else:
+            sys.exit(f"unexpected {item.value_type.value} in the Qualitative Evaluations container")
+    out["qualitative_evaluations"].append(evaluations)
 print(json.dumps(out))
