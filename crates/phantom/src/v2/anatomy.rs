@@ -17,7 +17,8 @@
 //! 120 mm above the hip centre.
 
 use super::sdf::{
-    ellipsoid_local, fbm2, noise, p3, smax, smin, smoothstep, sphere, Blend, Capsule, Ellipsoid, Motion, Part, Rot, P3,
+    ellipsoid_local, fbm2, noise, p3, smax, smin, smoothstep, sphere, Blend, Capsule, Ellipsoid, Motion, Obb, Part,
+    Rot, Spans, P3, SPAN_MARGIN,
 };
 use crate::anatomy::{normal, PatientParams};
 use rand::{Rng, SeedableRng};
@@ -49,6 +50,11 @@ pub trait Solid: Send + Sync {
     /// World axis-aligned bounds `(low, high)`.
     fn bounds(&self) -> (P3, P3);
     fn sample(&self, p: P3) -> Sample;
+    /// Each part's interval along the world ray `origin + t·direction` (see [`Spans`]).
+    fn spans(&self, origin: P3, direction: P3) -> Spans;
+    /// [`Solid::sample`] at the ray's point `p` (parameter `t`), evaluating only the parts
+    /// whose intervals hold `t`: the same field wherever it is below [`SPAN_MARGIN`].
+    fn sample_on(&self, p: P3, t: f32, spans: &Spans) -> Sample;
     /// Bone volume fraction of the cancellous interior at `p` (texture included), 0–1.
     fn bone_fraction(&self, p: P3) -> f32;
     /// Which hip box (0: the simulated hip, 1: the other) this solid's hip region belongs to.
@@ -214,6 +220,29 @@ impl FemurModel {
         self.parts.distance(q, sphere(q, p3(0.0, 0.0, 0.0), self.head_radius))
     }
 
+    /// The head's and each part's interval along a ray in the femur's frame.
+    pub fn spans(&self, origin: P3, direction: P3) -> Spans {
+        let mut spans = Spans::default();
+        let head = Obb {
+            center: p3(0.0, 0.0, 0.0),
+            frame: Rot::IDENTITY,
+            half: p3(self.head_radius, self.head_radius, self.head_radius),
+        };
+        spans.push(head.ray(origin, direction, SPAN_MARGIN));
+        self.parts.spans(origin, direction, &mut spans);
+        spans
+    }
+
+    /// [`FemurModel::distance`] at the ray's point `q` (parameter `t`).
+    pub fn distance_on(&self, q: P3, t: f32, spans: &Spans) -> f32 {
+        let head = if spans.active(0, t) {
+            sphere(q, p3(0.0, 0.0, 0.0), self.head_radius)
+        } else {
+            SPAN_MARGIN
+        };
+        self.parts.distance_on(q, head, t, spans, 1)
+    }
+
     /// Cortical thickness, mm: ≈ 1.3 mm in the head and upper neck, a thick calcar, rising
     /// to ≈ 6 mm in the diaphysis; all thinner with osteoporosis.
     pub fn cortex(&self, q: P3) -> f32 {
@@ -243,9 +272,20 @@ impl FemurModel {
             smoothstep(-0.05, 0.55, n)
         };
         let head_neck = 1.0 - smoothstep(10.0, 40.0, below);
-        let compressive = rods(self.compressive, self.seed);
-        let tensile = rods(self.tensile, self.seed ^ 0x9e37);
-        let vertical = rods(p3(0.0, 1.0, 0.0), self.seed ^ 0x51ed);
+        // Each group only where it has weight (the noise is most of the cost).
+        let (compressive, tensile) = if head_neck > 0.0 {
+            (
+                rods(self.compressive, self.seed),
+                rods(self.tensile, self.seed ^ 0x9e37),
+            )
+        } else {
+            (0.0, 0.0)
+        };
+        let vertical = if head_neck < 1.0 {
+            rods(p3(0.0, 1.0, 0.0), self.seed ^ 0x51ed)
+        } else {
+            0.0
+        };
         let texture = head_neck * (0.6 * compressive + 0.4 * tensile) + (1.0 - head_neck) * vertical;
         (self.bone_fraction * canal * ward * trochanter * (0.3 + 1.4 * texture)).clamp(0.0, 0.9)
     }
@@ -331,18 +371,8 @@ impl FemurPiece {
             None => w,
         }
     }
-}
 
-impl Solid for FemurPiece {
-    fn material(&self) -> Material {
-        Material::Bone
-    }
-    fn bounds(&self) -> (P3, P3) {
-        self.bounds
-    }
-    fn sample(&self, p: P3) -> Sample {
-        let q = self.local(p);
-        let g = self.model.distance(q);
+    fn sample_with(&self, q: P3, g: f32) -> Sample {
         let t = self.model.cortex(q);
         let hip = q.y < self.model.hip_limit_y;
         match self.cut {
@@ -362,6 +392,27 @@ impl Solid for FemurPiece {
                 }
             }
         }
+    }
+}
+
+impl Solid for FemurPiece {
+    fn material(&self) -> Material {
+        Material::Bone
+    }
+    fn bounds(&self) -> (P3, P3) {
+        self.bounds
+    }
+    fn sample(&self, p: P3) -> Sample {
+        let q = self.local(p);
+        self.sample_with(q, self.model.distance(q))
+    }
+    fn spans(&self, origin: P3, direction: P3) -> Spans {
+        let o = self.local(origin);
+        self.model.spans(o, self.local(origin + direction) - o)
+    }
+    fn sample_on(&self, p: P3, t: f32, spans: &Spans) -> Sample {
+        let q = self.local(p);
+        self.sample_with(q, self.model.distance_on(q, t, spans))
     }
     fn bone_fraction(&self, p: P3) -> f32 {
         self.model.bone_fraction(self.local(p))
@@ -510,6 +561,21 @@ impl Hemipelvis {
         smax(d, self.socket_radius - q.length(), 2.0)
     }
 
+    /// [`Hemipelvis::distance`] at the ray's point `q` (parameter `t`).
+    fn distance_on(&self, q: P3, t: f32, spans: &Spans) -> f32 {
+        let acetabulum = if spans.active(0, t) {
+            smax(
+                self.acetabulum.distance(q),
+                q.dot(self.opening) - self.opening_offset,
+                4.0,
+            )
+        } else {
+            SPAN_MARGIN
+        };
+        let d = self.parts.distance_on(q, acetabulum, t, spans, 1);
+        smax(d, self.socket_radius - q.length(), 2.0)
+    }
+
     fn cortex(&self, q: P3) -> f32 {
         // The acetabular roof (sourcil) is the thickest cortex of the pelvis.
         let roof = (1.0 - smoothstep(2.0, 9.0, q.length() - self.socket_radius))
@@ -529,6 +595,22 @@ impl Solid for Hemipelvis {
         let q = self.local(p);
         Sample {
             distance: self.distance(q),
+            cortex: self.cortex(q),
+            hip: false,
+        }
+    }
+    fn spans(&self, origin: P3, direction: P3) -> Spans {
+        let o = self.local(origin);
+        let d = self.local(origin + direction) - o;
+        let mut spans = Spans::default();
+        spans.push(Part::Ellipsoid(self.acetabulum).obb().ray(o, d, SPAN_MARGIN));
+        self.parts.spans(o, d, &mut spans);
+        spans
+    }
+    fn sample_on(&self, p: P3, t: f32, spans: &Spans) -> Sample {
+        let q = self.local(p);
+        Sample {
+            distance: self.distance_on(q, t, spans),
             cortex: self.cortex(q),
             hip: false,
         }
@@ -601,6 +683,42 @@ impl Solid for Sacrum {
         let mut d = ellipsoid_local(p - self.center, radii);
         for f in &self.foramina {
             d = smax(d, -f.distance(p), 1.5);
+        }
+        Sample {
+            distance: d,
+            cortex: 1.0,
+            hip: false,
+        }
+    }
+    fn spans(&self, origin: P3, direction: P3) -> Spans {
+        let s = self.scale;
+        let mut spans = Spans::default();
+        let body = Obb {
+            center: self.center,
+            frame: Rot::IDENTITY,
+            half: p3(Self::half_width(-160.0 * s, s), 60.0 * s, 18.0 * s),
+        };
+        spans.push(body.ray(origin, direction, SPAN_MARGIN));
+        for f in &self.foramina {
+            spans.push(Part::Capsule(*f).obb().ray(origin, direction, SPAN_MARGIN));
+        }
+        spans
+    }
+    fn sample_on(&self, p: P3, t: f32, spans: &Spans) -> Sample {
+        if !spans.active(0, t) {
+            return Sample {
+                distance: SPAN_MARGIN,
+                cortex: 1.0,
+                hip: false,
+            };
+        }
+        let s = self.scale;
+        let radii = p3(Self::half_width(p.y, s), 60.0 * s, 18.0 * s);
+        let mut d = ellipsoid_local(p - self.center, radii);
+        for (i, f) in self.foramina.iter().enumerate() {
+            if spans.active(1 + i, t) {
+                d = smax(d, -f.distance(p), 1.5);
+            }
         }
         Sample {
             distance: d,
@@ -690,6 +808,26 @@ impl Solid for Gas {
         let mut d = f32::MAX;
         for b in &self.blobs {
             d = smin(d, b.distance(p), 4.0);
+        }
+        Sample {
+            distance: d + 2.5 * noise(p * 0.2, self.seed),
+            cortex: 0.0,
+            hip: false,
+        }
+    }
+    fn spans(&self, origin: P3, direction: P3) -> Spans {
+        let mut spans = Spans::default();
+        for b in &self.blobs {
+            spans.push(Part::Ellipsoid(*b).obb().ray(origin, direction, SPAN_MARGIN));
+        }
+        spans
+    }
+    fn sample_on(&self, p: P3, t: f32, spans: &Spans) -> Sample {
+        let mut d = SPAN_MARGIN;
+        for (i, b) in self.blobs.iter().enumerate() {
+            if spans.active(i, t) {
+                d = smin(d, b.distance(p), 4.0);
+            }
         }
         Sample {
             distance: d + 2.5 * noise(p * 0.2, self.seed),

@@ -7,7 +7,7 @@
 //! range compression, tone curve, unsharp masking) turns into a radiograph.
 
 use super::anatomy::{Material, Solid};
-use super::sdf::{p3, ray_box, P3};
+use super::sdf::{inverse, p3, ray_box, Spans, P3};
 use rayon::prelude::*;
 
 /// Source, patient and detector (supine AP: source anterior at −z, detector behind the
@@ -143,7 +143,7 @@ pub struct Paths {
 
 /// Steps of the marcher, mm.
 const MIN_STEP: f32 = 0.3;
-/// Sampling step of the trabecular texture inside cancellous bone, mm.
+/// Longest sampling step of the trabecular texture inside cancellous bone, mm.
 const TEXTURE_STEP: f32 = 1.1;
 /// Fraction of the signed distance stepped (the fields are bounds, not exact distances).
 const SAFETY: f32 = 0.85;
@@ -160,12 +160,14 @@ fn negative_fraction(a: f32, b: f32) -> f32 {
 
 /// Lengths inside one solid along `origin + t·direction`, `t ∈ [t0, t1]`: (inside, cancellous,
 /// bone-fraction-weighted cancellous, crossed the hip region).
-fn march(solid: &dyn Solid, origin: P3, direction: P3, t0: f32, t1: f32) -> (f32, f32, f32, bool) {
+fn march(solid: &dyn Solid, spans: &Spans, origin: P3, direction: P3, t0: f32, t1: f32) -> (f32, f32, f32, bool) {
     let bone = solid.material() == Material::Bone;
     let at = |t: f32| origin + direction * t;
     let mut t = t0;
-    let mut previous = solid.sample(at(t));
+    let mut previous = solid.sample_on(at(t), t, spans);
     let (mut inside, mut cancellous, mut weighted, mut hip) = (0.0f32, 0.0f32, 0.0f32, false);
+    let mut lattice = t0 + 0.5 * TEXTURE_STEP;
+    let mut held: Option<f32> = None;
     for _ in 0..4000 {
         if t >= t1 {
             break;
@@ -179,12 +181,11 @@ fn march(solid: &dyn Solid, origin: P3, direction: P3, t0: f32, t1: f32) -> (f32
         } else {
             -outer
         };
-        let mut step = (SAFETY * distance).max(MIN_STEP);
-        if bone && inner < 0.0 {
-            step = step.min(TEXTURE_STEP);
-        }
-        step = step.min(t1 - t);
-        let next = solid.sample(at(t + step));
+        // Deep in cancellous bone the step follows the distance to the cortex too (the
+        // texture is sampled every TEXTURE_STEP within it, below), so thick bone costs few
+        // field evaluations.
+        let step = (SAFETY * distance).max(MIN_STEP).min(t1 - t);
+        let next = solid.sample_on(at(t + step), t + step, spans);
         let f_inside = negative_fraction(outer, next.distance);
         if f_inside > 0.0 {
             inside += f_inside * step;
@@ -195,7 +196,23 @@ fn march(solid: &dyn Solid, origin: P3, direction: P3, t0: f32, t1: f32) -> (f32
                 if f_cancellous > 0.0 {
                     let length = f_cancellous * step;
                     cancellous += length;
-                    weighted += length * solid.bone_fraction(at(t + 0.5 * step));
+                    // The texture at the lattice points (every TEXTURE_STEP along the ray)
+                    // inside this step; a short step between two of them keeps the last value.
+                    let (mut sum, mut count) = (0.0, 0);
+                    while lattice < t + step {
+                        if lattice >= t {
+                            sum += solid.bone_fraction(at(lattice));
+                            count += 1;
+                        }
+                        lattice += TEXTURE_STEP;
+                    }
+                    let fraction = match (count, held) {
+                        (0, Some(value)) => value,
+                        (0, None) => solid.bone_fraction(at(t + 0.5 * step)),
+                        _ => sum / count as f32,
+                    };
+                    held = Some(fraction);
+                    weighted += length * fraction;
                 }
             }
         }
@@ -214,7 +231,7 @@ pub fn paths(detector: &Detector, solids: &[&dyn Solid], body: &Body) -> Vec<Pat
         for (column, cell) in line.iter_mut().enumerate() {
             let target = detector.pixel_point(column as f64, row as f64);
             let direction = (target - source).unit();
-            let inverse = p3(1.0 / direction.x, 1.0 / direction.y, 1.0 / direction.z);
+            let inverse = inverse(direction);
             let mut paths = Paths::default();
             let mut gas = 0.0;
             let mut bone_total = 0.0;
@@ -222,7 +239,16 @@ pub fn paths(detector: &Detector, solids: &[&dyn Solid], body: &Body) -> Vec<Pat
                 let Some((t0, t1)) = ray_box(source, inverse, *lo, *hi) else {
                     continue;
                 };
-                let (inside, cancellous, weighted, hip) = march(*solid, source, direction, t0, t1);
+                // March only where the ray passes near one of the solid's parts.
+                let spans = solid.spans(source, direction);
+                let (mut inside, mut cancellous, mut weighted, mut hip) = (0.0, 0.0, 0.0, false);
+                for (a, b) in spans.merged(t0, t1) {
+                    let m = march(*solid, &spans, source, direction, a, b);
+                    inside += m.0;
+                    cancellous += m.1;
+                    weighted += m.2;
+                    hip |= m.3;
+                }
                 match solid.material() {
                     Material::Gas => gas += inside,
                     Material::Bone => {

@@ -230,6 +230,37 @@ impl Part {
             Part::Ellipsoid(e) => e.distance(p),
         }
     }
+    /// An oriented box that holds the primitive.
+    pub fn obb(&self) -> Obb {
+        match self {
+            Part::Capsule(c) => {
+                let length = c.ab.length();
+                let u = if length > 1e-6 {
+                    c.ab * (1.0 / length)
+                } else {
+                    p3(0.0, 1.0, 0.0)
+                };
+                let helper = if u.x.abs() < 0.9 {
+                    p3(1.0, 0.0, 0.0)
+                } else {
+                    p3(0.0, 1.0, 0.0)
+                };
+                let v = u.cross(helper).unit();
+                let w = u.cross(v);
+                let r = c.ra.max(c.rb);
+                Obb {
+                    center: c.a + c.ab * 0.5,
+                    frame: Rot([u, v, w]),
+                    half: p3(0.5 * length + r, r, r),
+                }
+            }
+            Part::Ellipsoid(e) => Obb {
+                center: e.center,
+                frame: e.frame,
+                half: e.radii,
+            },
+        }
+    }
     /// A sphere that holds the primitive.
     fn bounding_sphere(&self) -> (P3, f32) {
         match self {
@@ -245,12 +276,39 @@ impl Part {
 #[derive(Debug, Clone, Default)]
 pub struct Blend {
     parts: Vec<(Part, P3, f32, f32)>,
+    boxes: Vec<Obb>,
 }
 
 impl Blend {
     pub fn add(&mut self, part: Part, blend: f32) {
         let (center, radius) = part.bounding_sphere();
         self.parts.push((part, center, radius, blend));
+        self.boxes.push(part.obb());
+    }
+    /// How many parts.
+    pub fn len(&self) -> usize {
+        self.parts.len()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.parts.is_empty()
+    }
+    /// Appends each part's interval along the ray (in the blend's frame) to `spans`.
+    pub fn spans(&self, origin: P3, direction: P3, spans: &mut Spans) {
+        for b in &self.boxes {
+            spans.push(b.ray(origin, direction, SPAN_MARGIN));
+        }
+    }
+    /// [`Blend::distance`] at the ray's point `p = origin + t·direction`, evaluating only
+    /// the parts whose intervals (from [`Blend::spans`], starting at `spans.t[first]`) hold `t`.
+    pub fn distance_on(&self, p: P3, start: f32, t: f32, spans: &Spans, first: usize) -> f32 {
+        let mut d = start;
+        for (i, (part, center, radius, blend)) in self.parts.iter().enumerate() {
+            if !spans.active(first + i, t) || (p - *center).length() - radius > d + blend {
+                continue;
+            }
+            d = smin(d, part.distance(p), *blend);
+        }
+        d
     }
     /// The smooth union of `start` and every part at `p`.
     pub fn distance(&self, p: P3, start: f32) -> f32 {
@@ -263,6 +321,100 @@ impl Blend {
         }
         d
     }
+}
+
+/// How close (mm) a ray must pass to a part's box for the part to be evaluated along it:
+/// more than the widest blend, so a part left out could change neither the sign of a field
+/// nor its fillets.
+pub const SPAN_MARGIN: f32 = 17.0;
+/// The most parts one solid may have.
+pub const MAX_PARTS: usize = 24;
+
+/// For one ray and one solid: per part, the interval of the ray's parameter `t` where the ray
+/// lies within [`SPAN_MARGIN`] of the part's box (empty: `start > end`). Outside every
+/// interval the solid's field is positive and at least about [`SPAN_MARGIN`], so the marcher
+/// skips it, and a part is evaluated only inside its own interval.
+#[derive(Debug, Clone, Copy)]
+pub struct Spans {
+    pub len: usize,
+    pub t: [(f32, f32); MAX_PARTS],
+}
+
+impl Default for Spans {
+    fn default() -> Self {
+        Spans {
+            len: 0,
+            t: [(f32::INFINITY, f32::NEG_INFINITY); MAX_PARTS],
+        }
+    }
+}
+
+impl Spans {
+    /// Appends a part's interval (`None`: the ray misses it).
+    pub fn push(&mut self, span: Option<(f32, f32)>) {
+        self.t[self.len] = span.unwrap_or((f32::INFINITY, f32::NEG_INFINITY));
+        self.len += 1;
+    }
+    /// Part `i` matters at `t`.
+    pub fn active(&self, i: usize, t: f32) -> bool {
+        let (a, b) = self.t[i];
+        a <= t && t <= b
+    }
+    /// The union of the parts' intervals clipped to `[t0, t1]`, in order (no allocation:
+    /// this runs for every ray and solid).
+    pub fn merged(&self, t0: f32, t1: f32) -> impl Iterator<Item = (f32, f32)> {
+        let mut spans = [(0.0f32, 0.0f32); MAX_PARTS];
+        let mut n = 0;
+        for &(a, b) in &self.t[..self.len] {
+            let (a, b) = (a.max(t0), b.min(t1));
+            if a < b {
+                // Insertion by start.
+                let mut i = n;
+                while i > 0 && spans[i - 1].0 > a {
+                    spans[i] = spans[i - 1];
+                    i -= 1;
+                }
+                spans[i] = (a, b);
+                n += 1;
+            }
+        }
+        let mut out = [(0.0f32, 0.0f32); MAX_PARTS];
+        let mut m = 0;
+        for &(a, b) in &spans[..n] {
+            if m > 0 && a <= out[m - 1].1 {
+                out[m - 1].1 = out[m - 1].1.max(b);
+            } else {
+                out[m] = (a, b);
+                m += 1;
+            }
+        }
+        out.into_iter().take(m)
+    }
+}
+
+/// An oriented box: the rows of `frame` are its axes (world → local), `half` its half
+/// extents.
+#[derive(Debug, Clone, Copy)]
+pub struct Obb {
+    pub center: P3,
+    pub frame: Rot,
+    pub half: P3,
+}
+
+impl Obb {
+    /// The interval of `origin + t·direction` within `margin` of the box, if any.
+    pub fn ray(&self, origin: P3, direction: P3, margin: f32) -> Option<(f32, f32)> {
+        let o = self.frame.apply(origin - self.center);
+        let d = self.frame.apply(direction);
+        let e = self.half + p3(margin, margin, margin);
+        ray_box(o, inverse(d), -e, e)
+    }
+}
+
+/// Componentwise `1/d`, with zero components made tiny instead (no NaN in the slabs).
+pub fn inverse(d: P3) -> P3 {
+    let inv = |x: f32| 1.0 / if x.abs() < 1e-12 { 1e-12 } else { x };
+    p3(inv(d.x), inv(d.y), inv(d.z))
 }
 
 /// Polynomial smooth minimum with blend width `k` mm (Quílez): unions that fillet.
@@ -296,10 +448,22 @@ fn hash(x: i32, y: i32, z: i32, seed: u32) -> f32 {
     (h >> 8) as f32 * (2.0 / 16_777_216.0) - 1.0
 }
 
+/// `x.floor()` without the libm call that baseline x86-64 makes of it (no SSE4.1 round);
+/// exact for |x| < 2³¹.
+#[inline]
+fn floor(x: f32) -> f32 {
+    let i = x as i32 as f32;
+    if i > x {
+        i - 1.0
+    } else {
+        i
+    }
+}
+
 /// Value noise in [−1, 1] with unit lattice spacing, smoothly interpolated; the same `seed`
 /// and point give the same value on every platform.
 pub fn noise(p: P3, seed: u32) -> f32 {
-    let (fx, fy, fz) = (p.x.floor(), p.y.floor(), p.z.floor());
+    let (fx, fy, fz) = (floor(p.x), floor(p.y), floor(p.z));
     let (ix, iy, iz) = (fx as i32, fy as i32, fz as i32);
     let s = |t: f32| t * t * (3.0 - 2.0 * t);
     let (u, v, w) = (s(p.x - fx), s(p.y - fy), s(p.z - fz));
