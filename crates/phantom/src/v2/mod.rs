@@ -17,11 +17,12 @@
 //! Not yet: VF, SF and UF fractures, implants, children, lumbar spine, an object-dependent
 //! scatter kernel, detector noise power shaping, burned-in text (see docs/phantom.md).
 
+pub mod acquire;
 pub mod anatomy;
 pub mod project;
 pub mod sdf;
 
-use crate::acquisition::{expose, SiteProfile};
+use crate::acquisition::SiteProfile;
 use crate::fracture::FractureParams;
 use crate::output::{write_case, GenerateOptions, OutputError, PhantomRow};
 use crate::{finish, flip, CasePlan, ClassMix, Simulated, BOX_MARGIN_MM, HIP_MARGIN_MM};
@@ -227,19 +228,51 @@ impl Scene3 {
     }
 }
 
-/// The detector of a case: the site's field (at the detector) and pixel count, the central
-/// ray where v1 centres its view, the detector 55 mm behind the patient's back.
+/// The field of an AP pelvis at the detector, mm (a 43 × 35 cm cassette, landscape).
+pub const PELVIS_FIELD_MM: [f64; 2] = [430.0, 350.0];
+
+/// Whether a case is an AP pelvis (both hips, centred on the midline) rather than the site's
+/// AP hip: half of them, drawn from the image's seed. Suspected hip fractures are imaged with
+/// both views, so a site's films hold both framings.
+pub fn pelvis_view(case: &CasePlan) -> bool {
+    rand_chacha::ChaCha8Rng::seed_from_u64(case.image_seed ^ 0x7065_6c76_6973).gen_bool(0.5)
+}
+
+/// The detector of a case, 55 mm behind the patient's back: an AP hip takes the site's field
+/// (at the detector) and pixel count with the central ray where v1 centres its view; an AP
+/// pelvis ([`pelvis_view`]) takes [`PELVIS_FIELD_MM`] at the same pixel count of its longer
+/// side, centred on the midline between the iliac crests and the lesser trochanters.
 pub fn detector(case: &CasePlan, site: &SiteProfile, size: usize, p: &Params3) -> Detector {
-    let (width, height, spacing) = site.image_size(size);
     let detector_z = (15.0 * p.scale + p.body_half_depth + 55.0) as f64;
+    let (width, height, spacing, center) = if pelvis_view(case) {
+        let [w, h] = PELVIS_FIELD_MM;
+        let spacing = w.max(h) / size as f64;
+        (
+            (w / spacing).round() as usize,
+            (h / spacing).round() as usize,
+            spacing,
+            (
+                p.half_pelvis as f64 + 0.5 * case.view_offset.0,
+                -35.0 * p.scale as f64 + 0.5 * case.view_offset.1,
+            ),
+        )
+    } else {
+        let (width, height, spacing) = site.image_size(size);
+        (
+            width,
+            height,
+            spacing,
+            (
+                0.15 * p.half_pelvis as f64 + case.view_offset.0,
+                15.0 + case.view_offset.1,
+            ),
+        )
+    };
     Detector {
         width,
         height,
         spacing,
-        center: (
-            0.15 * p.half_pelvis as f64 + case.view_offset.0,
-            15.0 + case.view_offset.1,
-        ),
+        center,
         source_distance: SOURCE_IMAGE_DISTANCE_MM - detector_z,
         detector_z,
     }
@@ -285,7 +318,7 @@ pub fn simulate(case: &CasePlan, site: &SiteProfile, size: usize) -> Simulated {
         flip(&mut image, width);
         flip(&mut mask, width);
     }
-    let (display, field) = expose(&image, width, height, spacing, site, &case.exposure);
+    let (display, field) = acquire::expose(&image, width, height, spacing, site, &case.exposure);
     let radiograph = finish(case, site, width, height, spacing, display, field);
 
     let as_written = |(x, y): (f64, f64)| (if right { x } else { width as f64 - x }, y);
