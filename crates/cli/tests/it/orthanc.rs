@@ -11,14 +11,22 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-const ORTHANC: &str = "Orthanc";
+/// Debian installs Orthanc in /usr/sbin, which a non-root PATH may lack.
+fn orthanc_program() -> std::path::PathBuf {
+    let sbin = Path::new("/usr/sbin/Orthanc");
+    if sbin.is_file() {
+        sbin.to_path_buf()
+    } else {
+        "Orthanc".into()
+    }
+}
 const DICOMWEB_PLUGIN: &str = "/usr/share/orthanc/plugins/libOrthancDicomWeb.so";
 const SR_CLASSES: &str = "1.2.840.10008.5.1.4.1.1.88.";
 const GSPS: &str = "1.2.840.10008.5.1.4.1.1.11.1";
 const SECONDARY_CAPTURE: &str = "1.2.840.10008.5.1.4.1.1.7";
 
 fn have_orthanc() -> bool {
-    let ok = Command::new(ORTHANC)
+    let ok = Command::new(orthanc_program())
         .arg("--version")
         .output()
         .is_ok_and(|o| o.status.success())
@@ -62,7 +70,7 @@ impl Orthanc {
         let path = dir.join("orthanc.json");
         std::fs::write(&path, serde_json::to_vec_pretty(&config).unwrap()).unwrap();
         let log = dir.join("orthanc.log");
-        let child = Command::new(ORTHANC)
+        let child = Command::new(orthanc_program())
             .arg(&path)
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&log).unwrap())
