@@ -336,6 +336,26 @@ impl Exposure {
     }
 }
 
+/// What the reader (the CR/DR plate's processing) does beyond the site's tone curve.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Reader {
+    /// The display value outside the collimated field: 1.0 leaves the unexposed plate white
+    /// (maximal density), 0.0 is an electronic shutter that blacks it out.
+    pub outside: f32,
+    /// When set, the tone curve's percentiles leave out direct exposure: pixels whose
+    /// attenuation `−ln(I/I₀)` is at or below this (all of the field when the anatomy is under
+    /// a tenth of it), as a reader's histogram analysis excludes the raw-beam peak.
+    pub direct_exposure: Option<f32>,
+}
+
+impl Reader {
+    /// The phantom's reader (v1): white border, percentiles over the whole field.
+    pub const PLAIN: Reader = Reader {
+        outside: 1.0,
+        direct_exposure: None,
+    };
+}
+
 /// Turns an attenuation image into normalised display values in [0, 1] (bright = dense),
 /// and returns the collimated field's pixel rectangle.
 pub fn expose(
@@ -345,6 +365,19 @@ pub fn expose(
     spacing: f64,
     site: &SiteProfile,
     exposure: &Exposure,
+) -> (Vec<f32>, [usize; 4]) {
+    expose_with(attenuation, width, height, spacing, site, exposure, Reader::PLAIN)
+}
+
+/// [`expose`] with another [`Reader`].
+pub fn expose_with(
+    attenuation: &[f32],
+    width: usize,
+    height: usize,
+    spacing: f64,
+    site: &SiteProfile,
+    exposure: &Exposure,
+    reader: Reader,
 ) -> (Vec<f32>, [usize; 4]) {
     let px = |mm: f64| (mm / spacing).round() as usize;
     let field = [
@@ -428,10 +461,17 @@ pub fn expose(
             *v -= amount * (l - median);
         }
     }
-    let mut exposed: Vec<f32> = (field[1]..field[3])
-        .flat_map(|y| (field[0]..field[2]).map(move |x| (x, y)))
-        .map(|(x, y)| log[y * width + x])
-        .collect();
+    let field_pixels = || (field[1]..field[3]).flat_map(|y| (field[0]..field[2]).map(move |x| y * width + x));
+    let mut exposed: Vec<f32> = match reader.direct_exposure {
+        Some(direct) => field_pixels()
+            .filter(|&i| attenuation[i] > direct)
+            .map(|i| log[i])
+            .collect(),
+        None => Vec::new(),
+    };
+    if reader.direct_exposure.is_none() || exposed.len() * 10 < (field[2] - field[0]) * (field[3] - field[1]) {
+        exposed = field_pixels().map(|i| log[i]).collect();
+    }
     let (lo, hi) = (
         percentile(&mut exposed, site.lut.low_percentile),
         percentile(&mut exposed, site.lut.high_percentile),
@@ -449,8 +489,8 @@ pub fn expose(
             }
             _ => t.powf(site.lut.gamma as f32),
         };
-        // Unexposed plate (outside the collimator) reads as maximal density.
-        *v = if inside(x, y) { t } else { 1.0 };
+        // Outside the collimator: the unexposed plate (maximal density), or the shutter.
+        *v = if inside(x, y) { t } else { reader.outside };
     }
     if site.lut.unsharp_amount > 0.0 {
         let mut low = log.clone();
