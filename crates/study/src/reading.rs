@@ -5,7 +5,7 @@ use crate::app::{App, ReaderState};
 use crate::config::Step;
 use crate::db::StoredRead;
 use crate::page;
-use crate::server::{internal, person, problem, unauthorised, PageForm};
+use crate::server::{internal, person, problem, unauthorised, PageForm, Person};
 use crate::view;
 use axum::extract::{Path as UrlPath, State};
 use axum::http::{header, HeaderMap, StatusCode};
@@ -109,6 +109,17 @@ fn open_case(
     Ok((open_phase, open_case, open_step))
 }
 
+/// The reader who sent a reading form carrying `csrf`, or the response that refuses it: the
+/// login page's answer without a session, `refusal` for an admin or a wrong token.
+#[allow(clippy::result_large_err)] // the Err is the HTTP response to send, once
+fn form_reader(app: &App, headers: &HeaderMap, csrf: &str, refusal: &str) -> Result<Person, Response> {
+    let p = person(app, headers).ok_or_else(unauthorised)?;
+    if p.admin || csrf != p.csrf {
+        return Err(problem(StatusCode::FORBIDDEN, refusal));
+    }
+    Ok(p)
+}
+
 #[derive(Deserialize)]
 pub(crate) struct EventForm {
     csrf: String,
@@ -128,15 +139,15 @@ pub(crate) async fn event(
     headers: HeaderMap,
     PageForm(form): PageForm<EventForm>,
 ) -> Response {
-    let Some(p) = person(&app, &headers) else {
-        return unauthorised();
+    let p = match form_reader(
+        &app,
+        &headers,
+        &form.csrf,
+        "This form has expired or did not come from this workstation.",
+    ) {
+        Ok(p) => p,
+        Err(response) => return response,
     };
-    if p.admin || form.csrf != p.csrf {
-        return problem(
-            StatusCode::FORBIDDEN,
-            "This form has expired or did not come from this workstation.",
-        );
-    }
     let (phase, case, step) = match open_case(&app, &p.name, &form.phase, form.case, &form.step) {
         Ok(open) => open,
         Err(response) => return response,
@@ -253,15 +264,11 @@ pub(crate) async fn undo(
     headers: HeaderMap,
     PageForm(form): PageForm<UndoForm>,
 ) -> Response {
-    let Some(p) = person(&app, &headers) else {
-        return unauthorised();
+    let refusal = "This form has expired or did not come from this workstation; nothing was changed.";
+    let p = match form_reader(&app, &headers, &form.csrf, refusal) {
+        Ok(p) => p,
+        Err(response) => return response,
     };
-    if p.admin || form.csrf != p.csrf {
-        return problem(
-            StatusCode::FORBIDDEN,
-            "This form has expired or did not come from this workstation; nothing was changed.",
-        );
-    }
     let Some(phase) = app.config.phases.iter().find(|ph| ph.name == form.phase) else {
         return problem(StatusCode::BAD_REQUEST, "No such phase; nothing was changed.");
     };

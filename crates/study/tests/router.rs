@@ -482,26 +482,7 @@ async fn reading_time_starts_when_drawn_and_excludes_pauses() {
 #[tokio::test]
 async fn a_sequential_phase_stores_the_unaided_read_before_showing_the_ai() {
     let temp = tempfile::tempdir().unwrap();
-    let config = StudyConfig::load(&write_study(
-        temp.path(),
-        1,
-        "[{ name = \"III\", ai = true, sequential = true }]",
-    ))
-    .unwrap();
-    let points = OperatingPoints::uncalibrated();
-    let mut predict = |images: &[Radiograph]| -> Vec<Result<Prediction, Box<dyn std::error::Error + Send + Sync>>> {
-        images.iter().map(|i| Ok(fixed_prediction(i))).collect()
-    };
-    let app = Arc::new(
-        App::new(
-            config,
-            Some(AiModel {
-                points: &points,
-                predict: &mut predict,
-            }),
-        )
-        .unwrap(),
-    );
+    let app = ai_study(temp.path(), 1, "[{ name = \"III\", ai = true, sequential = true }]");
     let alice = login(&app, "alice", "alice-password").await;
     let (first, csrf, phase, case) = open_case(&app, &alice).await;
     assert!(
@@ -708,26 +689,7 @@ async fn a_read_can_be_taken_back_within_the_undo_window_only() {
 #[tokio::test]
 async fn the_unaided_read_of_a_sequential_phase_cannot_be_undone() {
     let temp = tempfile::tempdir().unwrap();
-    let config = StudyConfig::load(&write_study(
-        temp.path(),
-        2,
-        "[{ name = \"III\", ai = true, sequential = true }]",
-    ))
-    .unwrap();
-    let points = OperatingPoints::uncalibrated();
-    let mut predict = |images: &[Radiograph]| -> Vec<Result<Prediction, Box<dyn std::error::Error + Send + Sync>>> {
-        images.iter().map(|i| Ok(fixed_prediction(i))).collect()
-    };
-    let app = Arc::new(
-        App::new(
-            config,
-            Some(AiModel {
-                points: &points,
-                predict: &mut predict,
-            }),
-        )
-        .unwrap(),
-    );
+    let app = ai_study(temp.path(), 2, "[{ name = \"III\", ai = true, sequential = true }]");
     let alice = login(&app, "alice", "alice-password").await;
     let (_, csrf, _, case) = open_case(&app, &alice).await;
     let form = format!("csrf={csrf}&phase=III&case={case}&label=none&bbox=&step=unaided");
@@ -757,25 +719,10 @@ async fn the_unaided_read_of_a_sequential_phase_cannot_be_undone() {
 #[tokio::test]
 async fn an_earlier_phase_read_cannot_be_undone_past_a_later_read() {
     let temp = tempfile::tempdir().unwrap();
-    let config = StudyConfig::load(&write_study(
+    let app = ai_study(
         temp.path(),
         1,
         "[{ name = \"I\" }, { name = \"III\", ai = true, sequential = true }]",
-    ))
-    .unwrap();
-    let points = OperatingPoints::uncalibrated();
-    let mut predict = |images: &[Radiograph]| -> Vec<Result<Prediction, Box<dyn std::error::Error + Send + Sync>>> {
-        images.iter().map(|i| Ok(fixed_prediction(i))).collect()
-    };
-    let app = Arc::new(
-        App::new(
-            config,
-            Some(AiModel {
-                points: &points,
-                predict: &mut predict,
-            }),
-        )
-        .unwrap(),
     );
     let alice = login(&app, "alice", "alice-password").await;
     let (_, csrf, _, case) = open_case(&app, &alice).await;

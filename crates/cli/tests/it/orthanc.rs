@@ -136,6 +136,21 @@ impl Orthanc {
         }
     }
 
+    /// Registers the node listening on `port` (AE HIPFRAC) and C-STOREs the instances `ids` to
+    /// it, as a PACS's "send to" does.
+    fn store_to_node(&self, port: u16, ids: &[&str]) {
+        self.send(
+            "PUT",
+            "/modalities/hipfrac",
+            &format!(r#"{{"AET": "HIPFRAC", "Host": "127.0.0.1", "Port": {port}}}"#),
+        );
+        self.send(
+            "POST",
+            "/modalities/hipfrac/store",
+            &serde_json::json!({"Resources": ids, "Synchronous": true}).to_string(),
+        );
+    }
+
     /// The SOP Class UIDs of a study's instances, by instance id.
     fn classes(&self, study: &str) -> Vec<(String, String)> {
         self.get(&format!("/studies/{study}/instances"))
@@ -156,6 +171,52 @@ impl Drop for Orthanc {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// One source radiograph in Orthanc: its Orthanc id, its study's Orthanc id, its SOP Instance
+/// UID.
+type Source = (String, String, String);
+
+/// `count` phantom CRs (128 px, `seed`) uploaded to `orthanc`, as a PACS holds them, in file
+/// order; and an untrained model that draws boxes. Returns the phantom folder, the sources and
+/// the model folder.
+fn sources_and_model(orthanc: &Orthanc, dir: &Path, count: usize, seed: u64) -> (PathBuf, Vec<Source>, PathBuf) {
+    let data = dir.join("phantom");
+    hipfrac()
+        .args([
+            "phantom",
+            "--count",
+            &count.to_string(),
+            "--size",
+            "128",
+            "--seed",
+            &seed.to_string(),
+            "--out",
+        ])
+        .arg(&data)
+        .assert()
+        .success();
+    let mut files: Vec<PathBuf> = std::fs::read_dir(data.join("dicom"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    files.sort();
+    let sources = files
+        .iter()
+        .map(|file| {
+            let reply = orthanc.send("POST", "/instances", &format!("@{}", file.display()));
+            let id = reply["ID"].as_str().unwrap().to_string();
+            let tags = orthanc.get(&format!("/instances/{id}/simplified-tags")).unwrap();
+            (
+                id,
+                reply["ParentStudy"].as_str().unwrap().to_string(),
+                tags["SOPInstanceUID"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    let model = dir.join("model");
+    hipfrac_infer::write_untrained(&model, &ModelConfig::nano(1, 4), 128, Some(0.0)).unwrap();
+    (data, sources, model)
 }
 
 /// `hipfrac listen` sending its results to `destination` (the arguments that name it).
@@ -188,23 +249,9 @@ fn listen(model: &Path, spool: &Path, destination: &[&str]) -> (Child, u16, std:
 
 /// Orthanc sends the sources to the node at `port`, then every source's study must hold its
 /// SR, GSPS and SC, the SR naming its source; Orthanc renders the SC. Returns the results' ids.
-fn round_trip(
-    orthanc: &Orthanc,
-    port: u16,
-    sources: &[(String, String, String)],
-    log: &dyn Fn() -> String,
-) -> Vec<String> {
-    orthanc.send(
-        "PUT",
-        "/modalities/hipfrac",
-        &format!(r#"{{"AET": "HIPFRAC", "Host": "127.0.0.1", "Port": {port}}}"#),
-    );
+fn round_trip(orthanc: &Orthanc, port: u16, sources: &[Source], log: &dyn Fn() -> String) -> Vec<String> {
     let ids: Vec<&str> = sources.iter().map(|(id, _, _)| id.as_str()).collect();
-    orthanc.send(
-        "POST",
-        "/modalities/hipfrac/store",
-        &serde_json::json!({"Resources": ids, "Synchronous": true}).to_string(),
-    );
+    orthanc.store_to_node(port, &ids);
     let mut results = Vec::new();
     for (_, study, source_uid) in sources {
         let started = Instant::now();
@@ -256,31 +303,7 @@ fn orthanc_sends_radiographs_and_gets_results_by_c_store_and_by_stow_rs() {
     }
     let temp = tempfile::tempdir().unwrap();
     let orthanc = Orthanc::start(temp.path());
-    // Two phantom CRs uploaded to Orthanc, as a PACS holds them.
-    let data = temp.path().join("phantom");
-    hipfrac()
-        .args(["phantom", "--count", "2", "--size", "128", "--seed", "5", "--out"])
-        .arg(&data)
-        .assert()
-        .success();
-    let mut sources = Vec::new();
-    let mut files: Vec<PathBuf> = std::fs::read_dir(data.join("dicom"))
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .collect();
-    files.sort();
-    for file in &files {
-        let reply = orthanc.send("POST", "/instances", &format!("@{}", file.display()));
-        let id = reply["ID"].as_str().unwrap().to_string();
-        let tags = orthanc.get(&format!("/instances/{id}/simplified-tags")).unwrap();
-        sources.push((
-            id,
-            reply["ParentStudy"].as_str().unwrap().to_string(),
-            tags["SOPInstanceUID"].as_str().unwrap().to_string(),
-        ));
-    }
-    let model = temp.path().join("model");
-    hipfrac_infer::write_untrained(&model, &ModelConfig::nano(1, 4), 128, Some(0.0)).unwrap();
+    let (_, sources, model) = sources_and_model(&orthanc, temp.path(), 2, 5);
 
     // 1. Results back by C-STORE.
     let dest = format!("ORTHANC@127.0.0.1:{}", orthanc.dicom);
@@ -315,35 +338,12 @@ fn a_refusing_dicomweb_server_sends_the_results_to_failed() {
     }
     let temp = tempfile::tempdir().unwrap();
     let orthanc = Orthanc::start(temp.path());
-    let data = temp.path().join("phantom");
-    hipfrac()
-        .args(["phantom", "--count", "1", "--size", "128", "--seed", "6", "--out"])
-        .arg(&data)
-        .assert()
-        .success();
-    let file = std::fs::read_dir(data.join("dicom"))
-        .unwrap()
-        .next()
-        .unwrap()
-        .unwrap()
-        .path();
-    let reply = orthanc.send("POST", "/instances", &format!("@{}", file.display()));
-    let id = reply["ID"].as_str().unwrap().to_string();
-    let model = temp.path().join("model");
-    hipfrac_infer::write_untrained(&model, &ModelConfig::nano(1, 4), 128, Some(0.0)).unwrap();
+    let (_, sources, model) = sources_and_model(&orthanc, temp.path(), 1, 6);
+    let id = &sources[0].0;
     let spool = temp.path().join("spool");
     let wrong = orthanc.url("/no-such-dicom-web");
     let (mut node, port, log) = listen(&model, &spool, &["--dest-dicomweb", &wrong]);
-    orthanc.send(
-        "PUT",
-        "/modalities/hipfrac",
-        &format!(r#"{{"AET": "HIPFRAC", "Host": "127.0.0.1", "Port": {port}}}"#),
-    );
-    orthanc.send(
-        "POST",
-        "/modalities/hipfrac/store",
-        &serde_json::json!({"Resources": [id], "Synchronous": true}).to_string(),
-    );
+    orthanc.store_to_node(port, &[id.as_str()]);
     let failed = spool.join("failed");
     orthanc.wait_for("the results in failed/", || {
         std::fs::read_dir(&failed).is_ok_and(|d| d.count() > 0)
@@ -364,20 +364,8 @@ fn predict_sends_its_dicom_results_by_stow_rs() {
     }
     let temp = tempfile::tempdir().unwrap();
     let orthanc = Orthanc::start(temp.path());
-    let data = temp.path().join("phantom");
-    hipfrac()
-        .args(["phantom", "--count", "2", "--size", "128", "--seed", "8", "--out"])
-        .arg(&data)
-        .assert()
-        .success();
-    let mut studies = Vec::new();
-    for entry in std::fs::read_dir(data.join("dicom")).unwrap() {
-        let path = entry.unwrap().path();
-        let reply = orthanc.send("POST", "/instances", &format!("@{}", path.display()));
-        studies.push(reply["ParentStudy"].as_str().unwrap().to_string());
-    }
-    let model = temp.path().join("model");
-    hipfrac_infer::write_untrained(&model, &ModelConfig::nano(1, 4), 128, Some(0.0)).unwrap();
+    let (data, sources, model) = sources_and_model(&orthanc, temp.path(), 2, 8);
+    let studies: Vec<&String> = sources.iter().map(|(_, study, _)| study).collect();
     let predict = |out: &str, root: &str| {
         hipfrac()
             .arg("predict")

@@ -56,6 +56,25 @@ pub fn plain_study(dir: &Path, count: usize, phases: &str) -> Arc<App> {
     Arc::new(App::new(config, None).unwrap())
 }
 
+/// A study whose AI phases show the fake model's [`fixed_prediction`], ready to serve.
+pub fn ai_study(dir: &Path, count: usize, phases: &str) -> Arc<App> {
+    let config = StudyConfig::load(&write_study(dir, count, phases)).unwrap();
+    let points = hipfrac_core::OperatingPoints::uncalibrated();
+    let mut predict = |images: &[Radiograph]| -> Vec<Result<Prediction, Box<dyn std::error::Error + Send + Sync>>> {
+        images.iter().map(|i| Ok(fixed_prediction(i))).collect()
+    };
+    Arc::new(
+        App::new(
+            config,
+            Some(hipfrac_study::AiModel {
+                points: &points,
+                predict: &mut predict,
+            }),
+        )
+        .unwrap(),
+    )
+}
+
 /// The fixed prediction of the fake model: a DF fracture at (11, 2)–(17, 6) with score
 /// 0.75, and a UF box far below every threshold (never shown).
 pub fn fixed_prediction(image: &Radiograph) -> Prediction {
