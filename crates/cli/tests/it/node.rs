@@ -2,7 +2,7 @@
 //! and `echoscu` send, `storescp` receives the results. Skipped without dcmtk (required in
 //! CI).
 
-use crate::support::{assert_dciodvfy_clean, free_port, have_dcmtk, hipfrac, shared_dicom, spawn_until};
+use crate::support::{assert_dciodvfy_clean, free_port, have_dcmtk, hipfrac, listen, shared_dicom};
 use dicom_dictionary_std::tags;
 use hipfrac_model::ModelConfig;
 use std::path::{Path, PathBuf};
@@ -108,31 +108,12 @@ struct Node {
 
 impl Node {
     fn start(model: &Path, spool: &Path, pacs: u16, extra: &[&str]) -> Node {
-        let mut command = Command::new(assert_cmd::cargo::cargo_bin("hipfrac"));
-        command
-            .arg("listen")
-            .arg("--model")
-            .arg(model)
-            .arg("--spool")
-            .arg(spool)
-            .args([
-                "--addr",
-                "127.0.0.1:0",
-                "--device",
-                "cpu",
-                "--overlay-size",
-                "256",
-                "--max-backoff-s",
-                "1",
-                "--dest",
-                &format!("PACS@127.0.0.1:{pacs}"),
-            ])
-            .args(extra);
-        let (child, line, log) = spawn_until(command, " on 127.0.0.1:");
-        let port = line
-            .split_once(" on 127.0.0.1:")
-            .and_then(|(_, rest)| rest.split_whitespace().next()?.parse().ok())
-            .expect("a port");
+        let dest = format!("PACS@127.0.0.1:{pacs}");
+        let args: Vec<&str> = ["--dest", dest.as_str()]
+            .into_iter()
+            .chain(extra.iter().copied())
+            .collect();
+        let (child, port, log) = listen(model, spool, &args);
         Node { child, port, log }
     }
 

@@ -5,7 +5,7 @@
 //! SR referencing its source) and has Orthanc render the Secondary Capture. Skipped without
 //! Orthanc (HIPFRAC_REQUIRE_ORTHANC, set in CI, makes that a failure).
 
-use crate::support::{free_port, hipfrac, spawn_until};
+use crate::support::{free_port, hipfrac, listen};
 use hipfrac_model::ModelConfig;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -217,34 +217,6 @@ fn sources_and_model(orthanc: &Orthanc, dir: &Path, count: usize, seed: u64) -> 
     let model = dir.join("model");
     hipfrac_infer::write_untrained(&model, &ModelConfig::nano(1, 4), 128, Some(0.0)).unwrap();
     (data, sources, model)
-}
-
-/// `hipfrac listen` sending its results to `destination` (the arguments that name it).
-fn listen(model: &Path, spool: &Path, destination: &[&str]) -> (Child, u16, std::sync::Arc<std::sync::Mutex<String>>) {
-    let mut command = Command::new(assert_cmd::cargo::cargo_bin("hipfrac"));
-    command
-        .arg("listen")
-        .arg("--model")
-        .arg(model)
-        .arg("--spool")
-        .arg(spool)
-        .args([
-            "--addr",
-            "127.0.0.1:0",
-            "--device",
-            "cpu",
-            "--overlay-size",
-            "256",
-            "--max-backoff-s",
-            "1",
-        ])
-        .args(destination);
-    let (child, line, log) = spawn_until(command, " on 127.0.0.1:");
-    let port = line
-        .split_once(" on 127.0.0.1:")
-        .and_then(|(_, rest)| rest.split_whitespace().next()?.parse().ok())
-        .expect("a port");
-    (child, port, log)
 }
 
 /// Orthanc sends the sources to the node at `port`, then every source's study must hold its

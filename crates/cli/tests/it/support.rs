@@ -279,3 +279,37 @@ pub fn spawn_until(
     });
     (child, line, log)
 }
+
+/// `hipfrac listen` on a free loopback port with `model`, `spool` and `args` (the destination
+/// and anything else), small and fast (CPU, 256-px overlays, 1 s longest backoff); returns the
+/// child, its port and its log.
+pub fn listen(
+    model: &Path,
+    spool: &Path,
+    args: &[&str],
+) -> (std::process::Child, u16, std::sync::Arc<std::sync::Mutex<String>>) {
+    let mut command = Command::new(assert_cmd::cargo::cargo_bin("hipfrac"));
+    command
+        .arg("listen")
+        .arg("--model")
+        .arg(model)
+        .arg("--spool")
+        .arg(spool)
+        .args([
+            "--addr",
+            "127.0.0.1:0",
+            "--device",
+            "cpu",
+            "--overlay-size",
+            "256",
+            "--max-backoff-s",
+            "1",
+        ])
+        .args(args);
+    let (child, line, log) = spawn_until(command, " on 127.0.0.1:");
+    let port = line
+        .split_once(" on 127.0.0.1:")
+        .and_then(|(_, rest)| rest.split_whitespace().next()?.parse().ok())
+        .expect("the node prints the port it listens on");
+    (child, port, log)
+}
