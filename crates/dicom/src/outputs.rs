@@ -572,13 +572,14 @@ pub mod codes {
     /// SNOMED CT (an ICD-10-CM S72.001A → 5913000 "Fracture of neck of femur (disorder)" map and
     /// a MedCAT annotation of "femoral neck fracture" with concept 5913000).
     pub const FRACTURE_OF_NECK_OF_FEMUR: Code<'static> = ("5913000", "SCT", "Fracture of neck of femur");
-    /// SNOMED CT 71620000 |Fracture of femur (disorder)|: hipfrac's SF and UF. SNOMED CT has a
-    /// concept for the intertrochanteric fracture, but its identifier could not be checked
-    /// against any source reachable from here, so the intertrochanteric types are coded by
-    /// their parent, the fracture of the femur, and the type says "intertrochanteric" (the
-    /// 99HIPFRAC code beside it). 71620000 checked in an HL7 FHIR implementation guide's example
-    /// Condition (`$sct#71620000 "Fracture of femur (disorder)"`) and a C-CDA sample.
-    pub const FRACTURE_OF_FEMUR: Code<'static> = ("71620000", "SCT", "Fracture of femur");
+    /// SNOMED CT 208548007 |Closed fracture of proximal femur, pertrochanteric (disorder)|:
+    /// hipfrac's SF and UF (the paper's intertrochanteric fractures are AO/OTA 31A, the
+    /// pertrochanteric region). Checked in NLM VSAC's "Lower Body Fracture" value set (OID
+    /// 2.16.840.1.113883.3.464.1003.113.12.1037, code system 2.16.840.1.113883.6.96). It is the
+    /// closed fracture: a film cannot show whether the skin is broken, and the low-energy hip
+    /// fractures hipfrac reads are closed; no concept without "closed" could be checked from here.
+    pub const PERTROCHANTERIC_FRACTURE_OF_FEMUR: Code<'static> =
+        ("208548007", "SCT", "Closed fracture of proximal femur, pertrochanteric");
 
     /// hipfrac's own concepts (99HIPFRAC).
     pub const VERDICT: Code<'static> = ("VERDICT", super::CODING_SCHEME, "Image-level verdict");

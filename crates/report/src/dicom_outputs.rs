@@ -48,13 +48,15 @@ pub enum DicomOutputError {
 }
 
 /// A fracture type as the standard (SNOMED CT) finding a PACS indexes: the femoral-neck types
-/// are fractures of the neck of the femur; the intertrochanteric ones are coded by their parent,
-/// the fracture of the femur (see [`outputs::codes::FRACTURE_OF_FEMUR`] for why), and the
-/// 99HIPFRAC type beside it says which.
+/// are fractures of the neck of the femur, the intertrochanteric ones pertrochanteric fractures
+/// of the proximal femur (see [`outputs::codes::PERTROCHANTERIC_FRACTURE_OF_FEMUR`]); the
+/// 99HIPFRAC type beside it says which of the two in each pair.
 pub fn standard_finding(class: FractureClass) -> Code<'static> {
     match class {
         FractureClass::DisplacedNeck | FractureClass::ValgusImpactedNeck => codes::FRACTURE_OF_NECK_OF_FEMUR,
-        FractureClass::StableIntertrochanteric | FractureClass::UnstableIntertrochanteric => codes::FRACTURE_OF_FEMUR,
+        FractureClass::StableIntertrochanteric | FractureClass::UnstableIntertrochanteric => {
+            codes::PERTROCHANTERIC_FRACTURE_OF_FEMUR
+        }
     }
 }
 

@@ -81,7 +81,7 @@ fn two_hips() -> Vec<Finding<'static>> {
             side: Some(Side::Right),
         },
         Finding {
-            finding: codes::FRACTURE_OF_FEMUR,
+            finding: codes::PERTROCHANTERIC_FRACTURE_OF_FEMUR,
             class: ("SF", CODING_SCHEME, "stable intertrochanteric fracture"),
             score: 0.4411,
             bbox: [200.0, 90.0, 260.5, 170.0],
