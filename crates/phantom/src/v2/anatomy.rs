@@ -138,6 +138,7 @@ pub struct FemurModel {
     greater: Ellipsoid,
     lesser: Ellipsoid,
     pub lesser_center: P3,
+    pub greater_center: P3,
     crest: Capsule,
     /// The parts above, blended.
     parts: Blend,
@@ -184,6 +185,7 @@ impl FemurModel {
             ),
             lesser: Ellipsoid::new(lesser_center, p3(8.0 * s, 11.0 * s, 8.0 * s)),
             lesser_center,
+            greater_center,
             crest: Capsule::new(
                 greater_center + p3(3.0, 10.0, 6.0) * s,
                 lesser_center + p3(-4.0, -2.0, 2.0) * s,
@@ -314,6 +316,54 @@ pub struct Cut {
     pub offset: f32,
 }
 
+impl Cut {
+    /// Signed distance to the plane, negative on the kept side.
+    pub fn value(&self, q: P3) -> f32 {
+        q.dot(self.normal) - self.offset
+    }
+    /// The other side.
+    pub fn flipped(&self) -> Cut {
+        Cut {
+            normal: -self.normal,
+            offset: -self.offset,
+        }
+    }
+}
+
+/// A fragment's part of the femur's frame: on the kept side of every `keep` cut and outside
+/// each convex region of `minus` (each the intersection of its cuts).
+#[derive(Debug, Clone, Default)]
+pub struct Region {
+    pub keep: Vec<Cut>,
+    pub minus: Vec<Vec<Cut>>,
+}
+
+impl Region {
+    /// The kept side of one cut.
+    pub fn keep(cut: Cut) -> Self {
+        Region {
+            keep: vec![cut],
+            minus: vec![],
+        }
+    }
+
+    /// A bound on the signed distance to the region (negative inside; exact for one cut).
+    pub fn distance(&self, q: P3) -> f32 {
+        let mut d = f32::NEG_INFINITY;
+        for cut in &self.keep {
+            d = d.max(cut.value(q));
+        }
+        for convex in &self.minus {
+            let mut inside = f32::NEG_INFINITY;
+            for cut in convex {
+                inside = inside.max(cut.value(q));
+            }
+            d = d.max(-inside);
+        }
+        d
+    }
+}
+
 /// A femur (or one fragment of it) placed in the world.
 pub struct FemurPiece {
     pub model: Arc<FemurModel>,
@@ -321,13 +371,20 @@ pub struct FemurPiece {
     pub motion: Motion,
     /// Reflect about this world x after the motion (the other hip).
     pub mirror: Option<f32>,
-    pub cut: Option<Cut>,
+    /// The fragment's region of the femur (None: the whole femur).
+    pub region: Option<Region>,
     pub hip: usize,
     bounds: (P3, P3),
 }
 
 impl FemurPiece {
-    pub fn new(model: Arc<FemurModel>, motion: Motion, mirror: Option<f32>, cut: Option<Cut>, hip: usize) -> Self {
+    pub fn new(
+        model: Arc<FemurModel>,
+        motion: Motion,
+        mirror: Option<f32>,
+        region: Option<Region>,
+        hip: usize,
+    ) -> Self {
         let (lo, hi) = model.local_bounds();
         let mut low = p3(f32::MAX, f32::MAX, f32::MAX);
         let mut high = p3(f32::MIN, f32::MIN, f32::MIN);
@@ -348,7 +405,7 @@ impl FemurPiece {
             model,
             motion,
             mirror,
-            cut,
+            region,
             hip,
             bounds: (low, high),
         }
@@ -375,15 +432,15 @@ impl FemurPiece {
     fn sample_with(&self, q: P3, g: f32) -> Sample {
         let t = self.model.cortex(q);
         let hip = q.y < self.model.hip_limit_y;
-        match self.cut {
+        match &self.region {
             None => Sample {
                 distance: g,
                 cortex: t,
                 hip,
             },
-            Some(cut) => {
-                // The cut face is cancellous bone: the cortex follows the outer surface only.
-                let plane = q.dot(cut.normal) - cut.offset;
+            Some(region) => {
+                // The cut faces are cancellous bone: the cortex follows the outer surface only.
+                let plane = region.distance(q);
                 let d = g.max(plane);
                 Sample {
                     distance: d,

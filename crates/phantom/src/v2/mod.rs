@@ -9,29 +9,34 @@
 //!   (magnification ≈ 1.2 at the hip), path lengths per material, a polychromatic spectrum
 //!   by kVp (beam hardening), then v1's acquisition chain (scatter, quantum noise, blur, log,
 //!   tone curve, unsharp masking) and v1's DICOM/PNG/VOC writers;
+//! - [`fracture`]: the four fracture types as 3D events: planes split the femur into
+//!   fragments that move rigidly, cut faces without cortex, overlapping fragments summed
+//!   (DF: neck cut, head in varus, shaft externally rotated and migrated; VF: head tilted into
+//!   valgus and impacted onto the neck; SF: intertrochanteric cut with a small varus gap; UF:
+//!   the same or a reverse-oblique cut, a lesser-trochanter fragment, varus collapse);
 //! - exact boxes from the 3D geometry: `hip` boxes are the projected pixels whose rays cross
-//!   the proximal femur (head to just below the lesser trochanter); a displaced femoral-neck
-//!   fracture (DF) is a plane cutting the neck in 3D with the head fragment rotated in the
-//!   socket and the shaft externally rotated and migrated, its box the projected cut faces.
+//!   the proximal femur (head to just below the lesser trochanter); a fracture's box is the
+//!   projection of every fragment's cut faces.
 //!
-//! Not yet: VF, SF and UF fractures, implants, children, lumbar spine, an object-dependent
-//! scatter kernel, detector noise power shaping, burned-in text (see docs/phantom.md).
+//! Not yet: implants, children, lumbar spine, an object-dependent scatter kernel, detector
+//! noise power shaping, burned-in text (see docs/phantom.md).
 
 pub mod acquire;
 pub mod anatomy;
+pub mod fracture;
 pub mod project;
 pub mod sdf;
 
 use crate::acquisition::SiteProfile;
-use crate::fracture::FractureParams;
 use crate::output::{write_case, GenerateOptions, OutputError, PhantomRow};
 use crate::{finish, flip, CasePlan, ClassMix, Simulated, BOX_MARGIN_MM, HIP_MARGIN_MM};
-use anatomy::{femur_pose, Cut, FemurModel, FemurPiece, Gas, Hemipelvis, Params3, Sacrum, Solid};
-use hipfrac_core::{BBox, FractureClass, Label};
+use anatomy::{femur_pose, FemurModel, FemurPiece, Gas, Hemipelvis, Params3, Sacrum, Solid};
+use fracture::Fracture3;
+use hipfrac_core::{BBox, Label};
 use project::{Body, Detector, Spectrum};
 use rand::{Rng, SeedableRng};
 use rayon::prelude::*;
-use sdf::{p3, Motion, Rot, P3};
+use sdf::{Motion, P3};
 use std::sync::Arc;
 
 /// Source-to-image distance of an AP hip, mm (115 cm, a common bucky setting).
@@ -39,86 +44,15 @@ pub const SOURCE_IMAGE_DISTANCE_MM: f64 = 1150.0;
 /// Total filtration of the tube, mm aluminium.
 pub const FILTRATION_AL_MM: f32 = 2.5;
 
-/// The labels v2 simulates so far.
-pub const SUPPORTED: [Label; 2] = [Label::Fracture(FractureClass::DisplacedNeck), Label::NoFracture];
-
-/// A displaced femoral-neck fracture (Garden III–IV) in the femur's frame.
-#[derive(Debug, Clone)]
-pub struct NeckFracture {
-    /// The plane `normal·q = offset`; `normal` points towards the head.
-    pub normal: P3,
-    pub offset: f32,
-    /// Motions of the head and the shaft fragments, in the femur's frame.
-    pub head: Motion,
-    pub shaft: Motion,
-    pub params: FractureParams,
-}
-
-impl NeckFracture {
-    /// A cut between subcapital and transcervical, tilted like the Pauwels angles; the head
-    /// rotates in the socket (varus and a posterior tilt), the shaft rotates externally about
-    /// its axis and rides up, laterally and anteriorly; all scaled by `severity`.
-    pub fn sample(femur: &FemurModel, severity: f64, rng: &mut impl Rng) -> Self {
-        let sev = severity as f32;
-        let r = femur.head_radius;
-        let length = femur.junction.length();
-        let distance = r * rng.gen_range(0.6..1.15);
-        let tilt = rng.gen_range(-15.0f32..25.0).to_radians();
-        let normal = Rot::about(p3(0.0, 0.0, 1.0), tilt).apply(femur.neck_axis).unit();
-        let point = femur.neck_axis * -distance;
-        let varus = (5.0 + 25.0 * sev) * rng.gen_range(0.7..1.0);
-        let back_tilt = rng.gen_range(-10.0f32..10.0) * sev;
-        let head_rotation = Rot::about(p3(0.0, 0.0, 1.0), varus.to_radians())
-            .then(&Rot::about(p3(1.0, 0.0, 0.0), back_tilt.to_radians()));
-        let external = (8.0 + 27.0 * sev) * rng.gen_range(0.6..1.0);
-        let shift = p3(-(1.5 + 4.0 * sev), -(3.0 + 10.0 * sev), -(2.0 + 5.0 * sev));
-        let shaft = Motion::pivoted(
-            Rot::about(p3(0.0, 1.0, 0.0), external.to_radians()),
-            femur.junction,
-            shift,
-        );
-        NeckFracture {
-            normal,
-            offset: normal.dot(point),
-            head: Motion::pivoted(head_rotation, p3(0.0, 0.0, 0.0), p3(0.0, 0.0, 0.0)),
-            shaft,
-            params: FractureParams {
-                severity,
-                rotation_deg: varus as f64,
-                translation_mm: shift.length() as f64,
-                neck_position: ((length - distance) / length) as f64,
-                reverse_obliquity: false,
-                lesser_trochanter_mm: 0.0,
-            },
-        }
-    }
-
-    /// Points of the cut surface inside the bone, every `step` mm, in the femur's frame.
-    pub fn face_points(&self, femur: &FemurModel, step: f32) -> Vec<P3> {
-        let e1 = self.normal.cross(p3(0.0, 0.0, 1.0)).unit();
-        let e2 = self.normal.cross(e1).unit();
-        let center = self.normal * self.offset;
-        let reach = 1.4 * femur.head_radius;
-        let n = (reach / step).ceil() as i32;
-        let mut out = Vec::new();
-        for i in -n..=n {
-            for j in -n..=n {
-                let q = center + e1 * (i as f32 * step) + e2 * (j as f32 * step);
-                if femur.distance(q) < 0.0 {
-                    out.push(q);
-                }
-            }
-        }
-        out
-    }
-}
+/// The labels v2 simulates: all five.
+pub const SUPPORTED: [Label; 5] = Label::ALL;
 
 /// Everything projected for one case.
 pub struct Scene3 {
     pub params: Params3,
     pub femur: Arc<FemurModel>,
     pub pose: Motion,
-    pub fracture: Option<NeckFracture>,
+    pub fracture: Option<Fracture3>,
     pub pieces: Vec<FemurPiece>,
     pub other: FemurPiece,
     pub pelvis: [Hemipelvis; 2],
@@ -136,37 +70,28 @@ impl Scene3 {
         let other_model = Arc::new(FemurModel::new(&p, seed ^ 0x0f0f_0f0f));
         let pose = femur_pose(p.abduction, p.leg_rotation);
         let m = p.half_pelvis;
-        let fracture = match (case.label, intact) {
-            (Label::Fracture(FractureClass::DisplacedNeck), false) => {
+        let fracture = match (case.label.fracture(), intact) {
+            (Some(class), false) => {
                 let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(case.fracture_seed);
-                Some(NeckFracture::sample(&femur, case.severity, &mut rng))
+                Some(Fracture3::sample(class, &femur, case.severity, &mut rng))
             }
             _ => None,
         };
         let pieces = match &fracture {
             None => vec![FemurPiece::new(femur.clone(), pose, None, None, 0)],
-            Some(f) => vec![
-                FemurPiece::new(
-                    femur.clone(),
-                    pose.after(&f.head),
-                    None,
-                    Some(Cut {
-                        normal: -f.normal,
-                        offset: -f.offset,
-                    }),
-                    0,
-                ),
-                FemurPiece::new(
-                    femur.clone(),
-                    pose.after(&f.shaft),
-                    None,
-                    Some(Cut {
-                        normal: f.normal,
-                        offset: f.offset,
-                    }),
-                    0,
-                ),
-            ],
+            Some(f) => f
+                .fragments
+                .iter()
+                .map(|fragment| {
+                    FemurPiece::new(
+                        femur.clone(),
+                        pose.after(&fragment.motion),
+                        None,
+                        Some(fragment.region.clone()),
+                        0,
+                    )
+                })
+                .collect(),
         };
         let other = FemurPiece::new(
             other_model,
@@ -215,16 +140,29 @@ impl Scene3 {
         out
     }
 
-    /// Cut-face points in the world, carried by each fragment.
-    pub fn face_points_world(&self, step: f32) -> Vec<P3> {
+    /// Each fragment's cut-face points inside the bone, every `step` mm, in the world (one
+    /// list per piece; empty without a fracture).
+    pub fn face_points_world(&self, step: f32) -> Vec<Vec<P3>> {
         let Some(f) = &self.fracture else {
             return Vec::new();
         };
-        let points = f.face_points(&self.femur, step);
         self.pieces
             .iter()
-            .flat_map(|piece| points.iter().map(|&q| piece.world(q)))
+            .enumerate()
+            .map(|(k, piece)| {
+                f.face_points(&self.femur, k, step)
+                    .into_iter()
+                    .map(|q| piece.world(q))
+                    .collect()
+            })
             .collect()
+    }
+
+    /// Where a point of the femur's frame (the simulated femur) is in the world, carried by
+    /// the fragment that holds it.
+    pub fn femur_point_world(&self, q: P3) -> P3 {
+        let k = self.fracture.as_ref().map_or(0, |f| f.fragment_of(q));
+        self.pieces[k].world(q)
     }
 }
 
@@ -323,9 +261,9 @@ pub fn simulate(case: &CasePlan, site: &SiteProfile, size: usize) -> Simulated {
 
     let as_written = |(x, y): (f64, f64)| (if right { x } else { width as f64 - x }, y);
     let mut boxes = Vec::new();
-    if scene.fracture.is_some() {
+    if let Some(fracture) = &scene.fracture {
         let points = scene.face_points_world(1.0);
-        if let Some(b) = bounding_box(points.iter().map(|&p| as_written(detector.project(p)))) {
+        if let Some(b) = bounding_box(points.iter().flatten().map(|&p| as_written(detector.project(p)))) {
             let margin = BOX_MARGIN_MM / spacing;
             let bbox = BBox::new(
                 (b[0] - margin).floor().max(0.0) as f32,
@@ -334,7 +272,7 @@ pub fn simulate(case: &CasePlan, site: &SiteProfile, size: usize) -> Simulated {
                 (b[3] + margin).ceil().min(height as f64) as f32,
             );
             if !bbox.is_degenerate() {
-                boxes.push((FractureClass::DisplacedNeck, bbox));
+                boxes.push((fracture.class, bbox));
             }
         }
     }
@@ -398,11 +336,11 @@ pub fn hip_boxes(mask: &[u8], width: usize, height: usize, spacing: f64, fractur
     out
 }
 
-/// A run that v2 cannot simulate yet, or one that failed to write.
+/// A run that v2 cannot simulate, or one that failed to write.
 #[derive(Debug, thiserror::Error)]
 pub enum V2Error {
-    /// The class mix asks for a fracture type v2 does not simulate yet.
-    #[error("phantom v2 simulates DF and no fracture so far, not {label}; pass e.g. --mix DF=1410,none=335")]
+    /// The class mix asks for a label v2 does not simulate (an untyped fracture).
+    #[error("phantom v2 simulates DF, VF, SF, UF and no fracture, not {label}")]
     Unsupported {
         /// The first unsupported label with a positive weight.
         label: Label,
@@ -412,12 +350,10 @@ pub enum V2Error {
     Output(#[from] OutputError),
 }
 
-/// The class mix v2 uses when none is given: the paper's DF and no-fracture weights.
+/// The class mix v2 uses when none is given: v1's, the paper's internal set (DF 1410, VF 720,
+/// SF 1044, UF 984, none 335).
 pub fn default_mix() -> ClassMix {
-    let mut weights = [0.0; 5];
-    weights[Label::Fracture(FractureClass::DisplacedNeck).index()] = 1410.0;
-    weights[Label::NoFracture.index()] = 335.0;
-    ClassMix(weights)
+    ClassMix::default()
 }
 
 /// Generates a dataset with v2, in v1's layout (DICOM, PNG + VOC, manifest); the DICOMs'
