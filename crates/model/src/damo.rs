@@ -23,6 +23,12 @@ pub struct ModelConfig {
     pub depth: f64,
     /// Distribution bins per box side are `reg_max + 1`.
     pub reg_max: i64,
+    /// An image-level head beside the boxes: the probability that the whole image is what the
+    /// boxes belong on (a localiser's "an AP hip or pelvis film"), from the neck's outputs
+    /// averaged over the image. Every box score is multiplied by it ([`HeadOutput::scope_logits`]).
+    /// Files written before it lack it (no head).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub scope_head: bool,
 }
 
 impl ModelConfig {
@@ -35,6 +41,7 @@ impl ModelConfig {
             width: 1.0,
             depth: 1.0,
             reg_max: 16,
+            scope_head: false,
         }
     }
 
@@ -47,6 +54,7 @@ impl ModelConfig {
             width: 0.25,
             depth: 0.34,
             reg_max: 16,
+            scope_head: false,
         }
     }
 
@@ -67,6 +75,11 @@ impl ModelConfig {
                 (known.width, known.depth, known.reg_max) == (self.width, self.depth, self.reg_max)
             })
         })
+    }
+
+    /// The same configuration with an image-level scope head (`true`) or without.
+    pub fn with_scope_head(self, scope_head: bool) -> Self {
+        ModelConfig { scope_head, ..self }
     }
 
     fn channels(&self, c: i64) -> i64 {
@@ -389,6 +402,22 @@ pub struct HeadOutput {
     pub box_logits: Tensor,
     /// Points per level (H·W at strides 8, 16, 32).
     pub level_sizes: Vec<(i64, i64)>,
+    /// The image-level scope logit `[B]` of a model with a scope head
+    /// ([`ModelConfig::scope_head`]): its sigmoid scales every box score of the image.
+    pub scope_logits: Option<Tensor>,
+}
+
+impl HeadOutput {
+    /// The outputs in fp32 (from an autocast region's half precision), for the losses.
+    pub fn to_float(self) -> HeadOutput {
+        let float = |t: Tensor| t.to_kind(tch::Kind::Float);
+        HeadOutput {
+            class_logits: float(self.class_logits),
+            box_logits: float(self.box_logits),
+            level_sizes: self.level_sizes,
+            scope_logits: self.scope_logits.map(float),
+        }
+    }
 }
 
 /// The whole detector.
@@ -401,6 +430,7 @@ pub struct DamoYolo {
     class_convs: Vec<nn::Conv2D>,
     box_convs: Vec<nn::Conv2D>,
     scales: Vec<Tensor>,
+    scope: Option<nn::Linear>,
 }
 
 impl DamoYolo {
@@ -440,6 +470,16 @@ impl DamoYolo {
         let scales = (0..3)
             .map(|i| (&head / "scales" / i).var("scale", &[1], nn::Init::Const(1.0)))
             .collect();
+        // The scope head starts at "in scope" (bias 2: 0.88), so a new head on a trained
+        // localiser leaves its scores near where they were until it has learned.
+        let scope = config.scope_head.then(|| {
+            let linear = nn::LinearConfig {
+                ws_init: normal,
+                bs_init: Some(nn::Init::Const(2.0)),
+                bias: true,
+            };
+            nn::linear(&head / "scope", outs.iter().sum(), 1, linear)
+        });
         DamoYolo {
             config: config.clone(),
             fused,
@@ -448,6 +488,7 @@ impl DamoYolo {
             class_convs,
             box_convs,
             scales,
+            scope,
         }
     }
 
@@ -471,6 +512,10 @@ impl DamoYolo {
             }
             for (a, b) in self.scales.iter().zip(target.scales.iter_mut()) {
                 b.copy_(a);
+            }
+            if let (Some(a), Some(b)) = (&self.scope, &mut target.scope) {
+                b.ws.copy_(&a.ws);
+                b.bs.as_mut().expect("bias").copy_(a.bs.as_ref().expect("bias"));
             }
         });
     }
@@ -499,10 +544,18 @@ impl DamoYolo {
             let b = x.apply(&self.box_convs[level]) * &self.scales[level]; // [B, 4·bins, h, w]
             boxes.push(b.flatten(2, 3).permute([0, 2, 1]).reshape([batch, h * w, 4, bins]));
         }
+        let scope_logits = self.scope.as_ref().map(|head| {
+            let pooled: Vec<Tensor> = features
+                .iter()
+                .map(|x| x.mean_dim([2i64, 3].as_slice(), false, None))
+                .collect();
+            Tensor::cat(&pooled, 1).apply(head).squeeze_dim(1)
+        });
         HeadOutput {
             class_logits: Tensor::cat(&classes, 1),
             box_logits: Tensor::cat(&boxes, 1),
             level_sizes,
+            scope_logits,
         }
     }
 }

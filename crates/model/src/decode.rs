@@ -38,11 +38,12 @@ pub fn detections_at(
     let boxes = decode(&output.box_logits.to_kind(Kind::Float), &p)
         .to_device(Device::Cpu)
         .to_kind(Kind::Float);
-    let scores = output
-        .class_logits
-        .to_kind(Kind::Float)
-        .sigmoid()
-        .to_device(Device::Cpu);
+    let mut scores = output.class_logits.to_kind(Kind::Float).sigmoid();
+    if let Some(scope) = &output.scope_logits {
+        // A box is as likely as its class score and the image's scope together.
+        scores = scores * scope.to_kind(Kind::Float).sigmoid().view([-1, 1, 1]);
+    }
+    let scores = scores.to_device(Device::Cpu);
     let classes = scores.size()[2];
     let mut all = Vec::new();
     for b in 0..scores.size()[0] {

@@ -64,11 +64,7 @@ fn main() {
     let mut step = || {
         let t0 = std::time::Instant::now();
         let out = autocast(device, precision, || model.forward_t(&x, true));
-        let out = hipfrac_model::HeadOutput {
-            class_logits: out.class_logits.to_kind(Kind::Float),
-            box_logits: out.box_logits.to_kind(Kind::Float),
-            level_sizes: out.level_sizes,
-        };
+        let out = out.to_float();
         let loss = if objective == "full" {
             detection_loss(
                 &out,

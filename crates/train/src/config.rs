@@ -13,6 +13,11 @@ pub struct ModelSection {
     pub preset: Preset,
     /// 1 for radiographs.
     pub in_channels: i64,
+    /// A localiser (`stage = "hips"`) also learns whether the whole image is an AP hip or
+    /// pelvis film: an image-level head whose probability scales every hip score, taught by
+    /// the training images without a hip box (out-of-scope films: hands, knees, chests…).
+    /// Ignored for the other stages.
+    pub scope_head: bool,
 }
 
 impl Default for ModelSection {
@@ -20,6 +25,7 @@ impl Default for ModelSection {
         ModelSection {
             preset: Preset::T,
             in_channels: 1,
+            scope_head: true,
         }
     }
 }
@@ -243,6 +249,7 @@ impl TrainConfig {
 
     pub fn model_config(&self) -> hipfrac_model::ModelConfig {
         hipfrac_model::ModelConfig::of(self.model.preset, self.model.in_channels, self.stage.classes())
+            .with_scope_head(self.stage == Stage::Hips && self.model.scope_head)
     }
 
     /// How images become network input.
@@ -335,6 +342,7 @@ pub const RANGES: &[(&str, &str)] = &[
     ("stage", "whole (the paper's single stage), hips (the two-stage localiser) or hip_crops (the two-stage fracture detector)"),
     ("precision", "fp32, bf16 (autocast on the network, assigner and losses in fp32) or fp16 (the same with dynamic loss scaling)"),
     ("model.in_channels", "1 (radiographs are grey)"),
+    ("model.scope_head", "true or false (stage = hips only: the localiser also learns whether the whole film is an AP hip or pelvis view)"),
     ("image_size² × batch_size", "at most 268 million pixels a step (1024² × 256)"),
 ];
 

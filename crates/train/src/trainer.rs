@@ -9,7 +9,7 @@ use hipfrac_core::FractureClass;
 use hipfrac_eval::map::{coco_map, ImageBoxes};
 use hipfrac_model::decode::{detections, MAP_SCORE_FLOOR, NMS_IOU};
 use hipfrac_model::distributed::{DistError, ProcessGroup};
-use hipfrac_model::loss::{detection_loss, AlignOta, LossParts, LossWeights};
+use hipfrac_model::loss::{detection_loss, AlignOta, LossParts, LossWeights, Targets};
 use hipfrac_model::precision::Precision;
 use hipfrac_model::{DamoYolo, ModelConfig};
 use rand::seq::SliceRandom;
@@ -152,7 +152,9 @@ fn load_init(vs: &mut nn::VarStore, dir: &Path, expected: &hipfrac_model::ModelC
             path: config_path.clone(),
             reason: "no readable config.json (expected a trained model folder, e.g. OUT/best)".into(),
         })?;
-    if &found != expected {
+    // A localiser trained before the scope head starts a run that has one: the head is new.
+    let new_scope_head = expected.scope_head && !found.scope_head;
+    if found.clone().with_scope_head(expected.scope_head) != *expected {
         return Err(TrainError::Init {
             path: config_path,
             reason: format!(
@@ -172,10 +174,30 @@ fn load_init(vs: &mut nn::VarStore, dir: &Path, expected: &hipfrac_model::ModelC
             path: dir.to_path_buf(),
             reason: "no ema.safetensors or model.safetensors (expected a trained model folder, e.g. OUT/best)".into(),
         })?;
-    vs.load(&weights).map_err(|e| TrainError::Init {
+    let unfit = |e: tch::TchError| TrainError::Init {
         path: weights.clone(),
         reason: format!("the weights do not fit this run's model (preset and stage must match): {e}"),
-    })
+    };
+    if !new_scope_head {
+        return vs.load(&weights).map_err(unfit);
+    }
+    let missing = vs.load_partial(&weights).map_err(unfit)?;
+    match missing.iter().find(|name| !name.starts_with("head.scope.")) {
+        Some(name) => Err(unfit(tch::TchError::FileFormat(format!("no tensor {name}")))),
+        None => Ok(()),
+    }
+}
+
+/// The scope head's loss: binary cross-entropy of each image's scope logit against whether
+/// the image (as augmented) holds a box — for a localiser, a proximal femur: the out-of-scope
+/// films (hands, knees, chests…) are its negatives.
+fn scope_loss(logits: &Tensor, targets: &[Targets]) -> Tensor {
+    let truth: Vec<f32> = targets
+        .iter()
+        .map(|t| if t.boxes.size()[0] > 0 { 1.0 } else { 0.0 })
+        .collect();
+    let truth = Tensor::from_slice(&truth).to_device(logits.device());
+    logits.binary_cross_entropy_with_logits::<Tensor>(&truth, None, None, tch::Reduction::Mean)
 }
 
 /// COCO mAP of `model` on `samples` (no augmentation). Where any validation box is of
@@ -528,19 +550,19 @@ impl Trainer {
         let (images, targets) = to_tensors(parts, self.config.image_size, self.device);
         let output = hipfrac_model::precision::autocast(self.device, self.config.precision, || {
             self.model.forward_t(&images, true)
-        });
-        let output = hipfrac_model::HeadOutput {
-            class_logits: output.class_logits.to_kind(tch::Kind::Float),
-            box_logits: output.box_logits.to_kind(tch::Kind::Float),
-            level_sizes: output.level_sizes,
-        };
-        detection_loss(
+        })
+        .to_float();
+        let mut parts = detection_loss(
             &output,
             &targets,
             &ModelConfig::STRIDES,
             &AlignOta::default(),
             LossWeights::default(),
-        )
+        );
+        if let Some(scope) = &output.scope_logits {
+            parts.total = parts.total + scope_loss(scope, &targets);
+        }
+        parts
     }
 
     /// One optimiser step on `loss` at `lr`: back-propagation, the gradients averaged over the

@@ -38,6 +38,47 @@ fn shapes_per_level() {
     assert_eq!(out.class_logits.size(), vec![2, points, 4]);
     assert_eq!(out.box_logits.size(), vec![2, points, 4, 17]);
     assert_eq!(out.level_sizes, vec![(16, 12), (8, 6), (4, 3)]);
+    assert!(out.scope_logits.is_none(), "no scope head unless asked for");
+    let vs = nn::VarStore::new(Device::Cpu);
+    let scoped = DamoYolo::new(&vs.root(), &config.with_scope_head(true), false);
+    let out = scoped.forward_t(&images, false);
+    assert_eq!(out.scope_logits.map(|s| s.size()), Some(vec![2]));
+    assert_eq!(out.class_logits.size(), vec![2, points, 4]);
+}
+
+/// A model with a scope head scales every box score by the image's scope probability: the
+/// same weights with the scope at 1 and at 0.25 give the same boxes, the scores a quarter.
+#[test]
+fn the_scope_probability_scales_every_box_score() {
+    tch::manual_seed(5);
+    let config = ModelConfig::nano(1, 1).with_scope_head(true);
+    let vs = nn::VarStore::new(Device::Cpu);
+    let model = DamoYolo::new(&vs.root(), &config, false);
+    let images = Tensor::randn([1, 1, 64, 64], (Kind::Float, Device::Cpu));
+    let set_scope = |logit: f64| {
+        tch::no_grad(|| {
+            for (name, mut t) in vs.variables() {
+                if name.starts_with("head.scope.") {
+                    let _ = t.fill_(if name.ends_with("bias") { logit } else { 0.0 });
+                }
+            }
+        })
+    };
+    let detect = || {
+        let found =
+            hipfrac_model::decode::detections_at(&model, &images, 0.0, 0.65, hipfrac_model::precision::Precision::Fp32);
+        found.into_iter().next().unwrap()
+    };
+    set_scope(40.0);
+    let sure = detect();
+    set_scope((0.25f64 / 0.75).ln());
+    let quarter = detect();
+    assert!(!sure.is_empty());
+    assert_eq!(sure.len(), quarter.len());
+    for (a, b) in sure.iter().zip(&quarter) {
+        assert_eq!(a.bbox, b.bbox);
+        assert!((b.score - 0.25 * a.score).abs() < 1e-5, "{} vs {}", b.score, a.score);
+    }
 }
 
 /// RepConv and BatchNorm folding must not change the output: outputs of the training-form
@@ -45,7 +86,7 @@ fn shapes_per_level() {
 #[test]
 fn reparameterised_model_gives_the_same_outputs() {
     tch::manual_seed(3);
-    let config = ModelConfig::nano(1, 4);
+    let config = ModelConfig::nano(1, 4).with_scope_head(true);
     let vs = nn::VarStore::new(Device::Cpu);
     let model = DamoYolo::new(&vs.root(), &config, false);
     // Move the BatchNorm statistics and affine parameters away from their initial values.
@@ -71,9 +112,11 @@ fn reparameterised_model_gives_the_same_outputs() {
     let b = fused.forward_t(&images, false);
     let class_error = (&a.class_logits - &b.class_logits).abs().max().double_value(&[]);
     let box_error = (&a.box_logits - &b.box_logits).abs().max().double_value(&[]);
+    let (sa, sb) = (a.scope_logits.unwrap(), b.scope_logits.unwrap());
+    let scope_error = (&sa - &sb).abs().max().double_value(&[]);
     assert!(
-        class_error < 1e-4 && box_error < 1e-4,
-        "class {class_error:e}, box {box_error:e}"
+        class_error < 1e-4 && box_error < 1e-4 && scope_error < 1e-4,
+        "class {class_error:e}, box {box_error:e}, scope {scope_error:e}"
     );
 }
 

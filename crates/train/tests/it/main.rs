@@ -36,7 +36,7 @@ fn config(data: &std::path::Path, out: &std::path::Path) -> TrainConfig {
         no_aug_epochs: 1,
         model: hipfrac_train::config::ModelSection {
             preset: hipfrac_core::Preset::Nano,
-            in_channels: 1,
+            ..Default::default()
         },
         val_interval: 100,
         ..TrainConfig::default()
@@ -416,4 +416,61 @@ fn a_quarter_turn_moves_pixels_and_boxes_together() {
         assert_eq!(back, pixels);
         assert_eq!(returned, boxes);
     }
+}
+
+/// A localiser learns whether the whole image is in scope: its config has the scope head by
+/// default, and a run starts from a localiser trained without one (the head is new, every
+/// other weight the init's); a run of another stage or preset is still refused.
+#[test]
+fn a_localiser_with_a_scope_head_starts_from_one_without() {
+    let _torch_rng = TORCH_RNG.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    phantom(&data, 4);
+    let mut quiet = |_: usize, _: usize, _: f64| {};
+    let localiser = |out: &str| TrainConfig {
+        stage: hipfrac_core::Stage::Hips,
+        epochs: 1,
+        ..config(&data, &dir.path().join(out))
+    };
+    assert!(localiser("x").model_config().scope_head);
+    let mut without = localiser("old");
+    without.model.scope_head = false;
+    assert!(!without.model_config().scope_head);
+    let mut old = Trainer::new(without, Device::Cpu, false).unwrap();
+    let log = old.epoch(&mut quiet).unwrap();
+    old.checkpoint(&log).unwrap();
+    drop(old);
+    let old_dir = dir.path().join("old/last");
+
+    let fine = Trainer::new(
+        TrainConfig {
+            init: Some(old_dir.clone()),
+            ..localiser("new")
+        },
+        Device::Cpu,
+        false,
+    )
+    .unwrap();
+    let started = fine.model_vs.variables();
+    assert!(started.keys().any(|n| n.starts_with("head.scope.")));
+    // Every weight of the init (its EMA weights, as a run starts from) is where it started.
+    let mut vs = tch::nn::VarStore::new(Device::Cpu);
+    let _ = hipfrac_model::DamoYolo::new(&vs.root(), &localiser("y").model_config().with_scope_head(false), false);
+    vs.load(old_dir.join("ema.safetensors")).unwrap();
+    for (name, weight) in vs.variables() {
+        assert!(started[&name].equal(&weight), "{name} not taken from the init");
+    }
+
+    // The crop detector (another stage: four classes, no scope head) cannot start from it.
+    let refused = Trainer::new(
+        TrainConfig {
+            init: Some(old_dir),
+            stage: hipfrac_core::Stage::HipCrops,
+            ..config(&data, &dir.path().join("crops"))
+        },
+        Device::Cpu,
+        false,
+    );
+    assert!(refused.is_err());
 }
