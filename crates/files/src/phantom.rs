@@ -43,8 +43,8 @@ pub struct PhantomOptions {
     #[arg(long)]
     pub jobs: Option<usize>,
     /// Simulator: v1 (the default: analytic shapes, parallel beam) or v2 (3D anatomy as
-    /// signed-distance fields, point source with magnification, polychromatic beam; DF and
-    /// no fracture only so far, default mix DF=1410,none=335; see docs/phantom.md).
+    /// signed-distance fields, point source with magnification, polychromatic beam; all four
+    /// fracture types as 3D events, the same default mix as v1; see docs/phantom.md).
     #[arg(long, value_enum, default_value_t = Generator::V1)]
     #[serde(default)]
     pub generator: Generator,
