@@ -16,6 +16,9 @@
 #      films (turned by 90° at random), the fracture detector on 160 phantom radiographs +
 #      the fold's real hips (FracAtlas boxes: partial labels, type unknown)
 #   c  real only: the same fold data without the phantom or pre-training
+#   v2 phantom v2 only: `hipfrac demo --phantom-only --generator v2` (a, on phantom v2's
+#      radiographs projected from 3D anatomy: its transfer to real films); not in the default
+#      VARIANTS (its simulation alone takes about 8 minutes on 2 cores)
 #   MODELS="NAME=DIR ..." adds a row per existing model (e.g. `demo=runs/demo/run/best`),
 #      predicted on every film as it is (a model that learned some of these films, as the
 #      demo's localiser does, is measured partly on its training films: say so).
@@ -26,7 +29,7 @@
 # Se/Sp at the verdict, localisation, hip films assessed, out-of-scope films refused and
 # called a fracture, RG2's answer. Few real fractures (11 films, about 6 patients): read
 # every number with its interval. Runs differ from machine to machine by a few points.
-# Usage: bench/real.sh [OUT]   (env: BIN, SHARED=../shared, VARIANTS="a b c", MODELS, PHANTOM, K=5,
+# Usage: bench/real.sh [OUT]   (env: BIN, SHARED=../shared, VARIANTS="a b c" (or v2), MODELS, PHANTOM, K=5,
 #        LOC_EPOCHS=30, DET_EPOCHS=20 (b), REAL_LOC_EPOCHS=30, REAL_DET_EPOCHS=40 (c))
 set -euo pipefail
 # Paths given relative to where the script was started, resolved before moving to the checkout.
@@ -156,6 +159,18 @@ if [[ " $VARIANTS " == *" a "* || " $VARIANTS " == *" b "* ]] && [ ! -d "$PHANTO
   t=$(date +%s)
   "$BIN" demo --phantom-only --out "$PHANTOM" --device cpu >"$OUT/phantom.log" 2>&1 || { tail -20 "$OUT/phantom.log" >&2; exit 1; }
   echo "phantom pre-training (hipfrac demo --phantom-only): $(( $(date +%s) - t )) s"
+fi
+if [[ " $VARIANTS " == *" v2 "* ]]; then
+  if [ ! -d "$OUT/phantom-v2/run/best" ]; then
+    rm -rf "$OUT/phantom-v2"
+    t=$(date +%s)
+    "$BIN" demo --phantom-only --generator v2 --out "$OUT/phantom-v2" --device cpu >"$OUT/phantom-v2.log" 2>&1 \
+      || { tail -20 "$OUT/phantom-v2.log" >&2; exit 1; }
+    echo "phantom v2 training (hipfrac demo --phantom-only --generator v2): $(( $(date +%s) - t )) s"
+  fi
+  mkdir -p "$OUT/v2" && echo "v2: phantom v2 only" >"$OUT/v2/NAME"
+  answer "$OUT/phantom-v2/run/best" "$OUT/v2/all" "$D/fracatlas/hips.csv" "$D/fracatlas/oos.csv" extras
+  runs+=("$OUT/v2")
 fi
 if [[ " $VARIANTS " == *" a "* ]]; then
   mkdir -p "$OUT/a" && echo "a: phantom only" >"$OUT/a/NAME"

@@ -218,6 +218,15 @@ struct RunSettings {
     generator: Generator,
 }
 
+impl From<Generator> for hipfrac_phantom::demo_set::Generator {
+    fn from(generator: Generator) -> Self {
+        match generator {
+            Generator::V1 => hipfrac_phantom::demo_set::Generator::V1,
+            Generator::V2 => hipfrac_phantom::demo_set::Generator::V2,
+        }
+    }
+}
+
 impl Generator {
     fn is_v1(&self) -> bool {
         *self == Generator::V1

@@ -4,16 +4,28 @@
 
 use crate::acquisition::{SiteError, SiteProfile};
 use crate::output::{generate, GenerateOptions, OutputError};
-use crate::ClassMix;
+use crate::{v2, ClassMix};
 use hipfrac_data::check::check_dataset;
 use hipfrac_data::manifest::{self, ManifestRow};
 use hipfrac_data::split::{split, Ratios, SplitError};
 use hipfrac_data::LabelMap;
 use std::path::{Path, PathBuf};
 
+/// Which simulator writes the images.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Generator {
+    /// The analytic phantom (byte-identical per seed to earlier runs).
+    #[default]
+    V1,
+    /// Phantom v2: projected from 3D anatomy with X-ray physics ([`crate::v2`]).
+    V2,
+}
+
 /// What to simulate.
 #[derive(Debug, Clone)]
 pub struct DemoSet {
+    /// The simulator (both write the paper's class mix).
+    pub generator: Generator,
     /// The internal hospitals (images shared equally between them).
     pub internal_sites: [String; 2],
     pub external_site: String,
@@ -48,6 +60,8 @@ pub enum DemoSetError {
     Site(#[from] SiteError),
     #[error(transparent)]
     Output(#[from] OutputError),
+    #[error(transparent)]
+    V2(#[from] v2::V2Error),
     #[error(transparent)]
     Data(#[from] hipfrac_data::Error),
     #[error(transparent)]
@@ -133,7 +147,10 @@ impl DemoSet {
             mix: ClassMix::default(),
             overwrite: false,
         };
-        generate(&options, on_image)?;
+        match self.generator {
+            Generator::V1 => generate(&options, on_image).map(drop)?,
+            Generator::V2 => v2::generate(&options, on_image).map(drop)?,
+        }
         Ok(())
     }
 }

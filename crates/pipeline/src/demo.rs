@@ -8,7 +8,7 @@ use anyhow::{bail, Context, Result};
 use hipfrac_core::DeviceSpec;
 use hipfrac_core::Stage;
 use hipfrac_data::manifest::{self, ManifestRow};
-use hipfrac_phantom::demo_set::DemoSet;
+use hipfrac_phantom::demo_set::{DemoSet, Generator};
 use hipfrac_report::evaluation::{one_screen, write_report, ReportContext};
 use hipfrac_train::trainer::Trainer;
 use hipfrac_train::TrainConfig;
@@ -46,6 +46,8 @@ pub struct DemoOptions {
     /// twice that for the two-stage detector, whose crops read the hips at a higher resolution
     /// than the whole film). Compare the two configurations at the same value.
     pub phantom_px: Option<u32>,
+    /// The phantom's simulator (v1, the default; v2 for `bench/real.sh`'s transfer measure).
+    pub generator: hipfrac_phantom::demo_set::Generator,
     /// The real films the two-stage localiser learns beside the phantom (hip boxes on real AP
     /// films, and out-of-scope films it must refuse): a folder with `hips.csv` and
     /// `out-of-scope.csv` manifests. Default: the project's `data/real/fracatlas` (FracAtlas,
@@ -163,6 +165,7 @@ fn plan(args: &DemoOptions, out: &Path) -> (DemoSet, TrainConfig) {
     config.epochs = args.epochs.unwrap_or(config.epochs);
     config.acquisition = args.acquisition;
     let set = DemoSet {
+        generator: args.generator,
         internal_sites: ["site-a".into(), "site-b".into()],
         external_site: "site-c".into(),
         internal: args.internal_images.unwrap_or(internal),
@@ -198,10 +201,14 @@ pub fn run(args: DemoOptions) -> Result<Outcome> {
     let size = set.size;
     let say = |what: &str| eprintln!("[{:>5.0} s] {what}", started.elapsed().as_secs_f64());
     say(&format!(
-        "hipfrac demo → {} ({} preset, radiographs simulated at {} px, {} epochs, {device:?}). PHANTOM data: it shows the pipeline working, not clinical performance.",
+        "hipfrac demo → {} ({} preset, radiographs simulated at {} px by phantom {}, {} epochs, {device:?}). PHANTOM data: it shows the pipeline working, not clinical performance.",
         out.display(),
         config.model.preset,
         size,
+        match set.generator {
+            Generator::V1 => "v1",
+            Generator::V2 => "v2",
+        },
         config.epochs
     ));
 

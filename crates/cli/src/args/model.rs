@@ -183,6 +183,10 @@ pub struct DemoArgs {
     /// than the whole film). Compare the two configurations at the same value.
     #[arg(long, value_parser = clap::value_parser!(u32).range(64..=4096))]
     pub phantom_px: Option<u32>,
+    /// The phantom's simulator: v1 (the default) or v2 (3D anatomy, X-ray physics; slower,
+    /// see docs/phantom.md).
+    #[arg(long, value_enum, default_value_t = hipfrac_files::phantom::Generator::V1)]
+    pub generator: hipfrac_files::phantom::Generator,
     /// The real films the two-stage localiser learns beside the phantom (hip boxes on real AP
     /// films, and out-of-scope films it must refuse): a folder with `hips.csv` and
     /// `out-of-scope.csv` manifests. Default: the project's `data/real/fracatlas` (FracAtlas,

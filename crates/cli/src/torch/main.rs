@@ -51,6 +51,7 @@ fn main() -> ExitCode {
                 acquisition: a.acquisition,
                 device: a.device,
                 phantom_px: a.phantom_px,
+                generator: a.generator.into(),
                 real: a.real,
                 phantom_only: a.phantom_only,
             })

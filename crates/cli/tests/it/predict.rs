@@ -417,6 +417,48 @@ fn demo_runs_end_to_end_small() {
     assert!(!other.exists());
 }
 
+/// `demo --generator v2` simulates its sites with phantom v2 (bench/real.sh's transfer
+/// measure): the films' DICOM says so, and the demo runs through to its report.
+#[test]
+fn demo_simulates_with_phantom_v2_when_asked() {
+    let temp = tempfile::tempdir().unwrap();
+    let out = temp.path().join("demo");
+    hipfrac()
+        .arg("demo")
+        .arg("--out")
+        .arg(&out)
+        .args([
+            "--generator",
+            "v2",
+            "--single-stage",
+            "--epochs",
+            "1",
+            "--phantom-px",
+            "128",
+        ])
+        .args([
+            "--internal-images",
+            "12",
+            "--external-images",
+            "2",
+            "--ratios",
+            "0.6,0.2,0.2",
+        ])
+        .assert()
+        .success();
+    assert!(out.join("report/report.md").is_file());
+    let first = std::fs::read_dir(out.join("external/dicom"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|e| e == "dcm"))
+        .expect("a DICOM of the external site");
+    let bytes = std::fs::read(first).unwrap();
+    assert!(
+        bytes.windows(b"(phantom v2)".len()).any(|w| w == b"(phantom v2)"),
+        "the films are not phantom v2's"
+    );
+}
+
 /// The one prediction path: `predict`'s JSON and `evaluate`'s cases.csv say the same of the
 /// same images (the workstation's overlay comes from the same `Predictor::predict_batch`).
 #[test]
