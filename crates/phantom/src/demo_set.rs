@@ -61,8 +61,6 @@ pub enum DemoSetError {
     #[error(transparent)]
     Output(#[from] OutputError),
     #[error(transparent)]
-    V2(#[from] v2::V2Error),
-    #[error(transparent)]
     Data(#[from] hipfrac_data::Error),
     #[error(transparent)]
     Split(#[from] SplitError),

@@ -32,7 +32,7 @@ use crate::output::{write_case, GenerateOptions, OutputError, PhantomRow};
 use crate::{finish, flip, CasePlan, ClassMix, Simulated, BOX_MARGIN_MM, HIP_MARGIN_MM};
 use anatomy::{femur_pose, FemurModel, FemurPiece, Gas, Hemipelvis, Params3, Sacrum, Solid};
 use fracture::Fracture3;
-use hipfrac_core::{BBox, Label};
+use hipfrac_core::BBox;
 use project::{Body, Detector, Spectrum};
 use rand::{Rng, SeedableRng};
 use rayon::prelude::*;
@@ -43,9 +43,6 @@ use std::sync::Arc;
 pub const SOURCE_IMAGE_DISTANCE_MM: f64 = 1150.0;
 /// Total filtration of the tube, mm aluminium.
 pub const FILTRATION_AL_MM: f32 = 2.5;
-
-/// The labels v2 simulates: all five.
-pub const SUPPORTED: [Label; 5] = Label::ALL;
 
 /// Everything projected for one case.
 pub struct Scene3 {
@@ -336,20 +333,6 @@ pub fn hip_boxes(mask: &[u8], width: usize, height: usize, spacing: f64, fractur
     out
 }
 
-/// A run that v2 cannot simulate, or one that failed to write.
-#[derive(Debug, thiserror::Error)]
-pub enum V2Error {
-    /// The class mix asks for a label v2 does not simulate (an untyped fracture).
-    #[error("phantom v2 simulates DF, VF, SF, UF and no fracture, not {label}")]
-    Unsupported {
-        /// The first unsupported label with a positive weight.
-        label: Label,
-    },
-    /// Writing failed.
-    #[error(transparent)]
-    Output(#[from] OutputError),
-}
-
 /// The class mix v2 uses when none is given: v1's, the paper's internal set (DF 1410, VF 720,
 /// SF 1044, UF 984, none 335).
 pub fn default_mix() -> ClassMix {
@@ -358,15 +341,10 @@ pub fn default_mix() -> ClassMix {
 
 /// Generates a dataset with v2, in v1's layout (DICOM, PNG + VOC, manifest); the DICOMs'
 /// model name ends in "(phantom v2)".
-pub fn generate(options: &GenerateOptions, progress: impl Fn() + Sync) -> Result<Vec<PhantomRow>, V2Error> {
-    for (label, weight) in Label::ALL.iter().zip(options.mix.0) {
-        if weight > 0.0 && !SUPPORTED.contains(label) {
-            return Err(V2Error::Unsupported { label: *label });
-        }
-    }
+pub fn generate(options: &GenerateOptions, progress: impl Fn() + Sync) -> Result<Vec<PhantomRow>, OutputError> {
     let manifest = options.out.join("manifest.csv");
     if manifest.exists() && !options.overwrite {
-        return Err(OutputError::Exists(manifest).into());
+        return Err(OutputError::Exists(manifest));
     }
     let mut cases = crate::plan(options.count, &options.site, options.seed, &options.mix);
     for case in &mut cases {

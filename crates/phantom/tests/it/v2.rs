@@ -97,7 +97,6 @@ fn v2_vf_sf_and_uf_same_seed_write_byte_identical_files() {
 #[test]
 fn v2_default_mix_is_v1s_paper_mix() {
     assert_eq!(v2::default_mix(), ClassMix::default());
-    assert!(v2::SUPPORTED.len() == 5);
 }
 
 fn contains(b: &BBox, (x, y): (f64, f64)) -> bool {
