@@ -319,7 +319,7 @@ pub fn run(args: DemoOptions) -> Result<Outcome> {
                 .join(" "),
             match &real {
                 Some(real) => format!(
-                    "The hip localiser also learned real films ({}: {}; FracAtlas, CC BY 4.0), turned by 90° at random, and its threshold was chosen between the validation hips and the validation out-of-scope films.",
+                    "The hip localiser also learned real films ({}: {}; FracAtlas, CC BY 4.0), turned by 90° at random, its scope head from the out-of-scope ones which films are AP hip or pelvis views, and its threshold was chosen between the validation hips and the validation out-of-scope films.",
                     real.dir.display(),
                     real.counts
                 ),
@@ -352,12 +352,14 @@ pub fn run(args: DemoOptions) -> Result<Outcome> {
 /// 400 site-c radiographs were refused; at 192 px for 13 epochs, 12 of 200; 2026-12-02).
 ///
 /// With real films (`real`), it learns them beside the phantom (real hip boxes, and
-/// out-of-scope films without one) and a quarter of its images are turned by 90° (films
-/// stored turned).
+/// out-of-scope films without one), its scope head learns from the real ones which films are
+/// AP hips, and a quarter of its images are turned by 90° (films stored turned). The phantom
+/// alone has no film to refuse: no scope head then.
 fn localiser_config(detector: &TrainConfig, out: &Path, real: Option<&RealFilms>) -> TrainConfig {
     let mut c = detector.clone();
     c.stage = Stage::Hips;
     c.acquisition = c.acquisition.max(0.5);
+    c.model.scope_head = real.is_some();
     if let Some(real) = real {
         c.train = real.train.clone();
         c.val = real.val.clone();

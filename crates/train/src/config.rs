@@ -14,9 +14,10 @@ pub struct ModelSection {
     /// 1 for radiographs.
     pub in_channels: i64,
     /// A localiser (`stage = "hips"`) also learns whether the whole image is an AP hip or
-    /// pelvis film: an image-level head whose probability scales every hip score, taught by
-    /// the training images without a hip box (out-of-scope films: hands, knees, chests…).
-    /// Ignored for the other stages.
+    /// pelvis film: an image-level head whose probability scales every hip score. Images with
+    /// a hip box are in scope; those without (out-of-scope films: hands, knees, chests…) and,
+    /// while augmentation is strong, a fifth of the images cut to a band without a hip, are
+    /// not. Ignored for the other stages.
     pub scope_head: bool,
 }
 

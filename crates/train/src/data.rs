@@ -152,6 +152,9 @@ pub struct Augment {
     pub rotate90: f64,
     pub scale: f64,
     pub translate: f64,
+    /// Probability of cutting the image to a band without any box ([`without_boxes`]): a
+    /// negative for a localiser's scope head.
+    pub box_free: f64,
 }
 
 /// A sample after augmentation: pixels in [0, 1] and boxes.
@@ -219,11 +222,61 @@ pub fn augment(sample: &Sample, a: &Augment, seed: u64) -> Augmented {
     } else {
         (out, boxes)
     };
-    let mut out = out;
+    // Drawn only when asked for, as the turn.
+    let (mut out, boxes) = if a.box_free > 0.0 && rng.gen_bool(a.box_free.clamp(0.0, 1.0)) {
+        match without_boxes(&out, s, &boxes) {
+            Some(cut) => (cut, Vec::new()),
+            None => (out, boxes),
+        }
+    } else {
+        (out, boxes)
+    };
     if a.acquisition > 0.0 && rng.gen_bool(a.acquisition.clamp(0.0, 1.0)) {
         reacquire(&mut out, s, &boxes, &mut rng);
     }
     (out, boxes)
+}
+
+/// The square `size × size` image cut to the largest band beside all its boxes — above,
+/// below, left or right of every one, at least a quarter of the image each way — scaled to
+/// fit `size` and centred (what a film shows when it misses the hips: a pelvis above them, a
+/// femoral shaft below). `None` when there is no box or no band that large.
+pub fn without_boxes(pixels: &[f32], size: usize, boxes: &[(Option<FractureClass>, BBox)]) -> Option<Vec<f32>> {
+    if boxes.is_empty() {
+        return None;
+    }
+    let s = size as f32;
+    let edge = |v: f32| (v.clamp(0.0, s)) as usize;
+    let x0 = edge(boxes.iter().map(|(_, b)| b.x_min).fold(s, f32::min).floor());
+    let y0 = edge(boxes.iter().map(|(_, b)| b.y_min).fold(s, f32::min).floor());
+    let x1 = edge(boxes.iter().map(|(_, b)| b.x_max).fold(0.0, f32::max).ceil());
+    let y1 = edge(boxes.iter().map(|(_, b)| b.y_max).fold(0.0, f32::max).ceil());
+    // (x, y, width, height) of the bands above, below, left and right of every box.
+    let bands = [
+        (0, 0, size, y0),
+        (0, y1, size, size - y1),
+        (0, 0, x0, size),
+        (x1, 0, size - x1, size),
+    ];
+    let (bx, by, bw, bh) = bands
+        .into_iter()
+        .filter(|&(_, _, w, h)| w >= size / 4 && h >= size / 4)
+        .max_by_key(|&(_, _, w, h)| w * h)?;
+    let band: Vec<f32> = (by..by + bh)
+        .flat_map(|y| pixels[y * size + bx..y * size + bx + bw].iter().copied())
+        .collect();
+    let fit = (size as f64 / bw as f64).min(size as f64 / bh as f64);
+    let (nw, nh) = (
+        ((bw as f64 * fit).round() as usize).clamp(1, size),
+        ((bh as f64 * fit).round() as usize).clamp(1, size),
+    );
+    let scaled = resize_f32(&band, bw, bh, nw, nh);
+    let mut out = vec![0f32; size * size];
+    let (ox, oy) = ((size - nw) / 2, (size - nh) / 2);
+    for y in 0..nh {
+        out[(oy + y) * size + ox..(oy + y) * size + ox + nw].copy_from_slice(&scaled[y * nw..(y + 1) * nw]);
+    }
+    Some(out)
 }
 
 /// A square `size × size` image turned by 90° (clockwise when `clockwise`), with its boxes.

@@ -189,8 +189,10 @@ fn load_init(vs: &mut nn::VarStore, dir: &Path, expected: &hipfrac_model::ModelC
 }
 
 /// The scope head's loss: binary cross-entropy of each image's scope logit against whether
-/// the image (as augmented) holds a box — for a localiser, a proximal femur: the out-of-scope
-/// films (hands, knees, chests…) are its negatives.
+/// the image (as augmented) holds a box — for a localiser, a proximal femur. Its negatives
+/// are the films without one: out-of-scope films (hands, knees, chests…) and films cut so
+/// that no hip is in view ([`HIP_FREE_SHARE`]), simulated ones too, so that looking
+/// simulated or real says nothing of scope.
 fn scope_loss(logits: &Tensor, targets: &[Targets]) -> Tensor {
     let truth: Vec<f32> = targets
         .iter()
@@ -199,6 +201,12 @@ fn scope_loss(logits: &Tensor, targets: &[Targets]) -> Tensor {
     let truth = Tensor::from_slice(&truth).to_device(logits.device());
     logits.binary_cross_entropy_with_logits::<Tensor>(&truth, None, None, tch::Reduction::Mean)
 }
+
+/// The share of a scope-head localiser's training images cut to a band without a hip
+/// ([`crate::data::without_boxes`]) while augmentation is strong: negatives of every look,
+/// phantom and real, and of what a film that misses the hip shows (a pelvis above the hips,
+/// a femoral shaft below them).
+pub const HIP_FREE_SHARE: f64 = 0.2;
 
 /// COCO mAP of `model` on `samples` (no augmentation). Where any validation box is of
 /// unknown type, the mAP is class-agnostic (every true box and detection counts as one
@@ -302,6 +310,11 @@ impl EpochData {
                 rotate90: or_none(c.rotate90),
                 scale: or_none(c.scale_jitter),
                 translate: or_none(c.translate),
+                box_free: or_none(if c.model_config().scope_head {
+                    HIP_FREE_SHARE
+                } else {
+                    0.0
+                }),
             },
             mosaic: or_none(c.mosaic),
             mixup: or_none(c.mixup),
@@ -834,5 +847,29 @@ impl Trainer {
             on_epoch(&log);
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn targets(boxes: &[usize]) -> Vec<Targets> {
+        boxes
+            .iter()
+            .map(|&n| Targets {
+                boxes: Tensor::ones([n as i64, 4], (tch::Kind::Float, Device::Cpu)),
+                labels: Tensor::zeros([n as i64], (tch::Kind::Int64, Device::Cpu)),
+            })
+            .collect()
+    }
+
+    /// An image with a box is in scope, one without is not.
+    #[test]
+    fn the_scope_loss_is_the_cross_entropy_of_holding_a_box() {
+        let logits = Tensor::from_slice(&[3.0f32, -2.0]);
+        let loss = scope_loss(&logits, &targets(&[1, 0]));
+        let expected = ((1.0 + (-3.0f64).exp()).ln() + (1.0 + (-2.0f64).exp()).ln()) / 2.0;
+        assert!((loss.double_value(&[]) - expected).abs() < 1e-5);
     }
 }

@@ -474,3 +474,32 @@ fn a_localiser_with_a_scope_head_starts_from_one_without() {
     );
     assert!(refused.is_err());
 }
+
+/// A film cut so that no hip is in view: the widest band beside every box, scaled to fit and
+/// centred; nothing to cut when there is no box or the boxes leave no band a quarter wide.
+#[test]
+fn a_film_cut_beside_its_boxes_shows_none_of_them() {
+    use hipfrac_core::BBox;
+    use hipfrac_train::data::without_boxes;
+    let s = 256;
+    let pixels: Vec<f32> = (0..s * s).map(|i| (i % 251) as f32 / 251.0).collect();
+    // A hip low and right of centre: the band above it (256 × 150) is the widest.
+    let hip = vec![(None, BBox::new(100.0, 150.0, 200.0, 250.0))];
+    let cut = without_boxes(&pixels, s, &hip).unwrap();
+    let top = (s - 150) / 2;
+    for y in 0..150 {
+        assert_eq!(
+            &cut[(top + y) * s..(top + y + 1) * s],
+            &pixels[y * s..(y + 1) * s],
+            "row {y}"
+        );
+    }
+    assert!(cut[..top * s].iter().chain(&cut[(top + 150) * s..]).all(|&v| v == 0.0));
+    // A hip on the left: the band right of it, scaled up to fill the height.
+    let left = vec![(None, BBox::new(0.0, 0.0, 120.0, 256.0))];
+    let cut = without_boxes(&pixels, s, &left).unwrap();
+    assert!(cut.iter().any(|&v| v > 0.0));
+    assert!(without_boxes(&pixels, s, &[]).is_none());
+    let everywhere = vec![(None, BBox::new(10.0, 10.0, 246.0, 246.0))];
+    assert!(without_boxes(&pixels, s, &everywhere).is_none());
+}
