@@ -41,7 +41,7 @@ pub fn detections_at(
     let mut scores = output.class_logits.to_kind(Kind::Float).sigmoid();
     if let Some(scope) = &output.scope_logits {
         // A box is as likely as its class score and the image's scope together.
-        scores = scores * scope.to_kind(Kind::Float).sigmoid().view([-1, 1, 1]);
+        scores *= scope.to_kind(Kind::Float).sigmoid().view([-1, 1, 1]);
     }
     let scores = scores.to_device(Device::Cpu);
     let classes = scores.size()[2];

@@ -221,15 +221,18 @@ fn sources_and_model(orthanc: &Orthanc, dir: &Path, count: usize, seed: u64) -> 
 
 /// Orthanc sends the sources to the node at `port`, then every source's study must hold its
 /// SR, GSPS and SC, the SR naming its source; Orthanc renders the SC. Returns the results' ids.
-fn round_trip(orthanc: &Orthanc, port: u16, sources: &[Source], log: &dyn Fn() -> String) -> Vec<String> {
+fn round_trip(orthanc: &Orthanc, port: u16, sources: &[Source], leg: &str, log: &dyn Fn() -> String) -> Vec<String> {
     let ids: Vec<&str> = sources.iter().map(|(id, _, _)| id.as_str()).collect();
+    let sent = Instant::now();
     orthanc.store_to_node(port, &ids);
     let mut results = Vec::new();
+    let mut all_back = Duration::ZERO;
     for (_, study, source_uid) in sources {
         let started = Instant::now();
         let classes = loop {
             let classes = orthanc.classes(study);
             if classes.len() >= 4 {
+                all_back = all_back.max(sent.elapsed());
                 break classes;
             }
             assert!(
@@ -265,6 +268,13 @@ fn round_trip(orthanc: &Orthanc, port: u16, sources: &[Source], log: &dyn Fn() -
         assert!(png.starts_with(b"\x89PNG"), "the SC's preview is not a PNG");
         results.extend([sr[0].clone(), gsps[0].clone(), sc[0].clone()]);
     }
+    // The studies are polled one after another, so this is an upper bound.
+    eprintln!(
+        "round trip ({leg}): Orthanc sent {} radiographs to the node; {} results (SR, GSPS, SC) back in their studies within {:.2} s",
+        sources.len(),
+        results.len(),
+        all_back.as_secs_f64()
+    );
     results
 }
 
@@ -280,7 +290,7 @@ fn orthanc_sends_radiographs_and_gets_results_by_c_store_and_by_stow_rs() {
     // 1. Results back by C-STORE.
     let dest = format!("ORTHANC@127.0.0.1:{}", orthanc.dicom);
     let (mut node, port, log) = listen(&model, &temp.path().join("spool-1"), &["--dest", &dest]);
-    let results = round_trip(&orthanc, port, &sources, &|| log.lock().unwrap().clone());
+    let results = round_trip(&orthanc, port, &sources, "C-STORE", &|| log.lock().unwrap().clone());
     let _ = node.kill();
     let _ = node.wait();
     // 2. The results removed from Orthanc, then back by STOW-RS.
@@ -290,7 +300,7 @@ fn orthanc_sends_radiographs_and_gets_results_by_c_store_and_by_stow_rs() {
     assert!(sources.iter().all(|(_, study, _)| orthanc.classes(study).len() == 1));
     let root = orthanc.url("/dicom-web");
     let (mut node, port, log) = listen(&model, &temp.path().join("spool-2"), &["--dest-dicomweb", &root]);
-    round_trip(&orthanc, port, &sources, &|| log.lock().unwrap().clone());
+    round_trip(&orthanc, port, &sources, "STOW-RS", &|| log.lock().unwrap().clone());
     let delivered = log.lock().unwrap().clone();
     assert!(
         delivered.contains("results delivered") && delivered.contains(&root),
