@@ -573,7 +573,7 @@ impl Trainer {
             LossWeights::default(),
         );
         if let Some(scope) = &output.scope_logits {
-            parts.total = parts.total + scope_loss(scope, &targets);
+            parts.total = &parts.total + scope_loss(scope, &targets);
         }
         parts
     }
