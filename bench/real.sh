@@ -29,7 +29,7 @@
 # Se/Sp at the verdict, localisation, hip films assessed, out-of-scope films refused and
 # called a fracture, RG2's answer. Few real fractures (11 films, about 6 patients): read
 # every number with its interval. Runs differ from machine to machine by a few points.
-# Usage: bench/real.sh [OUT]   (env: BIN, SHARED=../shared, VARIANTS="a b c" (or v2), MODELS, PHANTOM, K=5,
+# Usage: bench/real.sh [OUT]   (env: BIN, SHARED=../shared, VARIANTS="a b c" (or v2; none: MODELS only), MODELS, PHANTOM, K=5,
 #        LOC_EPOCHS=30, DET_EPOCHS=20 (b), REAL_LOC_EPOCHS=30, REAL_DET_EPOCHS=40 (c))
 set -euo pipefail
 # Paths given relative to where the script was started, resolved before moving to the checkout.
