@@ -367,8 +367,19 @@ pub struct Trainer {
 impl Trainer {
     /// Loads the data and builds the model; resumes from `out/last` when it exists and
     /// `resume` is set.
-    pub fn new(config: TrainConfig, device: Device, resume: bool) -> Result<Self, TrainError> {
+    pub fn new(mut config: TrainConfig, device: Device, resume: bool) -> Result<Self, TrainError> {
         config.validate()?;
+        // A run resumes as the model it was: a localiser begun before the scope head existed
+        // (or with it off) goes on without one, whatever the configuration's default says.
+        let last = config.out.join("last");
+        if resume && last.join("state.json").is_file() {
+            let saved: Option<hipfrac_model::ModelConfig> = std::fs::read(last.join("config.json"))
+                .ok()
+                .and_then(|bytes| serde_json::from_slice(&bytes).ok());
+            if let Some(saved) = saved {
+                config.model.scope_head = saved.scope_head;
+            }
+        }
         let preprocess = config.preprocess();
         let train = load_manifest(&config.train, &preprocess, config.stage)?;
         let val = load_manifest(&config.val, &preprocess, config.stage)?;
@@ -415,7 +426,6 @@ impl Trainer {
             },
             group: None,
         };
-        let last = trainer.config.out.join("last");
         if resume && last.join("state.json").is_file() {
             trainer.load_checkpoint(&last)?;
         } else if !resume && last.exists() {

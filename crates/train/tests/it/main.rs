@@ -442,6 +442,16 @@ fn a_localiser_with_a_scope_head_starts_from_one_without() {
     old.checkpoint(&log).unwrap();
     drop(old);
     let old_dir = dir.path().join("old/last");
+    // Resumed with the default configuration (scope head on), the run goes on as it began:
+    // without a head, its checkpoint loading.
+    let resumed = Trainer::new(localiser("old"), Device::Cpu, true).unwrap();
+    assert!(!resumed
+        .model_vs
+        .variables()
+        .keys()
+        .any(|n| n.starts_with("head.scope.")));
+    assert!(!resumed.config.model.scope_head);
+    drop(resumed);
 
     let fine = Trainer::new(
         TrainConfig {
