@@ -238,9 +238,10 @@ pub fn augment(sample: &Sample, a: &Augment, seed: u64) -> Augmented {
 }
 
 /// The square `size × size` image cut to the largest band beside all its boxes — above,
-/// below, left or right of every one, at least a quarter of the image each way — scaled to
-/// fit `size` and centred (what a film shows when it misses the hips: a pelvis above them, a
-/// femoral shaft below). `None` when there is no box or no band that large.
+/// below, left or right of every one, at least a quarter of the image each way — and centred,
+/// unscaled (each band spans the whole image one way), between black bars (what a film shows
+/// when it misses the hips: a pelvis above them, a femoral shaft below). `None` when there is
+/// no box or no band that large.
 pub fn without_boxes(pixels: &[f32], size: usize, boxes: &[(Option<FractureClass>, BBox)]) -> Option<Vec<f32>> {
     if boxes.is_empty() {
         return None;
@@ -262,19 +263,11 @@ pub fn without_boxes(pixels: &[f32], size: usize, boxes: &[(Option<FractureClass
         .into_iter()
         .filter(|&(_, _, w, h)| w >= size / 4 && h >= size / 4)
         .max_by_key(|&(_, _, w, h)| w * h)?;
-    let band: Vec<f32> = (by..by + bh)
-        .flat_map(|y| pixels[y * size + bx..y * size + bx + bw].iter().copied())
-        .collect();
-    let fit = (size as f64 / bw as f64).min(size as f64 / bh as f64);
-    let (nw, nh) = (
-        ((bw as f64 * fit).round() as usize).clamp(1, size),
-        ((bh as f64 * fit).round() as usize).clamp(1, size),
-    );
-    let scaled = resize_f32(&band, bw, bh, nw, nh);
     let mut out = vec![0f32; size * size];
-    let (ox, oy) = ((size - nw) / 2, (size - nh) / 2);
-    for y in 0..nh {
-        out[(oy + y) * size + ox..(oy + y) * size + ox + nw].copy_from_slice(&scaled[y * nw..(y + 1) * nw]);
+    let (ox, oy) = ((size - bw) / 2, (size - bh) / 2);
+    for y in 0..bh {
+        let from = (by + y) * size + bx;
+        out[(oy + y) * size + ox..(oy + y) * size + ox + bw].copy_from_slice(&pixels[from..from + bw]);
     }
     Some(out)
 }

@@ -485,8 +485,9 @@ fn a_localiser_with_a_scope_head_starts_from_one_without() {
     assert!(refused.is_err());
 }
 
-/// A film cut so that no hip is in view: the widest band beside every box, scaled to fit and
-/// centred; nothing to cut when there is no box or the boxes leave no band a quarter wide.
+/// A film cut so that no hip is in view: the widest band beside every box, centred unscaled
+/// between black bars; nothing to cut when there is no box or the boxes leave no band a
+/// quarter wide.
 #[test]
 fn a_film_cut_beside_its_boxes_shows_none_of_them() {
     use hipfrac_core::BBox;
@@ -505,10 +506,18 @@ fn a_film_cut_beside_its_boxes_shows_none_of_them() {
         );
     }
     assert!(cut[..top * s].iter().chain(&cut[(top + 150) * s..]).all(|&v| v == 0.0));
-    // A hip on the left: the band right of it, scaled up to fill the height.
+    // A hip on the left: the band right of it (136 × 256), centred between bars left and right.
     let left = vec![(None, BBox::new(0.0, 0.0, 120.0, 256.0))];
     let cut = without_boxes(&pixels, s, &left).unwrap();
-    assert!(cut.iter().any(|&v| v > 0.0));
+    let offset = (s - 136) / 2;
+    for y in 0..s {
+        let row = &cut[y * s..(y + 1) * s];
+        assert_eq!(&row[offset..offset + 136], &pixels[y * s + 120..(y + 1) * s], "row {y}");
+        assert!(
+            row[..offset].iter().chain(&row[offset + 136..]).all(|&v| v == 0.0),
+            "row {y}"
+        );
+    }
     assert!(without_boxes(&pixels, s, &[]).is_none());
     let everywhere = vec![(None, BBox::new(10.0, 10.0, 246.0, 246.0))];
     assert!(without_boxes(&pixels, s, &everywhere).is_none());
