@@ -78,9 +78,10 @@ pub struct SheetOptions {
     /// Thumbnail size in pixels.
     #[arg(long, default_value_t = 256)]
     pub tile: usize,
-    /// A real radiograph (DICOM or PNG) to show first, for comparison.
+    /// Real radiographs (DICOM, PNG or JPEG) to show first, for comparison (repeat the option
+    /// for several).
     #[arg(long)]
-    pub compare: Option<PathBuf>,
+    pub compare: Vec<PathBuf>,
 }
 
 /// Lists the built-in site profiles on stdout.
@@ -261,13 +262,11 @@ impl RunSettings {
 /// Draws a contact sheet of a phantom (or any manifest's) folder.
 pub fn sheet(args: SheetOptions) -> Result<Outcome> {
     let mut tiles = Vec::new();
-    if let Some(real) = &args.compare {
-        tiles.push(Tile {
-            image: real.clone(),
-            annotation: None,
-            caption: "REAL CR (NO LABEL)".into(),
-        });
-    }
+    tiles.extend(args.compare.iter().map(|real| Tile {
+        image: real.clone(),
+        annotation: None,
+        caption: "REAL (NO LABEL)".into(),
+    }));
     let wanted = args.count.saturating_sub(tiles.len());
     tiles.extend(tiles_from_manifest(&args.dir, wanted)?);
     if tiles.is_empty() {

@@ -71,6 +71,31 @@ fn phantom_writes_a_dataset_that_checks_splits_and_draws() {
         (info.width, info.height, 0, 0)
     };
     assert!(width >= 2 * 96 && height >= 2 * 96);
+    // Real films first, as many as given (a DICOM and a PNG here), then the phantom's.
+    let dicom = std::fs::read_dir(out.join("dicom"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let png = std::fs::read_dir(dir.path().join("png"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|e| e == "png"))
+        .unwrap();
+    let compared = hipfrac()
+        .args(["phantom", "sheet"])
+        .arg(&out)
+        .arg("--out")
+        .arg(dir.path().join("compared.png"))
+        .args(["--count", "4", "--tile", "64", "--compare"])
+        .arg(&dicom)
+        .arg("--compare")
+        .arg(&png)
+        .assert()
+        .success();
+    let said = String::from_utf8_lossy(&compared.get_output().stderr).to_string();
+    assert!(said.contains("(4 thumbnails)"), "{said}");
     // Bad options are refused with a message.
     let assert = hipfrac()
         .args(["phantom", "--count", "2", "--site", "nowhere", "--out"])
