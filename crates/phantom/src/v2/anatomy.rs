@@ -347,6 +347,14 @@ impl Region {
         }
     }
 
+    /// The kept side of every one of `cuts`.
+    pub fn inside(cuts: Vec<Cut>) -> Self {
+        Region {
+            keep: cuts,
+            minus: vec![],
+        }
+    }
+
     /// A bound on the signed distance to the region (negative inside; exact for one cut).
     pub fn distance(&self, q: P3) -> f32 {
         let mut d = f32::NEG_INFINITY;

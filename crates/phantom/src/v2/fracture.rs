@@ -322,10 +322,7 @@ fn intertrochanteric(femur: &FemurModel, severity: f64, unstable: bool, rng: &mu
                     motion: Motion::IDENTITY,
                 },
                 Fragment {
-                    region: Region {
-                        keep: distal,
-                        minus: vec![],
-                    },
+                    region: Region::inside(distal),
                     motion: shaft,
                 },
             ],
@@ -388,10 +385,7 @@ fn intertrochanteric(femur: &FemurModel, severity: f64, unstable: bool, rng: &mu
                 motion: shaft,
             },
             Fragment {
-                region: Region {
-                    keep: lesser,
-                    minus: vec![],
-                },
+                region: Region::inside(lesser),
                 motion: lt_motion,
             },
         ],
