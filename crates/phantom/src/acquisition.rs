@@ -346,6 +346,10 @@ pub struct Reader {
     /// attenuation `−ln(I/I₀)` is at or below this (all of the field when the anatomy is under
     /// a tenth of it), as a reader's histogram analysis excludes the raw-beam peak.
     pub direct_exposure: Option<f32>,
+    /// Where the site's unsharpness (`blur_sigma_mm`) acts: `false` on the detected signal,
+    /// noise included (v1); `true` on the image before quantum noise, as the focal spot's
+    /// geometric unsharpness does, so the noise keeps its fine grain.
+    pub blur_before_noise: bool,
 }
 
 impl Reader {
@@ -353,6 +357,7 @@ impl Reader {
     pub const PLAIN: Reader = Reader {
         outside: 1.0,
         direct_exposure: None,
+        blur_before_noise: false,
     };
 }
 
@@ -410,6 +415,9 @@ pub fn expose_with(
             }
         }
     }
+    if reader.blur_before_noise {
+        blur(&mut primary, width, height, site.blur_sigma_mm / spacing);
+    }
     // Scatter: a broad blur of the primary, added.
     let scatter = broad_blur(&primary, width, height, site.scatter_sigma_mm / spacing);
     let photons_per_pixel = site.photons * spacing * spacing;
@@ -438,7 +446,9 @@ pub fn expose_with(
             (noisy / photons_per_pixel).max(1e-6) as f32
         })
         .collect();
-    blur(&mut signal, width, height, site.blur_sigma_mm / spacing);
+    if !reader.blur_before_noise {
+        blur(&mut signal, width, height, site.blur_sigma_mm / spacing);
+    }
     // The reader: log of the exposure (so brightness follows attenuation), dynamic range
     // compression, then the tone curve between percentiles of the exposed field.
     let mut log: Vec<f32> = signal.iter().map(|&v| -(v.max(1e-6)).ln()).collect();
