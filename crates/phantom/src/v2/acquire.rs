@@ -4,13 +4,17 @@
 //! (electronic shutter), not left white; the tone curve's percentiles are taken over the
 //! anatomy, not over the direct exposure beside it; the site's unsharpness blurs the image
 //! before quantum noise (the focal spot's geometric unsharpness), so the noise keeps its fine
-//! grain; no dynamic range compression or unsharp masking.
+//! grain; a gradation after the tone curve puts the anatomy's median at a fixed dark grey.
 
 use crate::acquisition::{expose_with, Exposure, Reader, SiteProfile};
 
 /// Attenuation `−ln(I/I₀)` below which a pixel counts as direct exposure (about 50 mm of
 /// water at 60–80 kVp).
 const DIRECT_EXPOSURE: f32 = 1.0;
+
+/// The display value of the anatomy's median after v2's gradation (real processed AP pelvis
+/// films hold most of their soft tissue between 0.2 and 0.4).
+const ANATOMY_MEDIAN: f32 = 0.3;
 
 /// v2's reader.
 const READER: Reader = Reader {
@@ -29,13 +33,24 @@ pub fn expose(
     site: &SiteProfile,
     exposure: &Exposure,
 ) -> (Vec<f32>, [usize; 4]) {
-    // v2's reader applies the site's tone curve but neither dynamic range compression nor
-    // unsharp masking: both lift the power between 2 and 10 mm far above a real CR's
-    // (`patches.py` against RG2, 2026-12-07: 0.99 with them, 0.84 without).
-    let mut site = site.clone();
-    site.lut.drc_amount = 0.0;
-    site.lut.unsharp_amount = 0.0;
-    expose_with(attenuation, width, height, spacing, &site, exposure, READER)
+    let (mut display, field) = expose_with(attenuation, width, height, spacing, site, exposure, READER);
+    // Gradation: the reader darkens the mid-tones until the anatomy's median sits at
+    // ANATOMY_MEDIAN, as CR/DR readers normalise the displayed density of the body part
+    // (exposure recognition), so soft tissue reads dark grey and bone stands out, as on real
+    // processed films, whatever the patient's thickness.
+    let mut anatomy: Vec<f32> = (field[1]..field[3])
+        .flat_map(|y| (field[0]..field[2]).map(move |x| y * width + x))
+        .filter(|&i| attenuation[i] > DIRECT_EXPOSURE)
+        .map(|i| display[i])
+        .collect();
+    if anatomy.len() * 10 >= (field[2] - field[0]) * (field[3] - field[1]) {
+        let median = crate::acquisition::percentile(&mut anatomy, 50.0).clamp(0.05, 0.95);
+        let gamma = (ANATOMY_MEDIAN.ln() / median.ln()).clamp(1.0, 4.0);
+        for v in &mut display {
+            *v = v.powf(gamma);
+        }
+    }
+    (display, field)
 }
 
 #[cfg(test)]
@@ -90,36 +105,53 @@ mod tests {
     }
 
     #[test]
-    fn v2_reader_adds_no_edge_overshoot() {
-        // A step from thin to thick tissue: unsharp masking would overshoot on both sides.
-        let (width, height, spacing) = (128, 32, 0.5);
-        let attenuation: Vec<f32> = (0..width * height)
-            .map(|i| if i % width < width / 2 { 2.0 } else { 4.0 })
-            .collect();
-        let exposure = Exposure {
-            collimation: [0.0; 4],
-            noise_seed: 1,
-        };
-        let mut site = site();
-        site.photons = 1e9;
-        site.scatter_fraction = 0.0;
-        site.lut.unsharp_amount = 1.5;
-        let (display, _) = expose(&attenuation, width, height, spacing, &site, &exposure);
-        let row = &display[16 * width..17 * width];
-        let (thin, thick) = (row[8], row[width - 8]);
-        // v1's reader, with the same site, does overshoot.
-        let (v1, _) = expose_with(&attenuation, width, height, spacing, &site, &exposure, Reader::PLAIN);
-        let v1_row = &v1[16 * width..17 * width];
-        let (lo, hi) = (v1_row[8].min(v1_row[width - 8]), v1_row[8].max(v1_row[width - 8]));
-        assert!(
-            v1_row.iter().any(|&v| v < lo - 0.02 || v > hi + 0.02),
-            "v1's unsharp masking should overshoot the step"
-        );
-        for (x, &v) in row.iter().enumerate() {
-            assert!(
-                v >= thin.min(thick) - 0.01 && v <= thin.max(thick) + 0.01,
-                "pixel {x}: {v} outside the plateaus {thin}..{thick}"
-            );
+    fn v2_gradation_puts_the_anatomy_at_dark_grey_and_keeps_the_order_of_grey_levels() {
+        // Projected cases of every site (both framings come up): the anatomy's median is dark
+        // grey after the gradation (or stays where it was when it was darker).
+        for name in ["site-a", "site-b", "site-c"] {
+            let site = SiteProfile::load(name).unwrap();
+            for case in crate::plan(4, &site, 23, &crate::ClassMix::default()) {
+                let (attenuation, hips, d) = crate::v2::attenuation(&case, &site, 128, false);
+                let (width, height) = (d.width, d.height);
+                let (display, field) = expose(&attenuation, width, height, d.spacing, &site, &case.exposure);
+                let (plain, _) = expose_with(&attenuation, width, height, d.spacing, &site, &case.exposure, READER);
+                let in_field = |i: usize| {
+                    (field[0]..field[2]).contains(&(i % width)) && (field[1]..field[3]).contains(&(i / width))
+                };
+                let anatomy = |values: &[f32], hip: bool| -> Vec<f32> {
+                    (0..width * height)
+                        .filter(|&i| in_field(i) && attenuation[i] > DIRECT_EXPOSURE && (hips[i] != 0) == hip)
+                        .map(|i| values[i])
+                        .collect()
+                };
+                let median = |mut v: Vec<f32>| crate::acquisition::percentile(&mut v, 50.0);
+                let all = |values: &[f32]| {
+                    let mut v = anatomy(values, false);
+                    v.extend(anatomy(values, true));
+                    median(v)
+                };
+                let (before, after) = (all(&plain), all(&display));
+                let expected = before.min(ANATOMY_MEDIAN);
+                assert!(
+                    (after - expected).abs() < 0.03,
+                    "{}: the anatomy's median {before} became {after}, not {expected}",
+                    case.name
+                );
+                // A tone change only: darker mid-tones, the order of grey levels kept, black and
+                // white where they were.
+                let mut order: Vec<usize> = (0..width * height).collect();
+                order.sort_by(|&i, &j| plain[i].total_cmp(&plain[j]));
+                for pair in order.windows(2) {
+                    assert!(
+                        display[pair[0]] <= display[pair[1]] + 1e-6,
+                        "{}: order changed",
+                        case.name
+                    );
+                }
+                for (d, p) in display.iter().zip(&plain) {
+                    assert!(*d <= p + 1e-6 && (*p < 1.0 || *d == 1.0) && (*p > 0.0 || *d == 0.0));
+                }
+            }
         }
     }
 }

@@ -797,6 +797,129 @@ impl Solid for Sacrum {
     }
 }
 
+/// The lower lumbar spine (L3–L5) above the sacrum on the midline: per vertebra a body
+/// (a bar rounded at its lateral ends: the AP film's rectangle with its endplates), two
+/// pedicles running back from it (the AP film's "eyes"), the laminar arch, the spinous
+/// process (a teardrop on the midline) and two transverse processes; discs between bodies;
+/// lordosis brings L5 forward of L3. Proportions after Panjabi et al. (Spine 1992): bodies
+/// ≈ 45–50 mm wide and 27 mm high, discs ≈ 10 mm.
+pub struct Spine {
+    parts: Blend,
+    bone_fraction: f32,
+    thin: f32,
+    seed: u32,
+    bounds: (P3, P3),
+}
+
+impl Spine {
+    pub fn new(p: &Params3, seed: u32) -> Self {
+        let s = p.scale;
+        let m = p.half_pelvis;
+        let mut parts = Blend::default();
+        // (centre height, body depth centre, body half width, transverse reach) of L5, L4, L3.
+        for (y, z, half, reach) in [
+            (-177.0, 30.0, 16.0, 34.0),
+            (-213.0, 20.0, 15.0, 40.0),
+            (-249.0, 14.0, 14.0, 36.0),
+        ] {
+            let (y, z, half, reach) = (y * s, z * s, half * s, reach * s);
+            parts.add(
+                Part::Capsule(Capsule::new(p3(m - half, y, z), p3(m + half, y, z), 13.0 * s, 13.0 * s)),
+                2.0,
+            );
+            for side in [-1.0f32, 1.0] {
+                let x = m + side * 0.85 * half;
+                parts.add(
+                    Part::Capsule(Capsule::new(
+                        p3(x, y - 4.0 * s, z + 9.0 * s),
+                        p3(x + side * 1.5 * s, y - 4.0 * s, z + 27.0 * s),
+                        5.5 * s,
+                        5.0 * s,
+                    )),
+                    2.5,
+                );
+                parts.add(
+                    Part::Capsule(Capsule::new(
+                        p3(x + side * 2.0 * s, y - 3.0 * s, z + 26.0 * s),
+                        p3(m + side * reach, y - 6.0 * s, z + 24.0 * s),
+                        5.0 * s,
+                        3.5 * s,
+                    )),
+                    2.5,
+                );
+            }
+            parts.add(
+                Part::Capsule(Capsule::new(
+                    p3(m - 0.9 * half, y, z + 30.0 * s),
+                    p3(m + 0.9 * half, y, z + 30.0 * s),
+                    5.0 * s,
+                    5.0 * s,
+                )),
+                3.0,
+            );
+            parts.add(
+                Part::Capsule(Capsule::new(
+                    p3(m, y + 2.0 * s, z + 32.0 * s),
+                    p3(m, y + 14.0 * s, z + 60.0 * s),
+                    5.5 * s,
+                    4.0 * s,
+                )),
+                3.0,
+            );
+        }
+        Spine {
+            parts,
+            bone_fraction: 0.16 * (1.0 - 0.5 * p.osteoporosis),
+            thin: 1.0 - 0.4 * p.osteoporosis,
+            seed,
+            bounds: (
+                p3(m - 48.0 * s, -272.0 * s, 0.0),
+                p3(m + 48.0 * s, -150.0 * s, 106.0 * s),
+            ),
+        }
+    }
+
+    pub fn distance(&self, p: P3) -> f32 {
+        self.parts.distance(p, SPAN_MARGIN)
+    }
+
+    fn cortex(&self) -> f32 {
+        (1.1 * self.thin).max(0.6)
+    }
+}
+
+impl Solid for Spine {
+    fn material(&self) -> Material {
+        Material::Bone
+    }
+    fn bounds(&self) -> (P3, P3) {
+        self.bounds
+    }
+    fn sample(&self, p: P3) -> Sample {
+        Sample {
+            distance: self.distance(p),
+            cortex: self.cortex(),
+            hip: false,
+        }
+    }
+    fn spans(&self, origin: P3, direction: P3) -> Spans {
+        let mut spans = Spans::default();
+        self.parts.spans(origin, direction, &mut spans);
+        spans
+    }
+    fn sample_on(&self, p: P3, t: f32, spans: &Spans) -> Sample {
+        Sample {
+            distance: self.parts.distance_on(p, SPAN_MARGIN, t, spans, 0),
+            cortex: self.cortex(),
+            hip: false,
+        }
+    }
+    fn bone_fraction(&self, p: P3) -> f32 {
+        let t = fbm2(p * 0.7, self.seed);
+        (self.bone_fraction * (0.4 + 1.2 * smoothstep(-0.35, 0.45, t))).clamp(0.0, 0.9)
+    }
+}
+
 /// Bowel gas: lumpy pockets (a few overlapping ellipsoids with a noisy surface).
 pub struct Gas {
     blobs: Vec<Ellipsoid>,
@@ -923,6 +1046,26 @@ mod tests {
     fn params() -> Params3 {
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(3);
         Params3::new(&PatientParams::sample(&mut rng))
+    }
+
+    #[test]
+    fn v2_lumbar_spine_has_bodies_discs_pedicles_and_spinous_processes() {
+        let p = params();
+        let spine = Spine::new(&p, 1);
+        let (s, m) = (p.scale, p.half_pelvis);
+        // Inside L4's body, in the L4–L5 disc (between the bodies), inside L4's right pedicle
+        // and its spinous process; beside the body, lateral of the transverse processes.
+        assert!(spine.distance(p3(m, -213.0 * s, 20.0 * s)) < -8.0);
+        assert!(spine.distance(p3(m, -195.0 * s, 25.0 * s)) > 0.0);
+        assert!(spine.distance(p3(m + 0.85 * 15.0 * s, -217.0 * s, 38.0 * s)) < 0.0);
+        assert!(spine.distance(p3(m, -205.0 * s, 66.0 * s)) < 0.0);
+        assert!(spine.distance(p3(m + 60.0 * s, -213.0 * s, 20.0 * s)) > 0.0);
+        // Nothing below the top of the sacrum.
+        assert!(spine.distance(p3(m, -140.0 * s, 40.0 * s)) > 0.0);
+        let (lo, hi) = spine.bounds();
+        for q in [p3(m, -249.0 * s, 14.0 * s), p3(m, -177.0 * s, 30.0 * s)] {
+            assert!(q.x > lo.x && q.y > lo.y && q.z > lo.z && q.x < hi.x && q.y < hi.y && q.z < hi.z);
+        }
     }
 
     #[test]

@@ -4,7 +4,7 @@
 //!
 //! - [`anatomy`]: both proximal femora, both hemipelves and the sacrum as smooth
 //!   signed-distance fields in millimetres (cortical shell of varying thickness, cancellous
-//!   bone with a 3D trabecular texture), bowel gas;
+//!   bone with a 3D trabecular texture), the lower lumbar spine, bowel gas;
 //! - [`project`]: rays from a point source through the patient to each detector pixel
 //!   (magnification ≈ 1.2 at the hip), path lengths per material, a polychromatic spectrum
 //!   by kVp (beam hardening), then v1's acquisition chain (scatter, quantum noise, blur, log,
@@ -18,7 +18,7 @@
 //!   the proximal femur (head to just below the lesser trochanter); a fracture's box is the
 //!   projection of every fragment's cut faces.
 //!
-//! Not yet: implants, children, lumbar spine, an object-dependent scatter kernel, detector
+//! Not yet: implants, children, an object-dependent scatter kernel, detector
 //! noise power shaping, burned-in text (see docs/phantom.md).
 
 pub mod acquire;
@@ -30,7 +30,7 @@ pub mod sdf;
 use crate::acquisition::SiteProfile;
 use crate::output::{write_case, GenerateOptions, OutputError, PhantomRow};
 use crate::{finish, flip, CasePlan, ClassMix, Simulated, BOX_MARGIN_MM, HIP_MARGIN_MM};
-use anatomy::{femur_pose, FemurModel, FemurPiece, Gas, Hemipelvis, Params3, Sacrum, Solid};
+use anatomy::{femur_pose, FemurModel, FemurPiece, Gas, Hemipelvis, Params3, Sacrum, Solid, Spine};
 use fracture::Fracture3;
 use hipfrac_core::BBox;
 use project::{Body, Detector, Spectrum};
@@ -54,6 +54,7 @@ pub struct Scene3 {
     pub other: FemurPiece,
     pub pelvis: [Hemipelvis; 2],
     pub sacrum: Sacrum,
+    pub spine: Spine,
     pub gas: Option<Gas>,
     pub body: Body,
 }
@@ -111,6 +112,7 @@ impl Scene3 {
                 Hemipelvis::new(&p, Some(m), seed ^ 0x2222),
             ],
             sacrum: Sacrum::new(&p, seed ^ 0x3333),
+            spine: Spine::new(&p, seed ^ 0x4444),
             gas: Gas::new(&p, case.image_seed),
             femur,
             pose,
@@ -131,6 +133,7 @@ impl Scene3 {
         out.push(&self.pelvis[0]);
         out.push(&self.pelvis[1]);
         out.push(&self.sacrum);
+        out.push(&self.spine);
         if let Some(gas) = &self.gas {
             out.push(gas);
         }
@@ -163,8 +166,11 @@ impl Scene3 {
     }
 }
 
-/// The field of an AP pelvis at the detector, mm (a 43 × 35 cm cassette, landscape).
-pub const PELVIS_FIELD_MM: [f64; 2] = [430.0, 350.0];
+/// The field of an AP pelvis at the detector, mm: landscape, the 43 × 35 cm cassette's
+/// aspect, wide enough that a hip box spans what it spans on real AP pelvis films (hipfrac's
+/// hip boxes on the FracAtlas films: median width 0.227 of the film's longer side; 0.269 at
+/// 430 × 350 mm), with the lower lumbar spine at the top.
+pub const PELVIS_FIELD_MM: [f64; 2] = [505.0, 411.0];
 
 /// Whether a case is an AP pelvis (both hips, centred on the midline) rather than the site's
 /// AP hip: half of them, drawn from the image's seed. Suspected hip fractures are imaged with
