@@ -132,9 +132,10 @@ pub fn run(args: TrainOptions) -> Result<Outcome> {
         if !leader {
             return;
         }
+        let scope = log.scope.map(|v| format!(", scope {v:.4}")).unwrap_or_default();
         bar.suspend(|| {
             eprintln!(
-                "epoch {}/{}: loss {:.4} (qfl {:.4}, giou {:.4}, dfl {:.4}), lr {:.5}{map}, {:.0} s",
+                "epoch {}/{}: loss {:.4} (qfl {:.4}, giou {:.4}, dfl {:.4}{scope}), lr {:.5}{map}, {:.0} s",
                 log.epoch, config.epochs, log.loss, log.qfl, log.giou, log.dfl, log.lr, log.seconds
             )
         });

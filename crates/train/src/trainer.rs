@@ -35,6 +35,9 @@ pub struct State {
     /// Sums of the loss and its parts (total, QFL, GIoU, DFL) over those batches.
     #[serde(default)]
     pub partial: [f64; 4],
+    /// The sum of the scope head's loss over those batches (0 without a scope head).
+    #[serde(default)]
+    pub partial_scope: f64,
     /// fp16 training's loss scale (none in fp32 and bf16).
     #[serde(default)]
     pub loss_scaler: Option<LossScaler>,
@@ -50,6 +53,8 @@ pub struct EpochLog {
     pub qfl: f64,
     pub giou: f64,
     pub dfl: f64,
+    /// The scope head's loss (binary cross-entropy, part of `loss`), for a localiser with one.
+    pub scope: Option<f64>,
     pub map50: Option<f64>,
     pub map50_95: Option<f64>,
     pub seconds: f64,
@@ -416,6 +421,7 @@ impl Trainer {
                 best_map50_95: None,
                 step: 0,
                 partial: [0.0; 4],
+                partial_scope: 0.0,
                 loss_scaler: fp16.then(LossScaler::default),
             },
             train,
@@ -498,6 +504,7 @@ impl Trainer {
         // A run stopped inside this epoch resumes after the batches it had done.
         let skip = self.state.step;
         let mut sums = self.state.partial;
+        let mut scope_sum = self.state.partial_scope;
         let mut lr = 0.0;
         // Lent to the loader thread for the epoch (the steps borrow the rest of `self`).
         let train = std::mem::take(&mut self.train);
@@ -522,7 +529,7 @@ impl Trainer {
                     return Ok(EpochEnd::Stopped(k));
                 }
                 lr = self.learning_rate_now(per_epoch);
-                let loss = self.loss(parts);
+                let (loss, scope) = self.loss(parts);
                 // Checked before the step: a non-finite loss never reaches the weights.
                 let value = loss.total.double_value(&[]);
                 if self.on_any_rank(!value.is_finite())? {
@@ -534,12 +541,13 @@ impl Trainer {
                 sums[1] += loss.qfl.double_value(&[]);
                 sums[2] += loss.giou.double_value(&[]);
                 sums[3] += loss.dfl.double_value(&[]);
+                scope_sum += scope.unwrap_or(0.0);
                 on_step(k + 1, batches.len(), value);
             }
             Ok(EpochEnd::Done)
         });
         self.train = train;
-        self.end_epoch(end?, sums, lr, batches.len(), started)
+        self.end_epoch(end?, (sums, scope_sum), lr, batches.len(), started)
     }
 
     /// Whether to stop now: the stop flag, agreed by every rank (they stop at the same batch,
@@ -568,8 +576,8 @@ impl Trainer {
     }
 
     /// The loss of one prepared batch: the network in the run's precision, the assigner and
-    /// the losses in fp32.
-    fn loss(&self, parts: Vec<Augmented>) -> LossParts {
+    /// the losses in fp32; with the scope head's part (already in the total) on its own.
+    fn loss(&self, parts: Vec<Augmented>) -> (LossParts, Option<f64>) {
         let (images, targets) = to_tensors(parts, self.config.image_size, self.device);
         let output = hipfrac_model::precision::autocast(self.device, self.config.precision, || {
             self.model.forward_t(&images, true)
@@ -582,10 +590,12 @@ impl Trainer {
             &AlignOta::default(),
             LossWeights::default(),
         );
-        if let Some(scope) = &output.scope_logits {
-            parts.total = &parts.total + scope_loss(scope, &targets);
-        }
-        parts
+        let scope = output.scope_logits.as_ref().map(|logits| {
+            let scope = scope_loss(logits, &targets);
+            parts.total = &parts.total + &scope;
+            scope.double_value(&[])
+        });
+        (parts, scope)
     }
 
     /// One optimiser step on `loss` at `lr`: back-propagation, the gradients averaged over the
@@ -630,7 +640,7 @@ impl Trainer {
     fn end_epoch(
         &mut self,
         end: EpochEnd,
-        sums: [f64; 4],
+        (sums, scope_sum): ([f64; 4], f64),
         lr: f64,
         batches: usize,
         started: std::time::Instant,
@@ -639,6 +649,7 @@ impl Trainer {
             EpochEnd::Stopped(done) => {
                 self.state.step = done;
                 self.state.partial = sums;
+                self.state.partial_scope = scope_sum;
                 self.state.ema_updates = self.ema.updates;
                 return Err(TrainError::Stopped {
                     epoch: self.state.epoch + 1,
@@ -660,7 +671,7 @@ impl Trainer {
         let c = &self.config;
         self.state.epoch += 1;
         self.state.ema_updates = self.ema.updates;
-        (self.state.step, self.state.partial) = (0, [0.0; 4]);
+        (self.state.step, self.state.partial, self.state.partial_scope) = (0, [0.0; 4], 0.0);
         let n = batches.max(1) as f64;
         let due = self.state.epoch % c.val_interval.max(1) == 0 || self.state.epoch == c.epochs;
         let map = if due && self.is_leader() && !self.val.is_empty() {
@@ -677,6 +688,7 @@ impl Trainer {
             qfl: qfl / n,
             giou: giou / n,
             dfl: dfl / n,
+            scope: self.model.config.scope_head.then_some(scope_sum / n),
             map50: map.map(|m| m.0),
             map50_95: map.map(|m| m.1),
             seconds: started.elapsed().as_secs_f64(),
@@ -828,6 +840,11 @@ impl Trainer {
             }
             self.checkpoint(&log)?;
             let new = !log_path.exists();
+            // A run begun before the scope column keeps its file's columns.
+            let with_scope = new
+                || std::fs::read_to_string(&log_path)
+                    .map(|text| text.lines().next().is_some_and(|header| header.ends_with(",scope")))
+                    .unwrap_or(false);
             let mut file = std::fs::OpenOptions::new()
                 .create(true)
                 .append(true)
@@ -836,10 +853,10 @@ impl Trainer {
             let opt = |v: Option<f64>| v.map(|x| format!("{x:.5}")).unwrap_or_default();
             let mut line = String::new();
             if new {
-                line.push_str("epoch,iteration,lr,loss,qfl,giou,dfl,map50,map50_95,seconds\n");
+                line.push_str("epoch,iteration,lr,loss,qfl,giou,dfl,map50,map50_95,seconds,scope\n");
             }
             line.push_str(&format!(
-                "{},{},{:.6},{:.5},{:.5},{:.5},{:.5},{},{},{:.1}\n",
+                "{},{},{:.6},{:.5},{:.5},{:.5},{:.5},{},{},{:.1}",
                 log.epoch,
                 log.iteration,
                 log.lr,
@@ -851,6 +868,10 @@ impl Trainer {
                 opt(log.map50_95),
                 log.seconds
             ));
+            if with_scope {
+                line.push_str(&format!(",{}", opt(log.scope)));
+            }
+            line.push('\n');
             file.write_all(line.as_bytes())
                 .and_then(|_| file.sync_all())
                 .map_err(|e| checkpoint_error(&log_path)(e.into()))?;

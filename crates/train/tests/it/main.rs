@@ -420,7 +420,8 @@ fn a_quarter_turn_moves_pixels_and_boxes_together() {
 
 /// A localiser learns whether the whole image is in scope: its config has the scope head by
 /// default, and a run starts from a localiser trained without one (the head is new, every
-/// other weight the init's); a run of another stage or preset is still refused.
+/// other weight the init's), logging the head's loss on its own; a run of another stage or
+/// preset is still refused.
 #[test]
 fn a_localiser_with_a_scope_head_starts_from_one_without() {
     let _torch_rng = TORCH_RNG.lock().unwrap_or_else(|e| e.into_inner());
@@ -439,6 +440,7 @@ fn a_localiser_with_a_scope_head_starts_from_one_without() {
     assert!(!without.model_config().scope_head);
     let mut old = Trainer::new(without, Device::Cpu, false).unwrap();
     let log = old.epoch(&mut quiet).unwrap();
+    assert_eq!(log.scope, None, "no scope head, no scope loss");
     old.checkpoint(&log).unwrap();
     drop(old);
     let old_dir = dir.path().join("old/last");
@@ -453,7 +455,7 @@ fn a_localiser_with_a_scope_head_starts_from_one_without() {
     assert!(!resumed.config.model.scope_head);
     drop(resumed);
 
-    let fine = Trainer::new(
+    let mut fine = Trainer::new(
         TrainConfig {
             init: Some(old_dir.clone()),
             ..localiser("new")
@@ -471,6 +473,21 @@ fn a_localiser_with_a_scope_head_starts_from_one_without() {
     for (name, weight) in vs.variables() {
         assert!(started[&name].equal(&weight), "{name} not taken from the init");
     }
+    // The scope head's loss is logged on its own (part of the total), in log.csv's last column.
+    fine.run(&mut quiet, &mut |log| {
+        let scope = log.scope.expect("a scope head logs its loss");
+        assert!(
+            scope.is_finite() && scope > 0.0 && scope < log.loss,
+            "scope {scope}, loss {}",
+            log.loss
+        );
+    })
+    .unwrap();
+    let csv = std::fs::read_to_string(dir.path().join("new/log.csv")).unwrap();
+    let mut lines = csv.lines();
+    assert!(lines.next().unwrap().ends_with(",seconds,scope"));
+    let scope: f64 = lines.next().unwrap().rsplit(',').next().unwrap().parse().unwrap();
+    assert!(scope > 0.0);
 
     // The crop detector (another stage: four classes, no scope head) cannot start from it.
     let refused = Trainer::new(
