@@ -346,9 +346,10 @@ pub struct Reader {
     /// attenuation `−ln(I/I₀)` is at or below this (all of the field when the anatomy is under
     /// a tenth of it), as a reader's histogram analysis excludes the raw-beam peak.
     pub direct_exposure: Option<f32>,
-    /// Where the site's unsharpness (`blur_sigma_mm`) acts: `false` on the detected signal,
-    /// noise included (v1); `true` on the image before quantum noise, as the focal spot's
-    /// geometric unsharpness does, so the noise keeps its fine grain.
+    /// Where the site's unsharpness (`blur_sigma_mm`) acts in the acquisition before this
+    /// reader: `false` on the detected signal, noise included (v1); `true` on the image before
+    /// quantum noise, as the focal spot's geometric unsharpness does (the site's one figure
+    /// then stands for all unsharpness), so the noise keeps its fine grain.
     pub blur_before_noise: bool,
 }
 

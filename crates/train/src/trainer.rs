@@ -842,8 +842,12 @@ impl Trainer {
             let new = !log_path.exists();
             // A run begun before the scope column keeps its file's columns.
             let with_scope = new
-                || std::fs::read_to_string(&log_path)
-                    .map(|text| text.lines().next().is_some_and(|header| header.ends_with(",scope")))
+                || std::fs::File::open(&log_path)
+                    .map(|file| {
+                        let mut header = String::new();
+                        let _ = std::io::BufRead::read_line(&mut std::io::BufReader::new(file), &mut header);
+                        header.trim_end().ends_with(",scope")
+                    })
                     .unwrap_or(false);
             let mut file = std::fs::OpenOptions::new()
                 .create(true)

@@ -1,5 +1,5 @@
-//! The v2 patient in 3D: both proximal femora, both hemipelves and the sacrum as smooth
-//! signed-distance fields, each bone a cortical shell of varying thickness around cancellous
+//! The v2 patient in 3D: both proximal femora, both hemipelves, the sacrum and the lower
+//! lumbar spine as smooth signed-distance fields, each bone a cortical shell of varying thickness around cancellous
 //! bone whose bone volume fraction carries a 3D trabecular texture; bowel gas as lumpy
 //! pockets. Soft tissue (fat and muscle) is analytic and lives in [`super::project`].
 //!
@@ -18,7 +18,7 @@
 
 use super::sdf::{
     ellipsoid_local, fbm2, noise, p3, smax, smin, smoothstep, sphere, Blend, Capsule, Ellipsoid, Motion, Obb, Part,
-    Rot, Spans, P3, SPAN_MARGIN,
+    Rot, Spans, MAX_PARTS, P3, SPAN_MARGIN,
 };
 use crate::anatomy::{normal, PatientParams};
 use rand::{Rng, SeedableRng};
@@ -798,11 +798,12 @@ impl Solid for Sacrum {
 }
 
 /// The lower lumbar spine (L3–L5) above the sacrum on the midline: per vertebra a body
-/// (a bar rounded at its lateral ends: the AP film's rectangle with its endplates), two
-/// pedicles running back from it (the AP film's "eyes"), the laminar arch, the spinous
-/// process (a teardrop on the midline) and two transverse processes; discs between bodies;
-/// lordosis brings L5 forward of L3. Proportions after Panjabi et al. (Spine 1992): bodies
-/// ≈ 45–50 mm wide and 27 mm high, discs ≈ 10 mm.
+/// (a bar rounded at its lateral ends, whose cortex tangent to the beam draws the AP film's
+/// rectangle), two pedicles running back from it (the AP film's "eyes") around a canal
+/// ≈ 24 mm wide, the laminar arch, the spinous process (a teardrop on the midline) and two
+/// transverse processes; the discs are gaps of ≈ 9 mm between the bodies (soft tissue);
+/// lordosis brings L3 forward of L5 (z runs front to back). Proportions after Panjabi et al.
+/// (Spine 1992): bodies 46–48 mm wide and 26 mm high. At most [`MAX_PARTS`] parts.
 pub struct Spine {
     parts: Blend,
     bone_fraction: f32,
@@ -818,17 +819,24 @@ impl Spine {
         let mut parts = Blend::default();
         // (centre height, body depth centre, body half width, transverse reach) of L5, L4, L3.
         for (y, z, half, reach) in [
-            (-177.0, 30.0, 16.0, 34.0),
-            (-213.0, 20.0, 15.0, 40.0),
-            (-249.0, 14.0, 14.0, 36.0),
+            (-177.0, 30.0, 24.0, 40.0),
+            (-213.0, 20.0, 23.5, 44.0),
+            (-249.0, 14.0, 23.0, 40.0),
         ] {
             let (y, z, half, reach) = (y * s, z * s, half * s, reach * s);
+            // The body: a bar of radius 13 mm whose rounded ends reach `half` from the midline.
+            let radius = 13.0 * s;
             parts.add(
-                Part::Capsule(Capsule::new(p3(m - half, y, z), p3(m + half, y, z), 13.0 * s, 13.0 * s)),
+                Part::Capsule(Capsule::new(
+                    p3(m - half + radius, y, z),
+                    p3(m + half - radius, y, z),
+                    radius,
+                    radius,
+                )),
                 2.0,
             );
             for side in [-1.0f32, 1.0] {
-                let x = m + side * 0.85 * half;
+                let x = m + side * 0.75 * half;
                 parts.add(
                     Part::Capsule(Capsule::new(
                         p3(x, y - 4.0 * s, z + 9.0 * s),
@@ -867,6 +875,7 @@ impl Spine {
                 3.0,
             );
         }
+        assert!(parts.len() <= MAX_PARTS, "the spine has {} parts", parts.len());
         Spine {
             parts,
             bone_fraction: 0.16 * (1.0 - 0.5 * p.osteoporosis),
@@ -1053,11 +1062,38 @@ mod tests {
         let p = params();
         let spine = Spine::new(&p, 1);
         let (s, m) = (p.scale, p.half_pelvis);
-        // Inside L4's body, in the L4–L5 disc (between the bodies), inside L4's right pedicle
-        // and its spinous process; beside the body, lateral of the transverse processes.
+        // Inside L4's body, in the L4–L5 disc (between the bodies), inside one of L4's
+        // pedicles and its spinous process, in the spinal canal between the pedicles; beside
+        // the body, lateral of the transverse processes.
         assert!(spine.distance(p3(m, -213.0 * s, 20.0 * s)) < -8.0);
         assert!(spine.distance(p3(m, -195.0 * s, 25.0 * s)) > 0.0);
-        assert!(spine.distance(p3(m + 0.85 * 15.0 * s, -217.0 * s, 38.0 * s)) < 0.0);
+        assert!(spine.distance(p3(m + 0.75 * 23.5 * s, -217.0 * s, 38.0 * s)) < 0.0);
+        assert!(spine.distance(p3(m + 9.0 * s, -217.0 * s, 38.0 * s)) > 0.0);
+        // The body is 46–48 mm wide: bone at 22 mm from the midline, none at 26 mm.
+        assert!(spine.distance(p3(m + 22.0 * s, -213.0 * s, 20.0 * s)) < 0.0);
+        assert!(spine.distance(p3(m + 26.0 * s, -213.0 * s, 20.0 * s)) > 0.0);
+        // Along rays through the spine, the field the marcher evaluates (parts within their
+        // spans only) is the whole field near the bone (a part left out is farther than the
+        // margin), and within 0.02 mm of it up to the margin less the widest blend (3 mm),
+        // where a left-out part's fillet can still lower the running minimum a little.
+        let source = p3(m, -150.0 * s, -1000.0);
+        for k in 0..40 {
+            let target = p3(m + (k as f32 - 20.0) * 2.5 * s, -(160.0 + 2.7 * k as f32) * s, 200.0);
+            let direction = (target - source).unit();
+            let spans = spine.spans(source, direction);
+            for i in 0..400 {
+                let t = 900.0 + i as f32 * 0.5;
+                let p = source + direction * t;
+                let (whole, marched) = (spine.sample(p).distance, spine.sample_on(p, t, &spans).distance);
+                let tolerance = if whole < 2.0 { 1e-4 } else { 0.02 };
+                if whole < SPAN_MARGIN - 3.0 {
+                    assert!(
+                        (whole - marched).abs() < tolerance,
+                        "ray {k}, t {t}: {whole} vs {marched}"
+                    );
+                }
+            }
+        }
         assert!(spine.distance(p3(m, -205.0 * s, 66.0 * s)) < 0.0);
         assert!(spine.distance(p3(m + 60.0 * s, -213.0 * s, 20.0 * s)) > 0.0);
         // Nothing below the top of the sacrum.

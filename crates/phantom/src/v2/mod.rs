@@ -7,8 +7,9 @@
 //!   bone with a 3D trabecular texture), the lower lumbar spine, bowel gas;
 //! - [`project`]: rays from a point source through the patient to each detector pixel
 //!   (magnification ≈ 1.2 at the hip), path lengths per material, a polychromatic spectrum
-//!   by kVp (beam hardening), then v1's acquisition chain (scatter, quantum noise, blur, log,
-//!   tone curve, unsharp masking) and v1's DICOM/PNG/VOC writers;
+//!   by kVp (beam hardening), then v1's acquisition chain with v2's reader ([`acquire`]:
+//!   scatter, blur before quantum noise, log, dynamic range compression, tone curve, unsharp
+//!   masking, a gradation to a dark-grey anatomy) and v1's DICOM/PNG/VOC writers;
 //! - [`fracture`]: the four fracture types as 3D events: planes split the femur into
 //!   fragments that move rigidly, cut faces without cortex, overlapping fragments summed
 //!   (DF: neck cut, head in varus, shaft externally rotated and migrated; VF: head tilted into
@@ -167,9 +168,10 @@ impl Scene3 {
 }
 
 /// The field of an AP pelvis at the detector, mm: landscape, the 43 × 35 cm cassette's
-/// aspect, wide enough that a hip box spans what it spans on real AP pelvis films (hipfrac's
-/// hip boxes on the FracAtlas films: median width 0.227 of the film's longer side; 0.269 at
-/// 430 × 350 mm), with the lower lumbar spine at the top.
+/// aspect, widened so that a hip box spans what it spans on real AP pelvis films (hipfrac's
+/// hip boxes on the FracAtlas films: median width 0.227 of the film's longer side; v2's 0.269
+/// at 430 × 350 mm, 0.234 at this field). A framing choice, not a physical cassette: the
+/// mismatch may as well come from the anatomy's scale or the magnification.
 pub const PELVIS_FIELD_MM: [f64; 2] = [505.0, 411.0];
 
 /// Whether a case is an AP pelvis (both hips, centred on the midline) rather than the site's
