@@ -97,13 +97,26 @@ fn resume_after_a_kill_continues_exactly() {
 /// batch exactly: the epoch's loss and the weights equal an uninterrupted run's.
 #[test]
 fn a_stop_inside_an_epoch_saves_and_resumes_exactly() {
+    stop_inside_an_epoch_and_resume(hipfrac_core::Stage::Whole);
+}
+
+/// The same for a localiser, whose scope head's loss (log.csv's last column) also counts the
+/// batches before the stop; a log.csv begun before that column keeps its columns.
+#[test]
+fn a_localiser_stopped_inside_an_epoch_logs_the_whole_epochs_scope_loss() {
+    stop_inside_an_epoch_and_resume(hipfrac_core::Stage::Hips);
+}
+
+fn stop_inside_an_epoch_and_resume(stage: hipfrac_core::Stage) {
     static STOP: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
     let _torch_rng = TORCH_RNG.lock().unwrap_or_else(|e| e.into_inner());
+    STOP.store(false, std::sync::atomic::Ordering::Relaxed);
     let dir = tempfile::tempdir().unwrap();
     phantom(&dir.path().join("data"), 8);
     let one_epoch = |out: &str| TrainConfig {
         epochs: 1,
         no_aug_epochs: 0,
+        stage,
         ..config(&dir.path().join("data"), &dir.path().join(out))
     };
     let mut quiet = |_: usize, _: usize, _: f64| {};
@@ -153,6 +166,22 @@ fn a_stop_inside_an_epoch_saves_and_resumes_exactly() {
         loss(log("b")),
         "the epoch's mean loss counts the batches before the stop"
     );
+    let scope = |text: String| text.lines().nth(1).unwrap().rsplit(',').next().unwrap().to_string();
+    assert_eq!(scope(log("a")), scope(log("b")), "the scope loss counts them too");
+    if stage != hipfrac_core::Stage::Hips {
+        assert_eq!(scope(log("a")), "", "no scope head, an empty scope column");
+        return;
+    }
+    assert!(scope(log("a")).parse::<f64>().unwrap() > 0.0);
+    // A log.csv begun by an earlier version (no scope column) gets rows of its own columns.
+    let old = "epoch,iteration,lr,loss,qfl,giou,dfl,map50,map50_95,seconds\n";
+    std::fs::create_dir_all(dir.path().join("c")).unwrap();
+    std::fs::write(dir.path().join("c/log.csv"), old).unwrap();
+    let mut earlier = Trainer::new(one_epoch("c"), Device::Cpu, false).unwrap();
+    earlier.run(&mut quiet, &mut |_| {}).unwrap();
+    let text = log("c");
+    assert!(text.starts_with(old));
+    assert_eq!(text.lines().nth(1).unwrap().split(',').count(), 10, "{text}");
 }
 
 /// Mosaic keeps every box that stays mostly in view, inside the image, with its class.
