@@ -241,6 +241,17 @@ pub fn evaluate(model: &DamoYolo, samples: &[Sample], batch_size: i64, device: D
     coco_map(&images)
 }
 
+/// Whether `log.csv` rows carry the `scope` column: a new file does; a file begun before that
+/// column existed keeps its own columns (its header does not end in `,scope`).
+fn has_scope_column(log: &Path) -> bool {
+    let Ok(file) = std::fs::File::open(log) else {
+        return true;
+    };
+    let mut header = String::new();
+    std::io::BufRead::read_line(&mut std::io::BufReader::new(file), &mut header).is_ok()
+        && header.trim_end().ends_with(",scope")
+}
+
 fn save_atomic(path: &Path, write: impl FnOnce(&Path) -> Result<(), CheckpointFault>) -> Result<(), TrainError> {
     // The temporary name keeps the extension: tch picks the format from it.
     let name = path
@@ -815,6 +826,7 @@ impl Trainer {
     ) -> Result<(), TrainError> {
         std::fs::create_dir_all(&self.config.out).map_err(|e| checkpoint_error(&self.config.out)(e.into()))?;
         let log_path = self.config.out.join("log.csv");
+        let with_scope = has_scope_column(&log_path);
         while self.state.epoch < self.config.epochs {
             let log = match self.epoch(on_step) {
                 Err(stopped @ TrainError::Stopped { .. }) => {
@@ -840,15 +852,6 @@ impl Trainer {
             }
             self.checkpoint(&log)?;
             let new = !log_path.exists();
-            // A run begun before the scope column keeps its file's columns.
-            let with_scope = new
-                || std::fs::File::open(&log_path)
-                    .map(|file| {
-                        let mut header = String::new();
-                        let _ = std::io::BufRead::read_line(&mut std::io::BufReader::new(file), &mut header);
-                        header.trim_end().ends_with(",scope")
-                    })
-                    .unwrap_or(false);
             let mut file = std::fs::OpenOptions::new()
                 .create(true)
                 .append(true)
