@@ -362,6 +362,27 @@ impl Reader {
     };
 }
 
+/// The indices of the collimated field's pixels (`field`: left, top, right, bottom).
+fn field_pixels(width: usize, field: [usize; 4]) -> impl Iterator<Item = usize> {
+    (field[1]..field[3]).flat_map(move |y| (field[0]..field[2]).map(move |x| y * width + x))
+}
+
+/// `values` at the field's anatomy: the pixels whose attenuation is above `direct` (direct
+/// exposure left out), or `None` when they are under a tenth of the field.
+pub fn anatomy_values(
+    values: &[f32],
+    attenuation: &[f32],
+    width: usize,
+    field: [usize; 4],
+    direct: f32,
+) -> Option<Vec<f32>> {
+    let anatomy: Vec<f32> = field_pixels(width, field)
+        .filter(|&i| attenuation[i] > direct)
+        .map(|i| values[i])
+        .collect();
+    (anatomy.len() * 10 >= (field[2] - field[0]) * (field[3] - field[1])).then_some(anatomy)
+}
+
 /// Turns an attenuation image into normalised display values in [0, 1] (bright = dense),
 /// and returns the collimated field's pixel rectangle.
 pub fn expose(
@@ -472,17 +493,10 @@ pub fn expose_with(
             *v -= amount * (l - median);
         }
     }
-    let field_pixels = || (field[1]..field[3]).flat_map(|y| (field[0]..field[2]).map(move |x| y * width + x));
-    let mut exposed: Vec<f32> = match reader.direct_exposure {
-        Some(direct) => field_pixels()
-            .filter(|&i| attenuation[i] > direct)
-            .map(|i| log[i])
-            .collect(),
-        None => Vec::new(),
-    };
-    if reader.direct_exposure.is_none() || exposed.len() * 10 < (field[2] - field[0]) * (field[3] - field[1]) {
-        exposed = field_pixels().map(|i| log[i]).collect();
-    }
+    let mut exposed = reader
+        .direct_exposure
+        .and_then(|direct| anatomy_values(&log, attenuation, width, field, direct))
+        .unwrap_or_else(|| field_pixels(width, field).map(|i| log[i]).collect());
     let (lo, hi) = (
         percentile(&mut exposed, site.lut.low_percentile),
         percentile(&mut exposed, site.lut.high_percentile),

@@ -7,7 +7,7 @@
 //! shortcut: the site's one figure stands for all unsharpness — so the noise keeps its fine
 //! grain; a gradation after the tone curve puts the anatomy's median at a fixed dark grey.
 
-use crate::acquisition::{expose_with, Exposure, Reader, SiteProfile};
+use crate::acquisition::{anatomy_values, expose_with, Exposure, Reader, SiteProfile};
 
 /// Attenuation `−ln(I/I₀)` below which a pixel counts as direct exposure (about 50 mm of
 /// water at 60–80 kVp).
@@ -39,12 +39,7 @@ pub fn expose(
     // ANATOMY_MEDIAN, as CR/DR readers normalise the displayed density of the body part
     // (exposure recognition), so soft tissue reads dark grey and bone stands out, as on real
     // processed films, whatever the patient's thickness.
-    let mut anatomy: Vec<f32> = (field[1]..field[3])
-        .flat_map(|y| (field[0]..field[2]).map(move |x| y * width + x))
-        .filter(|&i| attenuation[i] > DIRECT_EXPOSURE)
-        .map(|i| display[i])
-        .collect();
-    if anatomy.len() * 10 >= (field[2] - field[0]) * (field[3] - field[1]) {
+    if let Some(mut anatomy) = anatomy_values(&display, attenuation, width, field, DIRECT_EXPOSURE) {
         let median = crate::acquisition::percentile(&mut anatomy, 50.0).clamp(0.05, 0.95);
         let gamma = (ANATOMY_MEDIAN.ln() / median.ln()).clamp(1.0, 4.0);
         for v in &mut display {
