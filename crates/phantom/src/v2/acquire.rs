@@ -5,7 +5,10 @@
 //! anatomy, not over the direct exposure beside it; the site's unsharpness (`blur_sigma_mm`)
 //! blurs the image before quantum noise, as geometric (focal-spot) unsharpness does — a
 //! shortcut: the site's one figure stands for all unsharpness — so the noise keeps its fine
-//! grain; a gradation after the tone curve puts the anatomy's median at a fixed dark grey.
+//! grain; the lateral collimator blades close to the patient's skin, the top and bottom ones
+//! near the film's edges; the tone curve maps at most the anatomy's lowest 0.5 % to black and
+//! a film-like S curve is centred at mid-range at most; a gradation after the tone curve,
+//! linear on each side of the anatomy's median, puts that median at a fixed dark grey.
 
 use crate::acquisition::{anatomy_values, expose_with, Exposure, Reader, SiteProfile};
 
@@ -34,19 +37,84 @@ pub fn expose(
     site: &SiteProfile,
     exposure: &Exposure,
 ) -> (Vec<f32>, [usize; 4]) {
+    let site = &reader_site(site);
+    let exposure = &collimated_to_the_body(attenuation, width, height, spacing, site, exposure);
     let (mut display, field) = expose_with(attenuation, width, height, spacing, site, exposure, READER);
     // Gradation: the reader darkens the mid-tones until the anatomy's median sits at
     // ANATOMY_MEDIAN, as CR/DR readers normalise the displayed density of the body part
     // (exposure recognition), so soft tissue reads dark grey and bone stands out, as on real
-    // processed films, whatever the patient's thickness.
+    // processed films, whatever the patient's thickness. Linear on each side of the median, so
+    // the thin soft tissue at the flanks keeps its grey levels in proportion (a power curve
+    // crushed it to black).
     if let Some(mut anatomy) = anatomy_values(&display, attenuation, width, field, DIRECT_EXPOSURE) {
         let median = crate::acquisition::percentile(&mut anatomy, 50.0).clamp(0.05, 0.95);
-        let gamma = (ANATOMY_MEDIAN.ln() / median.ln()).clamp(1.0, 4.0);
-        for v in &mut display {
-            *v = v.powf(gamma);
+        if median > ANATOMY_MEDIAN {
+            let (below, above) = (ANATOMY_MEDIAN / median, (1.0 - ANATOMY_MEDIAN) / (1.0 - median));
+            for v in &mut display {
+                *v = if *v <= median {
+                    *v * below
+                } else {
+                    ANATOMY_MEDIAN + (*v - median) * above
+                };
+            }
         }
     }
     (display, field)
+}
+
+/// The anatomy's percentile that v2's tone curve maps to black (at most; the site's own
+/// when lower): real CR/DR processing keeps the thinnest soft tissue above black.
+const LOW_PERCENTILE: f64 = 0.5;
+
+/// The highest midpoint of a film-like (sigmoid) tone curve under v2's reader.
+const SIGMOID_MIDPOINT: f64 = 0.5;
+
+/// The site's tone curve as v2's reader applies it: black from the anatomy's
+/// [`LOW_PERCENTILE`] at most, an S curve centred at [`SIGMOID_MIDPOINT`] at most, so the
+/// flanks' thin soft tissue stays grey as on real processed films.
+fn reader_site(site: &SiteProfile) -> SiteProfile {
+    let mut site = site.clone();
+    site.lut.low_percentile = site.lut.low_percentile.min(LOW_PERCENTILE);
+    site.lut.midpoint = site.lut.midpoint.min(SIGMOID_MIDPOINT);
+    site
+}
+
+/// v2's collimation: the lateral blades close to the patient's skin, the site's margin then
+/// setting how far each blade falls inside the skin (up to 0.7 of the margin) or outside it
+/// (showing as much air), and the top and bottom blades stop near the film's edges (a quarter
+/// of the site's margins), as on real AP hip and pelvis films, where the body fills the film's
+/// width. The skin: the outermost columns of which at least a third is body (attenuation above
+/// [`DIRECT_EXPOSURE`]); a film without such columns keeps the site's margins.
+fn collimated_to_the_body(
+    attenuation: &[f32],
+    width: usize,
+    height: usize,
+    spacing: f64,
+    site: &SiteProfile,
+    exposure: &Exposure,
+) -> Exposure {
+    let body = |x: usize| {
+        (0..height)
+            .filter(|&y| attenuation[y * width + x] > DIRECT_EXPOSURE)
+            .count()
+            * 3
+            >= height
+    };
+    let (Some(left), Some(right)) = ((0..width).find(|&x| body(x)), (0..width).rev().find(|&x| body(x))) else {
+        return *exposure;
+    };
+    let [l, t, r, b] = exposure.collimation;
+    // The drawn margin less the site's mean: −0.7 to +0.7 of it (positive: inside the skin).
+    let inward = |margin: f64| margin - site.collimation_mm;
+    Exposure {
+        collimation: [
+            (left as f64 * spacing + inward(l)).max(0.0),
+            0.25 * t,
+            ((width - 1 - right) as f64 * spacing + inward(r)).max(0.0),
+            0.25 * b,
+        ],
+        ..*exposure
+    }
 }
 
 #[cfg(test)]
@@ -101,6 +169,49 @@ mod tests {
     }
 
     #[test]
+    fn v2_collimation_closes_the_lateral_blades_to_the_skin() {
+        // A body 40 columns wide in a film 100 wide: each lateral blade falls within 0.7 of the
+        // site's margin of the skin, on both sides of it over the draws; top and bottom blades
+        // take a quarter of the drawn margins; a film without a body keeps the drawn margins.
+        use rand::SeedableRng;
+        let (width, height, spacing) = (100, 60, 1.0);
+        let body: Vec<f32> = (0..width * height)
+            .map(|i| if (30..70).contains(&(i % width)) { 3.0 } else { 0.1 })
+            .collect();
+        let mut site = site();
+        site.collimation_mm = 10.0;
+        let (mut inside, mut outside) = (0, 0);
+        for seed in 0..40 {
+            let exposure = Exposure::sample(&site, &mut rand_chacha::ChaCha8Rng::seed_from_u64(seed));
+            let c = collimated_to_the_body(&body, width, height, spacing, &site, &exposure).collimation;
+            for blade in [c[0], c[2]] {
+                assert!(
+                    (blade - 30.0).abs() <= 7.0 + 1e-9,
+                    "blade {blade} mm from the film's edge"
+                );
+                if blade > 30.0 {
+                    inside += 1;
+                } else {
+                    outside += 1;
+                }
+            }
+            assert_eq!(
+                [c[1], c[3]],
+                [0.25 * exposure.collimation[1], 0.25 * exposure.collimation[3]]
+            );
+            let air = vec![0.1f32; width * height];
+            assert_eq!(
+                collimated_to_the_body(&air, width, height, spacing, &site, &exposure),
+                exposure
+            );
+        }
+        assert!(
+            inside > 5 && outside > 5,
+            "blades inside the skin {inside}, outside {outside}"
+        );
+    }
+
+    #[test]
     fn v2_gradation_puts_the_anatomy_at_dark_grey_and_keeps_the_order_of_grey_levels() {
         // Projected cases of every site, both framings: the anatomy's median is dark grey after
         // the gradation (or stays where it was when it was darker).
@@ -113,7 +224,9 @@ mod tests {
                 let (attenuation, hips, d) = crate::v2::attenuation(&case, &site, 128, false);
                 let (width, height) = (d.width, d.height);
                 let (display, field) = expose(&attenuation, width, height, d.spacing, &site, &case.exposure);
-                let (plain, _) = expose_with(&attenuation, width, height, d.spacing, &site, &case.exposure, READER);
+                let reader = reader_site(&site);
+                let exposure = collimated_to_the_body(&attenuation, width, height, d.spacing, &reader, &case.exposure);
+                let (plain, _) = expose_with(&attenuation, width, height, d.spacing, &reader, &exposure, READER);
                 let in_field = |i: usize| {
                     (field[0]..field[2]).contains(&(i % width)) && (field[1]..field[3]).contains(&(i / width))
                 };

@@ -14,7 +14,7 @@
 //! with a 5–6 mm diaphyseal cortex thinning to about 1 mm in the head and 1.5 mm in the upper
 //! neck, a thick (≈ 4 mm) calcar; pelvis: hip centres 156–216 mm apart, acetabulum opening
 //! about 45° inferolaterally, the obturator foramen between the rami, iliac crest about
-//! 120 mm above the hip centre.
+//! 125–130 mm above the hip centre (at the L4–L5 disc), S1 under it.
 
 use super::sdf::{
     ellipsoid_local, fbm2, noise, p3, smax, smin, smoothstep, sphere, Blend, Capsule, Ellipsoid, Motion, Obb, Part,
@@ -522,22 +522,22 @@ impl Hemipelvis {
         let f = p.iliac_flare;
         let r = p.head_radius;
         let v = |x: f32, y: f32, z: f32| p3(x * s, y * s, z * s);
-        let asis = v(-40.0 * f, -70.0, -42.0);
-        let back = p3(m - 44.0 * s, -112.0 * s, 52.0 * s);
+        let asis = v(-40.0 * f, -60.0, -42.0);
+        let back = p3(m - 44.0 * s, -92.0 * s, 52.0 * s);
         let u = (back - asis).unit();
         let up = (p3(0.0, 1.0, 0.0) - u * u.y).unit();
         let n = u.cross(up);
-        let wing_center = (asis + back) * 0.5 + v(0.0, -10.0, 0.0);
+        let wing_center = (asis + back) * 0.5 + v(0.0, -8.0, 0.0);
         let half_length = (back - asis).length() * 0.5 + 8.0 * s;
-        let lateral_crest = asis + v(-5.0 * f, -35.0, 8.0);
-        let top = wing_center + v(0.0, -52.0, 0.0);
-        let sacroiliac = back + v(0.0, -18.0, 0.0);
-        let brim0 = p3(m - 46.0 * s, -85.0 * s, 48.0 * s);
+        let lateral_crest = asis + v(-5.0 * f, -27.0, 8.0);
+        let top = wing_center + v(0.0, -40.0, 0.0);
+        let sacroiliac = back + v(0.0, -14.0, 0.0);
+        let brim0 = p3(m - 46.0 * s, -72.0 * s, 48.0 * s);
         let brim1 = v(34.0, -35.0, 22.0);
         let brim2 = v(36.0, 2.0, -8.0);
         let brim3 = p3(m - 28.0 * s, 20.0 * s, -38.0 * s);
         let mut bounds = (
-            p3(-62.0 * s * f, -170.0 * s, -65.0 * s),
+            p3(-62.0 * s * f, -140.0 * s, -65.0 * s),
             p3(m + 4.0, 110.0 * s, 80.0 * s),
         );
         if let Some(mid) = mirror {
@@ -549,9 +549,9 @@ impl Hemipelvis {
             opening: p3(-0.72, 0.55, -0.42).unit(),
             opening_offset: 0.15 * r,
             socket_radius: r + 2.5 * s,
-            ilium_body: Capsule::new(v(8.0, -22.0, 10.0), v(14.0, -62.0, 24.0), 20.0 * s, 11.0 * s),
+            ilium_body: Capsule::new(v(8.0, -22.0, 10.0), v(14.0, -54.0, 24.0), 20.0 * s, 11.0 * s),
             posterior_column: Capsule::new(v(14.0, -30.0, 25.0), v(14.0, 25.0, 22.0), 16.0 * s, 14.0 * s),
-            wing: Ellipsoid::oriented(wing_center, p3(half_length, 55.0 * s, 4.0 * s), Rot([u, up, n])),
+            wing: Ellipsoid::oriented(wing_center, p3(half_length, 42.0 * s, 4.0 * s), Rot([u, up, n])),
             crest: [
                 Capsule::new(asis, lateral_crest, 5.0 * s, 7.0 * s),
                 Capsule::new(lateral_crest, top, 7.0 * s, 7.0 * s),
@@ -687,7 +687,12 @@ impl Solid for Hemipelvis {
     }
 }
 
-/// The sacrum: a wedge narrowing downwards on the midline, with four pairs of foramina.
+/// Half the sacrum's height in the AP view (S1's top to the apex), mm at scale 1.
+const SACRUM_HALF_HEIGHT: f32 = 48.0;
+
+/// The sacrum: a wedge narrowing downwards on the midline, with four pairs of foramina; S1's
+/// top about 110 mm above the hip centres, under L5, its apex at the level of the femoral heads'
+/// tops.
 pub struct Sacrum {
     center: P3,
     scale: f32,
@@ -701,9 +706,9 @@ impl Sacrum {
     pub fn new(p: &Params3, seed: u32) -> Self {
         let s = p.scale;
         let m = p.half_pelvis;
-        let center = p3(m, -95.0 * s, 50.0 * s);
+        let center = p3(m, -62.0 * s, 50.0 * s);
         let mut foramina = Vec::new();
-        for y in [-130.0f32, -108.0, -86.0, -66.0] {
+        for y in [-90.0f32, -72.0, -55.0, -39.0] {
             let half = 0.55 * Self::half_width(y * s, s);
             for side in [-1.0, 1.0] {
                 let x = m + side * half;
@@ -724,14 +729,14 @@ impl Sacrum {
             bone_fraction: 0.14 * (1.0 - 0.5 * p.osteoporosis),
             seed,
             bounds: (
-                p3(m - 52.0 * s, -160.0 * s, 25.0 * s),
-                p3(m + 52.0 * s, -30.0 * s, 75.0 * s),
+                p3(m - 52.0 * s, -115.0 * s, 25.0 * s),
+                p3(m + 52.0 * s, -9.0 * s, 75.0 * s),
             ),
         }
     }
 
     fn half_width(y: f32, s: f32) -> f32 {
-        20.0 * s + 28.0 * s * ((-35.0 * s - y) / (120.0 * s)).clamp(0.0, 1.0)
+        20.0 * s + 28.0 * s * ((-14.0 * s - y) / (96.0 * s)).clamp(0.0, 1.0)
     }
 }
 
@@ -744,7 +749,7 @@ impl Solid for Sacrum {
     }
     fn sample(&self, p: P3) -> Sample {
         let s = self.scale;
-        let radii = p3(Self::half_width(p.y, s), 60.0 * s, 18.0 * s);
+        let radii = p3(Self::half_width(p.y, s), SACRUM_HALF_HEIGHT * s, 18.0 * s);
         let mut d = ellipsoid_local(p - self.center, radii);
         for f in &self.foramina {
             d = smax(d, -f.distance(p), 1.5);
@@ -761,7 +766,7 @@ impl Solid for Sacrum {
         let body = Obb {
             center: self.center,
             frame: Rot::IDENTITY,
-            half: p3(Self::half_width(-160.0 * s, s), 60.0 * s, 18.0 * s),
+            half: p3(Self::half_width(-110.0 * s, s), SACRUM_HALF_HEIGHT * s, 18.0 * s),
         };
         spans.push(body.ray(origin, direction, SPAN_MARGIN));
         for f in &self.foramina {
@@ -778,7 +783,7 @@ impl Solid for Sacrum {
             };
         }
         let s = self.scale;
-        let radii = p3(Self::half_width(p.y, s), 60.0 * s, 18.0 * s);
+        let radii = p3(Self::half_width(p.y, s), SACRUM_HALF_HEIGHT * s, 18.0 * s);
         let mut d = ellipsoid_local(p - self.center, radii);
         for (i, f) in self.foramina.iter().enumerate() {
             if spans.active(1 + i, t) {
@@ -819,9 +824,9 @@ impl Spine {
         let mut parts = Blend::default();
         // (centre height, body depth centre, body half width, transverse reach) of L5, L4, L3.
         for (y, z, half, reach) in [
-            (-177.0, 30.0, 24.0, 40.0),
-            (-213.0, 20.0, 23.5, 44.0),
-            (-249.0, 14.0, 23.0, 40.0),
+            (-132.0, 30.0, 24.0, 40.0),
+            (-168.0, 20.0, 23.5, 44.0),
+            (-204.0, 14.0, 23.0, 40.0),
         ] {
             let (y, z, half, reach) = (y * s, z * s, half * s, reach * s);
             // The body: a bar of radius 13 mm whose rounded ends reach `half` from the midline.
@@ -882,8 +887,8 @@ impl Spine {
             thin: 1.0 - 0.4 * p.osteoporosis,
             seed,
             bounds: (
-                p3(m - 48.0 * s, -272.0 * s, 0.0),
-                p3(m + 48.0 * s, -150.0 * s, 106.0 * s),
+                p3(m - 48.0 * s, -227.0 * s, 0.0),
+                p3(m + 48.0 * s, -105.0 * s, 106.0 * s),
             ),
         }
     }
@@ -1065,20 +1070,20 @@ mod tests {
         // Inside L4's body, in the L4–L5 disc (between the bodies), inside one of L4's
         // pedicles and its spinous process, in the spinal canal between the pedicles; beside
         // the body, lateral of the transverse processes.
-        assert!(spine.distance(p3(m, -213.0 * s, 20.0 * s)) < -8.0);
-        assert!(spine.distance(p3(m, -195.0 * s, 25.0 * s)) > 0.0);
-        assert!(spine.distance(p3(m + 0.75 * 23.5 * s, -217.0 * s, 38.0 * s)) < 0.0);
-        assert!(spine.distance(p3(m + 9.0 * s, -217.0 * s, 38.0 * s)) > 0.0);
+        assert!(spine.distance(p3(m, -168.0 * s, 20.0 * s)) < -8.0);
+        assert!(spine.distance(p3(m, -150.0 * s, 25.0 * s)) > 0.0);
+        assert!(spine.distance(p3(m + 0.75 * 23.5 * s, -172.0 * s, 38.0 * s)) < 0.0);
+        assert!(spine.distance(p3(m + 9.0 * s, -172.0 * s, 38.0 * s)) > 0.0);
         // The body is 46–48 mm wide: bone at 22 mm from the midline, none at 26 mm.
-        assert!(spine.distance(p3(m + 22.0 * s, -213.0 * s, 20.0 * s)) < 0.0);
-        assert!(spine.distance(p3(m + 26.0 * s, -213.0 * s, 20.0 * s)) > 0.0);
+        assert!(spine.distance(p3(m + 22.0 * s, -168.0 * s, 20.0 * s)) < 0.0);
+        assert!(spine.distance(p3(m + 26.0 * s, -168.0 * s, 20.0 * s)) > 0.0);
         // Along rays through the spine, the field the marcher evaluates (parts within their
         // spans only) is the whole field near the bone (a part left out is farther than the
         // margin), and within 0.02 mm of it up to the margin less the widest blend (3 mm),
         // where a left-out part's fillet can still lower the running minimum a little.
-        let source = p3(m, -150.0 * s, -1000.0);
+        let source = p3(m, -105.0 * s, -1000.0);
         for k in 0..40 {
-            let target = p3(m + (k as f32 - 20.0) * 2.5 * s, -(160.0 + 2.7 * k as f32) * s, 200.0);
+            let target = p3(m + (k as f32 - 20.0) * 2.5 * s, -(115.0 + 2.7 * k as f32) * s, 200.0);
             let direction = (target - source).unit();
             let spans = spine.spans(source, direction);
             for i in 0..400 {
@@ -1094,12 +1099,12 @@ mod tests {
                 }
             }
         }
-        assert!(spine.distance(p3(m, -205.0 * s, 66.0 * s)) < 0.0);
-        assert!(spine.distance(p3(m + 60.0 * s, -213.0 * s, 20.0 * s)) > 0.0);
+        assert!(spine.distance(p3(m, -160.0 * s, 66.0 * s)) < 0.0);
+        assert!(spine.distance(p3(m + 60.0 * s, -168.0 * s, 20.0 * s)) > 0.0);
         // Nothing below the top of the sacrum.
-        assert!(spine.distance(p3(m, -140.0 * s, 40.0 * s)) > 0.0);
+        assert!(spine.distance(p3(m, -95.0 * s, 40.0 * s)) > 0.0);
         let (lo, hi) = spine.bounds();
-        for q in [p3(m, -249.0 * s, 14.0 * s), p3(m, -177.0 * s, 30.0 * s)] {
+        for q in [p3(m, -204.0 * s, 14.0 * s), p3(m, -132.0 * s, 30.0 * s)] {
             assert!(q.x > lo.x && q.y > lo.y && q.z > lo.z && q.x < hi.x && q.y < hi.y && q.z < hi.z);
         }
     }

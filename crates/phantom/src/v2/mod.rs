@@ -101,7 +101,7 @@ impl Scene3 {
         );
         let body = Body {
             midline: m,
-            half_width: p.body_half_width,
+            half_width: trunk_half_width(&p),
             half_depth: p.body_half_depth,
             depth_center: 15.0 * p.scale,
             fat: p.fat,
@@ -165,6 +165,14 @@ impl Scene3 {
         let k = self.fracture.as_ref().map_or(0, |f| f.fragment_of(q));
         self.pieces[k].world(q)
     }
+}
+
+/// Half the trunk's width at the hips, mm: the patient's draw, but at least what covers the
+/// greater trochanters (about 70 mm lateral of the hip centre) with 20 mm of muscle and the
+/// patient's fat, as lying supine spreads the soft tissue (v1's draw alone could leave the
+/// trochanters outside the skin, and the film's flanks black).
+pub fn trunk_half_width(p: &Params3) -> f32 {
+    p.body_half_width.max(p.half_pelvis + 90.0 * p.scale + p.fat)
 }
 
 /// The field of an AP pelvis at the detector, mm: landscape, the 43 × 35 cm cassette's
