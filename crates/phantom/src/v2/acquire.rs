@@ -6,7 +6,9 @@
 //! blurs the image before quantum noise, as geometric (focal-spot) unsharpness does — a
 //! shortcut: the site's one figure stands for all unsharpness — so the noise keeps its fine
 //! grain; the lateral collimator blades close to the patient's skin, the top and bottom ones
-//! near the film's edges; the tone curve maps at most the anatomy's lowest 0.5 % to black and
+//! near the film's edges; the detector records a twentieth of the site's quanta (as many as a
+//! CR plate does), unsharp masking and range compression act at a fifth and three tenths of
+//! the site's amounts; the tone curve maps at most the anatomy's lowest 0.5 % to black and
 //! a film-like S curve is centred at mid-range at most; a gradation after the tone curve,
 //! linear on each side of the anatomy's median, puts that median at a fixed dark grey.
 
@@ -69,13 +71,31 @@ const LOW_PERCENTILE: f64 = 0.5;
 /// The highest midpoint of a film-like (sigmoid) tone curve under v2's reader.
 const SIGMOID_MIDPOINT: f64 = 0.5;
 
-/// The site's tone curve as v2's reader applies it: black from the anatomy's
-/// [`LOW_PERCENTILE`] at most, an S curve centred at [`SIGMOID_MIDPOINT`] at most, so the
-/// flanks' thin soft tissue stays grey as on real processed films.
+/// The quanta v2's detector records at the field's median, as a fraction of the site's
+/// `photons` (v1's figures, 3,500–9,000 per mm², make a nearly noiseless film): a CR plate
+/// behind an AP pelvis receives about 2.5 µGy, some 600 photons per mm² at 70 kVp, and
+/// records about half of them, so 175–450 per mm² here.
+const DETECTED_QUANTA: f64 = 0.05;
+
+/// v2's unsharp masking and dynamic range compression as fractions of the site's amounts:
+/// at v1's amounts v2's bone edges were about twice as steep as real films' (99th percentile
+/// of the gradient 0.27–0.29 against 0.16 in `films.py`'s terms), and a localiser trained on
+/// films read at these fractions found more real hips (`bench/real.sh`, docs/phantom.md).
+const UNSHARP_FRACTION: f64 = 0.2;
+const COMPRESSION_FRACTION: f64 = 0.3;
+
+/// The site as v2's reader applies it: black from the anatomy's [`LOW_PERCENTILE`] at most,
+/// an S curve centred at [`SIGMOID_MIDPOINT`] at most, so the flanks' thin soft tissue stays
+/// grey as on real processed films; [`DETECTED_QUANTA`] of the site's photons;
+/// [`UNSHARP_FRACTION`] and [`COMPRESSION_FRACTION`] of its edge enhancement and range
+/// compression.
 fn reader_site(site: &SiteProfile) -> SiteProfile {
     let mut site = site.clone();
     site.lut.low_percentile = site.lut.low_percentile.min(LOW_PERCENTILE);
     site.lut.midpoint = site.lut.midpoint.min(SIGMOID_MIDPOINT);
+    site.photons *= DETECTED_QUANTA;
+    site.lut.unsharp_amount *= UNSHARP_FRACTION;
+    site.lut.drc_amount *= COMPRESSION_FRACTION;
     site
 }
 

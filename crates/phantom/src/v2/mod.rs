@@ -189,14 +189,40 @@ pub fn pelvis_view(case: &CasePlan) -> bool {
     rand_chacha::ChaCha8Rng::seed_from_u64(case.image_seed ^ 0x7065_6c76_6973).gen_bool(0.5)
 }
 
+/// Whether an AP pelvis is taken on an upright (portrait) cassette, the field turned to hold
+/// the pelvis and both upper femora, as on about a third of the real AP films hipfrac holds:
+/// 40 % of them, drawn from the image's seed.
+pub fn portrait_pelvis(case: &CasePlan) -> bool {
+    rand_chacha::ChaCha8Rng::seed_from_u64(case.image_seed ^ 0x706f_7274_7261_6974).gen_bool(0.4)
+}
+
+/// How often a film is stored turned by 90° (as some real films are, the PACS showing them on
+/// their side).
+pub const TURNED_FRACTION: f64 = 0.08;
+
+/// Whether a film is stored turned by 90° ([`TURNED_FRACTION`] of them, drawn from the
+/// image's seed), and which way: `Some(true)` a quarter turn clockwise.
+pub fn stored_turn(case: &CasePlan) -> Option<bool> {
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(case.image_seed ^ 0x7475_726e);
+    rng.gen_bool(TURNED_FRACTION).then(|| rng.gen_bool(0.5))
+}
+
 /// The detector of a case, 55 mm behind the patient's back: an AP hip takes the site's field
 /// (at the detector) and pixel count with the central ray where v1 centres its view; an AP
 /// pelvis ([`pelvis_view`]) takes [`PELVIS_FIELD_MM`] at the same pixel count of its longer
-/// side, centred on the midline between the iliac crests and the lesser trochanters.
+/// side, centred on the midline between the iliac crests and the lesser trochanters, or, on a
+/// portrait cassette ([`portrait_pelvis`]), the same field turned upright, a tenth larger, and
+/// centred 20 mm below the hip centres (the lower lumbar spine to the upper femora).
 pub fn detector(case: &CasePlan, site: &SiteProfile, size: usize, p: &Params3) -> Detector {
     let detector_z = (15.0 * p.scale + p.body_half_depth + 55.0) as f64;
     let (width, height, spacing, center) = if pelvis_view(case) {
-        let [w, h] = PELVIS_FIELD_MM;
+        let [mut w, mut h] = PELVIS_FIELD_MM;
+        let mut center_y = -35.0 * p.scale as f64;
+        if portrait_pelvis(case) {
+            // Turned upright and a tenth larger, so the trochanters stay in the narrower width.
+            (w, h) = (1.1 * h, 1.1 * w);
+            center_y = 20.0 * p.scale as f64;
+        }
         let spacing = w.max(h) / size as f64;
         (
             (w / spacing).round() as usize,
@@ -204,7 +230,7 @@ pub fn detector(case: &CasePlan, site: &SiteProfile, size: usize, p: &Params3) -
             spacing,
             (
                 p.half_pelvis as f64 + 0.5 * case.view_offset.0,
-                -35.0 * p.scale as f64 + 0.5 * case.view_offset.1,
+                center_y + 0.5 * case.view_offset.1,
             ),
         )
     } else {
@@ -270,7 +296,6 @@ pub fn simulate(case: &CasePlan, site: &SiteProfile, size: usize) -> Simulated {
         flip(&mut mask, width);
     }
     let (display, field) = acquire::expose(&image, width, height, spacing, site, &case.exposure);
-    let radiograph = finish(case, site, width, height, spacing, display, field);
 
     let as_written = |(x, y): (f64, f64)| (if right { x } else { width as f64 - x }, y);
     let mut boxes = Vec::new();
@@ -289,12 +314,79 @@ pub fn simulate(case: &CasePlan, site: &SiteProfile, size: usize) -> Simulated {
             }
         }
     }
-    let hips = hip_boxes(&mask, width, height, spacing, boxes.first().map(|(_, b)| b));
+    let mut hips = hip_boxes(&mask, width, height, spacing, boxes.first().map(|(_, b)| b));
+    let radiograph = match stored_turn(case) {
+        None => finish(case, site, width, height, spacing, display, field),
+        Some(clockwise) => {
+            let turn = Turn {
+                width,
+                height,
+                clockwise,
+            };
+            for (_, b) in &mut boxes {
+                *b = turn.bbox(b);
+            }
+            for b in &mut hips {
+                *b = turn.bbox(b);
+            }
+            let field = turn.bbox(&BBox::new(
+                field[0] as f32,
+                field[1] as f32,
+                field[2] as f32,
+                field[3] as f32,
+            ));
+            let field = [field.x_min, field.y_min, field.x_max, field.y_max].map(|v| v as usize);
+            finish(case, site, height, width, spacing, turn.image(&display), field)
+        }
+    };
     Simulated {
         radiograph,
         boxes,
         hips,
         fracture: scene.fracture.as_ref().map(|f| f.params.clone()).unwrap_or_default(),
+    }
+}
+
+/// A quarter turn of a `width` × `height` image (the turned one is `height` wide).
+#[derive(Debug, Clone, Copy)]
+pub struct Turn {
+    pub width: usize,
+    pub height: usize,
+    pub clockwise: bool,
+}
+
+impl Turn {
+    /// Where the point `(x, y)` of the image (pixel edges, not centres) lands.
+    pub fn point(&self, x: f32, y: f32) -> (f32, f32) {
+        if self.clockwise {
+            (self.height as f32 - y, x)
+        } else {
+            (y, self.width as f32 - x)
+        }
+    }
+
+    pub fn bbox(&self, b: &BBox) -> BBox {
+        let (ax, ay) = self.point(b.x_min, b.y_min);
+        let (bx, by) = self.point(b.x_max, b.y_max);
+        BBox::new(ax.min(bx), ay.min(by), ax.max(bx), ay.max(by))
+    }
+
+    /// The turned image.
+    pub fn image<T: Copy>(&self, values: &[T]) -> Vec<T> {
+        let (w, h) = (self.width, self.height);
+        let mut out = Vec::with_capacity(values.len());
+        for row in 0..w {
+            for column in 0..h {
+                // The source pixel whose centre lands on (column, row)'s centre.
+                let (x, y) = if self.clockwise {
+                    (row, h - 1 - column)
+                } else {
+                    (w - 1 - row, column)
+                };
+                out.push(values[y * w + x]);
+            }
+        }
+        out
     }
 }
 
@@ -380,4 +472,65 @@ pub fn generate(options: &GenerateOptions, progress: impl Fn() + Sync) -> Result
         .collect::<Result<_, _>>()?;
     crate::output::write_manifest(&manifest, &rows)?;
     Ok(rows)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn v2_a_quarter_turn_moves_pixels_and_boxes_together() {
+        // A 7 × 4 image with one marked pixel inside a box: after a quarter turn either way the
+        // marked pixel is inside the turned box, the image is 4 wide, and turning back restores
+        // the image and the box.
+        let (width, height) = (7, 4);
+        let mut image = vec![0u8; width * height];
+        image[2 * width + 5] = 9;
+        let b = BBox::new(4.0, 1.0, 6.0, 3.0);
+        for clockwise in [true, false] {
+            let turn = Turn {
+                width,
+                height,
+                clockwise,
+            };
+            let turned = turn.image(&image);
+            let at = turned.iter().position(|&v| v == 9).unwrap();
+            let (x, y) = ((at % height) as f32 + 0.5, (at / height) as f32 + 0.5);
+            let tb = turn.bbox(&b);
+            assert!(
+                tb.x_min < x && x < tb.x_max && tb.y_min < y && y < tb.y_max,
+                "{clockwise}: {tb:?} ({x}, {y})"
+            );
+            assert_eq!((tb.x_max - tb.x_min, tb.y_max - tb.y_min), (2.0, 2.0));
+            let back = Turn {
+                width: height,
+                height: width,
+                clockwise: !clockwise,
+            };
+            assert_eq!(back.image(&turned), image);
+            assert_eq!(back.bbox(&tb), b);
+        }
+    }
+
+    #[test]
+    fn v2_framings_and_turns_are_drawn_per_image() {
+        // Over 200 cases of a site: both pelvis cassettes and some films stored turned, about as
+        // often as drawn.
+        let site = SiteProfile::load("site-a").unwrap();
+        let cases = crate::plan(200, &site, 7, &ClassMix::default());
+        let pelvis: Vec<_> = cases.iter().filter(|c| pelvis_view(c)).collect();
+        let portrait = pelvis.iter().filter(|c| portrait_pelvis(c)).count();
+        let turned = cases.iter().filter(|c| stored_turn(c).is_some()).count();
+        let clockwise = cases.iter().filter(|c| stored_turn(c) == Some(true)).count();
+        assert!(
+            (20..=60).contains(&portrait),
+            "{portrait} of {} pelvis films portrait",
+            pelvis.len()
+        );
+        assert!((5..=30).contains(&turned), "{turned} of 200 turned");
+        assert!(
+            clockwise > 0 && clockwise < turned,
+            "{clockwise} of {turned} turned clockwise"
+        );
+    }
 }

@@ -113,10 +113,38 @@ fn check_boxes(case: &CasePlan, site: &SiteProfile, size: usize) {
     let detector = v2::detector(case, site, size, &scene.params);
     let width = detector.width as f64;
     let right = case.params.right_side;
+    // Where a point lands in the written image: mirrored for a left hip, turned for a film
+    // stored on its side.
+    let turn = v2::stored_turn(case).map(|clockwise| v2::Turn {
+        width: detector.width,
+        height: detector.height,
+        clockwise,
+    });
     let written = |p| {
         let (x, y) = detector.project(p);
-        (if right { x } else { width - x }, y)
+        let x = if right { x } else { width - x };
+        match turn {
+            Some(t) => {
+                let (x, y) = t.point(x as f32, y as f32);
+                (x as f64, y as f64)
+            }
+            None => (x, y),
+        }
     };
+    let (w, h) = (
+        simulated.radiograph.width() as usize,
+        simulated.radiograph.height() as usize,
+    );
+    assert_eq!(
+        (w, h),
+        if turn.is_some() {
+            (detector.height, detector.width)
+        } else {
+            (detector.width, detector.height)
+        },
+        "{}: written size",
+        case.name
+    );
     let hip = simulated
         .hips
         .first()
@@ -309,6 +337,33 @@ fn v2_every_type_has_its_sign_and_boxes_that_hold_head_lesser_trochanter_and_eve
         }
     }
     assert!(sides[0] > 0 && sides[1] > 0, "both sides drawn: {sides:?}");
+}
+
+#[test]
+fn v2_films_stored_turned_and_portrait_pelvis_films_keep_their_boxes() {
+    // The first turned films and portrait AP pelvis films of each type's plan: the written
+    // image is turned with its boxes (hip box over head and lesser trochanter, fracture box over
+    // every cut face).
+    let site = SiteProfile::load("site-a").unwrap();
+    let (mut turned, mut portrait) = (0, 0);
+    for label in Label::ALL {
+        let cases = plan(60, &site, 5, &only(label));
+        let pick = cases.iter().filter(|c| v2::stored_turn(c).is_some()).take(1).chain(
+            cases
+                .iter()
+                .filter(|c| v2::pelvis_view(c) && v2::portrait_pelvis(c))
+                .take(1),
+        );
+        for case in pick {
+            turned += v2::stored_turn(case).is_some() as usize;
+            portrait += (v2::pelvis_view(case) && v2::portrait_pelvis(case)) as usize;
+            check_boxes(case, &site, 96);
+        }
+    }
+    assert!(
+        turned >= 4 && portrait >= 4,
+        "{turned} turned, {portrait} portrait pelvis films checked"
+    );
 }
 
 #[test]
