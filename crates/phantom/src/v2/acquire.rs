@@ -56,7 +56,7 @@ pub fn expose(
                 *v = if *v <= median {
                     *v * below
                 } else {
-                    ANATOMY_MEDIAN + (*v - median) * above
+                    1.0 - (1.0 - *v) * above
                 };
             }
         }

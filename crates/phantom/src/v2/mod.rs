@@ -212,7 +212,8 @@ pub fn stored_turn(case: &CasePlan) -> Option<bool> {
 /// pelvis ([`pelvis_view`]) takes [`PELVIS_FIELD_MM`] at the same pixel count of its longer
 /// side, centred on the midline between the iliac crests and the lesser trochanters, or, on a
 /// portrait cassette ([`portrait_pelvis`]), the same field turned upright, a tenth larger, and
-/// centred 20 mm below the hip centres (the lower lumbar spine to the upper femora).
+/// centred 60 mm below the hip centres (L3–L5 above, as far as v2 models the spine, to the
+/// femoral shafts' modelled length below).
 pub fn detector(case: &CasePlan, site: &SiteProfile, size: usize, p: &Params3) -> Detector {
     let detector_z = (15.0 * p.scale + p.body_half_depth + 55.0) as f64;
     let (width, height, spacing, center) = if pelvis_view(case) {
@@ -221,7 +222,7 @@ pub fn detector(case: &CasePlan, site: &SiteProfile, size: usize, p: &Params3) -
         if portrait_pelvis(case) {
             // Turned upright and a tenth larger, so the trochanters stay in the narrower width.
             (w, h) = (1.1 * h, 1.1 * w);
-            center_y = 20.0 * p.scale as f64;
+            center_y = 60.0 * p.scale as f64;
         }
         let spacing = w.max(h) / size as f64;
         (
