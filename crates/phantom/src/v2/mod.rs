@@ -186,14 +186,20 @@ pub const PELVIS_FIELD_MM: [f64; 2] = [505.0, 411.0];
 /// AP hip: half of them, drawn from the image's seed. Suspected hip fractures are imaged with
 /// both views, so a site's films hold both framings.
 pub fn pelvis_view(case: &CasePlan) -> bool {
-    rand_chacha::ChaCha8Rng::seed_from_u64(case.image_seed ^ 0x7065_6c76_6973).gen_bool(0.5)
+    image_draw(case, 0x7065_6c76_6973).gen_bool(0.5)
+}
+
+/// A random stream of its own per image and purpose (`salt`), from the image's seed, so that a
+/// framing draw never shifts another.
+fn image_draw(case: &CasePlan, salt: u64) -> rand_chacha::ChaCha8Rng {
+    rand_chacha::ChaCha8Rng::seed_from_u64(case.image_seed ^ salt)
 }
 
 /// Whether an AP pelvis is taken on an upright (portrait) cassette, the field turned to hold
 /// the pelvis and both upper femora, as on about a third of the real AP films hipfrac holds:
 /// 40 % of them, drawn from the image's seed.
 pub fn portrait_pelvis(case: &CasePlan) -> bool {
-    rand_chacha::ChaCha8Rng::seed_from_u64(case.image_seed ^ 0x706f_7274_7261_6974).gen_bool(0.4)
+    image_draw(case, 0x706f_7274_7261_6974).gen_bool(0.4)
 }
 
 /// How often a film is stored turned by 90° (as some real films are, the PACS showing them on
@@ -203,7 +209,7 @@ pub const TURNED_FRACTION: f64 = 0.08;
 /// Whether a film is stored turned by 90° ([`TURNED_FRACTION`] of them, drawn from the
 /// image's seed), and which way: `Some(true)` a quarter turn clockwise.
 pub fn stored_turn(case: &CasePlan) -> Option<bool> {
-    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(case.image_seed ^ 0x7475_726e);
+    let mut rng = image_draw(case, 0x7475_726e);
     rng.gen_bool(TURNED_FRACTION).then(|| rng.gen_bool(0.5))
 }
 
@@ -330,14 +336,15 @@ pub fn simulate(case: &CasePlan, site: &SiteProfile, size: usize) -> Simulated {
             for b in &mut hips {
                 *b = turn.bbox(b);
             }
-            let field = turn.bbox(&BBox::new(
-                field[0] as f32,
-                field[1] as f32,
-                field[2] as f32,
-                field[3] as f32,
-            ));
-            let field = [field.x_min, field.y_min, field.x_max, field.y_max].map(|v| v as usize);
-            finish(case, site, height, width, spacing, turn.image(&display), field)
+            finish(
+                case,
+                site,
+                height,
+                width,
+                spacing,
+                turn.image(&display),
+                turn.rect(field),
+            )
         }
     };
     Simulated {
@@ -363,6 +370,16 @@ impl Turn {
             (self.height as f32 - y, x)
         } else {
             (y, self.width as f32 - x)
+        }
+    }
+
+    /// The turned pixel rectangle `[left, top, right, bottom)`.
+    pub fn rect(&self, [left, top, right, bottom]: [usize; 4]) -> [usize; 4] {
+        let (w, h) = (self.width, self.height);
+        if self.clockwise {
+            [h - bottom, left, h - top, right]
+        } else {
+            [top, w - right, bottom, w - left]
         }
     }
 
