@@ -187,22 +187,33 @@ pub struct Ellipsoid {
     pub center: P3,
     pub frame: Rot,
     pub radii: P3,
+    /// `1/radii` and `1/radii²` (the bound multiplies instead of dividing).
+    inverse: P3,
+    inverse2: P3,
 }
 
 impl Ellipsoid {
     pub fn new(center: P3, radii: P3) -> Self {
-        Ellipsoid {
-            center,
-            frame: Rot::IDENTITY,
-            radii,
-        }
+        Self::oriented(center, radii, Rot::IDENTITY)
     }
     pub fn oriented(center: P3, radii: P3, frame: Rot) -> Self {
-        Ellipsoid { center, frame, radii }
+        let inverse = p3(1.0 / radii.x, 1.0 / radii.y, 1.0 / radii.z);
+        Ellipsoid {
+            center,
+            frame,
+            radii,
+            inverse,
+            inverse2: p3(inverse.x * inverse.x, inverse.y * inverse.y, inverse.z * inverse.z),
+        }
     }
     pub fn distance(&self, p: P3) -> f32 {
         let q = self.frame.apply(p - self.center);
-        ellipsoid_local(q, self.radii)
+        let k0 = p3(q.x * self.inverse.x, q.y * self.inverse.y, q.z * self.inverse.z).length();
+        let k1 = p3(q.x * self.inverse2.x, q.y * self.inverse2.y, q.z * self.inverse2.z).length();
+        if k1 < 1e-9 {
+            return -self.radii.x.min(self.radii.y).min(self.radii.z);
+        }
+        k0 * (k0 - 1.0) / k1
     }
 }
 
@@ -275,14 +286,15 @@ impl Part {
 /// and is skipped (most of a bone is far from any one point).
 #[derive(Debug, Clone, Default)]
 pub struct Blend {
-    parts: Vec<(Part, P3, f32, f32)>,
+    /// (part, bounding-sphere centre and radius, blend width, its inverse)
+    parts: Vec<(Part, P3, f32, f32, f32)>,
     boxes: Vec<Obb>,
 }
 
 impl Blend {
     pub fn add(&mut self, part: Part, blend: f32) {
         let (center, radius) = part.bounding_sphere();
-        self.parts.push((part, center, radius, blend));
+        self.parts.push((part, center, radius, blend, 1.0 / blend));
         self.boxes.push(part.obb());
     }
     /// How many parts.
@@ -302,25 +314,31 @@ impl Blend {
     /// the parts whose intervals (from [`Blend::spans`], starting at `spans.t[first]`) hold `t`.
     pub fn distance_on(&self, p: P3, start: f32, t: f32, spans: &Spans, first: usize) -> f32 {
         let mut d = start;
-        for (i, (part, center, radius, blend)) in self.parts.iter().enumerate() {
-            if !spans.active(first + i, t) || (p - *center).length() - radius > d + blend {
+        for (i, (part, center, radius, blend, inv)) in self.parts.iter().enumerate() {
+            if !spans.active(first + i, t) || beyond(p - *center, radius + d + blend) {
                 continue;
             }
-            d = smin(d, part.distance(p), *blend);
+            d = smin_inv(d, part.distance(p), *blend, *inv);
         }
         d
     }
     /// The smooth union of `start` and every part at `p`.
     pub fn distance(&self, p: P3, start: f32) -> f32 {
         let mut d = start;
-        for (part, center, radius, blend) in &self.parts {
-            if (p - *center).length() - radius > d + blend {
+        for (part, center, radius, blend, inv) in &self.parts {
+            if beyond(p - *center, radius + d + blend) {
                 continue;
             }
-            d = smin(d, part.distance(p), *blend);
+            d = smin_inv(d, part.distance(p), *blend, *inv);
         }
         d
     }
+}
+
+/// `|v| > reach` without a square root.
+#[inline]
+fn beyond(v: P3, reach: f32) -> bool {
+    reach < 0.0 || v.dot(v) > reach * reach
 }
 
 /// How close (mm) a ray must pass to a part's box for the part to be evaluated along it:
@@ -404,9 +422,15 @@ pub struct Obb {
 impl Obb {
     /// The interval of `origin + t·direction` within `margin` of the box, if any.
     pub fn ray(&self, origin: P3, direction: P3, margin: f32) -> Option<(f32, f32)> {
+        // Most rays miss most boxes: the sphere around the box first (no rotation).
+        let e = self.half + p3(margin, margin, margin);
+        let v = self.center - origin;
+        let along = v.dot(direction);
+        if v.dot(v) - along * along / direction.dot(direction) > e.dot(e) {
+            return None;
+        }
         let o = self.frame.apply(origin - self.center);
         let d = self.frame.apply(direction);
-        let e = self.half + p3(margin, margin, margin);
         ray_box(o, inverse(d), -e, e)
     }
 }
@@ -418,8 +442,15 @@ pub fn inverse(d: P3) -> P3 {
 }
 
 /// Polynomial smooth minimum with blend width `k` mm (Quílez): unions that fillet.
+#[inline]
 pub fn smin(a: f32, b: f32, k: f32) -> f32 {
-    let h = (k - (a - b).abs()).max(0.0) / k;
+    smin_inv(a, b, k, 1.0 / k)
+}
+
+/// [`smin`] with `1/k` given (no division where `k` is a stored width).
+#[inline]
+pub fn smin_inv(a: f32, b: f32, k: f32, inv_k: f32) -> f32 {
+    let h = (k - (a - b).abs()).max(0.0) * inv_k;
     a.min(b) - h * h * k * 0.25
 }
 
@@ -434,19 +465,52 @@ pub fn smoothstep(e0: f32, e1: f32, x: f32) -> f32 {
     t * t * (3.0 - 2.0 * t)
 }
 
-fn hash(x: i32, y: i32, z: i32, seed: u32) -> f32 {
-    // A 32-bit integer hash (lowbias32 by C. Wellons) of the lattice point and seed.
-    let mut h = (x as u32).wrapping_mul(0x8da6_b343)
-        ^ (y as u32).wrapping_mul(0xd816_3841)
-        ^ (z as u32).wrapping_mul(0xcb1a_b31f)
-        ^ seed;
+/// A 32-bit integer hash (lowbias32 by C. Wellons).
+const fn lowbias32(mut h: u32) -> u32 {
     h ^= h >> 16;
     h = h.wrapping_mul(0x7feb_352d);
     h ^= h >> 15;
     h = h.wrapping_mul(0x846c_a68b);
     h ^= h >> 16;
-    (h >> 8) as f32 * (2.0 / 16_777_216.0) - 1.0
+    h
 }
+
+/// The noise lattice's permutation of 0..256 (Fisher–Yates driven by [`lowbias32`]), twice
+/// over so that `PERM[PERM[x] + y]` needs no wrap; computed at compile time, so the same on
+/// every platform.
+const PERM: [u8; 512] = {
+    let mut p = [0u8; 512];
+    let mut i = 0;
+    while i < 256 {
+        p[i] = i as u8;
+        i += 1;
+    }
+    let mut i = 255;
+    while i > 0 {
+        let j = (lowbias32(i as u32 ^ 0x2c1b_3c6d) % (i as u32 + 1)) as usize;
+        let t = p[i];
+        p[i] = p[j];
+        p[j] = t;
+        i -= 1;
+    }
+    let mut i = 0;
+    while i < 256 {
+        p[256 + i] = p[i];
+        i += 1;
+    }
+    p
+};
+
+/// The lattice's values, uniform in [−1, 1).
+const LATTICE: [f32; 256] = {
+    let mut v = [0.0f32; 256];
+    let mut i = 0;
+    while i < 256 {
+        v[i] = (lowbias32(i as u32 ^ 0x6a09_e667) >> 8) as f32 * (2.0 / 16_777_216.0) - 1.0;
+        i += 1;
+    }
+    v
+};
 
 /// `x.floor()` without the libm call that baseline x86-64 makes of it (no SSE4.1 round);
 /// exact for |x| < 2³¹.
@@ -461,19 +525,27 @@ fn floor(x: f32) -> f32 {
 }
 
 /// Value noise in [−1, 1] with unit lattice spacing, smoothly interpolated; the same `seed`
-/// and point give the same value on every platform.
+/// and point give the same value on every platform. The lattice values come from a table by
+/// a permutation hash (period 256 along each axis); the seed shifts the lattice, so two seeds
+/// give fields hundreds of lattice units apart.
 pub fn noise(p: P3, seed: u32) -> f32 {
     let (fx, fy, fz) = (floor(p.x), floor(p.y), floor(p.z));
-    let (ix, iy, iz) = (fx as i32, fy as i32, fz as i32);
+    let h = lowbias32(seed);
+    let ix = (fx as i32).wrapping_add(h as i32) as usize & 255;
+    let iy = (fy as i32).wrapping_add((h >> 8) as i32) as usize & 255;
+    let iz = (fz as i32).wrapping_add((h >> 16) as i32) as usize & 255;
     let s = |t: f32| t * t * (3.0 - 2.0 * t);
     let (u, v, w) = (s(p.x - fx), s(p.y - fy), s(p.z - fz));
     let lerp = |a: f32, b: f32, t: f32| a + (b - a) * t;
-    let c = |dx: i32, dy: i32, dz: i32| hash(ix + dx, iy + dy, iz + dz, seed);
-    let x00 = lerp(c(0, 0, 0), c(1, 0, 0), u);
-    let x10 = lerp(c(0, 1, 0), c(1, 1, 0), u);
-    let x01 = lerp(c(0, 0, 1), c(1, 0, 1), u);
-    let x11 = lerp(c(0, 1, 1), c(1, 1, 1), u);
-    lerp(lerp(x00, x10, v), lerp(x01, x11, v), w)
+    let (x0, x1) = (PERM[ix] as usize, PERM[ix + 1] as usize);
+    let (y00, y10) = (PERM[x0 + iy] as usize + iz, PERM[x0 + iy + 1] as usize + iz);
+    let (y01, y11) = (PERM[x1 + iy] as usize + iz, PERM[x1 + iy + 1] as usize + iz);
+    let c = |i: usize| LATTICE[PERM[i] as usize];
+    let x_00 = lerp(c(y00), c(y01), u);
+    let x_10 = lerp(c(y10), c(y11), u);
+    let x_01 = lerp(c(y00 + 1), c(y01 + 1), u);
+    let x_11 = lerp(c(y10 + 1), c(y11 + 1), u);
+    lerp(lerp(x_00, x_10, v), lerp(x_01, x_11, v), w)
 }
 
 /// Two octaves of [`noise`].
