@@ -1,16 +1,18 @@
 //! v2's reader: v1's acquisition chain ([`crate::acquisition::expose_with`]: automatic
 //! exposure, heel effect, scatter, quantum noise, blur, log, dynamic range compression, tone
-//! curve, unsharp masking) with these differences, so that v1's films do not change: the collimated border is blacked out
-//! (electronic shutter), not left white; the tone curve's percentiles are taken over the
-//! anatomy, not over the direct exposure beside it; the site's unsharpness (`blur_sigma_mm`)
-//! blurs the image before quantum noise, as geometric (focal-spot) unsharpness does — a
-//! shortcut: the site's one figure stands for all unsharpness — so the noise keeps its fine
-//! grain; the lateral collimator blades close to the patient's skin, the top and bottom ones
-//! near the film's edges; the detector records a twentieth of the site's quanta (as many as a
-//! CR plate does), unsharp masking and range compression act at a fifth and three tenths of
-//! the site's amounts; the tone curve maps at most the anatomy's lowest 0.5 % to black and
-//! a film-like S curve is centred at mid-range at most; a gradation after the tone curve,
-//! linear on each side of the anatomy's median, puts that median at a fixed dark grey.
+//! curve, unsharp masking) with these differences, so that v1's films do not change: the
+//! collimated border is blacked out (electronic shutter), not left white; the tone curve's
+//! percentiles are taken over the anatomy, not over the direct exposure beside it; the site's
+//! unsharpness (`blur_sigma_mm`) blurs the image before quantum noise, as geometric
+//! (focal-spot) unsharpness does — a shortcut: the site's one figure stands for all
+//! unsharpness — so the noise keeps its fine grain; the lateral collimator blades close to
+//! the patient's skin, the top and bottom ones near the film's edges; the detector records
+//! three times the site's quanta (as a CR plate behind an AP pelvis does), unsharp masking
+//! and range compression act at a fifth and three tenths of the site's amounts; the tone
+//! curve maps at most the anatomy's lowest 0.5 % to black and a film-like S curve is centred
+//! at mid-range at most; a gradation after the tone curve, linear on each side of the
+//! anatomy's median, puts that median at a fixed dark grey; last, a multi-scale detail
+//! enhancement boosts the 1–5 mm band, small amplitudes most.
 
 use crate::acquisition::{anatomy_values, expose_with, Exposure, Reader, SiteProfile};
 
@@ -32,6 +34,20 @@ const READER: Reader = Reader {
 /// Turns an attenuation image into normalised display values in [0, 1] (bright = dense),
 /// and returns the collimated field's pixel rectangle.
 pub fn expose(
+    attenuation: &[f32],
+    width: usize,
+    height: usize,
+    spacing: f64,
+    site: &SiteProfile,
+    exposure: &Exposure,
+) -> (Vec<f32>, [usize; 4]) {
+    let (mut display, field) = graded(attenuation, width, height, spacing, site, exposure);
+    enhance_detail(&mut display, width, height, spacing, field, site);
+    (display, field)
+}
+
+/// [`expose`] up to its gradation (a tone change only), before the detail enhancement.
+fn graded(
     attenuation: &[f32],
     width: usize,
     height: usize,
@@ -64,6 +80,43 @@ pub fn expose(
     (display, field)
 }
 
+/// The band of v2's multi-scale detail enhancement, mm (Gaussian σ of its two edges).
+const DETAIL_FINE_MM: f64 = 0.6;
+const DETAIL_COARSE_MM: f64 = 2.5;
+/// Band amplitude (display units) above which the enhancement stops growing: small details
+/// and the quantum mottle are boosted by the full gain, large edges by less.
+const DETAIL_KNEE: f32 = 0.04;
+/// The enhancement's gain at a site without unsharp masking (×1.5 at an amount of 1).
+const DETAIL_GAIN: f32 = 2.0;
+
+/// Multi-scale detail enhancement as CR/DR readers apply it (after the tone curve here): the
+/// band between [`DETAIL_FINE_MM`] and [`DETAIL_COARSE_MM`] is amplified, small amplitudes
+/// most, so structures of 1–5 mm (trabeculae, soft-tissue planes) stand out and the quantum
+/// noise turns into the mottled texture of real processed films. The gain grows with the
+/// site's unsharp masking (its processing's taste for edges).
+fn enhance_detail(
+    display: &mut [f32],
+    width: usize,
+    height: usize,
+    spacing: f64,
+    field: [usize; 4],
+    site: &SiteProfile,
+) {
+    let gain = DETAIL_GAIN * (0.5 + site.lut.unsharp_amount as f32);
+    let mut fine = display.to_vec();
+    crate::acquisition::blur(&mut fine, width, height, DETAIL_FINE_MM / spacing);
+    let mut coarse = display.to_vec();
+    crate::acquisition::blur(&mut coarse, width, height, DETAIL_COARSE_MM / spacing);
+    let [left, top, right, bottom] = field;
+    for y in top..bottom.min(height) {
+        for x in left..right.min(width) {
+            let i = y * width + x;
+            let band = fine[i] - coarse[i];
+            display[i] = (display[i] + gain * band / (1.0 + band.abs() / DETAIL_KNEE)).clamp(0.0, 1.0);
+        }
+    }
+}
+
 /// The anatomy's percentile that v2's tone curve maps to black (at most; the site's own
 /// when lower): real CR/DR processing keeps the thinnest soft tissue above black.
 const LOW_PERCENTILE: f64 = 0.5;
@@ -71,11 +124,14 @@ const LOW_PERCENTILE: f64 = 0.5;
 /// The highest midpoint of a film-like (sigmoid) tone curve under v2's reader.
 const SIGMOID_MIDPOINT: f64 = 0.5;
 
-/// The quanta v2's detector records at the field's median, as a fraction of the site's
-/// `photons` (v1's figures, 3,500–9,000 per mm², make a nearly noiseless film): a CR plate
-/// behind an AP pelvis receives about 2.5 µGy, some 600 photons per mm² at 70 kVp, and
-/// records about half of them, so 175–450 per mm² here.
-const DETECTED_QUANTA: f64 = 0.05;
+/// The quanta v2's detector records at the field's median, as a multiple of the site's
+/// `photons` (v1's figures, 3,500–9,000 per mm²): a 70 kVp beam (IEC 62220-1's RQA5) carries
+/// about 29,650 photons per mm² per µGy, a CR plate behind an AP pelvis receives 2.5–5 µGy
+/// and records them with a DQE of about 0.15–0.3, some 10,000–45,000 noise-equivalent quanta
+/// per mm², so three times the site's figure. (A twentieth, tried before, rested on a wrong
+/// photon count and made the films' fine grain some ten times too strong: `patches.py`
+/// against RG2 0.987, 0.933 at three times.)
+const DETECTED_QUANTA: f64 = 3.0;
 
 /// v2's unsharp masking and dynamic range compression as fractions of the site's amounts:
 /// at v1's amounts v2's bone edges were about twice as steep as real films' (99th percentile
@@ -169,6 +225,40 @@ mod tests {
     }
 
     #[test]
+    fn v2_detail_enhancement_boosts_small_details_more_than_large_edges() {
+        // Two spots of 1.5 mm on a flat grey, one faint, one bright, inside a field that
+        // leaves a border of 10 pixels.
+        let (width, height, spacing) = (120, 60, 0.5);
+        let spot = |cx: f32, cy: f32, amplitude: f32, x: usize, y: usize| {
+            let r2 = (x as f32 - cx).powi(2) + (y as f32 - cy).powi(2);
+            amplitude * (-r2 / (2.0 * 3.0f32.powi(2))).exp()
+        };
+        let image: Vec<f32> = (0..width * height)
+            .map(|i| 0.4 + spot(35.0, 30.0, 0.01, i % width, i / width) + spot(85.0, 30.0, 0.3, i % width, i / width))
+            .collect();
+        let field = [10, 10, width - 10, height - 10];
+        let mut enhanced = image.clone();
+        enhance_detail(&mut enhanced, width, height, spacing, field, &site());
+        let peak = |values: &[f32], x: usize| values[30 * width + x] - 0.4;
+        let (faint, bright) = (peak(&enhanced, 35) / 0.01, peak(&enhanced, 85) / 0.3);
+        assert!(faint > 1.5, "the faint spot grew by {faint:.2}");
+        assert!(
+            bright < faint && bright >= 1.0,
+            "the bright spot grew by {bright:.2}, the faint by {faint:.2}"
+        );
+        for (i, (e, o)) in enhanced.iter().zip(&image).enumerate() {
+            let (x, y) = (i % width, i / width);
+            let inside = (10..width - 10).contains(&x) && (10..height - 10).contains(&y);
+            assert!((0.0..=1.0).contains(e));
+            if !inside {
+                assert_eq!(e, o, "outside the field ({x}, {y}) changed");
+            }
+        }
+        // Flat grey far from both spots stays as it was.
+        assert!((enhanced[30 * width + 60] - 0.4).abs() < 1e-4);
+    }
+
+    #[test]
     fn v2_noise_keeps_its_grain_where_v1_blurs_it() {
         // A flat slab: what varies between pixels is quantum noise only.
         let (width, height, spacing) = (96, 96, 0.5);
@@ -178,7 +268,8 @@ mod tests {
             noise_seed: 5,
         };
         let site = site();
-        let (v2, _) = expose(&attenuation, width, height, spacing, &site, &exposure);
+        // Before the detail enhancement, which shapes the noise as readers do.
+        let (v2, _) = graded(&attenuation, width, height, spacing, &site, &exposure);
         let (v1, _) = expose_with(&attenuation, width, height, spacing, &site, &exposure, Reader::PLAIN);
         let (c1, c2) = (
             neighbour_correlation(&v1, width, height),
@@ -243,7 +334,7 @@ mod tests {
                 framings.insert(crate::v2::pelvis_view(&case));
                 let (attenuation, hips, d) = crate::v2::attenuation(&case, &site, 128, false);
                 let (width, height) = (d.width, d.height);
-                let (display, field) = expose(&attenuation, width, height, d.spacing, &site, &case.exposure);
+                let (display, field) = graded(&attenuation, width, height, d.spacing, &site, &case.exposure);
                 let reader = reader_site(&site);
                 let exposure = collimated_to_the_body(&attenuation, width, height, d.spacing, &reader, &case.exposure);
                 let (plain, _) = expose_with(&attenuation, width, height, d.spacing, &reader, &exposure, READER);
