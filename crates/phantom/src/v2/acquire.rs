@@ -11,8 +11,7 @@
 //! and range compression act at a fifth and three tenths of the site's amounts; the tone
 //! curve maps at most the anatomy's lowest 0.5 % to black and a film-like S curve is centred
 //! at mid-range at most; a gradation after the tone curve, linear on each side of the
-//! anatomy's median, puts that median at a fixed dark grey; last, a multi-scale detail
-//! enhancement boosts the 1–5 mm band, small amplitudes most.
+//! anatomy's median, puts that median at a fixed dark grey.
 
 use crate::acquisition::{anatomy_values, expose_with, Exposure, Reader, SiteProfile};
 
@@ -41,12 +40,10 @@ pub fn expose(
     site: &SiteProfile,
     exposure: &Exposure,
 ) -> (Vec<f32>, [usize; 4]) {
-    let (mut display, field) = graded(attenuation, width, height, spacing, site, exposure);
-    enhance_detail(&mut display, width, height, spacing, field, site);
-    (display, field)
+    graded(attenuation, width, height, spacing, site, exposure)
 }
 
-/// [`expose`] up to its gradation (a tone change only), before the detail enhancement.
+/// [`expose`]'s work: the site's chain through v2's reader, then the gradation.
 fn graded(
     attenuation: &[f32],
     width: usize,
@@ -78,43 +75,6 @@ fn graded(
         }
     }
     (display, field)
-}
-
-/// The band of v2's multi-scale detail enhancement, mm (Gaussian σ of its two edges).
-const DETAIL_FINE_MM: f64 = 0.6;
-const DETAIL_COARSE_MM: f64 = 2.5;
-/// Band amplitude (display units) above which the enhancement stops growing: small details
-/// and the quantum mottle are boosted by the full gain, large edges by less.
-const DETAIL_KNEE: f32 = 0.04;
-/// The enhancement's gain at a site without unsharp masking (×1.5 at an amount of 1).
-const DETAIL_GAIN: f32 = 2.0;
-
-/// Multi-scale detail enhancement as CR/DR readers apply it (after the tone curve here): the
-/// band between [`DETAIL_FINE_MM`] and [`DETAIL_COARSE_MM`] is amplified, small amplitudes
-/// most, so structures of 1–5 mm (trabeculae, soft-tissue planes) stand out and the quantum
-/// noise turns into the mottled texture of real processed films. The gain grows with the
-/// site's unsharp masking (its processing's taste for edges).
-fn enhance_detail(
-    display: &mut [f32],
-    width: usize,
-    height: usize,
-    spacing: f64,
-    field: [usize; 4],
-    site: &SiteProfile,
-) {
-    let gain = DETAIL_GAIN * (0.5 + site.lut.unsharp_amount as f32);
-    let mut fine = display.to_vec();
-    crate::acquisition::blur(&mut fine, width, height, DETAIL_FINE_MM / spacing);
-    let mut coarse = display.to_vec();
-    crate::acquisition::blur(&mut coarse, width, height, DETAIL_COARSE_MM / spacing);
-    let [left, top, right, bottom] = field;
-    for y in top..bottom.min(height) {
-        for x in left..right.min(width) {
-            let i = y * width + x;
-            let band = fine[i] - coarse[i];
-            display[i] = (display[i] + gain * band / (1.0 + band.abs() / DETAIL_KNEE)).clamp(0.0, 1.0);
-        }
-    }
 }
 
 /// The anatomy's percentile that v2's tone curve maps to black (at most; the site's own
@@ -225,40 +185,6 @@ mod tests {
     }
 
     #[test]
-    fn v2_detail_enhancement_boosts_small_details_more_than_large_edges() {
-        // Two spots of 1.5 mm on a flat grey, one faint, one bright, inside a field that
-        // leaves a border of 10 pixels.
-        let (width, height, spacing) = (120, 60, 0.5);
-        let spot = |cx: f32, cy: f32, amplitude: f32, x: usize, y: usize| {
-            let r2 = (x as f32 - cx).powi(2) + (y as f32 - cy).powi(2);
-            amplitude * (-r2 / (2.0 * 3.0f32.powi(2))).exp()
-        };
-        let image: Vec<f32> = (0..width * height)
-            .map(|i| 0.4 + spot(35.0, 30.0, 0.01, i % width, i / width) + spot(85.0, 30.0, 0.3, i % width, i / width))
-            .collect();
-        let field = [10, 10, width - 10, height - 10];
-        let mut enhanced = image.clone();
-        enhance_detail(&mut enhanced, width, height, spacing, field, &site());
-        let peak = |values: &[f32], x: usize| values[30 * width + x] - 0.4;
-        let (faint, bright) = (peak(&enhanced, 35) / 0.01, peak(&enhanced, 85) / 0.3);
-        assert!(faint > 1.5, "the faint spot grew by {faint:.2}");
-        assert!(
-            bright < faint && bright >= 1.0,
-            "the bright spot grew by {bright:.2}, the faint by {faint:.2}"
-        );
-        for (i, (e, o)) in enhanced.iter().zip(&image).enumerate() {
-            let (x, y) = (i % width, i / width);
-            let inside = (10..width - 10).contains(&x) && (10..height - 10).contains(&y);
-            assert!((0.0..=1.0).contains(e));
-            if !inside {
-                assert_eq!(e, o, "outside the field ({x}, {y}) changed");
-            }
-        }
-        // Flat grey far from both spots stays as it was.
-        assert!((enhanced[30 * width + 60] - 0.4).abs() < 1e-4);
-    }
-
-    #[test]
     fn v2_noise_keeps_its_grain_where_v1_blurs_it() {
         // A flat slab: what varies between pixels is quantum noise only.
         let (width, height, spacing) = (96, 96, 0.5);
@@ -268,8 +194,7 @@ mod tests {
             noise_seed: 5,
         };
         let site = site();
-        // Before the detail enhancement, which shapes the noise as readers do.
-        let (v2, _) = graded(&attenuation, width, height, spacing, &site, &exposure);
+        let (v2, _) = expose(&attenuation, width, height, spacing, &site, &exposure);
         let (v1, _) = expose_with(&attenuation, width, height, spacing, &site, &exposure, Reader::PLAIN);
         let (c1, c2) = (
             neighbour_correlation(&v1, width, height),

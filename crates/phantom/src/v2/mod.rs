@@ -106,7 +106,6 @@ impl Scene3 {
             depth_center: 15.0 * p.scale,
             fat: p.fat,
             scale: p.scale,
-            seed: seed ^ 0x5555,
         };
         Scene3 {
             pelvis: [

@@ -7,7 +7,7 @@
 //! range compression, tone curve, unsharp masking) turns into a radiograph.
 
 use super::anatomy::{Material, Solid};
-use super::sdf::{inverse, noise, p3, ray_box, Spans, P3};
+use super::sdf::{inverse, p3, ray_box, Spans, P3};
 use rayon::prelude::*;
 
 /// Source, patient and detector (supine AP: source anterior at −z, detector behind the
@@ -71,15 +71,7 @@ pub struct Body {
     pub depth_center: f32,
     pub fat: f32,
     pub scale: f32,
-    /// Seed of the soft tissue's structure ([`Body::structure`]).
-    pub seed: u32,
 }
-
-/// The most the soft tissue's water-equivalent thickness varies from place to place
-/// (standard deviation of [`Body::structure`]'s factor): fat lobules, muscle planes, bowel
-/// contents — the anatomical background of a real film. Each patient draws between none
-/// and this (real films range from smooth to mottled).
-const STRUCTURE: f32 = 0.015;
 
 /// Chord (along z) of the superellipse `|x/a|^n + |z/b|^n ≤ 1` at `x`.
 fn superellipse_chord(x: f32, a: f32, b: f32) -> f32 {
@@ -142,25 +134,6 @@ impl Body {
         let outer = trunk(0.0).max(thigh(0.0)).max(perineum(0.0));
         let inner = trunk(self.fat).max(thigh(0.8 * self.fat)).max(perineum(self.fat));
         (outer, inner.min(outer))
-    }
-}
-
-impl Body {
-    /// The soft tissue's anatomical background at `(x, y)` (mm, in the body's mid-plane): a
-    /// sum of value-noise octaves from 1.5 to 24 mm whose amplitudes grow as the square root
-    /// of their scale (a power spectrum falling as 1/f³, as measured on real radiographs'
-    /// anatomical background), unit variance.
-    fn structure(&self, x: f32, y: f32) -> f32 {
-        const SCALES: [f32; 3] = [0.8, 1.6, 3.2];
-        let (mut sum, mut norm) = (0.0f32, 0.0f32);
-        for (k, scale) in SCALES.iter().enumerate() {
-            let amplitude = 1.0;
-            let at = p3(x / scale, y / scale, 7.3 * k as f32);
-            sum += amplitude * noise(at, self.seed ^ (k as u32).wrapping_mul(0x9e37_79b9));
-            norm += amplitude * amplitude;
-        }
-        // Value noise has a standard deviation of about 0.3.
-        sum / (0.3 * norm.sqrt())
     }
 }
 
@@ -267,7 +240,6 @@ fn march(solid: &dyn Solid, spans: &Spans, origin: P3, direction: P3, t0: f32, t
 pub fn paths(detector: &Detector, solids: &[&dyn Solid], body: &Body) -> Vec<Paths> {
     let source = detector.source();
     let bounds: Vec<(P3, P3)> = solids.iter().map(|s| s.bounds()).collect();
-    let structure_amount = STRUCTURE * (noise(p3(0.5, 0.5, 0.5), body.seed ^ 0x7777) * 0.5 + 0.5).clamp(0.0, 1.0);
     let mut out = vec![Paths::default(); detector.width * detector.height];
     out.par_chunks_mut(detector.width).enumerate().for_each(|(row, line)| {
         for (column, cell) in line.iter_mut().enumerate() {
@@ -312,8 +284,7 @@ pub fn paths(detector: &Detector, solids: &[&dyn Solid], body: &Body) -> Vec<Pat
             let (outer, inner) = body.chords(mid.x, mid.y);
             let oblique = 1.0 / direction.z.abs();
             paths.fat = (outer - inner) * oblique;
-            let structure = 1.0 + structure_amount * body.structure(mid.x, mid.y);
-            paths.muscle = (inner * oblique * structure - bone_total - gas).max(0.0);
+            paths.muscle = (inner * oblique - bone_total - gas).max(0.0);
             *cell = paths;
         }
     });
@@ -417,7 +388,7 @@ mod tests {
         assert!(bone(&high) < 0.8 * bone(&low));
     }
 
-    fn body(seed: u32) -> Body {
+    fn body() -> Body {
         Body {
             midline: 90.0,
             half_width: 170.0,
@@ -425,13 +396,12 @@ mod tests {
             depth_center: 15.0,
             fat: 20.0,
             scale: 1.0,
-            seed,
         }
     }
 
     #[test]
     fn v2_soft_tissue_fills_the_perineum_and_the_gluteal_folds_curve() {
-        let b = body(1);
+        let b = body();
         // On the midline, from the hips down past the trunk's end, there is always tissue
         // (the perineum): no air gap between the thighs.
         for y in (0..=220).step_by(10) {
@@ -444,41 +414,6 @@ mod tests {
         let middle = b.chords(b.midline - 0.5 * b.half_width, 150.0).0;
         let flank = b.chords(b.midline - 0.9 * b.half_width, 150.0).0;
         assert!(middle > flank + 20.0, "buttock {middle} mm, flank {flank} mm");
-    }
-
-    #[test]
-    fn v2_soft_tissue_structure_is_seeded_millimetre_texture() {
-        let (a, other) = (body(3), body(4));
-        let values: Vec<f32> = (0..4000)
-            .map(|i| a.structure((i % 80) as f32 * 1.7, (i / 80) as f32 * 1.3))
-            .collect();
-        let n = values.len() as f32;
-        let mean = values.iter().sum::<f32>() / n;
-        let sd = (values.iter().map(|v| (v - mean).powi(2)).sum::<f32>() / n).sqrt();
-        assert!(mean.abs() < 0.2 && (0.5..2.0).contains(&sd), "mean {mean}, sd {sd}");
-        // Same seed, same value; another seed, another field; smooth at a tenth of a
-        // millimetre, independent a few centimetres apart.
-        let correlation = |offset: f32, f: &dyn Fn(f32, f32) -> f32| {
-            let pairs: Vec<(f32, f32)> = (0..2000)
-                .map(|i| {
-                    let (x, y) = ((i % 50) as f32 * 7.1, (i / 50) as f32 * 5.3);
-                    (a.structure(x, y), f(x + offset, y))
-                })
-                .collect();
-            let m = pairs.len() as f32;
-            let (ma, mb) = (
-                pairs.iter().map(|p| p.0).sum::<f32>() / m,
-                pairs.iter().map(|p| p.1).sum::<f32>() / m,
-            );
-            let cov = pairs.iter().map(|p| (p.0 - ma) * (p.1 - mb)).sum::<f32>();
-            let va = pairs.iter().map(|p| (p.0 - ma).powi(2)).sum::<f32>();
-            let vb = pairs.iter().map(|p| (p.1 - mb).powi(2)).sum::<f32>();
-            cov / (va * vb).sqrt()
-        };
-        assert_eq!(a.structure(12.5, -3.25), body(3).structure(12.5, -3.25));
-        assert!(correlation(0.1, &|x, y| a.structure(x, y)) > 0.9);
-        assert!(correlation(40.0, &|x, y| a.structure(x, y)).abs() < 0.2);
-        assert!(correlation(0.0, &|x, y| other.structure(x, y)).abs() < 0.2);
     }
 
     #[test]
