@@ -1,14 +1,18 @@
-//! Experiment: times v2's ray casting on one thread and compares the attenuation with a
-//! reference dump. `rays_compare SIZE COUNT FILE [write]`
+//! Times phantom v2's ray casting on one thread (COUNT films of each built-in site at SIZE px)
+//! and compares their attenuation with a reference dump written by an earlier run, so a change
+//! to the caster shows both its speed and how far its images moved.
+//! `cargo run --release -p hipfrac-phantom --example rays_compare -- SIZE COUNT FILE [write]`
 use hipfrac_phantom::acquisition::SiteProfile;
 use hipfrac_phantom::{plan, ClassMix};
 use std::time::Instant;
 
 fn main() {
     let a: Vec<String> = std::env::args().collect();
-    let size: usize = a[1].parse().unwrap();
-    let count: usize = a[2].parse().unwrap();
-    let file = &a[3];
+    const USAGE: &str = "usage: rays_compare SIZE COUNT FILE [write]";
+    let size: usize = a.get(1).expect(USAGE).parse().expect("SIZE should be a whole number");
+    let count: usize = a.get(2).expect(USAGE).parse().expect("COUNT should be a whole number");
+    assert!(count > 0, "COUNT should be at least 1");
+    let file = a.get(3).expect(USAGE);
     let write = a.get(4).is_some_and(|w| w == "write");
     rayon::ThreadPoolBuilder::new().num_threads(1).build_global().unwrap();
     use hipfrac_phantom::v2::{detector, project, Scene3, FILTRATION_AL_MM};
@@ -32,12 +36,16 @@ fn main() {
         std::fs::write(file, bytes).unwrap();
         return;
     }
-    let bytes = std::fs::read(file).unwrap();
+    let bytes = std::fs::read(file).unwrap_or_else(|e| panic!("{file}: {e}"));
+    assert_eq!(
+        bytes.len(),
+        4 * all.len(),
+        "{file} holds another set (written with other SIZE or COUNT?)"
+    );
     let reference: Vec<f32> = bytes
-        .chunks(4)
+        .chunks_exact(4)
         .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
         .collect();
-    assert_eq!(reference.len(), all.len());
     let n = all.len() as f64;
     let (mut se, mut max, mut over) = (0.0f64, 0.0f32, 0usize);
     for (x, r) in all.iter().zip(&reference) {

@@ -87,15 +87,20 @@ fn superellipse_chord(x: f32, a: f32, b: f32) -> f32 {
 }
 
 impl Body {
+    /// Where the trunk's depth ends below the hips at `x`, mm: it rounds off over the 120 mm
+    /// above this (the buttocks), lowest under the middle of each buttock and 55 mm higher at
+    /// the cleft and the flanks, so the gluteal folds curve as on real films instead of ending
+    /// in one straight line (on the midline the perineum's own depth takes over).
+    fn trunk_end(&self, x: f32) -> f32 {
+        let u = ((x - self.midline).abs() / self.half_width.max(1.0)).min(1.0);
+        let fold = (1.0 - ((u - 0.5) / 0.5).powi(2)).max(0.0);
+        115.0 * self.scale + 55.0 * self.scale * fold
+    }
+
     /// (outer, inner) z-chords at `(x, y)`: the skin's and the muscle's.
     fn chords(&self, x: f32, y: f32) -> (f32, f32) {
         let s = self.scale;
-        // The trunk's depth rounds off below the ischial tuberosities (the buttocks), lowest
-        // under the middle of each buttock and higher at the cleft and the flanks, so the
-        // gluteal folds curve as on real films instead of ending in one straight line.
-        let u = ((x - self.midline).abs() / self.half_width.max(1.0)).min(1.0);
-        let fold = (1.0 - ((u - 0.5) / 0.5).powi(2)).max(0.0);
-        let end = 115.0 * s + 55.0 * s * fold;
+        let end = self.trunk_end(x);
         let start = end - 120.0 * s;
         let taper = if y > start {
             (1.0 - ((y - start) / (end - start)).powi(2)).max(0.0).sqrt()
@@ -408,12 +413,13 @@ mod tests {
             let (outer, inner) = b.chords(b.midline, y as f32);
             assert!(outer > 40.0 && inner <= outer, "y {y}: chords {outer}, {inner}");
         }
-        // The trunk ends lower under the middle of each buttock than at the flank, so the
-        // fold is a curve: at 150 mm below the hips the buttock's middle still has more
-        // depth than the flank near the trunk's side.
-        let middle = b.chords(b.midline - 0.5 * b.half_width, 150.0).0;
-        let flank = b.chords(b.midline - 0.9 * b.half_width, 150.0).0;
-        assert!(middle > flank + 20.0, "buttock {middle} mm, flank {flank} mm");
+        // The trunk ends lowest under the middle of each buttock (both sides), 55 mm higher at
+        // the cleft and the flank, and in between the fold curves down and up again.
+        for side in [-1.0, 1.0] {
+            let end = |u: f32| b.trunk_end(b.midline + side * u * b.half_width);
+            assert!((end(0.5) - end(0.0) - 55.0).abs() < 1e-3 && (end(0.5) - end(1.0) - 55.0).abs() < 1e-3);
+            assert!(end(0.25) > end(0.0) && end(0.25) < end(0.5) && end(0.75) < end(0.5) && end(0.75) > end(1.0));
+        }
     }
 
     #[test]
