@@ -14,12 +14,15 @@ fn main() {
     assert!(count > 0, "COUNT should be at least 1");
     let file = a.get(3).expect(USAGE);
     let write = a.get(4).is_some_and(|w| w == "write");
-    rayon::ThreadPoolBuilder::new().num_threads(1).build_global().unwrap();
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(1)
+        .build_global()
+        .expect("the thread pool should start once");
     use hipfrac_phantom::v2::{detector, project, Scene3, FILTRATION_AL_MM};
     let mut all = Vec::new();
     let mut t_rays = 0.0;
     for name in ["site-a", "site-b", "site-c"] {
-        let site = SiteProfile::load(name).unwrap();
+        let site = SiteProfile::load(name).unwrap_or_else(|e| panic!("built-in site {name}: {e}"));
         for case in plan(count, &site, 3, &ClassMix::default()) {
             let scene = Scene3::new(&case, false);
             let d = detector(&case, &site, size, &scene.params);
@@ -33,7 +36,7 @@ fn main() {
     println!("rays {:.0} ms per image", 1000.0 * t_rays / (3 * count) as f64);
     if write {
         let bytes: Vec<u8> = all.iter().flat_map(|v| v.to_le_bytes()).collect();
-        std::fs::write(file, bytes).unwrap();
+        std::fs::write(file, bytes).unwrap_or_else(|e| panic!("cannot write {file}: {e}"));
         return;
     }
     let bytes = std::fs::read(file).unwrap_or_else(|e| panic!("{file}: {e}"));

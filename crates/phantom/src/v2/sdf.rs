@@ -210,10 +210,7 @@ impl Ellipsoid {
         let q = self.frame.apply(p - self.center);
         let k0 = p3(q.x * self.inverse.x, q.y * self.inverse.y, q.z * self.inverse.z).length();
         let k1 = p3(q.x * self.inverse2.x, q.y * self.inverse2.y, q.z * self.inverse2.z).length();
-        if k1 < 1e-9 {
-            return -self.radii.x.min(self.radii.y).min(self.radii.z);
-        }
-        k0 * (k0 - 1.0) / k1
+        ellipsoid_bound(k0, k1, self.radii)
     }
 }
 
@@ -221,6 +218,13 @@ impl Ellipsoid {
 pub fn ellipsoid_local(q: P3, r: P3) -> f32 {
     let k0 = p3(q.x / r.x, q.y / r.y, q.z / r.z).length();
     let k1 = p3(q.x / (r.x * r.x), q.y / (r.y * r.y), q.z / (r.z * r.z)).length();
+    ellipsoid_bound(k0, k1, r)
+}
+
+/// The bound from `k0 = |q/r|` and `k1 = |q/r²|` (the centre, where `k1` vanishes: minus the
+/// smallest radius).
+#[inline]
+fn ellipsoid_bound(k0: f32, k1: f32, r: P3) -> f32 {
     if k1 < 1e-9 {
         return -r.x.min(r.y).min(r.z);
     }
