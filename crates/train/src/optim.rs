@@ -150,15 +150,26 @@ impl Sgd {
 }
 
 /// Exponential moving average of all floating-point variables (weights and BatchNorm
-/// statistics), with the ramp `decay·(1 − e^(−updates/2000))` so early weights fade fast.
+/// statistics), with the ramp `decay·(1 − e^(−updates/ramp))` so early weights fade fast.
 pub struct Ema {
     pub decay: f64,
+    /// Updates over which the decay ramps up (DAMO-YOLO's 2000).
+    pub ramp: f64,
     pub updates: u64,
 }
 
 impl Ema {
-    pub fn new(decay: f64) -> Self {
-        Ema { decay, updates: 0 }
+    pub fn new(decay: f64, ramp: f64) -> Self {
+        Ema {
+            decay,
+            ramp,
+            updates: 0,
+        }
+    }
+
+    /// The decay the next update uses.
+    pub fn next_decay(&self) -> f64 {
+        self.decay * (1.0 - (-((self.updates + 1) as f64) / self.ramp).exp())
     }
 
     /// Copies `model` into `ema` (the start).
@@ -173,8 +184,8 @@ impl Ema {
     }
 
     pub fn update(&mut self, ema: &nn::VarStore, model: &nn::VarStore) {
+        let d = self.next_decay();
         self.updates += 1;
-        let d = self.decay * (1.0 - (-(self.updates as f64) / 2000.0).exp());
         let source = model.variables();
         tch::no_grad(|| {
             for (name, mut target) in ema.variables() {
@@ -192,6 +203,25 @@ impl Ema {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_ema_ramp_sets_how_soon_it_averages() {
+        // 520 updates (the demo's localiser): with DAMO-YOLO's ramp the EMA is still about the
+        // last weights; with a ramp of 100 it averages over the last few hundred updates.
+        let at = |ramp: f64, updates: u64| {
+            Ema {
+                decay: 0.9998,
+                ramp,
+                updates,
+            }
+            .next_decay()
+        };
+        assert!(at(2000.0, 519) < 0.24 && at(2000.0, 519) > 0.22, "{}", at(2000.0, 519));
+        assert!(at(100.0, 519) > 0.99, "{}", at(100.0, 519));
+        assert!(at(100.0, 0) < 0.01 && at(2000.0, 0) < 0.001);
+        // Never above the decay itself.
+        assert!(at(1.0, 1_000_000) <= 0.9998);
+    }
 
     #[test]
     fn schedule_warms_up_then_follows_a_cosine_to_the_floor() {

@@ -412,7 +412,7 @@ impl Trainer {
         }
         let ema_vs = nn::VarStore::new(device);
         let ema_model = DamoYolo::new(&ema_vs.root(), &model_config, false);
-        let mut ema = Ema::new(config.ema_decay);
+        let mut ema = Ema::new(config.ema_decay, config.ema_ramp_updates);
         ema.reset(&ema_vs, &model_vs);
         let sgd = Sgd::new(config.momentum, config.nesterov, config.weight_decay);
         let fp16 = config.precision == Precision::Fp16;
