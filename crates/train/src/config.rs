@@ -66,7 +66,7 @@ pub struct TrainConfig {
     pub ema_decay: f64,
     /// Updates over which the EMA's decay ramps up to `ema_decay`:
     /// `ema_decay·(1 − e^(−updates/ema_ramp_updates))` (DAMO-YOLO's and YOLOX's 2000). A run
-    /// of not many more updates than this hardly averages: the demo's 20-epoch localiser (416
+    /// of not many more updates than this hardly averages: the demo's 20-epoch localiser (414
     /// films in batches of 16, 520 updates) ends at a decay of 0.23, its EMA about its last
     /// weights.
     pub ema_ramp_updates: f64,
