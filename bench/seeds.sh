@@ -79,11 +79,9 @@ retarget() { # FROM TO OUT_DIR SEED
 import sys
 src, dst, out, seed, extra = sys.argv[1:]
 over = {"seed": seed, "out": '"%s"' % out}
-for line in extra.splitlines():
+for line in extra.splitlines():  # checked before the loop
     if line.strip():
         key, _, value = line.partition("=")
-        if not value:
-            sys.exit(f"EXTRA: {line!r} is not `key = value`")
         over[key.strip()] = value.strip()
 lines, seen, top = [], set(), True
 for line in open(src).read().splitlines():
